@@ -1,0 +1,238 @@
+"""Compile the Solidity sources under ``contracts/`` into the artifacts shipped in the package.
+
+One compiler version is pinned (:data:`SOLC_VERSION`). A native ``solc`` of that version is used when
+present (an explicit path, ``$AGENTMARKET_SOLC``, or a py-solc-x installed binary); otherwise solc-js
+from ``node_modules`` through ``solc_front.js``, a solc-compatible front py-solc-x can drive. Both
+produce identical bytecode. Results are cached by a hash of sources, settings and compiler version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import solcx
+from solcx.exceptions import SolcError
+
+from .errors import CompilerError, CompilerUnavailable
+
+SOLC_VERSION = "0.8.30"
+PACKAGE_DIR = Path(__file__).resolve().parent
+ARTIFACTS_DIR = PACKAGE_DIR / "artifacts"
+FRONT_SCRIPT = PACKAGE_DIR / "solc_front.js"
+
+SETTINGS: dict[str, Any] = {
+    "evmVersion": "cancun",
+    "optimizer": {"enabled": True, "runs": 10_000},
+    "remappings": ["@openzeppelin/=node_modules/@openzeppelin/"],
+    "outputSelection": {
+        "*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object", "evm.methodIdentifiers"]}
+    },
+}
+
+
+def project_root(start: Path | None = None) -> Path:
+    """The source tree: the nearest ancestor holding ``contracts/`` and ``package.json``."""
+    here = (start or Path.cwd()).resolve()
+    for candidate in [here, *here.parents, PACKAGE_DIR.parent]:
+        if (candidate / "contracts").is_dir() and (candidate / "package.json").is_file():
+            return candidate
+    raise CompilerUnavailable(
+        "no contracts/ source tree found", fix="run from an agentmarket checkout (contracts/ and package.json)"
+    )
+
+
+@dataclass(frozen=True)
+class Compiler:
+    """How to invoke solc: a native binary or node with the solc-js front."""
+
+    kind: str  # "native" or "solc-js"
+    binary: Path
+    node_modules: Path | None = None
+
+    @property
+    def description(self) -> str:
+        return f"{self.kind} solc {SOLC_VERSION} ({self.binary})"
+
+
+def find_compiler(root: Path, solc_path: str | os.PathLike[str] | None = None) -> Compiler:
+    """Pick the compiler: explicit path, ``$AGENTMARKET_SOLC``, py-solc-x install, then solc-js."""
+    explicit = solc_path or os.environ.get("AGENTMARKET_SOLC")
+    if explicit:
+        return Compiler("native", Path(explicit))
+    try:
+        for version in solcx.get_installed_solc_versions():
+            if str(version) == SOLC_VERSION:
+                return Compiler("native", Path(solcx.get_executable(version)))
+    except Exception:  # noqa: BLE001 - a broken solcx install dir just means "no native solc"
+        pass
+    node_modules = root / "node_modules"
+    if shutil.which("node") is None:
+        raise CompilerUnavailable("node is not on PATH", fix="install Node >= 18, or set AGENTMARKET_SOLC")
+    package = node_modules / "solc" / "package.json"
+    if not package.is_file():
+        raise CompilerUnavailable(f"solc-js missing from {node_modules}", fix="run `npm ci` (or `make deps`)")
+    installed = json.loads(package.read_text())["version"]
+    if installed != SOLC_VERSION:
+        raise CompilerUnavailable(
+            f"node_modules has solc {installed}, pinned is {SOLC_VERSION}", fix="run `npm ci`"
+        )
+    return Compiler("solc-js", FRONT_SCRIPT, node_modules)
+
+
+def source_files(root: Path) -> dict[str, str]:
+    """All ``.sol`` files under ``contracts/``, keyed by their unit name (``contracts/...``)."""
+    files = sorted((root / "contracts").rglob("*.sol"))
+    return {f.relative_to(root).as_posix(): f.read_text() for f in files}
+
+
+def _openzeppelin_version(root: Path) -> str:
+    package = root / "node_modules" / "@openzeppelin" / "contracts" / "package.json"
+    if not package.is_file():
+        raise CompilerUnavailable("@openzeppelin/contracts missing from node_modules", fix="run `npm ci`")
+    return str(json.loads(package.read_text())["version"])
+
+
+def source_hash(sources: dict[str, str], oz_version: str) -> str:
+    """Hash of sources, settings, compiler and OpenZeppelin versions: the cache and artifact key."""
+    blob = json.dumps(
+        {"sources": sources, "settings": SETTINGS, "solc": SOLC_VERSION, "oz": oz_version}, sort_keys=True
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _run_solc(compiler: Compiler, root: Path, sources: dict[str, str]) -> dict[str, Any]:
+    standard_input = {
+        "language": "Solidity",
+        "sources": {name: {"content": text} for name, text in sources.items()},
+        "settings": SETTINGS,
+    }
+    previous = os.environ.get("AGENTMARKET_NODE_MODULES")
+    if compiler.node_modules is not None:
+        os.environ["AGENTMARKET_NODE_MODULES"] = str(compiler.node_modules)
+    cwd = os.getcwd()
+    try:
+        os.chdir(root)  # unit names and remappings are relative to the project root
+        return solcx.compile_standard(  # type: ignore[no-any-return]
+            standard_input, base_path=str(root), allow_paths=[str(root)], solc_binary=compiler.binary
+        )
+    except SolcError as exc:
+        raise CompilerError(_solc_messages(exc)) from None
+    except (FileNotFoundError, PermissionError) as exc:
+        raise CompilerUnavailable(f"cannot run {compiler.binary}: {exc}", fix="check AGENTMARKET_SOLC") from None
+    finally:
+        os.chdir(cwd)
+        if compiler.node_modules is not None:
+            if previous is None:
+                os.environ.pop("AGENTMARKET_NODE_MODULES", None)
+            else:
+                os.environ["AGENTMARKET_NODE_MODULES"] = previous
+
+
+def _solc_messages(exc: SolcError) -> list[str]:
+    errors = getattr(exc, "error_dict", None) or []
+    messages = [e.get("formattedMessage", e.get("message", "")).strip() for e in errors if e.get("severity") == "error"]
+    return messages or [str(exc.message if hasattr(exc, "message") else exc).strip()]
+
+
+def compile_sources(
+    root: Path | None = None, *, solc_path: str | os.PathLike[str] | None = None, use_cache: bool = True
+) -> dict[str, dict[str, Any]]:
+    """Compile ``contracts/`` and return ``{ContractName: artifact}`` (abi, bytecode, ...).
+
+    Raises :class:`CompilerError` with solc's ``file:line`` messages when the sources do not compile.
+    """
+    root = project_root(root)
+    sources = source_files(root)
+    if not sources:
+        raise CompilerError(["no .sol files under contracts/"])
+    digest = source_hash(sources, _openzeppelin_version(root))
+    cache_file = root / ".cache" / "solc" / f"{digest}.json"
+    if use_cache and cache_file.is_file():
+        return dict(json.loads(cache_file.read_text()))
+    output = _run_solc(find_compiler(root, solc_path), root, sources)
+    artifacts = _artifacts_from_output(output, digest)
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write(cache_file, json.dumps(artifacts, sort_keys=True))
+    return artifacts
+
+
+def _artifacts_from_output(output: dict[str, Any], digest: str) -> dict[str, dict[str, Any]]:
+    artifacts: dict[str, dict[str, Any]] = {}
+    for unit, contracts in sorted(output.get("contracts", {}).items()):
+        if not unit.startswith("contracts/"):
+            continue  # OpenZeppelin sources: their ABIs are folded into ours by solc
+        for name, data in sorted(contracts.items()):
+            if name in artifacts:
+                raise CompilerError([f"{unit}: contract name {name} is defined twice; names must be unique"])
+            artifacts[name] = {
+                "contractName": name,
+                "sourceName": unit,
+                "abi": data["abi"],
+                "bytecode": "0x" + data["evm"]["bytecode"]["object"],
+                "deployedBytecode": "0x" + data["evm"]["deployedBytecode"]["object"],
+                "methodIdentifiers": data["evm"].get("methodIdentifiers", {}),
+                "compiler": {"version": SOLC_VERSION, "settings": SETTINGS},
+                "sourceHash": digest,
+            }
+    return artifacts
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+def render(artifact: dict[str, Any]) -> str:
+    """The exact text an artifact file holds (stable key order, trailing newline)."""
+    return json.dumps(artifact, indent=1, sort_keys=True) + "\n"
+
+
+def write_artifacts(artifacts: dict[str, dict[str, Any]], directory: Path = ARTIFACTS_DIR) -> list[Path]:
+    """Replace the artifact files in ``directory`` with ``artifacts``; stale ones are removed."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, artifact in artifacts.items():
+        target = directory / f"{name}.json"
+        _atomic_write(target, render(artifact))
+        written.append(target)
+    for stale in set(directory.glob("*.json")) - set(written):
+        stale.unlink()
+    return written
+
+
+def check_artifacts(root: Path | None = None, directory: Path = ARTIFACTS_DIR) -> list[str]:
+    """Recompile from scratch in a temporary copy and list every difference from the shipped artifacts."""
+    root = project_root(root)
+    with tempfile.TemporaryDirectory(prefix="agentmarket-check-") as tmp:
+        copy = Path(tmp)
+        shutil.copytree(root / "contracts", copy / "contracts")
+        shutil.copy(root / "package.json", copy / "package.json")
+        (copy / "node_modules").symlink_to(root / "node_modules")
+        fresh = compile_sources(copy, use_cache=False)
+    shipped = {p.stem: p.read_text() for p in directory.glob("*.json")}
+    problems = [f"{name}: missing from {directory}" for name in sorted(set(fresh) - set(shipped))]
+    problems += [f"{name}: no longer produced by the sources" for name in sorted(set(shipped) - set(fresh))]
+    problems += [
+        f"{name}: differs from a fresh compile"
+        for name in sorted(set(fresh) & set(shipped))
+        if render(fresh[name]) != shipped[name]
+    ]
+    return problems
+
+
+def load_artifact(name: str, directory: Path = ARTIFACTS_DIR) -> dict[str, Any]:
+    """Read one shipped artifact by contract name."""
+    path = directory / f"{name}.json"
+    if not path.is_file():
+        raise CompilerError([f"no artifact for {name} in {directory}; run `agentmarket compile`"])
+    return dict(json.loads(path.read_text()))
