@@ -123,7 +123,7 @@ def _run_solc(compiler: Compiler, root: Path, sources: dict[str, str]) -> dict[s
             standard_input, base_path=str(root), allow_paths=[str(root)], solc_binary=compiler.binary
         )
     except SolcError as exc:
-        raise CompilerError(_solc_messages(exc)) from None
+        raise CompilerError(_solc_messages(exc, sources)) from None
     except (FileNotFoundError, PermissionError) as exc:
         raise CompilerUnavailable(f"cannot run {compiler.binary}: {exc}", fix="check AGENTMARKET_SOLC") from None
     finally:
@@ -135,10 +135,23 @@ def _run_solc(compiler: Compiler, root: Path, sources: dict[str, str]) -> dict[s
                 os.environ["AGENTMARKET_NODE_MODULES"] = previous
 
 
-def _solc_messages(exc: SolcError) -> list[str]:
-    errors = getattr(exc, "error_dict", None) or []
-    messages = [e.get("formattedMessage", e.get("message", "")).strip() for e in errors if e.get("severity") == "error"]
-    return messages or [str(exc.message if hasattr(exc, "message") else exc).strip()]
+def _solc_messages(exc: SolcError, sources: dict[str, str]) -> list[str]:
+    """solc's errors as ``file:line:col: Type: message`` lines."""
+    messages = []
+    for error in getattr(exc, "error_dict", None) or []:
+        if error.get("severity") != "error":
+            continue
+        where = ""
+        location = error.get("sourceLocation")
+        if location and location.get("file") in sources and location.get("start", -1) >= 0:
+            text = sources[location["file"]][: location["start"]]
+            line = text.count("\n") + 1
+            column = location["start"] - (text.rfind("\n") + 1) + 1
+            where = f"{location['file']}:{line}:{column}: "
+        elif location:
+            where = f"{location.get('file')}: "
+        messages.append(f"{where}{error.get('type', 'Error')}: {error.get('message', '').strip()}")
+    return messages or [str(getattr(exc, "message", exc)).strip().splitlines()[0]]
 
 
 def compile_sources(

@@ -33,7 +33,8 @@ class CompilerError(AgentMarketError):
 
     def __init__(self, messages: list[str]):
         self.messages = list(messages)
-        super().__init__("solc failed:\n" + "\n".join(self.messages))
+        more = f" (+{len(self.messages) - 1} more)" if len(self.messages) > 1 else ""
+        super().__init__((self.messages[0] if self.messages else "solc failed") + more)
 
 
 class CompilerUnavailable(AgentMarketError):

@@ -1,0 +1,120 @@
+"""The ``agentmarket`` command: compile, deploy, run a chain, run the demo.
+
+Errors print one line naming the cause and the fix, and exit with status 2 (no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from .errors import AgentMarketError
+
+
+def _cmd_compile(args: argparse.Namespace) -> int:
+    from . import compiler
+
+    if args.check:
+        problems = compiler.check_artifacts()
+        if problems:
+            for line in problems:
+                print(f"artifact mismatch: {line}", file=sys.stderr)
+            print("fix: run `agentmarket compile` and commit agentmarket/artifacts/", file=sys.stderr)
+            return 1
+        print("artifacts match a fresh compile of contracts/")
+        return 0
+    started = time.perf_counter()
+    artifacts = compiler.compile_sources(use_cache=not args.no_cache)
+    written = compiler.write_artifacts(artifacts)
+    print(f"compiled {len(written)} contracts in {time.perf_counter() - started:.2f}s -> {compiler.ARTIFACTS_DIR}")
+    return 0
+
+
+def _cmd_deploy(args: argparse.Namespace) -> int:
+    from .chain import Chain
+    from .deploy import deploy_suite
+
+    chain = Chain.from_name(args.rpc)
+    try:
+        suite = deploy_suite(chain, fee_bps=args.fee_bps, manifest=args.manifest, write=not args.no_manifest)
+        print(f"chain {chain.chain_id} ({chain.kind})")
+        for name, address in suite.addresses.items():
+            state = "deployed" if name in suite.deployed else "reused"
+            print(f"  {name:<24} {address}  {state}")
+        if not suite.contracts:
+            print("  (the suite has no contracts yet)")
+    finally:
+        chain.close()
+    return 0
+
+
+def _cmd_chain(args: argparse.Namespace) -> int:
+    from .chain import Chain
+
+    chain = Chain.anvil(accounts=args.accounts, port=args.port)
+    print(f"anvil listening on {chain.url} (chain id {chain.chain_id}); Ctrl-C stops it")
+    for account in chain.accounts:
+        balance = chain.w3.eth.get_balance(account.address)
+        print(f"  {account.address}  {balance / 10**18:,.0f} ETH")
+    try:
+        while chain._process is not None and chain._process.poll() is None:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        chain.close()
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    import runpy
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / "demo_trade.py"
+    if not script.is_file():
+        raise AgentMarketError(f"{script} not found (the demo ships with the source checkout)")
+    sys.argv = [str(script)] + (["--chain", args.chain] if args.chain else [])
+    runpy.run_path(str(script), run_name="__main__")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="agentmarket", description="Settlement rails for autonomous agents.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("compile", help="compile contracts/ into agentmarket/artifacts/")
+    p.add_argument("--check", action="store_true", help="recompile in a temp dir and fail on any difference")
+    p.add_argument("--no-cache", action="store_true", help="ignore the compile cache")
+    p.set_defaults(func=_cmd_compile)
+
+    p = sub.add_parser("deploy", help="deploy the suite (embedded chain unless --rpc)")
+    p.add_argument("--rpc", help="JSON-RPC URL, or 'anvil'; keys from $AGENTMARKET_PRIVATE_KEYS or a keystore")
+    p.add_argument("--fee-bps", type=int, default=50, help="protocol fee in basis points (max 500)")
+    p.add_argument("--manifest", help="manifest path (default deployments/<chainId>.json)")
+    p.add_argument("--no-manifest", action="store_true", help="do not write a manifest")
+    p.set_defaults(func=_cmd_deploy)
+
+    p = sub.add_parser("chain", help="run anvil in the foreground and print its accounts (no keys)")
+    p.add_argument("--port", type=int, default=8545)
+    p.add_argument("--accounts", type=int, default=10)
+    p.set_defaults(func=_cmd_chain)
+
+    p = sub.add_parser("demo", help="run the demo trade")
+    p.add_argument("--chain", help="embedded (default), anvil, or a JSON-RPC URL")
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except AgentMarketError as exc:
+        first = (str(exc).splitlines() or [""])[0]
+        print(f"agentmarket: error: {type(exc).__name__}: {first}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,85 @@
+"""Gas snapshot: named scenarios measuring full-transaction gasUsed on the embedded chain.
+
+Each contract family registers its scenarios in a module of this package with :func:`scenario`.
+``make gas`` writes ``gas-snapshot.json``; a test re-measures and fails when a figure rises.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import pkgutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ..chain import Chain
+from ..deploy import Suite, deploy_suite
+
+SNAPSHOT_FILE = "gas-snapshot.json"
+
+
+@dataclass
+class GasEnv:
+    """A fresh suite on the embedded chain; scenarios run from the same snapshot, in isolation."""
+
+    chain: Chain
+    suite: Suite
+
+
+Scenario = Callable[[GasEnv], int]
+SCENARIOS: dict[str, Scenario] = {}
+
+
+def scenario(key: str) -> Callable[[Scenario], Scenario]:
+    """Register ``fn`` as the measurement of snapshot key ``key`` (returns full-tx gasUsed)."""
+
+    def register(fn: Scenario) -> Scenario:
+        if key in SCENARIOS:
+            raise ValueError(f"gas scenario {key} registered twice")
+        SCENARIOS[key] = fn
+        return fn
+
+    return register
+
+
+def load_scenarios() -> dict[str, Scenario]:
+    """Import every scenario module of this package."""
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
+    return dict(sorted(SCENARIOS.items()))
+
+
+def measure(keys: list[str] | None = None) -> dict[str, int]:
+    """Run the scenarios (all, or ``keys``), each from the same fresh-suite snapshot."""
+    scenarios = load_scenarios()
+    chain = Chain.embedded()
+    env = GasEnv(chain, deploy_suite(chain, write=False, reuse=False))
+    base = chain.snapshot()
+    results: dict[str, int] = {}
+    for key, fn in scenarios.items():
+        if keys is not None and key not in keys:
+            continue
+        results[key] = int(fn(env))
+        chain.revert(base)
+    return results
+
+
+def read_snapshot(path: Path | str = SNAPSHOT_FILE) -> dict[str, int]:
+    path = Path(path)
+    return {k: int(v) for k, v in json.loads(path.read_text()).items()} if path.is_file() else {}
+
+
+def write_snapshot(figures: dict[str, int], path: Path | str = SNAPSHOT_FILE) -> None:
+    Path(path).write_text(json.dumps(dict(sorted(figures.items())), indent=2) + "\n")
+
+
+def regressions(measured: dict[str, int], committed: dict[str, int]) -> list[str]:
+    """Lines naming each key whose gas rose above the committed figure, or that has no figure yet."""
+    problems = []
+    for key, gas in sorted(measured.items()):
+        if key not in committed:
+            problems.append(f"{key}: {gas} measured but not in {SNAPSHOT_FILE} (run `make gas`)")
+        elif gas > committed[key]:
+            problems.append(f"{key}: {gas} > committed {committed[key]} (+{gas - committed[key]})")
+    return problems

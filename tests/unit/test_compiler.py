@@ -1,0 +1,75 @@
+"""Compiler: pinned solc, cache, CompilerError with file:line, and the shipped-artifact check."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from agentmarket import compiler
+from agentmarket.errors import CompilerError, CompilerUnavailable
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _copy_tree(tmp_path: Path) -> Path:
+    shutil.copytree(ROOT / "contracts", tmp_path / "contracts")
+    shutil.copy(ROOT / "package.json", tmp_path / "package.json")
+    (tmp_path / "node_modules").symlink_to(ROOT / "node_modules")
+    return tmp_path
+
+
+def test_shipped_artifacts_match_sources():
+    assert compiler.check_artifacts(ROOT) == []
+
+
+def test_one_character_change_fails_the_check(tmp_path):
+    tree = _copy_tree(tmp_path)
+    target = tree / "contracts" / "test" / "Reverter.sol"
+    target.write_text(target.read_text().replace("counter += 1;", "counter += 2;", 1))
+    problems = compiler.check_artifacts(tree, directory=compiler.ARTIFACTS_DIR)
+    assert problems == ["Reverter: differs from a fresh compile"]
+
+
+def test_warm_compile_uses_the_cache(tmp_path):
+    tree = _copy_tree(tmp_path)
+    first = compiler.compile_sources(tree)
+    started = time.perf_counter()
+    second = compiler.compile_sources(tree)
+    assert time.perf_counter() - started < 1.0  # a cache hit reads one JSON file; solc-js takes seconds
+    assert first == second
+    assert len(list((tree / ".cache" / "solc").glob("*.json"))) == 1
+
+
+def test_artifact_fields():
+    artifact = compiler.load_artifact("Reverter")
+    assert artifact["compiler"]["version"] == compiler.SOLC_VERSION
+    assert artifact["compiler"]["settings"]["evmVersion"] == "cancun"
+    assert artifact["compiler"]["settings"]["optimizer"]["enabled"] is True
+    assert artifact["bytecode"].startswith("0x60") and len(artifact["deployedBytecode"]) > 100
+    assert len(artifact["sourceHash"]) == 64
+
+
+def test_compiler_error_carries_file_and_line(tmp_path):
+    tree = _copy_tree(tmp_path)
+    broken = tree / "contracts" / "test" / "Broken.sol"
+    broken.write_text("// SPDX-License-Identifier: MIT\npragma solidity ^0.8.24;\ncontract Broken {\n  uint x\n}\n")
+    with pytest.raises(CompilerError) as info:
+        compiler.compile_sources(tree)
+    assert info.value.messages[0].startswith("contracts/test/Broken.sol:5:1: ParserError")
+
+
+def test_missing_node_modules_names_the_fix(tmp_path):
+    shutil.copytree(ROOT / "contracts", tmp_path / "contracts")
+    shutil.copy(ROOT / "package.json", tmp_path / "package.json")
+    with pytest.raises(CompilerUnavailable) as info:
+        compiler.compile_sources(tmp_path)
+    assert "npm ci" in str(info.value)
+
+
+def test_explicit_native_solc_that_does_not_exist(tmp_path):
+    tree = _copy_tree(tmp_path)
+    with pytest.raises(CompilerUnavailable):
+        compiler.compile_sources(tree, solc_path=tmp_path / "no-such-solc", use_cache=False)
