@@ -155,13 +155,15 @@ def _project(anchor: Sequence[float], weights: Sequence[float], target: float) -
         | {-a / w for a, w in zip(anchor, weights) if w > 0}
         | {(1.0 - a) / w for a, w in zip(anchor, weights) if w > 0}
     )
-    values = [value(b) for b in breaks]
-    if target <= values[0]:
-        return point(breaks[0])
-    for (b0, v0), (b1, v1) in zip(zip(breaks, values), zip(breaks[1:], values[1:])):
+    b0, v0 = breaks[0], value(breaks[0])
+    if target <= v0:
+        return point(b0)
+    for b1 in breaks[1:]:
+        v1 = value(b1)
         if target <= v1:
             lam = b1 if v1 == v0 else b0 + (target - v0) * (b1 - b0) / (v1 - v0)
             return point(lam)
+        b0, v0 = b1, v1
     return point(breaks[-1])
 
 
