@@ -25,12 +25,12 @@ from agentmarket.strategies.concession import TimeDependent
 from agentmarket.strategies.utility import Preferences
 
 __all__ = [
+    "DEFAULT_EXPONENTS",
+    "UCB1",
     "AdaptiveBargainer",
     "ArmChoice",
     "BanditPolicy",
-    "DEFAULT_EXPONENTS",
     "EpsilonGreedy",
-    "UCB1",
 ]
 
 DEFAULT_EXPONENTS: tuple[float, ...] = (0.05, 0.1, 0.2, 0.5, 1.0)

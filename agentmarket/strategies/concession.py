@@ -23,6 +23,7 @@ remaining gap.
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -81,7 +82,7 @@ class TimeDependent:
     def concession(self, t: float) -> float:
         """Fraction of the ``1 - reservation`` span given up at normalised time ``t``."""
         t = min(1.0, max(0.0, t))
-        return self.kappa + (1.0 - self.kappa) * t ** (1.0 / self.e)
+        return self.kappa + (1.0 - self.kappa) * math.pow(t, 1.0 / self.e)
 
     def target(self, ctx: TacticContext) -> float:
         """``1 - (1 - reservation) * concession(t)``."""
