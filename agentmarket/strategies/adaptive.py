@@ -83,9 +83,7 @@ class UCB1(_Stats):
         if untried:
             return rng.choice(untried)
         total = sum(self.counts)
-        scores = [
-            m + self.c * math.sqrt(2.0 * math.log(total) / n) for m, n in zip(self.means, self.counts)
-        ]
+        scores = [m + self.c * math.sqrt(2.0 * math.log(total) / n) for m, n in zip(self.means, self.counts)]
         return self.best(rng, scores)
 
 

@@ -229,7 +229,7 @@ class ProcurementBidder:
         ask = cost + -(-cost * self.margin_bps // BPS)
         floor = cost + -(-cost * self.min_margin_bps // BPS)
         if view.current_price > 0 and not view.leading:
-            step = max(1, view.current_price * view.increment_bps // BPS)
+            step = max(1, -(-view.current_price * view.increment_bps // BPS))
             ask = min(ask, view.current_price - step)
         elif view.leading:
             return None
