@@ -203,7 +203,11 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     report = run_slither(root, slither, out_dir, args.slither_args)
-    findings = parse_findings(report)
+    try:
+        findings = parse_findings(report)
+    except RuntimeError as exc:  # compilation or analysis failed: never read as "no findings"
+        print(f"audit FAILED: {exc} (log: {out_dir / 'slither.log'})", file=sys.stderr)
+        return 1
     elapsed = time.perf_counter() - started
 
     counts = Counter(f.impact for f in findings)
