@@ -10,8 +10,9 @@ chain: transaction hashes, gasUsed and balances before/after.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, Callable
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table

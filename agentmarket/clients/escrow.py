@@ -8,9 +8,10 @@ updated from the emitted event. Deals are rebuilt from events (``deal``, ``deals
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from eth_utils import event_abi_to_log_topic, to_checksum_address
@@ -104,11 +105,11 @@ class EscrowClient:
         self._fee_bps: int | None = None
 
     @classmethod
-    def from_suite(cls, suite: Any, account: LocalAccount | None = None) -> "EscrowClient":
+    def from_suite(cls, suite: Any, account: LocalAccount | None = None) -> EscrowClient:
         """The escrow of a deployed :class:`~agentmarket.deploy.Suite`."""
         return cls(suite.chain, suite["AgentEscrow"], account)
 
-    def as_(self, account: LocalAccount) -> "EscrowClient":
+    def as_(self, account: LocalAccount) -> EscrowClient:
         """The same escrow, acting as another account."""
         clone = EscrowClient.__new__(EscrowClient)
         clone.__dict__.update(self.__dict__)

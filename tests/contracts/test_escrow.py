@@ -7,9 +7,10 @@ invariant (DESIGN §6.1) is checked for ETH and each token: balance == locked + 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from eth_utils import to_checksum_address
