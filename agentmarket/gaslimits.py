@@ -14,7 +14,6 @@ import os
 import threading
 from pathlib import Path
 
-
 SNAPSHOT_FILE = "gas-snapshot.json"  # same file as agentmarket.gas.SNAPSHOT_FILE
 GAS_SNAPSHOT_ENV = "AGENTMARKET_GAS_SNAPSHOT"
 DEFAULT_MARGIN = 1.3

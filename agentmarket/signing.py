@@ -35,7 +35,7 @@ def _to_bytes(value: Any) -> bytes:
 class Signer:
     """Signs type-2 transactions for one account. Holds the key; never prints it."""
 
-    __slots__ = ("address", "_sign", "_account")
+    __slots__ = ("_account", "_sign", "address")
 
     def __init__(self, account: Any):
         self.address: str = account.address

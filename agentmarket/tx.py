@@ -30,8 +30,9 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence, TypeVar
+from typing import Any, TypeVar
 
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
@@ -65,7 +66,8 @@ except ImportError:  # pragma: no cover
     pass
 
 _KNOWN = ("already known", "known transaction", "already imported", "alreadyknown", "already exists")
-_NONCE_LOW = ("nonce too low", "nonce is too low", "noncetoolow", "oldnonce", "invalid nonce")
+_NONCE_LOW = ("nonce too low", "nonce is too low", "noncetoolow", "oldnonce", "invalid nonce",
+              "invalid transaction nonce")
 _FEE_LOW = ("underpriced", "less than block base fee", "fee cap less than", "feecaptoolow", "max fee per gas less",
             "fee too low", "lower than the minimum", "priority fee")
 
@@ -470,6 +472,9 @@ class Transactor:
         return self._translate_rpc_error(error, sent)
 
     def _translate_rpc_error(self, error: RPCError, sent: Sent) -> BaseException:
+        if "out of gas" in error.message.lower():  # eth-tester executes at send time and says so
+            return TransactionReverted(f"{sent.tx_hash} ran out of gas ({sent.gas}): {error.message}",
+                                       tx_hash=sent.tx_hash)
         original = getattr(error, "original", None)
         if original is not None:
             translated = translate(original, tx_hash=sent.tx_hash)
@@ -676,6 +681,8 @@ class Transactor:
     def explain_failure(self, tx_hash: str, receipt: TxReceipt) -> Exception:
         """Replay a failed transaction as a call at its block to recover the revert reason."""
         tx = self._rpc(lambda: self.w3.eth.get_transaction(HexBytes(tx_hash)))
+        if receipt["gasUsed"] >= tx["gas"]:  # all gas burnt: out of gas (reverts refund the rest)
+            return TransactionReverted(f"{tx_hash} ran out of gas ({tx['gas']})", tx_hash=tx_hash)
         call = {"from": tx["from"], "to": tx["to"], "value": tx["value"], "data": tx["input"], "gas": tx["gas"]}
         try:
             self.w3.eth.call(call, block_identifier=receipt["blockNumber"] - 1)  # type: ignore[arg-type]
@@ -699,7 +706,7 @@ class Transactor:
             return call.call(params, block_identifier=block)  # type: ignore[arg-type]
         except _CONNECTION_ERRORS as exc:
             raise ChainUnavailable(f"node unreachable: {type(exc).__name__}") from None
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             translated = translate(exc)
             if translated is exc:
                 raise
