@@ -2,8 +2,10 @@
 
 ``gas-snapshot.json`` maps an operation key (``escrow.accept``) to the full-transaction gasUsed measured
 by ``make gas``. A transaction sent with ``gas_key=`` gets ``ceil(figure * margin) + headroom`` as its
-limit: enough for cold storage slots and slightly different arguments, and unused gas is refunded, so a
-generous limit costs nothing. Unknown keys fall back to estimation (which also simulates the call).
+limit: enough for cold storage slots and slightly different arguments. gasUsed is not the limit a call
+needs: a contract may require ``gasleft()`` above a reserve (AgentEscrow forwards 30k to a payout receiver
+and checks for ~42.5k first, the 63/64 rule), hence the fixed headroom. Unused gas is refunded, so a
+generous limit costs nothing but block space accounting. Unknown keys fall back to estimation (which also simulates the call).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 SNAPSHOT_FILE = "gas-snapshot.json"  # same file as agentmarket.gas.SNAPSHOT_FILE
 GAS_SNAPSHOT_ENV = "AGENTMARKET_GAS_SNAPSHOT"
 DEFAULT_MARGIN = 1.3
-DEFAULT_HEADROOM = 10_000
+DEFAULT_HEADROOM = 50_000  # covers gas *reserved* but not used, e.g. the escrow keeps 42.5k for payouts
 
 
 def find_snapshot(start: Path | None = None) -> Path | None:
