@@ -298,6 +298,7 @@ def main() -> int:
     args = parser.parse_args()
     console = Console()
     results: dict[str, Any] = {}
+    load_before = os.getloadavg()[0]
 
     with console.status("signatures"):
         sigs = signatures_per_second()
@@ -334,6 +335,8 @@ def main() -> int:
                    "embedded": args.embedded_trades},
         "sign_per_s": "EIP-712 typed data (offer, voucher) with eth-account on coincurve; the lower of the two",
         "compile_cold_s": "clean copy, no compiler cache; compile_warm_s: same sources again (cache hit)",
+        "cpus": os.cpu_count(),
+        "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
