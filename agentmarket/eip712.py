@@ -13,6 +13,7 @@ Two paths that give the same bytes:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Mapping, Sequence
 
 from coincurve import PrivateKey, PublicKey
@@ -171,7 +172,12 @@ def recover(message_digest: bytes, signature: bytes) -> str:
         public = PublicKey.from_signature_and_message(signature[:64] + bytes([v - 27]), message_digest, hasher=None)
     except Exception as exc:  # noqa: BLE001 - coincurve raises plain Exception on bad points
         raise SignatureError(f"signature does not recover to a key: {exc}") from None
-    return to_checksum_address(keccak(public.format(compressed=False)[1:])[-20:])
+    return _address_of(public.format(compressed=False))
+
+
+@lru_cache(maxsize=65_536)
+def _address_of(uncompressed_public_key: bytes) -> str:
+    return to_checksum_address(keccak(uncompressed_public_key[1:])[-20:])
 
 
 def sign_typed_data(account: Any, full_message: Mapping[str, Any]) -> bytes:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from datetime import datetime, timedelta
 from enum import IntEnum
 from typing import Any, Iterator, Mapping, Sequence
@@ -88,6 +89,12 @@ OFFER_STRUCT = StaticStruct("Offer", tuple((sol, kind) for _, sol, kind in _OFFE
 OFFER_TYPEHASH = OFFER_STRUCT.typehash
 
 
+@lru_cache(maxsize=65_536)
+def _checksum(address: str) -> str:
+    """EIP-55 checksum (cached: it is a keccak per call, the hottest step of building an offer)."""
+    return to_checksum_address(address)
+
+
 def resource_id(name: str | bytes) -> bytes:
     """A bytes32 resource id: 0x-hex or raw bytes as given (<= 32 bytes), else keccak256 of the name
     (``resource_id("gpu-hour/h100")``)."""
@@ -142,7 +149,8 @@ class Offer:
         set_ = object.__setattr__
         try:
             for name in ("maker", "asset", "arbiter", "taker"):
-                set_(self, name, to_checksum_address(getattr(self, name)))
+                value = getattr(self, name)
+                set_(self, name, _checksum(value if isinstance(value, str) else to_checksum_address(value)))
             set_(self, "side", Side(int(self.side)))
             set_(self, "resource_id", to_bytes32(self.resource_id))
             set_(self, "terms_hash", to_bytes32(self.terms_hash))
@@ -181,9 +189,14 @@ class Offer:
         return typed_data(OFFER_STRUCT, domain, self.message())
 
     def struct_hash(self) -> bytes:
-        """EIP-712 hashStruct(offer) = keccak256(typehash ‖ 22 words), equal to ``OfferLib.structHash``."""
-        words = b"".join(_word(kind, getattr(self, py)) for py, _, kind in _OFFER_FIELDS)
-        return keccak(OFFER_TYPEHASH + words)
+        """EIP-712 hashStruct(offer) = keccak256(typehash ‖ 22 words), equal to ``OfferLib.structHash``
+        (computed once per offer: the dataclass is frozen)."""
+        cached = self.__dict__.get("_struct_hash")
+        if cached is None:
+            words = b"".join(_word(kind, getattr(self, py)) for py, _, kind in _OFFER_FIELDS)
+            cached = keccak(OFFER_TYPEHASH + words)
+            object.__setattr__(self, "_struct_hash", cached)
+        return cached
 
     def digest(self, domain: Domain) -> bytes:
         """The EIP-712 digest (what is signed; the OfferBook's key for the offer's fill status)."""
