@@ -12,9 +12,10 @@ Two paths that give the same bytes:
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from coincurve import PrivateKey, PublicKey
 from eth_abi import encode as abi_encode
@@ -55,7 +56,7 @@ class Domain:
                 "verifyingContract": self.verifying_contract}
 
     @classmethod
-    def from_dict(cls, value: Mapping[str, Any]) -> "Domain":
+    def from_dict(cls, value: Mapping[str, Any]) -> Domain:
         return cls(str(value["name"]), str(value["version"]), int(value["chainId"]),
                    str(value["verifyingContract"]))
 
@@ -134,7 +135,7 @@ def _key_bytes(key: Any) -> bytes:
     if hasattr(inner, "to_bytes"):
         inner = inner.to_bytes()
     if isinstance(inner, str):
-        inner = bytes.fromhex(inner[2:] if inner.startswith("0x") else inner)
+        inner = bytes.fromhex(inner.removeprefix("0x"))
     raw = bytes(inner)
     if len(raw) != 32:
         raise SignatureError("expected a 32-byte private key")

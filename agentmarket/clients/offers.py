@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from datetime import datetime, timedelta
 from enum import IntEnum
-from typing import Any, Iterator, Mapping, Sequence
+from functools import lru_cache
+from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from eth_utils import event_abi_to_log_topic, keccak, to_checksum_address
@@ -171,7 +172,7 @@ class Offer:
         return tuple(int(v) if isinstance(v, Side) else v for v in (getattr(self, py) for py, _, _ in _OFFER_FIELDS))
 
     @classmethod
-    def from_abi(cls, value: Mapping[str, Any] | Sequence[Any]) -> "Offer":
+    def from_abi(cls, value: Mapping[str, Any] | Sequence[Any]) -> Offer:
         """From a decoded event/call value (dict keyed by Solidity names, or a tuple in ABI order)."""
         if isinstance(value, Mapping):
             kwargs = {py: value[sol] for py, sol, _ in _OFFER_FIELDS}
@@ -216,7 +217,7 @@ class Offer:
         return out
 
     @classmethod
-    def from_dict(cls, value: Mapping[str, Any]) -> "Offer":
+    def from_dict(cls, value: Mapping[str, Any]) -> Offer:
         """Inverse of :meth:`to_dict` (accepts Solidity or Python field names, ints or decimal strings)."""
         kwargs: dict[str, Any] = {}
         for py, sol, kind in _OFFER_FIELDS:
@@ -238,7 +239,7 @@ class Offer:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str | bytes) -> "Offer":
+    def from_json(cls, text: str | bytes) -> Offer:
         return cls.from_dict(json.loads(text))
 
     # -- economics ---------------------------------------------------------------------------------
@@ -309,7 +310,7 @@ class SignedOffer:
                 "hash": _hex(self.hash)}
 
     @classmethod
-    def from_dict(cls, value: Mapping[str, Any]) -> "SignedOffer":
+    def from_dict(cls, value: Mapping[str, Any]) -> SignedOffer:
         try:
             sig = bytes.fromhex(str(value["signature"]).removeprefix("0x"))
             signed = cls(Offer.from_dict(value["offer"]), sig, Domain.from_dict(value["domain"]))
@@ -324,7 +325,7 @@ class SignedOffer:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str | bytes) -> "SignedOffer":
+    def from_json(cls, text: str | bytes) -> SignedOffer:
         return cls.from_dict(json.loads(text))
 
     def verify(self) -> str:
@@ -432,11 +433,11 @@ class OffersClient:
         self._escrow: EscrowClient | None = None
 
     @classmethod
-    def from_suite(cls, suite: Any, account: LocalAccount | None = None) -> "OffersClient":
+    def from_suite(cls, suite: Any, account: LocalAccount | None = None) -> OffersClient:
         """The OfferBook of a deployed :class:`~agentmarket.deploy.Suite`."""
         return cls(suite.chain, suite["OfferBook"], account)
 
-    def as_(self, account: LocalAccount) -> "OffersClient":
+    def as_(self, account: LocalAccount) -> OffersClient:
         """The same OfferBook, acting as another account."""
         clone = OffersClient.__new__(OffersClient)
         clone.__dict__.update(self.__dict__)
@@ -557,7 +558,7 @@ class OffersClient:
             if not self._has_code(signed.offer.maker):
                 raise
         if self._has_code(signed.offer.maker):
-            wallet = self.w3.eth.contract(address=signed.offer.maker, abi=_ERC1271_ABI)
+            wallet = self.w3.eth.contract(address=signed.offer.maker, abi=_ERC1271_ABI)  # type: ignore[call-overload]
             try:
                 magic = bytes(wallet.functions.isValidSignature(signed.hash, signed.signature).call())
             except Exception:  # noqa: BLE001 - any failure is a refusal
@@ -631,7 +632,9 @@ class OffersClient:
         self._me()
         if not items:
             raise InvalidInput("empty batch")
-        calls, value, per_asset = [], 0, {}
+        calls: list[tuple[Any, bytes, int]] = []
+        value = 0
+        per_asset: dict[str, int] = {}
         for ref, q in items:
             o = ref.offer if isinstance(ref, SignedOffer) else ref
             if preflight:
@@ -727,7 +730,7 @@ class OffersClient:
         """Approve the OfferBook to pull ``amount`` of ``asset`` from this account."""
         return self._send(self._token(asset).functions.approve(self.address, int(amount)))
 
-    def book(self) -> "OfferBookView":
+    def book(self) -> OfferBookView:
         """A view of the offer book that follows the chain's events (call ``sync()`` to catch up)."""
         view = OfferBookView(self)
         view.sync()
@@ -816,9 +819,9 @@ class OffersClient:
         fills = []
         for log in receipt["logs"]:
             if to_checksum_address(log["address"]) == escrow.address:
-                decoded = escrow._decode(log)  # noqa: SLF001 - the escrow client's event decoder
+                decoded = escrow._decode(log)
                 if decoded and decoded[0] == "DealCreated":
-                    deal = escrow._created(decoded[1], tx)  # noqa: SLF001
+                    deal = escrow._created(decoded[1], tx)
                     deals[deal.id] = deal
                 continue
             mine = self._decode(log)
@@ -911,7 +914,7 @@ class OfferBookView:
                                 "toBlock": head})
         applied = 0
         for log in sorted(logs, key=lambda x: (x["blockNumber"], x["logIndex"])):
-            decoded = self.client._decode(log)  # noqa: SLF001
+            decoded = self.client._decode(log)
             if decoded is None:
                 continue
             name, event = decoded
@@ -971,6 +974,18 @@ class OfferBookView:
 
 
 __all__ = [
-    "BookEntry", "Fill", "FillManyResult", "Offer", "OfferBookView", "OfferStatus", "OffersClient", "Posted",
-    "Side", "SignedOffer", "TxResult", "OFFER_STRUCT", "OFFER_TYPEHASH", "resource_id",
+    "OFFER_STRUCT",
+    "OFFER_TYPEHASH",
+    "BookEntry",
+    "Fill",
+    "FillManyResult",
+    "Offer",
+    "OfferBookView",
+    "OfferStatus",
+    "OffersClient",
+    "Posted",
+    "Side",
+    "SignedOffer",
+    "TxResult",
+    "resource_id",
 ]

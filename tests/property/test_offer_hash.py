@@ -34,7 +34,7 @@ offers = st.builds(
 
 @given(offer=offers)
 def test_python_digest_equals_contract_and_eth_account(_embedded: tuple[Chain, Suite], offer: Offer) -> None:
-    chain, suite = _embedded
+    _, suite = _embedded
     client = OffersClient.from_suite(suite)
     onchain = bytes(client.contract.functions.hashOffer(offer.as_tuple()).call())
     assert offer.digest(client.domain) == onchain
@@ -45,7 +45,7 @@ def test_python_digest_equals_contract_and_eth_account(_embedded: tuple[Chain, S
 
 @given(offer=offers, key=st.integers(1, SECP256K1_N - 1))
 def test_fast_signing_matches_eth_account(_embedded: tuple[Chain, Suite], offer: Offer, key: int) -> None:
-    chain, suite = _embedded
+    _, suite = _embedded
     client = OffersClient.from_suite(suite)
     account = Account.from_key(key.to_bytes(32, "big"))
     fast = sign_digest(account, offer.digest(client.domain))
