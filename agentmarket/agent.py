@@ -96,7 +96,14 @@ class _MandatedTransactor:
         target = call.address if call is not None else to
         payload = call._encode_transaction_data() if call is not None else data
         with self._agent._authorise_tx(account, value, target, payload):
-            return self._inner.transact(account, call, to=to, value=value, data=data, **kwargs)
+            result = self._inner.transact(account, call, to=to, value=value, data=data, **kwargs)
+        self._agent._record(account, result)
+        return result
+
+    def wait(self, sent: Any, **kwargs: Any) -> Any:
+        receipt = self._inner.wait(sent, **kwargs)
+        self._agent._record(None, receipt, sender=getattr(sent, "sender", None))
+        return receipt
 
     def send_signed(self, account: LocalAccount, tx: dict[str, Any]) -> Any:
         with self._agent._authorise_tx(account, int(tx.get("value", 0)), tx.get("to"), tx.get("data", b"")):
@@ -157,6 +164,8 @@ class Agent:
         self._clients: dict[str, Any] = {}
         self._cover = threading.local()
         self._view: _MandatedChain | None = None
+        self.gas_used = 0  # total gasUsed of the mined transactions this agent sent through its clients
+        self.tx_count = 0
 
     # -- construction ----------------------------------------------------------------------------------
 
@@ -300,6 +309,16 @@ class Agent:
         """Raise :class:`MandateViolation` if the mandate would refuse this spend (records nothing)."""
         rid = resource_id(resource) if resource is not None else None
         self.guard.check(int(amount), asset, resource=rid, unit_price=unit_price)
+
+    def _record(self, account: Any, result: Any, *, sender: str | None = None) -> None:
+        """Count gas of a mined receipt sent by this agent (pending handles are counted by ``wait``)."""
+        who = sender or (account.address if account is not None else None)
+        if who is None or to_checksum_address(who) != self.address:
+            return
+        gas = result.get("gasUsed") if hasattr(result, "get") else None
+        if gas is not None:
+            self.gas_used += int(gas)
+            self.tx_count += 1
 
     @contextlib.contextmanager
     def _authorise_tx(self, account: Any, value: int, to: str | None, data: Any) -> Iterator[None]:
