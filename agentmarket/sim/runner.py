@@ -15,6 +15,7 @@ from __future__ import annotations
 import random
 import statistics
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
@@ -50,6 +51,7 @@ class SimConfig:
     pause_move: float = 0.25  # circuit breaker: pause when a price moves more than 25% ...
     pause_window: int = 5  # ... from the median of the last 5 settled prices
     fund: int = 50 * 10**18
+    workers: int | None = None  # trades settled concurrently per round (default: 1 embedded, 8 on a node)
 
     @property
     def providers(self) -> int:
@@ -169,6 +171,7 @@ class ComputeMarketSim:
         self.equilibrium = competitive_equilibrium(values, costs)
         self.mechanism: Mechanism = build(config.mechanism, ref)
         self.agents: dict[int, Agent] = {}
+        self._pool: ThreadPoolExecutor | None = None
 
     # -- setup -----------------------------------------------------------------------------------------
 
@@ -209,6 +212,24 @@ class ComputeMarketSim:
                            buyer.gas_used + seller.gas_used - gas0, buyer.tx_count + seller.tx_count - txs0,
                            deal.state.name)
 
+    def _settle_all(self, matches: list[Match], round_: int) -> list[TradeRecord | BaseException]:
+        """Settle a round's trades; on a node, concurrently (each agent is in at most one trade a round)."""
+        workers = self.config.workers or (1 if self.market.chain.kind == "embedded" else 8)
+
+        def one(m: Match) -> TradeRecord | BaseException:
+            try:
+                return self.settle(m, round_)
+            except MandateViolation as exc:
+                return exc
+            except Exception as exc:  # noqa: BLE001 - re-raised by the caller, in order
+                return exc
+
+        if workers <= 1 or len(matches) <= 1:
+            return [one(m) for m in matches]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="settle")
+        return list(self._pool.map(one, matches))
+
     # -- the run -----------------------------------------------------------------------------------------
 
     def run(self) -> SimResult:
@@ -235,15 +256,19 @@ class ComputeMarketSim:
             refused = blocked = 0
             surplus: dict[int, int] = {}
             t0 = time.perf_counter()
+            admitted = []
             for m in matches:
                 if breaker is not None and not breaker.allows(m.price, r):
                     blocked += 1
-                    continue
-                try:
-                    record = self.settle(m, r)
-                except MandateViolation:
+                else:
+                    admitted.append(m)
+            for m, outcome in zip(admitted, self._settle_all(admitted, r)):
+                if isinstance(outcome, MandateViolation):
                     refused += 1
                     continue
+                if isinstance(outcome, BaseException):
+                    raise outcome
+                record = outcome
                 round_trades.append(record)
                 surplus[m.buyer] = record.value - record.price
                 surplus[m.seller] = record.price - record.cost
@@ -263,6 +288,9 @@ class ComputeMarketSim:
             blocked_total += blocked
             if self.progress is not None:
                 self.progress(r + 1, cfg.rounds, stats)
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
         return self._result(rounds, trades, earned, settle_seconds, time.perf_counter() - started,
                             refused_total, blocked_total)
 
