@@ -234,12 +234,13 @@ class EscrowClient:
         if name == "FundsReleased":
             return replace(deal, terms=replace(t, amount=int(args["remaining"])),
                            released=deal.released + int(args["amount"]), tx_hash=tx)
-        if name == "DealAccepted":
-            return replace(deal, state=DealState.ACCEPTED, tx_hash=tx, settlement=Settlement(
-                to_seller=int(args["toSeller"]), to_buyer=int(args["toBuyer"]), fee=int(args["fee"])))
-        if name == "DealFinalized":
-            return replace(deal, state=DealState.FINALIZED, tx_hash=tx, settlement=Settlement(
-                to_seller=int(args["toSeller"]), to_buyer=int(args["toBuyer"]), fee=int(args["fee"])))
+        if name in ("DealAccepted", "DealFinalized"):
+            # the fee is not in the event (hot path): fee = (amount - penalty) * feeBps / 10_000
+            to_seller, to_buyer = int(args["toSeller"]), int(args["toBuyer"])
+            fee = t.amount - to_buyer + t.bond - to_seller
+            state = DealState.ACCEPTED if name == "DealAccepted" else DealState.FINALIZED
+            return replace(deal, state=state, tx_hash=tx,
+                           settlement=Settlement(to_seller=to_seller, to_buyer=to_buyer, fee=fee))
         if name == "DealDisputed":
             return replace(deal, state=DealState.DISPUTED, tx_hash=tx)
         if name == "DisputeResolved":
