@@ -60,7 +60,9 @@ def _authorise_market(market: str) -> Callable[[DeployContext, dict[str, Contrac
 
 
 # Dependency order. Each contract family adds its entry here.
-SUITE: list[ContractSpec] = []
+SUITE: list[ContractSpec] = [
+    ContractSpec("PaymentChannels"),
+]
 
 
 @dataclass

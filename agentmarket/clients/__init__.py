@@ -1,0 +1,1 @@
+"""Clients: one module per contract family. Each checks before sending and returns domain objects."""
