@@ -15,6 +15,7 @@ from typing import Any, Sequence
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 from web3.contract import Contract
+from web3.logs import DISCARD
 
 from ..errors import (
     ContractRevert,
@@ -31,6 +32,9 @@ from ..vouchers import ChannelTerms, Voucher, VoucherDomain, VoucherSigner, eoa_
 ETH = "0x0000000000000000000000000000000000000000"
 MAX_DEPOSIT = 2**104 - 1
 ERC1271_MAGIC = bytes.fromhex("1626ba7e")
+# Gas limits per action (measured use is 30-60k; ERC-1271 wallets and payout allowances need headroom).
+GAS_LIMITS = {"open": 250_000, "top_up": 200_000, "claim": 250_000, "claim_item": 80_000, "close": 300_000,
+              "reclaim": 200_000, "withdraw": 200_000}
 _ERC20_ABI = [
     {"type": "function", "name": "balanceOf", "stateMutability": "view",
      "inputs": [{"name": "a", "type": "address"}], "outputs": [{"name": "", "type": "uint256"}]},
@@ -196,8 +200,21 @@ class ChannelClient:
         cid = _id(channel_id)
         logs = self.w3.eth.get_logs({"address": self.contract.address, "topics": [None, "0x" + cid.hex()],
                                      "fromBlock": self.from_block, "toBlock": "latest"})
+        channel = self._apply(None, cid, logs)
+        if channel is None:
+            raise InvalidState(f"no channel 0x{cid.hex()} on {self.contract.address}")
+        return channel
+
+    def _apply(self, channel: Channel | None, cid: bytes, logs: Any) -> Channel | None:
+        """Fold this channel's events (from ``eth_getLogs`` or a receipt) into ``channel``."""
         state: dict[str, Any] | None = None
+        if channel is not None:
+            state = {k: getattr(channel, k) for k in ("payer", "payee", "asset", "salt", "deposit", "claimed",
+                                                      "expiry", "status", "opened_block")}
         for log in logs:
+            if (log["address"] != self.contract.address or len(log["topics"]) < 2
+                    or bytes(log["topics"][1]) != cid):
+                continue
             event = self._event_by_topic.get(bytes(log["topics"][0]))
             if event is None:
                 continue
@@ -217,9 +234,7 @@ class ChannelClient:
                 state.update(claimed=args["claimed"], status=ChannelStatus.CLOSED)
             elif name == "ChannelReclaimed":
                 state.update(claimed=args["claimed"], status=ChannelStatus.RECLAIMED)
-        if state is None:
-            raise InvalidState(f"no channel 0x{cid.hex()} on {self.contract.address}")
-        return Channel(cid, **state)
+        return None if state is None else Channel(cid, **state)
 
     def onchain(self, channel_id: bytes | str) -> tuple[ChannelStatus, int, int, int]:
         """The contract's ``channel(id)`` view: (status, deposit, claimed, expiry)."""
@@ -257,8 +272,8 @@ class ChannelClient:
             raise InvalidState(f"channel 0x{cid.hex()} already exists (status {status.name}); use another salt")
         self._require_funds(asset, deposit, approve=approve)
         value = deposit if asset == ETH else 0
-        receipt = self.tx.transact(self.account, self.contract.functions.open((self.address, payee, asset, salt),
-                                                                             deposit, expiry), value=value)
+        receipt = self._send(self.contract.functions.open((self.address, payee, asset, salt), deposit, expiry),
+                             value=value, gas=GAS_LIMITS["open"])
         return self._from_receipt(receipt, cid)
 
     def top_up(self, channel: Channel | bytes | str, amount: int = 0, *, new_expiry: int | None = None,
@@ -278,17 +293,17 @@ class ChannelClient:
             raise InvalidInput("total deposit would exceed 2^104-1")
         if amount:
             self._require_funds(ch.asset, amount, approve=approve)
-        receipt = self.tx.transact(self.account, self.contract.functions.topUp(ch.key, amount, new_expiry or 0),
-                                   value=amount if ch.asset == ETH else 0)
-        return self._from_receipt(receipt, ch.id)
+        receipt = self._send(self.contract.functions.topUp(ch.key, amount, new_expiry or 0),
+                             value=amount if ch.asset == ETH else 0, gas=GAS_LIMITS["top_up"])
+        return self._from_receipt(receipt, ch.id, ch)
 
     def claim(self, voucher: Voucher, *, channel: Channel | None = None) -> Channel:
         """Redeem ``voucher`` (anyone may send it; the payee is paid). The channel stays open."""
         ch = channel or self.channel(voucher.channel_id)
         self._check_voucher(ch, voucher)
-        receipt = self.tx.transact(self.account, self.contract.functions.claim(ch.key, voucher.amount,
-                                                                              voucher.signature))
-        return self._from_receipt(receipt, ch.id)
+        receipt = self._send(self.contract.functions.claim(ch.key, voucher.amount, voucher.signature),
+                             gas=GAS_LIMITS["claim"])
+        return self._from_receipt(receipt, ch.id, ch)
 
     def claim_many(self, vouchers: Sequence[Voucher], *, channels: Sequence[Channel] | None = None,
                    preflight: bool = True) -> ClaimManyResult:
@@ -309,11 +324,12 @@ class ChannelClient:
         if not items:
             raise InvalidState(f"none of the {len(vouchers)} vouchers can be claimed: "
                                + "; ".join(str(e) for e in skipped_local.values())[:500])
-        receipt = self.tx.transact(self.account, self.contract.functions.claimMany(items))
+        receipt = self._send(self.contract.functions.claimMany(items),
+                             gas=GAS_LIMITS["claim"] + GAS_LIMITS["claim_item"] * len(items))
         skipped: dict[bytes, ContractRevert] = {}
-        for data in self.contract.events.ChannelClaimSkipped().process_receipt(receipt):
+        for data in self.contract.events.ChannelClaimSkipped().process_receipt(receipt, errors=DISCARD):
             skipped[bytes(data["args"]["channelId"])] = decode_revert(bytes(data["args"]["reason"]))
-        claimed = self.contract.events.ChannelClaimed().process_receipt(receipt)
+        claimed = self.contract.events.ChannelClaimed().process_receipt(receipt, errors=DISCARD)
         total = sum(int(d["args"]["paid"]) for d in claimed)
         return ClaimManyResult(len(claimed), total, skipped, int(receipt["gasUsed"]))
 
@@ -331,8 +347,8 @@ class ChannelClient:
             if min(voucher.amount, ch.deposit) > ch.claimed:
                 self._check_signature(ch, voucher)
                 amount, signature = voucher.amount, voucher.signature
-        receipt = self.tx.transact(self.account, self.contract.functions.close(ch.key, amount, signature))
-        return self._from_receipt(receipt, ch.id)
+        receipt = self._send(self.contract.functions.close(ch.key, amount, signature), gas=GAS_LIMITS["close"])
+        return self._from_receipt(receipt, ch.id, ch)
 
     def close_signature(self, channel: Channel | bytes | str, amount: int) -> bytes:
         """This party's signature agreeing to close ``channel`` at cumulative ``amount``."""
@@ -354,9 +370,9 @@ class ChannelClient:
             raise SignatureError(f"payer signature does not authorise closing at {amount}")
         if self.address != ch.payee and not self.signature_valid(ch.payee, digest, payee_signature):
             raise SignatureError(f"payee signature does not authorise closing at {amount}")
-        receipt = self.tx.transact(self.account, self.contract.functions.cooperativeClose(
-            ch.key, amount, payer_signature, payee_signature))
-        return self._from_receipt(receipt, ch.id)
+        receipt = self._send(self.contract.functions.cooperativeClose(ch.key, amount, payer_signature,
+                                                                      payee_signature), gas=GAS_LIMITS["close"])
+        return self._from_receipt(receipt, ch.id, ch)
 
     def reclaim(self, channel: Channel | bytes | str) -> Channel:
         """After expiry (anyone): return the unclaimed rest to the payer."""
@@ -365,8 +381,8 @@ class ChannelClient:
         now = self.chain.now()
         if now + 1 <= ch.expiry:  # the next block is at least now + 1
             raise InvalidState(f"channel expires at {ch.expiry}; reclaim opens after it (now {now})")
-        receipt = self.tx.transact(self.account, self.contract.functions.reclaim(ch.key))
-        return self._from_receipt(receipt, ch.id)
+        receipt = self._send(self.contract.functions.reclaim(ch.key), gas=GAS_LIMITS["reclaim"])
+        return self._from_receipt(receipt, ch.id, ch)
 
     def withdraw(self, asset: str = ETH, *, to: str | None = None) -> int:
         """Pull credited payouts (from failed pushes). Returns the amount."""
@@ -376,17 +392,26 @@ class ChannelClient:
             raise InvalidState(f"no credit in {asset} for {self.address}")
         fn = (self.contract.functions.withdraw(asset) if to is None
               else self.contract.functions.withdrawTo(asset, _addr(to, "to")))
-        self.tx.transact(self.account, fn)
+        self._send(fn, gas=GAS_LIMITS["withdraw"])
         return amount
 
     # -- internals ---------------------------------------------------------------------------------------
+
+    def _send(self, fn: Any, *, value: int = 0, gas: int) -> Any:
+        """Simulate (a revert raises its typed error, nothing is sent), then send with a fixed gas limit.
+        One simulation instead of a gas-estimation binary search; the limits cover ERC-1271 payers and
+        the payout gas allowance with a wide margin (unused gas is not charged)."""
+        self.tx.call(fn, sender=self.address, value=value)
+        return self.tx.transact(self.account, fn, value=value, gas=gas)
 
     def _resolve(self, channel: Channel | bytes | str) -> Channel:
         # always re-read: a Channel passed in may be stale (claims and top-ups by others)
         return self.channel(channel.id if isinstance(channel, Channel) else channel)
 
-    def _from_receipt(self, receipt: Any, cid: bytes) -> Channel:
-        return self.channel(cid)
+    def _from_receipt(self, receipt: Any, cid: bytes, before: Channel | None = None) -> Channel:
+        """The channel after ``receipt``: ``before`` (read just before sending) plus the receipt's events."""
+        after = self._apply(before, cid, receipt["logs"])
+        return after if after is not None else self.channel(cid)
 
     def _require_open(self, ch: Channel) -> None:
         if not ch.is_open:
@@ -424,7 +449,7 @@ class ChannelClient:
         if allowance < amount:
             if not approve:
                 raise InsufficientAllowance(f"allowance {allowance} < {amount} (pass approve=True or approve first)")
-            self.tx.transact(self.account, token.functions.approve(self.contract.address, amount))
+            self._send(token.functions.approve(self.contract.address, amount), gas=150_000)
 
 
 def _id(channel_id: bytes | str) -> bytes:
