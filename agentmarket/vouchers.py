@@ -286,8 +286,7 @@ class VoucherStore:
         self._local = threading.local()
         self._durable = durable
         self._lock = threading.Lock()
-        with self._tx() as db:
-            db.executescript(_SCHEMA)
+        self._db().executescript(_SCHEMA)
 
     def __repr__(self) -> str:
         return f"VoucherStore({str(self.path)!r}, chain_id={self.domain.chain_id})"
