@@ -1,1 +1,1 @@
-"""Clients: one module per contract family. Each checks before sending and returns domain objects."""
+"""One client per contract family: check before sending, return domain objects read from events."""
