@@ -64,6 +64,8 @@ SUITE: list[ContractSpec] = [
     # owner (may only add/remove markets), immutable fee recipient and fee in bps (<= 500)
     ContractSpec("AgentEscrow", lambda ctx: (ctx.deployer.address, ctx.fee_recipient, ctx.fee_bps)),
     ContractSpec("PaymentChannels"),
+    # reads deal terms and states from the escrow; no owner, no funds
+    ContractSpec("ReputationRegistry", lambda ctx: (ctx.addresses["AgentEscrow"],)),
 ]
 
 
