@@ -382,6 +382,18 @@ class Agent:
             return self.escrow.create(seller_addr, price, deliver_by=deliver_by, asset=asset, **terms)
 
 
+    def fill(self, offer: Any, quantity: int | None = None, **kwargs: Any) -> Any:
+        """Fill a signed or posted offer through the OfferBook. Filling a sell offer buys: the price is
+        authorised up front with the offer's resource and unit price, so price bands apply."""
+        offers = self.offers
+        o = getattr(offer, "offer", offer)
+        q = offers.check(offer, quantity)  # pre-flight reads only
+        if int(o.side) == 0:  # Side.SELL: this agent is the buyer
+            with self.spending(o.unit_price * q, o.asset, resource=o.resource_id, unit_price=o.unit_price):
+                return offers.fill(offer, q, **kwargs)
+        return offers.fill(offer, q, **kwargs)
+
+
 def _client_class(module: Any) -> Any:
     for name, obj in vars(module).items():
         if (inspect.isclass(obj) and obj.__module__ == module.__name__ and name.endswith("Client")

@@ -198,11 +198,20 @@ class ComputeMarketSim:
         buyer, seller = self.agents[match.buyer], self.agents[match.seller]
         gas0, txs0 = buyer.gas_used + seller.gas_used, buyer.tx_count + seller.tx_count
         terms_hash = content_hash(f"{GPU_HOUR} x1 round {round_} {match.reference}")
-        deal = buyer.buy(seller, match.price, resource=GPU_HOUR, units=1,
-                         deliver_by=timedelta(seconds=match.delivery_seconds + 3600), bond=match.bond,
-                         terms_hash=terms_hash)
-        if match.bond:
-            deal = seller.escrow.post_bond(deal)
+        if self.config.mechanism == "offers" and "OfferBook" in self.market.suite:
+            # the provider's quote is an EIP-712 signed sell offer reserved for the buyer, who fills it
+            if match.bond:
+                seller.offers.deposit(match.bond)
+            signed = seller.offers.offer("sell", GPU_HOUR, match.price, 1, taker=buyer.address,
+                                         bond_per_unit=match.bond, delivery=match.delivery_seconds,
+                                         terms_hash=terms_hash, expiry=timedelta(hours=1))
+            deal = buyer.fill(signed).deal
+        else:
+            deal = buyer.buy(seller, match.price, resource=GPU_HOUR, units=1,
+                             deliver_by=timedelta(seconds=match.delivery_seconds + 3600), bond=match.bond,
+                             terms_hash=terms_hash)
+            if match.bond:
+                deal = seller.escrow.post_bond(deal)
         deal = seller.escrow.submit(deal, content_hash(f"results of deal {deal.id}"))
         deal = buyer.escrow.accept(deal)
         trader_b = next(t for t in self.buyers if t.index == match.buyer)
