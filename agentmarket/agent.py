@@ -188,6 +188,7 @@ class Agent:
         self._fast_gas = self.chain is not None and self.chain.kind == "embedded"
         self.gas_used = 0  # total gasUsed of the mined transactions this agent sent through its clients
         self.tx_count = 0
+        self.last_receipt: Any = None  # the latest mined receipt of this agent's own transactions
 
     # -- construction ----------------------------------------------------------------------------------
 
@@ -341,6 +342,7 @@ class Agent:
         if gas is not None:
             self.gas_used += int(gas)
             self.tx_count += 1
+            self.last_receipt = result
 
     @contextlib.contextmanager
     def _authorise_tx(self, account: Any, value: int, to: str | None, data: Any) -> Iterator[None]:
