@@ -100,6 +100,7 @@ class Mechanism:
     """Base: ``clear(buyers, sellers, rng)`` returns the round's matches; ``learn`` feeds outcomes back."""
 
     name = ""
+    strategic_roles: tuple[str, ...] = ("buyer", "provider")  # roles whose strategy label changes behaviour
 
     def clear(self, buyers: Sequence[Trader], sellers: Sequence[Trader], rng: random.Random) -> list[Match]:
         raise NotImplementedError
@@ -212,6 +213,8 @@ class Offers(Mechanism):
 class ForwardAuction(Mechanism):
     """Sequential single-unit auctions, one per provider (reserve = its cost), in random order."""
 
+    strategic_roles = ("buyer",)  # providers only set their cost as the reserve
+
     def __init__(self, kind: AuctionKind, increment_bps: int = 100, dutch_steps: int = 60):
         self.kind = kind
         self.name = kind.value
@@ -315,6 +318,7 @@ class Procurement(Mechanism):
     """Sequential reverse auctions, one per buyer (maximum price = its value); lowest ask wins."""
 
     name = "procurement"
+    strategic_roles = ("provider",)  # buyers only set their value as the maximum price
 
     def __init__(self, increment_bps: int = 100):
         self.increment_bps = increment_bps

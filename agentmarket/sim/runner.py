@@ -163,10 +163,19 @@ class ComputeMarketSim:
         draw = lambda: int(ref * self.rng.uniform(1 - spread, 1 + spread))  # noqa: E731
         costs = sorted(draw() for _ in range(config.providers))
         values = sorted((draw() for _ in range(config.buyers)), reverse=True)
-        # alternate strategies down the sorted limits so both groups face the same value distribution
-        self.sellers = [Trader(i, Role.SELLER, c, "adaptive" if i % 2 == 0 else "fixed") for i, c in enumerate(costs)]
-        self.buyers = [Trader(config.providers + i, Role.BUYER, v, "adaptive" if i % 2 == 0 else "fixed")
-                       for i, v in enumerate(values)]
+        # pair neighbours down the sorted limits and flip a coin inside each pair for who is adaptive, so
+        # both groups face the same value (cost) distribution without a systematic edge for either
+        def strategies(n: int) -> list[str]:
+            out: list[str] = []
+            while len(out) < n:
+                pair = ["adaptive", "fixed"]
+                self.rng.shuffle(pair)
+                out.extend(pair)
+            return out[:n]
+
+        self.sellers = [Trader(i, Role.SELLER, c, st) for i, (c, st) in enumerate(zip(costs, strategies(len(costs))))]
+        self.buyers = [Trader(config.providers + i, Role.BUYER, v, st)
+                       for i, (v, st) in enumerate(zip(values, strategies(len(values))))]
         self.base_values = {b.index: b.limit for b in self.buyers}
         self.equilibrium = competitive_equilibrium(values, costs)
         self.mechanism: Mechanism = build(config.mechanism, ref)
@@ -316,7 +325,8 @@ class ComputeMarketSim:
                 per.setdefault(t.strategy, []).append(earned[t.index])
             utility[role] = {k: statistics.fmean(v) / cfg.rounds for k, v in per.items()}
             a, f = utility[role].get("adaptive"), utility[role].get("fixed")
-            gain[role] = (a - f) / abs(f) if a is not None and f else None
+            strategic = role in self.mechanism.strategic_roles
+            gain[role] = (a - f) / abs(f) if strategic and a is not None and f else None
         ref = self.equilibrium.price
         deviation = max((abs(t.price - ref) / ref for t in trades), default=0.0)
         escrow = self.market.escrow
