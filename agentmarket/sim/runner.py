@@ -138,13 +138,16 @@ class CircuitBreaker:
         self.paused_until = -1
 
     def allows(self, price: int, round_: int) -> bool:
+        """Every matched price is observed (so a lasting move becomes the new reference after the pause);
+        a trade is refused while paused, and a move beyond ``move`` pauses the rest of this round and the
+        next one."""
+        ref = statistics.median(self.recent[-self.window:])
+        self.recent.append(price)
         if round_ <= self.paused_until:
             return False
-        ref = statistics.median(self.recent[-self.window:])
         if abs(price - ref) > self.move * ref:
-            self.paused_until = round_ + 1  # rest of this round and the next
+            self.paused_until = round_ + 1
             return False
-        self.recent.append(price)
         return True
 
 
