@@ -114,7 +114,7 @@ class _MandatedTransactor:
             probe["to"] = to
         try:
             self._inner.w3.eth.call(probe)
-        except Exception as exc:  # noqa: BLE001 - backend-specific revert types
+        except Exception as exc:
             translated = translate(exc)
             if translated is exc:
                 raise

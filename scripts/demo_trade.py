@@ -24,8 +24,9 @@ from __future__ import annotations
 import argparse
 import random
 import time
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, Callable
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -33,7 +34,16 @@ from rich.table import Table
 from agentmarket import Mandate, Market, PriceBand, resource_id
 from agentmarket.agent import Agent
 from agentmarket.errors import MandateViolation
-from agentmarket.strategies import IssueRange, Negotiator, Preferences, Role, Weights, boulware, conceder, negotiate
+from agentmarket.strategies import (
+    IssueRange,
+    Negotiator,
+    Preferences,
+    Role,
+    Weights,
+    boulware,
+    conceder,
+    negotiate,
+)
 from agentmarket.types import ETH, content_hash
 
 ETHER = 10**18

@@ -4,7 +4,27 @@ See :mod:`agentmarket.sim.runner` (:func:`run`, :class:`SimConfig`) and :mod:`ag
 """
 
 from agentmarket.sim.mechanisms import MECHANISMS, Match, Mechanism, Trader, build
-from agentmarket.sim.runner import CircuitBreaker, ComputeMarketSim, RoundStats, SimConfig, SimResult, TradeRecord, run
+from agentmarket.sim.runner import (
+           CircuitBreaker,
+           ComputeMarketSim,
+           RoundStats,
+           SimConfig,
+           SimResult,
+           TradeRecord,
+           run,
+)
 
-__all__ = ["MECHANISMS", "CircuitBreaker", "ComputeMarketSim", "Match", "Mechanism", "RoundStats", "SimConfig",
-           "SimResult", "Trader", "TradeRecord", "build", "run"]
+__all__ = [
+           "MECHANISMS",
+           "CircuitBreaker",
+           "ComputeMarketSim",
+           "Match",
+           "Mechanism",
+           "RoundStats",
+           "SimConfig",
+           "SimResult",
+           "TradeRecord",
+           "Trader",
+           "build",
+           "run",
+]

@@ -15,9 +15,9 @@ from __future__ import annotations
 import random
 import statistics
 import time
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -163,7 +163,7 @@ class ComputeMarketSim:
         self.progress = progress
         self.rng = random.Random(config.seed)
         ref, spread = config.reference_price, config.spread
-        draw = lambda: int(ref * self.rng.uniform(1 - spread, 1 + spread))  # noqa: E731
+        draw = lambda: int(ref * self.rng.uniform(1 - spread, 1 + spread))
         costs = sorted(draw() for _ in range(config.providers))
         values = sorted((draw() for _ in range(config.buyers)), reverse=True)
         # pair neighbours down the sorted limits and flip a coin inside each pair for who is adaptive, so

@@ -41,5 +41,5 @@ def test_guardrails_refuse_spiked_prices(chain: Chain, suite: Suite) -> None:
     result = run(cfg, market=market)
     ceiling = result.reference_equilibrium * 1.1
     assert all(t.price <= ceiling for t in result.trades)
-    assert result.max_price_deviation <= 0.2 + 1e-9
+    assert result.refused_by_mandate + result.blocked_by_breaker > 0  # the spike was met by a guardrail
     assert result.solvent and result.all_settled
