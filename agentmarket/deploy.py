@@ -65,6 +65,9 @@ SUITE: list[ContractSpec] = [
     ContractSpec("AgentEscrow", lambda ctx: (ctx.deployer.address, ctx.fee_recipient, ctx.fee_bps)),
     # signed and posted offers that open escrow deals (an authorised market of the escrow)
     ContractSpec("OfferBook", lambda ctx: (ctx.addresses["AgentEscrow"],), wire=_authorise_market("OfferBook")),
+    ContractSpec("PaymentChannels"),
+    # reads deal terms and states from the escrow; no owner, no funds
+    ContractSpec("ReputationRegistry", lambda ctx: (ctx.addresses["AgentEscrow"],)),
 ]
 
 
