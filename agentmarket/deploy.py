@@ -60,7 +60,10 @@ def _authorise_market(market: str) -> Callable[[DeployContext, dict[str, Contrac
 
 
 # Dependency order. Each contract family adds its entry here.
-SUITE: list[ContractSpec] = []
+SUITE: list[ContractSpec] = [
+    # owner (may only add/remove markets), immutable fee recipient and fee in bps (<= 500)
+    ContractSpec("AgentEscrow", lambda ctx: (ctx.deployer.address, ctx.fee_recipient, ctx.fee_bps)),
+]
 
 
 @dataclass

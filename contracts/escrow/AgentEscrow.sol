@@ -1,0 +1,571 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {Ownable, Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+
+import {IAgentEscrow} from "../interfaces/IAgentEscrow.sol";
+import {Deal, DealState, DealLib} from "../libraries/EscrowTypes.sol";
+
+/// @title AgentEscrow
+/// @notice See {IAgentEscrow}. One storage word per deal (terms hash + state, see {DealLib}); the terms
+/// travel in calldata. Payouts are pushed (ETH with a fixed gas allowance) and fall back to withdrawable
+/// credits, so no receiver can block a settlement. Per-asset totals make solvency checkable from views.
+///
+/// Default ruling: when the arbiter misses its ruling deadline the split written in the terms
+/// (`defaultSellerBps`) applies. The Python client defaults it to 10,000 (the seller's delivery stands):
+/// the seller has performed on chain (a deliverable hash before the deadline), only the buyer can open a
+/// dispute, and a buyer-favouring default would turn "dispute, then an arbiter that never answers" into a
+/// free refund of a delivered service. Buyers that want the opposite write a lower value into the terms.
+contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
+    using SafeERC20 for IERC20;
+    using DealLib for uint256;
+
+    /// @notice Largest protocol fee: 5%.
+    uint256 public constant MAX_FEE_BPS = 500;
+    /// @notice Gas forwarded to an ETH payout receiver; a receiver needing more is credited instead.
+    uint256 public constant PAYOUT_GAS = 30_000;
+    uint256 private constant BPS = 10_000;
+
+    /// @inheritdoc IAgentEscrow
+    uint256 public immutable feeBps;
+    /// @inheritdoc IAgentEscrow
+    address public immutable feeRecipient;
+
+    /// @inheritdoc IAgentEscrow
+    uint256 public nextDealId = 1;
+
+    /// @dev locked and owed-fee totals of one asset, packed in one word (touched together on settlement)
+    struct AssetTotals {
+        uint128 locked;
+        uint128 fees;
+    }
+
+    mapping(uint256 dealId => uint256 packed) private _deals;
+    mapping(address asset => AssetTotals) private _totals;
+    mapping(address asset => uint256) private _creditTotals;
+    mapping(address account => mapping(address asset => uint256)) private _credits;
+    /// @inheritdoc IAgentEscrow
+    mapping(address market => bool) public isMarket;
+
+    constructor(address initialOwner, address feeRecipient_, uint256 feeBps_) Ownable(initialOwner) {
+        if (feeBps_ > MAX_FEE_BPS) revert EscrowFeeTooHigh(feeBps_, MAX_FEE_BPS);
+        if (feeBps_ != 0 && feeRecipient_ == address(0)) revert EscrowZeroFeeRecipient();
+        feeBps = feeBps_;
+        feeRecipient = feeRecipient_;
+    }
+
+    // =============================================================================================
+    // Opening deals
+    // =============================================================================================
+
+    /// @inheritdoc IAgentEscrow
+    function create(Deal calldata deal) external payable nonReentrant returns (uint256 dealId) {
+        if (deal.buyer != msg.sender) revert EscrowUnauthorized(0, msg.sender);
+        _validate(deal);
+        DealState state = deal.bond == 0 ? DealState.Funded : DealState.AwaitingBond;
+        address asset = deal.asset;
+        if (asset == address(0)) {
+            if (msg.value != deal.amount) revert EscrowWrongValue(deal.amount, msg.value);
+            return _open(deal, deal.amount, state);
+        }
+        if (msg.value != 0) revert EscrowWrongValue(0, msg.value);
+        uint256 received = _pull(asset, msg.sender, deal.amount);
+        if (received == deal.amount) return _open(deal, received, state);
+        if (received == 0) revert EscrowZeroAmount();
+        Deal memory adjusted = deal;
+        adjusted.amount = uint128(received);
+        return _openAdjusted(adjusted, received, state);
+    }
+
+    /// @inheritdoc IAgentEscrow
+    function openFor(Deal calldata deal, bool bondPosted) external payable nonReentrant returns (uint256 dealId) {
+        if (!isMarket[msg.sender]) revert EscrowNotMarket(msg.sender);
+        _validate(deal);
+        uint256 bond = bondPosted ? deal.bond : 0;
+        uint256 expected = uint256(deal.amount) + bond;
+        DealState state = (deal.bond == 0 || bondPosted) ? DealState.Funded : DealState.AwaitingBond;
+        if (deal.asset == address(0)) {
+            if (msg.value != expected) revert EscrowWrongValue(expected, msg.value);
+            return _open(deal, expected, state);
+        }
+        if (msg.value != 0) revert EscrowWrongValue(0, msg.value);
+        uint256 received = _receiveFromMarket(deal.asset, expected);
+        if (received == expected) return _open(deal, expected, state);
+        if (received == 0) revert EscrowZeroAmount();
+        // Fee-on-transfer: both legs lost the same share in transit; split what arrived pro rata.
+        Deal memory adjusted = deal;
+        uint256 amount = (received * deal.amount) / expected;
+        if (amount == 0) revert EscrowZeroAmount();
+        adjusted.amount = uint128(amount);
+        if (bondPosted) adjusted.bond = uint128(received - amount);
+        return _openAdjusted(adjusted, received, state);
+    }
+
+    function _open(Deal calldata deal, uint256 lockedValue, DealState state) private returns (uint256 dealId) {
+        dealId = nextDealId++;
+        _deals[dealId] = DealLib.pack(DealLib.hashCalldata(deal), state, 0);
+        _totals[deal.asset].locked += uint128(lockedValue);
+        emit DealCreated(dealId, deal.buyer, deal.seller, deal, state, msg.sender);
+    }
+
+    function _openAdjusted(Deal memory deal, uint256 lockedValue, DealState state) private returns (uint256 dealId) {
+        dealId = nextDealId++;
+        _deals[dealId] = DealLib.pack(DealLib.hashMemory(deal), state, 0);
+        _totals[deal.asset].locked += uint128(lockedValue);
+        emit DealCreated(dealId, deal.buyer, deal.seller, deal, state, msg.sender);
+    }
+
+    function _validate(Deal calldata deal) private view {
+        if (deal.amount == 0) revert EscrowZeroAmount();
+        address buyer = deal.buyer;
+        address seller = deal.seller;
+        address arbiter = deal.arbiter;
+        if (
+            buyer == address(0) || seller == address(0) || buyer == seller
+                || (arbiter != address(0) && (arbiter == buyer || arbiter == seller))
+        ) revert EscrowInvalidParties(buyer, seller, arbiter);
+        uint256 promisedBy = deal.promisedBy;
+        uint256 deliverBy = deal.deliverBy;
+        if (deliverBy <= block.timestamp || promisedBy > deliverBy || (promisedBy == 0 && deal.penaltyBpsPerHour != 0)) {
+            revert EscrowInvalidDeadlines(promisedBy, deliverBy, block.timestamp);
+        }
+        if (deal.penaltyCapBps > BPS) revert EscrowInvalidBps(deal.penaltyCapBps);
+        if (deal.arbiterFeeBps > BPS) revert EscrowInvalidBps(deal.arbiterFeeBps);
+        if (deal.defaultSellerBps > BPS) revert EscrowInvalidBps(deal.defaultSellerBps);
+    }
+
+    // =============================================================================================
+    // Seller side
+    // =============================================================================================
+
+    /// @inheritdoc IAgentEscrow
+    function postBond(uint256 dealId, Deal calldata deal) external payable nonReentrant {
+        uint256 packed = _load(dealId, deal);
+        _requireState(dealId, packed, DealState.AwaitingBond);
+        if (msg.sender != deal.seller) revert EscrowUnauthorized(dealId, msg.sender);
+        if (block.timestamp > deal.deliverBy) revert EscrowDeadlinePassed(dealId, deal.deliverBy, block.timestamp);
+        address asset = deal.asset;
+        uint256 received;
+        if (asset == address(0)) {
+            if (msg.value != deal.bond) revert EscrowWrongValue(deal.bond, msg.value);
+            received = msg.value;
+        } else {
+            if (msg.value != 0) revert EscrowWrongValue(0, msg.value);
+            received = _pull(asset, msg.sender, deal.bond);
+        }
+        bytes32 h;
+        if (received == deal.bond) {
+            h = DealLib.hashCalldata(deal);
+        } else {
+            Deal memory adjusted = deal;
+            adjusted.bond = uint128(received);
+            h = DealLib.hashMemory(adjusted);
+        }
+        _deals[dealId] = DealLib.pack(h, DealState.Funded, 0);
+        _totals[asset].locked += uint128(received);
+        emit BondPosted(dealId, received);
+    }
+
+    /// @inheritdoc IAgentEscrow
+    function submit(uint256 dealId, Deal calldata deal, bytes32 deliverableHash) external {
+        uint256 packed = _load(dealId, deal);
+        _requireState(dealId, packed, DealState.Funded);
+        if (msg.sender != deal.seller) revert EscrowUnauthorized(dealId, msg.sender);
+        if (block.timestamp > deal.deliverBy) revert EscrowDeadlinePassed(dealId, deal.deliverBy, block.timestamp);
+        _deals[dealId] = DealLib.pack(bytes32(packed), DealState.Submitted, block.timestamp);
+        emit DeliverableSubmitted(dealId, deliverableHash, block.timestamp);
+    }
+
+    // =============================================================================================
+    // Settlement
+    // =============================================================================================
+
+    /// @inheritdoc IAgentEscrow
+    function accept(uint256 dealId, Deal calldata deal) external nonReentrant {
+        _settle(dealId, deal, true, true);
+    }
+
+    /// @inheritdoc IAgentEscrow
+    function finalize(uint256 dealId, Deal calldata deal) external nonReentrant {
+        _settle(dealId, deal, false, true);
+    }
+
+    /// @inheritdoc IAgentEscrow
+    function acceptMany(uint256[] calldata dealIds, Deal[] calldata deals)
+        external
+        nonReentrant
+        returns (uint256 settled)
+    {
+        if (dealIds.length != deals.length) revert EscrowLengthMismatch(dealIds.length, deals.length);
+        for (uint256 i; i < dealIds.length; ++i) {
+            if (_settle(dealIds[i], deals[i], true, false)) ++settled;
+        }
+    }
+
+    /// @inheritdoc IAgentEscrow
+    function finalizeMany(uint256[] calldata dealIds, Deal[] calldata deals)
+        external
+        nonReentrant
+        returns (uint256 settled)
+    {
+        if (dealIds.length != deals.length) revert EscrowLengthMismatch(dealIds.length, deals.length);
+        for (uint256 i; i < dealIds.length; ++i) {
+            if (_settle(dealIds[i], deals[i], false, false)) ++settled;
+        }
+    }
+
+    /// @dev accept (byBuyer) or finalize one deal. `strict`: revert on a failed check; otherwise emit
+    /// `DealSkipped` and return false (batches).
+    function _settle(uint256 dealId, Deal calldata deal, bool byBuyer, bool strict) private returns (bool) {
+        uint256 packed = _deals[dealId];
+        bytes memory failure = _checkSettle(dealId, deal, packed, byBuyer);
+        if (failure.length != 0) {
+            if (strict) _bubble(failure);
+            emit DealSkipped(dealId, failure);
+            return false;
+        }
+        _deals[dealId] = (packed & ~uint256(0xff)) | uint256(byBuyer ? DealState.Accepted : DealState.Finalized);
+        uint256 amount = deal.amount;
+        uint256 bond = deal.bond;
+        uint256 penalty = DealLib.latePenalty(deal, packed.submittedAt());
+        uint256 gross = amount - penalty;
+        uint256 fee = (gross * feeBps) / BPS;
+        uint256 toSeller = gross - fee + bond;
+        address asset = deal.asset;
+        _unlock(asset, amount + bond, fee);
+        if (byBuyer) emit DealAccepted(dealId, toSeller, penalty, fee);
+        else emit DealFinalized(dealId, msg.sender, toSeller, penalty, fee);
+        _pay(asset, deal.seller, toSeller);
+        _pay(asset, deal.buyer, penalty);
+        return true;
+    }
+
+    function _checkSettle(uint256 dealId, Deal calldata deal, uint256 packed, bool byBuyer)
+        private
+        view
+        returns (bytes memory)
+    {
+        if (packed == 0) return abi.encodeWithSelector(EscrowDealNotFound.selector, dealId);
+        if (!packed.matches(DealLib.hashCalldata(deal))) {
+            return abi.encodeWithSelector(EscrowTermsMismatch.selector, dealId);
+        }
+        DealState state = packed.state();
+        if (state != DealState.Submitted) return abi.encodeWithSelector(EscrowInvalidState.selector, dealId, state);
+        if (byBuyer) {
+            if (msg.sender != deal.buyer) return abi.encodeWithSelector(EscrowUnauthorized.selector, dealId, msg.sender);
+        } else {
+            uint256 reviewEnd = packed.submittedAt() + deal.reviewWindow;
+            if (block.timestamp <= reviewEnd) {
+                return abi.encodeWithSelector(EscrowDeadlineNotReached.selector, dealId, reviewEnd, block.timestamp);
+            }
+        }
+        return "";
+    }
+
+    /// @inheritdoc IAgentEscrow
+    function release(uint256 dealId, Deal calldata deal, uint256 amount) external nonReentrant {
+        uint256 packed = _load(dealId, deal);
+        DealState state = packed.state();
+        if (state == DealState.None || state > DealState.Disputed) revert EscrowInvalidState(dealId, state);
+        if (msg.sender != deal.buyer) revert EscrowUnauthorized(dealId, msg.sender);
+        if (amount == 0 || amount > deal.amount) revert EscrowInvalidRelease(dealId, amount, deal.amount);
+        Deal memory adjusted = deal;
+        uint256 remaining = deal.amount - amount;
+        adjusted.amount = uint128(remaining);
+        _deals[dealId] = (packed & ~DealLib.HASH_MASK) | (uint256(DealLib.hashMemory(adjusted)) & DealLib.HASH_MASK);
+        uint256 fee = (amount * feeBps) / BPS;
+        _unlock(deal.asset, amount, fee);
+        emit FundsReleased(dealId, amount, fee, remaining);
+        _pay(deal.asset, deal.seller, amount - fee);
+    }
+
+    /// @inheritdoc IAgentEscrow
+    function dispute(uint256 dealId, Deal calldata deal) external {
+        uint256 packed = _load(dealId, deal);
+        _requireState(dealId, packed, DealState.Submitted);
+        if (msg.sender != deal.buyer) revert EscrowUnauthorized(dealId, msg.sender);
+        if (deal.arbiter == address(0)) revert EscrowNoArbiter(dealId);
+        uint256 reviewEnd = packed.submittedAt() + deal.reviewWindow;
+        if (block.timestamp > reviewEnd) revert EscrowDeadlinePassed(dealId, reviewEnd, block.timestamp);
+        _deals[dealId] = (packed & ~uint256(0xff)) | uint256(DealState.Disputed);
+        emit DealDisputed(dealId);
+    }
+
+    /// @inheritdoc IAgentEscrow
+    function resolve(uint256 dealId, Deal calldata deal, uint256 sellerBps, uint256 bondSellerBps)
+        external
+        nonReentrant
+    {
+        uint256 packed = _load(dealId, deal);
+        _requireState(dealId, packed, DealState.Disputed);
+        if (msg.sender != deal.arbiter) revert EscrowUnauthorized(dealId, msg.sender);
+        uint256 rulingEnd = packed.submittedAt() + deal.reviewWindow + deal.rulingWindow;
+        if (block.timestamp > rulingEnd) revert EscrowDeadlinePassed(dealId, rulingEnd, block.timestamp);
+        if (sellerBps > BPS) revert EscrowInvalidBps(sellerBps);
+        if (bondSellerBps > BPS) revert EscrowInvalidBps(bondSellerBps);
+        _deals[dealId] = (packed & ~uint256(0xff)) | uint256(DealState.Resolved);
+        (uint256 toSeller, uint256 toBuyer, uint256 toArbiter, uint256 fee) =
+            _ruling(deal, sellerBps, bondSellerBps);
+        _unlock(deal.asset, uint256(deal.amount) + deal.bond, fee);
+        emit DisputeResolved(dealId, sellerBps, bondSellerBps, toSeller, toBuyer, toArbiter, fee);
+        _pay(deal.asset, deal.seller, toSeller);
+        _pay(deal.asset, deal.buyer, toBuyer);
+        _pay(deal.asset, deal.arbiter, toArbiter);
+    }
+
+    /// @dev Payouts of an arbiter ruling: its fee first, then the split of the rest and of the bond.
+    function _ruling(Deal calldata deal, uint256 sellerBps, uint256 bondSellerBps)
+        private
+        view
+        returns (uint256 toSeller, uint256 toBuyer, uint256 toArbiter, uint256 fee)
+    {
+        uint256 amount = deal.amount;
+        uint256 bond = deal.bond;
+        toArbiter = (amount * deal.arbiterFeeBps) / BPS;
+        uint256 rest = amount - toArbiter;
+        uint256 sellerGross = (rest * sellerBps) / BPS;
+        uint256 bondToSeller = (bond * bondSellerBps) / BPS;
+        fee = (sellerGross * feeBps) / BPS;
+        toSeller = sellerGross - fee + bondToSeller;
+        toBuyer = rest - sellerGross + bond - bondToSeller;
+    }
+
+    /// @inheritdoc IAgentEscrow
+    function settleDefault(uint256 dealId, Deal calldata deal) external nonReentrant {
+        uint256 packed = _load(dealId, deal);
+        _requireState(dealId, packed, DealState.Disputed);
+        uint256 rulingEnd = packed.submittedAt() + deal.reviewWindow + deal.rulingWindow;
+        if (block.timestamp <= rulingEnd) revert EscrowDeadlineNotReached(dealId, rulingEnd, block.timestamp);
+        _deals[dealId] = (packed & ~uint256(0xff)) | uint256(DealState.Resolved);
+        uint256 amount = deal.amount;
+        uint256 bond = deal.bond;
+        uint256 split = deal.defaultSellerBps;
+        uint256 penalty = DealLib.latePenalty(deal, packed.submittedAt());
+        uint256 sellerGross = ((amount - penalty) * split) / BPS;
+        uint256 bondToSeller = (bond * split) / BPS;
+        uint256 fee = (sellerGross * feeBps) / BPS;
+        uint256 toSeller = sellerGross - fee + bondToSeller;
+        uint256 toBuyer = amount - sellerGross + bond - bondToSeller;
+        address asset = deal.asset;
+        _unlock(asset, amount + bond, fee);
+        emit DisputeDefaulted(dealId, msg.sender, toSeller, toBuyer, fee);
+        _pay(asset, deal.seller, toSeller);
+        _pay(asset, deal.buyer, toBuyer);
+    }
+
+    /// @inheritdoc IAgentEscrow
+    function refund(uint256 dealId, Deal calldata deal) external nonReentrant {
+        uint256 packed = _load(dealId, deal);
+        DealState state = packed.state();
+        if (state != DealState.Funded && state != DealState.AwaitingBond) revert EscrowInvalidState(dealId, state);
+        if (block.timestamp <= deal.deliverBy) {
+            revert EscrowDeadlineNotReached(dealId, deal.deliverBy, block.timestamp);
+        }
+        _deals[dealId] = (packed & ~uint256(0xff)) | uint256(DealState.Refunded);
+        uint256 toBuyer = uint256(deal.amount) + (state == DealState.Funded ? deal.bond : 0);
+        address asset = deal.asset;
+        _unlock(asset, toBuyer, 0);
+        emit DealRefunded(dealId, msg.sender, toBuyer);
+        _pay(asset, deal.buyer, toBuyer);
+    }
+
+    /// @inheritdoc IAgentEscrow
+    function cancel(uint256 dealId, Deal calldata deal) external nonReentrant {
+        uint256 packed = _load(dealId, deal);
+        DealState state = packed.state();
+        if (state != DealState.Funded && state != DealState.AwaitingBond) revert EscrowInvalidState(dealId, state);
+        uint256 flag;
+        if (msg.sender == deal.buyer) flag = DealLib.BUYER_CANCEL;
+        else if (msg.sender == deal.seller) flag = DealLib.SELLER_CANCEL;
+        else revert EscrowUnauthorized(dealId, msg.sender);
+        uint256 both = DealLib.BUYER_CANCEL | DealLib.SELLER_CANCEL;
+        if (state == DealState.Funded && (packed | flag) & both != both) {
+            _deals[dealId] = packed | flag;
+            emit CancelRequested(dealId, msg.sender);
+            return;
+        }
+        _deals[dealId] = (packed & ~uint256(0xff)) | flag | uint256(DealState.Cancelled);
+        uint256 amount = deal.amount;
+        uint256 bond = state == DealState.Funded ? deal.bond : 0;
+        address asset = deal.asset;
+        _unlock(asset, amount + bond, 0);
+        emit DealCancelled(dealId, amount, bond);
+        _pay(asset, deal.buyer, amount);
+        _pay(asset, deal.seller, bond);
+    }
+
+    // =============================================================================================
+    // Credits and fees
+    // =============================================================================================
+
+    /// @inheritdoc IAgentEscrow
+    function withdraw(address asset) external nonReentrant returns (uint256) {
+        return _withdraw(asset, msg.sender);
+    }
+
+    /// @inheritdoc IAgentEscrow
+    function withdrawTo(address asset, address to) external nonReentrant returns (uint256) {
+        return _withdraw(asset, to);
+    }
+
+    function _withdraw(address asset, address to) private returns (uint256 amount) {
+        amount = _credits[msg.sender][asset];
+        if (amount == 0) revert EscrowNothingToWithdraw(msg.sender, asset);
+        _credits[msg.sender][asset] = 0;
+        _creditTotals[asset] -= amount;
+        emit Withdrawn(msg.sender, asset, to, amount);
+        _send(asset, to, amount);
+    }
+
+    /// @inheritdoc IAgentEscrow
+    function collectFees(address asset) external nonReentrant returns (uint256 amount) {
+        AssetTotals memory t = _totals[asset];
+        amount = t.fees;
+        if (amount == 0) revert EscrowNothingToWithdraw(feeRecipient, asset);
+        t.fees = 0;
+        _totals[asset] = t;
+        emit FeesCollected(asset, feeRecipient, amount);
+        _send(asset, feeRecipient, amount);
+    }
+
+    /// @inheritdoc IAgentEscrow
+    function setMarket(address market, bool allowed) external onlyOwner {
+        isMarket[market] = allowed;
+        emit MarketSet(market, allowed);
+    }
+
+    // =============================================================================================
+    // Views
+    // =============================================================================================
+
+    /// @inheritdoc IAgentEscrow
+    function dealStatus(uint256 dealId)
+        external
+        view
+        returns (DealState state, uint256 submittedAt, bool buyerCancelled, bool sellerCancelled)
+    {
+        uint256 packed = _deals[dealId];
+        return (
+            packed.state(),
+            packed.submittedAt(),
+            packed & DealLib.BUYER_CANCEL != 0,
+            packed & DealLib.SELLER_CANCEL != 0
+        );
+    }
+
+    /// @inheritdoc IAgentEscrow
+    function verifyTerms(uint256 dealId, Deal calldata deal) external view returns (bool) {
+        uint256 packed = _deals[dealId];
+        return packed != 0 && packed.matches(DealLib.hashCalldata(deal));
+    }
+
+    /// @inheritdoc IAgentEscrow
+    function hashDeal(Deal calldata deal) external pure returns (bytes32) {
+        return DealLib.hashCalldata(deal);
+    }
+
+    /// @inheritdoc IAgentEscrow
+    function latePenalty(Deal calldata deal, uint256 submittedAt) external pure returns (uint256) {
+        return DealLib.latePenalty(deal, submittedAt);
+    }
+
+    /// @inheritdoc IAgentEscrow
+    function totals(address asset) external view returns (uint256 locked, uint256 credits, uint256 fees) {
+        AssetTotals memory t = _totals[asset];
+        return (t.locked, _creditTotals[asset], t.fees);
+    }
+
+    /// @inheritdoc IAgentEscrow
+    function creditOf(address account, address asset) external view returns (uint256) {
+        return _credits[account][asset];
+    }
+
+    // =============================================================================================
+    // Internals
+    // =============================================================================================
+
+    /// @dev The stored word of `dealId`, after checking that `deal` is its current terms.
+    function _load(uint256 dealId, Deal calldata deal) private view returns (uint256 packed) {
+        packed = _deals[dealId];
+        if (packed == 0) revert EscrowDealNotFound(dealId);
+        if (!packed.matches(DealLib.hashCalldata(deal))) revert EscrowTermsMismatch(dealId);
+    }
+
+    function _requireState(uint256 dealId, uint256 packed, DealState expected) private pure {
+        DealState state = packed.state();
+        if (state != expected) revert EscrowInvalidState(dealId, state);
+    }
+
+    /// @dev Move `value` out of the locked total of `asset`, `fee` of it into owed fees.
+    function _unlock(address asset, uint256 value, uint256 fee) private {
+        AssetTotals memory t = _totals[asset];
+        t.locked -= uint128(value);
+        t.fees += uint128(fee);
+        _totals[asset] = t;
+    }
+
+    /// @dev Pull `value` of `asset` from `from`; returns what actually arrived.
+    function _pull(address asset, address from, uint256 value) private returns (uint256) {
+        uint256 before = IERC20(asset).balanceOf(address(this));
+        IERC20(asset).safeTransferFrom(from, address(this), value);
+        return IERC20(asset).balanceOf(address(this)) - before;
+    }
+
+    /// @dev Market funding: count tokens already sent to the escrow beyond its books, pull the shortfall
+    /// from the market, and return what arrived (at most `expected`; any surplus stays unaccounted).
+    function _receiveFromMarket(address asset, uint256 expected) private returns (uint256 received) {
+        AssetTotals memory t = _totals[asset];
+        uint256 accounted = uint256(t.locked) + t.fees + _creditTotals[asset];
+        uint256 balance = IERC20(asset).balanceOf(address(this));
+        received = balance > accounted ? balance - accounted : 0;
+        if (received < expected) {
+            IERC20(asset).safeTransferFrom(msg.sender, address(this), expected - received);
+            balance = IERC20(asset).balanceOf(address(this));
+            received = balance > accounted ? balance - accounted : 0;
+        }
+        if (received > expected) received = expected;
+    }
+
+    /// @dev Push a payout; if the receiver refuses it (revert, out of gas, token failure) credit it instead.
+    function _pay(address asset, address to, uint256 value) private {
+        if (value == 0) return;
+        bool ok;
+        if (asset == address(0)) {
+            // Make sure the receiver really gets PAYOUT_GAS (63/64 rule), so a caller cannot pick a gas
+            // limit that makes a contract receiver fail on purpose.
+            if (gasleft() < PAYOUT_GAS + PAYOUT_GAS / 63 + 12_000) revert EscrowInsufficientGas(gasleft());
+            assembly ("memory-safe") {
+                ok := call(PAYOUT_GAS, to, value, 0, 0, 0, 0)
+            }
+        } else {
+            ok = IERC20(asset).trySafeTransfer(to, value);
+        }
+        if (!ok) {
+            _credits[to][asset] += value;
+            _creditTotals[asset] += value;
+            emit PayoutCredited(to, asset, value);
+        }
+    }
+
+    /// @dev Send or revert (withdrawals and fee collection: the caller chose the receiver).
+    function _send(address asset, address to, uint256 value) private {
+        bool ok;
+        if (asset == address(0)) {
+            assembly ("memory-safe") {
+                ok := call(gas(), to, value, 0, 0, 0, 0)
+            }
+        } else {
+            ok = IERC20(asset).trySafeTransfer(to, value);
+        }
+        if (!ok) revert EscrowTransferFailed(asset, to, value);
+    }
+
+    function _bubble(bytes memory failure) private pure {
+        assembly ("memory-safe") {
+            revert(add(failure, 0x20), mload(failure))
+        }
+    }
+}
