@@ -63,6 +63,12 @@ def _authorise_market(market: str) -> Callable[[DeployContext, dict[str, Contrac
 SUITE: list[ContractSpec] = [
     # owner (may only add/remove markets), immutable fee recipient and fee in bps (<= 500)
     ContractSpec("AgentEscrow", lambda ctx: (ctx.deployer.address, ctx.fee_recipient, ctx.fee_bps)),
+    # auction singletons: each settles sales into the escrow through openFor
+    ContractSpec("EnglishAuction", lambda ctx: (ctx.addresses["AgentEscrow"],), _authorise_market("EnglishAuction")),
+    ContractSpec("DutchAuction", lambda ctx: (ctx.addresses["AgentEscrow"],), _authorise_market("DutchAuction")),
+    ContractSpec("SealedBidAuction", lambda ctx: (ctx.addresses["AgentEscrow"],), _authorise_market("SealedBidAuction")),
+    ContractSpec("ProcurementAuction", lambda ctx: (ctx.addresses["AgentEscrow"],),
+                 _authorise_market("ProcurementAuction")),
 ]
 
 
