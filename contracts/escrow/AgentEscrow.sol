@@ -221,11 +221,24 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
     /// `DealSkipped` and return false (batches).
     function _settle(uint256 dealId, Deal calldata deal, bool byBuyer, bool strict) private returns (bool) {
         uint256 packed = _deals[dealId];
-        bytes memory failure = _checkSettle(dealId, deal, packed, byBuyer);
-        if (failure.length != 0) {
-            if (strict) _bubble(failure);
-            emit DealSkipped(dealId, failure);
-            return false;
+        if (strict) {
+            // the single-deal path reverts straight away (cheaper than building the error bytes)
+            if (packed == 0) revert EscrowDealNotFound(dealId);
+            if (!packed.matches(DealLib.hashCalldata(deal))) revert EscrowTermsMismatch(dealId);
+            DealState state = packed.state();
+            if (state != DealState.Submitted) revert EscrowInvalidState(dealId, state);
+            if (byBuyer) {
+                if (msg.sender != deal.buyer) revert EscrowUnauthorized(dealId, msg.sender);
+            } else {
+                uint256 reviewEnd = packed.submittedAt() + deal.reviewWindow;
+                if (block.timestamp <= reviewEnd) revert EscrowDeadlineNotReached(dealId, reviewEnd, block.timestamp);
+            }
+        } else {
+            bytes memory failure = _checkSettle(dealId, deal, packed, byBuyer);
+            if (failure.length != 0) {
+                emit DealSkipped(dealId, failure);
+                return false;
+            }
         }
         _deals[dealId] = (packed & ~uint256(0xff)) | uint256(byBuyer ? DealState.Accepted : DealState.Finalized);
         uint256 amount = deal.amount;
@@ -563,9 +576,4 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         if (!ok) revert EscrowTransferFailed(asset, to, value);
     }
 
-    function _bubble(bytes memory failure) private pure {
-        assembly ("memory-safe") {
-            revert(add(failure, 0x20), mload(failure))
-        }
-    }
 }

@@ -1,0 +1,1 @@
+"""One client per contract family: check before sending, return domain objects read from events."""

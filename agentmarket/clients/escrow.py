@@ -1,0 +1,569 @@
+"""EscrowClient: open, deliver, settle and withdraw escrow deals with pre-flight checks.
+
+Every transition checks role, state, deadlines, balance and allowance before anything is sent (raising
+:mod:`agentmarket.errors` pre-flight errors), then sends through the chain's :class:`~agentmarket.tx.Transactor`
+(simulation first, so a revert surfaces as the typed contract error) and returns the :class:`~agentmarket.types.Deal`
+updated from the emitted event. Deals are rebuilt from events (``deal``, ``deals``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any, Iterable, Sequence
+
+from eth_account.signers.local import LocalAccount
+from eth_utils import event_abi_to_log_topic, to_checksum_address
+from hexbytes import HexBytes
+from web3.contract import Contract
+
+from ..chain import Chain
+from ..compiler import load_artifact
+from ..errors import (
+    ContractRevert,
+    InsufficientAllowance,
+    InsufficientFunds,
+    InvalidInput,
+    InvalidState,
+    NotAuthorized,
+    decode_revert,
+)
+from ..types import (
+    BPS,
+    ETH,
+    ZERO_ADDRESS,
+    Deal,
+    DealState,
+    DealTerms,
+    Settlement,
+    to_bytes32,
+    to_seconds,
+    to_timestamp,
+)
+
+Deadline = int | float | datetime | timedelta
+DealRef = Deal | int
+
+_ERC20_ABI = [
+    {"type": "function", "name": "balanceOf", "stateMutability": "view",
+     "inputs": [{"name": "a", "type": "address"}], "outputs": [{"name": "", "type": "uint256"}]},
+    {"type": "function", "name": "allowance", "stateMutability": "view",
+     "inputs": [{"name": "o", "type": "address"}, {"name": "s", "type": "address"}],
+     "outputs": [{"name": "", "type": "uint256"}]},
+    {"type": "function", "name": "approve", "stateMutability": "nonpayable",
+     "inputs": [{"name": "s", "type": "address"}, {"name": "v", "type": "uint256"}], "outputs": []},
+]
+# approve is declared without outputs so USDT-like tokens (no return value) work too.
+
+_DEAL_EVENTS = (
+    "DealCreated", "BondPosted", "DeliverableSubmitted", "FundsReleased", "DealAccepted", "DealFinalized",
+    "DealDisputed", "DisputeResolved", "DisputeDefaulted", "DealRefunded", "CancelRequested", "DealCancelled",
+)
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Solvency figures of one asset: balance == locked + credits + fees (absent donations)."""
+
+    locked: int
+    credits: int
+    fees: int
+
+    @property
+    def accounted(self) -> int:
+        return self.locked + self.credits + self.fees
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """Outcome of ``accept_many`` / ``finalize_many``: settled deals and skipped ids with their reasons."""
+
+    settled: list[Deal]
+    skipped: list[tuple[int, ContractRevert]]
+    tx_hash: str
+    gas_used: int
+
+
+class EscrowClient:
+    """Client for one deployed ``AgentEscrow``, acting as ``account`` (which may be None for reads)."""
+
+    def __init__(self, chain: Chain, address: str | Contract, account: LocalAccount | None = None, *,
+                 from_block: int = 0):
+        self.chain = chain
+        self.w3 = chain.w3
+        abi = load_artifact("AgentEscrow")["abi"]
+        addr = address.address if isinstance(address, Contract) else to_checksum_address(address)
+        self.contract: Contract = self.w3.eth.contract(address=addr, abi=abi)
+        self.address: str = addr
+        self.account = account
+        self.from_block = from_block
+        self._events = {name: getattr(self.contract.events, name)() for name in (*_DEAL_EVENTS, "DealSkipped",
+                                                                                  "PayoutCredited", "Withdrawn",
+                                                                                  "FeesCollected")}
+        self._topics = {HexBytes(event_abi_to_log_topic(e.abi)): name for name, e in self._events.items()}
+        self._fee_bps: int | None = None
+
+    @classmethod
+    def from_suite(cls, suite: Any, account: LocalAccount | None = None) -> "EscrowClient":
+        """The escrow of a deployed :class:`~agentmarket.deploy.Suite`."""
+        return cls(suite.chain, suite["AgentEscrow"], account)
+
+    def as_(self, account: LocalAccount) -> "EscrowClient":
+        """The same escrow, acting as another account."""
+        clone = EscrowClient.__new__(EscrowClient)
+        clone.__dict__.update(self.__dict__)
+        clone.account = account
+        return clone
+
+    def __repr__(self) -> str:
+        who = self.account.address if self.account else None
+        return f"EscrowClient(address={self.address}, account={who})"
+
+    # -- reads -------------------------------------------------------------------------------------------
+
+    @property
+    def fee_bps(self) -> int:
+        if self._fee_bps is None:
+            self._fee_bps = int(self.contract.functions.feeBps().call())
+        return self._fee_bps
+
+    @property
+    def fee_recipient(self) -> str:
+        return str(self.contract.functions.feeRecipient().call())
+
+    def now(self) -> int:
+        """Timestamp the next block will (at least) have: the pending block's, else latest + 1."""
+        try:
+            return int(self.w3.eth.get_block("pending")["timestamp"])
+        except Exception:  # noqa: BLE001 - nodes without a pending block
+            return self.chain.now() + 1
+
+    def totals(self, asset: str = ETH) -> Totals:
+        locked, credits, fees = self.contract.functions.totals(to_checksum_address(asset)).call()
+        return Totals(int(locked), int(credits), int(fees))
+
+    def credit(self, account: str | None = None, asset: str = ETH) -> int:
+        """Withdrawable credit of ``account`` (default: this client's account) in ``asset``."""
+        who = account or self._me()
+        return int(self.contract.functions.creditOf(to_checksum_address(who), to_checksum_address(asset)).call())
+
+    def asset_balance(self, account: str, asset: str = ETH) -> int:
+        """ETH or ERC-20 balance of ``account``."""
+        account = to_checksum_address(account)
+        if asset == ETH:
+            return int(self.w3.eth.get_balance(account))
+        return int(self._token(asset).functions.balanceOf(account).call())
+
+    def solvency(self, asset: str = ETH) -> tuple[int, Totals]:
+        """(contract balance, totals) of ``asset``; solvent when balance >= totals.accounted."""
+        return self.asset_balance(self.address, asset), self.totals(asset)
+
+    def status(self, deal_id: int) -> tuple[DealState, int, bool, bool]:
+        state, submitted, buyer_c, seller_c = self.contract.functions.dealStatus(int(deal_id)).call()
+        return DealState(state), int(submitted), bool(buyer_c), bool(seller_c)
+
+    def deal(self, deal_id: int) -> Deal:
+        """Rebuild deal ``deal_id`` from its events."""
+        logs = self.w3.eth.get_logs({  # type: ignore[arg-type]
+            "address": self.address, "fromBlock": self.from_block, "toBlock": "latest",
+            # hex strings: eth-tester does not match HexBytes topics
+            "topics": [["0x" + bytes(t).hex() for t, n in self._topics.items() if n in _DEAL_EVENTS],
+                       "0x" + int(deal_id).to_bytes(32, "big").hex()],
+        })
+        deals = self._fold(logs)
+        if int(deal_id) not in deals:
+            raise InvalidInput(f"no deal {deal_id} in escrow {self.address}")
+        return deals[int(deal_id)]
+
+    def deals(self, *, party: str | None = None, state: DealState | Iterable[DealState] | None = None,
+              role: str | None = None) -> list[Deal]:
+        """Every deal rebuilt from events, optionally those where ``party`` is buyer/seller/arbiter
+        (or exactly ``role``), and in ``state`` (one or several)."""
+        logs = self.w3.eth.get_logs({  # type: ignore[arg-type]
+            "address": self.address, "fromBlock": self.from_block, "toBlock": "latest",
+        })
+        result = list(self._fold(logs).values())
+        if party is not None:
+            who = to_checksum_address(party)
+            result = [d for d in result if (d.role_of(who) == role if role else d.role_of(who) is not None)]
+        if state is not None:
+            states = {DealState(state)} if isinstance(state, int) else {DealState(s) for s in state}
+            result = [d for d in result if d.state in states]
+        return sorted(result, key=lambda d: d.id)
+
+    # -- event folding ------------------------------------------------------------------------------------
+
+    def _decode(self, log: Any) -> tuple[str, Any] | None:
+        if not log["topics"]:
+            return None
+        name = self._topics.get(HexBytes(log["topics"][0]))
+        if name is None:
+            return None
+        return name, self._events[name].process_log(log)
+
+    def _fold(self, logs: Sequence[Any]) -> dict[int, Deal]:
+        deals: dict[int, Deal] = {}
+        for log in sorted(logs, key=lambda x: (x["blockNumber"], x["logIndex"])):
+            decoded = self._decode(log)
+            if decoded is None:
+                continue
+            name, event = decoded
+            tx = "0x" + bytes(log["transactionHash"]).hex()
+            deal_id = int(event["args"].get("dealId", 0))
+            if name == "DealCreated":
+                deals[deal_id] = self._created(event, tx)
+            elif deal_id in deals:
+                deals[deal_id] = self._apply(deals[deal_id], name, event["args"], tx)
+        return deals
+
+    @staticmethod
+    def _created(event: Any, tx: str) -> Deal:
+        args = event["args"]
+        return Deal(id=int(args["dealId"]), terms=DealTerms.from_abi(args["deal"]), state=DealState(args["state"]),
+                    opened_by=to_checksum_address(args["openedBy"]), tx_hash=tx)
+
+    @staticmethod
+    def _apply(deal: Deal, name: str, args: Any, tx: str) -> Deal:
+        """The deal after event ``name`` (shared by rebuild-from-logs and post-transaction updates)."""
+        t = deal.terms
+        if name == "BondPosted":
+            return replace(deal, terms=replace(t, bond=int(args["bond"])), state=DealState.FUNDED, tx_hash=tx)
+        if name == "DeliverableSubmitted":
+            return replace(deal, state=DealState.SUBMITTED, submitted_at=int(args["submittedAt"]),
+                           deliverable_hash=bytes(args["deliverableHash"]), tx_hash=tx)
+        if name == "FundsReleased":
+            return replace(deal, terms=replace(t, amount=int(args["remaining"])),
+                           released=deal.released + int(args["amount"]), tx_hash=tx)
+        if name == "DealAccepted":
+            return replace(deal, state=DealState.ACCEPTED, tx_hash=tx, settlement=Settlement(
+                to_seller=int(args["toSeller"]), to_buyer=int(args["toBuyer"]), fee=int(args["fee"])))
+        if name == "DealFinalized":
+            return replace(deal, state=DealState.FINALIZED, tx_hash=tx, settlement=Settlement(
+                to_seller=int(args["toSeller"]), to_buyer=int(args["toBuyer"]), fee=int(args["fee"])))
+        if name == "DealDisputed":
+            return replace(deal, state=DealState.DISPUTED, tx_hash=tx)
+        if name == "DisputeResolved":
+            return replace(deal, state=DealState.RESOLVED, tx_hash=tx, settlement=Settlement(
+                to_seller=int(args["toSeller"]), to_buyer=int(args["toBuyer"]), to_arbiter=int(args["toArbiter"]),
+                fee=int(args["fee"])))
+        if name == "DisputeDefaulted":
+            return replace(deal, state=DealState.RESOLVED, tx_hash=tx, settlement=Settlement(
+                to_seller=int(args["toSeller"]), to_buyer=int(args["toBuyer"]), fee=int(args["fee"])))
+        if name == "DealRefunded":
+            return replace(deal, state=DealState.REFUNDED, tx_hash=tx,
+                           settlement=Settlement(to_buyer=int(args["toBuyer"])))
+        if name == "CancelRequested":
+            if to_checksum_address(args["party"]) == t.buyer:
+                return replace(deal, buyer_cancelled=True, tx_hash=tx)
+            return replace(deal, seller_cancelled=True, tx_hash=tx)
+        if name == "DealCancelled":
+            # the call that cancels sets the caller's flag too; the other one was already set (or not needed)
+            return replace(deal, state=DealState.CANCELLED, tx_hash=tx,
+                           settlement=Settlement(to_buyer=int(args["toBuyer"]), to_seller=int(args["toSeller"])))
+        return deal
+
+    def _from_receipt(self, deal: Deal, receipt: Any) -> Deal:
+        tx = "0x" + bytes(receipt["transactionHash"]).hex()
+        for log in receipt["logs"]:
+            if to_checksum_address(log["address"]) != self.address:
+                continue
+            decoded = self._decode(log)
+            if decoded is None:
+                continue
+            name, event = decoded
+            if name in _DEAL_EVENTS and int(event["args"].get("dealId", -1)) == deal.id:
+                deal = self._apply(deal, name, event["args"], tx)
+        return deal
+
+    # -- helpers ------------------------------------------------------------------------------------------
+
+    def _me(self) -> str:
+        if self.account is None:
+            raise NotAuthorized("this EscrowClient has no account (use .as_(account))")
+        return str(self.account.address)
+
+    def _token(self, asset: str) -> Contract:
+        return self.w3.eth.contract(address=to_checksum_address(asset), abi=_ERC20_ABI)
+
+    def _send(self, fn: Any, value: int = 0) -> Any:
+        assert self.account is not None
+        return self.chain.transactor.transact(self.account, fn, value=value)
+
+    def _current(self, ref: DealRef) -> Deal:
+        """The deal as it is now: on-chain state, and terms rebuilt if the caller's copy is stale."""
+        deal = self.deal(ref) if isinstance(ref, int) else ref
+        state, submitted, buyer_c, seller_c = self.status(deal.id)
+        if state == DealState.NONE:
+            raise InvalidState(f"deal {deal.id} does not exist in escrow {self.address}")
+        if not self.contract.functions.verifyTerms(deal.id, deal.terms.as_tuple()).call():
+            deal = self.deal(deal.id)
+        return replace(deal, state=state, submitted_at=submitted, buyer_cancelled=buyer_c, seller_cancelled=seller_c)
+
+    def _require_role(self, deal: Deal, role: str, action: str) -> None:
+        me = self._me()
+        if getattr(deal.terms, role) != to_checksum_address(me):
+            raise NotAuthorized(f"only the {role} of deal {deal.id} can {action} (you are {me})")
+
+    @staticmethod
+    def _require_state(deal: Deal, action: str, *states: DealState) -> None:
+        if deal.state not in states:
+            wanted = " or ".join(s.name for s in states)
+            raise InvalidState(f"cannot {action} deal {deal.id}: it is {deal.state.name}, needs {wanted}")
+
+    def _ensure_funds(self, asset: str, amount: int, *, approve: bool) -> None:
+        me = self._me()
+        if asset == ETH:
+            balance = int(self.w3.eth.get_balance(me))
+            if balance < amount:
+                raise InsufficientFunds(f"{me} holds {balance} wei, needs {amount} plus gas")
+            return
+        token = self._token(asset)
+        balance = int(token.functions.balanceOf(me).call())
+        if balance < amount:
+            raise InsufficientFunds(f"{me} holds {balance} of token {asset}, needs {amount}")
+        allowance = int(token.functions.allowance(me, self.address).call())
+        if allowance < amount:
+            if not approve:
+                raise InsufficientAllowance(
+                    f"escrow {self.address} may spend {allowance} of {asset} for {me}, needs {amount} "
+                    "(pass approve=True to approve exactly that)")
+            self.approve(asset, amount)
+
+    def approve(self, asset: str, amount: int) -> Any:
+        """Approve the escrow to pull exactly ``amount`` of ``asset`` from this client's account."""
+        return self._send(self._token(asset).functions.approve(self.address, int(amount)))
+
+    # -- opening -----------------------------------------------------------------------------------------
+
+    def terms(self, seller: str, amount: int, *, deliver_by: Deadline, asset: str = ETH,
+              promised_by: Deadline | None = None, review_window: int | timedelta = 3600,
+              ruling_window: int | timedelta = 86_400, arbiter: str | None = None, arbiter_fee_bps: int = 0,
+              bond: int = 0, terms_hash: bytes | str | None = None, penalty_bps_per_hour: int = 0,
+              penalty_cap_bps: int = 0, default_seller_bps: int = BPS, buyer: str | None = None) -> DealTerms:
+        """Build and validate deal terms (deadlines: unix seconds, datetime, or timedelta from now).
+
+        ``default_seller_bps`` is the split applied if the arbiter never rules; the default 10,000 lets a
+        delivery stand (see the contract's NatSpec for why)."""
+        now = self.now()
+        deliver = to_timestamp(deliver_by, now)
+        promised = to_timestamp(promised_by, now) if promised_by is not None else (
+            deliver if penalty_bps_per_hour else 0)
+        if int(amount) <= 0:
+            raise InvalidInput(f"amount must be positive, got {amount}")
+        if bond < 0:
+            raise InvalidInput(f"bond must not be negative, got {bond}")
+        if deliver <= now - 1:
+            raise InvalidInput(f"deliver_by {deliver} is not in the future (chain time {now})")
+        if promised > deliver or (penalty_bps_per_hour and promised == 0):
+            raise InvalidInput(f"promised_by {promised} must be set and not after deliver_by {deliver}")
+        for name, bps in (("penalty_cap_bps", penalty_cap_bps), ("arbiter_fee_bps", arbiter_fee_bps),
+                          ("default_seller_bps", default_seller_bps)):
+            if not 0 <= bps <= BPS:
+                raise InvalidInput(f"{name}={bps} outside 0..10000")
+        buyer_addr = to_checksum_address(buyer or self._me())
+        seller_addr = to_checksum_address(seller)
+        arbiter_addr = to_checksum_address(arbiter or ZERO_ADDRESS)
+        if seller_addr in (buyer_addr, ZERO_ADDRESS) or (arbiter_addr != ZERO_ADDRESS and arbiter_addr in (
+                buyer_addr, seller_addr)):
+            raise InvalidInput("buyer, seller and arbiter must be distinct non-zero addresses")
+        return DealTerms(buyer=buyer_addr, seller=seller_addr, amount=int(amount), deliver_by=deliver,
+                         asset=to_checksum_address(asset), arbiter=arbiter_addr, bond=int(bond),
+                         terms_hash=to_bytes32(terms_hash), promised_by=promised,
+                         review_window=to_seconds(review_window), ruling_window=to_seconds(ruling_window),
+                         penalty_bps_per_hour=int(penalty_bps_per_hour), penalty_cap_bps=int(penalty_cap_bps),
+                         arbiter_fee_bps=int(arbiter_fee_bps), default_seller_bps=int(default_seller_bps))
+
+    def create(self, seller: str | DealTerms, amount: int | None = None, *, approve: bool = False,
+               **terms: Any) -> Deal:
+        """Open and fund a deal as buyer. Pass ready :class:`DealTerms`, or ``seller, amount`` plus the
+        keyword arguments of :meth:`terms`. ``approve=True`` approves exactly the amount if needed."""
+        if isinstance(seller, DealTerms):
+            t = seller
+        else:
+            if amount is None:
+                raise InvalidInput("amount is required")
+            t = self.terms(seller, amount, **terms)
+        if t.buyer != to_checksum_address(self._me()):
+            raise NotAuthorized(f"the buyer of the terms is {t.buyer}; only the buyer can create the deal")
+        if t.deliver_by <= self.chain.now():
+            raise InvalidState(f"deliver_by {t.deliver_by} has passed (chain time {self.chain.now()})")
+        self._ensure_funds(t.asset, t.amount, approve=approve)
+        receipt = self._send(self.contract.functions.create(t.as_tuple()), value=t.amount if t.is_eth else 0)
+        return self._created_from_receipt(receipt)
+
+    def _created_from_receipt(self, receipt: Any) -> Deal:
+        tx = "0x" + bytes(receipt["transactionHash"]).hex()
+        for log in receipt["logs"]:
+            decoded = self._decode(log) if to_checksum_address(log["address"]) == self.address else None
+            if decoded and decoded[0] == "DealCreated":
+                return self._created(decoded[1], tx)
+        raise InvalidState(f"transaction {tx} emitted no DealCreated")
+
+    # -- transitions ---------------------------------------------------------------------------------------
+
+    def post_bond(self, ref: DealRef, *, approve: bool = False) -> Deal:
+        """Seller: post the bond the terms ask for."""
+        deal = self._current(ref)
+        self._require_role(deal, "seller", "post the bond of")
+        self._require_state(deal, "post the bond of", DealState.AWAITING_BOND)
+        self._before_deadline(deal, deal.terms.deliver_by, "post the bond")
+        self._ensure_funds(deal.asset, deal.bond, approve=approve)
+        receipt = self._send(self.contract.functions.postBond(deal.id, deal.terms.as_tuple()),
+                             value=deal.bond if deal.terms.is_eth else 0)
+        return self._from_receipt(deal, receipt)
+
+    def submit(self, ref: DealRef, deliverable_hash: bytes | str) -> Deal:
+        """Seller: submit the hash of the deliverable before ``deliver_by``."""
+        deal = self._current(ref)
+        self._require_role(deal, "seller", "submit to")
+        self._require_state(deal, "submit to", DealState.FUNDED)
+        self._before_deadline(deal, deal.terms.deliver_by, "submit")
+        fn = self.contract.functions.submit(deal.id, deal.terms.as_tuple(), to_bytes32(deliverable_hash))
+        return self._from_receipt(deal, self._send(fn))
+
+    def accept(self, ref: DealRef) -> Deal:
+        """Buyer: accept the deliverable; the seller is paid (minus fee and any late penalty)."""
+        deal = self._current(ref)
+        self._require_role(deal, "buyer", "accept")
+        self._require_state(deal, "accept", DealState.SUBMITTED)
+        return self._from_receipt(deal, self._send(self.contract.functions.accept(deal.id, deal.terms.as_tuple())))
+
+    def release(self, ref: DealRef, amount: int) -> Deal:
+        """Buyer: pay ``amount`` of the locked price to the seller now (milestones)."""
+        deal = self._current(ref)
+        self._require_role(deal, "buyer", "release funds of")
+        self._require_state(deal, "release funds of", DealState.AWAITING_BOND, DealState.FUNDED,
+                            DealState.SUBMITTED, DealState.DISPUTED)
+        if not 0 < int(amount) <= deal.amount:
+            raise InvalidInput(f"release amount {amount} must be in 1..{deal.amount}")
+        fn = self.contract.functions.release(deal.id, deal.terms.as_tuple(), int(amount))
+        return self._from_receipt(deal, self._send(fn))
+
+    def finalize(self, ref: DealRef) -> Deal:
+        """Anyone: settle as accepted after the review window."""
+        deal = self._current(ref)
+        self._require_state(deal, "finalize", DealState.SUBMITTED)
+        self._after_deadline(deal, deal.review_ends_at or 0, "finalize (review window still open)")
+        self._me()
+        return self._from_receipt(deal, self._send(self.contract.functions.finalize(deal.id, deal.terms.as_tuple())))
+
+    def dispute(self, ref: DealRef) -> Deal:
+        """Buyer: dispute within the review window (deals with an arbiter)."""
+        deal = self._current(ref)
+        self._require_role(deal, "buyer", "dispute")
+        self._require_state(deal, "dispute", DealState.SUBMITTED)
+        if deal.arbiter == ZERO_ADDRESS:
+            raise InvalidState(f"deal {deal.id} has no arbiter, so it cannot be disputed")
+        self._before_deadline(deal, deal.review_ends_at or 0, "dispute")
+        return self._from_receipt(deal, self._send(self.contract.functions.dispute(deal.id, deal.terms.as_tuple())))
+
+    def resolve(self, ref: DealRef, seller_bps: int, bond_seller_bps: int | None = None) -> Deal:
+        """Arbiter: rule. ``seller_bps`` of the amount after the arbiter fee, and ``bond_seller_bps`` of the
+        bond (default: same as ``seller_bps``), go to the seller; the rest to the buyer."""
+        deal = self._current(ref)
+        self._require_role(deal, "arbiter", "resolve")
+        self._require_state(deal, "resolve", DealState.DISPUTED)
+        bond_bps = seller_bps if bond_seller_bps is None else bond_seller_bps
+        for bps in (seller_bps, bond_bps):
+            if not 0 <= bps <= BPS:
+                raise InvalidInput(f"split {bps} outside 0..10000 bps")
+        self._before_deadline(deal, deal.ruling_ends_at or 0, "resolve")
+        fn = self.contract.functions.resolve(deal.id, deal.terms.as_tuple(), int(seller_bps), int(bond_bps))
+        return self._from_receipt(deal, self._send(fn))
+
+    def settle_default(self, ref: DealRef) -> Deal:
+        """Anyone: apply the terms' default split after the arbiter missed its ruling deadline."""
+        deal = self._current(ref)
+        self._require_state(deal, "settle by default", DealState.DISPUTED)
+        self._after_deadline(deal, deal.ruling_ends_at or 0, "settle by default (arbiter may still rule)")
+        self._me()
+        fn = self.contract.functions.settleDefault(deal.id, deal.terms.as_tuple())
+        return self._from_receipt(deal, self._send(fn))
+
+    def refund(self, ref: DealRef) -> Deal:
+        """Anyone: refund the buyer (plus the seller's bond) after a missed delivery deadline."""
+        deal = self._current(ref)
+        self._require_state(deal, "refund", DealState.AWAITING_BOND, DealState.FUNDED)
+        self._after_deadline(deal, deal.terms.deliver_by, "refund (delivery deadline not passed)")
+        self._me()
+        return self._from_receipt(deal, self._send(self.contract.functions.refund(deal.id, deal.terms.as_tuple())))
+
+    def cancel(self, ref: DealRef) -> Deal:
+        """Buyer or seller: cancel before delivery (alone while awaiting the bond, both once funded)."""
+        deal = self._current(ref)
+        me = to_checksum_address(self._me())
+        if me not in (deal.buyer, deal.seller):
+            raise NotAuthorized(f"only the buyer or seller of deal {deal.id} can cancel it")
+        self._require_state(deal, "cancel", DealState.AWAITING_BOND, DealState.FUNDED)
+        if (me == deal.buyer and deal.buyer_cancelled) or (me == deal.seller and deal.seller_cancelled):
+            raise InvalidState(f"you already asked to cancel deal {deal.id}; waiting for the other party")
+        return self._from_receipt(deal, self._send(self.contract.functions.cancel(deal.id, deal.terms.as_tuple())))
+
+    # -- batches -----------------------------------------------------------------------------------------
+
+    def accept_many(self, refs: Sequence[DealRef]) -> BatchResult:
+        """Buyer: accept many deals in one transaction; deals that would revert are skipped and reported."""
+        return self._batch("acceptMany", refs)
+
+    def finalize_many(self, refs: Sequence[DealRef]) -> BatchResult:
+        """Anyone: finalize many deals in one transaction; items that would revert are skipped."""
+        return self._batch("finalizeMany", refs)
+
+    def _batch(self, method: str, refs: Sequence[DealRef]) -> BatchResult:
+        self._me()
+        deals = [self.deal(r) if isinstance(r, int) else r for r in refs]
+        if not deals:
+            raise InvalidInput("empty batch")
+        fn = getattr(self.contract.functions, method)([d.id for d in deals], [d.terms.as_tuple() for d in deals])
+        receipt = self._send(fn)
+        by_id = {d.id: d for d in deals}
+        settled: dict[int, Deal] = {}
+        skipped: list[tuple[int, ContractRevert]] = []
+        tx = "0x" + bytes(receipt["transactionHash"]).hex()
+        for log in receipt["logs"]:
+            decoded = self._decode(log) if to_checksum_address(log["address"]) == self.address else None
+            if decoded is None:
+                continue
+            name, event = decoded
+            deal_id = int(event["args"].get("dealId", -1))
+            if name == "DealSkipped":
+                skipped.append((deal_id, decode_revert(bytes(event["args"]["reason"]))))
+            elif name in ("DealAccepted", "DealFinalized") and deal_id in by_id:
+                settled[deal_id] = self._apply(by_id[deal_id], name, event["args"], tx)
+        return BatchResult(list(settled.values()), skipped, tx, int(receipt["gasUsed"]))
+
+    # -- credits and fees ----------------------------------------------------------------------------------
+
+    def withdraw(self, asset: str = ETH, *, to: str | None = None) -> int:
+        """Pull this account's credited payouts in ``asset`` (to ``to``, default the account); returns it."""
+        me = self._me()
+        amount = self.credit(me, asset)
+        if amount == 0:
+            raise InvalidState(f"{me} has no credit in {asset}")
+        asset = to_checksum_address(asset)
+        if to is None:
+            self._send(self.contract.functions.withdraw(asset))
+        else:
+            self._send(self.contract.functions.withdrawTo(asset, to_checksum_address(to)))
+        return amount
+
+    def collect_fees(self, asset: str = ETH) -> int:
+        """Send the protocol fees owed in ``asset`` to the fee recipient (anyone may call)."""
+        self._me()
+        owed = self.totals(asset).fees
+        if owed == 0:
+            raise InvalidState(f"no fees owed in {asset}")
+        self._send(self.contract.functions.collectFees(to_checksum_address(asset)))
+        return owed
+
+    # -- deadlines -----------------------------------------------------------------------------------------
+
+    def _before_deadline(self, deal: Deal, deadline: int, action: str) -> None:
+        now = self.now()
+        if now > deadline:
+            raise InvalidState(f"too late to {action} deal {deal.id}: deadline {deadline}, chain time {now}")
+
+    def _after_deadline(self, deal: Deal, deadline: int, action: str) -> None:
+        now = self.now()
+        if now <= deadline:
+            raise InvalidState(f"too early to {action} for deal {deal.id}: opens after {deadline}, chain time {now}")

@@ -1,0 +1,119 @@
+"""Gas scenarios of the escrow family (full-transaction gasUsed on the embedded chain).
+
+Every figure is measured in steady state: the escrow already holds a deal in the same asset (so the
+per-asset totals word is not being created) and the counterparties are existing, funded accounts.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from ..clients.escrow import EscrowClient
+from ..compiler import load_artifact
+from ..types import Deal
+from . import GasEnv, scenario
+
+PRICE = 10**17
+DAY = timedelta(days=1)
+
+
+def _gas(env: GasEnv, deal_or_receipt: Deal | Any) -> int:
+    tx = deal_or_receipt.tx_hash if isinstance(deal_or_receipt, Deal) else deal_or_receipt["transactionHash"]
+    return int(env.chain.w3.eth.get_transaction_receipt(tx)["gasUsed"])
+
+
+def _parties(env: GasEnv) -> tuple[EscrowClient, EscrowClient, EscrowClient]:
+    accounts = env.chain.accounts
+    buyer = EscrowClient.from_suite(env.suite, accounts[1])
+    return buyer, buyer.as_(accounts[2]), buyer.as_(accounts[3])
+
+
+def _warm(buyer: EscrowClient, seller: str, **terms: Any) -> Deal:
+    """An open deal in the asset, so measurements see a non-zero per-asset totals word."""
+    return buyer.create(seller, PRICE, deliver_by=DAY, **terms)
+
+
+def _submitted(env: GasEnv, **terms: Any) -> tuple[EscrowClient, EscrowClient, EscrowClient, Deal]:
+    buyer, seller, arbiter = _parties(env)
+    _warm(buyer, seller.account.address)  # type: ignore[union-attr]
+    deal = buyer.create(seller.account.address, PRICE, deliver_by=DAY, **terms)  # type: ignore[union-attr]
+    return buyer, seller, arbiter, seller.submit(deal, b"\x01" * 32)
+
+
+@scenario("escrow.fund_eth")
+def fund_eth(env: GasEnv) -> int:
+    buyer, seller, _ = _parties(env)
+    _warm(buyer, seller.account.address)  # type: ignore[union-attr]
+    return _gas(env, buyer.create(seller.account.address, PRICE, deliver_by=DAY))  # type: ignore[union-attr]
+
+
+@scenario("escrow.fund_erc20")
+def fund_erc20(env: GasEnv) -> int:
+    buyer, seller, _ = _parties(env)
+    token = _deploy_token(env)
+    tx = env.chain.transactor
+    tx.transact(env.chain.accounts[0], token.functions.mint(buyer.account.address, 100 * PRICE))  # type: ignore
+    buyer.approve(token.address, 10 * PRICE)  # a standing allowance, decreased (not zeroed) by the pull
+    _warm(buyer, seller.account.address, asset=token.address)  # type: ignore[union-attr]
+    deal = buyer.create(seller.account.address, PRICE, deliver_by=DAY, asset=token.address)  # type: ignore
+    return _gas(env, deal)
+
+
+@scenario("escrow.submit")
+def submit(env: GasEnv) -> int:
+    return _gas(env, _submitted(env)[3])
+
+
+@scenario("escrow.accept")
+def accept(env: GasEnv) -> int:
+    buyer, _, _, deal = _submitted(env)
+    return _gas(env, buyer.accept(deal))
+
+
+@scenario("escrow.refund")
+def refund(env: GasEnv) -> int:
+    buyer, seller, _ = _parties(env)
+    _warm(buyer, seller.account.address)  # type: ignore[union-attr]
+    deal = buyer.create(seller.account.address, PRICE, deliver_by=timedelta(hours=1))  # type: ignore
+    env.chain.advance_time(2 * 3600)
+    return _gas(env, seller.refund(deal))
+
+
+@scenario("escrow.dispute")
+def dispute(env: GasEnv) -> int:
+    buyer, _, arbiter, deal = _submitted(env, arbiter=_parties(env)[2].account.address,  # type: ignore
+                                         arbiter_fee_bps=100)
+    return _gas(env, buyer.dispute(deal))
+
+
+@scenario("escrow.resolve")
+def resolve(env: GasEnv) -> int:
+    buyer, _, arbiter, deal = _submitted(env, arbiter=_parties(env)[2].account.address,  # type: ignore
+                                         arbiter_fee_bps=100)
+    deal = buyer.dispute(deal)
+    return _gas(env, arbiter.resolve(deal, 5_000))
+
+
+BATCH = 50
+
+
+@scenario("batch.accept_per_deal")
+def batch_accept_per_deal(env: GasEnv) -> int:
+    """One buyer accepts 50 deals with 50 distinct (existing, funded) sellers in one acceptMany."""
+    buyer, seller0, _ = _parties(env)
+    _warm(buyer, seller0.account.address)  # type: ignore[union-attr]
+    deals = []
+    for _ in range(BATCH):
+        seller = buyer.as_(env.chain.new_account(fund=10**18))
+        deal = buyer.create(seller.account.address, PRICE, deliver_by=DAY)  # type: ignore[union-attr]
+        deals.append(seller.submit(deal, b"\x02" * 32))
+    result = buyer.accept_many(deals)
+    assert len(result.settled) == BATCH and not result.skipped
+    return result.gas_used // BATCH
+
+
+def _deploy_token(env: GasEnv) -> Any:
+    artifact = load_artifact("MockERC20")
+    receipt = env.chain.transactor.deploy(env.chain.accounts[0], artifact, "Mock USD", "mUSD", 18)
+    return env.chain.w3.eth.contract(address=receipt["contractAddress"], abi=artifact["abi"])
