@@ -468,7 +468,7 @@ class AuctionClient:
     def _ensure_funds(self, kind: AuctionKind, asset: str, amount: int, *, approve: bool) -> None:
         me = self._me()
         if asset == ETH:
-            balance = int(self.w3.eth.get_balance(me))
+            balance = int(self.w3.eth.get_balance(to_checksum_address(me)))
             if balance < amount:
                 raise InsufficientFunds(f"{me} holds {balance} wei, needs {amount} plus gas")
             return
