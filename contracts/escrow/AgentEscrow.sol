@@ -37,14 +37,10 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
     /// @inheritdoc IAgentEscrow
     uint256 public nextDealId = 1;
 
-    /// @dev locked and owed-fee totals of one asset, packed in one word (touched together on settlement)
-    struct AssetTotals {
-        uint128 locked;
-        uint128 fees;
-    }
-
     mapping(uint256 dealId => uint256 packed) private _deals;
-    mapping(address asset => AssetTotals) private _totals;
+    /// @dev Locked (low 128 bits) and owed-fee (high 128 bits) totals of one asset, packed in one word
+    /// (touched together on settlement).
+    mapping(address asset => uint256 packed) private _totals;
     mapping(address asset => uint256) private _creditTotals;
     mapping(address account => mapping(address asset => uint256)) private _credits;
     /// @inheritdoc IAgentEscrow
@@ -76,7 +72,7 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         if (received == deal.amount) return _open(deal, received, state);
         if (received == 0) revert EscrowZeroAmount();
         Deal memory adjusted = deal;
-        adjusted.amount = uint128(received);
+        adjusted.amount = _toUint128(received);
         return _openAdjusted(adjusted, received, state);
     }
 
@@ -99,8 +95,8 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         Deal memory adjusted = deal;
         uint256 amount = (received * deal.amount) / expected;
         if (amount == 0) revert EscrowZeroAmount();
-        adjusted.amount = uint128(amount);
-        if (bondPosted) adjusted.bond = uint128(received - amount);
+        adjusted.amount = _toUint128(amount);
+        if (bondPosted) adjusted.bond = _toUint128(received - amount);
         return _openAdjusted(adjusted, received, state);
     }
 
@@ -161,7 +157,7 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
             h = DealLib.hashCalldata(deal);
         } else {
             Deal memory adjusted = deal;
-            adjusted.bond = uint128(received);
+            adjusted.bond = _toUint128(received);
             h = DealLib.hashMemory(adjusted);
         }
         _deals[dealId] = DealLib.pack(h, DealState.Funded, 0);
@@ -287,7 +283,7 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         if (amount == 0 || amount > deal.amount) revert EscrowInvalidRelease(dealId, amount, deal.amount);
         Deal memory adjusted = deal;
         uint256 remaining = deal.amount - amount;
-        adjusted.amount = uint128(remaining);
+        adjusted.amount = _toUint128(remaining);
         _deals[dealId] = (packed & ~DealLib.HASH_MASK) | (uint256(DealLib.hashMemory(adjusted)) & DealLib.HASH_MASK);
         uint256 fee = (amount * feeBps) / BPS;
         _unlock(deal.asset, amount, fee);
@@ -390,10 +386,9 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         uint256 packed = _load(dealId, deal);
         DealState state = packed.state();
         if (state != DealState.Funded && state != DealState.AwaitingBond) revert EscrowInvalidState(dealId, state);
-        uint256 flag;
-        if (msg.sender == deal.buyer) flag = DealLib.BUYER_CANCEL;
-        else if (msg.sender == deal.seller) flag = DealLib.SELLER_CANCEL;
-        else revert EscrowUnauthorized(dealId, msg.sender);
+        bool byBuyer = msg.sender == deal.buyer;
+        if (!byBuyer && msg.sender != deal.seller) revert EscrowUnauthorized(dealId, msg.sender);
+        uint256 flag = byBuyer ? DealLib.BUYER_CANCEL : DealLib.SELLER_CANCEL;
         uint256 both = DealLib.BUYER_CANCEL | DealLib.SELLER_CANCEL;
         if (state == DealState.Funded && (packed | flag) & both != both) {
             _deals[dealId] = packed | flag;
@@ -435,11 +430,10 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
 
     /// @inheritdoc IAgentEscrow
     function collectFees(address asset) external nonReentrant returns (uint256 amount) {
-        AssetTotals memory t = _totals[asset];
-        amount = t.fees;
+        uint256 word = _totals[asset];
+        amount = word >> 128;
         if (amount == 0) revert EscrowNothingToWithdraw(feeRecipient, asset);
-        t.fees = 0;
-        _totals[asset] = t;
+        _totals[asset] = uint128(word); // keep the locked total, clear the fees
         emit FeesCollected(asset, feeRecipient, amount);
         _send(asset, feeRecipient, amount);
     }
@@ -487,8 +481,8 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
 
     /// @inheritdoc IAgentEscrow
     function totals(address asset) external view returns (uint256 locked, uint256 credits, uint256 fees) {
-        AssetTotals memory t = _totals[asset];
-        return (t.locked, _creditTotals[asset], t.fees);
+        uint256 word = _totals[asset];
+        return (uint128(word), _creditTotals[asset], word >> 128);
     }
 
     /// @inheritdoc IAgentEscrow
@@ -512,33 +506,34 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         if (state != expected) revert EscrowInvalidState(dealId, state);
     }
 
+    /// @dev `value` as a deal field; reverts rather than truncate (a token can credit more than was asked).
+    function _toUint128(uint256 value) private pure returns (uint128) {
+        if (value > type(uint128).max) revert EscrowAccountingOverflow();
+        return uint128(value);
+    }
+
     /// @dev Add `value` to the locked total of `asset` (low 128 bits of the packed totals word).
+    /// The check follows the write so that the read and the write share one slot computation; a failed
+    /// check reverts the write with it.
     function _lock(address asset, uint256 value) private {
-        AssetTotals storage t = _totals[asset];
-        uint256 word;
-        assembly ("memory-safe") {
-            word := sload(t.slot)
+        uint256 word = _totals[asset];
+        unchecked {
+            _totals[asset] = word + value;
         }
+        // locked + value < 2^128 (checked here): no carry into the fees half
         if (uint128(word) + value > type(uint128).max) revert EscrowAccountingOverflow();
-        assembly ("memory-safe") {
-            sstore(t.slot, add(word, value))
-        }
     }
 
     /// @dev Move `value` out of the locked total of `asset`, `fee` of it into owed fees (one read, one write;
-    /// bit arithmetic on the packed word: locked in the low 128 bits, fees in the high 128 bits).
+    /// bit arithmetic on the packed word: locked in the low 128 bits, fees in the high 128 bits; checked
+    /// after the write, as in {_lock}).
     function _unlock(address asset, uint256 value, uint256 fee) private {
-        AssetTotals storage t = _totals[asset];
-        uint256 word;
-        assembly ("memory-safe") {
-            word := sload(t.slot)
+        uint256 word = _totals[asset];
+        unchecked {
+            _totals[asset] = word - value + (fee << 128);
         }
         // value <= locked and fee < value always hold (every unlocked coin was locked before), but check anyway
         if (value > uint128(word) || (word >> 128) + fee > type(uint128).max) revert EscrowAccountingOverflow();
-        word = word - value + (fee << 128);
-        assembly ("memory-safe") {
-            sstore(t.slot, word)
-        }
     }
 
     /// @dev Pull `value` of `asset` from `from`; returns what actually arrived (balance difference).
@@ -563,8 +558,8 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
     /// @dev Market funding: count tokens already sent to the escrow beyond its books, pull the shortfall
     /// from the market, and return what arrived (at most `expected`; any surplus stays unaccounted).
     function _receiveFromMarket(address asset, uint256 expected) private returns (uint256 received) {
-        AssetTotals memory t = _totals[asset];
-        uint256 accounted = uint256(t.locked) + t.fees + _creditTotals[asset];
+        uint256 word = _totals[asset];
+        uint256 accounted = uint256(uint128(word)) + (word >> 128) + _creditTotals[asset];
         uint256 balance = _balanceOf(asset);
         received = balance > accounted ? balance - accounted : 0;
         if (received < expected) {

@@ -35,6 +35,7 @@ contract OfferBook is IOfferBook, EIP712, ReentrancyGuardTransient {
     mapping(address account => Account) private _accounts;
 
     constructor(address escrow_) EIP712("AgentMarket OfferBook", "1") {
+        if (escrow_.code.length == 0) revert OfferInvalidEscrow(escrow_);
         escrow = escrow_;
     }
 
@@ -168,11 +169,20 @@ contract OfferBook is IOfferBook, EIP712, ReentrancyGuardTransient {
         }
     }
 
-    /// @dev Build the deal of a fill and open it in the escrow with price and bond.
+    /// @dev Open the deal of a fill in the escrow with price and bond.
     function _open(Offer calldata offer, address taker, uint256 price, uint256 bond) private returns (uint256) {
-        bool sell = offer.side == Side.Sell;
-        Deal memory deal;
-        (deal.buyer, deal.seller) = sell ? (taker, offer.maker) : (offer.maker, taker);
+        Deal memory deal = _dealOf(offer, taker, price, bond);
+        uint256 ethValue = offer.asset == address(0) ? price + bond : 0;
+        return IAgentEscrow(escrow).openFor{value: ethValue}(deal, true);
+    }
+
+    /// @dev The deal terms of a fill (price and bond already checked to fit 128 bits in {_fund}).
+    function _dealOf(Offer calldata offer, address taker, uint256 price, uint256 bond)
+        private
+        view
+        returns (Deal memory deal)
+    {
+        (deal.buyer, deal.seller) = offer.side == Side.Sell ? (taker, offer.maker) : (offer.maker, taker);
         deal.arbiter = offer.arbiter;
         deal.asset = offer.asset;
         deal.amount = uint128(price);
@@ -187,8 +197,6 @@ contract OfferBook is IOfferBook, EIP712, ReentrancyGuardTransient {
         deal.penaltyCapBps = offer.penaltyCapBps;
         deal.arbiterFeeBps = offer.arbiterFeeBps;
         deal.defaultSellerBps = offer.defaultSellerBps;
-        uint256 ethValue = offer.asset == address(0) ? price + bond : 0;
-        return IAgentEscrow(escrow).openFor{value: ethValue}(deal, true);
     }
 
     /// @dev Low-s 65-byte ECDSA signature by `maker`, else ERC-1271 approval by the `maker` contract.
