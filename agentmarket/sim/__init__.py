@@ -7,6 +7,7 @@ from agentmarket.sim.mechanisms import MECHANISMS, Match, Mechanism, Trader, bui
 from agentmarket.sim.runner import (
            CircuitBreaker,
            ComputeMarketSim,
+           OffChainSim,
            RoundStats,
            SimConfig,
            SimResult,
@@ -18,6 +19,7 @@ __all__ = [
            "MECHANISMS",
            "CircuitBreaker",
            "ComputeMarketSim",
+           "OffChainSim",
            "Match",
            "Mechanism",
            "RoundStats",

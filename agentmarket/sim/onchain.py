@@ -58,8 +58,8 @@ AUCTION_MECHANISMS = ("english", "dutch", "sealed", "vickrey", "procurement")
 GAS = {"create": 400_000, "bid": 200_000, "buy": 450_000, "commit": 150_000, "reveal": 150_000,
        "settle": 450_000, "reclaim": 150_000, "withdraw": 120_000, "cancel": 120_000, "submit": 150_000,
        "accept": 200_000}
-WINDOW = 3600  # English / procurement bidding window (time jumps over it)
-DUTCH_DURATION = 3600
+WINDOW = 900  # English / procurement bidding window (time jumps over it)
+DUTCH_DURATION = 900
 COMMIT, REVEAL = 600, 600
 
 
@@ -163,7 +163,7 @@ class AuctionHouse:
     # -- helpers ---------------------------------------------------------------------------------------
 
     def _terms(self, creator: Agent, round_: int) -> DealTemplate:
-        return DealTemplate(creator=creator.address, delivery_delay=2 * HOUR,
+        return DealTemplate(creator=creator.address, delivery_delay=48 * HOUR,  # a round of auctions spans hours of chain time
                             terms_hash=content_hash(f"{GPU_HOUR} x1 round {round_} {self.mechanism.name}"))
 
     def _id(self, kind: AuctionKind, receipt: Any) -> int:
@@ -231,12 +231,16 @@ class AuctionHouse:
 
     def withdraw_all(self) -> None:
         """Pull every credit (outbid English bids, refused payouts) back to its agent."""
-        requests = []
-        for agent in self.agents.values():
-            for kind, contract in self.contracts.items():
-                if int(contract.functions.creditOf(agent.address, ETH).call()):
-                    requests.append((agent, contract.functions.withdraw(ETH), "withdraw", 0, None))
-        self.send_many(requests)
+        kind = {"english": AuctionKind.ENGLISH, "dutch": AuctionKind.DUTCH,
+                "procurement": AuctionKind.PROCUREMENT}.get(self.mechanism.name, AuctionKind.SEALED)
+        contract = self.contracts[kind]
+        agents = list(self.agents.values())
+        calls = [("eth_call", [{"to": contract.address,
+                                "data": contract.functions.creditOf(a.address, ETH)._encode_transaction_data()},
+                               "latest"]) for a in agents]
+        answers = self.tx.transport.batch(calls)
+        owed = [a for a, x in zip(agents, answers) if int(x, 16)]
+        self.send_many([(a, contract.functions.withdraw(ETH), "withdraw", 0, None) for a in owed])
 
     def held(self) -> int:
         """ETH the four auction contracts hold (bids, deposits, budgets, credits)."""
