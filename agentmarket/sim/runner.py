@@ -35,7 +35,7 @@ from ..errors import AgentMarketError, MandateViolation
 from ..mandate import ETH, Mandate, PriceBand
 from ..market import Market
 from ..strategies import Role, competitive_equilibrium, max_surplus
-from ..types import content_hash
+from ..types import DealState, content_hash
 from .mechanisms import MECHANISMS, Match, Mechanism, Trader, build
 from .onchain import AUCTION_MECHANISMS, AuctionHouse
 
@@ -383,7 +383,11 @@ class ComputeMarketSim:
         if self.market is not None:
             escrow = self.market.escrow
             balance, totals = escrow.solvency()
-            states = [escrow.status(t.deal_id)[0] for t in trades] if len(trades) <= 400 else []
+            fn = escrow.contract.functions
+            calls = [("eth_call", [{"to": escrow.address, "data": fn.dealStatus(t.deal_id)._encode_transaction_data()},
+                                   "latest"]) for t in trades]
+            answers = self.market.chain.transactor.transport.batch(calls) if calls else []
+            states = [DealState(int(a[:66], 16)) for a in answers]  # first word of dealStatus: the state
             all_settled = all(s.is_terminal for s in states) and all(t.state in ("ACCEPTED", "FINALIZED")
                                                                      for t in trades)
             solvent = balance == totals.accounted and totals.locked == 0 and residual == 0
