@@ -181,7 +181,7 @@ class AuctionHouse:
                 continue
             try:
                 args = event.process_log(log)["args"]
-            except Exception:  # noqa: BLE001 - another event of the contract
+            except Exception:  # noqa: BLE001, S112 - another event of the contract
                 continue
             winner, price, deal_id = to_checksum_address(args["winner"]), int(args["price"]), int(args["dealId"])
             if deal_id == 0:
@@ -326,7 +326,7 @@ class AuctionHouse:
         price = price_at(ts)
         self.chain.set_next_timestamp(ts)
         buyer = self.agents[b.index]
-        winner, paid, deal = self._settled(AuctionKind.DUTCH, self.send(
+        _, paid, deal = self._settled(AuctionKind.DUTCH, self.send(
             buyer, contract.functions.buy(aid, price, terms.as_tuple()), "buy", price, price))
         assert deal is not None and paid == price
         return Sale(Match(b.index, seller.index, paid, reference=f"dutch #{aid}"), deal, 0, 0)

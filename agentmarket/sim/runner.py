@@ -327,11 +327,11 @@ class ComputeMarketSim:
             round_trades, refused = ([], 0) if paused else self._round_trades(r, breaker)
             settle_seconds += time.perf_counter() - t0
             surplus: dict[int, int] = {}
-            for t in round_trades:
-                buyer = next(b for b in self.buyers if self.agents[b.index].address == t.buyer)
-                seller = next(s for s in self.sellers if self.agents[s.index].address == t.seller)
-                surplus[buyer.index] = t.value - t.price
-                surplus[seller.index] = t.price - t.cost
+            for rec in round_trades:
+                buyer = next(b for b in self.buyers if self.agents[b.index].address == rec.buyer)
+                seller = next(s for s in self.sellers if self.agents[s.index].address == rec.seller)
+                surplus[buyer.index] = rec.value - rec.price
+                surplus[seller.index] = rec.price - rec.cost
             if not paused:
                 for t in [*self.buyers, *self.sellers]:
                     gain = surplus.get(t.index, 0)
