@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import rlp
 from eth_hash.auto import keccak
 
 try:
@@ -30,6 +29,31 @@ def _to_bytes(value: Any) -> bytes:
         text = value[2:] if value.startswith(("0x", "0X")) else value
         return bytes.fromhex(text)
     raise TypeError(f"cannot convert {type(value).__name__} to bytes")
+
+
+def _rlp_length(length: int, offset: int) -> bytes:
+    if length < 56:
+        return bytes([offset + length])
+    encoded = length.to_bytes((length.bit_length() + 7) // 8, "big")
+    return bytes([offset + 55 + len(encoded)]) + encoded
+
+
+def _rlp_item(value: int | bytes) -> bytes:
+    """RLP of an unsigned integer or a byte string (pyrlp's generic encoder infers types per call and
+    was half the signing time)."""
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError("RLP integers are unsigned")
+        value = value.to_bytes((value.bit_length() + 7) // 8, "big") if value else b""
+    if len(value) == 1 and value[0] < 0x80:
+        return value
+    return _rlp_length(len(value), 0x80) + value
+
+
+def rlp_list(items: list[Any]) -> bytes:
+    """RLP of a flat list of ints/bytes, where an element may itself be such a list."""
+    payload = b"".join(rlp_list(i) if isinstance(i, list) else _rlp_item(i) for i in items)
+    return _rlp_length(len(payload), 0xC0) + payload
 
 
 class Signer:
@@ -70,8 +94,8 @@ class Signer:
             _to_bytes(tx.get("data", b"")),
             [],
         ]
-        digest = keccak(b"\x02" + rlp.encode(fields))
+        digest = keccak(b"\x02" + rlp_list(fields))
         signature = self._sign(digest, hasher=None)
         fields += [signature[64], int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:64], "big")]
-        raw = b"\x02" + rlp.encode(fields)
+        raw = b"\x02" + rlp_list(fields)
         return raw, "0x" + keccak(raw).hex()

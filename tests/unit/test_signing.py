@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 
 import pytest
+from hypothesis import given, strategies as st
 from eth_account import Account
 from web3 import Web3
 
@@ -47,3 +48,15 @@ def test_gas_table_limits() -> None:
     assert table.limit("nope") == 10_130
     with pytest.raises(ValueError):
         GasTable({}, margin=0.9)
+
+
+_rlp_leaf = st.one_of(st.integers(min_value=0, max_value=2**256 - 1), st.binary(max_size=300))
+
+
+@given(st.lists(st.one_of(_rlp_leaf, st.lists(_rlp_leaf, max_size=3)), max_size=12))
+def test_fast_rlp_matches_pyrlp(items):
+    import rlp
+
+    from agentmarket.signing import rlp_list
+
+    assert rlp_list(items) == rlp.encode(items)
