@@ -2,6 +2,9 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
+AUDIT_VENV := .venv-audit
+# Slither impact at or above which `make audit` fails: high, medium, low, informational, optimization, none.
+AUDIT_FAIL_ON ?= medium
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: demo test gas bench audit fuzz compile check-artifacts clean-venv
@@ -11,8 +14,19 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
+# A node_modules symlink (a git worktree sharing another checkout's install) is used as is, never
+# reinstalled: `npm ci` would empty the shared directory under every other checkout.
 node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	@if [ -L node_modules ]; then \
+	  test -f node_modules/solc/package.json || { echo "node_modules -> $$(readlink node_modules) has no solc: run npm ci there" >&2; exit 1; }; \
+	else \
+	  npm ci --no-audit --no-fund --loglevel=error && touch $@; \
+	fi
+
+# Slither pins web3 < 8; the project uses web3 8: separate virtualenv, pinned in requirements-audit.txt.
+$(AUDIT_VENV)/.installed: requirements-audit.txt
+	test -x $(AUDIT_VENV)/bin/python || $(PYTHON) -m venv $(AUDIT_VENV)
+	$(AUDIT_VENV)/bin/pip install -q -r requirements-audit.txt
 	touch $@
 
 deps: $(VENV)/.installed node_modules/.installed
@@ -20,8 +34,16 @@ deps: $(VENV)/.installed node_modules/.installed
 demo: deps
 	$(PY) scripts/demo_trade.py
 
+# The suite, then the static analysis; fails when either does (both always run).
 test: deps
-	$(PY) -m pytest -q -n 2 --dist loadgroup
+	status=0; \
+	$(PY) -m pytest -q -n 2 --dist loadgroup || status=$$?; \
+	$(MAKE) --no-print-directory audit || status=$$?; \
+	exit $$status
+
+# Slither over contracts/ (mocks in contracts/test/ and node_modules/ excluded) through the solc-js front.
+audit: deps $(AUDIT_VENV)/.installed
+	$(PY) -m agentmarket.audit --slither $(AUDIT_VENV)/bin/slither --fail-on $(AUDIT_FAIL_ON)
 
 gas: deps
 	$(PY) scripts/gas.py --write
@@ -39,4 +61,4 @@ fuzz: deps
 	$(PY) -m pytest tests/property -q --hypothesis-profile=long --hypothesis-show-statistics
 
 clean-venv:
-	rm -rf $(VENV) node_modules
+	rm -rf $(VENV) $(AUDIT_VENV) node_modules

@@ -1,0 +1,136 @@
+"""Spend mandates: the limits an agent's owner sets, enforced before anything is signed or sent.
+
+A :class:`Mandate` is pure data; a :class:`MandateGuard` applies it to a stream of intended payments and
+keeps the running totals. A breach raises :class:`~agentmarket.errors.MandateViolation` and records
+nothing, so a refused payment never counts against the budget.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+from eth_utils import is_address, to_checksum_address
+
+from .errors import InvalidInput, MandateViolation
+
+ETH = "0x0000000000000000000000000000000000000000"
+
+
+@dataclass(frozen=True)
+class PriceBand:
+    """Refuse to pay more than ``max_premium_bps`` above ``reference_unit_price`` for a resource."""
+
+    reference_unit_price: int
+    max_premium_bps: int = 1_000
+
+    @property
+    def ceiling(self) -> int:
+        return self.reference_unit_price * (10_000 + self.max_premium_bps) // 10_000
+
+
+@dataclass(frozen=True)
+class Mandate:
+    """What an agent may spend. ``None`` means "no limit" for that dimension.
+
+    Amounts are integers in each asset's smallest unit; budgets are per asset address (ETH is the
+    zero address).
+    """
+
+    budget: Mapping[str, int] | None = None
+    max_per_deal: Mapping[str, int] | None = None
+    allowed_assets: frozenset[str] | None = None
+    price_bands: Mapping[bytes, PriceBand] = field(default_factory=dict)  # resource id -> band
+    max_actions: int | None = None  # rate limit: at most this many spends ...
+    per_seconds: float = 60.0  # ... within this sliding window
+
+    def __post_init__(self) -> None:
+        for mapping in (self.budget or {}, self.max_per_deal or {}):
+            for asset, amount in mapping.items():
+                if not is_address(asset):
+                    raise InvalidInput(f"mandate asset {asset!r} is not an address")
+                if int(amount) < 0:
+                    raise InvalidInput(f"mandate limit for {asset} is negative")
+        if self.max_actions is not None and self.max_actions <= 0:
+            raise InvalidInput("max_actions must be positive")
+
+
+class MandateGuard:
+    """Applies a :class:`Mandate`: call :meth:`authorise` before signing; it raises or records the spend."""
+
+    def __init__(self, mandate: Mandate, *, clock: Callable[[], float] = time.monotonic):
+        self.mandate = mandate
+        self._clock = clock
+        self._spent: dict[str, int] = {}
+        self._recent: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def spent(self, asset: str = ETH) -> int:
+        """Total authorised so far in ``asset``."""
+        return self._spent.get(to_checksum_address(asset), 0)
+
+    def remaining(self, asset: str = ETH) -> int | None:
+        """Budget left in ``asset`` (None when unlimited)."""
+        budget = _lookup(self.mandate.budget, asset)
+        return None if budget is None else budget - self.spent(asset)
+
+    def check(self, amount: int, asset: str = ETH, *, resource: bytes | None = None,
+              unit_price: int | None = None) -> None:
+        """Raise :class:`MandateViolation` if spending ``amount`` of ``asset`` is not allowed."""
+        with self._lock:
+            self._check(int(amount), to_checksum_address(asset), resource, unit_price)
+
+    def authorise(self, amount: int, asset: str = ETH, *, resource: bytes | None = None,
+                  unit_price: int | None = None) -> None:
+        """Check, then record the spend (atomically)."""
+        asset = to_checksum_address(asset)
+        with self._lock:
+            self._check(int(amount), asset, resource, unit_price)
+            self._spent[asset] = self._spent.get(asset, 0) + int(amount)
+            self._recent.append(self._clock())
+
+    def refund(self, amount: int, asset: str = ETH) -> None:
+        """Give back budget for a spend that did not happen (e.g. the transaction failed)."""
+        asset = to_checksum_address(asset)
+        with self._lock:
+            self._spent[asset] = max(0, self._spent.get(asset, 0) - int(amount))
+
+    def _check(self, amount: int, asset: str, resource: bytes | None, unit_price: int | None) -> None:
+        m = self.mandate
+        if amount < 0:
+            raise InvalidInput(f"amount {amount} is negative")
+        if m.allowed_assets is not None and asset not in {to_checksum_address(a) for a in m.allowed_assets}:
+            raise MandateViolation(f"asset {asset} is not allowed by the mandate")
+        cap = _lookup(m.max_per_deal, asset)
+        if cap is not None and amount > cap:
+            raise MandateViolation(f"{amount} exceeds the per-deal cap of {cap} for {asset}")
+        budget = _lookup(m.budget, asset)
+        if budget is not None and self._spent.get(asset, 0) + amount > budget:
+            raise MandateViolation(
+                f"{amount} would exceed the budget for {asset}: {self._spent.get(asset, 0)} of {budget} spent"
+            )
+        if resource is not None and unit_price is not None and resource in m.price_bands:
+            band = m.price_bands[resource]
+            if unit_price > band.ceiling:
+                raise MandateViolation(
+                    f"unit price {unit_price} is above the band ceiling {band.ceiling} "
+                    f"(reference {band.reference_unit_price} + {band.max_premium_bps} bps)"
+                )
+        if m.max_actions is not None:
+            now = self._clock()
+            while self._recent and now - self._recent[0] >= m.per_seconds:
+                self._recent.popleft()
+            if len(self._recent) >= m.max_actions:
+                raise MandateViolation(f"rate limit: {m.max_actions} spends per {m.per_seconds:g}s reached")
+
+
+def _lookup(mapping: Mapping[str, int] | None, asset: str) -> int | None:
+    if mapping is None:
+        return None
+    for key, value in mapping.items():
+        if to_checksum_address(key) == to_checksum_address(asset):
+            return int(value)
+    return 0  # a mapping that names assets gives the others no allowance

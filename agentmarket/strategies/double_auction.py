@@ -1,0 +1,197 @@
+"""A small pure-Python continuous double auction (CDA) for testing trading strategies.
+
+Not the on-chain simulator: this harness exists to measure strategies quickly and reproducibly.
+
+Rules (Gode & Sunder 1993, Cliff 1997): each trading day every trader holds one unit. At each step a
+trader still holding its unit is drawn at random and shouts its quote. A bid at or above the standing
+ask (or an ask at or below the standing bid) trades at the standing quote's price; the traders leave
+for the day and the book is cleared. Otherwise the shout becomes the standing quote if it improves it.
+Every trader observes every shout (:class:`~agentmarket.strategies.traders.MarketEvent`). A day ends
+after ``steps_per_day`` shouts or as soon as no remaining buyer values a unit at or above a remaining
+seller's cost.
+
+Metrics: allocative efficiency = realised surplus / maximum surplus (the competitive-equilibrium
+surplus); Smith's alpha = root-mean-square deviation of trade prices from the equilibrium price, as a
+fraction of it.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from agentmarket.strategies.traders import MarketEvent, Side, Trader
+
+__all__ = [
+    "ContinuousDoubleAuction",
+    "Equilibrium",
+    "MarketResult",
+    "Trade",
+    "competitive_equilibrium",
+    "max_surplus",
+    "smith_alpha",
+]
+
+
+@dataclass(frozen=True)
+class Trade:
+    """A unit traded on ``day`` at ``price`` between traders ``buyer`` and ``seller`` (indices)."""
+
+    day: int
+    step: int
+    price: int
+    buyer: int
+    seller: int
+    value: int
+    cost: int
+
+    @property
+    def surplus(self) -> int:
+        """Gains from this trade: buyer value minus seller cost."""
+        return self.value - self.cost
+
+
+@dataclass(frozen=True)
+class Equilibrium:
+    """Competitive equilibrium of one-unit demand and supply: quantity and the price interval."""
+
+    quantity: int
+    price_low: int
+    price_high: int
+
+    @property
+    def price(self) -> int:
+        """Midpoint of the equilibrium price interval (integer)."""
+        return (self.price_low + self.price_high) // 2
+
+
+def competitive_equilibrium(values: Sequence[int], costs: Sequence[int]) -> Equilibrium:
+    """Where the demand step curve (values, high to low) crosses supply (costs, low to high)."""
+    v = sorted(values, reverse=True)
+    c = sorted(costs)
+    q = 0
+    while q < min(len(v), len(c)) and v[q] >= c[q]:
+        q += 1
+    if q == 0:
+        low = c[0] if c else 0
+        high = v[0] if v else 0
+        return Equilibrium(0, min(low, high), max(low, high))
+    low = max(c[q - 1], v[q] if q < len(v) else c[q - 1])
+    high = min(v[q - 1], c[q] if q < len(c) else v[q - 1])
+    return Equilibrium(q, min(low, high), max(low, high))
+
+
+def max_surplus(values: Sequence[int], costs: Sequence[int]) -> int:
+    """Largest total surplus any allocation of one-unit traders can realise."""
+    v = sorted(values, reverse=True)
+    c = sorted(costs)
+    return sum(max(0, a - b) for a, b in zip(v, c))
+
+
+def smith_alpha(prices: Sequence[int], equilibrium_price: int) -> float:
+    """RMS deviation of ``prices`` from ``equilibrium_price``, relative to it (0 = perfect)."""
+    if not prices or equilibrium_price == 0:
+        return math.nan
+    return math.sqrt(sum((p - equilibrium_price) ** 2 for p in prices) / len(prices)) / equilibrium_price
+
+
+@dataclass(frozen=True)
+class MarketResult:
+    """All trades of a run, with per-day helpers."""
+
+    trades: tuple[Trade, ...]
+    days: int
+    equilibrium: Equilibrium
+    max_surplus_per_day: int
+
+    @property
+    def realised_surplus(self) -> int:
+        """Total surplus of all trades."""
+        return sum(t.surplus for t in self.trades)
+
+    @property
+    def efficiency(self) -> float:
+        """Allocative efficiency over the whole run, in ``[0, 1]``."""
+        best = self.max_surplus_per_day * self.days
+        return self.realised_surplus / best if best else 1.0
+
+    def day_trades(self, day: int) -> tuple[Trade, ...]:
+        """Trades of one day."""
+        return tuple(t for t in self.trades if t.day == day)
+
+    def day_efficiency(self, day: int) -> float:
+        """Allocative efficiency of one day."""
+        if not self.max_surplus_per_day:
+            return 1.0
+        return sum(t.surplus for t in self.day_trades(day)) / self.max_surplus_per_day
+
+    def day_alpha(self, day: int) -> float:
+        """Smith's alpha of one day's trade prices (NaN when the day had no trade)."""
+        return smith_alpha([t.price for t in self.day_trades(day)], self.equilibrium.price)
+
+
+class ContinuousDoubleAuction:
+    """Runs trading days over a fixed population of traders (see module docstring)."""
+
+    def __init__(self, traders: Sequence[Trader]) -> None:
+        self.traders = list(traders)
+        self.buyers = [i for i, t in enumerate(self.traders) if t.side is Side.BUY]
+        self.sellers = [i for i, t in enumerate(self.traders) if t.side is Side.SELL]
+        if not self.buyers or not self.sellers:
+            raise ValueError("a double auction needs buyers and sellers")
+        values = [self.traders[i].limit for i in self.buyers]
+        costs = [self.traders[i].limit for i in self.sellers]
+        self.equilibrium = competitive_equilibrium(values, costs)
+        self.max_surplus = max_surplus(values, costs)
+
+    def _can_trade(self, active: set[int]) -> bool:
+        bids = [self.traders[i].limit for i in self.buyers if i in active]
+        asks = [self.traders[i].limit for i in self.sellers if i in active]
+        return bool(bids and asks) and max(bids) >= min(asks)
+
+    def run_day(self, day: int, rng: random.Random, steps_per_day: int) -> list[Trade]:
+        """One trading day; returns its trades."""
+        active = set(range(len(self.traders)))
+        best_bid: tuple[int, int] | None = None  # (price, trader)
+        best_ask: tuple[int, int] | None = None
+        trades: list[Trade] = []
+        for step in range(steps_per_day):
+            if not self._can_trade(active):
+                break
+            who = rng.choice(sorted(active))
+            trader = self.traders[who]
+            price = trader.quote(rng)
+            deal = False
+            if trader.side is Side.BUY:
+                if best_ask is not None and price >= best_ask[0]:
+                    deal, price = True, best_ask[0]
+                    buyer, seller = who, best_ask[1]
+                elif best_bid is None or price > best_bid[0]:
+                    best_bid = (price, who)
+            else:
+                if best_bid is not None and price <= best_bid[0]:
+                    deal, price = True, best_bid[0]
+                    buyer, seller = best_bid[1], who
+                elif best_ask is None or price < best_ask[0]:
+                    best_ask = (price, who)
+            if deal:
+                trades.append(
+                    Trade(
+                        day, step, price, buyer, seller, self.traders[buyer].limit, self.traders[seller].limit
+                    )
+                )
+                active -= {buyer, seller}
+                best_bid = best_ask = None
+            event = MarketEvent(trader.side, price, deal)
+            for i, t in enumerate(self.traders):
+                t.observe(event, i in active, rng)
+        return trades
+
+    def run(self, days: int, rng: random.Random, steps_per_day: int = 500) -> MarketResult:
+        """Run ``days`` trading days and collect every trade."""
+        trades: list[Trade] = []
+        for day in range(days):
+            trades.extend(self.run_day(day, rng, steps_per_day))
+        return MarketResult(tuple(trades), days, self.equilibrium, self.max_surplus)
