@@ -5,10 +5,11 @@ Amounts are integers in the asset's smallest unit; times are unix seconds (UTC).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from enum import IntEnum
-from typing import Any, Mapping
+from typing import Any
 
 from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
@@ -23,7 +24,7 @@ BPS = 10_000
 # -- shared helpers -----------------------------------------------------------------------------------
 
 
-def to_timestamp(value: int | float | datetime | timedelta, now: int | None = None) -> int:
+def to_timestamp(value: float | datetime | timedelta, now: int | None = None) -> int:
     """An absolute unix timestamp from seconds (absolute), a ``datetime`` (naive = UTC) or a
     ``timedelta`` (relative to ``now``, the chain's time)."""
     if isinstance(value, datetime):
@@ -39,7 +40,7 @@ def to_timestamp(value: int | float | datetime | timedelta, now: int | None = No
     return int(value)
 
 
-def to_seconds(value: int | float | timedelta) -> int:
+def to_seconds(value: float | timedelta) -> int:
     """A duration in whole seconds from seconds or a ``timedelta``."""
     if isinstance(value, timedelta):
         return int(value.total_seconds())
@@ -53,7 +54,7 @@ def to_bytes32(value: bytes | str | None) -> bytes:
     if value is None:
         return ZERO_HASH
     if isinstance(value, str):
-        raw = bytes.fromhex(value[2:] if value.startswith("0x") else value)
+        raw = bytes.fromhex(value.removeprefix("0x"))
     else:
         raw = bytes(value)
     if len(raw) > 32:
@@ -134,7 +135,7 @@ class DealTerms:
         return tuple(getattr(self, py) for py, _ in _DEAL_FIELDS)
 
     @classmethod
-    def from_abi(cls, value: Mapping[str, Any] | tuple[Any, ...] | list[Any]) -> "DealTerms":
+    def from_abi(cls, value: Mapping[str, Any] | tuple[Any, ...] | list[Any]) -> DealTerms:
         """From a decoded event/call value (a dict keyed by Solidity names, or a tuple in ABI order)."""
         if isinstance(value, Mapping):
             kwargs = {py: value[sol] for py, sol in _DEAL_FIELDS}
@@ -239,5 +240,5 @@ class Deal:
                 return role
         return None
 
-    def with_(self, **changes: Any) -> "Deal":
+    def with_(self, **changes: Any) -> Deal:
         return replace(self, **changes)

@@ -8,9 +8,10 @@ updated from the emitted event. Deals are rebuilt from events (``deal``, ``deals
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from eth_utils import event_abi_to_log_topic, to_checksum_address
@@ -104,11 +105,11 @@ class EscrowClient:
         self._fee_bps: int | None = None
 
     @classmethod
-    def from_suite(cls, suite: Any, account: LocalAccount | None = None) -> "EscrowClient":
+    def from_suite(cls, suite: Any, account: LocalAccount | None = None) -> EscrowClient:
         """The escrow of a deployed :class:`~agentmarket.deploy.Suite`."""
         return cls(suite.chain, suite["AgentEscrow"], account)
 
-    def as_(self, account: LocalAccount) -> "EscrowClient":
+    def as_(self, account: LocalAccount) -> EscrowClient:
         """The same escrow, acting as another account."""
         clone = EscrowClient.__new__(EscrowClient)
         clone.__dict__.update(self.__dict__)
@@ -234,12 +235,13 @@ class EscrowClient:
         if name == "FundsReleased":
             return replace(deal, terms=replace(t, amount=int(args["remaining"])),
                            released=deal.released + int(args["amount"]), tx_hash=tx)
-        if name == "DealAccepted":
-            return replace(deal, state=DealState.ACCEPTED, tx_hash=tx, settlement=Settlement(
-                to_seller=int(args["toSeller"]), to_buyer=int(args["toBuyer"]), fee=int(args["fee"])))
-        if name == "DealFinalized":
-            return replace(deal, state=DealState.FINALIZED, tx_hash=tx, settlement=Settlement(
-                to_seller=int(args["toSeller"]), to_buyer=int(args["toBuyer"]), fee=int(args["fee"])))
+        if name in ("DealAccepted", "DealFinalized"):
+            # the fee is not in the event (hot path): fee = (amount - penalty) * feeBps / 10_000
+            to_seller, to_buyer = int(args["toSeller"]), int(args["toBuyer"])
+            fee = t.amount - to_buyer + t.bond - to_seller
+            state = DealState.ACCEPTED if name == "DealAccepted" else DealState.FINALIZED
+            return replace(deal, state=state, tx_hash=tx,
+                           settlement=Settlement(to_seller=to_seller, to_buyer=to_buyer, fee=fee))
         if name == "DealDisputed":
             return replace(deal, state=DealState.DISPUTED, tx_hash=tx)
         if name == "DisputeResolved":

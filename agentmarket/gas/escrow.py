@@ -9,6 +9,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from eth_account import Account
+from eth_utils import keccak
+
 from ..clients.escrow import EscrowClient
 from ..compiler import load_artifact
 from ..types import Deal
@@ -16,6 +19,7 @@ from . import GasEnv, scenario
 
 PRICE = 10**17
 DAY = timedelta(days=1)
+SPEC = b"\x5e" * 32  # a real deal always carries a terms hash: measure with non-zero calldata for it
 
 
 def _gas(env: GasEnv, deal_or_receipt: Deal | Any) -> int:
@@ -37,7 +41,8 @@ def _warm(buyer: EscrowClient, seller: str, **terms: Any) -> Deal:
 def _submitted(env: GasEnv, **terms: Any) -> tuple[EscrowClient, EscrowClient, EscrowClient, Deal]:
     buyer, seller, arbiter = _parties(env)
     _warm(buyer, seller.account.address)  # type: ignore[union-attr]
-    deal = buyer.create(seller.account.address, PRICE, deliver_by=DAY, **terms)  # type: ignore[union-attr]
+    deal = buyer.create(seller.account.address, PRICE, deliver_by=DAY, terms_hash=SPEC,  # type: ignore
+                        **terms)
     return buyer, seller, arbiter, seller.submit(deal, b"\x01" * 32)
 
 
@@ -45,7 +50,7 @@ def _submitted(env: GasEnv, **terms: Any) -> tuple[EscrowClient, EscrowClient, E
 def fund_eth(env: GasEnv) -> int:
     buyer, seller, _ = _parties(env)
     _warm(buyer, seller.account.address)  # type: ignore[union-attr]
-    return _gas(env, buyer.create(seller.account.address, PRICE, deliver_by=DAY))  # type: ignore[union-attr]
+    return _gas(env, buyer.create(seller.account.address, PRICE, deliver_by=DAY, terms_hash=SPEC))  # type: ignore
 
 
 @scenario("escrow.fund_erc20")
@@ -56,7 +61,8 @@ def fund_erc20(env: GasEnv) -> int:
     tx.transact(env.chain.accounts[0], token.functions.mint(buyer.account.address, 100 * PRICE))  # type: ignore
     buyer.approve(token.address, 10 * PRICE)  # a standing allowance, decreased (not zeroed) by the pull
     _warm(buyer, seller.account.address, asset=token.address)  # type: ignore[union-attr]
-    deal = buyer.create(seller.account.address, PRICE, deliver_by=DAY, asset=token.address)  # type: ignore
+    deal = buyer.create(seller.account.address, PRICE, deliver_by=DAY, asset=token.address,  # type: ignore
+                        terms_hash=SPEC)
     return _gas(env, deal)
 
 
@@ -75,7 +81,8 @@ def accept(env: GasEnv) -> int:
 def refund(env: GasEnv) -> int:
     buyer, seller, _ = _parties(env)
     _warm(buyer, seller.account.address)  # type: ignore[union-attr]
-    deal = buyer.create(seller.account.address, PRICE, deliver_by=timedelta(hours=1))  # type: ignore
+    deal = buyer.create(seller.account.address, PRICE, deliver_by=timedelta(hours=1),  # type: ignore
+                        terms_hash=SPEC)
     env.chain.advance_time(2 * 3600)
     return _gas(env, seller.refund(deal))
 
@@ -103,11 +110,16 @@ def batch_accept_per_deal(env: GasEnv) -> int:
     """One buyer accepts 50 deals with 50 distinct (existing, funded) sellers in one acceptMany."""
     buyer, seller0, _ = _parties(env)
     _warm(buyer, seller0.account.address)  # type: ignore[union-attr]
+    tx, fns = env.chain.transactor, buyer.contract.functions
     deals = []
-    for _ in range(BATCH):
-        seller = buyer.as_(env.chain.new_account(fund=10**18))
-        deal = buyer.create(seller.account.address, PRICE, deliver_by=DAY)  # type: ignore[union-attr]
-        deals.append(seller.submit(deal, b"\x02" * 32))
+    for i in range(BATCH):  # setup with fixed gas limits: no estimation, so the scenario stays fast
+        seller = Account.from_key(keccak(text=f"batch seller {i}"))  # deterministic: stable calldata gas
+        tx.transact(env.chain.accounts[0], to=seller.address, value=10**17, gas=21_000)
+        terms = buyer.terms(seller.address, PRICE, deliver_by=DAY, terms_hash=SPEC)
+        deal = buyer._created_from_receipt(tx.transact(buyer.account, fns.create(terms.as_tuple()), value=PRICE,
+                                                       gas=300_000))
+        tx.transact(seller, fns.submit(deal.id, terms.as_tuple(), b"\x02" * 32), gas=100_000)
+        deals.append(deal)
     result = buyer.accept_many(deals)
     assert len(result.settled) == BATCH and not result.skipped
     return result.gas_used // BATCH

@@ -107,14 +107,14 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
     function _open(Deal calldata deal, uint256 lockedValue, DealState state) private returns (uint256 dealId) {
         dealId = nextDealId++;
         _deals[dealId] = DealLib.pack(DealLib.hashCalldata(deal), state, 0);
-        _totals[deal.asset].locked += uint128(lockedValue);
+        _lock(deal.asset, lockedValue);
         emit DealCreated(dealId, deal.buyer, deal.seller, deal, state, msg.sender);
     }
 
     function _openAdjusted(Deal memory deal, uint256 lockedValue, DealState state) private returns (uint256 dealId) {
         dealId = nextDealId++;
         _deals[dealId] = DealLib.pack(DealLib.hashMemory(deal), state, 0);
-        _totals[deal.asset].locked += uint128(lockedValue);
+        _lock(deal.asset, lockedValue);
         emit DealCreated(dealId, deal.buyer, deal.seller, deal, state, msg.sender);
     }
 
@@ -165,7 +165,7 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
             h = DealLib.hashMemory(adjusted);
         }
         _deals[dealId] = DealLib.pack(h, DealState.Funded, 0);
-        _totals[asset].locked += uint128(received);
+        _lock(asset, received);
         emit BondPosted(dealId, received);
     }
 
@@ -249,8 +249,8 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         uint256 toSeller = gross - fee + bond;
         address asset = deal.asset;
         _unlock(asset, amount + bond, fee);
-        if (byBuyer) emit DealAccepted(dealId, toSeller, penalty, fee);
-        else emit DealFinalized(dealId, msg.sender, toSeller, penalty, fee);
+        if (byBuyer) emit DealAccepted(dealId, toSeller, penalty);
+        else emit DealFinalized(dealId, msg.sender, toSeller, penalty);
         _pay(asset, deal.seller, toSeller);
         _pay(asset, deal.buyer, penalty);
         return true;
@@ -512,19 +512,52 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         if (state != expected) revert EscrowInvalidState(dealId, state);
     }
 
-    /// @dev Move `value` out of the locked total of `asset`, `fee` of it into owed fees.
-    function _unlock(address asset, uint256 value, uint256 fee) private {
-        AssetTotals memory t = _totals[asset];
-        t.locked -= uint128(value);
-        t.fees += uint128(fee);
-        _totals[asset] = t;
+    /// @dev Add `value` to the locked total of `asset` (low 128 bits of the packed totals word).
+    function _lock(address asset, uint256 value) private {
+        AssetTotals storage t = _totals[asset];
+        uint256 word;
+        assembly ("memory-safe") {
+            word := sload(t.slot)
+        }
+        if (uint128(word) + value > type(uint128).max) revert EscrowAccountingOverflow();
+        assembly ("memory-safe") {
+            sstore(t.slot, add(word, value))
+        }
     }
 
-    /// @dev Pull `value` of `asset` from `from`; returns what actually arrived.
+    /// @dev Move `value` out of the locked total of `asset`, `fee` of it into owed fees (one read, one write;
+    /// bit arithmetic on the packed word: locked in the low 128 bits, fees in the high 128 bits).
+    function _unlock(address asset, uint256 value, uint256 fee) private {
+        AssetTotals storage t = _totals[asset];
+        uint256 word;
+        assembly ("memory-safe") {
+            word := sload(t.slot)
+        }
+        // value <= locked and fee < value always hold (every unlocked coin was locked before), but check anyway
+        if (value > uint128(word) || (word >> 128) + fee > type(uint128).max) revert EscrowAccountingOverflow();
+        word = word - value + (fee << 128);
+        assembly ("memory-safe") {
+            sstore(t.slot, word)
+        }
+    }
+
+    /// @dev Pull `value` of `asset` from `from`; returns what actually arrived (balance difference).
     function _pull(address asset, address from, uint256 value) private returns (uint256) {
-        uint256 before = IERC20(asset).balanceOf(address(this));
+        uint256 before = _balanceOf(asset);
         IERC20(asset).safeTransferFrom(from, address(this), value);
-        return IERC20(asset).balanceOf(address(this)) - before;
+        return _balanceOf(asset) - before;
+    }
+
+    /// @dev The escrow's balance of `asset` (a bare staticcall: the transfer around it proves the code).
+    function _balanceOf(address asset) private view returns (uint256 held) {
+        assembly ("memory-safe") {
+            mstore(0x00, 0x70a08231) // balanceOf(address)
+            mstore(0x20, address())
+            if iszero(and(gt(returndatasize(), 0x1f), staticcall(gas(), asset, 0x1c, 0x24, 0x00, 0x20))) {
+                revert(0, 0)
+            }
+            held := mload(0x00)
+        }
     }
 
     /// @dev Market funding: count tokens already sent to the escrow beyond its books, pull the shortfall
@@ -532,11 +565,11 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
     function _receiveFromMarket(address asset, uint256 expected) private returns (uint256 received) {
         AssetTotals memory t = _totals[asset];
         uint256 accounted = uint256(t.locked) + t.fees + _creditTotals[asset];
-        uint256 balance = IERC20(asset).balanceOf(address(this));
+        uint256 balance = _balanceOf(asset);
         received = balance > accounted ? balance - accounted : 0;
         if (received < expected) {
             IERC20(asset).safeTransferFrom(msg.sender, address(this), expected - received);
-            balance = IERC20(asset).balanceOf(address(this));
+            balance = _balanceOf(asset);
             received = balance > accounted ? balance - accounted : 0;
         }
         if (received > expected) received = expected;

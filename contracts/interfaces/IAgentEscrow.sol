@@ -33,10 +33,11 @@ interface IAgentEscrow {
     /// `remaining` replaces `deal.amount` in the stored terms.
     event FundsReleased(uint256 indexed dealId, uint256 amount, uint256 fee, uint256 remaining);
     /// @notice The buyer accepted: seller got `toSeller` (price minus late penalty minus fee, plus bond),
-    /// buyer got `toBuyer` (the late penalty), protocol `fee`.
-    event DealAccepted(uint256 indexed dealId, uint256 toSeller, uint256 toBuyer, uint256 fee);
-    /// @notice The review window lapsed and `by` settled the deal as if accepted.
-    event DealFinalized(uint256 indexed dealId, address indexed by, uint256 toSeller, uint256 toBuyer, uint256 fee);
+    /// buyer got `toBuyer` (the late penalty). The protocol fee is not repeated here (it is derivable and
+    /// this event is on the hottest path): fee = (amount - toBuyer) * feeBps / 10_000.
+    event DealAccepted(uint256 indexed dealId, uint256 toSeller, uint256 toBuyer);
+    /// @notice The review window lapsed and `by` settled the deal as if accepted (fee as in `DealAccepted`).
+    event DealFinalized(uint256 indexed dealId, address indexed by, uint256 toSeller, uint256 toBuyer);
     /// @notice The buyer disputed the deliverable; the arbiter now rules.
     event DealDisputed(uint256 indexed dealId);
     /// @notice The arbiter ruled: `sellerBps` of the amount left after its fee and `bondSellerBps` of the
@@ -106,6 +107,8 @@ interface IAgentEscrow {
     error EscrowInsufficientGas(uint256 gasLeft);
     /// @notice Batch arrays of different lengths.
     error EscrowLengthMismatch(uint256 ids, uint256 deals);
+    /// @notice A per-asset total would under- or overflow (unreachable unless the books are corrupt).
+    error EscrowAccountingOverflow();
     /// @notice Constructor: fee above the 5% cap.
     error EscrowFeeTooHigh(uint256 feeBps, uint256 maxBps);
     /// @notice Constructor: a non-zero fee needs a fee recipient.
