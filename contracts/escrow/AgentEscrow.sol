@@ -400,7 +400,9 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
             emit CancelRequested(dealId, msg.sender);
             return;
         }
-        _deals[dealId] = (packed & ~uint256(0xff)) | flag | uint256(DealState.Cancelled);
+        // The cancelling call records no request flag of its own: the flags keep only the requests announced
+        // by CancelRequested, so the view equals what a client rebuilds from events (DESIGN §6.10).
+        _deals[dealId] = (packed & ~uint256(0xff)) | uint256(DealState.Cancelled);
         uint256 amount = deal.amount;
         uint256 bond = state == DealState.Funded ? deal.bond : 0;
         address asset = deal.asset;

@@ -27,7 +27,7 @@ from agentmarket.chain import Chain
 from agentmarket.clients.escrow import EscrowClient
 from agentmarket.deploy import Suite
 from agentmarket.errors import ContractRevert, decode_revert
-from agentmarket.types import BPS, ETH, ZERO_ADDRESS, DealState, DealTerms, Settlement
+from agentmarket.types import BPS, ETH, ZERO_ADDRESS, Deal, DealState, DealTerms, Settlement
 from fastchain import FastChain, as_uint, encode_call
 from machine import ChainMachine, run_machine
 
@@ -91,10 +91,23 @@ class Env:
         self.must(self.owner, self.reent.address, self.reent.encode_abi("arm", args=[
             esc, self.escrow.encode_abi("collectFees", args=[ETH])]))
         self.from_block = fast.block_number()  # setup blocks hold no deal events
+        # what the invariants read after every step, encoded once
+        watch = [self.b1, self.b2, self.s1, self.s2, self.arb, self.stranger, self.market, self.op, self.owner]
+        self.holders = [x.address for x in watch] + list(self.contracts) + [esc]
+        self.balance_keys = [(t, h) for t in self.tokens for h in self.holders]
+        self.balance_calls = [(t, encode_call("balanceOf(address)", ["address"], [h])) for t, h in self.balance_keys]
+        names = (self.b1, self.b2, self.s1, self.s2, self.rev, self.burn, self.reent, self.arb, self.stranger)
+        self.credit_keys = [(x.address, a) for x in names for a in self.assets]
+        self.static_calls = [(esc, encode_call("totals(address)", ["address"], [a])) for a in self.assets]
+        self.static_calls += [(esc, encode_call("creditOf(address,address)", ["address", "address"], [x, a]))
+                              for x, a in self.credit_keys]
         self.client.from_block = self.from_block
 
     def must(self, account: LocalAccount, to: str, data: Any, value: int = 0) -> None:
         assert self.fast.send(account, to, data, value).ok
+
+
+_ENCODED: dict[Any, Any] = {}
 
 
 class EscrowMachine(ChainMachine):
@@ -112,27 +125,35 @@ class EscrowMachine(ChainMachine):
         self.donated = {a: 0 for a in e.assets}
         self.credits: dict[tuple[str, str], int] = {}
         self.blocked: set[str] = set()
-        self.watch = [e.b1, e.b2, e.s1, e.s2, e.arb, e.stranger, e.market, e.op, e.owner]
-        self.watch_addrs = [x.address for x in self.watch] + list(e.contracts)
         self.balances = self._read_balances()
         self.gas_base = dict(self.fast.gas_spent)
         self.seen_state: dict[int, int] = {}
         self.settlements: dict[int, int] = {}
+        self.client_view: dict[int, Deal] = {}
 
     # -- plumbing -------------------------------------------------------------------------------------
 
     def _read_balances(self) -> dict[tuple[str, str], int]:
+        return self._read([])[1]
+
+    def _read(self, calls: list[tuple[str, bytes]]) -> tuple[list[bytes], dict[tuple[str, str], int]]:
+        """One JSON-RPC batch: ``calls`` plus every watched balance in every asset."""
         e = self.e
+        holders = e.holders
+        batch: list[tuple[str, list[Any]]] = [("eth_getBalance", [h, "latest"]) for h in holders]
+        batch += [("eth_call", [{"to": to, "data": "0x" + data.hex()}, "latest"])
+                  for to, data in e.balance_calls + calls]
+        results = self.fast.rpc.batch(batch)
+        for r in results:
+            if isinstance(r, Exception):
+                raise r
         out: dict[tuple[str, str], int] = {}
-        eth = self.fast.eth_balances(self.watch_addrs + [e.escrow.address])
-        for addr, bal in zip(self.watch_addrs + [e.escrow.address], eth):
-            out[(addr, ETH)] = bal
-        items = [(t, encode_call("balanceOf(address)", ["address"], [addr]))
-                 for t in e.tokens for addr in self.watch_addrs + [e.escrow.address]]
-        for (t, _), raw, addr in zip(items, self.fast.calls(items),
-                                     [addr for _ in e.tokens for addr in self.watch_addrs + [e.escrow.address]]):
-            out[(addr, t)] = as_uint(raw)
-        return out
+        for h, r in zip(holders, results):
+            out[(h, ETH)] = int(r, 16)
+        rest = [bytes.fromhex(r[2:]) for r in results[len(holders):]]
+        for (t, h), r in zip(e.balance_keys, rest):
+            out[(h, t)] = as_uint(r)
+        return rest[len(e.balance_keys):], out
 
     def gas(self, address: str) -> None:
         """Charge the gas the last transaction of ``address`` cost to the model balance."""
@@ -172,13 +193,23 @@ class EscrowMachine(ChainMachine):
         return receipt
 
     def _count_settlements(self, receipt: Any) -> None:
+        """Count settlement events per deal and fold the logs into the client's view (as ``_fold`` does)."""
+        client = self.e.client
+        tx = "0x" + bytes(receipt["transactionHash"]).hex()
         for log in receipt["logs"]:
             if log["address"] != self.e.escrow.address:
                 continue
-            decoded = self.e.client._decode(log)
-            if decoded and decoded[0] in SETTLED:
-                deal_id = int(decoded[1]["args"]["dealId"])
+            decoded = client._decode(log)
+            if decoded is None:
+                continue
+            name, event = decoded
+            deal_id = int(event["args"].get("dealId", 0))
+            if name in SETTLED:
                 self.settlements[deal_id] = self.settlements.get(deal_id, 0) + 1
+            if name == "DealCreated":
+                self.client_view[deal_id] = client._created(event, tx)
+            elif deal_id in self.client_view:
+                self.client_view[deal_id] = client._apply(self.client_view[deal_id], name, event["args"], tx)
 
     def now(self) -> int:
         """Timestamp of the next transaction."""
@@ -705,8 +736,7 @@ class EscrowMachine(ChainMachine):
             d.history.append(f"cancel request {'buyer' if sender == t.buyer else 'seller'}")
             return
         bond = t.bond if d.state == S.FUNDED else 0
-        # the cancelling call sets the caller's flag in the stored word as well
-        d.buyer_c, d.seller_c = buyer_c, seller_c
+        # the cancelling call records no flag of its own (the flags are the announced requests)
         self.unlock(t.asset, t.amount + bond, 0)
         d.state = S.CANCELLED
         d.settlement = Settlement(to_buyer=t.amount, to_seller=bond)
@@ -796,24 +826,29 @@ class EscrowMachine(ChainMachine):
 
     # -- invariants ---------------------------------------------------------------------------------------
 
+    def _deal_calls(self, i: int) -> tuple[tuple[str, bytes], tuple[str, bytes]]:
+        d = self.deals[i]
+        key = (i, d.terms)
+        cached = _ENCODED.get(key)
+        if cached is None:
+            esc = self.e.escrow.address
+            cached = _ENCODED[key] = (
+                (esc, encode_call("dealStatus(uint256)", ["uint256"], [i])),
+                (esc, bytes.fromhex(self.e.escrow.encode_abi("verifyTerms", args=[i, d.terms.as_tuple()])[2:])))
+        return cached
+
     @invariant()
     def books_balance_and_views_agree(self) -> None:
         self.count_step()
         e = self.e
         esc = e.escrow.address
-        credit_keys = [(self.addr(w), a) for w in ("b1", "b2", "s1", "s2", "rev", "burn", "reent", "arb", "stranger")
-                       for a in e.assets]
+        credit_keys = e.credit_keys
         ids = sorted(self.deals)
-        calls: list[tuple[str, bytes]] = []
-        calls += [(esc, encode_call("totals(address)", ["address"], [a])) for a in e.assets]
-        calls += [(esc, encode_call("creditOf(address,address)", ["address", "address"], [acc, a]))
-                  for acc, a in credit_keys]
-        calls += [(esc, encode_call("dealStatus(uint256)", ["uint256"], [i])) for i in ids]
-        calls += [(esc, bytes.fromhex(e.escrow.encode_abi("verifyTerms", args=[i, self.deals[i].terms.as_tuple()])[2:]))
-                  for i in ids]
-        raw = self.fast.calls(calls)
+        calls = list(e.static_calls)
+        pairs = [self._deal_calls(i) for i in ids]
+        calls += [p[0] for p in pairs] + [p[1] for p in pairs]
+        raw, balances = self._read(calls)
         # §6.1 solvency, per asset, and each figure equals the model's
-        balances = self._read_balances()
         for k, a in enumerate(e.assets):
             locked, credits, fees = (as_uint(raw[k], j) for j in range(3))
             model_credits = sum(v for (_, asset), v in self.credits.items() if asset == a)
@@ -850,10 +885,7 @@ class EscrowMachine(ChainMachine):
             return d.terms.amount + d.terms.bond
         return 0
 
-    @invariant()
-    def client_rebuild_matches(self) -> None:
-        """§6.10: EscrowClient's deals rebuilt from events equal the model (and so the views)."""
-        rebuilt = {d.id: d for d in self.e.client.deals()}
+    def _client_matches(self, rebuilt: dict[int, Deal]) -> None:
         assert sorted(rebuilt) == sorted(self.deals)
         for i, m in self.deals.items():
             c = rebuilt[i]
@@ -863,6 +895,19 @@ class EscrowMachine(ChainMachine):
             if m.settlement is not None:
                 assert c.settlement == m.settlement, f"deal {i} settlement {c.settlement} != {m.settlement}"
             assert c.locked == self._locked_of(m)
+
+    @invariant()
+    def client_view_matches(self) -> None:
+        """§6.10 after every step: the deals EscrowClient folds from the events emitted so far equal the
+        model (and so the views checked above). The fold runs incrementally over each step's logs with the
+        client's own event handlers; teardown rebuilds everything from ``eth_getLogs`` once more."""
+        self._client_matches(self.client_view)
+
+    def teardown(self) -> None:
+        try:
+            self._client_matches({d.id: d for d in self.e.client.deals()})
+        finally:
+            super().teardown()
 
 
 @pytest.mark.anvil
