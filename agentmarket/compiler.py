@@ -170,13 +170,15 @@ def compile_sources(
     if use_cache and cache_file.is_file():
         return dict(json.loads(cache_file.read_text()))
     output = _run_solc(find_compiler(root, solc_path), root, sources)
-    artifacts = _artifacts_from_output(output, digest)
+    artifacts = _artifacts_from_output(output, sources)
     cache_file.parent.mkdir(parents=True, exist_ok=True)
     _atomic_write(cache_file, json.dumps(artifacts, sort_keys=True))
     return artifacts
 
 
-def _artifacts_from_output(output: dict[str, Any], digest: str) -> dict[str, dict[str, Any]]:
+def _artifacts_from_output(output: dict[str, Any], sources: dict[str, str]) -> dict[str, dict[str, Any]]:
+    # Each artifact records the hash of its own source unit, so editing one file rewrites only the
+    # artifacts whose bytecode (its metadata hash covers every imported file) or source changed.
     artifacts: dict[str, dict[str, Any]] = {}
     for unit, contracts in sorted(output.get("contracts", {}).items()):
         if not unit.startswith("contracts/"):
@@ -192,7 +194,7 @@ def _artifacts_from_output(output: dict[str, Any], digest: str) -> dict[str, dic
                 "deployedBytecode": "0x" + data["evm"]["deployedBytecode"]["object"],
                 "methodIdentifiers": data["evm"].get("methodIdentifiers", {}),
                 "compiler": {"version": SOLC_VERSION, "settings": SETTINGS},
-                "sourceHash": digest,
+                "sourceHash": hashlib.sha256(sources[unit].encode()).hexdigest(),
             }
     return artifacts
 

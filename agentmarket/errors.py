@@ -50,11 +50,28 @@ class ConfigError(AgentMarketError, ValueError):
 
 
 class ChainUnavailable(AgentMarketError, ConnectionError):
-    """The node cannot be reached (down, wrong URL, or it died mid-request)."""
+    """The node cannot be reached (down, wrong URL, or it died mid-request).
+
+    ``pending`` lists the :class:`agentmarket.tx.Sent` handles that were in flight when the node went
+    away; pass them to ``Transactor.resume`` once it is back: a transaction that already landed is
+    recognised by its hash and not sent again.
+    """
+
+    def __init__(self, message: str = "", *, pending: list[Any] | None = None):
+        self.pending: list[Any] = list(pending or [])
+        super().__init__(message)
 
 
 class TransactionTimeout(AgentMarketError, TimeoutError):
     """A transaction was not mined in time, even after fee bumps."""
+
+
+class TransactionDropped(AgentMarketError):
+    """The nonce of a sent transaction was consumed by another transaction: it will never be mined."""
+
+    def __init__(self, message: str, *, tx_hash: str | None = None):
+        self.tx_hash = tx_hash
+        super().__init__(message)
 
 
 class TransactionReverted(AgentMarketError):

@@ -1,24 +1,63 @@
-"""Send transactions: local signing, a nonce manager per account, revert decoding.
+"""Send transactions: local signing, a nonce manager per account, a pipelined fast path, revert decoding.
 
 Every client sends through one :class:`Transactor` per chain, so nonces stay consistent when an agent
 uses several clients, and every failure surfaces as a typed :mod:`agentmarket.errors` exception.
+
+Simple path (default)::
+
+    receipt = chain.transactor.transact(account, contract.functions.accept(deal_id))
+
+Fast path: skip ``eth_estimateGas`` for known operations (limit from the committed gas snapshot x a
+margin), send without waiting, and await many receipts together (JSON-RPC batches over one keep-alive
+HTTP session; direct in-process calls on the embedded chain)::
+
+    handles = [tx.transact(buyer, escrow.functions.accept(i), gas_key="escrow.accept", wait=False)
+               for i in deal_ids]
+    receipts = tx.wait_all(handles)
+    # or, one batched send for all of them:
+    receipts = tx.transact_many([TxRequest(buyer, escrow.functions.accept(i), gas_key="escrow.accept")
+                                 for i in deal_ids])
+
+Faults: transport failures are retried with bounded backoff and then raise ``ChainUnavailable`` carrying
+the in-flight handles; :meth:`Transactor.resume` recognises a transaction that already landed (by hash,
+or by its nonce) instead of repeating it; a transaction that is not mined within ``replace_after``
+seconds is replaced at the same nonce with both fee fields bumped by at least 12.5%.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import threading
 import time
-from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from functools import lru_cache
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from eth_account.signers.local import LocalAccount
+from eth_utils import to_checksum_address
 from hexbytes import HexBytes
 from web3.contract.contract import ContractFunction
+from web3.datastructures import AttributeDict
 from web3.types import TxReceipt
 
-from .errors import ChainUnavailable, ContractRevert, TransactionReverted, TransactionTimeout, translate
+from .calldata import encode_call
+from .errors import (
+    AgentMarketError,
+    ChainUnavailable,
+    ContractRevert,
+    TransactionDropped,
+    TransactionReverted,
+    TransactionTimeout,
+    translate,
+)
+from .gaslimits import GasTable
+from .rpc import RetryPolicy, RPCError, Transport, transport_for
+from .signing import Signer
 
 T = TypeVar("T")
+log = logging.getLogger("agentmarket.tx")
 
 # Transport failures that mean "the node is not there", as opposed to a revert.
 _CONNECTION_ERRORS: tuple[type[BaseException], ...] = (ConnectionError, OSError, TimeoutError)
@@ -29,33 +68,186 @@ try:  # requests is web3's HTTP transport
 except ImportError:  # pragma: no cover
     pass
 
+_KNOWN = ("already known", "known transaction", "already imported", "alreadyknown", "already exists")
+_NONCE_LOW = ("nonce too low", "nonce is too low", "noncetoolow", "oldnonce", "invalid nonce",
+              "invalid transaction nonce")
+_FEE_LOW = ("underpriced", "less than block base fee", "fee cap less than", "feecaptoolow", "max fee per gas less",
+            "fee too low", "lower than the minimum", "priority fee")
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        return int(value, 16) if value.startswith(("0x", "0X")) else int(value)
+    if isinstance(value, (bytes, bytearray)):
+        return int.from_bytes(value, "big")
+    return int(value)
+
+
+@lru_cache(maxsize=4096)
+def _checksum(address: str) -> str:
+    return to_checksum_address(address)
+
+
+_INT_KEYS = frozenset({"blockNumber", "cumulativeGasUsed", "effectiveGasPrice", "gasUsed", "status",
+                       "transactionIndex", "type", "logIndex", "blobGasUsed", "blobGasPrice"})
+_BYTES_KEYS = frozenset({"blockHash", "transactionHash", "logsBloom", "root", "data"})
+_ADDRESS_KEYS = frozenset({"from", "to", "contractAddress", "address"})
+
+
+def _format_value(key: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if key in _INT_KEYS:
+        return _int(value)
+    if key in _BYTES_KEYS:
+        return HexBytes(value)
+    if key in _ADDRESS_KEYS:
+        return _checksum(value) if isinstance(value, str) and len(value) == 42 else value
+    if key == "topics":
+        return [HexBytes(t) for t in value]
+    if key == "logs":
+        return [AttributeDict({k: (v if k == "type" else _format_value(k, v)) for k, v in log.items()})
+                for log in value]
+    if key == "removed":
+        return bool(value)
+    return value
+
+
+def _format_receipt(raw: Any) -> TxReceipt:
+    """Turn a JSON-RPC receipt into the same ``AttributeDict`` web3.py returns (ints, HexBytes,
+    checksummed addresses); a test compares it with web3.py's own receipt formatter."""
+    if isinstance(raw, AttributeDict):
+        return raw  # type: ignore[return-value]
+    return AttributeDict({k: _format_value(k, v) for k, v in raw.items()})  # type: ignore[return-value]
+
 
 @dataclass(frozen=True)
+class TxRequest:
+    """One transaction to send: a contract call (``call``) or raw ``to``/``data``/``value``.
+
+    ``gas`` fixes the limit; ``gas_key`` names a gas-snapshot operation (no estimation); neither means
+    estimate (which also simulates: a call that would revert raises before anything is sent).
+    ``key`` is an idempotency key: sending the same key again resumes the first transaction instead.
+    """
+
+    account: LocalAccount
+    call: ContractFunction | None = None
+    to: str | None = None
+    value: int = 0
+    gas: int | None = None
+    gas_key: str | None = None
+    data: bytes | str = b""
+    key: str | None = None
+
+    def __repr__(self) -> str:  # the account object holds the key: show its address only
+        target = self.call.fn_name if self.call is not None else (self.to or "create")
+        return f"TxRequest(from={self.account.address}, to={target}, value={self.value}, gas_key={self.gas_key})"
+
+
+@dataclass(eq=False)
 class Sent:
-    """A transaction that was sent; ``receipt`` is filled once it was mined."""
+    """A transaction that was sent; ``receipt`` is filled once it was mined.
+
+    ``hashes`` holds every hash broadcast for this nonce (the original and its fee-bumped replacements);
+    ``tx_hash`` is the latest one, or the one that was mined.
+    """
 
     tx_hash: str
     sender: str
     nonce: int
     receipt: TxReceipt | None = None
+    gas: int = 0
+    max_fee: int = 0
+    tip: int = 0
+    key: str | None = None
+    simulated: bool = False
+    hashes: list[str] = field(default_factory=list)
+    error: BaseException | None = field(default=None, repr=False)
+    sent_at: float = field(default=0.0, repr=False)
+    tx: dict[str, Any] = field(default_factory=dict, repr=False)
+    raw: bytes = field(default=b"", repr=False)
+
+    @property
+    def mined(self) -> bool:
+        return self.receipt is not None
+
+    @property
+    def replacements(self) -> int:
+        return max(0, len(self.hashes) - 1)
 
 
 class Transactor:
     """Signs locally and sends transactions for the accounts of one chain.
 
     Nonces are tracked locally per account (thread-safe) and re-read from the chain after any error, so a
-    failed send never leaves a gap. Gas is estimated unless given, which also simulates the call: a call
-    that would revert raises its typed error before anything is sent.
+    failed send never leaves a gap. Gas is estimated unless given (``gas=``) or known (``gas_key=``);
+    estimation also simulates the call: a call that would revert raises its typed error before anything
+    is sent. A transaction sent without simulation that reverts on chain is decoded by replaying it.
     """
 
     FEE_CACHE_SECONDS = 5.0
+    FEE_BUMP = 1.125            # replacement fee factor (nodes require >= 1.10 on both fee fields)
+    REPLACE_AFTER = 30.0        # seconds without a receipt before a fee-bumped replacement
+    MAX_REPLACEMENTS = 5
+    POLL_INITIAL, POLL_MAX = 0.002, 0.05
 
-    def __init__(self, chain: Any):
+    def __init__(self, chain: Any, *, policy: RetryPolicy | None = None, gas_table: GasTable | None = None,
+                 replace_after: float | None = None):
         self.chain = chain
         self.w3 = chain.w3
+        self.policy = policy or RetryPolicy()
+        self.gas_table = gas_table or GasTable()
+        self.replace_after = self.REPLACE_AFTER if replace_after is None else replace_after
         self._nonces: dict[str, int] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._fees: tuple[float, dict[str, int]] | None = None
+        self._chain_id: int | None = None
+        self._signers: dict[str, Signer] = {}
+        self._journal: dict[str, Sent] = {}
+        self._transport: Transport | None = None
+
+    def __repr__(self) -> str:
+        return f"Transactor(chain={self.chain.kind}, accounts_seen={len(self._signers)})"
+
+    # -- plumbing ------------------------------------------------------------------------------------
+
+    @property
+    def transport(self) -> Transport:
+        """Raw JSON-RPC transport of the fast path (batched HTTP, or direct in-process)."""
+        if self._transport is None:
+            self._transport = transport_for(self.chain, self.policy)
+        return self._transport
+
+    @property
+    def chain_id(self) -> int:
+        if self._chain_id is None:
+            self._chain_id = int(self.chain.chain_id)
+        return self._chain_id
+
+    def _signer(self, account: LocalAccount) -> Signer:
+        signer = self._signers.get(account.address)
+        if signer is None:
+            signer = self._signers[account.address] = Signer(account)
+        return signer
+
+    def _rpc(self, fn: Callable[[], T]) -> T:
+        try:
+            return fn()
+        except _CONNECTION_ERRORS as exc:
+            raise ChainUnavailable(f"node unreachable: {type(exc).__name__}") from None
+
+    def _request(self, method: str, params: Sequence[Any] = ()) -> Any:
+        result = self.transport.request(method, params)
+        return result
+
+    def _unavailable(self, exc: ChainUnavailable, pending: Iterable[Sent]) -> ChainUnavailable:
+        """Forget cached chain state (the node may come back as another chain) and attach the handles."""
+        self.reset_nonces()
+        self._fees = None
+        pending = [s for s in pending if s.receipt is None]
+        return ChainUnavailable(str(exc), pending=pending)
 
     # -- nonces ------------------------------------------------------------------------------------
 
@@ -64,53 +256,78 @@ class Transactor:
         with self._lock:
             self._nonces.clear()
 
-    def _next_nonce(self, address: str) -> int:
+    def _chain_nonce(self, address: str, block: str = "pending") -> int:
+        return _int(self._request("eth_getTransactionCount", [address, block]))
+
+    def _reserve_nonces(self, address: str, count: int = 1) -> int:
+        """Reserve ``count`` consecutive nonces for ``address``; returns the first."""
         with self._lock:
             if address not in self._nonces:
-                self._nonces[address] = int(self._rpc(lambda: self.w3.eth.get_transaction_count(address, "pending")))
-            nonce = self._nonces[address]
-            self._nonces[address] = nonce + 1
-            return nonce
+                self._nonces[address] = self._chain_nonce(address)
+            first = self._nonces[address]
+            self._nonces[address] = first + count
+            return first
+
+    def _next_nonce(self, address: str) -> int:
+        return self._reserve_nonces(address, 1)
 
     def _forget_nonce(self, address: str) -> None:
         with self._lock:
             self._nonces.pop(address, None)
 
+    def _release_nonce(self, address: str, nonce: int) -> bool:
+        """Give back ``nonce`` if it was the last one reserved; else forget (resync). True if given back."""
+        with self._lock:
+            if self._nonces.get(address) == nonce + 1:
+                self._nonces[address] = nonce
+                return True
+            self._nonces.pop(address, None)
+            return False
+
     # -- fees ----------------------------------------------------------------------------------------
 
-    def fee_fields(self) -> dict[str, int]:
+    def fee_fields(self, *, refresh: bool = False) -> dict[str, int]:
         """EIP-1559 fee fields, cached for a few seconds (local chains have a near-constant base fee)."""
         now = time.monotonic()
-        if self._fees is not None and now - self._fees[0] < self.FEE_CACHE_SECONDS:
-            return self._fees[1]
-        block = self._rpc(lambda: self.w3.eth.get_block("latest"))
-        base = int(block.get("baseFeePerGas", 0) or 0)
-        tip = 10**9 if self.chain.kind != "rpc" else int(self._rpc(lambda: self.w3.eth.max_priority_fee))
-        fees = {"maxFeePerGas": 2 * base + tip, "maxPriorityFeePerGas": tip}
-        self._fees = (now, fees)
-        return fees
+        fees = self._fees
+        if not refresh and fees is not None and now - fees[0] < self.FEE_CACHE_SECONDS:
+            return fees[1]
+        block = self._request("eth_getBlockByNumber", ["latest", False]) or {}
+        base = _int(block.get("baseFeePerGas", 0) or 0)
+        if self.chain.kind != "rpc":
+            tip = 10**9
+        else:
+            tip = _int(self._request("eth_maxPriorityFeePerGas", []))
+        fields = {"maxFeePerGas": 2 * base + tip, "maxPriorityFeePerGas": tip}
+        self._fees = (now, fields)
+        return fields
 
-    # -- core ------------------------------------------------------------------------------------------
+    # -- building ------------------------------------------------------------------------------------------
 
-    def _rpc(self, fn: Callable[[], T]) -> T:
-        try:
-            return fn()
-        except _CONNECTION_ERRORS as exc:
-            raise ChainUnavailable(f"node unreachable: {type(exc).__name__}: {exc}") from None
+    def gas_limit(self, key: str) -> int | None:
+        """The gas limit for snapshot operation ``key`` (None when unknown: then the call is estimated)."""
+        return self.gas_table.limit(key)
 
     def build(self, account: LocalAccount, call: ContractFunction | None = None, *, to: str | None = None,
-              value: int = 0, gas: int | None = None, data: bytes | str = b"") -> dict[str, Any]:
-        """Build (and, when ``gas`` is None, simulate via gas estimation) a transaction dict."""
-        tx: dict[str, Any] = {"from": account.address, "value": int(value), "chainId": self.chain.chain_id}
+              value: int = 0, gas: int | None = None, data: bytes | str = b"",
+              gas_key: str | None = None) -> dict[str, Any]:
+        """Build a transaction dict (no nonce). Without ``gas`` or a known ``gas_key`` it is estimated,
+        which simulates the call: a revert raises its typed error and nothing is sent."""
+        tx: dict[str, Any] = {"from": account.address, "value": int(value), "chainId": self.chain_id}
         if call is not None:
             tx["to"] = call.address
-            tx["data"] = call._encode_transaction_data()
+            tx["data"] = encode_call(call)
         else:
             tx["data"] = HexBytes(data)
             if to is not None:
                 tx["to"] = to
+        if gas is None and gas_key is not None:
+            gas = self.gas_limit(gas_key)
+            if gas is None:
+                log.debug("gas key %s not in the snapshot: estimating", gas_key)
         if gas is None:
             gas = self.estimate(tx)
+            tx["_simulated"] = True
         tx["gas"] = int(gas)
         tx.update(self.fee_fields())
         return tx
@@ -121,60 +338,388 @@ class Transactor:
         try:
             estimate = int(self.w3.eth.estimate_gas(probe))  # type: ignore[arg-type]
         except _CONNECTION_ERRORS as exc:
-            raise ChainUnavailable(f"node unreachable: {type(exc).__name__}: {exc}") from None
+            raise ChainUnavailable(f"node unreachable: {type(exc).__name__}") from None
         except Exception as exc:  # noqa: BLE001 - backend-specific revert types
             raise translate(exc) from None
         return estimate * 12 // 10 + 5_000
 
+    def _build_request(self, request: TxRequest | dict[str, Any] | tuple[Any, ...]) -> tuple[TxRequest, dict[str, Any]]:
+        if isinstance(request, dict):
+            request = TxRequest(**request)
+        elif isinstance(request, tuple):
+            request = TxRequest(*request)
+        tx = self.build(request.account, request.call, to=request.to, value=request.value, gas=request.gas,
+                        data=request.data, gas_key=request.gas_key)
+        return request, tx
+
+    # -- sending -------------------------------------------------------------------------------------------
+
     def transact(self, account: LocalAccount, call: ContractFunction | None = None, *, to: str | None = None,
                  value: int = 0, gas: int | None = None, data: bytes | str = b"", wait: bool = True,
-                 timeout: float = 120.0) -> TxReceipt | Sent:
-        """Sign and send; with ``wait`` (default) return the receipt or raise the decoded revert."""
-        tx = self.build(account, call, to=to, value=value, gas=gas, data=data)
-        sent = self.send_signed(account, tx)
+                 timeout: float = 120.0, gas_key: str | None = None, key: str | None = None,
+                 replace_after: float | None = None) -> TxReceipt | Sent:
+        """Sign and send; with ``wait`` (default) return the receipt or raise the decoded revert.
+
+        ``wait=False`` returns a :class:`Sent` handle for :meth:`wait`/:meth:`wait_all`. ``gas_key`` takes
+        the gas limit from the snapshot (no estimation, no simulation). ``key`` makes the action
+        idempotent: if a transaction was already sent under that key it is resumed, not repeated.
+        """
+        if key is not None and key in self._journal:
+            return self.resume(self._journal[key], wait=wait, timeout=timeout, replace_after=replace_after)
+        tx = self.build(account, call, to=to, value=value, gas=gas, data=data, gas_key=gas_key)
+        sent = self._send_batch([(account, tx, key)])[0]
+        if sent.error is not None:
+            raise sent.error
         if not wait:
             return sent
-        return self.wait(sent, timeout=timeout)
+        return self.wait(sent, timeout=timeout, replace_after=replace_after)
+
+    def transact_many(self, requests: Sequence[TxRequest | dict[str, Any] | tuple[Any, ...]], *, wait: bool = True,
+                      timeout: float = 120.0, return_exceptions: bool = False,
+                      replace_after: float | None = None) -> list[Any]:
+        """Build, sign and send many transactions in one batch; then (``wait``) await all receipts.
+
+        Returns receipts (or :class:`Sent` handles with ``wait=False``), in request order. A request that
+        fails raises, unless ``return_exceptions``: then its slot holds the exception.
+        """
+        items: list[tuple[LocalAccount, dict[str, Any], str | None]] = []
+        resumed: dict[int, Sent] = {}
+        for index, request in enumerate(requests):
+            req, tx = self._build_request(request) if not self._journaled(request) else (None, None)
+            if req is None:
+                resumed[index] = self._journal[self._request_key(request)]  # type: ignore[index]
+                continue
+            items.append((req.account, tx, req.key))  # type: ignore[arg-type]
+        fresh = iter(self._send_batch(items))
+        handles = [resumed[i] if i in resumed else next(fresh) for i in range(len(requests))]
+        for handle in resumed.values():
+            if handle.receipt is None:
+                self._rebroadcast_or_recognise(handle)
+        if not wait:
+            if not return_exceptions:
+                for handle in handles:
+                    if handle.error is not None:
+                        raise handle.error
+            return handles
+        return self.wait_all(handles, timeout=timeout, return_exceptions=return_exceptions,
+                             replace_after=replace_after)
+
+    @staticmethod
+    def _request_key(request: Any) -> str | None:
+        if isinstance(request, TxRequest):
+            return request.key
+        if isinstance(request, dict):
+            return request.get("key")
+        return None
+
+    def _journaled(self, request: Any) -> bool:
+        key = self._request_key(request)
+        return key is not None and key in self._journal
 
     def send_signed(self, account: LocalAccount, tx: dict[str, Any]) -> Sent:
-        """Assign a nonce, sign locally and broadcast ``tx``."""
-        tx = dict(tx)
-        tx["nonce"] = self._next_nonce(account.address)
-        signed = account.sign_transaction(tx)
-        try:
-            tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
-        except _CONNECTION_ERRORS as exc:
-            self._forget_nonce(account.address)
-            raise ChainUnavailable(f"node unreachable while sending: {type(exc).__name__}") from None
-        except Exception as exc:  # noqa: BLE001
-            self._forget_nonce(account.address)
-            translated = translate(exc)
-            if translated is exc:
-                raise
-            raise translated from None
-        return Sent("0x" + bytes(tx_hash).hex(), account.address, tx["nonce"])
+        """Assign a nonce, sign locally and broadcast ``tx`` (built by :meth:`build`)."""
+        sent = self._send_batch([(account, dict(tx), None)])[0]
+        if sent.error is not None:
+            raise sent.error
+        return sent
 
-    def wait(self, sent: Sent, *, timeout: float = 120.0) -> TxReceipt:
-        """Wait for ``sent`` to be mined; raise the decoded revert if it failed."""
+    def _sign(self, account: LocalAccount, tx: dict[str, Any]) -> tuple[bytes, str]:
+        clean = {k: v for k, v in tx.items() if k not in ("from", "_simulated")}
+        return self._signer(account).sign(clean)
+
+    def _send_batch(self, items: Sequence[tuple[LocalAccount, dict[str, Any], str | None]]) -> list[Sent]:
+        """Assign nonces (consecutive per account), sign, send in one JSON-RPC batch, sort out errors."""
+        if not items:
+            return []
+        counts: dict[str, int] = {}
+        for account, _, _ in items:
+            counts[account.address] = counts.get(account.address, 0) + 1
+        firsts = {address: self._reserve_nonces(address, n) for address, n in counts.items()}
+        offsets = dict.fromkeys(counts, 0)
+        sents: list[Sent] = []
+        accounts: dict[str, LocalAccount] = {}
+        now = time.monotonic()
+        for account, tx, key in items:
+            address = account.address
+            accounts[address] = account
+            nonce = firsts[address] + offsets[address]
+            offsets[address] += 1
+            simulated = bool(tx.get("_simulated", False))
+            tx = {k: v for k, v in tx.items() if k != "_simulated"} | {"nonce": nonce}
+            raw, tx_hash = self._sign(account, tx)
+            sents.append(Sent(tx_hash, address, nonce, gas=int(tx["gas"]), max_fee=int(tx["maxFeePerGas"]),
+                              tip=int(tx["maxPriorityFeePerGas"]), key=key, simulated=simulated, hashes=[tx_hash],
+                              sent_at=now, tx=tx, raw=raw))
         try:
-            receipt = self.w3.eth.wait_for_transaction_receipt(HexBytes(sent.tx_hash), timeout=timeout,
-                                                               poll_latency=0.01)
-        except _CONNECTION_ERRORS as exc:
-            raise ChainUnavailable(f"node unreachable while waiting for {sent.tx_hash}: {type(exc).__name__}") from None
-        except Exception as exc:  # noqa: BLE001 - web3's TimeExhausted
-            if type(exc).__name__ == "TimeExhausted":
-                raise TransactionTimeout(f"{sent.tx_hash} not mined within {timeout:.0f}s") from None
-            raise
-        if receipt["status"] != 1:
-            raise self.explain_failure(sent.tx_hash, receipt)
-        return receipt
+            results = self.transport.batch([("eth_sendRawTransaction", ["0x" + s.raw.hex()]) for s in sents])
+        except ChainUnavailable as exc:
+            for sent in sents:
+                if sent.key is not None:
+                    self._journal[sent.key] = sent
+            raise self._unavailable(exc, sents) from None
+        failed_by_account: dict[str, list[Sent]] = {}
+        for sent, result in zip(sents, results):
+            if isinstance(result, RPCError):
+                error = self._handle_send_error(accounts[sent.sender], sent, result)
+                if error is not None:
+                    sent.error = error
+                    failed_by_account.setdefault(sent.sender, []).append(sent)
+            if sent.error is None:
+                if sent.key is not None:
+                    self._journal[sent.key] = sent
+                log.debug("sent %s from %s nonce %d gas %d", sent.tx_hash, sent.sender, sent.nonce, sent.gas)
+        for address, failed in failed_by_account.items():
+            self._repair_gaps(accounts[address], failed, [s for s in sents if s.sender == address])
+        return sents
+
+    def _handle_send_error(self, account: LocalAccount, sent: Sent, error: RPCError) -> BaseException | None:
+        """Recover from a rejected send where possible; return the error to surface otherwise."""
+        message = error.message.lower()
+        for attempt in range(3):
+            if any(marker in message for marker in _KNOWN):
+                return None  # the node already has exactly this transaction
+            if any(marker in message for marker in _NONCE_LOW):
+                if self._known_hash(sent.tx_hash):
+                    return None  # our own transaction landed earlier (a retried send)
+                # someone else used the nonce (another process, a restarted node): resync and re-sign
+                self._forget_nonce(sent.sender)
+                sent.nonce = self._next_nonce(sent.sender)
+            elif any(marker in message for marker in _FEE_LOW) and attempt == 0:
+                fees = self.fee_fields(refresh=True)
+                sent.tx["maxFeePerGas"] = max(fees["maxFeePerGas"], math.ceil(sent.max_fee * self.FEE_BUMP))
+                sent.tx["maxPriorityFeePerGas"] = max(fees["maxPriorityFeePerGas"], sent.tip)
+            else:
+                break
+            sent.tx["nonce"] = sent.nonce
+            sent.raw, sent.tx_hash = self._sign(account, sent.tx)
+            sent.hashes = [sent.tx_hash]
+            sent.max_fee, sent.tip = int(sent.tx["maxFeePerGas"]), int(sent.tx["maxPriorityFeePerGas"])
+            try:
+                answer = self.transport.request("eth_sendRawTransaction", ["0x" + sent.raw.hex()])
+            except RPCError as again:
+                error, message = again, again.message.lower()
+                continue
+            del answer
+            return None
+        return self._translate_rpc_error(error, sent)
+
+    def _translate_rpc_error(self, error: RPCError, sent: Sent) -> BaseException:
+        if "out of gas" in error.message.lower():  # eth-tester executes at send time and says so
+            return TransactionReverted(f"{sent.tx_hash} ran out of gas ({sent.gas}): {error.message}",
+                                       tx_hash=sent.tx_hash)
+        original = getattr(error, "original", None)
+        if original is not None:
+            translated = translate(original, tx_hash=sent.tx_hash)
+            if translated is not original:
+                return translated
+        if isinstance(error.data, str) and error.data.startswith("0x"):
+            from .errors import decode_revert
+
+            return decode_revert(bytes.fromhex(error.data[2:]), tx_hash=sent.tx_hash)
+        return TransactionReverted(f"node rejected {sent.tx_hash} (nonce {sent.nonce}): {error.message}",
+                                   tx_hash=sent.tx_hash)
+
+    def _repair_gaps(self, account: LocalAccount, failed: list[Sent], all_sent: list[Sent]) -> None:
+        """A rejected nonce below accepted ones would stall them: fill each such gap with a 0-value
+        self-transfer; otherwise give the nonce back to the local manager."""
+        accepted = [s.nonce for s in all_sent if s.error is None]
+        for sent in sorted(failed, key=lambda s: -s.nonce):
+            if not any(n > sent.nonce for n in accepted):
+                self._release_nonce(account.address, sent.nonce)
+                continue
+            filler = {"to": account.address, "value": 0, "data": b"", "gas": 21_000, "chainId": self.chain_id,
+                      "nonce": sent.nonce, **self.fee_fields()}
+            raw, tx_hash = self._sign(account, filler)
+            try:
+                self.transport.request("eth_sendRawTransaction", ["0x" + raw.hex()])
+                log.info("filled nonce gap %d of %s with %s", sent.nonce, account.address, tx_hash)
+            except (RPCError, ChainUnavailable):
+                self._forget_nonce(account.address)
+
+    def _known_hash(self, tx_hash: str) -> bool:
+        try:
+            return self.transport.request("eth_getTransactionByHash", [tx_hash]) is not None
+        except RPCError:
+            return False
+
+    # -- waiting -----------------------------------------------------------------------------------------
+
+    def wait(self, sent: Sent, *, timeout: float = 120.0, replace_after: float | None = None) -> TxReceipt:
+        """Wait for ``sent`` to be mined; raise the decoded revert if it failed."""
+        return self.wait_all([sent], timeout=timeout, replace_after=replace_after)[0]  # type: ignore[no-any-return]
+
+    def wait_all(self, handles: Sequence[Sent], *, timeout: float = 120.0, return_exceptions: bool = False,
+                 replace_after: float | None = None) -> list[Any]:
+        """Await the receipts of many handles, polling them together in JSON-RPC batches.
+
+        A handle without a receipt after ``replace_after`` seconds (default :attr:`REPLACE_AFTER`) is
+        replaced with bumped fees, up to :attr:`MAX_REPLACEMENTS` times. A failed transaction raises its
+        decoded revert (or, with ``return_exceptions``, takes that slot of the returned list).
+        """
+        replace_after = self.replace_after if replace_after is None else replace_after
+        deadline = time.monotonic() + timeout
+        delay = self.POLL_INITIAL
+        outcome: dict[int, Any] = {}
+        for index, handle in enumerate(handles):
+            if handle.error is not None:
+                outcome[index] = handle.error
+            elif handle.receipt is not None:
+                outcome[index] = handle.receipt
+        while True:
+            pending = [(i, h) for i, h in enumerate(handles) if i not in outcome]
+            if not pending:
+                break
+            calls = [("eth_getTransactionReceipt", [tx_hash]) for _, h in pending for tx_hash in h.hashes]
+            try:
+                answers = iter(self.transport.batch(calls))
+            except ChainUnavailable as exc:
+                raise self._unavailable(exc, [h for _, h in pending]) from None
+            for index, handle in pending:
+                for tx_hash in list(handle.hashes):
+                    answer = next(answers)
+                    if answer is None or isinstance(answer, RPCError) or index in outcome:
+                        continue
+                    receipt = _format_receipt(answer)
+                    handle.receipt, handle.tx_hash = receipt, tx_hash
+                    outcome[index] = receipt
+            now = time.monotonic()
+            still = [(i, h) for i, h in pending if i not in outcome]
+            if not still:
+                break
+            if now > deadline:
+                raise TransactionTimeout(
+                    f"{len(still)} transaction(s) not mined within {timeout:.0f}s (first: {still[0][1].tx_hash})"
+                )
+            if replace_after and replace_after > 0:
+                for index, handle in still:
+                    if now - handle.sent_at >= replace_after and handle.replacements < self.MAX_REPLACEMENTS:
+                        try:
+                            self.replace(handle)
+                        except TransactionDropped as exc:
+                            outcome[index] = exc
+                        except ChainUnavailable as exc:
+                            raise self._unavailable(exc, [h for _, h in still]) from None
+            time.sleep(delay)
+            delay = min(self.POLL_MAX, delay * 1.5)
+        results: list[Any] = []
+        first_error: BaseException | None = None
+        for index, handle in enumerate(handles):
+            value = outcome[index]
+            if not isinstance(value, BaseException) and value["status"] != 1:
+                value = self.explain_failure(handle.tx_hash, value)
+                handle.error = value
+            if isinstance(value, BaseException) and first_error is None:
+                first_error = value
+            results.append(value)
+        if first_error is not None and not return_exceptions:
+            raise first_error
+        return results
+
+    # -- replacement and recovery ----------------------------------------------------------------------------
+
+    def replace(self, sent: Sent, *, fee_bump: float | None = None) -> Sent:
+        """Re-send ``sent`` at the same nonce with both fee fields raised by >= ``fee_bump`` (default 12.5%)
+        and at least the current market fees. The old hash stays tracked: whichever is mined wins."""
+        factor = max(1.10, fee_bump or self.FEE_BUMP)
+        fees = self.fee_fields(refresh=True)
+        account = self._signers.get(sent.sender)
+        if account is None:
+            raise AgentMarketError(f"no signer known for {sent.sender}: cannot replace {sent.tx_hash}")
+        tip = max(math.ceil(sent.tip * factor), fees["maxPriorityFeePerGas"])
+        max_fee = max(math.ceil(sent.max_fee * factor), fees["maxFeePerGas"], tip)
+        for _ in range(3):
+            tx = dict(sent.tx) | {"maxFeePerGas": max_fee, "maxPriorityFeePerGas": tip, "nonce": sent.nonce}
+            raw, tx_hash = account.sign(tx)
+            try:
+                self.transport.request("eth_sendRawTransaction", ["0x" + raw.hex()])
+            except RPCError as error:
+                message = error.message.lower()
+                if any(marker in message for marker in _NONCE_LOW):
+                    if self._find_receipt(sent) is not None:
+                        return sent  # the original was mined meanwhile
+                    raise TransactionDropped(f"nonce {sent.nonce} of {sent.sender} was used by another transaction; "
+                                             f"{sent.tx_hash} will never be mined", tx_hash=sent.tx_hash) from None
+                if any(marker in message for marker in _FEE_LOW):
+                    tip, max_fee = math.ceil(tip * factor), math.ceil(max_fee * factor)
+                    continue
+                raise self._translate_rpc_error(error, sent) from None
+            log.info("replaced %s by %s (nonce %d, maxFee %d -> %d, tip %d -> %d)", sent.tx_hash, tx_hash,
+                     sent.nonce, sent.max_fee, max_fee, sent.tip, tip)
+            sent.tx, sent.raw, sent.tx_hash = tx, raw, tx_hash
+            sent.max_fee, sent.tip = max_fee, tip
+            sent.hashes.append(tx_hash)
+            sent.sent_at = time.monotonic()
+            return sent
+        raise TransactionTimeout(f"could not replace {sent.tx_hash}: the node kept refusing the bumped fees")
+
+    def _find_receipt(self, sent: Sent) -> TxReceipt | None:
+        answers = self.transport.batch([("eth_getTransactionReceipt", [h]) for h in sent.hashes])
+        for tx_hash, answer in zip(sent.hashes, answers):
+            if answer is not None and not isinstance(answer, RPCError):
+                sent.receipt, sent.tx_hash = _format_receipt(answer), tx_hash
+                return sent.receipt
+        return None
+
+    def _rebroadcast_or_recognise(self, sent: Sent) -> Sent:
+        """After a node restart: recognise ``sent`` if it landed, else make sure it is in the pool."""
+        if self._find_receipt(sent) is not None:
+            log.info("recognised %s as already mined (nonce %d of %s): not repeated", sent.tx_hash, sent.nonce,
+                     sent.sender)
+            return sent
+        mined_nonce = self._chain_nonce(sent.sender, "latest")
+        if mined_nonce > sent.nonce:
+            raise TransactionDropped(
+                f"nonce {sent.nonce} of {sent.sender} is used on chain but none of {sent.hashes} was mined",
+                tx_hash=sent.tx_hash,
+            )
+        account = self._signers[sent.sender]
+        if mined_nonce < sent.nonce and self._chain_nonce(sent.sender, "pending") < sent.nonce:
+            # the chain forgot earlier nonces (fresh chain): this action never landed here; send it anew
+            sent.nonce = self._next_nonce(sent.sender)
+            sent.tx["nonce"] = sent.nonce
+            sent.raw, sent.tx_hash = account.sign(sent.tx)
+            sent.hashes = [sent.tx_hash]
+        try:
+            self.transport.request("eth_sendRawTransaction", ["0x" + sent.raw.hex()])
+        except RPCError as error:
+            message = error.message.lower()
+            if not any(marker in message for marker in _KNOWN):
+                if any(marker in message for marker in _NONCE_LOW) and self._find_receipt(sent) is not None:
+                    return sent
+                raise self._translate_rpc_error(error, sent) from None
+        sent.sent_at = time.monotonic()
+        log.info("rebroadcast %s (nonce %d of %s)", sent.tx_hash, sent.nonce, sent.sender)
+        return sent
+
+    def resume(self, sent: Sent, *, wait: bool = True, timeout: float = 120.0,
+               replace_after: float | None = None) -> TxReceipt | Sent:
+        """Continue a transaction after a fault (e.g. from ``ChainUnavailable.pending``).
+
+        If any hash of ``sent`` was mined, that receipt is returned: the action is recognised, not repeated.
+        If its nonce is still free the same signed bytes are re-broadcast (same hash, so it can never
+        execute twice); on a chain that forgot the account's history it is re-signed with a fresh nonce.
+        If the nonce was consumed by another transaction, :class:`TransactionDropped` is raised.
+        """
+        try:
+            self._rebroadcast_or_recognise(sent)
+        except ChainUnavailable as exc:
+            raise self._unavailable(exc, [sent]) from None
+        if not wait:
+            return sent
+        return self.wait(sent, timeout=timeout, replace_after=replace_after)
+
+    # -- failures and calls -------------------------------------------------------------------------------
 
     def explain_failure(self, tx_hash: str, receipt: TxReceipt) -> Exception:
         """Replay a failed transaction as a call at its block to recover the revert reason."""
-        tx = self.w3.eth.get_transaction(HexBytes(tx_hash))
+        tx = self._rpc(lambda: self.w3.eth.get_transaction(HexBytes(tx_hash)))
+        if receipt["gasUsed"] >= tx["gas"]:  # all gas burnt: out of gas (reverts refund the rest)
+            return TransactionReverted(f"{tx_hash} ran out of gas ({tx['gas']})", tx_hash=tx_hash)
         call = {"from": tx["from"], "to": tx["to"], "value": tx["value"], "data": tx["input"], "gas": tx["gas"]}
         try:
             self.w3.eth.call(call, block_identifier=receipt["blockNumber"] - 1)  # type: ignore[arg-type]
+        except _CONNECTION_ERRORS as exc:
+            return ChainUnavailable(f"node unreachable while explaining {tx_hash}: {type(exc).__name__}")
         except Exception as exc:  # noqa: BLE001
             translated = translate(exc, tx_hash=tx_hash)
             if isinstance(translated, ContractRevert):
@@ -192,8 +737,8 @@ class Transactor:
         try:
             return call.call(params, block_identifier=block)  # type: ignore[arg-type]
         except _CONNECTION_ERRORS as exc:
-            raise ChainUnavailable(f"node unreachable: {type(exc).__name__}: {exc}") from None
-        except Exception as exc:  # noqa: BLE001
+            raise ChainUnavailable(f"node unreachable: {type(exc).__name__}") from None
+        except Exception as exc:
             translated = translate(exc)
             if translated is exc:
                 raise

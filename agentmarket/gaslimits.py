@@ -1,0 +1,82 @@
+"""Gas limits for known operations, from the committed gas snapshot, so the fast path skips eth_estimateGas.
+
+``gas-snapshot.json`` maps an operation key (``escrow.accept``) to the full-transaction gasUsed measured
+by ``make gas``. A transaction sent with ``gas_key=`` gets ``ceil(figure * margin) + headroom`` as its
+limit: enough for cold storage slots and slightly different arguments. gasUsed is not the limit a call
+needs: a contract may require ``gasleft()`` above a reserve (AgentEscrow forwards 30k to a payout receiver
+and checks for ~42.5k first, the 63/64 rule), hence the fixed headroom. Unused gas is refunded, so a
+generous limit costs nothing but block space accounting. Unknown keys fall back to estimation (which also simulates the call).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+from pathlib import Path
+
+SNAPSHOT_FILE = "gas-snapshot.json"  # same file as agentmarket.gas.SNAPSHOT_FILE
+GAS_SNAPSHOT_ENV = "AGENTMARKET_GAS_SNAPSHOT"
+DEFAULT_MARGIN = 1.3
+DEFAULT_HEADROOM = 50_000  # covers gas *reserved* but not used, e.g. the escrow keeps 42.5k for payouts
+
+
+def find_snapshot(start: Path | None = None) -> Path | None:
+    """``$AGENTMARKET_GAS_SNAPSHOT``, else the nearest ``gas-snapshot.json`` above the cwd or the package."""
+    override = os.environ.get(GAS_SNAPSHOT_ENV)
+    if override:
+        return Path(override)
+    here = (start or Path.cwd()).resolve()
+    package = Path(__file__).resolve().parent
+    for base in [here, *here.parents, package, package.parent]:
+        candidate = base / SNAPSHOT_FILE
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+class GasTable:
+    """Operation key -> gas limit (snapshot figure x margin + headroom); thread-safe, loaded lazily."""
+
+    def __init__(self, figures: dict[str, int] | None = None, *, path: Path | str | None = None,
+                 margin: float = DEFAULT_MARGIN, headroom: int = DEFAULT_HEADROOM):
+        if margin < 1.0:
+            raise ValueError("gas margin must be >= 1.0")
+        self.margin, self.headroom = margin, headroom
+        self._path = Path(path) if path else None
+        self._figures: dict[str, int] | None = dict(figures) if figures is not None else None
+        self._lock = threading.Lock()
+
+    def _load(self) -> dict[str, int]:
+        with self._lock:
+            if self._figures is None:
+                path = self._path or find_snapshot()
+                figures: dict[str, int] = {}
+                if path is not None and path.is_file():
+                    try:
+                        figures = {k: int(v) for k, v in json.loads(path.read_text()).items()}
+                    except (OSError, ValueError):
+                        figures = {}
+                self._figures = figures
+            return self._figures
+
+    def figure(self, key: str) -> int | None:
+        """The committed gasUsed of ``key`` (None when unknown)."""
+        return self._load().get(key)
+
+    def limit(self, key: str) -> int | None:
+        """The gas limit to send ``key`` with, or None when the key is unknown (then estimate)."""
+        figure = self.figure(key)
+        if figure is None:
+            return None
+        return math.ceil(figure * self.margin) + self.headroom
+
+    def register(self, key: str, gas_used: int) -> None:
+        """Add or override a figure at run time (e.g. an operation measured by the application)."""
+        figures = self._load()
+        with self._lock:
+            figures[key] = int(gas_used)
+
+    def keys(self) -> list[str]:
+        return sorted(self._load())

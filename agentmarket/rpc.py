@@ -1,0 +1,223 @@
+"""Raw JSON-RPC transports for the transaction fast path.
+
+web3.py's ``batch_requests`` refuses ``eth_sendRawTransaction`` and every web3 call pays for its
+middleware stack, so the fast path talks to the node itself:
+
+* :class:`HTTPTransport` posts JSON-RPC *batches* over one keep-alive ``requests.Session``;
+* :class:`DirectTransport` calls the provider in-process (the embedded eth-tester chain: no HTTP at all).
+
+Both retry transport failures (connection refused or reset, timeouts, HTTP 429/5xx, node "busy" errors)
+with exponential backoff, a bounded number of times, then raise :class:`~agentmarket.errors.ChainUnavailable`.
+JSON-RPC errors that are answers (a revert, "nonce too low") are returned per request, never retried here.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from .errors import ChainUnavailable
+
+log = logging.getLogger("agentmarket.rpc")
+
+# HTTP statuses and JSON-RPC error codes that mean "try again later", not "no".
+RETRY_HTTP_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+RETRY_RPC_CODES = frozenset({-32005})  # "limit exceeded" (rate limiting providers)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded exponential backoff: ``attempts`` tries in all, sleeping ``initial * factor**i`` (capped)."""
+
+    attempts: int = 4
+    initial: float = 0.05
+    factor: float = 2.0
+    max_delay: float = 1.0
+
+    def delays(self) -> list[float]:
+        return [min(self.max_delay, self.initial * self.factor**i) for i in range(max(0, self.attempts - 1))]
+
+
+class RPCError(Exception):
+    """A JSON-RPC error object returned by the node for one request (an answer, not a transport fault)."""
+
+    def __init__(self, error: dict[str, Any]):
+        self.code = int(error.get("code", 0) or 0)
+        self.message = str(error.get("message", ""))
+        self.data = error.get("data")
+        super().__init__(f"{self.message} (code {self.code})")
+
+
+class _Retryable(Exception):
+    """Internal: a transient failure worth another attempt."""
+
+
+Call = tuple[str, Sequence[Any]]
+
+
+class Transport:
+    """Send JSON-RPC requests one by one or in batches; results in request order."""
+
+    policy: RetryPolicy
+
+    def request(self, method: str, params: Sequence[Any] = ()) -> Any:
+        """One request; raises :class:`RPCError` for an error answer."""
+        result = self.batch([(method, params)])[0]
+        if isinstance(result, RPCError):
+            raise result
+        return result
+
+    def batch(self, calls: Sequence[Call]) -> list[Any]:
+        """Many requests; each entry of the result is the ``result`` or an :class:`RPCError`."""
+        if not calls:
+            return []
+        delays = self.policy.delays()
+        for attempt in itertools.count():
+            try:
+                return self._batch_once(calls)
+            except _Retryable as exc:
+                if attempt >= len(delays):
+                    raise ChainUnavailable(
+                        f"node unreachable after {attempt + 1} attempts: {exc}"
+                    ) from None
+                log.debug("rpc retry %d after %s", attempt + 1, exc)
+                time.sleep(delays[attempt])
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _batch_once(self, calls: Sequence[Call]) -> list[Any]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class HTTPTransport(Transport):
+    """JSON-RPC over HTTP(S) with keep-alive; batches go in one POST."""
+
+    def __init__(self, url: str, *, policy: RetryPolicy | None = None, timeout: tuple[float, float] = (3.0, 30.0),
+                 max_batch: int = 500):
+        self.url = url
+        self.policy = policy or RetryPolicy()
+        self.timeout = timeout
+        self.max_batch = max_batch
+        self._local = threading.local()  # requests.Session is not thread-safe: one per thread
+        self._ids = itertools.count(1)
+        self._ids_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"HTTPTransport({self.url!r})"
+
+    @property
+    def session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.headers.update({"Content-Type": "application/json"})
+            self._local.session = session
+        return session
+
+    def _post(self, body: Any) -> Any:
+        try:
+            response = self.session.post(self.url, data=json.dumps(body), timeout=self.timeout)
+        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout, ConnectionError, OSError) as exc:
+            self._local.session = None  # drop a half-dead keep-alive connection
+            raise _Retryable(f"{type(exc).__name__}") from None
+        if response.status_code in RETRY_HTTP_STATUS:
+            raise _Retryable(f"HTTP {response.status_code}")
+        if response.status_code >= 400:
+            raise ChainUnavailable(f"HTTP {response.status_code} from {self.url}")
+        try:
+            return response.json()
+        except ValueError:
+            raise _Retryable("malformed JSON answer") from None
+
+    def _batch_once(self, calls: Sequence[Call]) -> list[Any]:
+        results: list[Any] = []
+        for start in range(0, len(calls), self.max_batch):
+            chunk = calls[start:start + self.max_batch]
+            with self._ids_lock:
+                ids = [next(self._ids) for _ in chunk]
+            body = [{"jsonrpc": "2.0", "id": i, "method": m, "params": list(p)} for i, (m, p) in zip(ids, chunk)]
+            answer = self._post(body if len(body) > 1 else body[0])
+            if isinstance(answer, dict):
+                answer = [answer]
+            if not isinstance(answer, list):
+                raise _Retryable("unexpected JSON-RPC answer")
+            by_id = {item.get("id"): item for item in answer if isinstance(item, dict)}
+            for i in ids:
+                item = by_id.get(i)
+                if item is None:
+                    raise _Retryable("batch answer is missing a response")
+                error = item.get("error")
+                if error is not None:
+                    if int(error.get("code", 0) or 0) in RETRY_RPC_CODES:
+                        raise _Retryable(str(error.get("message", "busy")))
+                    results.append(RPCError(error))
+                else:
+                    results.append(item.get("result"))
+        return results
+
+    def close(self) -> None:
+        session = getattr(self._local, "session", None)
+        if session is not None:
+            session.close()
+            self._local.session = None
+
+
+class DirectTransport(Transport):
+    """In-process: hand each request to the web3 provider's ``make_request`` (eth-tester; no HTTP)."""
+
+    def __init__(self, make_request: Callable[[str, Any], Any], *, policy: RetryPolicy | None = None):
+        self._make_request = make_request
+        self.policy = policy or RetryPolicy(attempts=1)
+
+    def __repr__(self) -> str:
+        return "DirectTransport()"
+
+    def _batch_once(self, calls: Sequence[Call]) -> list[Any]:
+        results: list[Any] = []
+        for method, params in calls:
+            try:
+                answer = self._make_request(method, list(params))
+            except Exception as exc:  # noqa: BLE001 - eth-tester raises for failed validation
+                results.append(_exception_as_error(exc))
+                continue
+            error = answer.get("error") if isinstance(answer, dict) else None
+            if error is not None:
+                results.append(RPCError(error if isinstance(error, dict) else {"message": str(error)}))
+            else:
+                results.append(answer.get("result") if isinstance(answer, dict) else answer)
+        return results
+
+
+def _exception_as_error(exc: BaseException) -> RPCError:
+    error = RPCError({"code": -32000, "message": f"{type(exc).__name__}: {exc}"})
+    error.__cause__ = exc
+    error.original = exc  # type: ignore[attr-defined]
+    return error
+
+
+def transport_for(chain: Any, policy: RetryPolicy | None = None) -> Transport:
+    """The fastest transport for ``chain``: direct for the embedded chain, batched HTTP for a URL."""
+    provider = chain.w3.provider
+    url = getattr(provider, "endpoint_uri", None) or getattr(chain, "url", None)
+    if chain.kind == "embedded" or not (isinstance(url, str) and url.startswith(("http://", "https://"))):
+        tester_middleware = getattr(provider, "_middleware", None)
+        if tester_middleware is not None and hasattr(provider, "ethereum_tester"):
+            # eth-tester answers in its own (snake_case) shape; its two provider middlewares make it
+            # JSON-RPC shaped. Skip web3's general middleware stack: it is what makes web3 calls slow.
+            from web3.middleware import combine_middleware
+
+            request = combine_middleware(middleware=tuple(tester_middleware), w3=chain.w3,
+                                         provider_request_fn=provider.make_request)
+            return DirectTransport(request, policy=policy)
+        return DirectTransport(provider.make_request, policy=policy)
+    return HTTPTransport(str(url), policy=policy)

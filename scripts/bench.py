@@ -1,0 +1,362 @@
+#!/usr/bin/env python3
+"""Benchmark: trade throughput (naive web3.py vs agentmarket's fast path vs the raw node limit),
+signatures per second, compile times, import + deploy time. Writes benchmarks/results.json.
+
+One trade = the escrow lifecycle fund (create) -> submit -> accept: three transactions, each phase
+depending on the previous one (the deal id comes from the DealCreated event). Every mode runs the
+same phases against a fresh suite:
+
+(a) naive    web3.py as documented: ``contract.functions.f(...).transact({"from": ...})`` (node signs,
+             web3 estimates gas) then ``wait_for_transaction_receipt``, one transaction at a time;
+(b) client   agentmarket's Transactor fast path: local coincurve signing, gas from the snapshot
+             (``gas_key=``), ``transact_many`` = one JSON-RPC batch per phase, receipts polled in batches;
+(c) raw      all transactions pre-signed before the clock starts (deal ids predicted), sent per phase
+             in JSON-RPC batches, receipts polled in batches: the node's own ceiling.
+
+Mining mode: anvil's default automine for all three modes (a block is mined as soon as transactions
+arrive; transactions that arrive together share a block). Interval mining would cap the naive loop at one
+transaction per block time, which says more about the block time than about the client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Callable
+
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from agentmarket.calldata import calldata  # noqa: E402
+from agentmarket.chain import Chain  # noqa: E402
+from agentmarket.deploy import deploy_suite  # noqa: E402
+from agentmarket.rpc import RPCError  # noqa: E402
+from agentmarket.tx import TxRequest, _format_receipt  # noqa: E402
+
+AMOUNT = 10**12
+DELIVERABLE = b"\x11" * 32
+
+
+# -- the operation: one escrow trade (fund, submit, accept) -------------------------------------------------
+
+
+@dataclass
+class Market:
+    """A fresh suite plus one buyer and one seller; switch the operation here."""
+
+    chain: Chain
+    escrow: Any
+    client: Any
+    buyer: Any
+    seller: Any
+    terms: tuple[Any, ...]
+
+    @classmethod
+    def setup(cls, chain: Chain) -> "Market":
+        from agentmarket.clients.escrow import EscrowClient
+
+        suite = deploy_suite(chain, write=False, reuse=False)
+        buyer, seller = chain.accounts[1], chain.accounts[2]
+        client = EscrowClient.from_suite(suite, buyer)
+        terms = client.terms(seller.address, AMOUNT, deliver_by=timedelta(days=10)).as_tuple()
+        return cls(chain, suite["AgentEscrow"], client, buyer, seller, terms)
+
+    # phase -> (sender, contract function, value, gas key); the contract function is built lazily so
+    # the fast client can skip web3's ContractFunction (it validates every argument on construction)
+    def fund(self) -> tuple[Any, Any, int, str]:
+        return self.buyer, lambda: self.escrow.functions.create(self.terms), AMOUNT, "escrow.fund_eth"
+
+    def submit(self, deal_id: int) -> tuple[Any, Any, int, str]:
+        return (self.seller, lambda: self.escrow.functions.submit(deal_id, self.terms, DELIVERABLE), 0,
+                "escrow.submit")
+
+    def accept(self, deal_id: int) -> tuple[Any, Any, int, str]:
+        return self.buyer, lambda: self.escrow.functions.accept(deal_id, self.terms), 0, "escrow.accept"
+
+    # the same calls as plain calldata, for the fast path (agentmarket.calldata: cached selector + types)
+    def fund_data(self) -> bytes:
+        return calldata(self.escrow, "create", self.terms)
+
+    def submit_data(self, deal_id: int) -> bytes:
+        return calldata(self.escrow, "submit", deal_id, self.terms, DELIVERABLE)
+
+    def accept_data(self, deal_id: int) -> bytes:
+        return calldata(self.escrow, "accept", deal_id, self.terms)
+
+    def deal_id(self, receipt: Any) -> int:
+        """Through the EscrowClient (web3.py event decoding), as the naive loop would."""
+        return int(self.client._created_from_receipt(receipt).id)
+
+    def deal_id_fast(self, receipt: Any) -> int:
+        """DealCreated's first indexed topic is the deal id: no ABI decoding needed."""
+        for log in receipt["logs"]:
+            if log["address"] == self.escrow.address and bytes(log["topics"][0]) == self.created_topic:
+                return int.from_bytes(bytes(log["topics"][1]), "big")
+        raise AssertionError("no DealCreated")
+
+    @property
+    def created_topic(self) -> bytes:
+        from eth_utils import event_abi_to_log_topic
+
+        entry = next(e for e in self.escrow.abi if e.get("type") == "event" and e["name"] == "DealCreated")
+        return bytes(event_abi_to_log_topic(entry))
+
+    def settled(self) -> int:
+        return int(self.escrow.functions.nextDealId().call()) - 1
+
+
+def naive(market: Market, trades: int) -> float:
+    """(a) the documented web3.py loop."""
+    w3 = market.chain.w3
+
+    def send(sender: Any, fn: Any, value: int) -> Any:
+        tx_hash = fn.transact({"from": sender.address, "value": value})  # node-side (unlocked) account
+        receipt = w3.eth.wait_for_transaction_receipt(tx_hash)
+        assert receipt["status"] == 1
+        return receipt
+
+    start = time.perf_counter()
+    for _ in range(trades):
+        sender, fn, value, _ = market.fund()
+        deal_id = market.deal_id(send(sender, fn(), value))
+        sender, fn, value, _ = market.submit(deal_id)
+        send(sender, fn(), value)
+        sender, fn, value, _ = market.accept(deal_id)
+        send(sender, fn(), value)
+    return time.perf_counter() - start
+
+
+def client(market: Market, trades: int) -> float:
+    """(b) agentmarket's fast path: a batch per phase, snapshot gas, batched receipts."""
+    tx = market.chain.transactor
+    to = market.escrow.address
+    topic = market.created_topic
+    del topic
+
+    def phase(items: list[tuple[Any, bytes, int, str]]) -> list[Any]:
+        return tx.transact_many([TxRequest(s, to=to, data=d, value=v, gas_key=k) for s, d, v, k in items])
+
+    buyer, seller = market.buyer, market.seller
+    start = time.perf_counter()
+    created = phase([(buyer, market.fund_data(), AMOUNT, "escrow.fund_eth") for _ in range(trades)])
+    ids = [market.deal_id_fast(r) for r in created]
+    phase([(seller, market.submit_data(i), 0, "escrow.submit") for i in ids])
+    phase([(buyer, market.accept_data(i), 0, "escrow.accept") for i in ids])
+    return time.perf_counter() - start
+
+
+def raw(market: Market, trades: int) -> float:
+    """(c) the node's ceiling: everything pre-signed, sent per phase in JSON-RPC batches."""
+    tx = market.chain.transactor
+    transport = tx.transport
+    first_id = market.settled() + 1
+    nonces = {a.address: tx._chain_nonce(a.address) for a in (market.buyer, market.seller)}
+    fees = tx.fee_fields()
+
+    def sign(sender: Any, fn: Any, value: int, key: str) -> str:
+        nonce = nonces[sender.address]
+        nonces[sender.address] += 1
+        signed = tx._signer(sender).sign({"to": fn().address, "data": fn()._encode_transaction_data(), "value": value,
+                                          "gas": tx.gas_limit(key), "chainId": tx.chain_id, "nonce": nonce, **fees})
+        return "0x" + signed[0].hex()
+
+    phases = [[sign(*market.fund()) for _ in range(trades)],
+              [sign(*market.submit(first_id + i)) for i in range(trades)],
+              [sign(*market.accept(first_id + i)) for i in range(trades)]]
+
+    start = time.perf_counter()
+    for raws in phases:
+        hashes = transport.batch([("eth_sendRawTransaction", [r]) for r in raws])
+        assert not any(isinstance(h, RPCError) for h in hashes), hashes[:3]
+        pending = list(hashes)
+        while pending:
+            answers = transport.batch([("eth_getTransactionReceipt", [h]) for h in pending])
+            for h, answer in zip(list(pending), answers):
+                if answer is not None and not isinstance(answer, RPCError):
+                    assert int(_format_receipt(answer)["status"]) == 1
+                    pending.remove(h)
+            if pending:
+                time.sleep(0.002)
+    return time.perf_counter() - start
+
+
+def run_mode(make_chain: Callable[[], Chain], mode: Callable[[Market, int], float], trades: int) -> float:
+    chain = make_chain()
+    try:
+        market = Market.setup(chain)
+        before = market.settled()
+        mode(market, min(5, trades))  # warm-up (imports, connection, caches), not timed
+        elapsed = mode(market, trades)
+        assert market.settled() == before + trades + min(5, trades)
+        return trades / elapsed
+    finally:
+        chain.close()
+
+
+# -- signatures, compile, deploy ---------------------------------------------------------------------------
+
+
+def signatures_per_second(seconds: float = 1.5) -> dict[str, float]:
+    from eth_account import Account
+    from eth_account.messages import encode_typed_data
+
+    account = Account.create()
+    domain = {"name": "AgentMarket", "version": "1", "chainId": 31337,
+              "verifyingContract": "0x" + "42" * 20}
+    offer_types = {"Offer": [{"name": "maker", "type": "address"}, {"name": "asset", "type": "address"},
+                             {"name": "price", "type": "uint256"}, {"name": "quantity", "type": "uint256"},
+                             {"name": "termsHash", "type": "bytes32"}, {"name": "expiry", "type": "uint64"},
+                             {"name": "nonce", "type": "uint256"}, {"name": "counter", "type": "uint256"}]}
+    voucher_types = {"Voucher": [{"name": "channelId", "type": "uint256"}, {"name": "amount", "type": "uint256"},
+                                 {"name": "nonce", "type": "uint256"}]}
+
+    def offer(i: int) -> Any:
+        return encode_typed_data(domain, offer_types, {
+            "maker": account.address, "asset": "0x" + "00" * 20, "price": 10**15 + i, "quantity": 1,
+            "termsHash": b"\x01" * 32, "expiry": 2**40, "nonce": i, "counter": 0})
+
+    def voucher(i: int) -> Any:
+        return encode_typed_data(domain, voucher_types, {"channelId": 7, "amount": i, "nonce": i})
+
+    out = {}
+    for name, build in (("offer", offer), ("voucher", voucher)):
+        count, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds / 2:
+            account.sign_message(build(count))
+            count += 1
+        out[name] = count / (time.perf_counter() - start)
+    return out
+
+
+def tx_signatures_per_second(seconds: float = 0.5) -> float:
+    from eth_account import Account
+
+    from agentmarket.signing import Signer
+
+    signer = Signer(Account.create())
+    tx = {"to": "0x" + "42" * 20, "value": 1, "data": b"\x01" * 420, "gas": 100_000, "chainId": 31337,
+          "maxFeePerGas": 3 * 10**9, "maxPriorityFeePerGas": 10**9, "nonce": 0}
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        tx["nonce"] = count
+        signer.sign(tx)
+        count += 1
+    return count / (time.perf_counter() - start)
+
+
+def compile_times() -> tuple[float, float]:
+    """Cold: a clean copy of the sources without a compiler cache. Warm: the same again (cache hit)."""
+    from agentmarket.compiler import compile_sources
+
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "src"
+        copy.mkdir()
+        shutil.copytree(ROOT / "contracts", copy / "contracts")
+        shutil.copy(ROOT / "package.json", copy / "package.json")
+        os.symlink((ROOT / "node_modules").resolve(), copy / "node_modules")
+        start = time.perf_counter()
+        compile_sources(copy, use_cache=True)
+        cold = time.perf_counter() - start
+        start = time.perf_counter()
+        compile_sources(copy, use_cache=True)
+        warm = time.perf_counter() - start
+    return cold, warm
+
+
+def import_and_deploy_times() -> tuple[float, float]:
+    """A fresh interpreter: import agentmarket; then embedded chain + full suite deployment."""
+    code = ("import time; t=time.perf_counter(); import agentmarket, agentmarket.chain, agentmarket.deploy, "
+            "agentmarket.clients.escrow; i=time.perf_counter()-t; from agentmarket.chain import Chain; "
+            "from agentmarket.deploy import deploy_suite; t=time.perf_counter(); "
+            "deploy_suite(Chain.embedded(), write=False, reuse=False); print(i, time.perf_counter()-t)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    imported, deployed = (float(x) for x in out.stdout.split())
+    return imported, deployed
+
+
+# -- main ------------------------------------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--trades", type=int, default=600, help="trades for (b) and (c) on anvil")
+    parser.add_argument("--naive-trades", type=int, default=40, help="trades for (a) on anvil")
+    parser.add_argument("--embedded-trades", type=int, default=30, help="trades per mode on the embedded chain")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results.json"))
+    args = parser.parse_args()
+    console = Console()
+    results: dict[str, Any] = {}
+    load_before = os.getloadavg()[0]
+
+    with console.status("signatures"):
+        sigs = signatures_per_second()
+        results["sign_per_s"] = round(min(sigs.values()), 1)
+        results["sign_offer_per_s"] = round(sigs["offer"], 1)
+        results["sign_voucher_per_s"] = round(sigs["voucher"], 1)
+        results["sign_tx_per_s"] = round(tx_signatures_per_second(), 1)
+    with console.status("compile"):
+        cold, warm = compile_times()
+        results["compile_cold_s"], results["compile_warm_s"] = round(cold, 3), round(warm, 4)
+    with console.status("import + deploy on the embedded chain"):
+        imported, deployed = import_and_deploy_times()
+        results["import_s"], results["deploy_embedded_s"] = round(imported, 3), round(deployed, 3)
+
+    anvil = lambda: Chain.anvil(accounts=4)  # noqa: E731 - automine (anvil's default)
+    embedded = lambda: Chain.embedded(accounts=4)  # noqa: E731
+    with console.status("anvil: (a) naive web3.py"):
+        results["anvil.naive_tps"] = round(run_mode(anvil, naive, args.naive_trades), 2)
+    with console.status("anvil: (b) agentmarket client"):
+        results["anvil.client_tps"] = round(run_mode(anvil, client, args.trades), 2)
+    with console.status("anvil: (c) raw pre-signed batches"):
+        results["anvil.raw_tps"] = round(run_mode(anvil, raw, args.trades), 2)
+    with console.status("embedded: (a) naive web3.py"):
+        results["embedded.naive_tps"] = round(run_mode(embedded, naive, args.embedded_trades), 2)
+    with console.status("embedded: (b) agentmarket client"):
+        results["embedded.client_tps"] = round(run_mode(embedded, client, args.embedded_trades), 2)
+    results["anvil.client_over_naive"] = round(results["anvil.client_tps"] / results["anvil.naive_tps"], 2)
+    results["anvil.client_over_raw"] = round(results["anvil.client_tps"] / results["anvil.raw_tps"], 3)
+    results["embedded.client_over_naive"] = round(results["embedded.client_tps"] / results["embedded.naive_tps"], 2)
+    results["meta"] = {
+        "trade": "escrow create(fund, ETH) + submit + accept = 3 transactions; tps = trades per second",
+        "mining": "anvil automine (default) for (a), (b), (c); embedded eth-tester automine",
+        "trades": {"anvil.naive": args.naive_trades, "anvil.client": args.trades, "anvil.raw": args.trades,
+                   "embedded": args.embedded_trades},
+        "sign_per_s": "EIP-712 typed data (offer, voucher) with eth-account on coincurve; the lower of the two",
+        "compile_cold_s": "clean copy, no compiler cache; compile_warm_s: same sources again (cache hit)",
+        "cpus": os.cpu_count(),
+        "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+
+    goals = {"anvil.client_over_naive": 20, "anvil.client_over_raw": 0.5, "embedded.client_over_naive": 2.5,
+             "sign_per_s": 1000}
+    table = Table(title="agentmarket benchmark (trade = escrow fund + submit + accept; anvil automine)")
+    for column in ("metric", "value", "goal"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for key, value in results.items():
+        if key == "meta":
+            continue
+        goal = goals.get(key)
+        mark = "" if goal is None else (f"[green]>= {goal}[/]" if value >= goal else f"[red]>= {goal}[/]")
+        table.add_row(key, f"{value:,}", mark)
+    console.print(table)
+    console.print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
