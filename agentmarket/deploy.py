@@ -63,6 +63,8 @@ def _authorise_market(market: str) -> Callable[[DeployContext, dict[str, Contrac
 SUITE: list[ContractSpec] = [
     # owner (may only add/remove markets), immutable fee recipient and fee in bps (<= 500)
     ContractSpec("AgentEscrow", lambda ctx: (ctx.deployer.address, ctx.fee_recipient, ctx.fee_bps)),
+    # signed and posted offers that open escrow deals (an authorised market of the escrow)
+    ContractSpec("OfferBook", lambda ctx: (ctx.addresses["AgentEscrow"],), wire=_authorise_market("OfferBook")),
 ]
 
 

@@ -1,0 +1,991 @@
+"""OffersClient: build, sign, verify, post, fill and cancel multi-issue offers that open escrow deals.
+
+An :class:`Offer` is a frozen dataclass mirroring the Solidity struct; a :class:`SignedOffer` adds the
+maker's EIP-712 signature and the domain (chain id, OfferBook address) it is valid for. Both serialise to
+JSON (amounts as decimal strings, bytes as 0x-hex) so agents can pass them over any channel.
+
+Every sending method checks before sending (domain, expiry, cancellation, counter, remaining quantity,
+taker, signature, balances, deposits and allowances) and raises :mod:`agentmarket.errors` pre-flight
+errors before any gas is spent; afterwards it returns domain objects read from the emitted events (a
+:class:`Fill` carries the escrow :class:`~agentmarket.types.Deal` that was opened).
+
+:class:`OfferBookView` follows ``OfferPosted``/``OfferFilled``/``OfferCancelled``/``CounterIncremented`` and
+answers "best offers for resource X in asset Y", sorted by price.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import IntEnum
+from functools import lru_cache
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from eth_utils import event_abi_to_log_topic, keccak, to_checksum_address
+from hexbytes import HexBytes
+from web3.contract import Contract
+
+from ..chain import Chain
+from ..compiler import load_artifact
+from ..eip712 import Domain, StaticStruct, domain_separator, recover, sign_digest, typed_data
+from ..errors import (
+    ContractRevert,
+    InsufficientAllowance,
+    InsufficientFunds,
+    InvalidInput,
+    InvalidState,
+    NotAuthorized,
+    SignatureError,
+    decode_revert,
+)
+from ..types import BPS, ETH, ZERO_ADDRESS, ZERO_HASH, Deal, to_bytes32, to_seconds, to_timestamp
+from .escrow import EscrowClient
+
+DOMAIN_NAME = "AgentMarket OfferBook"
+DOMAIN_VERSION = "1"
+ERC1271_MAGIC = bytes.fromhex("1626ba7e")
+UINT128_MAX = 2**128 - 1
+UINT64_MAX = 2**64 - 1
+
+Deadline = int | float | datetime | timedelta
+
+
+class Side(IntEnum):
+    """Mirror of the Solidity ``Side`` enum: which side of the trade the maker is on."""
+
+    SELL = 0  # the maker sells; the taker buys and pays the price; the maker posts the bond
+    BUY = 1  # the maker requests to buy and pays the price; the taker sells and posts the bond
+
+
+# (python name, solidity name, solidity type), in struct order
+_OFFER_FIELDS: tuple[tuple[str, str, str], ...] = (
+    ("maker", "maker", "address"),
+    ("side", "side", "uint8"),
+    ("resource_id", "resourceId", "bytes32"),
+    ("terms_hash", "termsHash", "bytes32"),
+    ("asset", "asset", "address"),
+    ("unit_price", "unitPrice", "uint128"),
+    ("quantity", "quantity", "uint64"),
+    ("min_fill", "minFill", "uint64"),
+    ("bond_per_unit", "bondPerUnit", "uint128"),
+    ("delivery_seconds", "deliverySeconds", "uint32"),
+    ("grace_seconds", "graceSeconds", "uint32"),
+    ("review_window", "reviewWindow", "uint32"),
+    ("ruling_window", "rulingWindow", "uint32"),
+    ("penalty_bps_per_hour", "penaltyBpsPerHour", "uint16"),
+    ("penalty_cap_bps", "penaltyCapBps", "uint16"),
+    ("arbiter", "arbiter", "address"),
+    ("arbiter_fee_bps", "arbiterFeeBps", "uint16"),
+    ("default_seller_bps", "defaultSellerBps", "uint16"),
+    ("taker", "taker", "address"),
+    ("expiry", "expiry", "uint40"),
+    ("salt", "salt", "uint256"),
+    ("counter", "counter", "uint64"),
+)
+OFFER_STRUCT = StaticStruct("Offer", tuple((sol, kind) for _, sol, kind in _OFFER_FIELDS))
+OFFER_TYPEHASH = OFFER_STRUCT.typehash
+
+
+@lru_cache(maxsize=65_536)
+def _checksum(address: str) -> str:
+    """EIP-55 checksum (cached: it is a keccak per call, the hottest step of building an offer)."""
+    return to_checksum_address(address)
+
+
+def resource_id(name: str | bytes) -> bytes:
+    """A bytes32 resource id: 0x-hex or raw bytes as given (<= 32 bytes), else keccak256 of the name
+    (``resource_id("gpu-hour/h100")``)."""
+    if isinstance(name, bytes):
+        return to_bytes32(name)
+    if name.startswith("0x") and len(name) == 66:
+        return to_bytes32(name)
+    return keccak(text=name)
+
+
+def _hex(value: bytes) -> str:
+    return "0x" + bytes(value).hex()
+
+
+def _word(kind: str, value: Any) -> bytes:
+    if kind == "address":
+        return b"\x00" * 12 + bytes.fromhex(value[2:])
+    if kind == "bytes32":
+        return bytes(value)
+    return int(value).to_bytes(32, "big")
+
+
+@dataclass(frozen=True)
+class Offer:
+    """A multi-issue offer (mirror of the Solidity ``Offer`` struct). Amounts in the asset's smallest unit,
+    durations in seconds, ``expiry`` a unix timestamp (inclusive)."""
+
+    maker: str
+    side: Side
+    resource_id: bytes
+    unit_price: int
+    quantity: int
+    expiry: int
+    asset: str = ETH
+    terms_hash: bytes = ZERO_HASH
+    min_fill: int = 1
+    bond_per_unit: int = 0
+    delivery_seconds: int = 3600
+    grace_seconds: int = 3600
+    review_window: int = 3600
+    ruling_window: int = 86_400
+    penalty_bps_per_hour: int = 0
+    penalty_cap_bps: int = 0
+    arbiter: str = ZERO_ADDRESS
+    arbiter_fee_bps: int = 0
+    default_seller_bps: int = BPS
+    taker: str = ZERO_ADDRESS
+    salt: int = 0
+    counter: int = 0
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        try:
+            for name in ("maker", "asset", "arbiter", "taker"):
+                value = getattr(self, name)
+                set_(self, name, _checksum(value if isinstance(value, str) else to_checksum_address(value)))
+            set_(self, "side", Side(int(self.side)))
+            set_(self, "resource_id", to_bytes32(self.resource_id))
+            set_(self, "terms_hash", to_bytes32(self.terms_hash))
+        except (ValueError, TypeError) as exc:
+            raise InvalidInput(f"malformed offer: {exc}") from None
+        for py, _, kind in _OFFER_FIELDS:
+            if kind.startswith("uint") and kind != "uint8":
+                value = getattr(self, py)
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise InvalidInput(f"{py} must be an integer, got {type(value).__name__}")
+                if not 0 <= value < 2 ** int(kind[4:]):
+                    raise InvalidInput(f"{py}={value} does not fit {kind}")
+
+    # -- encodings -------------------------------------------------------------------------------
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        """ABI order, ready for a web3.py contract call."""
+        return tuple(int(v) if isinstance(v, Side) else v for v in (getattr(self, py) for py, _, _ in _OFFER_FIELDS))
+
+    @classmethod
+    def from_abi(cls, value: Mapping[str, Any] | Sequence[Any]) -> Offer:
+        """From a decoded event/call value (dict keyed by Solidity names, or a tuple in ABI order)."""
+        if isinstance(value, Mapping):
+            kwargs = {py: value[sol] for py, sol, _ in _OFFER_FIELDS}
+        else:
+            kwargs = {py: v for (py, _, _), v in zip(_OFFER_FIELDS, value)}
+        return cls(**kwargs)
+
+    def message(self) -> dict[str, Any]:
+        """The EIP-712 ``message`` member (Solidity names)."""
+        return {sol: (int(v) if isinstance(v, Side) else v)
+                for (py, sol, _), v in zip(_OFFER_FIELDS, (getattr(self, py) for py, _, _ in _OFFER_FIELDS))}
+
+    def typed_data(self, domain: Domain) -> dict[str, Any]:
+        """The full typed-data JSON (``eth_signTypedData_v4``) a wallet would sign."""
+        return typed_data(OFFER_STRUCT, domain, self.message())
+
+    def struct_hash(self) -> bytes:
+        """EIP-712 hashStruct(offer) = keccak256(typehash ‖ 22 words), equal to ``OfferLib.structHash``
+        (computed once per offer: the dataclass is frozen)."""
+        cached = self.__dict__.get("_struct_hash")
+        if cached is None:
+            words = b"".join(_word(kind, getattr(self, py)) for py, _, kind in _OFFER_FIELDS)
+            cached = keccak(OFFER_TYPEHASH + words)
+            object.__setattr__(self, "_struct_hash", cached)
+        return cached
+
+    def digest(self, domain: Domain) -> bytes:
+        """The EIP-712 digest (what is signed; the OfferBook's key for the offer's fill status)."""
+        return keccak(b"\x19\x01" + domain_separator(domain) + self.struct_hash())
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict: integers as decimal strings (no precision loss in other languages), bytes as hex."""
+        out: dict[str, Any] = {}
+        for py, sol, kind in _OFFER_FIELDS:
+            value = getattr(self, py)
+            if kind == "bytes32":
+                out[sol] = _hex(value)
+            elif kind == "address":
+                out[sol] = value
+            else:
+                out[sol] = str(int(value))
+        return out
+
+    @classmethod
+    def from_dict(cls, value: Mapping[str, Any]) -> Offer:
+        """Inverse of :meth:`to_dict` (accepts Solidity or Python field names, ints or decimal strings)."""
+        kwargs: dict[str, Any] = {}
+        for py, sol, kind in _OFFER_FIELDS:
+            raw = value[sol] if sol in value else value.get(py)
+            if raw is None:
+                continue
+            if kind.startswith("uint"):
+                try:
+                    raw = int(raw, 0) if isinstance(raw, str) else int(raw)
+                except ValueError:
+                    raise InvalidInput(f"{sol}={raw!r} is not an integer") from None
+            kwargs[py] = raw
+        try:
+            return cls(**kwargs)
+        except TypeError as exc:
+            raise InvalidInput(f"incomplete offer: {exc}") from None
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Offer:
+        return cls.from_dict(json.loads(text))
+
+    # -- economics ---------------------------------------------------------------------------------
+
+    @property
+    def is_eth(self) -> bool:
+        return self.asset == ETH
+
+    def price(self, quantity: int | None = None) -> int:
+        """Price of ``quantity`` units (default: the whole offer)."""
+        return self.unit_price * (self.quantity if quantity is None else int(quantity))
+
+    def bond(self, quantity: int | None = None) -> int:
+        """Seller bond for ``quantity`` units (default: the whole offer)."""
+        return self.bond_per_unit * (self.quantity if quantity is None else int(quantity))
+
+    def taker_leg(self, quantity: int) -> int:
+        """What the taker pays for a fill of ``quantity``: the price (sell offer) or the bond (buy request)."""
+        return self.price(quantity) if self.side == Side.SELL else self.bond(quantity)
+
+    def maker_leg(self, quantity: int) -> int:
+        """What the maker pays for a fill of ``quantity``: the bond (sell offer) or the price (buy request)."""
+        return self.bond(quantity) if self.side == Side.SELL else self.price(quantity)
+
+    def parties(self, taker: str) -> tuple[str, str]:
+        """(buyer, seller) of a fill by ``taker``."""
+        taker = to_checksum_address(taker)
+        return (taker, self.maker) if self.side == Side.SELL else (self.maker, taker)
+
+    def validate(self) -> None:
+        """Check the terms can open an escrow deal (raises :class:`InvalidInput`)."""
+        if self.quantity == 0:
+            raise InvalidInput("quantity must be positive")
+        if self.min_fill > self.quantity:
+            raise InvalidInput(f"min_fill {self.min_fill} exceeds quantity {self.quantity}")
+        if self.unit_price == 0:
+            raise InvalidInput("unit_price must be positive")
+        if self.delivery_seconds + self.grace_seconds == 0:
+            raise InvalidInput("delivery_seconds + grace_seconds must be positive (the deal needs a deadline)")
+        for name in ("penalty_cap_bps", "arbiter_fee_bps", "default_seller_bps"):
+            if getattr(self, name) > BPS:
+                raise InvalidInput(f"{name}={getattr(self, name)} above 10000")
+        if self.price() > UINT128_MAX or self.bond() > UINT128_MAX:
+            raise InvalidInput("price or bond of the whole quantity exceeds uint128")
+        if self.maker == ZERO_ADDRESS:
+            raise InvalidInput("maker must be set")
+        if self.arbiter != ZERO_ADDRESS and self.arbiter in (self.maker, self.taker):
+            raise InvalidInput("the arbiter must differ from the maker and the designated taker")
+        if self.taker == self.maker:
+            raise InvalidInput("the designated taker cannot be the maker")
+
+
+@dataclass(frozen=True)
+class SignedOffer:
+    """An offer, its maker's signature and the domain (chain id, OfferBook) the signature is bound to."""
+
+    offer: Offer
+    signature: bytes
+    domain: Domain
+
+    @property
+    def hash(self) -> bytes:
+        """The EIP-712 digest (the offer's id in the OfferBook)."""
+        return self.offer.digest(self.domain)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"offer": self.offer.to_dict(), "signature": _hex(self.signature), "domain": self.domain.as_dict(),
+                "hash": _hex(self.hash)}
+
+    @classmethod
+    def from_dict(cls, value: Mapping[str, Any]) -> SignedOffer:
+        try:
+            sig = bytes.fromhex(str(value["signature"]).removeprefix("0x"))
+            signed = cls(Offer.from_dict(value["offer"]), sig, Domain.from_dict(value["domain"]))
+        except (KeyError, ValueError) as exc:
+            raise InvalidInput(f"malformed signed offer: {exc}") from None
+        claimed = value.get("hash")
+        if claimed is not None and str(claimed).lower() != _hex(signed.hash):
+            raise InvalidInput(f"hash {claimed} does not match the offer's digest {_hex(signed.hash)}")
+        return signed
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> SignedOffer:
+        return cls.from_dict(json.loads(text))
+
+    def verify(self) -> str:
+        """Recover the ECDSA signer locally and check it is the maker (EOA makers; for contract wallets use
+        :meth:`OffersClient.verify_signature`). Returns the maker; raises :class:`SignatureError`."""
+        signer = recover(self.hash, self.signature)
+        if signer != self.offer.maker:
+            raise SignatureError(f"offer signed by {signer}, not by its maker {self.offer.maker}")
+        return signer
+
+
+OfferRef = Offer | SignedOffer
+
+
+@dataclass(frozen=True)
+class OfferStatus:
+    """The OfferBook's record of one offer digest."""
+
+    filled: int
+    validated: bool  # posted, or its signature was verified by an earlier fill
+    cancelled: bool
+
+
+@dataclass(frozen=True)
+class Fill:
+    """A fill: ``quantity`` units of offer ``offer_hash`` taken by ``taker``, opening escrow ``deal``."""
+
+    offer_hash: bytes
+    quantity: int
+    filled: int  # the offer's total filled quantity after this fill
+    taker: str
+    deal: Deal
+    tx_hash: str
+    gas_used: int
+
+
+@dataclass(frozen=True)
+class FillManyResult:
+    """Outcome of ``fill_many``: fills in item order, and skipped items with their decoded reasons."""
+
+    fills: list[Fill]
+    skipped: list[tuple[int, bytes, ContractRevert]]  # (item index, offer hash, reason)
+    tx_hash: str
+    gas_used: int
+
+
+@dataclass(frozen=True)
+class Posted:
+    """An offer posted on chain (as read back from ``OfferPosted``)."""
+
+    offer: Offer
+    offer_hash: bytes
+    tx_hash: str
+    gas_used: int
+
+
+@dataclass(frozen=True)
+class TxResult:
+    """A transaction that changed offer state without a richer domain object (cancel, counter, deposit)."""
+
+    tx_hash: str
+    gas_used: int
+    offer_hash: bytes | None = None
+    counter: int | None = None
+    balance: int | None = None
+
+
+_ERC20_ABI = [
+    {"type": "function", "name": "balanceOf", "stateMutability": "view",
+     "inputs": [{"name": "a", "type": "address"}], "outputs": [{"name": "", "type": "uint256"}]},
+    {"type": "function", "name": "allowance", "stateMutability": "view",
+     "inputs": [{"name": "o", "type": "address"}, {"name": "s", "type": "address"}],
+     "outputs": [{"name": "", "type": "uint256"}]},
+    {"type": "function", "name": "approve", "stateMutability": "nonpayable",
+     "inputs": [{"name": "s", "type": "address"}, {"name": "v", "type": "uint256"}], "outputs": []},
+]
+_ERC1271_ABI = [
+    {"type": "function", "name": "isValidSignature", "stateMutability": "view",
+     "inputs": [{"name": "h", "type": "bytes32"}, {"name": "s", "type": "bytes"}],
+     "outputs": [{"name": "", "type": "bytes4"}]},
+]
+_BOOK_EVENTS = ("OfferPosted", "OfferFilled", "OfferCancelled", "CounterIncremented", "Deposited", "Withdrawn",
+                "FillSkipped")
+
+
+def _tx(receipt: Any) -> str:
+    return "0x" + bytes(receipt["transactionHash"]).hex()
+
+
+class OffersClient:
+    """Client for one deployed ``OfferBook``, acting as ``account`` (None for reads and verification)."""
+
+    def __init__(self, chain: Chain, address: str | Contract, account: LocalAccount | None = None, *,
+                 from_block: int = 0):
+        self.chain = chain
+        self.w3 = chain.w3
+        addr = address.address if isinstance(address, Contract) else to_checksum_address(address)
+        self.contract: Contract = self.w3.eth.contract(address=addr, abi=load_artifact("OfferBook")["abi"])
+        self.address: str = addr
+        self.account = account
+        self.from_block = from_block
+        self._events = {name: getattr(self.contract.events, name)() for name in _BOOK_EVENTS}
+        self._topics = {HexBytes(event_abi_to_log_topic(e.abi)): name for name, e in self._events.items()}
+        self._domain: Domain | None = None
+        self._escrow: EscrowClient | None = None
+
+    @classmethod
+    def from_suite(cls, suite: Any, account: LocalAccount | None = None) -> OffersClient:
+        """The OfferBook of a deployed :class:`~agentmarket.deploy.Suite`."""
+        return cls(suite.chain, suite["OfferBook"], account)
+
+    def as_(self, account: LocalAccount) -> OffersClient:
+        """The same OfferBook, acting as another account."""
+        clone = OffersClient.__new__(OffersClient)
+        clone.__dict__.update(self.__dict__)
+        clone.account = account
+        return clone
+
+    def __repr__(self) -> str:
+        who = self.account.address if self.account else None
+        return f"OffersClient(address={self.address}, account={who})"
+
+    # -- reads -----------------------------------------------------------------------------------------
+
+    @property
+    def domain(self) -> Domain:
+        """The EIP-712 domain of this OfferBook (chain id + address)."""
+        if self._domain is None:
+            self._domain = Domain(DOMAIN_NAME, DOMAIN_VERSION, self.chain.chain_id, self.address)
+        return self._domain
+
+    @property
+    def escrow(self) -> EscrowClient:
+        """Client of the escrow deals are opened in (same account)."""
+        if self._escrow is None:
+            self._escrow = EscrowClient(self.chain, str(self.contract.functions.escrow().call()), self.account)
+        elif self.account is not None and self._escrow.account is not self.account:
+            self._escrow = self._escrow.as_(self.account)
+        return self._escrow
+
+    def now(self) -> int:
+        """The timestamp the next block will (at least) have."""
+        try:
+            return int(self.w3.eth.get_block("pending")["timestamp"])
+        except Exception:  # noqa: BLE001 - nodes without a pending block
+            return self.chain.now() + 1
+
+    def hash(self, offer: OfferRef) -> bytes:
+        """EIP-712 digest of ``offer`` under this OfferBook's domain."""
+        return (offer.offer if isinstance(offer, SignedOffer) else offer).digest(self.domain)
+
+    def status(self, offer: OfferRef | bytes) -> OfferStatus:
+        h = offer if isinstance(offer, bytes) else self.hash(offer)
+        filled, validated, cancelled = self.contract.functions.offerStatus(h).call()
+        return OfferStatus(int(filled), bool(validated), bool(cancelled))
+
+    def remaining(self, offer: OfferRef) -> int:
+        """Units still fillable now (0 if expired, cancelled or voided by the counter) — from the chain."""
+        o = offer.offer if isinstance(offer, SignedOffer) else offer
+        return int(self.contract.functions.remaining(o.as_tuple()).call())
+
+    def counter(self, maker: str | None = None) -> int:
+        return int(self.contract.functions.counterOf(to_checksum_address(maker or self._me())).call())
+
+    def deposit_of(self, account: str | None = None) -> int:
+        return int(self.contract.functions.depositOf(to_checksum_address(account or self._me())).call())
+
+    # -- build, sign, verify -----------------------------------------------------------------------------
+
+    def build(self, side: Side | str, resource: str | bytes, unit_price: int, quantity: int, *,
+              asset: str = ETH, expiry: Deadline = timedelta(hours=1), min_fill: int = 1,
+              bond_per_unit: int = 0, delivery: int | timedelta = 3600, grace: int | timedelta = 3600,
+              review_window: int | timedelta = 3600, ruling_window: int | timedelta = 86_400,
+              penalty_bps_per_hour: int = 0, penalty_cap_bps: int = 0, arbiter: str | None = None,
+              arbiter_fee_bps: int = 0, default_seller_bps: int = BPS, taker: str | None = None,
+              terms_hash: bytes | str | None = None, salt: int | None = None, counter: int | None = None,
+              maker: str | None = None) -> Offer:
+        """Build and validate an offer. ``side``: ``Side.SELL``/``"sell"`` or ``Side.BUY``/``"buy"``;
+        ``resource``: a name (hashed) or a bytes32 id; ``expiry``: unix seconds, datetime, or timedelta from
+        the chain's time; ``counter`` defaults to the maker's current one (read from the chain); ``salt`` to
+        128 random bits."""
+        if isinstance(side, str):
+            try:
+                side = Side[side.upper()]
+            except KeyError:
+                raise InvalidInput(f"side must be 'sell' or 'buy', got {side!r}") from None
+        maker_addr = to_checksum_address(maker or self._me())
+        now = self.now() if isinstance(expiry, timedelta) else None
+        offer = Offer(
+            maker=maker_addr, side=Side(side), resource_id=resource_id(resource), unit_price=int(unit_price),
+            quantity=int(quantity), expiry=to_timestamp(expiry, now), asset=to_checksum_address(asset),
+            terms_hash=to_bytes32(terms_hash), min_fill=int(min_fill), bond_per_unit=int(bond_per_unit),
+            delivery_seconds=to_seconds(delivery), grace_seconds=to_seconds(grace),
+            review_window=to_seconds(review_window), ruling_window=to_seconds(ruling_window),
+            penalty_bps_per_hour=int(penalty_bps_per_hour), penalty_cap_bps=int(penalty_cap_bps),
+            arbiter=arbiter or ZERO_ADDRESS, arbiter_fee_bps=int(arbiter_fee_bps),
+            default_seller_bps=int(default_seller_bps), taker=taker or ZERO_ADDRESS,
+            salt=secrets.randbits(128) if salt is None else int(salt),
+            counter=self.counter(maker_addr) if counter is None else int(counter),
+        )
+        offer.validate()
+        return offer
+
+    def sign(self, offer: Offer, *, key: LocalAccount | None = None) -> SignedOffer:
+        """Sign ``offer`` for this OfferBook's domain with ``key`` (default: this client's account).
+        The key must be the maker's, unless the maker is a contract wallet (ERC-1271) that judges it."""
+        signer = key or self.account
+        if signer is None:
+            raise NotAuthorized("no key to sign with (pass key= or use .as_(account))")
+        if to_checksum_address(signer.address) != offer.maker and not self._has_code(offer.maker):
+            raise NotAuthorized(f"{signer.address} cannot sign for maker {offer.maker}")
+        return SignedOffer(offer, sign_digest(signer, offer.digest(self.domain)), self.domain)
+
+    def offer(self, side: Side | str, resource: str | bytes, unit_price: int, quantity: int,
+              **terms: Any) -> SignedOffer:
+        """:meth:`build` then :meth:`sign`."""
+        return self.sign(self.build(side, resource, unit_price, quantity, **terms))
+
+    def verify_signature(self, signed: SignedOffer) -> None:
+        """Check the signature as the contract will: low-s ECDSA by the maker, else the maker's ERC-1271
+        ``isValidSignature`` (called on chain). Raises :class:`SignatureError`."""
+        if signed.domain != self.domain:
+            raise SignatureError(
+                f"offer signed for chain {signed.domain.chain_id} / {signed.domain.verifying_contract}, "
+                f"this book is chain {self.domain.chain_id} / {self.address}")
+        try:
+            if recover(signed.hash, signed.signature) == signed.offer.maker:
+                return
+        except SignatureError:
+            if not self._has_code(signed.offer.maker):
+                raise
+        if self._has_code(signed.offer.maker):
+            wallet = self.w3.eth.contract(address=signed.offer.maker, abi=_ERC1271_ABI)  # type: ignore[call-overload]
+            try:
+                magic = bytes(wallet.functions.isValidSignature(signed.hash, signed.signature).call())
+            except Exception:  # noqa: BLE001 - any failure is a refusal
+                magic = b""
+            if magic == ERC1271_MAGIC:
+                return
+            raise SignatureError(f"contract wallet {signed.offer.maker} refuses the signature")
+        raise SignatureError(f"signature is not by the maker {signed.offer.maker}")
+
+    def check(self, offer: OfferRef, quantity: int | None = None, *, taker: str | None = None) -> int:
+        """Everything ``fill`` checks, without sending: domain, expiry, cancellation, counter, taker,
+        remaining and minimum fill, signature. Returns the quantity a fill would take (default: the rest).
+        Raises InvalidState / InvalidInput / NotAuthorized / SignatureError."""
+        signed = offer if isinstance(offer, SignedOffer) else None
+        o = signed.offer if signed else offer  # type: ignore[union-attr]
+        assert isinstance(o, Offer)
+        if signed is not None and signed.domain != self.domain:
+            raise SignatureError(
+                f"offer is bound to chain {signed.domain.chain_id} / {signed.domain.verifying_contract}, "
+                f"not to this book (chain {self.domain.chain_id} / {self.address})")
+        h = o.digest(self.domain)
+        st = self.status(h)
+        if st.cancelled:
+            raise InvalidState(f"offer {_hex(h)} was cancelled by its maker")
+        now = self.now()
+        if now > o.expiry:
+            raise InvalidState(f"offer {_hex(h)} expired at {o.expiry} (chain time {now})")
+        current = self.counter(o.maker)
+        if o.counter != current:
+            raise InvalidState(f"offer {_hex(h)} was signed with counter {o.counter}; the maker's is {current}")
+        who = to_checksum_address(taker or self._me())
+        if o.taker != ZERO_ADDRESS and o.taker != who:
+            raise NotAuthorized(f"offer {_hex(h)} is reserved for taker {o.taker}")
+        if who == o.maker:
+            raise NotAuthorized("a maker cannot fill its own offer")
+        rest = o.quantity - st.filled
+        q = rest if quantity is None else int(quantity)
+        if q <= 0 or q > rest:
+            raise InvalidInput(f"cannot fill {q} of offer {_hex(h)}: {rest} remaining")
+        if q < o.min_fill and q != rest:
+            raise InvalidInput(f"fill of {q} is below the offer's minimum fill {o.min_fill}")
+        if o.arbiter != ZERO_ADDRESS and o.arbiter == who:
+            raise InvalidInput("the offer's arbiter cannot be its taker")
+        if not st.validated:
+            if signed is None:
+                raise SignatureError(f"offer {_hex(h)} is not posted on chain: a signature is needed")
+            self.verify_signature(signed)
+        return q
+
+    # -- sending -----------------------------------------------------------------------------------------
+
+    def fill(self, offer: OfferRef, quantity: int | None = None, *, approve: bool = False) -> Fill:
+        """Fill ``quantity`` units (default: all remaining) of a signed or posted offer as the taker, opening
+        an escrow deal. Pays the taker's leg (ETH value or ERC-20 allowance; ``approve=True`` approves exactly
+        what is missing)."""
+        q = self.check(offer, quantity)
+        o = offer.offer if isinstance(offer, SignedOffer) else offer
+        self._ensure_legs(o, q, approve=approve)
+        sig = offer.signature if isinstance(offer, SignedOffer) else b""
+        value = o.taker_leg(q) if o.is_eth else 0
+        receipt = self._send(self.contract.functions.fill(o.as_tuple(), sig, q), value=value)
+        fills = self._fills_from_receipt(receipt)
+        if len(fills) != 1:
+            raise InvalidState(f"transaction {_tx(receipt)} emitted {len(fills)} fills")
+        return fills[0]
+
+    def fill_many(self, items: Sequence[tuple[OfferRef, int]], *, approve: bool = False,
+                  preflight: bool = False) -> FillManyResult:
+        """Fill many offers in one transaction; items that would revert on chain are skipped and reported
+        (``preflight=True`` checks every item first and raises instead). ETH legs are summed into the value."""
+        self._me()
+        if not items:
+            raise InvalidInput("empty batch")
+        calls: list[tuple[Any, bytes, int]] = []
+        value = 0
+        per_asset: dict[str, int] = {}
+        for ref, q in items:
+            o = ref.offer if isinstance(ref, SignedOffer) else ref
+            if preflight:
+                self.check(ref, q)
+            if o.is_eth:
+                value += o.taker_leg(int(q))
+            else:
+                per_asset[o.asset] = per_asset.get(o.asset, 0) + o.taker_leg(int(q))
+            calls.append((o.as_tuple(), ref.signature if isinstance(ref, SignedOffer) else b"", int(q)))
+        self._ensure_balance(ETH, value)
+        for asset, amount in per_asset.items():
+            self._ensure_allowance(asset, self._me(), amount, approve=approve, whose="your")
+        gas = min(30_000_000, 200_000 + 700_000 * len(calls)) if self.chain.kind == "embedded" else None
+        if gas is not None:
+            self.chain.transactor.call(self.contract.functions.fillMany(calls), sender=self._me(), value=value)
+        receipt = self._send(self.contract.functions.fillMany(calls), value=value, gas=gas)
+        skipped = []
+        for log in receipt["logs"]:
+            decoded = self._decode(log)
+            if decoded and decoded[0] == "FillSkipped":
+                args = decoded[1]["args"]
+                skipped.append((int(args["index"]), bytes(args["offerHash"]), decode_revert(bytes(args["reason"]))))
+        return FillManyResult(self._fills_from_receipt(receipt), skipped, _tx(receipt), int(receipt["gasUsed"]))
+
+    def post(self, offer: Offer) -> Posted:
+        """Post ``offer`` on chain as its maker (discoverable from events; fills need no signature)."""
+        me = to_checksum_address(self._me())
+        if offer.maker != me:
+            raise NotAuthorized(f"only the maker {offer.maker} can post this offer")
+        offer.validate()
+        h = self.hash(offer)
+        st = self.status(h)
+        if st.cancelled:
+            raise InvalidState(f"offer {_hex(h)} was cancelled")
+        if st.validated:
+            raise InvalidState(f"offer {_hex(h)} is already posted or validated by a fill")
+        if self.now() > offer.expiry:
+            raise InvalidState(f"offer expired at {offer.expiry}")
+        if offer.counter != self.counter(me):
+            raise InvalidState(f"offer counter {offer.counter} is stale (current {self.counter(me)})")
+        receipt = self._send(self.contract.functions.post(offer.as_tuple()))
+        for log in receipt["logs"]:
+            decoded = self._decode(log)
+            if decoded and decoded[0] == "OfferPosted":
+                args = decoded[1]["args"]
+                return Posted(Offer.from_abi(args["offer"]), bytes(args["offerHash"]), _tx(receipt),
+                              int(receipt["gasUsed"]))
+        raise InvalidState(f"transaction {_tx(receipt)} emitted no OfferPosted")
+
+    def cancel(self, offer: OfferRef) -> TxResult:
+        """Cancel ``offer`` as its maker (its unfilled rest can no longer be filled)."""
+        o = offer.offer if isinstance(offer, SignedOffer) else offer
+        if o.maker != to_checksum_address(self._me()):
+            raise NotAuthorized(f"only the maker {o.maker} can cancel this offer")
+        h = self.hash(o)
+        if self.status(h).cancelled:
+            raise InvalidState(f"offer {_hex(h)} is already cancelled")
+        receipt = self._send(self.contract.functions.cancel(o.as_tuple()))
+        return TxResult(_tx(receipt), int(receipt["gasUsed"]), offer_hash=h)
+
+    def cancel_all(self) -> TxResult:
+        """Void every offer this account signed or posted so far (bumps its counter)."""
+        receipt = self._send(self.contract.functions.incrementCounter())
+        counter = None
+        for log in receipt["logs"]:
+            decoded = self._decode(log)
+            if decoded and decoded[0] == "CounterIncremented":
+                counter = int(decoded[1]["args"]["counter"])
+        return TxResult(_tx(receipt), int(receipt["gasUsed"]), counter=counter)
+
+    def deposit(self, amount: int, *, for_: str | None = None) -> TxResult:
+        """Deposit ETH (the maker's ETH leg: bonds of sell offers, prices of buy requests)."""
+        if int(amount) <= 0:
+            raise InvalidInput("deposit amount must be positive")
+        self._ensure_balance(ETH, int(amount))
+        fn = (self.contract.functions.deposit() if for_ is None
+              else self.contract.functions.depositFor(to_checksum_address(for_)))
+        receipt = self._send(fn, value=int(amount))
+        return TxResult(_tx(receipt), int(receipt["gasUsed"]), balance=self.deposit_of(for_ or self._me()))
+
+    def withdraw(self, amount: int | None = None, *, to: str | None = None) -> TxResult:
+        """Withdraw ``amount`` wei (default: all) of this account's deposit, at any time."""
+        balance = self.deposit_of()
+        amount = balance if amount is None else int(amount)
+        if amount <= 0 or amount > balance:
+            raise InsufficientFunds(f"deposit is {balance} wei, cannot withdraw {amount}")
+        fn = (self.contract.functions.withdraw(amount) if to is None
+              else self.contract.functions.withdrawTo(to_checksum_address(to), amount))
+        receipt = self._send(fn)
+        return TxResult(_tx(receipt), int(receipt["gasUsed"]), balance=balance - amount)
+
+    def approve(self, asset: str, amount: int) -> Any:
+        """Approve the OfferBook to pull ``amount`` of ``asset`` from this account."""
+        return self._send(self._token(asset).functions.approve(self.address, int(amount)))
+
+    def book(self) -> OfferBookView:
+        """A view of the offer book that follows the chain's events (call ``sync()`` to catch up)."""
+        view = OfferBookView(self)
+        view.sync()
+        return view
+
+    # -- helpers ---------------------------------------------------------------------------------------------
+
+    def _me(self) -> str:
+        if self.account is None:
+            raise NotAuthorized("this OffersClient has no account (use .as_(account))")
+        return str(self.account.address)
+
+    def _has_code(self, address: str) -> bool:
+        return len(bytes(self.w3.eth.get_code(to_checksum_address(address)))) > 0
+
+    def _token(self, asset: str) -> Contract:
+        return self.w3.eth.contract(address=to_checksum_address(asset), abi=_ERC20_ABI)
+
+    #: gas limit used on the embedded chain, where a simulation replaces estimation (see :meth:`_send`)
+    EMBEDDED_GAS_LIMIT = 1_500_000
+
+    def _send(self, fn: Any, value: int = 0, *, gas: int | None = None) -> Any:
+        """Send ``fn``. On the embedded chain, estimation (a binary search: ~10 executions in py-evm) is
+        replaced by one simulation, which raises the same typed revert, and a fixed gas limit (only the
+        gas used is paid). Other backends estimate as usual."""
+        assert self.account is not None
+        tx = self.chain.transactor
+        if gas is None and self.chain.kind == "embedded":
+            tx.call(fn, sender=self.account.address, value=value)
+            gas = self.EMBEDDED_GAS_LIMIT
+        return tx.transact(self.account, fn, value=value, gas=gas)
+
+    def _balance(self, asset: str, who: str) -> int:
+        if asset == ETH:
+            return int(self.w3.eth.get_balance(to_checksum_address(who)))
+        return int(self._token(asset).functions.balanceOf(to_checksum_address(who)).call())
+
+    def _ensure_balance(self, asset: str, amount: int, who: str | None = None) -> None:
+        if amount == 0:
+            return
+        who = who or self._me()
+        balance = self._balance(asset, who)
+        if balance < amount:
+            raise InsufficientFunds(f"{who} holds {balance} of {asset}, needs {amount}")
+
+    def _ensure_allowance(self, asset: str, who: str, amount: int, *, approve: bool, whose: str) -> None:
+        if amount == 0:
+            return
+        self._ensure_balance(asset, amount, who)
+        allowance = int(self._token(asset).functions.allowance(to_checksum_address(who), self.address).call())
+        if allowance >= amount:
+            return
+        if approve and whose == "your":
+            self.approve(asset, amount)
+            return
+        raise InsufficientAllowance(f"the OfferBook may spend {allowance} of {asset} for {whose} account {who}, "
+                                    f"needs {amount}" + (" (pass approve=True)" if whose == "your" else ""))
+
+    def _ensure_legs(self, o: Offer, q: int, *, approve: bool) -> None:
+        taker_leg, maker_leg = o.taker_leg(q), o.maker_leg(q)
+        if o.price(q) > UINT128_MAX or o.bond(q) > UINT128_MAX:
+            raise InvalidInput("price or bond of this fill exceeds uint128")
+        if o.is_eth:
+            self._ensure_balance(ETH, taker_leg)
+            if maker_leg:
+                deposit = self.deposit_of(o.maker)
+                if deposit < maker_leg:
+                    raise InsufficientFunds(f"the maker {o.maker} has {deposit} wei deposited, the fill needs "
+                                            f"{maker_leg} from it")
+        else:
+            self._ensure_allowance(o.asset, self._me(), taker_leg, approve=approve, whose="your")
+            self._ensure_allowance(o.asset, o.maker, maker_leg, approve=False, whose="the maker's")
+
+    def _decode(self, log: Any) -> tuple[str, Any] | None:
+        if to_checksum_address(log["address"]) != self.address or not log["topics"]:
+            return None
+        name = self._topics.get(HexBytes(log["topics"][0]))
+        if name is None:
+            return None
+        return name, self._events[name].process_log(log)
+
+    def _fills_from_receipt(self, receipt: Any) -> list[Fill]:
+        tx, gas = _tx(receipt), int(receipt["gasUsed"])
+        escrow = self.escrow
+        deals: dict[int, Deal] = {}
+        fills = []
+        for log in receipt["logs"]:
+            if to_checksum_address(log["address"]) == escrow.address:
+                decoded = escrow._decode(log)
+                if decoded and decoded[0] == "DealCreated":
+                    deal = escrow._created(decoded[1], tx)
+                    deals[deal.id] = deal
+                continue
+            mine = self._decode(log)
+            if mine and mine[0] == "OfferFilled":
+                a = mine[1]["args"]
+                fills.append(Fill(bytes(a["offerHash"]), int(a["quantity"]), int(a["filled"]),
+                                  to_checksum_address(a["taker"]), deals[int(a["dealId"])], tx, gas))
+        return fills
+
+
+# -- the offer book view ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BookEntry:
+    """One offer as the book knows it."""
+
+    offer: Offer
+    offer_hash: bytes
+    filled: int = 0
+    cancelled: bool = False
+    posted: bool = False
+    signature: bytes | None = None  # for signed offers added from off-chain channels
+
+    @property
+    def remaining(self) -> int:
+        return self.offer.quantity - self.filled
+
+    def is_live(self, now: int, counter: int) -> bool:
+        return (not self.cancelled and self.remaining > 0 and now <= self.offer.expiry
+                and self.offer.counter == counter)
+
+    @property
+    def ref(self) -> OfferRef:
+        """What to pass to ``OffersClient.fill``."""
+        return self.offer
+
+
+class OfferBookView:
+    """Offers known from ``OfferPosted`` events (and signed offers added with :meth:`add`), kept current with
+    ``OfferFilled``/``OfferCancelled``/``CounterIncremented``. :meth:`offers` filters by resource, side, asset
+    and maker and sorts by unit price (sell offers cheapest first, buy requests highest first)."""
+
+    def __init__(self, client: OffersClient):
+        self.client = client
+        self._entries: dict[bytes, BookEntry] = {}
+        self._signed: dict[bytes, SignedOffer] = {}
+        self._filled: dict[bytes, int] = {}
+        self._cancelled: set[bytes] = set()
+        self._counters: dict[str, int] = {}
+        self._next_block = client.from_block
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __iter__(self) -> Iterator[BookEntry]:
+        return iter(self._entries.values())
+
+    def get(self, offer_hash: bytes) -> BookEntry | None:
+        return self._entries.get(bytes(offer_hash))
+
+    def counter(self, maker: str) -> int:
+        return self._counters.get(to_checksum_address(maker), 0)
+
+    def add(self, signed: SignedOffer) -> BookEntry:
+        """Add a signed offer received off chain (its fills and cancellation are already tracked)."""
+        if signed.domain != self.client.domain:
+            raise SignatureError("offer signed for another OfferBook or chain")
+        signed.verify()
+        h = signed.hash
+        self._signed[h] = signed
+        entry = self._entries.get(h) or BookEntry(signed.offer, h)
+        entry = replace(entry, filled=self._filled.get(h, 0), cancelled=h in self._cancelled,
+                        signature=signed.signature)
+        self._entries[h] = entry
+        return entry
+
+    def signed(self, offer_hash: bytes) -> OfferRef:
+        """The fillable reference of an entry: its SignedOffer if it came signed, else the posted offer."""
+        h = bytes(offer_hash)
+        return self._signed.get(h) or self._entries[h].offer
+
+    def sync(self) -> int:
+        """Fold the events since the last sync; returns how many were applied."""
+        w3 = self.client.w3
+        head = int(w3.eth.block_number)
+        if head < self._next_block:
+            return 0
+        logs = w3.eth.get_logs({"address": self.client.address, "fromBlock": self._next_block,  # type: ignore
+                                "toBlock": head})
+        applied = 0
+        for log in sorted(logs, key=lambda x: (x["blockNumber"], x["logIndex"])):
+            decoded = self.client._decode(log)
+            if decoded is None:
+                continue
+            name, event = decoded
+            args = event["args"]
+            applied += 1
+            if name == "OfferPosted":
+                h = bytes(args["offerHash"])
+                offer = Offer.from_abi(args["offer"])
+                old = self._entries.get(h)
+                self._entries[h] = replace(old, posted=True) if old else BookEntry(
+                    offer, h, filled=self._filled.get(h, 0), cancelled=h in self._cancelled, posted=True)
+            elif name == "OfferFilled":
+                h = bytes(args["offerHash"])
+                self._filled[h] = int(args["filled"])
+                if h in self._entries:
+                    self._entries[h] = replace(self._entries[h], filled=int(args["filled"]))
+            elif name == "OfferCancelled":
+                h = bytes(args["offerHash"])
+                self._cancelled.add(h)
+                if h in self._entries:
+                    self._entries[h] = replace(self._entries[h], cancelled=True)
+            elif name == "CounterIncremented":
+                self._counters[to_checksum_address(args["maker"])] = int(args["counter"])
+            else:
+                applied -= 1
+        self._next_block = head + 1
+        return applied
+
+    def offers(self, *, resource: str | bytes | None = None, side: Side | str | None = None,
+               asset: str | None = None, maker: str | None = None, live: bool = True,
+               now: int | None = None) -> list[BookEntry]:
+        """Entries matching the filters, sorted by unit price (ascending; buy requests descending when
+        ``side`` is BUY). ``live`` (default) keeps only fillable offers (not cancelled, expired,
+        counter-voided or exhausted)."""
+        rid = resource_id(resource) if resource is not None else None
+        s = Side[side.upper()] if isinstance(side, str) else side
+        a = to_checksum_address(asset) if asset is not None else None
+        m = to_checksum_address(maker) if maker is not None else None
+        when = self.client.now() if live and now is None else now
+        result = []
+        for e in self._entries.values():
+            o = e.offer
+            if (rid is not None and o.resource_id != rid) or (s is not None and o.side != s) or (
+                    a is not None and o.asset != a) or (m is not None and o.maker != m):
+                continue
+            if live and not e.is_live(int(when or 0), self.counter(o.maker)):
+                continue
+            result.append(e)
+        descending = s == Side.BUY
+        return sorted(result, key=lambda e: (-e.offer.unit_price if descending else e.offer.unit_price,
+                                             e.offer.expiry))
+
+    def best(self, side: Side | str, resource: str | bytes, asset: str = ETH) -> BookEntry | None:
+        """The best live offer: the cheapest sell offer, or the highest buy request."""
+        found = self.offers(resource=resource, side=side, asset=asset)
+        return found[0] if found else None
+
+
+__all__ = [
+    "OFFER_STRUCT",
+    "OFFER_TYPEHASH",
+    "BookEntry",
+    "Fill",
+    "FillManyResult",
+    "Offer",
+    "OfferBookView",
+    "OfferStatus",
+    "OffersClient",
+    "Posted",
+    "Side",
+    "SignedOffer",
+    "TxResult",
+    "resource_id",
+]

@@ -1,0 +1,172 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {Offer} from "../libraries/OfferTypes.sol";
+
+/// @title IOfferBook
+/// @notice Singleton book of multi-issue offers that open escrow deals. Agents publish offers two ways and
+/// they are filled the same way:
+///   - signed off chain (EIP-712, domain "AgentMarket OfferBook" version "1", bound to the chain id and this
+///     contract's address): publishing costs nothing; plain keys and ERC-1271 contract wallets can sign;
+///   - posted on chain (`post`): the `OfferPosted` event carries the whole offer; fills need no signature.
+/// `fill` checks the offer (signature, expiry, cancellation, counter, remaining quantity, taker), moves the
+/// buyer's price and the seller's bond into the escrow and opens the deal there (`openFor`), atomically.
+/// An offer can be filled in parts until its quantity is exhausted; fills are tracked per offer digest.
+///
+/// How money moves (who pays what, from where):
+///   - The taker pays its leg in the fill transaction: ETH in `msg.value`, ERC-20 by allowance to this
+///     contract (pulled straight into the escrow).
+///     Sell offer: the taker is the buyer and pays `unitPrice * quantity`.
+///     Buy request: the taker is the seller and pays the bond `bondPerUnit * quantity` (often zero).
+///   - The maker's leg (the seller's bond of a sell offer, the price of a buy request) comes from:
+///     ETH: the maker's deposit in this contract (`deposit`), withdrawable at any time (`withdraw`);
+///     ERC-20: the maker's allowance to this contract (pulled straight into the escrow).
+///   - Nothing else is held here: ETH deposits are the only balance, and only their owner can move them.
+/// The deal opened for a fill of `q` units: buyer/seller by side, amount `unitPrice*q`, bond `bondPerUnit*q`
+/// (already posted), promisedBy = fill time + deliverySeconds, deliverBy = promisedBy + graceSeconds, the
+/// offer's termsHash, arbiter, windows, penalty and split. The late penalty is enforced by the escrow.
+///
+/// Deadlines are inclusive: an offer can be filled while `block.timestamp <= expiry`.
+/// Validation is sticky: once a signed offer has been filled (or posted) its signature is not checked again
+/// for further partial fills (an ERC-1271 wallet revoking its approval later must `cancel`), while expiry,
+/// cancellation and the counter are checked on every fill.
+interface IOfferBook {
+    // ---------------------------------------------------------------------------------------------
+    // Events
+    // ---------------------------------------------------------------------------------------------
+
+    /// @notice `maker` posted `offer` (digest `offerHash`) on chain; it can be filled without a signature.
+    event OfferPosted(bytes32 indexed offerHash, address indexed maker, bytes32 indexed resourceId, Offer offer);
+    /// @notice `taker` filled `quantity` units of `offerHash`, opening escrow deal `dealId`;
+    /// `filled` is the offer's total filled quantity afterwards.
+    event OfferFilled(bytes32 indexed offerHash, uint256 indexed dealId, address taker, uint256 quantity, uint256 filled);
+    /// @notice The maker cancelled `offerHash`; its unfilled rest can no longer be filled.
+    event OfferCancelled(bytes32 indexed offerHash, address indexed maker);
+    /// @notice `maker` bumped its counter to `counter`: every offer signed with a lower counter is void.
+    event CounterIncremented(address indexed maker, uint256 counter);
+    /// @notice `account`'s ETH deposit grew by `amount` (sent by `from`).
+    event Deposited(address indexed account, address indexed from, uint256 amount);
+    /// @notice `account` withdrew `amount` of its ETH deposit to `to`.
+    event Withdrawn(address indexed account, address to, uint256 amount);
+    /// @notice `fillMany` skipped item `index` (offer `offerHash`) because it reverted with `reason`.
+    event FillSkipped(uint256 indexed index, bytes32 indexed offerHash, bytes reason);
+
+    // ---------------------------------------------------------------------------------------------
+    // Errors
+    // ---------------------------------------------------------------------------------------------
+
+    /// @notice The offer expired at `expiry` (inclusive); it is `now`.
+    error OfferExpired(bytes32 offerHash, uint256 expiry, uint256 now);
+    /// @notice The maker cancelled the offer.
+    error OfferIsCancelled(bytes32 offerHash);
+    /// @notice The offer was signed with counter `counter`; the maker's counter is now `current`.
+    error OfferStaleCounter(bytes32 offerHash, uint256 counter, uint256 current);
+    /// @notice A fill of `quantity` units: zero, or more than the `remaining` quantity.
+    error OfferOverfill(bytes32 offerHash, uint256 quantity, uint256 remaining);
+    /// @notice A fill of `quantity` units is below the offer's `minFill` and does not take the whole rest.
+    error OfferBelowMinFill(bytes32 offerHash, uint256 quantity, uint256 minFill);
+    /// @notice The offer is private to `taker`; `caller` is someone else.
+    error OfferWrongTaker(bytes32 offerHash, address taker, address caller);
+    /// @notice The maker cannot fill its own offer.
+    error OfferSelfFill(bytes32 offerHash, address maker);
+    /// @notice The signature is not a valid (low-s ECDSA or ERC-1271) signature of the offer by `maker`,
+    /// and the offer was not posted.
+    error OfferInvalidSignature(bytes32 offerHash, address maker);
+    /// @notice Only the maker (`maker`) can post or cancel its offer; `caller` is not it.
+    error OfferNotMaker(bytes32 offerHash, address maker, address caller);
+    /// @notice The offer is already posted (or validated by a fill).
+    error OfferAlreadyPosted(bytes32 offerHash);
+    /// @notice The offer's terms cannot open a deal (field `field`: 0 quantity, 1 minFill, 2 unitPrice,
+    /// 3 delivery time, 4 bps value, 5 amount overflow).
+    error OfferInvalidTerms(bytes32 offerHash, uint256 field);
+    /// @notice `msg.value` must be `expected` (the taker's ETH leg; zero for ERC-20 offers).
+    error OfferWrongValue(uint256 expected, uint256 sent);
+    /// @notice `account` has `balance` wei deposited, `needed` is required.
+    error OfferInsufficientDeposit(address account, uint256 balance, uint256 needed);
+    /// @notice Sending `amount` wei to `to` failed.
+    error OfferTransferFailed(address to, uint256 amount);
+    /// @notice `fillItem` is internal to `fillMany` (only this contract may call it).
+    error OfferOnlySelf(address caller);
+
+    // ---------------------------------------------------------------------------------------------
+    // Offers
+    // ---------------------------------------------------------------------------------------------
+
+    /// @notice Fill `quantity` units of `offer` as the taker, opening an escrow deal; returns its id.
+    /// `signature`: 65-byte ECDSA (r, s, v) by the maker or any bytes its ERC-1271 wallet accepts; ignored
+    /// (may be empty) for posted or already-validated offers. Pay the taker's ETH leg in `msg.value`.
+    function fill(Offer calldata offer, bytes calldata signature, uint256 quantity)
+        external
+        payable
+        returns (uint256 dealId);
+
+    /// @notice One item of `fillMany`.
+    struct FillItem {
+        Offer offer;
+        bytes signature;
+        uint256 quantity;
+    }
+
+    /// @notice Fill many offers in one transaction as the taker. An item that would revert is skipped
+    /// (`FillSkipped` with its reason) and the others go ahead; `dealIds[i]` is 0 for a skipped item.
+    /// `msg.value` must cover the ETH legs of all items; what skipped items did not use is refunded
+    /// (credited to the caller's deposit if the refund cannot be sent).
+    function fillMany(FillItem[] calldata items) external payable returns (uint256[] memory dealIds);
+
+    /// @notice Internal step of `fillMany` (external so a failing item rolls back alone): only this contract
+    /// may call it; fills for `taker`.
+    function fillItem(Offer calldata offer, bytes calldata signature, uint256 quantity, address taker)
+        external
+        payable
+        returns (uint256 dealId);
+
+    /// @notice Post `offer` on chain as its maker (the event carries it whole; fills need no signature).
+    function post(Offer calldata offer) external returns (bytes32 offerHash);
+
+    /// @notice Cancel `offer` as its maker: its unfilled rest can no longer be filled.
+    function cancel(Offer calldata offer) external;
+
+    /// @notice Void every offer the caller signed or posted so far (bumps its counter); returns the new counter.
+    function incrementCounter() external returns (uint256 counter);
+
+    // ---------------------------------------------------------------------------------------------
+    // ETH deposits (the maker's ETH leg)
+    // ---------------------------------------------------------------------------------------------
+
+    /// @notice Deposit `msg.value` wei for the caller.
+    function deposit() external payable;
+
+    /// @notice Deposit `msg.value` wei for `account`.
+    function depositFor(address account) external payable;
+
+    /// @notice Withdraw `amount` wei of the caller's deposit to the caller (at any time).
+    function withdraw(uint256 amount) external;
+
+    /// @notice Withdraw `amount` wei of the caller's deposit to `to` (at any time).
+    function withdrawTo(address to, uint256 amount) external;
+
+    // ---------------------------------------------------------------------------------------------
+    // Views
+    // ---------------------------------------------------------------------------------------------
+
+    /// @notice The escrow deals are opened in.
+    function escrow() external view returns (address);
+
+    /// @notice EIP-712 digest of `offer` (what is signed, and the key of its fill status).
+    function hashOffer(Offer calldata offer) external view returns (bytes32);
+
+    /// @notice EIP-712 domain separator of this contract on this chain.
+    function domainSeparator() external view returns (bytes32);
+
+    /// @notice Fill status of an offer digest.
+    function offerStatus(bytes32 offerHash) external view returns (uint256 filled, bool validated, bool cancelled);
+
+    /// @notice Units of `offer` that can still be filled now (0 if expired, cancelled or counter-voided).
+    function remaining(Offer calldata offer) external view returns (uint256);
+
+    /// @notice The counter offers of `maker` must carry.
+    function counterOf(address maker) external view returns (uint256);
+
+    /// @notice ETH deposited by `account`.
+    function depositOf(address account) external view returns (uint256);
+}

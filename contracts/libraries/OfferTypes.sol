@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+/// @notice Which side of the trade the maker of an offer is on.
+enum Side {
+    Sell, // 0: the maker sells the resource; the taker buys (pays the price, maker posts the bond)
+    Buy //   1: the maker requests to buy (pays the price); the taker sells (posts the bond)
+}
+
+/// @notice A multi-issue offer: price, quantity, delivery time, bond, late penalty, arbiter and review terms.
+/// Signed off chain (EIP-712, domain bound to chain id and OfferBook address) or posted on chain.
+/// @dev All members are static, so the ABI encoding (and the calldata layout) is 22 words, each word equal
+/// to the member's EIP-712 `encodeData` value: the struct hash is keccak256(typehash ‖ the 22 words).
+/// Amounts are in the asset's smallest unit; durations in seconds.
+struct Offer {
+    address maker; //              signs (EOA) or validates (ERC-1271 wallet) the offer
+    Side side; //                  Sell (maker is the seller) or Buy (maker is the buyer)
+    bytes32 resourceId; //         what is traded (e.g. keccak256("gpu-hour/h100")), for discovery
+    bytes32 termsHash; //          hash of the off-chain spec; becomes the deal's termsHash
+    address asset; //              ERC-20 token, or address(0) for ETH
+    uint128 unitPrice; //          price per unit
+    uint64 quantity; //            total units on offer
+    uint64 minFill; //             smallest fill, unless the fill takes the whole remainder
+    uint128 bondPerUnit; //        seller collateral per unit, locked in the deal with the price
+    uint32 deliverySeconds; //     promised delivery time after the fill (late penalty clock starts then)
+    uint32 graceSeconds; //        hard deadline = promised + grace; no delivery by then => refund
+    uint32 reviewWindow; //        buyer's review window after delivery
+    uint32 rulingWindow; //        arbiter's ruling window after the review window
+    uint16 penaltyBpsPerHour; //   late penalty, bps of the price per hour after the promised time
+    uint16 penaltyCapBps; //       late penalty cap, bps of the price
+    address arbiter; //            optional arbiter (zero: no disputes)
+    uint16 arbiterFeeBps; //       arbiter's fee when it rules, bps of the price
+    uint16 defaultSellerBps; //    split applied if the arbiter never rules
+    address taker; //              designated taker (private offer), or zero for anyone
+    uint40 expiry; //              last second (inclusive) the offer can be filled or posted
+    uint256 salt; //               makes otherwise equal offers distinct
+    uint64 counter; //             the maker's counter when signing; incrementCounter() voids all older offers
+}
+
+/// @notice Hashing and packed-status helpers for offers.
+/// Status word per offer digest:
+///   bits 0..63   quantity filled so far
+///   bit  64      validated: posted on chain, or its signature was verified by an earlier fill
+///   bit  65      cancelled by its maker
+library OfferLib {
+    /// @notice EIP-712 type string of {Offer}.
+    string internal constant OFFER_TYPE = "Offer(address maker,uint8 side,bytes32 resourceId,bytes32 termsHash,"
+        "address asset,uint128 unitPrice,uint64 quantity,uint64 minFill,uint128 bondPerUnit,uint32 deliverySeconds,"
+        "uint32 graceSeconds,uint32 reviewWindow,uint32 rulingWindow,uint16 penaltyBpsPerHour,uint16 penaltyCapBps,"
+        "address arbiter,uint16 arbiterFeeBps,uint16 defaultSellerBps,address taker,uint40 expiry,uint256 salt,"
+        "uint64 counter)";
+    /// @notice keccak256(OFFER_TYPE).
+    bytes32 internal constant OFFER_TYPEHASH = keccak256(bytes(OFFER_TYPE));
+
+    uint256 internal constant OFFER_WORDS_SIZE = 22 * 32;
+    uint256 internal constant FILLED_MASK = type(uint64).max;
+    uint256 internal constant VALIDATED = 1 << 64;
+    uint256 internal constant CANCELLED = 1 << 65;
+
+    /// @notice EIP-712 struct hash of a calldata offer: keccak256(OFFER_TYPEHASH ‖ abi.encode(offer)).
+    /// @dev Hashes the raw calldata words; a word with dirty high bits hashes differently from its clean
+    /// value (so no valid signature matches it), and Solidity's calldata validation rejects it on read.
+    function structHash(Offer calldata offer) internal pure returns (bytes32 h) {
+        bytes32 typehash = OFFER_TYPEHASH;
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            mstore(p, typehash)
+            calldatacopy(add(p, 0x20), offer, OFFER_WORDS_SIZE)
+            h := keccak256(p, add(OFFER_WORDS_SIZE, 0x20))
+        }
+    }
+}

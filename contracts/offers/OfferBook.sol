@@ -1,0 +1,347 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+
+import {IAgentEscrow} from "../interfaces/IAgentEscrow.sol";
+import {IOfferBook} from "../interfaces/IOfferBook.sol";
+import {Deal} from "../libraries/EscrowTypes.sol";
+import {Offer, OfferLib, Side} from "../libraries/OfferTypes.sol";
+
+/// @title OfferBook
+/// @notice See {IOfferBook}. One storage word per offer digest (filled quantity, validated and cancelled
+/// flags, see {OfferLib}) and one per maker (ETH deposit and counter, read together on every fill).
+/// The contract has no owner and no admin functions.
+contract OfferBook is IOfferBook, EIP712, ReentrancyGuardTransient {
+    using SafeERC20 for IERC20;
+
+    uint256 private constant BPS = 10_000;
+
+    /// @dev A maker's ETH deposit and counter, packed in one word.
+    struct Account {
+        uint128 balance;
+        uint64 counter;
+    }
+
+    /// @inheritdoc IOfferBook
+    address public immutable escrow;
+
+    mapping(bytes32 offerHash => uint256 status) private _status;
+    mapping(address account => Account) private _accounts;
+
+    constructor(address escrow_) EIP712("AgentMarket OfferBook", "1") {
+        escrow = escrow_;
+    }
+
+    // =============================================================================================
+    // Filling
+    // =============================================================================================
+
+    /// @inheritdoc IOfferBook
+    function fill(Offer calldata offer, bytes calldata signature, uint256 quantity)
+        external
+        payable
+        nonReentrant
+        returns (uint256 dealId)
+    {
+        return _fill(offer, signature, quantity, msg.sender, msg.value);
+    }
+
+    /// @inheritdoc IOfferBook
+    function fillMany(FillItem[] calldata items) external payable nonReentrant returns (uint256[] memory dealIds) {
+        dealIds = new uint256[](items.length);
+        uint256 budget = msg.value;
+        for (uint256 i; i < items.length; ++i) {
+            FillItem calldata item = items[i];
+            uint256 value = _takerEthLeg(item.offer, item.quantity);
+            if (value > budget) {
+                emit FillSkipped(
+                    i, _digest(item.offer), abi.encodeWithSelector(OfferWrongValue.selector, value, budget)
+                );
+                continue;
+            }
+            try this.fillItem{value: value}(item.offer, item.signature, item.quantity, msg.sender) returns (
+                uint256 id
+            ) {
+                dealIds[i] = id;
+                budget -= value;
+            } catch (bytes memory reason) {
+                emit FillSkipped(i, _digest(item.offer), reason);
+            }
+        }
+        if (budget != 0) {
+            (bool ok,) = msg.sender.call{value: budget}("");
+            if (!ok) _credit(msg.sender, msg.sender, budget);
+        }
+    }
+
+    /// @inheritdoc IOfferBook
+    function fillItem(Offer calldata offer, bytes calldata signature, uint256 quantity, address taker)
+        external
+        payable
+        returns (uint256 dealId)
+    {
+        if (msg.sender != address(this)) revert OfferOnlySelf(msg.sender);
+        return _fill(offer, signature, quantity, taker, msg.value);
+    }
+
+    /// @dev What the taker pays in ETH for a fill of `quantity` (0 for ERC-20 offers).
+    function _takerEthLeg(Offer calldata offer, uint256 quantity) private pure returns (uint256) {
+        if (offer.asset != address(0)) return 0;
+        return (offer.side == Side.Sell ? offer.unitPrice : offer.bondPerUnit) * quantity;
+    }
+
+    function _fill(Offer calldata offer, bytes calldata signature, uint256 quantity, address taker, uint256 value)
+        private
+        returns (uint256 dealId)
+    {
+        (bytes32 h, uint256 filled) = _take(offer, signature, quantity, taker);
+        (uint256 price, uint256 bond) = _fund(h, offer, quantity, taker, value);
+        dealId = _open(offer, taker, price, bond);
+        emit OfferFilled(h, dealId, taker, quantity, filled);
+    }
+
+    /// @dev Checks of a fill and the status update; returns the digest and the new filled quantity.
+    function _take(Offer calldata offer, bytes calldata signature, uint256 quantity, address taker)
+        private
+        returns (bytes32 h, uint256 filled)
+    {
+        h = _digest(offer);
+        uint256 status = _status[h];
+        if (status & OfferLib.CANCELLED != 0) revert OfferIsCancelled(h);
+        if (block.timestamp > offer.expiry) revert OfferExpired(h, offer.expiry, block.timestamp);
+        {
+            address designated = offer.taker;
+            if (designated != address(0) && designated != taker) revert OfferWrongTaker(h, designated, taker);
+        }
+        address maker = offer.maker;
+        if (maker == taker) revert OfferSelfFill(h, maker);
+        uint256 current = _accounts[maker].counter;
+        if (offer.counter != current) revert OfferStaleCounter(h, offer.counter, current);
+        uint256 remainingQty = offer.quantity - (status & OfferLib.FILLED_MASK);
+        if (quantity == 0 || quantity > remainingQty) revert OfferOverfill(h, quantity, remainingQty);
+        if (quantity < offer.minFill && quantity != remainingQty) revert OfferBelowMinFill(h, quantity, offer.minFill);
+        if (status & OfferLib.VALIDATED == 0) {
+            if (!_validSignature(maker, h, signature)) revert OfferInvalidSignature(h, maker);
+            status |= OfferLib.VALIDATED;
+        }
+        // filled + quantity <= offer.quantity < 2^64: no carry into the flag bits
+        status += quantity;
+        _status[h] = status;
+        filled = status & OfferLib.FILLED_MASK;
+    }
+
+    /// @dev Collect both legs of a fill: the taker's (msg.value or allowance) and the maker's (ETH deposit
+    /// or allowance). ERC-20 legs go straight into the escrow, which counts what arrived.
+    function _fund(bytes32 h, Offer calldata offer, uint256 quantity, address taker, uint256 value)
+        private
+        returns (uint256 price, uint256 bond)
+    {
+        price = offer.unitPrice * quantity; // < 2^192, no overflow
+        bond = offer.bondPerUnit * quantity;
+        if ((price | bond) > type(uint128).max) revert OfferInvalidTerms(h, 5);
+        bool sell = offer.side == Side.Sell;
+        address maker = offer.maker;
+        address asset = offer.asset;
+        if (asset == address(0)) {
+            uint256 takerLeg = sell ? price : bond;
+            if (value != takerLeg) revert OfferWrongValue(takerLeg, value);
+            uint256 makerLeg = sell ? bond : price;
+            if (makerLeg != 0) {
+                Account storage account = _accounts[maker];
+                uint256 balance = account.balance;
+                if (makerLeg > balance) revert OfferInsufficientDeposit(maker, balance, makerLeg);
+                unchecked {
+                    account.balance = uint128(balance - makerLeg);
+                }
+            }
+        } else {
+            if (value != 0) revert OfferWrongValue(0, value);
+            (address buyer, address seller) = sell ? (taker, maker) : (maker, taker);
+            IERC20(asset).safeTransferFrom(buyer, escrow, price);
+            if (bond != 0) IERC20(asset).safeTransferFrom(seller, escrow, bond);
+        }
+    }
+
+    /// @dev Build the deal of a fill and open it in the escrow with price and bond.
+    function _open(Offer calldata offer, address taker, uint256 price, uint256 bond) private returns (uint256) {
+        bool sell = offer.side == Side.Sell;
+        Deal memory deal;
+        (deal.buyer, deal.seller) = sell ? (taker, offer.maker) : (offer.maker, taker);
+        deal.arbiter = offer.arbiter;
+        deal.asset = offer.asset;
+        deal.amount = uint128(price);
+        deal.bond = uint128(bond);
+        deal.termsHash = offer.termsHash;
+        uint256 promisedBy = block.timestamp + offer.deliverySeconds;
+        deal.promisedBy = uint40(promisedBy);
+        deal.deliverBy = uint40(promisedBy + offer.graceSeconds);
+        deal.reviewWindow = offer.reviewWindow;
+        deal.rulingWindow = offer.rulingWindow;
+        deal.penaltyBpsPerHour = offer.penaltyBpsPerHour;
+        deal.penaltyCapBps = offer.penaltyCapBps;
+        deal.arbiterFeeBps = offer.arbiterFeeBps;
+        deal.defaultSellerBps = offer.defaultSellerBps;
+        uint256 ethValue = offer.asset == address(0) ? price + bond : 0;
+        return IAgentEscrow(escrow).openFor{value: ethValue}(deal, true);
+    }
+
+    /// @dev Low-s 65-byte ECDSA signature by `maker`, else ERC-1271 approval by the `maker` contract.
+    /// (ECDSA first: an EOA maker costs no EXTCODESIZE; a contract address has no key to recover to.)
+    function _validSignature(address maker, bytes32 h, bytes calldata signature) private view returns (bool) {
+        if (signature.length == 65) {
+            bytes32 r;
+            bytes32 s;
+            uint8 v;
+            assembly ("memory-safe") {
+                r := calldataload(signature.offset)
+                s := calldataload(add(signature.offset, 0x20))
+                v := byte(0, calldataload(add(signature.offset, 0x40)))
+            }
+            (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecover(h, v, r, s);
+            if (err == ECDSA.RecoverError.NoError && recovered == maker) return true;
+        }
+        return maker.code.length != 0 && SignatureChecker.isValidERC1271SignatureNow(maker, h, signature);
+    }
+
+    function _digest(Offer calldata offer) private view returns (bytes32) {
+        return _hashTypedDataV4(OfferLib.structHash(offer));
+    }
+
+    // =============================================================================================
+    // Posting and cancelling
+    // =============================================================================================
+
+    /// @inheritdoc IOfferBook
+    function post(Offer calldata offer) external returns (bytes32 h) {
+        h = _digest(offer);
+        address maker = offer.maker;
+        if (msg.sender != maker) revert OfferNotMaker(h, maker, msg.sender);
+        uint256 status = _status[h];
+        if (status & OfferLib.CANCELLED != 0) revert OfferIsCancelled(h);
+        if (status & OfferLib.VALIDATED != 0) revert OfferAlreadyPosted(h);
+        if (block.timestamp > offer.expiry) revert OfferExpired(h, offer.expiry, block.timestamp);
+        uint256 current = _accounts[maker].counter;
+        if (offer.counter != current) revert OfferStaleCounter(h, offer.counter, current);
+        _checkTerms(h, offer);
+        _status[h] = status | OfferLib.VALIDATED;
+        emit OfferPosted(h, maker, offer.resourceId, offer);
+    }
+
+    /// @dev Sanity of posted terms (signed offers are checked by clients and, at fill, by the escrow).
+    function _checkTerms(bytes32 h, Offer calldata offer) private pure {
+        if (offer.quantity == 0) revert OfferInvalidTerms(h, 0);
+        if (offer.minFill > offer.quantity) revert OfferInvalidTerms(h, 1);
+        if (offer.unitPrice == 0) revert OfferInvalidTerms(h, 2);
+        if (uint256(offer.deliverySeconds) + offer.graceSeconds == 0) revert OfferInvalidTerms(h, 3);
+        if (
+            offer.penaltyCapBps > BPS || offer.arbiterFeeBps > BPS || offer.defaultSellerBps > BPS
+                || (offer.penaltyBpsPerHour != 0 && offer.deliverySeconds == 0)
+        ) revert OfferInvalidTerms(h, 4);
+        if (uint256(offer.unitPrice) * offer.quantity > type(uint128).max) revert OfferInvalidTerms(h, 5);
+        if (uint256(offer.bondPerUnit) * offer.quantity > type(uint128).max) revert OfferInvalidTerms(h, 5);
+    }
+
+    /// @inheritdoc IOfferBook
+    function cancel(Offer calldata offer) external {
+        bytes32 h = _digest(offer);
+        if (msg.sender != offer.maker) revert OfferNotMaker(h, offer.maker, msg.sender);
+        _status[h] |= OfferLib.CANCELLED;
+        emit OfferCancelled(h, msg.sender);
+    }
+
+    /// @inheritdoc IOfferBook
+    function incrementCounter() external returns (uint256 counter) {
+        Account storage account = _accounts[msg.sender];
+        counter = account.counter + 1;
+        account.counter = uint64(counter);
+        emit CounterIncremented(msg.sender, counter);
+    }
+
+    // =============================================================================================
+    // Deposits
+    // =============================================================================================
+
+    /// @inheritdoc IOfferBook
+    function deposit() external payable {
+        _credit(msg.sender, msg.sender, msg.value);
+    }
+
+    /// @inheritdoc IOfferBook
+    function depositFor(address account) external payable {
+        _credit(account, msg.sender, msg.value);
+    }
+
+    function _credit(address account, address from, uint256 amount) private {
+        _accounts[account].balance += uint128(amount); // checked: reverts beyond 2^128 - 1 total
+        emit Deposited(account, from, amount);
+    }
+
+    /// @inheritdoc IOfferBook
+    function withdraw(uint256 amount) external nonReentrant {
+        _withdraw(payable(msg.sender), amount);
+    }
+
+    /// @inheritdoc IOfferBook
+    function withdrawTo(address to, uint256 amount) external nonReentrant {
+        _withdraw(payable(to), amount);
+    }
+
+    function _withdraw(address payable to, uint256 amount) private {
+        Account storage account = _accounts[msg.sender];
+        uint256 balance = account.balance;
+        if (amount > balance) revert OfferInsufficientDeposit(msg.sender, balance, amount);
+        unchecked {
+            account.balance = uint128(balance - amount);
+        }
+        emit Withdrawn(msg.sender, to, amount);
+        (bool ok,) = to.call{value: amount}("");
+        if (!ok) revert OfferTransferFailed(to, amount);
+    }
+
+    // =============================================================================================
+    // Views
+    // =============================================================================================
+
+    /// @inheritdoc IOfferBook
+    function hashOffer(Offer calldata offer) external view returns (bytes32) {
+        return _digest(offer);
+    }
+
+    /// @inheritdoc IOfferBook
+    function domainSeparator() external view returns (bytes32) {
+        return _domainSeparatorV4();
+    }
+
+    /// @inheritdoc IOfferBook
+    function offerStatus(bytes32 offerHash) external view returns (uint256 filled, bool validated, bool cancelled) {
+        uint256 status = _status[offerHash];
+        return (status & OfferLib.FILLED_MASK, status & OfferLib.VALIDATED != 0, status & OfferLib.CANCELLED != 0);
+    }
+
+    /// @inheritdoc IOfferBook
+    function remaining(Offer calldata offer) external view returns (uint256) {
+        uint256 status = _status[_digest(offer)];
+        if (
+            status & OfferLib.CANCELLED != 0 || block.timestamp > offer.expiry
+                || offer.counter != _accounts[offer.maker].counter
+        ) return 0;
+        uint256 filled = status & OfferLib.FILLED_MASK;
+        return offer.quantity > filled ? offer.quantity - filled : 0;
+    }
+
+    /// @inheritdoc IOfferBook
+    function counterOf(address maker) external view returns (uint256) {
+        return _accounts[maker].counter;
+    }
+
+    /// @inheritdoc IOfferBook
+    function depositOf(address account) external view returns (uint256) {
+        return _accounts[account].balance;
+    }
+}
