@@ -65,6 +65,12 @@ SUITE: list[ContractSpec] = [
     ContractSpec("AgentEscrow", lambda ctx: (ctx.deployer.address, ctx.fee_recipient, ctx.fee_bps)),
     # signed and posted offers that open escrow deals (an authorised market of the escrow)
     ContractSpec("OfferBook", lambda ctx: (ctx.addresses["AgentEscrow"],), wire=_authorise_market("OfferBook")),
+    # auction singletons: each settles sales into the escrow through openFor
+    ContractSpec("EnglishAuction", lambda ctx: (ctx.addresses["AgentEscrow"],), _authorise_market("EnglishAuction")),
+    ContractSpec("DutchAuction", lambda ctx: (ctx.addresses["AgentEscrow"],), _authorise_market("DutchAuction")),
+    ContractSpec("SealedBidAuction", lambda ctx: (ctx.addresses["AgentEscrow"],), _authorise_market("SealedBidAuction")),
+    ContractSpec("ProcurementAuction", lambda ctx: (ctx.addresses["AgentEscrow"],),
+                 _authorise_market("ProcurementAuction")),
 ]
 
 

@@ -1,0 +1,774 @@
+"""AuctionClient: create, bid, commit, reveal, settle, reclaim and withdraw on the four auction singletons.
+
+English (ascending, anti-sniping, outbid credits), Dutch (linear decay, first buyer wins and settles at once),
+sealed-bid commit-reveal (first-price or Vickrey) and procurement (reverse, scored on price and delivery
+time, open or sealed). Every sale settles into an ``AgentEscrow`` deal.
+
+Pre-flight checks (status, time window against the next block's timestamp, minimum bid, roles, funds,
+allowance) raise :mod:`agentmarket.errors` pre-flight errors before any gas is spent. Afterwards the
+:class:`Auction` is rebuilt from the contract's events.
+
+Commit secrets: :class:`SaltStore` keeps every (amount, salt, deposit) in memory and, when given a path,
+in a JSON file written atomically *before* the commit transaction is sent, so an agent that crashes
+between commit and reveal can still reveal (and never loses its deposit to the non-reveal penalty).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+import threading
+from dataclasses import dataclass, field, replace
+from enum import Enum, IntEnum
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from eth_abi import encode as abi_encode
+from eth_account.signers.local import LocalAccount
+from eth_utils import event_abi_to_log_topic, keccak, to_checksum_address
+from hexbytes import HexBytes
+from web3.contract import Contract
+
+from ..chain import Chain
+from ..compiler import load_artifact
+from ..errors import InsufficientAllowance, InsufficientFunds, InvalidInput, InvalidState, NotAuthorized
+from ..types import BPS, ETH, ZERO_ADDRESS, to_bytes32
+
+_ERC20_ABI = [
+    {"type": "function", "name": "balanceOf", "stateMutability": "view",
+     "inputs": [{"name": "a", "type": "address"}], "outputs": [{"name": "", "type": "uint256"}]},
+    {"type": "function", "name": "allowance", "stateMutability": "view",
+     "inputs": [{"name": "o", "type": "address"}, {"name": "s", "type": "address"}],
+     "outputs": [{"name": "", "type": "uint256"}]},
+    {"type": "function", "name": "approve", "stateMutability": "nonpayable",
+     "inputs": [{"name": "s", "type": "address"}, {"name": "v", "type": "uint256"}], "outputs": []},
+]
+U96 = 2**96 - 1
+
+
+class AuctionKind(str, Enum):
+    ENGLISH = "EnglishAuction"
+    DUTCH = "DutchAuction"
+    SEALED = "SealedBidAuction"
+    PROCUREMENT = "ProcurementAuction"
+
+
+class AuctionStatus(IntEnum):
+    """Mirror of the Solidity ``AuctionStatus`` enum."""
+
+    NONE = 0
+    ACTIVE = 1
+    SETTLED = 2
+    NO_SALE = 3
+    CANCELLED = 4
+
+
+TEMPLATE_ABI_TYPES = "(address,address,address,uint128,bytes32,uint32,uint32,uint32,uint32,uint16,uint16,uint16,uint16)"
+_TEMPLATE_FIELDS = (
+    ("creator", "creator"), ("arbiter", "arbiter"), ("asset", "asset"), ("bond", "bond"), ("terms_hash", "termsHash"),
+    ("promise_delay", "promiseDelay"), ("delivery_delay", "deliveryDelay"), ("review_window", "reviewWindow"),
+    ("ruling_window", "rulingWindow"), ("penalty_bps_per_hour", "penaltyBpsPerHour"),
+    ("penalty_cap_bps", "penaltyCapBps"), ("arbiter_fee_bps", "arbiterFeeBps"),
+    ("default_seller_bps", "defaultSellerBps"),
+)
+
+
+@dataclass(frozen=True)
+class DealTemplate:
+    """The Solidity ``DealTemplate``: the escrow terms a sale settles into (deadlines relative to settlement)."""
+
+    creator: str
+    delivery_delay: int
+    asset: str = ETH
+    arbiter: str = ZERO_ADDRESS
+    bond: int = 0
+    terms_hash: bytes = b"\x00" * 32
+    promise_delay: int = 0
+    review_window: int = 3600
+    ruling_window: int = 86_400
+    penalty_bps_per_hour: int = 0
+    penalty_cap_bps: int = 0
+    arbiter_fee_bps: int = 0
+    default_seller_bps: int = BPS
+
+    def __post_init__(self) -> None:
+        for name in ("creator", "asset", "arbiter"):
+            object.__setattr__(self, name, to_checksum_address(getattr(self, name)))
+        object.__setattr__(self, "terms_hash", to_bytes32(self.terms_hash))
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, py) for py, _ in _TEMPLATE_FIELDS)
+
+    @classmethod
+    def from_abi(cls, value: Mapping[str, Any] | Sequence[Any]) -> "DealTemplate":
+        if isinstance(value, Mapping):
+            kwargs = {py: value[sol] for py, sol in _TEMPLATE_FIELDS}
+        else:
+            kwargs = {py: v for (py, _), v in zip(_TEMPLATE_FIELDS, value)}
+        kwargs["terms_hash"] = bytes(kwargs["terms_hash"])
+        return cls(**kwargs)
+
+    def hash(self) -> bytes:
+        """keccak256(abi.encode(template)), equal to the contracts' ``hashTemplate``."""
+        return keccak(abi_encode([TEMPLATE_ABI_TYPES], [self.as_tuple()]))
+
+    def validate(self) -> None:
+        """The checks the contracts make at creation."""
+        if self.delivery_delay <= 0 or self.promise_delay > self.delivery_delay:
+            raise InvalidInput(f"need 0 < delivery_delay and promise_delay <= delivery_delay "
+                               f"(got {self.promise_delay}, {self.delivery_delay})")
+        for name in ("penalty_cap_bps", "arbiter_fee_bps", "default_seller_bps"):
+            if not 0 <= getattr(self, name) <= BPS:
+                raise InvalidInput(f"{name}={getattr(self, name)} outside 0..{BPS}")
+        if self.arbiter == self.creator:
+            raise InvalidInput("the arbiter cannot be the auction's creator")
+
+
+@dataclass(frozen=True)
+class Bid:
+    """One bid, commitment, reveal or procurement offer, as read from an event."""
+
+    auction_id: int
+    bidder: str
+    amount: int = 0  # English/Dutch/sealed: the bid; procurement: the price
+    delivery_seconds: int = 0  # procurement only
+    bond: int = 0  # procurement: bond; sealed: deposit
+    commitment: bytes | None = None
+    revealed: bool = False
+    eligible: bool = True
+    score: int = 0  # procurement only
+    block: int = 0
+    tx_hash: str | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Auction:
+    """One auction rebuilt from events. Fields that do not apply to its kind keep their defaults."""
+
+    kind: AuctionKind
+    id: int
+    contract: str
+    creator: str
+    terms: DealTemplate
+    status: AuctionStatus = AuctionStatus.ACTIVE
+    # English
+    reserve: int = 0
+    start_time: int = 0
+    end_time: int = 0  # English/Dutch: end; sealed: commit end; procurement: bid end
+    extension: int = 0
+    min_increment_bps: int = 0
+    # Dutch
+    start_price: int = 0
+    floor_price: int = 0
+    # sealed / procurement
+    reveal_end: int = 0
+    penalty_bps: int = 0
+    vickrey: bool = False
+    sealed_bids: bool = False
+    # procurement
+    budget: int = 0
+    price_weight: int = 0
+    time_weight: int = 0
+    max_delivery: int = 0
+    # outcome so far
+    leader: str = ZERO_ADDRESS  # high bidder / best provider
+    leading_amount: int = 0  # high bid / best price
+    second_amount: int = 0  # sealed: second-highest eligible bid
+    bids: tuple[Bid, ...] = ()
+    winner: str = ZERO_ADDRESS
+    price: int = 0
+    deal_id: int = 0
+
+    @property
+    def asset(self) -> str:
+        return self.terms.asset
+
+    @property
+    def ends_at(self) -> int:
+        """Last second anything can be bid/revealed; settle opens one second later."""
+        return self.reveal_end if self.kind in (AuctionKind.SEALED, AuctionKind.PROCUREMENT) and (
+            self.kind == AuctionKind.SEALED or self.sealed_bids) else self.end_time
+
+    def minimum_bid(self) -> int:
+        """English: the smallest bid that leads now (same formula as the contract)."""
+        if self.leader == ZERO_ADDRESS:
+            return self.reserve
+        step = self.leading_amount * self.min_increment_bps // BPS
+        return self.leading_amount + (step or 1)
+
+    def price_at(self, timestamp: int) -> int:
+        """Dutch: the price a purchase in a block at ``timestamp`` pays (same integer maths as the contract)."""
+        if timestamp <= self.start_time:
+            return self.start_price
+        if timestamp >= self.end_time:
+            return self.floor_price
+        return self.start_price - (self.start_price - self.floor_price) * (timestamp - self.start_time) // (
+            self.end_time - self.start_time)
+
+    def clearing_price(self) -> int:
+        """Sealed: what the current leader would pay (Vickrey: max(second, reserve))."""
+        if self.leader == ZERO_ADDRESS:
+            return 0
+        return max(self.second_amount, self.reserve) if self.vickrey else self.leading_amount
+
+    def score(self, price: int, delivery_seconds: int) -> int:
+        """Procurement: priceWeight * price + timeWeight * delivery (lower wins)."""
+        return self.price_weight * price + self.time_weight * delivery_seconds
+
+
+@dataclass(frozen=True)
+class Secret:
+    """What a sealed bidder must keep to reveal (and to reclaim an unrevealed deposit)."""
+
+    contract: str
+    auction_id: int
+    bidder: str
+    amount: int
+    salt: bytes
+    deposit: int
+    commitment: bytes
+    delivery_seconds: int = 0  # procurement
+
+    def key(self) -> str:
+        return f"{self.contract}:{self.auction_id}:{self.bidder}"
+
+
+class SaltStore:
+    """Commit secrets in memory and, when ``path`` is given, in a JSON file rewritten atomically on each
+    change (temp file, fsync, rename), so a crash never leaves a half-written file."""
+
+    def __init__(self, path: str | Path | None = None):
+        self.path = Path(path) if path else None
+        self._lock = threading.Lock()
+        self._items: dict[str, Secret] = {}
+        if self.path and self.path.is_file():
+            for item in json.loads(self.path.read_text()).values():
+                secret = Secret(**{**item, "salt": bytes.fromhex(item["salt"]),
+                                   "commitment": bytes.fromhex(item["commitment"])})
+                self._items[secret.key()] = secret
+
+    def __repr__(self) -> str:  # never print salts
+        return f"SaltStore(path={self.path}, entries={len(self._items)})"
+
+    def put(self, secret: Secret) -> None:
+        with self._lock:
+            self._items[secret.key()] = secret
+            self._flush()
+
+    def get(self, contract: str, auction_id: int, bidder: str) -> Secret | None:
+        return self._items.get(f"{to_checksum_address(contract)}:{auction_id}:{to_checksum_address(bidder)}")
+
+    def _flush(self) -> None:
+        if self.path is None:
+            return
+        data = {k: {**s.__dict__, "salt": s.salt.hex(), "commitment": s.commitment.hex()}
+                for k, s in self._items.items()}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle, indent=2, sort_keys=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, self.path)
+
+
+def sealed_commitment(bidder: str, auction_id: int, chain_id: int, contract: str, amount: int, salt: bytes) -> bytes:
+    """keccak256(abi.encode(bidder, auctionId, chainid, contract, amount, salt)) — the sealed-bid commitment."""
+    return keccak(abi_encode(["address", "uint256", "uint256", "address", "uint256", "bytes32"],
+                             [to_checksum_address(bidder), auction_id, chain_id, to_checksum_address(contract),
+                              amount, salt]))
+
+
+def procurement_commitment(provider: str, auction_id: int, chain_id: int, contract: str, price: int,
+                           delivery_seconds: int, salt: bytes) -> bytes:
+    """keccak256(abi.encode(provider, auctionId, chainid, contract, price, deliverySeconds, salt))."""
+    return keccak(abi_encode(["address", "uint256", "uint256", "address", "uint256", "uint256", "bytes32"],
+                             [to_checksum_address(provider), auction_id, chain_id, to_checksum_address(contract),
+                              price, delivery_seconds, salt]))
+
+
+AuctionRef = Auction | tuple[AuctionKind, int]
+
+
+class AuctionClient:
+    """Client for the four auction singletons, acting as ``account`` (None for reads only)."""
+
+    def __init__(self, chain: Chain, addresses: Mapping[AuctionKind | str, str | Contract],
+                 account: LocalAccount | None = None, *, salts: SaltStore | str | Path | None = None,
+                 from_block: int = 0, gas: int | None = None):
+        self.chain = chain
+        # None: estimate every transaction; a number: simulate on the pending block (typed revert) and send
+        # with that fixed limit (much faster on the embedded chain, whose estimator re-executes many times)
+        self.gas = gas
+        self.w3 = chain.w3
+        self.account = account
+        self.from_block = from_block
+        self.salts = salts if isinstance(salts, SaltStore) else SaltStore(salts)
+        # block each known auction was created in: event rebuilds scan from there (shared by clones)
+        self._origins: dict[tuple[AuctionKind, int], int] = {}
+        self.contracts: dict[AuctionKind, Contract] = {}
+        self._topics: dict[AuctionKind, dict[HexBytes, Any]] = {}
+        for kind, where in addresses.items():
+            kind = AuctionKind(kind)
+            address = where.address if isinstance(where, Contract) else to_checksum_address(where)
+            contract = self.w3.eth.contract(address=address, abi=load_artifact(kind.value)["abi"])
+            self.contracts[kind] = contract
+            self._topics[kind] = {HexBytes(event_abi_to_log_topic(e)): getattr(contract.events, e["name"])()
+                                  for e in contract.abi if e["type"] == "event"}
+
+    @classmethod
+    def from_suite(cls, suite: Any, account: LocalAccount | None = None, **kw: Any) -> "AuctionClient":
+        return cls(suite.chain, {k: suite[k.value] for k in AuctionKind if k.value in suite}, account, **kw)
+
+    def as_(self, account: LocalAccount, *, salts: SaltStore | str | Path | None = None) -> "AuctionClient":
+        """The same contracts acting as another account. Secrets are keyed by bidder, so the clone shares
+        this client's salt store unless another store (or file path) is given."""
+        clone = AuctionClient.__new__(AuctionClient)
+        clone.__dict__.update(self.__dict__)
+        clone.account = account
+        if salts is not None:
+            clone.salts = salts if isinstance(salts, SaltStore) else SaltStore(salts)
+        return clone
+
+    def __repr__(self) -> str:
+        return f"AuctionClient(account={self.account.address if self.account else None})"
+
+    # -- reads -------------------------------------------------------------------------------------------
+
+    def now(self) -> int:
+        """Timestamp the next block will (at least) have."""
+        try:
+            return int(self.w3.eth.get_block("pending")["timestamp"])
+        except Exception:  # noqa: BLE001
+            return self.chain.now() + 1
+
+    def credit(self, kind: AuctionKind, account: str | None = None, asset: str = ETH) -> int:
+        who = to_checksum_address(account or self._me())
+        return int(self.contracts[kind].functions.creditOf(who, to_checksum_address(asset)).call())
+
+    def auction(self, kind: AuctionKind | str, auction_id: int) -> Auction:
+        """Rebuild auction ``auction_id`` of ``kind`` from its events."""
+        kind = AuctionKind(kind)
+        contract = self.contracts[kind]
+        origin = self._origins.get((kind, int(auction_id)), self.from_block)
+        logs = self.w3.eth.get_logs({  # type: ignore[arg-type]
+            "address": contract.address, "fromBlock": origin, "toBlock": "latest",
+            "topics": [None, "0x" + int(auction_id).to_bytes(32, "big").hex()],
+        })
+        auction: Auction | None = None
+        for log in sorted(logs, key=lambda x: (x["blockNumber"], x["logIndex"])):
+            event = self._topics[kind].get(HexBytes(log["topics"][0]))
+            if event is None:
+                continue
+            decoded = event.process_log(log)
+            auction = self._apply(kind, contract.address, auction, decoded["event"], decoded["args"], log)
+        if auction is None:
+            raise InvalidInput(f"no auction {auction_id} in {kind.value} {contract.address}")
+        self._origins[(kind, int(auction_id))] = min(int(x["blockNumber"]) for x in logs)
+        return auction
+
+    def refresh(self, auction: AuctionRef) -> Auction:
+        if isinstance(auction, Auction):
+            return self.auction(auction.kind, auction.id)
+        return self.auction(*auction)
+
+    @staticmethod
+    def _apply(kind: AuctionKind, address: str, a: Auction | None, name: str, args: Any, log: Any) -> Auction:
+        tx = "0x" + bytes(log["transactionHash"]).hex()
+        block = int(log["blockNumber"])
+        if name in ("EnglishAuctionCreated", "DutchAuctionCreated", "SealedAuctionCreated", "ProcurementCreated"):
+            p = args["params"]
+            creator = to_checksum_address(args.get("seller") or args.get("buyer"))
+            base = Auction(kind=kind, id=int(args["auctionId"]), contract=address, creator=creator,
+                           terms=DealTemplate.from_abi(args["terms"]))
+            if name == "EnglishAuctionCreated":
+                return replace(base, reserve=p["reserve"], start_time=p["startTime"], end_time=p["endTime"],
+                               extension=p["extension"], min_increment_bps=p["minIncrementBps"])
+            if name == "DutchAuctionCreated":
+                return replace(base, start_price=p["startPrice"], floor_price=p["floorPrice"],
+                               start_time=p["startTime"], end_time=p["endTime"])
+            if name == "SealedAuctionCreated":
+                return replace(base, reserve=p["reserve"], end_time=p["commitEnd"], reveal_end=p["revealEnd"],
+                               penalty_bps=p["penaltyBps"], vickrey=p["vickrey"])
+            return replace(base, budget=p["budget"], end_time=p["bidEnd"], reveal_end=p["revealEnd"],
+                           penalty_bps=p["penaltyBps"], sealed_bids=p["sealedBids"], price_weight=p["priceWeight"],
+                           time_weight=p["timeWeight"], max_delivery=p["maxDelivery"], reserve=0)
+        assert a is not None, f"{name} before the auction's creation event"
+        who = to_checksum_address(args["bidder"]) if "bidder" in args else (
+            to_checksum_address(args["provider"]) if "provider" in args else ZERO_ADDRESS)
+        if name == "BidPlaced":
+            bid = Bid(a.id, who, int(args["amount"]), block=block, tx_hash=tx)
+            return replace(a, leader=who, leading_amount=bid.amount, end_time=int(args["endTime"]),
+                           bids=a.bids + (bid,))
+        if name in ("BidCommitted", "OfferCommitted"):
+            deposit = int(args.get("deposit", args.get("bond", 0)))
+            return replace(a, bids=a.bids + (Bid(a.id, who, bond=deposit, commitment=bytes(args["commitment"]),
+                                                  block=block, tx_hash=tx),))
+        if name == "BidRevealed":
+            amount, eligible = int(args["amount"]), bool(args["eligible"])
+            bids = tuple(replace(b, amount=amount, revealed=True, eligible=eligible, tx_hash=tx)
+                         if b.bidder == who and not b.revealed else b for b in a.bids)
+            a = replace(a, bids=bids)
+            if eligible:
+                if amount > a.leading_amount:
+                    a = replace(a, second_amount=a.leading_amount, leader=who, leading_amount=amount)
+                elif amount > a.second_amount:
+                    a = replace(a, second_amount=amount)
+            return a
+        if name == "OfferPlaced":
+            bid = Bid(a.id, who, int(args["price"]), int(args["deliverySeconds"]), int(args["bond"]),
+                      score=int(args["score"]), block=block, tx_hash=tx)
+            return replace(a, leader=who, leading_amount=bid.amount, bids=a.bids + (bid,))
+        if name == "OfferRevealed":
+            price, delivery, score = int(args["price"]), int(args["deliverySeconds"]), int(args["score"])
+            eligible = bool(args["eligible"])
+            bids = tuple(replace(b, amount=price, delivery_seconds=delivery, score=score, revealed=True,
+                                 eligible=eligible, tx_hash=tx) if b.bidder == who and not b.revealed else b
+                         for b in a.bids)
+            a = replace(a, bids=bids)
+            best = next((b for b in bids if b.bidder == a.leader), None)
+            if eligible and (a.leader == ZERO_ADDRESS or best is None or score < best.score):
+                a = replace(a, leader=who, leading_amount=price)
+            return a
+        if name == "AuctionSettled":
+            winner = to_checksum_address(args["winner"])
+            status = AuctionStatus.SETTLED if winner != ZERO_ADDRESS else AuctionStatus.NO_SALE
+            return replace(a, status=status, winner=winner, price=int(args["price"]), deal_id=int(args["dealId"]))
+        if name == "AuctionCancelled":
+            return replace(a, status=AuctionStatus.CANCELLED)
+        return a  # DepositReclaimed / BondReclaimed: no change to the auction itself
+
+    # -- helpers ------------------------------------------------------------------------------------------
+
+    def _me(self) -> str:
+        if self.account is None:
+            raise NotAuthorized("this AuctionClient has no account (use .as_(account))")
+        return str(self.account.address)
+
+    def _send(self, kind: AuctionKind, fn: Any, value: int = 0) -> Any:
+        assert self.account is not None
+        tx = self.chain.transactor
+        if self.gas is not None:
+            tx.call(fn, sender=self.account.address, value=value, block="pending")
+        return tx.transact(self.account, fn, value=value, gas=self.gas)
+
+    def _id_from(self, kind: AuctionKind, receipt: Any) -> int:
+        contract = self.contracts[kind]
+        for log in receipt["logs"]:
+            if to_checksum_address(log["address"]) == contract.address and log["topics"]:
+                return int.from_bytes(bytes(log["topics"][1]), "big")
+        raise InvalidState("no auction event in the receipt")
+
+    def _ensure_funds(self, kind: AuctionKind, asset: str, amount: int, *, approve: bool) -> None:
+        me = self._me()
+        if asset == ETH:
+            balance = int(self.w3.eth.get_balance(me))
+            if balance < amount:
+                raise InsufficientFunds(f"{me} holds {balance} wei, needs {amount} plus gas")
+            return
+        token = self.w3.eth.contract(address=to_checksum_address(asset), abi=_ERC20_ABI)
+        balance = int(token.functions.balanceOf(me).call())
+        if balance < amount:
+            raise InsufficientFunds(f"{me} holds {balance} of token {asset}, needs {amount}")
+        spender = self.contracts[kind].address
+        allowance = int(token.functions.allowance(me, spender).call())
+        if allowance < amount:
+            if not approve:
+                raise InsufficientAllowance(f"{kind.value} may spend {allowance} of {asset} for {me}, needs {amount} "
+                                            "(pass approve=True to approve exactly that)")
+            self._send(kind, token.functions.approve(spender, amount))
+
+    def _current(self, ref: AuctionRef) -> Auction:
+        return self.refresh(ref)
+
+    @staticmethod
+    def _active(a: Auction, action: str) -> None:
+        if a.status != AuctionStatus.ACTIVE:
+            raise InvalidState(f"cannot {action} {a.kind.value} {a.id}: it is {a.status.name}")
+
+    def _not_creator(self, a: Auction, action: str) -> None:
+        me = to_checksum_address(self._me())
+        if me == a.creator:
+            raise NotAuthorized(f"the creator of {a.kind.value} {a.id} cannot {action}")
+
+    def template(self, delivery_delay: int, **kw: Any) -> DealTemplate:
+        """A :class:`DealTemplate` with this client's account as creator."""
+        return DealTemplate(creator=self._me(), delivery_delay=delivery_delay, **kw)
+
+    def _create(self, kind: AuctionKind, fn: Any, value: int = 0) -> Auction:
+        receipt = self._send(kind, fn, value)
+        auction_id = self._id_from(kind, receipt)
+        self._origins[(kind, auction_id)] = int(receipt["blockNumber"])
+        return self.auction(kind, auction_id)
+
+    def _check_template(self, terms: DealTemplate) -> None:
+        terms.validate()
+        if terms.creator != to_checksum_address(self._me()):
+            raise InvalidInput(f"template creator {terms.creator} must be the sender {self._me()}")
+
+    # -- English ---------------------------------------------------------------------------------------
+
+    def create_english(self, terms: DealTemplate, *, reserve: int, start_time: int, end_time: int,
+                       extension: int = 300, min_increment_bps: int = 500) -> Auction:
+        self._check_template(terms)
+        if reserve <= 0 or reserve > U96:
+            raise InvalidInput(f"reserve {reserve} must be in 1..2^96-1")
+        if start_time < self.now() or end_time <= start_time:
+            raise InvalidInput(f"need now <= start_time < end_time (now {self.now()}, {start_time}, {end_time})")
+        if not 0 <= min_increment_bps <= BPS:
+            raise InvalidInput(f"min_increment_bps {min_increment_bps} outside 0..{BPS}")
+        params = (reserve, start_time, end_time, extension, min_increment_bps)
+        return self._create(AuctionKind.ENGLISH, self.contracts[AuctionKind.ENGLISH].functions.create(
+            params, terms.as_tuple()))
+
+    def bid(self, auction: AuctionRef, amount: int, *, approve: bool = False) -> Auction:
+        """English: bid ``amount``; raises before sending when it is over, too early, or below the minimum."""
+        a = self._current(auction)
+        self._active(a, "bid on")
+        self._not_creator(a, "bid")
+        now = self.now()
+        if now < a.start_time:
+            raise InvalidState(f"English {a.id} opens at {a.start_time} (next block {now})")
+        if now > a.end_time:
+            raise InvalidState(f"English {a.id} is over: it ended at {a.end_time} (next block {now})")
+        if amount < a.minimum_bid():
+            raise InvalidInput(f"bid {amount} below the minimum {a.minimum_bid()} of English {a.id}")
+        if amount > U96:
+            raise InvalidInput(f"bid {amount} above 2^96-1")
+        self._ensure_funds(a.kind, a.asset, amount, approve=approve)
+        value = amount if a.asset == ETH else 0
+        self._send(a.kind, self.contracts[a.kind].functions.bid(a.id, amount), value)
+        return self.refresh(a)
+
+    def cancel(self, auction: AuctionRef) -> Auction:
+        """English (no bid yet) or Dutch (not bought yet): the seller cancels."""
+        a = self._current(auction)
+        self._active(a, "cancel")
+        if to_checksum_address(self._me()) != a.creator:
+            raise NotAuthorized(f"only the seller {a.creator} can cancel {a.kind.value} {a.id}")
+        if a.kind == AuctionKind.ENGLISH and a.leader != ZERO_ADDRESS:
+            raise InvalidState(f"English {a.id} has a bid: it can no longer be cancelled")
+        if a.kind not in (AuctionKind.ENGLISH, AuctionKind.DUTCH):
+            raise InvalidState(f"{a.kind.value} auctions cannot be cancelled")
+        self._send(a.kind, self.contracts[a.kind].functions.cancel(a.id))
+        return self.refresh(a)
+
+    # -- Dutch -----------------------------------------------------------------------------------------
+
+    def create_dutch(self, terms: DealTemplate, *, start_price: int, floor_price: int, start_time: int,
+                     end_time: int) -> Auction:
+        self._check_template(terms)
+        if not 0 < floor_price <= start_price <= U96:
+            raise InvalidInput(f"need 0 < floor_price <= start_price <= 2^96-1 ({floor_price}, {start_price})")
+        if start_time < self.now() or end_time <= start_time:
+            raise InvalidInput(f"need now <= start_time < end_time (now {self.now()}, {start_time}, {end_time})")
+        params = (start_price, floor_price, start_time, end_time)
+        return self._create(AuctionKind.DUTCH, self.contracts[AuctionKind.DUTCH].functions.create(
+            params, terms.as_tuple()))
+
+    def dutch_price(self, auction: Auction, timestamp: int | None = None) -> int:
+        """The price a purchase in the next block (or at ``timestamp``) pays, computed locally."""
+        return auction.price_at(self.now() if timestamp is None else timestamp)
+
+    def buy(self, auction: AuctionRef, *, max_price: int | None = None, approve: bool = False) -> Auction:
+        """Dutch: buy at the next block's price (at most ``max_price``; ETH sends exactly that bound, the
+        excess comes back in the same transaction). Returns the settled auction (``deal_id`` set)."""
+        a = self._current(auction)
+        self._active(a, "buy")
+        self._not_creator(a, "buy")
+        now = self.now()
+        if now < a.start_time:
+            raise InvalidState(f"Dutch {a.id} opens at {a.start_time} (next block {now})")
+        if now > a.end_time:
+            raise InvalidState(f"Dutch {a.id} is over: it ended at {a.end_time} (next block {now})")
+        price = a.price_at(now)
+        bound = price if max_price is None else max_price
+        if price > bound:
+            raise InvalidInput(f"Dutch {a.id} costs {price} now, above max_price {bound}")
+        if to_checksum_address(self._me()) == a.terms.arbiter:
+            raise NotAuthorized(f"the arbiter of Dutch {a.id} cannot buy it")
+        self._ensure_funds(a.kind, a.asset, bound, approve=approve)
+        value = bound if a.asset == ETH else 0
+        self._send(a.kind, self.contracts[a.kind].functions.buy(a.id, bound, a.terms.as_tuple()), value)
+        return self.refresh(a)
+
+    # -- sealed ----------------------------------------------------------------------------------------
+
+    def create_sealed(self, terms: DealTemplate, *, reserve: int, commit_end: int, reveal_end: int,
+                      penalty_bps: int = 1000, vickrey: bool = True) -> Auction:
+        self._check_template(terms)
+        if reserve <= 0 or reserve > U96:
+            raise InvalidInput(f"reserve {reserve} must be in 1..2^96-1")
+        if commit_end < self.now() or reveal_end <= commit_end:
+            raise InvalidInput(f"need now <= commit_end < reveal_end (now {self.now()}, {commit_end}, {reveal_end})")
+        if not 0 <= penalty_bps <= BPS:
+            raise InvalidInput(f"penalty_bps {penalty_bps} outside 0..{BPS}")
+        params = (reserve, commit_end, reveal_end, penalty_bps, vickrey)
+        return self._create(AuctionKind.SEALED, self.contracts[AuctionKind.SEALED].functions.create(
+            params, terms.as_tuple()))
+
+    def commit(self, auction: AuctionRef, amount: int, *, deposit: int | None = None, salt: bytes | None = None,
+               approve: bool = False) -> Secret:
+        """Sealed: commit to ``amount`` with ``deposit`` (default: the amount; more hides the bid). The
+        secret is stored (and written to the salt file) before the transaction is sent."""
+        a = self._current(auction)
+        self._active(a, "commit to")
+        self._not_creator(a, "bid")
+        if a.kind != AuctionKind.SEALED:
+            raise InvalidInput("commit is for sealed-bid auctions (use commit_offer for procurement)")
+        deposit = amount if deposit is None else deposit
+        if self.now() > a.end_time:
+            raise InvalidState(f"commit phase of sealed {a.id} is over (ended {a.end_time}, next block {self.now()})")
+        if not 0 < deposit <= U96 or amount > deposit:
+            raise InvalidInput(f"need 0 < amount <= deposit <= 2^96-1 (amount {amount}, deposit {deposit})")
+        if amount < a.reserve:
+            raise InvalidInput(f"bid {amount} below the reserve {a.reserve}: it could never win")
+        me = self._me()
+        if any(b.bidder == me for b in a.bids):
+            raise InvalidState(f"{me} already committed to sealed {a.id}")
+        self._ensure_funds(a.kind, a.asset, deposit, approve=approve)
+        salt = salt or secrets.token_bytes(32)
+        contract = self.contracts[a.kind]
+        commitment = sealed_commitment(me, a.id, self.chain.chain_id, contract.address, amount, salt)
+        secret = Secret(contract.address, a.id, to_checksum_address(me), amount, salt, deposit, commitment)
+        self.salts.put(secret)
+        self._send(a.kind, contract.functions.commit(a.id, commitment, deposit), deposit if a.asset == ETH else 0)
+        return secret
+
+    def reveal(self, auction: AuctionRef) -> Auction:
+        """Sealed or sealed procurement: reveal this account's stored commitment."""
+        a = self._current(auction)
+        secret = self._secret(a)
+        now = self.now()
+        if not a.end_time < now <= a.reveal_end:
+            raise InvalidState(f"reveal window of {a.kind.value} {a.id} is ({a.end_time}, {a.reveal_end}], "
+                               f"next block {now}")
+        if any(b.bidder == secret.bidder and b.revealed for b in a.bids):
+            raise InvalidState(f"{secret.bidder} already revealed in {a.kind.value} {a.id}")
+        fns = self.contracts[a.kind].functions
+        if a.kind == AuctionKind.SEALED:
+            self._send(a.kind, fns.reveal(a.id, secret.amount, secret.salt, secret.deposit))
+        else:
+            self._send(a.kind, fns.reveal(a.id, secret.amount, secret.delivery_seconds, secret.salt, secret.deposit))
+        return self.refresh(a)
+
+    def _secret(self, a: Auction) -> Secret:
+        secret = self.salts.get(self.contracts[a.kind].address, a.id, self._me())
+        if secret is None:
+            raise InvalidState(f"no stored commitment of {self._me()} for {a.kind.value} {a.id}")
+        return secret
+
+    def reclaim(self, auction: AuctionRef) -> int:
+        """Sealed or sealed procurement: take back this account's deposit/bond; returns the refund."""
+        a = self._current(auction)
+        me = to_checksum_address(self._me())
+        mine = [b for b in a.bids if b.bidder == me]
+        if not mine:
+            raise InvalidState(f"{me} has no commitment in {a.kind.value} {a.id}")
+        secret = self.salts.get(self.contracts[a.kind].address, a.id, me)
+        commitment = mine[0].commitment or b"\x00" * 32
+        deposit = mine[0].bond
+        if not mine[0].revealed and self.now() <= a.reveal_end:
+            raise InvalidState(f"unrevealed: reveal first, or reclaim after {a.reveal_end}")
+        if mine[0].revealed and a.leader == me and a.status == AuctionStatus.ACTIVE:
+            raise InvalidState(f"{me} leads {a.kind.value} {a.id}: reclaim after settlement")
+        if secret is not None:
+            commitment, deposit = secret.commitment, secret.deposit
+        fn = self.contracts[a.kind].functions.reclaim(a.id, commitment, deposit)
+        refund = int(self.chain.transactor.call(fn, sender=me))
+        self._send(a.kind, fn)
+        return refund
+
+    # -- procurement -------------------------------------------------------------------------------------
+
+    def create_procurement(self, terms: DealTemplate, *, budget: int, bid_end: int, price_weight: int = 1,
+                           time_weight: int = 0, max_delivery: int = 86_400, sealed_bids: bool = False,
+                           reveal_end: int = 0, penalty_bps: int = 1000, approve: bool = False) -> Auction:
+        """Lock ``budget`` and open a reverse auction (min bond = ``terms.bond``)."""
+        self._check_template(terms)
+        if not 0 < budget <= U96:
+            raise InvalidInput(f"budget {budget} must be in 1..2^96-1")
+        if bid_end <= self.now() or (sealed_bids and reveal_end <= bid_end):
+            raise InvalidInput(f"need now < bid_end (< reveal_end when sealed): now {self.now()}, {bid_end}, "
+                               f"{reveal_end}")
+        if price_weight == 0 and time_weight == 0:
+            raise InvalidInput("at least one weight must be non-zero")
+        self._ensure_funds(AuctionKind.PROCUREMENT, terms.asset, budget, approve=approve)
+        params = (budget, bid_end, reveal_end, penalty_bps, sealed_bids, price_weight, time_weight, max_delivery)
+        return self._create(AuctionKind.PROCUREMENT, self.contracts[AuctionKind.PROCUREMENT].functions.create(
+            params, terms.as_tuple()), budget if terms.asset == ETH else 0)
+
+    def _check_offer(self, a: Auction, price: int, delivery_seconds: int, bond: int) -> None:
+        self._active(a, "bid on")
+        self._not_creator(a, "bid")
+        if a.kind != AuctionKind.PROCUREMENT:
+            raise InvalidInput("offers are for procurement auctions")
+        if self.now() > a.end_time:
+            raise InvalidState(f"procurement {a.id} bidding ended at {a.end_time} (next block {self.now()})")
+        if not 0 < price <= a.budget or delivery_seconds > a.max_delivery or bond < a.terms.bond:
+            raise InvalidInput(f"offer breaks the rules of procurement {a.id}: price in 1..{a.budget}, delivery "
+                               f"<= {a.max_delivery}, bond >= {a.terms.bond}")
+
+    def offer(self, auction: AuctionRef, price: int, delivery_seconds: int, *, bond: int | None = None,
+              approve: bool = False) -> Auction:
+        """Open procurement: offer ``price`` and ``delivery_seconds`` with ``bond`` (default: the minimum)."""
+        a = self._current(auction)
+        bond = a.terms.bond if bond is None else bond
+        self._check_offer(a, price, delivery_seconds, bond)
+        if a.sealed_bids:
+            raise InvalidInput(f"procurement {a.id} is sealed: use commit_offer")
+        if a.leader != ZERO_ADDRESS:
+            best = next(b for b in reversed(a.bids) if b.bidder == a.leader)
+            if a.score(price, delivery_seconds) >= best.score:
+                raise InvalidInput(f"score {a.score(price, delivery_seconds)} does not beat {best.score}")
+        self._ensure_funds(a.kind, a.asset, bond, approve=approve)
+        self._send(a.kind, self.contracts[a.kind].functions.bid(a.id, price, delivery_seconds, bond),
+                   bond if a.asset == ETH else 0)
+        return self.refresh(a)
+
+    def commit_offer(self, auction: AuctionRef, price: int, delivery_seconds: int, *, bond: int | None = None,
+                     salt: bytes | None = None, approve: bool = False) -> Secret:
+        """Sealed procurement: commit to an offer; the bond is the (public) deposit."""
+        a = self._current(auction)
+        bond = a.terms.bond if bond is None else bond
+        self._check_offer(a, price, delivery_seconds, bond)
+        if not a.sealed_bids:
+            raise InvalidInput(f"procurement {a.id} is open: use offer")
+        me = to_checksum_address(self._me())
+        if any(b.bidder == me for b in a.bids):
+            raise InvalidState(f"{me} already committed to procurement {a.id}")
+        self._ensure_funds(a.kind, a.asset, bond, approve=approve)
+        salt = salt or secrets.token_bytes(32)
+        contract = self.contracts[a.kind]
+        commitment = procurement_commitment(me, a.id, self.chain.chain_id, contract.address, price,
+                                            delivery_seconds, salt)
+        secret = Secret(contract.address, a.id, me, price, salt, bond, commitment, delivery_seconds)
+        self.salts.put(secret)
+        self._send(a.kind, contract.functions.commit(a.id, commitment, bond), bond if a.asset == ETH else 0)
+        return secret
+
+    # -- settlement and credits ----------------------------------------------------------------------------
+
+    def settle(self, auction: AuctionRef) -> Auction:
+        """Anyone: close an ended English, sealed or procurement auction into its escrow deal."""
+        a = self._current(auction)
+        self._active(a, "settle")
+        if a.kind == AuctionKind.DUTCH:
+            raise InvalidInput("Dutch auctions settle when bought")
+        if self.now() <= a.ends_at:
+            raise InvalidState(f"{a.kind.value} {a.id} ends at {a.ends_at}: settle after it (next block {self.now()})")
+        self._send(a.kind, self.contracts[a.kind].functions.settle(a.id, a.terms.as_tuple()))
+        return self.refresh(a)
+
+    def withdraw(self, kind: AuctionKind, asset: str = ETH, *, to: str | None = None) -> int:
+        """Pull this account's credits (outbid bids, refused payouts) from ``kind``'s contract."""
+        amount = self.credit(kind, asset=asset)
+        if amount == 0:
+            raise InvalidState(f"{self._me()} has no credit in {asset} at {kind.value}")
+        fns = self.contracts[kind].functions
+        asset = to_checksum_address(asset)
+        self._send(kind, fns.withdraw(asset) if to is None else fns.withdrawTo(asset, to_checksum_address(to)))
+        return amount

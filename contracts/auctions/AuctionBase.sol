@@ -1,0 +1,180 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+
+import {IAgentEscrow} from "../interfaces/IAgentEscrow.sol";
+import {IAuctionBase} from "../interfaces/IAuctionBase.sol";
+import {DealTemplate} from "../libraries/AuctionTypes.sol";
+import {Deal} from "../libraries/EscrowTypes.sol";
+
+/// @title AuctionBase
+/// @notice Shared machinery of the auction singletons: template hashing and validation, receiving bids in
+/// ETH or ERC-20 (the amount actually received counts), pushing payouts with a fixed gas allowance and
+/// falling back to credits, and opening the escrow deal a sale settles into.
+abstract contract AuctionBase is IAuctionBase, ReentrancyGuardTransient {
+    using SafeERC20 for IERC20;
+
+    /// @notice Gas forwarded to an ETH payout receiver; a receiver needing more is credited instead.
+    uint256 public constant PAYOUT_GAS = 30_000;
+    uint256 internal constant BPS = 10_000;
+    uint256 internal constant TEMPLATE_SIZE = 13 * 32;
+
+    /// @inheritdoc IAuctionBase
+    address public immutable escrow;
+
+    /// @inheritdoc IAuctionBase
+    uint256 public nextAuctionId = 1;
+
+    mapping(address account => mapping(address asset => uint256)) internal _credits;
+
+    constructor(address escrow_) {
+        escrow = escrow_;
+    }
+
+    // =============================================================================================
+    // Credits
+    // =============================================================================================
+
+    /// @inheritdoc IAuctionBase
+    function withdraw(address asset) external nonReentrant returns (uint256) {
+        return _withdraw(asset, msg.sender);
+    }
+
+    /// @inheritdoc IAuctionBase
+    function withdrawTo(address asset, address to) external nonReentrant returns (uint256) {
+        return _withdraw(asset, to);
+    }
+
+    function _withdraw(address asset, address to) private returns (uint256 amount) {
+        amount = _credits[msg.sender][asset];
+        if (amount == 0) revert AuctionNothingToWithdraw(msg.sender, asset);
+        _credits[msg.sender][asset] = 0;
+        emit Withdrawn(msg.sender, asset, to, amount);
+        if (asset == address(0)) {
+            (bool ok,) = to.call{value: amount}("");
+            if (!ok) revert AuctionTransferFailed(asset, to, amount);
+        } else {
+            IERC20(asset).safeTransfer(to, amount);
+        }
+    }
+
+    /// @inheritdoc IAuctionBase
+    function creditOf(address account, address asset) external view returns (uint256) {
+        return _credits[account][asset];
+    }
+
+    // =============================================================================================
+    // Templates
+    // =============================================================================================
+
+    /// @inheritdoc IAuctionBase
+    function hashTemplate(DealTemplate calldata terms) public pure returns (bytes32 h) {
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            calldatacopy(p, terms, TEMPLATE_SIZE)
+            h := keccak256(p, TEMPLATE_SIZE)
+        }
+    }
+
+    /// @dev Reject templates the escrow would refuse at settlement, so a sale can never be stuck on them.
+    function _validateTerms(DealTemplate calldata t) internal view {
+        if (
+            t.creator != msg.sender || t.deliveryDelay == 0 || t.promiseDelay > t.deliveryDelay || t.penaltyCapBps > BPS
+                || t.arbiterFeeBps > BPS || t.defaultSellerBps > BPS || t.arbiter == msg.sender
+        ) revert AuctionInvalidTerms();
+    }
+
+    function _checkTerms(uint256 auctionId, bytes32 stored, DealTemplate calldata t) internal pure {
+        if (hashTemplate(t) != stored) revert AuctionTermsMismatch(auctionId);
+    }
+
+    /// @dev The escrow deal a sell-side sale opens: the template's terms, deadlines from now.
+    function _sellDeal(DealTemplate calldata t, address buyer, address seller, uint256 amount)
+        internal
+        view
+        returns (Deal memory deal)
+    {
+        deal.buyer = buyer;
+        deal.seller = seller;
+        deal.arbiter = t.arbiter;
+        deal.asset = t.asset;
+        deal.amount = uint128(amount);
+        deal.bond = t.bond;
+        deal.termsHash = t.termsHash;
+        deal.promisedBy = uint40(block.timestamp + t.promiseDelay);
+        deal.deliverBy = uint40(block.timestamp + t.deliveryDelay);
+        deal.reviewWindow = t.reviewWindow;
+        deal.rulingWindow = t.rulingWindow;
+        deal.penaltyBpsPerHour = t.penaltyBpsPerHour;
+        deal.penaltyCapBps = t.penaltyCapBps;
+        deal.arbiterFeeBps = t.arbiterFeeBps;
+        deal.defaultSellerBps = t.defaultSellerBps;
+    }
+
+    /// @dev Whether the escrow would take `deal` from this market (parties distinct, market authorised).
+    function _dealPossible(Deal memory deal) internal view returns (bool) {
+        address arbiter = deal.arbiter;
+        if (deal.buyer == deal.seller || (arbiter != address(0) && (arbiter == deal.buyer || arbiter == deal.seller))) {
+            return false;
+        }
+        return IAgentEscrow(escrow).isMarket(address(this));
+    }
+
+    /// @dev Fund and open `deal` in the escrow with coins this contract holds (`deal.amount`, plus the bond
+    /// when `bondPosted`). Callers check `_dealPossible` first.
+    function _openHeld(Deal memory deal, bool bondPosted) internal returns (uint256 dealId) {
+        uint256 value = uint256(deal.amount) + (bondPosted ? deal.bond : 0);
+        if (deal.asset == address(0)) {
+            return IAgentEscrow(escrow).openFor{value: value}(deal, bondPosted);
+        }
+        IERC20(deal.asset).safeTransfer(escrow, value);
+        return IAgentEscrow(escrow).openFor(deal, bondPosted);
+    }
+
+    // =============================================================================================
+    // Moving coins
+    // =============================================================================================
+
+    /// @dev Take `amount` from the caller: ETH must arrive as `msg.value`; ERC-20 is pulled and the amount
+    /// actually received is returned (fee-on-transfer tokens).
+    function _receive(address asset, uint256 amount) internal returns (uint256 received) {
+        if (asset == address(0)) {
+            if (msg.value != amount) revert AuctionWrongValue(amount, msg.value);
+            return amount;
+        }
+        if (msg.value != 0) revert AuctionWrongValue(0, msg.value);
+        uint256 before = IERC20(asset).balanceOf(address(this));
+        IERC20(asset).safeTransferFrom(msg.sender, address(this), amount);
+        received = IERC20(asset).balanceOf(address(this)) - before;
+    }
+
+    function _credit(address account, address asset, uint256 amount) internal {
+        _credits[account][asset] += amount;
+        emit PayoutCredited(account, asset, amount);
+    }
+
+    /// @dev Push a payout; if the receiver refuses it (revert, out of gas, token failure) credit it instead.
+    function _pay(address asset, address to, uint256 amount) internal {
+        if (amount == 0) return;
+        bool ok;
+        if (asset == address(0)) {
+            // Make sure the receiver really gets PAYOUT_GAS (63/64 rule), so a caller cannot pick a gas
+            // limit that makes a contract receiver fail on purpose.
+            if (gasleft() < PAYOUT_GAS + PAYOUT_GAS / 63 + 12_000) revert AuctionInsufficientGas(gasleft());
+            assembly ("memory-safe") {
+                ok := call(PAYOUT_GAS, to, amount, 0, 0, 0, 0)
+            }
+        } else {
+            ok = IERC20(asset).trySafeTransfer(to, amount);
+        }
+        if (!ok) _credit(to, asset, amount);
+    }
+
+    function _toUint96(uint256 amount) internal pure returns (uint96) {
+        if (amount == 0 || amount > type(uint96).max) revert AuctionInvalidAmount(amount);
+        return uint96(amount);
+    }
+}

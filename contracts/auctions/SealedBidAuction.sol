@@ -1,0 +1,214 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {AuctionBase} from "./AuctionBase.sol";
+import {ISealedBidAuction} from "../interfaces/ISealedBidAuction.sol";
+import {AuctionStatus, DealTemplate, SealedParams} from "../libraries/AuctionTypes.sol";
+import {Deal} from "../libraries/EscrowTypes.sol";
+
+/// @title SealedBidAuction
+/// @notice See {ISealedBidAuction}. One storage word per bidder: before the reveal
+/// `keccak256(abi.encode(commitment, deposit)) >> 1` (top bit clear), after it
+/// `1 << 255 | amount << 96 | deposit`. The leader and the second price live in two packed words.
+contract SealedBidAuction is AuctionBase, ISealedBidAuction {
+    struct Auction {
+        address highBidder; //   slot 0
+        uint96 highBid;
+        address seller; //       slot 1
+        uint40 commitEnd;
+        uint40 revealEnd;
+        uint16 penaltyBps;
+        uint96 secondBid; //     slot 2
+        uint96 reserve;
+        AuctionStatus status;
+        bool vickrey;
+        bool erc20;
+        address asset; //        slot 3
+        bytes32 templateHash; // slot 4
+    }
+
+    uint256 private constant REVEALED = 1 << 255;
+    uint256 private constant U96 = type(uint96).max;
+
+    mapping(uint256 auctionId => Auction) private _auctions;
+    mapping(uint256 auctionId => mapping(address bidder => uint256 record)) private _bids;
+
+    constructor(address escrow_) AuctionBase(escrow_) {}
+
+    /// @inheritdoc ISealedBidAuction
+    function create(SealedParams calldata p, DealTemplate calldata terms) external returns (uint256 auctionId) {
+        if (p.reserve == 0) revert AuctionInvalidAmount(0);
+        if (p.commitEnd <= block.timestamp || p.revealEnd <= p.commitEnd) {
+            revert AuctionInvalidTimes(p.commitEnd, p.revealEnd, block.timestamp);
+        }
+        if (p.penaltyBps > BPS) revert AuctionInvalidBps(p.penaltyBps);
+        _validateTerms(terms);
+        auctionId = nextAuctionId++;
+        Auction storage a = _auctions[auctionId];
+        a.seller = msg.sender;
+        a.commitEnd = p.commitEnd;
+        a.revealEnd = p.revealEnd;
+        a.penaltyBps = p.penaltyBps;
+        a.reserve = p.reserve;
+        a.status = AuctionStatus.Active;
+        a.vickrey = p.vickrey;
+        a.erc20 = terms.asset != address(0);
+        a.asset = terms.asset;
+        a.templateHash = hashTemplate(terms);
+        emit SealedAuctionCreated(auctionId, msg.sender, p, terms);
+    }
+
+    /// @inheritdoc ISealedBidAuction
+    function commit(uint256 auctionId, bytes32 commitment, uint256 deposit) external payable nonReentrant {
+        Auction storage a = _auctions[auctionId];
+        if (a.status != AuctionStatus.Active) revert AuctionInvalidState(auctionId, a.status);
+        if (block.timestamp > a.commitEnd) revert AuctionBiddingClosed(auctionId, a.commitEnd, block.timestamp);
+        if (msg.sender == a.seller) revert AuctionUnauthorized(auctionId, msg.sender);
+        mapping(address => uint256) storage bids = _bids[auctionId];
+        if (bids[msg.sender] != 0) revert AuctionAlreadyCommitted(auctionId, msg.sender);
+        uint256 received = _toUint96(_receive(a.erc20 ? a.asset : address(0), deposit));
+        bids[msg.sender] = _sealed(commitment, received);
+        emit BidCommitted(auctionId, msg.sender, commitment, received);
+    }
+
+    /// @inheritdoc ISealedBidAuction
+    function reveal(uint256 auctionId, uint256 amount, bytes32 salt, uint256 deposit) external {
+        Auction storage a = _auctions[auctionId];
+        uint256 commitEnd = a.commitEnd;
+        uint256 revealEnd = a.revealEnd;
+        if (block.timestamp <= commitEnd || block.timestamp > revealEnd) {
+            revert AuctionRevealWindow(auctionId, commitEnd, revealEnd, block.timestamp);
+        }
+        uint256 record = _bids[auctionId][msg.sender];
+        if (record == 0) revert AuctionNoCommitment(auctionId, msg.sender);
+        if (record & REVEALED != 0) revert AuctionAlreadyRevealed(auctionId, msg.sender);
+        if (_sealed(commitmentOf(msg.sender, auctionId, amount, salt), deposit) != record) {
+            revert AuctionInvalidReveal(auctionId, msg.sender);
+        }
+        bool eligible = amount >= a.reserve && amount <= deposit;
+        _bids[auctionId][msg.sender] = REVEALED | ((amount > U96 ? U96 : amount) << 96) | deposit;
+        if (eligible) {
+            uint256 high = a.highBid;
+            if (amount > high) {
+                if (high != 0) a.secondBid = uint96(high);
+                a.highBidder = msg.sender;
+                a.highBid = uint96(amount);
+            } else if (amount > a.secondBid) {
+                a.secondBid = uint96(amount);
+            }
+        }
+        emit BidRevealed(auctionId, msg.sender, amount, eligible);
+    }
+
+    /// @inheritdoc ISealedBidAuction
+    function settle(uint256 auctionId, DealTemplate calldata terms) external nonReentrant returns (uint256 dealId) {
+        Auction storage a = _auctions[auctionId];
+        if (a.status != AuctionStatus.Active) revert AuctionInvalidState(auctionId, a.status);
+        if (block.timestamp <= a.revealEnd) revert AuctionNotEnded(auctionId, a.revealEnd, block.timestamp);
+        _checkTerms(auctionId, a.templateHash, terms);
+        address winner = a.highBidder;
+        if (winner != address(0)) {
+            uint256 price = _priceOf(a);
+            Deal memory deal = _sellDeal(terms, winner, terms.creator, price);
+            if (_dealPossible(deal)) {
+                a.status = AuctionStatus.Settled;
+                dealId = _openHeld(deal, false);
+                emit AuctionSettled(auctionId, winner, price, dealId);
+                return dealId;
+            }
+        }
+        // No eligible bid, or a void sale: every deposit stays reclaimable in full (penalties aside).
+        a.status = AuctionStatus.NoSale;
+        emit AuctionSettled(auctionId, address(0), 0, 0);
+    }
+
+    /// @inheritdoc ISealedBidAuction
+    function reclaim(uint256 auctionId, bytes32 commitment, uint256 deposit)
+        external
+        nonReentrant
+        returns (uint256 refund)
+    {
+        Auction storage a = _auctions[auctionId];
+        uint256 record = _bids[auctionId][msg.sender];
+        if (record == 0) revert AuctionNoCommitment(auctionId, msg.sender);
+        AuctionStatus status = a.status;
+        uint256 penalty;
+        if (record & REVEALED != 0) {
+            refund = uint96(record);
+            if (a.highBidder == msg.sender) {
+                if (status == AuctionStatus.Active) revert AuctionInvalidState(auctionId, status);
+                if (status == AuctionStatus.Settled) refund -= _priceOf(a);
+            }
+        } else {
+            if (block.timestamp <= a.revealEnd) revert AuctionNotEnded(auctionId, a.revealEnd, block.timestamp);
+            if (_sealed(commitment, deposit) != record) revert AuctionInvalidReveal(auctionId, msg.sender);
+            penalty = (deposit * a.penaltyBps) / BPS;
+            refund = deposit - penalty;
+        }
+        delete _bids[auctionId][msg.sender];
+        emit DepositReclaimed(auctionId, msg.sender, refund, penalty);
+        address asset = a.erc20 ? a.asset : address(0);
+        _pay(asset, a.seller, penalty);
+        _pay(asset, msg.sender, refund);
+    }
+
+    /// @inheritdoc ISealedBidAuction
+    function commitmentOf(address bidder, uint256 auctionId, uint256 amount, bytes32 salt)
+        public
+        view
+        returns (bytes32)
+    {
+        return keccak256(abi.encode(bidder, auctionId, block.chainid, address(this), amount, salt));
+    }
+
+    /// @inheritdoc ISealedBidAuction
+    function clearingPrice(uint256 auctionId) external view returns (uint256) {
+        Auction storage a = _auctions[auctionId];
+        return a.highBidder == address(0) ? 0 : _priceOf(a);
+    }
+
+    /// @inheritdoc ISealedBidAuction
+    function bidOf(uint256 auctionId, address bidder)
+        external
+        view
+        returns (bool committed, bool revealed, uint256 amount, uint256 deposit)
+    {
+        uint256 record = _bids[auctionId][bidder];
+        committed = record != 0;
+        revealed = record & REVEALED != 0;
+        if (revealed) {
+            amount = uint96(record >> 96);
+            deposit = uint96(record);
+        }
+    }
+
+    /// @inheritdoc ISealedBidAuction
+    function getAuction(uint256 auctionId) external view returns (SealedAuctionView memory v) {
+        Auction storage a = _auctions[auctionId];
+        v = SealedAuctionView({
+            seller: a.seller,
+            asset: a.asset,
+            highBidder: a.highBidder,
+            highBid: a.highBid,
+            secondBid: a.secondBid,
+            reserve: a.reserve,
+            commitEnd: a.commitEnd,
+            revealEnd: a.revealEnd,
+            penaltyBps: a.penaltyBps,
+            vickrey: a.vickrey,
+            status: a.status,
+            templateHash: a.templateHash
+        });
+    }
+
+    function _priceOf(Auction storage a) private view returns (uint256) {
+        if (!a.vickrey) return a.highBid;
+        uint256 second = a.secondBid;
+        uint256 reserve = a.reserve;
+        return second > reserve ? second : reserve;
+    }
+
+    function _sealed(bytes32 commitment, uint256 deposit) private pure returns (uint256) {
+        return uint256(keccak256(abi.encode(commitment, deposit))) >> 1;
+    }
+}

@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {AuctionStatus, DealTemplate} from "../libraries/AuctionTypes.sol";
+
+/// @title IAuctionBase
+/// @notice What every auction singleton (English, Dutch, sealed-bid, procurement) shares: settlement into an
+/// `AgentEscrow` deal through its market entry `openFor`, withdrawable credits for payouts that could not be
+/// pushed (outbid bidders, refunds to reverting receivers), and the errors common to all kinds.
+///
+/// Time windows are inclusive for the party that must act; the next phase opens one second later
+/// (bids while `now <= end`, settle when `now > end`), as in the escrow.
+/// Settlement is permissionless after the end and happens exactly once. If the escrow no longer accepts
+/// this market, or the winner is the template's arbiter, the sale is void: status NoSale and every coin
+/// goes back (to credits or reclaimable deposits), so no coin is ever locked without an exit.
+interface IAuctionBase {
+    // ---------------------------------------------------------------------------------------------
+    // Events
+    // ---------------------------------------------------------------------------------------------
+
+    /// @notice The auction closed: `winner` pays `price` into escrow deal `dealId`. All three are zero when
+    /// there was no valid bid (or the sale was void); funds then went back to their owners.
+    event AuctionSettled(uint256 indexed auctionId, address indexed winner, uint256 price, uint256 dealId);
+    /// @notice The creator cancelled the auction before any bid.
+    event AuctionCancelled(uint256 indexed auctionId);
+    /// @notice A payout to `account` could not be pushed (reverting or gas-burning receiver, failing token)
+    /// and was credited instead. Outbid refunds are credited without this event (see `BidPlaced`).
+    event PayoutCredited(address indexed account, address indexed asset, uint256 amount);
+    /// @notice `account` withdrew its credit in `asset` to `to`.
+    event Withdrawn(address indexed account, address indexed asset, address to, uint256 amount);
+
+    // ---------------------------------------------------------------------------------------------
+    // Errors
+    // ---------------------------------------------------------------------------------------------
+
+    /// @notice The auction is in `status`, which does not allow this action.
+    error AuctionInvalidState(uint256 auctionId, AuctionStatus status);
+    /// @notice Bidding has not opened yet (`now` < `opensAt`).
+    error AuctionNotOpen(uint256 auctionId, uint256 opensAt, uint256 now);
+    /// @notice Bidding (or committing) closed at `closedAt` (`now` > `closedAt`).
+    error AuctionBiddingClosed(uint256 auctionId, uint256 closedAt, uint256 now);
+    /// @notice The auction ends at `endsAt` (`now` <= `endsAt`): it cannot be settled yet.
+    error AuctionNotEnded(uint256 auctionId, uint256 endsAt, uint256 now);
+    /// @notice `caller` may not do this (not the creator, or the creator/arbiter trying to bid).
+    error AuctionUnauthorized(uint256 auctionId, address caller);
+    /// @notice The `DealTemplate` passed does not hash to the one the auction was created with.
+    error AuctionTermsMismatch(uint256 auctionId);
+    /// @notice Times must satisfy `now <= start < end` (sealed: `now < commitEnd < revealEnd`).
+    error AuctionInvalidTimes(uint256 start, uint256 end, uint256 now);
+    /// @notice A basis-point value above 10,000.
+    error AuctionInvalidBps(uint256 bps);
+    /// @notice An amount that is zero where it must not be, inconsistent, or above 2^96 - 1.
+    error AuctionInvalidAmount(uint256 amount);
+    /// @notice Template delays must satisfy `0 < deliveryDelay`, `promiseDelay <= deliveryDelay`, bps <= 10,000.
+    error AuctionInvalidTerms();
+    /// @notice `msg.value` must be `expected` (the amount for ETH auctions, zero for ERC-20 ones).
+    error AuctionWrongValue(uint256 expected, uint256 sent);
+    /// @notice The bid (what actually arrived) `bid` is below `minimum` (reserve, or high bid + increment).
+    error AuctionBidTooLow(uint256 auctionId, uint256 bid, uint256 minimum);
+    /// @notice `account` has no credit in `asset`.
+    error AuctionNothingToWithdraw(address account, address asset);
+    /// @notice Sending `amount` of `asset` to `to` failed (withdrawals revert on failure).
+    error AuctionTransferFailed(address asset, address to, uint256 amount);
+    /// @notice Too little gas left to give a payout receiver its full allowance.
+    error AuctionInsufficientGas(uint256 gasLeft);
+    /// @notice The escrow refused this market (deauthorised) or the buyer is the arbiter: no deal possible.
+    error AuctionDealUnavailable(uint256 auctionId);
+
+    // ---------------------------------------------------------------------------------------------
+    // Shared API
+    // ---------------------------------------------------------------------------------------------
+
+    /// @notice Pull the caller's credits in `asset` to the caller.
+    function withdraw(address asset) external returns (uint256 amount);
+
+    /// @notice Pull the caller's credits in `asset` to `to` (for receivers that refuse payments).
+    function withdrawTo(address asset, address to) external returns (uint256 amount);
+
+    /// @notice The credit `account` can withdraw in `asset`.
+    function creditOf(address account, address asset) external view returns (uint256);
+
+    /// @notice keccak256(abi.encode(terms)): what an auction stores of its deal template.
+    function hashTemplate(DealTemplate calldata terms) external pure returns (bytes32);
+
+    /// @notice The escrow deals are opened in.
+    function escrow() external view returns (address);
+
+    /// @notice The id the next auction will get.
+    function nextAuctionId() external view returns (uint256);
+}
