@@ -71,6 +71,9 @@ SUITE: list[ContractSpec] = [
     ContractSpec("SealedBidAuction", lambda ctx: (ctx.addresses["AgentEscrow"],), _authorise_market("SealedBidAuction")),
     ContractSpec("ProcurementAuction", lambda ctx: (ctx.addresses["AgentEscrow"],),
                  _authorise_market("ProcurementAuction")),
+    ContractSpec("PaymentChannels"),
+    # reads deal terms and states from the escrow; no owner, no funds
+    ContractSpec("ReputationRegistry", lambda ctx: (ctx.addresses["AgentEscrow"],)),
 ]
 
 

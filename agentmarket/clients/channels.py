@@ -1,0 +1,468 @@
+"""Client for :sol:`PaymentChannels`: open, top up, claim, close, reclaim, cooperative close, batch claims.
+
+Every method checks the action before sending (role, state, expiry, amounts, balance, allowance, the
+voucher's signature) and raises an :mod:`agentmarket.errors` pre-flight error before any gas is spent;
+after sending it returns the :class:`Channel` rebuilt from the emitted events.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any, Sequence
+
+from eth_account.signers.local import LocalAccount
+from eth_utils import to_checksum_address
+from web3.contract import Contract
+from web3.logs import DISCARD
+
+from ..errors import (
+    ContractRevert,
+    InsufficientAllowance,
+    InsufficientFunds,
+    InvalidInput,
+    InvalidState,
+    NotAuthorized,
+    SignatureError,
+    decode_revert,
+)
+from ..vouchers import ChannelTerms, Voucher, VoucherDomain, VoucherSigner, eoa_verifier
+
+ETH = "0x0000000000000000000000000000000000000000"
+MAX_DEPOSIT = 2**104 - 1
+ERC1271_MAGIC = bytes.fromhex("1626ba7e")
+# Gas limits per action (measured use is 30-60k; ERC-1271 wallets and payout allowances need headroom).
+GAS_LIMITS = {"open": 250_000, "top_up": 200_000, "claim": 250_000, "claim_item": 80_000, "close": 300_000,
+              "reclaim": 200_000, "withdraw": 200_000}
+_ERC20_ABI = [
+    {"type": "function", "name": "balanceOf", "stateMutability": "view",
+     "inputs": [{"name": "a", "type": "address"}], "outputs": [{"name": "", "type": "uint256"}]},
+    {"type": "function", "name": "allowance", "stateMutability": "view",
+     "inputs": [{"name": "o", "type": "address"}, {"name": "s", "type": "address"}],
+     "outputs": [{"name": "", "type": "uint256"}]},
+    {"type": "function", "name": "approve", "stateMutability": "nonpayable",
+     "inputs": [{"name": "s", "type": "address"}, {"name": "v", "type": "uint256"}],
+     "outputs": [{"name": "", "type": "bool"}]},
+]
+_ERC1271_ABI = [
+    {"type": "function", "name": "isValidSignature", "stateMutability": "view",
+     "inputs": [{"name": "h", "type": "bytes32"}, {"name": "s", "type": "bytes"}],
+     "outputs": [{"name": "", "type": "bytes4"}]},
+]
+
+
+class ChannelStatus(IntEnum):
+    """Mirror of the Solidity enum ``ChannelStatus``."""
+
+    NONE = 0
+    OPEN = 1
+    CLOSED = 2
+    RECLAIMED = 3
+
+
+@dataclass(frozen=True)
+class Channel:
+    """A channel as rebuilt from its events (equals the on-chain ``channel(id)`` view)."""
+
+    id: bytes
+    payer: str
+    payee: str
+    asset: str
+    salt: int
+    deposit: int
+    claimed: int
+    expiry: int
+    status: ChannelStatus
+    opened_block: int = 0
+
+    def __repr__(self) -> str:
+        return (f"Channel(id={self.id_hex}, payer={self.payer}, payee={self.payee}, asset={self.asset}, "
+                f"deposit={self.deposit}, claimed={self.claimed}, expiry={self.expiry}, status={self.status.name})")
+
+    @property
+    def id_hex(self) -> str:
+        return "0x" + self.id.hex()
+
+    @property
+    def key(self) -> tuple[str, str, str, int]:
+        """The ``ChannelKey`` tuple the contract takes."""
+        return (self.payer, self.payee, self.asset, self.salt)
+
+    @property
+    def remaining(self) -> int:
+        """Deposit not yet paid to the payee."""
+        return self.deposit - self.claimed
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == ChannelStatus.OPEN
+
+    def terms(self) -> ChannelTerms:
+        """What a payee's :class:`~agentmarket.vouchers.VoucherStore` needs to accept vouchers."""
+        return ChannelTerms(self.id, self.payer, self.payee, self.asset, self.deposit, self.expiry, self.claimed)
+
+
+@dataclass(frozen=True)
+class ClaimManyResult:
+    """Outcome of :meth:`ChannelClient.claim_many`."""
+
+    succeeded: int
+    total_paid: int
+    skipped: dict[bytes, ContractRevert] = field(default_factory=dict)
+    gas_used: int = 0
+
+
+def _addr(value: str, what: str) -> str:
+    try:
+        return to_checksum_address(value)
+    except (ValueError, TypeError):
+        raise InvalidInput(f"{what} {value!r} is not an address") from None
+
+
+class ChannelClient:
+    """Acts on :sol:`PaymentChannels` as ``account`` (payer, payee, or a relayer for claims).
+
+    ``chain`` is an :class:`agentmarket.chain.Chain`; ``contract`` the web3.py contract (``suite["PaymentChannels"]``).
+    """
+
+    def __init__(self, chain: Any, contract: Contract, account: LocalAccount, *, from_block: int = 0):
+        self.chain = chain
+        self.w3 = chain.w3
+        self.contract = contract
+        self.account = account
+        self.address = to_checksum_address(account.address)
+        self.tx = chain.transactor
+        self.from_block = from_block
+        self.domain = VoucherDomain(chain.chain_id, contract.address)
+        self._event_by_topic: dict[bytes, Any] = {}
+        for entry in contract.abi:
+            if entry.get("type") == "event":
+                types = ",".join(_abi_type(i) for i in entry["inputs"])
+                topic = bytes(self.w3.keccak(text=f"{entry['name']}({types})"))
+                self._event_by_topic[topic] = getattr(contract.events, entry["name"])()
+
+    def __repr__(self) -> str:
+        return f"ChannelClient(account={self.address}, contract={self.contract.address})"
+
+    @classmethod
+    def from_suite(cls, suite: Any, account: LocalAccount) -> "ChannelClient":
+        return cls(suite.chain, suite["PaymentChannels"], account)
+
+    def as_account(self, account: LocalAccount) -> "ChannelClient":
+        """The same client acting as another account."""
+        return ChannelClient(self.chain, self.contract, account, from_block=self.from_block)
+
+    # -- signing --------------------------------------------------------------------------------------
+
+    @property
+    def signer(self) -> VoucherSigner:
+        """Signs vouchers and cooperative closes with this client's key."""
+        return VoucherSigner(self.account, self.domain)
+
+    def sign_voucher(self, channel: Channel | bytes, amount: int) -> Voucher:
+        """Payer: a voucher for cumulative ``amount`` (also works for an ERC-1271 wallet this key owns)."""
+        cid = channel.id if isinstance(channel, Channel) else bytes(channel)
+        return self.signer.sign(cid, amount)
+
+    def signature_valid(self, signer: str, digest: bytes, signature: bytes) -> bool:
+        """EOA recovery, or ``isValidSignature`` when ``signer`` has code (ERC-1271), as the contract does."""
+        signer = to_checksum_address(signer)
+        if not bytes(self.w3.eth.get_code(signer)):
+            return eoa_verifier(signer, digest, signature)
+        wallet = self.w3.eth.contract(address=signer, abi=_ERC1271_ABI)
+        try:
+            return bytes(wallet.functions.isValidSignature(digest, signature).call()) == ERC1271_MAGIC
+        except Exception:  # noqa: BLE001 - a reverting wallet means "not valid"
+            return False
+
+    @property
+    def signature_verifier(self) -> Any:
+        """A :data:`agentmarket.vouchers.Verifier` for voucher stores (handles ERC-1271 payers)."""
+        return self.signature_valid
+
+    def verify_voucher(self, voucher: Voucher, channel: Channel | None = None) -> bool:
+        """True when ``voucher`` is signed by its channel's payer for this chain and contract."""
+        channel = channel or self.channel(voucher.channel_id)
+        return self.signature_valid(channel.payer, self.domain.voucher_digest(voucher.channel_id, voucher.amount),
+                                    voucher.signature)
+
+    # -- reads ------------------------------------------------------------------------------------------
+
+    def channel_id(self, payer: str, payee: str, asset: str, salt: int) -> bytes:
+        from eth_abi import encode
+
+        return bytes(self.w3.keccak(encode(["address", "address", "address", "uint256"],
+                                           [payer, payee, asset, int(salt)])))
+
+    def channel(self, channel_id: bytes | str) -> Channel:
+        """Rebuild a channel from its events (one ``eth_getLogs``). Raises :class:`InvalidState` if unknown."""
+        cid = _id(channel_id)
+        logs = self.w3.eth.get_logs({"address": self.contract.address, "topics": [None, "0x" + cid.hex()],
+                                     "fromBlock": self.from_block, "toBlock": "latest"})
+        channel = self._apply(None, cid, logs)
+        if channel is None:
+            raise InvalidState(f"no channel 0x{cid.hex()} on {self.contract.address}")
+        return channel
+
+    def _apply(self, channel: Channel | None, cid: bytes, logs: Any) -> Channel | None:
+        """Fold this channel's events (from ``eth_getLogs`` or a receipt) into ``channel``."""
+        state: dict[str, Any] | None = None
+        if channel is not None:
+            state = {k: getattr(channel, k) for k in ("payer", "payee", "asset", "salt", "deposit", "claimed",
+                                                      "expiry", "status", "opened_block")}
+        for log in logs:
+            if (log["address"] != self.contract.address or len(log["topics"]) < 2
+                    or bytes(log["topics"][1]) != cid):
+                continue
+            event = self._event_by_topic.get(bytes(log["topics"][0]))
+            if event is None:
+                continue
+            data = event.process_log(log)
+            name, args = data["event"], data["args"]
+            if name == "ChannelOpened":
+                state = {"payer": args["payer"], "payee": args["payee"], "asset": args["asset"],
+                         "salt": args["salt"], "deposit": args["deposit"], "claimed": 0, "expiry": args["expiry"],
+                         "status": ChannelStatus.OPEN, "opened_block": data["blockNumber"]}
+            elif state is None:
+                continue
+            elif name == "ChannelToppedUp":
+                state.update(deposit=args["deposit"], expiry=args["expiry"])
+            elif name == "ChannelClaimed":
+                state.update(claimed=args["claimed"])
+            elif name == "ChannelClosed":
+                state.update(claimed=args["claimed"], status=ChannelStatus.CLOSED)
+            elif name == "ChannelReclaimed":
+                state.update(claimed=args["claimed"], status=ChannelStatus.RECLAIMED)
+        return None if state is None else Channel(cid, **state)
+
+    def onchain(self, channel_id: bytes | str) -> tuple[ChannelStatus, int, int, int]:
+        """The contract's ``channel(id)`` view: (status, deposit, claimed, expiry)."""
+        status, deposit, claimed, expiry = self.tx.call(self.contract.functions.channel(_id(channel_id)))
+        return ChannelStatus(status), int(deposit), int(claimed), int(expiry)
+
+    def credit(self, account: str | None = None, asset: str = ETH) -> int:
+        return int(self.tx.call(self.contract.functions.creditOf(account or self.address, asset)))
+
+    # -- life cycle ----------------------------------------------------------------------------------------
+
+    def open(self, payee: str, deposit: int, *, expiry: int | None = None, ttl: int | None = None,
+             asset: str = ETH, salt: int | None = None, approve: bool = True) -> Channel:
+        """Open a channel to ``payee`` with ``deposit`` until ``expiry`` (or now + ``ttl`` seconds).
+
+        ERC-20: with ``approve`` (default) the allowance is raised first when too small.
+        """
+        payee = _addr(payee, "payee")
+        asset = _addr(asset, "asset")
+        if payee == self.address or int(payee, 16) == 0:
+            raise InvalidInput(f"payee {payee} must be non-zero and not the payer")
+        if not 0 < deposit <= MAX_DEPOSIT:
+            raise InvalidInput(f"deposit {deposit} must be in 1..2^104-1")
+        now = self.chain.now()
+        if expiry is None:
+            if ttl is None or ttl <= 0:
+                raise InvalidInput("give expiry (unix seconds) or a positive ttl")
+            expiry = now + int(ttl)
+        if expiry <= now + 1 or expiry >= 2**40:
+            raise InvalidInput(f"expiry {expiry} must be in the future (now {now}) and below 2^40")
+        salt = secrets.randbits(64) if salt is None else int(salt)
+        cid = self.channel_id(self.address, payee, asset, salt)
+        status, *_ = self.onchain(cid)
+        if status != ChannelStatus.NONE:
+            raise InvalidState(f"channel 0x{cid.hex()} already exists (status {status.name}); use another salt")
+        self._require_funds(asset, deposit, approve=approve)
+        value = deposit if asset == ETH else 0
+        receipt = self._send(self.contract.functions.open((self.address, payee, asset, salt), deposit, expiry),
+                             value=value, gas=GAS_LIMITS["open"])
+        return self._from_receipt(receipt, cid)
+
+    def top_up(self, channel: Channel | bytes | str, amount: int = 0, *, new_expiry: int | None = None,
+               approve: bool = True) -> Channel:
+        """Payer: add ``amount`` and/or extend the expiry to ``new_expiry``."""
+        ch = self._resolve(channel)
+        if ch.payer != self.address:
+            raise NotAuthorized(f"only the payer {ch.payer} can top up")
+        self._require_open(ch)
+        if amount < 0:
+            raise InvalidInput("amount must be >= 0")
+        if new_expiry is not None and new_expiry < ch.expiry:
+            raise InvalidInput(f"new expiry {new_expiry} is earlier than the current {ch.expiry}")
+        if amount == 0 and (new_expiry is None or new_expiry == ch.expiry):
+            raise InvalidInput("nothing to change: give an amount or a later expiry")
+        if ch.deposit + amount > MAX_DEPOSIT:
+            raise InvalidInput("total deposit would exceed 2^104-1")
+        if amount:
+            self._require_funds(ch.asset, amount, approve=approve)
+        receipt = self._send(self.contract.functions.topUp(ch.key, amount, new_expiry or 0),
+                             value=amount if ch.asset == ETH else 0, gas=GAS_LIMITS["top_up"])
+        return self._from_receipt(receipt, ch.id, ch)
+
+    def claim(self, voucher: Voucher, *, channel: Channel | None = None) -> Channel:
+        """Redeem ``voucher`` (anyone may send it; the payee is paid). The channel stays open."""
+        ch = channel or self.channel(voucher.channel_id)
+        self._check_voucher(ch, voucher)
+        receipt = self._send(self.contract.functions.claim(ch.key, voucher.amount, voucher.signature),
+                             gas=GAS_LIMITS["claim"])
+        return self._from_receipt(receipt, ch.id, ch)
+
+    def claim_many(self, vouchers: Sequence[Voucher], *, channels: Sequence[Channel] | None = None,
+                   preflight: bool = True) -> ClaimManyResult:
+        """Redeem many vouchers in one transaction. With ``preflight`` items that would fail are dropped
+        before sending (raising if none remain); items that fail on chain anyway are reported in ``skipped``."""
+        if not vouchers:
+            raise InvalidInput("no vouchers to claim")
+        chs = list(channels) if channels is not None else [self.channel(v.channel_id) for v in vouchers]
+        items, skipped_local = [], {}
+        for ch, v in zip(chs, vouchers):
+            if preflight:
+                try:
+                    self._check_voucher(ch, v)
+                except (InvalidInput, InvalidState, SignatureError) as exc:
+                    skipped_local[ch.id] = exc
+                    continue
+            items.append((ch.key, v.amount, v.signature))
+        if not items:
+            raise InvalidState(f"none of the {len(vouchers)} vouchers can be claimed: "
+                               + "; ".join(str(e) for e in skipped_local.values())[:500])
+        receipt = self._send(self.contract.functions.claimMany(items),
+                             gas=GAS_LIMITS["claim"] + GAS_LIMITS["claim_item"] * len(items))
+        skipped: dict[bytes, ContractRevert] = {}
+        for data in self.contract.events.ChannelClaimSkipped().process_receipt(receipt, errors=DISCARD):
+            skipped[bytes(data["args"]["channelId"])] = decode_revert(bytes(data["args"]["reason"]))
+        claimed = self.contract.events.ChannelClaimed().process_receipt(receipt, errors=DISCARD)
+        total = sum(int(d["args"]["paid"]) for d in claimed)
+        return ClaimManyResult(len(claimed), total, skipped, int(receipt["gasUsed"]))
+
+    def close(self, channel: Channel | bytes | str, voucher: Voucher | None = None) -> Channel:
+        """Payee: redeem ``voucher`` (if it adds anything) and close; the payer gets the rest back."""
+        ch = self._resolve(channel)
+        if ch.payee != self.address:
+            raise NotAuthorized(f"only the payee {ch.payee} can close; the payer uses cooperative_close or reclaim")
+        self._require_open(ch)
+        self._require_not_expired(ch)
+        amount, signature = 0, b""
+        if voucher is not None:
+            if voucher.channel_id != ch.id:
+                raise InvalidInput("voucher is for another channel")
+            if min(voucher.amount, ch.deposit) > ch.claimed:
+                self._check_signature(ch, voucher)
+                amount, signature = voucher.amount, voucher.signature
+        receipt = self._send(self.contract.functions.close(ch.key, amount, signature), gas=GAS_LIMITS["close"])
+        return self._from_receipt(receipt, ch.id, ch)
+
+    def close_signature(self, channel: Channel | bytes | str, amount: int) -> bytes:
+        """This party's signature agreeing to close ``channel`` at cumulative ``amount``."""
+        ch = self._resolve(channel)
+        if self.address not in (ch.payer, ch.payee):
+            raise NotAuthorized("only the payer or the payee can sign a cooperative close")
+        return self.signer.sign_close(ch.id, amount)
+
+    def cooperative_close(self, channel: Channel | bytes | str, amount: int, *, payer_signature: bytes = b"",
+                          payee_signature: bytes = b"") -> Channel:
+        """Close early at the agreed cumulative ``amount``. The caller's own signature is implied; pass the
+        other party's (a relayer passes both)."""
+        ch = self._resolve(channel)
+        self._require_open(ch)
+        if amount < 0:
+            raise InvalidInput("amount must be >= 0")
+        digest = self.domain.close_digest(ch.id, amount)
+        if self.address != ch.payer and not self.signature_valid(ch.payer, digest, payer_signature):
+            raise SignatureError(f"payer signature does not authorise closing at {amount}")
+        if self.address != ch.payee and not self.signature_valid(ch.payee, digest, payee_signature):
+            raise SignatureError(f"payee signature does not authorise closing at {amount}")
+        receipt = self._send(self.contract.functions.cooperativeClose(ch.key, amount, payer_signature,
+                                                                      payee_signature), gas=GAS_LIMITS["close"])
+        return self._from_receipt(receipt, ch.id, ch)
+
+    def reclaim(self, channel: Channel | bytes | str) -> Channel:
+        """After expiry (anyone): return the unclaimed rest to the payer."""
+        ch = self._resolve(channel)
+        self._require_open(ch)
+        now = self.chain.now()
+        if now + 1 <= ch.expiry:  # the next block is at least now + 1
+            raise InvalidState(f"channel expires at {ch.expiry}; reclaim opens after it (now {now})")
+        receipt = self._send(self.contract.functions.reclaim(ch.key), gas=GAS_LIMITS["reclaim"])
+        return self._from_receipt(receipt, ch.id, ch)
+
+    def withdraw(self, asset: str = ETH, *, to: str | None = None) -> int:
+        """Pull credited payouts (from failed pushes). Returns the amount."""
+        asset = _addr(asset, "asset")
+        amount = self.credit(self.address, asset)
+        if amount == 0:
+            raise InvalidState(f"no credit in {asset} for {self.address}")
+        fn = (self.contract.functions.withdraw(asset) if to is None
+              else self.contract.functions.withdrawTo(asset, _addr(to, "to")))
+        self._send(fn, gas=GAS_LIMITS["withdraw"])
+        return amount
+
+    # -- internals ---------------------------------------------------------------------------------------
+
+    def _send(self, fn: Any, *, value: int = 0, gas: int) -> Any:
+        """Simulate (a revert raises its typed error, nothing is sent), then send with a fixed gas limit.
+        One simulation instead of a gas-estimation binary search; the limits cover ERC-1271 payers and
+        the payout gas allowance with a wide margin (unused gas is not charged)."""
+        self.tx.call(fn, sender=self.address, value=value)
+        return self.tx.transact(self.account, fn, value=value, gas=gas)
+
+    def _resolve(self, channel: Channel | bytes | str) -> Channel:
+        # always re-read: a Channel passed in may be stale (claims and top-ups by others)
+        return self.channel(channel.id if isinstance(channel, Channel) else channel)
+
+    def _from_receipt(self, receipt: Any, cid: bytes, before: Channel | None = None) -> Channel:
+        """The channel after ``receipt``: ``before`` (read just before sending) plus the receipt's events."""
+        after = self._apply(before, cid, receipt["logs"])
+        return after if after is not None else self.channel(cid)
+
+    def _require_open(self, ch: Channel) -> None:
+        if not ch.is_open:
+            raise InvalidState(f"channel {ch.id_hex} is {ch.status.name}")
+
+    def _require_not_expired(self, ch: Channel) -> None:
+        now = self.chain.now()
+        if now + 1 > ch.expiry:  # the next block is at least now + 1
+            raise InvalidState(f"channel {ch.id_hex} expired at {ch.expiry} (now {now})")
+
+    def _check_signature(self, ch: Channel, voucher: Voucher) -> None:
+        if not self.signature_valid(ch.payer, self.domain.voucher_digest(ch.id, voucher.amount), voucher.signature):
+            raise SignatureError(f"voucher is not signed by the payer {ch.payer} for this channel, chain and contract")
+
+    def _check_voucher(self, ch: Channel, voucher: Voucher) -> None:
+        if voucher.channel_id != ch.id:
+            raise InvalidInput("voucher is for another channel")
+        self._require_open(ch)
+        self._require_not_expired(ch)
+        if min(voucher.amount, ch.deposit) <= ch.claimed:
+            raise InvalidInput(f"voucher for {voucher.amount} adds nothing: {ch.claimed} already claimed")
+        self._check_signature(ch, voucher)
+
+    def _require_funds(self, asset: str, amount: int, *, approve: bool) -> None:
+        if asset == ETH:
+            balance = int(self.w3.eth.get_balance(self.address))
+            if balance < amount:
+                raise InsufficientFunds(f"balance {balance} < deposit {amount} (plus gas)")
+            return
+        token = self.w3.eth.contract(address=asset, abi=_ERC20_ABI)
+        balance = int(token.functions.balanceOf(self.address).call())
+        if balance < amount:
+            raise InsufficientFunds(f"token balance {balance} < {amount}")
+        allowance = int(token.functions.allowance(self.address, self.contract.address).call())
+        if allowance < amount:
+            if not approve:
+                raise InsufficientAllowance(f"allowance {allowance} < {amount} (pass approve=True or approve first)")
+            self._send(token.functions.approve(self.contract.address, amount), gas=150_000)
+
+
+def _id(channel_id: bytes | str) -> bytes:
+    if isinstance(channel_id, str):
+        channel_id = bytes.fromhex(channel_id[2:] if channel_id.startswith("0x") else channel_id)
+    channel_id = bytes(channel_id)
+    if len(channel_id) != 32:
+        raise InvalidInput("a channel id is 32 bytes")
+    return channel_id
+
+
+def _abi_type(param: dict[str, Any]) -> str:
+    kind = str(param["type"])
+    if kind.startswith("tuple"):
+        return "(" + ",".join(_abi_type(c) for c in param["components"]) + ")" + kind[len("tuple"):]
+    return kind
