@@ -1,2 +1,30 @@
-"""agentmarket: settlement rails for autonomous agents on an EVM chain."""
+"""agentmarket: settlement rails for autonomous agents on an EVM chain.
+
+The main entry points are importable from the package root (loaded lazily, so ``import agentmarket``
+stays cheap): :class:`Market`, :class:`Agent`, :class:`Mandate`, :class:`PriceBand`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
 __version__ = "0.1.0"
+
+_LAZY = {
+    "Market": "agentmarket.market",
+    "Agent": "agentmarket.agent",
+    "resource_id": "agentmarket.agent",
+    "Mandate": "agentmarket.mandate",
+    "PriceBand": "agentmarket.mandate",
+    "Chain": "agentmarket.chain",
+}
+
+__all__ = ["Agent", "Chain", "Mandate", "Market", "PriceBand", "__version__", "resource_id"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'agentmarket' has no attribute {name!r}")

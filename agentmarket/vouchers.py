@@ -21,12 +21,12 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import coincurve
-from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 
 from .errors import InvalidInput, InvalidState, SignatureError
@@ -55,7 +55,7 @@ _SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD036414
 
 
 def _bytes32(value: bytes | str) -> bytes:
-    raw = bytes.fromhex(value[2:] if value.startswith("0x") else value) if isinstance(value, str) else bytes(value)
+    raw = bytes.fromhex(value.removeprefix("0x")) if isinstance(value, str) else bytes(value)
     if len(raw) != 32:
         raise InvalidInput(f"expected 32 bytes, got {len(raw)}")
     return raw
@@ -164,7 +164,7 @@ class Voucher:
         return {"channelId": self.channel_hex, "amount": str(self.amount), "signature": "0x" + self.signature.hex()}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "Voucher":
+    def from_json(cls, data: dict[str, Any]) -> Voucher:
         try:
             return cls(_bytes32(data["channelId"]), int(data["amount"]), bytes.fromhex(data["signature"][2:]))
         except (KeyError, ValueError, TypeError) as exc:
@@ -260,7 +260,7 @@ Verifier = Callable[[str, bytes, bytes], bool]
 
 def eoa_verifier(payer: str, digest: bytes, signature: bytes) -> bool:
     """True when the EOA ``payer`` signed ``digest``."""
-    return recover_raw(digest, signature) == bytes.fromhex(payer[2:] if payer.startswith("0x") else payer)
+    return recover_raw(digest, signature) == bytes.fromhex(payer.removeprefix("0x"))
 
 
 _SCHEMA = """
@@ -334,10 +334,10 @@ class VoucherStore:
             self.db.execute("BEGIN IMMEDIATE")  # take the write lock first: read-check-write is atomic
             return self.db
 
-        def __exit__(self, kind: Any, *rest: Any) -> None:
+        def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
             self.db.execute("COMMIT" if kind is None else "ROLLBACK")
 
-    def _tx(self) -> "VoucherStore._Tx":
+    def _tx(self) -> VoucherStore._Tx:
         return VoucherStore._Tx(self._db())
 
     # -- channels -----------------------------------------------------------------------------------

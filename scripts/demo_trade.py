@@ -1,15 +1,29 @@
 #!/usr/bin/env python3
-"""Demo: a GPU-provider agent sells training compute to a model-training agent through AgentEscrow.
+"""Demo: two AI agents negotiate a GPU deal, sign it, lock the money on chain, deliver, get paid, rate.
 
-Deal 1 (happy path): the trainer locks the price, the GPU provider posts a bond, submits the hash of the
-training run's output, the trainer accepts and the provider is paid. Deal 2 (refund path): the provider
-misses its delivery deadline and anyone refunds the trainer, bond included. Every figure is read from the
-chain: transaction hashes, gasUsed and balances before/after.
+The story, for someone new to Ethereum:
+
+* A **model-trainer agent** needs 4 GPU-hours; a **GPU-provider agent** sells them. Each has private
+  preferences over price, delivery time and the bond the provider puts at stake.
+* They **negotiate** off chain (alternating offers) until one accepts the other's terms.
+* The provider turns the agreement into an **offer signed with its key** (EIP-712: a signature anyone can
+  verify, bound to this chain and contract). The trainer **fills** it: one transaction that moves the price
+  into the **escrow** contract, together with the provider's bond. Nobody can take that money out except by
+  following the deal's rules.
+* The trainer's **spend mandate** (budget, price band) is checked *before* anything is signed.
+* The provider **delivers** (it records a hash of the result on chain), the trainer **accepts**, the escrow
+  **pays** the provider. Both **rate** each other; only parties of a settled deal can.
+* Deal 2: the provider misses its deadline; **anyone** can trigger the refund, and the trainer gets its
+  money back plus the provider's bond.
+
+Every transaction is printed with its hash and the gas it used (gas = the computation the chain charged).
 """
 
 from __future__ import annotations
 
 import argparse
+import random
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -17,88 +31,165 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from agentmarket.chain import Chain
-from agentmarket.clients.escrow import EscrowClient
-from agentmarket.deploy import deploy_suite
-from agentmarket.types import Deal, content_hash
+from agentmarket import Mandate, Market, PriceBand, resource_id
+from agentmarket.agent import Agent
+from agentmarket.errors import MandateViolation
+from agentmarket.strategies import (
+    IssueRange,
+    Negotiator,
+    Preferences,
+    Role,
+    Weights,
+    boulware,
+    conceder,
+    negotiate,
+)
+from agentmarket.types import ETH, content_hash
 
 ETHER = 10**18
+MILLI = 10**15
+HOURS = 4  # GPU-hours in the deal
 
 
-def fmt(wei: int) -> str:
-    return f"{wei / ETHER:,.6f}"
+def eth(wei: int) -> str:
+    return f"{wei / ETHER:.4f} ETH"
+
+
+class Story:
+    def __init__(self, console: Console, market: Market):
+        self.console = console
+        self.market = market
+        self.table = Table(show_lines=False, title="every transaction of the story")
+        for col in ("#", "agent", "what happened", "tx", "gas"):
+            self.table.add_column(col, justify="right" if col in ("#", "gas") else "left")
+        self.n = 0
+
+    def say(self, text: str) -> None:
+        self.console.print(text)
+
+    def tx(self, agent: Agent, what: str, action: Callable[[], Any]) -> Any:
+        """Run ``action`` (one or more transactions by ``agent``) and print each with hash and gas."""
+        gas0, count0 = agent.gas_used, agent.tx_count
+        result = action()
+        receipt = agent.last_receipt
+        self.n += 1
+        tx_hash = "0x" + bytes(receipt["transactionHash"]).hex()
+        gas = agent.gas_used - gas0
+        more = f" ({agent.tx_count - count0} txs)" if agent.tx_count - count0 > 1 else ""
+        self.table.add_row(str(self.n), agent.name, what, tx_hash[:14] + "…", f"{gas:,}{more}")
+        self.console.print(f"  [green]tx {self.n}[/] {agent.name}: {what}  [dim]{tx_hash[:18]}… gas {gas:,}{more}[/]")
+        return result
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--chain", default="embedded", help="embedded (default), anvil, or a JSON-RPC URL")
+    parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args()
-    console = Console(width=max(Console().width, 150))
-    with Chain.from_name(args.chain) as chain:
-        suite = deploy_suite(chain, write=False, reuse=False)
-        # two fresh agent wallets funded with 10 ETH each, so balances read like an agent's budget
-        gpu_account = chain.new_account(fund=10 * ETHER)
-        trainer_account = chain.new_account(fund=10 * ETHER)
-        trainer = EscrowClient.from_suite(suite, trainer_account)
-        gpu = trainer.as_(gpu_account)
-        keeper = trainer.as_(chain.accounts[3])  # any agent can trigger a refund
-        console.print(f"[bold]AgentEscrow[/] at {trainer.address} on chain {chain.chain_id} ({chain.kind}), "
-                      f"protocol fee {trainer.fee_bps} bps")
-        console.print(f"GPU provider agent   {gpu_account.address}")
-        console.print(f"model-trainer agent  {trainer_account.address}\n")
+    console = Console(width=max(Console().width, 130))
+    started = time.perf_counter()
+    with console.status("starting the chain and deploying the contracts..."):
+        market = Market.connect(args.chain)
+    with market:
+        s = Story(console, market)
+        s.say(f"[bold]Chain[/] {market.chain.kind} (id {market.chain.chain_id}); contracts: "
+              + ", ".join(f"{n} {a[:10]}…" for n, a in market.suite.addresses.items()))
+        gpu = resource_id("gpu-hour")
+        reference = 12 * MILLI  # the owner's idea of a fair price per GPU-hour
+        mandate = Mandate(budget={ETH: 200 * MILLI}, price_bands={gpu: PriceBand(reference, 2_500)})
+        trainer = market.agent("trainer", fund=ETHER, mandate=mandate)
+        provider = market.agent("gpu-provider", fund=ETHER)
+        s.say(f"[bold]Agents[/] (fresh keys, 1 ETH each from the faucet): {trainer}, {provider}")
+        s.say(f"  trainer's mandate: spend at most {eth(200 * MILLI)} in total and at most 25% above "
+              f"{eth(reference)} per GPU-hour; it is enforced before any transaction is signed.\n")
 
-        def balances() -> tuple[int, int, int]:
-            return (trainer.asset_balance(trainer_account.address), trainer.asset_balance(gpu_account.address),
-                    trainer.asset_balance(trainer.address))
+        # -- 1. negotiation --------------------------------------------------------------------------
+        s.say(f"[bold]1. Negotiation[/] over {HOURS} GPU-hours: total price, delivery time, provider's bond")
+        total = HOURS * reference
+        buyer_prefs = Preferences(IssueRange(worst=total * 5 // 4, best=total * 3 // 5),
+                                  IssueRange(worst=8 * 3600, best=3600), IssueRange(worst=0, best=total // 2),
+                                  Weights(0.6, 0.25, 0.15), reservation=0.1)
+        seller_prefs = Preferences(IssueRange(worst=total * 3 // 4, best=total * 3 // 2),
+                                   IssueRange(worst=3600, best=12 * 3600), IssueRange(worst=total // 3, best=0),
+                                   Weights(0.6, 0.25, 0.15), reservation=0.1)
+        result = negotiate(Negotiator(Role.BUYER, buyer_prefs, boulware(0.3), "trainer"),
+                           Negotiator(Role.SELLER, seller_prefs, conceder(2.0), "gpu-provider"),
+                           max_rounds=16, rng=random.Random(args.seed))
+        for step in result.trace:
+            who = "trainer " if step.actor is Role.BUYER else "provider"
+            t = step.terms
+            s.say(f"  {who} {step.action:6} price {eth(t.price)}, delivery {t.delivery_seconds / 3600:.1f} h, "
+                  f"bond {eth(t.bond)}  [dim](utility: trainer {step.buyer_utility:.2f}, "
+                  f"provider {step.seller_utility:.2f})[/]")
+        deal_terms = result.agreement
+        if deal_terms is None:
+            raise SystemExit("no agreement (try another --seed)")
+        unit_price = deal_terms.price // HOURS
+        s.say(f"  [bold]agreed[/]: {eth(unit_price * HOURS)} for {HOURS} GPU-hours "
+              f"({eth(unit_price)}/h), delivery within {deal_terms.delivery_seconds / 3600:.1f} h, "
+              f"bond {eth(deal_terms.bond)}\n")
 
-        def run(table: Table, step: str, actor: str, action: Callable[[], Deal]) -> Deal:
-            before = balances()
-            deal = action()
-            after = balances()
-            receipt = chain.w3.eth.get_transaction_receipt(deal.tx_hash)
-            table.add_row(step, actor, deal.tx_hash[:18] + "…", f"{receipt['gasUsed']:,}", deal.state.name,
-                          f"{fmt(before[0])} → {fmt(after[0])}", f"{fmt(before[1])} → {fmt(after[1])}",
-                          f"{fmt(after[2])}")
-            return deal
+        # -- 2. signed offer, filled ---------------------------------------------------------------------
+        s.say("[bold]2. The provider signs the agreement as an offer reserved for the trainer; the trainer fills it[/]")
+        bond_per_unit = deal_terms.bond // HOURS
+        if bond_per_unit:
+            s.tx(provider, f"deposits its bond {eth(bond_per_unit * HOURS)} in the OfferBook",
+                 lambda: provider.offers.deposit(bond_per_unit * HOURS))
+        spec = content_hash(f"{HOURS}x H100 GPU-hours: fine-tune run, results = checkpoint hash")
+        signed = provider.offers.offer("sell", "gpu-hour", unit_price, HOURS, taker=trainer.address,
+                                       bond_per_unit=bond_per_unit, delivery=deal_terms.delivery_seconds,
+                                       terms_hash=spec, expiry=timedelta(minutes=30))
+        s.say(f"  signed offer {signed.hash.hex()[:16]}… (EIP-712, no transaction, no gas); "
+              f"signature verifies to {signed.verify()[:10]}…")
+        fill = s.tx(trainer, f"fills the offer: {eth(unit_price * HOURS)} locked in escrow",
+                    lambda: trainer.fill(signed))
+        deal = fill.deal
+        s.say(f"  escrow deal #{deal.id} is {deal.state.name}: price {eth(deal.amount)} + bond {eth(deal.bond)} "
+              f"held by the contract; deliver by {time.strftime('%H:%M', time.gmtime(deal.terms.deliver_by))} UTC")
+        try:
+            trainer.buy(provider, 30 * MILLI * HOURS, resource="gpu-hour", units=HOURS)
+        except MandateViolation as exc:
+            s.say(f"  (an overpriced buy of {eth(30 * MILLI * HOURS)} is refused by the mandate before signing: "
+                  f"[italic]{exc}[/]; nonce unchanged)")
 
-        def new_table(title: str) -> Table:
-            table = Table(title=title, show_lines=False)
-            for col in ("step", "agent", "tx", "gas", "state", "trainer ETH (before → after)",
-                        "GPU provider ETH (before → after)", "escrow ETH"):
-                table.add_column(col, justify="right" if col == "gas" else "left")
-            return table
+        # -- 3. delivery, acceptance, payment ---------------------------------------------------------------
+        s.say("\n[bold]3. Delivery and payment[/]")
+        market.chain.advance_time(deal_terms.delivery_seconds // 2)
+        deal = s.tx(provider, "submits the hash of its result (the checkpoint)",
+                    lambda: provider.escrow.submit(deal, content_hash("checkpoint step 12000 weights")))
+        deal = s.tx(trainer, "accepts the delivery: the escrow pays the provider", lambda: trainer.escrow.accept(deal))
+        st = deal.settlement
+        s.say(f"  deal #{deal.id} {deal.state.name}: provider received {eth(st.to_seller)} "
+              f"(price - {eth(st.fee)} protocol fee + its bond back)")
 
-        # -- deal 1: 8x H100 for 4 hours, delivered and accepted ---------------------------------------
-        spec = content_hash("gpu-hours: 8x H100, 4h, fine-tune llama-3-8b on dataset sha256:…; >= 90% util")
-        price, bond = 2 * ETHER, ETHER // 4
-        table = new_table("Deal 1: training compute, delivered and accepted")
-        deal: Any = run(table, "1 lock funds", "trainer", lambda: trainer.create(
-            gpu_account.address, price, deliver_by=timedelta(hours=6), promised_by=timedelta(hours=5),
-            penalty_bps_per_hour=200, penalty_cap_bps=2000, bond=bond, terms_hash=spec,
-            review_window=timedelta(hours=1)))
-        deal = run(table, "2 post bond", "gpu", lambda: gpu.post_bond(deal))
-        chain.advance_time(4 * 3600)  # the training run takes four hours
-        checkpoint = content_hash("checkpoint step 12000, loss 1.83, weights sha256:…")
-        deal = run(table, "3 submit deliverable", "gpu", lambda: gpu.submit(deal, checkpoint))
-        deal = run(table, "4 accept", "trainer", lambda: trainer.accept(deal))
-        console.print(table)
-        s = deal.settlement
-        console.print(f"  settled: provider got {fmt(s.to_seller)} ETH (price - {fmt(s.fee)} fee + bond), "
-                      f"late penalty back to trainer {fmt(s.to_buyer)} ETH\n")
+        # -- 4. ratings ----------------------------------------------------------------------------------
+        if "ReputationRegistry" in market.suite:
+            s.say("\n[bold]4. Ratings[/] (only the two parties of a settled, paid deal can rate, once each)")
+            s.tx(trainer, "rates the provider 95/100", lambda: trainer.reputation.rate(deal, 95, tag="gpu"))
+            s.tx(provider, "rates the trainer 90/100", lambda: provider.reputation.rate(deal, 90, tag="gpu"))
+            rep = trainer.reputation.reputation(provider.address)
+            s.say(f"  provider's reputation: {rep.count} rating(s), value-weighted score {rep.score:.0f}")
 
-        # -- deal 2: the provider misses its deadline; refunded ------------------------------------------
-        table = new_table("Deal 2: provider misses its delivery deadline, trainer refunded")
-        deal2: Any = run(table, "1 lock funds", "trainer", lambda: trainer.create(
-            gpu_account.address, ETHER, deliver_by=timedelta(hours=2), bond=ETHER // 10,
-            terms_hash=content_hash("gpu-hours: 2x A100, 2h, eval sweep")))
-        deal2 = run(table, "2 post bond", "gpu", lambda: gpu.post_bond(deal2))
-        chain.advance_time(2 * 3600 + 1)  # the deadline passes without a submission
-        deal2 = run(table, "3 refund (after deadline)", "keeper", lambda: keeper.refund(deal2))
-        console.print(table)
-        console.print(f"  refunded: trainer got {fmt(deal2.settlement.to_buyer)} ETH (price + the provider's bond)")
-        balance, totals = trainer.solvency()
-        console.print(f"\nescrow solvency: balance {balance} wei == locked {totals.locked} + credits "
-                      f"{totals.credits} + fees {totals.fees}: {balance == totals.accounted}")
+        # -- 5. the refund path ------------------------------------------------------------------------------
+        s.say("\n[bold]5. Deal 2: the provider misses its deadline[/]")
+        deal2 = s.tx(trainer, f"buys 1 GPU-hour at {eth(reference)} with a {eth(reference // 2)} bond asked",
+                     lambda: trainer.buy(provider, reference, resource="gpu-hour", units=1,
+                                         deliver_by=timedelta(hours=2), bond=reference // 2))
+        deal2 = s.tx(provider, "posts its bond", lambda: provider.escrow.post_bond(deal2))
+        market.chain.advance_time(2 * 3600 + 1)
+        s.say("  ... two hours pass without a delivery ...")
+        keeper = market.agent("keeper", fund=ETHER // 10)
+        deal2 = s.tx(keeper, "anyone may trigger the refund after the deadline", lambda: keeper.escrow.refund(deal2))
+        s.say(f"  deal #{deal2.id} {deal2.state.name}: trainer got back {eth(deal2.settlement.to_buyer)} "
+              "(its price + the provider's bond)")
+
+        console.print()
+        console.print(s.table)
+        balance, totals = market.escrow.solvency()
+        s.say(f"escrow holds {eth(balance)} = locked {eth(totals.locked)} + credits {eth(totals.credits)} + fees "
+              f"{eth(totals.fees)}: solvent = {balance == totals.accounted}.  "
+              f"trainer spent {eth(trainer.guard.spent())} of its {eth(200 * MILLI)} budget.  "
+              f"({time.perf_counter() - started:.1f}s)")
 
 
 if __name__ == "__main__":

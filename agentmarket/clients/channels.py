@@ -8,9 +8,10 @@ after sending it returns the :class:`Channel` rebuilt from the emitted events.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any, Sequence
+from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
@@ -146,10 +147,10 @@ class ChannelClient:
         return f"ChannelClient(account={self.address}, contract={self.contract.address})"
 
     @classmethod
-    def from_suite(cls, suite: Any, account: LocalAccount) -> "ChannelClient":
+    def from_suite(cls, suite: Any, account: LocalAccount) -> ChannelClient:
         return cls(suite.chain, suite["PaymentChannels"], account)
 
-    def as_account(self, account: LocalAccount) -> "ChannelClient":
+    def as_account(self, account: LocalAccount) -> ChannelClient:
         """The same client acting as another account."""
         return ChannelClient(self.chain, self.contract, account, from_block=self.from_block)
 
@@ -454,7 +455,7 @@ class ChannelClient:
 
 def _id(channel_id: bytes | str) -> bytes:
     if isinstance(channel_id, str):
-        channel_id = bytes.fromhex(channel_id[2:] if channel_id.startswith("0x") else channel_id)
+        channel_id = bytes.fromhex(channel_id.removeprefix("0x"))
     channel_id = bytes(channel_id)
     if len(channel_id) != 32:
         raise InvalidInput("a channel id is 32 bytes")

@@ -120,10 +120,10 @@ class ReputationClient:
         return f"ReputationClient(account={who}, registry={self.contract.address})"
 
     @classmethod
-    def from_suite(cls, suite: Any, account: LocalAccount | None = None) -> "ReputationClient":
+    def from_suite(cls, suite: Any, account: LocalAccount | None = None) -> ReputationClient:
         return cls(suite.chain, suite["ReputationRegistry"], EscrowClient.from_suite(suite, account), account)
 
-    def as_(self, account: LocalAccount) -> "ReputationClient":
+    def as_(self, account: LocalAccount) -> ReputationClient:
         return ReputationClient(self.chain, self.contract, self.escrow.as_(account), account,
                                 from_block=self.from_block)
 

@@ -1,0 +1,407 @@
+"""The Agent facade: a wallet, a spend mandate enforced before anything is signed, and every client.
+
+An :class:`Agent` owns one key (never shown in reprs, logs or errors), a :class:`~agentmarket.mandate.Mandate`
+and, when built with a deployed :class:`~agentmarket.deploy.Suite`, lazily built clients of every contract
+family in that suite: ``agent.escrow``, ``agent.offers``, ``agent.auctions``, ``agent.channels``,
+``agent.reputation``.
+
+How the mandate is enforced: the agent's clients send through a guarded view of the chain's transactor.
+Every transaction *from the agent's address* that moves value -- ETH ``value``, or an ERC-20
+``approve``/``transfer`` -- is authorised against the mandate before it is signed; a breach raises
+:class:`~agentmarket.errors.MandateViolation` and nothing is signed or sent (the nonce does not move).
+A transaction that then fails gives its budget back. High-level helpers (:meth:`Agent.buy`,
+:meth:`Agent.spending`) authorise up front with the resource and unit price, so price bands apply too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import inspect
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak, to_checksum_address
+
+from .chain import Chain, load_keystore, save_keystore
+from .errors import ConfigError, InvalidInput, MandateViolation
+from .mandate import ETH, Mandate, MandateGuard
+
+__all__ = ["CLIENTS", "Agent", "resource_id"]
+
+SIMULATED_GAS_CAP = 300_000  # above any single agentmarket operation; see _MandatedTransactor._simulate
+_APPROVE = bytes.fromhex("095ea7b3")  # approve(address,uint256)
+_TRANSFER = bytes.fromhex("a9059cbb")  # transfer(address,uint256)
+
+# attribute -> (client module, contract name in the suite); the client class is the module's *Client
+# with a ``from_suite(suite, account)`` constructor. Families whose module is not installed (or whose
+# contract is not deployed) raise a clear error when touched.
+CLIENTS: dict[str, tuple[str, str]] = {
+    "escrow": ("agentmarket.clients.escrow", "AgentEscrow"),
+    "offers": ("agentmarket.clients.offers", "OfferBook"),
+    "auctions": ("agentmarket.clients.auctions", ""),
+    "channels": ("agentmarket.clients.channels", "PaymentChannels"),
+    "reputation": ("agentmarket.clients.reputation", "ReputationRegistry"),
+}
+
+
+def resource_id(name: str | bytes) -> bytes:
+    """The 32-byte id of a resource (``keccak256(name)``) as used by mandate price bands."""
+    if isinstance(name, bytes):
+        return name if len(name) == 32 else keccak(name)
+    return keccak(text=name)
+
+
+def _spend_of(value: int, to: str | None, data: Any) -> tuple[str, int] | None:
+    """(asset, amount) a transaction commits: its ETH value, or an ERC-20 approve/transfer amount."""
+    if value:
+        return ETH, int(value)
+    raw = bytes.fromhex(data.removeprefix("0x")) if isinstance(data, str) else bytes(data or b"")
+    if to and len(raw) >= 68 and raw[:4] in (_APPROVE, _TRANSFER):
+        amount = int.from_bytes(raw[36:68], "big")
+        return (to_checksum_address(to), amount) if amount else None
+    return None
+
+
+@dataclass
+class _Cover:
+    """Budget already authorised by a :meth:`Agent.spending` block, consumed by its transactions."""
+
+    remaining: dict[str, int] = field(default_factory=dict)
+
+
+class _MandatedTransactor:
+    """The chain's transactor, with the agent's mandate checked before anything from the agent is signed.
+
+    Everything not overridden is delegated, so nonces and caches stay shared with the chain's transactor.
+    """
+
+    def __init__(self, inner: Any, agent: Agent):
+        self._inner = inner
+        self._agent = agent
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def __repr__(self) -> str:
+        return f"MandatedTransactor(agent={self._agent.address})"
+
+    def transact(self, account: LocalAccount, call: Any = None, *, to: str | None = None, value: int = 0,
+                 data: bytes | str = b"", **kwargs: Any) -> Any:
+        target = call.address if call is not None else to
+        payload = call._encode_transaction_data() if call is not None else data
+        with self._agent._authorise_tx(account, value, target, payload):
+            if kwargs.get("gas") is None and not kwargs.get("gas_key") and self._agent._fast_gas and target:
+                kwargs["gas"] = self._simulate(account, target, value, payload)
+            result = self._inner.transact(account, call, to=to, value=value, data=data, **kwargs)
+        self._agent._record(account, result)
+        return result
+
+    def _simulate(self, account: LocalAccount, to: str | None, value: int, data: Any) -> int:
+        """Embedded chain: one simulated call (a revert raises its typed error, nothing is sent) and a
+        fixed gas cap, instead of py-evm's binary-search estimate (~15 executions). Only gasUsed is
+        charged, so the cap costs nothing; it only has to be affordable up front."""
+        from .errors import translate
+
+        probe: dict[str, Any] = {"from": account.address, "value": int(value), "data": data}
+        if to is not None:
+            probe["to"] = to
+        try:
+            self._inner.w3.eth.call(probe)
+        except Exception as exc:
+            translated = translate(exc)
+            if translated is exc:
+                raise
+            raise translated from None
+        return SIMULATED_GAS_CAP
+
+    def wait(self, sent: Any, **kwargs: Any) -> Any:
+        receipt = self._inner.wait(sent, **kwargs)
+        self._agent._record(None, receipt, sender=getattr(sent, "sender", None))
+        return receipt
+
+    def send_signed(self, account: LocalAccount, tx: dict[str, Any]) -> Any:
+        with self._agent._authorise_tx(account, int(tx.get("value", 0)), tx.get("to"), tx.get("data", b"")):
+            return self._inner.send_signed(account, tx)
+
+    def transact_many(self, requests: Any, **kwargs: Any) -> Any:
+        with contextlib.ExitStack() as stack:
+            for request in requests:
+                if isinstance(request, dict):
+                    acct, call, to, value, data = (request.get("account"), request.get("call"), request.get("to"),
+                                                   request.get("value", 0), request.get("data", b""))
+                elif isinstance(request, tuple):
+                    padded = (*request, None, None, 0, None, b"")[:6]
+                    acct, call, to, value, data = padded[0], padded[1], padded[2], padded[3] or 0, padded[5] or b""
+                else:
+                    acct, call, to, value, data = (request.account, request.call, request.to, request.value,
+                                                   request.data)
+                target = call.address if call is not None else to
+                payload = call._encode_transaction_data() if call is not None else data
+                stack.enter_context(self._agent._authorise_tx(acct, int(value or 0), target, payload))
+            return self._inner.transact_many(requests, **kwargs)
+
+
+class _MandatedChain(Chain):
+    """A view of a :class:`Chain` whose transactor enforces one agent's mandate (same node, same state)."""
+
+    def __init__(self, chain: Chain, agent: Agent):
+        self.__dict__.update(chain.__dict__)
+        self._process = None  # closing the view never stops the node
+        self._base = chain
+        self._transactor = _MandatedTransactor(chain.transactor, agent)
+
+    def revert(self, snapshot_id: Any) -> None:
+        self._base.revert(snapshot_id)
+
+    def close(self) -> None:
+        """A view never stops the node."""
+
+
+class Agent:
+    """An autonomous trading agent: wallet + spend mandate + contract clients.
+
+    Build one with :meth:`create` (fresh key), :meth:`from_key`, :meth:`from_keystore`, or
+    :meth:`agentmarket.market.Market.agent` (fresh key, funded). ``suite`` gives the clients; without it
+    the agent is a wallet with a mandate.
+    """
+
+    def __init__(self, account: LocalAccount, chain: Chain | None = None, suite: Any = None, *,
+                 mandate: Mandate | None = None, name: str | None = None):
+        if not isinstance(account, LocalAccount):
+            raise InvalidInput("Agent needs an eth-account LocalAccount")
+        self._account = account
+        self.name = name or f"agent-{account.address[2:8].lower()}"
+        self.suite = suite
+        self.chain: Chain | None = chain if chain is not None else (suite.chain if suite is not None else None)
+        self.mandate = mandate or Mandate()
+        self.guard = MandateGuard(self.mandate)
+        self._clients: dict[str, Any] = {}
+        self._cover = threading.local()
+        self._view: _MandatedChain | None = None
+        self._fast_gas = self.chain is not None and self.chain.kind == "embedded"
+        self.gas_used = 0  # total gasUsed of the mined transactions this agent sent through its clients
+        self.tx_count = 0
+        self.last_receipt: Any = None  # the latest mined receipt of this agent's own transactions
+
+    # -- construction ----------------------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, chain: Chain | None = None, suite: Any = None, *, mandate: Mandate | None = None,
+               name: str | None = None) -> Agent:
+        """A new agent with a freshly generated key (unfunded)."""
+        return cls(Account.create(), chain, suite, mandate=mandate, name=name)
+
+    @classmethod
+    def from_key(cls, key: str | bytes, chain: Chain | None = None, suite: Any = None, *,
+                 mandate: Mandate | None = None, name: str | None = None) -> Agent:
+        """An agent from a raw private key (keep keys out of source code and command lines)."""
+        try:
+            account = Account.from_key(key)
+        except Exception:  # noqa: BLE001 - never echo the key
+            raise ConfigError("private key is malformed (expected 32 bytes of hex)") from None
+        return cls(account, chain, suite, mandate=mandate, name=name)
+
+    @classmethod
+    def from_keystore(cls, path: str | Path, password: str, chain: Chain | None = None, suite: Any = None, *,
+                      mandate: Mandate | None = None, name: str | None = None) -> Agent:
+        """Decrypt an Ethereum V3 keystore file."""
+        return cls(load_keystore(path, password), chain, suite, mandate=mandate, name=name)
+
+    def save_keystore(self, path: str | Path, password: str) -> Path:
+        """Write this agent's key as an encrypted V3 keystore (mode 0600)."""
+        return save_keystore(self._account, path, password)
+
+    def with_mandate(self, mandate: Mandate) -> Agent:
+        """Replace the mandate (running totals start afresh)."""
+        self.mandate = mandate
+        self.guard = MandateGuard(mandate)
+        return self
+
+    # -- identity --------------------------------------------------------------------------------------
+
+    @property
+    def address(self) -> str:
+        return str(self._account.address)
+
+    @property
+    def account(self) -> LocalAccount:
+        """The signing account (for clients and web3.py users; its repr shows no key)."""
+        return self._account
+
+    def __repr__(self) -> str:
+        chain = f", chain={self.chain.kind}" if self.chain is not None else ""
+        return f"Agent(name={self.name!r}, address={self.address}{chain})"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> Any:  # pickling would write the key in clear
+        raise TypeError("Agent holds a private key and cannot be pickled (use save_keystore)")
+
+    # -- chain reads -----------------------------------------------------------------------------------
+
+    def _require_chain(self) -> Chain:
+        if self.chain is None:
+            raise ConfigError(f"{self.name} is not connected to a chain (pass chain= or suite=)")
+        return self.chain
+
+    def balance(self, asset: str = ETH) -> int:
+        """ETH (default) or ERC-20 balance of this agent."""
+        chain = self._require_chain()
+        if to_checksum_address(asset) == ETH:
+            return int(chain.w3.eth.get_balance(self._account.address))
+        token = chain.w3.eth.contract(address=to_checksum_address(asset), abi=[{
+            "type": "function", "name": "balanceOf", "stateMutability": "view",
+            "inputs": [{"name": "a", "type": "address"}], "outputs": [{"name": "", "type": "uint256"}]}])
+        return int(token.functions.balanceOf(self.address).call())
+
+    @property
+    def nonce(self) -> int:
+        """Transactions this agent has sent (its account nonce on chain)."""
+        return int(self._require_chain().w3.eth.get_transaction_count(self._account.address))
+
+    # -- clients ---------------------------------------------------------------------------------------
+
+    @property
+    def view(self) -> Chain:
+        """The chain as this agent's clients see it: same node, transactor guarded by the mandate."""
+        if self._view is None:
+            self._view = _MandatedChain(self._require_chain(), self)
+        return self._view
+
+    def client(self, family: str) -> Any:
+        """The client of contract family ``family`` (``"escrow"``, ``"offers"``, ...), acting as this agent."""
+        if family in self._clients:
+            return self._clients[family]
+        if family not in CLIENTS:
+            raise AttributeError(f"no contract family {family!r} (known: {', '.join(CLIENTS)})")
+        if self.suite is None:
+            raise ConfigError(f"{self.name} has no deployed suite; build it with Market or pass suite=")
+        module_name, contract = CLIENTS[family]
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError:
+            raise AttributeError(f"the {family} client is not part of this agentmarket build") from None
+        cls = _client_class(module)
+        if cls is None:
+            raise AttributeError(f"{module_name} defines no client class with from_suite()")
+        if contract and contract not in self.suite:
+            raise ConfigError(f"the deployed suite has no {contract}; redeploy with the {family} contracts")
+        from .deploy import Suite
+
+        view_suite = Suite(self.view, dict(self.suite.contracts), self.suite.manifest, list(self.suite.deployed))
+        client = cls.from_suite(view_suite, self._account)
+        self._clients[family] = client
+        return client
+
+    def __getattr__(self, name: str) -> Any:
+        if name in CLIENTS:
+            return self.client(name)
+        raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
+
+    # -- mandate ---------------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def spending(self, amount: int, asset: str = ETH, *, resource: str | bytes | None = None,
+                 unit_price: int | None = None) -> Iterator[None]:
+        """Authorise ``amount`` of ``asset`` up front (price bands apply when ``resource`` and
+        ``unit_price`` are given); transactions inside the block draw on it. If the block raises, the
+        budget is given back."""
+        rid = resource_id(resource) if resource is not None else None
+        asset = to_checksum_address(asset)
+        self.guard.authorise(int(amount), asset, resource=rid, unit_price=unit_price)
+        previous = getattr(self._cover, "value", None)
+        cover = _Cover({asset: int(amount)})
+        self._cover.value = cover
+        try:
+            yield
+        except BaseException:
+            self.guard.refund(int(amount), asset)
+            raise
+        finally:
+            self._cover.value = previous
+
+    def check(self, amount: int, asset: str = ETH, *, resource: str | bytes | None = None,
+              unit_price: int | None = None) -> None:
+        """Raise :class:`MandateViolation` if the mandate would refuse this spend (records nothing)."""
+        rid = resource_id(resource) if resource is not None else None
+        self.guard.check(int(amount), asset, resource=rid, unit_price=unit_price)
+
+    def _record(self, account: Any, result: Any, *, sender: str | None = None) -> None:
+        """Count gas of a mined receipt sent by this agent (pending handles are counted by ``wait``)."""
+        who = sender or (account.address if account is not None else None)
+        if who is None or to_checksum_address(who) != self.address:
+            return
+        gas = result.get("gasUsed") if hasattr(result, "get") else None
+        if gas is not None:
+            self.gas_used += int(gas)
+            self.tx_count += 1
+            self.last_receipt = result
+
+    @contextlib.contextmanager
+    def _authorise_tx(self, account: Any, value: int, to: str | None, data: Any) -> Iterator[None]:
+        """Authorise what one transaction commits (if it is the agent's and moves value)."""
+        if account is None or to_checksum_address(account.address) != self.address:
+            yield
+            return
+        spend = _spend_of(value, to, data)
+        if spend is None:
+            yield
+            return
+        asset, amount = spend
+        cover: _Cover | None = getattr(self._cover, "value", None)
+        covered = min(amount, cover.remaining.get(asset, 0)) if cover else 0
+        excess = amount - covered
+        if excess:
+            self.guard.authorise(excess, asset)  # raises MandateViolation: nothing signed, nothing sent
+        if cover and covered:
+            cover.remaining[asset] -= covered
+        try:
+            yield
+        except BaseException:
+            if excess:
+                self.guard.refund(excess, asset)
+            if cover and covered:
+                cover.remaining[asset] += covered
+            raise
+
+    # -- conveniences --------------------------------------------------------------------------------------
+
+    def buy(self, seller: Agent | str, price: int, *, deliver_by: int | datetime | timedelta = timedelta(hours=1),
+            resource: str | bytes | None = None, units: int = 1, asset: str = ETH, **terms: Any) -> Any:
+        """Open and fund an escrow deal paying ``price`` to ``seller`` (mandate checked first, with
+        ``price // units`` as the unit price for ``resource``'s band). Returns the :class:`~agentmarket.types.Deal`."""
+        seller_addr = seller.address if isinstance(seller, Agent) else to_checksum_address(seller)
+        if units <= 0:
+            raise InvalidInput("units must be positive")
+        with self.spending(price, asset, resource=resource, unit_price=price // units):
+            return self.escrow.create(seller_addr, price, deliver_by=deliver_by, asset=asset, **terms)
+
+
+    def fill(self, offer: Any, quantity: int | None = None, **kwargs: Any) -> Any:
+        """Fill a signed or posted offer through the OfferBook. Filling a sell offer buys: the price is
+        authorised up front with the offer's resource and unit price, so price bands apply."""
+        offers = self.offers
+        o = getattr(offer, "offer", offer)
+        q = offers.check(offer, quantity)  # pre-flight reads only
+        if int(o.side) == 0:  # Side.SELL: this agent is the buyer
+            with self.spending(o.unit_price * q, o.asset, resource=o.resource_id, unit_price=o.unit_price):
+                return offers.fill(offer, q, **kwargs)
+        return offers.fill(offer, q, **kwargs)
+
+
+def _client_class(module: Any) -> Any:
+    for name, obj in vars(module).items():
+        if (inspect.isclass(obj) and obj.__module__ == module.__name__ and name.endswith("Client")
+                and hasattr(obj, "from_suite")):
+            return obj
+    return None
+
+
+__all__ += ["MandateViolation"]

@@ -1,0 +1,158 @@
+"""The entry point: connect to a chain, deploy (or load) the suite, and hand out funded agents.
+
+    from agentmarket import Market
+
+    with Market.connect() as market:            # embedded chain; "anvil" or a JSON-RPC URL also work
+        alice, bob = market.agents(2, fund=10**18)
+        deal = alice.buy(bob, 10**16)
+
+``Market`` keeps web3.py in reach (``market.w3``, ``market.chain``, ``market.suite``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from .agent import Agent
+from .chain import Chain
+from .deploy import DEFAULT_FEE_BPS, Suite, deploy_suite
+from .errors import ConfigError, InsufficientFunds
+from .mandate import Mandate
+
+__all__ = ["Market"]
+
+ETHER = 10**18
+
+
+class Market:
+    """A connected chain with the agentmarket suite deployed, and a faucet for new agents."""
+
+    def __init__(self, chain: Chain, suite: Suite, *, funder: LocalAccount | None = None, owns_chain: bool = False):
+        self.chain = chain
+        self.suite = suite
+        self.funder = funder or (chain.accounts[0] if chain.accounts else None)
+        self._owns_chain = owns_chain
+        self._agents: list[Agent] = []
+
+    @classmethod
+    def connect(cls, where: str | Chain | None = None, *, deploy: bool = True, fee_bps: int = DEFAULT_FEE_BPS,
+                manifest: str | Path | None = None, write_manifest: bool | None = None,
+                accounts: int = 10) -> Market:
+        """Connect (``None``/``"embedded"``: in-process chain; ``"anvil"``: a local node started for you;
+        a URL: any JSON-RPC endpoint, keys from the environment) and deploy or reuse the suite.
+
+        Contracts recorded in the manifest (``deployments/<chainId>.json``) whose code still matches are
+        reused; with ``deploy=False`` a missing contract is an error instead. The manifest is written for
+        remote chains by default (``write_manifest``).
+        """
+        owns = not isinstance(where, Chain)
+        if isinstance(where, Chain):
+            chain = where
+        elif where in (None, "", "embedded"):
+            chain = Chain.embedded(accounts=accounts)
+        elif where == "anvil":
+            chain = Chain.anvil(accounts=accounts)
+        else:
+            chain = Chain.connect(str(where))
+        try:
+            if not chain.accounts:
+                raise ConfigError("no funded account to deploy from or fund agents with "
+                                  "(fix: set AGENTMARKET_PRIVATE_KEYS or AGENTMARKET_KEYSTORE)")
+            write = (chain.kind == "rpc") if write_manifest is None else write_manifest
+            if deploy:
+                suite = deploy_suite(chain, fee_bps=fee_bps, manifest=manifest, write=write,
+                                     reuse=chain.kind == "rpc" or manifest is not None)
+            else:
+                suite = _load_suite(chain, manifest)
+        except BaseException:
+            if owns:
+                chain.close()
+            raise
+        return cls(chain, suite, owns_chain=owns)
+
+    # -- agents ------------------------------------------------------------------------------------------
+
+    def agent(self, name: str | None = None, *, fund: int = ETHER, mandate: Mandate | None = None,
+              key: str | bytes | None = None) -> Agent:
+        """A new agent (fresh key unless ``key``), funded with ``fund`` wei from the market's funder."""
+        account = Account.from_key(key) if key is not None else Account.create()
+        agent = Agent(account, self.chain, self.suite, mandate=mandate,
+                      name=name or f"agent-{len(self._agents) + 1}")
+        if fund:
+            self.fund(agent, fund)
+        self._agents.append(agent)
+        return agent
+
+    def agents(self, n: int, *, fund: int = ETHER, mandate: Mandate | None = None,
+               prefix: str = "agent") -> list[Agent]:
+        """``n`` funded agents (transfers sent together, then awaited)."""
+        made = [Agent(Account.create(), self.chain, self.suite, mandate=mandate,
+                      name=f"{prefix}-{len(self._agents) + i + 1}") for i in range(n)]
+        if fund:
+            self.fund_many(made, fund)
+        self._agents.extend(made)
+        return made
+
+    def fund(self, agent: Agent | str, amount: int) -> None:
+        """Send ``amount`` wei from the funder to ``agent``."""
+        self.fund_many([agent], amount)
+
+    def fund_many(self, agents: Sequence[Agent | str], amount: int) -> None:
+        if self.funder is None:
+            raise ConfigError("this market has no funder account")
+        need = amount * len(agents)
+        have = int(self.chain.w3.eth.get_balance(self.funder.address))
+        if have < need:
+            raise InsufficientFunds(f"funder {self.funder.address} holds {have} wei, needs {need} plus gas")
+        tx = self.chain.transactor
+        handles = [tx.transact(self.funder, to=a.address if isinstance(a, Agent) else a, value=amount, gas=21_000,
+                               wait=False) for a in agents]
+        for handle in handles:
+            tx.wait(handle)
+
+    @property
+    def w3(self) -> Any:
+        return self.chain.w3
+
+    @property
+    def escrow(self) -> Any:
+        """A read-only escrow client (solvency, deals)."""
+        from .clients.escrow import EscrowClient
+
+        return EscrowClient.from_suite(self.suite)
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop a node this market started (anvil)."""
+        if self._owns_chain:
+            self.chain.close()
+
+    def __enter__(self) -> Market:  # noqa: PYI034 - Market is not subclassed
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Market(chain={self.chain.kind}, chain_id={self.chain.chain_id}, contracts={list(self.suite.contracts)})"
+
+
+def _load_suite(chain: Chain, manifest: str | Path | None) -> Suite:
+    from .deploy import SUITE, attach, load_manifest, manifest_path
+
+    path = Path(manifest) if manifest else manifest_path(chain.chain_id)
+    book = load_manifest(path, chain.chain_id)
+    contracts = {}
+    for spec in SUITE:
+        entry = book.get("contracts", {}).get(spec.name)
+        if not entry or not bytes(chain.w3.eth.get_code(entry["address"])):
+            raise ConfigError(f"{spec.name} is not deployed on chain {chain.chain_id} per {path} "
+                              "(fix: Market.connect(..., deploy=True))")
+        contracts[spec.name] = attach(chain, spec.name, entry["address"])
+    return Suite(chain, contracts, book, [])

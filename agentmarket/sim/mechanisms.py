@@ -1,0 +1,378 @@
+"""Price discovery for the simulated compute market: who trades with whom, at what price.
+
+Every mechanism is pure Python over the traders' private limits and strategy state and returns
+:class:`Match` es; the simulator then locks and settles each match on chain. Each trader holds one
+GPU-hour per round: a provider sells at most one, a buyer buys at most one.
+
+Strategies are split into ``adaptive`` (learns from its own outcomes) and ``fixed`` (a textbook bot):
+
+==============  =============================================  ==============================================
+mechanism       fixed                                          adaptive
+==============  =============================================  ==============================================
+negotiated      Boulware / linear / Conceder tactic             UCB1 bandit over concession exponents
+offers          ZI-C posting random quotes within its limit     ZIP margin learner (Cliff 1997)
+english         bid the minimum increment up to value           UCB1 over the bid limit (fraction of value)
+dutch           take at the (n-1)/n shaded value                UCB1 over the take fraction
+sealed          first-price equilibrium shading (n-1)/n         UCB1 over the shading fraction
+vickrey         bid the true value                              UCB1 over the shading fraction
+procurement     provider asks cost + 10% (floor)                UCB1 over the provider's margin floor
+==============  =============================================  ==============================================
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from ..strategies import (
+    UCB1,
+    AdaptiveBargainer,
+    AuctionKind,
+    AuctionView,
+    ContinuousDoubleAuction,
+    CostCurve,
+    DutchBidder,
+    EnglishBidder,
+    FirstPriceBidder,
+    IssueRange,
+    Negotiator,
+    Preferences,
+    ProcurementBidder,
+    Role,
+    Side,
+    VickreyBidder,
+    Weights,
+    ZICTrader,
+    ZIPTrader,
+    boulware,
+    conceder,
+    linear,
+    negotiate,
+)
+
+MECHANISMS = ("negotiated", "offers", "english", "dutch", "sealed", "vickrey", "procurement")
+HOUR = 3600
+SHADES = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+MARGINS_BPS = (0, 500, 1_000, 2_000, 3_500, 5_000)
+
+
+@dataclass
+class Trader:
+    """One simulated agent: role, private limit (value or cost), strategy label and learning state."""
+
+    index: int
+    role: Role
+    limit: int
+    strategy: str  # "adaptive" | "fixed"
+    state: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def is_buyer(self) -> bool:
+        return self.role is Role.BUYER
+
+
+@dataclass(frozen=True)
+class Match:
+    """A trade found by a mechanism: buyer and seller (trader indices), price and terms."""
+
+    buyer: int
+    seller: int
+    price: int
+    delivery_seconds: int = HOUR
+    bond: int = 0
+    reference: str = ""  # e.g. the auction or quote the price came from
+
+
+Learn = Callable[[Trader, float], None]
+
+
+def _bandit(trader: Trader, n_arms: int) -> UCB1:
+    bandit = trader.state.get("bandit")
+    if bandit is None:
+        bandit = UCB1(n_arms, c=0.3)
+        trader.state["bandit"] = bandit
+    assert isinstance(bandit, UCB1)
+    return bandit
+
+
+class Mechanism:
+    """Base: ``clear(buyers, sellers, rng)`` returns the round's matches; ``learn`` feeds outcomes back."""
+
+    name = ""
+    strategic_roles: tuple[str, ...] = ("buyer", "provider")  # roles whose strategy label changes behaviour
+
+    def clear(self, buyers: Sequence[Trader], sellers: Sequence[Trader], rng: random.Random) -> list[Match]:
+        raise NotImplementedError
+
+    def outcome(self, trader: Trader, surplus: int, traded: bool) -> None:
+        """Tell a trader what it earned this round (surplus in wei, 0 when it did not trade)."""
+        choice = trader.state.pop("arm", None)
+        if choice is None:
+            return
+        bandit = _bandit(trader, 1)
+        bandit.update(int(choice), max(0.0, min(1.0, surplus / max(1, trader.limit))))  # type: ignore[call-overload]
+
+
+# -- bilateral negotiation --------------------------------------------------------------------------------
+
+
+class Negotiated(Mechanism):
+    """Random pairs bargain over price, delivery time and bond (alternating offers)."""
+
+    name = "negotiated"
+    FIXED_TACTICS = (boulware(0.2), linear(), conceder(3.0))
+
+    def __init__(self, reference_price: int, max_rounds: int = 12):
+        self.ref = reference_price
+        self.max_rounds = max_rounds
+
+    def preferences(self, trader: Trader) -> Preferences:
+        ref, lim = self.ref, trader.limit
+        if trader.is_buyer:
+            return Preferences(IssueRange(worst=lim, best=lim // 2), IssueRange(worst=12 * HOUR, best=HOUR),
+                               IssueRange(worst=0, best=ref // 2), Weights(0.7, 0.2, 0.1))
+        return Preferences(IssueRange(worst=lim, best=lim * 8 // 5), IssueRange(worst=HOUR, best=12 * HOUR),
+                           IssueRange(worst=ref // 2, best=0), Weights(0.7, 0.2, 0.1))
+
+    def negotiator(self, trader: Trader, rng: random.Random) -> Negotiator:
+        prefs = self.preferences(trader)
+        if trader.strategy == "adaptive":
+            learner = trader.state.get("bargainer")
+            if learner is None:
+                learner = AdaptiveBargainer(trader.role)
+                trader.state["bargainer"] = learner
+            assert isinstance(learner, AdaptiveBargainer)
+            choice = learner.choose(rng)
+            trader.state["choice"] = choice
+            return learner.negotiator(prefs, choice, name=f"adaptive-{trader.index}")
+        tactic = self.FIXED_TACTICS[trader.index % len(self.FIXED_TACTICS)]
+        return Negotiator(trader.role, prefs, tactic, name=f"fixed-{trader.index}")
+
+    def clear(self, buyers: Sequence[Trader], sellers: Sequence[Trader], rng: random.Random) -> list[Match]:
+        b, s = list(buyers), list(sellers)
+        rng.shuffle(b)
+        rng.shuffle(s)
+        matches = []
+        for buyer, seller in zip(b, s):
+            result = negotiate(self.negotiator(buyer, rng), self.negotiator(seller, rng), self.max_rounds, rng,
+                               opener=Role.BUYER if rng.random() < 0.5 else Role.SELLER)
+            for t in (buyer, seller):
+                choice = t.state.pop("choice", None)
+                if choice is not None:
+                    learner = t.state["bargainer"]
+                    assert isinstance(learner, AdaptiveBargainer)
+                    learner.learn(choice, result.utility_for(self.preferences(t)))  # type: ignore[arg-type]
+            if result.agreement is not None:
+                a = result.agreement
+                matches.append(Match(buyer.index, seller.index, a.price, a.delivery_seconds, a.bond,
+                                     f"negotiated in {a.round + 1} moves"))
+        return matches
+
+
+# -- continuous double auction (posted offers) --------------------------------------------------------------
+
+
+class Offers(Mechanism):
+    """A continuous double auction: standing quotes (signed offers) are filled by the other side."""
+
+    name = "offers"
+
+    def __init__(self, steps_per_round: int = 400):
+        self.steps = steps_per_round
+
+    def clear(self, buyers: Sequence[Trader], sellers: Sequence[Trader], rng: random.Random) -> list[Match]:
+        everyone = [*buyers, *sellers]
+        lo = min(t.limit for t in everyone) // 2
+        hi = max(t.limit for t in everyone) * 3 // 2
+        bots = []
+        for t in everyone:
+            side = Side.BUY if t.is_buyer else Side.SELL
+            if t.strategy == "adaptive":
+                zip_trader = t.state.get("zip")
+                if zip_trader is None:
+                    zip_trader = ZIPTrader(side, t.limit, rng)
+                    t.state["zip"] = zip_trader
+                assert isinstance(zip_trader, ZIPTrader)
+                zip_trader.limit = t.limit  # values move with demand shocks
+                bots.append(zip_trader)
+            else:
+                bots.append(ZICTrader(side, t.limit, lo, hi))
+        cda = ContinuousDoubleAuction(bots)
+        trades = cda.run_day(0, rng, self.steps)
+        return [Match(everyone[tr.buyer].index, everyone[tr.seller].index, tr.price, reference=f"step {tr.step}")
+                for tr in trades]
+
+    def outcome(self, trader: Trader, surplus: int, traded: bool) -> None:
+        """ZIP learns inside the auction from every shout; nothing to add."""
+
+
+# -- forward auctions: each provider auctions its GPU-hour, buyers bid ----------------------------------------
+
+
+class ForwardAuction(Mechanism):
+    """Sequential single-unit auctions, one per provider (reserve = its cost), in random order."""
+
+    strategic_roles = ("buyer",)  # providers only set their cost as the reserve
+
+    def __init__(self, kind: AuctionKind, increment_bps: int = 100, dutch_steps: int = 60):
+        self.kind = kind
+        self.name = kind.value
+        self.increment_bps = increment_bps
+        self.dutch_steps = dutch_steps
+
+    def _limit(self, buyer: Trader, rng: random.Random) -> int:
+        """The buyer's bidding limit this auction: its value (fixed) or value x learned fraction (adaptive)."""
+        if buyer.strategy != "adaptive":
+            return buyer.limit
+        if "arm" not in buyer.state:
+            buyer.state["arm"] = _bandit(buyer, len(SHADES)).select(rng)
+        return int(buyer.limit * SHADES[int(buyer.state["arm"])])  # type: ignore[call-overload]
+
+    def clear(self, buyers: Sequence[Trader], sellers: Sequence[Trader], rng: random.Random) -> list[Match]:
+        remaining = list(buyers)
+        order = list(sellers)
+        rng.shuffle(order)
+        matches: list[Match] = []
+        for seller in order:
+            if not remaining:
+                break
+            result = getattr(self, f"_{self.kind.name.lower()}")(seller, remaining, rng)
+            if result is not None:
+                winner, price = result
+                remaining = [b for b in remaining if b.index != winner.index]
+                matches.append(Match(winner.index, seller.index, price, reference=f"{self.name} auction"))
+        return matches
+
+    def _view(self, reserve: int, price: int, n: int, leading: bool = False) -> AuctionView:
+        return AuctionView(self.kind, reserve, price, self.increment_bps, n, leading=leading)
+
+    def _english(self, seller: Trader, buyers: list[Trader], rng: random.Random) -> tuple[Trader, int] | None:
+        limits = {b.index: self._limit(b, rng) for b in buyers}
+        leader: Trader | None = None
+        price = 0
+        while True:
+            moved = False
+            for b in rng.sample(buyers, len(buyers)):
+                action = EnglishBidder(limits[b.index]).bid(
+                    self._view(seller.limit, price, len(buyers), leader is b), rng)
+                if action is not None:
+                    leader, price, moved = b, action.amount, True
+            if not moved:
+                break
+        return (leader, price) if leader is not None else None
+
+    def _dutch(self, seller: Trader, buyers: list[Trader], rng: random.Random) -> tuple[Trader, int] | None:
+        start = max(b.limit for b in buyers) * 3 // 2
+        floor = seller.limit
+        if start <= floor:
+            return None
+        for step in range(self.dutch_steps + 1):
+            price = start - (start - floor) * step // self.dutch_steps
+            for b in rng.sample(buyers, len(buyers)):
+                if b.strategy == "adaptive":
+                    take = self._limit(b, rng) >= price
+                else:
+                    take = DutchBidder(b.limit).bid(self._view(floor, price, len(buyers)), rng) is not None
+                if take:
+                    return b, price
+        return None
+
+    def _sealed(self, seller: Trader, buyers: list[Trader], rng: random.Random,
+                second_price: bool = False) -> tuple[Trader, int] | None:
+        bids: list[tuple[int, float, Trader]] = []
+        for b in buyers:
+            view = self._view(seller.limit, 0, len(buyers))
+            if b.strategy == "adaptive":
+                amount = self._limit(b, rng)
+                action_amount = amount if amount >= seller.limit else None
+            else:
+                bidder = VickreyBidder(b.limit) if second_price else FirstPriceBidder(b.limit)
+                action = bidder.bid(view, rng)
+                action_amount = action.amount if action is not None else None
+            if action_amount is not None and action_amount >= seller.limit:
+                bids.append((action_amount, rng.random(), b))
+        if not bids:
+            return None
+        bids.sort(key=lambda x: (x[0], x[1]), reverse=True)
+        top, _, winner = bids[0]
+        if second_price:
+            return winner, max(seller.limit, bids[1][0] if len(bids) > 1 else seller.limit)
+        return winner, top
+
+    def _sealed_first_price(self, seller: Trader, buyers: list[Trader], rng: random.Random) -> tuple[Trader, int] | None:
+        return self._sealed(seller, buyers, rng)
+
+    def _vickrey(self, seller: Trader, buyers: list[Trader], rng: random.Random) -> tuple[Trader, int] | None:
+        return self._sealed(seller, buyers, rng, second_price=True)
+
+    def outcome(self, trader: Trader, surplus: int, traded: bool) -> None:
+        if trader.is_buyer:
+            super().outcome(trader, surplus, traded)
+
+
+# -- procurement: each buyer runs a reverse auction, providers ask --------------------------------------------
+
+
+class Procurement(Mechanism):
+    """Sequential reverse auctions, one per buyer (maximum price = its value); lowest ask wins."""
+
+    name = "procurement"
+    strategic_roles = ("provider",)  # buyers only set their value as the maximum price
+
+    def __init__(self, increment_bps: int = 100):
+        self.increment_bps = increment_bps
+
+    def _bidder(self, seller: Trader, rng: random.Random) -> ProcurementBidder:
+        curve = CostCurve(((HOUR, seller.limit),))
+        if seller.strategy != "adaptive":
+            return ProcurementBidder(curve, margin_bps=1_000, min_margin_bps=1_000)
+        if "arm" not in seller.state:
+            seller.state["arm"] = _bandit(seller, len(MARGINS_BPS)).select(rng)
+        floor = MARGINS_BPS[int(seller.state["arm"])]  # type: ignore[call-overload]
+        return ProcurementBidder(curve, margin_bps=max(floor, 1_000), min_margin_bps=floor)
+
+    def clear(self, buyers: Sequence[Trader], sellers: Sequence[Trader], rng: random.Random) -> list[Match]:
+        remaining = list(sellers)
+        order = list(buyers)
+        rng.shuffle(order)
+        matches: list[Match] = []
+        for buyer in order:
+            if not remaining:
+                break
+            bidders = {s.index: self._bidder(s, rng) for s in remaining}
+            leader: Trader | None = None
+            price = 0
+            while True:
+                moved = False
+                for s in rng.sample(remaining, len(remaining)):
+                    view = AuctionView(AuctionKind.PROCUREMENT, buyer.limit, price, self.increment_bps,
+                                       len(remaining), leading=leader is s)
+                    action = bidders[s.index].bid(view, rng)
+                    if action is not None and (price == 0 or action.amount < price):
+                        leader, price, moved = s, action.amount, True
+                if not moved:
+                    break
+            if leader is not None:
+                remaining = [s for s in remaining if s.index != leader.index]
+                matches.append(Match(buyer.index, leader.index, price, reference="procurement auction"))
+        return matches
+
+    def outcome(self, trader: Trader, surplus: int, traded: bool) -> None:
+        if not trader.is_buyer:
+            super().outcome(trader, surplus, traded)
+
+
+def build(name: str, reference_price: int) -> Mechanism:
+    """The mechanism called ``name`` (see :data:`MECHANISMS`)."""
+    if name == "negotiated":
+        return Negotiated(reference_price)
+    if name == "offers":
+        return Offers()
+    if name == "procurement":
+        return Procurement()
+    kinds = {"english": AuctionKind.ENGLISH, "dutch": AuctionKind.DUTCH, "sealed": AuctionKind.SEALED_FIRST_PRICE,
+             "vickrey": AuctionKind.VICKREY}
+    if name in kinds:
+        return ForwardAuction(kinds[name])
+    raise ValueError(f"unknown mechanism {name!r} (choose from {', '.join(MECHANISMS)})")
