@@ -569,7 +569,13 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         uint256 accounted = uint256(t.locked) + t.fees + _creditTotals[asset];
         uint256 balance = _balanceOf(asset);
         received = balance > accounted ? balance - accounted : 0;
-        if (received < expected) {
+        // Pull the shortfall from a market that approved it. A market that pre-transferred a fee-on-transfer
+        // token sent all it had to and approved nothing: what arrived is split pro rata instead of reverting
+        // (a revert there locked English-auction bids forever, and made such tokens unfillable by offers).
+        if (
+            received < expected
+                && (received == 0 || IERC20(asset).allowance(msg.sender, address(this)) >= expected - received)
+        ) {
             IERC20(asset).safeTransferFrom(msg.sender, address(this), expected - received);
             balance = _balanceOf(asset);
             received = balance > accounted ? balance - accounted : 0;
