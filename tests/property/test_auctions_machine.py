@@ -1,6 +1,8 @@
-"""English and Dutch auctions under random play (DESIGN §6.1, §6.2, §6.4, §6.5, §6.9, §6.10).
+"""English, Dutch and sealed-bid auctions under random play (DESIGN §6.1, §6.2, §6.4, §6.5, §6.9, §6.10).
 
-Sellers: two EOAs. Bidders/buyers: three EOAs (a seller may try to bid on its own auction and must be
+Sellers: two EOAs. Bidders/buyers: three EOAs; sealed bids commit, reveal (their own, a misremembered
+one, or a copy of a rival's commitment), settle first-price or Vickrey and reclaim deposits (penalised when
+never revealed) (a seller may try to bid on its own auction and must be
 refused). Assets: ETH, a plain ERC-20 and a 1% fee-on-transfer token. Rules create auctions (also with
 invalid parameters), bid, buy at the falling price with a maximum and with overpayment, cancel, settle
 (also with stale terms), withdraw credits and jump time (also to exactly the start/end - 1, at, + 1).
@@ -8,7 +10,8 @@ Every failure is predicted (typed error and arguments), simulated, then mined to
 
 After every step: each auction contract's balance per asset equals the held high bids plus the credits
 (§6.1), English high bids grow by at least the increment and the outbid party's credit grows by exactly
-its bid (§6.4), the Dutch price never rises, stays in [floor, start] and matches the formula (§6.5),
+its bid (§6.4), a sealed auction's winner pays max(second bid, reserve) under Vickrey and only the
+committer can reveal (§6.6), the Dutch price never rises, stays in [floor, start] and matches the formula (§6.5),
 statuses move forward and settle once, each settlement opened exactly one escrow deal with the terms
 the model derives (the escrow stays solvent), every view and every balance (ETH including gas) equals the
 model, and the auctions AuctionClient folds from the events equal the model.
@@ -27,6 +30,9 @@ from hypothesis.stateful import invariant, precondition, rule
 from agentmarket.chain import Chain
 from agentmarket.clients.auctions import Auction, AuctionClient, AuctionKind, AuctionStatus, DealTemplate
 from agentmarket.deploy import Suite
+from eth_abi import encode
+from eth_utils import keccak
+
 from agentmarket.types import BPS, ETH, ZERO_ADDRESS, DealTerms
 from fastchain import FastChain, as_uint, encode_call
 from machine import ChainMachine, run_machine
@@ -38,7 +44,17 @@ MINT = 10**27
 MAX = 2**256 - 1
 FOT_BPS = 100
 AS = AuctionStatus
-EN, DU = AuctionKind.ENGLISH, AuctionKind.DUTCH
+EN, DU, SE = AuctionKind.ENGLISH, AuctionKind.DUTCH, AuctionKind.SEALED
+
+
+@dataclass
+class MBid:
+    amount: int
+    salt: bytes
+    deposit: int  # what arrived (fee-on-transfer: less than sent)
+    commitment: bytes
+    revealed: bool = False
+    eligible: bool = False
 
 
 @dataclass
@@ -60,6 +76,16 @@ class MAuction:
     start_price: int = 0
     floor_price: int = 0
     last_price: int | None = None
+    # sealed (start = commit end, end = reveal end)
+    penalty_bps: int = 0
+    vickrey: bool = False
+    second_bid: int = 0
+    bids: dict[str, MBid] | None = None
+
+    def clearing(self) -> int:
+        if not self.vickrey:
+            return self.high_bid
+        return max(self.second_bid, self.reserve)  # §6.6
 
     @property
     def asset(self) -> str:
@@ -85,7 +111,8 @@ class Env:
         a = chain.accounts
         self.owner, self.b1, self.b2, self.s1, self.s2, self.arb, self.b3 = a[0], a[1], a[2], a[3], a[4], a[5], a[6]
         self.en, self.du, self.escrow = suite["EnglishAuction"], suite["DutchAuction"], suite["AgentEscrow"]
-        self.contracts = {EN: self.en, DU: self.du}
+        self.se = suite["SealedBidAuction"]
+        self.contracts = {EN: self.en, DU: self.du, SE: self.se}
         self.client = AuctionClient.from_suite(suite)
         self.token = fast.deploy(self.owner, "MockERC20", "Mock USD", "mUSD", 18)
         self.fot = fast.deploy(self.owner, "FeeOnTransferToken", FOT_BPS)
@@ -95,14 +122,14 @@ class Env:
         for t in self.tokens.values():
             for h in (self.b1, self.b2, self.b3, self.s1, self.s2):
                 self.must(self.owner, t.address, t.encode_abi("mint", args=[h.address, MINT]))
-                for c in (self.en, self.du):
+                for c in (self.en, self.du, self.se):
                     self.must(h, t.address, t.encode_abi("approve", args=[c.address, MAX]))
         self.client.from_block = fast.block_number()
         self.people = [x.address for x in (self.owner, self.b1, self.b2, self.b3, self.s1, self.s2, self.arb)]
-        self.holders = self.people + [self.en.address, self.du.address, self.escrow.address]
+        self.holders = self.people + [self.en.address, self.du.address, self.se.address, self.escrow.address]
         self.balance_keys = [(t, h) for t in self.tokens for h in self.holders]
         self.balance_calls = [(t, encode_call("balanceOf(address)", ["address"], [h])) for t, h in self.balance_keys]
-        self.credit_keys = [(k, p, x) for k in (EN, DU) for p in self.people for x in self.assets]
+        self.credit_keys = [(k, p, x) for k in (EN, DU, SE) for p in self.people for x in self.assets]
         self.static_calls = [(self.contracts[k].address, encode_call("creditOf(address,address)",
                                                                      ["address", "address"], [p, x]))
                              for k, p, x in self.credit_keys]
@@ -123,9 +150,10 @@ class AuctionsMachine(ChainMachine):
         self.auctions: dict[tuple[AuctionKind, int], MAuction] = {}
         ids = self.fast.calls([(e.en.address, encode_call("nextAuctionId()", [], [])),
                                (e.du.address, encode_call("nextAuctionId()", [], [])),
+                               (e.se.address, encode_call("nextAuctionId()", [], [])),
                                (e.escrow.address, encode_call("nextDealId()", [], []))])
-        self.next_id = {EN: as_uint(ids[0]), DU: as_uint(ids[1])}
-        self.next_deal = as_uint(ids[2])
+        self.next_id = {EN: as_uint(ids[0]), DU: as_uint(ids[1]), SE: as_uint(ids[2])}
+        self.next_deal = as_uint(ids[3])
         self.credits: dict[tuple[AuctionKind, str, str], int] = {}
         self.deals: dict[int, DealTerms | None] = {}
         self.balances = self._read([])[1]
@@ -438,9 +466,202 @@ class AuctionsMachine(ChainMachine):
             exact = arrived == price
         self.sale_deal(a, who, price, exact)
 
+
+    # -- sealed bids (§6.6) -------------------------------------------------------------------------------------
+
+    @rule(seller=st.sampled_from(["s1", "s2"]), t=_template(), reserve=st.sampled_from([0, 1, 1000, 10**15]),
+          commit_in=st.sampled_from([0, 30, 600]), reveal_len=st.sampled_from([0, 30, 600]),
+          penalty=st.sampled_from([0, 2500, 10_001]), vickrey=st.booleans())
+    def create_sealed(self, seller: str, t: dict[str, Any], reserve: int, commit_in: int, reveal_len: int,
+                      penalty: int, vickrey: bool) -> None:
+        s = self.name(seller)
+        terms = self.template(s, t)
+        commit_end = self.now() + commit_in
+        reveal_end = commit_end + reveal_len
+        data = self.e.se.encode_abi("create", args=[(reserve, commit_end, reveal_end, penalty, vickrey),
+                                                    terms.as_tuple()])
+        expect = None
+        if reserve == 0:
+            expect = ("AuctionInvalidAmount", {"amount": 0})
+        elif commit_end <= self.now() or reveal_end <= commit_end:
+            expect = ("AuctionInvalidTimes", {"start": commit_end, "end": reveal_end, "now": self.now()})
+        elif penalty > BPS:
+            expect = ("AuctionInvalidBps", {"bps": penalty})
+        elif t["bad"]:
+            expect = ("AuctionInvalidTerms", {})
+        if expect:
+            self.act(SE, s, data, 0, expect)
+            return
+        self.act(SE, s, data)
+        aid = self.next_id[SE]
+        self.next_id[SE] += 1
+        self.auctions[(SE, aid)] = MAuction(SE, aid, s, terms, AS.ACTIVE, commit_end, reveal_end, reserve=reserve,
+                                            penalty_bps=penalty, vickrey=vickrey, bids={})
+
+    def commitment(self, bidder: str, aid: int, amount: int, salt: bytes) -> bytes:
+        return keccak(encode(["address", "uint256", "uint256", "address", "uint256", "bytes32"],
+                             [bidder, aid, self.fast.chain_id, self.e.se.address, amount, salt]))
+
+    @precondition(lambda self: any(k[0] == SE for k in self.auctions))
+    @rule(i=st.integers(0, 10**6), bidder=st.sampled_from(["b1", "b2", "b3", "s1"]),
+          amount=st.sampled_from(["below", "reserve", "double", "huge"]), deposit=st.sampled_from(["exact", "more", "less", "zero"]))
+    def commit(self, i: int, bidder: str, amount: str, deposit: str) -> None:
+        a = self.pick(SE, i)
+        assert a is not None and a.bids is not None
+        who = self.name(bidder)
+        bid = {"below": max(a.reserve - 1, 1), "reserve": a.reserve, "double": 2 * a.reserve + 3,
+               "huge": 10 * a.reserve + 11}[amount]
+        dep = {"exact": bid, "more": bid + 1000, "less": bid - 1, "zero": 0}[deposit]
+        if a.asset == self.e.fot.address and deposit != "zero":
+            dep = -(-dep * BPS // (BPS - FOT_BPS))  # send enough that the bid amount arrives
+        salt = keccak(text=f"{who}{a.id}{bid}")
+        c = self.commitment(who, a.id, bid, salt)
+        value = dep if a.asset == ETH else 0
+        data = self.e.se.encode_abi("commit", args=[a.id, c, dep])
+        expect = None
+        if a.status != AS.ACTIVE:
+            expect = ("AuctionInvalidState", {"auctionId": a.id, "status": int(a.status)})
+        elif self.now() > a.start:
+            expect = ("AuctionBiddingClosed", {"auctionId": a.id, "closedAt": a.start, "now": self.now()})
+        elif who == a.seller:
+            expect = ("AuctionUnauthorized", {"auctionId": a.id, "caller": who})
+        elif who in a.bids:
+            expect = ("AuctionAlreadyCommitted", {"auctionId": a.id, "bidder": who})
+        elif self.arrives(a.asset, dep) == 0:
+            expect = ("AuctionInvalidAmount", {"amount": 0})
+        if expect:
+            self.act(SE, who, data, value, expect)
+            return
+        self.act(SE, who, data, value)
+        got = self.arrives(a.asset, dep)
+        c_addr = self.e.se.address
+        if a.asset == ETH:
+            self.balances[(c_addr, ETH)] += dep
+        else:
+            self.balances[(who, a.asset)] -= dep
+            self.balances[(c_addr, a.asset)] += got
+        a.bids[who] = MBid(bid, salt, got, c)
+
+    @precondition(lambda self: any(k[0] == SE for k in self.auctions))
+    @rule(i=st.integers(0, 10**6), bidder=st.sampled_from(["b1", "b2", "b3"]),
+          how=st.sampled_from(["own", "own", "own", "copy", "wrong_amount", "wrong_deposit"]))
+    def reveal(self, i: int, bidder: str, how: str) -> None:
+        """Reveal a commitment: one's own (maybe misremembered), or a copy of someone else's."""
+        a = self.pick(SE, i)
+        assert a is not None and a.bids is not None
+        who = self.name(bidder)
+        source = who
+        if how == "copy":
+            others = sorted(b for b in a.bids if b != who)
+            if not others:
+                return
+            source = others[0]
+        b = a.bids.get(source)
+        amount, salt, dep = (b.amount, b.salt, b.deposit) if b else (a.reserve, b"\x00" * 32, a.reserve)
+        if how == "wrong_amount":
+            amount += 1
+        elif how == "wrong_deposit":
+            dep += 1
+        data = self.e.se.encode_abi("reveal", args=[a.id, amount, salt, dep])
+        mine = a.bids.get(who)
+        expect = None
+        if self.now() <= a.start or self.now() > a.end:
+            expect = ("AuctionRevealWindow", {"auctionId": a.id, "opensAfter": a.start, "closesAt": a.end,
+                                              "now": self.now()})
+        elif mine is None:
+            expect = ("AuctionNoCommitment", {"auctionId": a.id, "bidder": who})
+        elif mine.revealed:
+            expect = ("AuctionAlreadyRevealed", {"auctionId": a.id, "bidder": who})
+        elif how != "own":
+            expect = ("AuctionInvalidReveal", {"auctionId": a.id, "bidder": who})  # §6.6: only the committer
+        if expect:
+            self.act(SE, who, data, 0, expect)
+            return
+        self.act(SE, who, data)
+        assert mine is not None
+        mine.revealed = True
+        mine.eligible = a.reserve <= mine.amount <= mine.deposit
+        if mine.eligible:
+            if mine.amount > a.high_bid:
+                if a.high_bid:
+                    a.second_bid = a.high_bid
+                a.high_bidder, a.high_bid = who, mine.amount
+            elif mine.amount > a.second_bid:
+                a.second_bid = mine.amount
+
+    @precondition(lambda self: any(k[0] == SE for k in self.auctions))
+    @rule(i=st.integers(0, 10**6), stale=st.sampled_from([False] * 5 + [True]))
+    def settle_sealed(self, i: int, stale: bool) -> None:
+        a = self.pick(SE, i)
+        assert a is not None
+        terms = DealTemplate(**{**a.terms.__dict__, "bond": a.terms.bond + 1}) if stale else a.terms
+        data = self.e.se.encode_abi("settle", args=[a.id, terms.as_tuple()])
+        expect = None
+        if a.status != AS.ACTIVE:
+            expect = ("AuctionInvalidState", {"auctionId": a.id, "status": int(a.status)})
+        elif self.now() <= a.end:
+            expect = ("AuctionNotEnded", {"auctionId": a.id, "endsAt": a.end, "now": self.now()})
+        elif stale:
+            expect = ("AuctionTermsMismatch", {"auctionId": a.id})
+        who = self.e.b3.address
+        if expect:
+            self.act(SE, who, data, 0, expect)
+            return
+        self.act(SE, who, data)
+        if a.high_bidder == ZERO_ADDRESS:
+            a.status = AS.NO_SALE
+            return
+        a.status = AS.SETTLED
+        price = a.clearing()
+        assert price <= a.high_bid
+        self.balances[(self.e.se.address, a.asset)] -= price
+        arrived = self.arrives(a.asset, price)
+        esc = self.e.escrow.address
+        self.balances[(esc, a.asset)] = self.balances.get((esc, a.asset), 0) + arrived
+        self.sale_deal(a, a.high_bidder, price, arrived == price)
+
+    @precondition(lambda self: any(k[0] == SE for k in self.auctions))
+    @rule(i=st.integers(0, 10**6), bidder=st.sampled_from(["b1", "b2", "b3"]), wrong=st.sampled_from([False] * 4 + [True]))
+    def reclaim(self, i: int, bidder: str, wrong: bool) -> None:
+        a = self.pick(SE, i)
+        assert a is not None and a.bids is not None
+        who = self.name(bidder)
+        b = a.bids.get(who)
+        commitment = b.commitment if b else b"\x00" * 32
+        dep = (b.deposit if b else 1) + (1 if wrong else 0)
+        data = self.e.se.encode_abi("reclaim", args=[a.id, commitment, dep])
+        expect = None
+        penalty = 0
+        if b is None:
+            expect = ("AuctionNoCommitment", {"auctionId": a.id, "bidder": who})
+        elif b.revealed:
+            refund = b.deposit
+            if a.high_bidder == who:
+                if a.status == AS.ACTIVE:
+                    expect = ("AuctionInvalidState", {"auctionId": a.id, "status": int(a.status)})
+                elif a.status == AS.SETTLED:
+                    refund -= a.clearing()
+        elif self.now() <= a.end:
+            expect = ("AuctionNotEnded", {"auctionId": a.id, "endsAt": a.end, "now": self.now()})
+        elif wrong:
+            expect = ("AuctionInvalidReveal", {"auctionId": a.id, "bidder": who})
+        else:
+            penalty = b.deposit * a.penalty_bps // BPS
+            refund = b.deposit - penalty
+        if expect:
+            self.act(SE, who, data, 0, expect)
+            return
+        self.act(SE, who, data)
+        del a.bids[who]
+        c_addr = self.e.se.address
+        for to, amount in ((a.seller, penalty), (who, refund)):
+            if amount:
+                self.balances[(c_addr, a.asset)] -= amount
+                self.balances[(to, a.asset)] += self.arrives(a.asset, amount)
+
     # -- credits and time -------------------------------------------------------------------------------------
 
-    @rule(kind=st.sampled_from([EN, DU]), who=st.sampled_from(["b1", "b2", "b3"]), asset=st.integers(0, 2))
+    @rule(kind=st.sampled_from([EN, DU, SE]), who=st.sampled_from(["b1", "b2", "b3"]), asset=st.integers(0, 2))
     def withdraw(self, kind: AuctionKind, who: str, asset: int) -> None:
         addr, a = self.name(who), self.e.assets[asset]
         data = self.e.contracts[kind].encode_abi("withdraw", args=[a])
@@ -476,6 +697,9 @@ class AuctionsMachine(ChainMachine):
         keys = sorted(self.auctions)
         calls = list(e.static_calls)
         calls += [(e.contracts[k].address, encode_call("getAuction(uint256)", ["uint256"], [i])) for k, i in keys]
+        bid_keys = [(i, b) for k, i in keys if k == SE for b in e.people[1:4]]
+        calls += [(e.se.address, encode_call("bidOf(uint256,address)", ["uint256", "address"], [i, b]))
+                  for i, b in bid_keys]
         calls += [(e.du.address, encode_call("priceAt(uint256,uint256)", ["uint256", "uint256"], [i, self.now()]))
                   for k, i in keys if k == DU]
         deal_ids = sorted(i for i, t in self.deals.items() if t is not None)
@@ -493,17 +717,29 @@ class AuctionsMachine(ChainMachine):
         assert as_uint(raw[k]) == self.next_deal, "settlements and escrow deals disagree"
         k += 1
         # §6.1 per auction contract and asset: balance == held high bids + credits
-        for kind in (EN, DU):
+        for kind in (EN, DU, SE):
             c = e.contracts[kind].address
             for a in e.assets:
-                held = sum(x.high_bid for x in self.auctions.values()
-                           if x.kind == kind and x.asset == a and x.status == AS.ACTIVE)
+                if kind == SE:  # unreclaimed deposits, less the prices already sent to the escrow
+                    held = sum(b.deposit for x in self.auctions.values() if x.kind == SE and x.asset == a
+                               for b in (x.bids or {}).values())
+                    held -= sum(x.clearing() for x in self.auctions.values() if x.kind == SE and x.asset == a
+                                and x.status == AS.SETTLED and x.high_bidder in (x.bids or {}))
+                else:
+                    held = sum(x.high_bid for x in self.auctions.values()
+                               if x.kind == kind and x.asset == a and x.status == AS.ACTIVE)
                 owed = sum(v for (kk, _, x), v in self.credits.items() if kk == kind and x == a)
                 assert balances[(c, a)] == held + owed, f"{kind.value} insolvent in {a}"
         for key in keys:
             m = self.auctions[key]
-            w = [as_uint(raw[k], j) for j in range(11)]
-            if key[0] == EN:
+            w = [as_uint(raw[k], j) for j in range(12)]
+            if key[0] == SE:
+                # seller, asset, highBidder, highBid, secondBid, reserve, commitEnd, revealEnd, penaltyBps, vickrey, status
+                got = (w[3], w[4], w[5], w[6], w[7], w[8], w[9], w[10])
+                want = (m.high_bid, m.second_bid, m.reserve, m.start, m.end, m.penalty_bps, int(m.vickrey),
+                        int(m.status))
+                assert int(w[2]) == int(m.high_bidder, 16)
+            elif key[0] == EN:
                 # seller, asset, highBidder, highBid, reserve, startTime, endTime, extension, minIncrementBps, status
                 got = (w[3], w[4], w[5], w[6], w[7], w[8], w[9])
                 want = (m.high_bid, m.reserve, m.start, m.end, m.extension, m.inc_bps, int(m.status))
@@ -519,7 +755,16 @@ class AuctionsMachine(ChainMachine):
             assert self.settled.get(key, 0) == (1 if m.status in (AS.SETTLED, AS.NO_SALE) else 0)
             v = self.client_view[key]
             assert (v.status, v.leader, v.leading_amount, v.end_time) == (
-                m.status, m.high_bidder, m.high_bid, m.end), f"client view {v} != model {m}"
+                m.status, m.high_bidder, m.high_bid, m.start if key[0] == SE else m.end), f"client {v} != model {m}"
+            if key[0] == SE:
+                assert v.second_amount == m.second_bid
+            k += 1
+        for i, b in bid_keys:
+            mb = (self.auctions[(SE, i)].bids or {}).get(b)
+            committed, revealed, amount, deposit = (as_uint(raw[k], j) for j in range(4))
+            want_bid = (0, 0, 0, 0) if mb is None else (
+                1, int(mb.revealed), min(mb.amount, 2**96 - 1) if mb.revealed else 0, mb.deposit if mb.revealed else 0)
+            assert (committed, revealed, amount, deposit) == want_bid, f"bid of {b} in {i}"
             k += 1
         for key in keys:
             if key[0] != DU:
