@@ -52,7 +52,8 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     for r in sorted(_MACHINE_REPORTS, key=lambda r: r["machine"]):
         terminalreporter.write_line(
             f"{r['machine']:<22} profile={r['profile']:<8} examples={r['examples']:>5} steps={r['steps']:>7} "
-            f"(settings {r['max_examples']}x{r['step_count']}) txs={r['txs']:>7} {r['seconds']:.1f}s")
+            f"(settings {r['max_examples']}x{r['step_count']}) txs={r['txs']:>7} (reverted as predicted "
+            f"{r.get('reverted', 0)}) {r['seconds']:.1f}s")
 
 
 @pytest.fixture(scope="session")

@@ -142,6 +142,7 @@ class FastChain:
         self.gas_spent: dict[str, int] = defaultdict(int)  # wei spent on gas per sender since reset()
         self.now = self.latest_timestamp()
         self.txs = 0
+        self.failed_txs = 0  # mined and reverted (the machines' predicted failures)
 
     # -- state ------------------------------------------------------------------------------------
 
@@ -212,6 +213,7 @@ class FastChain:
         receipt = _receipt(raw)
         self.gas_spent[address] += receipt["gasUsed"] * receipt["effectiveGasPrice"]
         self.txs += 1
+        self.failed_txs += 0 if receipt.ok else 1
         return receipt
 
     def simulate(self, sender: str, to: str, data: bytes | str, value: int = 0) -> ContractRevert | None:

@@ -22,7 +22,7 @@ from agentmarket.errors import ContractRevert
 
 # (max_examples, stateful_step_count) per profile; PROPERTY_EXAMPLES / PROPERTY_STEPS override.
 DEFAULT_RUN = (10, 25)
-LONG_RUN = (150, 60)
+LONG_RUN = (100, 50)
 
 
 def machine_settings(default: tuple[int, int] = DEFAULT_RUN, long: tuple[int, int] = LONG_RUN) -> settings:
@@ -67,7 +67,7 @@ def run_machine(request: pytest.FixtureRequest, machine: type[ChainMachine], fas
     s = machine_settings(default, long)
     machine.fast = fast
     machine.stats = {"examples": 0, "checks": 0}
-    tx0 = fast.txs
+    tx0, failed0 = fast.txs, fast.failed_txs
     start = time.monotonic()
     try:
         run_state_machine_as_test(machine, settings=s)
@@ -77,5 +77,5 @@ def run_machine(request: pytest.FixtureRequest, machine: type[ChainMachine], fas
             "machine": machine.__name__, "profile": settings.get_current_profile_name(),
             "examples": stats["examples"], "steps": stats["checks"] - stats["examples"],
             "max_examples": s.max_examples, "step_count": s.stateful_step_count,
-            "txs": fast.txs - tx0, "seconds": time.monotonic() - start,
+            "txs": fast.txs - tx0, "reverted": fast.failed_txs - failed0, "seconds": time.monotonic() - start,
         })))
