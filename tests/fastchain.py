@@ -16,7 +16,8 @@ import json
 import socket
 import time
 from collections import defaultdict
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 from urllib.parse import urlparse
 
 from eth_abi import decode as abi_decode

@@ -14,10 +14,10 @@ import time
 from typing import Any
 
 import pytest
+from fastchain import FastChain
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
 
-from fastchain import FastChain
 from agentmarket.errors import ContractRevert
 
 # (max_examples, stateful_step_count) per profile; PROPERTY_EXAMPLES / PROPERTY_STEPS override.

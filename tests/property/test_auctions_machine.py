@@ -23,19 +23,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from eth_abi import encode
 from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
+from fastchain import FastChain, as_uint, encode_call
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, precondition, rule
+from machine import ChainMachine, run_machine
 
 from agentmarket.chain import Chain
 from agentmarket.clients.auctions import Auction, AuctionClient, AuctionKind, AuctionStatus, DealTemplate
 from agentmarket.deploy import Suite
-from eth_abi import encode
-from eth_utils import keccak
-
 from agentmarket.types import BPS, ETH, ZERO_ADDRESS, DealTerms
-from fastchain import FastChain, as_uint, encode_call
-from machine import ChainMachine, run_machine
 
 pytestmark = pytest.mark.anvil
 
@@ -232,8 +231,12 @@ class AuctionsMachine(ChainMachine):
                 "s2": e.s2.address}[who]
 
     def pick(self, kind: AuctionKind, i: int) -> MAuction | None:
+        """Usually an active auction of ``kind``, sometimes any of that kind."""
         keys = sorted(k for k in self.auctions if k[0] == kind)
-        return self.auctions[keys[i % len(keys)]] if keys else None
+        live = [k for k in keys if self.auctions[k].status == AS.ACTIVE]
+        if live and i % 4:
+            return self.auctions[live[(i // 4) % len(live)]]
+        return self.auctions[keys[(i // 4) % len(keys)]] if keys else None
 
     def credit(self, kind: AuctionKind, who: str, asset: str, amount: int) -> None:
         key = (kind, who, asset)
@@ -242,19 +245,19 @@ class AuctionsMachine(ChainMachine):
     # -- creation ----------------------------------------------------------------------------------------
 
     @st.composite
-    def _template(draw: Any) -> dict[str, Any]:  # noqa: N805
-        return dict(asset=draw(st.integers(0, 2)), arbiter=draw(st.booleans()), bond=draw(st.sampled_from([0, 0, 5])),
-                    promise=draw(st.sampled_from([0, 60])), delivery=draw(st.sampled_from([60, HOUR])),
-                    bad=draw(st.sampled_from([False] * 9 + [True])))
+    def _template(draw: Any) -> dict[str, Any]:
+        return {"asset": draw(st.integers(0, 2)), "arbiter": draw(st.booleans()), "bond": draw(st.sampled_from([0, 0, 5])),
+                    "promise": draw(st.sampled_from([0, 60])), "delivery": draw(st.sampled_from([60, HOUR])),
+                    "bad": draw(st.sampled_from([False] * 9 + [True]))}
 
     def template(self, seller: str, p: dict[str, Any]) -> DealTemplate:
         return DealTemplate(creator=seller, delivery_delay=0 if p["bad"] else p["delivery"],
                             asset=self.e.assets[p["asset"]], arbiter=self.e.arb.address if p["arbiter"] else ZERO_ADDRESS,
                             bond=p["bond"], promise_delay=p["promise"], arbiter_fee_bps=100)
 
-    @rule(seller=st.sampled_from(["s1", "s2"]), t=_template(), reserve=st.sampled_from([0, 1, 1000, 10**15]),
-          start_in=st.sampled_from([-1, 0, 0, 30]), duration=st.sampled_from([0, 60, HOUR]),
-          extension=st.sampled_from([0, 30, 300]), inc=st.sampled_from([0, 500, 10_001]))
+    @rule(seller=st.sampled_from(["s1", "s2"]), t=_template(), reserve=st.sampled_from([0] + [1, 1000, 10**15] * 3),
+          start_in=st.sampled_from([-1] + [0, 0, 30] * 3), duration=st.sampled_from([0] + [60, HOUR] * 4),
+          extension=st.sampled_from([0, 30, 300]), inc=st.sampled_from([10_001] + [0, 500] * 4))
     def create_english(self, seller: str, t: dict[str, Any], reserve: int, start_in: int, duration: int,
                        extension: int, inc: int) -> None:
         s = self.name(seller)
@@ -281,8 +284,8 @@ class AuctionsMachine(ChainMachine):
                                             extension=extension, inc_bps=inc)
 
     @rule(seller=st.sampled_from(["s1", "s2"]), t=_template(),
-          start_price=st.sampled_from([1, 1000, 10**15, 2**96]), floor=st.sampled_from([0, 1, 500, 10**14]),
-          start_in=st.sampled_from([-1, 0, 0, 30]), duration=st.sampled_from([0, 60, HOUR]))
+          start_price=st.sampled_from([2**96] + [1000, 10**15] * 4), floor=st.sampled_from([0] + [1, 500, 10**14] * 3),
+          start_in=st.sampled_from([-1] + [0, 0, 30] * 3), duration=st.sampled_from([0] + [60, HOUR] * 4))
     def create_dutch(self, seller: str, t: dict[str, Any], start_price: int, floor: int, start_in: int,
                      duration: int) -> None:
         s = self.name(seller)
@@ -469,9 +472,9 @@ class AuctionsMachine(ChainMachine):
 
     # -- sealed bids (§6.6) -------------------------------------------------------------------------------------
 
-    @rule(seller=st.sampled_from(["s1", "s2"]), t=_template(), reserve=st.sampled_from([0, 1, 1000, 10**15]),
-          commit_in=st.sampled_from([0, 30, 600, 600]), reveal_len=st.sampled_from([0, 30, 600, 600]),
-          penalty=st.sampled_from([0, 2500, 2500, 10_001]), vickrey=st.booleans())
+    @rule(seller=st.sampled_from(["s1", "s2"]), t=_template(), reserve=st.sampled_from([0] + [1, 1000, 10**15] * 3),
+          commit_in=st.sampled_from([0] + [30, 600] * 4), reveal_len=st.sampled_from([0] + [30, 600] * 4),
+          penalty=st.sampled_from([10_001] + [0, 2500] * 4), vickrey=st.booleans())
     def create_sealed(self, seller: str, t: dict[str, Any], reserve: int, commit_in: int, reveal_len: int,
                       penalty: int, vickrey: bool) -> None:
         s = self.name(seller)
@@ -508,7 +511,7 @@ class AuctionsMachine(ChainMachine):
         live = sorted(k for k, v in self.auctions.items() if k[0] == SE and v.status == AS.ACTIVE
                       and v.start >= self.now())
         key = data.draw(st.sampled_from(live))
-        index = sorted(k for k in self.auctions if k[0] == SE).index(key)
+        index = 4 * sorted(k for k in self.auctions if k[0] == SE).index(key)  # i % 4 == 0: pick by position
         amounts = st.sampled_from(["below", "reserve", "double", "huge"])
         deposits = st.sampled_from(["exact", "more", "less"])
         for bidder in data.draw(st.lists(st.sampled_from(["b1", "b2", "b3"]), min_size=1, max_size=4)):

@@ -24,8 +24,10 @@ import pytest
 from eth_abi import encode
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
+from fastchain import FastChain, as_uint, encode_call
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, precondition, rule
+from machine import ChainMachine, run_machine
 
 from agentmarket.chain import Chain
 from agentmarket.clients.channels import Channel, ChannelClient, ChannelStatus
@@ -33,8 +35,6 @@ from agentmarket.deploy import Suite
 from agentmarket.errors import decode_revert
 from agentmarket.types import BPS, ETH
 from agentmarket.vouchers import close_digest, domain_separator, sign_digest, voucher_digest
-from fastchain import FastChain, as_uint, encode_call
-from machine import ChainMachine, run_machine
 
 pytestmark = pytest.mark.anvil
 
@@ -119,7 +119,7 @@ class ChannelsMachine(ChainMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        e = self.e = self.env
+        self.e = self.env
         self.channels: dict[bytes, MChannel] = {}
         self.credits: dict[tuple[str, str], int] = {}
         self.blocked: set[str] = set()
@@ -251,7 +251,11 @@ class ChannelsMachine(ChainMachine):
                 "s2": e.s2.address, "stranger": e.stranger.address, "op": e.op.address}[who]
 
     def pick(self, i: int) -> MChannel:
+        """Usually an open channel (where actions can succeed), sometimes any."""
         ids = sorted(self.channels)
+        live = [c for c in ids if self.channels[c].status == CS.OPEN]
+        if live and i % 4:
+            return self.channels[live[(i // 4) % len(live)]]
         return self.channels[ids[i % len(ids)]]
 
     @rule(payer=st.sampled_from(["p1", "p2", "wallet"]), payee=st.sampled_from(["s1", "s2", "wallet", "p2"]),

@@ -20,16 +20,16 @@ from typing import Any
 
 import pytest
 from eth_account.signers.local import LocalAccount
+from fastchain import FastChain, as_uint, encode_call
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, precondition, rule
+from machine import ChainMachine, run_machine
 
 from agentmarket.chain import Chain
 from agentmarket.clients.escrow import EscrowClient
 from agentmarket.deploy import Suite
-from agentmarket.errors import ContractRevert, decode_revert
+from agentmarket.errors import decode_revert
 from agentmarket.types import BPS, ETH, ZERO_ADDRESS, Deal, DealState, DealTerms, Settlement
-from fastchain import FastChain, as_uint, encode_call
-from machine import ChainMachine, run_machine
 
 pytestmark = pytest.mark.anvil
 
@@ -252,8 +252,12 @@ class EscrowMachine(ChainMachine):
 
     # -- deal selection and the contract's checks ----------------------------------------------------------
 
-    def pick(self, index: int) -> MDeal:
+    def pick(self, index: int, *states: DealState) -> MDeal:
+        """Usually a deal in one of ``states`` (where the action can succeed), sometimes any deal."""
         ids = sorted(self.deals)
+        fitting = [i for i in ids if self.deals[i].state in states]
+        if fitting and index % 4:
+            return self.deals[fitting[(index // 4) % len(fitting)]]
         return self.deals[ids[index % len(ids)]]
 
     def load_error(self, deal: MDeal, terms: DealTerms) -> tuple[str, dict[str, Any]] | None:
@@ -278,7 +282,7 @@ class EscrowMachine(ChainMachine):
 
     # -- rules: opening -----------------------------------------------------------------------------------
 
-    CORRUPT = st.sampled_from([None] * 8 + ["zero_amount", "same_party", "arbiter_is_seller", "past_deadline",
+    CORRUPT = st.sampled_from([None] * 27 + ["zero_amount", "same_party", "arbiter_is_seller", "past_deadline",
                                             "promised_after", "penalty_no_promise", "bps", "wrong_value",
                                             "not_buyer"])
 
@@ -289,23 +293,23 @@ class EscrowMachine(ChainMachine):
                 "stranger": e.stranger.address, "market": e.market.address, "owner": e.owner.address}[name]
 
     @st.composite
-    def _terms(draw: Any) -> dict[str, Any]:  # noqa: N805 - a strategy builder in the class body
-        return dict(
-            buyer=draw(st.sampled_from(["b1", "b2"])),
-            seller=draw(st.sampled_from(["s1", "s2", "s1", "rev", "burn", "reent"])),
-            asset=draw(st.integers(0, 3)),
-            amount=draw(st.one_of(st.integers(1, 10_000), st.integers(10**15, 10**18))),
-            bond=draw(st.sampled_from([0, 0, 1, 10**16, 5 * 10**17])),
-            arbiter=draw(st.booleans()),
-            deliver_in=draw(st.integers(1, 6 * HOUR)),
-            promised_before=draw(st.one_of(st.none(), st.integers(0, 3 * HOUR))),
-            penalty=draw(st.sampled_from([0, 0, 100, 5000])),
-            cap=draw(st.sampled_from([0, 1000, 10_000])),
-            review=draw(st.integers(1, 2 * HOUR)),
-            ruling=draw(st.integers(1, 2 * HOUR)),
-            arbiter_fee=draw(st.sampled_from([0, 250, 10_000])),
-            default_split=draw(st.sampled_from([0, 5000, 10_000])),
-        )
+    def _terms(draw: Any) -> dict[str, Any]:
+        return {
+            "buyer": draw(st.sampled_from(["b1", "b2"])),
+            "seller": draw(st.sampled_from(["s1", "s2", "s1", "rev", "burn", "reent"])),
+            "asset": draw(st.integers(0, 3)),
+            "amount": draw(st.one_of(st.integers(1, 10_000), st.integers(10**15, 10**18))),
+            "bond": draw(st.sampled_from([0, 0, 1, 10**16, 5 * 10**17])),
+            "arbiter": draw(st.booleans()),
+            "deliver_in": draw(st.integers(1, 6 * HOUR)),
+            "promised_before": draw(st.one_of(st.none(), st.integers(0, 3 * HOUR))),
+            "penalty": draw(st.sampled_from([0, 0, 100, 5000])),
+            "cap": draw(st.sampled_from([0, 1000, 10_000])),
+            "review": draw(st.integers(1, 2 * HOUR)),
+            "ruling": draw(st.integers(1, 2 * HOUR)),
+            "arbiter_fee": draw(st.sampled_from([0, 250, 10_000])),
+            "default_split": draw(st.sampled_from([0, 5000, 10_000])),
+        }
 
     def build_terms(self, p: dict[str, Any], corrupt: str | None) -> DealTerms:
         now = self.now()
@@ -455,7 +459,7 @@ class EscrowMachine(ChainMachine):
     @precondition(lambda self: self.deals)
     @rule(i=st.integers(0, 10**6), role=ROLES, stale=STALE, wrong_value=st.sampled_from([False] * 5 + [True]))
     def post_bond(self, i: int, role: str, stale: bool, wrong_value: bool) -> None:
-        d = self.pick(i)
+        d = self.pick(i, S.AWAITING_BOND)
         t = self.terms_for(d, stale)
         sender = self.who(d, role)
         value = (t.bond if t.is_eth else 0) + (1 if wrong_value else 0)
@@ -485,7 +489,7 @@ class EscrowMachine(ChainMachine):
     @precondition(lambda self: self.deals)
     @rule(i=st.integers(0, 10**6), role=ROLES, stale=STALE)
     def submit(self, i: int, role: str, stale: bool) -> None:
-        d = self.pick(i)
+        d = self.pick(i, S.FUNDED)
         t = self.terms_for(d, stale)
         sender = self.who(d, role)
         data = self.e.escrow.encode_abi("submit", args=[d.id, t.as_tuple(), b"\x11" * 32])
@@ -528,7 +532,7 @@ class EscrowMachine(ChainMachine):
     @precondition(lambda self: self.deals)
     @rule(i=st.integers(0, 10**6), role=ROLES, stale=STALE, by_buyer=st.booleans())
     def accept_or_finalize(self, i: int, role: str, stale: bool, by_buyer: bool) -> None:
-        d = self.pick(i)
+        d = self.pick(i, S.SUBMITTED)
         t = self.terms_for(d, stale)
         sender = self.who(d, role)
         data = self.e.escrow.encode_abi("accept" if by_buyer else "finalize", args=[d.id, t.as_tuple()])
@@ -586,7 +590,7 @@ class EscrowMachine(ChainMachine):
     @precondition(lambda self: self.deals)
     @rule(i=st.integers(0, 10**6), role=ROLES, stale=STALE, share=st.sampled_from([0, 1, 2, 3, 4]))
     def release(self, i: int, role: str, stale: bool, share: int) -> None:
-        d = self.pick(i)
+        d = self.pick(i, S.AWAITING_BOND, S.FUNDED, S.SUBMITTED, S.DISPUTED)
         t = self.terms_for(d, stale)
         sender = self.who(d, role)
         amount = {0: 0, 1: 1, 2: t.amount // 2, 3: t.amount, 4: t.amount + 1}[share]
@@ -610,7 +614,7 @@ class EscrowMachine(ChainMachine):
     @precondition(lambda self: self.deals)
     @rule(i=st.integers(0, 10**6), role=ROLES, stale=STALE)
     def dispute(self, i: int, role: str, stale: bool) -> None:
-        d = self.pick(i)
+        d = self.pick(i, S.SUBMITTED)
         t = self.terms_for(d, stale)
         sender = self.who(d, role)
         data = self.e.escrow.encode_abi("dispute", args=[d.id, t.as_tuple()])
@@ -633,7 +637,7 @@ class EscrowMachine(ChainMachine):
           seller_bps=st.sampled_from([0, 1, 3333, 5000, 10_000, 10_001]),
           bond_bps=st.sampled_from([0, 5000, 10_000, 10_001]))
     def resolve(self, i: int, role: str, stale: bool, seller_bps: int, bond_bps: int) -> None:
-        d = self.pick(i)
+        d = self.pick(i, S.DISPUTED)
         t = self.terms_for(d, stale)
         sender = self.who(d, "arbiter" if role in ("buyer", "other_buyer") else role)
         data = self.e.escrow.encode_abi("resolve", args=[d.id, t.as_tuple(), seller_bps, bond_bps])
@@ -669,7 +673,7 @@ class EscrowMachine(ChainMachine):
     @precondition(lambda self: self.deals)
     @rule(i=st.integers(0, 10**6), role=ROLES, stale=STALE)
     def settle_default(self, i: int, role: str, stale: bool) -> None:
-        d = self.pick(i)
+        d = self.pick(i, S.DISPUTED)
         t = self.terms_for(d, stale)
         sender = self.who(d, role)
         data = self.e.escrow.encode_abi("settleDefault", args=[d.id, t.as_tuple()])
@@ -697,7 +701,7 @@ class EscrowMachine(ChainMachine):
     @precondition(lambda self: self.deals)
     @rule(i=st.integers(0, 10**6), role=ROLES, stale=STALE)
     def refund(self, i: int, role: str, stale: bool) -> None:
-        d = self.pick(i)
+        d = self.pick(i, S.FUNDED, S.AWAITING_BOND)
         t = self.terms_for(d, stale)
         sender = self.who(d, role)
         data = self.e.escrow.encode_abi("refund", args=[d.id, t.as_tuple()])
@@ -718,7 +722,7 @@ class EscrowMachine(ChainMachine):
     @precondition(lambda self: self.deals)
     @rule(i=st.integers(0, 10**6), role=ROLES, stale=STALE)
     def cancel(self, i: int, role: str, stale: bool) -> None:
-        d = self.pick(i)
+        d = self.pick(i, S.FUNDED, S.AWAITING_BOND)
         t = self.terms_for(d, stale)
         sender = self.who(d, role)
         data = self.e.escrow.encode_abi("cancel", args=[d.id, t.as_tuple()])

@@ -18,13 +18,15 @@ fill time, and every actor's balance (ETH including gas) equals the model.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from eth_account.signers.local import LocalAccount
+from fastchain import FastChain, as_uint, encode_call
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, precondition, rule
+from machine import ChainMachine, run_machine
 
 from agentmarket.chain import Chain
 from agentmarket.clients.offers import Offer, OffersClient, Side
@@ -33,8 +35,6 @@ from agentmarket.eip712 import Domain
 from agentmarket.errors import decode_revert
 from agentmarket.types import BPS, ETH, ZERO_ADDRESS, DealTerms
 from agentmarket.vouchers import sign_digest
-from fastchain import FastChain, as_uint, encode_call
-from machine import ChainMachine, run_machine
 
 pytestmark = pytest.mark.anvil
 

@@ -19,7 +19,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from eth_abi import encode
 from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
+from fastchain import FastChain, as_uint, encode_call
 
 from agentmarket.chain import Chain
 from agentmarket.clients.offers import Offer, OffersClient, Side
@@ -27,9 +30,6 @@ from agentmarket.deploy import Suite
 from agentmarket.errors import decode_revert
 from agentmarket.types import ETH, ZERO_ADDRESS, DealState, DealTerms
 from agentmarket.vouchers import domain_separator, sign_digest, voucher_digest
-from fastchain import FastChain, as_uint, encode_call
-from eth_abi import encode
-from eth_utils import keccak
 
 pytestmark = pytest.mark.anvil
 
@@ -102,9 +102,9 @@ class Kit:
     # -- escrow helpers ------------------------------------------------------------------------------
 
     def terms(self, token: Any, seller: str, **kw: Any) -> DealTerms:
-        base: dict[str, Any] = dict(buyer=self.buyer.address, seller=seller, amount=PRICE,
-                                    deliver_by=self.fast.now + 10 * HOUR, asset=token.address if token else ETH,
-                                    arbiter=self.arb.address, review_window=HOUR, ruling_window=HOUR)
+        base: dict[str, Any] = {"buyer": self.buyer.address, "seller": seller, "amount": PRICE,
+                                    "deliver_by": self.fast.now + 10 * HOUR, "asset": token.address if token else ETH,
+                                    "arbiter": self.arb.address, "review_window": HOUR, "ruling_window": HOUR}
         base.update(kw)
         return DealTerms(**base)
 
@@ -357,7 +357,7 @@ def test_english_outbid_hook_bidder_reenters_on_withdraw_and_fee_token_sale_sett
             k.configure(3, en.address, en.encode_abi("bid", args=[aid, 10**9]))
             before = k.balance(token, k.recv.address)
             k.as_recv(en.address, en.encode_abi("withdraw", args=[token.address]))
-            attempts, ok, result = k.reentry()
+            _attempts, ok, result = k.reentry()
             assert not ok and decode_revert(result).error_name == GUARD
             assert k.balance(token, k.recv.address) - before == credit
         k.fast.jump(200)
