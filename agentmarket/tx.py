@@ -717,7 +717,9 @@ class Transactor:
             return TransactionReverted(f"{tx_hash} ran out of gas ({tx['gas']})", tx_hash=tx_hash)
         call = {"from": tx["from"], "to": tx["to"], "value": tx["value"], "data": tx["input"], "gas": tx["gas"]}
         try:
-            self.w3.eth.call(call, block_identifier=receipt["blockNumber"] - 1)  # type: ignore[arg-type]
+            # At the failed transaction's own block: same timestamp (deadline checks replay exactly); the
+            # failed transaction changed no state, so this is the state it saw unless others shared its block.
+            self.w3.eth.call(call, block_identifier=receipt["blockNumber"])  # type: ignore[arg-type]
         except _CONNECTION_ERRORS as exc:
             return ChainUnavailable(f"node unreachable while explaining {tx_hash}: {type(exc).__name__}")
         except Exception as exc:  # noqa: BLE001

@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="demand spike mid-run; runs without and with guardrails")
     parser.add_argument("--shock-factor", type=float, default=2.0)
     parser.add_argument("--band-bps", type=int, default=2_000, help="guardrail: mandate price band over equilibrium")
-    parser.add_argument("--pause-move", type=float, default=0.25, help="guardrail: circuit-breaker move (fraction)")
+    parser.add_argument("--pause-move", type=float, default=0.25, help="guardrail: halt the next round when a round's median price moves this much (fraction)")
     parser.add_argument("--workers", type=int, default=None, help="trades settled concurrently (node chains)")
     parser.add_argument("--out", type=Path, default=Path("out/compute_market"), help="output path without suffix")
     args = parser.parse_args(argv)
@@ -84,10 +84,12 @@ def main(argv: list[str] | None = None) -> int:
         for m in mechanisms:
             pair = [r for r in results if r.config["mechanism"] == m]
             off, on = pair[0], pair[1]
-            console.print(f"shock ({m}): largest price deviation from the pre-shock equilibrium "
-                          f"{off.max_price_deviation * 100:.0f}% without guardrails, "
-                          f"{on.max_price_deviation * 100:.0f}% with (band +{args.band_bps / 100:.0f}%, "
-                          f"pause at {args.pause_move * 100:.0f}% moves)")
+            console.print(f"shock ({m}): largest deviation from the pre-shock equilibrium, trade / round median: "
+                          f"{off.max_price_deviation * 100:.0f}% / {off.max_round_deviation * 100:.0f}% without "
+                          f"guardrails, {on.max_price_deviation * 100:.0f}% / {on.max_round_deviation * 100:.0f}% "
+                          f"with (band +{args.band_bps / 100:.0f}%: {on.refused_by_mandate} bids/trades refused or "
+                          f"capped; breaker at {args.pause_move * 100:.0f}% round-median moves: "
+                          f"{on.paused_rounds} round(s) halted)")
     extra = {"chain": args.chain, "agents": args.agents, "rounds": args.rounds,
              "total_seconds": time.perf_counter() - started}
     json_path = write_json(results, args.out.with_suffix(".json"), extra)

@@ -20,10 +20,11 @@ import os
 import secrets
 import tempfile
 import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum, IntEnum
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from eth_abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
@@ -102,7 +103,7 @@ class DealTemplate:
         return tuple(getattr(self, py) for py, _ in _TEMPLATE_FIELDS)
 
     @classmethod
-    def from_abi(cls, value: Mapping[str, Any] | Sequence[Any]) -> "DealTemplate":
+    def from_abi(cls, value: Mapping[str, Any] | Sequence[Any]) -> DealTemplate:
         if isinstance(value, Mapping):
             kwargs = {py: value[sol] for py, sol in _TEMPLATE_FIELDS}
         else:
@@ -303,6 +304,7 @@ class AuctionClient:
         # None: estimate every transaction; a number: simulate on the pending block (typed revert) and send
         # with that fixed limit (much faster on the embedded chain, whose estimator re-executes many times)
         self.gas = gas
+        self.last_receipt: Any = None  # receipt of the last transaction this client sent (gas, hash)
         self.w3 = chain.w3
         self.account = account
         self.from_block = from_block
@@ -320,10 +322,10 @@ class AuctionClient:
                                   for e in contract.abi if e["type"] == "event"}
 
     @classmethod
-    def from_suite(cls, suite: Any, account: LocalAccount | None = None, **kw: Any) -> "AuctionClient":
+    def from_suite(cls, suite: Any, account: LocalAccount | None = None, **kw: Any) -> AuctionClient:
         return cls(suite.chain, {k: suite[k.value] for k in AuctionKind if k.value in suite}, account, **kw)
 
-    def as_(self, account: LocalAccount, *, salts: SaltStore | str | Path | None = None) -> "AuctionClient":
+    def as_(self, account: LocalAccount, *, salts: SaltStore | str | Path | None = None) -> AuctionClient:
         """The same contracts acting as another account. Secrets are keyed by bidder, so the clone shares
         this client's salt store unless another store (or file path) is given."""
         clone = AuctionClient.__new__(AuctionClient)
@@ -453,7 +455,8 @@ class AuctionClient:
         tx = self.chain.transactor
         if self.gas is not None:
             tx.call(fn, sender=self.account.address, value=value, block="pending")
-        return tx.transact(self.account, fn, value=value, gas=self.gas)
+        self.last_receipt = tx.transact(self.account, fn, value=value, gas=self.gas)
+        return self.last_receipt
 
     def _id_from(self, kind: AuctionKind, receipt: Any) -> int:
         contract = self.contracts[kind]
@@ -465,7 +468,7 @@ class AuctionClient:
     def _ensure_funds(self, kind: AuctionKind, asset: str, amount: int, *, approve: bool) -> None:
         me = self._me()
         if asset == ETH:
-            balance = int(self.w3.eth.get_balance(me))
+            balance = int(self.w3.eth.get_balance(to_checksum_address(me)))
             if balance < amount:
                 raise InsufficientFunds(f"{me} holds {balance} wei, needs {amount} plus gas")
             return

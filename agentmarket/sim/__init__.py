@@ -7,6 +7,7 @@ from agentmarket.sim.mechanisms import MECHANISMS, Match, Mechanism, Trader, bui
 from agentmarket.sim.runner import (
            CircuitBreaker,
            ComputeMarketSim,
+           OffChainSim,
            RoundStats,
            SimConfig,
            SimResult,
@@ -20,6 +21,7 @@ __all__ = [
            "ComputeMarketSim",
            "Match",
            "Mechanism",
+           "OffChainSim",
            "RoundStats",
            "SimConfig",
            "SimResult",

@@ -215,7 +215,7 @@ class ForwardAuction(Mechanism):
 
     strategic_roles = ("buyer",)  # providers only set their cost as the reserve
 
-    def __init__(self, kind: AuctionKind, increment_bps: int = 100, dutch_steps: int = 60):
+    def __init__(self, kind: AuctionKind, increment_bps: int = 500, dutch_steps: int = 60):
         self.kind = kind
         self.name = kind.value
         self.increment_bps = increment_bps
@@ -228,6 +228,28 @@ class ForwardAuction(Mechanism):
         if "arm" not in buyer.state:
             buyer.state["arm"] = _bandit(buyer, len(SHADES)).select(rng)
         return int(buyer.limit * SHADES[int(buyer.state["arm"])])  # type: ignore[call-overload]
+
+    # -- the bidding policies the on-chain auction house asks for (see agentmarket.sim.onchain) ----------
+
+    def bid_limit(self, buyer: Trader, rng: random.Random) -> int:
+        """English: the most this buyer bids (its value, or value x learned fraction when adaptive)."""
+        return self._limit(buyer, rng)
+
+    def take_price(self, buyer: Trader, reserve: int, n: int, rng: random.Random) -> int:
+        """Dutch: the falling price at which this buyer takes (0: never)."""
+        if buyer.strategy == "adaptive":
+            return self._limit(buyer, rng)
+        return DutchBidder(buyer.limit).shaded_value(n, reserve)
+
+    def sealed_bid(self, buyer: Trader, reserve: int, n: int, rng: random.Random) -> int | None:
+        """Sealed first-price / Vickrey: the amount this buyer commits to (None: no bid)."""
+        if buyer.strategy == "adaptive":
+            amount: int | None = self._limit(buyer, rng)
+        else:
+            bidder = VickreyBidder(buyer.limit) if self.kind is AuctionKind.VICKREY else FirstPriceBidder(buyer.limit)
+            action = bidder.bid(self._view(reserve, 0, n), rng)
+            amount = action.amount if action is not None else None
+        return amount if amount is not None and amount >= reserve else None
 
     def clear(self, buyers: Sequence[Trader], sellers: Sequence[Trader], rng: random.Random) -> list[Match]:
         remaining = list(buyers)
@@ -320,8 +342,12 @@ class Procurement(Mechanism):
     name = "procurement"
     strategic_roles = ("provider",)  # buyers only set their value as the maximum price
 
-    def __init__(self, increment_bps: int = 100):
+    def __init__(self, increment_bps: int = 500):
         self.increment_bps = increment_bps
+
+    def bidder(self, seller: Trader, rng: random.Random) -> ProcurementBidder:
+        """The provider's asking strategy this round (fixed: cost + 10%; adaptive: learned margin floor)."""
+        return self._bidder(seller, rng)
 
     def _bidder(self, seller: Trader, rng: random.Random) -> ProcurementBidder:
         curve = CostCurve(((HOUR, seller.limit),))

@@ -31,7 +31,7 @@ def table(results: Sequence[SimResult]) -> Any:
 
     t = Table(title="agentmarket compute market (prices in milli-ETH per GPU-hour)")
     for col in ("run", "trades", "effic.", "CE", "mean", "max dev", "adapt. gain buyers", "adapt. gain providers",
-                "gas/trade", "trades/s", "refused/blocked", "settled+solvent"):
+                "gas/trade", "trades/s", "refused/paused", "settled+solvent"):
         t.add_column(col, justify="right" if col not in ("run",) else "left")
     for r in results:
         prices = [t.price for t in r.trades]
@@ -39,7 +39,7 @@ def table(results: Sequence[SimResult]) -> Any:
         t.add_row(label(r), str(len(r.trades)), f"{r.efficiency * 100:.1f}%", f"{r.reference_equilibrium / 1e15:.2f}",
                   f"{mean / 1e15:.2f}", f"{r.max_price_deviation * 100:.0f}%", _pct(r.adaptive_gain.get("buyer")),
                   _pct(r.adaptive_gain.get("provider")), f"{r.gas_per_trade:,.0f}", f"{r.trades_per_second:.1f}",
-                  f"{r.refused_by_mandate}/{r.blocked_by_breaker}", "yes" if r.solvent and r.all_settled else "NO")
+                  f"{r.refused_by_mandate}/{r.paused_rounds}", "yes" if r.solvent and r.all_settled else "NO")
     return t
 
 
@@ -54,7 +54,8 @@ def write_json(results: Sequence[SimResult], path: Path, extra: dict[str, Any] |
         "txs_per_trade": r.txs_per_trade, "trades_per_second": r.trades_per_second,
         "settle_seconds": r.settle_seconds, "wall_seconds": r.wall_seconds, "solvent": r.solvent,
         "all_settled": r.all_settled, "refused_by_mandate": r.refused_by_mandate,
-        "blocked_by_breaker": r.blocked_by_breaker,
+        "paused_rounds": r.paused_rounds, "max_round_deviation": r.max_round_deviation,
+        "auction_residual_wei": r.auction_residual,
     } for r in results]
     doc = {"summary": summary, "runs": [r.as_dict() for r in results], **(extra or {})}
     path.write_text(json.dumps(doc, indent=1, default=str) + "\n")

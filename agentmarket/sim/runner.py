@@ -5,9 +5,18 @@ costs and values and their strategies; every trade is then locked and settled in
 agents themselves (buyer funds with its mandate checked, seller posts the bond if any, submits the
 deliverable hash, buyer accepts). Metrics come from what actually settled.
 
+Mechanisms: ``offers`` and ``negotiated`` trades are EIP-712 signed sell offers filled by the buyer
+through the OfferBook; ``english``, ``dutch``, ``sealed``, ``vickrey`` and ``procurement`` run on the
+auction contracts (:mod:`agentmarket.sim.onchain`), whose settlement opens the escrow deal. Either way
+the provider then submits and the buyer accepts in the escrow.
+
 Guardrails (for the ``shock`` scenario): every buyer's mandate carries a price band around the
-pre-shock equilibrium price, and a market-level circuit breaker pauses trading for the rest of the round
-(and the next one) when a trade's price moves more than ``pause_move`` from the recent median.
+pre-shock equilibrium price (a guarded agent never pays above its ceiling), and a market-level circuit
+breaker watches *round-level* prices: when a round's median price moves more than ``pause_move`` from the
+median of the previous ``pause_window`` round medians, trading halts for the next round. Individual
+trades are not compared: inside one round a sequential auction's prices legitimately spread by more than
+25% (the first auction faces every buyer, the last one the weakest), which stopped all Vickrey trading
+when the breaker looked at single trades.
 """
 
 from __future__ import annotations
@@ -26,8 +35,9 @@ from ..errors import AgentMarketError, MandateViolation
 from ..mandate import ETH, Mandate, PriceBand
 from ..market import Market
 from ..strategies import Role, competitive_equilibrium, max_surplus
-from ..types import content_hash
+from ..types import DealState, content_hash
 from .mechanisms import MECHANISMS, Match, Mechanism, Trader, build
+from .onchain import AUCTION_MECHANISMS, AuctionHouse
 
 GPU_HOUR = "gpu-hour"
 REFERENCE_PRICE = 10**16  # 0.01 ETH per GPU-hour
@@ -48,8 +58,8 @@ class SimConfig:
     shock_rounds: int | None = None  # default: max(1, rounds // 5), starting mid-run
     guardrails: bool = False
     band_bps: int = 2_000  # mandate price band: at most +20% over the pre-shock equilibrium price
-    pause_move: float = 0.25  # circuit breaker: pause when a price moves more than 25% ...
-    pause_window: int = 5  # ... from the median of the last 5 settled prices
+    pause_move: float = 0.25  # circuit breaker: halt the next round when a round's median price moves 25% ...
+    pause_window: int = 3  # ... from the median of the last 3 round medians (seeded with the equilibrium)
     fund: int = 50 * 10**18
     workers: int | None = None  # trades settled concurrently per round (default: 1 embedded, 8 on a node)
 
@@ -99,8 +109,8 @@ class RoundStats:
     max_surplus: int
     realised_surplus: int
     refused_by_mandate: int
-    blocked_by_breaker: int
     paused: bool
+    median_price: float | None = None
 
 
 @dataclass
@@ -113,7 +123,8 @@ class SimResult:
     utility: dict[str, dict[str, float]]  # role -> strategy -> mean surplus per agent-round (wei)
     adaptive_gain: dict[str, float | None]  # role -> (adaptive - fixed) / |fixed|
     reference_equilibrium: int
-    max_price_deviation: float  # largest |price - pre-shock equilibrium| / pre-shock equilibrium
+    max_price_deviation: float  # largest |trade price - pre-shock equilibrium| / pre-shock equilibrium
+    max_round_deviation: float  # largest |round median price - pre-shock equilibrium| / pre-shock equilibrium
     gas_per_trade: float
     txs_per_trade: float
     trades_per_second: float
@@ -122,33 +133,40 @@ class SimResult:
     solvent: bool
     all_settled: bool
     refused_by_mandate: int
-    blocked_by_breaker: int
+    paused_rounds: int  # rounds the circuit breaker halted
+    auction_residual: int = 0  # ETH left in the auction contracts by this run after withdrawals (must be 0)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 class CircuitBreaker:
-    """Market-level pause: rejects a trade whose price is more than ``move`` away from the recent median."""
+    """Market-level pause on round clearing prices.
+
+    After each round, its median settled price is compared with the median of the last ``window`` round
+    medians (seeded with the reference price). A move beyond ``move`` halts the next round; the tripping
+    median joins the history, so a lasting move becomes the new reference after the pause.
+    """
 
     def __init__(self, reference: int, move: float, window: int):
         self.move = move
         self.window = window
-        self.recent: list[int] = [reference]
-        self.paused_until = -1
+        self.history: list[float] = [float(reference)]
+        self.paused_rounds: set[int] = set()
 
-    def allows(self, price: int, round_: int) -> bool:
-        """Every matched price is observed (so a lasting move becomes the new reference after the pause);
-        a trade is refused while paused, and a move beyond ``move`` pauses the rest of this round and the
-        next one."""
-        ref = statistics.median(self.recent[-self.window:])
-        self.recent.append(price)
-        if round_ <= self.paused_until:
+    def halted(self, round_: int) -> bool:
+        return round_ in self.paused_rounds
+
+    def observe(self, round_: int, median_price: float | None) -> bool:
+        """Record a round's median price; returns True when it tripped the breaker."""
+        if median_price is None:
             return False
-        if abs(price - ref) > self.move * ref:
-            self.paused_until = round_ + 1
-            return False
-        return True
+        ref = statistics.median(self.history[-self.window:])
+        self.history.append(median_price)
+        if abs(median_price - ref) > self.move * ref:
+            self.paused_rounds.add(round_ + 1)
+            return True
+        return False
 
 
 class ComputeMarketSim:
@@ -184,6 +202,8 @@ class ComputeMarketSim:
         self.mechanism: Mechanism = build(config.mechanism, ref)
         self.agents: dict[int, Agent] = {}
         self._pool: ThreadPoolExecutor | None = None
+        self.house: AuctionHouse | None = None
+        self._held0 = 0
 
     # -- setup -----------------------------------------------------------------------------------------
 
@@ -202,6 +222,9 @@ class ComputeMarketSim:
             if trader.role is Role.BUYER:
                 agent.with_mandate(self._mandate())
             self.agents[trader.index] = agent
+        if self.config.mechanism in AUCTION_MECHANISMS:
+            self.house = AuctionHouse(self.market, self.agents, self.mechanism, self.rng, self.config.reference_price)
+            self._held0 = self.house.held()
 
     # -- settlement ------------------------------------------------------------------------------------
 
@@ -210,7 +233,7 @@ class ComputeMarketSim:
         buyer, seller = self.agents[match.buyer], self.agents[match.seller]
         gas0, txs0 = buyer.gas_used + seller.gas_used, buyer.tx_count + seller.tx_count
         terms_hash = content_hash(f"{GPU_HOUR} x1 round {round_} {match.reference}")
-        if self.config.mechanism == "offers" and "OfferBook" in self.market.suite:
+        if self.config.mechanism in ("offers", "negotiated") and "OfferBook" in self.market.suite:
             # the provider's quote is an EIP-712 signed sell offer reserved for the buyer, who fills it
             if match.bond:
                 seller.offers.deposit(match.bond)
@@ -253,17 +276,44 @@ class ComputeMarketSim:
 
     # -- the run -----------------------------------------------------------------------------------------
 
+    def _trade_record(self, sale: Any, round_: int) -> TradeRecord:
+        m, deal = sale.match, sale.deal
+        tb = next(t for t in self.buyers if t.index == m.buyer)
+        ts = next(t for t in self.sellers if t.index == m.seller)
+        return TradeRecord(round_, self.agents[m.buyer].address, self.agents[m.seller].address, tb.strategy,
+                           ts.strategy, m.price, tb.limit, ts.limit, deal.terms.bond, m.delivery_seconds, deal.id,
+                           sale.gas, sale.txs, "ACCEPTED")
+
+    def _round_trades(self, r: int, breaker: CircuitBreaker | None) -> tuple[list[TradeRecord], int]:
+        """Run round ``r`` on chain; returns its settled trades and how many the mandates refused."""
+        if self.house is not None:
+            before = self.house.refused
+            sales = self.house.run_round(self.buyers, self.sellers, r)
+            return [self._trade_record(s, r) for s in sales], self.house.refused - before
+        matches = self.mechanism.clear(self.buyers, self.sellers, self.rng)
+        trades: list[TradeRecord] = []
+        refused = 0
+        for outcome in self._settle_all(matches, r):
+            if isinstance(outcome, MandateViolation):
+                refused += 1
+            elif isinstance(outcome, BaseException):
+                raise outcome
+            else:
+                trades.append(outcome)
+        return trades, refused
+
     def run(self) -> SimResult:
         cfg = self.config
         started = time.perf_counter()
         if not self.agents:
             self.setup()
+        gas0 = sum(a.gas_used for a in self.agents.values())
         breaker = CircuitBreaker(self.equilibrium.price, cfg.pause_move, cfg.pause_window) if cfg.guardrails else None
         rounds: list[RoundStats] = []
         trades: list[TradeRecord] = []
         earned: dict[int, int] = {t.index: 0 for t in [*self.buyers, *self.sellers]}
         settle_seconds = 0.0
-        refused_total = blocked_total = 0
+        refused_total = 0
         shocked_rounds = cfg.shock_span()
         for r in range(cfg.rounds):
             shocked = r in shocked_rounds
@@ -272,51 +322,48 @@ class ComputeMarketSim:
             values = [b.limit for b in self.buyers]
             costs = [s.limit for s in self.sellers]
             eq = competitive_equilibrium(values, costs)
-            matches = self.mechanism.clear(self.buyers, self.sellers, self.rng)
-            round_trades: list[TradeRecord] = []
-            refused = blocked = 0
-            surplus: dict[int, int] = {}
+            paused = breaker is not None and breaker.halted(r)
             t0 = time.perf_counter()
-            admitted = []
-            for m in matches:
-                if breaker is not None and not breaker.allows(m.price, r):
-                    blocked += 1
-                else:
-                    admitted.append(m)
-            for m, outcome in zip(admitted, self._settle_all(admitted, r)):
-                if isinstance(outcome, MandateViolation):
-                    refused += 1
-                    continue
-                if isinstance(outcome, BaseException):
-                    raise outcome
-                record = outcome
-                round_trades.append(record)
-                surplus[m.buyer] = record.value - record.price
-                surplus[m.seller] = record.price - record.cost
+            round_trades, refused = ([], 0) if paused else self._round_trades(r, breaker)
             settle_seconds += time.perf_counter() - t0
-            for t in [*self.buyers, *self.sellers]:
-                gain = surplus.get(t.index, 0)
-                earned[t.index] += gain
-                self.mechanism.outcome(t, gain, t.index in surplus)
+            surplus: dict[int, int] = {}
+            for rec in round_trades:
+                buyer = next(b for b in self.buyers if self.agents[b.index].address == rec.buyer)
+                seller = next(s for s in self.sellers if self.agents[s.index].address == rec.seller)
+                surplus[buyer.index] = rec.value - rec.price
+                surplus[seller.index] = rec.price - rec.cost
+            if not paused:
+                for t in [*self.buyers, *self.sellers]:
+                    gain = surplus.get(t.index, 0)
+                    earned[t.index] += gain
+                    self.mechanism.outcome(t, gain, t.index in surplus)
             prices = [t.price for t in round_trades]
+            median = statistics.median(prices) if prices else None
+            if breaker is not None:
+                breaker.observe(r, median)
             stats = RoundStats(r, shocked, len(round_trades), statistics.fmean(prices) if prices else None, prices,
                                eq.price_low, eq.price_high, eq.quantity, max_surplus(values, costs),
-                               sum(t.value - t.cost for t in round_trades), refused, blocked,
-                               breaker is not None and breaker.paused_until >= r)
+                               sum(t.value - t.cost for t in round_trades), refused, paused, median)
             rounds.append(stats)
             trades.extend(round_trades)
             refused_total += refused
-            blocked_total += blocked
             if self.progress is not None:
                 self.progress(r + 1, cfg.rounds, stats)
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
+        residual = 0
+        if self.house is not None:
+            self.house.withdraw_all()
+            residual = self.house.held() - self._held0
+        gas = sum(a.gas_used for a in self.agents.values()) - gas0
         return self._result(rounds, trades, earned, settle_seconds, time.perf_counter() - started,
-                            refused_total, blocked_total)
+                            refused_total, len(breaker.paused_rounds & set(range(cfg.rounds))) if breaker else 0,
+                            gas, residual)
 
     def _result(self, rounds: list[RoundStats], trades: list[TradeRecord], earned: dict[int, int],
-                settle_seconds: float, wall: float, refused: int, blocked: int) -> SimResult:
+                settle_seconds: float, wall: float, refused: int, paused: int, gas: int,
+                residual: int) -> SimResult:
         cfg = self.config
         best = sum(r.max_surplus for r in rounds)
         realised = sum(r.realised_surplus for r in rounds)
@@ -332,21 +379,66 @@ class ComputeMarketSim:
             gain[role] = (a - f) / abs(f) if strategic and a is not None and f else None
         ref = self.equilibrium.price
         deviation = max((abs(t.price - ref) / ref for t in trades), default=0.0)
-        escrow = self.market.escrow
-        balance, totals = escrow.solvency()
-        states = [escrow.status(t.deal_id)[0] for t in trades] if len(trades) <= 400 else []
-        all_settled = all(s.is_terminal for s in states) and all(t.state in ("ACCEPTED", "FINALIZED") for t in trades)
+        round_dev = max((abs(r.median_price - ref) / ref for r in rounds if r.median_price is not None), default=0.0)
+        if self.market is not None:
+            escrow = self.market.escrow
+            balance, totals = escrow.solvency()
+            fn = escrow.contract.functions
+            calls = [("eth_call", [{"to": escrow.address, "data": fn.dealStatus(t.deal_id)._encode_transaction_data()},
+                                   "latest"]) for t in trades]
+            answers = self.market.chain.transactor.transport.batch(calls) if calls else []
+            states = [DealState(int(a[:66], 16)) for a in answers]  # first word of dealStatus: the state
+            all_settled = all(s.is_terminal for s in states) and all(t.state in ("ACCEPTED", "FINALIZED")
+                                                                     for t in trades)
+            solvent = balance == totals.accounted and totals.locked == 0 and residual == 0
+        else:
+            all_settled = solvent = True
         n = len(trades)
         return SimResult(
-            config=asdict(cfg), chain=self.market.chain.kind, rounds=rounds, trades=trades,
+            config=asdict(cfg), chain=self.market.chain.kind if self.market is not None else "none",
+            rounds=rounds, trades=trades,
             efficiency=realised / best if best else 1.0, utility=utility, adaptive_gain=gain,
-            reference_equilibrium=ref, max_price_deviation=deviation,
-            gas_per_trade=sum(t.gas for t in trades) / n if n else 0.0,
+            reference_equilibrium=ref, max_price_deviation=deviation, max_round_deviation=round_dev,
+            gas_per_trade=gas / n if n else 0.0,
             txs_per_trade=sum(t.txs for t in trades) / n if n else 0.0,
             trades_per_second=n / settle_seconds if settle_seconds else 0.0,
             settle_seconds=settle_seconds, wall_seconds=wall,
-            solvent=balance == totals.accounted and totals.locked == 0, all_settled=all_settled,
-            refused_by_mandate=refused, blocked_by_breaker=blocked)
+            solvent=solvent, all_settled=all_settled,
+            refused_by_mandate=refused, paused_rounds=paused, auction_residual=residual)
+
+
+class _Nobody:
+    """Stand-in agent of an off-chain run."""
+
+    def __init__(self, index: int):
+        self.address = f"trader-{index}"
+        self.gas_used = 0
+
+
+class OffChainSim(ComputeMarketSim):
+    """The same market with every mechanism's trades found by its pure-Python clearing (``Mechanism.clear``)
+    and nothing sent to a chain: for evaluating strategies over many seeds and rounds. Metrics other than
+    gas are comparable with on-chain runs (the auction mechanisms' Python clearing mirrors the contracts'
+    rules; prices and winners can differ slightly: Dutch price steps, ties)."""
+
+    def __init__(self, config: SimConfig):
+        super().__init__(None, config)  # type: ignore[arg-type]
+
+    def setup(self) -> None:
+        self.agents = {t.index: _Nobody(t.index) for t in [*self.sellers, *self.buyers]}  # type: ignore[misc]
+
+    def _round_trades(self, r: int, breaker: CircuitBreaker | None) -> tuple[list[TradeRecord], int]:
+        trades, refused = [], 0
+        band = self._mandate().price_bands.get(resource_id(GPU_HOUR)) if self.config.guardrails else None
+        for m in self.mechanism.clear(self.buyers, self.sellers, self.rng):
+            if band is not None and m.price > band.ceiling:
+                refused += 1
+                continue
+            tb = next(t for t in self.buyers if t.index == m.buyer)
+            ts = next(t for t in self.sellers if t.index == m.seller)
+            trades.append(TradeRecord(r, f"trader-{m.buyer}", f"trader-{m.seller}", tb.strategy, ts.strategy,
+                                      m.price, tb.limit, ts.limit, m.bond, m.delivery_seconds, 0, 0, 0, "ACCEPTED"))
+        return trades, refused
 
 
 def run(config: SimConfig, *, market: Market | None = None, chain: str | None = None,
@@ -358,5 +450,5 @@ def run(config: SimConfig, *, market: Market | None = None, chain: str | None = 
         return ComputeMarketSim(fresh, config, progress).run()
 
 
-__all__ = ["AgentMarketError", "CircuitBreaker", "ComputeMarketSim", "RoundStats", "SimConfig", "SimResult",
+__all__ = ["AgentMarketError", "CircuitBreaker", "ComputeMarketSim", "OffChainSim", "RoundStats", "SimConfig", "SimResult",
            "TradeRecord", "run"]

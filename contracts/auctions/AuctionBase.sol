@@ -54,6 +54,7 @@ abstract contract AuctionBase is IAuctionBase, ReentrancyGuardTransient {
         _credits[msg.sender][asset] = 0;
         emit Withdrawn(msg.sender, asset, to, amount);
         if (asset == address(0)) {
+            // slither-disable-next-line low-level-calls -- plain ETH send to the owner-chosen `to`; failure reverts
             (bool ok,) = to.call{value: amount}("");
             if (!ok) revert AuctionTransferFailed(asset, to, amount);
         } else {
@@ -72,6 +73,7 @@ abstract contract AuctionBase is IAuctionBase, ReentrancyGuardTransient {
 
     /// @inheritdoc IAuctionBase
     function hashTemplate(DealTemplate calldata terms) public pure returns (bytes32 h) {
+        // slither-disable-next-line assembly -- hashes the 13 static calldata words in place, as abi.encode would
         assembly ("memory-safe") {
             let p := mload(0x40)
             calldatacopy(p, terms, TEMPLATE_SIZE)
@@ -128,6 +130,7 @@ abstract contract AuctionBase is IAuctionBase, ReentrancyGuardTransient {
     function _openHeld(Deal memory deal, bool bondPosted) internal returns (uint256 dealId) {
         uint256 value = uint256(deal.amount) + (bondPosted ? deal.bond : 0);
         if (deal.asset == address(0)) {
+            // slither-disable-next-line arbitrary-send-eth -- the receiver is the immutable escrow fixed at deployment
             return IAgentEscrow(escrow).openFor{value: value}(deal, bondPosted);
         }
         IERC20(deal.asset).safeTransfer(escrow, value);
@@ -140,6 +143,7 @@ abstract contract AuctionBase is IAuctionBase, ReentrancyGuardTransient {
 
     /// @dev Take `amount` from the caller: ETH must arrive as `msg.value`; ERC-20 is pulled and the amount
     /// actually received is returned (fee-on-transfer tokens).
+    // slither-disable-next-line msg-value-in-nonpayable -- all callers are payable; DutchAuction inherits it unused
     function _receive(address asset, uint256 amount) internal returns (uint256 received) {
         if (asset == address(0)) {
             if (msg.value != amount) revert AuctionWrongValue(amount, msg.value);
@@ -158,12 +162,14 @@ abstract contract AuctionBase is IAuctionBase, ReentrancyGuardTransient {
 
     /// @dev Push a payout; if the receiver refuses it (revert, out of gas, token failure) credit it instead.
     function _pay(address asset, address to, uint256 amount) internal {
+        // slither-disable-next-line incorrect-equality -- a zero payout is skipped; nothing to manipulate
         if (amount == 0) return;
         bool ok;
         if (asset == address(0)) {
             // Make sure the receiver really gets PAYOUT_GAS (63/64 rule), so a caller cannot pick a gas
             // limit that makes a contract receiver fail on purpose.
             if (gasleft() < PAYOUT_GAS + PAYOUT_GAS / 63 + 12_000) revert AuctionInsufficientGas(gasleft());
+            // slither-disable-next-line assembly -- fixed-gas ETH push that copies no returndata (no return bomb)
             assembly ("memory-safe") {
                 ok := call(PAYOUT_GAS, to, amount, 0, 0, 0, 0)
             }
@@ -174,6 +180,7 @@ abstract contract AuctionBase is IAuctionBase, ReentrancyGuardTransient {
     }
 
     function _toUint96(uint256 amount) internal pure returns (uint96) {
+        // slither-disable-next-line incorrect-equality -- zero received is never a valid amount; not a balance race
         if (amount == 0 || amount > type(uint96).max) revert AuctionInvalidAmount(amount);
         return uint96(amount);
     }

@@ -36,6 +36,7 @@ contract DutchAuction is AuctionBase, IDutchAuction {
         if (p.floorPrice == 0 || p.floorPrice > p.startPrice || p.startPrice > type(uint96).max) {
             revert AuctionInvalidAmount(p.floorPrice == 0 ? 0 : p.startPrice);
         }
+        // slither-disable-next-line timestamp -- only rejects a start already past; seconds of skew are harmless
         if (p.startTime < block.timestamp || p.endTime <= p.startTime) {
             revert AuctionInvalidTimes(p.startTime, p.endTime, block.timestamp);
         }
@@ -65,6 +66,7 @@ contract DutchAuction is AuctionBase, IDutchAuction {
         if (a.status != AuctionStatus.Active) revert AuctionInvalidState(auctionId, a.status);
         uint256 start = a.startTime;
         uint256 end = a.endTime;
+        // slither-disable-next-line timestamp -- sale window and price curve are time-based by design
         if (block.timestamp < start) revert AuctionNotOpen(auctionId, start, block.timestamp);
         if (block.timestamp > end) revert AuctionBiddingClosed(auctionId, end, block.timestamp);
         _checkTerms(auctionId, a.templateHash, terms);
@@ -84,6 +86,7 @@ contract DutchAuction is AuctionBase, IDutchAuction {
             dealId = IAgentEscrow(escrow).openFor(deal, false);
         }
         emit AuctionSettled(auctionId, msg.sender, price, dealId);
+        // slither-disable-next-line reentrancy-benign -- prior call is the immutable escrow; guarded
         if (msg.value > price) _pay(address(0), msg.sender, msg.value - price);
     }
 
@@ -127,6 +130,7 @@ contract DutchAuction is AuctionBase, IDutchAuction {
         pure
         returns (uint256)
     {
+        // slither-disable-next-line timestamp -- price decays with time by design; skew is seconds
         if (t <= start) return startPrice;
         if (t >= end) return floorPrice;
         return startPrice - ((startPrice - floorPrice) * (t - start)) / (end - start);

@@ -45,6 +45,7 @@ contract ProcurementAuction is AuctionBase, IProcurementAuction {
         nonReentrant
         returns (uint256 auctionId)
     {
+        // slither-disable-next-line timestamp -- only rejects windows already past; seconds of skew are harmless
         if (p.bidEnd <= block.timestamp || (p.sealedBids && p.revealEnd <= p.bidEnd)) {
             revert AuctionInvalidTimes(p.bidEnd, p.revealEnd, block.timestamp);
         }
@@ -115,10 +116,12 @@ contract ProcurementAuction is AuctionBase, IProcurementAuction {
     function reveal(uint256 auctionId, uint256 price, uint256 deliverySeconds, bytes32 salt, uint256 bond) external {
         Auction storage a = _auctions[auctionId];
         if (!a.sealedBids) revert AuctionWrongMode(auctionId);
+        // slither-disable-next-line timestamp -- the reveal window tolerates seconds of skew; bids stay sealed
         if (block.timestamp <= a.bidEnd || block.timestamp > a.revealEnd) {
             revert AuctionRevealWindow(auctionId, a.bidEnd, a.revealEnd, block.timestamp);
         }
         uint256 record = _bids[auctionId][msg.sender];
+        // slither-disable-next-line incorrect-equality -- 0 means no commitment; records are never 0
         if (record == 0) revert AuctionNoCommitment(auctionId, msg.sender);
         if (record & REVEALED != 0) revert AuctionAlreadyRevealed(auctionId, msg.sender);
         if (_sealed(commitmentOf(msg.sender, auctionId, price, deliverySeconds, salt), bond) != record) {
@@ -144,6 +147,7 @@ contract ProcurementAuction is AuctionBase, IProcurementAuction {
     function settle(uint256 auctionId, DealTemplate calldata terms) external nonReentrant returns (uint256 dealId) {
         Auction storage a = _auctions[auctionId];
         if (a.status != AuctionStatus.Active) revert AuctionInvalidState(auctionId, a.status);
+        // slither-disable-next-line timestamp -- settles only after the reveal window; seconds of skew are harmless
         if (block.timestamp <= a.revealEnd) revert AuctionNotEnded(auctionId, a.revealEnd, block.timestamp);
         _checkTerms(auctionId, a.templateHash, terms);
         address winner = a.bestProvider;
@@ -159,6 +163,7 @@ contract ProcurementAuction is AuctionBase, IProcurementAuction {
                 a.status = AuctionStatus.Settled;
                 dealId = _openHeld(deal, true);
                 emit AuctionSettled(auctionId, winner, price, dealId);
+                // slither-disable-next-line reentrancy-benign -- prior call is the immutable escrow; guarded
                 _pay(terms.asset, buyer, budget - price);
                 return dealId;
             }
@@ -180,7 +185,7 @@ contract ProcurementAuction is AuctionBase, IProcurementAuction {
         uint256 record = _bids[auctionId][msg.sender];
         if (record == 0) revert AuctionNoCommitment(auctionId, msg.sender);
         AuctionStatus status = a.status;
-        uint256 penalty;
+        uint256 penalty = 0; // stays 0 for a revealed bid
         if (record & REVEALED != 0) {
             refund = uint96(record);
             if (a.bestProvider == msg.sender) {
@@ -188,6 +193,7 @@ contract ProcurementAuction is AuctionBase, IProcurementAuction {
                 if (status == AuctionStatus.Settled) refund = 0; // the bond now backs the escrow deal
             }
         } else {
+            // slither-disable-next-line timestamp -- unrevealed bonds unlock after the reveal window; skew is seconds
             if (block.timestamp <= a.revealEnd) revert AuctionNotEnded(auctionId, a.revealEnd, block.timestamp);
             if (_sealed(commitment, bond) != record) revert AuctionInvalidReveal(auctionId, msg.sender);
             penalty = (bond * a.penaltyBps) / BPS;
@@ -239,6 +245,7 @@ contract ProcurementAuction is AuctionBase, IProcurementAuction {
     function _checkBidding(uint256 auctionId, Auction storage a, bool sealedBid) private view {
         if (a.status != AuctionStatus.Active) revert AuctionInvalidState(auctionId, a.status);
         if (a.sealedBids != sealedBid) revert AuctionWrongMode(auctionId);
+        // slither-disable-next-line timestamp -- the bid deadline tolerates seconds of skew
         if (block.timestamp > a.bidEnd) revert AuctionBiddingClosed(auctionId, a.bidEnd, block.timestamp);
         if (msg.sender == a.buyer) revert AuctionUnauthorized(auctionId, msg.sender);
     }

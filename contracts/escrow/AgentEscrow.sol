@@ -37,14 +37,10 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
     /// @inheritdoc IAgentEscrow
     uint256 public nextDealId = 1;
 
-    /// @dev locked and owed-fee totals of one asset, packed in one word (touched together on settlement)
-    struct AssetTotals {
-        uint128 locked;
-        uint128 fees;
-    }
-
     mapping(uint256 dealId => uint256 packed) private _deals;
-    mapping(address asset => AssetTotals) private _totals;
+    /// @dev Locked (low 128 bits) and owed-fee (high 128 bits) totals of one asset, packed in one word
+    /// (touched together on settlement).
+    mapping(address asset => uint256 packed) private _totals;
     mapping(address asset => uint256) private _creditTotals;
     mapping(address account => mapping(address asset => uint256)) private _credits;
     /// @inheritdoc IAgentEscrow
@@ -76,7 +72,7 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         if (received == deal.amount) return _open(deal, received, state);
         if (received == 0) revert EscrowZeroAmount();
         Deal memory adjusted = deal;
-        adjusted.amount = uint128(received);
+        adjusted.amount = _toUint128(received);
         return _openAdjusted(adjusted, received, state);
     }
 
@@ -99,8 +95,8 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         Deal memory adjusted = deal;
         uint256 amount = (received * deal.amount) / expected;
         if (amount == 0) revert EscrowZeroAmount();
-        adjusted.amount = uint128(amount);
-        if (bondPosted) adjusted.bond = uint128(received - amount);
+        adjusted.amount = _toUint128(amount);
+        if (bondPosted) adjusted.bond = _toUint128(received - amount);
         return _openAdjusted(adjusted, received, state);
     }
 
@@ -129,6 +125,7 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         ) revert EscrowInvalidParties(buyer, seller, arbiter);
         uint256 promisedBy = deal.promisedBy;
         uint256 deliverBy = deal.deliverBy;
+        // slither-disable-next-line timestamp -- deadline check by design; block-time skew is only seconds
         if (deliverBy <= block.timestamp || promisedBy > deliverBy || (promisedBy == 0 && deal.penaltyBpsPerHour != 0)) {
             revert EscrowInvalidDeadlines(promisedBy, deliverBy, block.timestamp);
         }
@@ -146,6 +143,7 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         uint256 packed = _load(dealId, deal);
         _requireState(dealId, packed, DealState.AwaitingBond);
         if (msg.sender != deal.seller) revert EscrowUnauthorized(dealId, msg.sender);
+        // slither-disable-next-line timestamp -- deadline check by design; block-time skew is only seconds
         if (block.timestamp > deal.deliverBy) revert EscrowDeadlinePassed(dealId, deal.deliverBy, block.timestamp);
         address asset = deal.asset;
         uint256 received;
@@ -161,7 +159,7 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
             h = DealLib.hashCalldata(deal);
         } else {
             Deal memory adjusted = deal;
-            adjusted.bond = uint128(received);
+            adjusted.bond = _toUint128(received);
             h = DealLib.hashMemory(adjusted);
         }
         _deals[dealId] = DealLib.pack(h, DealState.Funded, 0);
@@ -174,6 +172,7 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         uint256 packed = _load(dealId, deal);
         _requireState(dealId, packed, DealState.Funded);
         if (msg.sender != deal.seller) revert EscrowUnauthorized(dealId, msg.sender);
+        // slither-disable-next-line timestamp -- deadline check by design; block-time skew is only seconds
         if (block.timestamp > deal.deliverBy) revert EscrowDeadlinePassed(dealId, deal.deliverBy, block.timestamp);
         _deals[dealId] = DealLib.pack(bytes32(packed), DealState.Submitted, block.timestamp);
         emit DeliverableSubmitted(dealId, deliverableHash, block.timestamp);
@@ -223,6 +222,7 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         uint256 packed = _deals[dealId];
         if (strict) {
             // the single-deal path reverts straight away (cheaper than building the error bytes)
+            // slither-disable-next-line incorrect-equality,timestamp -- exact zero test; time compare is a deadline
             if (packed == 0) revert EscrowDealNotFound(dealId);
             if (!packed.matches(DealLib.hashCalldata(deal))) revert EscrowTermsMismatch(dealId);
             DealState state = packed.state();
@@ -261,6 +261,7 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         view
         returns (bytes memory)
     {
+        // slither-disable-next-line incorrect-equality,timestamp -- exact zero test; time compare is a deadline
         if (packed == 0) return abi.encodeWithSelector(EscrowDealNotFound.selector, dealId);
         if (!packed.matches(DealLib.hashCalldata(deal))) {
             return abi.encodeWithSelector(EscrowTermsMismatch.selector, dealId);
@@ -282,12 +283,13 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
     function release(uint256 dealId, Deal calldata deal, uint256 amount) external nonReentrant {
         uint256 packed = _load(dealId, deal);
         DealState state = packed.state();
+        // slither-disable-next-line incorrect-equality,timestamp -- exact test of the packed deal state, not a balance
         if (state == DealState.None || state > DealState.Disputed) revert EscrowInvalidState(dealId, state);
         if (msg.sender != deal.buyer) revert EscrowUnauthorized(dealId, msg.sender);
         if (amount == 0 || amount > deal.amount) revert EscrowInvalidRelease(dealId, amount, deal.amount);
         Deal memory adjusted = deal;
         uint256 remaining = deal.amount - amount;
-        adjusted.amount = uint128(remaining);
+        adjusted.amount = _toUint128(remaining);
         _deals[dealId] = (packed & ~DealLib.HASH_MASK) | (uint256(DealLib.hashMemory(adjusted)) & DealLib.HASH_MASK);
         uint256 fee = (amount * feeBps) / BPS;
         _unlock(deal.asset, amount, fee);
@@ -302,6 +304,7 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         if (msg.sender != deal.buyer) revert EscrowUnauthorized(dealId, msg.sender);
         if (deal.arbiter == address(0)) revert EscrowNoArbiter(dealId);
         uint256 reviewEnd = packed.submittedAt() + deal.reviewWindow;
+        // slither-disable-next-line timestamp -- deadline check by design; block-time skew is only seconds
         if (block.timestamp > reviewEnd) revert EscrowDeadlinePassed(dealId, reviewEnd, block.timestamp);
         _deals[dealId] = (packed & ~uint256(0xff)) | uint256(DealState.Disputed);
         emit DealDisputed(dealId);
@@ -316,6 +319,7 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         _requireState(dealId, packed, DealState.Disputed);
         if (msg.sender != deal.arbiter) revert EscrowUnauthorized(dealId, msg.sender);
         uint256 rulingEnd = packed.submittedAt() + deal.reviewWindow + deal.rulingWindow;
+        // slither-disable-next-line timestamp -- deadline check by design; block-time skew is only seconds
         if (block.timestamp > rulingEnd) revert EscrowDeadlinePassed(dealId, rulingEnd, block.timestamp);
         if (sellerBps > BPS) revert EscrowInvalidBps(sellerBps);
         if (bondSellerBps > BPS) revert EscrowInvalidBps(bondSellerBps);
@@ -341,6 +345,7 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         uint256 rest = amount - toArbiter;
         uint256 sellerGross = (rest * sellerBps) / BPS;
         uint256 bondToSeller = (bond * bondSellerBps) / BPS;
+        // slither-disable-next-line divide-before-multiply -- fee is on the seller's rounded share; payouts sum exactly
         fee = (sellerGross * feeBps) / BPS;
         toSeller = sellerGross - fee + bondToSeller;
         toBuyer = rest - sellerGross + bond - bondToSeller;
@@ -351,6 +356,7 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         uint256 packed = _load(dealId, deal);
         _requireState(dealId, packed, DealState.Disputed);
         uint256 rulingEnd = packed.submittedAt() + deal.reviewWindow + deal.rulingWindow;
+        // slither-disable-next-line timestamp -- deadline check by design; block-time skew is only seconds
         if (block.timestamp <= rulingEnd) revert EscrowDeadlineNotReached(dealId, rulingEnd, block.timestamp);
         _deals[dealId] = (packed & ~uint256(0xff)) | uint256(DealState.Resolved);
         uint256 amount = deal.amount;
@@ -359,6 +365,7 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         uint256 penalty = DealLib.latePenalty(deal, packed.submittedAt());
         uint256 sellerGross = ((amount - penalty) * split) / BPS;
         uint256 bondToSeller = (bond * split) / BPS;
+        // slither-disable-next-line divide-before-multiply -- fee is on the seller's rounded share; payouts sum exactly
         uint256 fee = (sellerGross * feeBps) / BPS;
         uint256 toSeller = sellerGross - fee + bondToSeller;
         uint256 toBuyer = amount - sellerGross + bond - bondToSeller;
@@ -374,10 +381,12 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         uint256 packed = _load(dealId, deal);
         DealState state = packed.state();
         if (state != DealState.Funded && state != DealState.AwaitingBond) revert EscrowInvalidState(dealId, state);
+        // slither-disable-next-line timestamp -- deadline check by design; block-time skew is only seconds
         if (block.timestamp <= deal.deliverBy) {
             revert EscrowDeadlineNotReached(dealId, deal.deliverBy, block.timestamp);
         }
         _deals[dealId] = (packed & ~uint256(0xff)) | uint256(DealState.Refunded);
+        // slither-disable-next-line incorrect-equality -- exact test of the packed deal state, not a balance
         uint256 toBuyer = uint256(deal.amount) + (state == DealState.Funded ? deal.bond : 0);
         address asset = deal.asset;
         _unlock(asset, toBuyer, 0);
@@ -390,11 +399,11 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         uint256 packed = _load(dealId, deal);
         DealState state = packed.state();
         if (state != DealState.Funded && state != DealState.AwaitingBond) revert EscrowInvalidState(dealId, state);
-        uint256 flag;
-        if (msg.sender == deal.buyer) flag = DealLib.BUYER_CANCEL;
-        else if (msg.sender == deal.seller) flag = DealLib.SELLER_CANCEL;
-        else revert EscrowUnauthorized(dealId, msg.sender);
+        bool byBuyer = msg.sender == deal.buyer;
+        if (!byBuyer && msg.sender != deal.seller) revert EscrowUnauthorized(dealId, msg.sender);
+        uint256 flag = byBuyer ? DealLib.BUYER_CANCEL : DealLib.SELLER_CANCEL;
         uint256 both = DealLib.BUYER_CANCEL | DealLib.SELLER_CANCEL;
+        // slither-disable-next-line incorrect-equality,timestamp -- exact test of the packed deal state, not a balance
         if (state == DealState.Funded && (packed | flag) & both != both) {
             _deals[dealId] = packed | flag;
             emit CancelRequested(dealId, msg.sender);
@@ -404,6 +413,7 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         // by CancelRequested, so the view equals what a client rebuilds from events (DESIGN §6.10).
         _deals[dealId] = (packed & ~uint256(0xff)) | uint256(DealState.Cancelled);
         uint256 amount = deal.amount;
+        // slither-disable-next-line incorrect-equality -- exact test of the packed deal state, not a balance
         uint256 bond = state == DealState.Funded ? deal.bond : 0;
         address asset = deal.asset;
         _unlock(asset, amount + bond, 0);
@@ -437,11 +447,10 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
 
     /// @inheritdoc IAgentEscrow
     function collectFees(address asset) external nonReentrant returns (uint256 amount) {
-        AssetTotals memory t = _totals[asset];
-        amount = t.fees;
+        uint256 word = _totals[asset];
+        amount = word >> 128;
         if (amount == 0) revert EscrowNothingToWithdraw(feeRecipient, asset);
-        t.fees = 0;
-        _totals[asset] = t;
+        _totals[asset] = uint128(word); // keep the locked total, clear the fees
         emit FeesCollected(asset, feeRecipient, amount);
         _send(asset, feeRecipient, amount);
     }
@@ -463,6 +472,7 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         returns (DealState state, uint256 submittedAt, bool buyerCancelled, bool sellerCancelled)
     {
         uint256 packed = _deals[dealId];
+        // slither-disable-next-line timestamp -- bit tests on the packed deal word; no time compared
         return (
             packed.state(),
             packed.submittedAt(),
@@ -474,6 +484,7 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
     /// @inheritdoc IAgentEscrow
     function verifyTerms(uint256 dealId, Deal calldata deal) external view returns (bool) {
         uint256 packed = _deals[dealId];
+        // slither-disable-next-line timestamp -- tests the packed deal word; no time compared
         return packed != 0 && packed.matches(DealLib.hashCalldata(deal));
     }
 
@@ -489,8 +500,8 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
 
     /// @inheritdoc IAgentEscrow
     function totals(address asset) external view returns (uint256 locked, uint256 credits, uint256 fees) {
-        AssetTotals memory t = _totals[asset];
-        return (t.locked, _creditTotals[asset], t.fees);
+        uint256 word = _totals[asset];
+        return (uint128(word), _creditTotals[asset], word >> 128);
     }
 
     /// @inheritdoc IAgentEscrow
@@ -505,42 +516,54 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
     /// @dev The stored word of `dealId`, after checking that `deal` is its current terms.
     function _load(uint256 dealId, Deal calldata deal) private view returns (uint256 packed) {
         packed = _deals[dealId];
+        // slither-disable-next-line incorrect-equality,timestamp -- exact zero test of the deal word (no deal)
         if (packed == 0) revert EscrowDealNotFound(dealId);
         if (!packed.matches(DealLib.hashCalldata(deal))) revert EscrowTermsMismatch(dealId);
     }
 
     function _requireState(uint256 dealId, uint256 packed, DealState expected) private pure {
         DealState state = packed.state();
+        // slither-disable-next-line timestamp -- compares the deal state enum; no time compared
         if (state != expected) revert EscrowInvalidState(dealId, state);
+    }
+
+    /// @dev `value` as a deal field; reverts rather than truncate (a token can credit more than was asked).
+    function _toUint128(uint256 value) private pure returns (uint128) {
+        if (value > type(uint128).max) revert EscrowAccountingOverflow();
+        return uint128(value);
     }
 
     /// @dev Add `value` to the locked total of `asset` (low 128 bits of the packed totals word).
     function _lock(address asset, uint256 value) private {
-        AssetTotals storage t = _totals[asset];
+        uint256 slot;
         uint256 word;
+        // slither-disable-next-line assembly -- one slot hash for the read and the write: ~30 gas less per fund
         assembly ("memory-safe") {
-            word := sload(t.slot)
+            mstore(0x00, asset)
+            mstore(0x20, _totals.slot)
+            slot := keccak256(0x00, 0x40) // the slot of _totals[asset]
+            word := sload(slot)
         }
+        // slither-disable-next-line timestamp -- overflow check on the totals word; no time
         if (uint128(word) + value > type(uint128).max) revert EscrowAccountingOverflow();
+        // locked + value < 2^128: no carry into the fees half
         assembly ("memory-safe") {
-            sstore(t.slot, add(word, value))
+            sstore(slot, add(word, value))
         }
     }
 
     /// @dev Move `value` out of the locked total of `asset`, `fee` of it into owed fees (one read, one write;
-    /// bit arithmetic on the packed word: locked in the low 128 bits, fees in the high 128 bits).
+    /// bit arithmetic on the packed word: locked in the low 128 bits, fees in the high 128 bits). The check
+    /// follows the write so that the read and the write share one slot computation; a failed check reverts
+    /// the write with it.
     function _unlock(address asset, uint256 value, uint256 fee) private {
-        AssetTotals storage t = _totals[asset];
-        uint256 word;
-        assembly ("memory-safe") {
-            word := sload(t.slot)
+        uint256 word = _totals[asset];
+        unchecked {
+            _totals[asset] = word - value + (fee << 128);
         }
         // value <= locked and fee < value always hold (every unlocked coin was locked before), but check anyway
+        // slither-disable-next-line timestamp -- bounds check on the totals word; no time
         if (value > uint128(word) || (word >> 128) + fee > type(uint128).max) revert EscrowAccountingOverflow();
-        word = word - value + (fee << 128);
-        assembly ("memory-safe") {
-            sstore(t.slot, word)
-        }
     }
 
     /// @dev Pull `value` of `asset` from `from`; returns what actually arrived (balance difference).
@@ -552,6 +575,7 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
 
     /// @dev The escrow's balance of `asset` (a bare staticcall: the transfer around it proves the code).
     function _balanceOf(address asset) private view returns (uint256 held) {
+        // slither-disable-next-line assembly -- bare balanceOf staticcall; checks success and a 32-byte return
         assembly ("memory-safe") {
             mstore(0x00, 0x70a08231) // balanceOf(address)
             mstore(0x20, address())
@@ -565,13 +589,14 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
     /// @dev Market funding: count tokens already sent to the escrow beyond its books, pull the shortfall
     /// from the market, and return what arrived (at most `expected`; any surplus stays unaccounted).
     function _receiveFromMarket(address asset, uint256 expected) private returns (uint256 received) {
-        AssetTotals memory t = _totals[asset];
-        uint256 accounted = uint256(t.locked) + t.fees + _creditTotals[asset];
+        uint256 word = _totals[asset];
+        uint256 accounted = uint256(uint128(word)) + (word >> 128) + _creditTotals[asset];
         uint256 balance = _balanceOf(asset);
         received = balance > accounted ? balance - accounted : 0;
         // Pull the shortfall from a market that approved it. A market that pre-transferred a fee-on-transfer
         // token sent all it had to and approved nothing: what arrived is split pro rata instead of reverting
         // (a revert there locked English-auction bids forever, and made such tokens unfillable by offers).
+        // slither-disable-next-line timestamp -- compares token amounts; no time comparison
         if (
             received < expected
                 && (received == 0 || IERC20(asset).allowance(msg.sender, address(this)) >= expected - received)
@@ -585,12 +610,14 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
 
     /// @dev Push a payout; if the receiver refuses it (revert, out of gas, token failure) credit it instead.
     function _pay(address asset, address to, uint256 value) private {
+        // slither-disable-next-line incorrect-equality,timestamp -- skips exactly-zero payouts (an amount)
         if (value == 0) return;
         bool ok;
         if (asset == address(0)) {
             // Make sure the receiver really gets PAYOUT_GAS (63/64 rule), so a caller cannot pick a gas
             // limit that makes a contract receiver fail on purpose.
             if (gasleft() < PAYOUT_GAS + PAYOUT_GAS / 63 + 12_000) revert EscrowInsufficientGas(gasleft());
+            // slither-disable-next-line assembly -- no returndata copy: a receiver cannot return-bomb us
             assembly ("memory-safe") {
                 ok := call(PAYOUT_GAS, to, value, 0, 0, 0, 0)
             }
@@ -608,6 +635,7 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
     function _send(address asset, address to, uint256 value) private {
         bool ok;
         if (asset == address(0)) {
+            // slither-disable-next-line assembly -- no returndata copy: a receiver cannot return-bomb us
             assembly ("memory-safe") {
                 ok := call(gas(), to, value, 0, 0, 0, 0)
             }

@@ -107,7 +107,8 @@ interface IAgentEscrow {
     error EscrowInsufficientGas(uint256 gasLeft);
     /// @notice Batch arrays of different lengths.
     error EscrowLengthMismatch(uint256 ids, uint256 deals);
-    /// @notice A per-asset total would under- or overflow (unreachable unless the books are corrupt).
+    /// @notice A per-asset total would under- or overflow, or an amount that arrived does not fit the
+    /// 128-bit deal fields (unreachable with real tokens and uncorrupted books).
     error EscrowAccountingOverflow();
     /// @notice Constructor: fee above the 5% cap.
     error EscrowFeeTooHigh(uint256 feeBps, uint256 maxBps);

@@ -87,6 +87,8 @@ interface IOfferBook {
     error OfferTransferFailed(address to, uint256 amount);
     /// @notice `fillItem` is internal to `fillMany` (only this contract may call it).
     error OfferOnlySelf(address caller);
+    /// @notice Constructor: `escrow` is not a contract (zero address or an account without code).
+    error OfferInvalidEscrow(address escrow);
 
     // ---------------------------------------------------------------------------------------------
     // Offers

@@ -96,7 +96,7 @@ interface IPaymentChannels {
 
     /// @notice Open a channel as its payer (`key.payer == msg.sender`) with a deposit and an expiry.
     /// ETH: send `amount` as value; ERC-20: approve it first (what actually arrives is the deposit).
-    function open(ChannelKey calldata key, uint256 amount, uint40 expiry) external payable returns (bytes32 channelId);
+    function open(ChannelKey calldata key, uint256 amount, uint40 expiry) external payable returns (bytes32 id);
 
     /// @notice Payer only: add `amount` (ETH: as value) and/or move the expiry to `newExpiry`
     /// (0 keeps it; otherwise it must not be earlier than the current one).
@@ -141,16 +141,16 @@ interface IPaymentChannels {
     function channelId(ChannelKey calldata key) external pure returns (bytes32);
 
     /// @notice The mutable state of a channel.
-    function channel(bytes32 channelId)
+    function channel(bytes32 id)
         external
         view
         returns (ChannelStatus status, uint256 deposit, uint256 claimed, uint256 expiry);
 
     /// @notice The EIP-712 digest the payer signs for a voucher of cumulative `amount`.
-    function voucherDigest(bytes32 channelId, uint256 amount) external view returns (bytes32);
+    function voucherDigest(bytes32 id, uint256 amount) external view returns (bytes32);
 
     /// @notice The EIP-712 digest both parties sign to close cooperatively at cumulative `amount`.
-    function closeDigest(bytes32 channelId, uint256 amount) external view returns (bytes32);
+    function closeDigest(bytes32 id, uint256 amount) external view returns (bytes32);
 
     /// @notice The credit `account` can withdraw in `asset`.
     function creditOf(address account, address asset) external view returns (uint256);

@@ -62,6 +62,7 @@ library OfferLib {
     /// value (so no valid signature matches it), and Solidity's calldata validation rejects it on read.
     function structHash(Offer calldata offer) internal pure returns (bytes32 h) {
         bytes32 typehash = OFFER_TYPEHASH;
+        // slither-disable-next-line assembly -- EIP-712 hash of the 22 static calldata words, no copy
         assembly ("memory-safe") {
             let p := mload(0x40)
             mstore(p, typehash)

@@ -34,6 +34,7 @@ contract ReputationRegistry is IReputationRegistry {
         bool isBuyer = msg.sender == deal.buyer;
         if (!isBuyer && msg.sender != deal.seller) revert ReputationNotParty(dealId, msg.sender);
         if (!_escrow.verifyTerms(dealId, deal)) revert ReputationTermsMismatch(dealId);
+        // slither-disable-next-line unused-return -- only the state matters here; the other three fields are not needed
         (DealState state,,,) = _escrow.dealStatus(dealId);
         if (state != DealState.Accepted && state != DealState.Finalized && state != DealState.Resolved) {
             revert ReputationDealNotSettled(dealId, state);

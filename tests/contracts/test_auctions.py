@@ -9,7 +9,8 @@ for every auction contract and asset).
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from web3.logs import DISCARD
@@ -81,8 +82,8 @@ class Env:
 
     def terms(self, creator: Any = None, **kw: Any) -> DealTemplate:
         creator = creator or self.seller
-        base: dict[str, Any] = dict(creator=creator.address, delivery_delay=2 * HOUR, promise_delay=HOUR,
-                                    terms_hash=b"\x42" * 32, review_window=HOUR, ruling_window=HOUR)
+        base: dict[str, Any] = {"creator": creator.address, "delivery_delay": 2 * HOUR, "promise_delay": HOUR,
+                                    "terms_hash": b"\x42" * 32, "review_window": HOUR, "ruling_window": HOUR}
         base.update(kw)
         return DealTemplate(**base)
 
@@ -153,6 +154,9 @@ def _owed(e: Env, kind: AuctionKind, asset: str) -> int:
         holders |= {a.creator} | {b.bidder for b in a.bids}
     owed = sum(int(contract.functions.creditOf(h, asset).call()) for h in holders) if auctions else 0
     for a in auctions:
+        view = contract.functions.getAuction(a.id).call()
+        if kind in (EN, SE):  # DESIGN §6.10: the client's rebuild equals the on-chain view
+            assert (view[2], view[3]) == (a.leader, a.leading_amount) and AuctionStatus(view[-2]) == a.status
         if a.asset != asset:
             continue
         if kind == EN and a.status == AuctionStatus.ACTIVE:
@@ -443,8 +447,9 @@ def test_dutch_boundaries_and_reverts(env: Env) -> None:
     env.reverts("AuctionDealUnavailable", env.arbiter, f.buy(c.id, 3 * E18, c.terms.as_tuple()), 3 * E18)
 
 
-def test_dutch_reverting_buyer_overpayment_is_credited(env: Env) -> None:
-    hostile = env.mocks["reverting"]
+@pytest.mark.parametrize("receiver", ["reverting", "burner"])
+def test_dutch_hostile_buyer_overpayment_is_credited(env: Env, receiver: str) -> None:
+    hostile = env.mocks[receiver]
     a = env.dutch()
     env.chain.travel_to(a.start_time)
     f = env.c[DU].functions
@@ -634,9 +639,15 @@ def test_salt_file_survives_client_restart(env: Env, tmp_path: Any) -> None:
     alice = env.as_(env.alice, salts=path)
     secret = alice.commit(a, 2 * E18, deposit=3 * E18)
     stored = json.loads(path.read_text())
-    assert list(stored.values())[0]["salt"] == secret.salt.hex()
+    assert next(iter(stored.values()))["salt"] == secret.salt.hex()
     assert secret.salt.hex() not in repr(alice.salts)
     restarted = env.as_(env.alice, salts=SaltStore(path))  # a new process reading the same file
+    nonce = env.w3.eth.get_transaction_count(env.alice.address)
+    with pytest.raises(errors.InvalidState):
+        restarted.reveal(a)  # pre-flight: the reveal window has not opened
+    with pytest.raises(errors.InvalidState):
+        restarted.commit(a, E18)  # pre-flight: one commitment per bidder
+    assert env.w3.eth.get_transaction_count(env.alice.address) == nonce
     env.chain.travel_to(a.end_time + 1)
     a = restarted.reveal(a)
     assert a.leader == env.alice.address and a.leading_amount == 2 * E18

@@ -32,14 +32,34 @@ def test_input_covers_every_source_with_project_settings():
     assert selection[""] == ["ast"]
 
 
+GUARDED = """// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+interface IGuarded { function f() external; }
+contract Guarded is IGuarded, ReentrancyGuardTransient { function f() external nonReentrant {} }
+"""
+
+
+def _small_tree(tmp_path):
+    """Reverter plus a contract with an OpenZeppelin import: the full suite is `make audit`'s job."""
+    tree = tmp_path / "tree"
+    (tree / "contracts" / "test").mkdir(parents=True)
+    shutil.copy(ROOT / "contracts" / "test" / "Reverter.sol", tree / "contracts" / "test" / "Reverter.sol")
+    (tree / "contracts" / "Guarded.sol").write_text(GUARDED)
+    shutil.copy(ROOT / "package.json", tree / "package.json")
+    (tree / "node_modules").symlink_to(ROOT / "node_modules")
+    return tree
+
+
 def test_input_compiles_through_the_front_like_crytic_compile(tmp_path):
     """Run the generated wrapper exactly as crytic-compile's solc-json platform does."""
-    input_file, wrapper = audit.write_input(ROOT, tmp_path)
+    tree = _small_tree(tmp_path)
+    input_file, wrapper = audit.write_input(tree, tmp_path / "out")
     version = subprocess.run([str(wrapper), "--version"], capture_output=True, text=True, check=True)
     assert re.findall(r"\d+\.\d+\.\d+", version.stdout)[0] == compiler.SOLC_VERSION
     proc = subprocess.run(
-        [str(wrapper), "--standard-json", "--allow-paths", str(ROOT)],
-        input=input_file.read_text(), capture_output=True, text=True, cwd=ROOT, check=True, timeout=300,
+        [str(wrapper), "--standard-json", "--allow-paths", str(tree)],
+        input=input_file.read_text(), capture_output=True, text=True, cwd=tree, check=True, timeout=300,
     )
     output = json.loads(proc.stdout)
     errors = [e["formattedMessage"] for e in output.get("errors", []) if e["severity"] == "error"]
@@ -54,7 +74,7 @@ def test_input_compiles_through_the_front_like_crytic_compile(tmp_path):
             assert "sourceMap" in contract["evm"]["deployedBytecode"], f"{unit}:{name}"
     # OpenZeppelin imports resolve through the remapping to files Slither can read back from disk
     for unit in output["sources"]:
-        assert (ROOT / unit).is_file(), unit
+        assert (tree / unit).is_file(), unit
 
 
 def _report(*detectors: tuple[str, str]) -> dict:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -80,6 +82,17 @@ def test_cli_deploy_embedded(tmp_path):
     assert json.loads((tmp_path / "m.json").read_text())["chainId"] == 131277322940537
 
 
-def test_cli_compile_check_passes():
-    result = _cli("compile", "--check")
-    assert result.returncode == 0, result.stderr
+def test_cli_compile_check_reports_mismatch(tmp_path):
+    """In a tree whose sources differ from the shipped artifacts, --check fails and names the fix.
+
+    (That the shipped artifacts match this checkout is test_compiler.test_shipped_artifacts_match_sources.)
+    """
+    root = Path(__file__).resolve().parents[2]
+    (tmp_path / "contracts" / "test").mkdir(parents=True)
+    shutil.copy(root / "contracts" / "test" / "Reverter.sol", tmp_path / "contracts" / "test" / "Reverter.sol")
+    shutil.copy(root / "package.json", tmp_path / "package.json")
+    (tmp_path / "node_modules").symlink_to(root / "node_modules")
+    result = _cli("compile", "--check", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "AgentEscrow: no longer produced by the sources" in result.stderr
+    assert "fix: run `agentmarket compile`" in result.stderr
