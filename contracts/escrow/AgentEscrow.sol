@@ -593,17 +593,17 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         uint256 accounted = uint256(uint128(word)) + (word >> 128) + _creditTotals[asset];
         uint256 balance = _balanceOf(asset);
         received = balance > accounted ? balance - accounted : 0;
-        // Pull the shortfall from a market that approved it. A market that pre-transferred a fee-on-transfer
-        // token sent all it had to and approved nothing: what arrived is split pro rata instead of reverting
-        // (a revert there locked English-auction bids forever, and made such tokens unfillable by offers).
         // slither-disable-next-line timestamp -- compares token amounts; no time comparison
-        if (
-            received < expected
-                && (received == 0 || IERC20(asset).allowance(msg.sender, address(this)) >= expected - received)
-        ) {
-            IERC20(asset).safeTransferFrom(msg.sender, address(this), expected - received);
-            balance = _balanceOf(asset);
-            received = balance > accounted ? balance - accounted : 0;
+        if (received < expected) {
+            uint256 shortfall = expected - received;
+            // Pull the shortfall from a market that approved it. A market that pre-transferred a fee-on-transfer
+            // token sent all it had to and approved nothing: what arrived is split pro rata instead of reverting
+            // (a revert here locked English-auction bids forever, and made such tokens unfillable by offers).
+            if (received == 0 || IERC20(asset).allowance(msg.sender, address(this)) >= shortfall) {
+                IERC20(asset).safeTransferFrom(msg.sender, address(this), shortfall);
+                balance = _balanceOf(asset);
+                received = balance > accounted ? balance - accounted : 0;
+            }
         }
         if (received > expected) received = expected;
     }
