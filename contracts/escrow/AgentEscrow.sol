@@ -599,6 +599,7 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
             // Pull the shortfall from a market that approved it. A market that pre-transferred a fee-on-transfer
             // token sent all it had to and approved nothing: what arrived is split pro rata instead of reverting
             // (a revert here locked English-auction bids forever, and made such tokens unfillable by offers).
+            // slither-disable-next-line incorrect-equality -- token amount: zero means nothing was pre-transferred
             if (received == 0 || IERC20(asset).allowance(msg.sender, address(this)) >= shortfall) {
                 IERC20(asset).safeTransferFrom(msg.sender, address(this), shortfall);
                 balance = _balanceOf(asset);
