@@ -209,6 +209,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"audit FAILED: {exc} (log: {out_dir / 'slither.log'})", file=sys.stderr)
         return 1
     elapsed = time.perf_counter() - started
+    # Slither silently drops SSA (and every reentrancy detector) for a contract it cannot build IR for.
+    log = (out_dir / "slither.log").read_text()
+    if "Impossible to generate IR" in log:
+        print(f"audit FAILED: Slither could not build IR for part of the code, so it analysed it only "
+              f"partially (log: {out_dir / 'slither.log'})", file=sys.stderr)
+        return 1
 
     counts = Counter(f.impact for f in findings)
     bad = failing(findings, args.fail_on)

@@ -7,6 +7,7 @@ import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {TransientSlot} from "@openzeppelin/contracts/utils/TransientSlot.sol";
 
 import {IAgentEscrow} from "../interfaces/IAgentEscrow.sol";
 import {IOfferBook} from "../interfaces/IOfferBook.sol";
@@ -19,6 +20,10 @@ import {Offer, OfferLib, Side} from "../libraries/OfferTypes.sol";
 /// The contract has no owner and no admin functions.
 contract OfferBook is IOfferBook, EIP712, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
+    // No code: Slither 0.11 merges inherited `using X for *` by key, so EIP712's `ShortStrings for *`
+    // hides ReentrancyGuardTransient's `TransientSlot for *`; without this line it cannot build IR
+    // for the guard and silently skips SSA (and every reentrancy detector) for this whole contract.
+    using TransientSlot for *;
 
     uint256 private constant BPS = 10_000;
 
@@ -197,6 +202,7 @@ contract OfferBook is IOfferBook, EIP712, ReentrancyGuardTransient {
         deal.arbiterFeeBps = offer.arbiterFeeBps;
         deal.defaultSellerBps = offer.defaultSellerBps;
         uint256 ethValue = offer.asset == address(0) ? price + bond : 0;
+        // slither-disable-next-line arbitrary-send-eth -- the receiver is the immutable escrow set at deployment
         return IAgentEscrow(escrow).openFor{value: ethValue}(deal, true);
     }
 
