@@ -7,8 +7,10 @@ snapshot and is reverted afterwards, so tests never see each other's state.
 
 from __future__ import annotations
 
+import json
 import os
-from typing import Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -23,7 +25,36 @@ settings.register_profile(
     "long", max_examples=1000, stateful_step_count=60, deadline=None,
     suppress_health_check=list(HealthCheck),
 )
+# Both ways of choosing a profile work: $HYPOTHESIS_PROFILE here (at conftest import), and hypothesis'
+# own `--hypothesis-profile=NAME` option, which its pytest plugin applies later (pytest_configure) and so
+# wins. The profiles are registered first, so either name resolves. Property machines read the active
+# profile's name (tests/property/machine.py) to size their runs.
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+# -- property machine report ----------------------------------------------------------------------------
+# A machine test records {"machine", "profile", "examples", "steps", ...} in its user_properties; the
+# reports travel to the xdist controller with the test report and are printed at the end of the session.
+_MACHINE_REPORTS: list[dict[str, Any]] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when != "call":
+        return
+    for key, value in report.user_properties:
+        if key == "machine_stats":
+            _MACHINE_REPORTS.append(json.loads(value))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not _MACHINE_REPORTS:
+        return
+    terminalreporter.section("property machines")
+    for r in sorted(_MACHINE_REPORTS, key=lambda r: r["machine"]):
+        terminalreporter.write_line(
+            f"{r['machine']:<22} profile={r['profile']:<8} examples={r['examples']:>5} steps={r['steps']:>7} "
+            f"(settings {r['max_examples']}x{r['step_count']}) txs={r['txs']:>7} (reverted as predicted "
+            f"{r.get('reverted', 0)}) {r['seconds']:.1f}s")
 
 
 @pytest.fixture(scope="session")

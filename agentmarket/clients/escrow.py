@@ -230,8 +230,10 @@ class EscrowClient:
         if name == "BondPosted":
             return replace(deal, terms=replace(t, bond=int(args["bond"])), state=DealState.FUNDED, tx_hash=tx)
         if name == "DeliverableSubmitted":
+            # submitting rewrites the stored word: pending cancel requests lapse (as in `dealStatus`)
             return replace(deal, state=DealState.SUBMITTED, submitted_at=int(args["submittedAt"]),
-                           deliverable_hash=bytes(args["deliverableHash"]), tx_hash=tx)
+                           deliverable_hash=bytes(args["deliverableHash"]), buyer_cancelled=False,
+                           seller_cancelled=False, tx_hash=tx)
         if name == "FundsReleased":
             return replace(deal, terms=replace(t, amount=int(args["remaining"])),
                            released=deal.released + int(args["amount"]), tx_hash=tx)
@@ -259,7 +261,7 @@ class EscrowClient:
                 return replace(deal, buyer_cancelled=True, tx_hash=tx)
             return replace(deal, seller_cancelled=True, tx_hash=tx)
         if name == "DealCancelled":
-            # the call that cancels sets the caller's flag too; the other one was already set (or not needed)
+            # the cancelling call records no flag of its own: the flags are the CancelRequested requests
             return replace(deal, state=DealState.CANCELLED, tx_hash=tx,
                            settlement=Settlement(to_buyer=int(args["toBuyer"]), to_seller=int(args["toSeller"])))
         return deal

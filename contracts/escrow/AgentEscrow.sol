@@ -409,7 +409,9 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
             emit CancelRequested(dealId, msg.sender);
             return;
         }
-        _deals[dealId] = (packed & ~uint256(0xff)) | flag | uint256(DealState.Cancelled);
+        // The cancelling call records no request flag of its own: the flags keep only the requests announced
+        // by CancelRequested, so the view equals what a client rebuilds from events (DESIGN §6.10).
+        _deals[dealId] = (packed & ~uint256(0xff)) | uint256(DealState.Cancelled);
         uint256 amount = deal.amount;
         // slither-disable-next-line incorrect-equality -- exact test of the packed deal state, not a balance
         uint256 bond = state == DealState.Funded ? deal.bond : 0;
@@ -593,9 +595,16 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         received = balance > accounted ? balance - accounted : 0;
         // slither-disable-next-line timestamp -- compares token amounts; no time comparison
         if (received < expected) {
-            IERC20(asset).safeTransferFrom(msg.sender, address(this), expected - received);
-            balance = _balanceOf(asset);
-            received = balance > accounted ? balance - accounted : 0;
+            uint256 shortfall = expected - received;
+            // Pull the shortfall from a market that approved it. A market that pre-transferred a fee-on-transfer
+            // token sent all it had to and approved nothing: what arrived is split pro rata instead of reverting
+            // (a revert here locked English-auction bids forever, and made such tokens unfillable by offers).
+            // slither-disable-next-line incorrect-equality -- token amount: zero means nothing was pre-transferred
+            if (received == 0 || IERC20(asset).allowance(msg.sender, address(this)) >= shortfall) {
+                IERC20(asset).safeTransferFrom(msg.sender, address(this), shortfall);
+                balance = _balanceOf(asset);
+                received = balance > accounted ? balance - accounted : 0;
+            }
         }
         if (received > expected) received = expected;
     }

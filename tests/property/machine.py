@@ -1,0 +1,81 @@
+"""Shared plumbing for the contract-family state machines.
+
+Every machine runs on the worker's anvil (the ``anvil`` fixture: the whole test is reverted afterwards),
+takes an ``evm_snapshot`` when an example starts and reverts to it in ``teardown`` (anvil snapshots are
+single-use, so every example takes a fresh one). The machine keeps a pure-Python model of what the
+contract must hold and compares it with the chain after every step.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+import pytest
+from fastchain import FastChain
+from hypothesis import HealthCheck, settings
+from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
+
+from agentmarket.errors import ContractRevert
+
+# (max_examples, stateful_step_count) per profile; PROPERTY_EXAMPLES / PROPERTY_STEPS override.
+DEFAULT_RUN = (10, 25)
+LONG_RUN = (100, 50)
+
+
+def machine_settings(default: tuple[int, int] = DEFAULT_RUN, long: tuple[int, int] = LONG_RUN) -> settings:
+    profile = settings.get_current_profile_name()
+    examples, steps = long if profile == "long" else default
+    examples = int(os.environ.get("PROPERTY_EXAMPLES", examples))
+    steps = int(os.environ.get("PROPERTY_STEPS", steps))
+    return settings(max_examples=examples, stateful_step_count=steps, deadline=None,
+                    suppress_health_check=list(HealthCheck))
+
+
+class ChainMachine(RuleBasedStateMachine):
+    """Snapshot per example, an exact clock, step counting."""
+
+    fast: FastChain
+    stats: dict[str, int]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.snap = self.fast.snapshot()
+        self.fast.reset()
+        self.stats["examples"] += 1
+
+    def teardown(self) -> None:
+        self.fast.revert(self.snap)
+
+    def count_step(self) -> None:
+        self.stats["checks"] += 1
+
+    @staticmethod
+    def assert_error(err: ContractRevert | None, name: str, args: dict[str, Any] | None = None) -> None:
+        assert err is not None, f"expected {name}, the call succeeded"
+        assert err.error_name == name, f"expected {name}{args or ''}, got {err}"
+        if args:
+            got = {k: err.arguments.get(k) for k in args}
+            assert got == args, f"{name}: expected {args}, got {got}"
+
+
+def run_machine(request: pytest.FixtureRequest, machine: type[ChainMachine], fast: FastChain,
+                default: tuple[int, int] = DEFAULT_RUN, long: tuple[int, int] = LONG_RUN) -> None:
+    """Run ``machine`` under the active profile and record examples/steps for the session summary."""
+    s = machine_settings(default, long)
+    machine.fast = fast
+    machine.stats = {"examples": 0, "checks": 0}
+    tx0, failed0 = fast.txs, fast.failed_txs
+    start = time.monotonic()
+    try:
+        run_state_machine_as_test(machine, settings=s)
+    finally:
+        stats = machine.stats
+        request.node.user_properties.append(("machine_stats", json.dumps({
+            "machine": machine.__name__, "profile": settings.get_current_profile_name(),
+            "examples": stats["examples"], "steps": stats["checks"] - stats["examples"],
+            "max_examples": s.max_examples, "step_count": s.stateful_step_count,
+            "txs": fast.txs - tx0, "reverted": fast.failed_txs - failed0, "seconds": time.monotonic() - start,
+        })))

@@ -1,0 +1,500 @@
+"""OfferBook under random play (DESIGN §6.1, §6.2, §6.3, §6.7, §6.9).
+
+Makers: two EOAs and an ERC-1271 wallet that approves or refuses what its owner signs (toggled at
+random). Takers: two EOAs and a stranger. Offers to sell and to buy, in ETH (maker legs paid from the
+maker's deposit), a plain ERC-20 and a 1% fee-on-transfer token (legs pulled straight into the escrow),
+with partial fills, minimum fills, designated takers, expiries, posted (on-chain) offers and signed
+ones whose signature is valid or forged/replayed: signed by someone else, for another contract, for
+another chain id, a high-s twin, all zeros. Rules fill (alone and in fillMany with a shared ETH budget),
+post, cancel, bump the counter, deposit and withdraw, and jump time. Failures are predicted from the
+model (typed error and arguments), simulated, then mined to show they change nothing.
+
+After every step: filled <= quantity and each offer's status and ``remaining`` equal the model (a
+cancelled, expired or stale-counter offer has nothing remaining and cannot be filled), counters and
+deposits equal the model, the OfferBook's ETH balance equals the sum of deposits, the escrow stays
+solvent per asset, each opened deal's stored terms equal the ones the model derives from the offer and
+fill time, and every actor's balance (ETH including gas) equals the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from eth_account.signers.local import LocalAccount
+from fastchain import FastChain, as_uint, encode_call
+from hypothesis import strategies as st
+from hypothesis.stateful import invariant, precondition, rule
+from machine import ChainMachine, run_machine
+
+from agentmarket.chain import Chain
+from agentmarket.clients.offers import Offer, OffersClient, Side
+from agentmarket.deploy import Suite
+from agentmarket.eip712 import Domain
+from agentmarket.errors import decode_revert
+from agentmarket.types import BPS, ETH, ZERO_ADDRESS, DealTerms
+from agentmarket.vouchers import sign_digest
+
+pytestmark = pytest.mark.anvil
+
+HOUR = 3600
+MINT = 10**27
+MAX = 2**256 - 1
+N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+FOT_BPS = 100
+SIG_KINDS = ["valid"] * 7 + ["stranger", "other_contract", "other_chain", "high_s", "zero"]
+
+
+@dataclass
+class MOffer:
+    offer: Offer
+    hash: bytes
+    sig: bytes
+    sig_ok: bool
+    filled: int = 0
+    validated: bool = False
+    cancelled: bool = False
+
+
+class Env:
+    def __init__(self, chain: Chain, suite: Suite):
+        self.fast = fast = FastChain(chain)
+        a = chain.accounts
+        self.owner, self.m1, self.m2, self.t1, self.t2, self.arb, self.stranger, self.op = (
+            a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[8])
+        self.book = suite["OfferBook"]
+        self.escrow = suite["AgentEscrow"]
+        self.client = OffersClient.from_suite(suite, self.stranger)
+        self.fee_bps = int(self.escrow.functions.feeBps().call())
+        self.token = fast.deploy(self.owner, "MockERC20", "Mock USD", "mUSD", 18)
+        self.fot = fast.deploy(self.owner, "FeeOnTransferToken", FOT_BPS)
+        self.wallet = fast.deploy(self.owner, "MockERC1271Wallet", self.op.address, True)
+        self.assets = [ETH, self.token.address, self.fot.address]
+        self.tokens = {self.token.address: self.token, self.fot.address: self.fot}
+        self.eoas: dict[str, LocalAccount] = {x.address: x for x in (self.owner, self.m1, self.m2, self.t1, self.t2,
+                                                                        self.arb, self.stranger, self.op)}
+        self.keys = {x.address: x.key for x in self.eoas.values()}
+        self.keys[self.wallet.address] = self.op.key
+        book = self.book.address
+        for t in self.tokens.values():
+            for h in (self.m1, self.m2, self.t1, self.t2, self.stranger):
+                self.must(self.owner, t.address, t.encode_abi("mint", args=[h.address, MINT]))
+                self.must(h, t.address, t.encode_abi("approve", args=[book, MAX]))
+            self.must(self.owner, t.address, t.encode_abi("mint", args=[self.wallet.address, MINT]))
+            self.must(self.op, self.wallet.address, self.wallet.encode_abi("execute", args=[
+                t.address, t.encode_abi("approve", args=[book, MAX])]))
+        self.domain = self.client.domain
+        self.foreign_contract = Domain(self.domain.name, self.domain.version, self.domain.chain_id, self.escrow.address)
+        self.foreign_chain = Domain(self.domain.name, self.domain.version, self.domain.chain_id + 1, book)
+        self.holders = [x.address for x in (self.owner, self.m1, self.m2, self.t1, self.t2, self.stranger, self.op)]
+        self.holders += [self.wallet.address, book, self.escrow.address]
+        self.balance_keys = [(t, h) for t in self.tokens for h in self.holders]
+        self.balance_calls = [(t, encode_call("balanceOf(address)", ["address"], [h])) for t, h in self.balance_keys]
+        self.makers = [self.m1.address, self.m2.address, self.wallet.address]
+        self.static_calls = [(self.escrow.address, encode_call("totals(address)", ["address"], [x])) for x in self.assets]
+        self.static_calls += [(book, encode_call("counterOf(address)", ["address"], [m])) for m in self.makers]
+        self.static_calls += [(book, encode_call("depositOf(address)", ["address"], [h])) for h in self.holders[:8]]
+        self.static_calls += [(self.escrow.address, encode_call("nextDealId()", [], []))]
+
+    def must(self, account: LocalAccount, to: str, data: Any, value: int = 0) -> None:
+        assert self.fast.send(account, to, data, value).ok
+
+
+class OffersMachine(ChainMachine):
+    env: Env
+
+    def __init__(self) -> None:
+        super().__init__()
+        e = self.e = self.env
+        self.offers: list[MOffer] = []
+        self.counters = {m: 0 for m in e.makers}
+        self.deposits = {h: 0 for h in e.holders[:8]}
+        self.approving = True
+        raw, self.balances = self._read([(e.escrow.address, encode_call("nextDealId()", [], []))])
+        self.next_deal = as_uint(raw[0])
+        self.first_deal = self.next_deal
+        self.deals: dict[int, DealTerms | None] = {}  # expected stored terms (None: fee-on-transfer split)
+        self.gas_base: dict[str, int] = {}
+
+    # -- plumbing ---------------------------------------------------------------------------------------
+
+    def _read(self, calls: list[tuple[str, bytes]]) -> tuple[list[bytes], dict[tuple[str, str], int]]:
+        e = self.e
+        batch: list[tuple[str, list[Any]]] = [("eth_getBalance", [h, "latest"]) for h in e.holders]
+        batch += [("eth_call", [{"to": to, "data": "0x" + d.hex()}, "latest"]) for to, d in e.balance_calls + calls]
+        results = self.fast.rpc.batch(batch)
+        for r in results:
+            if isinstance(r, Exception):
+                raise r
+        out = {(h, ETH): int(r, 16) for h, r in zip(e.holders, results)}
+        rest = [bytes.fromhex(r[2:]) for r in results[len(e.holders):]]
+        for (t, h), r in zip(e.balance_keys, rest):
+            out[(h, t)] = as_uint(r)
+        return rest[len(e.balance_keys):], out
+
+    def gas(self, address: str) -> None:
+        spent = self.fast.gas_spent.get(address, 0)
+        self.balances[(address, ETH)] -= spent - self.gas_base.get(address, 0)
+        self.gas_base[address] = spent
+
+    def act(self, actor: str, data: Any, value: int = 0, expect: tuple[str, dict[str, Any]] | None = None,
+            to: str | None = None) -> Any:
+        e = self.e
+        to = to or e.book.address
+        if actor in e.eoas:
+            signer, to_, payload = e.eoas[actor], to, data
+        else:
+            signer, to_, payload = e.op, actor, e.wallet.encode_abi("execute", args=[to, data])
+        self.fast.tick()
+        if expect is not None:
+            err = self.fast.simulate(signer.address, to_, payload, value)
+            self.assert_error(err, expect[0], expect[1])
+            assert not self.fast.send(signer, to_, payload, value, tick=False).ok
+            self.gas(signer.address)
+            return None
+        receipt = self.fast.send(signer, to_, payload, value, tick=False)
+        if not receipt.ok:
+            raise AssertionError(f"unexpected revert: {self.fast.simulate(signer.address, to_, payload, value)}")
+        self.gas(signer.address)
+        self.balances[(signer.address, ETH)] -= value
+        return receipt
+
+    def now(self) -> int:
+        return self.fast.now + 1
+
+    def name(self, who: str) -> str:
+        e = self.e
+        return {"m1": e.m1.address, "m2": e.m2.address, "wallet": e.wallet.address, "t1": e.t1.address,
+                "t2": e.t2.address, "stranger": e.stranger.address}[who]
+
+    # -- offers --------------------------------------------------------------------------------------------
+
+    def sign(self, offer: Offer, kind: str) -> bytes:
+        e = self.e
+        domain, key = e.domain, e.keys[offer.maker]
+        if kind == "stranger":
+            key = e.stranger.key
+        elif kind == "other_contract":
+            domain = e.foreign_contract
+        elif kind == "other_chain":
+            domain = e.foreign_chain
+        elif kind == "zero":
+            return b"\x00" * 65
+        sig = sign_digest(bytes(key), offer.digest(domain))
+        if kind == "high_s":
+            sig = sig[:32] + (N - int.from_bytes(sig[32:64], "big")).to_bytes(32, "big") + bytes([55 - sig[64]])
+        return sig
+
+    def sig_valid(self, m: MOffer) -> bool:
+        """What the OfferBook's check says: ECDSA for EOAs, ERC-1271 (only while approving) for the wallet."""
+        return m.sig_ok and (m.offer.maker != self.e.wallet.address or self.approving)
+
+    @rule(maker=st.sampled_from(["m1", "m2", "wallet"]), side=st.sampled_from([Side.SELL, Side.BUY]),
+          asset=st.integers(0, 2), price=st.one_of(st.integers(1, 1000), st.integers(10**12, 10**16)),
+          quantity=st.integers(1, 20), min_fill=st.integers(1, 5), bond=st.sampled_from([0, 0, 7, 10**12]),
+          ttl=st.integers(1, 3 * HOUR), designated=st.sampled_from([None] * 4 + ["t1"]),
+          stale_counter=st.sampled_from([False] * 9 + [True]), kind=st.sampled_from(SIG_KINDS),
+          arbiter=st.booleans(), delivery=st.sampled_from([0, 60, HOUR]), salt=st.integers(0, 2**32))
+    def make_offer(self, maker: str, side: Side, asset: int, price: int, quantity: int, min_fill: int, bond: int,
+                   ttl: int, designated: str | None, stale_counter: bool, kind: str, arbiter: bool, delivery: int,
+                   salt: int) -> None:
+        """A maker signs an offer off chain (no transaction)."""
+        e = self.e
+        maker_addr = self.name(maker)
+        counter = self.counters[maker_addr] + (1 if stale_counter else 0)
+        offer = Offer(maker=maker_addr, side=side, resource_id=b"\x01" * 32, unit_price=price, quantity=quantity,
+                      expiry=self.now() + ttl, asset=e.assets[asset], min_fill=min(min_fill, quantity),
+                      bond_per_unit=bond, delivery_seconds=delivery, grace_seconds=HOUR,
+                      arbiter=e.arb.address if arbiter else ZERO_ADDRESS, arbiter_fee_bps=100,
+                      taker=self.name(designated) if designated else ZERO_ADDRESS, salt=salt, counter=counter)
+        self.offers.append(MOffer(offer, offer.digest(e.domain), self.sign(offer, kind), kind == "valid"))
+
+    def pick(self, i: int) -> MOffer:
+        return self.offers[i % len(self.offers)]
+
+    def fill_error(self, m: MOffer, taker: str, q: int, value: int) -> tuple[str, dict[str, Any]] | None:
+        o, h = m.offer, m.hash
+        if m.cancelled:
+            return ("OfferIsCancelled", {"offerHash": h})
+        if self.now() > o.expiry:
+            return ("OfferExpired", {"offerHash": h, "expiry": o.expiry, "now": self.now()})
+        if o.taker != ZERO_ADDRESS and o.taker != taker:
+            return ("OfferWrongTaker", {"offerHash": h, "taker": o.taker, "caller": taker})
+        if o.maker == taker:
+            return ("OfferSelfFill", {"offerHash": h, "maker": o.maker})
+        if o.counter != self.counters[o.maker]:
+            return ("OfferStaleCounter", {"offerHash": h, "counter": o.counter, "current": self.counters[o.maker]})
+        remaining = o.quantity - m.filled
+        if q == 0 or q > remaining:
+            return ("OfferOverfill", {"offerHash": h, "quantity": q, "remaining": remaining})
+        if q < o.min_fill and q != remaining:
+            return ("OfferBelowMinFill", {"offerHash": h, "quantity": q, "minFill": o.min_fill})
+        if not m.validated and not self.sig_valid(m):
+            return ("OfferInvalidSignature", {"offerHash": h, "maker": o.maker})
+        price, bond = o.unit_price * q, o.bond_per_unit * q
+        if o.asset == ETH:
+            taker_leg = price if o.side == Side.SELL else bond
+            if value != taker_leg:
+                return ("OfferWrongValue", {"expected": taker_leg, "sent": value})
+            maker_leg = bond if o.side == Side.SELL else price
+            if maker_leg > self.deposits[o.maker]:
+                return ("OfferInsufficientDeposit", {"account": o.maker, "balance": self.deposits[o.maker],
+                                                     "needed": maker_leg})
+        elif value != 0:
+            return ("OfferWrongValue", {"expected": 0, "sent": value})
+        return None
+
+    def apply_fill(self, m: MOffer, taker: str, q: int) -> None:
+        """Move the legs and record the deal the escrow must have opened (at the current time)."""
+        e, o = self.e, m.offer
+        price, bond = o.unit_price * q, o.bond_per_unit * q
+        buyer, seller = (taker, o.maker) if o.side == Side.SELL else (o.maker, taker)
+        m.filled += q
+        m.validated = True
+        esc = e.escrow.address
+        exact = True
+        if o.asset == ETH:
+            maker_leg = bond if o.side == Side.SELL else price
+            self.deposits[o.maker] -= maker_leg
+            self.balances[(e.book.address, ETH)] -= maker_leg
+            self.balances[(esc, ETH)] += price + bond
+        else:
+            for who, leg in ((buyer, price), (seller, bond)):
+                if leg:
+                    self.balances[(who, o.asset)] -= leg
+                    arrived = leg - leg * FOT_BPS // BPS if o.asset == e.fot.address else leg
+                    self.balances[(esc, o.asset)] += arrived
+                    exact = exact and arrived == leg
+        promised = self.fast.now + o.delivery_seconds
+        terms = DealTerms(buyer=buyer, seller=seller, amount=price, deliver_by=promised + o.grace_seconds,
+                          asset=o.asset, arbiter=o.arbiter, bond=bond, terms_hash=o.terms_hash, promised_by=promised,
+                          review_window=o.review_window, ruling_window=o.ruling_window,
+                          penalty_bps_per_hour=o.penalty_bps_per_hour, penalty_cap_bps=o.penalty_cap_bps,
+                          arbiter_fee_bps=o.arbiter_fee_bps, default_seller_bps=o.default_seller_bps)
+        self.deals[self.next_deal] = terms if exact else None
+        self.next_deal += 1
+
+    QTY = st.sampled_from(["one", "min", "all", "over", "zero", "below_min"])
+
+    def quantity(self, m: MOffer, choice: str) -> int:
+        rem = m.offer.quantity - m.filled
+        return {"one": 1, "min": m.offer.min_fill, "all": rem, "over": rem + 1, "zero": 0,
+                "below_min": max(m.offer.min_fill - 1, 1)}[choice]
+
+    def taker_value(self, m: MOffer, q: int) -> int:
+        o = m.offer
+        if o.asset != ETH:
+            return 0
+        return o.unit_price * q if o.side == Side.SELL else o.bond_per_unit * q
+
+    @precondition(lambda self: self.offers)
+    @rule(i=st.integers(0, 10**6), taker=st.sampled_from(["t1", "t2", "stranger", "m1"]), qty=QTY,
+          wrong_value=st.sampled_from([False] * 9 + [True]))
+    def fill(self, i: int, taker: str, qty: str, wrong_value: bool) -> None:
+        m = self.pick(i)
+        t = self.name(taker)
+        q = self.quantity(m, qty)
+        value = self.taker_value(m, q) + (1 if wrong_value else 0)
+        data = self.e.book.encode_abi("fill", args=[m.offer.as_tuple(), m.sig, q])
+        expect = self.fill_error(m, t, q, value)
+        if expect:
+            self.act(t, data, value, expect)
+            return
+        self.act(t, data, value)
+        self.apply_fill(m, t, q)
+
+    @precondition(lambda self: self.offers)
+    @rule(items=st.lists(st.tuples(st.integers(0, 10**6), QTY), min_size=1, max_size=4),
+          taker=st.sampled_from(["t1", "t2"]), extra=st.sampled_from([0, 0, 5]), short=st.booleans())
+    def fill_many(self, items: list[tuple[int, str]], taker: str, extra: int, short: bool) -> None:
+        """fillMany: items that fail are skipped; unspent ETH goes back to the taker."""
+        t = self.name(taker)
+        chosen = [(self.pick(i), self.quantity(self.pick(i), c)) for i, c in items]
+        legs = [self.taker_value(m, q) for m, q in chosen]
+        budget = sum(legs) + extra - (legs[0] if short and legs[0] else 0)
+        data = self.e.book.encode_abi("fillMany", args=[[(m.offer.as_tuple(), m.sig, q) for m, q in chosen]])
+        # predict item by item (state changes as items fill)
+        saved = [(m, m.filled, m.validated, dict(self.deposits)) for m, _ in chosen]
+        expected: list[tuple[int, str | None]] = []
+        remaining_budget = budget
+        plan = []
+        for k, (m, q) in enumerate(chosen):
+            if legs[k] > remaining_budget:
+                expected.append((k, "OfferWrongValue"))
+                continue
+            why = self.fill_error(m, t, q, legs[k])
+            if why is None:
+                # the escrow may still refuse the deal; model its checks on the offer terms used here
+                expected.append((k, None))
+                remaining_budget -= legs[k]
+                plan.append((m, q))
+                m.filled += q
+                m.validated = True
+                o = m.offer
+                if o.asset == ETH:
+                    self.deposits[o.maker] -= o.bond_per_unit * q if o.side == Side.SELL else o.unit_price * q
+            else:
+                expected.append((k, why[0]))
+        for m, filled, validated, deposits in saved:
+            m.filled, m.validated = filled, validated
+        self.deposits = saved[0][3] if saved else self.deposits
+        receipt = self.act(t, data, budget)
+        seen: list[tuple[int, str | None]] = []
+        for lg in receipt["logs"]:
+            decoded = self.e.client._decode(lg) if lg["address"] == self.e.book.address else None
+            if decoded is None:
+                continue
+            name, ev = decoded
+            if name == "FillSkipped":
+                seen.append((int(ev["args"]["index"]), decode_revert(bytes(ev["args"]["reason"])).error_name))
+            elif name == "OfferFilled":
+                idx = next(k for k, (m, _) in enumerate(chosen) if m.hash == bytes(ev["args"]["offerHash"])
+                           and (k, None) in expected and (k, None) not in seen)
+                seen.append((idx, None))
+        assert sorted(seen, key=lambda x: x[0]) == expected, f"fillMany {seen} != model {expected}"
+        for m, q in plan:
+            self.apply_fill(m, t, q)
+        refund = budget - sum(self.taker_value(m, q) for m, q in plan)
+        self.balances[(t, ETH)] += refund
+
+    @precondition(lambda self: self.offers)
+    @rule(i=st.integers(0, 10**6), by_maker=st.sampled_from([True] * 4 + [False]))
+    def post(self, i: int, by_maker: bool) -> None:
+        m = self.pick(i)
+        o = m.offer
+        sender = o.maker if by_maker else self.e.stranger.address
+        data = self.e.book.encode_abi("post", args=[o.as_tuple()])
+        expect = None
+        if sender != o.maker:
+            expect = ("OfferNotMaker", {"offerHash": m.hash, "maker": o.maker, "caller": sender})
+        elif m.cancelled:
+            expect = ("OfferIsCancelled", {"offerHash": m.hash})
+        elif m.validated:
+            expect = ("OfferAlreadyPosted", {"offerHash": m.hash})
+        elif self.now() > o.expiry:
+            expect = ("OfferExpired", {"offerHash": m.hash, "expiry": o.expiry, "now": self.now()})
+        elif o.counter != self.counters[o.maker]:
+            expect = ("OfferStaleCounter", {"offerHash": m.hash, "counter": o.counter,
+                                            "current": self.counters[o.maker]})
+        if expect:
+            self.act(sender, data, 0, expect)
+            return
+        self.act(sender, data)
+        m.validated = True
+
+    @precondition(lambda self: self.offers)
+    @rule(i=st.integers(0, 10**6), by_maker=st.sampled_from([True] * 4 + [False]))
+    def cancel(self, i: int, by_maker: bool) -> None:
+        m = self.pick(i)
+        sender = m.offer.maker if by_maker else self.e.stranger.address
+        data = self.e.book.encode_abi("cancel", args=[m.offer.as_tuple()])
+        if sender != m.offer.maker:
+            self.act(sender, data, 0, ("OfferNotMaker", {"offerHash": m.hash, "maker": m.offer.maker,
+                                                         "caller": sender}))
+            return
+        self.act(sender, data)
+        m.cancelled = True
+
+    @rule(maker=st.sampled_from(["m1", "m2", "wallet"]))
+    def increment_counter(self, maker: str) -> None:
+        addr = self.name(maker)
+        self.act(addr, self.e.book.encode_abi("incrementCounter", args=[]))
+        self.counters[addr] += 1
+
+    @rule(who=st.sampled_from(["m1", "m2", "wallet", "t1"]), amount=st.sampled_from([1, 10**14, 10**17]))
+    def deposit(self, who: str, amount: int) -> None:
+        addr = self.name(who)
+        if addr == self.e.wallet.address:  # a third party funds the wallet's deposit
+            self.act(self.e.stranger.address, self.e.book.encode_abi("depositFor", args=[addr]), amount)
+        else:
+            self.act(addr, self.e.book.encode_abi("deposit", args=[]), amount)
+        self.deposits[addr] += amount
+        self.balances[(self.e.book.address, ETH)] += amount
+
+    @rule(who=st.sampled_from(["m1", "m2", "t1"]), share=st.sampled_from([0, 1, 2]))
+    def withdraw(self, who: str, share: int) -> None:
+        addr = self.name(who)
+        balance = self.deposits[addr]
+        amount = [balance // 2, balance, balance + 1][share]
+        data = self.e.book.encode_abi("withdraw", args=[amount])
+        if amount > balance:
+            self.act(addr, data, 0, ("OfferInsufficientDeposit", {"account": addr, "balance": balance,
+                                                                  "needed": amount}))
+            return
+        self.act(addr, data)
+        self.deposits[addr] -= amount
+        self.balances[(self.e.book.address, ETH)] -= amount
+        self.balances[(addr, ETH)] += amount
+
+    @rule(approving=st.booleans())
+    def wallet_approves(self, approving: bool) -> None:
+        e = self.e
+        self.act(e.owner.address, e.wallet.encode_abi("setApproving", args=[approving]), to=e.wallet.address)
+        self.approving = approving
+
+    @rule(seconds=st.one_of(st.integers(1, 120), st.sampled_from([HOUR, 3 * HOUR])))
+    def wait(self, seconds: int) -> None:
+        self.fast.jump(seconds)
+
+    @precondition(lambda self: self.offers)
+    @rule(i=st.integers(0, 10**6), offset=st.sampled_from([-1, 0, 1]))
+    def wait_for_expiry(self, i: int, offset: int) -> None:
+        target = self.pick(i).offer.expiry + offset
+        if target - 1 > self.fast.now:
+            self.fast.jump(target - 1 - self.fast.now)
+
+    # -- invariants -----------------------------------------------------------------------------------------
+
+    @invariant()
+    def books_agree(self) -> None:
+        self.count_step()
+        e = self.e
+        book = e.book.address
+        calls = list(e.static_calls)
+        calls += [(book, encode_call("offerStatus(bytes32)", ["bytes32"], [m.hash])) for m in self.offers]
+        calls += [(book, bytes.fromhex(e.book.encode_abi("remaining", args=[m.offer.as_tuple()])[2:]))
+                  for m in self.offers]
+        deal_ids = sorted(i for i, t in self.deals.items() if t is not None)
+        calls += [(e.escrow.address, bytes.fromhex(e.escrow.encode_abi("verifyTerms", args=[
+            i, self.deals[i].as_tuple()])[2:])) for i in deal_ids]
+        raw, balances = self._read(calls)
+        k = 0
+        for a in e.assets:  # §6.1 for the escrow the fills opened deals in
+            locked, credits, fees = (as_uint(raw[k], j) for j in range(3))
+            assert balances[(e.escrow.address, a)] == locked + credits + fees, f"escrow insolvent in {a}"
+            k += 1
+        for mk in e.makers:
+            assert as_uint(raw[k]) == self.counters[mk]
+            k += 1
+        for h in e.holders[:8]:
+            assert as_uint(raw[k]) == self.deposits[h], f"deposit of {h}"
+            k += 1
+        assert as_uint(raw[k]) == self.next_deal, "a fill opened a deal the model did not expect (or none)"
+        k += 1
+        assert balances[(book, ETH)] == sum(self.deposits.values()), "OfferBook ETH != sum of deposits"
+        for m in self.offers:
+            filled, validated, cancelled = (as_uint(raw[k], j) for j in range(3))
+            assert (filled, bool(validated), bool(cancelled)) == (m.filled, m.validated, m.cancelled), m
+            assert filled <= m.offer.quantity  # §6.3
+            k += 1
+        for m in self.offers:
+            live = not m.cancelled and self.fast.now <= m.offer.expiry and m.offer.counter == self.counters[m.offer.maker]
+            assert as_uint(raw[k]) == (m.offer.quantity - m.filled if live else 0), f"remaining of {m}"
+            k += 1
+        for i in deal_ids:
+            assert as_uint(raw[k]) == 1, f"deal {i} terms differ from the offer's"
+            k += 1
+        for key, value in balances.items():
+            if key[0] == e.escrow.address:
+                continue  # the escrow's own balance is checked against its totals above
+            assert value == self.balances[key], f"balance {key}: chain {value}, model {self.balances[key]}"
+        for key in list(self.balances):
+            if key[0] == e.escrow.address:
+                self.balances[key] = balances[key]
+
+
+@pytest.mark.anvil
+def test_offers_machine(request: pytest.FixtureRequest, anvil: Chain, anvil_suite: Suite) -> None:
+    OffersMachine.env = Env(anvil, anvil_suite)
+    run_machine(request, OffersMachine, OffersMachine.env.fast)
