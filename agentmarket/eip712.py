@@ -25,6 +25,17 @@ from eth_utils import keccak, to_checksum_address
 
 from .errors import SignatureError
 
+try:  # pycryptodome (a web3 dependency) directly: about twice as fast as the eth_utils wrapper per call
+    from Crypto.Hash import keccak as _keccak_mod
+
+    def fast_keccak(data: bytes) -> bytes:
+        """keccak256 of ``data`` (the hot-path hash: voucher digests, recovered addresses)."""
+        return bytes(_keccak_mod.new(digest_bits=256, data=data).digest())
+except ImportError:  # pragma: no cover
+    def fast_keccak(data: bytes) -> bytes:
+        """keccak256 of ``data`` (the hot-path hash: voucher digests, recovered addresses)."""
+        return bytes(keccak(data))
+
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 SECP256K1_HALF_N = SECP256K1_N // 2
 
@@ -195,7 +206,7 @@ def recover_raw(message_digest: bytes, signature: bytes) -> bytes:
 
 @lru_cache(maxsize=65_536)
 def _raw_address_of(uncompressed_public_key: bytes) -> bytes:
-    return bytes(keccak(uncompressed_public_key[1:])[-20:])
+    return fast_keccak(uncompressed_public_key[1:])[-20:]
 
 
 @lru_cache(maxsize=65_536)
