@@ -10,14 +10,13 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
 
 from eth_utils import is_address, to_checksum_address
 
 from .errors import InvalidInput, MandateViolation
-
-ETH = "0x0000000000000000000000000000000000000000"
+from .types import ETH
 
 
 @dataclass(frozen=True)

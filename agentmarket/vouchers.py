@@ -5,8 +5,9 @@ domain ``("AgentMarket PaymentChannels", "1", chainId, PaymentChannels address)`
 each voucher replaces the previous one, and the payee only ever needs the latest.
 
 Digests are computed here byte-for-byte as the contract does (tests check them against
-``voucherDigest`` and eth-account's ``encode_typed_data``), and signed/recovered with coincurve
-(libsecp256k1): tens of thousands of vouchers per second instead of eth-account's hundreds.
+``voucherDigest`` and eth-account's ``encode_typed_data``), and signed/recovered with
+:mod:`agentmarket.eip712`'s coincurve (libsecp256k1) primitives: tens of thousands of vouchers per second
+instead of eth-account's hundreds.
 
 :class:`VoucherStore` is the payee's ledger: the latest voucher of each channel is its revenue, so every
 voucher is verified (signature, monotonic amount, within the deposit, channel not expired) and committed
@@ -26,29 +27,27 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import coincurve
-from eth_utils import keccak, to_checksum_address
+from eth_utils import to_checksum_address
 
+from . import eip712
+from .eip712 import (
+    DOMAIN_TYPEHASH,  # noqa: F401 - re-exported: part of this module's names
+    Domain,
+    StaticStruct,
+    fast_keccak,
+    private_key,
+    sign_digest,
+)
 from .errors import InvalidInput, InvalidState, SignatureError
-
-try:  # pycryptodome (a web3 dependency) directly: about twice as fast as the eth_utils wrapper per call
-    from Crypto.Hash import keccak as _keccak_mod
-
-    def _k(data: bytes) -> bytes:
-        return bytes(_keccak_mod.new(digest_bits=256, data=data).digest())
-except ImportError:  # pragma: no cover
-    def _k(data: bytes) -> bytes:
-        return bytes(keccak(data))
 
 DOMAIN_NAME = "AgentMarket PaymentChannels"
 DOMAIN_VERSION = "1"
-DOMAIN_TYPEHASH = keccak(
-    text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
-)
-VOUCHER_TYPEHASH = keccak(text="Voucher(bytes32 channelId,uint256 amount)")
-CLOSE_TYPEHASH = keccak(text="CooperativeClose(bytes32 channelId,uint256 amount)")
+_FIELDS = (("channelId", "bytes32"), ("amount", "uint256"))
+VOUCHER_STRUCT = StaticStruct("Voucher", _FIELDS)
+CLOSE_STRUCT = StaticStruct("CooperativeClose", _FIELDS)
+VOUCHER_TYPEHASH = VOUCHER_STRUCT.typehash
+CLOSE_TYPEHASH = CLOSE_STRUCT.typehash
 UINT256_MAX = 2**256 - 1
-_SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
 # -- digests -----------------------------------------------------------------------------------------
@@ -63,20 +62,14 @@ def _bytes32(value: bytes | str) -> bytes:
 
 def domain_separator(chain_id: int, contract: str, name: str = DOMAIN_NAME, version: str = DOMAIN_VERSION) -> bytes:
     """The EIP-712 domain separator of a PaymentChannels deployment."""
-    return keccak(
-        DOMAIN_TYPEHASH
-        + keccak(text=name)
-        + keccak(text=version)
-        + int(chain_id).to_bytes(32, "big")
-        + bytes.fromhex(to_checksum_address(contract)[2:]).rjust(32, b"\0")
-    )
+    return Domain(name, version, chain_id, contract).separator
 
 
 def _typed_digest(separator: bytes, typehash: bytes, channel_id: bytes, amount: int) -> bytes:
     if not 0 <= amount <= UINT256_MAX:
         raise InvalidInput(f"amount {amount} is not a uint256")
-    struct_hash = _k(typehash + channel_id + amount.to_bytes(32, "big"))
-    return _k(b"\x19\x01" + separator + struct_hash)
+    struct_hash = fast_keccak(typehash + channel_id + amount.to_bytes(32, "big"))
+    return fast_keccak(b"\x19\x01" + separator + struct_hash)
 
 
 def voucher_digest(separator: bytes, channel_id: bytes | str, amount: int) -> bytes:
@@ -92,54 +85,35 @@ def close_digest(separator: bytes, channel_id: bytes | str, amount: int) -> byte
 def typed_data(chain_id: int, contract: str, channel_id: bytes | str, amount: int, *,
                primary: str = "Voucher") -> dict[str, Any]:
     """The full EIP-712 message (for wallets that sign typed data, e.g. ``eth_signTypedData_v4``)."""
-    return {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"}, {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"},
-            ],
-            primary: [{"name": "channelId", "type": "bytes32"}, {"name": "amount", "type": "uint256"}],
-        },
-        "primaryType": primary,
-        "domain": {"name": DOMAIN_NAME, "version": DOMAIN_VERSION, "chainId": int(chain_id),
-                   "verifyingContract": to_checksum_address(contract)},
-        "message": {"channelId": _bytes32(channel_id), "amount": int(amount)},
-    }
+    return eip712.typed_data(StaticStruct(primary, _FIELDS), Domain(DOMAIN_NAME, DOMAIN_VERSION, chain_id, contract),
+                             {"channelId": _bytes32(channel_id), "amount": int(amount)})
 
 
 # -- signatures --------------------------------------------------------------------------------------
 
 
-def sign_digest(private_key: bytes | coincurve.PrivateKey, digest: bytes) -> bytes:
-    """65-byte ``r || s || v`` (v = 27/28, low s) signature of a 32-byte digest."""
-    key = private_key if isinstance(private_key, coincurve.PrivateKey) else coincurve.PrivateKey(private_key)
-    raw = key.sign_recoverable(digest, hasher=None)
-    return raw[:64] + bytes([raw[64] + 27])
-
-
 def recover(digest: bytes, signature: bytes) -> str | None:
-    """The address that signed ``digest``, or None for a malformed / high-s signature (as OZ ECDSA)."""
-    raw = recover_raw(digest, signature)
-    return None if raw is None else to_checksum_address(raw)
+    """The address that signed ``digest``, or None for a malformed / high-s signature (as OZ ECDSA).
+    Unlike :func:`agentmarket.eip712.recover` (which raises), v may also be given as 0/1."""
+    try:
+        return eip712.recover(digest, _v27(signature))
+    except SignatureError:
+        return None
 
 
 def recover_raw(digest: bytes, signature: bytes) -> bytes | None:
     """:func:`recover` as 20 raw bytes (no checksum formatting: the fast path for verification)."""
-    if len(signature) != 65:
-        return None
-    v = signature[64]
-    if v in (27, 28):
-        v -= 27
-    if v not in (0, 1):
-        return None
-    s = int.from_bytes(signature[32:64], "big")
-    if s > _SECP256K1_N // 2 or s == 0:
-        return None
     try:
-        public = coincurve.PublicKey.from_signature_and_message(signature[:64] + bytes([v]), digest, hasher=None)
-    except Exception:  # noqa: BLE001 - invalid point / r out of range
+        return eip712.recover_raw(digest, _v27(signature))
+    except SignatureError:
         return None
-    return _k(public.format(compressed=False)[1:])[12:]
+
+
+def _v27(signature: bytes) -> bytes:
+    """``signature`` with a 0/1 recovery id written as 27/28 (the form :mod:`agentmarket.eip712` takes)."""
+    if len(signature) == 65 and signature[64] < 2:
+        return signature[:64] + bytes([signature[64] + 27])
+    return signature
 
 
 @dataclass(frozen=True)
@@ -203,7 +177,7 @@ class VoucherSigner:
 
     def __init__(self, account: Any, domain: VoucherDomain):
         self.address = to_checksum_address(account.address)
-        self._key = coincurve.PrivateKey(bytes(account.key))
+        self._key = private_key(account)
         self.domain = domain
 
     def __repr__(self) -> str:

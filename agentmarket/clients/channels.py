@@ -28,29 +28,14 @@ from ..errors import (
     SignatureError,
     decode_revert,
 )
+from ..types import ETH
 from ..vouchers import ChannelTerms, Voucher, VoucherDomain, VoucherSigner, eoa_verifier
+from .base import ERC1271_MAGIC, erc20, erc1271_accepts  # noqa: F401 - ERC1271_MAGIC re-exported
 
-ETH = "0x0000000000000000000000000000000000000000"
 MAX_DEPOSIT = 2**104 - 1
-ERC1271_MAGIC = bytes.fromhex("1626ba7e")
 # Gas limits per action (measured use is 30-60k; ERC-1271 wallets and payout allowances need headroom).
 GAS_LIMITS = {"open": 250_000, "top_up": 200_000, "claim": 250_000, "claim_item": 80_000, "close": 300_000,
               "reclaim": 200_000, "withdraw": 200_000}
-_ERC20_ABI = [
-    {"type": "function", "name": "balanceOf", "stateMutability": "view",
-     "inputs": [{"name": "a", "type": "address"}], "outputs": [{"name": "", "type": "uint256"}]},
-    {"type": "function", "name": "allowance", "stateMutability": "view",
-     "inputs": [{"name": "o", "type": "address"}, {"name": "s", "type": "address"}],
-     "outputs": [{"name": "", "type": "uint256"}]},
-    {"type": "function", "name": "approve", "stateMutability": "nonpayable",
-     "inputs": [{"name": "s", "type": "address"}, {"name": "v", "type": "uint256"}],
-     "outputs": [{"name": "", "type": "bool"}]},
-]
-_ERC1271_ABI = [
-    {"type": "function", "name": "isValidSignature", "stateMutability": "view",
-     "inputs": [{"name": "h", "type": "bytes32"}, {"name": "s", "type": "bytes"}],
-     "outputs": [{"name": "", "type": "bytes4"}]},
-]
 
 
 class ChannelStatus(IntEnum):
@@ -171,11 +156,7 @@ class ChannelClient:
         signer = to_checksum_address(signer)
         if not bytes(self.w3.eth.get_code(signer)):
             return eoa_verifier(signer, digest, signature)
-        wallet = self.w3.eth.contract(address=signer, abi=_ERC1271_ABI)
-        try:
-            return bytes(wallet.functions.isValidSignature(digest, signature).call()) == ERC1271_MAGIC
-        except Exception:  # noqa: BLE001 - a reverting wallet means "not valid"
-            return False
+        return erc1271_accepts(self.w3, signer, digest, signature)  # a reverting wallet means "not valid"
 
     @property
     def signature_verifier(self) -> Any:
@@ -442,7 +423,7 @@ class ChannelClient:
             if balance < amount:
                 raise InsufficientFunds(f"balance {balance} < deposit {amount} (plus gas)")
             return
-        token = self.w3.eth.contract(address=asset, abi=_ERC20_ABI)
+        token = erc20(self.w3, asset)
         balance = int(token.functions.balanceOf(self.address).call())
         if balance < amount:
             raise InsufficientFunds(f"token balance {balance} < {amount}")

@@ -13,17 +13,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from eth_account.signers.local import LocalAccount
-from eth_utils import event_abi_to_log_topic, to_checksum_address
+from eth_utils import to_checksum_address
 from hexbytes import HexBytes
-from web3.contract import Contract
 
-from ..chain import Chain
-from ..compiler import load_artifact
 from ..errors import (
     ContractRevert,
-    InsufficientAllowance,
-    InsufficientFunds,
     InvalidInput,
     InvalidState,
     NotAuthorized,
@@ -41,20 +35,10 @@ from ..types import (
     to_seconds,
     to_timestamp,
 )
+from .base import ContractClient, balance_of
 
 Deadline = int | float | datetime | timedelta
 DealRef = Deal | int
-
-_ERC20_ABI = [
-    {"type": "function", "name": "balanceOf", "stateMutability": "view",
-     "inputs": [{"name": "a", "type": "address"}], "outputs": [{"name": "", "type": "uint256"}]},
-    {"type": "function", "name": "allowance", "stateMutability": "view",
-     "inputs": [{"name": "o", "type": "address"}, {"name": "s", "type": "address"}],
-     "outputs": [{"name": "", "type": "uint256"}]},
-    {"type": "function", "name": "approve", "stateMutability": "nonpayable",
-     "inputs": [{"name": "s", "type": "address"}, {"name": "v", "type": "uint256"}], "outputs": []},
-]
-# approve is declared without outputs so USDT-like tokens (no return value) work too.
 
 _DEAL_EVENTS = (
     "DealCreated", "BondPosted", "DeliverableSubmitted", "FundsReleased", "DealAccepted", "DealFinalized",
@@ -85,40 +69,13 @@ class BatchResult:
     gas_used: int
 
 
-class EscrowClient:
+class EscrowClient(ContractClient):
     """Client for one deployed ``AgentEscrow``, acting as ``account`` (which may be None for reads)."""
 
-    def __init__(self, chain: Chain, address: str | Contract, account: LocalAccount | None = None, *,
-                 from_block: int = 0):
-        self.chain = chain
-        self.w3 = chain.w3
-        abi = load_artifact("AgentEscrow")["abi"]
-        addr = address.address if isinstance(address, Contract) else to_checksum_address(address)
-        self.contract: Contract = self.w3.eth.contract(address=addr, abi=abi)
-        self.address: str = addr
-        self.account = account
-        self.from_block = from_block
-        self._events = {name: getattr(self.contract.events, name)() for name in (*_DEAL_EVENTS, "DealSkipped",
-                                                                                  "PayoutCredited", "Withdrawn",
-                                                                                  "FeesCollected")}
-        self._topics = {HexBytes(event_abi_to_log_topic(e.abi)): name for name, e in self._events.items()}
-        self._fee_bps: int | None = None
-
-    @classmethod
-    def from_suite(cls, suite: Any, account: LocalAccount | None = None) -> EscrowClient:
-        """The escrow of a deployed :class:`~agentmarket.deploy.Suite`."""
-        return cls(suite.chain, suite["AgentEscrow"], account)
-
-    def as_(self, account: LocalAccount) -> EscrowClient:
-        """The same escrow, acting as another account."""
-        clone = EscrowClient.__new__(EscrowClient)
-        clone.__dict__.update(self.__dict__)
-        clone.account = account
-        return clone
-
-    def __repr__(self) -> str:
-        who = self.account.address if self.account else None
-        return f"EscrowClient(address={self.address}, account={who})"
+    ARTIFACT = "AgentEscrow"
+    SPENDER = "escrow"
+    EVENTS = (*_DEAL_EVENTS, "DealSkipped", "PayoutCredited", "Withdrawn", "FeesCollected")
+    _fee_bps: int | None = None  # read once, on first use
 
     # -- reads -------------------------------------------------------------------------------------------
 
@@ -132,13 +89,6 @@ class EscrowClient:
     def fee_recipient(self) -> str:
         return str(self.contract.functions.feeRecipient().call())
 
-    def now(self) -> int:
-        """Timestamp the next block will (at least) have: the pending block's, else latest + 1."""
-        try:
-            return int(self.w3.eth.get_block("pending")["timestamp"])
-        except Exception:  # noqa: BLE001 - nodes without a pending block
-            return self.chain.now() + 1
-
     def totals(self, asset: str = ETH) -> Totals:
         locked, credits, fees = self.contract.functions.totals(to_checksum_address(asset)).call()
         return Totals(int(locked), int(credits), int(fees))
@@ -150,10 +100,7 @@ class EscrowClient:
 
     def asset_balance(self, account: str, asset: str = ETH) -> int:
         """ETH or ERC-20 balance of ``account``."""
-        account = to_checksum_address(account)
-        if asset == ETH:
-            return int(self.w3.eth.get_balance(account))
-        return int(self._token(asset).functions.balanceOf(account).call())
+        return balance_of(self.w3, asset, account)
 
     def solvency(self, asset: str = ETH) -> tuple[int, Totals]:
         """(contract balance, totals) of ``asset``; solvent when balance >= totals.accounted."""
@@ -281,18 +228,6 @@ class EscrowClient:
 
     # -- helpers ------------------------------------------------------------------------------------------
 
-    def _me(self) -> str:
-        if self.account is None:
-            raise NotAuthorized("this EscrowClient has no account (use .as_(account))")
-        return str(self.account.address)
-
-    def _token(self, asset: str) -> Contract:
-        return self.w3.eth.contract(address=to_checksum_address(asset), abi=_ERC20_ABI)
-
-    def _send(self, fn: Any, value: int = 0) -> Any:
-        assert self.account is not None
-        return self.chain.transactor.transact(self.account, fn, value=value)
-
     def _current(self, ref: DealRef) -> Deal:
         """The deal as it is now: on-chain state, and terms rebuilt if the caller's copy is stale."""
         deal = self.deal(ref) if isinstance(ref, int) else ref
@@ -313,29 +248,6 @@ class EscrowClient:
         if deal.state not in states:
             wanted = " or ".join(s.name for s in states)
             raise InvalidState(f"cannot {action} deal {deal.id}: it is {deal.state.name}, needs {wanted}")
-
-    def _ensure_funds(self, asset: str, amount: int, *, approve: bool) -> None:
-        me = self._me()
-        if asset == ETH:
-            balance = int(self.w3.eth.get_balance(me))
-            if balance < amount:
-                raise InsufficientFunds(f"{me} holds {balance} wei, needs {amount} plus gas")
-            return
-        token = self._token(asset)
-        balance = int(token.functions.balanceOf(me).call())
-        if balance < amount:
-            raise InsufficientFunds(f"{me} holds {balance} of token {asset}, needs {amount}")
-        allowance = int(token.functions.allowance(me, self.address).call())
-        if allowance < amount:
-            if not approve:
-                raise InsufficientAllowance(
-                    f"escrow {self.address} may spend {allowance} of {asset} for {me}, needs {amount} "
-                    "(pass approve=True to approve exactly that)")
-            self.approve(asset, amount)
-
-    def approve(self, asset: str, amount: int) -> Any:
-        """Approve the escrow to pull exactly ``amount`` of ``asset`` from this client's account."""
-        return self._send(self._token(asset).functions.approve(self.address, int(amount)))
 
     # -- opening -----------------------------------------------------------------------------------------
 

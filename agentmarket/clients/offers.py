@@ -25,12 +25,9 @@ from functools import lru_cache
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
-from eth_utils import event_abi_to_log_topic, keccak, to_checksum_address
+from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
-from web3.contract import Contract
 
-from ..chain import Chain
-from ..compiler import load_artifact
 from ..eip712 import Domain, StaticStruct, domain_separator, recover, sign_digest, typed_data
 from ..errors import (
     ContractRevert,
@@ -43,11 +40,17 @@ from ..errors import (
     decode_revert,
 )
 from ..types import BPS, ETH, ZERO_ADDRESS, ZERO_HASH, Deal, to_bytes32, to_seconds, to_timestamp
+from .base import (
+    ERC1271_MAGIC,  # noqa: F401 - re-exported: part of this module's names
+    ContractClient,
+    allowance_of,
+    balance_of,
+    erc1271_accepts,
+)
 from .escrow import EscrowClient
 
 DOMAIN_NAME = "AgentMarket OfferBook"
 DOMAIN_VERSION = "1"
-ERC1271_MAGIC = bytes.fromhex("1626ba7e")
 UINT128_MAX = 2**128 - 1
 UINT64_MAX = 2**64 - 1
 
@@ -393,20 +396,6 @@ class TxResult:
     balance: int | None = None
 
 
-_ERC20_ABI = [
-    {"type": "function", "name": "balanceOf", "stateMutability": "view",
-     "inputs": [{"name": "a", "type": "address"}], "outputs": [{"name": "", "type": "uint256"}]},
-    {"type": "function", "name": "allowance", "stateMutability": "view",
-     "inputs": [{"name": "o", "type": "address"}, {"name": "s", "type": "address"}],
-     "outputs": [{"name": "", "type": "uint256"}]},
-    {"type": "function", "name": "approve", "stateMutability": "nonpayable",
-     "inputs": [{"name": "s", "type": "address"}, {"name": "v", "type": "uint256"}], "outputs": []},
-]
-_ERC1271_ABI = [
-    {"type": "function", "name": "isValidSignature", "stateMutability": "view",
-     "inputs": [{"name": "h", "type": "bytes32"}, {"name": "s", "type": "bytes"}],
-     "outputs": [{"name": "", "type": "bytes4"}]},
-]
 _BOOK_EVENTS = ("OfferPosted", "OfferFilled", "OfferCancelled", "CounterIncremented", "Deposited", "Withdrawn",
                 "FillSkipped")
 
@@ -415,38 +404,13 @@ def _tx(receipt: Any) -> str:
     return "0x" + bytes(receipt["transactionHash"]).hex()
 
 
-class OffersClient:
+class OffersClient(ContractClient):
     """Client for one deployed ``OfferBook``, acting as ``account`` (None for reads and verification)."""
 
-    def __init__(self, chain: Chain, address: str | Contract, account: LocalAccount | None = None, *,
-                 from_block: int = 0):
-        self.chain = chain
-        self.w3 = chain.w3
-        addr = address.address if isinstance(address, Contract) else to_checksum_address(address)
-        self.contract: Contract = self.w3.eth.contract(address=addr, abi=load_artifact("OfferBook")["abi"])
-        self.address: str = addr
-        self.account = account
-        self.from_block = from_block
-        self._events = {name: getattr(self.contract.events, name)() for name in _BOOK_EVENTS}
-        self._topics = {HexBytes(event_abi_to_log_topic(e.abi)): name for name, e in self._events.items()}
-        self._domain: Domain | None = None
-        self._escrow: EscrowClient | None = None
-
-    @classmethod
-    def from_suite(cls, suite: Any, account: LocalAccount | None = None) -> OffersClient:
-        """The OfferBook of a deployed :class:`~agentmarket.deploy.Suite`."""
-        return cls(suite.chain, suite["OfferBook"], account)
-
-    def as_(self, account: LocalAccount) -> OffersClient:
-        """The same OfferBook, acting as another account."""
-        clone = OffersClient.__new__(OffersClient)
-        clone.__dict__.update(self.__dict__)
-        clone.account = account
-        return clone
-
-    def __repr__(self) -> str:
-        who = self.account.address if self.account else None
-        return f"OffersClient(address={self.address}, account={who})"
+    ARTIFACT = "OfferBook"
+    EVENTS = _BOOK_EVENTS
+    _domain: Domain | None = None
+    _escrow: EscrowClient | None = None
 
     # -- reads -----------------------------------------------------------------------------------------
 
@@ -465,13 +429,6 @@ class OffersClient:
         elif self.account is not None and self._escrow.account is not self.account:
             self._escrow = self._escrow.as_(self.account)
         return self._escrow
-
-    def now(self) -> int:
-        """The timestamp the next block will (at least) have."""
-        try:
-            return int(self.w3.eth.get_block("pending")["timestamp"])
-        except Exception:  # noqa: BLE001 - nodes without a pending block
-            return self.chain.now() + 1
 
     def hash(self, offer: OfferRef) -> bytes:
         """EIP-712 digest of ``offer`` under this OfferBook's domain."""
@@ -558,12 +515,7 @@ class OffersClient:
             if not self._has_code(signed.offer.maker):
                 raise
         if self._has_code(signed.offer.maker):
-            wallet = self.w3.eth.contract(address=signed.offer.maker, abi=_ERC1271_ABI)  # type: ignore[call-overload]
-            try:
-                magic = bytes(wallet.functions.isValidSignature(signed.hash, signed.signature).call())
-            except Exception:  # noqa: BLE001 - any failure is a refusal
-                magic = b""
-            if magic == ERC1271_MAGIC:
+            if erc1271_accepts(self.w3, signed.offer.maker, signed.hash, signed.signature):
                 return
             raise SignatureError(f"contract wallet {signed.offer.maker} refuses the signature")
         raise SignatureError(f"signature is not by the maker {signed.offer.maker}")
@@ -726,10 +678,6 @@ class OffersClient:
         receipt = self._send(fn)
         return TxResult(_tx(receipt), int(receipt["gasUsed"]), balance=balance - amount)
 
-    def approve(self, asset: str, amount: int) -> Any:
-        """Approve the OfferBook to pull ``amount`` of ``asset`` from this account."""
-        return self._send(self._token(asset).functions.approve(self.address, int(amount)))
-
     def book(self) -> OfferBookView:
         """A view of the offer book that follows the chain's events (call ``sync()`` to catch up)."""
         view = OfferBookView(self)
@@ -738,16 +686,8 @@ class OffersClient:
 
     # -- helpers ---------------------------------------------------------------------------------------------
 
-    def _me(self) -> str:
-        if self.account is None:
-            raise NotAuthorized("this OffersClient has no account (use .as_(account))")
-        return str(self.account.address)
-
     def _has_code(self, address: str) -> bool:
         return len(bytes(self.w3.eth.get_code(to_checksum_address(address)))) > 0
-
-    def _token(self, asset: str) -> Contract:
-        return self.w3.eth.contract(address=to_checksum_address(asset), abi=_ERC20_ABI)
 
     #: gas limit used on the embedded chain, where a simulation replaces estimation (see :meth:`_send`)
     EMBEDDED_GAS_LIMIT = 1_500_000
@@ -763,16 +703,11 @@ class OffersClient:
             gas = self.EMBEDDED_GAS_LIMIT
         return tx.transact(self.account, fn, value=value, gas=gas)
 
-    def _balance(self, asset: str, who: str) -> int:
-        if asset == ETH:
-            return int(self.w3.eth.get_balance(to_checksum_address(who)))
-        return int(self._token(asset).functions.balanceOf(to_checksum_address(who)).call())
-
     def _ensure_balance(self, asset: str, amount: int, who: str | None = None) -> None:
         if amount == 0:
             return
         who = who or self._me()
-        balance = self._balance(asset, who)
+        balance = balance_of(self.w3, asset, who)
         if balance < amount:
             raise InsufficientFunds(f"{who} holds {balance} of {asset}, needs {amount}")
 
@@ -780,7 +715,7 @@ class OffersClient:
         if amount == 0:
             return
         self._ensure_balance(asset, amount, who)
-        allowance = int(self._token(asset).functions.allowance(to_checksum_address(who), self.address).call())
+        allowance = allowance_of(self.w3, asset, who, self.address)
         if allowance >= amount:
             return
         if approve and whose == "your":

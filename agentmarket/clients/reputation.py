@@ -17,6 +17,7 @@ from web3.logs import DISCARD
 
 from ..errors import InvalidInput, InvalidState, NotAuthorized
 from ..types import ETH, Deal, DealState
+from .base import ContractClient
 from .escrow import EscrowClient
 
 MAX_SCORE = 100
@@ -102,30 +103,25 @@ class Reputation:
         return self.overall.total_weight
 
 
-class ReputationClient:
+class ReputationClient(ContractClient):
     """Rates and reads through :sol:`ReputationRegistry`, acting as ``account`` (None for reads only)."""
 
-    def __init__(self, chain: Any, contract: Contract, escrow: EscrowClient, account: LocalAccount | None = None,
-                 *, from_block: int = 0):
-        self.chain = chain
-        self.w3 = chain.w3
-        self.contract = contract
-        self.escrow = escrow
-        self.account = account
-        self.tx = chain.transactor
-        self.from_block = from_block
+    ARTIFACT = "ReputationRegistry"
 
-    def __repr__(self) -> str:
-        who = self.account.address if self.account else None
-        return f"ReputationClient(account={who}, registry={self.contract.address})"
+    def __init__(self, chain: Any, contract: str | Contract, escrow: EscrowClient,
+                 account: LocalAccount | None = None, *, from_block: int = 0):
+        super().__init__(chain, contract, account, from_block=from_block)
+        self.escrow = escrow
+        self.tx = chain.transactor
 
     @classmethod
     def from_suite(cls, suite: Any, account: LocalAccount | None = None) -> ReputationClient:
-        return cls(suite.chain, suite["ReputationRegistry"], EscrowClient.from_suite(suite, account), account)
+        return cls(suite.chain, suite[cls.ARTIFACT], EscrowClient.from_suite(suite, account), account)
 
     def as_(self, account: LocalAccount) -> ReputationClient:
-        return ReputationClient(self.chain, self.contract, self.escrow.as_(account), account,
-                                from_block=self.from_block)
+        clone = super().as_(account)
+        clone.escrow = self.escrow.as_(account)
+        return clone
 
     # -- writes -------------------------------------------------------------------------------------------
 

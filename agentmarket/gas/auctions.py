@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..types import ZERO_ADDRESS as ZERO
 from . import GasEnv, scenario
 
 ETH = 10**18
-ZERO = "0x" + "00" * 20
 
 
 def _terms(creator: str, **overrides: Any) -> tuple[Any, ...]:

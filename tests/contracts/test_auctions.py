@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from helpers import GAS, assert_escrow_solvent, deploy, gas_cost, mint, send
 from web3.logs import DISCARD
 
 from agentmarket import errors
@@ -26,31 +27,21 @@ from agentmarket.clients.auctions import (
     sealed_commitment,
 )
 from agentmarket.clients.escrow import EscrowClient
-from agentmarket.compiler import load_artifact
 from agentmarket.deploy import Suite
 from agentmarket.types import ETH, ZERO_ADDRESS, DealState
 
-GAS = 3_000_000
 E18 = 10**18
 HOUR = 3600
 E = errors.revert_class
 EN, DU, SE, PR = AuctionKind.ENGLISH, AuctionKind.DUTCH, AuctionKind.SEALED, AuctionKind.PROCUREMENT
 
 
-def _deploy(chain: Chain, name: str, *args: Any) -> Any:
-    artifact = load_artifact(name)
-    receipt = chain.transactor.deploy(chain.accounts[0], artifact, *args)
-    return chain.w3.eth.contract(address=receipt["contractAddress"], abi=artifact["abi"])
-
-
 @pytest.fixture(scope="module")
 def mocks(_embedded: tuple[Chain, Suite]) -> dict[str, Any]:
     chain, _ = _embedded
-    out = {"token": _deploy(chain, "MockERC20", "Mock USD", "mUSD", 18),
-           "reverting": _deploy(chain, "RevertingReceiver"), "burner": _deploy(chain, "GasBurningReceiver")}
-    for account in chain.accounts[1:8]:
-        chain.transactor.transact(chain.accounts[0], out["token"].functions.mint(account.address, 1000 * E18),
-                                  gas=200_000)
+    out = {"token": deploy(chain, "MockERC20", "Mock USD", "mUSD", 18),
+           "reverting": deploy(chain, "RevertingReceiver"), "burner": deploy(chain, "GasBurningReceiver")}
+    mint(chain, out["token"], chain.accounts[1:8], 1000 * E18)
     return out
 
 
@@ -69,8 +60,7 @@ class Env:
 
     def send(self, account: Any, fn: Any, value: int = 0) -> Any:
         """Simulate on the pending block (typed revert), then send with a fixed gas limit."""
-        self.chain.transactor.call(fn, sender=account.address, value=value, block="pending")
-        return self.chain.transactor.transact(account, fn, value=value, gas=GAS)
+        return send(self.chain, account, fn, value)
 
     def reverts(self, name: str, account: Any, fn: Any, value: int = 0) -> Any:
         with pytest.raises(E(name)) as info:
@@ -95,7 +85,7 @@ class Env:
         return list(getattr(self.c[kind].events, name)().process_receipt(receipt, errors=DISCARD))
 
     def cost(self, receipt: Any) -> int:
-        return int(receipt["gasUsed"]) * int(receipt["effectiveGasPrice"])
+        return gas_cost(receipt)
 
     # -- builders -------------------------------------------------------------------------------------------
 
@@ -135,8 +125,7 @@ def env(chain: Chain, suite: Suite, mocks: dict[str, Any]) -> Iterator[Env]:
         for asset in (ETH, mocks["token"].address):
             balance, owed = e.bal(e.c[kind].address, asset), _owed(e, kind, asset)
             assert balance == owed, f"{kind.value} insolvent in {asset}: balance {balance} != owed {owed}"
-    escrow_balance = e.bal(e.escrow.address)
-    assert escrow_balance == e.escrow.totals(ETH).accounted
+    assert_escrow_solvent(e.escrow, (ETH,))
 
 
 def _owed(e: Env, kind: AuctionKind, asset: str) -> int:

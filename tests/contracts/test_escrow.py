@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from eth_utils import to_checksum_address
+from helpers import GAS, assert_escrow_solvent, deploy, gas_cost, mint, send
 from web3.logs import DISCARD
 
 from agentmarket import errors
@@ -23,7 +24,6 @@ from agentmarket.compiler import load_artifact
 from agentmarket.deploy import Suite
 from agentmarket.types import ETH, ZERO_ADDRESS, Deal, DealState, DealTerms
 
-GAS = 3_000_000
 PRICE = 10**18
 BOND = 2 * 10**17
 HOUR = 3600
@@ -33,28 +33,20 @@ E = errors.revert_class
 # -- fixtures ------------------------------------------------------------------------------------------
 
 
-def _deploy(chain: Chain, name: str, *args: Any) -> Any:
-    artifact = load_artifact(name)
-    receipt = chain.transactor.deploy(chain.accounts[0], artifact, *args)
-    return chain.w3.eth.contract(address=receipt["contractAddress"], abi=artifact["abi"])
-
-
 @pytest.fixture(scope="module")
 def mocks(_embedded: tuple[Chain, Suite]) -> dict[str, Any]:
     """Tokens and hostile receivers, deployed once for the module (before the per-test snapshots)."""
     chain, _ = _embedded
     out = {
-        "token": _deploy(chain, "MockERC20", "Mock USD", "mUSD", 18),
-        "fot": _deploy(chain, "FeeOnTransferToken", 100),  # 1% burnt per transfer
-        "nrt": _deploy(chain, "NoReturnToken"),
-        "reverting": _deploy(chain, "RevertingReceiver"),
-        "burner": _deploy(chain, "GasBurningReceiver"),
-        "reenter": _deploy(chain, "ReenteringReceiver"),
+        "token": deploy(chain, "MockERC20", "Mock USD", "mUSD", 18),
+        "fot": deploy(chain, "FeeOnTransferToken", 100),  # 1% burnt per transfer
+        "nrt": deploy(chain, "NoReturnToken"),
+        "reverting": deploy(chain, "RevertingReceiver"),
+        "burner": deploy(chain, "GasBurningReceiver"),
+        "reenter": deploy(chain, "ReenteringReceiver"),
     }
     for key in ("token", "fot", "nrt"):
-        for account in chain.accounts[1:6]:
-            chain.transactor.transact(chain.accounts[0], out[key].functions.mint(account.address, 1000 * PRICE),
-                                      gas=200_000)
+        mint(chain, out[key], chain.accounts[1:6], 1000 * PRICE)
     return out
 
 
@@ -74,8 +66,7 @@ class Env:
 
     def send(self, account: Any, fn: Any, value: int = 0) -> Any:
         """Simulate on the pending block (exact timestamp, typed revert), then send with a fixed gas limit."""
-        self.chain.transactor.call(fn, sender=account.address, value=value, block="pending")
-        return self.chain.transactor.transact(account, fn, value=value, gas=GAS)
+        return send(self.chain, account, fn, value)
 
     def terms(self, **kw: Any) -> DealTerms:
         now = self.chain.now()
@@ -126,7 +117,7 @@ class Env:
         return list(getattr(self.escrow.events, name)().process_receipt(receipt, errors=DISCARD))
 
     def gas_cost(self, receipt: Any) -> int:
-        return int(receipt["gasUsed"]) * int(receipt["effectiveGasPrice"])
+        return gas_cost(receipt)
 
 
 @pytest.fixture
@@ -134,9 +125,7 @@ def env(chain: Chain, suite: Suite, mocks: dict[str, Any]) -> Iterator[Env]:
     e = Env(chain, suite, mocks)
     yield e
     # DESIGN §6.1 after every test, for every asset the escrow may hold
-    for asset in (ETH, mocks["token"].address, mocks["fot"].address, mocks["nrt"].address):
-        balance, totals = e.client.solvency(asset)
-        assert balance == totals.accounted, f"insolvent in {asset}: {balance} != {totals}"
+    assert_escrow_solvent(e.client, (ETH, mocks["token"].address, mocks["fot"].address, mocks["nrt"].address))
 
 
 def fee_of(env: Env, gross: int) -> int:

@@ -15,27 +15,20 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from helpers import GAS, assert_escrow_solvent, deploy, mint
 
 from agentmarket import errors
 from agentmarket.chain import Chain
 from agentmarket.clients.escrow import EscrowClient
 from agentmarket.clients.offers import Offer, OffersClient, Side, SignedOffer, resource_id
-from agentmarket.compiler import load_artifact
 from agentmarket.deploy import Suite
 from agentmarket.eip712 import SECP256K1_N, Domain, sign_digest
 from agentmarket.types import ETH, DealState
 
 E = errors.revert_class
-GAS = 3_000_000
 UNIT = 10**15
 GPU = "gpu-hour/h100"
 HOUR = 3600
-
-
-def _deploy(chain: Chain, name: str, *args: Any) -> Any:
-    artifact = load_artifact(name)
-    receipt = chain.transactor.deploy(chain.accounts[0], artifact, *args)
-    return chain.w3.eth.contract(address=receipt["contractAddress"], abi=artifact["abi"])
 
 
 @pytest.fixture(scope="module")
@@ -44,13 +37,11 @@ def mocks(_embedded: tuple[Chain, Suite]) -> dict[str, Any]:
     chain, _ = _embedded
     owner = chain.accounts[6]
     out = {
-        "token": _deploy(chain, "MockERC20", "Mock USD", "mUSD", 18),
-        "wallet": _deploy(chain, "MockERC1271Wallet", owner.address, True),
-        "refusing": _deploy(chain, "MockERC1271Wallet", owner.address, False),
+        "token": deploy(chain, "MockERC20", "Mock USD", "mUSD", 18),
+        "wallet": deploy(chain, "MockERC1271Wallet", owner.address, True),
+        "refusing": deploy(chain, "MockERC1271Wallet", owner.address, False),
     }
-    for account in chain.accounts[1:6]:
-        chain.transactor.transact(chain.accounts[0], out["token"].functions.mint(account.address, 10**24),
-                                  gas=200_000)
+    mint(chain, out["token"], chain.accounts[1:6], 10**24)
     return out
 
 
@@ -87,10 +78,7 @@ def env(chain: Chain, suite: Suite, mocks: dict[str, Any]) -> Iterator[Env]:
     deposits = sum(e.maker.deposit_of(a.address) for a in chain.accounts)
     deposits += sum(e.maker.deposit_of(m.address) for m in (mocks["wallet"], mocks["refusing"]))
     assert e.eth(e.book.address) == deposits
-    esc = EscrowClient.from_suite(suite)
-    for asset in (ETH, e.token.address):
-        balance, totals = esc.solvency(asset)
-        assert balance == totals.accounted
+    assert_escrow_solvent(EscrowClient.from_suite(suite), (ETH, e.token.address))
 
 
 # -- full flows --------------------------------------------------------------------------------------------
@@ -279,7 +267,7 @@ def test_wrong_taker_and_self_fill(env: Env) -> None:
 
 
 def test_replay_on_another_contract_address(env: Env) -> None:
-    other = _deploy(env.chain, "OfferBook", env.escrow.address)
+    other = deploy(env.chain, "OfferBook", env.escrow.address)
     env.chain.transactor.transact(env.chain.accounts[0], env.escrow.functions.setMarket(other.address, True))
     signed = env.maker.offer("sell", GPU, UNIT, 2)
     other_client = OffersClient(env.chain, other.address, env.buyer.account)

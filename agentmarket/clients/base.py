@@ -1,0 +1,164 @@
+"""What every contract client shares: the :class:`ContractClient` plumbing (contract from its shipped
+artifact, event decoding by topic, ``from_suite``/``as_``/``repr``, sending) and the ERC-20 / ERC-1271
+helpers the clients call before sending (balances, allowances, approvals, contract-wallet signatures).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from eth_account.signers.local import LocalAccount
+from eth_utils import event_abi_to_log_topic, to_checksum_address
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.contract import Contract
+
+from ..chain import Chain
+from ..compiler import load_artifact
+from ..errors import InsufficientAllowance, InsufficientFunds, NotAuthorized
+from ..types import ETH
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+ERC1271_MAGIC = bytes.fromhex("1626ba7e")
+ERC20_ABI: list[dict[str, Any]] = [
+    {"type": "function", "name": "balanceOf", "stateMutability": "view",
+     "inputs": [{"name": "a", "type": "address"}], "outputs": [{"name": "", "type": "uint256"}]},
+    {"type": "function", "name": "allowance", "stateMutability": "view",
+     "inputs": [{"name": "o", "type": "address"}, {"name": "s", "type": "address"}],
+     "outputs": [{"name": "", "type": "uint256"}]},
+    {"type": "function", "name": "approve", "stateMutability": "nonpayable",
+     "inputs": [{"name": "s", "type": "address"}, {"name": "v", "type": "uint256"}], "outputs": []},
+]
+# approve is declared without outputs so USDT-like tokens (no return value) work too.
+ERC1271_ABI: list[dict[str, Any]] = [
+    {"type": "function", "name": "isValidSignature", "stateMutability": "view",
+     "inputs": [{"name": "h", "type": "bytes32"}, {"name": "s", "type": "bytes"}],
+     "outputs": [{"name": "", "type": "bytes4"}]},
+]
+
+
+# -- ERC-20 and ERC-1271 ----------------------------------------------------------------------------------
+
+
+def contract_address(address: str | Contract) -> str:
+    """The checksummed address of a web3 contract or an address string."""
+    return str(address.address) if isinstance(address, Contract) else to_checksum_address(address)
+
+
+def erc20(w3: Web3, asset: str) -> Contract:
+    """The ERC-20 token at ``asset`` (balanceOf, allowance, approve)."""
+    return w3.eth.contract(address=to_checksum_address(asset), abi=ERC20_ABI)
+
+
+def balance_of(w3: Web3, asset: str, who: str) -> int:
+    """ETH (``asset == ETH``) or ERC-20 balance of ``who``."""
+    who = to_checksum_address(who)
+    if asset == ETH:
+        return int(w3.eth.get_balance(who))
+    return int(erc20(w3, asset).functions.balanceOf(who).call())
+
+
+def allowance_of(w3: Web3, asset: str, owner: str, spender: str) -> int:
+    """How much of the ERC-20 ``asset`` ``spender`` may pull from ``owner``."""
+    return int(erc20(w3, asset).functions.allowance(to_checksum_address(owner), to_checksum_address(spender)).call())
+
+
+def erc1271_accepts(w3: Web3, wallet: str, digest: bytes, signature: bytes) -> bool:
+    """True when the contract ``wallet`` answers ``isValidSignature(digest, signature)`` with the magic value
+    (a reverting or otherwise failing wallet refuses)."""
+    contract = w3.eth.contract(address=to_checksum_address(wallet), abi=ERC1271_ABI)
+    try:
+        return bytes(contract.functions.isValidSignature(digest, signature).call()) == ERC1271_MAGIC
+    except Exception:  # noqa: BLE001 - any failure is a refusal
+        return False
+
+
+# -- the client base ----------------------------------------------------------------------------------------
+
+class ContractClient:
+    """A client for one deployed contract, acting as ``account`` (None for reads only).
+
+    Subclasses name the shipped artifact (``ARTIFACT``, also the contract's name in a deployed suite) and
+    the events they decode by topic (``EVENTS``: ``self._events[name]``, ``self._topics[topic] -> name``).
+    """
+
+    ARTIFACT: ClassVar[str]
+    EVENTS: ClassVar[tuple[str, ...]] = ()
+    SPENDER: ClassVar[str | None] = None  # what messages call this contract (default: ARTIFACT)
+
+    def __init__(self, chain: Chain, address: str | Contract, account: LocalAccount | None = None, *,
+                 from_block: int = 0):
+        self.chain = chain
+        self.w3 = chain.w3
+        addr = contract_address(address)
+        self.contract: Contract = self.w3.eth.contract(address=addr,  # type: ignore[call-overload]
+                                                       abi=load_artifact(self.ARTIFACT)["abi"])
+        self.address: str = addr
+        self.account = account
+        self.from_block = from_block
+        self._events = {name: getattr(self.contract.events, name)() for name in self.EVENTS}
+        self._topics = {HexBytes(event_abi_to_log_topic(e.abi)): name for name, e in self._events.items()}
+
+    @classmethod
+    def from_suite(cls, suite: Any, account: LocalAccount | None = None) -> Self:
+        """The client of this contract in a deployed :class:`~agentmarket.deploy.Suite`."""
+        return cls(suite.chain, suite[cls.ARTIFACT], account)
+
+    def as_(self, account: LocalAccount) -> Self:
+        """The same contract, acting as another account."""
+        clone = type(self).__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone.account = account
+        return clone
+
+    def __repr__(self) -> str:  # the account's address only, never its key
+        who = self.account.address if self.account else None
+        return f"{type(self).__name__}(address={self.address}, account={who})"
+
+    def now(self) -> int:
+        """Timestamp the next block will (at least) have: the pending block's, else latest + 1."""
+        try:
+            return int(self.w3.eth.get_block("pending")["timestamp"])
+        except Exception:  # noqa: BLE001 - nodes without a pending block
+            return self.chain.now() + 1
+
+    def approve(self, asset: str, amount: int) -> Any:
+        """Approve this contract to pull exactly ``amount`` of ``asset`` from this client's account."""
+        return self._send(self._token(asset).functions.approve(self.address, int(amount)))
+
+    # -- helpers ---------------------------------------------------------------------------------------------
+
+    def _me(self) -> str:
+        if self.account is None:
+            raise NotAuthorized(f"this {type(self).__name__} has no account (use .as_(account))")
+        return str(self.account.address)
+
+    def _token(self, asset: str) -> Contract:
+        return erc20(self.w3, asset)
+
+    def _send(self, fn: Any, value: int = 0) -> Any:
+        assert self.account is not None
+        return self.chain.transactor.transact(self.account, fn, value=value)
+
+    def _ensure_funds(self, asset: str, amount: int, *, approve: bool) -> None:
+        """Raise unless this account holds ``amount`` of ``asset`` and (ERC-20) this contract may pull it;
+        with ``approve`` a short allowance is raised to exactly ``amount`` instead."""
+        me = self._me()
+        if asset == ETH:
+            balance = balance_of(self.w3, ETH, me)
+            if balance < amount:
+                raise InsufficientFunds(f"{me} holds {balance} wei, needs {amount} plus gas")
+            return
+        token = self._token(asset)
+        balance = int(token.functions.balanceOf(me).call())
+        if balance < amount:
+            raise InsufficientFunds(f"{me} holds {balance} of token {asset}, needs {amount}")
+        allowed = int(token.functions.allowance(me, self.address).call())
+        if allowed < amount:
+            if not approve:
+                raise InsufficientAllowance(
+                    f"{self.SPENDER or self.ARTIFACT} {self.address} may spend {allowed} of {asset} for {me}, needs {amount} "
+                    "(pass approve=True to approve exactly that)")
+            self.approve(asset, amount)
