@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -69,8 +70,21 @@ def chain(_embedded: tuple[Chain, Suite]) -> Iterator[Chain]:
     """The embedded chain with the suite deployed, reverted after the test."""
     chain = _embedded[0]
     snap = chain.snapshot()
+    _catch_up_with_the_clock(chain)
     yield chain
     chain.revert(snap)
+
+
+def _catch_up_with_the_clock(chain: Chain) -> None:
+    """Mine one block at wall-clock time after a revert.
+
+    Both backends stamp new blocks with max(parent + 1, wall clock). A snapshot taken minutes ago
+    would otherwise make ``chain.now()`` lag the time the test's next transaction runs at, so
+    deadlines computed from ``now()`` would already be past (flaky tests, worse under load).
+    """
+    wall = int(time.time())
+    if chain.now() < wall:
+        chain.travel_to(wall)
 
 
 @pytest.fixture
@@ -94,6 +108,7 @@ def anvil(_anvil: tuple[Chain, Suite]) -> Iterator[Chain]:
     """A local anvil node with the suite deployed, reverted after the test."""
     chain = _anvil[0]
     snap = chain.snapshot()
+    _catch_up_with_the_clock(chain)
     yield chain
     chain.revert(snap)
 
