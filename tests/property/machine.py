@@ -14,11 +14,12 @@ import time
 from typing import Any
 
 import pytest
-from fastchain import FastChain
+from fastchain import FastChain, as_uint
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
 
 from agentmarket.errors import ContractRevert
+from agentmarket.types import ETH
 
 # (max_examples, stateful_step_count) per profile; PROPERTY_EXAMPLES / PROPERTY_STEPS override.
 DEFAULT_RUN = (10, 25)
@@ -51,6 +52,35 @@ class ChainMachine(RuleBasedStateMachine):
 
     def count_step(self) -> None:
         self.stats["checks"] += 1
+
+    # Each machine's ``self.e`` lists the watched ETH holders (``holders``) and the ERC-20 balance
+    # calls (``balance_calls`` with their ``balance_keys``); the model keeps ``balances`` and ``gas_base``.
+    e: Any
+    balances: dict[tuple[str, str], int]
+    gas_base: dict[str, int]
+
+    def _read(self, calls: list[tuple[str, bytes]]) -> tuple[list[bytes], dict[tuple[str, str], int]]:
+        """One JSON-RPC batch: ``calls`` plus every watched balance in every asset."""
+        e = self.e
+        holders = e.holders
+        batch: list[tuple[str, list[Any]]] = [("eth_getBalance", [h, "latest"]) for h in holders]
+        batch += [("eth_call", [{"to": to, "data": "0x" + data.hex()}, "latest"])
+                  for to, data in e.balance_calls + calls]
+        results = self.fast.rpc.batch(batch)
+        for r in results:
+            if isinstance(r, Exception):
+                raise r
+        out: dict[tuple[str, str], int] = {(h, ETH): int(r, 16) for h, r in zip(holders, results)}
+        rest = [bytes.fromhex(r[2:]) for r in results[len(holders):]]
+        for (t, h), r in zip(e.balance_keys, rest):
+            out[(h, t)] = as_uint(r)
+        return rest[len(e.balance_keys):], out
+
+    def gas(self, address: str) -> None:
+        """Charge the gas the last transaction of ``address`` cost to the model balance."""
+        spent = self.fast.gas_spent.get(address, 0)
+        self.balances[(address, ETH)] -= spent - self.gas_base.get(address, 0)
+        self.gas_base[address] = spent
 
     @staticmethod
     def assert_error(err: ContractRevert | None, name: str, args: dict[str, Any] | None = None) -> None:

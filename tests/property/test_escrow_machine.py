@@ -136,31 +136,6 @@ class EscrowMachine(ChainMachine):
     def _read_balances(self) -> dict[tuple[str, str], int]:
         return self._read([])[1]
 
-    def _read(self, calls: list[tuple[str, bytes]]) -> tuple[list[bytes], dict[tuple[str, str], int]]:
-        """One JSON-RPC batch: ``calls`` plus every watched balance in every asset."""
-        e = self.e
-        holders = e.holders
-        batch: list[tuple[str, list[Any]]] = [("eth_getBalance", [h, "latest"]) for h in holders]
-        batch += [("eth_call", [{"to": to, "data": "0x" + data.hex()}, "latest"])
-                  for to, data in e.balance_calls + calls]
-        results = self.fast.rpc.batch(batch)
-        for r in results:
-            if isinstance(r, Exception):
-                raise r
-        out: dict[tuple[str, str], int] = {}
-        for h, r in zip(holders, results):
-            out[(h, ETH)] = int(r, 16)
-        rest = [bytes.fromhex(r[2:]) for r in results[len(holders):]]
-        for (t, h), r in zip(e.balance_keys, rest):
-            out[(h, t)] = as_uint(r)
-        return rest[len(e.balance_keys):], out
-
-    def gas(self, address: str) -> None:
-        """Charge the gas the last transaction of ``address`` cost to the model balance."""
-        spent = self.fast.gas_spent.get(address, 0)
-        self.balances[(address, ETH)] -= spent - self.gas_base.get(address, 0)
-        self.gas_base[address] = spent
-
     def route(self, actor: str, data: bytes | str, value: int = 0, to: str | None = None) -> tuple[
             LocalAccount, str, Any]:
         """(signer, to, data): EOAs call directly, contract actors through the operator's ``execute``."""

@@ -119,25 +119,6 @@ class OffersMachine(ChainMachine):
 
     # -- plumbing ---------------------------------------------------------------------------------------
 
-    def _read(self, calls: list[tuple[str, bytes]]) -> tuple[list[bytes], dict[tuple[str, str], int]]:
-        e = self.e
-        batch: list[tuple[str, list[Any]]] = [("eth_getBalance", [h, "latest"]) for h in e.holders]
-        batch += [("eth_call", [{"to": to, "data": "0x" + d.hex()}, "latest"]) for to, d in e.balance_calls + calls]
-        results = self.fast.rpc.batch(batch)
-        for r in results:
-            if isinstance(r, Exception):
-                raise r
-        out = {(h, ETH): int(r, 16) for h, r in zip(e.holders, results)}
-        rest = [bytes.fromhex(r[2:]) for r in results[len(e.holders):]]
-        for (t, h), r in zip(e.balance_keys, rest):
-            out[(h, t)] = as_uint(r)
-        return rest[len(e.balance_keys):], out
-
-    def gas(self, address: str) -> None:
-        spent = self.fast.gas_spent.get(address, 0)
-        self.balances[(address, ETH)] -= spent - self.gas_base.get(address, 0)
-        self.gas_base[address] = spent
-
     def act(self, actor: str, data: Any, value: int = 0, expect: tuple[str, dict[str, Any]] | None = None,
             to: str | None = None) -> Any:
         e = self.e
