@@ -21,6 +21,8 @@ from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
 from agentmarket.errors import ContractRevert
 from agentmarket.types import ETH
 
+FOT_BPS = 100  # the fee-on-transfer mock charges 1%
+
 # (max_examples, stateful_step_count) per profile; PROPERTY_EXAMPLES / PROPERTY_STEPS override.
 DEFAULT_RUN = (10, 25)
 LONG_RUN = (100, 50)
@@ -75,6 +77,30 @@ class ChainMachine(RuleBasedStateMachine):
         for (t, h), r in zip(e.balance_keys, rest):
             out[(h, t)] = as_uint(r)
         return rest[len(e.balance_keys):], out
+
+    def arrives(self, asset: str, value: int) -> int:
+        """What reaches the receiver of ``value`` in ``asset`` (the fee-on-transfer token keeps 1%)."""
+        return value - value * FOT_BPS // 10_000 if asset == self.e.fot.address else value
+
+    # Machines whose contract pushes payouts name it ``holder`` and say who ``refuses`` a payout.
+    holder: str
+    credits: dict[Any, int]
+
+    def refuses(self, asset: str, to: str) -> bool:
+        raise NotImplementedError
+
+    def move_out(self, asset: str, to: str, value: int) -> None:
+        self.balances[(self.holder, asset)] -= value
+        self.balances[(to, asset)] = self.balances.get((to, asset), 0) + self.arrives(asset, value)
+
+    def pay(self, asset: str, to: str, value: int) -> None:
+        """The contract's ``_pay``: push, or credit when the receiver refuses."""
+        if value == 0:
+            return
+        if self.refuses(asset, to):
+            self.credits[(to, asset)] = self.credits.get((to, asset), 0) + value
+        else:
+            self.move_out(asset, to, value)
 
     def gas(self, address: str) -> None:
         """Charge the gas the last transaction of ``address`` cost to the model balance."""

@@ -29,7 +29,7 @@ from eth_utils import keccak
 from fastchain import FastChain, as_uint, encode_call
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, precondition, rule
-from machine import ChainMachine, run_machine
+from machine import FOT_BPS, ChainMachine, run_machine
 
 from agentmarket.chain import Chain
 from agentmarket.clients.auctions import Auction, AuctionClient, AuctionKind, AuctionStatus, DealTemplate
@@ -41,7 +41,6 @@ pytestmark = pytest.mark.anvil
 HOUR = 3600
 MINT = 10**27
 MAX = 2**256 - 1
-FOT_BPS = 100
 AS = AuctionStatus
 EN, DU, SE = AuctionKind.ENGLISH, AuctionKind.DUTCH, AuctionKind.SEALED
 
@@ -202,9 +201,6 @@ class AuctionsMachine(ChainMachine):
 
     def now(self) -> int:
         return self.fast.now + 1
-
-    def arrives(self, asset: str, value: int) -> int:
-        return value - value * FOT_BPS // BPS if asset == self.e.fot.address else value
 
     def name(self, who: str) -> str:
         e = self.e

@@ -27,13 +27,13 @@ from eth_utils import keccak
 from fastchain import FastChain, as_uint, encode_call
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, precondition, rule
-from machine import ChainMachine, run_machine
+from machine import FOT_BPS, ChainMachine, run_machine
 
 from agentmarket.chain import Chain
 from agentmarket.clients.channels import Channel, ChannelClient, ChannelStatus
 from agentmarket.deploy import Suite
 from agentmarket.errors import decode_revert
-from agentmarket.types import BPS, ETH
+from agentmarket.types import ETH
 from agentmarket.vouchers import close_digest, domain_separator, sign_digest, voucher_digest
 
 pytestmark = pytest.mark.anvil
@@ -42,7 +42,6 @@ HOUR = 3600
 MINT = 10**27
 MAX = 2**256 - 1
 N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141  # secp256k1 order
-FOT_BPS = 100
 CS = ChannelStatus
 SIG_KINDS = ["valid"] * 6 + ["stranger", "other_channel", "other_contract", "other_chain", "high_s", "zero"]
 
@@ -171,25 +170,14 @@ class ChannelsMachine(ChainMachine):
     def now(self) -> int:
         return self.fast.now + 1
 
-    def arrives(self, asset: str, value: int) -> int:
-        return value - value * FOT_BPS // BPS if asset == self.e.fot.address else value
+    @property
+    def holder(self) -> str:  # type: ignore[override]
+        return self.e.pc.address
 
     def refuses(self, asset: str, to: str) -> bool:
         if asset == ETH:
             return to == self.e.wallet.address and self.mode in (1, 2)
         return asset == self.e.token.address and to in self.blocked
-
-    def move_out(self, asset: str, to: str, value: int) -> None:
-        self.balances[(self.e.pc.address, asset)] -= value
-        self.balances[(to, asset)] = self.balances.get((to, asset), 0) + self.arrives(asset, value)
-
-    def pay(self, asset: str, to: str, value: int) -> None:
-        if value == 0:
-            return
-        if self.refuses(asset, to):
-            self.credits[(to, asset)] = self.credits.get((to, asset), 0) + value
-        else:
-            self.move_out(asset, to, value)
 
     def receive(self, asset: str, frm: str, amount: int) -> int:
         """What ``_receive`` credits: ETH as sent (the balance moved with ``act``), tokens as arrived."""

@@ -23,7 +23,7 @@ from eth_account.signers.local import LocalAccount
 from fastchain import FastChain, as_uint, encode_call
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, precondition, rule
-from machine import ChainMachine, run_machine
+from machine import FOT_BPS, ChainMachine, run_machine
 
 from agentmarket.chain import Chain
 from agentmarket.clients.escrow import EscrowClient
@@ -38,7 +38,6 @@ MINT = 10**27
 MAX = 2**256 - 1
 S = DealState
 SETTLED = ("DealAccepted", "DealFinalized", "DisputeResolved", "DisputeDefaulted", "DealRefunded", "DealCancelled")
-FOT_BPS = 100
 
 
 @dataclass
@@ -192,9 +191,6 @@ class EscrowMachine(ChainMachine):
 
     # -- money model ------------------------------------------------------------------------------------
 
-    def arrives(self, asset: str, value: int) -> int:
-        return value - value * FOT_BPS // BPS if asset == self.e.fot.address else value
-
     def pull(self, asset: str, frm: str, value: int) -> int:
         """``frm`` pays ``value`` into the escrow; what arrived."""
         got = self.arrives(asset, value)
@@ -202,23 +198,14 @@ class EscrowMachine(ChainMachine):
         self.balances[(self.e.escrow.address, asset)] += got
         return got
 
+    @property
+    def holder(self) -> str:  # type: ignore[override]
+        return self.e.escrow.address
+
     def refuses(self, asset: str, to: str) -> bool:
         if asset == ETH:
             return to in self.e.refuses_eth
         return asset == self.e.token.address and to in self.blocked
-
-    def move_out(self, asset: str, to: str, value: int) -> None:
-        self.balances[(self.e.escrow.address, asset)] -= value
-        self.balances[(to, asset)] = self.balances.get((to, asset), 0) + self.arrives(asset, value)
-
-    def pay(self, asset: str, to: str, value: int) -> None:
-        """The contract's ``_pay``: push, or credit when the receiver refuses."""
-        if value == 0:
-            return
-        if self.refuses(asset, to):
-            self.credits[(to, asset)] = self.credits.get((to, asset), 0) + value
-        else:
-            self.move_out(asset, to, value)
 
     def unlock(self, asset: str, value: int, fee: int) -> None:
         self.locked[asset] -= value

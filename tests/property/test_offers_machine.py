@@ -26,7 +26,7 @@ from eth_account.signers.local import LocalAccount
 from fastchain import FastChain, as_uint, encode_call
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, precondition, rule
-from machine import ChainMachine, run_machine
+from machine import FOT_BPS, ChainMachine, run_machine
 
 from agentmarket.chain import Chain
 from agentmarket.clients.offers import Offer, OffersClient, Side
@@ -42,7 +42,6 @@ HOUR = 3600
 MINT = 10**27
 MAX = 2**256 - 1
 N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
-FOT_BPS = 100
 SIG_KINDS = ["valid"] * 7 + ["stranger", "other_contract", "other_chain", "high_s", "zero"]
 
 
