@@ -35,7 +35,6 @@ from .mandate import ETH, Mandate, MandateGuard
 
 __all__ = ["CLIENTS", "Agent", "resource_id"]
 
-SIMULATED_GAS_CAP = 300_000  # above any single agentmarket operation; see _MandatedTransactor._simulate
 _APPROVE = bytes.fromhex("095ea7b3")  # approve(address,uint256)
 _TRANSFER = bytes.fromhex("a9059cbb")  # transfer(address,uint256)
 
@@ -97,29 +96,9 @@ class _MandatedTransactor:
         target = call.address if call is not None else to
         payload = call._encode_transaction_data() if call is not None else data
         with self._agent._authorise_tx(account, value, target, payload):
-            if kwargs.get("gas") is None and not kwargs.get("gas_key") and self._agent._fast_gas and target:
-                kwargs["gas"] = self._simulate(account, target, value, payload)
             result = self._inner.transact(account, call, to=to, value=value, data=data, **kwargs)
         self._agent._record(account, result)
         return result
-
-    def _simulate(self, account: LocalAccount, to: str | None, value: int, data: Any) -> int:
-        """Embedded chain: one simulated call (a revert raises its typed error, nothing is sent) and a
-        fixed gas cap, instead of py-evm's binary-search estimate (~15 executions). Only gasUsed is
-        charged, so the cap costs nothing; it only has to be affordable up front."""
-        from .errors import translate
-
-        probe: dict[str, Any] = {"from": account.address, "value": int(value), "data": data}
-        if to is not None:
-            probe["to"] = to
-        try:
-            self._inner.w3.eth.call(probe)
-        except Exception as exc:
-            translated = translate(exc)
-            if translated is exc:
-                raise
-            raise translated from None
-        return SIMULATED_GAS_CAP
 
     def wait(self, sent: Any, **kwargs: Any) -> Any:
         receipt = self._inner.wait(sent, **kwargs)
@@ -185,7 +164,6 @@ class Agent:
         self._clients: dict[str, Any] = {}
         self._cover = threading.local()
         self._view: _MandatedChain | None = None
-        self._fast_gas = self.chain is not None and self.chain.kind == "embedded"
         self.gas_used = 0  # total gasUsed of the mined transactions this agent sent through its clients
         self.tx_count = 0
         self.last_receipt: Any = None  # the latest mined receipt of this agent's own transactions

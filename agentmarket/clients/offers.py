@@ -689,19 +689,9 @@ class OffersClient(ContractClient):
     def _has_code(self, address: str) -> bool:
         return len(bytes(self.w3.eth.get_code(to_checksum_address(address)))) > 0
 
-    #: gas limit used on the embedded chain, where a simulation replaces estimation (see :meth:`_send`)
-    EMBEDDED_GAS_LIMIT = 1_500_000
-
     def _send(self, fn: Any, value: int = 0, *, gas: int | None = None) -> Any:
-        """Send ``fn``. On the embedded chain, estimation (a binary search: ~10 executions in py-evm) is
-        replaced by one simulation, which raises the same typed revert, and a fixed gas limit (only the
-        gas used is paid). Other backends estimate as usual."""
         assert self.account is not None
-        tx = self.chain.transactor
-        if gas is None and self.chain.kind == "embedded":
-            tx.call(fn, sender=self.account.address, value=value)
-            gas = self.EMBEDDED_GAS_LIMIT
-        return tx.transact(self.account, fn, value=value, gas=gas)
+        return self.chain.transactor.transact(self.account, fn, value=value, gas=gas)
 
     def _ensure_balance(self, asset: str, amount: int, who: str | None = None) -> None:
         if amount == 0:
