@@ -91,8 +91,16 @@ class _MandatedTransactor:
     def __repr__(self) -> str:
         return f"MandatedTransactor(agent={self._agent.address})"
 
-    def transact(self, account: LocalAccount, call: Any = None, *, to: str | None = None, value: int = 0,
-                 data: bytes | str = b"", **kwargs: Any) -> Any:
+    def transact(
+        self,
+        account: LocalAccount,
+        call: Any = None,
+        *,
+        to: str | None = None,
+        value: int = 0,
+        data: bytes | str = b"",
+        **kwargs: Any,
+    ) -> Any:
         target = call.address if call is not None else to
         payload = call._encode_transaction_data() if call is not None else data
         with self._agent._authorise_tx(account, value, target, payload):
@@ -113,14 +121,30 @@ class _MandatedTransactor:
         with contextlib.ExitStack() as stack:
             for request in requests:
                 if isinstance(request, dict):
-                    acct, call, to, value, data = (request.get("account"), request.get("call"), request.get("to"),
-                                                   request.get("value", 0), request.get("data", b""))
+                    acct, call, to, value, data = (
+                        request.get("account"),
+                        request.get("call"),
+                        request.get("to"),
+                        request.get("value", 0),
+                        request.get("data", b""),
+                    )
                 elif isinstance(request, tuple):
                     padded = (*request, None, None, 0, None, b"")[:6]
-                    acct, call, to, value, data = padded[0], padded[1], padded[2], padded[3] or 0, padded[5] or b""
+                    acct, call, to, value, data = (
+                        padded[0],
+                        padded[1],
+                        padded[2],
+                        padded[3] or 0,
+                        padded[5] or b"",
+                    )
                 else:
-                    acct, call, to, value, data = (request.account, request.call, request.to, request.value,
-                                                   request.data)
+                    acct, call, to, value, data = (
+                        request.account,
+                        request.call,
+                        request.to,
+                        request.value,
+                        request.data,
+                    )
                 target = call.address if call is not None else to
                 payload = call._encode_transaction_data() if call is not None else data
                 stack.enter_context(self._agent._authorise_tx(acct, int(value or 0), target, payload))
@@ -151,14 +175,23 @@ class Agent:
     the agent is a wallet with a mandate.
     """
 
-    def __init__(self, account: LocalAccount, chain: Chain | None = None, suite: Any = None, *,
-                 mandate: Mandate | None = None, name: str | None = None):
+    def __init__(
+        self,
+        account: LocalAccount,
+        chain: Chain | None = None,
+        suite: Any = None,
+        *,
+        mandate: Mandate | None = None,
+        name: str | None = None,
+    ):
         if not isinstance(account, LocalAccount):
             raise InvalidInput("Agent needs an eth-account LocalAccount")
         self._account = account
         self.name = name or f"agent-{account.address[2:8].lower()}"
         self.suite = suite
-        self.chain: Chain | None = chain if chain is not None else (suite.chain if suite is not None else None)
+        self.chain: Chain | None = (
+            chain if chain is not None else (suite.chain if suite is not None else None)
+        )
         self.mandate = mandate or Mandate()
         self.guard = MandateGuard(self.mandate)
         self._clients: dict[str, Any] = {}
@@ -171,24 +204,45 @@ class Agent:
     # -- construction ----------------------------------------------------------------------------------
 
     @classmethod
-    def create(cls, chain: Chain | None = None, suite: Any = None, *, mandate: Mandate | None = None,
-               name: str | None = None) -> Agent:
+    def create(
+        cls,
+        chain: Chain | None = None,
+        suite: Any = None,
+        *,
+        mandate: Mandate | None = None,
+        name: str | None = None,
+    ) -> Agent:
         """A new agent with a freshly generated key (unfunded)."""
         return cls(Account.create(), chain, suite, mandate=mandate, name=name)
 
     @classmethod
-    def from_key(cls, key: str | bytes, chain: Chain | None = None, suite: Any = None, *,
-                 mandate: Mandate | None = None, name: str | None = None) -> Agent:
+    def from_key(
+        cls,
+        key: str | bytes,
+        chain: Chain | None = None,
+        suite: Any = None,
+        *,
+        mandate: Mandate | None = None,
+        name: str | None = None,
+    ) -> Agent:
         """An agent from a raw private key (keep keys out of source code and command lines)."""
         try:
             account = Account.from_key(key)
-        except Exception:  # noqa: BLE001 - never echo the key
+        except Exception:
             raise ConfigError("private key is malformed (expected 32 bytes of hex)") from None
         return cls(account, chain, suite, mandate=mandate, name=name)
 
     @classmethod
-    def from_keystore(cls, path: str | Path, password: str, chain: Chain | None = None, suite: Any = None, *,
-                      mandate: Mandate | None = None, name: str | None = None) -> Agent:
+    def from_keystore(
+        cls,
+        path: str | Path,
+        password: str,
+        chain: Chain | None = None,
+        suite: Any = None,
+        *,
+        mandate: Mandate | None = None,
+        name: str | None = None,
+    ) -> Agent:
         """Decrypt an Ethereum V3 keystore file."""
         return cls(load_keystore(path, password), chain, suite, mandate=mandate, name=name)
 
@@ -234,9 +288,18 @@ class Agent:
         chain = self._require_chain()
         if to_checksum_address(asset) == ETH:
             return int(chain.w3.eth.get_balance(self._account.address))
-        token = chain.w3.eth.contract(address=to_checksum_address(asset), abi=[{
-            "type": "function", "name": "balanceOf", "stateMutability": "view",
-            "inputs": [{"name": "a", "type": "address"}], "outputs": [{"name": "", "type": "uint256"}]}])
+        token = chain.w3.eth.contract(
+            address=to_checksum_address(asset),
+            abi=[
+                {
+                    "type": "function",
+                    "name": "balanceOf",
+                    "stateMutability": "view",
+                    "inputs": [{"name": "a", "type": "address"}],
+                    "outputs": [{"name": "", "type": "uint256"}],
+                }
+            ],
+        )
         return int(token.functions.balanceOf(self.address).call())
 
     @property
@@ -273,7 +336,9 @@ class Agent:
             raise ConfigError(f"the deployed suite has no {contract}; redeploy with the {family} contracts")
         from .deploy import Suite
 
-        view_suite = Suite(self.view, dict(self.suite.contracts), self.suite.manifest, list(self.suite.deployed))
+        view_suite = Suite(
+            self.view, dict(self.suite.contracts), self.suite.manifest, list(self.suite.deployed)
+        )
         client = cls.from_suite(view_suite, self._account)
         self._clients[family] = client
         return client
@@ -286,8 +351,14 @@ class Agent:
     # -- mandate ---------------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def spending(self, amount: int, asset: str = ETH, *, resource: str | bytes | None = None,
-                 unit_price: int | None = None) -> Iterator[None]:
+    def spending(
+        self,
+        amount: int,
+        asset: str = ETH,
+        *,
+        resource: str | bytes | None = None,
+        unit_price: int | None = None,
+    ) -> Iterator[None]:
         """Authorise ``amount`` of ``asset`` up front (price bands apply when ``resource`` and
         ``unit_price`` are given); transactions inside the block draw on it. If the block raises, the
         budget is given back."""
@@ -305,8 +376,14 @@ class Agent:
         finally:
             self._cover.value = previous
 
-    def check(self, amount: int, asset: str = ETH, *, resource: str | bytes | None = None,
-              unit_price: int | None = None) -> None:
+    def check(
+        self,
+        amount: int,
+        asset: str = ETH,
+        *,
+        resource: str | bytes | None = None,
+        unit_price: int | None = None,
+    ) -> None:
         """Raise :class:`MandateViolation` if the mandate would refuse this spend (records nothing)."""
         rid = resource_id(resource) if resource is not None else None
         self.guard.check(int(amount), asset, resource=rid, unit_price=unit_price)
@@ -351,8 +428,17 @@ class Agent:
 
     # -- conveniences --------------------------------------------------------------------------------------
 
-    def buy(self, seller: Agent | str, price: int, *, deliver_by: int | datetime | timedelta = timedelta(hours=1),
-            resource: str | bytes | None = None, units: int = 1, asset: str = ETH, **terms: Any) -> Any:
+    def buy(
+        self,
+        seller: Agent | str,
+        price: int,
+        *,
+        deliver_by: int | datetime | timedelta = timedelta(hours=1),
+        resource: str | bytes | None = None,
+        units: int = 1,
+        asset: str = ETH,
+        **terms: Any,
+    ) -> Any:
         """Open and fund an escrow deal paying ``price`` to ``seller`` (mandate checked first, with
         ``price // units`` as the unit price for ``resource``'s band). Returns the :class:`~agentmarket.types.Deal`."""
         seller_addr = seller.address if isinstance(seller, Agent) else to_checksum_address(seller)
@@ -360,7 +446,6 @@ class Agent:
             raise InvalidInput("units must be positive")
         with self.spending(price, asset, resource=resource, unit_price=price // units):
             return self.escrow.create(seller_addr, price, deliver_by=deliver_by, asset=asset, **terms)
-
 
     def fill(self, offer: Any, quantity: int | None = None, **kwargs: Any) -> Any:
         """Fill a signed or posted offer through the OfferBook. Filling a sell offer buys: the price is
@@ -376,8 +461,12 @@ class Agent:
 
 def _client_class(module: Any) -> Any:
     for name, obj in vars(module).items():
-        if (inspect.isclass(obj) and obj.__module__ == module.__name__ and name.endswith("Client")
-                and hasattr(obj, "from_suite")):
+        if (
+            inspect.isclass(obj)
+            and obj.__module__ == module.__name__
+            and name.endswith("Client")
+            and hasattr(obj, "from_suite")
+        ):
             return obj
     return None
 

@@ -21,7 +21,7 @@ from eth_utils import keccak
 def _abi_type(param: dict[str, Any]) -> str:
     kind = str(param["type"])
     if kind.startswith("tuple"):
-        return "(" + ",".join(_abi_type(c) for c in param["components"]) + ")" + kind[len("tuple"):]
+        return "(" + ",".join(_abi_type(c) for c in param["components"]) + ")" + kind[len("tuple") :]
     return kind
 
 
@@ -64,7 +64,7 @@ def encode_call(call: Any) -> bytes:
             if cache is None or cache[0] is not fn_abi:
                 cache = _by_id[id(fn_abi)] = (fn_abi, encoder_for(fn_abi))
             return cache[1](*args)
-        except Exception:  # noqa: BLE001 - anything unusual: let web3.py normalise and validate
+        except Exception:
             pass
     return bytes.fromhex(str(call._encode_transaction_data())[2:])
 

@@ -13,9 +13,10 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -70,8 +71,16 @@ class Chain:
     their repr shows only the address.
     """
 
-    def __init__(self, w3: Web3, kind: str, accounts: Sequence[LocalAccount], *,
-                 tester: Any = None, process: subprocess.Popen[bytes] | None = None, url: str | None = None):
+    def __init__(
+        self,
+        w3: Web3,
+        kind: str,
+        accounts: Sequence[LocalAccount],
+        *,
+        tester: Any = None,
+        process: subprocess.Popen[bytes] | None = None,
+        url: str | None = None,
+    ):
         self.w3 = w3
         self.kind = kind
         self.accounts: list[LocalAccount] = list(accounts)
@@ -88,7 +97,7 @@ class Chain:
     # -- construction ---------------------------------------------------------------------------
 
     @classmethod
-    def embedded(cls, *, accounts: int = 10) -> "Chain":
+    def embedded(cls, *, accounts: int = 10) -> Chain:
         """An in-process eth-tester (py-evm) chain: no process, no port. Accounts hold 1,000,000 ETH."""
         from eth_tester import EthereumTester, PyEVMBackend
         from web3 import EthereumTesterProvider
@@ -103,15 +112,32 @@ class Chain:
         return cls(w3, "embedded", keys, tester=tester)
 
     @classmethod
-    def anvil(cls, *, accounts: int = 10, port: int | None = None, args: Sequence[str] = (),
-              startup_timeout: float = 20.0) -> "Chain":
+    def anvil(
+        cls,
+        *,
+        accounts: int = 10,
+        port: int | None = None,
+        args: Sequence[str] = (),
+        startup_timeout: float = 20.0,
+    ) -> Chain:
         """Start the npm-shipped anvil on a free loopback port; it stops on :meth:`close` or at exit."""
         binary = anvil_binary()
         port = port or free_port()
-        cmd = [str(binary), "--host", "127.0.0.1", "--port", str(port), "--accounts", str(accounts),
-               "--gas-limit", "60000000", *args]
-        process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                   preexec_fn=_die_with_parent)
+        cmd = [
+            str(binary),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--accounts",
+            str(accounts),
+            "--gas-limit",
+            "60000000",
+            *args,
+        ]
+        process = subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=_die_with_parent
+        )
         url = f"http://127.0.0.1:{port}"
         w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 30}))
         deadline = time.monotonic() + startup_timeout
@@ -122,21 +148,30 @@ class Chain:
             try:
                 if w3.is_connected():
                     break
-            except Exception:  # noqa: BLE001 - not up yet
+            except Exception:
                 pass
             if time.monotonic() > deadline:
                 process.kill()
                 raise ChainUnavailable(f"anvil did not answer on {url} within {startup_timeout:.0f}s")
             time.sleep(0.05)
         Account.enable_unaudited_hdwallet_features()
-        keys = [Account.from_mnemonic(ANVIL_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}") for i in range(accounts)]
+        keys = [
+            Account.from_mnemonic(ANVIL_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}") for i in range(accounts)
+        ]
         chain = cls(w3, "anvil", keys, process=process, url=url)
         atexit.register(chain.close)
         return chain
 
     @classmethod
-    def connect(cls, url: str, *, keys: Sequence[str] | None = None, keystore: str | Path | None = None,
-                password: str | None = None, require_funded: bool = True) -> "Chain":
+    def connect(
+        cls,
+        url: str,
+        *,
+        keys: Sequence[str] | None = None,
+        keystore: str | Path | None = None,
+        password: str | None = None,
+        require_funded: bool = True,
+    ) -> Chain:
         """Connect to any HTTP(S)/WS JSON-RPC endpoint.
 
         Accounts come from ``keys``, else ``$AGENTMARKET_PRIVATE_KEYS`` (comma-separated), else an
@@ -150,11 +185,13 @@ class Chain:
         elif url.startswith(("http://", "https://")):
             provider = Web3.HTTPProvider(url, request_kwargs={"timeout": 30})
         else:
-            raise ConfigError(f"unsupported RPC URL scheme in {url!r} (fix: use http://, https://, ws:// or wss://)")
+            raise ConfigError(
+                f"unsupported RPC URL scheme in {url!r} (fix: use http://, https://, ws:// or wss://)"
+            )
         w3 = Web3(provider)
         try:
             w3.eth.chain_id
-        except Exception as exc:  # noqa: BLE001 - any transport failure means unreachable
+        except Exception as exc:
             raise ChainUnavailable(
                 f"cannot reach {url}: {type(exc).__name__} (fix: check the URL and that the node is running)"
             ) from None
@@ -170,7 +207,7 @@ class Chain:
         return chain
 
     @classmethod
-    def from_name(cls, name: str | None) -> "Chain":
+    def from_name(cls, name: str | None) -> Chain:
         """``None``/``"embedded"``, ``"anvil"``, or a JSON-RPC URL."""
         if name in (None, "", "embedded"):
             return cls.embedded()
@@ -229,8 +266,11 @@ class Chain:
     def set_next_timestamp(self, timestamp: int | datetime) -> None:
         """The next block (the next transaction, on automining chains) gets exactly this timestamp."""
         self._require_local("set_next_timestamp")
-        ts = int(timestamp.replace(tzinfo=timestamp.tzinfo or timezone.utc).timestamp()) if isinstance(
-            timestamp, datetime) else int(timestamp)
+        ts = (
+            int(timestamp.replace(tzinfo=timestamp.tzinfo or timezone.utc).timestamp())
+            if isinstance(timestamp, datetime)
+            else int(timestamp)
+        )
         if self._tester is not None:
             # eth-tester: set the pending block's timestamp without mining it
             self._tester.backend.chain.header = self._tester.backend.chain.header.copy(timestamp=ts)
@@ -286,14 +326,16 @@ class Chain:
                 process.kill()
                 process.wait()
 
-    def __enter__(self) -> "Chain":
+    def __enter__(self) -> Chain:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
 
-def _load_accounts(keys: Sequence[str] | None, keystore: str | Path | None, password: str | None) -> list[LocalAccount]:
+def _load_accounts(
+    keys: Sequence[str] | None, keystore: str | Path | None, password: str | None
+) -> list[LocalAccount]:
     raw = list(keys or [])
     if not raw and os.environ.get(KEYS_ENV):
         raw = [k.strip() for k in os.environ[KEYS_ENV].split(",") if k.strip()]
@@ -301,7 +343,7 @@ def _load_accounts(keys: Sequence[str] | None, keystore: str | Path | None, pass
     for index, key in enumerate(raw):
         try:
             accounts.append(Account.from_key(key))
-        except Exception:  # noqa: BLE001 - never echo the key material
+        except Exception:
             raise ConfigError(f"private key #{index + 1} is malformed (expected 32 bytes of hex)") from None
     keystore = keystore or os.environ.get(KEYSTORE_ENV)
     if keystore:
@@ -322,7 +364,9 @@ def load_keystore(path: str | Path, password: str) -> LocalAccount:
     except FileNotFoundError:
         raise ConfigError(f"keystore file {path} not found") from None
     except ValueError:
-        raise ConfigError(f"keystore {path} could not be decrypted (wrong password or corrupt file)") from None
+        raise ConfigError(
+            f"keystore {path} could not be decrypted (wrong password or corrupt file)"
+        ) from None
 
 
 def save_keystore(account: LocalAccount, path: str | Path, password: str) -> Path:

@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from .errors import AgentMarketError
 
@@ -29,7 +29,9 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     artifacts = compiler.compile_sources(use_cache=not args.no_cache)
     written = compiler.write_artifacts(artifacts)
-    print(f"compiled {len(written)} contracts in {time.perf_counter() - started:.2f}s -> {compiler.ARTIFACTS_DIR}")
+    print(
+        f"compiled {len(written)} contracts in {time.perf_counter() - started:.2f}s -> {compiler.ARTIFACTS_DIR}"
+    )
     return 0
 
 
@@ -81,7 +83,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="agentmarket", description="Settlement rails for autonomous agents.")
+    parser = argparse.ArgumentParser(
+        prog="agentmarket", description="Settlement rails for autonomous agents."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("compile", help="compile contracts/ into agentmarket/artifacts/")
@@ -90,7 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_compile)
 
     p = sub.add_parser("deploy", help="deploy the suite (embedded chain unless --rpc)")
-    p.add_argument("--rpc", help="JSON-RPC URL, or 'anvil'; keys from $AGENTMARKET_PRIVATE_KEYS or a keystore")
+    p.add_argument(
+        "--rpc", help="JSON-RPC URL, or 'anvil'; keys from $AGENTMARKET_PRIVATE_KEYS or a keystore"
+    )
     p.add_argument("--fee-bps", type=int, default=50, help="protocol fee in basis points (max 500)")
     p.add_argument("--manifest", help="manifest path (default deployments/<chainId>.json)")
     p.add_argument("--no-manifest", action="store_true", help="do not write a manifest")

@@ -44,7 +44,8 @@ def project_root(start: Path | None = None) -> Path:
         if (candidate / "contracts").is_dir() and (candidate / "package.json").is_file():
             return candidate
     raise CompilerUnavailable(
-        "no contracts/ source tree found", fix="run from an agentmarket checkout (contracts/ and package.json)"
+        "no contracts/ source tree found",
+        fix="run from an agentmarket checkout (contracts/ and package.json)",
     )
 
 
@@ -70,7 +71,7 @@ def find_compiler(root: Path, solc_path: str | os.PathLike[str] | None = None) -
         for version in solcx.get_installed_solc_versions():
             if str(version) == SOLC_VERSION:
                 return Compiler("native", Path(solcx.get_executable(version)))
-    except Exception:  # noqa: BLE001 - a broken solcx install dir just means "no native solc"
+    except Exception:
         pass
     node_modules = root / "node_modules"
     if shutil.which("node") is None:
@@ -125,7 +126,9 @@ def _run_solc(compiler: Compiler, root: Path, sources: dict[str, str]) -> dict[s
     except SolcError as exc:
         raise CompilerError(_solc_messages(exc, sources)) from None
     except (FileNotFoundError, PermissionError) as exc:
-        raise CompilerUnavailable(f"cannot run {compiler.binary}: {exc}", fix="check AGENTMARKET_SOLC") from None
+        raise CompilerUnavailable(
+            f"cannot run {compiler.binary}: {exc}", fix="check AGENTMARKET_SOLC"
+        ) from None
     finally:
         os.chdir(cwd)
         if compiler.node_modules is not None:

@@ -11,9 +11,10 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
@@ -64,13 +65,24 @@ SUITE: list[ContractSpec] = [
     # owner (may only add/remove markets), immutable fee recipient and fee in bps (<= 500)
     ContractSpec("AgentEscrow", lambda ctx: (ctx.deployer.address, ctx.fee_recipient, ctx.fee_bps)),
     # signed and posted offers that open escrow deals (an authorised market of the escrow)
-    ContractSpec("OfferBook", lambda ctx: (ctx.addresses["AgentEscrow"],), wire=_authorise_market("OfferBook")),
+    ContractSpec(
+        "OfferBook", lambda ctx: (ctx.addresses["AgentEscrow"],), wire=_authorise_market("OfferBook")
+    ),
     # auction singletons: each settles sales into the escrow through openFor
-    ContractSpec("EnglishAuction", lambda ctx: (ctx.addresses["AgentEscrow"],), _authorise_market("EnglishAuction")),
-    ContractSpec("DutchAuction", lambda ctx: (ctx.addresses["AgentEscrow"],), _authorise_market("DutchAuction")),
-    ContractSpec("SealedBidAuction", lambda ctx: (ctx.addresses["AgentEscrow"],), _authorise_market("SealedBidAuction")),
-    ContractSpec("ProcurementAuction", lambda ctx: (ctx.addresses["AgentEscrow"],),
-                 _authorise_market("ProcurementAuction")),
+    ContractSpec(
+        "EnglishAuction", lambda ctx: (ctx.addresses["AgentEscrow"],), _authorise_market("EnglishAuction")
+    ),
+    ContractSpec(
+        "DutchAuction", lambda ctx: (ctx.addresses["AgentEscrow"],), _authorise_market("DutchAuction")
+    ),
+    ContractSpec(
+        "SealedBidAuction", lambda ctx: (ctx.addresses["AgentEscrow"],), _authorise_market("SealedBidAuction")
+    ),
+    ContractSpec(
+        "ProcurementAuction",
+        lambda ctx: (ctx.addresses["AgentEscrow"],),
+        _authorise_market("ProcurementAuction"),
+    ),
     ContractSpec("PaymentChannels"),
     # reads deal terms and states from the escrow; no owner, no funds
     ContractSpec("ReputationRegistry", lambda ctx: (ctx.addresses["AgentEscrow"],)),
@@ -90,7 +102,9 @@ class Suite:
         try:
             return self.contracts[name]
         except KeyError:
-            raise KeyError(f"{name} is not part of the deployed suite ({', '.join(self.contracts)})") from None
+            raise KeyError(
+                f"{name} is not part of the deployed suite ({', '.join(self.contracts)})"
+            ) from None
 
     def __contains__(self, name: str) -> bool:
         return name in self.contracts
@@ -143,9 +157,17 @@ def _reusable(chain: Chain, entry: dict[str, Any] | None, artifact: dict[str, An
     return bool(code) and "0x" + keccak(code).hex() == entry.get("codeHash")
 
 
-def deploy_suite(chain: Chain, *, deployer: LocalAccount | None = None, fee_bps: int = DEFAULT_FEE_BPS,
-                 fee_recipient: str | None = None, manifest: Path | str | None = None, write: bool = True,
-                 specs: list[ContractSpec] | None = None, reuse: bool = True) -> Suite:
+def deploy_suite(
+    chain: Chain,
+    *,
+    deployer: LocalAccount | None = None,
+    fee_bps: int = DEFAULT_FEE_BPS,
+    fee_recipient: str | None = None,
+    manifest: Path | str | None = None,
+    write: bool = True,
+    specs: list[ContractSpec] | None = None,
+    reuse: bool = True,
+) -> Suite:
     """Deploy (or reuse) every contract of the suite and return it.
 
     ``manifest`` defaults to ``deployments/<chainId>.json``; ``write=False`` keeps it untouched (tests).

@@ -32,9 +32,11 @@ try:  # pycryptodome (a web3 dependency) directly: about twice as fast as the et
         """keccak256 of ``data`` (the hot-path hash: voucher digests, recovered addresses)."""
         return bytes(_keccak_mod.new(digest_bits=256, data=data).digest())
 except ImportError:  # pragma: no cover
+
     def fast_keccak(data: bytes) -> bytes:
         """keccak256 of ``data`` (the hot-path hash: voucher digests, recovered addresses)."""
         return bytes(keccak(data))
+
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 SECP256K1_HALF_N = SECP256K1_N // 2
@@ -45,7 +47,9 @@ DOMAIN_FIELDS = [
     {"name": "chainId", "type": "uint256"},
     {"name": "verifyingContract", "type": "address"},
 ]
-DOMAIN_TYPEHASH = keccak(text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
+DOMAIN_TYPEHASH = keccak(
+    text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
+)
 
 
 @dataclass(frozen=True)
@@ -63,13 +67,18 @@ class Domain:
 
     def as_dict(self) -> dict[str, Any]:
         """The ``domain`` member of a typed-data message."""
-        return {"name": self.name, "version": self.version, "chainId": self.chain_id,
-                "verifyingContract": self.verifying_contract}
+        return {
+            "name": self.name,
+            "version": self.version,
+            "chainId": self.chain_id,
+            "verifyingContract": self.verifying_contract,
+        }
 
     @classmethod
     def from_dict(cls, value: Mapping[str, Any]) -> Domain:
-        return cls(str(value["name"]), str(value["version"]), int(value["chainId"]),
-                   str(value["verifyingContract"]))
+        return cls(
+            str(value["name"]), str(value["version"]), int(value["chainId"]), str(value["verifyingContract"])
+        )
 
     @property
     def separator(self) -> bytes:
@@ -84,10 +93,18 @@ def domain_separator(domain: Domain) -> bytes:
     """keccak256(abi.encode(EIP712Domain typehash, name hash, version hash, chainId, verifyingContract))."""
     cached = _SEPARATORS.get(domain)
     if cached is None:
-        cached = keccak(abi_encode(
-            ["bytes32", "bytes32", "bytes32", "uint256", "address"],
-            [DOMAIN_TYPEHASH, keccak(text=domain.name), keccak(text=domain.version), domain.chain_id,
-             domain.verifying_contract]))
+        cached = keccak(
+            abi_encode(
+                ["bytes32", "bytes32", "bytes32", "uint256", "address"],
+                [
+                    DOMAIN_TYPEHASH,
+                    keccak(text=domain.name),
+                    keccak(text=domain.version),
+                    domain.chain_id,
+                    domain.verifying_contract,
+                ],
+            )
+        )
         _SEPARATORS[domain] = cached
     return cached
 
@@ -187,8 +204,10 @@ def _public_key(message_digest: bytes, signature: bytes) -> bytes:
     if v not in (27, 28) or not 0 < r < SECP256K1_N or s == 0:
         raise SignatureError("invalid signature values (v must be 27/28, 0 < r, s < n)")
     try:
-        public = PublicKey.from_signature_and_message(signature[:64] + bytes([v - 27]), message_digest, hasher=None)
-    except Exception as exc:  # noqa: BLE001 - coincurve raises plain Exception on bad points
+        public = PublicKey.from_signature_and_message(
+            signature[:64] + bytes([v - 27]), message_digest, hasher=None
+        )
+    except Exception as exc:
         raise SignatureError(f"signature does not recover to a key: {exc}") from None
     return bytes(public.format(compressed=False))
 

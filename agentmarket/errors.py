@@ -130,7 +130,9 @@ class ContractRevert(AgentMarketError):
     error_name = "ContractRevert"
     signature = ""
 
-    def __init__(self, arguments: dict[str, Any] | None = None, *, data: bytes = b"", tx_hash: str | None = None):
+    def __init__(
+        self, arguments: dict[str, Any] | None = None, *, data: bytes = b"", tx_hash: str | None = None
+    ):
         self.arguments = dict(arguments or {})
         self.data = data
         self.tx_hash = tx_hash
@@ -212,7 +214,7 @@ _CLASSES: dict[str, type[ContractRevert]] = {}
 def _abi_type(param: dict[str, Any]) -> str:
     kind = str(param["type"])
     if kind.startswith("tuple"):
-        return "(" + ",".join(_abi_type(c) for c in param["components"]) + ")" + kind[len("tuple"):]
+        return "(" + ",".join(_abi_type(c) for c in param["components"]) + ")" + kind[len("tuple") :]
     return kind
 
 
@@ -230,8 +232,16 @@ def register_abi(abi: list[dict[str, Any]]) -> None:
             continue
         cls = _CLASSES.get(name)
         if cls is None:
-            cls = type(name, (ContractRevert,), {"error_name": name, "signature": signature, "__module__": __name__,
-                                                  "__doc__": f"Solidity custom error ``{signature}``."})
+            cls = type(
+                name,
+                (ContractRevert,),
+                {
+                    "error_name": name,
+                    "signature": signature,
+                    "__module__": __name__,
+                    "__doc__": f"Solidity custom error ``{signature}``.",
+                },
+            )
             _CLASSES[name] = cls
         _REGISTRY[selector] = (cls, names, types)
 
@@ -276,7 +286,7 @@ def decode_revert(data: bytes, *, tx_hash: str | None = None) -> ContractRevert:
     cls, names, types = entry
     try:
         values = abi_decode(types, bytes(data[4:])) if types else ()
-    except Exception:  # noqa: BLE001 - malformed payload for a known selector
+    except Exception:
         return UnknownRevert({"selector": "0x" + bytes(data[:4]).hex()}, data=bytes(data), tx_hash=tx_hash)
     arguments = {n: _normalise(v, t) for n, v, t in zip(names, values, types)}
     return cls(arguments, data=bytes(data), tx_hash=tx_hash)
@@ -302,7 +312,7 @@ def revert_data_from_exception(exc: BaseException) -> bytes | None:
             return message
         text = str(message)
         if text.startswith("execution reverted:"):
-            text = text[len("execution reverted:"):].strip()
+            text = text[len("execution reverted:") :].strip()
         elif text.startswith("execution reverted"):
             return b""
         if text[:2] in ("b'", 'b"'):

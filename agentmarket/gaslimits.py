@@ -39,8 +39,14 @@ def find_snapshot(start: Path | None = None) -> Path | None:
 class GasTable:
     """Operation key -> gas limit (snapshot figure x margin + headroom); thread-safe, loaded lazily."""
 
-    def __init__(self, figures: dict[str, int] | None = None, *, path: Path | str | None = None,
-                 margin: float = DEFAULT_MARGIN, headroom: int = DEFAULT_HEADROOM):
+    def __init__(
+        self,
+        figures: dict[str, int] | None = None,
+        *,
+        path: Path | str | None = None,
+        margin: float = DEFAULT_MARGIN,
+        headroom: int = DEFAULT_HEADROOM,
+    ):
         if margin < 1.0:
             raise ValueError("gas margin must be >= 1.0")
         self.margin, self.headroom = margin, headroom

@@ -76,14 +76,16 @@ class MandateGuard:
         budget = _lookup(self.mandate.budget, asset)
         return None if budget is None else budget - self.spent(asset)
 
-    def check(self, amount: int, asset: str = ETH, *, resource: bytes | None = None,
-              unit_price: int | None = None) -> None:
+    def check(
+        self, amount: int, asset: str = ETH, *, resource: bytes | None = None, unit_price: int | None = None
+    ) -> None:
         """Raise :class:`MandateViolation` if spending ``amount`` of ``asset`` is not allowed."""
         with self._lock:
             self._check(int(amount), to_checksum_address(asset), resource, unit_price)
 
-    def authorise(self, amount: int, asset: str = ETH, *, resource: bytes | None = None,
-                  unit_price: int | None = None) -> None:
+    def authorise(
+        self, amount: int, asset: str = ETH, *, resource: bytes | None = None, unit_price: int | None = None
+    ) -> None:
         """Check, then record the spend (atomically)."""
         asset = to_checksum_address(asset)
         with self._lock:

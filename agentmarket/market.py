@@ -32,7 +32,9 @@ ETHER = 10**18
 class Market:
     """A connected chain with the agentmarket suite deployed, and a faucet for new agents."""
 
-    def __init__(self, chain: Chain, suite: Suite, *, funder: LocalAccount | None = None, owns_chain: bool = False):
+    def __init__(
+        self, chain: Chain, suite: Suite, *, funder: LocalAccount | None = None, owns_chain: bool = False
+    ):
         self.chain = chain
         self.suite = suite
         self.funder = funder or (chain.accounts[0] if chain.accounts else None)
@@ -40,9 +42,16 @@ class Market:
         self._agents: list[Agent] = []
 
     @classmethod
-    def connect(cls, where: str | Chain | None = None, *, deploy: bool = True, fee_bps: int = DEFAULT_FEE_BPS,
-                manifest: str | Path | None = None, write_manifest: bool | None = None,
-                accounts: int = 10) -> Market:
+    def connect(
+        cls,
+        where: str | Chain | None = None,
+        *,
+        deploy: bool = True,
+        fee_bps: int = DEFAULT_FEE_BPS,
+        manifest: str | Path | None = None,
+        write_manifest: bool | None = None,
+        accounts: int = 10,
+    ) -> Market:
         """Connect (``None``/``"embedded"``: in-process chain; ``"anvil"``: a local node started for you;
         a URL: any JSON-RPC endpoint, keys from the environment) and deploy or reuse the suite.
 
@@ -61,12 +70,19 @@ class Market:
             chain = Chain.connect(str(where))
         try:
             if not chain.accounts:
-                raise ConfigError("no funded account to deploy from or fund agents with "
-                                  "(fix: set AGENTMARKET_PRIVATE_KEYS or AGENTMARKET_KEYSTORE)")
+                raise ConfigError(
+                    "no funded account to deploy from or fund agents with "
+                    "(fix: set AGENTMARKET_PRIVATE_KEYS or AGENTMARKET_KEYSTORE)"
+                )
             write = (chain.kind == "rpc") if write_manifest is None else write_manifest
             if deploy:
-                suite = deploy_suite(chain, fee_bps=fee_bps, manifest=manifest, write=write,
-                                     reuse=chain.kind == "rpc" or manifest is not None)
+                suite = deploy_suite(
+                    chain,
+                    fee_bps=fee_bps,
+                    manifest=manifest,
+                    write=write,
+                    reuse=chain.kind == "rpc" or manifest is not None,
+                )
             else:
                 suite = _load_suite(chain, manifest)
         except BaseException:
@@ -77,22 +93,38 @@ class Market:
 
     # -- agents ------------------------------------------------------------------------------------------
 
-    def agent(self, name: str | None = None, *, fund: int = ETHER, mandate: Mandate | None = None,
-              key: str | bytes | None = None) -> Agent:
+    def agent(
+        self,
+        name: str | None = None,
+        *,
+        fund: int = ETHER,
+        mandate: Mandate | None = None,
+        key: str | bytes | None = None,
+    ) -> Agent:
         """A new agent (fresh key unless ``key``), funded with ``fund`` wei from the market's funder."""
         account = Account.from_key(key) if key is not None else Account.create()
-        agent = Agent(account, self.chain, self.suite, mandate=mandate,
-                      name=name or f"agent-{len(self._agents) + 1}")
+        agent = Agent(
+            account, self.chain, self.suite, mandate=mandate, name=name or f"agent-{len(self._agents) + 1}"
+        )
         if fund:
             self.fund(agent, fund)
         self._agents.append(agent)
         return agent
 
-    def agents(self, n: int, *, fund: int = ETHER, mandate: Mandate | None = None,
-               prefix: str = "agent") -> list[Agent]:
+    def agents(
+        self, n: int, *, fund: int = ETHER, mandate: Mandate | None = None, prefix: str = "agent"
+    ) -> list[Agent]:
         """``n`` funded agents (transfers sent together, then awaited)."""
-        made = [Agent(Account.create(), self.chain, self.suite, mandate=mandate,
-                      name=f"{prefix}-{len(self._agents) + i + 1}") for i in range(n)]
+        made = [
+            Agent(
+                Account.create(),
+                self.chain,
+                self.suite,
+                mandate=mandate,
+                name=f"{prefix}-{len(self._agents) + i + 1}",
+            )
+            for i in range(n)
+        ]
         if fund:
             self.fund_many(made, fund)
         self._agents.extend(made)
@@ -110,8 +142,12 @@ class Market:
         if have < need:
             raise InsufficientFunds(f"funder {self.funder.address} holds {have} wei, needs {need} plus gas")
         tx = self.chain.transactor
-        handles = [tx.transact(self.funder, to=a.address if isinstance(a, Agent) else a, value=amount, gas=21_000,
-                               wait=False) for a in agents]
+        handles = [
+            tx.transact(
+                self.funder, to=a.address if isinstance(a, Agent) else a, value=amount, gas=21_000, wait=False
+            )
+            for a in agents
+        ]
         for handle in handles:
             tx.wait(handle)
 
@@ -133,7 +169,7 @@ class Market:
         if self._owns_chain:
             self.chain.close()
 
-    def __enter__(self) -> Market:  # noqa: PYI034 - Market is not subclassed
+    def __enter__(self) -> Market:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -152,7 +188,9 @@ def _load_suite(chain: Chain, manifest: str | Path | None) -> Suite:
     for spec in SUITE:
         entry = book.get("contracts", {}).get(spec.name)
         if not entry or not bytes(chain.w3.eth.get_code(entry["address"])):
-            raise ConfigError(f"{spec.name} is not deployed on chain {chain.chain_id} per {path} "
-                              "(fix: Market.connect(..., deploy=True))")
+            raise ConfigError(
+                f"{spec.name} is not deployed on chain {chain.chain_id} per {path} "
+                "(fix: Market.connect(..., deploy=True))"
+            )
         contracts[spec.name] = attach(chain, spec.name, entry["address"])
     return Suite(chain, contracts, book, [])

@@ -24,8 +24,15 @@ from .vouchers import StoredVoucher, Voucher, VoucherDomain, VoucherSigner, Vouc
 class PayerMeter:
     """Payer side of a metered channel: keeps the cumulative total and signs the next voucher."""
 
-    def __init__(self, signer: VoucherSigner, channel_id: bytes, deposit: int, *, price_per_unit: int = 1,
-                 spent: int = 0):
+    def __init__(
+        self,
+        signer: VoucherSigner,
+        channel_id: bytes,
+        deposit: int,
+        *,
+        price_per_unit: int = 1,
+        spent: int = 0,
+    ):
         if price_per_unit <= 0:
             raise InvalidInput("price_per_unit must be positive")
         self.signer = signer
@@ -46,7 +53,9 @@ class PayerMeter:
         if amount <= 0:
             raise InvalidInput("amount must be positive")
         if self.spent + amount > self.deposit:
-            raise InsufficientFunds(f"channel deposit {self.deposit} cannot cover {self.spent} + {amount}; top up")
+            raise InsufficientFunds(
+                f"channel deposit {self.deposit} cannot cover {self.spent} + {amount}; top up"
+            )
         voucher = self.signer.sign(self.channel_id, self.spent + amount)
         self.spent += amount
         return voucher
@@ -96,15 +105,20 @@ class PayeeMeter:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m agentmarket.meter", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m agentmarket.meter",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="role", required=True)
     payee = sub.add_parser("payee", help="verify and record vouchers from stdin, ack on stdout")
     payee.add_argument("--db", required=True)
     payee.add_argument("--chain-id", type=int, required=True)
     payee.add_argument("--contract", required=True)
     payee.add_argument("--price", type=int, default=1, help="price per unit in the asset's smallest unit")
-    payee.add_argument("--fast", action="store_true", help="synchronous=NORMAL (crash-safe, not power-loss-safe)")
+    payee.add_argument(
+        "--fast", action="store_true", help="synchronous=NORMAL (crash-safe, not power-loss-safe)"
+    )
     args = parser.parse_args(argv)
     store = VoucherStore(args.db, VoucherDomain(args.chain_id, args.contract), durable=not args.fast)
     PayeeMeter(store, price_per_unit=args.price).serve(sys.stdin, sys.stdout)

@@ -85,9 +85,7 @@ class Transport:
                 return self._batch_once(calls)
             except _Retryable as exc:
                 if attempt >= len(delays):
-                    raise ChainUnavailable(
-                        f"node unreachable after {attempt + 1} attempts: {exc}"
-                    ) from None
+                    raise ChainUnavailable(f"node unreachable after {attempt + 1} attempts: {exc}") from None
                 log.debug("rpc retry %d after %s", attempt + 1, exc)
                 time.sleep(delays[attempt])
         raise AssertionError("unreachable")  # pragma: no cover
@@ -102,8 +100,14 @@ class Transport:
 class HTTPTransport(Transport):
     """JSON-RPC over HTTP(S) with keep-alive; batches go in one POST."""
 
-    def __init__(self, url: str, *, policy: RetryPolicy | None = None, timeout: tuple[float, float] = (3.0, 30.0),
-                 max_batch: int = 500):
+    def __init__(
+        self,
+        url: str,
+        *,
+        policy: RetryPolicy | None = None,
+        timeout: tuple[float, float] = (3.0, 30.0),
+        max_batch: int = 500,
+    ):
         self.url = url
         self.policy = policy or RetryPolicy()
         self.timeout = timeout
@@ -127,7 +131,12 @@ class HTTPTransport(Transport):
     def _post(self, body: Any) -> Any:
         try:
             response = self.session.post(self.url, data=json.dumps(body), timeout=self.timeout)
-        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout, ConnectionError, OSError) as exc:
+        except (
+            requests.exceptions.ConnectionError,
+            requests.exceptions.Timeout,
+            ConnectionError,
+            OSError,
+        ) as exc:
             self._local.session = None  # drop a half-dead keep-alive connection
             raise _Retryable(f"{type(exc).__name__}") from None
         if response.status_code in RETRY_HTTP_STATUS:
@@ -142,10 +151,12 @@ class HTTPTransport(Transport):
     def _batch_once(self, calls: Sequence[Call]) -> list[Any]:
         results: list[Any] = []
         for start in range(0, len(calls), self.max_batch):
-            chunk = calls[start:start + self.max_batch]
+            chunk = calls[start : start + self.max_batch]
             with self._ids_lock:
                 ids = [next(self._ids) for _ in chunk]
-            body = [{"jsonrpc": "2.0", "id": i, "method": m, "params": list(p)} for i, (m, p) in zip(ids, chunk)]
+            body = [
+                {"jsonrpc": "2.0", "id": i, "method": m, "params": list(p)} for i, (m, p) in zip(ids, chunk)
+            ]
             answer = self._post(body if len(body) > 1 else body[0])
             if isinstance(answer, dict):
                 answer = [answer]
@@ -187,7 +198,7 @@ class DirectTransport(Transport):
         for method, params in calls:
             try:
                 answer = self._make_request(method, list(params))
-            except Exception as exc:  # noqa: BLE001 - eth-tester raises for failed validation
+            except Exception as exc:
                 results.append(_exception_as_error(exc))
                 continue
             error = answer.get("error") if isinstance(answer, dict) else None
@@ -216,8 +227,9 @@ def transport_for(chain: Any, policy: RetryPolicy | None = None) -> Transport:
             # JSON-RPC shaped. Skip web3's general middleware stack: it is what makes web3 calls slow.
             from web3.middleware import combine_middleware
 
-            request = combine_middleware(middleware=tuple(tester_middleware), w3=chain.w3,
-                                         provider_request_fn=provider.make_request)
+            request = combine_middleware(
+                middleware=tuple(tester_middleware), w3=chain.w3, provider_request_fn=provider.make_request
+            )
             return DirectTransport(request, policy=policy)
         return DirectTransport(provider.make_request, policy=policy)
     return HTTPTransport(str(url), policy=policy)

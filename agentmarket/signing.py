@@ -96,6 +96,10 @@ class Signer:
         ]
         digest = keccak(b"\x02" + rlp_list(fields))
         signature = self._sign(digest, hasher=None)
-        fields += [signature[64], int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:64], "big")]
+        fields += [
+            signature[64],
+            int.from_bytes(signature[:32], "big"),
+            int.from_bytes(signature[32:64], "big"),
+        ]
         raw = b"\x02" + rlp_list(fields)
         return raw, "0x" + keccak(raw).hex()

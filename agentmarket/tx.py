@@ -70,10 +70,24 @@ except ImportError:  # pragma: no cover
     pass
 
 _KNOWN = ("already known", "known transaction", "already imported", "alreadyknown", "already exists")
-_NONCE_LOW = ("nonce too low", "nonce is too low", "noncetoolow", "oldnonce", "invalid nonce",
-              "invalid transaction nonce")
-_FEE_LOW = ("underpriced", "less than block base fee", "fee cap less than", "feecaptoolow", "max fee per gas less",
-            "fee too low", "lower than the minimum", "priority fee")
+_NONCE_LOW = (
+    "nonce too low",
+    "nonce is too low",
+    "noncetoolow",
+    "oldnonce",
+    "invalid nonce",
+    "invalid transaction nonce",
+)
+_FEE_LOW = (
+    "underpriced",
+    "less than block base fee",
+    "fee cap less than",
+    "feecaptoolow",
+    "max fee per gas less",
+    "fee too low",
+    "lower than the minimum",
+    "priority fee",
+)
 
 
 def _int(value: Any) -> int:
@@ -91,8 +105,20 @@ def _checksum(address: str) -> str:
     return to_checksum_address(address)
 
 
-_INT_KEYS = frozenset({"blockNumber", "cumulativeGasUsed", "effectiveGasPrice", "gasUsed", "status",
-                       "transactionIndex", "type", "logIndex", "blobGasUsed", "blobGasPrice"})
+_INT_KEYS = frozenset(
+    {
+        "blockNumber",
+        "cumulativeGasUsed",
+        "effectiveGasPrice",
+        "gasUsed",
+        "status",
+        "transactionIndex",
+        "type",
+        "logIndex",
+        "blobGasUsed",
+        "blobGasPrice",
+    }
+)
 _BYTES_KEYS = frozenset({"blockHash", "transactionHash", "logsBloom", "root", "data"})
 _ADDRESS_KEYS = frozenset({"from", "to", "contractAddress", "address"})
 
@@ -109,8 +135,10 @@ def _format_value(key: str, value: Any) -> Any:
     if key == "topics":
         return [HexBytes(t) for t in value]
     if key == "logs":
-        return [AttributeDict({k: (v if k == "type" else _format_value(k, v)) for k, v in log.items()})
-                for log in value]
+        return [
+            AttributeDict({k: (v if k == "type" else _format_value(k, v)) for k, v in log.items()})
+            for log in value
+        ]
     if key == "removed":
         return bool(value)
     return value
@@ -144,7 +172,9 @@ class TxRequest:
 
     def __repr__(self) -> str:  # the account object holds the key: show its address only
         target = self.call.fn_name if self.call is not None else (self.to or "create")
-        return f"TxRequest(from={self.account.address}, to={target}, value={self.value}, gas_key={self.gas_key})"
+        return (
+            f"TxRequest(from={self.account.address}, to={target}, value={self.value}, gas_key={self.gas_key})"
+        )
 
 
 @dataclass(eq=False)
@@ -189,14 +219,20 @@ class Transactor:
     """
 
     FEE_CACHE_SECONDS = 5.0
-    FEE_BUMP = 1.125            # replacement fee factor (nodes require >= 1.10 on both fee fields)
-    PIPELINE_CHUNK = 64         # transactions per JSON-RPC batch when signing overlaps sending
-    REPLACE_AFTER = 30.0        # seconds without a receipt before a fee-bumped replacement
+    FEE_BUMP = 1.125  # replacement fee factor (nodes require >= 1.10 on both fee fields)
+    PIPELINE_CHUNK = 64  # transactions per JSON-RPC batch when signing overlaps sending
+    REPLACE_AFTER = 30.0  # seconds without a receipt before a fee-bumped replacement
     MAX_REPLACEMENTS = 5
     POLL_INITIAL, POLL_MAX = 0.002, 0.05
 
-    def __init__(self, chain: Any, *, policy: RetryPolicy | None = None, gas_table: GasTable | None = None,
-                 replace_after: float | None = None):
+    def __init__(
+        self,
+        chain: Any,
+        *,
+        policy: RetryPolicy | None = None,
+        gas_table: GasTable | None = None,
+        replace_after: float | None = None,
+    ):
         self.chain = chain
         self.w3 = chain.w3
         self.policy = policy or RetryPolicy()
@@ -310,9 +346,17 @@ class Transactor:
         """The gas limit for snapshot operation ``key`` (None when unknown: then the call is estimated)."""
         return self.gas_table.limit(key)
 
-    def build(self, account: LocalAccount, call: ContractFunction | None = None, *, to: str | None = None,
-              value: int = 0, gas: int | None = None, data: bytes | str = b"",
-              gas_key: str | None = None) -> dict[str, Any]:
+    def build(
+        self,
+        account: LocalAccount,
+        call: ContractFunction | None = None,
+        *,
+        to: str | None = None,
+        value: int = 0,
+        gas: int | None = None,
+        data: bytes | str = b"",
+        gas_key: str | None = None,
+    ) -> dict[str, Any]:
         """Build a transaction dict (no nonce). Without ``gas`` or a known ``gas_key`` it is estimated,
         which simulates the call: a revert raises its typed error and nothing is sent."""
         tx: dict[str, Any] = {"from": account.address, "value": int(value), "chainId": self.chain_id}
@@ -351,25 +395,45 @@ class Transactor:
             estimate = int(self.w3.eth.estimate_gas(probe))  # type: ignore[arg-type]
         except _CONNECTION_ERRORS as exc:
             raise ChainUnavailable(f"node unreachable: {type(exc).__name__}") from None
-        except Exception as exc:  # noqa: BLE001 - backend-specific revert types
+        except Exception as exc:
             raise translate(exc) from None
         return estimate * 12 // 10 + 5_000
 
-    def _build_request(self, request: TxRequest | dict[str, Any] | tuple[Any, ...]) -> tuple[TxRequest, dict[str, Any]]:
+    def _build_request(
+        self, request: TxRequest | dict[str, Any] | tuple[Any, ...]
+    ) -> tuple[TxRequest, dict[str, Any]]:
         if isinstance(request, dict):
             request = TxRequest(**request)
         elif isinstance(request, tuple):
             request = TxRequest(*request)
-        tx = self.build(request.account, request.call, to=request.to, value=request.value, gas=request.gas,
-                        data=request.data, gas_key=request.gas_key)
+        tx = self.build(
+            request.account,
+            request.call,
+            to=request.to,
+            value=request.value,
+            gas=request.gas,
+            data=request.data,
+            gas_key=request.gas_key,
+        )
         return request, tx
 
     # -- sending -------------------------------------------------------------------------------------------
 
-    def transact(self, account: LocalAccount, call: ContractFunction | None = None, *, to: str | None = None,
-                 value: int = 0, gas: int | None = None, data: bytes | str = b"", wait: bool = True,
-                 timeout: float = 120.0, gas_key: str | None = None, key: str | None = None,
-                 replace_after: float | None = None) -> TxReceipt | Sent:
+    def transact(
+        self,
+        account: LocalAccount,
+        call: ContractFunction | None = None,
+        *,
+        to: str | None = None,
+        value: int = 0,
+        gas: int | None = None,
+        data: bytes | str = b"",
+        wait: bool = True,
+        timeout: float = 120.0,
+        gas_key: str | None = None,
+        key: str | None = None,
+        replace_after: float | None = None,
+    ) -> TxReceipt | Sent:
         """Sign and send; with ``wait`` (default) return the receipt or raise the decoded revert.
 
         ``wait=False`` returns a :class:`Sent` handle for :meth:`wait`/:meth:`wait_all`. ``gas_key`` takes
@@ -386,9 +450,15 @@ class Transactor:
             return sent
         return self.wait(sent, timeout=timeout, replace_after=replace_after)
 
-    def transact_many(self, requests: Sequence[TxRequest | dict[str, Any] | tuple[Any, ...]], *, wait: bool = True,
-                      timeout: float = 120.0, return_exceptions: bool = False,
-                      replace_after: float | None = None) -> list[Any]:
+    def transact_many(
+        self,
+        requests: Sequence[TxRequest | dict[str, Any] | tuple[Any, ...]],
+        *,
+        wait: bool = True,
+        timeout: float = 120.0,
+        return_exceptions: bool = False,
+        replace_after: float | None = None,
+    ) -> list[Any]:
         """Build, sign and send many transactions in one batch; then (``wait``) await all receipts.
 
         Returns receipts (or :class:`Sent` handles with ``wait=False``), in request order. A request that
@@ -413,8 +483,9 @@ class Transactor:
                     if handle.error is not None:
                         raise handle.error
             return handles
-        return self.wait_all(handles, timeout=timeout, return_exceptions=return_exceptions,
-                             replace_after=replace_after)
+        return self.wait_all(
+            handles, timeout=timeout, return_exceptions=return_exceptions, replace_after=replace_after
+        )
 
     @staticmethod
     def _request_key(request: Any) -> str | None:
@@ -465,9 +536,22 @@ class Transactor:
             simulated = bool(tx.get("_simulated", False))
             tx = {k: v for k, v in tx.items() if k != "_simulated"} | {"nonce": nonce}
             raw, tx_hash = self._sign(account, tx)
-            sents.append(Sent(tx_hash, address, nonce, gas=int(tx["gas"]), max_fee=int(tx["maxFeePerGas"]),
-                              tip=int(tx["maxPriorityFeePerGas"]), key=key, simulated=simulated, hashes=[tx_hash],
-                              sent_at=now, tx=tx, raw=raw))
+            sents.append(
+                Sent(
+                    tx_hash,
+                    address,
+                    nonce,
+                    gas=int(tx["gas"]),
+                    max_fee=int(tx["maxFeePerGas"]),
+                    tip=int(tx["maxPriorityFeePerGas"]),
+                    key=key,
+                    simulated=simulated,
+                    hashes=[tx_hash],
+                    sent_at=now,
+                    tx=tx,
+                    raw=raw,
+                )
+            )
             if pool is not None and len(sents) - chunk_start == self.PIPELINE_CHUNK:
                 futures.append(pool.submit(self._broadcast, sents[chunk_start:]))
                 chunk_start = len(sents)
@@ -538,8 +622,9 @@ class Transactor:
 
     def _translate_rpc_error(self, error: RPCError, sent: Sent) -> BaseException:
         if "out of gas" in error.message.lower():  # eth-tester executes at send time and says so
-            return TransactionReverted(f"{sent.tx_hash} ran out of gas ({sent.gas}): {error.message}",
-                                       tx_hash=sent.tx_hash)
+            return TransactionReverted(
+                f"{sent.tx_hash} ran out of gas ({sent.gas}): {error.message}", tx_hash=sent.tx_hash
+            )
         original = getattr(error, "original", None)
         if original is not None:
             translated = translate(original, tx_hash=sent.tx_hash)
@@ -549,8 +634,9 @@ class Transactor:
             from .errors import decode_revert
 
             return decode_revert(bytes.fromhex(error.data[2:]), tx_hash=sent.tx_hash)
-        return TransactionReverted(f"node rejected {sent.tx_hash} (nonce {sent.nonce}): {error.message}",
-                                   tx_hash=sent.tx_hash)
+        return TransactionReverted(
+            f"node rejected {sent.tx_hash} (nonce {sent.nonce}): {error.message}", tx_hash=sent.tx_hash
+        )
 
     def _repair_gaps(self, account: LocalAccount, failed: list[Sent], all_sent: list[Sent]) -> None:
         """A rejected nonce below accepted ones would stall them: fill each such gap with a 0-value
@@ -560,8 +646,15 @@ class Transactor:
             if not any(n > sent.nonce for n in accepted):
                 self._release_nonce(account.address, sent.nonce)
                 continue
-            filler = {"to": account.address, "value": 0, "data": b"", "gas": 21_000, "chainId": self.chain_id,
-                      "nonce": sent.nonce, **self.fee_fields()}
+            filler = {
+                "to": account.address,
+                "value": 0,
+                "data": b"",
+                "gas": 21_000,
+                "chainId": self.chain_id,
+                "nonce": sent.nonce,
+                **self.fee_fields(),
+            }
             raw, tx_hash = self._sign(account, filler)
             try:
                 self.transport.request("eth_sendRawTransaction", ["0x" + raw.hex()])
@@ -581,8 +674,14 @@ class Transactor:
         """Wait for ``sent`` to be mined; raise the decoded revert if it failed."""
         return self.wait_all([sent], timeout=timeout, replace_after=replace_after)[0]  # type: ignore[no-any-return]
 
-    def wait_all(self, handles: Sequence[Sent], *, timeout: float = 120.0, return_exceptions: bool = False,
-                 replace_after: float | None = None) -> list[Any]:
+    def wait_all(
+        self,
+        handles: Sequence[Sent],
+        *,
+        timeout: float = 120.0,
+        return_exceptions: bool = False,
+        replace_after: float | None = None,
+    ) -> list[Any]:
         """Await the receipts of many handles, polling them together in JSON-RPC batches.
 
         A handle without a receipt after ``replace_after`` seconds (default :attr:`REPLACE_AFTER`) is
@@ -670,14 +769,25 @@ class Transactor:
                 if any(marker in message for marker in _NONCE_LOW):
                     if self._find_receipt(sent) is not None:
                         return sent  # the original was mined meanwhile
-                    raise TransactionDropped(f"nonce {sent.nonce} of {sent.sender} was used by another transaction; "
-                                             f"{sent.tx_hash} will never be mined", tx_hash=sent.tx_hash) from None
+                    raise TransactionDropped(
+                        f"nonce {sent.nonce} of {sent.sender} was used by another transaction; "
+                        f"{sent.tx_hash} will never be mined",
+                        tx_hash=sent.tx_hash,
+                    ) from None
                 if any(marker in message for marker in _FEE_LOW):
                     tip, max_fee = math.ceil(tip * factor), math.ceil(max_fee * factor)
                     continue
                 raise self._translate_rpc_error(error, sent) from None
-            log.info("replaced %s by %s (nonce %d, maxFee %d -> %d, tip %d -> %d)", sent.tx_hash, tx_hash,
-                     sent.nonce, sent.max_fee, max_fee, sent.tip, tip)
+            log.info(
+                "replaced %s by %s (nonce %d, maxFee %d -> %d, tip %d -> %d)",
+                sent.tx_hash,
+                tx_hash,
+                sent.nonce,
+                sent.max_fee,
+                max_fee,
+                sent.tip,
+                tip,
+            )
             sent.tx, sent.raw, sent.tx_hash = tx, raw, tx_hash
             sent.max_fee, sent.tip = max_fee, tip
             sent.hashes.append(tx_hash)
@@ -696,8 +806,12 @@ class Transactor:
     def _rebroadcast_or_recognise(self, sent: Sent) -> Sent:
         """After a node restart: recognise ``sent`` if it landed, else make sure it is in the pool."""
         if self._find_receipt(sent) is not None:
-            log.info("recognised %s as already mined (nonce %d of %s): not repeated", sent.tx_hash, sent.nonce,
-                     sent.sender)
+            log.info(
+                "recognised %s as already mined (nonce %d of %s): not repeated",
+                sent.tx_hash,
+                sent.nonce,
+                sent.sender,
+            )
             return sent
         mined_nonce = self._chain_nonce(sent.sender, "latest")
         if mined_nonce > sent.nonce:
@@ -724,8 +838,9 @@ class Transactor:
         log.info("rebroadcast %s (nonce %d of %s)", sent.tx_hash, sent.nonce, sent.sender)
         return sent
 
-    def resume(self, sent: Sent, *, wait: bool = True, timeout: float = 120.0,
-               replace_after: float | None = None) -> TxReceipt | Sent:
+    def resume(
+        self, sent: Sent, *, wait: bool = True, timeout: float = 120.0, replace_after: float | None = None
+    ) -> TxReceipt | Sent:
         """Continue a transaction after a fault (e.g. from ``ChainUnavailable.pending``).
 
         If any hash of ``sent`` was mined, that receipt is returned: the action is recognised, not repeated.
@@ -748,14 +863,20 @@ class Transactor:
         tx = self._rpc(lambda: self.w3.eth.get_transaction(HexBytes(tx_hash)))
         if receipt["gasUsed"] >= tx["gas"]:  # all gas burnt: out of gas (reverts refund the rest)
             return TransactionReverted(f"{tx_hash} ran out of gas ({tx['gas']})", tx_hash=tx_hash)
-        call = {"from": tx["from"], "to": tx["to"], "value": tx["value"], "data": tx["input"], "gas": tx["gas"]}
+        call = {
+            "from": tx["from"],
+            "to": tx["to"],
+            "value": tx["value"],
+            "data": tx["input"],
+            "gas": tx["gas"],
+        }
         try:
             # At the failed transaction's own block: same timestamp (deadline checks replay exactly); the
             # failed transaction changed no state, so this is the state it saw unless others shared its block.
             self.w3.eth.call(call, block_identifier=receipt["blockNumber"])  # type: ignore[arg-type]
         except _CONNECTION_ERRORS as exc:
             return ChainUnavailable(f"node unreachable while explaining {tx_hash}: {type(exc).__name__}")
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             translated = translate(exc, tx_hash=tx_hash)
             if isinstance(translated, ContractRevert):
                 return translated
@@ -763,8 +884,9 @@ class Transactor:
             return TransactionReverted(f"{tx_hash} ran out of gas ({tx['gas']})", tx_hash=tx_hash)
         return TransactionReverted(f"{tx_hash} reverted (reason not recoverable)", tx_hash=tx_hash)
 
-    def call(self, call: ContractFunction, *, sender: str | None = None, value: int = 0,
-             block: Any = "latest") -> Any:
+    def call(
+        self, call: ContractFunction, *, sender: str | None = None, value: int = 0, block: Any = "latest"
+    ) -> Any:
         """Run a view or simulate a call; reverts raise their typed errors."""
         params: dict[str, Any] = {"value": value}
         if sender:
@@ -787,7 +909,9 @@ class Transactor:
         assert isinstance(receipt, dict) or hasattr(receipt, "status")
         return receipt  # type: ignore[return-value]
 
-    def deploy(self, account: LocalAccount, artifact: dict[str, Any], *args: Any, value: int = 0) -> TxReceipt:
+    def deploy(
+        self, account: LocalAccount, artifact: dict[str, Any], *args: Any, value: int = 0
+    ) -> TxReceipt:
         """Deploy ``artifact`` with constructor ``args``; the receipt carries ``contractAddress``."""
         factory = self.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
         data = factory.constructor(*args).data_in_transaction

@@ -93,15 +93,23 @@ class DealState(IntEnum):
         return self >= DealState.ACCEPTED
 
 
-DEAL_ABI_TYPES = (
-    "(address,address,address,address,uint128,uint128,bytes32,uint40,uint40,uint32,uint32,uint16,uint16,uint16,uint16)"
-)
+DEAL_ABI_TYPES = "(address,address,address,address,uint128,uint128,bytes32,uint40,uint40,uint32,uint32,uint16,uint16,uint16,uint16)"
 _DEAL_FIELDS = (
-    ("buyer", "buyer"), ("seller", "seller"), ("arbiter", "arbiter"), ("asset", "asset"), ("amount", "amount"),
-    ("bond", "bond"), ("terms_hash", "termsHash"), ("promised_by", "promisedBy"), ("deliver_by", "deliverBy"),
-    ("review_window", "reviewWindow"), ("ruling_window", "rulingWindow"),
-    ("penalty_bps_per_hour", "penaltyBpsPerHour"), ("penalty_cap_bps", "penaltyCapBps"),
-    ("arbiter_fee_bps", "arbiterFeeBps"), ("default_seller_bps", "defaultSellerBps"),
+    ("buyer", "buyer"),
+    ("seller", "seller"),
+    ("arbiter", "arbiter"),
+    ("asset", "asset"),
+    ("amount", "amount"),
+    ("bond", "bond"),
+    ("terms_hash", "termsHash"),
+    ("promised_by", "promisedBy"),
+    ("deliver_by", "deliverBy"),
+    ("review_window", "reviewWindow"),
+    ("ruling_window", "rulingWindow"),
+    ("penalty_bps_per_hour", "penaltyBpsPerHour"),
+    ("penalty_cap_bps", "penaltyCapBps"),
+    ("arbiter_fee_bps", "arbiterFeeBps"),
+    ("default_seller_bps", "defaultSellerBps"),
 )
 
 

@@ -60,7 +60,9 @@ def _bytes32(value: bytes | str) -> bytes:
     return raw
 
 
-def domain_separator(chain_id: int, contract: str, name: str = DOMAIN_NAME, version: str = DOMAIN_VERSION) -> bytes:
+def domain_separator(
+    chain_id: int, contract: str, name: str = DOMAIN_NAME, version: str = DOMAIN_VERSION
+) -> bytes:
     """The EIP-712 domain separator of a PaymentChannels deployment."""
     return Domain(name, version, chain_id, contract).separator
 
@@ -82,11 +84,15 @@ def close_digest(separator: bytes, channel_id: bytes | str, amount: int) -> byte
     return _typed_digest(separator, CLOSE_TYPEHASH, _bytes32(channel_id), int(amount))
 
 
-def typed_data(chain_id: int, contract: str, channel_id: bytes | str, amount: int, *,
-               primary: str = "Voucher") -> dict[str, Any]:
+def typed_data(
+    chain_id: int, contract: str, channel_id: bytes | str, amount: int, *, primary: str = "Voucher"
+) -> dict[str, Any]:
     """The full EIP-712 message (for wallets that sign typed data, e.g. ``eth_signTypedData_v4``)."""
-    return eip712.typed_data(StaticStruct(primary, _FIELDS), Domain(DOMAIN_NAME, DOMAIN_VERSION, chain_id, contract),
-                             {"channelId": _bytes32(channel_id), "amount": int(amount)})
+    return eip712.typed_data(
+        StaticStruct(primary, _FIELDS),
+        Domain(DOMAIN_NAME, DOMAIN_VERSION, chain_id, contract),
+        {"channelId": _bytes32(channel_id), "amount": int(amount)},
+    )
 
 
 # -- signatures --------------------------------------------------------------------------------------
@@ -135,7 +141,11 @@ class Voucher:
         return "0x" + self.channel_id.hex()
 
     def to_json(self) -> dict[str, Any]:
-        return {"channelId": self.channel_hex, "amount": str(self.amount), "signature": "0x" + self.signature.hex()}
+        return {
+            "channelId": self.channel_hex,
+            "amount": str(self.amount),
+            "signature": "0x" + self.signature.hex(),
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Voucher:
@@ -268,8 +278,15 @@ class VoucherStore:
     :meth:`agentmarket.clients.channels.ChannelClient.signature_verifier` for ERC-1271 payers).
     """
 
-    def __init__(self, path: str | os.PathLike[str], domain: VoucherDomain, *, durable: bool = True,
-                 verifier: Verifier | None = None, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        domain: VoucherDomain,
+        *,
+        durable: bool = True,
+        verifier: Verifier | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
         self.path = Path(path)
         self.domain = domain
         self.verifier = verifier or eoa_verifier
@@ -323,37 +340,60 @@ class VoucherStore:
                 "INSERT INTO channels (channel_id, chain_id, contract, payer, payee, asset, deposit, expiry, claimed)"
                 " VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(channel_id) DO UPDATE SET deposit=excluded.deposit,"
                 " expiry=excluded.expiry",
-                (terms.channel_id, self.domain.chain_id, self.domain.contract, to_checksum_address(terms.payer),
-                 to_checksum_address(terms.payee), to_checksum_address(terms.asset), str(terms.deposit),
-                 int(terms.expiry), str(terms.claimed)),
+                (
+                    terms.channel_id,
+                    self.domain.chain_id,
+                    self.domain.contract,
+                    to_checksum_address(terms.payer),
+                    to_checksum_address(terms.payee),
+                    to_checksum_address(terms.asset),
+                    str(terms.deposit),
+                    int(terms.expiry),
+                    str(terms.claimed),
+                ),
             )
         self.mark_claimed(terms.channel_id, terms.claimed)
 
     def terms(self, channel_id: bytes | str) -> ChannelTerms:
-        row = self._db().execute(
-            "SELECT channel_id, payer, payee, asset, deposit, expiry, claimed FROM channels WHERE channel_id=?",
-            (_bytes32(channel_id),)).fetchone()
+        row = (
+            self._db()
+            .execute(
+                "SELECT channel_id, payer, payee, asset, deposit, expiry, claimed FROM channels WHERE channel_id=?",
+                (_bytes32(channel_id),),
+            )
+            .fetchone()
+        )
         if row is None:
             raise InvalidState(f"channel 0x{_bytes32(channel_id).hex()} is not registered in {self.path}")
         return ChannelTerms(bytes(row[0]), row[1], row[2], row[3], int(row[4]), int(row[5]), int(row[6]))
 
     # -- vouchers -----------------------------------------------------------------------------------
 
-    def verify(self, voucher: Voucher, terms: ChannelTerms, *, previous: int = 0, min_increment: int = 1,
-               now: float | None = None) -> None:
+    def verify(
+        self,
+        voucher: Voucher,
+        terms: ChannelTerms,
+        *,
+        previous: int = 0,
+        min_increment: int = 1,
+        now: float | None = None,
+    ) -> None:
         """Raise unless ``voucher`` is acceptable: right signer and domain, at least ``min_increment`` above
         ``previous``, within the deposit, channel not expired."""
         if voucher.amount > terms.deposit:
             raise InvalidInput(f"voucher for {voucher.amount} exceeds the deposit {terms.deposit}")
         if voucher.amount < previous + max(min_increment, 1):
             raise InvalidInput(
-                f"voucher for {voucher.amount} is not at least {max(min_increment, 1)} above the latest {previous}")
+                f"voucher for {voucher.amount} is not at least {max(min_increment, 1)} above the latest {previous}"
+            )
         current = self.clock() if now is None else now
         if current > terms.expiry:
             raise InvalidState(f"channel expired at {terms.expiry} (now {int(current)})")
         digest = self.domain.voucher_digest(voucher.channel_id, voucher.amount)
         if not self.verifier(terms.payer, digest, voucher.signature):
-            raise SignatureError(f"voucher is not signed by the payer {terms.payer} for this channel and domain")
+            raise SignatureError(
+                f"voucher is not signed by the payer {terms.payer} for this channel and domain"
+            )
 
     def accept(self, voucher: Voucher, *, min_increment: int = 1, now: float | None = None) -> StoredVoucher:
         """Verify and durably record ``voucher`` as the channel's latest; returns only after the commit.
@@ -365,10 +405,13 @@ class VoucherStore:
             row = db.execute(
                 "SELECT c.payer, c.payee, c.asset, c.deposit, c.expiry, c.claimed, v.amount FROM channels c"
                 " LEFT JOIN vouchers v ON v.channel_id = c.channel_id WHERE c.channel_id=?",
-                (voucher.channel_id,)).fetchone()
+                (voucher.channel_id,),
+            ).fetchone()
             if row is None:
                 raise InvalidState(f"channel {voucher.channel_hex} is not registered")
-            terms = ChannelTerms(voucher.channel_id, row[0], row[1], row[2], int(row[3]), int(row[4]), int(row[5]))
+            terms = ChannelTerms(
+                voucher.channel_id, row[0], row[1], row[2], int(row[3]), int(row[4]), int(row[5])
+            )
             previous = int(row[6]) if row[6] is not None else 0
             self.verify(voucher, terms, previous=previous, min_increment=min_increment, now=now)
             accepted_at = self.clock()
@@ -377,21 +420,32 @@ class VoucherStore:
                 " ON CONFLICT(channel_id) DO UPDATE SET amount=excluded.amount, amount_key=excluded.amount_key,"
                 " signature=excluded.signature, accepted_at=excluded.accepted_at"
                 " WHERE excluded.amount_key > vouchers.amount_key",
-                (voucher.channel_id, str(voucher.amount), voucher.amount.to_bytes(32, "big"), voucher.signature,
-                 accepted_at),
+                (
+                    voucher.channel_id,
+                    str(voucher.amount),
+                    voucher.amount.to_bytes(32, "big"),
+                    voucher.signature,
+                    accepted_at,
+                ),
             )
         return StoredVoucher(voucher, terms, accepted_at, terms.claimed)
 
     def latest(self, channel_id: bytes | str) -> StoredVoucher | None:
         """The latest accepted voucher of a channel (None if none was accepted yet)."""
-        row = self._db().execute(
-            "SELECT v.amount, v.signature, v.accepted_at FROM vouchers v WHERE v.channel_id=?",
-            (_bytes32(channel_id),)).fetchone()
+        row = (
+            self._db()
+            .execute(
+                "SELECT v.amount, v.signature, v.accepted_at FROM vouchers v WHERE v.channel_id=?",
+                (_bytes32(channel_id),),
+            )
+            .fetchone()
+        )
         if row is None:
             return None
         terms = self.terms(channel_id)
-        return StoredVoucher(Voucher(_bytes32(channel_id), int(row[0]), bytes(row[1])), terms, float(row[2]),
-                             terms.claimed)
+        return StoredVoucher(
+            Voucher(_bytes32(channel_id), int(row[0]), bytes(row[1])), terms, float(row[2]), terms.claimed
+        )
 
     def all_latest(self) -> Iterator[StoredVoucher]:
         """Every channel's latest voucher."""
@@ -409,9 +463,13 @@ class VoucherStore:
     def mark_claimed(self, channel_id: bytes | str, claimed: int) -> None:
         """Record the on-chain claimed total (after a claim or close). Never moves backwards."""
         with self._tx() as db:
-            row = db.execute("SELECT claimed FROM channels WHERE channel_id=?", (_bytes32(channel_id),)).fetchone()
+            row = db.execute(
+                "SELECT claimed FROM channels WHERE channel_id=?", (_bytes32(channel_id),)
+            ).fetchone()
             if row is not None and int(row[0]) < claimed:
-                db.execute("UPDATE channels SET claimed=? WHERE channel_id=?", (str(claimed), _bytes32(channel_id)))
+                db.execute(
+                    "UPDATE channels SET claimed=? WHERE channel_id=?", (str(claimed), _bytes32(channel_id))
+                )
 
     def with_claimed(self, stored: StoredVoucher, claimed: int) -> StoredVoucher:
         return replace(stored, claimed=claimed)

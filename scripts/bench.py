@@ -28,10 +28,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -64,7 +65,7 @@ class Market:
     terms: tuple[Any, ...]
 
     @classmethod
-    def setup(cls, chain: Chain) -> "Market":
+    def setup(cls, chain: Chain) -> Market:
         from agentmarket.clients.escrow import EscrowClient
 
         suite = deploy_suite(chain, write=False, reuse=False)
@@ -79,8 +80,12 @@ class Market:
         return self.buyer, lambda: self.escrow.functions.create(self.terms), AMOUNT, "escrow.fund_eth"
 
     def submit(self, deal_id: int) -> tuple[Any, Any, int, str]:
-        return (self.seller, lambda: self.escrow.functions.submit(deal_id, self.terms, DELIVERABLE), 0,
-                "escrow.submit")
+        return (
+            self.seller,
+            lambda: self.escrow.functions.submit(deal_id, self.terms, DELIVERABLE),
+            0,
+            "escrow.submit",
+        )
 
     def accept(self, deal_id: int) -> tuple[Any, Any, int, str]:
         return self.buyer, lambda: self.escrow.functions.accept(deal_id, self.terms), 0, "escrow.accept"
@@ -168,13 +173,24 @@ def raw(market: Market, trades: int) -> float:
     def sign(sender: Any, fn: Any, value: int, key: str) -> str:
         nonce = nonces[sender.address]
         nonces[sender.address] += 1
-        signed = tx._signer(sender).sign({"to": fn().address, "data": fn()._encode_transaction_data(), "value": value,
-                                          "gas": tx.gas_limit(key), "chainId": tx.chain_id, "nonce": nonce, **fees})
+        signed = tx._signer(sender).sign(
+            {
+                "to": fn().address,
+                "data": fn()._encode_transaction_data(),
+                "value": value,
+                "gas": tx.gas_limit(key),
+                "chainId": tx.chain_id,
+                "nonce": nonce,
+                **fees,
+            }
+        )
         return "0x" + signed[0].hex()
 
-    phases = [[sign(*market.fund()) for _ in range(trades)],
-              [sign(*market.submit(first_id + i)) for i in range(trades)],
-              [sign(*market.accept(first_id + i)) for i in range(trades)]]
+    phases = [
+        [sign(*market.fund()) for _ in range(trades)],
+        [sign(*market.submit(first_id + i)) for i in range(trades)],
+        [sign(*market.accept(first_id + i)) for i in range(trades)],
+    ]
 
     start = time.perf_counter()
     for raws in phases:
@@ -225,8 +241,17 @@ def signatures_per_second(seconds: float = 1.5) -> dict[str, float]:
     channel = b"\x07" * 32
 
     def offer(i: int) -> Any:
-        o = Offer(maker=account.address, side=Side.SELL, resource_id=b"\x01" * 32, unit_price=10**15 + i,
-                  quantity=10, expiry=2**40 - 1, min_fill=1, bond_per_unit=10**14, salt=i)
+        o = Offer(
+            maker=account.address,
+            side=Side.SELL,
+            resource_id=b"\x01" * 32,
+            unit_price=10**15 + i,
+            quantity=10,
+            expiry=2**40 - 1,
+            min_fill=1,
+            bond_per_unit=10**14,
+            salt=i,
+        )
         return sign_digest(account, o.digest(domain))
 
     def voucher(i: int) -> Any:
@@ -254,8 +279,16 @@ def tx_signatures_per_second(seconds: float = 0.5) -> float:
     from agentmarket.signing import Signer
 
     signer = Signer(Account.create())
-    tx = {"to": "0x" + "42" * 20, "value": 1, "data": b"\x01" * 420, "gas": 100_000, "chainId": 31337,
-          "maxFeePerGas": 3 * 10**9, "maxPriorityFeePerGas": 10**9, "nonce": 0}
+    tx = {
+        "to": "0x" + "42" * 20,
+        "value": 1,
+        "data": b"\x01" * 420,
+        "gas": 100_000,
+        "chainId": 31337,
+        "maxFeePerGas": 3 * 10**9,
+        "maxPriorityFeePerGas": 10**9,
+        "nonce": 0,
+    }
     count, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         tx["nonce"] = count
@@ -285,10 +318,12 @@ def compile_times() -> tuple[float, float]:
 
 def import_and_deploy_times() -> tuple[float, float]:
     """A fresh interpreter: import agentmarket; then embedded chain + full suite deployment."""
-    code = ("import time; t=time.perf_counter(); import agentmarket, agentmarket.chain, agentmarket.deploy, "
-            "agentmarket.clients.escrow; i=time.perf_counter()-t; from agentmarket.chain import Chain; "
-            "from agentmarket.deploy import deploy_suite; t=time.perf_counter(); "
-            "deploy_suite(Chain.embedded(), write=False, reuse=False); print(i, time.perf_counter()-t)")
+    code = (
+        "import time; t=time.perf_counter(); import agentmarket, agentmarket.chain, agentmarket.deploy, "
+        "agentmarket.clients.escrow; i=time.perf_counter()-t; from agentmarket.chain import Chain; "
+        "from agentmarket.deploy import deploy_suite; t=time.perf_counter(); "
+        "deploy_suite(Chain.embedded(), write=False, reuse=False); print(i, time.perf_counter()-t)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     imported, deployed = (float(x) for x in out.stdout.split())
     return imported, deployed
@@ -298,10 +333,14 @@ def import_and_deploy_times() -> tuple[float, float]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--trades", type=int, default=600, help="trades for (b) and (c) on anvil")
     parser.add_argument("--naive-trades", type=int, default=40, help="trades for (a) on anvil")
-    parser.add_argument("--embedded-trades", type=int, default=30, help="trades per mode on the embedded chain")
+    parser.add_argument(
+        "--embedded-trades", type=int, default=30, help="trades per mode on the embedded chain"
+    )
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results.json"))
     args = parser.parse_args()
     console = Console()
@@ -336,12 +375,18 @@ def main() -> int:
         results["embedded.client_tps"] = round(run_mode(embedded, client, args.embedded_trades), 2)
     results["anvil.client_over_naive"] = round(results["anvil.client_tps"] / results["anvil.naive_tps"], 2)
     results["anvil.client_over_raw"] = round(results["anvil.client_tps"] / results["anvil.raw_tps"], 3)
-    results["embedded.client_over_naive"] = round(results["embedded.client_tps"] / results["embedded.naive_tps"], 2)
+    results["embedded.client_over_naive"] = round(
+        results["embedded.client_tps"] / results["embedded.naive_tps"], 2
+    )
     results["meta"] = {
         "trade": "escrow create(fund, ETH) + submit + accept = 3 transactions; tps = trades per second",
         "mining": "anvil automine (default) for (a), (b), (c); embedded eth-tester automine",
-        "trades": {"anvil.naive": args.naive_trades, "anvil.client": args.trades, "anvil.raw": args.trades,
-                   "embedded": args.embedded_trades},
+        "trades": {
+            "anvil.naive": args.naive_trades,
+            "anvil.client": args.trades,
+            "anvil.raw": args.trades,
+            "embedded": args.embedded_trades,
+        },
         "sign_per_s": "EIP-712 offers (built + digest + signed) and channel vouchers through agentmarket's coincurve signers; the lower of the two. sign_eth_account_typed_data_per_s: eth-account's generic encode_typed_data + sign_message path",
         "compile_cold_s": "clean copy, no compiler cache; compile_warm_s: same sources again (cache hit)",
         "cpus": os.cpu_count(),
@@ -351,8 +396,12 @@ def main() -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
 
-    goals = {"anvil.client_over_naive": 20, "anvil.client_over_raw": 0.5, "embedded.client_over_naive": 2.5,
-             "sign_per_s": 1000}
+    goals = {
+        "anvil.client_over_naive": 20,
+        "anvil.client_over_raw": 0.5,
+        "embedded.client_over_naive": 2.5,
+        "sign_per_s": 1000,
+    }
     table = Table(title="agentmarket benchmark (trade = escrow fund + submit + accept; anvil automine)")
     for column in ("metric", "value", "goal"):
         table.add_column(column, justify="left" if column == "metric" else "right")

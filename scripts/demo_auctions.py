@@ -31,7 +31,12 @@ def main() -> None:
         start = chain.w3.eth.block_number + 1
         gas = 3_000_000 if chain.kind == "embedded" else None  # skip slow estimation on the embedded chain
         seller, a1, a2, a3 = chain.accounts[1:5]
-        names = {seller.address: "gpu-seller", a1.address: "agent-1", a2.address: "agent-2", a3.address: "agent-3"}
+        names = {
+            seller.address: "gpu-seller",
+            a1.address: "agent-1",
+            a2.address: "agent-2",
+            a3.address: "agent-3",
+        }
         house = AuctionClient.from_suite(suite, seller, from_block=start, gas=gas)
         escrow = EscrowClient(chain, suite["AgentEscrow"], seller, from_block=start)
         results = Table(title=f"auctions on chain {chain.chain_id} ({chain.kind})")
@@ -47,8 +52,9 @@ def main() -> None:
         # English: reserve 1 ETH, 5% increments, 5-minute anti-sniping
         terms = house.template(2 * HOUR, promise_delay=HOUR, terms_hash=b"gpu:a100x8:2h".ljust(32, b"\0"))
         now = house.now()
-        en = house.create_english(terms, reserve=ETH, start_time=now + 5, end_time=now + HOUR, extension=300,
-                                  min_increment_bps=500)
+        en = house.create_english(
+            terms, reserve=ETH, start_time=now + 5, end_time=now + HOUR, extension=300, min_increment_bps=500
+        )
         chain.travel_to(en.start_time)
         house.as_(a1).bid(en, ETH)
         b2 = house.as_(a2)
@@ -60,26 +66,45 @@ def main() -> None:
         chain.travel_to(en.end_time + 1)
         settler = house.as_(a3)
         en = settler.settle(en)
-        results.add_row("English", f"{len(en.bids)} (end extended to +{en.end_time - en.start_time}s)",
-                        names[en.winner], fmt(en.price), deal_text(en.deal_id),
-                        f"outbid {outbid_gas:,} / settle {settler.last_receipt['gasUsed']:,}")
+        results.add_row(
+            "English",
+            f"{len(en.bids)} (end extended to +{en.end_time - en.start_time}s)",
+            names[en.winner],
+            fmt(en.price),
+            deal_text(en.deal_id),
+            f"outbid {outbid_gas:,} / settle {settler.last_receipt['gasUsed']:,}",
+        )
 
         # Dutch: 2 ETH falling to 1 ETH over 1,000 s; agent-2 buys at t+400 with a 2 ETH cap
         now = house.now()
-        du = house.create_dutch(terms, start_price=2 * ETH, floor_price=ETH, start_time=now + 5, end_time=now + 1005)
+        du = house.create_dutch(
+            terms, start_price=2 * ETH, floor_price=ETH, start_time=now + 5, end_time=now + 1005
+        )
         chain.travel_to(du.start_time + 399)
         chain.set_next_timestamp(du.start_time + 400)
         quoted = du.price_at(du.start_time + 400)
         buyer = house.as_(a2)
         du = buyer.buy(du, max_price=2 * ETH)
         assert du.price == quoted, "local Dutch price must equal the contract's"
-        results.add_row("Dutch", f"1 (quoted locally {fmt(quoted)})", names[du.winner], fmt(du.price),
-                        deal_text(du.deal_id), f"buy {buyer.last_receipt['gasUsed']:,}")
+        results.add_row(
+            "Dutch",
+            f"1 (quoted locally {fmt(quoted)})",
+            names[du.winner],
+            fmt(du.price),
+            deal_text(du.deal_id),
+            f"buy {buyer.last_receipt['gasUsed']:,}",
+        )
 
         # Sealed Vickrey: three agents over-deposit to hide their bids
         now = house.now()
-        se = house.create_sealed(terms, reserve=ETH // 2, commit_end=now + 600, reveal_end=now + 1200,
-                                 penalty_bps=1000, vickrey=True)
+        se = house.create_sealed(
+            terms,
+            reserve=ETH // 2,
+            commit_end=now + 600,
+            reveal_end=now + 1200,
+            penalty_bps=1000,
+            vickrey=True,
+        )
         bidders = [(house.as_(a1), 3 * ETH), (house.as_(a2), 2 * ETH), (house.as_(a3), ETH)]
         for client, amount in bidders:
             client.commit(se, amount, deposit=4 * ETH)
@@ -91,27 +116,41 @@ def main() -> None:
         chain.travel_to(se.reveal_end + 1)
         se = settler.settle(se)
         refunds = [client.reclaim(se) for client, _ in bidders]
-        results.add_row("Sealed (Vickrey)", "3 commits, 3 reveals", names[se.winner],
-                        f"{fmt(se.price)} (bid {fmt(se.leading_amount)})", deal_text(se.deal_id),
-                        f"commit {commit_gas:,} / reveal {reveal_gas:,}")
+        results.add_row(
+            "Sealed (Vickrey)",
+            "3 commits, 3 reveals",
+            names[se.winner],
+            f"{fmt(se.price)} (bid {fmt(se.leading_amount)})",
+            deal_text(se.deal_id),
+            f"commit {commit_gas:,} / reveal {reveal_gas:,}",
+        )
 
         # Procurement: the buyer locks 5 ETH; score = price + 1e14 wei per second of delivery
         buyer_agent = house.as_(a1)
         pterms = buyer_agent.template(HOUR, bond=ETH // 10, terms_hash=b"label:10k-images".ljust(32, b"\0"))
         now = house.now()
-        pr = buyer_agent.create_procurement(pterms, budget=5 * ETH, bid_end=now + 600, price_weight=1,
-                                            time_weight=10**14, max_delivery=86_400)
-        offers = [(house.as_(a2), 4 * ETH, 2 * HOUR), (house.as_(a3), 7 * ETH // 2, 3 * HOUR),
-                  (house.as_(seller), 3 * ETH, HOUR)]
+        pr = buyer_agent.create_procurement(
+            pterms, budget=5 * ETH, bid_end=now + 600, price_weight=1, time_weight=10**14, max_delivery=86_400
+        )
+        offers = [
+            (house.as_(a2), 4 * ETH, 2 * HOUR),
+            (house.as_(a3), 7 * ETH // 2, 3 * HOUR),
+            (house.as_(seller), 3 * ETH, HOUR),
+        ]
         for client, price, delivery in offers:
             client.offer(pr, price, delivery)
         proc_gas = offers[-1][0].last_receipt["gasUsed"]
         chain.travel_to(pr.end_time + 1)
         pr = settler.settle(pr)
         won = next(b for b in pr.bids if b.bidder == pr.winner)
-        results.add_row("Procurement (open)", f"{len(pr.bids)} offers", names[pr.winner],
-                        f"{fmt(pr.price)}, {won.delivery_seconds}s, bond {fmt(won.bond)}", deal_text(pr.deal_id),
-                        f"offer {proc_gas:,}")
+        results.add_row(
+            "Procurement (open)",
+            f"{len(pr.bids)} offers",
+            names[pr.winner],
+            f"{fmt(pr.price)}, {won.delivery_seconds}s, bond {fmt(won.bond)}",
+            deal_text(pr.deal_id),
+            f"offer {proc_gas:,}",
+        )
         console.print(results)
 
         refunds_table = Table(title="sealed-bid deposits reclaimed (deposit 4 ETH each)")

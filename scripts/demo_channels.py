@@ -30,9 +30,12 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=10_000, help="payments (one per token)")
     parser.add_argument("--price", type=int, default=10**12, help="wei per token")
     parser.add_argument("--claims", type=int, default=3, help="intermediate on-chain claims before the close")
-    parser.add_argument("--durable", action="store_true",
-                        help="stream with SQLite synchronous=FULL (power-loss safe, one fsync per voucher) instead "
-                             "of NORMAL (WAL: survives any process crash)")
+    parser.add_argument(
+        "--durable",
+        action="store_true",
+        help="stream with SQLite synchronous=FULL (power-loss safe, one fsync per voucher) instead "
+        "of NORMAL (WAL: survives any process crash)",
+    )
     args = parser.parse_args()
     console = Console()
 
@@ -84,8 +87,10 @@ def main() -> None:
         t0 = time.perf_counter()
         vouchers = [buyer.signer.sign(channel.id, i) for i in range(1, n + 1)]
         t1 = time.perf_counter()
-        ok = all(eoa_verifier(buyer.address, seller.domain.voucher_digest(v.channel_id, v.amount), v.signature)
-                 for v in vouchers)
+        ok = all(
+            eoa_verifier(buyer.address, seller.domain.voucher_digest(v.channel_id, v.amount), v.signature)
+            for v in vouchers
+        )
         t2 = time.perf_counter()
         assert ok
 
@@ -118,7 +123,9 @@ def main() -> None:
     cmp.add_column("total gas", justify="right")
     cmp.add_column("gas per payment", justify="right")
     cmp.add_row("payment channel + vouchers", f"{len(txs)}", f"{settled:,}", f"{settled / args.tokens:,.1f}")
-    cmp.add_row("one ETH transfer per token", f"{args.tokens:,}", f"{per_call * args.tokens:,}", f"{per_call:,}")
+    cmp.add_row(
+        "one ETH transfer per token", f"{args.tokens:,}", f"{per_call * args.tokens:,}", f"{per_call:,}"
+    )
     cmp.add_row("[bold]saving[/bold]", "", "", f"[bold]{per_call * args.tokens / settled:,.0f}x[/bold]")
     console.print(cmp)
 
@@ -129,9 +136,13 @@ def main() -> None:
     speed.add_row("verify (payee, ecrecover in Python)", f"{n / (t2 - t1):,.0f}")
     speed.add_row("sign + verify", f"{n / ((t1 - t0) + (t2 - t1)):,.0f}")
     mode = "synchronous=FULL" if args.durable else "synchronous=NORMAL, WAL"
-    speed.add_row(f"sign + verify + SQLite commit ({mode}), the {args.tokens:,}-token stream",
-                  f"{args.tokens / (sign_time + accept_time):,.0f}")
-    speed.add_row("verify + SQLite commit (synchronous=FULL, fsync each), sample", f"{len(sample) / (t4 - t3):,.0f}")
+    speed.add_row(
+        f"sign + verify + SQLite commit ({mode}), the {args.tokens:,}-token stream",
+        f"{args.tokens / (sign_time + accept_time):,.0f}",
+    )
+    speed.add_row(
+        "verify + SQLite commit (synchronous=FULL, fsync each), sample", f"{len(sample) / (t4 - t3):,.0f}"
+    )
     console.print(speed)
 
 

@@ -77,12 +77,16 @@ class Story:
         gas = agent.gas_used - gas0
         more = f" ({agent.tx_count - count0} txs)" if agent.tx_count - count0 > 1 else ""
         self.table.add_row(str(self.n), agent.name, what, tx_hash[:14] + "…", f"{gas:,}{more}")
-        self.console.print(f"  [green]tx {self.n}[/] {agent.name}: {what}  [dim]{tx_hash[:18]}… gas {gas:,}{more}[/]")
+        self.console.print(
+            f"  [green]tx {self.n}[/] {agent.name}: {what}  [dim]{tx_hash[:18]}… gas {gas:,}{more}[/]"
+        )
         return result
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--chain", default="embedded", help="embedded (default), anvil, or a JSON-RPC URL")
     parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args()
@@ -92,75 +96,123 @@ def main() -> None:
         market = Market.connect(args.chain)
     with market:
         s = Story(console, market)
-        s.say(f"[bold]Chain[/] {market.chain.kind} (id {market.chain.chain_id}); contracts: "
-              + ", ".join(f"{n} {a[:10]}…" for n, a in market.suite.addresses.items()))
+        s.say(
+            f"[bold]Chain[/] {market.chain.kind} (id {market.chain.chain_id}); contracts: "
+            + ", ".join(f"{n} {a[:10]}…" for n, a in market.suite.addresses.items())
+        )
         gpu = resource_id("gpu-hour")
         reference = 12 * MILLI  # the owner's idea of a fair price per GPU-hour
         mandate = Mandate(budget={ETH: 200 * MILLI}, price_bands={gpu: PriceBand(reference, 2_500)})
         trainer = market.agent("trainer", fund=ETHER, mandate=mandate)
         provider = market.agent("gpu-provider", fund=ETHER)
         s.say(f"[bold]Agents[/] (fresh keys, 1 ETH each from the faucet): {trainer}, {provider}")
-        s.say(f"  trainer's mandate: spend at most {eth(200 * MILLI)} in total and at most 25% above "
-              f"{eth(reference)} per GPU-hour; it is enforced before any transaction is signed.\n")
+        s.say(
+            f"  trainer's mandate: spend at most {eth(200 * MILLI)} in total and at most 25% above "
+            f"{eth(reference)} per GPU-hour; it is enforced before any transaction is signed.\n"
+        )
 
         # -- 1. negotiation --------------------------------------------------------------------------
         s.say(f"[bold]1. Negotiation[/] over {HOURS} GPU-hours: total price, delivery time, provider's bond")
         total = HOURS * reference
-        buyer_prefs = Preferences(IssueRange(worst=total * 5 // 4, best=total * 3 // 5),
-                                  IssueRange(worst=8 * 3600, best=3600), IssueRange(worst=0, best=total // 2),
-                                  Weights(0.6, 0.25, 0.15), reservation=0.1)
-        seller_prefs = Preferences(IssueRange(worst=total * 3 // 4, best=total * 3 // 2),
-                                   IssueRange(worst=3600, best=12 * 3600), IssueRange(worst=total // 3, best=0),
-                                   Weights(0.6, 0.25, 0.15), reservation=0.1)
-        result = negotiate(Negotiator(Role.BUYER, buyer_prefs, boulware(0.3), "trainer"),
-                           Negotiator(Role.SELLER, seller_prefs, conceder(2.0), "gpu-provider"),
-                           max_rounds=16, rng=random.Random(args.seed))
+        buyer_prefs = Preferences(
+            IssueRange(worst=total * 5 // 4, best=total * 3 // 5),
+            IssueRange(worst=8 * 3600, best=3600),
+            IssueRange(worst=0, best=total // 2),
+            Weights(0.6, 0.25, 0.15),
+            reservation=0.1,
+        )
+        seller_prefs = Preferences(
+            IssueRange(worst=total * 3 // 4, best=total * 3 // 2),
+            IssueRange(worst=3600, best=12 * 3600),
+            IssueRange(worst=total // 3, best=0),
+            Weights(0.6, 0.25, 0.15),
+            reservation=0.1,
+        )
+        result = negotiate(
+            Negotiator(Role.BUYER, buyer_prefs, boulware(0.3), "trainer"),
+            Negotiator(Role.SELLER, seller_prefs, conceder(2.0), "gpu-provider"),
+            max_rounds=16,
+            rng=random.Random(args.seed),
+        )
         for step in result.trace:
             who = "trainer " if step.actor is Role.BUYER else "provider"
             t = step.terms
-            s.say(f"  {who} {step.action:6} price {eth(t.price)}, delivery {t.delivery_seconds / 3600:.1f} h, "
-                  f"bond {eth(t.bond)}  [dim](utility: trainer {step.buyer_utility:.2f}, "
-                  f"provider {step.seller_utility:.2f})[/]")
+            s.say(
+                f"  {who} {step.action:6} price {eth(t.price)}, delivery {t.delivery_seconds / 3600:.1f} h, "
+                f"bond {eth(t.bond)}  [dim](utility: trainer {step.buyer_utility:.2f}, "
+                f"provider {step.seller_utility:.2f})[/]"
+            )
         deal_terms = result.agreement
         if deal_terms is None:
             raise SystemExit("no agreement (try another --seed)")
         unit_price = deal_terms.price // HOURS
-        s.say(f"  [bold]agreed[/]: {eth(unit_price * HOURS)} for {HOURS} GPU-hours "
-              f"({eth(unit_price)}/h), delivery within {deal_terms.delivery_seconds / 3600:.1f} h, "
-              f"bond {eth(deal_terms.bond)}\n")
+        s.say(
+            f"  [bold]agreed[/]: {eth(unit_price * HOURS)} for {HOURS} GPU-hours "
+            f"({eth(unit_price)}/h), delivery within {deal_terms.delivery_seconds / 3600:.1f} h, "
+            f"bond {eth(deal_terms.bond)}\n"
+        )
 
         # -- 2. signed offer, filled ---------------------------------------------------------------------
-        s.say("[bold]2. The provider signs the agreement as an offer reserved for the trainer; the trainer fills it[/]")
+        s.say(
+            "[bold]2. The provider signs the agreement as an offer reserved for the trainer; the trainer fills it[/]"
+        )
         bond_per_unit = deal_terms.bond // HOURS
         if bond_per_unit:
-            s.tx(provider, f"deposits its bond {eth(bond_per_unit * HOURS)} in the OfferBook",
-                 lambda: provider.offers.deposit(bond_per_unit * HOURS))
+            s.tx(
+                provider,
+                f"deposits its bond {eth(bond_per_unit * HOURS)} in the OfferBook",
+                lambda: provider.offers.deposit(bond_per_unit * HOURS),
+            )
         spec = content_hash(f"{HOURS}x H100 GPU-hours: fine-tune run, results = checkpoint hash")
-        signed = provider.offers.offer("sell", "gpu-hour", unit_price, HOURS, taker=trainer.address,
-                                       bond_per_unit=bond_per_unit, delivery=deal_terms.delivery_seconds,
-                                       terms_hash=spec, expiry=timedelta(minutes=30))
-        s.say(f"  signed offer {signed.hash.hex()[:16]}… (EIP-712, no transaction, no gas); "
-              f"signature verifies to {signed.verify()[:10]}…")
-        fill = s.tx(trainer, f"fills the offer: {eth(unit_price * HOURS)} locked in escrow",
-                    lambda: trainer.fill(signed))
+        signed = provider.offers.offer(
+            "sell",
+            "gpu-hour",
+            unit_price,
+            HOURS,
+            taker=trainer.address,
+            bond_per_unit=bond_per_unit,
+            delivery=deal_terms.delivery_seconds,
+            terms_hash=spec,
+            expiry=timedelta(minutes=30),
+        )
+        s.say(
+            f"  signed offer {signed.hash.hex()[:16]}… (EIP-712, no transaction, no gas); "
+            f"signature verifies to {signed.verify()[:10]}…"
+        )
+        fill = s.tx(
+            trainer,
+            f"fills the offer: {eth(unit_price * HOURS)} locked in escrow",
+            lambda: trainer.fill(signed),
+        )
         deal = fill.deal
-        s.say(f"  escrow deal #{deal.id} is {deal.state.name}: price {eth(deal.amount)} + bond {eth(deal.bond)} "
-              f"held by the contract; deliver by {time.strftime('%H:%M', time.gmtime(deal.terms.deliver_by))} UTC")
+        s.say(
+            f"  escrow deal #{deal.id} is {deal.state.name}: price {eth(deal.amount)} + bond {eth(deal.bond)} "
+            f"held by the contract; deliver by {time.strftime('%H:%M', time.gmtime(deal.terms.deliver_by))} UTC"
+        )
         try:
             trainer.buy(provider, 30 * MILLI * HOURS, resource="gpu-hour", units=HOURS)
         except MandateViolation as exc:
-            s.say(f"  (an overpriced buy of {eth(30 * MILLI * HOURS)} is refused by the mandate before signing: "
-                  f"[italic]{exc}[/]; nonce unchanged)")
+            s.say(
+                f"  (an overpriced buy of {eth(30 * MILLI * HOURS)} is refused by the mandate before signing: "
+                f"[italic]{exc}[/]; nonce unchanged)"
+            )
 
         # -- 3. delivery, acceptance, payment ---------------------------------------------------------------
         s.say("\n[bold]3. Delivery and payment[/]")
         market.chain.advance_time(deal_terms.delivery_seconds // 2)
-        deal = s.tx(provider, "submits the hash of its result (the checkpoint)",
-                    lambda: provider.escrow.submit(deal, content_hash("checkpoint step 12000 weights")))
-        deal = s.tx(trainer, "accepts the delivery: the escrow pays the provider", lambda: trainer.escrow.accept(deal))
+        deal = s.tx(
+            provider,
+            "submits the hash of its result (the checkpoint)",
+            lambda: provider.escrow.submit(deal, content_hash("checkpoint step 12000 weights")),
+        )
+        deal = s.tx(
+            trainer, "accepts the delivery: the escrow pays the provider", lambda: trainer.escrow.accept(deal)
+        )
         st = deal.settlement
-        s.say(f"  deal #{deal.id} {deal.state.name}: provider received {eth(st.to_seller)} "
-              f"(price - {eth(st.fee)} protocol fee + its bond back)")
+        s.say(
+            f"  deal #{deal.id} {deal.state.name}: provider received {eth(st.to_seller)} "
+            f"(price - {eth(st.fee)} protocol fee + its bond back)"
+        )
 
         # -- 4. ratings ----------------------------------------------------------------------------------
         if "ReputationRegistry" in market.suite:
@@ -172,24 +224,39 @@ def main() -> None:
 
         # -- 5. the refund path ------------------------------------------------------------------------------
         s.say("\n[bold]5. Deal 2: the provider misses its deadline[/]")
-        deal2 = s.tx(trainer, f"buys 1 GPU-hour at {eth(reference)} with a {eth(reference // 2)} bond asked",
-                     lambda: trainer.buy(provider, reference, resource="gpu-hour", units=1,
-                                         deliver_by=timedelta(hours=2), bond=reference // 2))
+        deal2 = s.tx(
+            trainer,
+            f"buys 1 GPU-hour at {eth(reference)} with a {eth(reference // 2)} bond asked",
+            lambda: trainer.buy(
+                provider,
+                reference,
+                resource="gpu-hour",
+                units=1,
+                deliver_by=timedelta(hours=2),
+                bond=reference // 2,
+            ),
+        )
         deal2 = s.tx(provider, "posts its bond", lambda: provider.escrow.post_bond(deal2))
         market.chain.advance_time(2 * 3600 + 1)
         s.say("  ... two hours pass without a delivery ...")
         keeper = market.agent("keeper", fund=ETHER // 10)
-        deal2 = s.tx(keeper, "anyone may trigger the refund after the deadline", lambda: keeper.escrow.refund(deal2))
-        s.say(f"  deal #{deal2.id} {deal2.state.name}: trainer got back {eth(deal2.settlement.to_buyer)} "
-              "(its price + the provider's bond)")
+        deal2 = s.tx(
+            keeper, "anyone may trigger the refund after the deadline", lambda: keeper.escrow.refund(deal2)
+        )
+        s.say(
+            f"  deal #{deal2.id} {deal2.state.name}: trainer got back {eth(deal2.settlement.to_buyer)} "
+            "(its price + the provider's bond)"
+        )
 
         console.print()
         console.print(s.table)
         balance, totals = market.escrow.solvency()
-        s.say(f"escrow holds {eth(balance)} = locked {eth(totals.locked)} + credits {eth(totals.credits)} + fees "
-              f"{eth(totals.fees)}: solvent = {balance == totals.accounted}.  "
-              f"trainer spent {eth(trainer.guard.spent())} of its {eth(200 * MILLI)} budget.  "
-              f"({time.perf_counter() - started:.1f}s)")
+        s.say(
+            f"escrow holds {eth(balance)} = locked {eth(totals.locked)} + credits {eth(totals.credits)} + fees "
+            f"{eth(totals.fees)}: solvent = {balance == totals.accounted}.  "
+            f"trainer spent {eth(trainer.guard.spent())} of its {eth(200 * MILLI)} budget.  "
+            f"({time.perf_counter() - started:.1f}s)"
+        )
 
 
 if __name__ == "__main__":

@@ -22,7 +22,9 @@ from agentmarket.sim.runner import OffChainSim
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--agents", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=50)
     parser.add_argument("--seeds", type=int, default=5, help="seeds 1..N")
@@ -30,13 +32,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("out/strategy_eval.json"))
     args = parser.parse_args(argv)
     mechanisms = list(MECHANISMS) if args.mechanism == "all" else args.mechanism.split(",")
-    table = Table(title=f"adaptive vs fixed, {args.agents} agents x {args.rounds} rounds, seeds 1..{args.seeds}")
+    table = Table(
+        title=f"adaptive vs fixed, {args.agents} agents x {args.rounds} rounds, seeds 1..{args.seeds}"
+    )
     for col in ("mechanism", "role", "gain mean", "gain min", "gain max", "per seed", "efficiency mean"):
         table.add_column(col)
-    doc: dict[str, object] = {"agents": args.agents, "rounds": args.rounds, "seeds": args.seeds, "results": {}}
+    doc: dict[str, object] = {
+        "agents": args.agents,
+        "rounds": args.rounds,
+        "seeds": args.seeds,
+        "results": {},
+    }
     for mech in mechanisms:
-        runs = [OffChainSim(SimConfig(agents=args.agents, rounds=args.rounds, mechanism=mech, seed=s)).run()
-                for s in range(1, args.seeds + 1)]
+        runs = [
+            OffChainSim(SimConfig(agents=args.agents, rounds=args.rounds, mechanism=mech, seed=s)).run()
+            for s in range(1, args.seeds + 1)
+        ]
         eff = statistics.fmean(r.efficiency for r in runs)
         entry: dict[str, object] = {"efficiency": [r.efficiency for r in runs]}
         for role in ("buyer", "provider"):
@@ -45,8 +56,15 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             vals = [float(g) for g in gains if g is not None]
             entry[role] = vals
-            table.add_row(mech, role, f"{statistics.fmean(vals) * 100:+.0f}%", f"{min(vals) * 100:+.0f}%",
-                          f"{max(vals) * 100:+.0f}%", " ".join(f"{v * 100:+.0f}" for v in vals), f"{eff * 100:.1f}%")
+            table.add_row(
+                mech,
+                role,
+                f"{statistics.fmean(vals) * 100:+.0f}%",
+                f"{min(vals) * 100:+.0f}%",
+                f"{max(vals) * 100:+.0f}%",
+                " ".join(f"{v * 100:+.0f}" for v in vals),
+                f"{eff * 100:.1f}%",
+            )
         doc["results"][mech] = entry  # type: ignore[index]
     Console(width=160).print(table)
     args.out.parent.mkdir(parents=True, exist_ok=True)

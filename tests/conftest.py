@@ -23,7 +23,10 @@ settings.register_profile(
     "default", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.register_profile(
-    "long", max_examples=1000, stateful_step_count=60, deadline=None,
+    "long",
+    max_examples=1000,
+    stateful_step_count=60,
+    deadline=None,
     suppress_health_check=list(HealthCheck),
 )
 # Both ways of choosing a profile work: $HYPOTHESIS_PROFILE here (at conftest import), and hypothesis'
@@ -55,7 +58,8 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_line(
             f"{r['machine']:<22} profile={r['profile']:<8} examples={r['examples']:>5} steps={r['steps']:>7} "
             f"(settings {r['max_examples']}x{r['step_count']}) txs={r['txs']:>7} (reverted as predicted "
-            f"{r.get('reverted', 0)}) {r['seconds']:.1f}s")
+            f"{r.get('reverted', 0)}) {r['seconds']:.1f}s"
+        )
 
 
 @pytest.fixture(scope="session")

@@ -94,10 +94,17 @@ class RawRPC:
             return []
         base = self._id
         self._id += len(calls)
-        payload = [{"jsonrpc": "2.0", "id": base + i, "method": m, "params": list(p)} for i, (m, p) in enumerate(calls)]
+        payload = [
+            {"jsonrpc": "2.0", "id": base + i, "method": m, "params": list(p)}
+            for i, (m, p) in enumerate(calls)
+        ]
         replies = {r["id"]: r for r in self._post(payload)}
-        return [RPCError(replies[base + i]["error"]) if "error" in replies[base + i] else replies[base + i]["result"]
-                for i in range(len(calls))]
+        return [
+            RPCError(replies[base + i]["error"])
+            if "error" in replies[base + i]
+            else replies[base + i]["result"]
+            for i in range(len(calls))
+        ]
 
 
 class Receipt(dict):  # type: ignore[type-arg]
@@ -111,21 +118,26 @@ class Receipt(dict):  # type: ignore[type-arg]
 def _receipt(raw: dict[str, Any]) -> Receipt:
     logs = []
     for log in raw["logs"]:
-        logs.append({
-            "address": to_checksum_address(log["address"]),
-            "topics": [HexBytes(t) for t in log["topics"]],
-            "data": HexBytes(log["data"]),
-            "blockNumber": int(log["blockNumber"], 16),
-            "blockHash": HexBytes(log["blockHash"]),
-            "transactionHash": HexBytes(log["transactionHash"]),
-            "transactionIndex": int(log["transactionIndex"], 16),
-            "logIndex": int(log["logIndex"], 16),
-            "removed": False,
-        })
+        logs.append(
+            {
+                "address": to_checksum_address(log["address"]),
+                "topics": [HexBytes(t) for t in log["topics"]],
+                "data": HexBytes(log["data"]),
+                "blockNumber": int(log["blockNumber"], 16),
+                "blockHash": HexBytes(log["blockHash"]),
+                "transactionHash": HexBytes(log["transactionHash"]),
+                "transactionIndex": int(log["transactionIndex"], 16),
+                "logIndex": int(log["logIndex"], 16),
+                "removed": False,
+            }
+        )
     return Receipt(
-        status=int(raw["status"], 16), gasUsed=int(raw["gasUsed"], 16),
-        effectiveGasPrice=int(raw["effectiveGasPrice"], 16), blockNumber=int(raw["blockNumber"], 16),
-        transactionHash=HexBytes(raw["transactionHash"]), logs=logs,
+        status=int(raw["status"], 16),
+        gasUsed=int(raw["gasUsed"], 16),
+        effectiveGasPrice=int(raw["effectiveGasPrice"], 16),
+        blockNumber=int(raw["blockNumber"], 16),
+        transactionHash=HexBytes(raw["transactionHash"]),
+        logs=logs,
         contractAddress=to_checksum_address(raw["contractAddress"]) if raw.get("contractAddress") else None,
     )
 
@@ -189,15 +201,27 @@ class FastChain:
             self.nonces[address] = int(self.rpc.call("eth_getTransactionCount", [address, "latest"]), 16)
         return self.nonces[address]
 
-    def send(self, account: LocalAccount, to: str | None, data: bytes | str = b"", value: int = 0,
-             gas: int = GAS, tick: bool = True) -> Receipt:
+    def send(
+        self,
+        account: LocalAccount,
+        to: str | None,
+        data: bytes | str = b"",
+        value: int = 0,
+        gas: int = GAS,
+        tick: bool = True,
+    ) -> Receipt:
         """Sign and send at ``now + 1`` (with ``tick``); the receipt, whatever its status."""
         if tick:
             self.tick()
         address = account.address
         tx: dict[str, Any] = {
-            "chainId": self.chain_id, "nonce": self._nonce(address), "value": int(value), "gas": int(gas),
-            "maxFeePerGas": 100 * 10**9, "maxPriorityFeePerGas": 0, "data": HexBytes(data),
+            "chainId": self.chain_id,
+            "nonce": self._nonce(address),
+            "value": int(value),
+            "gas": int(gas),
+            "maxFeePerGas": 100 * 10**9,
+            "maxPriorityFeePerGas": 0,
+            "data": HexBytes(data),
         }
         if to is not None:
             tx["to"] = to_checksum_address(to)
@@ -219,8 +243,13 @@ class FastChain:
 
     def simulate(self, sender: str, to: str, data: bytes | str, value: int = 0) -> ContractRevert | None:
         """Run the call on the pending block (the timestamp set by :meth:`tick`); its typed revert or None."""
-        call = {"from": sender, "to": to, "data": "0x" + bytes(HexBytes(data)).hex(), "value": hex(value),
-                "gas": hex(GAS)}
+        call = {
+            "from": sender,
+            "to": to,
+            "data": "0x" + bytes(HexBytes(data)).hex(),
+            "value": hex(value),
+            "gas": hex(GAS),
+        }
         try:
             self.rpc.call("eth_call", [call, "pending"])
         except RPCError as exc:
@@ -242,8 +271,9 @@ class FastChain:
     def calls(self, items: Iterable[tuple[str, bytes | str]]) -> list[bytes]:
         """Batched eth_calls on the latest block: (to, calldata) -> raw return bytes."""
         items = list(items)
-        results = self.rpc.batch([("eth_call", [{"to": to, "data": "0x" + bytes(HexBytes(d)).hex()}, "latest"])
-                                  for to, d in items])
+        results = self.rpc.batch(
+            [("eth_call", [{"to": to, "data": "0x" + bytes(HexBytes(d)).hex()}, "latest"]) for to, d in items]
+        )
         out = []
         for r in results:
             if isinstance(r, RPCError):
@@ -266,7 +296,7 @@ def encode_call(signature: str, types: Sequence[str], args: Sequence[Any]) -> by
 
 
 def as_uint(raw: bytes, index: int = 0) -> int:
-    return int.from_bytes(raw[32 * index:32 * index + 32], "big")
+    return int.from_bytes(raw[32 * index : 32 * index + 32], "big")
 
 
 def decode(types: Sequence[str], raw: bytes) -> tuple[Any, ...]:

@@ -25,7 +25,9 @@ def deploy(chain: Chain, name: str, *args: Any) -> Any:
 def mint(chain: Chain, token: Any, accounts: Iterable[Any], amount: int) -> None:
     """Mint ``amount`` of the mock ``token`` to each of ``accounts`` (sent by the first account)."""
     for account in accounts:
-        chain.transactor.transact(chain.accounts[0], token.functions.mint(account.address, amount), gas=200_000)
+        chain.transactor.transact(
+            chain.accounts[0], token.functions.mint(account.address, amount), gas=200_000
+        )
 
 
 def send(chain: Chain, account: Any, fn: Any, value: int = 0, gas: int = GAS) -> Any:

@@ -38,13 +38,27 @@ from ..errors import InsufficientAllowance, InsufficientFunds, InvalidInput, Inv
 from ..types import BPS, ETH, ZERO_ADDRESS, to_bytes32
 
 _ERC20_ABI = [
-    {"type": "function", "name": "balanceOf", "stateMutability": "view",
-     "inputs": [{"name": "a", "type": "address"}], "outputs": [{"name": "", "type": "uint256"}]},
-    {"type": "function", "name": "allowance", "stateMutability": "view",
-     "inputs": [{"name": "o", "type": "address"}, {"name": "s", "type": "address"}],
-     "outputs": [{"name": "", "type": "uint256"}]},
-    {"type": "function", "name": "approve", "stateMutability": "nonpayable",
-     "inputs": [{"name": "s", "type": "address"}, {"name": "v", "type": "uint256"}], "outputs": []},
+    {
+        "type": "function",
+        "name": "balanceOf",
+        "stateMutability": "view",
+        "inputs": [{"name": "a", "type": "address"}],
+        "outputs": [{"name": "", "type": "uint256"}],
+    },
+    {
+        "type": "function",
+        "name": "allowance",
+        "stateMutability": "view",
+        "inputs": [{"name": "o", "type": "address"}, {"name": "s", "type": "address"}],
+        "outputs": [{"name": "", "type": "uint256"}],
+    },
+    {
+        "type": "function",
+        "name": "approve",
+        "stateMutability": "nonpayable",
+        "inputs": [{"name": "s", "type": "address"}, {"name": "v", "type": "uint256"}],
+        "outputs": [],
+    },
 ]
 U96 = 2**96 - 1
 
@@ -66,12 +80,22 @@ class AuctionStatus(IntEnum):
     CANCELLED = 4
 
 
-TEMPLATE_ABI_TYPES = "(address,address,address,uint128,bytes32,uint32,uint32,uint32,uint32,uint16,uint16,uint16,uint16)"
+TEMPLATE_ABI_TYPES = (
+    "(address,address,address,uint128,bytes32,uint32,uint32,uint32,uint32,uint16,uint16,uint16,uint16)"
+)
 _TEMPLATE_FIELDS = (
-    ("creator", "creator"), ("arbiter", "arbiter"), ("asset", "asset"), ("bond", "bond"), ("terms_hash", "termsHash"),
-    ("promise_delay", "promiseDelay"), ("delivery_delay", "deliveryDelay"), ("review_window", "reviewWindow"),
-    ("ruling_window", "rulingWindow"), ("penalty_bps_per_hour", "penaltyBpsPerHour"),
-    ("penalty_cap_bps", "penaltyCapBps"), ("arbiter_fee_bps", "arbiterFeeBps"),
+    ("creator", "creator"),
+    ("arbiter", "arbiter"),
+    ("asset", "asset"),
+    ("bond", "bond"),
+    ("terms_hash", "termsHash"),
+    ("promise_delay", "promiseDelay"),
+    ("delivery_delay", "deliveryDelay"),
+    ("review_window", "reviewWindow"),
+    ("ruling_window", "rulingWindow"),
+    ("penalty_bps_per_hour", "penaltyBpsPerHour"),
+    ("penalty_cap_bps", "penaltyCapBps"),
+    ("arbiter_fee_bps", "arbiterFeeBps"),
     ("default_seller_bps", "defaultSellerBps"),
 )
 
@@ -118,8 +142,10 @@ class DealTemplate:
     def validate(self) -> None:
         """The checks the contracts make at creation."""
         if self.delivery_delay <= 0 or self.promise_delay > self.delivery_delay:
-            raise InvalidInput(f"need 0 < delivery_delay and promise_delay <= delivery_delay "
-                               f"(got {self.promise_delay}, {self.delivery_delay})")
+            raise InvalidInput(
+                f"need 0 < delivery_delay and promise_delay <= delivery_delay "
+                f"(got {self.promise_delay}, {self.delivery_delay})"
+            )
         for name in ("penalty_cap_bps", "arbiter_fee_bps", "default_seller_bps"):
             if not 0 <= getattr(self, name) <= BPS:
                 raise InvalidInput(f"{name}={getattr(self, name)} outside 0..{BPS}")
@@ -189,8 +215,12 @@ class Auction:
     @property
     def ends_at(self) -> int:
         """Last second anything can be bid/revealed; settle opens one second later."""
-        return self.reveal_end if self.kind in (AuctionKind.SEALED, AuctionKind.PROCUREMENT) and (
-            self.kind == AuctionKind.SEALED or self.sealed_bids) else self.end_time
+        return (
+            self.reveal_end
+            if self.kind in (AuctionKind.SEALED, AuctionKind.PROCUREMENT)
+            and (self.kind == AuctionKind.SEALED or self.sealed_bids)
+            else self.end_time
+        )
 
     def minimum_bid(self) -> int:
         """English: the smallest bid that leads now (same formula as the contract)."""
@@ -206,7 +236,8 @@ class Auction:
         if timestamp >= self.end_time:
             return self.floor_price
         return self.start_price - (self.start_price - self.floor_price) * (timestamp - self.start_time) // (
-            self.end_time - self.start_time)
+            self.end_time - self.start_time
+        )
 
     def clearing_price(self) -> int:
         """Sealed: what the current leader would pay (Vickrey: max(second, reserve))."""
@@ -246,8 +277,13 @@ class SaltStore:
         self._items: dict[str, Secret] = {}
         if self.path and self.path.is_file():
             for item in json.loads(self.path.read_text()).values():
-                secret = Secret(**{**item, "salt": bytes.fromhex(item["salt"]),
-                                   "commitment": bytes.fromhex(item["commitment"])})
+                secret = Secret(
+                    **{
+                        **item,
+                        "salt": bytes.fromhex(item["salt"]),
+                        "commitment": bytes.fromhex(item["commitment"]),
+                    }
+                )
                 self._items[secret.key()] = secret
 
     def __repr__(self) -> str:  # never print salts
@@ -264,8 +300,10 @@ class SaltStore:
     def _flush(self) -> None:
         if self.path is None:
             return
-        data = {k: {**s.__dict__, "salt": s.salt.hex(), "commitment": s.commitment.hex()}
-                for k, s in self._items.items()}
+        data = {
+            k: {**s.__dict__, "salt": s.salt.hex(), "commitment": s.commitment.hex()}
+            for k, s in self._items.items()
+        }
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
         with os.fdopen(fd, "w") as handle:
@@ -276,19 +314,42 @@ class SaltStore:
         os.replace(tmp, self.path)
 
 
-def sealed_commitment(bidder: str, auction_id: int, chain_id: int, contract: str, amount: int, salt: bytes) -> bytes:
+def sealed_commitment(
+    bidder: str, auction_id: int, chain_id: int, contract: str, amount: int, salt: bytes
+) -> bytes:
     """keccak256(abi.encode(bidder, auctionId, chainid, contract, amount, salt)) — the sealed-bid commitment."""
-    return keccak(abi_encode(["address", "uint256", "uint256", "address", "uint256", "bytes32"],
-                             [to_checksum_address(bidder), auction_id, chain_id, to_checksum_address(contract),
-                              amount, salt]))
+    return keccak(
+        abi_encode(
+            ["address", "uint256", "uint256", "address", "uint256", "bytes32"],
+            [to_checksum_address(bidder), auction_id, chain_id, to_checksum_address(contract), amount, salt],
+        )
+    )
 
 
-def procurement_commitment(provider: str, auction_id: int, chain_id: int, contract: str, price: int,
-                           delivery_seconds: int, salt: bytes) -> bytes:
+def procurement_commitment(
+    provider: str,
+    auction_id: int,
+    chain_id: int,
+    contract: str,
+    price: int,
+    delivery_seconds: int,
+    salt: bytes,
+) -> bytes:
     """keccak256(abi.encode(provider, auctionId, chainid, contract, price, deliverySeconds, salt))."""
-    return keccak(abi_encode(["address", "uint256", "uint256", "address", "uint256", "uint256", "bytes32"],
-                             [to_checksum_address(provider), auction_id, chain_id, to_checksum_address(contract),
-                              price, delivery_seconds, salt]))
+    return keccak(
+        abi_encode(
+            ["address", "uint256", "uint256", "address", "uint256", "uint256", "bytes32"],
+            [
+                to_checksum_address(provider),
+                auction_id,
+                chain_id,
+                to_checksum_address(contract),
+                price,
+                delivery_seconds,
+                salt,
+            ],
+        )
+    )
 
 
 AuctionRef = Auction | tuple[AuctionKind, int]
@@ -297,9 +358,16 @@ AuctionRef = Auction | tuple[AuctionKind, int]
 class AuctionClient:
     """Client for the four auction singletons, acting as ``account`` (None for reads only)."""
 
-    def __init__(self, chain: Chain, addresses: Mapping[AuctionKind | str, str | Contract],
-                 account: LocalAccount | None = None, *, salts: SaltStore | str | Path | None = None,
-                 from_block: int = 0, gas: int | None = None):
+    def __init__(
+        self,
+        chain: Chain,
+        addresses: Mapping[AuctionKind | str, str | Contract],
+        account: LocalAccount | None = None,
+        *,
+        salts: SaltStore | str | Path | None = None,
+        from_block: int = 0,
+        gas: int | None = None,
+    ):
         self.chain = chain
         # None: estimate every transaction; a number: simulate on the pending block (typed revert) and send
         # with that fixed limit (much faster on the embedded chain, whose estimator re-executes many times)
@@ -318,8 +386,11 @@ class AuctionClient:
             address = where.address if isinstance(where, Contract) else to_checksum_address(where)
             contract = self.w3.eth.contract(address=address, abi=load_artifact(kind.value)["abi"])
             self.contracts[kind] = contract
-            self._topics[kind] = {HexBytes(event_abi_to_log_topic(e)): getattr(contract.events, e["name"])()
-                                  for e in contract.abi if e["type"] == "event"}
+            self._topics[kind] = {
+                HexBytes(event_abi_to_log_topic(e)): getattr(contract.events, e["name"])()
+                for e in contract.abi
+                if e["type"] == "event"
+            }
 
     @classmethod
     def from_suite(cls, suite: Any, account: LocalAccount | None = None, **kw: Any) -> AuctionClient:
@@ -344,7 +415,7 @@ class AuctionClient:
         """Timestamp the next block will (at least) have."""
         try:
             return int(self.w3.eth.get_block("pending")["timestamp"])
-        except Exception:  # noqa: BLE001
+        except Exception:
             return self.chain.now() + 1
 
     def credit(self, kind: AuctionKind, account: str | None = None, asset: str = ETH) -> int:
@@ -356,10 +427,14 @@ class AuctionClient:
         kind = AuctionKind(kind)
         contract = self.contracts[kind]
         origin = self._origins.get((kind, int(auction_id)), self.from_block)
-        logs = self.w3.eth.get_logs({  # type: ignore[arg-type]
-            "address": contract.address, "fromBlock": origin, "toBlock": "latest",
-            "topics": [None, "0x" + int(auction_id).to_bytes(32, "big").hex()],
-        })
+        logs = self.w3.eth.get_logs(
+            {  # type: ignore[arg-type]
+                "address": contract.address,
+                "fromBlock": origin,
+                "toBlock": "latest",
+                "topics": [None, "0x" + int(auction_id).to_bytes(32, "big").hex()],
+            }
+        )
         auction: Auction | None = None
         for log in sorted(logs, key=lambda x: (x["blockNumber"], x["logIndex"])):
             event = self._topics[kind].get(HexBytes(log["topics"][0]))
@@ -381,38 +456,89 @@ class AuctionClient:
     def _apply(kind: AuctionKind, address: str, a: Auction | None, name: str, args: Any, log: Any) -> Auction:
         tx = "0x" + bytes(log["transactionHash"]).hex()
         block = int(log["blockNumber"])
-        if name in ("EnglishAuctionCreated", "DutchAuctionCreated", "SealedAuctionCreated", "ProcurementCreated"):
+        if name in (
+            "EnglishAuctionCreated",
+            "DutchAuctionCreated",
+            "SealedAuctionCreated",
+            "ProcurementCreated",
+        ):
             p = args["params"]
             creator = to_checksum_address(args.get("seller") or args.get("buyer"))
-            base = Auction(kind=kind, id=int(args["auctionId"]), contract=address, creator=creator,
-                           terms=DealTemplate.from_abi(args["terms"]))
+            base = Auction(
+                kind=kind,
+                id=int(args["auctionId"]),
+                contract=address,
+                creator=creator,
+                terms=DealTemplate.from_abi(args["terms"]),
+            )
             if name == "EnglishAuctionCreated":
-                return replace(base, reserve=p["reserve"], start_time=p["startTime"], end_time=p["endTime"],
-                               extension=p["extension"], min_increment_bps=p["minIncrementBps"])
+                return replace(
+                    base,
+                    reserve=p["reserve"],
+                    start_time=p["startTime"],
+                    end_time=p["endTime"],
+                    extension=p["extension"],
+                    min_increment_bps=p["minIncrementBps"],
+                )
             if name == "DutchAuctionCreated":
-                return replace(base, start_price=p["startPrice"], floor_price=p["floorPrice"],
-                               start_time=p["startTime"], end_time=p["endTime"])
+                return replace(
+                    base,
+                    start_price=p["startPrice"],
+                    floor_price=p["floorPrice"],
+                    start_time=p["startTime"],
+                    end_time=p["endTime"],
+                )
             if name == "SealedAuctionCreated":
-                return replace(base, reserve=p["reserve"], end_time=p["commitEnd"], reveal_end=p["revealEnd"],
-                               penalty_bps=p["penaltyBps"], vickrey=p["vickrey"])
-            return replace(base, budget=p["budget"], end_time=p["bidEnd"], reveal_end=p["revealEnd"],
-                           penalty_bps=p["penaltyBps"], sealed_bids=p["sealedBids"], price_weight=p["priceWeight"],
-                           time_weight=p["timeWeight"], max_delivery=p["maxDelivery"], reserve=0)
+                return replace(
+                    base,
+                    reserve=p["reserve"],
+                    end_time=p["commitEnd"],
+                    reveal_end=p["revealEnd"],
+                    penalty_bps=p["penaltyBps"],
+                    vickrey=p["vickrey"],
+                )
+            return replace(
+                base,
+                budget=p["budget"],
+                end_time=p["bidEnd"],
+                reveal_end=p["revealEnd"],
+                penalty_bps=p["penaltyBps"],
+                sealed_bids=p["sealedBids"],
+                price_weight=p["priceWeight"],
+                time_weight=p["timeWeight"],
+                max_delivery=p["maxDelivery"],
+                reserve=0,
+            )
         assert a is not None, f"{name} before the auction's creation event"
-        who = to_checksum_address(args["bidder"]) if "bidder" in args else (
-            to_checksum_address(args["provider"]) if "provider" in args else ZERO_ADDRESS)
+        who = (
+            to_checksum_address(args["bidder"])
+            if "bidder" in args
+            else (to_checksum_address(args["provider"]) if "provider" in args else ZERO_ADDRESS)
+        )
         if name == "BidPlaced":
             bid = Bid(a.id, who, int(args["amount"]), block=block, tx_hash=tx)
-            return replace(a, leader=who, leading_amount=bid.amount, end_time=int(args["endTime"]),
-                           bids=a.bids + (bid,))
+            return replace(
+                a, leader=who, leading_amount=bid.amount, end_time=int(args["endTime"]), bids=a.bids + (bid,)
+            )
         if name in ("BidCommitted", "OfferCommitted"):
             deposit = int(args.get("deposit", args.get("bond", 0)))
-            return replace(a, bids=a.bids + (Bid(a.id, who, bond=deposit, commitment=bytes(args["commitment"]),
-                                                  block=block, tx_hash=tx),))
+            return replace(
+                a,
+                bids=a.bids
+                + (
+                    Bid(
+                        a.id, who, bond=deposit, commitment=bytes(args["commitment"]), block=block, tx_hash=tx
+                    ),
+                ),
+            )
         if name == "BidRevealed":
             amount, eligible = int(args["amount"]), bool(args["eligible"])
-            bids = tuple(replace(b, amount=amount, revealed=True, eligible=eligible, tx_hash=tx)
-                         if b.bidder == who and not b.revealed else b for b in a.bids)
+            bids = tuple(
+                replace(b, amount=amount, revealed=True, eligible=eligible, tx_hash=tx)
+                if b.bidder == who and not b.revealed
+                else b
+                for b in a.bids
+            )
             a = replace(a, bids=bids)
             if eligible:
                 if amount > a.leading_amount:
@@ -421,15 +547,34 @@ class AuctionClient:
                     a = replace(a, second_amount=amount)
             return a
         if name == "OfferPlaced":
-            bid = Bid(a.id, who, int(args["price"]), int(args["deliverySeconds"]), int(args["bond"]),
-                      score=int(args["score"]), block=block, tx_hash=tx)
+            bid = Bid(
+                a.id,
+                who,
+                int(args["price"]),
+                int(args["deliverySeconds"]),
+                int(args["bond"]),
+                score=int(args["score"]),
+                block=block,
+                tx_hash=tx,
+            )
             return replace(a, leader=who, leading_amount=bid.amount, bids=a.bids + (bid,))
         if name == "OfferRevealed":
             price, delivery, score = int(args["price"]), int(args["deliverySeconds"]), int(args["score"])
             eligible = bool(args["eligible"])
-            bids = tuple(replace(b, amount=price, delivery_seconds=delivery, score=score, revealed=True,
-                                 eligible=eligible, tx_hash=tx) if b.bidder == who and not b.revealed else b
-                         for b in a.bids)
+            bids = tuple(
+                replace(
+                    b,
+                    amount=price,
+                    delivery_seconds=delivery,
+                    score=score,
+                    revealed=True,
+                    eligible=eligible,
+                    tx_hash=tx,
+                )
+                if b.bidder == who and not b.revealed
+                else b
+                for b in a.bids
+            )
             a = replace(a, bids=bids)
             best = next((b for b in bids if b.bidder == a.leader), None)
             if eligible and (a.leader == ZERO_ADDRESS or best is None or score < best.score):
@@ -438,7 +583,9 @@ class AuctionClient:
         if name == "AuctionSettled":
             winner = to_checksum_address(args["winner"])
             status = AuctionStatus.SETTLED if winner != ZERO_ADDRESS else AuctionStatus.NO_SALE
-            return replace(a, status=status, winner=winner, price=int(args["price"]), deal_id=int(args["dealId"]))
+            return replace(
+                a, status=status, winner=winner, price=int(args["price"]), deal_id=int(args["dealId"])
+            )
         if name == "AuctionCancelled":
             return replace(a, status=AuctionStatus.CANCELLED)
         return a  # DepositReclaimed / BondReclaimed: no change to the auction itself
@@ -480,8 +627,10 @@ class AuctionClient:
         allowance = int(token.functions.allowance(me, spender).call())
         if allowance < amount:
             if not approve:
-                raise InsufficientAllowance(f"{kind.value} may spend {allowance} of {asset} for {me}, needs {amount} "
-                                            "(pass approve=True to approve exactly that)")
+                raise InsufficientAllowance(
+                    f"{kind.value} may spend {allowance} of {asset} for {me}, needs {amount} "
+                    "(pass approve=True to approve exactly that)"
+                )
             self._send(kind, token.functions.approve(spender, amount))
 
     def _current(self, ref: AuctionRef) -> Auction:
@@ -514,18 +663,30 @@ class AuctionClient:
 
     # -- English ---------------------------------------------------------------------------------------
 
-    def create_english(self, terms: DealTemplate, *, reserve: int, start_time: int, end_time: int,
-                       extension: int = 300, min_increment_bps: int = 500) -> Auction:
+    def create_english(
+        self,
+        terms: DealTemplate,
+        *,
+        reserve: int,
+        start_time: int,
+        end_time: int,
+        extension: int = 300,
+        min_increment_bps: int = 500,
+    ) -> Auction:
         self._check_template(terms)
         if reserve <= 0 or reserve > U96:
             raise InvalidInput(f"reserve {reserve} must be in 1..2^96-1")
         if start_time < self.now() or end_time <= start_time:
-            raise InvalidInput(f"need now <= start_time < end_time (now {self.now()}, {start_time}, {end_time})")
+            raise InvalidInput(
+                f"need now <= start_time < end_time (now {self.now()}, {start_time}, {end_time})"
+            )
         if not 0 <= min_increment_bps <= BPS:
             raise InvalidInput(f"min_increment_bps {min_increment_bps} outside 0..{BPS}")
         params = (reserve, start_time, end_time, extension, min_increment_bps)
-        return self._create(AuctionKind.ENGLISH, self.contracts[AuctionKind.ENGLISH].functions.create(
-            params, terms.as_tuple()))
+        return self._create(
+            AuctionKind.ENGLISH,
+            self.contracts[AuctionKind.ENGLISH].functions.create(params, terms.as_tuple()),
+        )
 
     def bid(self, auction: AuctionRef, amount: int, *, approve: bool = False) -> Auction:
         """English: bid ``amount``; raises before sending when it is over, too early, or below the minimum."""
@@ -561,16 +722,22 @@ class AuctionClient:
 
     # -- Dutch -----------------------------------------------------------------------------------------
 
-    def create_dutch(self, terms: DealTemplate, *, start_price: int, floor_price: int, start_time: int,
-                     end_time: int) -> Auction:
+    def create_dutch(
+        self, terms: DealTemplate, *, start_price: int, floor_price: int, start_time: int, end_time: int
+    ) -> Auction:
         self._check_template(terms)
         if not 0 < floor_price <= start_price <= U96:
-            raise InvalidInput(f"need 0 < floor_price <= start_price <= 2^96-1 ({floor_price}, {start_price})")
+            raise InvalidInput(
+                f"need 0 < floor_price <= start_price <= 2^96-1 ({floor_price}, {start_price})"
+            )
         if start_time < self.now() or end_time <= start_time:
-            raise InvalidInput(f"need now <= start_time < end_time (now {self.now()}, {start_time}, {end_time})")
+            raise InvalidInput(
+                f"need now <= start_time < end_time (now {self.now()}, {start_time}, {end_time})"
+            )
         params = (start_price, floor_price, start_time, end_time)
-        return self._create(AuctionKind.DUTCH, self.contracts[AuctionKind.DUTCH].functions.create(
-            params, terms.as_tuple()))
+        return self._create(
+            AuctionKind.DUTCH, self.contracts[AuctionKind.DUTCH].functions.create(params, terms.as_tuple())
+        )
 
     def dutch_price(self, auction: Auction, timestamp: int | None = None) -> int:
         """The price a purchase in the next block (or at ``timestamp``) pays, computed locally."""
@@ -600,21 +767,39 @@ class AuctionClient:
 
     # -- sealed ----------------------------------------------------------------------------------------
 
-    def create_sealed(self, terms: DealTemplate, *, reserve: int, commit_end: int, reveal_end: int,
-                      penalty_bps: int = 1000, vickrey: bool = True) -> Auction:
+    def create_sealed(
+        self,
+        terms: DealTemplate,
+        *,
+        reserve: int,
+        commit_end: int,
+        reveal_end: int,
+        penalty_bps: int = 1000,
+        vickrey: bool = True,
+    ) -> Auction:
         self._check_template(terms)
         if reserve <= 0 or reserve > U96:
             raise InvalidInput(f"reserve {reserve} must be in 1..2^96-1")
         if commit_end < self.now() or reveal_end <= commit_end:
-            raise InvalidInput(f"need now <= commit_end < reveal_end (now {self.now()}, {commit_end}, {reveal_end})")
+            raise InvalidInput(
+                f"need now <= commit_end < reveal_end (now {self.now()}, {commit_end}, {reveal_end})"
+            )
         if not 0 <= penalty_bps <= BPS:
             raise InvalidInput(f"penalty_bps {penalty_bps} outside 0..{BPS}")
         params = (reserve, commit_end, reveal_end, penalty_bps, vickrey)
-        return self._create(AuctionKind.SEALED, self.contracts[AuctionKind.SEALED].functions.create(
-            params, terms.as_tuple()))
+        return self._create(
+            AuctionKind.SEALED, self.contracts[AuctionKind.SEALED].functions.create(params, terms.as_tuple())
+        )
 
-    def commit(self, auction: AuctionRef, amount: int, *, deposit: int | None = None, salt: bytes | None = None,
-               approve: bool = False) -> Secret:
+    def commit(
+        self,
+        auction: AuctionRef,
+        amount: int,
+        *,
+        deposit: int | None = None,
+        salt: bytes | None = None,
+        approve: bool = False,
+    ) -> Secret:
         """Sealed: commit to ``amount`` with ``deposit`` (default: the amount; more hides the bid). The
         secret is stored (and written to the salt file) before the transaction is sent."""
         a = self._current(auction)
@@ -624,7 +809,9 @@ class AuctionClient:
             raise InvalidInput("commit is for sealed-bid auctions (use commit_offer for procurement)")
         deposit = amount if deposit is None else deposit
         if self.now() > a.end_time:
-            raise InvalidState(f"commit phase of sealed {a.id} is over (ended {a.end_time}, next block {self.now()})")
+            raise InvalidState(
+                f"commit phase of sealed {a.id} is over (ended {a.end_time}, next block {self.now()})"
+            )
         if not 0 < deposit <= U96 or amount > deposit:
             raise InvalidInput(f"need 0 < amount <= deposit <= 2^96-1 (amount {amount}, deposit {deposit})")
         if amount < a.reserve:
@@ -638,7 +825,9 @@ class AuctionClient:
         commitment = sealed_commitment(me, a.id, self.chain.chain_id, contract.address, amount, salt)
         secret = Secret(contract.address, a.id, to_checksum_address(me), amount, salt, deposit, commitment)
         self.salts.put(secret)
-        self._send(a.kind, contract.functions.commit(a.id, commitment, deposit), deposit if a.asset == ETH else 0)
+        self._send(
+            a.kind, contract.functions.commit(a.id, commitment, deposit), deposit if a.asset == ETH else 0
+        )
         return secret
 
     def reveal(self, auction: AuctionRef) -> Auction:
@@ -647,15 +836,18 @@ class AuctionClient:
         secret = self._secret(a)
         now = self.now()
         if not a.end_time < now <= a.reveal_end:
-            raise InvalidState(f"reveal window of {a.kind.value} {a.id} is ({a.end_time}, {a.reveal_end}], "
-                               f"next block {now}")
+            raise InvalidState(
+                f"reveal window of {a.kind.value} {a.id} is ({a.end_time}, {a.reveal_end}], next block {now}"
+            )
         if any(b.bidder == secret.bidder and b.revealed for b in a.bids):
             raise InvalidState(f"{secret.bidder} already revealed in {a.kind.value} {a.id}")
         fns = self.contracts[a.kind].functions
         if a.kind == AuctionKind.SEALED:
             self._send(a.kind, fns.reveal(a.id, secret.amount, secret.salt, secret.deposit))
         else:
-            self._send(a.kind, fns.reveal(a.id, secret.amount, secret.delivery_seconds, secret.salt, secret.deposit))
+            self._send(
+                a.kind, fns.reveal(a.id, secret.amount, secret.delivery_seconds, secret.salt, secret.deposit)
+            )
         return self.refresh(a)
 
     def _secret(self, a: Auction) -> Secret:
@@ -687,22 +879,46 @@ class AuctionClient:
 
     # -- procurement -------------------------------------------------------------------------------------
 
-    def create_procurement(self, terms: DealTemplate, *, budget: int, bid_end: int, price_weight: int = 1,
-                           time_weight: int = 0, max_delivery: int = 86_400, sealed_bids: bool = False,
-                           reveal_end: int = 0, penalty_bps: int = 1000, approve: bool = False) -> Auction:
+    def create_procurement(
+        self,
+        terms: DealTemplate,
+        *,
+        budget: int,
+        bid_end: int,
+        price_weight: int = 1,
+        time_weight: int = 0,
+        max_delivery: int = 86_400,
+        sealed_bids: bool = False,
+        reveal_end: int = 0,
+        penalty_bps: int = 1000,
+        approve: bool = False,
+    ) -> Auction:
         """Lock ``budget`` and open a reverse auction (min bond = ``terms.bond``)."""
         self._check_template(terms)
         if not 0 < budget <= U96:
             raise InvalidInput(f"budget {budget} must be in 1..2^96-1")
         if bid_end <= self.now() or (sealed_bids and reveal_end <= bid_end):
-            raise InvalidInput(f"need now < bid_end (< reveal_end when sealed): now {self.now()}, {bid_end}, "
-                               f"{reveal_end}")
+            raise InvalidInput(
+                f"need now < bid_end (< reveal_end when sealed): now {self.now()}, {bid_end}, {reveal_end}"
+            )
         if price_weight == 0 and time_weight == 0:
             raise InvalidInput("at least one weight must be non-zero")
         self._ensure_funds(AuctionKind.PROCUREMENT, terms.asset, budget, approve=approve)
-        params = (budget, bid_end, reveal_end, penalty_bps, sealed_bids, price_weight, time_weight, max_delivery)
-        return self._create(AuctionKind.PROCUREMENT, self.contracts[AuctionKind.PROCUREMENT].functions.create(
-            params, terms.as_tuple()), budget if terms.asset == ETH else 0)
+        params = (
+            budget,
+            bid_end,
+            reveal_end,
+            penalty_bps,
+            sealed_bids,
+            price_weight,
+            time_weight,
+            max_delivery,
+        )
+        return self._create(
+            AuctionKind.PROCUREMENT,
+            self.contracts[AuctionKind.PROCUREMENT].functions.create(params, terms.as_tuple()),
+            budget if terms.asset == ETH else 0,
+        )
 
     def _check_offer(self, a: Auction, price: int, delivery_seconds: int, bond: int) -> None:
         self._active(a, "bid on")
@@ -712,11 +928,20 @@ class AuctionClient:
         if self.now() > a.end_time:
             raise InvalidState(f"procurement {a.id} bidding ended at {a.end_time} (next block {self.now()})")
         if not 0 < price <= a.budget or delivery_seconds > a.max_delivery or bond < a.terms.bond:
-            raise InvalidInput(f"offer breaks the rules of procurement {a.id}: price in 1..{a.budget}, delivery "
-                               f"<= {a.max_delivery}, bond >= {a.terms.bond}")
+            raise InvalidInput(
+                f"offer breaks the rules of procurement {a.id}: price in 1..{a.budget}, delivery "
+                f"<= {a.max_delivery}, bond >= {a.terms.bond}"
+            )
 
-    def offer(self, auction: AuctionRef, price: int, delivery_seconds: int, *, bond: int | None = None,
-              approve: bool = False) -> Auction:
+    def offer(
+        self,
+        auction: AuctionRef,
+        price: int,
+        delivery_seconds: int,
+        *,
+        bond: int | None = None,
+        approve: bool = False,
+    ) -> Auction:
         """Open procurement: offer ``price`` and ``delivery_seconds`` with ``bond`` (default: the minimum)."""
         a = self._current(auction)
         bond = a.terms.bond if bond is None else bond
@@ -728,12 +953,23 @@ class AuctionClient:
             if a.score(price, delivery_seconds) >= best.score:
                 raise InvalidInput(f"score {a.score(price, delivery_seconds)} does not beat {best.score}")
         self._ensure_funds(a.kind, a.asset, bond, approve=approve)
-        self._send(a.kind, self.contracts[a.kind].functions.bid(a.id, price, delivery_seconds, bond),
-                   bond if a.asset == ETH else 0)
+        self._send(
+            a.kind,
+            self.contracts[a.kind].functions.bid(a.id, price, delivery_seconds, bond),
+            bond if a.asset == ETH else 0,
+        )
         return self.refresh(a)
 
-    def commit_offer(self, auction: AuctionRef, price: int, delivery_seconds: int, *, bond: int | None = None,
-                     salt: bytes | None = None, approve: bool = False) -> Secret:
+    def commit_offer(
+        self,
+        auction: AuctionRef,
+        price: int,
+        delivery_seconds: int,
+        *,
+        bond: int | None = None,
+        salt: bytes | None = None,
+        approve: bool = False,
+    ) -> Secret:
         """Sealed procurement: commit to an offer; the bond is the (public) deposit."""
         a = self._current(auction)
         bond = a.terms.bond if bond is None else bond
@@ -746,8 +982,9 @@ class AuctionClient:
         self._ensure_funds(a.kind, a.asset, bond, approve=approve)
         salt = salt or secrets.token_bytes(32)
         contract = self.contracts[a.kind]
-        commitment = procurement_commitment(me, a.id, self.chain.chain_id, contract.address, price,
-                                            delivery_seconds, salt)
+        commitment = procurement_commitment(
+            me, a.id, self.chain.chain_id, contract.address, price, delivery_seconds, salt
+        )
         secret = Secret(contract.address, a.id, me, price, salt, bond, commitment, delivery_seconds)
         self.salts.put(secret)
         self._send(a.kind, contract.functions.commit(a.id, commitment, bond), bond if a.asset == ETH else 0)
@@ -762,7 +999,9 @@ class AuctionClient:
         if a.kind == AuctionKind.DUTCH:
             raise InvalidInput("Dutch auctions settle when bought")
         if self.now() <= a.ends_at:
-            raise InvalidState(f"{a.kind.value} {a.id} ends at {a.ends_at}: settle after it (next block {self.now()})")
+            raise InvalidState(
+                f"{a.kind.value} {a.id} ends at {a.ends_at}: settle after it (next block {self.now()})"
+            )
         self._send(a.kind, self.contracts[a.kind].functions.settle(a.id, a.terms.as_tuple()))
         return self.refresh(a)
 
@@ -773,5 +1012,7 @@ class AuctionClient:
             raise InvalidState(f"{self._me()} has no credit in {asset} at {kind.value}")
         fns = self.contracts[kind].functions
         asset = to_checksum_address(asset)
-        self._send(kind, fns.withdraw(asset) if to is None else fns.withdrawTo(asset, to_checksum_address(to)))
+        self._send(
+            kind, fns.withdraw(asset) if to is None else fns.withdrawTo(asset, to_checksum_address(to))
+        )
         return amount

@@ -23,19 +23,37 @@ if TYPE_CHECKING:
 
 ERC1271_MAGIC = bytes.fromhex("1626ba7e")
 ERC20_ABI: list[dict[str, Any]] = [
-    {"type": "function", "name": "balanceOf", "stateMutability": "view",
-     "inputs": [{"name": "a", "type": "address"}], "outputs": [{"name": "", "type": "uint256"}]},
-    {"type": "function", "name": "allowance", "stateMutability": "view",
-     "inputs": [{"name": "o", "type": "address"}, {"name": "s", "type": "address"}],
-     "outputs": [{"name": "", "type": "uint256"}]},
-    {"type": "function", "name": "approve", "stateMutability": "nonpayable",
-     "inputs": [{"name": "s", "type": "address"}, {"name": "v", "type": "uint256"}], "outputs": []},
+    {
+        "type": "function",
+        "name": "balanceOf",
+        "stateMutability": "view",
+        "inputs": [{"name": "a", "type": "address"}],
+        "outputs": [{"name": "", "type": "uint256"}],
+    },
+    {
+        "type": "function",
+        "name": "allowance",
+        "stateMutability": "view",
+        "inputs": [{"name": "o", "type": "address"}, {"name": "s", "type": "address"}],
+        "outputs": [{"name": "", "type": "uint256"}],
+    },
+    {
+        "type": "function",
+        "name": "approve",
+        "stateMutability": "nonpayable",
+        "inputs": [{"name": "s", "type": "address"}, {"name": "v", "type": "uint256"}],
+        "outputs": [],
+    },
 ]
 # approve is declared without outputs so USDT-like tokens (no return value) work too.
 ERC1271_ABI: list[dict[str, Any]] = [
-    {"type": "function", "name": "isValidSignature", "stateMutability": "view",
-     "inputs": [{"name": "h", "type": "bytes32"}, {"name": "s", "type": "bytes"}],
-     "outputs": [{"name": "", "type": "bytes4"}]},
+    {
+        "type": "function",
+        "name": "isValidSignature",
+        "stateMutability": "view",
+        "inputs": [{"name": "h", "type": "bytes32"}, {"name": "s", "type": "bytes"}],
+        "outputs": [{"name": "", "type": "bytes4"}],
+    },
 ]
 
 
@@ -62,7 +80,9 @@ def balance_of(w3: Web3, asset: str, who: str) -> int:
 
 def allowance_of(w3: Web3, asset: str, owner: str, spender: str) -> int:
     """How much of the ERC-20 ``asset`` ``spender`` may pull from ``owner``."""
-    return int(erc20(w3, asset).functions.allowance(to_checksum_address(owner), to_checksum_address(spender)).call())
+    return int(
+        erc20(w3, asset).functions.allowance(to_checksum_address(owner), to_checksum_address(spender)).call()
+    )
 
 
 def erc1271_accepts(w3: Web3, wallet: str, digest: bytes, signature: bytes) -> bool:
@@ -71,11 +91,12 @@ def erc1271_accepts(w3: Web3, wallet: str, digest: bytes, signature: bytes) -> b
     contract = w3.eth.contract(address=to_checksum_address(wallet), abi=ERC1271_ABI)
     try:
         return bytes(contract.functions.isValidSignature(digest, signature).call()) == ERC1271_MAGIC
-    except Exception:  # noqa: BLE001 - any failure is a refusal
+    except Exception:
         return False
 
 
 # -- the client base ----------------------------------------------------------------------------------------
+
 
 class ContractClient:
     """A client for one deployed contract, acting as ``account`` (None for reads only).
@@ -88,13 +109,21 @@ class ContractClient:
     EVENTS: ClassVar[tuple[str, ...]] = ()
     SPENDER: ClassVar[str | None] = None  # what messages call this contract (default: ARTIFACT)
 
-    def __init__(self, chain: Chain, address: str | Contract, account: LocalAccount | None = None, *,
-                 from_block: int = 0):
+    def __init__(
+        self,
+        chain: Chain,
+        address: str | Contract,
+        account: LocalAccount | None = None,
+        *,
+        from_block: int = 0,
+    ):
         self.chain = chain
         self.w3 = chain.w3
         addr = contract_address(address)
-        self.contract: Contract = self.w3.eth.contract(address=addr,  # type: ignore[call-overload]
-                                                       abi=load_artifact(self.ARTIFACT)["abi"])
+        self.contract: Contract = self.w3.eth.contract(
+            address=addr,  # type: ignore[call-overload]
+            abi=load_artifact(self.ARTIFACT)["abi"],
+        )
         self.address: str = addr
         self.account = account
         self.from_block = from_block
@@ -121,7 +150,7 @@ class ContractClient:
         """Timestamp the next block will (at least) have: the pending block's, else latest + 1."""
         try:
             return int(self.w3.eth.get_block("pending")["timestamp"])
-        except Exception:  # noqa: BLE001 - nodes without a pending block
+        except Exception:
             return self.chain.now() + 1
 
     def approve(self, asset: str, amount: int) -> Any:
@@ -160,5 +189,6 @@ class ContractClient:
             if not approve:
                 raise InsufficientAllowance(
                     f"{self.SPENDER or self.ARTIFACT} {self.address} may spend {allowed} of {asset} for {me}, needs {amount} "
-                    "(pass approve=True to approve exactly that)")
+                    "(pass approve=True to approve exactly that)"
+                )
             self.approve(asset, amount)

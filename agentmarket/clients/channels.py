@@ -34,8 +34,15 @@ from .base import ERC1271_MAGIC, erc20, erc1271_accepts  # noqa: F401 - ERC1271_
 
 MAX_DEPOSIT = 2**104 - 1
 # Gas limits per action (measured use is 30-60k; ERC-1271 wallets and payout allowances need headroom).
-GAS_LIMITS = {"open": 250_000, "top_up": 200_000, "claim": 250_000, "claim_item": 80_000, "close": 300_000,
-              "reclaim": 200_000, "withdraw": 200_000}
+GAS_LIMITS = {
+    "open": 250_000,
+    "top_up": 200_000,
+    "claim": 250_000,
+    "claim_item": 80_000,
+    "close": 300_000,
+    "reclaim": 200_000,
+    "withdraw": 200_000,
+}
 
 
 class ChannelStatus(IntEnum):
@@ -63,8 +70,10 @@ class Channel:
     opened_block: int = 0
 
     def __repr__(self) -> str:
-        return (f"Channel(id={self.id_hex}, payer={self.payer}, payee={self.payee}, asset={self.asset}, "
-                f"deposit={self.deposit}, claimed={self.claimed}, expiry={self.expiry}, status={self.status.name})")
+        return (
+            f"Channel(id={self.id_hex}, payer={self.payer}, payee={self.payee}, asset={self.asset}, "
+            f"deposit={self.deposit}, claimed={self.claimed}, expiry={self.expiry}, status={self.status.name})"
+        )
 
     @property
     def id_hex(self) -> str:
@@ -86,7 +95,9 @@ class Channel:
 
     def terms(self) -> ChannelTerms:
         """What a payee's :class:`~agentmarket.vouchers.VoucherStore` needs to accept vouchers."""
-        return ChannelTerms(self.id, self.payer, self.payee, self.asset, self.deposit, self.expiry, self.claimed)
+        return ChannelTerms(
+            self.id, self.payer, self.payee, self.asset, self.deposit, self.expiry, self.claimed
+        )
 
 
 @dataclass(frozen=True)
@@ -166,22 +177,32 @@ class ChannelClient:
     def verify_voucher(self, voucher: Voucher, channel: Channel | None = None) -> bool:
         """True when ``voucher`` is signed by its channel's payer for this chain and contract."""
         channel = channel or self.channel(voucher.channel_id)
-        return self.signature_valid(channel.payer, self.domain.voucher_digest(voucher.channel_id, voucher.amount),
-                                    voucher.signature)
+        return self.signature_valid(
+            channel.payer, self.domain.voucher_digest(voucher.channel_id, voucher.amount), voucher.signature
+        )
 
     # -- reads ------------------------------------------------------------------------------------------
 
     def channel_id(self, payer: str, payee: str, asset: str, salt: int) -> bytes:
         from eth_abi import encode
 
-        return bytes(self.w3.keccak(encode(["address", "address", "address", "uint256"],
-                                           [payer, payee, asset, int(salt)])))
+        return bytes(
+            self.w3.keccak(
+                encode(["address", "address", "address", "uint256"], [payer, payee, asset, int(salt)])
+            )
+        )
 
     def channel(self, channel_id: bytes | str) -> Channel:
         """Rebuild a channel from its events (one ``eth_getLogs``). Raises :class:`InvalidState` if unknown."""
         cid = _id(channel_id)
-        logs = self.w3.eth.get_logs({"address": self.contract.address, "topics": [None, "0x" + cid.hex()],
-                                     "fromBlock": self.from_block, "toBlock": "latest"})
+        logs = self.w3.eth.get_logs(
+            {
+                "address": self.contract.address,
+                "topics": [None, "0x" + cid.hex()],
+                "fromBlock": self.from_block,
+                "toBlock": "latest",
+            }
+        )
         channel = self._apply(None, cid, logs)
         if channel is None:
             raise InvalidState(f"no channel 0x{cid.hex()} on {self.contract.address}")
@@ -191,11 +212,26 @@ class ChannelClient:
         """Fold this channel's events (from ``eth_getLogs`` or a receipt) into ``channel``."""
         state: dict[str, Any] | None = None
         if channel is not None:
-            state = {k: getattr(channel, k) for k in ("payer", "payee", "asset", "salt", "deposit", "claimed",
-                                                      "expiry", "status", "opened_block")}
+            state = {
+                k: getattr(channel, k)
+                for k in (
+                    "payer",
+                    "payee",
+                    "asset",
+                    "salt",
+                    "deposit",
+                    "claimed",
+                    "expiry",
+                    "status",
+                    "opened_block",
+                )
+            }
         for log in logs:
-            if (log["address"] != self.contract.address or len(log["topics"]) < 2
-                    or bytes(log["topics"][1]) != cid):
+            if (
+                log["address"] != self.contract.address
+                or len(log["topics"]) < 2
+                or bytes(log["topics"][1]) != cid
+            ):
                 continue
             event = self._event_by_topic.get(bytes(log["topics"][0]))
             if event is None:
@@ -203,9 +239,17 @@ class ChannelClient:
             data = event.process_log(log)
             name, args = data["event"], data["args"]
             if name == "ChannelOpened":
-                state = {"payer": args["payer"], "payee": args["payee"], "asset": args["asset"],
-                         "salt": args["salt"], "deposit": args["deposit"], "claimed": 0, "expiry": args["expiry"],
-                         "status": ChannelStatus.OPEN, "opened_block": data["blockNumber"]}
+                state = {
+                    "payer": args["payer"],
+                    "payee": args["payee"],
+                    "asset": args["asset"],
+                    "salt": args["salt"],
+                    "deposit": args["deposit"],
+                    "claimed": 0,
+                    "expiry": args["expiry"],
+                    "status": ChannelStatus.OPEN,
+                    "opened_block": data["blockNumber"],
+                }
             elif state is None:
                 continue
             elif name == "ChannelToppedUp":
@@ -228,8 +272,17 @@ class ChannelClient:
 
     # -- life cycle ----------------------------------------------------------------------------------------
 
-    def open(self, payee: str, deposit: int, *, expiry: int | None = None, ttl: int | None = None,
-             asset: str = ETH, salt: int | None = None, approve: bool = True) -> Channel:
+    def open(
+        self,
+        payee: str,
+        deposit: int,
+        *,
+        expiry: int | None = None,
+        ttl: int | None = None,
+        asset: str = ETH,
+        salt: int | None = None,
+        approve: bool = True,
+    ) -> Channel:
         """Open a channel to ``payee`` with ``deposit`` until ``expiry`` (or now + ``ttl`` seconds).
 
         ERC-20: with ``approve`` (default) the allowance is raised first when too small.
@@ -251,15 +304,26 @@ class ChannelClient:
         cid = self.channel_id(self.address, payee, asset, salt)
         status, *_ = self.onchain(cid)
         if status != ChannelStatus.NONE:
-            raise InvalidState(f"channel 0x{cid.hex()} already exists (status {status.name}); use another salt")
+            raise InvalidState(
+                f"channel 0x{cid.hex()} already exists (status {status.name}); use another salt"
+            )
         self._require_funds(asset, deposit, approve=approve)
         value = deposit if asset == ETH else 0
-        receipt = self._send(self.contract.functions.open((self.address, payee, asset, salt), deposit, expiry),
-                             value=value, gas=GAS_LIMITS["open"])
+        receipt = self._send(
+            self.contract.functions.open((self.address, payee, asset, salt), deposit, expiry),
+            value=value,
+            gas=GAS_LIMITS["open"],
+        )
         return self._from_receipt(receipt, cid)
 
-    def top_up(self, channel: Channel | bytes | str, amount: int = 0, *, new_expiry: int | None = None,
-               approve: bool = True) -> Channel:
+    def top_up(
+        self,
+        channel: Channel | bytes | str,
+        amount: int = 0,
+        *,
+        new_expiry: int | None = None,
+        approve: bool = True,
+    ) -> Channel:
         """Payer: add ``amount`` and/or extend the expiry to ``new_expiry``."""
         ch = self._resolve(channel)
         if ch.payer != self.address:
@@ -275,20 +339,29 @@ class ChannelClient:
             raise InvalidInput("total deposit would exceed 2^104-1")
         if amount:
             self._require_funds(ch.asset, amount, approve=approve)
-        receipt = self._send(self.contract.functions.topUp(ch.key, amount, new_expiry or 0),
-                             value=amount if ch.asset == ETH else 0, gas=GAS_LIMITS["top_up"])
+        receipt = self._send(
+            self.contract.functions.topUp(ch.key, amount, new_expiry or 0),
+            value=amount if ch.asset == ETH else 0,
+            gas=GAS_LIMITS["top_up"],
+        )
         return self._from_receipt(receipt, ch.id, ch)
 
     def claim(self, voucher: Voucher, *, channel: Channel | None = None) -> Channel:
         """Redeem ``voucher`` (anyone may send it; the payee is paid). The channel stays open."""
         ch = channel or self.channel(voucher.channel_id)
         self._check_voucher(ch, voucher)
-        receipt = self._send(self.contract.functions.claim(ch.key, voucher.amount, voucher.signature),
-                             gas=GAS_LIMITS["claim"])
+        receipt = self._send(
+            self.contract.functions.claim(ch.key, voucher.amount, voucher.signature), gas=GAS_LIMITS["claim"]
+        )
         return self._from_receipt(receipt, ch.id, ch)
 
-    def claim_many(self, vouchers: Sequence[Voucher], *, channels: Sequence[Channel] | None = None,
-                   preflight: bool = True) -> ClaimManyResult:
+    def claim_many(
+        self,
+        vouchers: Sequence[Voucher],
+        *,
+        channels: Sequence[Channel] | None = None,
+        preflight: bool = True,
+    ) -> ClaimManyResult:
         """Redeem many vouchers in one transaction. With ``preflight`` items that would fail are dropped
         before sending (raising if none remain); items that fail on chain anyway are reported in ``skipped``."""
         if not vouchers:
@@ -304,10 +377,14 @@ class ChannelClient:
                     continue
             items.append((ch.key, v.amount, v.signature))
         if not items:
-            raise InvalidState(f"none of the {len(vouchers)} vouchers can be claimed: "
-                               + "; ".join(str(e) for e in skipped_local.values())[:500])
-        receipt = self._send(self.contract.functions.claimMany(items),
-                             gas=GAS_LIMITS["claim"] + GAS_LIMITS["claim_item"] * len(items))
+            raise InvalidState(
+                f"none of the {len(vouchers)} vouchers can be claimed: "
+                + "; ".join(str(e) for e in skipped_local.values())[:500]
+            )
+        receipt = self._send(
+            self.contract.functions.claimMany(items),
+            gas=GAS_LIMITS["claim"] + GAS_LIMITS["claim_item"] * len(items),
+        )
         skipped: dict[bytes, ContractRevert] = {}
         for data in self.contract.events.ChannelClaimSkipped().process_receipt(receipt, errors=DISCARD):
             skipped[bytes(data["args"]["channelId"])] = decode_revert(bytes(data["args"]["reason"]))
@@ -319,7 +396,9 @@ class ChannelClient:
         """Payee: redeem ``voucher`` (if it adds anything) and close; the payer gets the rest back."""
         ch = self._resolve(channel)
         if ch.payee != self.address:
-            raise NotAuthorized(f"only the payee {ch.payee} can close; the payer uses cooperative_close or reclaim")
+            raise NotAuthorized(
+                f"only the payee {ch.payee} can close; the payer uses cooperative_close or reclaim"
+            )
         self._require_open(ch)
         self._require_not_expired(ch)
         amount, signature = 0, b""
@@ -329,7 +408,9 @@ class ChannelClient:
             if min(voucher.amount, ch.deposit) > ch.claimed:
                 self._check_signature(ch, voucher)
                 amount, signature = voucher.amount, voucher.signature
-        receipt = self._send(self.contract.functions.close(ch.key, amount, signature), gas=GAS_LIMITS["close"])
+        receipt = self._send(
+            self.contract.functions.close(ch.key, amount, signature), gas=GAS_LIMITS["close"]
+        )
         return self._from_receipt(receipt, ch.id, ch)
 
     def close_signature(self, channel: Channel | bytes | str, amount: int) -> bytes:
@@ -339,8 +420,14 @@ class ChannelClient:
             raise NotAuthorized("only the payer or the payee can sign a cooperative close")
         return self.signer.sign_close(ch.id, amount)
 
-    def cooperative_close(self, channel: Channel | bytes | str, amount: int, *, payer_signature: bytes = b"",
-                          payee_signature: bytes = b"") -> Channel:
+    def cooperative_close(
+        self,
+        channel: Channel | bytes | str,
+        amount: int,
+        *,
+        payer_signature: bytes = b"",
+        payee_signature: bytes = b"",
+    ) -> Channel:
         """Close early at the agreed cumulative ``amount``. The caller's own signature is implied; pass the
         other party's (a relayer passes both)."""
         ch = self._resolve(channel)
@@ -352,8 +439,10 @@ class ChannelClient:
             raise SignatureError(f"payer signature does not authorise closing at {amount}")
         if self.address != ch.payee and not self.signature_valid(ch.payee, digest, payee_signature):
             raise SignatureError(f"payee signature does not authorise closing at {amount}")
-        receipt = self._send(self.contract.functions.cooperativeClose(ch.key, amount, payer_signature,
-                                                                      payee_signature), gas=GAS_LIMITS["close"])
+        receipt = self._send(
+            self.contract.functions.cooperativeClose(ch.key, amount, payer_signature, payee_signature),
+            gas=GAS_LIMITS["close"],
+        )
         return self._from_receipt(receipt, ch.id, ch)
 
     def reclaim(self, channel: Channel | bytes | str) -> Channel:
@@ -372,8 +461,11 @@ class ChannelClient:
         amount = self.credit(self.address, asset)
         if amount == 0:
             raise InvalidState(f"no credit in {asset} for {self.address}")
-        fn = (self.contract.functions.withdraw(asset) if to is None
-              else self.contract.functions.withdrawTo(asset, _addr(to, "to")))
+        fn = (
+            self.contract.functions.withdraw(asset)
+            if to is None
+            else self.contract.functions.withdrawTo(asset, _addr(to, "to"))
+        )
         self._send(fn, gas=GAS_LIMITS["withdraw"])
         return amount
 
@@ -405,8 +497,12 @@ class ChannelClient:
             raise InvalidState(f"channel {ch.id_hex} expired at {ch.expiry} (now {now})")
 
     def _check_signature(self, ch: Channel, voucher: Voucher) -> None:
-        if not self.signature_valid(ch.payer, self.domain.voucher_digest(ch.id, voucher.amount), voucher.signature):
-            raise SignatureError(f"voucher is not signed by the payer {ch.payer} for this channel, chain and contract")
+        if not self.signature_valid(
+            ch.payer, self.domain.voucher_digest(ch.id, voucher.amount), voucher.signature
+        ):
+            raise SignatureError(
+                f"voucher is not signed by the payer {ch.payer} for this channel, chain and contract"
+            )
 
     def _check_voucher(self, ch: Channel, voucher: Voucher) -> None:
         if voucher.channel_id != ch.id:
@@ -430,7 +526,9 @@ class ChannelClient:
         allowance = int(token.functions.allowance(self.address, self.contract.address).call())
         if allowance < amount:
             if not approve:
-                raise InsufficientAllowance(f"allowance {allowance} < {amount} (pass approve=True or approve first)")
+                raise InsufficientAllowance(
+                    f"allowance {allowance} < {amount} (pass approve=True or approve first)"
+                )
             self._send(token.functions.approve(self.contract.address, amount), gas=150_000)
 
 
@@ -446,5 +544,5 @@ def _id(channel_id: bytes | str) -> bytes:
 def _abi_type(param: dict[str, Any]) -> str:
     kind = str(param["type"])
     if kind.startswith("tuple"):
-        return "(" + ",".join(_abi_type(c) for c in param["components"]) + ")" + kind[len("tuple"):]
+        return "(" + ",".join(_abi_type(c) for c in param["components"]) + ")" + kind[len("tuple") :]
     return kind

@@ -41,8 +41,18 @@ Deadline = int | float | datetime | timedelta
 DealRef = Deal | int
 
 _DEAL_EVENTS = (
-    "DealCreated", "BondPosted", "DeliverableSubmitted", "FundsReleased", "DealAccepted", "DealFinalized",
-    "DealDisputed", "DisputeResolved", "DisputeDefaulted", "DealRefunded", "CancelRequested", "DealCancelled",
+    "DealCreated",
+    "BondPosted",
+    "DeliverableSubmitted",
+    "FundsReleased",
+    "DealAccepted",
+    "DealFinalized",
+    "DealDisputed",
+    "DisputeResolved",
+    "DisputeDefaulted",
+    "DealRefunded",
+    "CancelRequested",
+    "DealCancelled",
 )
 
 
@@ -96,7 +106,9 @@ class EscrowClient(ContractClient):
     def credit(self, account: str | None = None, asset: str = ETH) -> int:
         """Withdrawable credit of ``account`` (default: this client's account) in ``asset``."""
         who = account or self._me()
-        return int(self.contract.functions.creditOf(to_checksum_address(who), to_checksum_address(asset)).call())
+        return int(
+            self.contract.functions.creditOf(to_checksum_address(who), to_checksum_address(asset)).call()
+        )
 
     def asset_balance(self, account: str, asset: str = ETH) -> int:
         """ETH or ERC-20 balance of ``account``."""
@@ -112,24 +124,39 @@ class EscrowClient(ContractClient):
 
     def deal(self, deal_id: int) -> Deal:
         """Rebuild deal ``deal_id`` from its events."""
-        logs = self.w3.eth.get_logs({  # type: ignore[arg-type]
-            "address": self.address, "fromBlock": self.from_block, "toBlock": "latest",
-            # hex strings: eth-tester does not match HexBytes topics
-            "topics": [["0x" + bytes(t).hex() for t, n in self._topics.items() if n in _DEAL_EVENTS],
-                       "0x" + int(deal_id).to_bytes(32, "big").hex()],
-        })
+        logs = self.w3.eth.get_logs(
+            {  # type: ignore[arg-type]
+                "address": self.address,
+                "fromBlock": self.from_block,
+                "toBlock": "latest",
+                # hex strings: eth-tester does not match HexBytes topics
+                "topics": [
+                    ["0x" + bytes(t).hex() for t, n in self._topics.items() if n in _DEAL_EVENTS],
+                    "0x" + int(deal_id).to_bytes(32, "big").hex(),
+                ],
+            }
+        )
         deals = self._fold(logs)
         if int(deal_id) not in deals:
             raise InvalidInput(f"no deal {deal_id} in escrow {self.address}")
         return deals[int(deal_id)]
 
-    def deals(self, *, party: str | None = None, state: DealState | Iterable[DealState] | None = None,
-              role: str | None = None) -> list[Deal]:
+    def deals(
+        self,
+        *,
+        party: str | None = None,
+        state: DealState | Iterable[DealState] | None = None,
+        role: str | None = None,
+    ) -> list[Deal]:
         """Every deal rebuilt from events, optionally those where ``party`` is buyer/seller/arbiter
         (or exactly ``role``), and in ``state`` (one or several)."""
-        logs = self.w3.eth.get_logs({  # type: ignore[arg-type]
-            "address": self.address, "fromBlock": self.from_block, "toBlock": "latest",
-        })
+        logs = self.w3.eth.get_logs(
+            {  # type: ignore[arg-type]
+                "address": self.address,
+                "fromBlock": self.from_block,
+                "toBlock": "latest",
+            }
+        )
         result = list(self._fold(logs).values())
         if party is not None:
             who = to_checksum_address(party)
@@ -167,8 +194,13 @@ class EscrowClient(ContractClient):
     @staticmethod
     def _created(event: Any, tx: str) -> Deal:
         args = event["args"]
-        return Deal(id=int(args["dealId"]), terms=DealTerms.from_abi(args["deal"]), state=DealState(args["state"]),
-                    opened_by=to_checksum_address(args["openedBy"]), tx_hash=tx)
+        return Deal(
+            id=int(args["dealId"]),
+            terms=DealTerms.from_abi(args["deal"]),
+            state=DealState(args["state"]),
+            opened_by=to_checksum_address(args["openedBy"]),
+            tx_hash=tx,
+        )
 
     @staticmethod
     def _apply(deal: Deal, name: str, args: Any, tx: str) -> Deal:
@@ -178,39 +210,75 @@ class EscrowClient(ContractClient):
             return replace(deal, terms=replace(t, bond=int(args["bond"])), state=DealState.FUNDED, tx_hash=tx)
         if name == "DeliverableSubmitted":
             # submitting rewrites the stored word: pending cancel requests lapse (as in `dealStatus`)
-            return replace(deal, state=DealState.SUBMITTED, submitted_at=int(args["submittedAt"]),
-                           deliverable_hash=bytes(args["deliverableHash"]), buyer_cancelled=False,
-                           seller_cancelled=False, tx_hash=tx)
+            return replace(
+                deal,
+                state=DealState.SUBMITTED,
+                submitted_at=int(args["submittedAt"]),
+                deliverable_hash=bytes(args["deliverableHash"]),
+                buyer_cancelled=False,
+                seller_cancelled=False,
+                tx_hash=tx,
+            )
         if name == "FundsReleased":
-            return replace(deal, terms=replace(t, amount=int(args["remaining"])),
-                           released=deal.released + int(args["amount"]), tx_hash=tx)
+            return replace(
+                deal,
+                terms=replace(t, amount=int(args["remaining"])),
+                released=deal.released + int(args["amount"]),
+                tx_hash=tx,
+            )
         if name in ("DealAccepted", "DealFinalized"):
             # the fee is not in the event (hot path): fee = (amount - penalty) * feeBps / 10_000
             to_seller, to_buyer = int(args["toSeller"]), int(args["toBuyer"])
             fee = t.amount - to_buyer + t.bond - to_seller
             state = DealState.ACCEPTED if name == "DealAccepted" else DealState.FINALIZED
-            return replace(deal, state=state, tx_hash=tx,
-                           settlement=Settlement(to_seller=to_seller, to_buyer=to_buyer, fee=fee))
+            return replace(
+                deal,
+                state=state,
+                tx_hash=tx,
+                settlement=Settlement(to_seller=to_seller, to_buyer=to_buyer, fee=fee),
+            )
         if name == "DealDisputed":
             return replace(deal, state=DealState.DISPUTED, tx_hash=tx)
         if name == "DisputeResolved":
-            return replace(deal, state=DealState.RESOLVED, tx_hash=tx, settlement=Settlement(
-                to_seller=int(args["toSeller"]), to_buyer=int(args["toBuyer"]), to_arbiter=int(args["toArbiter"]),
-                fee=int(args["fee"])))
+            return replace(
+                deal,
+                state=DealState.RESOLVED,
+                tx_hash=tx,
+                settlement=Settlement(
+                    to_seller=int(args["toSeller"]),
+                    to_buyer=int(args["toBuyer"]),
+                    to_arbiter=int(args["toArbiter"]),
+                    fee=int(args["fee"]),
+                ),
+            )
         if name == "DisputeDefaulted":
-            return replace(deal, state=DealState.RESOLVED, tx_hash=tx, settlement=Settlement(
-                to_seller=int(args["toSeller"]), to_buyer=int(args["toBuyer"]), fee=int(args["fee"])))
+            return replace(
+                deal,
+                state=DealState.RESOLVED,
+                tx_hash=tx,
+                settlement=Settlement(
+                    to_seller=int(args["toSeller"]), to_buyer=int(args["toBuyer"]), fee=int(args["fee"])
+                ),
+            )
         if name == "DealRefunded":
-            return replace(deal, state=DealState.REFUNDED, tx_hash=tx,
-                           settlement=Settlement(to_buyer=int(args["toBuyer"])))
+            return replace(
+                deal,
+                state=DealState.REFUNDED,
+                tx_hash=tx,
+                settlement=Settlement(to_buyer=int(args["toBuyer"])),
+            )
         if name == "CancelRequested":
             if to_checksum_address(args["party"]) == t.buyer:
                 return replace(deal, buyer_cancelled=True, tx_hash=tx)
             return replace(deal, seller_cancelled=True, tx_hash=tx)
         if name == "DealCancelled":
             # the cancelling call records no flag of its own: the flags are the CancelRequested requests
-            return replace(deal, state=DealState.CANCELLED, tx_hash=tx,
-                           settlement=Settlement(to_buyer=int(args["toBuyer"]), to_seller=int(args["toSeller"])))
+            return replace(
+                deal,
+                state=DealState.CANCELLED,
+                tx_hash=tx,
+                settlement=Settlement(to_buyer=int(args["toBuyer"]), to_seller=int(args["toSeller"])),
+            )
         return deal
 
     def _from_receipt(self, deal: Deal, receipt: Any) -> Deal:
@@ -236,7 +304,9 @@ class EscrowClient(ContractClient):
             raise InvalidState(f"deal {deal.id} does not exist in escrow {self.address}")
         if not self.contract.functions.verifyTerms(deal.id, deal.terms.as_tuple()).call():
             deal = self.deal(deal.id)
-        return replace(deal, state=state, submitted_at=submitted, buyer_cancelled=buyer_c, seller_cancelled=seller_c)
+        return replace(
+            deal, state=state, submitted_at=submitted, buyer_cancelled=buyer_c, seller_cancelled=seller_c
+        )
 
     def _require_role(self, deal: Deal, role: str, action: str) -> None:
         me = self._me()
@@ -251,19 +321,36 @@ class EscrowClient(ContractClient):
 
     # -- opening -----------------------------------------------------------------------------------------
 
-    def terms(self, seller: str, amount: int, *, deliver_by: Deadline, asset: str = ETH,
-              promised_by: Deadline | None = None, review_window: int | timedelta = 3600,
-              ruling_window: int | timedelta = 86_400, arbiter: str | None = None, arbiter_fee_bps: int = 0,
-              bond: int = 0, terms_hash: bytes | str | None = None, penalty_bps_per_hour: int = 0,
-              penalty_cap_bps: int = 0, default_seller_bps: int = BPS, buyer: str | None = None) -> DealTerms:
+    def terms(
+        self,
+        seller: str,
+        amount: int,
+        *,
+        deliver_by: Deadline,
+        asset: str = ETH,
+        promised_by: Deadline | None = None,
+        review_window: int | timedelta = 3600,
+        ruling_window: int | timedelta = 86_400,
+        arbiter: str | None = None,
+        arbiter_fee_bps: int = 0,
+        bond: int = 0,
+        terms_hash: bytes | str | None = None,
+        penalty_bps_per_hour: int = 0,
+        penalty_cap_bps: int = 0,
+        default_seller_bps: int = BPS,
+        buyer: str | None = None,
+    ) -> DealTerms:
         """Build and validate deal terms (deadlines: unix seconds, datetime, or timedelta from now).
 
         ``default_seller_bps`` is the split applied if the arbiter never rules; the default 10,000 lets a
         delivery stand (see the contract's NatSpec for why)."""
         now = self.now()
         deliver = to_timestamp(deliver_by, now)
-        promised = to_timestamp(promised_by, now) if promised_by is not None else (
-            deliver if penalty_bps_per_hour else 0)
+        promised = (
+            to_timestamp(promised_by, now)
+            if promised_by is not None
+            else (deliver if penalty_bps_per_hour else 0)
+        )
         if int(amount) <= 0:
             raise InvalidInput(f"amount must be positive, got {amount}")
         if bond < 0:
@@ -272,25 +359,41 @@ class EscrowClient(ContractClient):
             raise InvalidInput(f"deliver_by {deliver} is not in the future (chain time {now})")
         if promised > deliver or (penalty_bps_per_hour and promised == 0):
             raise InvalidInput(f"promised_by {promised} must be set and not after deliver_by {deliver}")
-        for name, bps in (("penalty_cap_bps", penalty_cap_bps), ("arbiter_fee_bps", arbiter_fee_bps),
-                          ("default_seller_bps", default_seller_bps)):
+        for name, bps in (
+            ("penalty_cap_bps", penalty_cap_bps),
+            ("arbiter_fee_bps", arbiter_fee_bps),
+            ("default_seller_bps", default_seller_bps),
+        ):
             if not 0 <= bps <= BPS:
                 raise InvalidInput(f"{name}={bps} outside 0..10000")
         buyer_addr = to_checksum_address(buyer or self._me())
         seller_addr = to_checksum_address(seller)
         arbiter_addr = to_checksum_address(arbiter or ZERO_ADDRESS)
-        if seller_addr in (buyer_addr, ZERO_ADDRESS) or (arbiter_addr != ZERO_ADDRESS and arbiter_addr in (
-                buyer_addr, seller_addr)):
+        if seller_addr in (buyer_addr, ZERO_ADDRESS) or (
+            arbiter_addr != ZERO_ADDRESS and arbiter_addr in (buyer_addr, seller_addr)
+        ):
             raise InvalidInput("buyer, seller and arbiter must be distinct non-zero addresses")
-        return DealTerms(buyer=buyer_addr, seller=seller_addr, amount=int(amount), deliver_by=deliver,
-                         asset=to_checksum_address(asset), arbiter=arbiter_addr, bond=int(bond),
-                         terms_hash=to_bytes32(terms_hash), promised_by=promised,
-                         review_window=to_seconds(review_window), ruling_window=to_seconds(ruling_window),
-                         penalty_bps_per_hour=int(penalty_bps_per_hour), penalty_cap_bps=int(penalty_cap_bps),
-                         arbiter_fee_bps=int(arbiter_fee_bps), default_seller_bps=int(default_seller_bps))
+        return DealTerms(
+            buyer=buyer_addr,
+            seller=seller_addr,
+            amount=int(amount),
+            deliver_by=deliver,
+            asset=to_checksum_address(asset),
+            arbiter=arbiter_addr,
+            bond=int(bond),
+            terms_hash=to_bytes32(terms_hash),
+            promised_by=promised,
+            review_window=to_seconds(review_window),
+            ruling_window=to_seconds(ruling_window),
+            penalty_bps_per_hour=int(penalty_bps_per_hour),
+            penalty_cap_bps=int(penalty_cap_bps),
+            arbiter_fee_bps=int(arbiter_fee_bps),
+            default_seller_bps=int(default_seller_bps),
+        )
 
-    def create(self, seller: str | DealTerms, amount: int | None = None, *, approve: bool = False,
-               **terms: Any) -> Deal:
+    def create(
+        self, seller: str | DealTerms, amount: int | None = None, *, approve: bool = False, **terms: Any
+    ) -> Deal:
         """Open and fund a deal as buyer. Pass ready :class:`DealTerms`, or ``seller, amount`` plus the
         keyword arguments of :meth:`terms`. ``approve=True`` approves exactly the amount if needed."""
         if isinstance(seller, DealTerms):
@@ -324,8 +427,10 @@ class EscrowClient(ContractClient):
         self._require_state(deal, "post the bond of", DealState.AWAITING_BOND)
         self._before_deadline(deal, deal.terms.deliver_by, "post the bond")
         self._ensure_funds(deal.asset, deal.bond, approve=approve)
-        receipt = self._send(self.contract.functions.postBond(deal.id, deal.terms.as_tuple()),
-                             value=deal.bond if deal.terms.is_eth else 0)
+        receipt = self._send(
+            self.contract.functions.postBond(deal.id, deal.terms.as_tuple()),
+            value=deal.bond if deal.terms.is_eth else 0,
+        )
         return self._from_receipt(deal, receipt)
 
     def submit(self, ref: DealRef, deliverable_hash: bytes | str) -> Deal:
@@ -342,14 +447,22 @@ class EscrowClient(ContractClient):
         deal = self._current(ref)
         self._require_role(deal, "buyer", "accept")
         self._require_state(deal, "accept", DealState.SUBMITTED)
-        return self._from_receipt(deal, self._send(self.contract.functions.accept(deal.id, deal.terms.as_tuple())))
+        return self._from_receipt(
+            deal, self._send(self.contract.functions.accept(deal.id, deal.terms.as_tuple()))
+        )
 
     def release(self, ref: DealRef, amount: int) -> Deal:
         """Buyer: pay ``amount`` of the locked price to the seller now (milestones)."""
         deal = self._current(ref)
         self._require_role(deal, "buyer", "release funds of")
-        self._require_state(deal, "release funds of", DealState.AWAITING_BOND, DealState.FUNDED,
-                            DealState.SUBMITTED, DealState.DISPUTED)
+        self._require_state(
+            deal,
+            "release funds of",
+            DealState.AWAITING_BOND,
+            DealState.FUNDED,
+            DealState.SUBMITTED,
+            DealState.DISPUTED,
+        )
         if not 0 < int(amount) <= deal.amount:
             raise InvalidInput(f"release amount {amount} must be in 1..{deal.amount}")
         fn = self.contract.functions.release(deal.id, deal.terms.as_tuple(), int(amount))
@@ -361,7 +474,9 @@ class EscrowClient(ContractClient):
         self._require_state(deal, "finalize", DealState.SUBMITTED)
         self._after_deadline(deal, deal.review_ends_at or 0, "finalize (review window still open)")
         self._me()
-        return self._from_receipt(deal, self._send(self.contract.functions.finalize(deal.id, deal.terms.as_tuple())))
+        return self._from_receipt(
+            deal, self._send(self.contract.functions.finalize(deal.id, deal.terms.as_tuple()))
+        )
 
     def dispute(self, ref: DealRef) -> Deal:
         """Buyer: dispute within the review window (deals with an arbiter)."""
@@ -371,7 +486,9 @@ class EscrowClient(ContractClient):
         if deal.arbiter == ZERO_ADDRESS:
             raise InvalidState(f"deal {deal.id} has no arbiter, so it cannot be disputed")
         self._before_deadline(deal, deal.review_ends_at or 0, "dispute")
-        return self._from_receipt(deal, self._send(self.contract.functions.dispute(deal.id, deal.terms.as_tuple())))
+        return self._from_receipt(
+            deal, self._send(self.contract.functions.dispute(deal.id, deal.terms.as_tuple()))
+        )
 
     def resolve(self, ref: DealRef, seller_bps: int, bond_seller_bps: int | None = None) -> Deal:
         """Arbiter: rule. ``seller_bps`` of the amount after the arbiter fee, and ``bond_seller_bps`` of the
@@ -402,7 +519,9 @@ class EscrowClient(ContractClient):
         self._require_state(deal, "refund", DealState.AWAITING_BOND, DealState.FUNDED)
         self._after_deadline(deal, deal.terms.deliver_by, "refund (delivery deadline not passed)")
         self._me()
-        return self._from_receipt(deal, self._send(self.contract.functions.refund(deal.id, deal.terms.as_tuple())))
+        return self._from_receipt(
+            deal, self._send(self.contract.functions.refund(deal.id, deal.terms.as_tuple()))
+        )
 
     def cancel(self, ref: DealRef) -> Deal:
         """Buyer or seller: cancel before delivery (alone while awaiting the bond, both once funded)."""
@@ -413,7 +532,9 @@ class EscrowClient(ContractClient):
         self._require_state(deal, "cancel", DealState.AWAITING_BOND, DealState.FUNDED)
         if (me == deal.buyer and deal.buyer_cancelled) or (me == deal.seller and deal.seller_cancelled):
             raise InvalidState(f"you already asked to cancel deal {deal.id}; waiting for the other party")
-        return self._from_receipt(deal, self._send(self.contract.functions.cancel(deal.id, deal.terms.as_tuple())))
+        return self._from_receipt(
+            deal, self._send(self.contract.functions.cancel(deal.id, deal.terms.as_tuple()))
+        )
 
     # -- batches -----------------------------------------------------------------------------------------
 
@@ -430,7 +551,9 @@ class EscrowClient(ContractClient):
         deals = [self.deal(r) if isinstance(r, int) else r for r in refs]
         if not deals:
             raise InvalidInput("empty batch")
-        fn = getattr(self.contract.functions, method)([d.id for d in deals], [d.terms.as_tuple() for d in deals])
+        fn = getattr(self.contract.functions, method)(
+            [d.id for d in deals], [d.terms.as_tuple() for d in deals]
+        )
         receipt = self._send(fn)
         by_id = {d.id: d for d in deals}
         settled: dict[int, Deal] = {}
@@ -482,4 +605,6 @@ class EscrowClient(ContractClient):
     def _after_deadline(self, deal: Deal, deadline: int, action: str) -> None:
         now = self.now()
         if now <= deadline:
-            raise InvalidState(f"too early to {action} for deal {deal.id}: opens after {deadline}, chain time {now}")
+            raise InvalidState(
+                f"too early to {action} for deal {deal.id}: opens after {deadline}, chain time {now}"
+            )

@@ -172,7 +172,9 @@ class Offer:
 
     def as_tuple(self) -> tuple[Any, ...]:
         """ABI order, ready for a web3.py contract call."""
-        return tuple(int(v) if isinstance(v, Side) else v for v in (getattr(self, py) for py, _, _ in _OFFER_FIELDS))
+        return tuple(
+            int(v) if isinstance(v, Side) else v for v in (getattr(self, py) for py, _, _ in _OFFER_FIELDS)
+        )
 
     @classmethod
     def from_abi(cls, value: Mapping[str, Any] | Sequence[Any]) -> Offer:
@@ -185,8 +187,10 @@ class Offer:
 
     def message(self) -> dict[str, Any]:
         """The EIP-712 ``message`` member (Solidity names)."""
-        return {sol: (int(v) if isinstance(v, Side) else v)
-                for (py, sol, _), v in zip(_OFFER_FIELDS, (getattr(self, py) for py, _, _ in _OFFER_FIELDS))}
+        return {
+            sol: (int(v) if isinstance(v, Side) else v)
+            for (py, sol, _), v in zip(_OFFER_FIELDS, (getattr(self, py) for py, _, _ in _OFFER_FIELDS))
+        }
 
     def typed_data(self, domain: Domain) -> dict[str, Any]:
         """The full typed-data JSON (``eth_signTypedData_v4``) a wallet would sign."""
@@ -281,7 +285,9 @@ class Offer:
         if self.unit_price == 0:
             raise InvalidInput("unit_price must be positive")
         if self.delivery_seconds + self.grace_seconds == 0:
-            raise InvalidInput("delivery_seconds + grace_seconds must be positive (the deal needs a deadline)")
+            raise InvalidInput(
+                "delivery_seconds + grace_seconds must be positive (the deal needs a deadline)"
+            )
         for name in ("penalty_cap_bps", "arbiter_fee_bps", "default_seller_bps"):
             if getattr(self, name) > BPS:
                 raise InvalidInput(f"{name}={getattr(self, name)} above 10000")
@@ -309,8 +315,12 @@ class SignedOffer:
         return self.offer.digest(self.domain)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"offer": self.offer.to_dict(), "signature": _hex(self.signature), "domain": self.domain.as_dict(),
-                "hash": _hex(self.hash)}
+        return {
+            "offer": self.offer.to_dict(),
+            "signature": _hex(self.signature),
+            "domain": self.domain.as_dict(),
+            "hash": _hex(self.hash),
+        }
 
     @classmethod
     def from_dict(cls, value: Mapping[str, Any]) -> SignedOffer:
@@ -396,8 +406,15 @@ class TxResult:
     balance: int | None = None
 
 
-_BOOK_EVENTS = ("OfferPosted", "OfferFilled", "OfferCancelled", "CounterIncremented", "Deposited", "Withdrawn",
-                "FillSkipped")
+_BOOK_EVENTS = (
+    "OfferPosted",
+    "OfferFilled",
+    "OfferCancelled",
+    "CounterIncremented",
+    "Deposited",
+    "Withdrawn",
+    "FillSkipped",
+)
 
 
 def _tx(receipt: Any) -> str:
@@ -425,7 +442,9 @@ class OffersClient(ContractClient):
     def escrow(self) -> EscrowClient:
         """Client of the escrow deals are opened in (same account)."""
         if self._escrow is None:
-            self._escrow = EscrowClient(self.chain, str(self.contract.functions.escrow().call()), self.account)
+            self._escrow = EscrowClient(
+                self.chain, str(self.contract.functions.escrow().call()), self.account
+            )
         elif self.account is not None and self._escrow.account is not self.account:
             self._escrow = self._escrow.as_(self.account)
         return self._escrow
@@ -452,14 +471,32 @@ class OffersClient(ContractClient):
 
     # -- build, sign, verify -----------------------------------------------------------------------------
 
-    def build(self, side: Side | str, resource: str | bytes, unit_price: int, quantity: int, *,
-              asset: str = ETH, expiry: Deadline = timedelta(hours=1), min_fill: int = 1,
-              bond_per_unit: int = 0, delivery: int | timedelta = 3600, grace: int | timedelta = 3600,
-              review_window: int | timedelta = 3600, ruling_window: int | timedelta = 86_400,
-              penalty_bps_per_hour: int = 0, penalty_cap_bps: int = 0, arbiter: str | None = None,
-              arbiter_fee_bps: int = 0, default_seller_bps: int = BPS, taker: str | None = None,
-              terms_hash: bytes | str | None = None, salt: int | None = None, counter: int | None = None,
-              maker: str | None = None) -> Offer:
+    def build(
+        self,
+        side: Side | str,
+        resource: str | bytes,
+        unit_price: int,
+        quantity: int,
+        *,
+        asset: str = ETH,
+        expiry: Deadline = timedelta(hours=1),
+        min_fill: int = 1,
+        bond_per_unit: int = 0,
+        delivery: int | timedelta = 3600,
+        grace: int | timedelta = 3600,
+        review_window: int | timedelta = 3600,
+        ruling_window: int | timedelta = 86_400,
+        penalty_bps_per_hour: int = 0,
+        penalty_cap_bps: int = 0,
+        arbiter: str | None = None,
+        arbiter_fee_bps: int = 0,
+        default_seller_bps: int = BPS,
+        taker: str | None = None,
+        terms_hash: bytes | str | None = None,
+        salt: int | None = None,
+        counter: int | None = None,
+        maker: str | None = None,
+    ) -> Offer:
         """Build and validate an offer. ``side``: ``Side.SELL``/``"sell"`` or ``Side.BUY``/``"buy"``;
         ``resource``: a name (hashed) or a bytes32 id; ``expiry``: unix seconds, datetime, or timedelta from
         the chain's time; ``counter`` defaults to the maker's current one (read from the chain); ``salt`` to
@@ -472,14 +509,26 @@ class OffersClient(ContractClient):
         maker_addr = to_checksum_address(maker or self._me())
         now = self.now() if isinstance(expiry, timedelta) else None
         offer = Offer(
-            maker=maker_addr, side=Side(side), resource_id=resource_id(resource), unit_price=int(unit_price),
-            quantity=int(quantity), expiry=to_timestamp(expiry, now), asset=to_checksum_address(asset),
-            terms_hash=to_bytes32(terms_hash), min_fill=int(min_fill), bond_per_unit=int(bond_per_unit),
-            delivery_seconds=to_seconds(delivery), grace_seconds=to_seconds(grace),
-            review_window=to_seconds(review_window), ruling_window=to_seconds(ruling_window),
-            penalty_bps_per_hour=int(penalty_bps_per_hour), penalty_cap_bps=int(penalty_cap_bps),
-            arbiter=arbiter or ZERO_ADDRESS, arbiter_fee_bps=int(arbiter_fee_bps),
-            default_seller_bps=int(default_seller_bps), taker=taker or ZERO_ADDRESS,
+            maker=maker_addr,
+            side=Side(side),
+            resource_id=resource_id(resource),
+            unit_price=int(unit_price),
+            quantity=int(quantity),
+            expiry=to_timestamp(expiry, now),
+            asset=to_checksum_address(asset),
+            terms_hash=to_bytes32(terms_hash),
+            min_fill=int(min_fill),
+            bond_per_unit=int(bond_per_unit),
+            delivery_seconds=to_seconds(delivery),
+            grace_seconds=to_seconds(grace),
+            review_window=to_seconds(review_window),
+            ruling_window=to_seconds(ruling_window),
+            penalty_bps_per_hour=int(penalty_bps_per_hour),
+            penalty_cap_bps=int(penalty_cap_bps),
+            arbiter=arbiter or ZERO_ADDRESS,
+            arbiter_fee_bps=int(arbiter_fee_bps),
+            default_seller_bps=int(default_seller_bps),
+            taker=taker or ZERO_ADDRESS,
             salt=secrets.randbits(128) if salt is None else int(salt),
             counter=self.counter(maker_addr) if counter is None else int(counter),
         )
@@ -496,8 +545,9 @@ class OffersClient(ContractClient):
             raise NotAuthorized(f"{signer.address} cannot sign for maker {offer.maker}")
         return SignedOffer(offer, sign_digest(signer, offer.digest(self.domain)), self.domain)
 
-    def offer(self, side: Side | str, resource: str | bytes, unit_price: int, quantity: int,
-              **terms: Any) -> SignedOffer:
+    def offer(
+        self, side: Side | str, resource: str | bytes, unit_price: int, quantity: int, **terms: Any
+    ) -> SignedOffer:
         """:meth:`build` then :meth:`sign`."""
         return self.sign(self.build(side, resource, unit_price, quantity, **terms))
 
@@ -507,7 +557,8 @@ class OffersClient(ContractClient):
         if signed.domain != self.domain:
             raise SignatureError(
                 f"offer signed for chain {signed.domain.chain_id} / {signed.domain.verifying_contract}, "
-                f"this book is chain {self.domain.chain_id} / {self.address}")
+                f"this book is chain {self.domain.chain_id} / {self.address}"
+            )
         try:
             if recover(signed.hash, signed.signature) == signed.offer.maker:
                 return
@@ -530,7 +581,8 @@ class OffersClient(ContractClient):
         if signed is not None and signed.domain != self.domain:
             raise SignatureError(
                 f"offer is bound to chain {signed.domain.chain_id} / {signed.domain.verifying_contract}, "
-                f"not to this book (chain {self.domain.chain_id} / {self.address})")
+                f"not to this book (chain {self.domain.chain_id} / {self.address})"
+            )
         h = o.digest(self.domain)
         st = self.status(h)
         if st.cancelled:
@@ -540,7 +592,9 @@ class OffersClient(ContractClient):
             raise InvalidState(f"offer {_hex(h)} expired at {o.expiry} (chain time {now})")
         current = self.counter(o.maker)
         if o.counter != current:
-            raise InvalidState(f"offer {_hex(h)} was signed with counter {o.counter}; the maker's is {current}")
+            raise InvalidState(
+                f"offer {_hex(h)} was signed with counter {o.counter}; the maker's is {current}"
+            )
         who = to_checksum_address(taker or self._me())
         if o.taker != ZERO_ADDRESS and o.taker != who:
             raise NotAuthorized(f"offer {_hex(h)} is reserved for taker {o.taker}")
@@ -577,8 +631,9 @@ class OffersClient(ContractClient):
             raise InvalidState(f"transaction {_tx(receipt)} emitted {len(fills)} fills")
         return fills[0]
 
-    def fill_many(self, items: Sequence[tuple[OfferRef, int]], *, approve: bool = False,
-                  preflight: bool = False) -> FillManyResult:
+    def fill_many(
+        self, items: Sequence[tuple[OfferRef, int]], *, approve: bool = False, preflight: bool = False
+    ) -> FillManyResult:
         """Fill many offers in one transaction; items that would revert on chain are skipped and reported
         (``preflight=True`` checks every item first and raises instead). ETH legs are summed into the value."""
         self._me()
@@ -601,15 +656,21 @@ class OffersClient(ContractClient):
             self._ensure_allowance(asset, self._me(), amount, approve=approve, whose="your")
         gas = min(30_000_000, 200_000 + 700_000 * len(calls)) if self.chain.kind == "embedded" else None
         if gas is not None:
-            self.chain.transactor.call(self.contract.functions.fillMany(calls), sender=self._me(), value=value)
+            self.chain.transactor.call(
+                self.contract.functions.fillMany(calls), sender=self._me(), value=value
+            )
         receipt = self._send(self.contract.functions.fillMany(calls), value=value, gas=gas)
         skipped = []
         for log in receipt["logs"]:
             decoded = self._decode(log)
             if decoded and decoded[0] == "FillSkipped":
                 args = decoded[1]["args"]
-                skipped.append((int(args["index"]), bytes(args["offerHash"]), decode_revert(bytes(args["reason"]))))
-        return FillManyResult(self._fills_from_receipt(receipt), skipped, _tx(receipt), int(receipt["gasUsed"]))
+                skipped.append(
+                    (int(args["index"]), bytes(args["offerHash"]), decode_revert(bytes(args["reason"])))
+                )
+        return FillManyResult(
+            self._fills_from_receipt(receipt), skipped, _tx(receipt), int(receipt["gasUsed"])
+        )
 
     def post(self, offer: Offer) -> Posted:
         """Post ``offer`` on chain as its maker (discoverable from events; fills need no signature)."""
@@ -632,8 +693,12 @@ class OffersClient(ContractClient):
             decoded = self._decode(log)
             if decoded and decoded[0] == "OfferPosted":
                 args = decoded[1]["args"]
-                return Posted(Offer.from_abi(args["offer"]), bytes(args["offerHash"]), _tx(receipt),
-                              int(receipt["gasUsed"]))
+                return Posted(
+                    Offer.from_abi(args["offer"]),
+                    bytes(args["offerHash"]),
+                    _tx(receipt),
+                    int(receipt["gasUsed"]),
+                )
         raise InvalidState(f"transaction {_tx(receipt)} emitted no OfferPosted")
 
     def cancel(self, offer: OfferRef) -> TxResult:
@@ -662,8 +727,11 @@ class OffersClient(ContractClient):
         if int(amount) <= 0:
             raise InvalidInput("deposit amount must be positive")
         self._ensure_balance(ETH, int(amount))
-        fn = (self.contract.functions.deposit() if for_ is None
-              else self.contract.functions.depositFor(to_checksum_address(for_)))
+        fn = (
+            self.contract.functions.deposit()
+            if for_ is None
+            else self.contract.functions.depositFor(to_checksum_address(for_))
+        )
         receipt = self._send(fn, value=int(amount))
         return TxResult(_tx(receipt), int(receipt["gasUsed"]), balance=self.deposit_of(for_ or self._me()))
 
@@ -673,8 +741,11 @@ class OffersClient(ContractClient):
         amount = balance if amount is None else int(amount)
         if amount <= 0 or amount > balance:
             raise InsufficientFunds(f"deposit is {balance} wei, cannot withdraw {amount}")
-        fn = (self.contract.functions.withdraw(amount) if to is None
-              else self.contract.functions.withdrawTo(to_checksum_address(to), amount))
+        fn = (
+            self.contract.functions.withdraw(amount)
+            if to is None
+            else self.contract.functions.withdrawTo(to_checksum_address(to), amount)
+        )
         receipt = self._send(fn)
         return TxResult(_tx(receipt), int(receipt["gasUsed"]), balance=balance - amount)
 
@@ -711,8 +782,10 @@ class OffersClient(ContractClient):
         if approve and whose == "your":
             self.approve(asset, amount)
             return
-        raise InsufficientAllowance(f"the OfferBook may spend {allowance} of {asset} for {whose} account {who}, "
-                                    f"needs {amount}" + (" (pass approve=True)" if whose == "your" else ""))
+        raise InsufficientAllowance(
+            f"the OfferBook may spend {allowance} of {asset} for {whose} account {who}, "
+            f"needs {amount}" + (" (pass approve=True)" if whose == "your" else "")
+        )
 
     def _ensure_legs(self, o: Offer, q: int, *, approve: bool) -> None:
         taker_leg, maker_leg = o.taker_leg(q), o.maker_leg(q)
@@ -723,8 +796,9 @@ class OffersClient(ContractClient):
             if maker_leg:
                 deposit = self.deposit_of(o.maker)
                 if deposit < maker_leg:
-                    raise InsufficientFunds(f"the maker {o.maker} has {deposit} wei deposited, the fill needs "
-                                            f"{maker_leg} from it")
+                    raise InsufficientFunds(
+                        f"the maker {o.maker} has {deposit} wei deposited, the fill needs {maker_leg} from it"
+                    )
         else:
             self._ensure_allowance(o.asset, self._me(), taker_leg, approve=approve, whose="your")
             self._ensure_allowance(o.asset, o.maker, maker_leg, approve=False, whose="the maker's")
@@ -752,8 +826,17 @@ class OffersClient(ContractClient):
             mine = self._decode(log)
             if mine and mine[0] == "OfferFilled":
                 a = mine[1]["args"]
-                fills.append(Fill(bytes(a["offerHash"]), int(a["quantity"]), int(a["filled"]),
-                                  to_checksum_address(a["taker"]), deals[int(a["dealId"])], tx, gas))
+                fills.append(
+                    Fill(
+                        bytes(a["offerHash"]),
+                        int(a["quantity"]),
+                        int(a["filled"]),
+                        to_checksum_address(a["taker"]),
+                        deals[int(a["dealId"])],
+                        tx,
+                        gas,
+                    )
+                )
         return fills
 
 
@@ -776,8 +859,12 @@ class BookEntry:
         return self.offer.quantity - self.filled
 
     def is_live(self, now: int, counter: int) -> bool:
-        return (not self.cancelled and self.remaining > 0 and now <= self.offer.expiry
-                and self.offer.counter == counter)
+        return (
+            not self.cancelled
+            and self.remaining > 0
+            and now <= self.offer.expiry
+            and self.offer.counter == counter
+        )
 
     @property
     def ref(self) -> OfferRef:
@@ -819,8 +906,9 @@ class OfferBookView:
         h = signed.hash
         self._signed[h] = signed
         entry = self._entries.get(h) or BookEntry(signed.offer, h)
-        entry = replace(entry, filled=self._filled.get(h, 0), cancelled=h in self._cancelled,
-                        signature=signed.signature)
+        entry = replace(
+            entry, filled=self._filled.get(h, 0), cancelled=h in self._cancelled, signature=signed.signature
+        )
         self._entries[h] = entry
         return entry
 
@@ -835,8 +923,13 @@ class OfferBookView:
         head = int(w3.eth.block_number)
         if head < self._next_block:
             return 0
-        logs = w3.eth.get_logs({"address": self.client.address, "fromBlock": self._next_block,  # type: ignore
-                                "toBlock": head})
+        logs = w3.eth.get_logs(
+            {
+                "address": self.client.address,
+                "fromBlock": self._next_block,  # type: ignore
+                "toBlock": head,
+            }
+        )
         applied = 0
         for log in sorted(logs, key=lambda x: (x["blockNumber"], x["logIndex"])):
             decoded = self.client._decode(log)
@@ -849,8 +942,13 @@ class OfferBookView:
                 h = bytes(args["offerHash"])
                 offer = Offer.from_abi(args["offer"])
                 old = self._entries.get(h)
-                self._entries[h] = replace(old, posted=True) if old else BookEntry(
-                    offer, h, filled=self._filled.get(h, 0), cancelled=h in self._cancelled, posted=True)
+                self._entries[h] = (
+                    replace(old, posted=True)
+                    if old
+                    else BookEntry(
+                        offer, h, filled=self._filled.get(h, 0), cancelled=h in self._cancelled, posted=True
+                    )
+                )
             elif name == "OfferFilled":
                 h = bytes(args["offerHash"])
                 self._filled[h] = int(args["filled"])
@@ -868,9 +966,16 @@ class OfferBookView:
         self._next_block = head + 1
         return applied
 
-    def offers(self, *, resource: str | bytes | None = None, side: Side | str | None = None,
-               asset: str | None = None, maker: str | None = None, live: bool = True,
-               now: int | None = None) -> list[BookEntry]:
+    def offers(
+        self,
+        *,
+        resource: str | bytes | None = None,
+        side: Side | str | None = None,
+        asset: str | None = None,
+        maker: str | None = None,
+        live: bool = True,
+        now: int | None = None,
+    ) -> list[BookEntry]:
         """Entries matching the filters, sorted by unit price (ascending; buy requests descending when
         ``side`` is BUY). ``live`` (default) keeps only fillable offers (not cancelled, expired,
         counter-voided or exhausted)."""
@@ -882,15 +987,20 @@ class OfferBookView:
         result = []
         for e in self._entries.values():
             o = e.offer
-            if (rid is not None and o.resource_id != rid) or (s is not None and o.side != s) or (
-                    a is not None and o.asset != a) or (m is not None and o.maker != m):
+            if (
+                (rid is not None and o.resource_id != rid)
+                or (s is not None and o.side != s)
+                or (a is not None and o.asset != a)
+                or (m is not None and o.maker != m)
+            ):
                 continue
             if live and not e.is_live(int(when or 0), self.counter(o.maker)):
                 continue
             result.append(e)
         descending = s == Side.BUY
-        return sorted(result, key=lambda e: (-e.offer.unit_price if descending else e.offer.unit_price,
-                                             e.offer.expiry))
+        return sorted(
+            result, key=lambda e: (-e.offer.unit_price if descending else e.offer.unit_price, e.offer.expiry)
+        )
 
     def best(self, side: Side | str, resource: str | bytes, asset: str = ETH) -> BookEntry | None:
         """The best live offer: the cheapest sell offer, or the highest buy request."""

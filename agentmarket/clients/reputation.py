@@ -108,8 +108,15 @@ class ReputationClient(ContractClient):
 
     ARTIFACT = "ReputationRegistry"
 
-    def __init__(self, chain: Any, contract: str | Contract, escrow: EscrowClient,
-                 account: LocalAccount | None = None, *, from_block: int = 0):
+    def __init__(
+        self,
+        chain: Any,
+        contract: str | Contract,
+        escrow: EscrowClient,
+        account: LocalAccount | None = None,
+        *,
+        from_block: int = 0,
+    ):
         super().__init__(chain, contract, account, from_block=from_block)
         self.escrow = escrow
         self.tx = chain.transactor
@@ -125,8 +132,14 @@ class ReputationClient(ContractClient):
 
     # -- writes -------------------------------------------------------------------------------------------
 
-    def rate(self, deal: Deal | int, score: int, *, tag: str | bytes | None = None,
-             comment: str | bytes | None = None) -> Rating:
+    def rate(
+        self,
+        deal: Deal | int,
+        score: int,
+        *,
+        tag: str | bytes | None = None,
+        comment: str | bytes | None = None,
+    ) -> Rating:
         """Rate the counterparty of a settled deal (score 0..100). Checks role, state and that this side
         has not rated yet before sending."""
         if self.account is None:
@@ -138,12 +151,15 @@ class ReputationClient(ContractClient):
         if me not in (current.buyer, current.seller):
             raise NotAuthorized(f"{me} is neither buyer nor seller of deal {current.id}")
         if current.state not in SETTLED:
-            raise InvalidState(f"deal {current.id} is {current.state.name}; only settled, paid deals can be rated")
+            raise InvalidState(
+                f"deal {current.id} is {current.state.name}; only settled, paid deals can be rated"
+            )
         by_buyer = me == current.buyer
         if self.contract.functions.hasRated(current.id, by_buyer).call():
             raise InvalidState(f"{me} already rated deal {current.id}")
-        fn = self.contract.functions.rate(current.id, current.terms.as_tuple(), int(score), encode_tag(tag),
-                                          comment_hash(comment))
+        fn = self.contract.functions.rate(
+            current.id, current.terms.as_tuple(), int(score), encode_tag(tag), comment_hash(comment)
+        )
         self.tx.call(fn, sender=me)  # a revert raises its typed error before anything is sent
         receipt = self.tx.transact(self.account, fn, gas=200_000)
         events = self.contract.events.Rated().process_receipt(receipt, errors=DISCARD)
@@ -162,26 +178,51 @@ class ReputationClient(ContractClient):
 
     def ratings(self, agent: str | None = None, *, rater: str | None = None) -> list[Rating]:
         """Ratings received by ``agent`` (and/or given by ``rater``), from events."""
-        topics: list[Any] = [None, None,
-                             None if rater is None else "0x" + bytes.fromhex(to_checksum_address(rater)[2:]).rjust(32, b"\0").hex(),
-                             None if agent is None else "0x" + bytes.fromhex(to_checksum_address(agent)[2:]).rjust(32, b"\0").hex()]
+        topics: list[Any] = [
+            None,
+            None,
+            None
+            if rater is None
+            else "0x" + bytes.fromhex(to_checksum_address(rater)[2:]).rjust(32, b"\0").hex(),
+            None
+            if agent is None
+            else "0x" + bytes.fromhex(to_checksum_address(agent)[2:]).rjust(32, b"\0").hex(),
+        ]
         event = self.contract.events.Rated()
-        topics[0] = "0x" + keccak(text="Rated(uint256,address,address,address,uint8,bytes32,bytes32,uint256)").hex()
+        topics[0] = (
+            "0x" + keccak(text="Rated(uint256,address,address,address,uint8,bytes32,bytes32,uint256)").hex()
+        )
         while topics and topics[-1] is None:
             topics.pop()
-        logs = self.w3.eth.get_logs({"address": self.contract.address, "topics": topics,
-                                     "fromBlock": self.from_block, "toBlock": "latest"})
+        logs = self.w3.eth.get_logs(
+            {
+                "address": self.contract.address,
+                "topics": topics,
+                "fromBlock": self.from_block,
+                "toBlock": "latest",
+            }
+        )
         return [self._rating(event.process_log(log)) for log in logs]
 
     def reputation(self, agent: str, asset: str = ETH) -> Reputation:
         """Overall and per-tag figures of ``agent`` in ``asset`` (tags found from events, figures from views)."""
         agent, asset = to_checksum_address(agent), to_checksum_address(asset)
         tags = sorted({r.tag for r in self.ratings(agent) if r.asset == asset and r.tag})
-        return Reputation(agent, asset, self.figures(agent, asset),
-                          {t: self.figures(agent, asset, t) for t in tags})
+        return Reputation(
+            agent, asset, self.figures(agent, asset), {t: self.figures(agent, asset, t) for t in tags}
+        )
 
     @staticmethod
     def _rating(data: Any) -> Rating:
         a = data["args"]
-        return Rating(int(a["dealId"]), a["rater"], a["ratee"], a["asset"], int(a["score"]), decode_tag(a["tag"]),
-                      bytes(a["commentHash"]), int(a["weight"]), int(data["blockNumber"]))
+        return Rating(
+            int(a["dealId"]),
+            a["rater"],
+            a["ratee"],
+            a["asset"],
+            int(a["score"]),
+            decode_tag(a["tag"]),
+            bytes(a["commentHash"]),
+            int(a["weight"]),
+            int(data["blockNumber"]),
+        )

@@ -9,9 +9,9 @@ from __future__ import annotations
 import importlib
 import json
 import pkgutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from ..chain import Chain
 from ..deploy import Suite, deploy_suite

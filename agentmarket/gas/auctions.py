@@ -11,9 +11,21 @@ ETH = 10**18
 
 
 def _terms(creator: str, **overrides: Any) -> tuple[Any, ...]:
-    t = {"creator": creator, "arbiter": ZERO, "asset": ZERO, "bond": 0, "termsHash": b"\x11" * 32, "promiseDelay": 3600,
-         "deliveryDelay": 7200, "reviewWindow": 3600, "rulingWindow": 3600, "penaltyBpsPerHour": 0,
-         "penaltyCapBps": 0, "arbiterFeeBps": 0, "defaultSellerBps": 10_000}
+    t = {
+        "creator": creator,
+        "arbiter": ZERO,
+        "asset": ZERO,
+        "bond": 0,
+        "termsHash": b"\x11" * 32,
+        "promiseDelay": 3600,
+        "deliveryDelay": 7200,
+        "reviewWindow": 3600,
+        "rulingWindow": 3600,
+        "penaltyBpsPerHour": 0,
+        "penaltyCapBps": 0,
+        "arbiterFeeBps": 0,
+        "defaultSellerBps": 10_000,
+    }
     t.update(overrides)
     return tuple(t.values())
 
@@ -27,8 +39,23 @@ def _warm_escrow(env: GasEnv) -> None:
     as the escrow's own scenarios do."""
     chain, escrow = env.chain, env.suite["AgentEscrow"]
     buyer, seller = chain.accounts[8], chain.accounts[9]
-    deal = (buyer.address, seller.address, ZERO, ZERO, ETH, 0, b"\x22" * 32, 0, chain.now() + 86_400, 3600, 3600,
-            0, 0, 0, 10_000)
+    deal = (
+        buyer.address,
+        seller.address,
+        ZERO,
+        ZERO,
+        ETH,
+        0,
+        b"\x22" * 32,
+        0,
+        chain.now() + 86_400,
+        3600,
+        3600,
+        0,
+        0,
+        0,
+        10_000,
+    )
     chain.transactor.transact(buyer, escrow.functions.create(deal), value=ETH)
 
 
@@ -77,7 +104,9 @@ def dutch_buy(env: GasEnv) -> int:
     chain.travel_to(now + 400)
     chain.set_next_timestamp(now + 505)
     price = dutch.functions.priceAt(auction_id, now + 505).call()
-    receipt = chain.transactor.transact(buyer, dutch.functions.buy(auction_id, price, terms), value=price, gas=300_000)
+    receipt = chain.transactor.transact(
+        buyer, dutch.functions.buy(auction_id, price, terms), value=price, gas=300_000
+    )
     return _gas(receipt)
 
 
@@ -85,14 +114,18 @@ def _sealed_committed(env: GasEnv) -> tuple[Any, int, list[tuple[Any, int, bytes
     chain, sealed = env.chain, env.suite["SealedBidAuction"]
     seller = chain.accounts[1]
     now = chain.now()
-    chain.transactor.transact(seller, sealed.functions.create((10**17, now + 600, now + 1200, 1000, True), _terms(seller.address)))
+    chain.transactor.transact(
+        seller, sealed.functions.create((10**17, now + 600, now + 1200, 1000, True), _terms(seller.address))
+    )
     auction_id = sealed.functions.nextAuctionId().call() - 1
     bids = []
     for i, amount in ((2, ETH), (3, 2 * ETH)):
         bidder = chain.accounts[i]
         salt = bytes([i]) * 32
         commitment = sealed.functions.commitmentOf(bidder.address, auction_id, amount, salt).call()
-        chain.transactor.transact(bidder, sealed.functions.commit(auction_id, commitment, 3 * ETH), value=3 * ETH)
+        chain.transactor.transact(
+            bidder, sealed.functions.commit(auction_id, commitment, 3 * ETH), value=3 * ETH
+        )
         bids.append((bidder, amount, salt))
     return sealed, auction_id, bids
 
@@ -103,8 +136,11 @@ def sealed_commit(env: GasEnv) -> int:
     sealed, auction_id, _ = _sealed_committed(env)
     bidder = env.chain.accounts[4]
     commitment = sealed.functions.commitmentOf(bidder.address, auction_id, ETH, b"\x07" * 32).call()
-    return _gas(env.chain.transactor.transact(bidder, sealed.functions.commit(auction_id, commitment, 3 * ETH),
-                                              value=3 * ETH))
+    return _gas(
+        env.chain.transactor.transact(
+            bidder, sealed.functions.commit(auction_id, commitment, 3 * ETH), value=3 * ETH
+        )
+    )
 
 
 @scenario("auction.sealed_reveal")
@@ -124,8 +160,12 @@ def procurement_bid(env: GasEnv) -> int:
     buyer, p1, p2 = chain.accounts[1], chain.accounts[2], chain.accounts[3]
     now = chain.now()
     params = (5 * ETH, now + 600, 0, 0, False, 1, 10**14, 86_400)
-    chain.transactor.transact(buyer, proc.functions.create(params, _terms(buyer.address, bond=10**17)), value=5 * ETH)
+    chain.transactor.transact(
+        buyer, proc.functions.create(params, _terms(buyer.address, bond=10**17)), value=5 * ETH
+    )
     auction_id = proc.functions.nextAuctionId().call() - 1
     bond = 10**17
     chain.transactor.transact(p1, proc.functions.bid(auction_id, 4 * ETH, 7200, bond), value=bond)
-    return _gas(chain.transactor.transact(p2, proc.functions.bid(auction_id, 3 * ETH, 3600, bond), value=bond))
+    return _gas(
+        chain.transactor.transact(p2, proc.functions.bid(auction_id, 3 * ETH, 3600, bond), value=bond)
+    )

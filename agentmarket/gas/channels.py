@@ -39,7 +39,9 @@ def claim(env: GasEnv) -> int:
     payer, payee = _clients(env)
     ch = payer.open(payee.address, DEPOSIT, ttl=86_400, salt=1)
     v = payer.sign_voucher(ch, DEPOSIT // 10)
-    return _gas(env, payee.account, env.suite["PaymentChannels"].functions.claim(ch.key, v.amount, v.signature))
+    return _gas(
+        env, payee.account, env.suite["PaymentChannels"].functions.claim(ch.key, v.amount, v.signature)
+    )
 
 
 @scenario("channel.close")
@@ -47,7 +49,9 @@ def close(env: GasEnv) -> int:
     payer, payee = _clients(env)
     ch = payer.open(payee.address, DEPOSIT, ttl=86_400, salt=1)
     v = payer.sign_voucher(ch, DEPOSIT // 3)
-    return _gas(env, payee.account, env.suite["PaymentChannels"].functions.close(ch.key, v.amount, v.signature))
+    return _gas(
+        env, payee.account, env.suite["PaymentChannels"].functions.close(ch.key, v.amount, v.signature)
+    )
 
 
 @scenario("channel.batch_claim_per_channel")
@@ -75,8 +79,12 @@ def reclaim(env: GasEnv) -> int:
 def top_up(env: GasEnv) -> int:
     payer, payee = _clients(env)
     ch = payer.open(payee.address, DEPOSIT, ttl=100, salt=1)
-    return _gas(env, payer.account, env.suite["PaymentChannels"].functions.topUp(ch.key, DEPOSIT, ch.expiry + 3600),
-                DEPOSIT)
+    return _gas(
+        env,
+        payer.account,
+        env.suite["PaymentChannels"].functions.topUp(ch.key, DEPOSIT, ch.expiry + 3600),
+        DEPOSIT,
+    )
 
 
 @scenario("channel.cooperative_close")

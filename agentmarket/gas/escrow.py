@@ -41,8 +41,13 @@ def _warm(buyer: EscrowClient, seller: str, **terms: Any) -> Deal:
 def _submitted(env: GasEnv, **terms: Any) -> tuple[EscrowClient, EscrowClient, EscrowClient, Deal]:
     buyer, seller, arbiter = _parties(env)
     _warm(buyer, seller.account.address)  # type: ignore[union-attr]
-    deal = buyer.create(seller.account.address, PRICE, deliver_by=DAY, terms_hash=SPEC,  # type: ignore
-                        **terms)
+    deal = buyer.create(
+        seller.account.address,
+        PRICE,
+        deliver_by=DAY,
+        terms_hash=SPEC,  # type: ignore
+        **terms,
+    )
     return buyer, seller, arbiter, seller.submit(deal, b"\x01" * 32)
 
 
@@ -61,8 +66,13 @@ def fund_erc20(env: GasEnv) -> int:
     tx.transact(env.chain.accounts[0], token.functions.mint(buyer.account.address, 100 * PRICE))  # type: ignore
     buyer.approve(token.address, 10 * PRICE)  # a standing allowance, decreased (not zeroed) by the pull
     _warm(buyer, seller.account.address, asset=token.address)  # type: ignore[union-attr]
-    deal = buyer.create(seller.account.address, PRICE, deliver_by=DAY, asset=token.address,  # type: ignore
-                        terms_hash=SPEC)
+    deal = buyer.create(
+        seller.account.address,
+        PRICE,
+        deliver_by=DAY,
+        asset=token.address,  # type: ignore
+        terms_hash=SPEC,
+    )
     return _gas(env, deal)
 
 
@@ -81,23 +91,33 @@ def accept(env: GasEnv) -> int:
 def refund(env: GasEnv) -> int:
     buyer, seller, _ = _parties(env)
     _warm(buyer, seller.account.address)  # type: ignore[union-attr]
-    deal = buyer.create(seller.account.address, PRICE, deliver_by=timedelta(hours=1),  # type: ignore
-                        terms_hash=SPEC)
+    deal = buyer.create(
+        seller.account.address,
+        PRICE,
+        deliver_by=timedelta(hours=1),  # type: ignore
+        terms_hash=SPEC,
+    )
     env.chain.advance_time(2 * 3600)
     return _gas(env, seller.refund(deal))
 
 
 @scenario("escrow.dispute")
 def dispute(env: GasEnv) -> int:
-    buyer, _, arbiter, deal = _submitted(env, arbiter=_parties(env)[2].account.address,  # type: ignore
-                                         arbiter_fee_bps=100)
+    buyer, _, arbiter, deal = _submitted(
+        env,
+        arbiter=_parties(env)[2].account.address,  # type: ignore
+        arbiter_fee_bps=100,
+    )
     return _gas(env, buyer.dispute(deal))
 
 
 @scenario("escrow.resolve")
 def resolve(env: GasEnv) -> int:
-    buyer, _, arbiter, deal = _submitted(env, arbiter=_parties(env)[2].account.address,  # type: ignore
-                                         arbiter_fee_bps=100)
+    buyer, _, arbiter, deal = _submitted(
+        env,
+        arbiter=_parties(env)[2].account.address,  # type: ignore
+        arbiter_fee_bps=100,
+    )
     deal = buyer.dispute(deal)
     return _gas(env, arbiter.resolve(deal, 5_000))
 
@@ -116,8 +136,9 @@ def batch_accept_per_deal(env: GasEnv) -> int:
         seller = Account.from_key(keccak(text=f"batch seller {i}"))  # deterministic: stable calldata gas
         tx.transact(env.chain.accounts[0], to=seller.address, value=10**17, gas=21_000)
         terms = buyer.terms(seller.address, PRICE, deliver_by=DAY, terms_hash=SPEC)
-        deal = buyer._created_from_receipt(tx.transact(buyer.account, fns.create(terms.as_tuple()), value=PRICE,
-                                                       gas=300_000))
+        deal = buyer._created_from_receipt(
+            tx.transact(buyer.account, fns.create(terms.as_tuple()), value=PRICE, gas=300_000)
+        )
         tx.transact(seller, fns.submit(deal.id, terms.as_tuple(), b"\x02" * 32), gas=100_000)
         deals.append(deal)
     result = buyer.accept_many(deals)

@@ -37,8 +37,9 @@ def _clients(env: GasEnv) -> tuple[OffersClient, OffersClient]:
 def _warm_escrow(env: GasEnv, asset: str = ETH) -> None:
     """An open deal in ``asset`` so the escrow's per-asset totals word exists."""
     escrow = EscrowClient.from_suite(env.suite, env.chain.accounts[3])
-    escrow.create(env.chain.accounts[4].address, 10**16, deliver_by=timedelta(days=1), asset=asset,
-                  approve=asset != ETH)
+    escrow.create(
+        env.chain.accounts[4].address, 10**16, deliver_by=timedelta(days=1), asset=asset, approve=asset != ETH
+    )
 
 
 def _offer(maker: OffersClient, **terms: Any) -> SignedOffer:

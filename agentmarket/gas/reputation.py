@@ -24,8 +24,9 @@ def _accepted(env: GasEnv, buyer: EscrowClient, seller: EscrowClient) -> Any:
 
 
 def _rate_gas(env: GasEnv, client: ReputationClient, deal: Any, score: int) -> int:
-    fn = client.contract.functions.rate(deal.id, deal.terms.as_tuple(), score, encode_tag("compute"),
-                                        comment_hash("fast and correct"))
+    fn = client.contract.functions.rate(
+        deal.id, deal.terms.as_tuple(), score, encode_tag("compute"), comment_hash("fast and correct")
+    )
     return int(env.chain.transactor.transact(client.account, fn)["gasUsed"])
 
 

@@ -130,10 +130,18 @@ class Negotiated(Mechanism):
     def preferences(self, trader: Trader) -> Preferences:
         ref, lim = self.ref, trader.limit
         if trader.is_buyer:
-            return Preferences(IssueRange(worst=lim, best=lim // 2), IssueRange(worst=12 * HOUR, best=HOUR),
-                               IssueRange(worst=0, best=ref // 2), Weights(0.7, 0.2, 0.1))
-        return Preferences(IssueRange(worst=lim, best=lim * 8 // 5), IssueRange(worst=HOUR, best=12 * HOUR),
-                           IssueRange(worst=ref // 2, best=0), Weights(0.7, 0.2, 0.1))
+            return Preferences(
+                IssueRange(worst=lim, best=lim // 2),
+                IssueRange(worst=12 * HOUR, best=HOUR),
+                IssueRange(worst=0, best=ref // 2),
+                Weights(0.7, 0.2, 0.1),
+            )
+        return Preferences(
+            IssueRange(worst=lim, best=lim * 8 // 5),
+            IssueRange(worst=HOUR, best=12 * HOUR),
+            IssueRange(worst=ref // 2, best=0),
+            Weights(0.7, 0.2, 0.1),
+        )
 
     def negotiator(self, trader: Trader, rng: random.Random) -> Negotiator:
         prefs = self.preferences(trader)
@@ -155,8 +163,13 @@ class Negotiated(Mechanism):
         rng.shuffle(s)
         matches = []
         for buyer, seller in zip(b, s):
-            result = negotiate(self.negotiator(buyer, rng), self.negotiator(seller, rng), self.max_rounds, rng,
-                               opener=Role.BUYER if rng.random() < 0.5 else Role.SELLER)
+            result = negotiate(
+                self.negotiator(buyer, rng),
+                self.negotiator(seller, rng),
+                self.max_rounds,
+                rng,
+                opener=Role.BUYER if rng.random() < 0.5 else Role.SELLER,
+            )
             for t in (buyer, seller):
                 choice = t.state.pop("choice", None)
                 if choice is not None:
@@ -165,8 +178,16 @@ class Negotiated(Mechanism):
                     learner.learn(choice, result.utility_for(self.preferences(t)))  # type: ignore[arg-type]
             if result.agreement is not None:
                 a = result.agreement
-                matches.append(Match(buyer.index, seller.index, a.price, a.delivery_seconds, a.bond,
-                                     f"negotiated in {a.round + 1} moves"))
+                matches.append(
+                    Match(
+                        buyer.index,
+                        seller.index,
+                        a.price,
+                        a.delivery_seconds,
+                        a.bond,
+                        f"negotiated in {a.round + 1} moves",
+                    )
+                )
         return matches
 
 
@@ -200,8 +221,10 @@ class Offers(Mechanism):
                 bots.append(ZICTrader(side, t.limit, lo, hi))
         cda = ContinuousDoubleAuction(bots)
         trades = cda.run_day(0, rng, self.steps)
-        return [Match(everyone[tr.buyer].index, everyone[tr.seller].index, tr.price, reference=f"step {tr.step}")
-                for tr in trades]
+        return [
+            Match(everyone[tr.buyer].index, everyone[tr.seller].index, tr.price, reference=f"step {tr.step}")
+            for tr in trades
+        ]
 
     def outcome(self, trader: Trader, surplus: int, traded: bool) -> None:
         """ZIP learns inside the auction from every shout; nothing to add."""
@@ -246,7 +269,11 @@ class ForwardAuction(Mechanism):
         if buyer.strategy == "adaptive":
             amount: int | None = self._limit(buyer, rng)
         else:
-            bidder = VickreyBidder(buyer.limit) if self.kind is AuctionKind.VICKREY else FirstPriceBidder(buyer.limit)
+            bidder = (
+                VickreyBidder(buyer.limit)
+                if self.kind is AuctionKind.VICKREY
+                else FirstPriceBidder(buyer.limit)
+            )
             action = bidder.bid(self._view(reserve, 0, n), rng)
             amount = action.amount if action is not None else None
         return amount if amount is not None and amount >= reserve else None
@@ -277,7 +304,8 @@ class ForwardAuction(Mechanism):
             moved = False
             for b in rng.sample(buyers, len(buyers)):
                 action = EnglishBidder(limits[b.index]).bid(
-                    self._view(seller.limit, price, len(buyers), leader is b), rng)
+                    self._view(seller.limit, price, len(buyers), leader is b), rng
+                )
                 if action is not None:
                     leader, price, moved = b, action.amount, True
             if not moved:
@@ -300,8 +328,9 @@ class ForwardAuction(Mechanism):
                     return b, price
         return None
 
-    def _sealed(self, seller: Trader, buyers: list[Trader], rng: random.Random,
-                second_price: bool = False) -> tuple[Trader, int] | None:
+    def _sealed(
+        self, seller: Trader, buyers: list[Trader], rng: random.Random, second_price: bool = False
+    ) -> tuple[Trader, int] | None:
         bids: list[tuple[int, float, Trader]] = []
         for b in buyers:
             view = self._view(seller.limit, 0, len(buyers))
@@ -322,7 +351,9 @@ class ForwardAuction(Mechanism):
             return winner, max(seller.limit, bids[1][0] if len(bids) > 1 else seller.limit)
         return winner, top
 
-    def _sealed_first_price(self, seller: Trader, buyers: list[Trader], rng: random.Random) -> tuple[Trader, int] | None:
+    def _sealed_first_price(
+        self, seller: Trader, buyers: list[Trader], rng: random.Random
+    ) -> tuple[Trader, int] | None:
         return self._sealed(seller, buyers, rng)
 
     def _vickrey(self, seller: Trader, buyers: list[Trader], rng: random.Random) -> tuple[Trader, int] | None:
@@ -372,8 +403,14 @@ class Procurement(Mechanism):
             while True:
                 moved = False
                 for s in rng.sample(remaining, len(remaining)):
-                    view = AuctionView(AuctionKind.PROCUREMENT, buyer.limit, price, self.increment_bps,
-                                       len(remaining), leading=leader is s)
+                    view = AuctionView(
+                        AuctionKind.PROCUREMENT,
+                        buyer.limit,
+                        price,
+                        self.increment_bps,
+                        len(remaining),
+                        leading=leader is s,
+                    )
                     action = bidders[s.index].bid(view, rng)
                     if action is not None and (price == 0 or action.amount < price):
                         leader, price, moved = s, action.amount, True
@@ -397,8 +434,12 @@ def build(name: str, reference_price: int) -> Mechanism:
         return Offers()
     if name == "procurement":
         return Procurement()
-    kinds = {"english": AuctionKind.ENGLISH, "dutch": AuctionKind.DUTCH, "sealed": AuctionKind.SEALED_FIRST_PRICE,
-             "vickrey": AuctionKind.VICKREY}
+    kinds = {
+        "english": AuctionKind.ENGLISH,
+        "dutch": AuctionKind.DUTCH,
+        "sealed": AuctionKind.SEALED_FIRST_PRICE,
+        "vickrey": AuctionKind.VICKREY,
+    }
     if name in kinds:
         return ForwardAuction(kinds[name])
     raise ValueError(f"unknown mechanism {name!r} (choose from {', '.join(MECHANISMS)})")

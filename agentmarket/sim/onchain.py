@@ -55,9 +55,19 @@ from .mechanisms import HOUR, ForwardAuction, Match, Mechanism, Procurement, Tra
 GPU_HOUR = "gpu-hour"
 AUCTION_MECHANISMS = ("english", "dutch", "sealed", "vickrey", "procurement")
 # fixed gas limits: only gasUsed is charged, a limit just has to be affordable; no estimation round trips
-GAS = {"create": 400_000, "bid": 200_000, "buy": 450_000, "commit": 150_000, "reveal": 150_000,
-       "settle": 450_000, "reclaim": 150_000, "withdraw": 120_000, "cancel": 120_000, "submit": 150_000,
-       "accept": 200_000}
+GAS = {
+    "create": 400_000,
+    "bid": 200_000,
+    "buy": 450_000,
+    "commit": 150_000,
+    "reveal": 150_000,
+    "settle": 450_000,
+    "reclaim": 150_000,
+    "withdraw": 120_000,
+    "cancel": 120_000,
+    "submit": 150_000,
+    "accept": 200_000,
+}
 WINDOW = 900  # English / procurement bidding window (time jumps over it)
 DUTCH_DURATION = 900
 COMMIT, REVEAL = 600, 600
@@ -76,8 +86,16 @@ class Sale:
 class AuctionHouse:
     """Runs the round's auctions for a :class:`~agentmarket.sim.runner.ComputeMarketSim`."""
 
-    def __init__(self, market: Market, agents: dict[int, Agent], mechanism: Mechanism, rng: random.Random,
-                 reference_price: int, *, batch: bool | None = None):
+    def __init__(
+        self,
+        market: Market,
+        agents: dict[int, Agent],
+        mechanism: Mechanism,
+        rng: random.Random,
+        reference_price: int,
+        *,
+        batch: bool | None = None,
+    ):
         self.market = market
         self.chain = market.chain
         self.agents = agents
@@ -101,8 +119,9 @@ class AuctionHouse:
         if not value:
             yield
             return
-        with agent.spending(value, ETH, resource=GPU_HOUR if unit_price is not None else None,
-                            unit_price=unit_price):
+        with agent.spending(
+            value, ETH, resource=GPU_HOUR if unit_price is not None else None, unit_price=unit_price
+        ):
             yield
 
     def _count(self, agent: Agent, receipt: Any) -> None:
@@ -125,8 +144,12 @@ class AuctionHouse:
         with contextlib.ExitStack() as stack:
             for agent, _, _, value, unit_price in items:
                 stack.enter_context(self._spend(agent, value, unit_price))
-            receipts = self.tx.transact_many([TxRequest(agent.account, fn, value=value, gas=GAS[gas])
-                                              for agent, fn, gas, value, _ in items])
+            receipts = self.tx.transact_many(
+                [
+                    TxRequest(agent.account, fn, value=value, gas=GAS[gas])
+                    for agent, fn, gas, value, _ in items
+                ]
+            )
         for (agent, *_), receipt in zip(items, receipts):
             self._count(agent, receipt)
         return receipts
@@ -163,8 +186,11 @@ class AuctionHouse:
     # -- helpers ---------------------------------------------------------------------------------------
 
     def _terms(self, creator: Agent, round_: int) -> DealTemplate:
-        return DealTemplate(creator=creator.address, delivery_delay=48 * HOUR,  # a round of auctions spans hours of chain time
-                            terms_hash=content_hash(f"{GPU_HOUR} x1 round {round_} {self.mechanism.name}"))
+        return DealTemplate(
+            creator=creator.address,
+            delivery_delay=48 * HOUR,  # a round of auctions spans hours of chain time
+            terms_hash=content_hash(f"{GPU_HOUR} x1 round {round_} {self.mechanism.name}"),
+        )
 
     def _id(self, kind: AuctionKind, receipt: Any) -> int:
         address = self.contracts[kind].address
@@ -181,12 +207,18 @@ class AuctionHouse:
                 continue
             try:
                 args = event.process_log(log)["args"]
-            except Exception:  # noqa: BLE001, S112 - another event of the contract
+            except Exception:
                 continue
-            winner, price, deal_id = to_checksum_address(args["winner"]), int(args["price"]), int(args["dealId"])
+            winner, price, deal_id = (
+                to_checksum_address(args["winner"]),
+                int(args["price"]),
+                int(args["dealId"]),
+            )
             if deal_id == 0:
                 return winner, 0, None
-            escrow_logs = [x for x in receipt["logs"] if to_checksum_address(x["address"]) == self.escrow.address]
+            escrow_logs = [
+                x for x in receipt["logs"] if to_checksum_address(x["address"]) == self.escrow.address
+            ]
             return winner, price, self.escrow._fold(escrow_logs)[deal_id]
         raise RuntimeError("no AuctionSettled event in the receipt")
 
@@ -195,8 +227,9 @@ class AuctionHouse:
 
     # -- the round -------------------------------------------------------------------------------------
 
-    def run_round(self, buyers: Sequence[Trader], sellers: Sequence[Trader], round_: int,
-                  halted: Any = None) -> list[Sale]:
+    def run_round(
+        self, buyers: Sequence[Trader], sellers: Sequence[Trader], round_: int, halted: Any = None
+    ) -> list[Sale]:
         """Run the round's auctions; ``halted()`` (optional) is asked before each one (circuit breaker)."""
         sales: list[Sale] = []
         if isinstance(self.mechanism, Procurement):
@@ -220,24 +253,46 @@ class AuctionHouse:
     def deliver(self, sales: list[Sale]) -> None:
         """Every provider submits, then every buyer accepts (one batch each on a node)."""
         fns = self.escrow.contract.functions
-        submits = [(self.agents[s.match.seller], fns.submit(s.deal.id, s.deal.terms.as_tuple(),
-                                                            content_hash(f"results of deal {s.deal.id}")),
-                    "submit", 0, None) for s in sales]
-        accepts = [(self.agents[s.match.buyer], fns.accept(s.deal.id, s.deal.terms.as_tuple()), "accept", 0, None)
-                   for s in sales]
+        submits = [
+            (
+                self.agents[s.match.seller],
+                fns.submit(s.deal.id, s.deal.terms.as_tuple(), content_hash(f"results of deal {s.deal.id}")),
+                "submit",
+                0,
+                None,
+            )
+            for s in sales
+        ]
+        accepts = [
+            (self.agents[s.match.buyer], fns.accept(s.deal.id, s.deal.terms.as_tuple()), "accept", 0, None)
+            for s in sales
+        ]
         for sale, r1, r2 in zip(sales, self.send_many(submits), self.send_many(accepts)):
             sale.gas += int(r1["gasUsed"]) + int(r2["gasUsed"])
             sale.txs += 2
 
     def withdraw_all(self) -> None:
         """Pull every credit (outbid English bids, refused payouts) back to its agent."""
-        kind = {"english": AuctionKind.ENGLISH, "dutch": AuctionKind.DUTCH,
-                "procurement": AuctionKind.PROCUREMENT}.get(self.mechanism.name, AuctionKind.SEALED)
+        kind = {
+            "english": AuctionKind.ENGLISH,
+            "dutch": AuctionKind.DUTCH,
+            "procurement": AuctionKind.PROCUREMENT,
+        }.get(self.mechanism.name, AuctionKind.SEALED)
         contract = self.contracts[kind]
         agents = list(self.agents.values())
-        calls = [("eth_call", [{"to": contract.address,
-                                "data": contract.functions.creditOf(a.address, ETH)._encode_transaction_data()},
-                               "latest"]) for a in agents]
+        calls = [
+            (
+                "eth_call",
+                [
+                    {
+                        "to": contract.address,
+                        "data": contract.functions.creditOf(a.address, ETH)._encode_transaction_data(),
+                    },
+                    "latest",
+                ],
+            )
+            for a in agents
+        ]
         answers = self.tx.transport.batch(calls)
         owed = [a for a, x in zip(agents, answers) if int(x, 16)]
         self.send_many([(a, contract.functions.withdraw(ETH), "withdraw", 0, None) for a in owed])
@@ -256,16 +311,23 @@ class AuctionHouse:
         terms = self._terms(s, round_)
         t0 = self._start()
         params = (seller.limit, t0, t0 + WINDOW, 60, mech.increment_bps)
-        aid = self._id(AuctionKind.ENGLISH, self.send(s, contract.functions.create(params, terms.as_tuple()),
-                                                       "create"))
+        aid = self._id(
+            AuctionKind.ENGLISH, self.send(s, contract.functions.create(params, terms.as_tuple()), "create")
+        )
         limits = {b.index: mech.bid_limit(b, self.rng) for b in buyers}
         leader: Trader | None = None
         high = 0
         while True:
             moved = False
             for b in self.rng.sample(buyers, len(buyers)):
-                view = AuctionView(StrategyKind.ENGLISH, seller.limit, high, mech.increment_bps, len(buyers),
-                                   leading=leader is b)
+                view = AuctionView(
+                    StrategyKind.ENGLISH,
+                    seller.limit,
+                    high,
+                    mech.increment_bps,
+                    len(buyers),
+                    leading=leader is b,
+                )
                 action = EnglishBidder(limits[b.index]).bid(view, self.rng)
                 if action is None:
                     continue
@@ -274,7 +336,9 @@ class AuctionHouse:
                     self.refused += 1
                     limits[b.index] = 0
                     continue
-                self.send(agent, contract.functions.bid(aid, action.amount), "bid", action.amount, action.amount)
+                self.send(
+                    agent, contract.functions.bid(aid, action.amount), "bid", action.amount, action.amount
+                )
                 leader, high, moved = b, action.amount, True
             if not moved:
                 break
@@ -282,8 +346,9 @@ class AuctionHouse:
             self.send(s, contract.functions.cancel(aid), "cancel")
             return None
         self._after(t0 + WINDOW)
-        winner, price, deal = self._settled(AuctionKind.ENGLISH, self.send(
-            s, contract.functions.settle(aid, terms.as_tuple()), "settle"))
+        winner, price, deal = self._settled(
+            AuctionKind.ENGLISH, self.send(s, contract.functions.settle(aid, terms.as_tuple()), "settle")
+        )
         assert deal is not None and winner == self.agents[leader.index].address
         return Sale(Match(leader.index, seller.index, price, reference=f"english #{aid}"), deal, 0, 0)
 
@@ -300,8 +365,10 @@ class AuctionHouse:
             return None
         t0 = self._start()
         end = t0 + DUTCH_DURATION
-        aid = self._id(AuctionKind.DUTCH, self.send(
-            s, contract.functions.create((start, floor, t0, end), terms.as_tuple()), "create"))
+        aid = self._id(
+            AuctionKind.DUTCH,
+            self.send(s, contract.functions.create((start, floor, t0, end), terms.as_tuple()), "create"),
+        )
 
         def price_at(ts: int) -> int:
             return start - (start - floor) * (ts - t0) // (end - t0) if ts < end else floor
@@ -326,8 +393,10 @@ class AuctionHouse:
         price = price_at(ts)
         self.chain.set_next_timestamp(ts)
         buyer = self.agents[b.index]
-        _, paid, deal = self._settled(AuctionKind.DUTCH, self.send(
-            buyer, contract.functions.buy(aid, price, terms.as_tuple()), "buy", price, price))
+        _, paid, deal = self._settled(
+            AuctionKind.DUTCH,
+            self.send(buyer, contract.functions.buy(aid, price, terms.as_tuple()), "buy", price, price),
+        )
         assert deal is not None and paid == price
         return Sale(Match(b.index, seller.index, paid, reference=f"dutch #{aid}"), deal, 0, 0)
 
@@ -343,8 +412,16 @@ class AuctionHouse:
         terms = self._terms(s, round_)
         t0 = self._start()
         commit_end, reveal_end = t0 + COMMIT, t0 + COMMIT + REVEAL
-        aid = self._id(kind, self.send(s, contract.functions.create(
-            (seller.limit, commit_end, reveal_end, 1_000, vickrey), terms.as_tuple()), "create"))
+        aid = self._id(
+            kind,
+            self.send(
+                s,
+                contract.functions.create(
+                    (seller.limit, commit_end, reveal_end, 1_000, vickrey), terms.as_tuple()
+                ),
+                "create",
+            ),
+        )
         bids: list[tuple[Trader, int, bytes]] = []
         for b in buyers:
             amount = mech.sealed_bid(b, seller.limit, len(buyers), self.rng)
@@ -363,17 +440,33 @@ class AuctionHouse:
             agent = self.agents[b.index]
             commitment = sealed_commitment(agent.address, aid, chain_id, contract.address, amount, salt)
             deposit = max(amount, self.deposit)
-            commits.append((agent, contract.functions.commit(aid, commitment, deposit), "commit", deposit, amount))
+            commits.append(
+                (agent, contract.functions.commit(aid, commitment, deposit), "commit", deposit, amount)
+            )
         self.send_many(commits)
         self._after(commit_end)
-        self.send_many([(self.agents[b.index], contract.functions.reveal(aid, amount, salt,
-                                                                          max(amount, self.deposit)),
-                         "reveal", 0, None) for b, amount, salt in bids])
+        self.send_many(
+            [
+                (
+                    self.agents[b.index],
+                    contract.functions.reveal(aid, amount, salt, max(amount, self.deposit)),
+                    "reveal",
+                    0,
+                    None,
+                )
+                for b, amount, salt in bids
+            ]
+        )
         self._after(reveal_end)
-        winner, price, deal = self._settled(kind, self.send(s, contract.functions.settle(aid, terms.as_tuple()),
-                                                            "settle"))
-        self.send_many([(self.agents[b.index], contract.functions.reclaim(aid, b"\x00" * 32, 0), "reclaim", 0, None)
-                        for b, _, _ in bids])
+        winner, price, deal = self._settled(
+            kind, self.send(s, contract.functions.settle(aid, terms.as_tuple()), "settle")
+        )
+        self.send_many(
+            [
+                (self.agents[b.index], contract.functions.reclaim(aid, b"\x00" * 32, 0), "reclaim", 0, None)
+                for b, _, _ in bids
+            ]
+        )
         if deal is None:
             return None
         w = self._by_address(buyers, winner)
@@ -395,27 +488,38 @@ class AuctionHouse:
         terms = self._terms(b, round_)
         t0 = self._start()
         params = (budget, t0 + WINDOW, 0, 1_000, False, 1, 0, 86_400)
-        aid = self._id(kind, self.send(b, contract.functions.create(params, terms.as_tuple()), "create", budget,
-                                       budget))
+        aid = self._id(
+            kind, self.send(b, contract.functions.create(params, terms.as_tuple()), "create", budget, budget)
+        )
         bidders = {s.index: mech.bidder(s, self.rng) for s in sellers}
         leader: Trader | None = None
         best = 0
         while True:
             moved = False
             for s in self.rng.sample(sellers, len(sellers)):
-                view = AuctionView(StrategyKind.PROCUREMENT, budget, best, mech.increment_bps, len(sellers),
-                                   leading=leader is s, max_delivery_seconds=86_400)
+                view = AuctionView(
+                    StrategyKind.PROCUREMENT,
+                    budget,
+                    best,
+                    mech.increment_bps,
+                    len(sellers),
+                    leading=leader is s,
+                    max_delivery_seconds=86_400,
+                )
                 action = bidders[s.index].bid(view, self.rng)
                 if action is None or (best and action.amount >= best) or action.amount > budget:
                     continue
                 delivery = action.delivery_seconds or HOUR
-                self.send(self.agents[s.index], contract.functions.bid(aid, action.amount, delivery, 0), "bid")
+                self.send(
+                    self.agents[s.index], contract.functions.bid(aid, action.amount, delivery, 0), "bid"
+                )
                 leader, best, moved = s, action.amount, True
             if not moved:
                 break
         self._after(t0 + WINDOW)
-        winner, price, deal = self._settled(kind, self.send(b, contract.functions.settle(aid, terms.as_tuple()),
-                                                            "settle"))
+        winner, price, deal = self._settled(
+            kind, self.send(b, contract.functions.settle(aid, terms.as_tuple()), "settle")
+        )
         if deal is None:
             return None
         w = self._by_address(sellers, winner)

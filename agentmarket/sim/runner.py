@@ -161,7 +161,7 @@ class CircuitBreaker:
         """Record a round's median price; returns True when it tripped the breaker."""
         if median_price is None:
             return False
-        ref = statistics.median(self.history[-self.window:])
+        ref = statistics.median(self.history[-self.window :])
         self.history.append(median_price)
         if abs(median_price - ref) > self.move * ref:
             self.paused_rounds.add(round_ + 1)
@@ -172,8 +172,12 @@ class CircuitBreaker:
 class ComputeMarketSim:
     """Build agents on a :class:`~agentmarket.market.Market` and run the configured market."""
 
-    def __init__(self, market: Market, config: SimConfig,
-                 progress: Callable[[int, int, RoundStats], None] | None = None):
+    def __init__(
+        self,
+        market: Market,
+        config: SimConfig,
+        progress: Callable[[int, int, RoundStats], None] | None = None,
+    ):
         if config.mechanism not in MECHANISMS:
             raise ValueError(f"unknown mechanism {config.mechanism!r} (choose from {', '.join(MECHANISMS)})")
         self.market = market
@@ -184,6 +188,7 @@ class ComputeMarketSim:
         draw = lambda: int(ref * self.rng.uniform(1 - spread, 1 + spread))
         costs = sorted(draw() for _ in range(config.providers))
         values = sorted((draw() for _ in range(config.buyers)), reverse=True)
+
         # pair neighbours down the sorted limits and flip a coin inside each pair for who is adaptive, so
         # both groups face the same value (cost) distribution without a systematic edge for either
         def strategies(n: int) -> list[str]:
@@ -194,9 +199,13 @@ class ComputeMarketSim:
                 out.extend(pair)
             return out[:n]
 
-        self.sellers = [Trader(i, Role.SELLER, c, st) for i, (c, st) in enumerate(zip(costs, strategies(len(costs))))]
-        self.buyers = [Trader(config.providers + i, Role.BUYER, v, st)
-                       for i, (v, st) in enumerate(zip(values, strategies(len(values))))]
+        self.sellers = [
+            Trader(i, Role.SELLER, c, st) for i, (c, st) in enumerate(zip(costs, strategies(len(costs))))
+        ]
+        self.buyers = [
+            Trader(config.providers + i, Role.BUYER, v, st)
+            for i, (v, st) in enumerate(zip(values, strategies(len(values))))
+        ]
         self.base_values = {b.index: b.limit for b in self.buyers}
         self.equilibrium = competitive_equilibrium(values, costs)
         self.mechanism: Mechanism = build(config.mechanism, ref)
@@ -209,10 +218,15 @@ class ComputeMarketSim:
 
     def _mandate(self) -> Mandate:
         if not self.config.guardrails:
-            return Mandate(budget={ETH: self.config.fund}, max_per_deal={ETH: self.config.reference_price * 10})
+            return Mandate(
+                budget={ETH: self.config.fund}, max_per_deal={ETH: self.config.reference_price * 10}
+            )
         band = PriceBand(self.equilibrium.price, self.config.band_bps)
-        return Mandate(budget={ETH: self.config.fund}, max_per_deal={ETH: self.config.reference_price * 10},
-                       price_bands={resource_id(GPU_HOUR): band})
+        return Mandate(
+            budget={ETH: self.config.fund},
+            max_per_deal={ETH: self.config.reference_price * 10},
+            price_bands={resource_id(GPU_HOUR): band},
+        )
 
     def setup(self) -> None:
         made = self.market.agents(len(self.sellers) + len(self.buyers), fund=self.config.fund, prefix="sim")
@@ -223,7 +237,9 @@ class ComputeMarketSim:
                 agent.with_mandate(self._mandate())
             self.agents[trader.index] = agent
         if self.config.mechanism in AUCTION_MECHANISMS:
-            self.house = AuctionHouse(self.market, self.agents, self.mechanism, self.rng, self.config.reference_price)
+            self.house = AuctionHouse(
+                self.market, self.agents, self.mechanism, self.rng, self.config.reference_price
+            )
             self._held0 = self.house.held()
 
     # -- settlement ------------------------------------------------------------------------------------
@@ -237,24 +253,50 @@ class ComputeMarketSim:
             # the provider's quote is an EIP-712 signed sell offer reserved for the buyer, who fills it
             if match.bond:
                 seller.offers.deposit(match.bond)
-            signed = seller.offers.offer("sell", GPU_HOUR, match.price, 1, taker=buyer.address,
-                                         bond_per_unit=match.bond, delivery=match.delivery_seconds,
-                                         terms_hash=terms_hash, expiry=timedelta(hours=1))
+            signed = seller.offers.offer(
+                "sell",
+                GPU_HOUR,
+                match.price,
+                1,
+                taker=buyer.address,
+                bond_per_unit=match.bond,
+                delivery=match.delivery_seconds,
+                terms_hash=terms_hash,
+                expiry=timedelta(hours=1),
+            )
             deal = buyer.fill(signed).deal
         else:
-            deal = buyer.buy(seller, match.price, resource=GPU_HOUR, units=1,
-                             deliver_by=timedelta(seconds=match.delivery_seconds + 3600), bond=match.bond,
-                             terms_hash=terms_hash)
+            deal = buyer.buy(
+                seller,
+                match.price,
+                resource=GPU_HOUR,
+                units=1,
+                deliver_by=timedelta(seconds=match.delivery_seconds + 3600),
+                bond=match.bond,
+                terms_hash=terms_hash,
+            )
             if match.bond:
                 deal = seller.escrow.post_bond(deal)
         deal = seller.escrow.submit(deal, content_hash(f"results of deal {deal.id}"))
         deal = buyer.escrow.accept(deal)
         trader_b = next(t for t in self.buyers if t.index == match.buyer)
         trader_s = next(t for t in self.sellers if t.index == match.seller)
-        return TradeRecord(round_, buyer.address, seller.address, trader_b.strategy, trader_s.strategy, match.price,
-                           trader_b.limit, trader_s.limit, match.bond, match.delivery_seconds, deal.id,
-                           buyer.gas_used + seller.gas_used - gas0, buyer.tx_count + seller.tx_count - txs0,
-                           deal.state.name)
+        return TradeRecord(
+            round_,
+            buyer.address,
+            seller.address,
+            trader_b.strategy,
+            trader_s.strategy,
+            match.price,
+            trader_b.limit,
+            trader_s.limit,
+            match.bond,
+            match.delivery_seconds,
+            deal.id,
+            buyer.gas_used + seller.gas_used - gas0,
+            buyer.tx_count + seller.tx_count - txs0,
+            deal.state.name,
+        )
 
     def _settle_all(self, matches: list[Match], round_: int) -> list[TradeRecord | BaseException]:
         """Settle a round's trades; on a node, concurrently (each agent is in at most one trade a round)."""
@@ -265,7 +307,7 @@ class ComputeMarketSim:
                 return self.settle(m, round_)
             except MandateViolation as exc:
                 return exc
-            except Exception as exc:  # noqa: BLE001 - re-raised by the caller, in order
+            except Exception as exc:
                 return exc
 
         if workers <= 1 or len(matches) <= 1:
@@ -280,9 +322,22 @@ class ComputeMarketSim:
         m, deal = sale.match, sale.deal
         tb = next(t for t in self.buyers if t.index == m.buyer)
         ts = next(t for t in self.sellers if t.index == m.seller)
-        return TradeRecord(round_, self.agents[m.buyer].address, self.agents[m.seller].address, tb.strategy,
-                           ts.strategy, m.price, tb.limit, ts.limit, deal.terms.bond, m.delivery_seconds, deal.id,
-                           sale.gas, sale.txs, "ACCEPTED")
+        return TradeRecord(
+            round_,
+            self.agents[m.buyer].address,
+            self.agents[m.seller].address,
+            tb.strategy,
+            ts.strategy,
+            m.price,
+            tb.limit,
+            ts.limit,
+            deal.terms.bond,
+            m.delivery_seconds,
+            deal.id,
+            sale.gas,
+            sale.txs,
+            "ACCEPTED",
+        )
 
     def _round_trades(self, r: int, breaker: CircuitBreaker | None) -> tuple[list[TradeRecord], int]:
         """Run round ``r`` on chain; returns its settled trades and how many the mandates refused."""
@@ -308,7 +363,11 @@ class ComputeMarketSim:
         if not self.agents:
             self.setup()
         gas0 = sum(a.gas_used for a in self.agents.values())
-        breaker = CircuitBreaker(self.equilibrium.price, cfg.pause_move, cfg.pause_window) if cfg.guardrails else None
+        breaker = (
+            CircuitBreaker(self.equilibrium.price, cfg.pause_move, cfg.pause_window)
+            if cfg.guardrails
+            else None
+        )
         rounds: list[RoundStats] = []
         trades: list[TradeRecord] = []
         earned: dict[int, int] = {t.index: 0 for t in [*self.buyers, *self.sellers]}
@@ -341,9 +400,21 @@ class ComputeMarketSim:
             median = statistics.median(prices) if prices else None
             if breaker is not None:
                 breaker.observe(r, median)
-            stats = RoundStats(r, shocked, len(round_trades), statistics.fmean(prices) if prices else None, prices,
-                               eq.price_low, eq.price_high, eq.quantity, max_surplus(values, costs),
-                               sum(t.value - t.cost for t in round_trades), refused, paused, median)
+            stats = RoundStats(
+                r,
+                shocked,
+                len(round_trades),
+                statistics.fmean(prices) if prices else None,
+                prices,
+                eq.price_low,
+                eq.price_high,
+                eq.quantity,
+                max_surplus(values, costs),
+                sum(t.value - t.cost for t in round_trades),
+                refused,
+                paused,
+                median,
+            )
             rounds.append(stats)
             trades.extend(round_trades)
             refused_total += refused
@@ -357,13 +428,30 @@ class ComputeMarketSim:
             self.house.withdraw_all()
             residual = self.house.held() - self._held0
         gas = sum(a.gas_used for a in self.agents.values()) - gas0
-        return self._result(rounds, trades, earned, settle_seconds, time.perf_counter() - started,
-                            refused_total, len(breaker.paused_rounds & set(range(cfg.rounds))) if breaker else 0,
-                            gas, residual)
+        return self._result(
+            rounds,
+            trades,
+            earned,
+            settle_seconds,
+            time.perf_counter() - started,
+            refused_total,
+            len(breaker.paused_rounds & set(range(cfg.rounds))) if breaker else 0,
+            gas,
+            residual,
+        )
 
-    def _result(self, rounds: list[RoundStats], trades: list[TradeRecord], earned: dict[int, int],
-                settle_seconds: float, wall: float, refused: int, paused: int, gas: int,
-                residual: int) -> SimResult:
+    def _result(
+        self,
+        rounds: list[RoundStats],
+        trades: list[TradeRecord],
+        earned: dict[int, int],
+        settle_seconds: float,
+        wall: float,
+        refused: int,
+        paused: int,
+        gas: int,
+        residual: int,
+    ) -> SimResult:
         cfg = self.config
         best = sum(r.max_surplus for r in rounds)
         realised = sum(r.realised_surplus for r in rounds)
@@ -379,32 +467,54 @@ class ComputeMarketSim:
             gain[role] = (a - f) / abs(f) if strategic and a is not None and f else None
         ref = self.equilibrium.price
         deviation = max((abs(t.price - ref) / ref for t in trades), default=0.0)
-        round_dev = max((abs(r.median_price - ref) / ref for r in rounds if r.median_price is not None), default=0.0)
+        round_dev = max(
+            (abs(r.median_price - ref) / ref for r in rounds if r.median_price is not None), default=0.0
+        )
         if self.market is not None:
             escrow = self.market.escrow
             balance, totals = escrow.solvency()
             fn = escrow.contract.functions
-            calls = [("eth_call", [{"to": escrow.address, "data": fn.dealStatus(t.deal_id)._encode_transaction_data()},
-                                   "latest"]) for t in trades]
+            calls = [
+                (
+                    "eth_call",
+                    [
+                        {"to": escrow.address, "data": fn.dealStatus(t.deal_id)._encode_transaction_data()},
+                        "latest",
+                    ],
+                )
+                for t in trades
+            ]
             answers = self.market.chain.transactor.transport.batch(calls) if calls else []
             states = [DealState(int(a[:66], 16)) for a in answers]  # first word of dealStatus: the state
-            all_settled = all(s.is_terminal for s in states) and all(t.state in ("ACCEPTED", "FINALIZED")
-                                                                     for t in trades)
+            all_settled = all(s.is_terminal for s in states) and all(
+                t.state in ("ACCEPTED", "FINALIZED") for t in trades
+            )
             solvent = balance == totals.accounted and totals.locked == 0 and residual == 0
         else:
             all_settled = solvent = True
         n = len(trades)
         return SimResult(
-            config=asdict(cfg), chain=self.market.chain.kind if self.market is not None else "none",
-            rounds=rounds, trades=trades,
-            efficiency=realised / best if best else 1.0, utility=utility, adaptive_gain=gain,
-            reference_equilibrium=ref, max_price_deviation=deviation, max_round_deviation=round_dev,
+            config=asdict(cfg),
+            chain=self.market.chain.kind if self.market is not None else "none",
+            rounds=rounds,
+            trades=trades,
+            efficiency=realised / best if best else 1.0,
+            utility=utility,
+            adaptive_gain=gain,
+            reference_equilibrium=ref,
+            max_price_deviation=deviation,
+            max_round_deviation=round_dev,
             gas_per_trade=gas / n if n else 0.0,
             txs_per_trade=sum(t.txs for t in trades) / n if n else 0.0,
             trades_per_second=n / settle_seconds if settle_seconds else 0.0,
-            settle_seconds=settle_seconds, wall_seconds=wall,
-            solvent=solvent, all_settled=all_settled,
-            refused_by_mandate=refused, paused_rounds=paused, auction_residual=residual)
+            settle_seconds=settle_seconds,
+            wall_seconds=wall,
+            solvent=solvent,
+            all_settled=all_settled,
+            refused_by_mandate=refused,
+            paused_rounds=paused,
+            auction_residual=residual,
+        )
 
 
 class _Nobody:
@@ -436,13 +546,34 @@ class OffChainSim(ComputeMarketSim):
                 continue
             tb = next(t for t in self.buyers if t.index == m.buyer)
             ts = next(t for t in self.sellers if t.index == m.seller)
-            trades.append(TradeRecord(r, f"trader-{m.buyer}", f"trader-{m.seller}", tb.strategy, ts.strategy,
-                                      m.price, tb.limit, ts.limit, m.bond, m.delivery_seconds, 0, 0, 0, "ACCEPTED"))
+            trades.append(
+                TradeRecord(
+                    r,
+                    f"trader-{m.buyer}",
+                    f"trader-{m.seller}",
+                    tb.strategy,
+                    ts.strategy,
+                    m.price,
+                    tb.limit,
+                    ts.limit,
+                    m.bond,
+                    m.delivery_seconds,
+                    0,
+                    0,
+                    0,
+                    "ACCEPTED",
+                )
+            )
         return trades, refused
 
 
-def run(config: SimConfig, *, market: Market | None = None, chain: str | None = None,
-        progress: Callable[[int, int, RoundStats], None] | None = None) -> SimResult:
+def run(
+    config: SimConfig,
+    *,
+    market: Market | None = None,
+    chain: str | None = None,
+    progress: Callable[[int, int, RoundStats], None] | None = None,
+) -> SimResult:
     """Run one simulation (on ``market``, or a fresh one on ``chain``: embedded/anvil/URL)."""
     if market is not None:
         return ComputeMarketSim(market, config, progress).run()
@@ -450,5 +581,14 @@ def run(config: SimConfig, *, market: Market | None = None, chain: str | None = 
         return ComputeMarketSim(fresh, config, progress).run()
 
 
-__all__ = ["AgentMarketError", "CircuitBreaker", "ComputeMarketSim", "OffChainSim", "RoundStats", "SimConfig", "SimResult",
-           "TradeRecord", "run"]
+__all__ = [
+    "AgentMarketError",
+    "CircuitBreaker",
+    "ComputeMarketSim",
+    "OffChainSim",
+    "RoundStats",
+    "SimConfig",
+    "SimResult",
+    "TradeRecord",
+    "run",
+]

@@ -39,8 +39,11 @@ EN, DU, SE, PR = AuctionKind.ENGLISH, AuctionKind.DUTCH, AuctionKind.SEALED, Auc
 @pytest.fixture(scope="module")
 def mocks(_embedded: tuple[Chain, Suite]) -> dict[str, Any]:
     chain, _ = _embedded
-    out = {"token": deploy(chain, "MockERC20", "Mock USD", "mUSD", 18),
-           "reverting": deploy(chain, "RevertingReceiver"), "burner": deploy(chain, "GasBurningReceiver")}
+    out = {
+        "token": deploy(chain, "MockERC20", "Mock USD", "mUSD", 18),
+        "reverting": deploy(chain, "RevertingReceiver"),
+        "burner": deploy(chain, "GasBurningReceiver"),
+    }
     mint(chain, out["token"], chain.accounts[1:8], 1000 * E18)
     return out
 
@@ -48,7 +51,9 @@ def mocks(_embedded: tuple[Chain, Suite]) -> dict[str, Any]:
 class Env:
     def __init__(self, chain: Chain, suite: Suite, mocks: dict[str, Any]):
         self.chain, self.w3, self.suite, self.mocks = chain, chain.w3, suite, mocks
-        self.owner, self.seller, self.alice, self.bob, self.carol, self.arbiter, self.other = chain.accounts[:7]
+        self.owner, self.seller, self.alice, self.bob, self.carol, self.arbiter, self.other = chain.accounts[
+            :7
+        ]
         # event scans start at this test's first block (eth-tester's get_logs walks every block in range)
         start = chain.w3.eth.block_number + 1
         self.client = AuctionClient.from_suite(suite, self.seller, from_block=start, gas=GAS)
@@ -72,8 +77,14 @@ class Env:
 
     def terms(self, creator: Any = None, **kw: Any) -> DealTemplate:
         creator = creator or self.seller
-        base: dict[str, Any] = {"creator": creator.address, "delivery_delay": 2 * HOUR, "promise_delay": HOUR,
-                                    "terms_hash": b"\x42" * 32, "review_window": HOUR, "ruling_window": HOUR}
+        base: dict[str, Any] = {
+            "creator": creator.address,
+            "delivery_delay": 2 * HOUR,
+            "promise_delay": HOUR,
+            "terms_hash": b"\x42" * 32,
+            "review_window": HOUR,
+            "ruling_window": HOUR,
+        }
         base.update(kw)
         return DealTemplate(**base)
 
@@ -89,30 +100,64 @@ class Env:
 
     # -- builders -------------------------------------------------------------------------------------------
 
-    def english(self, *, reserve: int = E18, start: int | None = None, duration: int = HOUR, extension: int = 300,
-                bps: int = 500, **kw: Any) -> Any:
+    def english(
+        self,
+        *,
+        reserve: int = E18,
+        start: int | None = None,
+        duration: int = HOUR,
+        extension: int = 300,
+        bps: int = 500,
+        **kw: Any,
+    ) -> Any:
         now = self.client.now()
         start = now + 10 if start is None else start
-        return self.client.create_english(self.terms(**kw), reserve=reserve, start_time=start,
-                                          end_time=start + duration, extension=extension, min_increment_bps=bps)
+        return self.client.create_english(
+            self.terms(**kw),
+            reserve=reserve,
+            start_time=start,
+            end_time=start + duration,
+            extension=extension,
+            min_increment_bps=bps,
+        )
 
     def dutch(self, *, start_price: int = 2 * E18, floor: int = E18, duration: int = 1000, **kw: Any) -> Any:
         now = self.client.now()
-        return self.client.create_dutch(self.terms(**kw), start_price=start_price, floor_price=floor,
-                                        start_time=now + 10, end_time=now + 10 + duration)
+        return self.client.create_dutch(
+            self.terms(**kw),
+            start_price=start_price,
+            floor_price=floor,
+            start_time=now + 10,
+            end_time=now + 10 + duration,
+        )
 
     def sealed(self, *, reserve: int = E18 // 2, vickrey: bool = True, penalty: int = 1000, **kw: Any) -> Any:
         now = self.client.now()
-        return self.client.create_sealed(self.terms(**kw), reserve=reserve, commit_end=now + 600,
-                                         reveal_end=now + 1200, penalty_bps=penalty, vickrey=vickrey)
+        return self.client.create_sealed(
+            self.terms(**kw),
+            reserve=reserve,
+            commit_end=now + 600,
+            reveal_end=now + 1200,
+            penalty_bps=penalty,
+            vickrey=vickrey,
+        )
 
-    def procurement(self, *, sealed: bool = False, budget: int = 5 * E18, bond: int = E18 // 10, **kw: Any) -> Any:
+    def procurement(
+        self, *, sealed: bool = False, budget: int = 5 * E18, bond: int = E18 // 10, **kw: Any
+    ) -> Any:
         now = self.client.now()
         buyer = self.as_(self.seller)
-        return buyer.create_procurement(self.terms(bond=bond, delivery_delay=HOUR, promise_delay=0, **kw),
-                                        budget=budget, bid_end=now + 600, reveal_end=now + 1200 if sealed else 0,
-                                        sealed_bids=sealed, price_weight=1, time_weight=10**14,
-                                        max_delivery=86_400, penalty_bps=2000)
+        return buyer.create_procurement(
+            self.terms(bond=bond, delivery_delay=HOUR, promise_delay=0, **kw),
+            budget=budget,
+            bid_end=now + 600,
+            reveal_end=now + 1200 if sealed else 0,
+            sealed_bids=sealed,
+            price_weight=1,
+            time_weight=10**14,
+            max_delivery=86_400,
+            penalty_bps=2000,
+        )
 
 
 @pytest.fixture
@@ -154,7 +199,9 @@ def _owed(e: Env, kind: AuctionKind, asset: str) -> int:
             for b in a.bids:
                 committed, _, _, _ = contract.functions.bidOf(a.id, b.bidder).call()
                 if committed:
-                    owed += b.bond - (a.price if a.status == AuctionStatus.SETTLED and b.bidder == a.winner else 0)
+                    owed += b.bond - (
+                        a.price if a.status == AuctionStatus.SETTLED and b.bidder == a.winner else 0
+                    )
         elif kind == PR:
             if a.status == AuctionStatus.ACTIVE:
                 owed += a.budget
@@ -170,8 +217,11 @@ def _owed(e: Env, kind: AuctionKind, asset: str) -> int:
 
 def _proc_committed(e: Env, auction_id: int, provider: str) -> bool:
     # the record mapping is private: a reclaimed record emitted BondReclaimed
-    logs = e.c[PR].events.BondReclaimed().get_logs(from_block=e.client.from_block,
-                                                    argument_filters={"auctionId": auction_id})
+    logs = (
+        e.c[PR]
+        .events.BondReclaimed()
+        .get_logs(from_block=e.client.from_block, argument_filters={"auctionId": auction_id})
+    )
     return not any(log["args"]["provider"] == provider for log in logs)
 
 
@@ -202,7 +252,11 @@ def test_english_happy_path_outbid_credit_and_settle_into_escrow(env: Env) -> No
     settled_at = env.chain.now()
     assert (t.buyer, t.seller, t.amount, t.asset) == (env.bob.address, env.seller.address, minimum, ETH)
     assert (t.promised_by, t.deliver_by) == (settled_at + HOUR, settled_at + 2 * HOUR)
-    assert t.terms_hash == b"\x42" * 32 and deal.state == DealState.FUNDED and deal.opened_by == env.c[EN].address
+    assert (
+        t.terms_hash == b"\x42" * 32
+        and deal.state == DealState.FUNDED
+        and deal.opened_by == env.c[EN].address
+    )
     before = env.bal(env.alice)
     receipt = env.send(env.alice, env.c[EN].functions.withdraw(ETH))
     assert env.bal(env.alice) == before + E18 - env.cost(receipt)
@@ -290,9 +344,16 @@ def test_english_create_validation(env: Env) -> None:
     env.reverts("AuctionInvalidTimes", env.seller, f.create((1, now + 100, now + 100, 0, 0), t))
     env.reverts("AuctionInvalidTimes", env.seller, f.create((1, now - 1, now + 100, 0, 0), t))
     env.reverts("AuctionInvalidBps", env.seller, f.create((1, now + 5, now + 100, 0, 10_001), t))
-    for bad in (env.terms(delivery_delay=0), env.terms(promise_delay=3 * HOUR), env.terms(arbiter=env.seller.address),
-                env.terms(penalty_cap_bps=10_001), env.terms(creator=env.alice)):
-        env.reverts("AuctionInvalidTerms", env.seller, f.create((1, now + 5, now + 100, 0, 0), bad.as_tuple()))
+    for bad in (
+        env.terms(delivery_delay=0),
+        env.terms(promise_delay=3 * HOUR),
+        env.terms(arbiter=env.seller.address),
+        env.terms(penalty_cap_bps=10_001),
+        env.terms(creator=env.alice),
+    ):
+        env.reverts(
+            "AuctionInvalidTerms", env.seller, f.create((1, now + 5, now + 100, 0, 0), bad.as_tuple())
+        )
     assert env.c[EN].functions.hashTemplate(t).call() == env.terms().hash()
 
 
@@ -301,15 +362,22 @@ def test_english_reverting_bidder_cannot_freeze_and_withdraws_elsewhere(env: Env
     a = env.english()
     env.chain.travel_to(a.start_time)
     f = env.c[EN].functions
-    env.send(env.alice, hostile.functions.execute(env.c[EN].address, f.bid(a.id, E18)._encode_transaction_data()),
-             E18)
+    env.send(
+        env.alice,
+        hostile.functions.execute(env.c[EN].address, f.bid(a.id, E18)._encode_transaction_data()),
+        E18,
+    )
     env.as_(env.bob).bid(a, 2 * E18)  # outbidding the hostile contract costs nothing extra
     assert env.c[EN].functions.creditOf(hostile.address, ETH).call() == E18
     env.chain.travel_to(a.end_time + 1)
     assert env.client.settle(a).status == AuctionStatus.SETTLED
     before = env.bal(env.carol)
-    env.send(env.alice, hostile.functions.execute(env.c[EN].address, f.withdrawTo(ETH, env.carol.address)
-                                                  ._encode_transaction_data()))
+    env.send(
+        env.alice,
+        hostile.functions.execute(
+            env.c[EN].address, f.withdrawTo(ETH, env.carol.address)._encode_transaction_data()
+        ),
+    )
     assert env.bal(env.carol) == before + E18
     env.reverts("AuctionNothingToWithdraw", env.alice, f.withdraw(ETH))
 
@@ -380,8 +448,13 @@ def test_dutch_price_curve_matches_contract_and_never_rises(env: Env) -> None:
     a = env.dutch(start_price=2 * E18 + 7, floor=E18 + 3, duration=997)
     f = env.c[DU].functions
     last = None
-    for t in [a.start_time - 5, a.start_time, *range(a.start_time + 1, a.end_time + 3, 37), a.end_time,
-              a.end_time + 1]:
+    for t in [
+        a.start_time - 5,
+        a.start_time,
+        *range(a.start_time + 1, a.end_time + 3, 37),
+        a.end_time,
+        a.end_time + 1,
+    ]:
         local = a.price_at(t)
         assert local == f.priceAt(a.id, t).call()
         assert a.floor_price <= local <= a.start_price  # invariant 5
@@ -403,8 +476,14 @@ def test_dutch_buy_overpayment_returned_and_single_winner(env: Env) -> None:
     a = env.client.refresh(a)
     assert (a.status, a.winner, a.price) == (AuctionStatus.SETTLED, env.alice.address, price)
     deal = env.escrow.deal(a.deal_id)
-    assert (deal.terms.buyer, deal.terms.seller, deal.terms.amount) == (env.alice.address, env.seller.address, price)
-    env.reverts("AuctionInvalidState", env.bob, env.c[DU].functions.buy(a.id, 3 * E18, a.terms.as_tuple()), 3 * E18)
+    assert (deal.terms.buyer, deal.terms.seller, deal.terms.amount) == (
+        env.alice.address,
+        env.seller.address,
+        price,
+    )
+    env.reverts(
+        "AuctionInvalidState", env.bob, env.c[DU].functions.buy(a.id, 3 * E18, a.terms.as_tuple()), 3 * E18
+    )
     with pytest.raises(errors.InvalidState):
         env.as_(env.bob).buy(a)
 
@@ -420,7 +499,9 @@ def test_dutch_boundaries_and_reverts(env: Env) -> None:
     env.at(a.start_time)
     env.reverts("AuctionBidTooLow", env.alice, f.buy(a.id, 2 * E18, t), 2 * E18 - 1)
     env.reverts("AuctionUnauthorized", env.seller, f.buy(a.id, 3 * E18, t), 3 * E18)
-    env.reverts("AuctionTermsMismatch", env.alice, f.buy(a.id, 3 * E18, env.terms(bond=1).as_tuple()), 3 * E18)
+    env.reverts(
+        "AuctionTermsMismatch", env.alice, f.buy(a.id, 3 * E18, env.terms(bond=1).as_tuple()), 3 * E18
+    )
     env.at(a.end_time + 1)
     env.reverts("AuctionBiddingClosed", env.alice, f.buy(a.id, 3 * E18, t), 3 * E18)
     env.at(a.end_time)
@@ -429,8 +510,11 @@ def test_dutch_boundaries_and_reverts(env: Env) -> None:
     b = env.dutch()
     env.reverts("AuctionUnauthorized", env.alice, f.cancel(b.id))
     assert env.client.cancel(b).status == AuctionStatus.CANCELLED
-    env.reverts("AuctionInvalidAmount", env.seller, f.create((E18, 2 * E18, env.client.now() + 5,
-                                                                env.client.now() + 50), t))
+    env.reverts(
+        "AuctionInvalidAmount",
+        env.seller,
+        f.create((E18, 2 * E18, env.client.now() + 5, env.client.now() + 50), t),
+    )
     c = env.dutch(arbiter=env.arbiter.address)
     env.chain.travel_to(c.start_time)
     env.reverts("AuctionDealUnavailable", env.arbiter, f.buy(c.id, 3 * E18, c.terms.as_tuple()), 3 * E18)
@@ -444,8 +528,13 @@ def test_dutch_hostile_buyer_overpayment_is_credited(env: Env, receiver: str) ->
     f = env.c[DU].functions
     env.at(a.start_time + 1)
     price = a.price_at(a.start_time + 1)
-    env.send(env.alice, hostile.functions.execute(env.c[DU].address, f.buy(a.id, 3 * E18, a.terms.as_tuple())
-                                                  ._encode_transaction_data()), 3 * E18)
+    env.send(
+        env.alice,
+        hostile.functions.execute(
+            env.c[DU].address, f.buy(a.id, 3 * E18, a.terms.as_tuple())._encode_transaction_data()
+        ),
+        3 * E18,
+    )
     assert f.creditOf(hostile.address, ETH).call() == 3 * E18 - price
     assert env.client.refresh(a).winner == hostile.address
 
@@ -479,8 +568,9 @@ def _commit_all(env: Env, a: Any, bids: list[tuple[Any, int, int]]) -> dict[str,
 
 def test_sealed_vickrey_winner_pays_second_price_and_losers_reclaim(env: Env) -> None:
     a = env.sealed(reserve=E18 // 2)
-    clients = _commit_all(env, a, [(env.alice, 3 * E18, 5 * E18), (env.bob, 2 * E18, 2 * E18),
-                                   (env.carol, E18, 4 * E18)])
+    clients = _commit_all(
+        env, a, [(env.alice, 3 * E18, 5 * E18), (env.bob, 2 * E18, 2 * E18), (env.carol, E18, 4 * E18)]
+    )
     env.chain.travel_to(a.end_time + 1)
     for c in clients.values():
         c.reveal(a)
@@ -552,7 +642,9 @@ def test_sealed_copied_commitment_cannot_be_revealed_by_copier(env: Env) -> None
     a = env.sealed()
     f = env.c[SE].functions
     salt = b"\x09" * 32
-    commitment = sealed_commitment(env.alice.address, a.id, env.chain.chain_id, env.c[SE].address, 3 * E18, salt)
+    commitment = sealed_commitment(
+        env.alice.address, a.id, env.chain.chain_id, env.c[SE].address, 3 * E18, salt
+    )
     assert commitment == f.commitmentOf(env.alice.address, a.id, 3 * E18, salt).call()
     env.send(env.alice, f.commit(a.id, commitment, 3 * E18), 3 * E18)
     env.send(env.bob, f.commit(a.id, commitment, 3 * E18), 3 * E18)  # copied from the mempool / event
@@ -600,8 +692,12 @@ def test_sealed_windows_and_commit_reverts(env: Env) -> None:
     env.send(env.other, f.settle(a.id, a.terms.as_tuple()))
     env.reverts("AuctionInvalidState", env.other, f.settle(a.id, a.terms.as_tuple()))
     now = env.client.now()
-    env.reverts("AuctionInvalidTimes", env.seller, f.create((1, now + 10, now + 10, 0, True), a.terms.as_tuple()))
-    env.reverts("AuctionInvalidBps", env.seller, f.create((1, now + 10, now + 20, 10_001, True), a.terms.as_tuple()))
+    env.reverts(
+        "AuctionInvalidTimes", env.seller, f.create((1, now + 10, now + 10, 0, True), a.terms.as_tuple())
+    )
+    env.reverts(
+        "AuctionInvalidBps", env.seller, f.create((1, now + 10, now + 20, 10_001, True), a.terms.as_tuple())
+    )
 
 
 def test_sealed_over_deposit_and_bid_above_deposit(env: Env) -> None:
@@ -609,7 +705,9 @@ def test_sealed_over_deposit_and_bid_above_deposit(env: Env) -> None:
     f = env.c[SE].functions
     salt = b"\x03" * 32
     for who, amount, deposit in ((env.alice, 3 * E18, 2 * E18), (env.bob, E18, 10 * E18)):
-        env.send(who, f.commit(a.id, f.commitmentOf(who.address, a.id, amount, salt).call(), deposit), deposit)
+        env.send(
+            who, f.commit(a.id, f.commitmentOf(who.address, a.id, amount, salt).call(), deposit), deposit
+        )
     env.chain.travel_to(a.end_time + 1)
     r = env.send(env.alice, f.reveal(a.id, 3 * E18, salt, 2 * E18))
     assert env.events(SE, r, "BidRevealed")[0]["args"]["eligible"] is False  # bid above its deposit
@@ -651,7 +749,9 @@ def test_sealed_reverting_bidder_refund_is_credited(env: Env) -> None:
     salt = b"\x02" * 32
     c = f.commitmentOf(hostile.address, a.id, E18, salt).call()
     via = hostile.functions.execute
-    env.send(env.alice, via(env.c[SE].address, f.commit(a.id, c, 2 * E18)._encode_transaction_data()), 2 * E18)
+    env.send(
+        env.alice, via(env.c[SE].address, f.commit(a.id, c, 2 * E18)._encode_transaction_data()), 2 * E18
+    )
     env.chain.travel_to(a.end_time + 1)
     env.send(env.alice, via(env.c[SE].address, f.reveal(a.id, E18, salt, 2 * E18)._encode_transaction_data()))
     env.chain.travel_to(a.reveal_end + 1)
@@ -673,8 +773,9 @@ def test_procurement_open_lowest_score_wins_and_deal_carries_bond_and_delivery(e
     assert p1.credit(PR) == E18 // 10  # displaced bond credited
     with pytest.raises(errors.InvalidInput):
         p3.offer(a, 3 * E18, 3600)  # equal score does not beat (pre-flight)
-    env.reverts("AuctionScoreNotBetter", env.carol, env.c[PR].functions.bid(a.id, 3 * E18, 3600, E18 // 10),
-                E18 // 10)
+    env.reverts(
+        "AuctionScoreNotBetter", env.carol, env.c[PR].functions.bid(a.id, 3 * E18, 3600, E18 // 10), E18 // 10
+    )
     env.chain.travel_to(a.end_time + 1)
     buyer_before = env.bal(env.seller)
     a = env.as_(env.other).settle(a)
@@ -707,7 +808,9 @@ def test_procurement_offer_rules_and_modes(env: Env) -> None:
     t = env.terms(bond=bond).as_tuple()
     env.reverts("AuctionWrongValue", env.seller, f.create((E18, now + 60, 0, 0, False, 1, 0, 10), t), E18 - 1)
     env.reverts("AuctionInvalidAmount", env.seller, f.create((E18, now + 60, 0, 0, False, 0, 0, 10), t), E18)
-    env.reverts("AuctionInvalidTimes", env.seller, f.create((E18, now + 60, now + 60, 0, True, 1, 0, 10), t), E18)
+    env.reverts(
+        "AuctionInvalidTimes", env.seller, f.create((E18, now + 60, now + 60, 0, True, 1, 0, 10), t), E18
+    )
 
 
 def test_procurement_no_offer_returns_budget(env: Env) -> None:

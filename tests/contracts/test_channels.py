@@ -49,8 +49,13 @@ class Env:
 @pytest.fixture
 def env(chain, suite) -> Env:
     client = ChannelClient.from_suite(suite, chain.accounts[1])
-    return Env(chain, suite["PaymentChannels"], client, client.as_account(chain.accounts[2]),
-               client.as_account(chain.accounts[3]))
+    return Env(
+        chain,
+        suite["PaymentChannels"],
+        client,
+        client.as_account(chain.accounts[2]),
+        client.as_account(chain.accounts[3]),
+    )
 
 
 def assert_solvent(env: Env, channels: list[Channel], asset: str = ETH, token: Any = None) -> None:
@@ -111,8 +116,13 @@ def test_erc20_open_credits_what_arrived(env):
     assert ch.deposit == D * 99 // 100
     assert token_fn.balanceOf(env.pc.address).call() == ch.deposit
     with pytest.raises(E("ChannelWrongValue")):
-        env.send(env.payer.account, env.pc.functions.open((env.payer.address, env.payee.address, token.address, 7),
-                                                          D, env.chain.now() + 100), 1)
+        env.send(
+            env.payer.account,
+            env.pc.functions.open(
+                (env.payer.address, env.payee.address, token.address, 7), D, env.chain.now() + 100
+            ),
+            1,
+        )
     v = env.payer.sign_voucher(ch, D)  # more than arrived: pays exactly the deposit
     ch = env.payee.close(ch, v)
     assert ch.claimed == D * 99 // 100 and ch.status == ChannelStatus.CLOSED
@@ -294,8 +304,12 @@ def test_cooperative_close_variants(env):
     # payer calls with the payee's signature: the payer gets its money back before expiry
     b = env.payer.cooperative_close(b, 50, payee_signature=env.payee.close_signature(b, 50))
     # a relayer submits both
-    c = env.other.cooperative_close(c, 10**30, payer_signature=env.payer.close_signature(c, 10**30),
-                                    payee_signature=env.payee.close_signature(c, 10**30))
+    c = env.other.cooperative_close(
+        c,
+        10**30,
+        payer_signature=env.payer.close_signature(c, 10**30),
+        payee_signature=env.payee.close_signature(c, 10**30),
+    )
     assert (a.claimed, b.claimed, c.claimed) == (300, 50, D)
     assert all(x.status == ChannelStatus.CLOSED for x in (a, b, c))
     d = env.open(salt=4)
@@ -335,8 +349,12 @@ def test_claim_many_mixed_payees_and_assets(env):
     token = env.deploy("ChannelTestToken")
     env.send(env.payer.account, token.functions.mint(env.payer.address, 10 * D))
     other_payee = env.other.address
-    chans = [env.open(salt=1), env.payer.open(other_payee, D, ttl=3600, salt=2),
-             env.open(salt=3, asset=token.address), env.open(salt=4)]
+    chans = [
+        env.open(salt=1),
+        env.payer.open(other_payee, D, ttl=3600, salt=2),
+        env.open(salt=3, asset=token.address),
+        env.open(salt=4),
+    ]
     vouchers = [env.payer.sign_voucher(ch, 1000) for ch in chans]
     result = env.payee.claim_many(vouchers)
     assert result.succeeded == 4
@@ -367,8 +385,9 @@ def test_hostile_payee_is_credited_and_cannot_block_the_payer(env, mode):
     assert_solvent(env, [ch])
     # the wallet pulls its credit to a plain address
     sink = Account.create().address
-    env.send(owner, wallet.functions.execute(env.pc.address, 0,
-                                             env.pc.encode_abi("withdrawTo", args=[ETH, sink])))
+    env.send(
+        owner, wallet.functions.execute(env.pc.address, 0, env.pc.encode_abi("withdrawTo", args=[ETH, sink]))
+    )
     assert env.chain.w3.eth.get_balance(sink) == 700
     assert env.pc.functions.creditTotal(ETH).call() == 0
     with pytest.raises(E("ChannelNothingToWithdraw")):
@@ -380,8 +399,11 @@ def test_hostile_payer_cannot_block_close_and_reentry_fails(env):
     wallet = _wallet(env, owner, 3)  # re-enters on receiving its refund
     key = (wallet.address, env.payee.address, ETH, 1)
     expiry = env.chain.now() + 3600
-    env.send(owner, wallet.functions.execute(env.pc.address, D, env.pc.encode_abi("open", args=[key, D, expiry])),
-             value=D)
+    env.send(
+        owner,
+        wallet.functions.execute(env.pc.address, D, env.pc.encode_abi("open", args=[key, D, expiry])),
+        value=D,
+    )
     ch = env.payee.channel(env.pc.functions.channelId(key).call())
     # ERC-1271: the wallet's owner key signs the voucher
     v = VoucherSigner(owner, env.payee.domain).sign(ch.id, 300)
@@ -398,8 +420,13 @@ def test_erc1271_payer_wrong_owner_rejected(env):
     owner = env.chain.accounts[4]
     wallet = _wallet(env, owner)
     key = (wallet.address, env.payee.address, ETH, 1)
-    env.send(owner, wallet.functions.execute(env.pc.address, D, env.pc.encode_abi(
-        "open", args=[key, D, env.chain.now() + 3600])), value=D)
+    env.send(
+        owner,
+        wallet.functions.execute(
+            env.pc.address, D, env.pc.encode_abi("open", args=[key, D, env.chain.now() + 3600])
+        ),
+        value=D,
+    )
     ch = env.payee.channel(env.pc.functions.channelId(key).call())
     forged = VoucherSigner(env.chain.accounts[5], env.payee.domain).sign(ch.id, 300)
     with pytest.raises(errors.SignatureError):

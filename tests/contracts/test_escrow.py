@@ -70,8 +70,14 @@ class Env:
 
     def terms(self, **kw: Any) -> DealTerms:
         now = self.chain.now()
-        base: dict[str, Any] = dict(buyer=self.buyer.address, seller=self.seller.address, amount=PRICE,
-                                    deliver_by=now + 10 * HOUR, review_window=HOUR, ruling_window=2 * HOUR)
+        base: dict[str, Any] = dict(
+            buyer=self.buyer.address,
+            seller=self.seller.address,
+            amount=PRICE,
+            deliver_by=now + 10 * HOUR,
+            review_window=HOUR,
+            ruling_window=2 * HOUR,
+        )
         base.update(kw)
         return DealTerms(**base)
 
@@ -93,8 +99,9 @@ class Env:
         raise KeyError(address)
 
     def do(self, account: Any, name: str, deal: Deal, *args: Any, value: int = 0) -> Any:
-        return self.send(account, getattr(self.escrow.functions, name)(deal.id, deal.terms.as_tuple(), *args),
-                         value=value)
+        return self.send(
+            account, getattr(self.escrow.functions, name)(deal.id, deal.terms.as_tuple(), *args), value=value
+        )
 
     def at(self, timestamp: int) -> None:
         """The next transaction is mined at exactly ``timestamp``."""
@@ -151,17 +158,20 @@ def test_create_with_bond_awaits_the_bond(env: Env):
     assert deal.state == DealState.AWAITING_BOND and env.client.totals().locked == PRICE
 
 
-@pytest.mark.parametrize("case, kw, error", [
-    ("zero amount", dict(amount=0), "EscrowZeroAmount"),
-    ("seller is buyer", dict(seller="BUYER"), "EscrowInvalidParties"),
-    ("zero seller", dict(seller=ZERO_ADDRESS), "EscrowInvalidParties"),
-    ("arbiter is seller", dict(arbiter="SELLER"), "EscrowInvalidParties"),
-    ("promised after deadline", dict(promised_by="DEADLINE+1"), "EscrowInvalidDeadlines"),
-    ("penalty without promise", dict(penalty_bps_per_hour=10), "EscrowInvalidDeadlines"),
-    ("cap bps", dict(penalty_cap_bps=10_001), "EscrowInvalidBps"),
-    ("arbiter fee bps", dict(arbiter_fee_bps=10_001), "EscrowInvalidBps"),
-    ("default split bps", dict(default_seller_bps=10_001), "EscrowInvalidBps"),
-])
+@pytest.mark.parametrize(
+    "case, kw, error",
+    [
+        ("zero amount", dict(amount=0), "EscrowZeroAmount"),
+        ("seller is buyer", dict(seller="BUYER"), "EscrowInvalidParties"),
+        ("zero seller", dict(seller=ZERO_ADDRESS), "EscrowInvalidParties"),
+        ("arbiter is seller", dict(arbiter="SELLER"), "EscrowInvalidParties"),
+        ("promised after deadline", dict(promised_by="DEADLINE+1"), "EscrowInvalidDeadlines"),
+        ("penalty without promise", dict(penalty_bps_per_hour=10), "EscrowInvalidDeadlines"),
+        ("cap bps", dict(penalty_cap_bps=10_001), "EscrowInvalidBps"),
+        ("arbiter fee bps", dict(arbiter_fee_bps=10_001), "EscrowInvalidBps"),
+        ("default split bps", dict(default_seller_bps=10_001), "EscrowInvalidBps"),
+    ],
+)
 def test_create_rejects_bad_terms(env: Env, case: str, kw: dict[str, Any], error: str):
     subs = {"BUYER": env.buyer.address, "SELLER": env.seller.address}
     kw = {k: subs.get(v, v) if isinstance(v, str) else v for k, v in kw.items()}
@@ -319,7 +329,7 @@ def test_accept_pays_seller_minus_fee_and_returns_bond(env: Env):
     assert (event.args.toSeller, event.args.toBuyer) == (PRICE - fee + BOND, 0)
     assert env.client._from_receipt(deal, receipt).settlement.fee == fee
     assert env.bal(env.seller) - seller_before == PRICE - fee + BOND
-    assert env.client.totals() .locked == 0 and env.client.totals().fees == fee
+    assert env.client.totals().locked == 0 and env.client.totals().fees == fee
     with pytest.raises(E("EscrowInvalidState")):
         env.do(env.buyer, "accept", deal)  # settles at most once
 
@@ -357,8 +367,9 @@ def test_late_penalty_boundaries(env: Env, late: int):
     rate, cap = 100, 1000  # 1% per hour, at most 10%
     now = env.chain.now()
     promised = now + 2 * HOUR
-    deal = env.open(promised_by=promised, deliver_by=promised + 30 * HOUR, penalty_bps_per_hour=rate,
-                    penalty_cap_bps=cap)
+    deal = env.open(
+        promised_by=promised, deliver_by=promised + 30 * HOUR, penalty_bps_per_hour=rate, penalty_cap_bps=cap
+    )
     deal = env.submit(deal, at=promised + late)
     expected = 0 if late <= 0 else min(PRICE * rate * late // (3600 * 10_000), PRICE * cap // 10_000)
     assert deal.terms.late_penalty(deal.submitted_at) == expected
@@ -377,8 +388,9 @@ def test_late_penalty_boundaries(env: Env, late: int):
 
 def test_penalty_applies_on_finalize_too(env: Env):
     now = env.chain.now()
-    deal = env.open(promised_by=now + 10, deliver_by=now + 10 * HOUR, penalty_bps_per_hour=500,
-                    penalty_cap_bps=5000)
+    deal = env.open(
+        promised_by=now + 10, deliver_by=now + 10 * HOUR, penalty_bps_per_hour=500, penalty_cap_bps=5000
+    )
     deal = env.submit(deal, at=now + 10 + 2 * HOUR)
     env.at(deal.review_ends_at + 1)
     (event,) = env.events(env.do(env.other, "finalize", deal), "DealFinalized")
@@ -563,8 +575,11 @@ def test_accept_many_skips_and_reports(env: Env):
     result = buyer.accept_many([good[0], not_submitted, forged, good[2], missing, good[1]])
     assert sorted(d.id for d in result.settled) == sorted(d.id for d in good)
     reasons = {deal_id: type(exc).__name__ for deal_id, exc in result.skipped}
-    assert reasons == {not_submitted.id: "EscrowInvalidState", good[1].id: "EscrowTermsMismatch",
-                       999: "EscrowDealNotFound"}
+    assert reasons == {
+        not_submitted.id: "EscrowInvalidState",
+        good[1].id: "EscrowTermsMismatch",
+        999: "EscrowDealNotFound",
+    }
     assert all(env.state(d) == DealState.ACCEPTED for d in good)
     # already settled: now every item is skipped, nothing reverts
     again = buyer.accept_many(good)
@@ -630,8 +645,10 @@ def test_refusing_buyer_refund_is_credited(env: Env):
     env.do(env.other, "refund", deal)
     assert env.client.credit(receiver.address) == PRICE
     with pytest.raises(E("EscrowTransferFailed")):  # withdrawing to itself still fails, credit kept
-        env.send(env.owner, receiver.functions.execute(env.escrow.address, env.escrow.encode_abi(
-            "withdraw", args=[ETH])))
+        env.send(
+            env.owner,
+            receiver.functions.execute(env.escrow.address, env.escrow.encode_abi("withdraw", args=[ETH])),
+        )
     assert env.client.credit(receiver.address) == PRICE
 
 
@@ -640,7 +657,10 @@ def test_reentering_seller_is_stopped_by_the_guard(env: Env):
     deal = _contract_seller_deal(env, receiver)
     # on payment, try to call back into the escrow from inside the payout (a short payload: the receiver
     # reads it from storage within the 30k payout allowance)
-    env.send(env.owner, receiver.functions.arm(env.escrow.address, env.escrow.encode_abi("collectFees", args=[ETH])))
+    env.send(
+        env.owner,
+        receiver.functions.arm(env.escrow.address, env.escrow.encode_abi("collectFees", args=[ETH])),
+    )
     before = env.bal(receiver.address)
     receipt = env.do(env.buyer, "accept", deal)
     reentered = list(receiver.events.Reentered().process_receipt(receipt, errors=DISCARD))
@@ -705,7 +725,9 @@ def test_open_for_eth_with_bond_posted(env: Env):
     assert deal.state == DealState.FUNDED and deal.opened_by == env.market.address
     assert env.client.totals().locked == PRICE + BOND
     deal = env.submit(deal)
-    (ev,) = env.events(env.do(env.buyer, "accept", deal), "DealAccepted")  # the buyer, not the market, accepts
+    (ev,) = env.events(
+        env.do(env.buyer, "accept", deal), "DealAccepted"
+    )  # the buyer, not the market, accepts
     assert ev.args.toSeller == PRICE - fee_of(env, PRICE) + BOND
 
 
@@ -728,7 +750,8 @@ def test_open_for_fee_on_transfer_splits_pro_rata(env: Env):
     t = env.terms(asset=fot.address, bond=BOND)
     env.send(env.market, fot.functions.approve(env.escrow.address, PRICE + BOND))
     deal = env.client._created_from_receipt(
-        env.send(env.market, env.escrow.functions.openFor(t.as_tuple(), True)))
+        env.send(env.market, env.escrow.functions.openFor(t.as_tuple(), True))
+    )
     received = (PRICE + BOND) * 99 // 100
     assert deal.amount + deal.bond == received == env.client.totals(fot.address).locked
     assert deal.amount == received * PRICE // (PRICE + BOND)
@@ -738,27 +761,52 @@ def test_market_opening_awaiting_bond(env: Env):
     _as_market(env)
     t = env.terms(bond=BOND)
     deal = env.client._created_from_receipt(
-        env.send(env.market, env.escrow.functions.openFor(t.as_tuple(), False), value=PRICE))
+        env.send(env.market, env.escrow.functions.openFor(t.as_tuple(), False), value=PRICE)
+    )
     assert deal.state == DealState.AWAITING_BOND
 
 
 def test_owner_has_no_power_over_funds():
     abi = load_artifact("AgentEscrow")["abi"]
-    mutating = {f["name"] for f in abi if f["type"] == "function" and f["stateMutability"] in ("nonpayable", "payable")}
+    mutating = {
+        f["name"]
+        for f in abi
+        if f["type"] == "function" and f["stateMutability"] in ("nonpayable", "payable")
+    }
     assert mutating == {
-        "create", "openFor", "postBond", "submit", "accept", "release", "finalize", "dispute", "resolve",
-        "settleDefault", "refund", "cancel", "acceptMany", "finalizeMany", "withdraw", "withdrawTo",
-        "collectFees", "setMarket", "transferOwnership", "acceptOwnership", "renounceOwnership",
+        "create",
+        "openFor",
+        "postBond",
+        "submit",
+        "accept",
+        "release",
+        "finalize",
+        "dispute",
+        "resolve",
+        "settleDefault",
+        "refund",
+        "cancel",
+        "acceptMany",
+        "finalizeMany",
+        "withdraw",
+        "withdrawTo",
+        "collectFees",
+        "setMarket",
+        "transferOwnership",
+        "acceptOwnership",
+        "renounceOwnership",
     }
 
 
-@pytest.mark.parametrize("fee_bps, recipient, error", [
-    (501, "x", "EscrowFeeTooHigh"), (10, None, "EscrowZeroFeeRecipient")])
+@pytest.mark.parametrize(
+    "fee_bps, recipient, error", [(501, "x", "EscrowFeeTooHigh"), (10, None, "EscrowZeroFeeRecipient")]
+)
 def test_constructor_limits(chain: Chain, fee_bps: int, recipient: Any, error: str):
     recipient = chain.accounts[1].address if recipient else ZERO_ADDRESS
     with pytest.raises(E(error)):
-        chain.transactor.deploy(chain.accounts[0], load_artifact("AgentEscrow"), chain.accounts[0].address,
-                                recipient, fee_bps)
+        chain.transactor.deploy(
+            chain.accounts[0], load_artifact("AgentEscrow"), chain.accounts[0].address, recipient, fee_bps
+        )
 
 
 # -- client --------------------------------------------------------------------------------------------------
@@ -766,8 +814,9 @@ def test_constructor_limits(chain: Chain, fee_bps: int, recipient: Any, error: s
 
 def test_client_full_trade_and_rebuild(env: Env):
     buyer, seller = env.client, env.as_(env.seller)
-    deal = buyer.create(env.seller.address, PRICE, deliver_by=timedelta(hours=2), bond=BOND,
-                        terms_hash=b"gpu-hours:8xH100:4h")
+    deal = buyer.create(
+        env.seller.address, PRICE, deliver_by=timedelta(hours=2), bond=BOND, terms_hash=b"gpu-hours:8xH100:4h"
+    )
     assert deal.state == DealState.AWAITING_BOND
     deal = seller.post_bond(deal)
     deal = seller.submit(deal, b"\x05" * 32)
@@ -780,8 +829,9 @@ def test_client_full_trade_and_rebuild(env: Env):
 
 def test_client_preflight_errors_spend_no_gas(env: Env):
     buyer, seller, other = env.client, env.as_(env.seller), env.as_(env.other)
-    deal = buyer.create(env.seller.address, PRICE, deliver_by=datetime.fromtimestamp(
-        env.chain.now() + HOUR, tz=timezone.utc))
+    deal = buyer.create(
+        env.seller.address, PRICE, deliver_by=datetime.fromtimestamp(env.chain.now() + HOUR, tz=timezone.utc)
+    )
     nonce = env.w3.eth.get_transaction_count(env.seller.address)
     with pytest.raises(errors.InvalidState):
         buyer.accept(deal)  # not submitted
@@ -812,8 +862,15 @@ def test_client_preflight_errors_spend_no_gas(env: Env):
 
 def test_client_dispute_resolve_and_default(env: Env):
     buyer, seller, arbiter = env.client, env.as_(env.seller), env.as_(env.arbiter)
-    deal = buyer.create(env.seller.address, PRICE, deliver_by=timedelta(hours=2), arbiter=env.arbiter.address,
-                        arbiter_fee_bps=100, review_window=timedelta(minutes=30), ruling_window=HOUR)
+    deal = buyer.create(
+        env.seller.address,
+        PRICE,
+        deliver_by=timedelta(hours=2),
+        arbiter=env.arbiter.address,
+        arbiter_fee_bps=100,
+        review_window=timedelta(minutes=30),
+        ruling_window=HOUR,
+    )
     deal = buyer.dispute(seller.submit(deal, b"\x01" * 32))
     with pytest.raises(errors.NotAuthorized):
         seller.resolve(deal, 10_000)
@@ -838,8 +895,10 @@ def test_client_release_cancel_and_batch(env: Env):
     with pytest.raises(errors.InvalidState):
         buyer.cancel(deal)
     assert seller.cancel(deal).state == DealState.CANCELLED
-    deals = [seller.submit(buyer.create(env.seller.address, PRICE, deliver_by=timedelta(hours=1)), b"\x01" * 32)
-             for _ in range(3)]
+    deals = [
+        seller.submit(buyer.create(env.seller.address, PRICE, deliver_by=timedelta(hours=1)), b"\x01" * 32)
+        for _ in range(3)
+    ]
     result = buyer.accept_many([d.id for d in deals])
     assert len(result.settled) == 3 and not result.skipped
     assert all(d == buyer.deal(d.id) for d in result.settled)
@@ -854,7 +913,11 @@ def test_rebuilt_deals_equal_on_chain_views(env: Env):
     for deal in env.client.deals():
         state, submitted, buyer_c, seller_c = env.client.status(deal.id)
         assert (deal.state, deal.submitted_at, deal.buyer_cancelled, deal.seller_cancelled) == (
-            state, submitted, buyer_c, seller_c)
+            state,
+            submitted,
+            buyer_c,
+            seller_c,
+        )
         assert env.escrow.functions.verifyTerms(deal.id, deal.terms.as_tuple()).call()
     assert sum(d.locked for d in env.client.deals()) == env.client.totals().locked
 
@@ -872,8 +935,11 @@ def test_anvil_trade_refund_and_typed_revert(anvil: Chain, anvil_suite: Suite):
     late = buyer.create(anvil.accounts[2].address, PRICE, deliver_by=timedelta(hours=1))
     anvil.advance_time(2 * HOUR)
     with pytest.raises(E("EscrowDeadlinePassed")):  # decoded from the node's error data
-        anvil.transactor.transact(anvil.accounts[2], buyer.contract.functions.submit(
-            late.id, late.terms.as_tuple(), b"\x01" * 32), gas=GAS)
+        anvil.transactor.transact(
+            anvil.accounts[2],
+            buyer.contract.functions.submit(late.id, late.terms.as_tuple(), b"\x01" * 32),
+            gas=GAS,
+        )
     assert buyer.as_(anvil.accounts[3]).refund(late).state == DealState.REFUNDED
     balance, totals = buyer.solvency()
     assert balance == totals.accounted
@@ -883,8 +949,14 @@ def test_anvil_trade_refund_and_typed_revert(anvil: Chain, anvil_suite: Suite):
 def test_anvil_batch_with_skips(anvil: Chain, anvil_suite: Suite):
     buyer = EscrowClient.from_suite(anvil_suite, anvil.accounts[1])
     seller = buyer.as_(anvil.accounts[2])
-    deals = [seller.submit(buyer.create(anvil.accounts[2].address, PRICE, deliver_by=timedelta(hours=1)),
-                           b"\x01" * 32) for _ in range(3)]
+    deals = [
+        seller.submit(
+            buyer.create(anvil.accounts[2].address, PRICE, deliver_by=timedelta(hours=1)), b"\x01" * 32
+        )
+        for _ in range(3)
+    ]
     pending = buyer.create(anvil.accounts[2].address, PRICE, deliver_by=timedelta(hours=1))
     result = buyer.accept_many([*deals, pending])
-    assert len(result.settled) == 3 and [type(e).__name__ for _, e in result.skipped] == ["EscrowInvalidState"]
+    assert len(result.settled) == 3 and [type(e).__name__ for _, e in result.skipped] == [
+        "EscrowInvalidState"
+    ]

@@ -17,4 +17,6 @@ def test_no_gas_regression():
 
 def test_regressions_names_the_key():
     assert regressions({"a.b": 101, "c.d": 5}, {"a.b": 100, "c.d": 9}) == ["a.b: 101 > committed 100 (+1)"]
-    assert regressions({"new.key": 1}, {}) == ["new.key: 1 measured but not in gas-snapshot.json (run `make gas`)"]
+    assert regressions({"new.key": 1}, {}) == [
+        "new.key: 1 measured but not in gas-snapshot.json (run `make gas`)"
+    ]

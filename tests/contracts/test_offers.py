@@ -56,12 +56,14 @@ class Env:
         self.buyer2 = self.maker.as_(a[3])
         self.token = mocks["token"]
 
-    def raw_fill(self, account: Any, offer: Offer, signature: bytes, quantity: int, value: int = 0,
-                 book: Any = None) -> Any:
+    def raw_fill(
+        self, account: Any, offer: Offer, signature: bytes, quantity: int, value: int = 0, book: Any = None
+    ) -> Any:
         """Fill with no client checks (the contract must reject bad fills itself)."""
         book = book or self.book
-        return self.chain.transactor.transact(account, book.functions.fill(offer.as_tuple(), signature, quantity),
-                                              value=value, gas=GAS)
+        return self.chain.transactor.transact(
+            account, book.functions.fill(offer.as_tuple(), signature, quantity), value=value, gas=GAS
+        )
 
     def eth(self, who: str) -> int:
         return int(self.chain.w3.eth.get_balance(who))
@@ -85,14 +87,28 @@ def env(chain: Chain, suite: Suite, mocks: dict[str, Any]) -> Iterator[Env]:
 
 
 def test_sell_offer_eth_partial_fills_to_exhaustion(env: Env) -> None:
-    signed = env.maker.offer("sell", GPU, UNIT, 10, min_fill=2, delivery=HOUR, grace=2 * HOUR,
-                             terms_hash=b"\x07" * 32, review_window=600)
+    signed = env.maker.offer(
+        "sell",
+        GPU,
+        UNIT,
+        10,
+        min_fill=2,
+        delivery=HOUR,
+        grace=2 * HOUR,
+        terms_hash=b"\x07" * 32,
+        review_window=600,
+    )
     before = env.eth(env.escrow.address)
     f1 = env.buyer.fill(signed, 3)
     assert (f1.quantity, f1.filled) == (3, 3)
     d = f1.deal
     assert (d.buyer, d.seller, d.amount, d.bond, d.state) == (
-        env.buyer.account.address, env.maker.account.address, 3 * UNIT, 0, DealState.FUNDED)
+        env.buyer.account.address,
+        env.maker.account.address,
+        3 * UNIT,
+        0,
+        DealState.FUNDED,
+    )
     block = env.chain.w3.eth.get_block(env.chain.w3.eth.get_transaction_receipt(f1.tx_hash)["blockNumber"])
     assert d.terms.promised_by == block["timestamp"] + HOUR
     assert d.terms.deliver_by == d.terms.promised_by + 2 * HOUR
@@ -174,14 +190,18 @@ def test_buy_request_erc20_posted_on_chain_filled_without_signature(env: Env) ->
         env.chain.transactor.transact(requester.account, env.book.functions.post(request.as_tuple()), gas=GAS)
     fill = provider.fill(request)  # a posted Offer, no signature
     assert (fill.deal.buyer, fill.deal.seller, fill.deal.amount) == (
-        requester.account.address, provider.account.address, 3 * 10**18)
+        requester.account.address,
+        provider.account.address,
+        3 * 10**18,
+    )
     with pytest.raises(errors.InvalidInput):  # exhausted
         provider.fill(request, 1)
 
 
 def test_late_delivery_penalty_flows_from_offer_terms(env: Env) -> None:
-    signed = env.maker.offer("sell", GPU, UNIT, 1, delivery=HOUR, grace=4 * HOUR, penalty_bps_per_hour=1000,
-                             penalty_cap_bps=2500)
+    signed = env.maker.offer(
+        "sell", GPU, UNIT, 1, delivery=HOUR, grace=4 * HOUR, penalty_bps_per_hour=1000, penalty_cap_bps=2500
+    )
     deal = env.buyer.fill(signed).deal
     assert (deal.terms.penalty_bps_per_hour, deal.terms.penalty_cap_bps) == (1000, 2500)
     env.chain.set_next_timestamp(deal.terms.promised_by + 2 * HOUR)
@@ -211,7 +231,9 @@ def test_cancelled(env: Env) -> None:
     with pytest.raises(errors.NotAuthorized):
         env.buyer.cancel(signed)
     with pytest.raises(E("OfferNotMaker")):
-        env.chain.transactor.transact(env.buyer.account, env.book.functions.cancel(signed.offer.as_tuple()), gas=GAS)
+        env.chain.transactor.transact(
+            env.buyer.account, env.book.functions.cancel(signed.offer.as_tuple()), gas=GAS
+        )
     env.maker.cancel(signed)
     assert env.maker.status(signed).cancelled and env.maker.remaining(signed) == 0
     with pytest.raises(errors.InvalidState):
@@ -220,7 +242,9 @@ def test_cancelled(env: Env) -> None:
         env.raw_fill(env.buyer.account, signed.offer, signed.signature, 1, value=UNIT)
     # a cancelled offer cannot be posted either
     with pytest.raises(E("OfferIsCancelled")):
-        env.chain.transactor.transact(env.maker.account, env.book.functions.post(signed.offer.as_tuple()), gas=GAS)
+        env.chain.transactor.transact(
+            env.maker.account, env.book.functions.post(signed.offer.as_tuple()), gas=GAS
+        )
 
 
 def test_counter_bumped_voids_every_older_offer(env: Env) -> None:
@@ -282,7 +306,9 @@ def test_replay_on_another_chain_id_same_contract_address(env: Env) -> None:
     # the same OfferBook address under another chain id (the domain binds both)
     signed = env.maker.offer("sell", GPU, UNIT, 2)
     foreign = Domain(signed.domain.name, signed.domain.version, 1, env.book.address)
-    replayed = SignedOffer(signed.offer, sign_digest(env.maker.account, signed.offer.digest(foreign)), foreign)
+    replayed = SignedOffer(
+        signed.offer, sign_digest(env.maker.account, signed.offer.digest(foreign)), foreign
+    )
     with pytest.raises(errors.SignatureError):
         env.buyer.fill(replayed, 1)
     with pytest.raises(E("OfferInvalidSignature")):
@@ -381,7 +407,10 @@ def test_fill_many_skips_and_reports_failing_items_and_refunds_their_eth(env: En
     balance = env.eth(env.buyer.account.address)
     result = env.buyer.fill_many([(good1, 2), (expired, 1), (good2, 3), (garbage, 1)])
     assert [f.offer_hash for f in result.fills] == [good1.hash, good2.hash]
-    assert [(i, type(r).__name__) for i, _, r in result.skipped] == [(1, "OfferExpired"), (3, "OfferOverfill")]
+    assert [(i, type(r).__name__) for i, _, r in result.skipped] == [
+        (1, "OfferExpired"),
+        (3, "OfferOverfill"),
+    ]
     assert result.skipped[0][1] == expired.hash
     assert {f.deal.amount for f in result.fills} == {2 * UNIT, 9 * UNIT}
     receipt = env.chain.w3.eth.get_transaction_receipt(result.tx_hash)
@@ -430,8 +459,16 @@ def test_preflight_raises_before_sending(env: Env) -> None:
 
 
 def test_offer_json_round_trip(env: Env) -> None:
-    signed = env.maker.offer("sell", GPU, 2**127, 1, bond_per_unit=3, arbiter=env.chain.accounts[5].address,
-                             taker=env.buyer.account.address, terms_hash="0x" + "ab" * 32)
+    signed = env.maker.offer(
+        "sell",
+        GPU,
+        2**127,
+        1,
+        bond_per_unit=3,
+        arbiter=env.chain.accounts[5].address,
+        taker=env.buyer.account.address,
+        terms_hash="0x" + "ab" * 32,
+    )
     text = signed.to_json()
     again = SignedOffer.from_json(text)
     assert again == signed and again.hash == signed.hash
@@ -448,8 +485,16 @@ def test_offer_book_view_follows_events_sorted_by_price(env: Env) -> None:
     token = env.token.address
     makers = [env.maker, env.buyer2]
     posted = []
-    for i, (price, side, asset) in enumerate([(3 * UNIT, "sell", ETH), (UNIT, "sell", ETH), (2 * UNIT, "sell", ETH),
-                                              (UNIT, "buy", ETH), (4 * UNIT, "buy", ETH), (UNIT, "sell", token)]):
+    for i, (price, side, asset) in enumerate(
+        [
+            (3 * UNIT, "sell", ETH),
+            (UNIT, "sell", ETH),
+            (2 * UNIT, "sell", ETH),
+            (UNIT, "buy", ETH),
+            (4 * UNIT, "buy", ETH),
+            (UNIT, "sell", token),
+        ]
+    ):
         m = makers[i % 2]
         if side == "buy" and asset == ETH:
             m.deposit(10 * price)
@@ -503,8 +548,12 @@ def test_replay_on_a_second_chain_with_another_chain_id() -> None:
         with pytest.raises(errors.SignatureError):
             taker.fill(signed, 1)
         with pytest.raises(E("OfferInvalidSignature")):
-            second.transactor.transact(second.accounts[1], taker.contract.functions.fill(
-                signed.offer.as_tuple(), signed.signature, 1), value=UNIT, gas=GAS)
+            second.transactor.transact(
+                second.accounts[1],
+                taker.contract.functions.fill(signed.offer.as_tuple(), signed.signature, 1),
+                value=UNIT,
+                gas=GAS,
+            )
         assert books[0].as_(first.accounts[1]).fill(signed, 1).filled == 1  # valid where it was signed
     finally:
         first.close()

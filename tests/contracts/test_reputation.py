@@ -23,9 +23,17 @@ def parties(chain, suite):
     a = chain.accounts
     buyer = EscrowClient.from_suite(suite, a[1])
     rep = ReputationClient.from_suite(suite, a[1])
-    return {"chain": chain, "buyer": buyer, "seller": buyer.as_(a[2]), "arbiter": buyer.as_(a[3]),
-            "rep_buyer": rep, "rep_seller": rep.as_(a[2]), "rep_stranger": rep.as_(a[4]),
-            "rep_arbiter": rep.as_(a[3]), "reg": suite["ReputationRegistry"]}
+    return {
+        "chain": chain,
+        "buyer": buyer,
+        "seller": buyer.as_(a[2]),
+        "arbiter": buyer.as_(a[3]),
+        "rep_buyer": rep,
+        "rep_seller": rep.as_(a[2]),
+        "rep_stranger": rep.as_(a[4]),
+        "rep_arbiter": rep.as_(a[3]),
+        "reg": suite["ReputationRegistry"],
+    }
 
 
 def accepted(p, amount=10**17, **terms):
@@ -35,7 +43,9 @@ def accepted(p, amount=10**17, **terms):
 
 
 def send_rate(p, who, deal, score=50, tag="compute", terms=None):
-    fn = p["reg"].functions.rate(deal.id, (terms or deal.terms).as_tuple(), score, encode_tag(tag), comment_hash("x"))
+    fn = p["reg"].functions.rate(
+        deal.id, (terms or deal.terms).as_tuple(), score, encode_tag(tag), comment_hash("x")
+    )
     p["chain"].transactor.call(fn, sender=who.account.address)
     return p["chain"].transactor.transact(who.account, fn, gas=300_000)
 
@@ -44,8 +54,13 @@ def test_both_parties_rate_once(parties):
     p = parties
     deal = accepted(p)
     r = p["rep_buyer"].rate(deal, 90, tag="compute", comment="fast")
-    assert (r.rater, r.ratee, r.score, r.tag, r.weight) == (p["buyer"].account.address,
-                                                            p["seller"].account.address, 90, "compute", 10**17)
+    assert (r.rater, r.ratee, r.score, r.tag, r.weight) == (
+        p["buyer"].account.address,
+        p["seller"].account.address,
+        90,
+        "compute",
+        10**17,
+    )
     p["rep_seller"].rate(deal, 70, tag="payer")
     with pytest.raises(E("ReputationAlreadyRated")):
         send_rate(p, p["rep_buyer"], deal)
@@ -55,7 +70,10 @@ def test_both_parties_rate_once(parties):
     assert seller_rep.count == 1 and seller_rep.score == 90 and seller_rep.total_value == 10**17
     assert seller_rep.by_tag == {"compute": Figures(1, 10**17, 90 * 10**17)}
     assert p["reg"].functions.weightedScore(p["buyer"].account.address, deal.asset).call() == 7000
-    assert p["reg"].functions.hasRated(deal.id, True).call() and p["reg"].functions.hasRated(deal.id, False).call()
+    assert (
+        p["reg"].functions.hasRated(deal.id, True).call()
+        and p["reg"].functions.hasRated(deal.id, False).call()
+    )
 
 
 def test_value_weighting_and_tags(parties):
@@ -86,7 +104,9 @@ def test_only_settled_paid_deals(parties):
     funded = p["buyer"].create(p["seller"].account.address, 10**17, deliver_by=timedelta(seconds=100))
     with pytest.raises(E("ReputationDealNotSettled")):
         send_rate(p, p["rep_buyer"], funded)
-    submitted = p["seller"].submit(p["buyer"].create(p["seller"].account.address, 10**17, deliver_by=DAY), b"\x02" * 32)
+    submitted = p["seller"].submit(
+        p["buyer"].create(p["seller"].account.address, 10**17, deliver_by=DAY), b"\x02" * 32
+    )
     with pytest.raises(errors.InvalidState):
         p["rep_buyer"].rate(submitted, 100)
     p["chain"].advance_time(200)

@@ -25,8 +25,17 @@ class Node:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, *extra: str) -> None:
-        cmd = [str(anvil_binary()), "--host", "127.0.0.1", "--port", str(self.port), "--accounts", "3",
-               *self.args, *extra]
+        cmd = [
+            str(anvil_binary()),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--accounts",
+            "3",
+            *self.args,
+            *extra,
+        ]
         self.process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         w3 = Web3(Web3.HTTPProvider(self.url))
         deadline = time.monotonic() + 20
@@ -34,7 +43,7 @@ class Node:
             try:
                 if w3.is_connected():
                     return
-            except Exception:  # noqa: BLE001
+            except Exception:
                 pass
             if time.monotonic() > deadline:
                 raise RuntimeError("anvil did not start")
@@ -53,9 +62,8 @@ class Node:
     def chain(self) -> Chain:
         Account.enable_unaudited_hdwallet_features()
         keys = [Account.from_mnemonic(ANVIL_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}") for i in range(3)]
-        chain = Chain(Web3(Web3.HTTPProvider(self.url, exception_retry_configuration=None)), "anvil", keys,
-                      url=self.url)
+        chain = Chain(
+            Web3(Web3.HTTPProvider(self.url, exception_retry_configuration=None)), "anvil", keys, url=self.url
+        )
         chain._transactor = Transactor(chain, policy=FAST_RETRY)
         return chain
-
-

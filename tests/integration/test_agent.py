@@ -34,7 +34,7 @@ def test_repr_and_errors_never_show_the_key(market: Market, tmp_path: Path) -> N
     agent = market.agent("alice", fund=FINNEY)
     key_hex = agent.account.key.hex()
     for text in (repr(agent), str(agent), repr(agent.escrow), repr(agent.view.transactor)):
-        assert key_hex.removeprefix("0x") not in text and agent.address in text or "Escrow" in text
+        assert (key_hex.removeprefix("0x") not in text and agent.address in text) or "Escrow" in text
     with pytest.raises(TypeError):
         pickle.dumps(agent)
     path = agent.save_keystore(tmp_path / "alice.json", "pw")
@@ -50,13 +50,19 @@ def test_repr_and_errors_never_show_the_key(market: Market, tmp_path: Path) -> N
     assert "1234" not in str(info2.value)
 
 
-@pytest.mark.parametrize("mandate, kwargs, match", [
-    (Mandate(budget={ETH: 5 * FINNEY}), {"price": 6 * FINNEY}, "budget"),
-    (Mandate(max_per_deal={ETH: 2 * FINNEY}), {"price": 3 * FINNEY}, "per-deal cap"),
-    (Mandate(allowed_assets=frozenset({TOKEN})), {"price": FINNEY}, "not allowed"),
-    (Mandate(price_bands={resource_id("gpu-hour"): PriceBand(FINNEY, 500)}),
-     {"price": 4 * FINNEY, "units": 3, "resource": "gpu-hour"}, "band ceiling"),
-])
+@pytest.mark.parametrize(
+    "mandate, kwargs, match",
+    [
+        (Mandate(budget={ETH: 5 * FINNEY}), {"price": 6 * FINNEY}, "budget"),
+        (Mandate(max_per_deal={ETH: 2 * FINNEY}), {"price": 3 * FINNEY}, "per-deal cap"),
+        (Mandate(allowed_assets=frozenset({TOKEN})), {"price": FINNEY}, "not allowed"),
+        (
+            Mandate(price_bands={resource_id("gpu-hour"): PriceBand(FINNEY, 500)}),
+            {"price": 4 * FINNEY, "units": 3, "resource": "gpu-hour"},
+            "band ceiling",
+        ),
+    ],
+)
 def test_mandate_breach_sends_nothing(market: Market, mandate: Mandate, kwargs: dict, match: str) -> None:
     buyer = market.agent("buyer", fund=10**17, mandate=mandate)
     seller = market.agent("seller", fund=0)
@@ -110,8 +116,11 @@ def test_failed_transaction_gives_budget_back(market: Market) -> None:
 
 def test_trade_through_the_facade_and_budget_accounting(market: Market) -> None:
     gpu = resource_id("gpu-hour")
-    buyer = market.agent("buyer", fund=10**17, mandate=Mandate(
-        budget={ETH: 10 * FINNEY}, price_bands={gpu: PriceBand(2 * FINNEY, 1_000)}))
+    buyer = market.agent(
+        "buyer",
+        fund=10**17,
+        mandate=Mandate(budget={ETH: 10 * FINNEY}, price_bands={gpu: PriceBand(2 * FINNEY, 1_000)}),
+    )
     seller = market.agent("seller", fund=10**17)
     deal = buyer.buy(seller, 2 * FINNEY, resource="gpu-hour", deliver_by=timedelta(hours=2))
     assert deal.state == DealState.FUNDED and buyer.guard.spent() == 2 * FINNEY
@@ -141,5 +150,5 @@ def test_readme_quickstart_runs() -> None:
     blocks = re.findall(r"```python\n(.*?)```", section, re.DOTALL)
     assert blocks, "README Quickstart has no python block"
     namespace: dict = {"__name__": "readme"}
-    exec(compile(blocks[0], "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    exec(compile(blocks[0], "README.md", "exec"), namespace)
     assert namespace["deal"].state == DealState.ACCEPTED

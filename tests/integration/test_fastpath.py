@@ -32,8 +32,9 @@ def no_estimates(any_chain: Chain, monkeypatch: pytest.MonkeyPatch) -> list[Any]
     return calls
 
 
-def test_gas_key_skips_estimation_and_unknown_keys_estimate(any_chain: Chain, reverter: Contract,
-                                                            no_estimates: list[Any]) -> None:
+def test_gas_key_skips_estimation_and_unknown_keys_estimate(
+    any_chain: Chain, reverter: Contract, no_estimates: list[Any]
+) -> None:
     tx = any_chain.transactor
     tx.gas_table.register("reverter.ok", 45_000)
     receipt = tx.transact(any_chain.accounts[0], reverter.functions.ok(), gas_key="reverter.ok")
@@ -46,8 +47,10 @@ def test_gas_key_skips_estimation_and_unknown_keys_estimate(any_chain: Chain, re
 
 def test_pipelined_handles_then_wait_all(any_chain: Chain, reverter: Contract) -> None:
     tx = any_chain.transactor
-    handles = [tx.transact(any_chain.accounts[i % 3], reverter.functions.ok(), gas=60_000, wait=False)
-               for i in range(12)]
+    handles = [
+        tx.transact(any_chain.accounts[i % 3], reverter.functions.ok(), gas=60_000, wait=False)
+        for i in range(12)
+    ]
     assert all(isinstance(h, Sent) for h in handles)
     receipts = tx.wait_all(handles)
     assert [r["status"] for r in receipts] == [1] * 12
@@ -72,10 +75,14 @@ def test_unsimulated_revert_is_decoded_by_replay(any_chain: Chain, reverter: Con
         tx.transact(any_chain.accounts[0], reverter.functions.customError(42), gas=100_000)
     assert caught.value.error_name == "ReverterCustom" and caught.value.code == 42
     assert caught.value.tx_hash  # it was mined: the replay found the reason
-    results = tx.transact_many([TxRequest(any_chain.accounts[0], reverter.functions.ok(), gas=60_000),
-                                TxRequest(any_chain.accounts[0], reverter.functions.bareError(), gas=60_000),
-                                TxRequest(any_chain.accounts[0], reverter.functions.ok(), gas=60_000)],
-                               return_exceptions=True)
+    results = tx.transact_many(
+        [
+            TxRequest(any_chain.accounts[0], reverter.functions.ok(), gas=60_000),
+            TxRequest(any_chain.accounts[0], reverter.functions.bareError(), gas=60_000),
+            TxRequest(any_chain.accounts[0], reverter.functions.ok(), gas=60_000),
+        ],
+        return_exceptions=True,
+    )
     assert results[0]["status"] == 1 and results[2]["status"] == 1
     assert isinstance(results[1], ContractRevert) and results[1].error_name == "ReverterBare"
 
@@ -87,8 +94,8 @@ def test_out_of_gas_limit_is_reported(any_chain: Chain, reverter: Contract) -> N
 
 def test_nonce_resync_after_another_sender_used_the_account(any_chain: Chain, reverter: Contract) -> None:
     tx, account = any_chain.transactor, any_chain.accounts[0]
-    tx.transact(account, reverter.functions.ok(), gas=60_000)          # local nonce now cached
-    other = type(tx)(any_chain)                                        # another process, same key
+    tx.transact(account, reverter.functions.ok(), gas=60_000)  # local nonce now cached
+    other = type(tx)(any_chain)  # another process, same key
     other.transact(account, reverter.functions.ok(), gas=60_000)
     other.transact(account, reverter.functions.ok(), gas=60_000)
     receipt = tx.transact(account, reverter.functions.ok(), gas=60_000)  # "nonce too low" -> resync, re-sign
@@ -99,14 +106,18 @@ def test_nonce_resync_after_another_sender_used_the_account(any_chain: Chain, re
 def test_rejected_send_in_a_batch_does_not_stall_later_nonces(any_chain: Chain, reverter: Contract) -> None:
     tx = any_chain.transactor
     poor = any_chain.new_account(fund=10**17)
-    results = tx.transact_many([TxRequest(poor, reverter.functions.ok(), gas=60_000),
-                                TxRequest(poor, to=poor.address, value=10**20, gas=21_000),  # rejected
-                                TxRequest(poor, reverter.functions.ok(), gas=60_000)],
-                               return_exceptions=True)
+    results = tx.transact_many(
+        [
+            TxRequest(poor, reverter.functions.ok(), gas=60_000),
+            TxRequest(poor, to=poor.address, value=10**20, gas=21_000),  # rejected
+            TxRequest(poor, reverter.functions.ok(), gas=60_000),
+        ],
+        return_exceptions=True,
+    )
     assert results[0]["status"] == 1 and isinstance(results[1], Exception)
     if not isinstance(results[2], Exception):  # accepted above the gap: the gap was filled
         assert results[2]["status"] == 1
-    again = tx.transact(poor, reverter.functions.ok(), gas=60_000)      # the manager is consistent
+    again = tx.transact(poor, reverter.functions.ok(), gas=60_000)  # the manager is consistent
     assert again["status"] == 1
 
 

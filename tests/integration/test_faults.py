@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from anvil_nodes import Node
@@ -21,27 +21,30 @@ from agentmarket.tx import Sent, TxRequest
 pytestmark = pytest.mark.anvil
 
 
-def test_node_dies_after_landing_then_retry_is_recognised_not_repeated(node: Node, reverter_artifact: Any) -> None:
+def test_node_dies_after_landing_then_retry_is_recognised_not_repeated(
+    node: Node, reverter_artifact: Any
+) -> None:
     chain = node.chain()
     tx, buyer = chain.transactor, chain.accounts[0]
-    reverter = chain.w3.eth.contract(address=tx.deploy(buyer, reverter_artifact)["contractAddress"],
-                                     abi=reverter_artifact["abi"])
+    reverter = chain.w3.eth.contract(
+        address=tx.deploy(buyer, reverter_artifact)["contractAddress"], abi=reverter_artifact["abi"]
+    )
     sent = tx.transact(buyer, reverter.functions.ok(), gas=60_000, key="trade-1", wait=False)
     assert isinstance(sent, Sent)
     state = node.rpc("anvil_dumpState")  # the node persisted the block holding our tx ...
-    node.kill()                             # ... and died before we read the receipt
+    node.kill()  # ... and died before we read the receipt
     with pytest.raises(ChainUnavailable) as caught:
         tx.wait(sent, timeout=5)
     assert caught.value.pending == [sent]
-    with pytest.raises(ChainUnavailable):   # a retry while it is still down fails the same typed way
+    with pytest.raises(ChainUnavailable):  # a retry while it is still down fails the same typed way
         tx.transact(buyer, reverter.functions.ok(), gas=60_000, key="trade-1")
 
     node.start()
     node.rpc("anvil_loadState", [state])
     receipt = tx.transact(buyer, reverter.functions.ok(), gas=60_000, key="trade-1")  # the agent retries
     assert receipt["status"] == 1
-    assert "0x" + bytes(receipt["transactionHash"]).hex() == sent.tx_hash   # recognised by hash
-    assert reverter.functions.counter().call() == 1                         # not repeated
+    assert "0x" + bytes(receipt["transactionHash"]).hex() == sent.tx_hash  # recognised by hash
+    assert reverter.functions.counter().call() == 1  # not repeated
     assert chain.w3.eth.get_transaction_count(buyer.address) == sent.nonce + 1
     # and the nonce manager resynced: the next action goes through normally
     tx.transact(buyer, reverter.functions.ok(), gas=60_000)
@@ -59,7 +62,7 @@ def test_node_dies_before_mining_then_fresh_chain_gets_the_action_once(reverter_
         node.kill()
         with pytest.raises(ChainUnavailable) as caught:
             tx.wait(sent, timeout=5)
-        node.start()                         # a fresh chain: the pending transaction is gone
+        node.start()  # a fresh chain: the pending transaction is gone
         handle = caught.value.pending[0]
         resumed = tx.resume(handle, wait=False)
         assert isinstance(resumed, Sent)
@@ -67,7 +70,7 @@ def test_node_dies_before_mining_then_fresh_chain_gets_the_action_once(reverter_
         receipt = tx.wait(resumed, timeout=10)
         assert receipt["status"] == 1
         assert chain.w3.eth.get_balance(payee.address) == before + 12345
-        again = tx.resume(handle)            # resuming twice recognises the mined one
+        again = tx.resume(handle)  # resuming twice recognises the mined one
         assert again["transactionHash"] == receipt["transactionHash"]
         assert chain.w3.eth.get_transaction_count(payer.address) == 1
     finally:
@@ -88,7 +91,7 @@ def test_stuck_transaction_is_replaced_with_bumped_fees(reverter_artifact: Any) 
         def waiter() -> None:
             try:
                 result["receipt"] = tx.wait(sent, timeout=20, replace_after=0.3)
-            except BaseException as exc:  # noqa: BLE001
+            except BaseException as exc:
                 result["error"] = exc
 
         thread = threading.Thread(target=waiter)
@@ -115,7 +118,7 @@ def test_stuck_transaction_is_replaced_with_bumped_fees(reverter_artifact: Any) 
 
 
 class _Flaky(BaseHTTPRequestHandler):
-    script: ClassVar[list[str]] = []   # per request: "503", "sleep", "ok"
+    script: ClassVar[list[str]] = []  # per request: "503", "sleep", "ok"
     seen: ClassVar[list[str]] = []
 
     def log_message(self, *args: Any) -> None:  # keep pytest output clean
@@ -201,25 +204,27 @@ def _texts(obj: Any) -> list[str]:
     return out
 
 
-def test_private_keys_never_in_repr_str_logs_or_exceptions(node: Node, reverter_artifact: Any,
-                                                            caplog: pytest.LogCaptureFixture) -> None:
+def test_private_keys_never_in_repr_str_logs_or_exceptions(
+    node: Node, reverter_artifact: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     chain = node.chain()
     tx = chain.transactor
     agent = Account.from_key(KNOWN_KEY)
     tx.send_value(chain.accounts[0], agent.address, 10**18)
-    reverter = chain.w3.eth.contract(address=tx.deploy(agent, reverter_artifact)["contractAddress"],
-                                     abi=reverter_artifact["abi"])
+    reverter = chain.w3.eth.contract(
+        address=tx.deploy(agent, reverter_artifact)["contractAddress"], abi=reverter_artifact["abi"]
+    )
     seen: list[Any] = [tx, chain, tx.transport, tx._signer(agent), TxRequest(agent, reverter.functions.ok())]
     seen.append(tx.transact(agent, reverter.functions.ok(), gas=60_000, wait=False))
     seen += tx.transact_many([TxRequest(agent, reverter.functions.ok(), gas=60_000)] * 3, wait=False)
-    with pytest.raises(ContractRevert) as reverted:               # simulated revert
+    with pytest.raises(ContractRevert) as reverted:  # simulated revert
         tx.transact(agent, reverter.functions.customError(7))
     seen.append(reverted.value)
-    with pytest.raises(ContractRevert) as mined:                  # mined revert, decoded by replay
+    with pytest.raises(ContractRevert) as mined:  # mined revert, decoded by replay
         tx.transact(agent, reverter.functions.customError(8), gas=100_000)
     seen.append(mined.value)
-    with pytest.raises(Exception) as rejected:                     # node rejects: insufficient funds
+    with pytest.raises(Exception) as rejected:  # node rejects: insufficient funds
         tx.transact(agent, to=agent.address, value=10**30, gas=21_000)
     seen.append(rejected.value)
     pending = tx.transact(agent, reverter.functions.ok(), gas=60_000, wait=False)
@@ -227,7 +232,7 @@ def test_private_keys_never_in_repr_str_logs_or_exceptions(node: Node, reverter_
     with pytest.raises(ChainUnavailable) as down:
         tx.wait(pending, timeout=5)  # type: ignore[arg-type]
     seen.append(down.value)
-    with pytest.raises(ValueError) as malformed:                   # a malformed key: no echo of the material
+    with pytest.raises(ValueError) as malformed:  # a malformed key: no echo of the material
         Account.from_key(KNOWN_KEY[:-2] + "zz")
     seen.append(malformed.value)
     secret = KNOWN_KEY[2:].lower()

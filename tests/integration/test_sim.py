@@ -52,8 +52,19 @@ def test_auction_trades_come_from_the_auction_contracts(chain: Chain, suite: Sui
 
 def test_guardrails_refuse_spiked_prices(chain: Chain, suite: Suite) -> None:
     market = Market(chain, suite)
-    cfg = SimConfig(agents=4, rounds=3, mechanism="vickrey", seed=3, fund=10**18, shock=True, shock_factor=3.0,
-                    shock_rounds=1, guardrails=True, band_bps=1_000, pause_move=0.2)
+    cfg = SimConfig(
+        agents=4,
+        rounds=3,
+        mechanism="vickrey",
+        seed=3,
+        fund=10**18,
+        shock=True,
+        shock_factor=3.0,
+        shock_rounds=1,
+        guardrails=True,
+        band_bps=1_000,
+        pause_move=0.2,
+    )
     result = run(cfg, market=market)
     ceiling = result.reference_equilibrium * 1.1
     assert all(t.price <= ceiling for t in result.trades)

@@ -33,8 +33,12 @@ def machine_settings(default: tuple[int, int] = DEFAULT_RUN, long: tuple[int, in
     examples, steps = long if profile == "long" else default
     examples = int(os.environ.get("PROPERTY_EXAMPLES", examples))
     steps = int(os.environ.get("PROPERTY_STEPS", steps))
-    return settings(max_examples=examples, stateful_step_count=steps, deadline=None,
-                    suppress_health_check=list(HealthCheck))
+    return settings(
+        max_examples=examples,
+        stateful_step_count=steps,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
 
 
 class ChainMachine(RuleBasedStateMachine):
@@ -66,17 +70,19 @@ class ChainMachine(RuleBasedStateMachine):
         e = self.e
         holders = e.holders
         batch: list[tuple[str, list[Any]]] = [("eth_getBalance", [h, "latest"]) for h in holders]
-        batch += [("eth_call", [{"to": to, "data": "0x" + data.hex()}, "latest"])
-                  for to, data in e.balance_calls + calls]
+        batch += [
+            ("eth_call", [{"to": to, "data": "0x" + data.hex()}, "latest"])
+            for to, data in e.balance_calls + calls
+        ]
         results = self.fast.rpc.batch(batch)
         for r in results:
             if isinstance(r, Exception):
                 raise r
         out: dict[tuple[str, str], int] = {(h, ETH): int(r, 16) for h, r in zip(holders, results)}
-        rest = [bytes.fromhex(r[2:]) for r in results[len(holders):]]
+        rest = [bytes.fromhex(r[2:]) for r in results[len(holders) :]]
         for (t, h), r in zip(e.balance_keys, rest):
             out[(h, t)] = as_uint(r)
-        return rest[len(e.balance_keys):], out
+        return rest[len(e.balance_keys) :], out
 
     def arrives(self, asset: str, value: int) -> int:
         """What reaches the receiver of ``value`` in ``asset`` (the fee-on-transfer token keeps 1%)."""
@@ -117,8 +123,13 @@ class ChainMachine(RuleBasedStateMachine):
             assert got == args, f"{name}: expected {args}, got {got}"
 
 
-def run_machine(request: pytest.FixtureRequest, machine: type[ChainMachine], fast: FastChain,
-                default: tuple[int, int] = DEFAULT_RUN, long: tuple[int, int] = LONG_RUN) -> None:
+def run_machine(
+    request: pytest.FixtureRequest,
+    machine: type[ChainMachine],
+    fast: FastChain,
+    default: tuple[int, int] = DEFAULT_RUN,
+    long: tuple[int, int] = LONG_RUN,
+) -> None:
     """Run ``machine`` under the active profile and record examples/steps for the session summary."""
     s = machine_settings(default, long)
     machine.fast = fast
@@ -129,9 +140,21 @@ def run_machine(request: pytest.FixtureRequest, machine: type[ChainMachine], fas
         run_state_machine_as_test(machine, settings=s)
     finally:
         stats = machine.stats
-        request.node.user_properties.append(("machine_stats", json.dumps({
-            "machine": machine.__name__, "profile": settings.get_current_profile_name(),
-            "examples": stats["examples"], "steps": stats["checks"] - stats["examples"],
-            "max_examples": s.max_examples, "step_count": s.stateful_step_count,
-            "txs": fast.txs - tx0, "reverted": fast.failed_txs - failed0, "seconds": time.monotonic() - start,
-        })))
+        request.node.user_properties.append(
+            (
+                "machine_stats",
+                json.dumps(
+                    {
+                        "machine": machine.__name__,
+                        "profile": settings.get_current_profile_name(),
+                        "examples": stats["examples"],
+                        "steps": stats["checks"] - stats["examples"],
+                        "max_examples": s.max_examples,
+                        "step_count": s.stateful_step_count,
+                        "txs": fast.txs - tx0,
+                        "reverted": fast.failed_txs - failed0,
+                        "seconds": time.monotonic() - start,
+                    }
+                ),
+            )
+        )

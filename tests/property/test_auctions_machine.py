@@ -94,7 +94,9 @@ class MAuction:
             return self.start_price
         if t >= self.end:
             return self.floor_price
-        return self.start_price - (self.start_price - self.floor_price) * (t - self.start) // (self.end - self.start)
+        return self.start_price - (self.start_price - self.floor_price) * (t - self.start) // (
+            self.end - self.start
+        )
 
     def minimum(self) -> int:
         if self.high_bidder == ZERO_ADDRESS:
@@ -107,7 +109,15 @@ class Env:
     def __init__(self, chain: Chain, suite: Suite):
         self.fast = fast = FastChain(chain)
         a = chain.accounts
-        self.owner, self.b1, self.b2, self.s1, self.s2, self.arb, self.b3 = a[0], a[1], a[2], a[3], a[4], a[5], a[6]
+        self.owner, self.b1, self.b2, self.s1, self.s2, self.arb, self.b3 = (
+            a[0],
+            a[1],
+            a[2],
+            a[3],
+            a[4],
+            a[5],
+            a[6],
+        )
         self.en, self.du, self.escrow = suite["EnglishAuction"], suite["DutchAuction"], suite["AgentEscrow"]
         self.se = suite["SealedBidAuction"]
         self.contracts = {EN: self.en, DU: self.du, SE: self.se}
@@ -126,13 +136,20 @@ class Env:
         self.people = [x.address for x in (self.owner, self.b1, self.b2, self.b3, self.s1, self.s2, self.arb)]
         self.holders = self.people + [self.en.address, self.du.address, self.se.address, self.escrow.address]
         self.balance_keys = [(t, h) for t in self.tokens for h in self.holders]
-        self.balance_calls = [(t, encode_call("balanceOf(address)", ["address"], [h])) for t, h in self.balance_keys]
+        self.balance_calls = [
+            (t, encode_call("balanceOf(address)", ["address"], [h])) for t, h in self.balance_keys
+        ]
         self.credit_keys = [(k, p, x) for k in (EN, DU, SE) for p in self.people for x in self.assets]
-        self.static_calls = [(self.contracts[k].address, encode_call("creditOf(address,address)",
-                                                                     ["address", "address"], [p, x]))
-                             for k, p, x in self.credit_keys]
-        self.static_calls += [(self.escrow.address, encode_call("totals(address)", ["address"], [x]))
-                              for x in self.assets]
+        self.static_calls = [
+            (
+                self.contracts[k].address,
+                encode_call("creditOf(address,address)", ["address", "address"], [p, x]),
+            )
+            for k, p, x in self.credit_keys
+        ]
+        self.static_calls += [
+            (self.escrow.address, encode_call("totals(address)", ["address"], [x])) for x in self.assets
+        ]
         self.static_calls += [(self.escrow.address, encode_call("nextDealId()", [], []))]
 
     def must(self, account: LocalAccount, to: str, data: Any, value: int = 0) -> None:
@@ -146,10 +163,14 @@ class AuctionsMachine(ChainMachine):
         super().__init__()
         e = self.e = self.env
         self.auctions: dict[tuple[AuctionKind, int], MAuction] = {}
-        ids = self.fast.calls([(e.en.address, encode_call("nextAuctionId()", [], [])),
-                               (e.du.address, encode_call("nextAuctionId()", [], [])),
-                               (e.se.address, encode_call("nextAuctionId()", [], [])),
-                               (e.escrow.address, encode_call("nextDealId()", [], []))])
+        ids = self.fast.calls(
+            [
+                (e.en.address, encode_call("nextAuctionId()", [], [])),
+                (e.du.address, encode_call("nextAuctionId()", [], [])),
+                (e.se.address, encode_call("nextAuctionId()", [], [])),
+                (e.escrow.address, encode_call("nextDealId()", [], [])),
+            ]
+        )
         self.next_id = {EN: as_uint(ids[0]), DU: as_uint(ids[1]), SE: as_uint(ids[2])}
         self.next_deal = as_uint(ids[3])
         self.credits: dict[tuple[AuctionKind, str, str], int] = {}
@@ -163,8 +184,14 @@ class AuctionsMachine(ChainMachine):
 
     # -- plumbing ---------------------------------------------------------------------------------------
 
-    def act(self, kind: AuctionKind, actor: str, data: Any, value: int = 0,
-            expect: tuple[str, dict[str, Any]] | None = None) -> Any:
+    def act(
+        self,
+        kind: AuctionKind,
+        actor: str,
+        data: Any,
+        value: int = 0,
+        expect: tuple[str, dict[str, Any]] | None = None,
+    ) -> Any:
         signer, to = self.e.eoas[actor], self.e.contracts[kind].address
         self.fast.tick()
         if expect is not None:
@@ -196,16 +223,22 @@ class AuctionsMachine(ChainMachine):
             key = (kind, int(decoded["args"]["auctionId"]))
             if decoded["event"] == "AuctionSettled":
                 self.settled[key] = self.settled.get(key, 0) + 1
-            self.client_view[key] = self.e.client._apply(kind, c.address, self.client_view.get(key),
-                                                         decoded["event"], decoded["args"], lg)
+            self.client_view[key] = self.e.client._apply(
+                kind, c.address, self.client_view.get(key), decoded["event"], decoded["args"], lg
+            )
 
     def now(self) -> int:
         return self.fast.now + 1
 
     def name(self, who: str) -> str:
         e = self.e
-        return {"b1": e.b1.address, "b2": e.b2.address, "b3": e.b3.address, "s1": e.s1.address,
-                "s2": e.s2.address}[who]
+        return {
+            "b1": e.b1.address,
+            "b2": e.b2.address,
+            "b3": e.b3.address,
+            "s1": e.s1.address,
+            "s2": e.s2.address,
+        }[who]
 
     def pick(self, kind: AuctionKind, i: int) -> MAuction | None:
         """Usually an active auction of ``kind``, sometimes any of that kind."""
@@ -223,20 +256,45 @@ class AuctionsMachine(ChainMachine):
 
     @st.composite
     def _template(draw: Any) -> dict[str, Any]:
-        return {"asset": draw(st.integers(0, 2)), "arbiter": draw(st.booleans()), "bond": draw(st.sampled_from([0, 0, 5])),
-                    "promise": draw(st.sampled_from([0, 60])), "delivery": draw(st.sampled_from([60, HOUR])),
-                    "bad": draw(st.sampled_from([False] * 9 + [True]))}
+        return {
+            "asset": draw(st.integers(0, 2)),
+            "arbiter": draw(st.booleans()),
+            "bond": draw(st.sampled_from([0, 0, 5])),
+            "promise": draw(st.sampled_from([0, 60])),
+            "delivery": draw(st.sampled_from([60, HOUR])),
+            "bad": draw(st.sampled_from([False] * 9 + [True])),
+        }
 
     def template(self, seller: str, p: dict[str, Any]) -> DealTemplate:
-        return DealTemplate(creator=seller, delivery_delay=0 if p["bad"] else p["delivery"],
-                            asset=self.e.assets[p["asset"]], arbiter=self.e.arb.address if p["arbiter"] else ZERO_ADDRESS,
-                            bond=p["bond"], promise_delay=p["promise"], arbiter_fee_bps=100)
+        return DealTemplate(
+            creator=seller,
+            delivery_delay=0 if p["bad"] else p["delivery"],
+            asset=self.e.assets[p["asset"]],
+            arbiter=self.e.arb.address if p["arbiter"] else ZERO_ADDRESS,
+            bond=p["bond"],
+            promise_delay=p["promise"],
+            arbiter_fee_bps=100,
+        )
 
-    @rule(seller=st.sampled_from(["s1", "s2"]), t=_template(), reserve=st.sampled_from([0] + [1, 1000, 10**15] * 3),
-          start_in=st.sampled_from([-1] + [0, 0, 30] * 3), duration=st.sampled_from([0] + [60, HOUR] * 4),
-          extension=st.sampled_from([0, 30, 300]), inc=st.sampled_from([10_001] + [0, 500] * 4))
-    def create_english(self, seller: str, t: dict[str, Any], reserve: int, start_in: int, duration: int,
-                       extension: int, inc: int) -> None:
+    @rule(
+        seller=st.sampled_from(["s1", "s2"]),
+        t=_template(),
+        reserve=st.sampled_from([0] + [1, 1000, 10**15] * 3),
+        start_in=st.sampled_from([-1] + [0, 0, 30] * 3),
+        duration=st.sampled_from([0] + [60, HOUR] * 4),
+        extension=st.sampled_from([0, 30, 300]),
+        inc=st.sampled_from([10_001] + [0, 500] * 4),
+    )
+    def create_english(
+        self,
+        seller: str,
+        t: dict[str, Any],
+        reserve: int,
+        start_in: int,
+        duration: int,
+        extension: int,
+        inc: int,
+    ) -> None:
         s = self.name(seller)
         terms = self.template(s, t)
         start = self.now() + start_in
@@ -257,14 +315,21 @@ class AuctionsMachine(ChainMachine):
         self.act(EN, s, data)
         aid = self.next_id[EN]
         self.next_id[EN] += 1
-        self.auctions[(EN, aid)] = MAuction(EN, aid, s, terms, AS.ACTIVE, start, end, reserve=reserve,
-                                            extension=extension, inc_bps=inc)
+        self.auctions[(EN, aid)] = MAuction(
+            EN, aid, s, terms, AS.ACTIVE, start, end, reserve=reserve, extension=extension, inc_bps=inc
+        )
 
-    @rule(seller=st.sampled_from(["s1", "s2"]), t=_template(),
-          start_price=st.sampled_from([2**96] + [1000, 10**15] * 4), floor=st.sampled_from([0] + [1, 500, 10**14] * 3),
-          start_in=st.sampled_from([-1] + [0, 0, 30] * 3), duration=st.sampled_from([0] + [60, HOUR] * 4))
-    def create_dutch(self, seller: str, t: dict[str, Any], start_price: int, floor: int, start_in: int,
-                     duration: int) -> None:
+    @rule(
+        seller=st.sampled_from(["s1", "s2"]),
+        t=_template(),
+        start_price=st.sampled_from([2**96] + [1000, 10**15] * 4),
+        floor=st.sampled_from([0] + [1, 500, 10**14] * 3),
+        start_in=st.sampled_from([-1] + [0, 0, 30] * 3),
+        duration=st.sampled_from([0] + [60, HOUR] * 4),
+    )
+    def create_dutch(
+        self, seller: str, t: dict[str, Any], start_price: int, floor: int, start_in: int, duration: int
+    ) -> None:
         s = self.name(seller)
         terms = self.template(s, t)
         start = self.now() + start_in
@@ -283,14 +348,18 @@ class AuctionsMachine(ChainMachine):
         self.act(DU, s, data)
         aid = self.next_id[DU]
         self.next_id[DU] += 1
-        self.auctions[(DU, aid)] = MAuction(DU, aid, s, terms, AS.ACTIVE, start, end, start_price=start_price,
-                                            floor_price=floor)
+        self.auctions[(DU, aid)] = MAuction(
+            DU, aid, s, terms, AS.ACTIVE, start, end, start_price=start_price, floor_price=floor
+        )
 
     # -- English ------------------------------------------------------------------------------------------
 
     @precondition(lambda self: any(k[0] == EN for k in self.auctions))
-    @rule(i=st.integers(0, 10**6), bidder=st.sampled_from(["b1", "b2", "b3", "s1"]),
-          how=st.sampled_from(["min", "min", "above", "below", "wrong_value"]))
+    @rule(
+        i=st.integers(0, 10**6),
+        bidder=st.sampled_from(["b1", "b2", "b3", "s1"]),
+        how=st.sampled_from(["min", "min", "above", "below", "wrong_value"]),
+    )
     def bid(self, i: int, bidder: str, how: str) -> None:
         a = self.pick(EN, i)
         assert a is not None
@@ -298,7 +367,9 @@ class AuctionsMachine(ChainMachine):
         minimum = a.minimum()
         # a fee-on-transfer bid must send enough that what arrives still reaches the minimum
         gross = minimum if a.asset != self.e.fot.address else -(-minimum * BPS // (BPS - FOT_BPS))
-        amount = {"min": gross, "above": gross * 2 + 7, "below": max(minimum - 1, 1), "wrong_value": gross}[how]
+        amount = {"min": gross, "above": gross * 2 + 7, "below": max(minimum - 1, 1), "wrong_value": gross}[
+            how
+        ]
         if how == "below" and a.asset == self.e.fot.address:
             amount = max(minimum - 1, 1)
         value = amount if a.asset == ETH else 0
@@ -317,7 +388,10 @@ class AuctionsMachine(ChainMachine):
         elif value != (amount if a.asset == ETH else 0):
             expect = ("AuctionWrongValue", {"expected": amount if a.asset == ETH else 0, "sent": value})
         elif self.arrives(a.asset, amount) < minimum:
-            expect = ("AuctionBidTooLow", {"auctionId": a.id, "bid": self.arrives(a.asset, amount), "minimum": minimum})
+            expect = (
+                "AuctionBidTooLow",
+                {"auctionId": a.id, "bid": self.arrives(a.asset, amount), "minimum": minimum},
+            )
         if expect:
             self.act(EN, who, data, value, expect)
             return
@@ -339,17 +413,32 @@ class AuctionsMachine(ChainMachine):
     def sale_deal(self, a: MAuction, buyer: str, price: int, exact: bool) -> None:
         t = a.terms
         now = self.fast.now
-        terms = DealTerms(buyer=buyer, seller=a.seller, amount=price, deliver_by=now + t.delivery_delay,
-                          asset=t.asset, arbiter=t.arbiter, bond=t.bond, terms_hash=t.terms_hash,
-                          promised_by=now + t.promise_delay, review_window=t.review_window,
-                          ruling_window=t.ruling_window, penalty_bps_per_hour=t.penalty_bps_per_hour,
-                          penalty_cap_bps=t.penalty_cap_bps, arbiter_fee_bps=t.arbiter_fee_bps,
-                          default_seller_bps=t.default_seller_bps)
+        terms = DealTerms(
+            buyer=buyer,
+            seller=a.seller,
+            amount=price,
+            deliver_by=now + t.delivery_delay,
+            asset=t.asset,
+            arbiter=t.arbiter,
+            bond=t.bond,
+            terms_hash=t.terms_hash,
+            promised_by=now + t.promise_delay,
+            review_window=t.review_window,
+            ruling_window=t.ruling_window,
+            penalty_bps_per_hour=t.penalty_bps_per_hour,
+            penalty_cap_bps=t.penalty_cap_bps,
+            arbiter_fee_bps=t.arbiter_fee_bps,
+            default_seller_bps=t.default_seller_bps,
+        )
         self.deals[self.next_deal] = terms if exact else None
         self.next_deal += 1
 
     @precondition(lambda self: self.auctions)
-    @rule(kind=st.sampled_from([EN, DU]), i=st.integers(0, 10**6), by_seller=st.sampled_from([True] * 3 + [False]))
+    @rule(
+        kind=st.sampled_from([EN, DU]),
+        i=st.integers(0, 10**6),
+        by_seller=st.sampled_from([True] * 3 + [False]),
+    )
     def cancel(self, kind: AuctionKind, i: int, by_seller: bool) -> None:
         a = self.pick(kind, i)
         if a is None:
@@ -399,9 +488,13 @@ class AuctionsMachine(ChainMachine):
     # -- Dutch ----------------------------------------------------------------------------------------------
 
     @precondition(lambda self: any(k[0] == DU for k in self.auctions))
-    @rule(i=st.integers(0, 10**6), buyer=st.sampled_from(["b1", "b2", "s1", "s2"]),
-          max_choice=st.sampled_from(["exact", "above", "below"]), pay=st.sampled_from(["exact", "over", "under"]),
-          stale=st.sampled_from([False] * 9 + [True]))
+    @rule(
+        i=st.integers(0, 10**6),
+        buyer=st.sampled_from(["b1", "b2", "s1", "s2"]),
+        max_choice=st.sampled_from(["exact", "above", "below"]),
+        pay=st.sampled_from(["exact", "over", "under"]),
+        stale=st.sampled_from([False] * 9 + [True]),
+    )
     def buy(self, i: int, buyer: str, max_choice: str, pay: str, stale: bool) -> None:
         a = self.pick(DU, i)
         assert a is not None
@@ -446,20 +539,34 @@ class AuctionsMachine(ChainMachine):
             exact = arrived == price
         self.sale_deal(a, who, price, exact)
 
-
     # -- sealed bids (§6.6) -------------------------------------------------------------------------------------
 
-    @rule(seller=st.sampled_from(["s1", "s2"]), t=_template(), reserve=st.sampled_from([0] + [1, 1000, 10**15] * 3),
-          commit_in=st.sampled_from([0] + [30, 600] * 4), reveal_len=st.sampled_from([0] + [30, 600] * 4),
-          penalty=st.sampled_from([10_001] + [0, 2500] * 4), vickrey=st.booleans())
-    def create_sealed(self, seller: str, t: dict[str, Any], reserve: int, commit_in: int, reveal_len: int,
-                      penalty: int, vickrey: bool) -> None:
+    @rule(
+        seller=st.sampled_from(["s1", "s2"]),
+        t=_template(),
+        reserve=st.sampled_from([0] + [1, 1000, 10**15] * 3),
+        commit_in=st.sampled_from([0] + [30, 600] * 4),
+        reveal_len=st.sampled_from([0] + [30, 600] * 4),
+        penalty=st.sampled_from([10_001] + [0, 2500] * 4),
+        vickrey=st.booleans(),
+    )
+    def create_sealed(
+        self,
+        seller: str,
+        t: dict[str, Any],
+        reserve: int,
+        commit_in: int,
+        reveal_len: int,
+        penalty: int,
+        vickrey: bool,
+    ) -> None:
         s = self.name(seller)
         terms = self.template(s, t)
         commit_end = self.now() + commit_in
         reveal_end = commit_end + reveal_len
-        data = self.e.se.encode_abi("create", args=[(reserve, commit_end, reveal_end, penalty, vickrey),
-                                                    terms.as_tuple()])
+        data = self.e.se.encode_abi(
+            "create", args=[(reserve, commit_end, reveal_end, penalty, vickrey), terms.as_tuple()]
+        )
         expect = None
         if reserve == 0:
             expect = ("AuctionInvalidAmount", {"amount": 0})
@@ -475,18 +582,35 @@ class AuctionsMachine(ChainMachine):
         self.act(SE, s, data)
         aid = self.next_id[SE]
         self.next_id[SE] += 1
-        self.auctions[(SE, aid)] = MAuction(SE, aid, s, terms, AS.ACTIVE, commit_end, reveal_end, reserve=reserve,
-                                            penalty_bps=penalty, vickrey=vickrey, bids={})
+        self.auctions[(SE, aid)] = MAuction(
+            SE,
+            aid,
+            s,
+            terms,
+            AS.ACTIVE,
+            commit_end,
+            reveal_end,
+            reserve=reserve,
+            penalty_bps=penalty,
+            vickrey=vickrey,
+            bids={},
+        )
 
-    @precondition(lambda self: any(k[0] == SE and v.status == AS.ACTIVE and v.start >= self.now()
-                                   for k, v in self.auctions.items()))
+    @precondition(
+        lambda self: any(
+            k[0] == SE and v.status == AS.ACTIVE and v.start >= self.now() for k, v in self.auctions.items()
+        )
+    )
     @rule(data=st.data())
     def sealed_round(self, data: Any) -> None:
         """A whole sealed round on an auction still taking commits (random rules alone rarely line one up):
         commits, the move into the reveal window, reveals (own, wrong, copied), the end, settle, reclaims.
         Every sub-step goes through the same predicted-and-checked rules."""
-        live = sorted(k for k, v in self.auctions.items() if k[0] == SE and v.status == AS.ACTIVE
-                      and v.start >= self.now())
+        live = sorted(
+            k
+            for k, v in self.auctions.items()
+            if k[0] == SE and v.status == AS.ACTIVE and v.start >= self.now()
+        )
         key = data.draw(st.sampled_from(live))
         index = 4 * sorted(k for k in self.auctions if k[0] == SE).index(key)  # i % 4 == 0: pick by position
         amounts = st.sampled_from(["below", "reserve", "double", "huge"])
@@ -506,18 +630,30 @@ class AuctionsMachine(ChainMachine):
                 self.reclaim(index, bidder, False)
 
     def commitment(self, bidder: str, aid: int, amount: int, salt: bytes) -> bytes:
-        return keccak(encode(["address", "uint256", "uint256", "address", "uint256", "bytes32"],
-                             [bidder, aid, self.fast.chain_id, self.e.se.address, amount, salt]))
+        return keccak(
+            encode(
+                ["address", "uint256", "uint256", "address", "uint256", "bytes32"],
+                [bidder, aid, self.fast.chain_id, self.e.se.address, amount, salt],
+            )
+        )
 
     @precondition(lambda self: any(k[0] == SE for k in self.auctions))
-    @rule(i=st.integers(0, 10**6), bidder=st.sampled_from(["b1", "b2", "b3", "s1"]),
-          amount=st.sampled_from(["below", "reserve", "double", "huge"]), deposit=st.sampled_from(["exact", "more", "less", "zero"]))
+    @rule(
+        i=st.integers(0, 10**6),
+        bidder=st.sampled_from(["b1", "b2", "b3", "s1"]),
+        amount=st.sampled_from(["below", "reserve", "double", "huge"]),
+        deposit=st.sampled_from(["exact", "more", "less", "zero"]),
+    )
     def commit(self, i: int, bidder: str, amount: str, deposit: str) -> None:
         a = self.pick(SE, i)
         assert a is not None and a.bids is not None
         who = self.name(bidder)
-        bid = {"below": max(a.reserve - 1, 1), "reserve": a.reserve, "double": 2 * a.reserve + 3,
-               "huge": 10 * a.reserve + 11}[amount]
+        bid = {
+            "below": max(a.reserve - 1, 1),
+            "reserve": a.reserve,
+            "double": 2 * a.reserve + 3,
+            "huge": 10 * a.reserve + 11,
+        }[amount]
         dep = {"exact": bid, "more": bid + 1000, "less": bid - 1, "zero": 0}[deposit]
         if a.asset == self.e.fot.address and deposit != "zero":
             dep = -(-dep * BPS // (BPS - FOT_BPS))  # send enough that the bid amount arrives
@@ -550,8 +686,11 @@ class AuctionsMachine(ChainMachine):
         a.bids[who] = MBid(bid, salt, got, c)
 
     @precondition(lambda self: any(k[0] == SE for k in self.auctions))
-    @rule(i=st.integers(0, 10**6), bidder=st.sampled_from(["b1", "b2", "b3"]),
-          how=st.sampled_from(["own", "own", "own", "copy", "wrong_amount", "wrong_deposit"]))
+    @rule(
+        i=st.integers(0, 10**6),
+        bidder=st.sampled_from(["b1", "b2", "b3"]),
+        how=st.sampled_from(["own", "own", "own", "copy", "wrong_amount", "wrong_deposit"]),
+    )
     def reveal(self, i: int, bidder: str, how: str) -> None:
         """Reveal a commitment: one's own (maybe misremembered), or a copy of someone else's."""
         a = self.pick(SE, i)
@@ -573,8 +712,10 @@ class AuctionsMachine(ChainMachine):
         mine = a.bids.get(who)
         expect = None
         if self.now() <= a.start or self.now() > a.end:
-            expect = ("AuctionRevealWindow", {"auctionId": a.id, "opensAfter": a.start, "closesAt": a.end,
-                                              "now": self.now()})
+            expect = (
+                "AuctionRevealWindow",
+                {"auctionId": a.id, "opensAfter": a.start, "closesAt": a.end, "now": self.now()},
+            )
         elif mine is None:
             expect = ("AuctionNoCommitment", {"auctionId": a.id, "bidder": who})
         elif mine.revealed:
@@ -628,7 +769,11 @@ class AuctionsMachine(ChainMachine):
         self.sale_deal(a, a.high_bidder, price, arrived == price)
 
     @precondition(lambda self: any(k[0] == SE for k in self.auctions))
-    @rule(i=st.integers(0, 10**6), bidder=st.sampled_from(["b1", "b2", "b3"]), wrong=st.sampled_from([False] * 4 + [True]))
+    @rule(
+        i=st.integers(0, 10**6),
+        bidder=st.sampled_from(["b1", "b2", "b3"]),
+        wrong=st.sampled_from([False] * 4 + [True]),
+    )
     def reclaim(self, i: int, bidder: str, wrong: bool) -> None:
         a = self.pick(SE, i)
         assert a is not None and a.bids is not None
@@ -668,7 +813,9 @@ class AuctionsMachine(ChainMachine):
 
     # -- credits and time -------------------------------------------------------------------------------------
 
-    @rule(kind=st.sampled_from([EN, DU, SE]), who=st.sampled_from(["b1", "b2", "b3"]), asset=st.integers(0, 2))
+    @rule(
+        kind=st.sampled_from([EN, DU, SE]), who=st.sampled_from(["b1", "b2", "b3"]), asset=st.integers(0, 2)
+    )
     def withdraw(self, kind: AuctionKind, who: str, asset: int) -> None:
         addr, a = self.name(who), self.e.assets[asset]
         data = self.e.contracts[kind].encode_abi("withdraw", args=[a])
@@ -687,7 +834,9 @@ class AuctionsMachine(ChainMachine):
         self.fast.jump(seconds)
 
     @precondition(lambda self: self.auctions)
-    @rule(i=st.integers(0, 10**6), which=st.sampled_from(["start", "end"]), offset=st.sampled_from([-1, 0, 1]))
+    @rule(
+        i=st.integers(0, 10**6), which=st.sampled_from(["start", "end"]), offset=st.sampled_from([-1, 0, 1])
+    )
     def wait_for_boundary(self, i: int, which: str, offset: int) -> None:
         keys = sorted(self.auctions)
         a = self.auctions[keys[i % len(keys)]]
@@ -703,15 +852,27 @@ class AuctionsMachine(ChainMachine):
         e = self.e
         keys = sorted(self.auctions)
         calls = list(e.static_calls)
-        calls += [(e.contracts[k].address, encode_call("getAuction(uint256)", ["uint256"], [i])) for k, i in keys]
+        calls += [
+            (e.contracts[k].address, encode_call("getAuction(uint256)", ["uint256"], [i])) for k, i in keys
+        ]
         bid_keys = [(i, b) for k, i in keys if k == SE for b in e.people[1:4]]
-        calls += [(e.se.address, encode_call("bidOf(uint256,address)", ["uint256", "address"], [i, b]))
-                  for i, b in bid_keys]
-        calls += [(e.du.address, encode_call("priceAt(uint256,uint256)", ["uint256", "uint256"], [i, self.now()]))
-                  for k, i in keys if k == DU]
+        calls += [
+            (e.se.address, encode_call("bidOf(uint256,address)", ["uint256", "address"], [i, b]))
+            for i, b in bid_keys
+        ]
+        calls += [
+            (e.du.address, encode_call("priceAt(uint256,uint256)", ["uint256", "uint256"], [i, self.now()]))
+            for k, i in keys
+            if k == DU
+        ]
         deal_ids = sorted(i for i, t in self.deals.items() if t is not None)
-        calls += [(e.escrow.address, bytes.fromhex(e.escrow.encode_abi("verifyTerms", args=[
-            i, self.deals[i].as_tuple()])[2:])) for i in deal_ids]
+        calls += [
+            (
+                e.escrow.address,
+                bytes.fromhex(e.escrow.encode_abi("verifyTerms", args=[i, self.deals[i].as_tuple()])[2:]),
+            )
+            for i in deal_ids
+        ]
         raw, balances = self._read(calls)
         k = 0
         for key in e.credit_keys:
@@ -728,13 +889,26 @@ class AuctionsMachine(ChainMachine):
             c = e.contracts[kind].address
             for a in e.assets:
                 if kind == SE:  # unreclaimed deposits, less the prices already sent to the escrow
-                    held = sum(b.deposit for x in self.auctions.values() if x.kind == SE and x.asset == a
-                               for b in (x.bids or {}).values())
-                    held -= sum(x.clearing() for x in self.auctions.values() if x.kind == SE and x.asset == a
-                                and x.status == AS.SETTLED and x.high_bidder in (x.bids or {}))
+                    held = sum(
+                        b.deposit
+                        for x in self.auctions.values()
+                        if x.kind == SE and x.asset == a
+                        for b in (x.bids or {}).values()
+                    )
+                    held -= sum(
+                        x.clearing()
+                        for x in self.auctions.values()
+                        if x.kind == SE
+                        and x.asset == a
+                        and x.status == AS.SETTLED
+                        and x.high_bidder in (x.bids or {})
+                    )
                 else:
-                    held = sum(x.high_bid for x in self.auctions.values()
-                               if x.kind == kind and x.asset == a and x.status == AS.ACTIVE)
+                    held = sum(
+                        x.high_bid
+                        for x in self.auctions.values()
+                        if x.kind == kind and x.asset == a and x.status == AS.ACTIVE
+                    )
                 owed = sum(v for (kk, _, x), v in self.credits.items() if kk == kind and x == a)
                 assert balances[(c, a)] == held + owed, f"{kind.value} insolvent in {a}"
         for key in keys:
@@ -743,8 +917,16 @@ class AuctionsMachine(ChainMachine):
             if key[0] == SE:
                 # seller, asset, highBidder, highBid, secondBid, reserve, commitEnd, revealEnd, penaltyBps, vickrey, status
                 got = (w[3], w[4], w[5], w[6], w[7], w[8], w[9], w[10])
-                want = (m.high_bid, m.second_bid, m.reserve, m.start, m.end, m.penalty_bps, int(m.vickrey),
-                        int(m.status))
+                want = (
+                    m.high_bid,
+                    m.second_bid,
+                    m.reserve,
+                    m.start,
+                    m.end,
+                    m.penalty_bps,
+                    int(m.vickrey),
+                    int(m.status),
+                )
                 assert int(w[2]) == int(m.high_bidder, 16)
             elif key[0] == EN:
                 # seller, asset, highBidder, highBid, reserve, startTime, endTime, extension, minIncrementBps, status
@@ -757,20 +939,34 @@ class AuctionsMachine(ChainMachine):
                 want = (m.start_price, m.floor_price, m.start, m.end, int(m.status))
             assert got == want, f"{key}: chain {got}, model {want}"
             status = int(m.status)
-            assert status >= self.seen.get(key, 0) and (self.seen.get(key, 1) == 1 or status == self.seen[key])
+            assert status >= self.seen.get(key, 0) and (
+                self.seen.get(key, 1) == 1 or status == self.seen[key]
+            )
             self.seen[key] = status
             assert self.settled.get(key, 0) == (1 if m.status in (AS.SETTLED, AS.NO_SALE) else 0)
             v = self.client_view[key]
             assert (v.status, v.leader, v.leading_amount, v.end_time) == (
-                m.status, m.high_bidder, m.high_bid, m.start if key[0] == SE else m.end), f"client {v} != model {m}"
+                m.status,
+                m.high_bidder,
+                m.high_bid,
+                m.start if key[0] == SE else m.end,
+            ), f"client {v} != model {m}"
             if key[0] == SE:
                 assert v.second_amount == m.second_bid
             k += 1
         for i, b in bid_keys:
             mb = (self.auctions[(SE, i)].bids or {}).get(b)
             committed, revealed, amount, deposit = (as_uint(raw[k], j) for j in range(4))
-            want_bid = (0, 0, 0, 0) if mb is None else (
-                1, int(mb.revealed), min(mb.amount, 2**96 - 1) if mb.revealed else 0, mb.deposit if mb.revealed else 0)
+            want_bid = (
+                (0, 0, 0, 0)
+                if mb is None
+                else (
+                    1,
+                    int(mb.revealed),
+                    min(mb.amount, 2**96 - 1) if mb.revealed else 0,
+                    mb.deposit if mb.revealed else 0,
+                )
+            )
             assert (committed, revealed, amount, deposit) == want_bid, f"bid of {b} in {i}"
             k += 1
         for key in keys:
@@ -795,7 +991,11 @@ class AuctionsMachine(ChainMachine):
         try:
             for (kind, i), m in self.auctions.items():
                 rebuilt = self.e.client.auction(kind, i)
-                assert (rebuilt.status, rebuilt.leader, rebuilt.leading_amount) == (m.status, m.high_bidder, m.high_bid)
+                assert (rebuilt.status, rebuilt.leader, rebuilt.leading_amount) == (
+                    m.status,
+                    m.high_bidder,
+                    m.high_bid,
+                )
         finally:
             super().teardown()
 

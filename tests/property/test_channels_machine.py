@@ -72,8 +72,15 @@ class Env:
     def __init__(self, chain: Chain, suite: Suite):
         self.fast = fast = FastChain(chain)
         a = chain.accounts
-        self.owner, self.p1, self.p2, self.s1, self.s2, self.stranger, self.op = (a[0], a[1], a[2], a[3], a[4],
-                                                                                    a[6], a[8])
+        self.owner, self.p1, self.p2, self.s1, self.s2, self.stranger, self.op = (
+            a[0],
+            a[1],
+            a[2],
+            a[3],
+            a[4],
+            a[6],
+            a[8],
+        )
         self.pc = suite["PaymentChannels"]
         self.client = ChannelClient(chain, self.pc, self.stranger)
         self.token = fast.deploy(self.owner, "MockERC20", "Mock USD", "mUSD", 18)
@@ -82,8 +89,9 @@ class Env:
         self.wallet = fast.deploy(self.owner, "ChannelAgentWallet", self.op.address)  # payer and payee
         self.assets = [ETH, self.token.address, self.fot.address, self.nrt.address]
         self.tokens = {self.token.address: self.token, self.fot.address: self.fot, self.nrt.address: self.nrt}
-        self.eoas: dict[str, LocalAccount] = {x.address: x for x in (self.owner, self.p1, self.p2, self.s1, self.s2,
-                                                                        self.stranger, self.op)}
+        self.eoas: dict[str, LocalAccount] = {
+            x.address: x for x in (self.owner, self.p1, self.p2, self.s1, self.s2, self.stranger, self.op)
+        }
         self.keys = {x.address: x.key for x in self.eoas.values()}
         self.keys[self.wallet.address] = self.op.key  # the wallet approves what its owner signs
         pc = self.pc.address
@@ -92,22 +100,36 @@ class Env:
                 self.must(self.owner, t.address, t.encode_abi("mint", args=[h.address, MINT]))
                 self.must(h, t.address, t.encode_abi("approve", args=[pc, MAX]))
             self.must(self.owner, t.address, t.encode_abi("mint", args=[self.wallet.address, MINT]))
-            self.must(self.op, self.wallet.address, self.wallet.encode_abi("execute", args=[
-                t.address, 0, t.encode_abi("approve", args=[pc, MAX])]))
-        self.must(self.op, self.wallet.address, self.wallet.encode_abi("setReentry", args=[
-            pc, self.pc.encode_abi("withdraw", args=[ETH])]))
+            self.must(
+                self.op,
+                self.wallet.address,
+                self.wallet.encode_abi(
+                    "execute", args=[t.address, 0, t.encode_abi("approve", args=[pc, MAX])]
+                ),
+            )
+        self.must(
+            self.op,
+            self.wallet.address,
+            self.wallet.encode_abi("setReentry", args=[pc, self.pc.encode_abi("withdraw", args=[ETH])]),
+        )
         self.domain = domain_separator(fast.chain_id, pc)
         self.foreign_contract = domain_separator(fast.chain_id, suite["AgentEscrow"].address)
         self.foreign_chain = domain_separator(fast.chain_id + 1, pc)
         self.client.from_block = fast.block_number()
-        self.holders = [x.address for x in (self.owner, self.p1, self.p2, self.s1, self.s2, self.stranger, self.op)]
+        self.holders = [
+            x.address for x in (self.owner, self.p1, self.p2, self.s1, self.s2, self.stranger, self.op)
+        ]
         self.holders += [self.wallet.address, pc]
         self.balance_keys = [(t, h) for t in self.tokens for h in self.holders]
-        self.balance_calls = [(t, encode_call("balanceOf(address)", ["address"], [h])) for t, h in self.balance_keys]
+        self.balance_calls = [
+            (t, encode_call("balanceOf(address)", ["address"], [h])) for t, h in self.balance_keys
+        ]
         self.credit_keys = [(h, x) for h in self.holders[:-1] for x in self.assets]
         self.static_calls = [(pc, encode_call("creditTotal(address)", ["address"], [x])) for x in self.assets]
-        self.static_calls += [(pc, encode_call("creditOf(address,address)", ["address", "address"], [h, x]))
-                              for h, x in self.credit_keys]
+        self.static_calls += [
+            (pc, encode_call("creditOf(address,address)", ["address", "address"], [h, x]))
+            for h, x in self.credit_keys
+        ]
 
     def must(self, account: LocalAccount, to: str, data: Any, value: int = 0) -> None:
         assert self.fast.send(account, to, data, value).ok
@@ -131,8 +153,14 @@ class ChannelsMachine(ChainMachine):
 
     # -- plumbing (as in the escrow machine) ------------------------------------------------------------
 
-    def act(self, actor: str, data: Any, value: int = 0, expect: tuple[str, dict[str, Any]] | None = None,
-            to: str | None = None) -> Any:
+    def act(
+        self,
+        actor: str,
+        data: Any,
+        value: int = 0,
+        expect: tuple[str, dict[str, Any]] | None = None,
+        to: str | None = None,
+    ) -> Any:
         e = self.e
         to = to or e.pc.address
         if actor in e.eoas:
@@ -148,7 +176,9 @@ class ChannelsMachine(ChainMachine):
             return None
         receipt = self.fast.send(signer, to_, payload, value, tick=False)
         if not receipt.ok:
-            raise AssertionError(f"unexpected revert: {self.fast.simulate(signer.address, to_, payload, value)}")
+            raise AssertionError(
+                f"unexpected revert: {self.fast.simulate(signer.address, to_, payload, value)}"
+            )
         self.gas(signer.address)
         self.balances[(signer.address, ETH)] -= value
         self._fold(receipt)
@@ -191,7 +221,9 @@ class ChannelsMachine(ChainMachine):
 
     # -- signatures --------------------------------------------------------------------------------------
 
-    def sign(self, ch: MChannel, amount: int, kind: str, *, close: bool = False, signer: str | None = None) -> bytes:
+    def sign(
+        self, ch: MChannel, amount: int, kind: str, *, close: bool = False, signer: str | None = None
+    ) -> bytes:
         e = self.e
         signer = signer or ch.payer
         digest_fn = close_digest if close else voucher_digest
@@ -216,8 +248,15 @@ class ChannelsMachine(ChainMachine):
 
     def name(self, who: str) -> str:
         e = self.e
-        return {"p1": e.p1.address, "p2": e.p2.address, "wallet": e.wallet.address, "s1": e.s1.address,
-                "s2": e.s2.address, "stranger": e.stranger.address, "op": e.op.address}[who]
+        return {
+            "p1": e.p1.address,
+            "p2": e.p2.address,
+            "wallet": e.wallet.address,
+            "s1": e.s1.address,
+            "s2": e.s2.address,
+            "stranger": e.stranger.address,
+            "op": e.op.address,
+        }[who]
 
     def pick(self, i: int) -> MChannel:
         """Usually an open channel (where actions can succeed), sometimes any."""
@@ -227,11 +266,18 @@ class ChannelsMachine(ChainMachine):
             return self.channels[live[(i // 4) % len(live)]]
         return self.channels[ids[i % len(ids)]]
 
-    @rule(payer=st.sampled_from(["p1", "p2", "wallet"]), payee=st.sampled_from(["s1", "s2", "wallet", "p2"]),
-          asset=st.integers(0, 3), amount=st.one_of(st.integers(1, 1000), st.integers(10**15, 10**18)),
-          ttl=st.integers(1, 4 * HOUR), salt=st.integers(0, 3),
-          corrupt=st.sampled_from([None] * 7 + ["not_payer", "past_expiry", "zero_amount", "wrong_value"]))
-    def open(self, payer: str, payee: str, asset: int, amount: int, ttl: int, salt: int, corrupt: str | None) -> None:
+    @rule(
+        payer=st.sampled_from(["p1", "p2", "wallet"]),
+        payee=st.sampled_from(["s1", "s2", "wallet", "p2"]),
+        asset=st.integers(0, 3),
+        amount=st.one_of(st.integers(1, 1000), st.integers(10**15, 10**18)),
+        ttl=st.integers(1, 4 * HOUR),
+        salt=st.integers(0, 3),
+        corrupt=st.sampled_from([None] * 7 + ["not_payer", "past_expiry", "zero_amount", "wrong_value"]),
+    )
+    def open(
+        self, payer: str, payee: str, asset: int, amount: int, ttl: int, salt: int, corrupt: str | None
+    ) -> None:
         e = self.e
         key = (self.name(payer), self.name(payee), e.assets[asset], salt)
         cid = keccak(encode(["address", "address", "address", "uint256"], list(key)))
@@ -263,12 +309,18 @@ class ChannelsMachine(ChainMachine):
         self.channels[cid] = MChannel(cid, key, CS.OPEN, deposit, 0, expiry)
 
     @precondition(lambda self: self.channels)
-    @rule(i=st.integers(0, 10**6), amount=st.sampled_from([0, 0, 1, 10**15]),
-          extend=st.sampled_from([None, None, "shorter", "same", "longer"]), by_payer=st.sampled_from([True] * 5 + [False]))
+    @rule(
+        i=st.integers(0, 10**6),
+        amount=st.sampled_from([0, 0, 1, 10**15]),
+        extend=st.sampled_from([None, None, "shorter", "same", "longer"]),
+        by_payer=st.sampled_from([True] * 5 + [False]),
+    )
     def top_up(self, i: int, amount: int, extend: str | None, by_payer: bool) -> None:
         e = self.e
         ch = self.pick(i)
-        new_expiry = {None: 0, "shorter": ch.expiry - 1, "same": ch.expiry, "longer": ch.expiry + HOUR}[extend]
+        new_expiry = {None: 0, "shorter": ch.expiry - 1, "same": ch.expiry, "longer": ch.expiry + HOUR}[
+            extend
+        ]
         sender = ch.payer if by_payer else e.stranger.address
         value = amount if ch.asset == ETH else 0
         data = e.pc.encode_abi("topUp", args=[ch.key, amount, new_expiry])
@@ -290,8 +342,14 @@ class ChannelsMachine(ChainMachine):
         ch.expiry = target
 
     def amount_for(self, ch: MChannel, choice: int) -> int:
-        return [ch.claimed, ch.claimed + 1, (ch.claimed + ch.deposit) // 2 + 1, ch.deposit, ch.deposit * 2,
-                max(ch.claimed - 1, 0)][choice]
+        return [
+            ch.claimed,
+            ch.claimed + 1,
+            (ch.claimed + ch.deposit) // 2 + 1,
+            ch.deposit,
+            ch.deposit * 2,
+            max(ch.claimed - 1, 0),
+        ][choice]
 
     def claim_error(self, ch: MChannel, amount: int, kind: str) -> tuple[str, dict[str, Any]] | None:
         if ch.status != CS.OPEN:
@@ -306,8 +364,12 @@ class ChannelsMachine(ChainMachine):
         return None
 
     @precondition(lambda self: self.channels)
-    @rule(i=st.integers(0, 10**6), choice=st.integers(0, 5), kind=st.sampled_from(SIG_KINDS),
-          who=st.sampled_from(["s1", "stranger", "p1"]))
+    @rule(
+        i=st.integers(0, 10**6),
+        choice=st.integers(0, 5),
+        kind=st.sampled_from(SIG_KINDS),
+        who=st.sampled_from(["s1", "stranger", "p1"]),
+    )
     def claim(self, i: int, choice: int, kind: str, who: str) -> None:
         ch = self.pick(i)
         amount = self.amount_for(ch, choice)
@@ -322,8 +384,13 @@ class ChannelsMachine(ChainMachine):
         self.pay(ch.asset, ch.payee, paid)
 
     @precondition(lambda self: self.channels)
-    @rule(items=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 5), st.sampled_from(SIG_KINDS)),
-                         min_size=1, max_size=5))
+    @rule(
+        items=st.lists(
+            st.tuples(st.integers(0, 10**6), st.integers(0, 5), st.sampled_from(SIG_KINDS)),
+            min_size=1,
+            max_size=5,
+        )
+    )
     def claim_many(self, items: list[tuple[int, int, str]]) -> None:
         claims, expected, pays = [], [], []
         staged: dict[bytes, int] = {}
@@ -343,11 +410,19 @@ class ChannelsMachine(ChainMachine):
         receipt = self.act(self.e.stranger.address, self.e.pc.encode_abi("claimMany", args=[claims]))
         seen = []
         for lg in receipt["logs"]:
-            ev = self.e.client._event_by_topic.get(bytes(lg["topics"][0])) if lg["address"] == self.e.pc.address else None
+            ev = (
+                self.e.client._event_by_topic.get(bytes(lg["topics"][0]))
+                if lg["address"] == self.e.pc.address
+                else None
+            )
             if ev is None or ev.event_name not in ("ChannelClaimed", "ChannelClaimSkipped"):
                 continue
             args = ev.process_log(lg)["args"]
-            reason = decode_revert(bytes(args["reason"])).error_name if ev.event_name == "ChannelClaimSkipped" else None
+            reason = (
+                decode_revert(bytes(args["reason"])).error_name
+                if ev.event_name == "ChannelClaimSkipped"
+                else None
+            )
             seen.append((bytes(lg["topics"][1]), reason))
         assert seen == expected, f"claimMany {seen} != model {expected}"
         for cid, claimed in staged.items():
@@ -372,8 +447,12 @@ class ChannelsMachine(ChainMachine):
         self.pay(ch.asset, ch.payer, refunded)
 
     @precondition(lambda self: self.channels)
-    @rule(i=st.integers(0, 10**6), choice=st.integers(0, 5), kind=st.sampled_from(SIG_KINDS),
-          by_payee=st.sampled_from([True] * 4 + [False]))
+    @rule(
+        i=st.integers(0, 10**6),
+        choice=st.integers(0, 5),
+        kind=st.sampled_from(SIG_KINDS),
+        by_payee=st.sampled_from([True] * 4 + [False]),
+    )
     def close(self, i: int, choice: int, kind: str, by_payee: bool) -> None:
         ch = self.pick(i)
         amount = self.amount_for(ch, choice)
@@ -396,8 +475,13 @@ class ChannelsMachine(ChainMachine):
         self.settle(ch, max(capped - ch.claimed, 0), CS.CLOSED)
 
     @precondition(lambda self: self.channels)
-    @rule(i=st.integers(0, 10**6), choice=st.integers(0, 5), who=st.sampled_from(["payer", "payee", "stranger"]),
-          payer_kind=st.sampled_from(SIG_KINDS), payee_kind=st.sampled_from(SIG_KINDS))
+    @rule(
+        i=st.integers(0, 10**6),
+        choice=st.integers(0, 5),
+        who=st.sampled_from(["payer", "payee", "stranger"]),
+        payer_kind=st.sampled_from(SIG_KINDS),
+        payee_kind=st.sampled_from(SIG_KINDS),
+    )
     def cooperative_close(self, i: int, choice: int, who: str, payer_kind: str, payee_kind: str) -> None:
         ch = self.pick(i)
         amount = self.amount_for(ch, choice)
@@ -434,7 +518,11 @@ class ChannelsMachine(ChainMachine):
         self.act(self.name(who), data)
         self.settle(ch, 0, CS.RECLAIMED)
 
-    @rule(who=st.sampled_from(["p1", "p2", "s1", "s2", "wallet"]), asset=st.integers(0, 3), to_self=st.booleans())
+    @rule(
+        who=st.sampled_from(["p1", "p2", "s1", "s2", "wallet"]),
+        asset=st.integers(0, 3),
+        to_self=st.booleans(),
+    )
     def withdraw(self, who: str, asset: int, to_self: bool) -> None:
         e = self.e
         account, a = self.name(who), e.assets[asset]
@@ -460,7 +548,9 @@ class ChannelsMachine(ChainMachine):
     def block_payee(self, who: str, blocked: bool) -> None:
         e = self.e
         account = self.name(who)
-        self.act(e.owner.address, e.token.encode_abi("setBlocked", args=[account, blocked]), to=e.token.address)
+        self.act(
+            e.owner.address, e.token.encode_abi("setBlocked", args=[account, blocked]), to=e.token.address
+        )
         (self.blocked.add if blocked else self.blocked.discard)(account)
 
     @rule(seconds=st.one_of(st.integers(1, 120), st.sampled_from([HOUR, 3 * HOUR])))
@@ -481,13 +571,17 @@ class ChannelsMachine(ChainMachine):
         self.count_step()
         e = self.e
         ids = sorted(self.channels)
-        calls = list(e.static_calls) + [(e.pc.address, encode_call("channel(bytes32)", ["bytes32"], [i])) for i in ids]
+        calls = list(e.static_calls) + [
+            (e.pc.address, encode_call("channel(bytes32)", ["bytes32"], [i])) for i in ids
+        ]
         raw, balances = self._read(calls)
         n = len(e.assets)
         for k, a in enumerate(e.assets):
             credits = as_uint(raw[k])
             assert credits == sum(v for (_, x), v in self.credits.items() if x == a)
-            locked = sum(c.deposit - c.claimed for c in self.channels.values() if c.asset == a and c.status == CS.OPEN)
+            locked = sum(
+                c.deposit - c.claimed for c in self.channels.values() if c.asset == a and c.status == CS.OPEN
+            )
             assert balances[(e.pc.address, a)] == locked + credits, f"insolvent in {a}"
         for k, key in enumerate(e.credit_keys):
             assert as_uint(raw[n + k]) == self.credits.get(key, 0), f"credit {key}"
@@ -497,22 +591,37 @@ class ChannelsMachine(ChainMachine):
         for k, cid in enumerate(ids):
             ch = self.channels[cid]
             status, deposit, claimed, expiry = (as_uint(raw[off + k], j) for j in range(4))
-            assert (status, deposit, claimed, expiry) == (int(ch.status), ch.deposit, ch.claimed, ch.expiry), (
-                f"channel {cid.hex()}: chain {(status, deposit, claimed, expiry)}, model {ch}")
+            assert (status, deposit, claimed, expiry) == (
+                int(ch.status),
+                ch.deposit,
+                ch.claimed,
+                ch.expiry,
+            ), f"channel {cid.hex()}: chain {(status, deposit, claimed, expiry)}, model {ch}"
             assert claimed <= deposit  # §6.8
-            assert status >= self.seen.get(cid, 0) and (self.seen.get(cid, 1) == 1 or status == self.seen[cid])
+            assert status >= self.seen.get(cid, 0) and (
+                self.seen.get(cid, 1) == 1 or status == self.seen[cid]
+            )
             self.seen[cid] = status
             assert self.settled.get(cid, 0) == (0 if ch.status == CS.OPEN else 1)
             view = self.client_view[cid]
             assert (view.status, view.deposit, view.claimed, view.expiry, view.key) == (
-                ch.status, ch.deposit, ch.claimed, ch.expiry, ch.key), f"client view {view} != model {ch}"
+                ch.status,
+                ch.deposit,
+                ch.claimed,
+                ch.expiry,
+                ch.key,
+            ), f"client view {view} != model {ch}"
 
     def teardown(self) -> None:
         try:
             for cid, ch in self.channels.items():
                 rebuilt = self.e.client.channel(cid)
                 assert (rebuilt.status, rebuilt.deposit, rebuilt.claimed, rebuilt.expiry) == (
-                    ch.status, ch.deposit, ch.claimed, ch.expiry)
+                    ch.status,
+                    ch.deposit,
+                    ch.claimed,
+                    ch.expiry,
+                )
         finally:
             super().teardown()
 

@@ -37,7 +37,14 @@ HOUR = 3600
 MINT = 10**27
 MAX = 2**256 - 1
 S = DealState
-SETTLED = ("DealAccepted", "DealFinalized", "DisputeResolved", "DisputeDefaulted", "DealRefunded", "DealCancelled")
+SETTLED = (
+    "DealAccepted",
+    "DealFinalized",
+    "DisputeResolved",
+    "DisputeDefaulted",
+    "DealRefunded",
+    "DealCancelled",
+)
 
 
 @dataclass
@@ -83,23 +90,43 @@ class Env:
                 self.must(h, t.address, t.encode_abi("approve", args=[esc, MAX]))
             for c in self.contracts.values():
                 self.must(self.owner, t.address, t.encode_abi("mint", args=[c.address, MINT]))
-                self.must(self.op, c.address, c.encode_abi("execute", args=[
-                    t.address, t.encode_abi("approve", args=[esc, MAX])]))
+                self.must(
+                    self.op,
+                    c.address,
+                    c.encode_abi("execute", args=[t.address, t.encode_abi("approve", args=[esc, MAX])]),
+                )
         self.must(self.owner, esc, self.escrow.encode_abi("setMarket", args=[self.market.address, True]))
         # the re-entering seller calls back into a guarded entry point when paid in ETH
-        self.must(self.owner, self.reent.address, self.reent.encode_abi("arm", args=[
-            esc, self.escrow.encode_abi("collectFees", args=[ETH])]))
+        self.must(
+            self.owner,
+            self.reent.address,
+            self.reent.encode_abi("arm", args=[esc, self.escrow.encode_abi("collectFees", args=[ETH])]),
+        )
         self.from_block = fast.block_number()  # setup blocks hold no deal events
         # what the invariants read after every step, encoded once
-        watch = [self.b1, self.b2, self.s1, self.s2, self.arb, self.stranger, self.market, self.op, self.owner]
+        watch = [
+            self.b1,
+            self.b2,
+            self.s1,
+            self.s2,
+            self.arb,
+            self.stranger,
+            self.market,
+            self.op,
+            self.owner,
+        ]
         self.holders = [x.address for x in watch] + list(self.contracts) + [esc]
         self.balance_keys = [(t, h) for t in self.tokens for h in self.holders]
-        self.balance_calls = [(t, encode_call("balanceOf(address)", ["address"], [h])) for t, h in self.balance_keys]
+        self.balance_calls = [
+            (t, encode_call("balanceOf(address)", ["address"], [h])) for t, h in self.balance_keys
+        ]
         names = (self.b1, self.b2, self.s1, self.s2, self.rev, self.burn, self.reent, self.arb, self.stranger)
         self.credit_keys = [(x.address, a) for x in names for a in self.assets]
         self.static_calls = [(esc, encode_call("totals(address)", ["address"], [a])) for a in self.assets]
-        self.static_calls += [(esc, encode_call("creditOf(address,address)", ["address", "address"], [x, a]))
-                              for x, a in self.credit_keys]
+        self.static_calls += [
+            (esc, encode_call("creditOf(address,address)", ["address", "address"], [x, a]))
+            for x, a in self.credit_keys
+        ]
         self.client.from_block = self.from_block
 
     def must(self, account: LocalAccount, to: str, data: Any, value: int = 0) -> None:
@@ -135,8 +162,9 @@ class EscrowMachine(ChainMachine):
     def _read_balances(self) -> dict[tuple[str, str], int]:
         return self._read([])[1]
 
-    def route(self, actor: str, data: bytes | str, value: int = 0, to: str | None = None) -> tuple[
-            LocalAccount, str, Any]:
+    def route(
+        self, actor: str, data: bytes | str, value: int = 0, to: str | None = None
+    ) -> tuple[LocalAccount, str, Any]:
         """(signer, to, data): EOAs call directly, contract actors through the operator's ``execute``."""
         e = self.e
         to = to or e.escrow.address
@@ -145,8 +173,14 @@ class EscrowMachine(ChainMachine):
         c = e.contracts[actor]
         return e.op, actor, c.encode_abi("execute", args=[to, data])
 
-    def act(self, actor: str, data: Any, value: int = 0, expect: tuple[str, dict[str, Any]] | None = None,
-            to: str | None = None) -> Any:
+    def act(
+        self,
+        actor: str,
+        data: Any,
+        value: int = 0,
+        expect: tuple[str, dict[str, Any]] | None = None,
+        to: str | None = None,
+    ) -> Any:
         """Predicted failure: simulate (typed error), then mine it and see it fail. Otherwise send it."""
         signer, to_, payload = self.route(actor, data, value, to)
         self.fast.tick()
@@ -244,15 +278,36 @@ class EscrowMachine(ChainMachine):
 
     # -- rules: opening -----------------------------------------------------------------------------------
 
-    CORRUPT = st.sampled_from([None] * 27 + ["zero_amount", "same_party", "arbiter_is_seller", "past_deadline",
-                                            "promised_after", "penalty_no_promise", "bps", "wrong_value",
-                                            "not_buyer"])
+    CORRUPT = st.sampled_from(
+        [None] * 27
+        + [
+            "zero_amount",
+            "same_party",
+            "arbiter_is_seller",
+            "past_deadline",
+            "promised_after",
+            "penalty_no_promise",
+            "bps",
+            "wrong_value",
+            "not_buyer",
+        ]
+    )
 
     def addr(self, name: str) -> str:
         e = self.e
-        return {"b1": e.b1.address, "b2": e.b2.address, "s1": e.s1.address, "s2": e.s2.address,
-                "rev": e.rev.address, "burn": e.burn.address, "reent": e.reent.address, "arb": e.arb.address,
-                "stranger": e.stranger.address, "market": e.market.address, "owner": e.owner.address}[name]
+        return {
+            "b1": e.b1.address,
+            "b2": e.b2.address,
+            "s1": e.s1.address,
+            "s2": e.s2.address,
+            "rev": e.rev.address,
+            "burn": e.burn.address,
+            "reent": e.reent.address,
+            "arb": e.arb.address,
+            "stranger": e.stranger.address,
+            "market": e.market.address,
+            "owner": e.owner.address,
+        }[name]
 
     @st.composite
     def _terms(draw: Any) -> dict[str, Any]:
@@ -278,13 +333,23 @@ class EscrowMachine(ChainMachine):
         deliver = now + p["deliver_in"]
         promised = 0 if p["promised_before"] is None else max(deliver - p["promised_before"], 0)
         penalty = p["penalty"] if promised else 0
-        t = DealTerms(buyer=self.addr(p["buyer"]), seller=self.addr(p["seller"]), amount=p["amount"],
-                      deliver_by=deliver, asset=self.e.assets[p["asset"]],
-                      arbiter=self.e.arb.address if p["arbiter"] else ZERO_ADDRESS, bond=p["bond"],
-                      terms_hash=bytes([len(self.deals) % 256]) * 32, promised_by=promised,
-                      review_window=p["review"], ruling_window=p["ruling"], penalty_bps_per_hour=penalty,
-                      penalty_cap_bps=p["cap"], arbiter_fee_bps=p["arbiter_fee"],
-                      default_seller_bps=p["default_split"])
+        t = DealTerms(
+            buyer=self.addr(p["buyer"]),
+            seller=self.addr(p["seller"]),
+            amount=p["amount"],
+            deliver_by=deliver,
+            asset=self.e.assets[p["asset"]],
+            arbiter=self.e.arb.address if p["arbiter"] else ZERO_ADDRESS,
+            bond=p["bond"],
+            terms_hash=bytes([len(self.deals) % 256]) * 32,
+            promised_by=promised,
+            review_window=p["review"],
+            ruling_window=p["ruling"],
+            penalty_bps_per_hour=penalty,
+            penalty_cap_bps=p["cap"],
+            arbiter_fee_bps=p["arbiter_fee"],
+            default_seller_bps=p["default_split"],
+        )
         if corrupt == "zero_amount":
             t = replace(t, amount=0)
         elif corrupt == "same_party":
@@ -304,12 +369,19 @@ class EscrowMachine(ChainMachine):
     def validate_error(self, t: DealTerms) -> tuple[str, dict[str, Any]] | None:
         if t.amount == 0:
             return ("EscrowZeroAmount", {})
-        if t.seller in (ZERO_ADDRESS, t.buyer) or (t.arbiter != ZERO_ADDRESS and t.arbiter in (t.buyer, t.seller)):
+        if t.seller in (ZERO_ADDRESS, t.buyer) or (
+            t.arbiter != ZERO_ADDRESS and t.arbiter in (t.buyer, t.seller)
+        ):
             return ("EscrowInvalidParties", {"buyer": t.buyer, "seller": t.seller, "arbiter": t.arbiter})
-        if t.deliver_by <= self.now() or t.promised_by > t.deliver_by or (
-                t.promised_by == 0 and t.penalty_bps_per_hour != 0):
-            return ("EscrowInvalidDeadlines", {"promisedBy": t.promised_by, "deliverBy": t.deliver_by,
-                                               "now": self.now()})
+        if (
+            t.deliver_by <= self.now()
+            or t.promised_by > t.deliver_by
+            or (t.promised_by == 0 and t.penalty_bps_per_hour != 0)
+        ):
+            return (
+                "EscrowInvalidDeadlines",
+                {"promisedBy": t.promised_by, "deliverBy": t.deliver_by, "now": self.now()},
+            )
         for bps in (t.penalty_cap_bps, t.arbiter_fee_bps, t.default_seller_bps):
             if bps > BPS:
                 return ("EscrowInvalidBps", {"bps": bps})
@@ -407,9 +479,13 @@ class EscrowMachine(ChainMachine):
     # -- rules: seller side ---------------------------------------------------------------------------------
 
     def who(self, d: MDeal, role: str) -> str:
-        return {"buyer": d.terms.buyer, "seller": d.terms.seller, "arbiter": self.e.arb.address,
-                "stranger": self.e.stranger.address, "other_buyer": (
-                    self.e.b2.address if d.terms.buyer == self.e.b1.address else self.e.b1.address)}[role]
+        return {
+            "buyer": d.terms.buyer,
+            "seller": d.terms.seller,
+            "arbiter": self.e.arb.address,
+            "stranger": self.e.stranger.address,
+            "other_buyer": (self.e.b2.address if d.terms.buyer == self.e.b1.address else self.e.b1.address),
+        }[role]
 
     ROLES = st.sampled_from(["buyer", "seller", "seller", "buyer", "arbiter", "stranger", "other_buyer"])
 
@@ -470,12 +546,17 @@ class EscrowMachine(ChainMachine):
 
     # -- rules: settlement ----------------------------------------------------------------------------------
 
-    def settle_error(self, d: MDeal, t: DealTerms, sender: str, by_buyer: bool) -> tuple[str, dict[str, Any]] | None:
+    def settle_error(
+        self, d: MDeal, t: DealTerms, sender: str, by_buyer: bool
+    ) -> tuple[str, dict[str, Any]] | None:
         expect = self.load_error(d, t) or self.state_error(d, S.SUBMITTED)
         if expect is None and by_buyer and sender != t.buyer:
             expect = ("EscrowUnauthorized", {"dealId": d.id, "caller": sender})
         if expect is None and not by_buyer and self.now() <= self.review_end(d):
-            expect = ("EscrowDeadlineNotReached", {"dealId": d.id, "deadline": self.review_end(d), "now": self.now()})
+            expect = (
+                "EscrowDeadlineNotReached",
+                {"dealId": d.id, "deadline": self.review_end(d), "now": self.now()},
+            )
         return expect
 
     def apply_settle(self, d: MDeal, by_buyer: bool) -> None:
@@ -506,8 +587,13 @@ class EscrowMachine(ChainMachine):
         self.apply_settle(d, by_buyer)
 
     @precondition(lambda self: self.deals)
-    @rule(picks=st.lists(st.integers(0, 10**6), min_size=1, max_size=5), role=ROLES, by_buyer=st.booleans(),
-          stale=st.lists(st.booleans(), min_size=5, max_size=5), mismatch=st.sampled_from([False] * 9 + [True]))
+    @rule(
+        picks=st.lists(st.integers(0, 10**6), min_size=1, max_size=5),
+        role=ROLES,
+        by_buyer=st.booleans(),
+        stale=st.lists(st.booleans(), min_size=5, max_size=5),
+        mismatch=st.sampled_from([False] * 9 + [True]),
+    )
     def batch(self, picks: list[int], role: str, by_buyer: bool, stale: list[bool], mismatch: bool) -> None:
         """acceptMany / finalizeMany: failing items are skipped with the reason the strict call would give."""
         deals = [self.pick(i) for i in picks]
@@ -515,12 +601,15 @@ class EscrowMachine(ChainMachine):
         sender = self.who(deals[0], role)
         ids = [d.id for d in deals]
         if mismatch:
-            data = self.e.escrow.encode_abi("acceptMany" if by_buyer else "finalizeMany",
-                                            args=[ids + [ids[0]], [x.as_tuple() for x in terms]])
+            data = self.e.escrow.encode_abi(
+                "acceptMany" if by_buyer else "finalizeMany",
+                args=[ids + [ids[0]], [x.as_tuple() for x in terms]],
+            )
             self.act(sender, data, 0, ("EscrowLengthMismatch", {"ids": len(ids) + 1, "deals": len(ids)}))
             return
-        data = self.e.escrow.encode_abi("acceptMany" if by_buyer else "finalizeMany",
-                                        args=[ids, [x.as_tuple() for x in terms]])
+        data = self.e.escrow.encode_abi(
+            "acceptMany" if by_buyer else "finalizeMany", args=[ids, [x.as_tuple() for x in terms]]
+        )
         # the model settles sequentially, exactly like the loop
         expected: list[tuple[int, str | None]] = []
         settle_after: list[MDeal] = []
@@ -542,7 +631,9 @@ class EscrowMachine(ChainMachine):
                 continue
             name, ev = decoded
             if name == "DealSkipped":
-                seen.append((int(ev["args"]["dealId"]), decode_revert(bytes(ev["args"]["reason"])).error_name))
+                seen.append(
+                    (int(ev["args"]["dealId"]), decode_revert(bytes(ev["args"]["reason"])).error_name)
+                )
             elif name in ("DealAccepted", "DealFinalized"):
                 seen.append((int(ev["args"]["dealId"]), None))
         assert seen == expected, f"batch outcome {seen} != model {expected}"
@@ -557,7 +648,9 @@ class EscrowMachine(ChainMachine):
         sender = self.who(d, role)
         amount = {0: 0, 1: 1, 2: t.amount // 2, 3: t.amount, 4: t.amount + 1}[share]
         data = self.e.escrow.encode_abi("release", args=[d.id, t.as_tuple(), amount])
-        expect = self.load_error(d, t) or self.state_error(d, S.AWAITING_BOND, S.FUNDED, S.SUBMITTED, S.DISPUTED)
+        expect = self.load_error(d, t) or self.state_error(
+            d, S.AWAITING_BOND, S.FUNDED, S.SUBMITTED, S.DISPUTED
+        )
         if expect is None and sender != t.buyer:
             expect = ("EscrowUnauthorized", {"dealId": d.id, "caller": sender})
         if expect is None and (amount == 0 or amount > t.amount):
@@ -586,7 +679,10 @@ class EscrowMachine(ChainMachine):
         if expect is None and t.arbiter == ZERO_ADDRESS:
             expect = ("EscrowNoArbiter", {"dealId": d.id})
         if expect is None and self.now() > self.review_end(d):
-            expect = ("EscrowDeadlinePassed", {"dealId": d.id, "deadline": self.review_end(d), "now": self.now()})
+            expect = (
+                "EscrowDeadlinePassed",
+                {"dealId": d.id, "deadline": self.review_end(d), "now": self.now()},
+            )
         if expect is not None:
             self.act(sender, data, 0, expect)
             return
@@ -595,9 +691,13 @@ class EscrowMachine(ChainMachine):
         d.history.append("dispute")
 
     @precondition(lambda self: self.deals)
-    @rule(i=st.integers(0, 10**6), role=ROLES, stale=STALE,
-          seller_bps=st.sampled_from([0, 1, 3333, 5000, 10_000, 10_001]),
-          bond_bps=st.sampled_from([0, 5000, 10_000, 10_001]))
+    @rule(
+        i=st.integers(0, 10**6),
+        role=ROLES,
+        stale=STALE,
+        seller_bps=st.sampled_from([0, 1, 3333, 5000, 10_000, 10_001]),
+        bond_bps=st.sampled_from([0, 5000, 10_000, 10_001]),
+    )
     def resolve(self, i: int, role: str, stale: bool, seller_bps: int, bond_bps: int) -> None:
         d = self.pick(i, S.DISPUTED)
         t = self.terms_for(d, stale)
@@ -607,7 +707,10 @@ class EscrowMachine(ChainMachine):
         if expect is None and sender != t.arbiter:
             expect = ("EscrowUnauthorized", {"dealId": d.id, "caller": sender})
         if expect is None and self.now() > self.ruling_end(d):
-            expect = ("EscrowDeadlinePassed", {"dealId": d.id, "deadline": self.ruling_end(d), "now": self.now()})
+            expect = (
+                "EscrowDeadlinePassed",
+                {"dealId": d.id, "deadline": self.ruling_end(d), "now": self.now()},
+            )
         if expect is None and seller_bps > BPS:
             expect = ("EscrowInvalidBps", {"bps": seller_bps})
         if expect is None and bond_bps > BPS:
@@ -641,7 +744,10 @@ class EscrowMachine(ChainMachine):
         data = self.e.escrow.encode_abi("settleDefault", args=[d.id, t.as_tuple()])
         expect = self.load_error(d, t) or self.state_error(d, S.DISPUTED)
         if expect is None and self.now() <= self.ruling_end(d):
-            expect = ("EscrowDeadlineNotReached", {"dealId": d.id, "deadline": self.ruling_end(d), "now": self.now()})
+            expect = (
+                "EscrowDeadlineNotReached",
+                {"dealId": d.id, "deadline": self.ruling_end(d), "now": self.now()},
+            )
         if expect is not None:
             self.act(sender, data, 0, expect)
             return
@@ -669,7 +775,10 @@ class EscrowMachine(ChainMachine):
         data = self.e.escrow.encode_abi("refund", args=[d.id, t.as_tuple()])
         expect = self.load_error(d, t) or self.state_error(d, S.FUNDED, S.AWAITING_BOND)
         if expect is None and self.now() <= t.deliver_by:
-            expect = ("EscrowDeadlineNotReached", {"dealId": d.id, "deadline": t.deliver_by, "now": self.now()})
+            expect = (
+                "EscrowDeadlineNotReached",
+                {"dealId": d.id, "deadline": t.deliver_by, "now": self.now()},
+            )
         if expect is not None:
             self.act(sender, data, 0, expect)
             return
@@ -710,16 +819,23 @@ class EscrowMachine(ChainMachine):
         self.pay(t.asset, t.buyer, t.amount)
         self.pay(t.asset, t.seller, bond)
 
-    @rule(i=st.integers(0, 10**6), role=ROLES, stale=STALE,
-          fn=st.sampled_from(["postBond", "submit", "accept", "finalize", "dispute", "settleDefault", "refund",
-                              "cancel"]))
+    @rule(
+        i=st.integers(0, 10**6),
+        role=ROLES,
+        stale=STALE,
+        fn=st.sampled_from(
+            ["postBond", "submit", "accept", "finalize", "dispute", "settleDefault", "refund", "cancel"]
+        ),
+    )
     def unknown_deal(self, i: int, role: str, stale: bool, fn: str) -> None:
         """Any call on an id that was never opened fails with EscrowDealNotFound."""
         deal_id = self.next_id + i % 3
         t = DealTerms(buyer=self.e.b1.address, seller=self.e.s1.address, amount=1, deliver_by=self.now() + 10)
         args: list[Any] = [deal_id, t.as_tuple()] + ([b"\x00" * 32] if fn == "submit" else [])
         sender = self.e.b1.address
-        self.act(sender, self.e.escrow.encode_abi(fn, args=args), 0, ("EscrowDealNotFound", {"dealId": deal_id}))
+        self.act(
+            sender, self.e.escrow.encode_abi(fn, args=args), 0, ("EscrowDealNotFound", {"dealId": deal_id})
+        )
 
     # -- rules: credits, fees, hostile tokens --------------------------------------------------------------
 
@@ -754,7 +870,12 @@ class EscrowMachine(ChainMachine):
             self.act(account, data, 0, ("EscrowNothingToWithdraw", {"account": e.fee_recipient, "asset": a}))
             return
         if self.refuses(a, e.fee_recipient):
-            self.act(account, data, 0, ("EscrowTransferFailed", {"asset": a, "to": e.fee_recipient, "amount": owed}))
+            self.act(
+                account,
+                data,
+                0,
+                ("EscrowTransferFailed", {"asset": a, "to": e.fee_recipient, "amount": owed}),
+            )
             return
         self.act(account, data)
         self.fees[a] = 0
@@ -765,7 +886,9 @@ class EscrowMachine(ChainMachine):
         """The plain ERC-20 refuses transfers to ``who`` (a USDC-style blocklist): payouts become credits."""
         e = self.e
         account = self.addr(who)
-        self.act(e.owner.address, e.token.encode_abi("setBlocked", args=[account, blocked]), to=e.token.address)
+        self.act(
+            e.owner.address, e.token.encode_abi("setBlocked", args=[account, blocked]), to=e.token.address
+        )
         (self.blocked.add if blocked else self.blocked.discard)(account)
 
     # -- rules: time -------------------------------------------------------------------------------------------
@@ -775,8 +898,11 @@ class EscrowMachine(ChainMachine):
         self.fast.jump(seconds)
 
     @precondition(lambda self: self.deals)
-    @rule(i=st.integers(0, 10**6), which=st.sampled_from(["deliver", "review", "ruling"]),
-          offset=st.sampled_from([-1, 0, 1]))
+    @rule(
+        i=st.integers(0, 10**6),
+        which=st.sampled_from(["deliver", "review", "ruling"]),
+        offset=st.sampled_from([-1, 0, 1]),
+    )
     def wait_for_deadline(self, i: int, which: str, offset: int) -> None:
         """Move the clock so the next transaction lands exactly at a deadline - 1, at it, or + 1."""
         d = self.pick(i)
@@ -800,7 +926,11 @@ class EscrowMachine(ChainMachine):
             esc = self.e.escrow.address
             cached = _ENCODED[key] = (
                 (esc, encode_call("dealStatus(uint256)", ["uint256"], [i])),
-                (esc, bytes.fromhex(self.e.escrow.encode_abi("verifyTerms", args=[i, d.terms.as_tuple()])[2:])))
+                (
+                    esc,
+                    bytes.fromhex(self.e.escrow.encode_abi("verifyTerms", args=[i, d.terms.as_tuple()])[2:]),
+                ),
+            )
         return cached
 
     @invariant()
@@ -819,9 +949,11 @@ class EscrowMachine(ChainMachine):
             locked, credits, fees = (as_uint(raw[k], j) for j in range(3))
             model_credits = sum(v for (_, asset), v in self.credits.items() if asset == a)
             assert (locked, credits, fees) == (self.locked[a], model_credits, self.fees[a]), (
-                f"totals({a}) = {(locked, credits, fees)}, model {(self.locked[a], model_credits, self.fees[a])}")
+                f"totals({a}) = {(locked, credits, fees)}, model {(self.locked[a], model_credits, self.fees[a])}"
+            )
             assert balances[(esc, a)] == locked + credits + fees + self.donated[a], (
-                f"insolvent in {a}: balance {balances[(esc, a)]} vs {locked}+{credits}+{fees}+{self.donated[a]}")
+                f"insolvent in {a}: balance {balances[(esc, a)]} vs {locked}+{credits}+{fees}+{self.donated[a]}"
+            )
             assert locked == sum(self._locked_of(d) for d in self.deals.values() if d.terms.asset == a)
         # every credit
         off = len(e.assets)
@@ -829,16 +961,24 @@ class EscrowMachine(ChainMachine):
             assert as_uint(raw[off + k]) == self.credits.get(key, 0), f"credit {key}"
         # every balance (ETH: gas included)
         for key, value in balances.items():
-            assert value == self.balances.get(key, value), f"balance {key}: chain {value}, model {self.balances[key]}"
+            assert value == self.balances.get(key, value), (
+                f"balance {key}: chain {value}, model {self.balances[key]}"
+            )
         # deals: status, terms, forward-only states, one settlement at most
         off += len(credit_keys)
         for k, i in enumerate(ids):
             d = self.deals[i]
             state, submitted, bc, sc = (as_uint(raw[off + k], j) for j in range(4))
-            assert (state, submitted, bool(bc), bool(sc)) == (int(d.state), d.submitted_at, d.buyer_c, d.seller_c), (
-                f"deal {i}: chain {(state, submitted, bc, sc)}, model {d} ")
+            assert (state, submitted, bool(bc), bool(sc)) == (
+                int(d.state),
+                d.submitted_at,
+                d.buyer_c,
+                d.seller_c,
+            ), f"deal {i}: chain {(state, submitted, bc, sc)}, model {d} "
             assert as_uint(raw[off + len(ids) + k]) == 1, f"deal {i}: stored terms differ from the model's"
-            assert state >= self.seen_state.get(i, 0), f"deal {i} went back from {self.seen_state[i]} to {state}"
+            assert state >= self.seen_state.get(i, 0), (
+                f"deal {i} went back from {self.seen_state[i]} to {state}"
+            )
             if self.seen_state.get(i, 0) >= S.ACCEPTED:
                 assert state == self.seen_state[i], f"deal {i} left terminal state {self.seen_state[i]}"
             self.seen_state[i] = state
@@ -880,4 +1020,3 @@ class EscrowMachine(ChainMachine):
 def test_escrow_machine(request: pytest.FixtureRequest, anvil: Chain, anvil_suite: Suite) -> None:
     EscrowMachine.env = Env(anvil, anvil_suite)
     run_machine(request, EscrowMachine, EscrowMachine.env.fast)
-

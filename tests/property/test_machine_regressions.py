@@ -15,13 +15,18 @@ from agentmarket.types import DealState
 
 def _same(client: EscrowClient, deal_id: int) -> None:
     rebuilt = client.deal(deal_id)
-    assert (rebuilt.state, rebuilt.submitted_at, rebuilt.buyer_cancelled, rebuilt.seller_cancelled) == client.status(
-        deal_id)
+    assert (
+        rebuilt.state,
+        rebuilt.submitted_at,
+        rebuilt.buyer_cancelled,
+        rebuilt.seller_cancelled,
+    ) == client.status(deal_id)
 
 
 @pytest.mark.parametrize("who", ["buyer", "seller"])
 def test_unilateral_cancel_while_awaiting_bond_leaves_views_and_rebuild_equal(
-        any_chain: Chain, _embedded: tuple[Chain, Suite], _anvil: tuple[Chain, Suite], who: str):
+    any_chain: Chain, _embedded: tuple[Chain, Suite], _anvil: tuple[Chain, Suite], who: str
+):
     """The cancelling call used to set its caller's flag in the stored word; DealCancelled does not say who
     called, so a rebuilt deal could not match `dealStatus`. The final cancel now records no flag."""
     suite = _anvil[1] if any_chain.kind == "anvil" else _embedded[1]
@@ -33,8 +38,9 @@ def test_unilateral_cancel_while_awaiting_bond_leaves_views_and_rebuild_equal(
     _same(buyer, deal.id)
 
 
-def test_cancel_request_lapses_on_delivery_in_views_and_rebuild(any_chain: Chain, _embedded: tuple[Chain, Suite],
-                                                                _anvil: tuple[Chain, Suite]):
+def test_cancel_request_lapses_on_delivery_in_views_and_rebuild(
+    any_chain: Chain, _embedded: tuple[Chain, Suite], _anvil: tuple[Chain, Suite]
+):
     """Submitting rewrites the stored word without the cancel flags; the client now clears them too."""
     suite = _anvil[1] if any_chain.kind == "anvil" else _embedded[1]
     buyer = EscrowClient.from_suite(suite, any_chain.accounts[1])

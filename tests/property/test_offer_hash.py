@@ -23,12 +23,28 @@ def uint(bits: int) -> Any:
 
 offers = st.builds(
     Offer,
-    maker=addresses, side=st.sampled_from(list(Side)), resource_id=st.binary(min_size=32, max_size=32),
-    unit_price=uint(128), quantity=uint(64), expiry=uint(40), asset=addresses,
-    terms_hash=st.binary(min_size=32, max_size=32), min_fill=uint(64), bond_per_unit=uint(128),
-    delivery_seconds=uint(32), grace_seconds=uint(32), review_window=uint(32), ruling_window=uint(32),
-    penalty_bps_per_hour=uint(16), penalty_cap_bps=uint(16), arbiter=addresses, arbiter_fee_bps=uint(16),
-    default_seller_bps=uint(16), taker=addresses, salt=uint(256), counter=uint(64),
+    maker=addresses,
+    side=st.sampled_from(list(Side)),
+    resource_id=st.binary(min_size=32, max_size=32),
+    unit_price=uint(128),
+    quantity=uint(64),
+    expiry=uint(40),
+    asset=addresses,
+    terms_hash=st.binary(min_size=32, max_size=32),
+    min_fill=uint(64),
+    bond_per_unit=uint(128),
+    delivery_seconds=uint(32),
+    grace_seconds=uint(32),
+    review_window=uint(32),
+    ruling_window=uint(32),
+    penalty_bps_per_hour=uint(16),
+    penalty_cap_bps=uint(16),
+    arbiter=addresses,
+    arbiter_fee_bps=uint(16),
+    default_seller_bps=uint(16),
+    taker=addresses,
+    salt=uint(256),
+    counter=uint(64),
 )
 
 
@@ -60,4 +76,8 @@ def test_domain_separator_matches_contract(_embedded: tuple[Chain, Suite]) -> No
     assert client.domain.separator == bytes(client.contract.functions.domainSeparator().call())
     fields = client.contract.functions.eip712Domain().call()
     assert (fields[1], fields[2], fields[3], fields[4]) == (
-        client.domain.name, client.domain.version, chain.chain_id, client.address)
+        client.domain.name,
+        client.domain.version,
+        chain.chain_id,
+        client.address,
+    )

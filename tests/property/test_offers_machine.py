@@ -61,7 +61,15 @@ class Env:
         self.fast = fast = FastChain(chain)
         a = chain.accounts
         self.owner, self.m1, self.m2, self.t1, self.t2, self.arb, self.stranger, self.op = (
-            a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[8])
+            a[0],
+            a[1],
+            a[2],
+            a[3],
+            a[4],
+            a[5],
+            a[6],
+            a[8],
+        )
         self.book = suite["OfferBook"]
         self.escrow = suite["AgentEscrow"]
         self.client = OffersClient.from_suite(suite, self.stranger)
@@ -71,8 +79,10 @@ class Env:
         self.wallet = fast.deploy(self.owner, "MockERC1271Wallet", self.op.address, True)
         self.assets = [ETH, self.token.address, self.fot.address]
         self.tokens = {self.token.address: self.token, self.fot.address: self.fot}
-        self.eoas: dict[str, LocalAccount] = {x.address: x for x in (self.owner, self.m1, self.m2, self.t1, self.t2,
-                                                                        self.arb, self.stranger, self.op)}
+        self.eoas: dict[str, LocalAccount] = {
+            x.address: x
+            for x in (self.owner, self.m1, self.m2, self.t1, self.t2, self.arb, self.stranger, self.op)
+        }
         self.keys = {x.address: x.key for x in self.eoas.values()}
         self.keys[self.wallet.address] = self.op.key
         book = self.book.address
@@ -81,19 +91,36 @@ class Env:
                 self.must(self.owner, t.address, t.encode_abi("mint", args=[h.address, MINT]))
                 self.must(h, t.address, t.encode_abi("approve", args=[book, MAX]))
             self.must(self.owner, t.address, t.encode_abi("mint", args=[self.wallet.address, MINT]))
-            self.must(self.op, self.wallet.address, self.wallet.encode_abi("execute", args=[
-                t.address, t.encode_abi("approve", args=[book, MAX])]))
+            self.must(
+                self.op,
+                self.wallet.address,
+                self.wallet.encode_abi(
+                    "execute", args=[t.address, t.encode_abi("approve", args=[book, MAX])]
+                ),
+            )
         self.domain = self.client.domain
-        self.foreign_contract = Domain(self.domain.name, self.domain.version, self.domain.chain_id, self.escrow.address)
+        self.foreign_contract = Domain(
+            self.domain.name, self.domain.version, self.domain.chain_id, self.escrow.address
+        )
         self.foreign_chain = Domain(self.domain.name, self.domain.version, self.domain.chain_id + 1, book)
-        self.holders = [x.address for x in (self.owner, self.m1, self.m2, self.t1, self.t2, self.stranger, self.op)]
+        self.holders = [
+            x.address for x in (self.owner, self.m1, self.m2, self.t1, self.t2, self.stranger, self.op)
+        ]
         self.holders += [self.wallet.address, book, self.escrow.address]
         self.balance_keys = [(t, h) for t in self.tokens for h in self.holders]
-        self.balance_calls = [(t, encode_call("balanceOf(address)", ["address"], [h])) for t, h in self.balance_keys]
+        self.balance_calls = [
+            (t, encode_call("balanceOf(address)", ["address"], [h])) for t, h in self.balance_keys
+        ]
         self.makers = [self.m1.address, self.m2.address, self.wallet.address]
-        self.static_calls = [(self.escrow.address, encode_call("totals(address)", ["address"], [x])) for x in self.assets]
-        self.static_calls += [(book, encode_call("counterOf(address)", ["address"], [m])) for m in self.makers]
-        self.static_calls += [(book, encode_call("depositOf(address)", ["address"], [h])) for h in self.holders[:8]]
+        self.static_calls = [
+            (self.escrow.address, encode_call("totals(address)", ["address"], [x])) for x in self.assets
+        ]
+        self.static_calls += [
+            (book, encode_call("counterOf(address)", ["address"], [m])) for m in self.makers
+        ]
+        self.static_calls += [
+            (book, encode_call("depositOf(address)", ["address"], [h])) for h in self.holders[:8]
+        ]
         self.static_calls += [(self.escrow.address, encode_call("nextDealId()", [], []))]
 
     def must(self, account: LocalAccount, to: str, data: Any, value: int = 0) -> None:
@@ -118,8 +145,14 @@ class OffersMachine(ChainMachine):
 
     # -- plumbing ---------------------------------------------------------------------------------------
 
-    def act(self, actor: str, data: Any, value: int = 0, expect: tuple[str, dict[str, Any]] | None = None,
-            to: str | None = None) -> Any:
+    def act(
+        self,
+        actor: str,
+        data: Any,
+        value: int = 0,
+        expect: tuple[str, dict[str, Any]] | None = None,
+        to: str | None = None,
+    ) -> Any:
         e = self.e
         to = to or e.book.address
         if actor in e.eoas:
@@ -135,7 +168,9 @@ class OffersMachine(ChainMachine):
             return None
         receipt = self.fast.send(signer, to_, payload, value, tick=False)
         if not receipt.ok:
-            raise AssertionError(f"unexpected revert: {self.fast.simulate(signer.address, to_, payload, value)}")
+            raise AssertionError(
+                f"unexpected revert: {self.fast.simulate(signer.address, to_, payload, value)}"
+            )
         self.gas(signer.address)
         self.balances[(signer.address, ETH)] -= value
         return receipt
@@ -145,8 +180,14 @@ class OffersMachine(ChainMachine):
 
     def name(self, who: str) -> str:
         e = self.e
-        return {"m1": e.m1.address, "m2": e.m2.address, "wallet": e.wallet.address, "t1": e.t1.address,
-                "t2": e.t2.address, "stranger": e.stranger.address}[who]
+        return {
+            "m1": e.m1.address,
+            "m2": e.m2.address,
+            "wallet": e.wallet.address,
+            "t1": e.t1.address,
+            "t2": e.t2.address,
+            "stranger": e.stranger.address,
+        }[who]
 
     # -- offers --------------------------------------------------------------------------------------------
 
@@ -163,31 +204,70 @@ class OffersMachine(ChainMachine):
             return b"\x00" * 65
         sig = sign_digest(bytes(key), offer.digest(domain))
         if kind == "high_s":
-            sig = sig[:32] + (N - int.from_bytes(sig[32:64], "big")).to_bytes(32, "big") + bytes([55 - sig[64]])
+            sig = (
+                sig[:32] + (N - int.from_bytes(sig[32:64], "big")).to_bytes(32, "big") + bytes([55 - sig[64]])
+            )
         return sig
 
     def sig_valid(self, m: MOffer) -> bool:
         """What the OfferBook's check says: ECDSA for EOAs, ERC-1271 (only while approving) for the wallet."""
         return m.sig_ok and (m.offer.maker != self.e.wallet.address or self.approving)
 
-    @rule(maker=st.sampled_from(["m1", "m2", "wallet"]), side=st.sampled_from([Side.SELL, Side.BUY]),
-          asset=st.integers(0, 2), price=st.one_of(st.integers(1, 1000), st.integers(10**12, 10**16)),
-          quantity=st.integers(1, 20), min_fill=st.integers(1, 5), bond=st.sampled_from([0, 0, 7, 10**12]),
-          ttl=st.integers(1, 3 * HOUR), designated=st.sampled_from([None] * 4 + ["t1"]),
-          stale_counter=st.sampled_from([False] * 9 + [True]), kind=st.sampled_from(SIG_KINDS),
-          arbiter=st.booleans(), delivery=st.sampled_from([0, 60, HOUR]), salt=st.integers(0, 2**32))
-    def make_offer(self, maker: str, side: Side, asset: int, price: int, quantity: int, min_fill: int, bond: int,
-                   ttl: int, designated: str | None, stale_counter: bool, kind: str, arbiter: bool, delivery: int,
-                   salt: int) -> None:
+    @rule(
+        maker=st.sampled_from(["m1", "m2", "wallet"]),
+        side=st.sampled_from([Side.SELL, Side.BUY]),
+        asset=st.integers(0, 2),
+        price=st.one_of(st.integers(1, 1000), st.integers(10**12, 10**16)),
+        quantity=st.integers(1, 20),
+        min_fill=st.integers(1, 5),
+        bond=st.sampled_from([0, 0, 7, 10**12]),
+        ttl=st.integers(1, 3 * HOUR),
+        designated=st.sampled_from([None] * 4 + ["t1"]),
+        stale_counter=st.sampled_from([False] * 9 + [True]),
+        kind=st.sampled_from(SIG_KINDS),
+        arbiter=st.booleans(),
+        delivery=st.sampled_from([0, 60, HOUR]),
+        salt=st.integers(0, 2**32),
+    )
+    def make_offer(
+        self,
+        maker: str,
+        side: Side,
+        asset: int,
+        price: int,
+        quantity: int,
+        min_fill: int,
+        bond: int,
+        ttl: int,
+        designated: str | None,
+        stale_counter: bool,
+        kind: str,
+        arbiter: bool,
+        delivery: int,
+        salt: int,
+    ) -> None:
         """A maker signs an offer off chain (no transaction)."""
         e = self.e
         maker_addr = self.name(maker)
         counter = self.counters[maker_addr] + (1 if stale_counter else 0)
-        offer = Offer(maker=maker_addr, side=side, resource_id=b"\x01" * 32, unit_price=price, quantity=quantity,
-                      expiry=self.now() + ttl, asset=e.assets[asset], min_fill=min(min_fill, quantity),
-                      bond_per_unit=bond, delivery_seconds=delivery, grace_seconds=HOUR,
-                      arbiter=e.arb.address if arbiter else ZERO_ADDRESS, arbiter_fee_bps=100,
-                      taker=self.name(designated) if designated else ZERO_ADDRESS, salt=salt, counter=counter)
+        offer = Offer(
+            maker=maker_addr,
+            side=side,
+            resource_id=b"\x01" * 32,
+            unit_price=price,
+            quantity=quantity,
+            expiry=self.now() + ttl,
+            asset=e.assets[asset],
+            min_fill=min(min_fill, quantity),
+            bond_per_unit=bond,
+            delivery_seconds=delivery,
+            grace_seconds=HOUR,
+            arbiter=e.arb.address if arbiter else ZERO_ADDRESS,
+            arbiter_fee_bps=100,
+            taker=self.name(designated) if designated else ZERO_ADDRESS,
+            salt=salt,
+            counter=counter,
+        )
         self.offers.append(MOffer(offer, offer.digest(e.domain), self.sign(offer, kind), kind == "valid"))
 
     def pick(self, i: int) -> MOffer:
@@ -204,7 +284,10 @@ class OffersMachine(ChainMachine):
         if o.maker == taker:
             return ("OfferSelfFill", {"offerHash": h, "maker": o.maker})
         if o.counter != self.counters[o.maker]:
-            return ("OfferStaleCounter", {"offerHash": h, "counter": o.counter, "current": self.counters[o.maker]})
+            return (
+                "OfferStaleCounter",
+                {"offerHash": h, "counter": o.counter, "current": self.counters[o.maker]},
+            )
         remaining = o.quantity - m.filled
         if q == 0 or q > remaining:
             return ("OfferOverfill", {"offerHash": h, "quantity": q, "remaining": remaining})
@@ -219,8 +302,10 @@ class OffersMachine(ChainMachine):
                 return ("OfferWrongValue", {"expected": taker_leg, "sent": value})
             maker_leg = bond if o.side == Side.SELL else price
             if maker_leg > self.deposits[o.maker]:
-                return ("OfferInsufficientDeposit", {"account": o.maker, "balance": self.deposits[o.maker],
-                                                     "needed": maker_leg})
+                return (
+                    "OfferInsufficientDeposit",
+                    {"account": o.maker, "balance": self.deposits[o.maker], "needed": maker_leg},
+                )
         elif value != 0:
             return ("OfferWrongValue", {"expected": 0, "sent": value})
         return None
@@ -247,11 +332,23 @@ class OffersMachine(ChainMachine):
                     self.balances[(esc, o.asset)] += arrived
                     exact = exact and arrived == leg
         promised = self.fast.now + o.delivery_seconds
-        terms = DealTerms(buyer=buyer, seller=seller, amount=price, deliver_by=promised + o.grace_seconds,
-                          asset=o.asset, arbiter=o.arbiter, bond=bond, terms_hash=o.terms_hash, promised_by=promised,
-                          review_window=o.review_window, ruling_window=o.ruling_window,
-                          penalty_bps_per_hour=o.penalty_bps_per_hour, penalty_cap_bps=o.penalty_cap_bps,
-                          arbiter_fee_bps=o.arbiter_fee_bps, default_seller_bps=o.default_seller_bps)
+        terms = DealTerms(
+            buyer=buyer,
+            seller=seller,
+            amount=price,
+            deliver_by=promised + o.grace_seconds,
+            asset=o.asset,
+            arbiter=o.arbiter,
+            bond=bond,
+            terms_hash=o.terms_hash,
+            promised_by=promised,
+            review_window=o.review_window,
+            ruling_window=o.ruling_window,
+            penalty_bps_per_hour=o.penalty_bps_per_hour,
+            penalty_cap_bps=o.penalty_cap_bps,
+            arbiter_fee_bps=o.arbiter_fee_bps,
+            default_seller_bps=o.default_seller_bps,
+        )
         self.deals[self.next_deal] = terms if exact else None
         self.next_deal += 1
 
@@ -259,8 +356,14 @@ class OffersMachine(ChainMachine):
 
     def quantity(self, m: MOffer, choice: str) -> int:
         rem = m.offer.quantity - m.filled
-        return {"one": 1, "min": m.offer.min_fill, "all": rem, "over": rem + 1, "zero": 0,
-                "below_min": max(m.offer.min_fill - 1, 1)}[choice]
+        return {
+            "one": 1,
+            "min": m.offer.min_fill,
+            "all": rem,
+            "over": rem + 1,
+            "zero": 0,
+            "below_min": max(m.offer.min_fill - 1, 1),
+        }[choice]
 
     def taker_value(self, m: MOffer, q: int) -> int:
         o = m.offer
@@ -269,8 +372,12 @@ class OffersMachine(ChainMachine):
         return o.unit_price * q if o.side == Side.SELL else o.bond_per_unit * q
 
     @precondition(lambda self: self.offers)
-    @rule(i=st.integers(0, 10**6), taker=st.sampled_from(["t1", "t2", "stranger", "m1"]), qty=QTY,
-          wrong_value=st.sampled_from([False] * 9 + [True]))
+    @rule(
+        i=st.integers(0, 10**6),
+        taker=st.sampled_from(["t1", "t2", "stranger", "m1"]),
+        qty=QTY,
+        wrong_value=st.sampled_from([False] * 9 + [True]),
+    )
     def fill(self, i: int, taker: str, qty: str, wrong_value: bool) -> None:
         m = self.pick(i)
         t = self.name(taker)
@@ -285,8 +392,12 @@ class OffersMachine(ChainMachine):
         self.apply_fill(m, t, q)
 
     @precondition(lambda self: self.offers)
-    @rule(items=st.lists(st.tuples(st.integers(0, 10**6), QTY), min_size=1, max_size=4),
-          taker=st.sampled_from(["t1", "t2"]), extra=st.sampled_from([0, 0, 5]), short=st.booleans())
+    @rule(
+        items=st.lists(st.tuples(st.integers(0, 10**6), QTY), min_size=1, max_size=4),
+        taker=st.sampled_from(["t1", "t2"]),
+        extra=st.sampled_from([0, 0, 5]),
+        short=st.booleans(),
+    )
     def fill_many(self, items: list[tuple[int, str]], taker: str, extra: int, short: bool) -> None:
         """fillMany: items that fail are skipped; unspent ETH goes back to the taker."""
         t = self.name(taker)
@@ -329,8 +440,13 @@ class OffersMachine(ChainMachine):
             if name == "FillSkipped":
                 seen.append((int(ev["args"]["index"]), decode_revert(bytes(ev["args"]["reason"])).error_name))
             elif name == "OfferFilled":
-                idx = next(k for k, (m, _) in enumerate(chosen) if m.hash == bytes(ev["args"]["offerHash"])
-                           and (k, None) in expected and (k, None) not in seen)
+                idx = next(
+                    k
+                    for k, (m, _) in enumerate(chosen)
+                    if m.hash == bytes(ev["args"]["offerHash"])
+                    and (k, None) in expected
+                    and (k, None) not in seen
+                )
                 seen.append((idx, None))
         assert sorted(seen, key=lambda x: x[0]) == expected, f"fillMany {seen} != model {expected}"
         for m, q in plan:
@@ -355,8 +471,10 @@ class OffersMachine(ChainMachine):
         elif self.now() > o.expiry:
             expect = ("OfferExpired", {"offerHash": m.hash, "expiry": o.expiry, "now": self.now()})
         elif o.counter != self.counters[o.maker]:
-            expect = ("OfferStaleCounter", {"offerHash": m.hash, "counter": o.counter,
-                                            "current": self.counters[o.maker]})
+            expect = (
+                "OfferStaleCounter",
+                {"offerHash": m.hash, "counter": o.counter, "current": self.counters[o.maker]},
+            )
         if expect:
             self.act(sender, data, 0, expect)
             return
@@ -370,8 +488,12 @@ class OffersMachine(ChainMachine):
         sender = m.offer.maker if by_maker else self.e.stranger.address
         data = self.e.book.encode_abi("cancel", args=[m.offer.as_tuple()])
         if sender != m.offer.maker:
-            self.act(sender, data, 0, ("OfferNotMaker", {"offerHash": m.hash, "maker": m.offer.maker,
-                                                         "caller": sender}))
+            self.act(
+                sender,
+                data,
+                0,
+                ("OfferNotMaker", {"offerHash": m.hash, "maker": m.offer.maker, "caller": sender}),
+            )
             return
         self.act(sender, data)
         m.cancelled = True
@@ -399,8 +521,12 @@ class OffersMachine(ChainMachine):
         amount = [balance // 2, balance, balance + 1][share]
         data = self.e.book.encode_abi("withdraw", args=[amount])
         if amount > balance:
-            self.act(addr, data, 0, ("OfferInsufficientDeposit", {"account": addr, "balance": balance,
-                                                                  "needed": amount}))
+            self.act(
+                addr,
+                data,
+                0,
+                ("OfferInsufficientDeposit", {"account": addr, "balance": balance, "needed": amount}),
+            )
             return
         self.act(addr, data)
         self.deposits[addr] -= amount
@@ -433,11 +559,18 @@ class OffersMachine(ChainMachine):
         book = e.book.address
         calls = list(e.static_calls)
         calls += [(book, encode_call("offerStatus(bytes32)", ["bytes32"], [m.hash])) for m in self.offers]
-        calls += [(book, bytes.fromhex(e.book.encode_abi("remaining", args=[m.offer.as_tuple()])[2:]))
-                  for m in self.offers]
+        calls += [
+            (book, bytes.fromhex(e.book.encode_abi("remaining", args=[m.offer.as_tuple()])[2:]))
+            for m in self.offers
+        ]
         deal_ids = sorted(i for i, t in self.deals.items() if t is not None)
-        calls += [(e.escrow.address, bytes.fromhex(e.escrow.encode_abi("verifyTerms", args=[
-            i, self.deals[i].as_tuple()])[2:])) for i in deal_ids]
+        calls += [
+            (
+                e.escrow.address,
+                bytes.fromhex(e.escrow.encode_abi("verifyTerms", args=[i, self.deals[i].as_tuple()])[2:]),
+            )
+            for i in deal_ids
+        ]
         raw, balances = self._read(calls)
         k = 0
         for a in e.assets:  # §6.1 for the escrow the fills opened deals in
@@ -459,7 +592,11 @@ class OffersMachine(ChainMachine):
             assert filled <= m.offer.quantity  # §6.3
             k += 1
         for m in self.offers:
-            live = not m.cancelled and self.fast.now <= m.offer.expiry and m.offer.counter == self.counters[m.offer.maker]
+            live = (
+                not m.cancelled
+                and self.fast.now <= m.offer.expiry
+                and m.offer.counter == self.counters[m.offer.maker]
+            )
             assert as_uint(raw[k]) == (m.offer.quantity - m.filled if live else 0), f"remaining of {m}"
             k += 1
         for i in deal_ids:

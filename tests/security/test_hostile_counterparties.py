@@ -47,7 +47,15 @@ class Kit:
         self.suite = suite
         a = chain.accounts
         self.owner, self.buyer, self.b2, self.seller, self.s2, self.arb, self.other, self.op = (
-            a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[8])
+            a[0],
+            a[1],
+            a[2],
+            a[3],
+            a[4],
+            a[5],
+            a[6],
+            a[8],
+        )
         self.escrow = suite["AgentEscrow"]
         self.hook = fast.deploy(self.owner, "HookToken")
         self.frt = fast.deploy(self.owner, "FalseReturnToken")
@@ -57,7 +65,9 @@ class Kit:
             for h in (self.buyer, self.b2, self.seller, self.other):
                 self.ok(self.owner, t.address, t.encode_abi("mint", args=[h.address, 10**24]))
             self.ok(self.owner, t.address, t.encode_abi("mint", args=[self.recv.address, 10**24]))
-        self.ok(self.owner, self.hook.address, self.hook.encode_abi("setHooked", args=[self.recv.address, True]))
+        self.ok(
+            self.owner, self.hook.address, self.hook.encode_abi("setHooked", args=[self.recv.address, True])
+        )
 
     def send(self, account: LocalAccount, to: str, data: Any, value: int = 0, gas: int = 3_000_000) -> Any:
         return self.fast.send(account, to, data, value, gas=gas)
@@ -82,42 +92,68 @@ class Kit:
         self.ok(self.owner, self.recv.address, self.recv.encode_abi("configure", args=[mode, target, data]))
 
     def reentry(self) -> tuple[int, bool, bytes]:
-        raw = self.fast.calls([(self.recv.address, encode_call("attempts()", [], [])),
-                               (self.recv.address, encode_call("lastOk()", [], [])),
-                               (self.recv.address, encode_call("lastResult()", [], []))])
+        raw = self.fast.calls(
+            [
+                (self.recv.address, encode_call("attempts()", [], [])),
+                (self.recv.address, encode_call("lastOk()", [], [])),
+                (self.recv.address, encode_call("lastResult()", [], [])),
+            ]
+        )
         result = bytes(self.recv.functions.lastResult().call())
         return as_uint(raw[0]), bool(as_uint(raw[1])), result
 
     def balance(self, token: Any, who: str) -> int:
         if token is None:
             return int(self.fast.rpc.call("eth_getBalance", [who, "latest"]), 16)
-        return as_uint(self.fast.calls([(token.address, encode_call("balanceOf(address)", ["address"], [who]))])[0])
+        return as_uint(
+            self.fast.calls([(token.address, encode_call("balanceOf(address)", ["address"], [who]))])[0]
+        )
 
     def escrow_solvent(self, *tokens: Any) -> None:
         for t in tokens:
             asset = ETH if t is None else t.address
             locked, credits, fees = self.escrow.functions.totals(asset).call()
-            assert self.balance(t, self.escrow.address) == locked + credits + fees, f"escrow insolvent in {asset}"
+            assert self.balance(t, self.escrow.address) == locked + credits + fees, (
+                f"escrow insolvent in {asset}"
+            )
 
     # -- escrow helpers ------------------------------------------------------------------------------
 
     def terms(self, token: Any, seller: str, **kw: Any) -> DealTerms:
-        base: dict[str, Any] = {"buyer": self.buyer.address, "seller": seller, "amount": PRICE,
-                                    "deliver_by": self.fast.now + 10 * HOUR, "asset": token.address if token else ETH,
-                                    "arbiter": self.arb.address, "review_window": HOUR, "ruling_window": HOUR}
+        base: dict[str, Any] = {
+            "buyer": self.buyer.address,
+            "seller": seller,
+            "amount": PRICE,
+            "deliver_by": self.fast.now + 10 * HOUR,
+            "asset": token.address if token else ETH,
+            "arbiter": self.arb.address,
+            "review_window": HOUR,
+            "ruling_window": HOUR,
+        }
         base.update(kw)
         return DealTerms(**base)
 
     def open(self, t: DealTerms) -> int:
         if t.asset != ETH:
-            self.ok(self.buyer, t.asset, encode_call("approve(address,uint256)", ["address", "uint256"],
-                                                     [self.escrow.address, t.amount]))
-        receipt = self.ok(self.buyer, self.escrow.address, self.escrow.encode_abi("create", args=[t.as_tuple()]),
-                          t.amount if t.asset == ETH else 0)
+            self.ok(
+                self.buyer,
+                t.asset,
+                encode_call(
+                    "approve(address,uint256)", ["address", "uint256"], [self.escrow.address, t.amount]
+                ),
+            )
+        receipt = self.ok(
+            self.buyer,
+            self.escrow.address,
+            self.escrow.encode_abi("create", args=[t.as_tuple()]),
+            t.amount if t.asset == ETH else 0,
+        )
         return int(receipt["logs"][-1]["topics"][1].hex(), 16)
 
     def submit_as_recv(self, deal_id: int, t: DealTerms) -> None:
-        self.as_recv(self.escrow.address, self.escrow.encode_abi("submit", args=[deal_id, t.as_tuple(), b"\x01" * 32]))
+        self.as_recv(
+            self.escrow.address, self.escrow.encode_abi("submit", args=[deal_id, t.as_tuple(), b"\x01" * 32])
+        )
 
 
 @pytest.fixture
@@ -128,7 +164,9 @@ def kit(anvil: Chain, anvil_suite: Suite) -> Kit:
 # -- escrow: a payee re-entering every entry point through a token hook ----------------------------------------
 
 
-def _escrow_entry_points(k: Kit, deal_id: int, t: DealTerms, other_id: int, other: DealTerms) -> dict[str, bytes]:
+def _escrow_entry_points(
+    k: Kit, deal_id: int, t: DealTerms, other_id: int, other: DealTerms
+) -> dict[str, bytes]:
     e = k.escrow
     fresh = k.terms(k.hook, k.seller.address, buyer=k.recv.address)
     return {
@@ -156,9 +194,25 @@ def _escrow_entry_points(k: Kit, deal_id: int, t: DealTerms, other_id: int, othe
 _UNGUARDED = {"submit": None, "dispute": "EscrowInvalidState"}
 
 
-ESCROW_ENTRY_POINTS = ["create", "openFor", "postBond", "submit", "accept", "release", "finalize", "dispute",
-                       "resolve", "settleDefault", "refund", "cancel", "acceptMany", "finalizeMany", "withdraw",
-                       "withdrawTo", "collectFees"]
+ESCROW_ENTRY_POINTS = [
+    "create",
+    "openFor",
+    "postBond",
+    "submit",
+    "accept",
+    "release",
+    "finalize",
+    "dispute",
+    "resolve",
+    "settleDefault",
+    "refund",
+    "cancel",
+    "acceptMany",
+    "finalizeMany",
+    "withdraw",
+    "withdrawTo",
+    "collectFees",
+]
 
 
 @pytest.mark.parametrize("entry", ESCROW_ENTRY_POINTS)
@@ -198,10 +252,12 @@ def test_escrow_gas_burning_token_payee_cannot_block_the_buyer(kit: Kit):
     deal_id = k.open(t)
     k.submit_as_recv(deal_id, t)
     k.configure(2)
-    receipt = k.send(k.buyer, k.escrow.address, k.escrow.encode_abi("accept", args=[deal_id, t.as_tuple()]),
-                     gas=5_000_000)
-    assert receipt.ok, k.fast.simulate(k.buyer.address, k.escrow.address,
-                                       k.escrow.encode_abi("accept", args=[deal_id, t.as_tuple()]))
+    receipt = k.send(
+        k.buyer, k.escrow.address, k.escrow.encode_abi("accept", args=[deal_id, t.as_tuple()]), gas=5_000_000
+    )
+    assert receipt.ok, k.fast.simulate(
+        k.buyer.address, k.escrow.address, k.escrow.encode_abi("accept", args=[deal_id, t.as_tuple()])
+    )
     fee = PRICE * int(k.escrow.functions.feeBps().call()) // 10_000
     assert k.escrow.functions.creditOf(k.recv.address, k.hook.address).call() == PRICE - fee
     k.escrow_solvent(k.hook)
@@ -218,11 +274,18 @@ def test_escrow_reverting_token_payee_in_a_batch_blocks_nobody(kit: Kit):
     good = k.terms(k.hook, k.seller.address)
     bad_id, good_id = k.open(bad), k.open(good)
     k.submit_as_recv(bad_id, bad)
-    k.ok(k.seller, k.escrow.address, k.escrow.encode_abi("submit", args=[good_id, good.as_tuple(), b"\x03" * 32]))
+    k.ok(
+        k.seller,
+        k.escrow.address,
+        k.escrow.encode_abi("submit", args=[good_id, good.as_tuple(), b"\x03" * 32]),
+    )
     k.configure(1)
     before = k.balance(k.hook, k.seller.address)
-    k.ok(k.buyer, k.escrow.address, k.escrow.encode_abi("acceptMany", args=[[bad_id, good_id],
-                                                                           [bad.as_tuple(), good.as_tuple()]]))
+    k.ok(
+        k.buyer,
+        k.escrow.address,
+        k.escrow.encode_abi("acceptMany", args=[[bad_id, good_id], [bad.as_tuple(), good.as_tuple()]]),
+    )
     fee = PRICE * int(k.escrow.functions.feeBps().call()) // 10_000
     assert k.balance(k.hook, k.seller.address) - before == PRICE - fee
     assert k.escrow.functions.creditOf(k.recv.address, k.hook.address).call() == PRICE - fee
@@ -235,14 +298,26 @@ def test_escrow_false_returning_token(kit: Kit):
     k = kit
     t = k.terms(k.frt, k.seller.address)
     # no allowance: transferFrom returns false -> the create reverts, nothing is locked
-    k.fails(k.buyer, k.escrow.address, k.escrow.encode_abi("create", args=[t.as_tuple()]), "SafeERC20FailedOperation")
+    k.fails(
+        k.buyer,
+        k.escrow.address,
+        k.escrow.encode_abi("create", args=[t.as_tuple()]),
+        "SafeERC20FailedOperation",
+    )
     deal_id = k.open(t)
-    k.ok(k.seller, k.escrow.address, k.escrow.encode_abi("submit", args=[deal_id, t.as_tuple(), b"\x01" * 32]))
+    k.ok(
+        k.seller, k.escrow.address, k.escrow.encode_abi("submit", args=[deal_id, t.as_tuple(), b"\x01" * 32])
+    )
     k.ok(k.owner, k.frt.address, k.frt.encode_abi("setRefused", args=[k.seller.address, True]))
     k.ok(k.buyer, k.escrow.address, k.escrow.encode_abi("accept", args=[deal_id, t.as_tuple()]))
     fee = PRICE * int(k.escrow.functions.feeBps().call()) // 10_000
     assert k.escrow.functions.creditOf(k.seller.address, k.frt.address).call() == PRICE - fee
-    k.fails(k.seller, k.escrow.address, k.escrow.encode_abi("withdraw", args=[k.frt.address]), "EscrowTransferFailed")
+    k.fails(
+        k.seller,
+        k.escrow.address,
+        k.escrow.encode_abi("withdraw", args=[k.frt.address]),
+        "EscrowTransferFailed",
+    )
     assert k.escrow.functions.creditOf(k.seller.address, k.frt.address).call() == PRICE - fee
     before = k.balance(k.frt, k.s2.address)
     k.ok(k.seller, k.escrow.address, k.escrow.encode_abi("withdrawTo", args=[k.frt.address, k.s2.address]))
@@ -256,25 +331,35 @@ def test_escrow_false_returning_token(kit: Kit):
 def _channel(k: Kit, token: Any, payee: str, amount: int = PRICE) -> tuple[tuple[str, str, str, int], bytes]:
     pc = k.suite["PaymentChannels"]
     key = (k.buyer.address, payee, token.address, 7)
-    k.ok(k.buyer, token.address, encode_call("approve(address,uint256)", ["address", "uint256"], [pc.address, MAX]))
+    k.ok(
+        k.buyer,
+        token.address,
+        encode_call("approve(address,uint256)", ["address", "uint256"], [pc.address, MAX]),
+    )
     k.ok(k.buyer, pc.address, pc.encode_abi("open", args=[key, amount, k.fast.now + HOUR]))
     return key, keccak(encode(["address", "address", "address", "uint256"], list(key)))
 
 
 def _voucher(k: Kit, cid: bytes, amount: int) -> bytes:
     pc = k.suite["PaymentChannels"]
-    return sign_digest(bytes(k.buyer.key), voucher_digest(domain_separator(k.fast.chain_id, pc.address), cid, amount))
+    return sign_digest(
+        bytes(k.buyer.key), voucher_digest(domain_separator(k.fast.chain_id, pc.address), cid, amount)
+    )
 
 
-@pytest.mark.parametrize("entry", ["open", "topUp", "claim", "claimMany", "close", "cooperativeClose", "reclaim",
-                                   "withdraw", "withdrawTo"])
+@pytest.mark.parametrize(
+    "entry",
+    ["open", "topUp", "claim", "claimMany", "close", "cooperativeClose", "reclaim", "withdraw", "withdrawTo"],
+)
 def test_channel_payee_reentering_any_entry_point_through_a_token_hook(kit: Kit, entry: str):
     k = kit
     pc = k.suite["PaymentChannels"]
     key, cid = _channel(k, k.hook, k.recv.address)
     sig = _voucher(k, cid, PRICE // 2)
     data = {
-        "open": pc.encode_abi("open", args=[(k.recv.address, k.seller.address, k.hook.address, 1), 1, k.fast.now + 99]),
+        "open": pc.encode_abi(
+            "open", args=[(k.recv.address, k.seller.address, k.hook.address, 1), 1, k.fast.now + 99]
+        ),
         "topUp": pc.encode_abi("topUp", args=[key, 0, k.fast.now + 2 * HOUR]),
         "claim": pc.encode_abi("claim", args=[key, PRICE // 2, sig]),
         "claimMany": pc.encode_abi("claimMany", args=[[(key, PRICE // 2, sig)]]),
@@ -292,7 +377,9 @@ def test_channel_payee_reentering_any_entry_point_through_a_token_hook(kit: Kit,
     assert k.balance(k.hook, k.recv.address) - before == PRICE // 2  # paid exactly once
     status, deposit, claimed, _ = pc.functions.channel(cid).call()
     assert (status, deposit, claimed) == (1, PRICE, PRICE // 2)
-    assert k.balance(k.hook, pc.address) == deposit - claimed + pc.functions.creditTotal(k.hook.address).call()
+    assert (
+        k.balance(k.hook, pc.address) == deposit - claimed + pc.functions.creditTotal(k.hook.address).call()
+    )
 
 
 def test_channel_gas_burning_payee_in_claim_many_blocks_nobody(kit: Kit):
@@ -304,9 +391,17 @@ def test_channel_gas_burning_payee_in_claim_many_blocks_nobody(kit: Kit):
     good_id = keccak(encode(["address", "address", "address", "uint256"], list(good_key)))
     k.configure(2)
     before = k.balance(k.hook, k.seller.address)
-    k.ok(k.other, pc.address, pc.encode_abi("claimMany", args=[[(bad_key, PRICE, _voucher(k, bad_id, PRICE)),
-                                                               (good_key, PRICE, _voucher(k, good_id, PRICE))]]),
-         gas=6_000_000)
+    k.ok(
+        k.other,
+        pc.address,
+        pc.encode_abi(
+            "claimMany",
+            args=[
+                [(bad_key, PRICE, _voucher(k, bad_id, PRICE)), (good_key, PRICE, _voucher(k, good_id, PRICE))]
+            ],
+        ),
+        gas=6_000_000,
+    )
     assert k.balance(k.hook, k.seller.address) - before == PRICE
     assert pc.functions.creditOf(k.recv.address, k.hook.address).call() == PRICE
     assert k.balance(k.hook, pc.address) == pc.functions.creditTotal(k.hook.address).call()
@@ -317,7 +412,12 @@ def test_channel_false_returning_token(kit: Kit):
     pc = k.suite["PaymentChannels"]
     key = (k.buyer.address, k.seller.address, k.frt.address, 9)
     # no allowance: the deposit pull returns false -> open reverts
-    k.fails(k.buyer, pc.address, pc.encode_abi("open", args=[key, PRICE, k.fast.now + HOUR]), "SafeERC20FailedOperation")
+    k.fails(
+        k.buyer,
+        pc.address,
+        pc.encode_abi("open", args=[key, PRICE, k.fast.now + HOUR]),
+        "SafeERC20FailedOperation",
+    )
     key, cid = _channel(k, k.frt, k.seller.address)
     k.ok(k.owner, k.frt.address, k.frt.encode_abi("setRefused", args=[k.seller.address, True]))
     k.ok(k.other, pc.address, pc.encode_abi("claim", args=[key, PRICE, _voucher(k, cid, PRICE)]))
@@ -332,7 +432,21 @@ def test_channel_false_returning_token(kit: Kit):
 
 def _template(k: Kit, token: Any, seller: str) -> tuple[Any, ...]:
     # creator, arbiter, asset, bond, termsHash, promiseDelay, deliveryDelay, review, ruling, penalty, cap, arbFee, split
-    return (seller, ZERO_ADDRESS, token.address if token else ETH, 0, b"\x00" * 32, 0, HOUR, HOUR, HOUR, 0, 0, 0, 10_000)
+    return (
+        seller,
+        ZERO_ADDRESS,
+        token.address if token else ETH,
+        0,
+        b"\x00" * 32,
+        0,
+        HOUR,
+        HOUR,
+        HOUR,
+        0,
+        0,
+        0,
+        10_000,
+    )
 
 
 def test_english_outbid_hook_bidder_reenters_on_withdraw_and_fee_token_sale_settles(kit: Kit):
@@ -343,11 +457,22 @@ def test_english_outbid_hook_bidder_reenters_on_withdraw_and_fee_token_sale_sett
     en = k.suite["EnglishAuction"]
     for token in (k.hook, k.fot):
         for h in (k.buyer, k.b2):
-            k.ok(h, token.address, encode_call("approve(address,uint256)", ["address", "uint256"], [en.address, MAX]))
-        k.as_recv(token.address, encode_call("approve(address,uint256)", ["address", "uint256"], [en.address, MAX]))
+            k.ok(
+                h,
+                token.address,
+                encode_call("approve(address,uint256)", ["address", "uint256"], [en.address, MAX]),
+            )
+        k.as_recv(
+            token.address, encode_call("approve(address,uint256)", ["address", "uint256"], [en.address, MAX])
+        )
         start = k.fast.now + 1
-        receipt = k.ok(k.seller, en.address, en.encode_abi("create", args=[(1000, start + 1, start + 100, 0, 0),
-                                                                          _template(k, token, k.seller.address)]))
+        receipt = k.ok(
+            k.seller,
+            en.address,
+            en.encode_abi(
+                "create", args=[(1000, start + 1, start + 100, 0, 0), _template(k, token, k.seller.address)]
+            ),
+        )
         aid = int(receipt["logs"][-1]["topics"][1].hex(), 16)
         k.as_recv(en.address, en.encode_abi("bid", args=[aid, 10**6]))
         k.ok(k.b2, en.address, en.encode_abi("bid", args=[aid, 10**8]))
@@ -373,21 +498,42 @@ def test_dutch_and_offer_fills_in_a_fee_on_transfer_token_open_pro_rata_deals(ki
     what arrived, and the escrow stays solvent."""
     k = kit
     du = k.suite["DutchAuction"]
-    k.ok(k.buyer, k.fot.address, encode_call("approve(address,uint256)", ["address", "uint256"], [du.address, MAX]))
+    k.ok(
+        k.buyer,
+        k.fot.address,
+        encode_call("approve(address,uint256)", ["address", "uint256"], [du.address, MAX]),
+    )
     start = k.fast.now
-    receipt = k.ok(k.seller, du.address, du.encode_abi("create", args=[(10**6, 10**5, start + 1, start + 100),
-                                                                      _template(k, k.fot, k.seller.address)]))
+    receipt = k.ok(
+        k.seller,
+        du.address,
+        du.encode_abi(
+            "create", args=[(10**6, 10**5, start + 1, start + 100), _template(k, k.fot, k.seller.address)]
+        ),
+    )
     aid = int(receipt["logs"][-1]["topics"][1].hex(), 16)
     k.fast.jump(10)
     k.ok(k.buyer, du.address, du.encode_abi("buy", args=[aid, 10**6, _template(k, k.fot, k.seller.address)]))
     k.escrow_solvent(k.fot)
     client = OffersClient.from_suite(k.suite, k.seller)
     book = k.suite["OfferBook"]
-    offer = Offer(maker=k.seller.address, side=Side.SELL, resource_id=b"\x01" * 32, unit_price=10**6, quantity=3,
-                  expiry=k.fast.now + HOUR, asset=k.fot.address, bond_per_unit=10**5)
+    offer = Offer(
+        maker=k.seller.address,
+        side=Side.SELL,
+        resource_id=b"\x01" * 32,
+        unit_price=10**6,
+        quantity=3,
+        expiry=k.fast.now + HOUR,
+        asset=k.fot.address,
+        bond_per_unit=10**5,
+    )
     sig = sign_digest(bytes(k.seller.key), offer.digest(client.domain))
     for h in (k.buyer, k.seller):
-        k.ok(h, k.fot.address, encode_call("approve(address,uint256)", ["address", "uint256"], [book.address, MAX]))
+        k.ok(
+            h,
+            k.fot.address,
+            encode_call("approve(address,uint256)", ["address", "uint256"], [book.address, MAX]),
+        )
     next_id = k.escrow.functions.nextDealId().call()
     k.ok(k.buyer, book.address, book.encode_abi("fill", args=[offer.as_tuple(), sig, 2]))
     assert k.escrow.functions.nextDealId().call() == next_id + 1
@@ -403,8 +549,14 @@ def test_offer_taker_reentering_on_its_fill_many_refund(kit: Kit, entry: str):
     k = kit
     book = k.suite["OfferBook"]
     client = OffersClient.from_suite(k.suite, k.seller)
-    offer = Offer(maker=k.seller.address, side=Side.SELL, resource_id=b"\x01" * 32, unit_price=10**6, quantity=5,
-                  expiry=k.fast.now + HOUR)
+    offer = Offer(
+        maker=k.seller.address,
+        side=Side.SELL,
+        resource_id=b"\x01" * 32,
+        unit_price=10**6,
+        quantity=5,
+        expiry=k.fast.now + HOUR,
+    )
     sig = sign_digest(bytes(k.seller.key), offer.digest(client.domain))
     data = {
         "fill": book.encode_abi("fill", args=[offer.as_tuple(), sig, 1]),
@@ -413,7 +565,9 @@ def test_offer_taker_reentering_on_its_fill_many_refund(kit: Kit, entry: str):
         "fillItem": book.encode_abi("fillItem", args=[offer.as_tuple(), sig, 1, k.recv.address]),
     }[entry]
     k.configure(3, book.address, data)
-    k.as_recv(book.address, book.encode_abi("fillMany", args=[[(offer.as_tuple(), sig, 2)]]), value=2 * 10**6 + 555)
+    k.as_recv(
+        book.address, book.encode_abi("fillMany", args=[[(offer.as_tuple(), sig, 2)]]), value=2 * 10**6 + 555
+    )
     attempts, ok, result = k.reentry()
     assert attempts == 1 and not ok
     assert decode_revert(result).error_name in (GUARD, "OfferOnlySelf"), decode_revert(result)

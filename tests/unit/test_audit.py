@@ -59,7 +59,12 @@ def test_input_compiles_through_the_front_like_crytic_compile(tmp_path):
     assert re.findall(r"\d+\.\d+\.\d+", version.stdout)[0] == compiler.SOLC_VERSION
     proc = subprocess.run(
         [str(wrapper), "--standard-json", "--allow-paths", str(tree)],
-        input=input_file.read_text(), capture_output=True, text=True, cwd=tree, check=True, timeout=300,
+        input=input_file.read_text(),
+        capture_output=True,
+        text=True,
+        cwd=tree,
+        check=True,
+        timeout=300,
     )
     output = json.loads(proc.stdout)
     errors = [e["formattedMessage"] for e in output.get("errors", []) if e["severity"] == "error"]
@@ -88,7 +93,9 @@ def _report(*detectors: tuple[str, str]) -> dict:
                     "impact": impact,
                     "confidence": "High",
                     "description": f"{check} here\n",
-                    "elements": [{"source_mapping": {"filename_relative": "contracts/x/X.sol", "lines": [7, 8]}}],
+                    "elements": [
+                        {"source_mapping": {"filename_relative": "contracts/x/X.sol", "lines": [7, 8]}}
+                    ],
                 }
                 for check, impact in detectors
             ]
@@ -102,10 +109,15 @@ def test_findings_are_sorted_and_thresholded():
     )
     assert [f.impact for f in findings] == ["High", "Medium", "Low"]
     assert findings[0].location == "contracts/x/X.sol:7"
-    assert [f.check for f in audit.failing(findings, "medium")] == ["reentrancy-eth", "divide-before-multiply"]
+    assert [f.check for f in audit.failing(findings, "medium")] == [
+        "reentrancy-eth",
+        "divide-before-multiply",
+    ]
     assert [f.check for f in audit.failing(findings, "high")] == ["reentrancy-eth"]
     assert audit.failing(findings, "none") == []
-    assert audit.failing(audit.parse_findings(_report(("naming-convention", "Informational"))), "medium") == []
+    assert (
+        audit.failing(audit.parse_findings(_report(("naming-convention", "Informational"))), "medium") == []
+    )
 
 
 def test_failed_slither_run_is_an_error_not_a_pass():

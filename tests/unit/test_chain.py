@@ -9,7 +9,6 @@ import sys
 import time
 
 import pytest
-from eth_account import Account
 
 from agentmarket.chain import Chain, load_keystore, save_keystore
 from agentmarket.errors import ChainUnavailable, ConfigError

@@ -23,7 +23,9 @@ contract Second { function two() external pure returns (uint256) { return 2; } }
 def _copy_tree(tmp_path: Path) -> Path:
     """A small source tree (Reverter plus one more contract): compiles in seconds, not half a minute."""
     (tmp_path / "contracts" / "test").mkdir(parents=True)
-    shutil.copy(ROOT / "contracts" / "test" / "Reverter.sol", tmp_path / "contracts" / "test" / "Reverter.sol")
+    shutil.copy(
+        ROOT / "contracts" / "test" / "Reverter.sol", tmp_path / "contracts" / "test" / "Reverter.sol"
+    )
     (tmp_path / "contracts" / "Second.sol").write_text(SECOND)
     shutil.copy(ROOT / "package.json", tmp_path / "package.json")
     (tmp_path / "node_modules").symlink_to(ROOT / "node_modules")
@@ -67,7 +69,9 @@ def test_artifact_fields():
 def test_compiler_error_carries_file_and_line(tmp_path):
     tree = _copy_tree(tmp_path)
     broken = tree / "contracts" / "test" / "Broken.sol"
-    broken.write_text("// SPDX-License-Identifier: MIT\npragma solidity ^0.8.24;\ncontract Broken {\n  uint x\n}\n")
+    broken.write_text(
+        "// SPDX-License-Identifier: MIT\npragma solidity ^0.8.24;\ncontract Broken {\n  uint x\n}\n"
+    )
     with pytest.raises(CompilerError) as info:
         compiler.compile_sources(tree)
     assert info.value.messages[0].startswith("contracts/test/Broken.sol:5:1: ParserError")

@@ -58,8 +58,9 @@ def test_load_missing_manifest_is_empty(tmp_path):
 
 
 def _cli(*args: str, cwd=None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "agentmarket", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "agentmarket", *args], capture_output=True, text=True, cwd=cwd, timeout=120
+    )
 
 
 @pytest.mark.parametrize("command", ["compile", "deploy", "chain", "demo"])
@@ -89,7 +90,9 @@ def test_cli_compile_check_reports_mismatch(tmp_path):
     """
     root = Path(__file__).resolve().parents[2]
     (tmp_path / "contracts" / "test").mkdir(parents=True)
-    shutil.copy(root / "contracts" / "test" / "Reverter.sol", tmp_path / "contracts" / "test" / "Reverter.sol")
+    shutil.copy(
+        root / "contracts" / "test" / "Reverter.sol", tmp_path / "contracts" / "test" / "Reverter.sol"
+    )
     shutil.copy(root / "package.json", tmp_path / "package.json")
     (tmp_path / "node_modules").symlink_to(root / "node_modules")
     result = _cli("compile", "--check", cwd=tmp_path)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pickle
 
 import pytest
-from hypothesis import given, strategies as st
 from eth_account import Account
+from hypothesis import given
+from hypothesis import strategies as st
 from web3 import Web3
 
 from agentmarket.gaslimits import GasTable
@@ -15,12 +16,20 @@ from agentmarket.signing import Signer
 KEY = "0x" + "11" * 32
 
 
-@pytest.mark.parametrize("tx", [
-    {"to": "0x" + "ab" * 20, "value": 1, "data": b"", "gas": 21_000, "nonce": 0},
-    {"to": "0x" + "cd" * 20, "value": 0, "data": bytes.fromhex("a9059cbb") + b"\x01" * 64, "gas": 90_000,
-     "nonce": 2**40},
-    {"value": 10**30, "data": b"\x60\x00" * 500, "gas": 3_000_000, "nonce": 7},  # contract creation
-])
+@pytest.mark.parametrize(
+    "tx",
+    [
+        {"to": "0x" + "ab" * 20, "value": 1, "data": b"", "gas": 21_000, "nonce": 0},
+        {
+            "to": "0x" + "cd" * 20,
+            "value": 0,
+            "data": bytes.fromhex("a9059cbb") + b"\x01" * 64,
+            "gas": 90_000,
+            "nonce": 2**40,
+        },
+        {"value": 10**30, "data": b"\x60\x00" * 500, "gas": 3_000_000, "nonce": 7},  # contract creation
+    ],
+)
 @pytest.mark.parametrize("chain_id", [1, 31337, 131277322940537])
 def test_fast_signer_matches_eth_account(tx: dict[str, object], chain_id: int) -> None:
     account = Account.from_key(KEY)

@@ -43,8 +43,12 @@ def terms(deposit=10**6, expiry=2**39, payer=KEY.address, cid=CID):
 
 
 @settings(max_examples=40)
-@given(cid=st.binary(min_size=32, max_size=32), amount=st.integers(0, 2**256 - 1),
-       chain_id=st.integers(1, 2**64), contract=st.binary(min_size=20, max_size=20))
+@given(
+    cid=st.binary(min_size=32, max_size=32),
+    amount=st.integers(0, 2**256 - 1),
+    chain_id=st.integers(1, 2**64),
+    contract=st.binary(min_size=20, max_size=20),
+)
 def test_digest_matches_eth_account(cid, amount, chain_id, contract):
     domain = VoucherDomain(chain_id, "0x" + contract.hex())
     message = encode_typed_data(full_message=typed_data(chain_id, domain.contract, cid, amount))
@@ -169,9 +173,26 @@ def test_sigkilled_payee_restarts_and_claims_last_acknowledged(chain, suite, tmp
     store.close()
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "agentmarket.meter", "payee", "--db", str(db), "--chain-id", str(chain.chain_id),
-         "--contract", payee.contract.address, "--price", str(price)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1, env=env)
+        [
+            sys.executable,
+            "-m",
+            "agentmarket.meter",
+            "payee",
+            "--db",
+            str(db),
+            "--chain-id",
+            str(chain.chain_id),
+            "--contract",
+            payee.contract.address,
+            "--price",
+            str(price),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        bufsize=1,
+        env=env,
+    )
     meter = PayerMeter(payer.signer, ch.id, ch.deposit, price_per_unit=price)
     acked = 0
     assert proc.stdin is not None and proc.stdout is not None
