@@ -421,7 +421,7 @@ def test_english_erc20_bids_and_settlement(env: Env) -> None:
     env.chain.travel_to(a.end_time + 1)
     escrow_before = env.bal(env.escrow.address, token)
     a = env.client.settle(a)
-    assert env.bal(env.escrow.address, token) == escrow_before + 2 * E18
+    assert env.bal(env.escrow.address, token) == escrow_before + 2 * E18 + SELLER_BOND  # price + bond
     assert env.escrow.deal(a.deal_id).terms.amount == 2 * E18
     assert alice.withdraw(EN, token) == E18
 
@@ -557,7 +557,7 @@ def test_dutch_erc20_buy_goes_straight_to_escrow(env: Env) -> None:
         alice.buy(a, max_price=1)
     before = env.bal(env.escrow.address, token)
     a = alice.buy(a, max_price=2 * E18, approve=True)
-    assert env.bal(env.escrow.address, token) == before + a.price
+    assert env.bal(env.escrow.address, token) == before + a.price + SELLER_BOND  # price + seller bond
     assert env.bal(env.c[DU].address, token) == 0
 
 
