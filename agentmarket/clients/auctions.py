@@ -683,7 +683,7 @@ class AuctionClient:
         if terms.creator != to_checksum_address(self._me()):
             raise InvalidInput(f"template creator {terms.creator} must be the sender {self._me()}")
 
-    def _check_sale(self, kind: AuctionKind, terms: DealTemplate, approve: bool) -> None:
+    def _check_sale(self, kind: AuctionKind, terms: DealTemplate, min_price: int, approve: bool) -> None:
         """Sell-side auctions: the contracts require a seller bond (posted now) and an arbiter, so neither
         side can unwind a cleared sale for free; check both and the funds for the bond before sending."""
         self._check_template(terms)
@@ -693,8 +693,10 @@ class AuctionClient:
                 f"{terms.bond}, arbiter {terms.arbiter}): without them the winner or the seller could "
                 "walk away from a cleared sale at no cost"
             )
-        if terms.bond > U96:
-            raise InvalidInput(f"seller bond {terms.bond} above 2^96-1")
+        if terms.bond > min_price:
+            raise InvalidInput(
+                f"seller bond {terms.bond} above the lowest price the sale can clear at ({min_price})"
+            )
         self._ensure_funds(kind, terms.asset, terms.bond, approve=approve)
 
     def _bond_value(self, terms: DealTemplate) -> int:
@@ -714,7 +716,7 @@ class AuctionClient:
         approve: bool = False,
     ) -> Auction:
         """Sell under ``terms``, posting the seller bond ``terms.bond`` now (returned if nothing sells)."""
-        self._check_sale(AuctionKind.ENGLISH, terms, approve)
+        self._check_sale(AuctionKind.ENGLISH, terms, reserve, approve)
         if reserve <= 0 or reserve > U96:
             raise InvalidInput(f"reserve {reserve} must be in 1..2^96-1")
         if start_time < self.now() or end_time <= start_time:
@@ -777,7 +779,7 @@ class AuctionClient:
         approve: bool = False,
     ) -> Auction:
         """Sell under ``terms``, posting the seller bond ``terms.bond`` now (returned on cancellation)."""
-        self._check_sale(AuctionKind.DUTCH, terms, approve)
+        self._check_sale(AuctionKind.DUTCH, terms, floor_price, approve)
         if not 0 < floor_price <= start_price <= U96:
             raise InvalidInput(
                 f"need 0 < floor_price <= start_price <= 2^96-1 ({floor_price}, {start_price})"
@@ -834,7 +836,7 @@ class AuctionClient:
     ) -> Auction:
         """Sell under ``terms``, posting the seller bond ``terms.bond`` now (returned if nothing sells).
         ``penalty_bps`` of an unrevealed deposit goes to the winner; Vickrey auctions need it > 0."""
-        self._check_sale(AuctionKind.SEALED, terms, approve)
+        self._check_sale(AuctionKind.SEALED, terms, reserve, approve)
         if reserve <= 0 or reserve > U96:
             raise InvalidInput(f"reserve {reserve} must be in 1..2^96-1")
         if commit_end < self.now() or reveal_end <= commit_end:

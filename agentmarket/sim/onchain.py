@@ -190,13 +190,15 @@ class AuctionHouse:
 
     # -- helpers ---------------------------------------------------------------------------------------
 
-    def _terms(self, creator: Agent, round_: int, *, sale: bool = True) -> DealTemplate:
+    def _terms(self, creator: Agent, round_: int, *, sale: bool = True, min_price: int = 0) -> DealTemplate:
         return DealTemplate(
             creator=creator.address,
             delivery_delay=48 * HOUR,  # a round of auctions spans hours of chain time
             terms_hash=content_hash(f"{GPU_HOUR} x1 round {round_} {self.mechanism.name}"),
             arbiter=self.arbiter if sale else ZERO_ADDRESS,
-            bond=self.seller_bond if sale else 0,
+            bond=max(1, min(self.seller_bond, min_price))
+            if sale
+            else 0,  # the contracts cap it at the reserve
         )
 
     def _id(self, kind: AuctionKind, receipt: Any) -> int:
@@ -315,7 +317,7 @@ class AuctionHouse:
         assert isinstance(mech, ForwardAuction)
         s = self.agents[seller.index]
         contract = self.contracts[AuctionKind.ENGLISH]
-        terms = self._terms(s, round_)
+        terms = self._terms(s, round_, min_price=seller.limit)
         t0 = self._start()
         params = (seller.limit, t0, t0 + WINDOW, 60, mech.increment_bps)
         aid = self._id(
@@ -367,7 +369,7 @@ class AuctionHouse:
         assert isinstance(mech, ForwardAuction)
         s = self.agents[seller.index]
         contract = self.contracts[AuctionKind.DUTCH]
-        terms = self._terms(s, round_)
+        terms = self._terms(s, round_, min_price=seller.limit)
         start, floor = 3 * self.ref, seller.limit
         if floor >= start:
             return None
@@ -419,7 +421,7 @@ class AuctionHouse:
         s = self.agents[seller.index]
         kind = AuctionKind.SEALED
         contract = self.contracts[kind]
-        terms = self._terms(s, round_)
+        terms = self._terms(s, round_, min_price=seller.limit)
         t0 = self._start()
         commit_end, reveal_end = t0 + COMMIT, t0 + COMMIT + REVEAL
         aid = self._id(

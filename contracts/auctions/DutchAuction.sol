@@ -52,7 +52,7 @@ contract DutchAuction is AuctionBase, IDutchAuction {
             revert AuctionInvalidTimes(p.startTime, p.endTime, block.timestamp);
         }
         _validateTerms(terms);
-        uint96 bond = _takeSellerBond(terms);
+        uint96 bond = _takeSellerBond(terms, p.floorPrice);
         auctionId = nextAuctionId++;
         _auctions[auctionId] = Auction({
             seller: msg.sender,

@@ -46,7 +46,7 @@ contract EnglishAuction is AuctionBase, IEnglishAuction {
         }
         if (p.minIncrementBps > BPS) revert AuctionInvalidBps(p.minIncrementBps);
         _validateTerms(terms);
-        uint96 bond = _takeSellerBond(terms);
+        uint96 bond = _takeSellerBond(terms, p.reserve);
         auctionId = nextAuctionId++;
         Auction storage a = _auctions[auctionId];
         a.reserve = p.reserve;

@@ -51,7 +51,7 @@ contract SealedBidAuction is AuctionBase, ISealedBidAuction {
         // Vickrey needs a non-reveal penalty: without one, unrevealed shill commitments are free options
         if (p.penaltyBps > BPS || (p.vickrey && p.penaltyBps == 0)) revert AuctionInvalidBps(p.penaltyBps);
         _validateTerms(terms);
-        uint96 bond = _takeSellerBond(terms);
+        uint96 bond = _takeSellerBond(terms, p.reserve);
         auctionId = nextAuctionId++;
         Auction storage a = _auctions[auctionId];
         a.seller = msg.sender;

@@ -71,6 +71,9 @@ interface IAuctionBase {
     /// @notice A sell-side auction needs a seller bond (`bond` > 0, posted at creation) and an arbiter, so
     /// that neither side can unwind a cleared sale without losing something to the other.
     error AuctionUnprotectedSale(uint256 bond, address arbiter);
+    /// @notice The seller bond `bond` exceeds `minimumPrice`, the lowest price the sale can clear at (reserve,
+    /// or the Dutch floor).
+    error AuctionBondAbovePrice(uint256 bond, uint256 minimumPrice);
     /// @notice The escrow refused this market (deauthorised) or the buyer is the arbiter: no deal possible.
     error AuctionDealUnavailable(uint256 auctionId);
 

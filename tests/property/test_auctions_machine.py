@@ -274,10 +274,12 @@ class AuctionsMachine(ChainMachine):
     # -- creation ----------------------------------------------------------------------------------------
 
     @staticmethod
-    def unprotected(terms: DealTemplate) -> tuple[str, dict[str, Any]] | None:
-        """§6.12: a sale needs a seller bond and an arbiter."""
+    def unprotected(terms: DealTemplate, min_price: int) -> tuple[str, dict[str, Any]] | None:
+        """§6.12: a sale needs a seller bond (at most the lowest clearing price) and an arbiter."""
         if terms.bond == 0 or terms.arbiter == ZERO_ADDRESS:
             return ("AuctionUnprotectedSale", {"bond": terms.bond, "arbiter": terms.arbiter})
+        if terms.bond > min_price:
+            return ("AuctionBondAbovePrice", {"bond": terms.bond, "minimumPrice": min_price})
         return None
 
     def post_bond(self, kind: AuctionKind, seller: str, terms: DealTemplate) -> tuple[Any, int]:
@@ -311,7 +313,7 @@ class AuctionsMachine(ChainMachine):
         return {
             "asset": draw(st.integers(0, 2)),
             "arbiter": draw(st.sampled_from([False, True, True, True])),
-            "bond": draw(st.sampled_from([0, 5, 5, 1000])),
+            "bond": draw(st.sampled_from([0, 1, 1, 5, 1000])),
             "promise": draw(st.sampled_from([0, 60])),
             "delivery": draw(st.sampled_from([60, HOUR])),
             "bad": draw(st.sampled_from([False] * 9 + [True])),
@@ -362,7 +364,7 @@ class AuctionsMachine(ChainMachine):
         elif t["bad"]:
             expect = ("AuctionInvalidTerms", {})
         else:
-            expect = self.unprotected(terms)
+            expect = self.unprotected(terms, reserve)
         if expect:
             self.act(EN, s, data, 0, expect)
             return
@@ -408,7 +410,7 @@ class AuctionsMachine(ChainMachine):
         elif t["bad"]:
             expect = ("AuctionInvalidTerms", {})
         else:
-            expect = self.unprotected(terms)
+            expect = self.unprotected(terms, floor)
         if expect:
             self.act(DU, s, data, 0, expect)
             return
@@ -647,7 +649,7 @@ class AuctionsMachine(ChainMachine):
         elif t["bad"]:
             expect = ("AuctionInvalidTerms", {})
         else:
-            expect = self.unprotected(terms)
+            expect = self.unprotected(terms, reserve)
         if expect:
             self.act(SE, s, data, 0, expect)
             return

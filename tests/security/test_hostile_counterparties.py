@@ -37,7 +37,7 @@ PRICE = 10**18
 MAX = 2**256 - 1
 HOUR = 3600
 GUARD = "ReentrancyGuardReentrantCall"
-SELLER_BOND = 10**4
+SELLER_BOND = 100  # at most the reserve (1000)
 
 
 class Kit:
