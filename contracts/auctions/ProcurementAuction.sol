@@ -258,6 +258,7 @@ contract ProcurementAuction is AuctionBase, IProcurementAuction {
             uint256 exact = (num + den - 1) / den; // round up: never less than the score the promise earned
             if (exact < rate) rate = exact;
         }
+        // slither-disable-next-line timestamp -- compares two penalty rates; the struct merely also holds times
         if (rate > deal.penaltyBpsPerHour) deal.penaltyBpsPerHour = uint16(rate);
         deal.penaltyCapBps = uint16(BPS);
     }
