@@ -149,7 +149,9 @@ class Negotiator:
     tactic: Tactic
     name: str = ""
     noise: float = 0.0
-    deadline: float = 1.0  # private deadline (fraction of the horizon) at which the tactic reaches reservation
+    deadline: float = (
+        1.0  # private deadline (fraction of the horizon) at which the tactic reaches reservation
+    )
 
     def __post_init__(self) -> None:
         if not 0.0 < self.deadline <= 1.0:
@@ -183,15 +185,15 @@ def _project(anchor: Sequence[float], weights: Sequence[float], target: float) -
     """
 
     def point(lam: float) -> tuple[float, ...]:
-        return tuple(min(1.0, max(0.0, a + lam * w)) for a, w in zip(anchor, weights))
+        return tuple(min(1.0, max(0.0, a + lam * w)) for a, w in zip(anchor, weights, strict=False))
 
     def value(lam: float) -> float:
-        return sum(w * v for w, v in zip(weights, point(lam)))
+        return sum(w * v for w, v in zip(weights, point(lam), strict=False))
 
     breaks = sorted(
         {0.0}
-        | {-a / w for a, w in zip(anchor, weights) if w > 0}
-        | {(1.0 - a) / w for a, w in zip(anchor, weights) if w > 0}
+        | {-a / w for a, w in zip(anchor, weights, strict=False) if w > 0}
+        | {(1.0 - a) / w for a, w in zip(anchor, weights, strict=False) if w > 0}
     )
     b0, v0 = breaks[0], value(breaks[0])
     if target <= v0:
@@ -224,7 +226,7 @@ def offer_for_target(
     else:
         anchor = preferences.scores(opponent_offer)
     if jitter is not None:
-        anchor = tuple(min(1.0, max(0.0, a + j)) for a, j in zip(anchor, jitter))
+        anchor = tuple(min(1.0, max(0.0, a + j)) for a, j in zip(anchor, jitter, strict=False))
     scores = _project(anchor, preferences.weights.as_tuple(), target)
     return preferences.terms_from_scores((scores[0], scores[1], scores[2]))
 
@@ -271,13 +273,17 @@ def negotiate(
         if not isinstance(me, Negotiator):
             move = me.respond(r, max_rounds, standing, rng)
             if move.action == "walk":
-                trace.append(step(r, actor, "walk", standing if standing is not None else me.preferences.ideal()))
+                trace.append(
+                    step(r, actor, "walk", standing if standing is not None else me.preferences.ideal())
+                )
                 return NegotiationResult(None, tuple(trace))
             if move.action == "accept":
                 if standing is None or not me.preferences.acceptable(standing):
                     raise ValueError(f"{actor.value} accepted an offer it cannot accept")
                 trace.append(step(r, actor, "accept", standing))
-                agreement = Agreement(standing.price, standing.delivery_seconds, standing.bond, r, actor.other)
+                agreement = Agreement(
+                    standing.price, standing.delivery_seconds, standing.bond, r, actor.other
+                )
                 return NegotiationResult(agreement, tuple(trace))
             assert move.terms is not None
             trace.append(step(r, actor, "offer", move.terms))

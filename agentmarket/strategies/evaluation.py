@@ -42,6 +42,7 @@ __all__ = [
     "Player",
     "StrategyRuns",
     "compare",
+    "default_strategies",
     "draw_games",
     "evaluate",
     "paired_summary",
@@ -209,8 +210,12 @@ class GameOutcome:
     price_utility: float  # our price score of the deal (discounted), 0 without a deal
     deal: bool
     counterparty: int  # index of the counterparty the game ended with
-    faced: tuple[tuple[str, float, int], ...]  # (tactic, deadline, stream) of every counterparty negotiated with
-    opponent_first_offers: tuple[tuple[int, int, int] | None, ...]  # each opponent's first offer (pairing check)
+    faced: tuple[
+        tuple[str, float, int], ...
+    ]  # (tactic, deadline, stream) of every counterparty negotiated with
+    opponent_first_offers: tuple[
+        tuple[int, int, int] | None, ...
+    ]  # each opponent's first offer (pairing check)
 
 
 def play(player: Player, games: Sequence[Game], discount: float) -> list[GameOutcome]:
@@ -320,7 +325,7 @@ def paired_summary(a: Sequence[float], b: Sequence[float]) -> Comparison:
     if len(a) != len(b) or len(a) < 2:
         raise ValueError("need two paired samples of the same length >= 2")
     n = len(a)
-    d = [x - y for x, y in zip(a, b)]
+    d = [x - y for x, y in zip(a, b, strict=False)]
     q = t_quantile(0.975, n - 1)
     md = statistics.fmean(d)
     sd = statistics.stdev(d)
@@ -328,7 +333,7 @@ def paired_summary(a: Sequence[float], b: Sequence[float]) -> Comparison:
     if mb != 0:
         r = ma / mb
         # delta method: Var(mean_a / mean_b) ~ Var(a - r b) / (n mean_b^2)
-        resid = [x - r * y for x, y in zip(a, b)]
+        resid = [x - r * y for x, y in zip(a, b, strict=False)]
         se_r = statistics.stdev(resid) / (math.sqrt(n) * abs(mb))
         rel, rel_lo, rel_hi = r - 1, r - 1 - q * se_r, r - 1 + q * se_r
     else:
@@ -349,7 +354,7 @@ def compare(
     a = runs.seed_means(learner, opponent, price)
     per = {f: runs.seed_means(f, opponent, price) for f in fixed}
     out = {f: paired_summary(a, b) for f, b in per.items()}
-    avg = [statistics.fmean(vals) for vals in zip(*per.values())]
+    avg = [statistics.fmean(vals) for vals in zip(*per.values(), strict=False)]
     out["average"] = paired_summary(a, avg)
     best = max(fixed, key=lambda f: statistics.fmean(per[f]))
     out[f"best:{best}"] = out[best]

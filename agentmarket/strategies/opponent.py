@@ -59,7 +59,7 @@ def raw_utility(preferences: Preferences, terms: Terms) -> float:
     values = (terms.price, terms.delivery_seconds, terms.bond)
     return sum(
         w * (v - r.worst) / (r.best - r.worst)
-        for w, v, r in zip(preferences.weights.as_tuple(), values, preferences.ranges)
+        for w, v, r in zip(preferences.weights.as_tuple(), values, preferences.ranges, strict=False)
     )
 
 
@@ -125,12 +125,14 @@ class ConcessionPosterior:
         self._f = _f_tables(max_rounds, tuple(exponents), tuple(deadlines))
         self.observations: list[tuple[int, float]] = []
         self._weights: list[float] = []
-        self._final: list[tuple[float, float, float]] = []  # (weight, mean, sd incl. noise) of b per live cell
+        self._final: list[
+            tuple[float, float, float]
+        ] = []  # (weight, mean, sd incl. noise) of b per live cell
         self._refresh()
 
     def _f_exact(self, e: float, d: float, round_: int) -> float:
         t = min(1.0, max(0.0, round_ / (self.max_rounds - 1)) / d)
-        return t ** (1.0 / e)
+        return float(t ** (1.0 / e))
 
     def f(self, e: float, d: float, round_: int) -> float:
         """Fraction of its concession an ``(e, d)`` opponent has made by ``round_``."""
@@ -140,7 +142,7 @@ class ConcessionPosterior:
         """Record the opponent's offer made at ``round_``, worth ``value`` to us (raw utility)."""
         self.observations.append((round_, value))
         r = min(self.max_rounds - 1, max(0, round_))
-        for cell, table in zip(self.cells, self._f):
+        for cell, table in zip(self.cells, self._f, strict=False):
             fv = table[r]
             cell.n += 1.0
             cell.sf += fv
@@ -177,7 +179,7 @@ class ConcessionPosterior:
         total = sum(raw)
         self._weights = [w / total for w in raw]
         self._final = []
-        for w, cell in zip(self._weights, self.cells):
+        for w, cell in zip(self._weights, self.cells, strict=False):
             if w > 1e-6:
                 mu, var = self._value_at(cell, 1.0)
                 self._final.append((w, mu, math.sqrt(var + s2)))
@@ -203,7 +205,7 @@ class ConcessionPosterior:
         """Mean and sd of the value to us of the opponent's offer at ``round_`` (mixture moments)."""
         m1 = m2 = 0.0
         r = min(self.max_rounds - 1, max(0, round_))
-        for w, cell, table in zip(self._weights, self.cells, self._f):
+        for w, cell, table in zip(self._weights, self.cells, self._f, strict=False):
             if w < 1e-6:
                 continue
             mu, var = self._value_at(cell, table[r])
@@ -260,14 +262,14 @@ class BayesianNegotiator:
         opening = self.preferences.scores(self.opponent_offers[0][1])
         kept = [0.0, 0.0, 0.0]
         counted = [0, 0, 0]
-        for (_, theirs), ours in zip(self.opponent_offers[1:], self.own_offers):
+        for (_, theirs), ours in zip(self.opponent_offers[1:], self.own_offers, strict=False):
             s_t, s_o = self.preferences.scores(theirs), self.preferences.scores(ours)
             for i in range(3):
                 span = abs(opening[i] - s_o[i])
                 if span > 1e-6:
                     kept[i] += min(1.0, abs(s_t[i] - s_o[i]) / span)
                     counted[i] += 1
-        est = [0.05 + (k / n if n else 0.5) for k, n in zip(kept, counted)]
+        est = [0.05 + (k / n if n else 0.5) for k, n in zip(kept, counted, strict=False)]
         total = sum(est)
         return (est[0] / total, est[1] / total, est[2] / total)
 
@@ -291,7 +293,7 @@ class BayesianNegotiator:
             if excess <= 1e-12:
                 break
         near_s = self.preferences.scores(near)
-        mixed = tuple(0.5 * (a + b) for a, b in zip(scores, near_s))
+        mixed = tuple(0.5 * (a + b) for a, b in zip(scores, near_s, strict=False))
         # the average of two points on the plane is on the plane; round in our favour
         return self.preferences.terms_from_scores((mixed[0], mixed[1], mixed[2]))
 
