@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
@@ -54,7 +55,7 @@ def test_posterior_concentrates_on_the_true_parameters(
     assert abs(mean - b) < 2 * sd + 0.02
     assert sd < 0.6 / 2  # far tighter than the prior on c
     probs = [post.prob_final_at_least(k / 20) for k in range(-10, 21)]
-    assert all(p1 >= p2 for p1, p2 in zip(probs, probs[1:], strict=False))
+    assert all(p1 >= p2 for p1, p2 in itertools.pairwise(probs))
     if sd < 0.05:  # identified (not a Boulware still far from its deadline)
         assert post.prob_final_at_least(b - 0.1) > 0.95
         assert post.prob_final_at_least(b + 0.1) < 0.05
