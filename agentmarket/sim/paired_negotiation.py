@@ -10,8 +10,11 @@ chain by the runner) with two changes that make runs *paired*:
 * the ``adaptive``-labelled traders play ``strategy`` -- ``"bayes"`` (:class:`BayesianBargainer`) or one
   of the fixed tactics of :data:`~agentmarket.strategies.evaluation.FIXED_TACTICS`.
 
+An ``adaptive`` trader is only ever paired with a ``fixed`` one (:meth:`PairedNegotiated.pairs`): with
+random pairs, adaptive traders met copies of themselves and a strategy was credited with how well it
+trades *with itself* (two Boulware bots deadlock, two learners do not), which is not the comparison.
 Traders whose negotiation fails (or who walk away) are pooled and re-paired once in the same round
-(rematching); every strategy gets that second chance.
+(rematching); every strategy gets that second chance, but who is in the pool depends on the outcomes.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ class PairedNegotiated(Negotiated):
         self.strategy = strategy
         self.rematch_discount = rematch_discount
         self.round = 0
+        self.log: list[tuple[int, int, int, int, bool]] = []  # (round, pass, buyer, seller, agreed)
 
     def side(self, trader: Trader, more: bool) -> Negotiator | Responder:
         """The negotiating side of ``trader`` (``more``: a rematch follows if this negotiation fails)."""
@@ -65,6 +69,23 @@ class PairedNegotiated(Negotiated):
             trader.role, prefs, FIXED_TACTICS[self.strategy], name=f"{self.strategy}-{trader.index}"
         )
 
+    @staticmethod
+    def pairs(buyers: Sequence[Trader], sellers: Sequence[Trader]) -> list[tuple[Trader, Trader]]:
+        """Pairs in list order such that an ``adaptive`` trader always faces a ``fixed`` one (so every
+        strategy under test meets the same counterparties, never a copy of itself); fixed traders left
+        over are paired with each other; adaptive ones left over sit the pass out."""
+        fb = [t for t in buyers if t.strategy != "adaptive"]
+        fs = [t for t in sellers if t.strategy != "adaptive"]
+        ab = [t for t in buyers if t.strategy == "adaptive"]
+        as_ = [t for t in sellers if t.strategy == "adaptive"]
+        out = list(zip(ab, fs[: len(ab)], strict=False))
+        fs = fs[len(out) :]
+        with_sellers = list(zip(fb, as_, strict=False))
+        out += with_sellers
+        fb = fb[len(with_sellers) :]
+        out += list(zip(fb, fs, strict=False))
+        return out
+
     def _learn(self, trader: Trader, result: NegotiationResult) -> None:
         learner = trader.state.get("bayes")
         if trader.strategy == "adaptive" and isinstance(learner, BayesianBargainer):
@@ -80,7 +101,7 @@ class PairedNegotiated(Negotiated):
             stream.shuffle(b)
             stream.shuffle(s)
             failed_b, failed_s = [], []
-            for i, (buyer, seller) in enumerate(zip(b, s, strict=False)):
+            for i, (buyer, seller) in enumerate(self.pairs(b, s)):
                 opener = Role.BUYER if stream.random() < 0.5 else Role.SELLER
                 pair_rng = random.Random(f"paired/{self.seed}/{self.round}/{pass_}/{i}")
                 more = pass_ == 0
@@ -89,6 +110,9 @@ class PairedNegotiated(Negotiated):
                 )
                 self._learn(buyer, result)
                 self._learn(seller, result)
+                self.log.append(
+                    (self.round - 1, pass_, buyer.index, seller.index, result.agreement is not None)
+                )
                 if result.agreement is None:
                     failed_b.append(buyer)
                     failed_s.append(seller)
@@ -104,6 +128,8 @@ class PairedNegotiated(Negotiated):
                         f"negotiated in {a.round + 1} moves (pass {pass_ + 1})",
                     )
                 )
-            n = min(len(b), len(s))  # traders left without a partner also get the second pass
-            b, s = failed_b + b[n:], failed_s + s[n:]
+            paired = {t.index for pair in self.pairs(b, s) for t in pair}
+            # the failed, and everyone left without a partner, get the second pass
+            b = failed_b + [t for t in b if t.index not in paired]
+            s = failed_s + [t for t in s if t.index not in paired]
         return matches

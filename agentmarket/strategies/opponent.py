@@ -378,8 +378,38 @@ class BayesianNegotiator:
             target = 1.0 - (1.0 - floor) * t ** (1.0 / self.hold)
         target = max(prefs.reservation, min(1.0, target))
         offer = self.tradeoff_offer(target, standing)
+        if round == last - 1 and n_obs >= 1:
+            offer = self.within_offered(offer)
         self.own_offers.append(offer)
         return Move("offer", offer)
+
+    def within_offered(self, offer: Terms) -> Terms:
+        """``offer`` with every issue pulled back to the best value (for us) the opponent has itself offered.
+
+        The opponent's own offers lie inside its acceptable range on every issue, so an ultimatum inside
+        their per-issue hull cannot fail on an issue reservation (a utility-only ultimatum asked prices
+        beyond the opponent's limit and lost deals the fixed tactics closed); it can still fail on the
+        opponent's reservation utility, which is what ``P(b >= u)`` prices.
+        """
+        prefs = self.preferences
+        caps = [0.0, 0.0, 0.0]
+        for _, theirs in self.opponent_offers:
+            for i, v in enumerate(prefs.scores(theirs)):
+                caps[i] = max(caps[i], v)
+        values = (offer.price, offer.delivery_seconds, offer.bond)
+        fields = []
+        for rng_, v, cap, best in zip(
+            prefs.ranges,
+            values,
+            caps,
+            (o for o in zip(*[(t.price, t.delivery_seconds, t.bond) for _, t in self.opponent_offers])),
+            strict=True,
+        ):
+            if rng_.score(v) <= cap:
+                fields.append(v)
+            else:  # the opponent's own most generous value on this issue
+                fields.append(max(best) if rng_.increasing else min(best))
+        return Terms(fields[0], fields[1], fields[2])
 
 
 class BayesianBargainer:
