@@ -379,7 +379,11 @@ class BayesianNegotiator:
         target = max(prefs.reservation, min(1.0, target))
         offer = self.tradeoff_offer(target, standing)
         if round == last - 1 and n_obs >= 1:
-            offer = self.within_offered(offer)
+            inside = self.within_offered(offer)
+            # never propose what we could not accept ourselves (the opponent's most generous value on an
+            # issue may still lie beyond our own limit) or what is worth less than walking away
+            if prefs.acceptable(inside) and prefs.utility(inside) >= self._fallback():
+                offer = inside
         self.own_offers.append(offer)
         return Move("offer", offer)
 
@@ -397,18 +401,14 @@ class BayesianNegotiator:
             for i, v in enumerate(prefs.scores(theirs)):
                 caps[i] = max(caps[i], v)
         values = (offer.price, offer.delivery_seconds, offer.bond)
+        offered = [(t.price, t.delivery_seconds, t.bond) for _, t in self.opponent_offers]
         fields = []
-        for rng_, v, cap, best in zip(
-            prefs.ranges,
-            values,
-            caps,
-            (o for o in zip(*[(t.price, t.delivery_seconds, t.bond) for _, t in self.opponent_offers])),
-            strict=True,
-        ):
-            if rng_.score(v) <= cap:
+        for i, (rng_, v) in enumerate(zip(prefs.ranges, values, strict=True)):
+            if rng_.score(v) <= caps[i]:
                 fields.append(v)
             else:  # the opponent's own most generous value on this issue
-                fields.append(max(best) if rng_.increasing else min(best))
+                seen = [o[i] for o in offered]
+                fields.append(max(seen) if rng_.increasing else min(seen))
         return Terms(fields[0], fields[1], fields[2])
 
 
