@@ -60,13 +60,17 @@ def collusion(suite: Any, seeds: list[int], periods: int) -> dict[str, Any]:
     firms, buyers = (a[1], a[2]), list(a[3:9])
     rows = run_collusion(suite, firms, buyers, seeds, collusive=True, periods=periods)
     rows += run_collusion(suite, firms, buyers, seeds, collusive=False, periods=periods)
+    myopic = run_collusion(suite, firms, buyers, seeds, collusive=False, control="myopic_q", periods=periods)
     summary = _rates(rows, "collusive")
-    for name, variant in (("suspect", True), ("control", False)):
-        gains = [r.profit_gain for r in rows if r.collusive is variant]
-        onchain = [r.onchain_profit_gain for r in rows if r.collusive is variant]
-        summary[name]["profit_gain"] = mean_ci95(gains)
-        summary[name]["onchain_profit_gain"] = mean_ci95(onchain)
-    return {"rows": [asdict(r) for r in rows], "summary": summary}
+    summary["myopic_q"] = _rates(myopic, "collusive")["control"]
+    for name, group in (
+        ("suspect", [r for r in rows if r.collusive]),
+        ("control", [r for r in rows if not r.collusive]),
+        ("myopic_q", myopic),
+    ):
+        summary[name]["profit_gain"] = mean_ci95([r.profit_gain for r in group])
+        summary[name]["onchain_profit_gain"] = mean_ci95([r.onchain_profit_gain for r in group])
+    return {"rows": [asdict(r) for r in rows + myopic], "summary": summary}
 
 
 def rotation(suite: Any, seeds: list[int], auctions: int) -> dict[str, Any]:
@@ -127,7 +131,7 @@ def plot(scenario: str, result: dict[str, Any], path: Path) -> None:
         rates = [summary[n]["rate"] for n in names]
         lo = [r - summary[n]["rate_ci95"][0] for n, r in zip(names, rates, strict=True)]
         hi = [summary[n]["rate_ci95"][1] - r for n, r in zip(names, rates, strict=True)]
-        ax.bar(names, rates, yerr=[lo, hi], color=["tab:red", "tab:blue"])
+        ax.bar(names, rates, yerr=[lo, hi], color=["tab:red", "tab:blue", "tab:gray"][: len(names)])
         ax.set_ylim(0, 1.05)
         ax.set_ylabel("share of runs flagged (95% Wilson CI)")
     ax.set_title(f"surveillance: {scenario}")

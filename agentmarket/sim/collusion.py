@@ -2,8 +2,10 @@
 and surveillance has to tell the collusive runs from the competitive ones from the events alone.
 
 Training happens off chain (:mod:`agentmarket.strategies.qlearning`): the collusive agents discount the
-future (delta = 0.95) and have one-period memory; the competitive control is the same learner with
-delta = 0 (myopic). Their greedy policies then run the measured phase on chain: every period each firm
+future (delta = 0.95) and have one-period memory. The competitive control is myopic best responders on
+the same grid (each firm best-responds to the rival's last price, converging to the one-shot Nash price);
+myopic Q-learners (delta = 0) are run for comparison. The policies then run the measured phase on
+chain: every period each firm
 posts a sell offer at its policy's price for the last period's prices, each buyer picks a firm (or the
 outside good) with the logit probabilities of the stage game and fills one unit, and unfilled offers are
 cancelled at the end of the period. The surveillance report is computed from the chain's events over the
@@ -22,7 +24,13 @@ from eth_account.signers.local import LocalAccount
 
 from ..clients.offers import OffersClient, resource_id
 from ..deploy import Suite
-from ..strategies.qlearning import LogitBertrand, QLearningConfig, Session, train_sessions
+from ..strategies.qlearning import (
+    LogitBertrand,
+    QLearningConfig,
+    Session,
+    best_response_sessions,
+    train_sessions,
+)
 from ..surveillance import Benchmarks, SurveillanceReport, Thresholds, surveil
 from ..types import ETH
 
@@ -37,6 +45,7 @@ class CollusionRun:
 
     seed: int
     collusive: bool
+    control: str  # "" for the collusive learners, else the control's kind
     profit_gain: float  # Δ of the trained policies' limit cycle (off chain)
     onchain_profit_gain: float  # Δ of the firms' realised per-period profit on chain
     trades: int
@@ -58,17 +67,30 @@ def run_collusion(
     seeds: list[int],
     *,
     collusive: bool,
+    control: str = "best_response",
     periods: int = 6,
     game: LogitBertrand | None = None,
     cfg: QLearningConfig | None = None,
     thresholds: Thresholds | None = None,
     sessions: list[Session] | None = None,
 ) -> list[CollusionRun]:
-    """Train (unless ``sessions`` are given), then run each seed's policies on chain and screen it."""
+    """Train (unless ``sessions`` are given), then run each seed's policies on chain and screen it.
+
+    ``collusive``: Q-learners with memory and delta = 0.95. Otherwise the ``control``:
+    ``"best_response"`` (myopic best responders, the competitive benchmark) or ``"myopic_q"``
+    (Q-learners with delta = 0, reported for comparison: not reliably competitive, see
+    :mod:`agentmarket.strategies.qlearning`)."""
     game = game or LogitBertrand()
-    base = cfg or QLearningConfig()
-    cfg = QLearningConfig(**{**base.__dict__, "delta": base.delta if collusive else 0.0})
-    sessions = sessions or train_sessions(seeds, game, cfg)
+    cfg = cfg or QLearningConfig()
+    if sessions is None:
+        if collusive:
+            sessions = train_sessions(seeds, game, cfg)
+        elif control == "best_response":
+            sessions = best_response_sessions(seeds, game, cfg)
+        elif control == "myopic_q":
+            sessions = train_sessions(seeds, game, QLearningConfig(**{**cfg.__dict__, "delta": 0.0}))
+        else:
+            raise ValueError(f"control must be 'best_response' or 'myopic_q', got {control!r}")
     p_n, p_m = game.nash_price(), game.monopoly_price()
     pi_n, pi_m = game.symmetric_profit(p_n), game.symmetric_profit(p_m)
     makers = [OffersClient.from_suite(suite, f) for f in firms]
@@ -121,6 +143,7 @@ def run_collusion(
             CollusionRun(
                 seed=session.seed,
                 collusive=collusive,
+                control="" if collusive else control,
                 profit_gain=session.profit_gain,
                 onchain_profit_gain=(realised - pi_n) / (pi_m - pi_n),
                 trades=len(prices_paid),

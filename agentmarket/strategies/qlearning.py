@@ -12,8 +12,13 @@ alpha = 0.15, beta = 4e-6) converges to prices well above the one-shot Nash equi
 profit gain Δ ≈ 0.85 of the way from Nash to joint monopoly.
 
 Sessions run vectorised over seeds with numpy (one array of Q-matrices per seed), so 20 sessions cost
-little more than one. The competitive control is the same learner with ``delta = 0`` (myopic: it values
-only today's profit, so it cannot learn to reward or punish), which converges near the Nash price.
+little more than one.
+
+Controls: myopic best responders (:func:`best_response_sessions`) converge to the grid's Nash price,
+the competitive benchmark. Myopic Q-learners (``delta = 0``) are *not* competitive: with one-period
+memory they end at a profit gain of 0.23 (95% CI 0.17-0.28, 20 seeds), and even without memory 4 of 20
+sessions stall one or more grid steps above Nash once exploration has died out (stale Q-values of the
+untried better reply), a known artefact of decaying exploration.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["LogitBertrand", "QLearningConfig", "Session", "train_sessions"]
+__all__ = ["LogitBertrand", "QLearningConfig", "Session", "best_response_sessions", "train_sessions"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -88,6 +93,7 @@ class QLearningConfig:
     alpha: float = 0.15  # learning rate
     beta: float = 1e-5  # exploration decay: epsilon_t = exp(-beta t); the paper's 4e-6 takes ~2.5x longer
     delta: float = 0.95  # discount factor; 0 gives the myopic (competitive) control
+    memory: int = 1  # periods of price history in the state: 1 (the paper's baseline) or 0 (memoryless)
     check_every: int = 1_000  # greedy policies are compared every this many periods ...
     stable_checks: int = 100  # ... and a session has converged after this many unchanged comparisons
     max_periods: int = 3_000_000
@@ -104,8 +110,11 @@ class Session:
     grid: FloatArray
     cycle: list[tuple[int, ...]] = field(default_factory=list)  # price indices along the limit cycle
     profit_gain: float = 0.0  # Δ of the average profit along the cycle
+    memory: int = 1
 
     def state_of(self, actions: tuple[int, ...]) -> int:
+        if self.memory == 0:
+            return 0
         s = 0
         for a in actions:
             s = s * len(self.grid) + a
@@ -137,7 +146,10 @@ def train_sessions(
     cfg = cfg or QLearningConfig()
     if game.n != 2:
         raise ValueError("the vectorised trainer supports two firms (the paper's baseline)")
-    m, s_count = cfg.m, cfg.m**2
+    if cfg.memory not in (0, 1):
+        raise ValueError("memory must be 0 or 1 period")
+    m = cfg.m
+    s_count = m**2 if cfg.memory else 1
     grid = price_grid(game, cfg)
     a1, a2 = np.meshgrid(np.arange(m), np.arange(m), indexing="ij")
     profits = game.profits(np.stack([grid[a1], grid[a2]], axis=-1))  # [a1, a2, firm]
@@ -162,7 +174,7 @@ def train_sessions(
         greedy = q[idx, :, state, :].argmax(axis=2)  # [seed, firm]
         explore = rng.random((k, 2)) < eps
         actions = np.where(explore, rng.integers(m, size=(k, 2)), greedy)
-        nxt = actions[:, 0] * m + actions[:, 1]
+        nxt = actions[:, 0] * m + actions[:, 1] if cfg.memory else np.zeros(k, dtype=np.int64)
         gain0 = payoff[0, actions[:, 0], actions[:, 1]]
         gain1 = payoff[1, actions[:, 1], actions[:, 0]]
         for firm, gain in ((0, gain0), (1, gain1)):
@@ -191,8 +203,9 @@ def train_sessions(
             periods=int(periods[j]),
             policy=final[j].astype(np.int64),
             grid=grid,
+            memory=cfg.memory,
         )
-        sess.cycle = _limit_cycle(sess, divmod(int(state[j]), m))
+        sess.cycle = _limit_cycle(sess, sess.act((0, 0)) if cfg.memory == 0 else divmod(int(state[j]), m))
         cycle_profit = float(np.mean([payoff[0, a, b] + payoff[1, b, a] for a, b in sess.cycle])) / 2
         sess.profit_gain = (cycle_profit - pi_n) / (pi_m - pi_n)
         sessions.append(sess)
@@ -209,3 +222,35 @@ def _limit_cycle(session: Session, start: tuple[int, int]) -> list[tuple[int, ..
         path.append(current)
         current = session.act(current)
     return path[seen[current] :]
+
+
+def best_response_sessions(
+    seeds: list[int], game: LogitBertrand | None = None, cfg: QLearningConfig | None = None
+) -> list[Session]:
+    """Myopic best responders on the same grid: each period each firm charges the price that maximises
+    today's profit against the rival's last price. They converge to the grid's one-shot Nash price from
+    any start: the competitive benchmark. The seed picks the starting prices."""
+    game = game or LogitBertrand()
+    cfg = cfg or QLearningConfig()
+    m = cfg.m
+    grid = price_grid(game, cfg)
+    a1, a2 = np.meshgrid(np.arange(m), np.arange(m), indexing="ij")
+    profits = game.profits(np.stack([grid[a1], grid[a2]], axis=-1))  # [a1, a2, firm]
+    br0 = profits[:, :, 0].argmax(axis=0)  # firm 0's best reply to each rival price index
+    br1 = profits[:, :, 1].argmax(axis=1)
+    policy = np.zeros((2, m * m), dtype=np.int64)
+    for last0 in range(m):
+        for last1 in range(m):
+            policy[0, last0 * m + last1] = br0[last1]
+            policy[1, last0 * m + last1] = br1[last0]
+    p_n, p_m = game.nash_price(), game.monopoly_price()
+    pi_n, pi_m = game.symmetric_profit(p_n), game.symmetric_profit(p_m)
+    sessions = []
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        sess = Session(seed=seed, converged=True, periods=0, policy=policy, grid=grid)
+        sess.cycle = _limit_cycle(sess, (int(rng.integers(m)), int(rng.integers(m))))
+        cycle_profit = float(np.mean([profits[a, b, 0] + profits[a, b, 1] for a, b in sess.cycle])) / 2
+        sess.profit_gain = (cycle_profit - pi_n) / (pi_m - pi_n)
+        sessions.append(sess)
+    return sessions
