@@ -212,7 +212,7 @@ def train_sessions(
     return sessions
 
 
-def _limit_cycle(session: Session, start: tuple[int, int]) -> list[tuple[int, ...]]:
+def _limit_cycle(session: Session, start: tuple[int, ...]) -> list[tuple[int, ...]]:
     """Play the greedy policies from ``start`` until a price pair repeats; return the cycle."""
     seen: dict[tuple[int, ...], int] = {}
     path: list[tuple[int, ...]] = []
