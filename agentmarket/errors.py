@@ -93,6 +93,12 @@ class InvalidInput(PreflightError, ValueError):
     """An argument is malformed: bad address, non-positive amount, past deadline, oversize quantity."""
 
 
+class UnsafeTerms(InvalidInput):
+    """The terms would let a counterparty take money or an option for free (no arbiter and no bond, a
+    sell-side auction without seller bond): refused unless the caller opts in explicitly where that is
+    allowed at all."""
+
+
 class NotAuthorized(PreflightError, PermissionError):
     """The sender does not hold the role the action needs."""
 
@@ -288,7 +294,7 @@ def decode_revert(data: bytes, *, tx_hash: str | None = None) -> ContractRevert:
         values = abi_decode(types, bytes(data[4:])) if types else ()
     except Exception:
         return UnknownRevert({"selector": "0x" + bytes(data[:4]).hex()}, data=bytes(data), tx_hash=tx_hash)
-    arguments = {n: _normalise(v, t) for n, v, t in zip(names, values, types)}
+    arguments = {n: _normalise(v, t) for n, v, t in zip(names, values, types, strict=False)}
     return cls(arguments, data=bytes(data), tx_hash=tx_hash)
 
 

@@ -37,6 +37,7 @@ PRICE = 10**18
 MAX = 2**256 - 1
 HOUR = 3600
 GUARD = "ReentrancyGuardReentrantCall"
+SELLER_BOND = 100  # at most the reserve (1000)
 
 
 class Kit:
@@ -432,11 +433,12 @@ def test_channel_false_returning_token(kit: Kit):
 
 def _template(k: Kit, token: Any, seller: str) -> tuple[Any, ...]:
     # creator, arbiter, asset, bond, termsHash, promiseDelay, deliveryDelay, review, ruling, penalty, cap, arbFee, split
+    # sales carry a seller bond (posted at creation) and an arbiter (DESIGN §6.12)
     return (
         seller,
-        ZERO_ADDRESS,
+        k.arb.address,
         token.address if token else ETH,
-        0,
+        SELLER_BOND,
         b"\x00" * 32,
         0,
         HOUR,
@@ -456,7 +458,7 @@ def test_english_outbid_hook_bidder_reenters_on_withdraw_and_fee_token_sale_sett
     k = kit
     en = k.suite["EnglishAuction"]
     for token in (k.hook, k.fot):
-        for h in (k.buyer, k.b2):
+        for h in (k.buyer, k.b2, k.seller):
             k.ok(
                 h,
                 token.address,
@@ -498,11 +500,12 @@ def test_dutch_and_offer_fills_in_a_fee_on_transfer_token_open_pro_rata_deals(ki
     what arrived, and the escrow stays solvent."""
     k = kit
     du = k.suite["DutchAuction"]
-    k.ok(
-        k.buyer,
-        k.fot.address,
-        encode_call("approve(address,uint256)", ["address", "uint256"], [du.address, MAX]),
-    )
+    for h in (k.buyer, k.seller):
+        k.ok(
+            h,
+            k.fot.address,
+            encode_call("approve(address,uint256)", ["address", "uint256"], [du.address, MAX]),
+        )
     start = k.fast.now
     receipt = k.ok(
         k.seller,
