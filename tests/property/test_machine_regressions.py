@@ -9,8 +9,11 @@ import pytest
 
 from agentmarket.chain import Chain
 from agentmarket.clients.escrow import EscrowClient
+from agentmarket.clients.offers import Side
 from agentmarket.deploy import Suite
 from agentmarket.types import DealState
+
+HOUR = 3600
 
 
 def _same(client: EscrowClient, deal_id: int) -> None:
@@ -51,3 +54,48 @@ def test_cancel_request_lapses_on_delivery_in_views_and_rebuild(
     seller.submit(deal, b"\x01" * 32)
     assert buyer.status(deal.id)[2:] == (False, False)
     _same(buyer, deal.id)
+
+
+def test_offers_machine_same_offer_signed_twice_then_one_copy_cancelled(
+    request: pytest.FixtureRequest, anvil: Chain, anvil_suite: Suite
+):
+    """`make fuzz` seed 156444343224070998739110818900478253662: a maker signs the same fields and salt
+    twice and cancels one copy; the chain reports the other cancelled too. The contract is right (the
+    status belongs to the EIP-712 digest; equal fields and salt are one offer, the salt is what makes
+    offers distinct); the model kept a status per copy. Replayed step by step through the machine."""
+    from test_offers_machine import Env, OffersMachine  # tests/property is on the path under pytest
+
+    env = OffersMachine.env = Env(anvil, anvil_suite)
+    OffersMachine.fast = env.fast
+    OffersMachine.stats = {"examples": 0, "checks": 0}
+    m = OffersMachine()
+    try:
+        same = dict(
+            maker="m1",
+            side=Side.SELL,
+            asset=0,
+            price=1,
+            quantity=2,
+            min_fill=1,
+            bond=0,
+            ttl=HOUR,
+            designated=None,
+            stale_counter=False,
+            kind="valid",
+            arbiter=False,
+            delivery=0,
+            salt=0,
+        )
+        m.make_offer(**same)
+        m.make_offer(**same)
+        assert m.offers[0].hash == m.offers[1].hash
+        m.books_agree()
+        m.fill(i=1, taker="t1", qty="one", wrong_value=False)  # filling one copy fills the digest
+        m.books_agree()
+        m.cancel(i=1, by_maker=True)
+        m.books_agree()
+        m.fill(i=0, taker="t2", qty="one", wrong_value=False)  # the other copy is cancelled too
+        m.books_agree()
+        assert m.offers[0].cancelled and m.offers[0].filled == 1
+    finally:
+        m.teardown()

@@ -46,14 +46,48 @@ SIG_KINDS = ["valid"] * 7 + ["stranger", "other_contract", "other_chain", "high_
 
 
 @dataclass
+class Status:
+    """What the OfferBook stores per offer digest."""
+
+    filled: int = 0
+    validated: bool = False
+    cancelled: bool = False
+
+
+@dataclass
 class MOffer:
+    """One signed copy of an offer. The status belongs to the digest, not the copy: a maker who signs the
+    same fields and salt twice has made one offer (two signatures of it), so the copies share one Status."""
+
     offer: Offer
     hash: bytes
     sig: bytes
     sig_ok: bool
-    filled: int = 0
-    validated: bool = False
-    cancelled: bool = False
+    status: Status
+
+    @property
+    def filled(self) -> int:
+        return self.status.filled
+
+    @filled.setter
+    def filled(self, value: int) -> None:
+        self.status.filled = value
+
+    @property
+    def validated(self) -> bool:
+        return self.status.validated
+
+    @validated.setter
+    def validated(self, value: bool) -> None:
+        self.status.validated = value
+
+    @property
+    def cancelled(self) -> bool:
+        return self.status.cancelled
+
+    @cancelled.setter
+    def cancelled(self, value: bool) -> None:
+        self.status.cancelled = value
 
 
 class Env:
@@ -134,6 +168,7 @@ class OffersMachine(ChainMachine):
         super().__init__()
         e = self.e = self.env
         self.offers: list[MOffer] = []
+        self.status: dict[bytes, Status] = {}  # per digest, shared by every signed copy of one offer
         self.counters = {m: 0 for m in e.makers}
         self.deposits = {h: 0 for h in e.holders[:8]}
         self.approving = True
@@ -268,7 +303,9 @@ class OffersMachine(ChainMachine):
             salt=salt,
             counter=counter,
         )
-        self.offers.append(MOffer(offer, offer.digest(e.domain), self.sign(offer, kind), kind == "valid"))
+        h = offer.digest(e.domain)
+        status = self.status.setdefault(h, Status())
+        self.offers.append(MOffer(offer, h, self.sign(offer, kind), kind == "valid", status))
 
     def pick(self, i: int) -> MOffer:
         return self.offers[i % len(self.offers)]
@@ -427,7 +464,7 @@ class OffersMachine(ChainMachine):
                     self.deposits[o.maker] -= o.bond_per_unit * q if o.side == Side.SELL else o.unit_price * q
             else:
                 expected.append((k, why[0]))
-        for m, filled, validated, deposits in saved:
+        for m, filled, validated, _deposits in saved:
             m.filled, m.validated = filled, validated
         self.deposits = saved[0][3] if saved else self.deposits
         receipt = self.act(t, data, budget)
