@@ -101,6 +101,11 @@ class InvalidState(PreflightError):
     """The object is not in a state that allows the action (or a deadline says no)."""
 
 
+class ClosePending(InvalidState):
+    """A payee's voucher store refuses a voucher above a cooperative close it signed that is still valid
+    on chain (the payer could submit that close and undercut the voucher)."""
+
+
 class InsufficientFunds(PreflightError):
     """The sender's balance cannot cover the amount plus gas."""
 
@@ -288,7 +293,7 @@ def decode_revert(data: bytes, *, tx_hash: str | None = None) -> ContractRevert:
         values = abi_decode(types, bytes(data[4:])) if types else ()
     except Exception:
         return UnknownRevert({"selector": "0x" + bytes(data[:4]).hex()}, data=bytes(data), tx_hash=tx_hash)
-    arguments = {n: _normalise(v, t) for n, v, t in zip(names, values, types)}
+    arguments = {n: _normalise(v, t) for n, v, t in zip(names, values, types, strict=False)}
     return cls(arguments, data=bytes(data), tx_hash=tx_hash)
 
 

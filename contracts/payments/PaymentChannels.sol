@@ -26,8 +26,9 @@ contract PaymentChannels is IPaymentChannels, EIP712, ReentrancyGuardTransient {
     uint256 public constant PAYOUT_GAS = 30_000;
     /// @notice keccak256("Voucher(bytes32 channelId,uint256 amount)")
     bytes32 public constant VOUCHER_TYPEHASH = keccak256("Voucher(bytes32 channelId,uint256 amount)");
-    /// @notice keccak256("CooperativeClose(bytes32 channelId,uint256 amount)")
-    bytes32 public constant CLOSE_TYPEHASH = keccak256("CooperativeClose(bytes32 channelId,uint256 amount)");
+    /// @notice keccak256("CooperativeClose(bytes32 channelId,uint256 amount,uint256 deadline)")
+    bytes32 public constant CLOSE_TYPEHASH =
+        keccak256("CooperativeClose(bytes32 channelId,uint256 amount,uint256 deadline)");
 
     mapping(bytes32 channelId => uint256 packed) private _channels;
     mapping(address account => mapping(address asset => uint256)) private _credits;
@@ -151,12 +152,18 @@ contract PaymentChannels is IPaymentChannels, EIP712, ReentrancyGuardTransient {
     function cooperativeClose(
         ChannelKey calldata key,
         uint256 amount,
+        uint256 deadline,
         bytes calldata payerSignature,
         bytes calldata payeeSignature
     ) external nonReentrant {
         bytes32 id = ChannelLib.id(key);
         uint256 w = _loadOpen(id);
-        bytes32 digest = _hashTypedDataV4(keccak256(abi.encode(CLOSE_TYPEHASH, id, amount)));
+        // A consent to close is only good until its deadline: a payee who signed a close and later takes a
+        // higher voucher waits the deadline out first (its VoucherStore enforces that), so no old close can
+        // be replayed below the latest voucher it holds.
+        // slither-disable-next-line timestamp -- signature deadline by design; seconds of skew are harmless
+        if (block.timestamp > deadline) revert ChannelCloseExpired(id, deadline, block.timestamp);
+        bytes32 digest = _closeDigest(id, amount, deadline);
         if (msg.sender != key.payer && !_validSig(key.payer, digest, payerSignature)) {
             revert ChannelInvalidSignature(id, key.payer);
         }
@@ -245,8 +252,8 @@ contract PaymentChannels is IPaymentChannels, EIP712, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IPaymentChannels
-    function closeDigest(bytes32 id, uint256 amount) external view returns (bytes32) {
-        return _hashTypedDataV4(keccak256(abi.encode(CLOSE_TYPEHASH, id, amount)));
+    function closeDigest(bytes32 id, uint256 amount, uint256 deadline) external view returns (bytes32) {
+        return _closeDigest(id, amount, deadline);
     }
 
     /// @inheritdoc IPaymentChannels
@@ -331,6 +338,10 @@ contract PaymentChannels is IPaymentChannels, EIP712, ReentrancyGuardTransient {
 
     function _voucherDigest(bytes32 id, uint256 amount) private view returns (bytes32) {
         return _hashTypedDataV4(keccak256(abi.encode(VOUCHER_TYPEHASH, id, amount)));
+    }
+
+    function _closeDigest(bytes32 id, uint256 amount, uint256 deadline) private view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(CLOSE_TYPEHASH, id, amount, deadline)));
     }
 
     function _validSig(address signer, bytes32 digest, bytes calldata signature) private view returns (bool) {

@@ -222,11 +222,17 @@ class ChannelsMachine(ChainMachine):
     # -- signatures --------------------------------------------------------------------------------------
 
     def sign(
-        self, ch: MChannel, amount: int, kind: str, *, close: bool = False, signer: str | None = None
+        self,
+        ch: MChannel,
+        amount: int,
+        kind: str,
+        *,
+        close: int | None = None,
+        signer: str | None = None,
     ) -> bytes:
+        """A voucher signature, or with ``close`` (its deadline) a cooperative-close consent."""
         e = self.e
         signer = signer or ch.payer
-        digest_fn = close_digest if close else voucher_digest
         domain, cid, key = e.domain, ch.id, e.keys[signer]
         if kind == "stranger":
             key = e.stranger.key
@@ -238,7 +244,10 @@ class ChannelsMachine(ChainMachine):
             domain = e.foreign_chain
         elif kind == "zero":
             return b"\x00" * 65
-        sig = sign_digest(bytes(key), digest_fn(domain, cid, amount))
+        digest = (
+            voucher_digest(domain, cid, amount) if close is None else close_digest(domain, cid, amount, close)
+        )
+        sig = sign_digest(bytes(key), digest)
         if kind == "high_s":
             r, s, v = sig[:32], int.from_bytes(sig[32:64], "big"), sig[64]
             sig = r + (N - s).to_bytes(32, "big") + bytes([55 - v])  # 27 <-> 28: the same signer, high s
@@ -481,17 +490,23 @@ class ChannelsMachine(ChainMachine):
         who=st.sampled_from(["payer", "payee", "stranger"]),
         payer_kind=st.sampled_from(SIG_KINDS),
         payee_kind=st.sampled_from(SIG_KINDS),
+        ttl=st.sampled_from([0, 0, 600, -1]),
     )
-    def cooperative_close(self, i: int, choice: int, who: str, payer_kind: str, payee_kind: str) -> None:
+    def cooperative_close(
+        self, i: int, choice: int, who: str, payer_kind: str, payee_kind: str, ttl: int
+    ) -> None:
         ch = self.pick(i)
         amount = self.amount_for(ch, choice)
         sender = {"payer": ch.payer, "payee": ch.payee, "stranger": self.e.stranger.address}[who]
-        payer_sig = self.sign(ch, amount, payer_kind, close=True)
-        payee_sig = self.sign(ch, amount, payee_kind, close=True, signer=ch.payee)
-        data = self.e.pc.encode_abi("cooperativeClose", args=[ch.key, amount, payer_sig, payee_sig])
+        deadline = self.now() + ttl  # -1: a consent that expired a second ago
+        payer_sig = self.sign(ch, amount, payer_kind, close=deadline)
+        payee_sig = self.sign(ch, amount, payee_kind, close=deadline, signer=ch.payee)
+        data = self.e.pc.encode_abi("cooperativeClose", args=[ch.key, amount, deadline, payer_sig, payee_sig])
         expect = None
         if ch.status != CS.OPEN:
             expect = ("ChannelNotOpen", {"channelId": ch.id, "status": int(ch.status)})
+        elif self.now() > deadline:
+            expect = ("ChannelCloseExpired", {"channelId": ch.id, "deadline": deadline, "now": self.now()})
         elif sender != ch.payer and payer_kind != "valid":
             expect = ("ChannelInvalidSignature", {"channelId": ch.id, "signer": ch.payer})
         elif sender != ch.payee and payee_kind != "valid":
