@@ -93,6 +93,12 @@ class InvalidInput(PreflightError, ValueError):
     """An argument is malformed: bad address, non-positive amount, past deadline, oversize quantity."""
 
 
+class UnsafeTerms(InvalidInput):
+    """The terms let a counterparty collect from this party without risking anything of comparable value
+    (e.g. an open buy request with no arbiter, no designated taker and no bond); the client refuses them
+    unless the caller opts in explicitly (``allow_unsafe=True``)."""
+
+
 class NotAuthorized(PreflightError, PermissionError):
     """The sender does not hold the role the action needs."""
 

@@ -178,3 +178,40 @@ def test_claim_many_skips_a_hostile_item_at_under_twice_the_honest_gas(
         assert bytes(skipped[0]["args"]["channelId"]) == ch.id
     ratio = bad["gasUsed"] / honest["gasUsed"]
     assert ratio <= 2, f"hostile batch {bad['gasUsed']} vs honest {honest['gasUsed']}: {ratio:.2f}x"
+
+
+# -- point 1 (offers side): the client's defaults are the safe ones --------------------------------------
+
+
+def test_open_buy_request_needs_protection_or_an_explicit_opt_in(chain: Chain, suite: Suite):
+    """With the client's defaults (no arbiter, no bond, any taker) a stranger could fill a buy request,
+    submit junk and collect. Must hold: build, sign and post refuse such terms with a typed error before
+    any transaction; an arbiter, a designated taker or a seller bond of 10% of the price makes them safe;
+    only allow_unsafe=True produces the old offer."""
+    from agentmarket.clients.offers import OffersClient, unsafe_terms
+
+    buyer = OffersClient.from_suite(suite, chain.accounts[1])
+    stranger = buyer.as_(chain.accounts[6])
+    nonce = chain.w3.eth.get_transaction_count(buyer.account.address)
+    with pytest.raises(errors.UnsafeTerms):
+        buyer.build("buy", "dataset/x", 10**16, 1)
+    with pytest.raises(errors.UnsafeTerms):
+        buyer.offer("buy", "dataset/x", 10**16, 1, bond_per_unit=10**15 - 1)  # bond under 10%
+    risky = buyer.build("buy", "dataset/x", 10**16, 1, allow_unsafe=True)
+    assert unsafe_terms(risky) is not None
+    with pytest.raises(errors.UnsafeTerms):
+        buyer.sign(risky)
+    with pytest.raises(errors.UnsafeTerms):
+        buyer.post(risky)
+    assert chain.w3.eth.get_transaction_count(buyer.account.address) == nonce  # nothing was sent
+    for safe in (
+        {"arbiter": chain.accounts[5].address},
+        {"taker": chain.accounts[3].address},
+        {"bond_per_unit": 10**15},
+    ):
+        assert unsafe_terms(buyer.build("buy", "dataset/x", 10**16, 1, **safe)) is None
+    assert unsafe_terms(buyer.build("sell", "dataset/x", 10**16, 1)) is None  # the buyer picks the seller
+    # the explicit opt-in still works, and then the stranger can take the request as before
+    buyer.deposit(10**16)
+    signed = buyer.offer("buy", "dataset/x", 10**16, 1, allow_unsafe=True)
+    assert stranger.fill(signed).deal.seller == chain.accounts[6].address
