@@ -99,3 +99,30 @@ def test_offers_machine_same_offer_signed_twice_then_one_copy_cancelled(
         assert m.offers[0].cancelled and m.offers[0].filled == 1
     finally:
         m.teardown()
+
+
+@pytest.mark.parametrize("wait", [0, 2 * HOUR])
+def test_channels_machine_payer_replays_the_payees_old_close_consent(
+    anvil: Chain, anvil_suite: Suite, wait: int
+):
+    """Issue 12 point 9 as a machine example (the search found it as `payer_strategy`): the payee consents
+    to close at what it holds, the payer pays more, then replays the consent. Without waiting, the payee
+    refused the higher voucher (its store), so the close pays what it holds; after the consent expired the
+    payee took the voucher and the chain refuses the replay (`ChannelCloseExpired`)."""
+    from test_channels_machine import ChannelsMachine
+    from test_channels_machine import Env as ChannelsEnv
+
+    env = ChannelsMachine.env = ChannelsEnv(anvil, anvil_suite)
+    ChannelsMachine.fast = env.fast
+    ChannelsMachine.stats = {"examples": 0, "checks": 0}
+    m = ChannelsMachine()
+    try:
+        m.open(payer="p1", payee="s1", asset=0, amount=10**15, ttl=4 * HOUR, salt=0, corrupt=None)
+        m.solvent_and_views_agree()
+        m.payer_strategy(i=1, first=1, ttl=60, wait=wait, second=7, relayed=True)
+        m.solvent_and_views_agree()
+        (ch,) = m.channels.values()
+        assert ch.held == (8 if wait else 1)
+        assert ch.status == (1 if wait else 2)  # still open after the refused replay; closed at 1 otherwise
+    finally:
+        m.teardown()
