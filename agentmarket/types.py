@@ -83,6 +83,7 @@ class DealState(IntEnum):
     RESOLVED = 7
     REFUNDED = 8
     CANCELLED = 9
+    REJECTED = 10
 
     @property
     def is_active(self) -> bool:
@@ -91,6 +92,12 @@ class DealState(IntEnum):
     @property
     def is_terminal(self) -> bool:
         return self >= DealState.ACCEPTED
+
+
+def protocol_fee(value: int, fee_bps: int) -> int:
+    """The escrow's protocol fee on a payout of ``value``: rounded up (``DealLib.feeOn``), so splitting a
+    payout into small pieces never rounds the fee away."""
+    return -(-value * fee_bps // 10_000)
 
 
 DEAL_ABI_TYPES = "(address,address,address,address,uint128,uint128,bytes32,uint40,uint40,uint32,uint32,uint16,uint16,uint16,uint16)"

@@ -227,7 +227,7 @@ class EscrowClient(ContractClient):
                 tx_hash=tx,
             )
         if name in ("DealAccepted", "DealFinalized"):
-            # the fee is not in the event (hot path): fee = (amount - penalty) * feeBps / 10_000
+            # the fee is not in the event (hot path): fee = ceil((amount - penalty) * feeBps / 10_000)
             to_seller, to_buyer = int(args["toSeller"]), int(args["toBuyer"])
             fee = t.amount - to_buyer + t.bond - to_seller
             state = DealState.ACCEPTED if name == "DealAccepted" else DealState.FINALIZED

@@ -29,7 +29,7 @@ from agentmarket.chain import Chain
 from agentmarket.clients.escrow import EscrowClient
 from agentmarket.deploy import Suite
 from agentmarket.errors import decode_revert
-from agentmarket.types import BPS, ETH, ZERO_ADDRESS, Deal, DealState, DealTerms, Settlement
+from agentmarket.types import BPS, ETH, ZERO_ADDRESS, Deal, DealState, DealTerms, Settlement, protocol_fee
 
 pytestmark = pytest.mark.anvil
 
@@ -274,7 +274,7 @@ class EscrowMachine(ChainMachine):
         return d.submitted_at + d.terms.review_window + d.terms.ruling_window
 
     def fee(self, gross: int) -> int:
-        return gross * self.e.fee_bps // BPS
+        return protocol_fee(gross, self.e.fee_bps)
 
     # -- rules: opening -----------------------------------------------------------------------------------
 
@@ -719,11 +719,12 @@ class EscrowMachine(ChainMachine):
             self.act(sender, data, 0, expect)
             return
         self.act(sender, data)
-        to_arbiter = t.amount * t.arbiter_fee_bps // BPS
-        rest = t.amount - to_arbiter
+        arbiter_gross = t.amount * t.arbiter_fee_bps // BPS
+        rest = t.amount - arbiter_gross
         seller_gross = rest * seller_bps // BPS
         bond_to_seller = t.bond * bond_bps // BPS
-        fee = self.fee(seller_gross)
+        fee = self.fee(seller_gross) + self.fee(arbiter_gross)  # the arbiter's fee pays the protocol fee too
+        to_arbiter = arbiter_gross - self.fee(arbiter_gross)
         to_seller = seller_gross - fee + bond_to_seller
         to_buyer = rest - seller_gross + t.bond - bond_to_seller
         assert to_seller + to_buyer + to_arbiter + fee == t.amount + t.bond
