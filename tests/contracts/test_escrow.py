@@ -466,7 +466,9 @@ def test_resolve_splits_amount_and_bond(env: Env):
     (ev,) = env.events(receipt, "DisputeResolved")
     arbiter_gross = PRICE * 200 // 10_000
     seller_gross = (PRICE - arbiter_gross) * 7000 // 10_000
-    fee = fee_of(env, seller_gross) + fee_of(env, arbiter_gross)  # the arbiter's fee pays the protocol fee too
+    fee = fee_of(env, seller_gross) + fee_of(
+        env, arbiter_gross
+    )  # the arbiter's fee pays the protocol fee too
     to_arbiter = arbiter_gross - fee_of(env, arbiter_gross)
     assert ev.args.toArbiter == to_arbiter and ev.args.fee == fee
     assert ev.args.toSeller == seller_gross - fee_of(env, seller_gross) + BOND // 4
@@ -880,7 +882,9 @@ def test_client_dispute_resolve_and_default(env: Env):
     with pytest.raises(errors.InvalidState):
         buyer.settle_default(deal)
     resolved = arbiter.resolve(deal, 4000)
-    assert resolved.state == DealState.RESOLVED and resolved.settlement.to_arbiter == PRICE // 100 - fee_of(env, PRICE // 100)
+    assert resolved.state == DealState.RESOLVED and resolved.settlement.to_arbiter == PRICE // 100 - fee_of(
+        env, PRICE // 100
+    )
     deal = buyer.create(env.seller.address, PRICE, deliver_by=timedelta(hours=2), arbiter=env.arbiter.address)
     deal = buyer.dispute(seller.submit(deal, b"\x01" * 32))
     env.chain.travel_to(deal.ruling_ends_at + 1)
