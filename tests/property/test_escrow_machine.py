@@ -44,6 +44,7 @@ SETTLED = (
     "DisputeDefaulted",
     "DealRefunded",
     "DealCancelled",
+    "DealRejected",
 )
 
 
@@ -765,6 +766,35 @@ class EscrowMachine(ChainMachine):
         d.settlement = Settlement(to_seller=to_seller, to_buyer=to_buyer, fee=fee)
         d.history.append("default")
         self.pay(t.asset, t.seller, to_seller)
+        self.pay(t.asset, t.buyer, to_buyer)
+
+    @precondition(lambda self: self.deals)
+    @rule(i=st.integers(0, 10**6), role=ROLES, stale=STALE)
+    def reject(self, i: int, role: str, stale: bool) -> None:
+        """Issue 12, point 1: the buyer of an arbiter-less deal rejects within the review window."""
+        d = self.pick(i, S.SUBMITTED)
+        t = self.terms_for(d, stale)
+        sender = self.who(d, role)
+        data = self.e.escrow.encode_abi("reject", args=[d.id, t.as_tuple()])
+        expect = self.load_error(d, t) or self.state_error(d, S.SUBMITTED)
+        if expect is None and sender != t.buyer:
+            expect = ("EscrowUnauthorized", {"dealId": d.id, "caller": sender})
+        if expect is None and t.arbiter != ZERO_ADDRESS:
+            expect = ("EscrowHasArbiter", {"dealId": d.id, "arbiter": t.arbiter})
+        if expect is None and self.now() > self.review_end(d):
+            expect = (
+                "EscrowDeadlinePassed",
+                {"dealId": d.id, "deadline": self.review_end(d), "now": self.now()},
+            )
+        if expect is not None:
+            self.act(sender, data, 0, expect)
+            return
+        self.act(sender, data)
+        to_buyer = t.amount + t.bond
+        self.unlock(t.asset, to_buyer, 0)
+        d.state = S.REJECTED
+        d.settlement = Settlement(to_buyer=to_buyer)
+        d.history.append("reject")
         self.pay(t.asset, t.buyer, to_buyer)
 
     @precondition(lambda self: self.deals)
