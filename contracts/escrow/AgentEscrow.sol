@@ -173,7 +173,7 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
             adjusted.bond = _toUint128(received);
             h = DealLib.hashMemory(adjusted);
         }
-        _deals[dealId] = DealLib.pack(h, DealState.Funded, 0);
+        _deals[dealId] = packed.withBondPosted(h);
         _lock(asset, received);
         emit BondPosted(dealId, received);
     }
@@ -301,7 +301,7 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         Deal memory adjusted = deal;
         uint256 remaining = deal.amount - amount;
         adjusted.amount = _toUint128(remaining);
-        _deals[dealId] = packed.withHash(DealLib.hashMemory(adjusted));
+        _deals[dealId] = packed.withRelease(DealLib.hashMemory(adjusted));
         uint256 fee = DealLib.feeOn(amount, feeBps);
         _released[dealId] += amount - fee;
         _unlock(deal.asset, amount, fee);
@@ -608,7 +608,8 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
             (bool ruled, uint256 sellerBps) = packed.ruling();
             gross = ruled ? _rulingShare(deal, sellerBps) : _defaultShare(deal, packed);
         }
-        paid = _released[dealId] + gross - DealLib.feeOn(gross, feeBps);
+        paid = gross - DealLib.feeOn(gross, feeBps);
+        if (packed.hasReleases()) paid += _released[dealId];
     }
 
     /// @inheritdoc IAgentEscrow

@@ -42,7 +42,8 @@ struct Deal {
 
 /// @notice The storage word of one deal (after Uniswap v4's `Slot0`: a value type with getters and setters,
 /// no inline masks at the call sites):
-///   bits 64..255  keccak256(abi.encode(deal)) >> 64   (second-preimage resistance 2^192)
+///   bits 72..255  keccak256(abi.encode(deal)) >> 72   (second-preimage resistance 2^184)
+///   bit   64      funds were released early (their net is in the escrow's `_released`; saves raters a read)
 ///   bits 50..63   ruling: 0 = no arbiter ruling (default split), else the arbiter's sellerBps + 1
 ///   bit   49      seller asked to cancel
 ///   bit   48      buyer asked to cancel
@@ -95,7 +96,8 @@ library TotalsLib {
 /// @notice Hashing, fee and packed-state helpers for deals.
 library DealLib {
     uint256 internal constant DEAL_WORDS_SIZE = 15 * 32;
-    uint256 internal constant HASH_MASK = ~uint256(type(uint64).max);
+    uint256 internal constant HASH_MASK = ~uint256(type(uint72).max);
+    uint256 internal constant RELEASED = 1 << 64;
     uint256 internal constant BUYER_CANCEL = 1 << 48;
     uint256 internal constant SELLER_CANCEL = 1 << 49;
     uint256 private constant STATE_MASK = 0xff;
@@ -168,12 +170,23 @@ library DealLib {
 
     /// @notice `slot` in state Submitted at time `t` (cancel requests dropped: delivery supersedes them).
     function withSubmission(DealSlot slot, uint256 t) internal pure returns (DealSlot) {
-        return DealSlot.wrap((DealSlot.unwrap(slot) & HASH_MASK) | (t << 8) | uint256(uint8(DealState.Submitted)));
+        uint256 kept = DealSlot.unwrap(slot) & (HASH_MASK | RELEASED);
+        return DealSlot.wrap(kept | (t << 8) | uint256(uint8(DealState.Submitted)));
     }
 
-    /// @notice `slot` with the hash replaced by `h` (terms changed: bond posted, funds released).
-    function withHash(DealSlot slot, bytes32 h) internal pure returns (DealSlot) {
-        return DealSlot.wrap((DealSlot.unwrap(slot) & ~HASH_MASK) | (uint256(h) & HASH_MASK));
+    /// @notice `slot` Funded under the terms hashing to `h` (the bond was posted; cancel requests dropped).
+    function withBondPosted(DealSlot slot, bytes32 h) internal pure returns (DealSlot) {
+        uint256 kept = DealSlot.unwrap(slot) & RELEASED;
+        return DealSlot.wrap(kept | (uint256(h) & HASH_MASK) | uint256(uint8(DealState.Funded)));
+    }
+
+    /// @notice `slot` with the hash replaced by `h` and the released flag set (funds released early).
+    function withRelease(DealSlot slot, bytes32 h) internal pure returns (DealSlot) {
+        return DealSlot.wrap((DealSlot.unwrap(slot) & ~HASH_MASK) | (uint256(h) & HASH_MASK) | RELEASED);
+    }
+
+    function hasReleases(DealSlot slot) internal pure returns (bool) {
+        return DealSlot.unwrap(slot) & RELEASED != 0;
     }
 
     /// @notice `slot` with the buyer's (`byBuyer`) or the seller's cancel request recorded.
