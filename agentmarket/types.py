@@ -53,10 +53,7 @@ def to_bytes32(value: bytes | str | None) -> bytes:
     """32 bytes from raw bytes (right-padded if shorter), a 0x-hex string, or None (zero)."""
     if value is None:
         return ZERO_HASH
-    if isinstance(value, str):
-        raw = bytes.fromhex(value.removeprefix("0x"))
-    else:
-        raw = bytes(value)
+    raw = bytes.fromhex(value.removeprefix("0x")) if isinstance(value, str) else bytes(value)
     if len(raw) > 32:
         raise ValueError(f"{len(raw)} bytes do not fit in bytes32")
     return raw.ljust(32, b"\x00")
@@ -155,7 +152,7 @@ class DealTerms:
         if isinstance(value, Mapping):
             kwargs = {py: value[sol] for py, sol in _DEAL_FIELDS}
         else:
-            kwargs = {py: v for (py, _), v in zip(_DEAL_FIELDS, value)}
+            kwargs = {py: v for (py, _), v in zip(_DEAL_FIELDS, value, strict=False)}
         kwargs["terms_hash"] = bytes(kwargs["terms_hash"])
         return cls(**kwargs)
 

@@ -598,13 +598,15 @@ class EscrowMachine(ChainMachine):
     def batch(self, picks: list[int], role: str, by_buyer: bool, stale: list[bool], mismatch: bool) -> None:
         """acceptMany / finalizeMany: failing items are skipped with the reason the strict call would give."""
         deals = [self.pick(i) for i in picks]
-        terms = [self.terms_for(d, s and k % 3 == 0) for k, (d, s) in enumerate(zip(deals, stale))]
+        terms = [
+            self.terms_for(d, s and k % 3 == 0) for k, (d, s) in enumerate(zip(deals, stale, strict=False))
+        ]
         sender = self.who(deals[0], role)
         ids = [d.id for d in deals]
         if mismatch:
             data = self.e.escrow.encode_abi(
                 "acceptMany" if by_buyer else "finalizeMany",
-                args=[ids + [ids[0]], [x.as_tuple() for x in terms]],
+                args=[[*ids, ids[0]], [x.as_tuple() for x in terms]],
             )
             self.act(sender, data, 0, ("EscrowLengthMismatch", {"ids": len(ids) + 1, "deals": len(ids)}))
             return
@@ -615,7 +617,7 @@ class EscrowMachine(ChainMachine):
         expected: list[tuple[int, str | None]] = []
         settle_after: list[MDeal] = []
         snapshot = {d.id: d.state for d in deals}
-        for d, t in zip(deals, terms):
+        for d, t in zip(deals, terms, strict=False):
             why = self.settle_error(d, t, sender, by_buyer)
             expected.append((d.id, why[0] if why else None))
             if why is None:
