@@ -88,7 +88,6 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
     /// @inheritdoc IAgentEscrow
     function openFor(Deal calldata deal, bool bondPosted) external payable nonReentrant returns (uint256 dealId) {
         uint256 admittedAt = _markets[msg.sender].admittedAt;
-        // slither-disable-next-line timestamp -- the admission time is a deadline by design
         if (admittedAt == 0 || block.timestamp < admittedAt) revert EscrowNotMarket(msg.sender);
         _validate(deal);
         uint256 bond = bondPosted ? deal.bond : 0;
@@ -136,7 +135,6 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         ) revert EscrowInvalidParties(buyer, seller, arbiter);
         uint256 promisedBy = deal.promisedBy;
         uint256 deliverBy = deal.deliverBy;
-        // slither-disable-next-line timestamp -- deadline check by design; block-time skew is only seconds
         if (deliverBy <= block.timestamp || promisedBy > deliverBy || (promisedBy == 0 && deal.penaltyBpsPerHour != 0)) {
             revert EscrowInvalidDeadlines(promisedBy, deliverBy, block.timestamp);
         }
@@ -154,7 +152,6 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         DealSlot packed = _load(dealId, deal);
         _requireState(dealId, packed, DealState.AwaitingBond);
         if (msg.sender != deal.seller) revert EscrowUnauthorized(dealId, msg.sender);
-        // slither-disable-next-line timestamp -- deadline check by design; block-time skew is only seconds
         if (block.timestamp > deal.deliverBy) revert EscrowDeadlinePassed(dealId, deal.deliverBy, block.timestamp);
         address asset = deal.asset;
         uint256 received;
@@ -183,7 +180,6 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         DealSlot packed = _load(dealId, deal);
         _requireState(dealId, packed, DealState.Funded);
         if (msg.sender != deal.seller) revert EscrowUnauthorized(dealId, msg.sender);
-        // slither-disable-next-line timestamp -- deadline check by design; block-time skew is only seconds
         if (block.timestamp > deal.deliverBy) revert EscrowDeadlinePassed(dealId, deal.deliverBy, block.timestamp);
         _deals[dealId] = packed.withSubmission(block.timestamp);
         emit DeliverableSubmitted(dealId, deliverableHash, block.timestamp);
@@ -233,7 +229,7 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         DealSlot packed = _deals[dealId];
         if (strict) {
             // the single-deal path reverts straight away (cheaper than building the error bytes)
-            // slither-disable-next-line incorrect-equality,timestamp -- exact zero test; time compare is a deadline
+            // slither-disable-next-line incorrect-equality -- exact zero test of the deal word (no deal), not a balance
             if (packed.isEmpty()) revert EscrowDealNotFound(dealId);
             if (!packed.matches(DealLib.hashCalldata(deal))) revert EscrowTermsMismatch(dealId);
             DealState state = packed.state();
@@ -272,7 +268,7 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         view
         returns (bytes memory)
     {
-        // slither-disable-next-line incorrect-equality,timestamp -- exact zero test; time compare is a deadline
+        // slither-disable-next-line incorrect-equality -- exact zero test of the deal word (no deal), not a balance
         if (packed.isEmpty()) return abi.encodeWithSelector(EscrowDealNotFound.selector, dealId);
         if (!packed.matches(DealLib.hashCalldata(deal))) {
             return abi.encodeWithSelector(EscrowTermsMismatch.selector, dealId);
@@ -294,7 +290,7 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
     function release(uint256 dealId, Deal calldata deal, uint256 amount) external nonReentrant {
         DealSlot packed = _load(dealId, deal);
         DealState state = packed.state();
-        // slither-disable-next-line incorrect-equality,timestamp -- exact test of the packed deal state, not a balance
+        // slither-disable-next-line incorrect-equality -- exact test of the packed deal state, not a balance
         if (state == DealState.None || state > DealState.Disputed) revert EscrowInvalidState(dealId, state);
         if (msg.sender != deal.buyer) revert EscrowUnauthorized(dealId, msg.sender);
         if (amount == 0 || amount > deal.amount) revert EscrowInvalidRelease(dealId, amount, deal.amount);
@@ -316,7 +312,6 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         if (msg.sender != deal.buyer) revert EscrowUnauthorized(dealId, msg.sender);
         if (deal.arbiter == address(0)) revert EscrowNoArbiter(dealId);
         uint256 reviewEnd = packed.submittedAt() + deal.reviewWindow;
-        // slither-disable-next-line timestamp -- deadline check by design; block-time skew is only seconds
         if (block.timestamp > reviewEnd) revert EscrowDeadlinePassed(dealId, reviewEnd, block.timestamp);
         _deals[dealId] = packed.withState(DealState.Disputed);
         emit DealDisputed(dealId);
@@ -329,7 +324,6 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         if (msg.sender != deal.buyer) revert EscrowUnauthorized(dealId, msg.sender);
         if (deal.arbiter != address(0)) revert EscrowHasArbiter(dealId, deal.arbiter);
         uint256 reviewEnd = packed.submittedAt() + deal.reviewWindow;
-        // slither-disable-next-line timestamp -- deadline check by design; block-time skew is only seconds
         if (block.timestamp > reviewEnd) revert EscrowDeadlinePassed(dealId, reviewEnd, block.timestamp);
         _deals[dealId] = packed.withState(DealState.Rejected);
         uint256 toBuyer = uint256(deal.amount) + deal.bond;
@@ -348,7 +342,6 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         _requireState(dealId, packed, DealState.Disputed);
         if (msg.sender != deal.arbiter) revert EscrowUnauthorized(dealId, msg.sender);
         uint256 rulingEnd = packed.submittedAt() + deal.reviewWindow + deal.rulingWindow;
-        // slither-disable-next-line timestamp -- deadline check by design; block-time skew is only seconds
         if (block.timestamp > rulingEnd) revert EscrowDeadlinePassed(dealId, rulingEnd, block.timestamp);
         if (sellerBps > BPS) revert EscrowInvalidBps(sellerBps);
         if (bondSellerBps > BPS) revert EscrowInvalidBps(bondSellerBps);
@@ -403,7 +396,6 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         DealSlot packed = _load(dealId, deal);
         _requireState(dealId, packed, DealState.Disputed);
         uint256 rulingEnd = packed.submittedAt() + deal.reviewWindow + deal.rulingWindow;
-        // slither-disable-next-line timestamp -- deadline check by design; block-time skew is only seconds
         if (block.timestamp <= rulingEnd) revert EscrowDeadlineNotReached(dealId, rulingEnd, block.timestamp);
         _deals[dealId] = packed.withState(DealState.Resolved);
         uint256 amount = deal.amount;
@@ -426,7 +418,6 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         DealSlot packed = _load(dealId, deal);
         DealState state = packed.state();
         if (state != DealState.Funded && state != DealState.AwaitingBond) revert EscrowInvalidState(dealId, state);
-        // slither-disable-next-line timestamp -- deadline check by design; block-time skew is only seconds
         if (block.timestamp <= deal.deliverBy) {
             revert EscrowDeadlineNotReached(dealId, deal.deliverBy, block.timestamp);
         }
@@ -446,7 +437,7 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         if (state != DealState.Funded && state != DealState.AwaitingBond) revert EscrowInvalidState(dealId, state);
         bool byBuyer = msg.sender == deal.buyer;
         if (!byBuyer && msg.sender != deal.seller) revert EscrowUnauthorized(dealId, msg.sender);
-        // slither-disable-next-line incorrect-equality,timestamp -- exact test of the packed deal state, not a balance
+        // slither-disable-next-line incorrect-equality -- exact test of the packed deal state, not a balance
         if (state == DealState.Funded && !(byBuyer ? packed.sellerCancelled() : packed.buyerCancelled())) {
             _deals[dealId] = packed.withCancelRequest(byBuyer);
             emit CancelRequested(dealId, msg.sender);
@@ -515,7 +506,6 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         uint256 effectiveAt = nextDealId == 1 ? block.timestamp : block.timestamp + MARKET_DELAY;
         MarketRecord memory r = _markets[market];
         if (allowed) {
-            // slither-disable-next-line timestamp -- admission time is a deadline by design
             if (r.admittedAt == 0) r.admittedAt = uint40(effectiveAt);
             else if (r.admittedAt <= block.timestamp) effectiveAt = r.admittedAt; // already admitted: relist now
             r.delistedAt = 0;
@@ -535,14 +525,12 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
     /// @inheritdoc IAgentEscrow
     function isMarket(address market) external view returns (bool) {
         uint256 admittedAt = _markets[market].admittedAt;
-        // slither-disable-next-line timestamp -- admission time is a deadline by design
         return admittedAt != 0 && admittedAt <= block.timestamp;
     }
 
     /// @inheritdoc IAgentEscrow
     function isListed(address market) external view returns (bool) {
         MarketRecord memory r = _markets[market];
-        // slither-disable-next-line timestamp -- admission and delisting times are deadlines by design
         return r.admittedAt != 0 && r.admittedAt <= block.timestamp && (r.delistedAt == 0 || block.timestamp < r.delistedAt);
     }
 
@@ -563,7 +551,6 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         returns (DealState state, uint256 submittedAt, bool buyerCancelled, bool sellerCancelled)
     {
         DealSlot packed = _deals[dealId];
-        // slither-disable-next-line timestamp -- bit tests on the packed deal word; no time compared
         return (
             packed.state(),
             packed.submittedAt(),
@@ -575,7 +562,6 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
     /// @inheritdoc IAgentEscrow
     function verifyTerms(uint256 dealId, Deal calldata deal) external view returns (bool) {
         DealSlot packed = _deals[dealId];
-        // slither-disable-next-line timestamp -- tests the packed deal word; no time compared
         return !packed.isEmpty() && packed.matches(DealLib.hashCalldata(deal));
     }
 
@@ -601,7 +587,7 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         if (packed.isEmpty() || !packed.matches(DealLib.hashCalldata(deal))) return (DealState.None, 0);
         state = packed.state();
         uint256 gross;
-        // slither-disable-next-line incorrect-equality,timestamp -- exact tests of the deal state enum
+        // slither-disable-next-line incorrect-equality -- exact tests of the deal state enum
         if (state == DealState.Accepted || state == DealState.Finalized) {
             gross = uint256(deal.amount) - DealLib.latePenalty(deal, packed.submittedAt());
         } else if (state == DealState.Resolved) {
@@ -624,14 +610,13 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
     /// @dev The stored word of `dealId`, after checking that `deal` is its current terms.
     function _load(uint256 dealId, Deal calldata deal) private view returns (DealSlot packed) {
         packed = _deals[dealId];
-        // slither-disable-next-line incorrect-equality,timestamp -- exact zero test of the deal word (no deal)
+        // slither-disable-next-line incorrect-equality -- exact zero test of the deal word (no deal)
         if (packed.isEmpty()) revert EscrowDealNotFound(dealId);
         if (!packed.matches(DealLib.hashCalldata(deal))) revert EscrowTermsMismatch(dealId);
     }
 
     function _requireState(uint256 dealId, DealSlot packed, DealState expected) private pure {
         DealState state = packed.state();
-        // slither-disable-next-line timestamp -- compares the deal state enum; no time compared
         if (state != expected) revert EscrowInvalidState(dealId, state);
     }
 
@@ -645,7 +630,6 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
     function _lock(address asset, uint256 value) private {
         uint256 slot;
         AssetTotals word;
-        // slither-disable-next-line assembly -- one slot hash for the read and the write: ~30 gas less per fund
         assembly ("memory-safe") {
             mstore(0x00, asset)
             mstore(0x20, _totals.slot)
@@ -653,7 +637,6 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
             word := sload(slot)
         }
         // The locked total is 160 bits wide, a deal at most 128: no single deal can fill it (issue 12, point 10).
-        // slither-disable-next-line timestamp -- overflow check on the totals word; no time
         if (word.locked() + value > TotalsLib.MAX_LOCKED) revert EscrowAccountingOverflow();
         word = word.addLocked(value); // locked + value < 2^160: no carry into the fees
         assembly ("memory-safe") {
@@ -668,7 +651,6 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
     function _unlock(address asset, uint256 value, uint256 fee) private {
         AssetTotals word = _totals[asset];
         _totals[asset] = word.unlock(value, fee);
-        // slither-disable-next-line timestamp -- bounds check on the totals word; no time
         if (value > word.locked() || word.fees() + fee > TotalsLib.MAX_FEES) _unlockSlow(asset, word, value, fee);
     }
 
@@ -688,7 +670,6 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
 
     /// @dev The escrow's balance of `asset` (a bare staticcall: the transfer around it proves the code).
     function _balanceOf(address asset) private view returns (uint256 held) {
-        // slither-disable-next-line assembly -- bare balanceOf staticcall; checks success and a 32-byte return
         assembly ("memory-safe") {
             mstore(0x00, 0x70a08231) // balanceOf(address)
             mstore(0x20, address())
@@ -706,7 +687,6 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         uint256 accounted = word.locked() + word.fees() + _creditTotals[asset];
         uint256 balance = _balanceOf(asset);
         received = balance > accounted ? balance - accounted : 0;
-        // slither-disable-next-line timestamp -- compares token amounts; no time comparison
         if (received < expected) {
             uint256 shortfall = expected - received;
             // Pull the shortfall from a market that approved it. A market that pre-transferred a fee-on-transfer
@@ -724,14 +704,13 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
 
     /// @dev Push a payout; if the receiver refuses it (revert, out of gas, token failure) credit it instead.
     function _pay(address asset, address to, uint256 value) private {
-        // slither-disable-next-line incorrect-equality,timestamp -- skips exactly-zero payouts (an amount)
+        // slither-disable-next-line incorrect-equality -- skips exactly-zero payouts (an amount)
         if (value == 0) return;
         bool ok;
         if (asset == address(0)) {
             // Make sure the receiver really gets PAYOUT_GAS (63/64 rule), so a caller cannot pick a gas
             // limit that makes a contract receiver fail on purpose.
             if (gasleft() < PAYOUT_GAS + PAYOUT_GAS / 63 + 12_000) revert EscrowInsufficientGas(gasleft());
-            // slither-disable-next-line assembly -- no returndata copy: a receiver cannot return-bomb us
             assembly ("memory-safe") {
                 ok := call(PAYOUT_GAS, to, value, 0, 0, 0, 0)
             }
@@ -752,7 +731,6 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
     function _send(address asset, address to, uint256 value) private {
         bool ok;
         if (asset == address(0)) {
-            // slither-disable-next-line assembly -- no returndata copy: a receiver cannot return-bomb us
             assembly ("memory-safe") {
                 ok := call(gas(), to, value, 0, 0, 0, 0)
             }

@@ -106,7 +106,6 @@ library DealLib {
 
     /// @notice keccak256(abi.encode(deal)) of a calldata struct.
     function hashCalldata(Deal calldata deal) internal pure returns (bytes32 h) {
-        // slither-disable-next-line assembly -- hashes the 15 static calldata words (= abi.encode) in place
         assembly ("memory-safe") {
             let p := mload(0x40)
             calldatacopy(p, deal, DEAL_WORDS_SIZE)
@@ -116,7 +115,6 @@ library DealLib {
 
     /// @notice keccak256(abi.encode(deal)) of a memory struct (memory layout equals the ABI encoding).
     function hashMemory(Deal memory deal) internal pure returns (bytes32 h) {
-        // slither-disable-next-line assembly -- memory layout of Deal equals abi.encode (15 static words)
         assembly ("memory-safe") {
             h := keccak256(deal, DEAL_WORDS_SIZE)
         }
