@@ -4,9 +4,10 @@ pragma solidity 0.8.30;
 import {Ownable, Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
-import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
 import {IAgentEscrow} from "../interfaces/IAgentEscrow.sol";
+import {Asset} from "../libraries/Asset.sol";
+import {Credits} from "../libraries/Credits.sol";
 import {AssetTotals, Deal, DealLib, DealSlot, DealState, TotalsLib} from "../libraries/EscrowTypes.sol";
 
 /// @title AgentEscrow
@@ -19,13 +20,11 @@ import {AssetTotals, Deal, DealLib, DealSlot, DealState, TotalsLib} from "../lib
 /// the seller has performed on chain (a deliverable hash before the deadline), only the buyer can open a
 /// dispute, and a buyer-favouring default would turn "dispute, then an arbiter that never answers" into a
 /// free refund of a delivered service. Buyers that want the opposite write a lower value into the terms.
-contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
+contract AgentEscrow is IAgentEscrow, Ownable2Step, Credits {
     using SafeERC20 for IERC20;
 
     /// @notice Largest protocol fee: 5%.
     uint256 public constant MAX_FEE_BPS = 500;
-    /// @notice Gas forwarded to an ETH payout receiver; a receiver needing more is credited instead.
-    uint256 public constant PAYOUT_GAS = 30_000;
     /// @notice Delay before a market admission or delisting takes effect once any deal exists (users see
     /// every change to the set of markets coming; before the first deal the set is configured at once).
     uint256 public constant MARKET_DELAY = 2 days;
@@ -42,8 +41,6 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
     mapping(uint256 dealId => DealSlot) private _deals;
     /// @dev Locked and owed-fee totals of one asset in one word (touched together on settlement).
     mapping(address asset => AssetTotals) private _totals;
-    mapping(address asset => uint256) private _creditTotals;
-    mapping(address account => mapping(address asset => uint256)) private _credits;
     /// @dev What the seller of a deal was paid by early releases (net of fees): part of its rating weight.
     mapping(uint256 dealId => uint256) private _released;
     mapping(address market => MarketRecord) private _markets;
@@ -77,7 +74,7 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
             return _open(deal, deal.amount, state);
         }
         if (msg.value != 0) revert EscrowWrongValue(0, msg.value);
-        uint256 received = _pull(asset, msg.sender, deal.amount);
+        uint256 received = Asset.wrap(asset).pullMeasured(msg.sender, deal.amount);
         if (received == deal.amount) return _open(deal, received, state);
         if (received == 0) revert EscrowZeroAmount();
         Deal memory adjusted = deal;
@@ -160,7 +157,7 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
             received = msg.value;
         } else {
             if (msg.value != 0) revert EscrowWrongValue(0, msg.value);
-            received = _pull(asset, msg.sender, deal.bond);
+            received = Asset.wrap(asset).pullMeasured(msg.sender, deal.bond);
         }
         bytes32 h;
         if (received == deal.bond) {
@@ -461,25 +458,6 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
     // =============================================================================================
 
     /// @inheritdoc IAgentEscrow
-    function withdraw(address asset) external nonReentrant returns (uint256) {
-        return _withdraw(asset, msg.sender);
-    }
-
-    /// @inheritdoc IAgentEscrow
-    function withdrawTo(address asset, address to) external nonReentrant returns (uint256) {
-        return _withdraw(asset, to);
-    }
-
-    function _withdraw(address asset, address to) private returns (uint256 amount) {
-        amount = _credits[msg.sender][asset];
-        if (amount == 0) revert EscrowNothingToWithdraw(msg.sender, asset);
-        _credits[msg.sender][asset] = 0;
-        _creditTotals[asset] -= amount;
-        emit Withdrawn(msg.sender, asset, to, amount);
-        _send(asset, to, amount);
-    }
-
-    /// @inheritdoc IAgentEscrow
     function collectFees(address asset) external nonReentrant returns (uint256) {
         return _collectFees(asset, feeRecipient);
     }
@@ -493,7 +471,7 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
     function _collectFees(address asset, address to) private returns (uint256 amount) {
         AssetTotals t = _totals[asset];
         amount = t.fees();
-        if (amount == 0) revert EscrowNothingToWithdraw(feeRecipient, asset);
+        if (amount == 0) revert CreditsNothingToWithdraw(feeRecipient, asset);
         _totals[asset] = t.clearFees();
         emit FeesCollected(asset, to, amount);
         _send(asset, to, amount);
@@ -598,10 +576,6 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         if (packed.hasReleases()) paid += _released[dealId];
     }
 
-    /// @inheritdoc IAgentEscrow
-    function creditOf(address account, address asset) external view returns (uint256) {
-        return _credits[account][asset];
-    }
 
     // =============================================================================================
     // Internals
@@ -661,32 +635,18 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         _credit(feeRecipient, asset, fee);
     }
 
-    /// @dev Pull `value` of `asset` from `from`; returns what actually arrived (balance difference).
-    function _pull(address asset, address from, uint256 value) private returns (uint256) {
-        uint256 before = _balanceOf(asset);
-        IERC20(asset).safeTransferFrom(from, address(this), value);
-        return _balanceOf(asset) - before;
-    }
-
-    /// @dev The escrow's balance of `asset` (a bare staticcall: the transfer around it proves the code).
-    function _balanceOf(address asset) private view returns (uint256 held) {
-        assembly ("memory-safe") {
-            mstore(0x00, 0x70a08231) // balanceOf(address)
-            mstore(0x20, address())
-            if iszero(and(gt(returndatasize(), 0x1f), staticcall(gas(), asset, 0x1c, 0x24, 0x00, 0x20))) {
-                revert(0, 0)
-            }
-            held := mload(0x00)
-        }
-    }
-
     /// @dev Market funding: count tokens already sent to the escrow beyond its books, pull the shortfall
-    /// from the market, and return what arrived (at most `expected`; any surplus stays unaccounted).
+    /// from the market, and return what arrived (at most `expected`; any surplus stays unaccounted). Refuses
+    /// an asset whose balance is below its books.
     function _receiveFromMarket(address asset, uint256 expected) private returns (uint256 received) {
         AssetTotals word = _totals[asset];
         uint256 accounted = word.locked() + word.fees() + _creditTotals[asset];
-        uint256 balance = _balanceOf(asset);
-        received = balance > accounted ? balance - accounted : 0;
+        uint256 balance = Asset.wrap(asset).selfBalance();
+        // Books above the balance: the token took coins from the escrow (negative rebase, sender tax). That
+        // deficit belongs to the positions already held; counting "balance minus books" would charge it to
+        // this new deal instead, so the asset takes no new market deals (issue 12, point 6).
+        if (balance < accounted) revert EscrowAssetDeficit(asset, balance, accounted);
+        received = balance - accounted;
         if (received < expected) {
             uint256 shortfall = expected - received;
             // Pull the shortfall from a market that approved it. A market that pre-transferred a fee-on-transfer
@@ -695,49 +655,10 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
             // slither-disable-next-line incorrect-equality -- token amount: zero means nothing was pre-transferred
             if (received == 0 || IERC20(asset).allowance(msg.sender, address(this)) >= shortfall) {
                 IERC20(asset).safeTransferFrom(msg.sender, address(this), shortfall);
-                balance = _balanceOf(asset);
+                balance = Asset.wrap(asset).selfBalance();
                 received = balance > accounted ? balance - accounted : 0;
             }
         }
         if (received > expected) received = expected;
     }
-
-    /// @dev Push a payout; if the receiver refuses it (revert, out of gas, token failure) credit it instead.
-    function _pay(address asset, address to, uint256 value) private {
-        // slither-disable-next-line incorrect-equality -- skips exactly-zero payouts (an amount)
-        if (value == 0) return;
-        bool ok;
-        if (asset == address(0)) {
-            // Make sure the receiver really gets PAYOUT_GAS (63/64 rule), so a caller cannot pick a gas
-            // limit that makes a contract receiver fail on purpose.
-            if (gasleft() < PAYOUT_GAS + PAYOUT_GAS / 63 + 12_000) revert EscrowInsufficientGas(gasleft());
-            assembly ("memory-safe") {
-                ok := call(PAYOUT_GAS, to, value, 0, 0, 0, 0)
-            }
-        } else {
-            ok = IERC20(asset).trySafeTransfer(to, value);
-        }
-        if (!ok) _credit(to, asset, value);
-    }
-
-    /// @dev Book `value` of `asset` as a withdrawable credit of `to`.
-    function _credit(address to, address asset, uint256 value) private {
-        _credits[to][asset] += value;
-        _creditTotals[asset] += value;
-        emit PayoutCredited(to, asset, value);
-    }
-
-    /// @dev Send or revert (withdrawals and fee collection: the caller chose the receiver).
-    function _send(address asset, address to, uint256 value) private {
-        bool ok;
-        if (asset == address(0)) {
-            assembly ("memory-safe") {
-                ok := call(gas(), to, value, 0, 0, 0, 0)
-            }
-        } else {
-            ok = IERC20(asset).trySafeTransfer(to, value);
-        }
-        if (!ok) revert EscrowTransferFailed(asset, to, value);
-    }
-
 }

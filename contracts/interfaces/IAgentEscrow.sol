@@ -2,6 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {Deal, DealState} from "../libraries/EscrowTypes.sol";
+import {ICredits} from "./ICredits.sol";
 
 /// @title IAgentEscrow
 /// @notice Singleton escrow holding many deals between agents: the buyer locks ETH or an ERC-20, the
@@ -22,7 +23,7 @@ import {Deal, DealState} from "../libraries/EscrowTypes.sol";
 /// MARKET_DELAY ahead once any deal exists; a delisted market can still open the deals of sales it started.
 /// It cannot move, freeze or redirect deal funds, credits or fees; the fee rate and recipient are immutable
 /// (the recipient may choose where its fees go: `collectFeesTo`).
-interface IAgentEscrow {
+interface IAgentEscrow is ICredits {
     // ---------------------------------------------------------------------------------------------
     // Events
     // ---------------------------------------------------------------------------------------------
@@ -63,11 +64,6 @@ interface IAgentEscrow {
     event DealCancelled(uint256 indexed dealId, uint256 toBuyer, uint256 toSeller);
     /// @notice A batch skipped `dealId` because the item would have reverted with `reason` (an encoded error).
     event DealSkipped(uint256 indexed dealId, bytes reason);
-    /// @notice A payout to `account` could not be pushed (reverting or gas-burning receiver, failing token)
-    /// and was credited instead; the account pulls it with `withdraw`.
-    event PayoutCredited(address indexed account, address indexed asset, uint256 amount);
-    /// @notice `account` withdrew its credit in `asset` to `to`.
-    event Withdrawn(address indexed account, address indexed asset, address to, uint256 amount);
     /// @notice Protocol fees in `asset` were sent to the fee recipient.
     event FeesCollected(address indexed asset, address indexed recipient, uint256 amount);
     /// @notice The owner admitted (`allowed`) or delisted a market contract, taking effect at `effectiveAt`.
@@ -110,17 +106,15 @@ interface IAgentEscrow {
     error EscrowWrongValue(uint256 expected, uint256 sent);
     /// @notice Release of `amount` exceeds the `remaining` locked amount (or is zero).
     error EscrowInvalidRelease(uint256 dealId, uint256 amount, uint256 remaining);
-    /// @notice `account` has no credit in `asset` (or no fees are owed in it).
-    error EscrowNothingToWithdraw(address account, address asset);
-    /// @notice Sending `amount` of `asset` to `to` failed (withdrawals and fee collection revert on failure).
-    error EscrowTransferFailed(address asset, address to, uint256 amount);
-    /// @notice Too little gas left to give a payout receiver its full allowance (`gasLeft` remained).
-    error EscrowInsufficientGas(uint256 gasLeft);
     /// @notice Batch arrays of different lengths.
     error EscrowLengthMismatch(uint256 ids, uint256 deals);
     /// @notice A per-asset total would under- or overflow, or an amount that arrived does not fit the
     /// 128-bit deal fields (unreachable with real tokens and uncorrupted books).
     error EscrowAccountingOverflow();
+    /// @notice The escrow holds less of `asset` (`balance`) than its books say (`accounted`): the token took
+    /// coins (negative rebase, a tax on the sender). New market deals in it are refused, so the deficit is not
+    /// charged to them; existing positions settle as before.
+    error EscrowAssetDeficit(address asset, uint256 balance, uint256 accounted);
     /// @notice Constructor: fee above the 5% cap.
     error EscrowFeeTooHigh(uint256 feeBps, uint256 maxBps);
     /// @notice Constructor: a non-zero fee needs a fee recipient.
@@ -187,12 +181,6 @@ interface IAgentEscrow {
     // Credits, fees, admin
     // ---------------------------------------------------------------------------------------------
 
-    /// @notice Pull the caller's credited payouts in `asset` to the caller.
-    function withdraw(address asset) external returns (uint256 amount);
-
-    /// @notice Pull the caller's credited payouts in `asset` to `to` (for receivers that refuse payments).
-    function withdrawTo(address asset, address to) external returns (uint256 amount);
-
     /// @notice Anyone sends the protocol fees owed in `asset` to the immutable fee recipient.
     function collectFees(address asset) external returns (uint256 amount);
 
@@ -242,9 +230,6 @@ interface IAgentEscrow {
     /// @notice Solvency figures for `asset`: balance == locked + credits + fees (DESIGN §6.1; donations
     /// sent straight to the contract only add to the balance).
     function totals(address asset) external view returns (uint256 locked, uint256 credits, uint256 fees);
-
-    /// @notice The credit `account` can withdraw in `asset`.
-    function creditOf(address account, address asset) external view returns (uint256);
 
     /// @notice The id the next deal will get.
     function nextDealId() external view returns (uint256);

@@ -647,7 +647,7 @@ def test_refusing_buyer_refund_is_credited(env: Env):
     env.at(t.deliver_by + 1)
     env.do(env.other, "refund", deal)
     assert env.client.credit(receiver.address) == PRICE
-    with pytest.raises(E("EscrowTransferFailed")):  # withdrawing to itself still fails, credit kept
+    with pytest.raises(E("CreditsTransferFailed")):  # withdrawing to itself still fails, credit kept
         env.send(
             env.owner,
             receiver.functions.execute(env.escrow.address, env.escrow.encode_abi("withdraw", args=[ETH])),
@@ -680,7 +680,7 @@ def test_erc20_payout_failure_becomes_credit(env: Env):
     payout = PRICE - fee_of(env, PRICE)
     assert env.events(receipt, "PayoutCredited")[0].args.amount == payout
     assert env.client.totals(token.address).credits == payout
-    with pytest.raises(E("EscrowTransferFailed")):
+    with pytest.raises(E("CreditsTransferFailed")):
         env.send(env.seller, env.escrow.functions.withdraw(token.address))
     env.send(env.owner, token.functions.setBlocked(env.seller.address, False))
     before = env.bal(env.seller, token.address)
@@ -689,9 +689,9 @@ def test_erc20_payout_failure_becomes_credit(env: Env):
 
 
 def test_withdraw_and_collect_fees(env: Env):
-    with pytest.raises(E("EscrowNothingToWithdraw")):
+    with pytest.raises(E("CreditsNothingToWithdraw")):
         env.send(env.seller, env.escrow.functions.withdraw(ETH))
-    with pytest.raises(E("EscrowNothingToWithdraw")):
+    with pytest.raises(E("CreditsNothingToWithdraw")):
         env.send(env.other, env.escrow.functions.collectFees(ETH))
     deal = env.submit(env.open())
     env.do(env.buyer, "accept", deal)

@@ -883,10 +883,10 @@ class EscrowMachine(ChainMachine):
         data = e.escrow.encode_abi("withdraw" if to_self else "withdrawTo", args=[a] if to_self else [a, to])
         amount = self.credits.get((account, a), 0)
         if amount == 0:
-            self.act(account, data, 0, ("EscrowNothingToWithdraw", {"account": account, "asset": a}))
+            self.act(account, data, 0, ("CreditsNothingToWithdraw", {"account": account, "asset": a}))
             return
         if self.refuses(a, to):
-            self.act(account, data, 0, ("EscrowTransferFailed", {"asset": a, "to": to, "amount": amount}))
+            self.act(account, data, 0, ("CreditsTransferFailed", {"asset": a, "to": to, "amount": amount}))
             return
         self.act(account, data)
         self.credits[(account, a)] = 0
@@ -900,14 +900,14 @@ class EscrowMachine(ChainMachine):
         data = e.escrow.encode_abi("collectFees", args=[a])
         owed = self.fees[a]
         if owed == 0:
-            self.act(account, data, 0, ("EscrowNothingToWithdraw", {"account": e.fee_recipient, "asset": a}))
+            self.act(account, data, 0, ("CreditsNothingToWithdraw", {"account": e.fee_recipient, "asset": a}))
             return
         if self.refuses(a, e.fee_recipient):
             self.act(
                 account,
                 data,
                 0,
-                ("EscrowTransferFailed", {"asset": a, "to": e.fee_recipient, "amount": owed}),
+                ("CreditsTransferFailed", {"asset": a, "to": e.fee_recipient, "amount": owed}),
             )
             return
         self.act(account, data)

@@ -245,7 +245,7 @@ def test_a_blocklisted_fee_recipient_still_gets_its_fees_out(env: Env) -> None:
     deal = env.step(env.seller, "submit", deal, b"\x01" * 32)
     env.step(env.buyer, "accept", deal)
     send(env.chain, env.owner, token.functions.setBlocked(recipient, True))
-    with pytest.raises(E("EscrowTransferFailed")):
+    with pytest.raises(E("CreditsTransferFailed")):
         env.send(env.other, env.escrow.functions.collectFees(token.address))
     with pytest.raises(E("EscrowUnauthorized")):
         env.send(env.other, env.escrow.functions.collectFeesTo(token.address, env.other.address))

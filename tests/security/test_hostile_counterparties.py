@@ -316,7 +316,7 @@ def test_escrow_false_returning_token(kit: Kit):
         k.seller,
         k.escrow.address,
         k.escrow.encode_abi("withdraw", args=[k.frt.address]),
-        "EscrowTransferFailed",
+        "CreditsTransferFailed",
     )
     assert k.escrow.functions.creditOf(k.seller.address, k.frt.address).call() == PRICE - fee
     before = k.balance(k.frt, k.s2.address)
