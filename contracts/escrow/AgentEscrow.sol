@@ -96,11 +96,14 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, Credits {
         }
         if (msg.value != 0) revert EscrowWrongValue(0, msg.value);
         uint256 received = _receiveFromMarket(deal.asset, expected);
+        // slither-disable-next-line incorrect-equality -- token amounts measured by balance difference, not balances
         if (received == expected) return _open(deal, expected, state);
+        // slither-disable-next-line incorrect-equality -- exactly nothing arrived: no deal to open
         if (received == 0) revert EscrowZeroAmount();
         // Fee-on-transfer: both legs lost the same share in transit; split what arrived pro rata.
         Deal memory adjusted = deal;
         uint256 amount = (received * deal.amount) / expected;
+        // slither-disable-next-line incorrect-equality -- the pro-rata amount rounded to exactly zero
         if (amount == 0) revert EscrowZeroAmount();
         adjusted.amount = _toUint128(amount);
         if (bondPosted) adjusted.bond = _toUint128(received - amount);
@@ -471,6 +474,7 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, Credits {
     function _collectFees(address asset, address to) private returns (uint256 amount) {
         AssetTotals t = _totals[asset];
         amount = t.fees();
+        // slither-disable-next-line incorrect-equality -- exactly no fees owed, read from the books
         if (amount == 0) revert CreditsNothingToWithdraw(feeRecipient, asset);
         _totals[asset] = t.clearFees();
         emit FeesCollected(asset, to, amount);
@@ -509,6 +513,7 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, Credits {
     /// @inheritdoc IAgentEscrow
     function isListed(address market) external view returns (bool) {
         MarketRecord memory r = _markets[market];
+        // slither-disable-next-line incorrect-equality -- zero is the "not delisted" sentinel, not a balance
         return r.admittedAt != 0 && r.admittedAt <= block.timestamp && (r.delistedAt == 0 || block.timestamp < r.delistedAt);
     }
 
@@ -564,10 +569,11 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, Credits {
         DealSlot packed = _deals[dealId];
         if (packed.isEmpty() || !packed.matches(DealLib.hashCalldata(deal))) return (DealState.None, 0);
         state = packed.state();
-        uint256 gross;
+        uint256 gross = 0; // not settled to the seller (Rejected, Refunded, Cancelled, or still open)
         // slither-disable-next-line incorrect-equality -- exact tests of the deal state enum
         if (state == DealState.Accepted || state == DealState.Finalized) {
             gross = uint256(deal.amount) - DealLib.latePenalty(deal, packed.submittedAt());
+            // slither-disable-next-line incorrect-equality -- exact test of the deal state enum
         } else if (state == DealState.Resolved) {
             (bool ruled, uint256 sellerBps) = packed.ruling();
             gross = ruled ? _rulingShare(deal, sellerBps) : _defaultShare(deal, packed);
