@@ -28,7 +28,7 @@ from agentmarket.chain import Chain
 from agentmarket.clients.offers import Offer, OffersClient, Side
 from agentmarket.deploy import Suite
 from agentmarket.errors import decode_revert
-from agentmarket.types import ETH, ZERO_ADDRESS, DealState, DealTerms
+from agentmarket.types import ETH, ZERO_ADDRESS, DealState, DealTerms, protocol_fee
 from agentmarket.vouchers import domain_separator, sign_digest, voucher_digest
 
 pytestmark = pytest.mark.anvil
@@ -238,7 +238,7 @@ def test_escrow_payee_reentering_any_entry_point_through_a_token_hook(kit: Kit, 
             assert not ok and decode_revert(result).error_name == expected
     else:
         assert not ok and decode_revert(result).error_name == GUARD, decode_revert(result)
-    fee = PRICE * int(k.escrow.functions.feeBps().call()) // 10_000
+    fee = protocol_fee(PRICE, int(k.escrow.functions.feeBps().call()))
     assert k.balance(k.hook, k.recv.address) - before == PRICE - fee  # paid exactly once
     assert k.escrow.functions.dealStatus(deal_id).call()[0] == DealState.ACCEPTED
     assert k.escrow.functions.dealStatus(other_id).call()[0] in (DealState.FUNDED, DealState.SUBMITTED)
@@ -259,7 +259,7 @@ def test_escrow_gas_burning_token_payee_cannot_block_the_buyer(kit: Kit):
     assert receipt.ok, k.fast.simulate(
         k.buyer.address, k.escrow.address, k.escrow.encode_abi("accept", args=[deal_id, t.as_tuple()])
     )
-    fee = PRICE * int(k.escrow.functions.feeBps().call()) // 10_000
+    fee = protocol_fee(PRICE, int(k.escrow.functions.feeBps().call()))
     assert k.escrow.functions.creditOf(k.recv.address, k.hook.address).call() == PRICE - fee
     k.escrow_solvent(k.hook)
     # the credit is pulled to an address without the hook
@@ -287,7 +287,7 @@ def test_escrow_reverting_token_payee_in_a_batch_blocks_nobody(kit: Kit):
         k.escrow.address,
         k.escrow.encode_abi("acceptMany", args=[[bad_id, good_id], [bad.as_tuple(), good.as_tuple()]]),
     )
-    fee = PRICE * int(k.escrow.functions.feeBps().call()) // 10_000
+    fee = protocol_fee(PRICE, int(k.escrow.functions.feeBps().call()))
     assert k.balance(k.hook, k.seller.address) - before == PRICE - fee
     assert k.escrow.functions.creditOf(k.recv.address, k.hook.address).call() == PRICE - fee
     k.escrow_solvent(k.hook)
@@ -311,13 +311,13 @@ def test_escrow_false_returning_token(kit: Kit):
     )
     k.ok(k.owner, k.frt.address, k.frt.encode_abi("setRefused", args=[k.seller.address, True]))
     k.ok(k.buyer, k.escrow.address, k.escrow.encode_abi("accept", args=[deal_id, t.as_tuple()]))
-    fee = PRICE * int(k.escrow.functions.feeBps().call()) // 10_000
+    fee = protocol_fee(PRICE, int(k.escrow.functions.feeBps().call()))
     assert k.escrow.functions.creditOf(k.seller.address, k.frt.address).call() == PRICE - fee
     k.fails(
         k.seller,
         k.escrow.address,
         k.escrow.encode_abi("withdraw", args=[k.frt.address]),
-        "EscrowTransferFailed",
+        "CreditsTransferFailed",
     )
     assert k.escrow.functions.creditOf(k.seller.address, k.frt.address).call() == PRICE - fee
     before = k.balance(k.frt, k.s2.address)
