@@ -100,6 +100,7 @@ def _cmd_relay(args: argparse.Namespace) -> int:
         registry=args.registry,
         from_block=args.from_block,
         confirmations=args.confirmations,
+        poll_interval=args.poll_interval,
         settings=settings,
     )
     serve(cfg, announce=lambda line: print(line, flush=True))
@@ -148,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--from-block", type=int, help="first block to index (default: the OfferBook's deploy block)"
     )
     p.add_argument("--confirmations", type=int, default=0, help="blocks an event must be buried under")
+    p.add_argument("--poll-interval", type=float, default=0.25, help="seconds between indexer polls")
     p.add_argument("--client-rate", type=float, default=200.0, help="requests/s per client address (0: off)")
     p.add_argument("--maker-rate", type=float, default=20.0, help="valid posts/s per maker (0: off)")
     p.set_defaults(func=_cmd_relay)
