@@ -38,7 +38,7 @@ from .cancel import verify_cancel
 from .errors import RelayError, RelayNotFound, RelayRateLimited
 from .indexer import Indexer
 from .ratelimit import Limit, RateLimiter
-from .store import Filters, Store, side_of
+from .store import Filters, Store, row_text, side_of
 from .validation import Validator, reject
 
 
@@ -183,24 +183,9 @@ class Relay:
                 status_code=400,
             )
 
-        @app.middleware("http")
-        async def _client_limit(request: Request, call_next: Any) -> Any:
-            client = request.client.host if request.client else "unknown"
-            if request.url.path != "/health":
-                wait = relay.client_limit.take(client)
-                if wait:
-                    exc = RelayRateLimited(
-                        f"too many requests from {client}", retry_after=wait, code="client_rate_limited"
-                    )
-                    return JSONResponse(
-                        {"error": exc.code, "message": str(exc)},
-                        status_code=429,
-                        headers={"Retry-After": str(max(1, round(wait + 0.5)))},
-                    )
-            return await call_next(request)
-
         @app.post("/offers", status_code=201)
         async def post_offer(request: Request) -> Response:
+            relay.check_client(request)
             declared = request.headers.get("content-length")
             limit = relay.settings.max_body
             if declared is not None and (not declared.isdigit() or int(declared) > limit):
@@ -220,6 +205,7 @@ class Relay:
 
         @app.get("/offers")
         def query_offers(
+            request: Request,
             resource: str | None = None,
             side: str | None = None,
             asset: str | None = None,
@@ -234,18 +220,22 @@ class Relay:
             limit: int = 50,
             cursor: str | None = None,
             include_dead: bool = False,
-        ) -> dict[str, Any]:
+        ) -> Response:
+            relay.check_client(request)
             f = relay.filters(
                 resource=resource, side=side, asset=asset, maker=maker, min_price=min_price,
                 max_price=max_price, min_remaining=min_remaining, max_delivery=max_delivery,
                 min_reputation=min_reputation, min_ratings=min_ratings, sort=sort, limit=limit,
                 cursor=cursor, include_dead=include_dead,
             )  # fmt: skip
-            page, nxt = relay.store.query(f)
-            return {"offers": page, "next": f"{nxt[0]}:{nxt[1]}" if nxt else None}
+            rows, nxt = relay.store.query_rows(f)
+            tail = json.dumps(f"{nxt[0]}:{nxt[1]}" if nxt else None)
+            text = '{"offers":[' + ",".join(row_text(r) for r in rows) + '],"next":' + tail + "}"
+            return Response(text, media_type="application/json")
 
         @app.get("/stream")
         async def stream(request: Request, since: int | None = None) -> StreamingResponse:
+            relay.check_client(request)
             last = request.headers.get("last-event-id")
             start = since if since is not None else (int(last) if last and last.isdigit() else None)
             if start is None:
@@ -257,7 +247,8 @@ class Relay:
             )
 
         @app.get("/offers/{offer_hash}")
-        def get_offer(offer_hash: str) -> dict[str, Any]:
+        def get_offer(offer_hash: str, request: Request) -> dict[str, Any]:
+            relay.check_client(request)
             found = relay.store.get(offer_hash.lower())
             if found is None:
                 raise RelayNotFound(f"no offer {offer_hash}")
@@ -265,6 +256,7 @@ class Relay:
 
         @app.post("/offers/{offer_hash}/cancel")
         async def cancel_offer(offer_hash: str, request: Request) -> dict[str, Any]:
+            relay.check_client(request)
             body = await request.body()
             if len(body) > relay.settings.max_body:
                 raise reject(413, "too_large", "body too large")
@@ -306,6 +298,15 @@ class Relay:
             }
 
         return app
+
+    def check_client(self, request: Request) -> None:
+        """Charge the client address's bucket (every request but /health, valid or not)."""
+        client = request.client.host if request.client else "unknown"
+        wait = self.client_limit.take(client)
+        if wait:
+            raise RelayRateLimited(
+                f"too many requests from {client}", retry_after=wait, code="client_rate_limited"
+            )
 
     def filters(self, *, sort: str | None, cursor: str | None, limit: int, **q: Any) -> Filters:
         """Query parameters as :class:`Filters` (a bad value is a 400)."""

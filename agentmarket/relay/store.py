@@ -14,11 +14,23 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, case, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, case, delete, func, insert, or_, select, update
 
 from ..clients.offers import Side, SignedOffer
 from .models import blocks, chain_events, changes, indexer_state, makers, offers, price_key, reputation
 
+_ev = chain_events.c
+_DOOR = select(  # built once: constructing the statement per post cost more than running it
+    select(offers.c.withdrawn).where(offers.c.hash == bindparam("h")).scalar_subquery(),
+    select(func.max(_ev.value))
+    .where(_ev.offer_hash == bindparam("h"), _ev.kind == "filled")
+    .scalar_subquery(),
+    select(func.count()).where(_ev.offer_hash == bindparam("h"), _ev.kind == "cancelled").scalar_subquery(),
+    select(makers.c.counter).where(makers.c.address == bindparam("m")).scalar_subquery(),
+    select(func.count())
+    .where(reputation.c.maker == bindparam("m"), reputation.c.asset == bindparam("a"))
+    .scalar_subquery(),
+)
 _LIVE = and_(~offers.c.cancelled, ~offers.c.withdrawn, ~offers.c.voided, offers.c.remaining > 0)
 
 
@@ -83,10 +95,8 @@ def offer_row(signed: SignedOffer, *, filled: int, cancelled: bool, posted_by: s
     }
 
 
-def row_json(row: Any, rep: tuple[int, float | None] | None = None) -> dict[str, Any]:
-    """The API's view of an ``offers`` row: the signed offer plus its book state."""
-    signed = json.loads(row.body)
-    status = (
+def _status(row: Any) -> str:
+    return (
         "withdrawn"
         if row.withdrawn
         else "cancelled"
@@ -97,6 +107,22 @@ def row_json(row: Any, rep: tuple[int, float | None] | None = None) -> dict[str,
         if row.remaining <= 0
         else "live"
     )
+
+
+def row_text(row: Any) -> str:
+    """:func:`row_json` as JSON text, the stored signed offer spliced in as is (the query hot path)."""
+    score = "null" if row.rep_score is None else repr(float(row.rep_score))
+    return (
+        f'{{"hash":"{row.hash}","signed":{row.body},"filled":{int(row.filled)},'
+        f'"remaining":{int(row.remaining)},"status":"{_status(row)}","expiry":{int(row.expiry)},'
+        f'"reputation":{{"count":{int(row.rep_count or 0)},"score":{score}}}}}'
+    )
+
+
+def row_json(row: Any, rep: tuple[int, float | None] | None = None) -> dict[str, Any]:
+    """The API's view of an ``offers`` row: the signed offer plus its book state."""
+    signed = json.loads(row.body)
+    status = _status(row)
     out = {
         "hash": row.hash,
         "signed": signed,
@@ -131,6 +157,21 @@ class Store:
         ).all()
         state = {kind: value for kind, value in rows}
         return int(state.get("filled") or 0), "cancelled" in state
+
+    def door_state(self, offer_hash: str, maker: str, asset: str) -> tuple[bool | None, int, bool, int, bool]:
+        """Everything the post check reads, in one round trip: (stored and withdrawn? None if not stored,
+        filled on chain, cancelled on chain, the maker's indexed counter, reputation cached?)."""
+        with self.engine.connect() as conn:
+            withdrawn, filled, cancelled, counter, rep = conn.execute(
+                _DOOR, {"h": offer_hash, "m": maker, "a": asset}
+            ).one()
+        return (
+            None if withdrawn is None else bool(withdrawn),
+            int(filled or 0),
+            bool(cancelled),
+            int(counter or 0),
+            bool(rep),
+        )
 
     def existing(self, conn: Connection, offer_hash: str) -> Any:
         return conn.execute(select(offers).where(offers.c.hash == offer_hash)).first()
@@ -205,6 +246,11 @@ class Store:
 
     def query(self, f: Filters) -> tuple[list[dict[str, Any]], tuple[str, str] | None]:
         """One page of offers matching ``f``, sorted by price (then hash), and the cursor of the next page."""
+        rows, cursor = self.query_rows(f)
+        return [row_json(r, (int(r.rep_count or 0), r.rep_score)) for r in rows], cursor
+
+    def query_rows(self, f: Filters) -> tuple[list[Any], tuple[str, str] | None]:
+        """:meth:`query` as database rows (see :func:`row_text`)."""
         join = offers.outerjoin(
             reputation, and_(reputation.c.maker == offers.c.maker, reputation.c.asset == offers.c.asset)
         )
@@ -249,9 +295,8 @@ class Store:
             rows = conn.execute(q).all()
         more = len(rows) > f.limit
         rows = rows[: f.limit]
-        page = [row_json(r, (int(r.rep_count or 0), r.rep_score)) for r in rows]
         cursor = (rows[-1].price_key, rows[-1].hash) if more and rows else None
-        return page, cursor
+        return rows, cursor
 
     def changes_since(self, seq: int, limit: int = 500) -> list[tuple[int, str, str]]:
         with self.engine.connect() as conn:

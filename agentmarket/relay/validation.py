@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -62,7 +61,6 @@ class Validator:
         *,
         maker_limit: RateLimiter,
         reputation: Any = None,
-        counter_ttl: float = 5.0,
     ):
         self.book = book
         self.domain = book.domain
@@ -70,8 +68,6 @@ class Validator:
         self.clock = clock
         self.maker_limit = maker_limit
         self.reputation = reputation
-        self.counter_ttl = counter_ttl
-        self._counters: dict[str, tuple[int, float]] = {}
         self._rep_known: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
 
@@ -115,39 +111,22 @@ class Validator:
                 f"too many posts for maker {o.maker}", retry_after=wait, code="maker_rate_limited"
             )
         h = "0x" + signed.hash.hex()
-        with self.store.engine.connect() as conn:
-            old = self.store.existing(conn, h)
-            filled, cancelled = self.store.chain_state(conn, h)
-            db_counter = self.store.counter(conn, o.maker)
-            known_rep = (o.maker, o.asset) in self._rep_known or self.store.has_reputation(
-                conn, o.maker, o.asset
-            )
-        if old is not None and old.withdrawn:
+        withdrawn, filled, cancelled, counter, known_rep = self.store.door_state(h, o.maker, o.asset)
+        if withdrawn:
             raise reject(409, "withdrawn", f"offer {h} was withdrawn by its maker")
         if cancelled:
             raise reject(409, "cancelled", f"offer {h} was cancelled on chain")
         if filled >= o.quantity:
             raise reject(409, "filled", f"offer {h} is fully filled on chain ({filled}/{o.quantity})")
-        counter = self._counter(o.maker, db_counter)
+        # The counter indexed from CounterIncremented since the OfferBook's deployment (0 for a maker never
+        # seen). No eth_call per post: a bump younger than the confirmation depth is not seen yet, and the
+        # offers it voids are voided by the indexer once it is confirmed.
         if o.counter != counter:
             raise reject(409, "stale_counter", f"offer counter {o.counter}, the maker's counter is {counter}")
+        known_rep = known_rep or (o.maker, o.asset) in self._rep_known
         if not known_rep:
             self._fetch_reputation(o.maker, o.asset)
         return signed, offer_row(signed, filled=filled, cancelled=False, posted_by=client)
-
-    def _counter(self, maker: str, db_counter: int | None) -> int:
-        """The maker's counter: the indexed one, or the chain's latest (cached a few seconds), whichever is
-        higher (the indexer waits for confirmations; a fresh bump must still stop new posts)."""
-        now = time.monotonic()
-        with self._lock:
-            cached = self._counters.get(maker)
-        if cached is None or now - cached[1] > self.counter_ttl:
-            value = self.book.counter(maker)
-            with self._lock:
-                self._counters[maker] = (value, now)
-        else:
-            value = cached[0]
-        return max(value, db_counter or 0)
 
     def _fetch_reputation(self, maker: str, asset: str) -> None:
         if self.reputation is None:

@@ -50,7 +50,9 @@ def fresh_offer(book: OffersClient, *, resource: str = "gpu-hour", price: int = 
                 key: Any = None, **terms: Any) -> tuple[SignedOffer, Any]:  # fmt: skip
     """A signed sell offer by a fresh (unfunded) maker: signing costs nothing on chain."""
     key = key or Account.create()
-    offer = book.build("sell", resource, price, quantity, maker=key.address, counter=terms.pop("counter", 0), **terms)
+    offer = book.build(
+        "sell", resource, price, quantity, maker=key.address, counter=terms.pop("counter", 0), **terms
+    )
     return book.sign(offer, key=key), key
 
 
@@ -87,15 +89,21 @@ def test_post_is_durable_idempotent_and_readable(rc: RelayClient, book: OffersCl
 
 def test_query_filters_sort_and_pagination(rc: RelayClient, book: OffersClient) -> None:
     posted = []
-    for i, (price, qty, delivery) in enumerate([(5, 1, 60), (3, 9, 600), (9, 4, 60), (1, 2, 7200), (7, 6, 60), (3, 3, 60)]):
-        signed, _ = fresh_offer(book, resource="filters", price=price * PRICE, quantity=qty, delivery=delivery, salt=i)
+    for i, (price, qty, delivery) in enumerate(
+        [(5, 1, 60), (3, 9, 600), (9, 4, 60), (1, 2, 7200), (7, 6, 60), (3, 3, 60)]
+    ):
+        signed, _ = fresh_offer(
+            book, resource="filters", price=price * PRICE, quantity=qty, delivery=delivery, salt=i
+        )
         rc.post(signed)
         posted.append(signed)
     prices = [o.offer.unit_price for o in rc.query(resource="filters").offers]
     assert prices == sorted(p.offer.unit_price for p in posted)
     desc = [o.offer.unit_price for o in rc.query(resource="filters", sort="price_desc").offers]
     assert desc == sorted(prices, reverse=True)
-    band = rc.query(resource="filters", min_price=3 * PRICE, max_price=7 * PRICE, min_remaining=3, max_delivery=600)
+    band = rc.query(
+        resource="filters", min_price=3 * PRICE, max_price=7 * PRICE, min_remaining=3, max_delivery=600
+    )
     assert sorted((o.offer.unit_price // PRICE, o.remaining) for o in band.offers) == [(3, 3), (3, 9), (7, 6)]
     walked, cursor = [], None
     while True:
@@ -155,7 +163,9 @@ def _stale_counter(book: OffersClient) -> bytes:
 
 def _zero_quantity(book: OffersClient) -> bytes:
     key = Account.create()
-    offer = Offer(maker=key.address, side=0, resource_id=b"\x01" * 32, unit_price=PRICE, quantity=0, expiry=2**39)
+    offer = Offer(
+        maker=key.address, side=0, resource_id=b"\x01" * 32, unit_price=PRICE, quantity=0, expiry=2**39
+    )
     return book.sign(offer, key=key).to_json().encode()
 
 
@@ -167,7 +177,11 @@ BAD: dict[str, tuple[Callable[[OffersClient], bytes], int, str]] = {
     "hash_mismatch": (_wrong_hash, 400, "malformed_offer"),
     "wrong_signature": (_sig_by_other, 422, "bad_signature"),
     "another_chain_id": (lambda b: _domain_variant(b, chain_id=1), 422, "wrong_chain"),
-    "another_offerbook": (lambda b: _domain_variant(b, verifying_contract="0x" + "ab" * 20), 422, "wrong_offerbook"),
+    "another_offerbook": (
+        lambda b: _domain_variant(b, verifying_contract="0x" + "ab" * 20),
+        422,
+        "wrong_offerbook",
+    ),
     "expired": (_expired, 422, "expired"),
     "stale_counter": (_stale_counter, 409, "stale_counter"),
     "invalid_terms": (_zero_quantity, 422, "invalid_terms"),
@@ -176,7 +190,9 @@ BAD: dict[str, tuple[Callable[[OffersClient], bytes], int, str]] = {
 
 
 @pytest.mark.parametrize("case", sorted(BAD))
-def test_bad_input_is_refused_and_changes_nothing(case: str, rc: RelayClient, relay: RelayProcess, book: OffersClient) -> None:
+def test_bad_input_is_refused_and_changes_nothing(
+    case: str, rc: RelayClient, relay: RelayProcess, book: OffersClient
+) -> None:
     make, status, code = BAD[case]
     body = make(book)
     before = snapshot_of(rc)
@@ -206,7 +222,9 @@ def test_flood_from_one_maker_is_throttled(rc: RelayClient, book: OffersClient) 
     assert rc.post(fresh_offer(book, resource="flood")[0]).created
 
 
-def test_forged_signatures_do_not_spend_a_makers_budget(rc: RelayClient, relay: RelayProcess, book: OffersClient) -> None:
+def test_forged_signatures_do_not_spend_a_makers_budget(
+    rc: RelayClient, relay: RelayProcess, book: OffersClient
+) -> None:
     victim = Account.create()
     for i in range(20):  # forged posts in the victim's name: refused, and they cost the victim nothing
         signed, _ = fresh_offer(book, resource="victim", key=victim, salt=i)
@@ -219,7 +237,9 @@ def test_forged_signatures_do_not_spend_a_makers_budget(rc: RelayClient, relay: 
 # -- signatures: ERC-1271 makers, maker-signed cancel ---------------------------------------------------
 
 
-def test_erc1271_maker_through_eth_call(rc: RelayClient, market: tuple[Chain, Suite], book: OffersClient) -> None:
+def test_erc1271_maker_through_eth_call(
+    rc: RelayClient, market: tuple[Chain, Suite], book: OffersClient
+) -> None:
     chain, _ = market
     owner = chain.accounts[6]
     approving = deploy(chain, "MockERC1271Wallet", owner.address, True)
@@ -233,7 +253,9 @@ def test_erc1271_maker_through_eth_call(rc: RelayClient, market: tuple[Chain, Su
     assert info.value.code == "bad_signature" and snapshot_of(rc) == before
 
 
-def test_only_the_maker_can_withdraw_an_offer(rc: RelayClient, relay: RelayProcess, book: OffersClient) -> None:
+def test_only_the_maker_can_withdraw_an_offer(
+    rc: RelayClient, relay: RelayProcess, book: OffersClient
+) -> None:
     signed, key = fresh_offer(book, resource="withdraw")
     rc.post(signed)
     before = snapshot_of(rc)
@@ -255,7 +277,9 @@ def test_only_the_maker_can_withdraw_an_offer(rc: RelayClient, relay: RelayProce
 # -- the indexer ----------------------------------------------------------------------------------------
 
 
-def test_fills_cancels_and_counter_bumps_update_the_book(rc: RelayClient, market: tuple[Chain, Suite]) -> None:
+def test_fills_cancels_and_counter_bumps_update_the_book(
+    rc: RelayClient, market: tuple[Chain, Suite]
+) -> None:
     maker = funded_maker(market, 1)
     buyer = funded_maker(market, 2)
     a = maker.offer("sell", "indexed", PRICE, 5, salt=1)
@@ -293,7 +317,9 @@ def _refused(rc: RelayClient, signed: SignedOffer) -> str | None:
     return None
 
 
-def test_reorg_is_rolled_back_without_corrupting_the_book(rc: RelayClient, relay: RelayProcess, market: tuple[Chain, Suite]) -> None:
+def test_reorg_is_rolled_back_without_corrupting_the_book(
+    rc: RelayClient, relay: RelayProcess, market: tuple[Chain, Suite]
+) -> None:
     chain, _ = market
     maker, buyer = funded_maker(market, 3), funded_maker(market, 4)
     s = maker.offer("sell", "reorg", PRICE, 4)
@@ -311,7 +337,9 @@ def test_reorg_is_rolled_back_without_corrupting_the_book(rc: RelayClient, relay
     wait_for(lambda: rc.get(s.hash).status == "filled", what="new fill indexed")
 
 
-def test_stream_and_async_client(rc: RelayClient, relay: RelayProcess, book: OffersClient, market: tuple[Chain, Suite]) -> None:
+def test_stream_and_async_client(
+    rc: RelayClient, relay: RelayProcess, book: OffersClient, market: tuple[Chain, Suite]
+) -> None:
     since = int(rc.health()["last_seq"])
     seen: list[tuple[str, bytes, int]] = []
 
