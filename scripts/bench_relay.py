@@ -10,6 +10,8 @@ HTTP would only time the same post path longer); then a relay process (uvicorn, 
 * posts/s: ``--posts`` fresh signed offers, posted over HTTP by 16 concurrent connections; each one
   goes through the full door validation (parse, EIP-712 hash, signature recovery, counter, chain state)
   and is committed before its 201. Signing happens before the clock starts.
+* batch posts/s: another ``--posts`` offers through ``POST /offers/batch`` (100 per request, 4 connections):
+  the same validation and commit per offer, one HTTP round trip per hundred.
 * query latency: ``--queries`` sequential ``GET /offers?resource=..&side=sell&max_price=..&limit=50``
   (random resource and price bound), timed at the client, end to end over HTTP.
 """
@@ -64,6 +66,30 @@ def signed_offers(
         )
         out.append(SignedOffer(offer, sign_digest(key, offer.digest(book.domain)), book.domain))
     return out
+
+
+async def _post_batches(url: str, bodies: list[str], batch: int, concurrency: int) -> tuple[float, int]:
+    import httpx
+
+    chunks = ['{"offers":[' + ",".join(bodies[i : i + batch]) + "]}" for i in range(0, len(bodies), batch)]
+    queue = list(reversed(chunks))
+    ok = 0
+
+    async def worker(http: httpx.AsyncClient) -> None:
+        nonlocal ok
+        while queue:
+            r = await http.post(
+                "/offers/batch", content=queue.pop(), headers={"content-type": "application/json"}
+            )
+            statuses = [item["status"] for item in r.json()["results"]]
+            if r.status_code != 200 or any(st != 201 for st in statuses):
+                raise RuntimeError(f"batch refused: {r.status_code} {r.text[:200]}")
+            ok += len(statuses)
+
+    async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+        start = time.perf_counter()
+        await asyncio.gather(*(worker(http) for _ in range(concurrency)))
+        return time.perf_counter() - start, ok
 
 
 async def _post_all(url: str, bodies: list[str], concurrency: int) -> tuple[float, int]:
@@ -128,6 +154,7 @@ def run_one(db_url: str, size: int, posts: int, queries: int, seed: int = 1) -> 
             store.insert_offers([offer_row(s, filled=0, cancelled=False, posted_by="bench") for s in batch])
         store.engine.dispose()
         bodies = [s.to_json() for s in signed_offers(book, posts, keys, rng, expiry)]
+        batch_bodies = [s.to_json() for s in signed_offers(book, posts, keys, rng, expiry)]
         args = ["--client-rate", "0", "--maker-rate", "0"]
         with RelayProcess(db_url, str(chain.url), book.address, extra=args) as relay:
             asyncio.run(_post_all(relay.url, bodies[:50], 8))  # warm-up (connections, caches)
@@ -135,11 +162,13 @@ def run_one(db_url: str, size: int, posts: int, queries: int, seed: int = 1) -> 
             cpu = _cpu_seconds(relay.proc.pid)
             seconds, ok = asyncio.run(_post_all(relay.url, bodies[50:], 16))
             cpu = _cpu_seconds(relay.proc.pid) - cpu
+            batch_seconds, batch_ok = asyncio.run(_post_batches(relay.url, batch_bodies, 100, 4))
             _queries(relay.url, 20, rng)  # warm-up
             lat = sorted(_queries(relay.url, queries, rng))
         return {
             "posts_per_s": round(ok / seconds, 1),
             "posts_per_cpu_s": round(ok / cpu, 1),  # posts per second of the relay's own CPU time
+            "batch_posts_per_s": round(batch_ok / batch_seconds, 1),  # POST /offers/batch, 100 per request
             "query_p50_ms": round(statistics.median(lat), 2),
             "query_p99_ms": round(lat[min(len(lat) - 1, int(0.99 * len(lat)))], 2),
         }
@@ -172,6 +201,7 @@ def run(sizes: list[int], posts: int = 2_000, queries: int = 400, log: Any = pri
     cells = [k for k in results if f".{top}." in k]
     results["relay.posts_per_cpu_s"] = min(results[k] for k in cells if k.endswith("posts_per_cpu_s"))
     results["relay.posts_per_s"] = min(results[k] for k in cells if k.endswith(".posts_per_s"))
+    results["relay.batch_posts_per_s"] = min(results[k] for k in cells if k.endswith(".batch_posts_per_s"))
     results["relay.query_p50_ms"] = max(results[k] for k in cells if k.endswith("query_p50_ms"))
     results["relay.query_p99_ms"] = max(results[k] for k in cells if k.endswith("query_p99_ms"))
     return results

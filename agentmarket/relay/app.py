@@ -4,6 +4,7 @@
 method   path                       what
 =======  =========================  =====================================================================
 POST     /offers                    post a signed offer (201 created, 200 already known), durable before 201
+POST     /offers/batch              up to 100 signed offers; per-item status (201/200/4xx), as if posted alone
 GET      /offers                    query the live book (filters, price sort, keyset pagination)
 GET      /offers/{hash}             one offer with its remaining quantity and status (live or not)
 POST     /offers/{hash}/cancel      withdraw an offer with its maker's signed ``RelayCancel`` message
@@ -39,7 +40,7 @@ from .errors import RelayError, RelayNotFound, RelayRateLimited
 from .indexer import Indexer
 from .ratelimit import Limit, RateLimiter
 from .store import Filters, Store, row_text, side_of
-from .validation import Validator, reject
+from .validation import Validator, parse_json, reject, signed_from
 
 
 @dataclass
@@ -51,6 +52,7 @@ class RelaySettings:
     maker_rate: Limit = field(default_factory=lambda: Limit(20.0, 100.0))  # valid posts/s per maker
     max_page: int = 500
     batch_max: int = 256  # offers per group commit
+    max_batch: int = 100  # offers per POST /offers/batch
 
 
 class GroupCommitWriter:
@@ -203,6 +205,28 @@ class Relay:
                 status_code=201 if created else 200,
             )
 
+        @app.post("/offers/batch")
+        async def post_batch(request: Request) -> Response:
+            relay.check_client(request)
+            limit = relay.settings.max_body * relay.settings.max_batch
+            body = bytearray()
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > limit:
+                    raise reject(413, "too_large", f"batch body larger than {limit} bytes")
+            client = request.client.host if request.client else "unknown"
+            outcome = await run_in_threadpool(relay.validate_batch, bytes(body), client)
+            futures = {i: relay.writer.submit(row) for i, row in outcome.items() if isinstance(row, dict)}
+            results: list[dict[str, Any]] = []
+            for i in range(len(outcome)):
+                item = outcome[i]
+                if isinstance(item, RelayError):
+                    results.append({"status": item.status, "error": item.code, "message": str(item)})
+                else:
+                    created = await asyncio.wrap_future(futures[i])
+                    results.append({"status": 201 if created else 200, "hash": item["hash"]})
+            return JSONResponse({"results": results})
+
         @app.get("/offers")
         def query_offers(
             request: Request,
@@ -298,6 +322,24 @@ class Relay:
             }
 
         return app
+
+    def validate_batch(self, body: bytes, client: str) -> dict[int, dict[str, Any] | RelayError]:
+        """Per item of a batch: its ``offers`` row, or the error it would have got alone."""
+        data = parse_json(body)
+        items = data.get("offers") if isinstance(data, dict) else None
+        if not isinstance(items, list) or not 1 <= len(items) <= self.settings.max_batch:
+            raise reject(
+                400,
+                "malformed_batch",
+                f'body must be {{"offers": [1..{self.settings.max_batch} signed offers]}}',
+            )
+        out: dict[int, dict[str, Any] | RelayError] = {}
+        for i, item in enumerate(items):
+            try:
+                out[i] = self.validator.check(signed_from(item), client)[1]
+            except RelayError as exc:
+                out[i] = exc
+        return out
 
     def check_client(self, request: Request) -> None:
         """Charge the client address's bucket (every request but /health, valid or not)."""

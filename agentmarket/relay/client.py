@@ -95,6 +95,16 @@ def _error(response: httpx.Response) -> RelayError:
     return RelayUnavailable(text, status=status, code=code)
 
 
+def _item(r: Mapping[str, Any]) -> Posted | RelayError:
+    status = int(r["status"])
+    if status in (200, 201):
+        return Posted(str(r["hash"]), status == 201)
+    text = f"relay answered {status} {r.get('error')}: {r.get('message')}"
+    if status == 429:
+        return RelayRateLimited(text, code=str(r.get("error")))
+    return RelayRejected(text, status=status, code=str(r.get("error")))
+
+
 def _params(filters: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in filters.items():
@@ -170,6 +180,12 @@ class RelayClient:
         )
         body = r.json()
         return Posted(body["hash"], r.status_code == 201)
+
+    def post_many(self, offers: list[SignedOffer]) -> list[Posted | RelayError]:
+        """Post up to 100 signed offers in one request; per offer its :class:`Posted` or the error it got."""
+        body = {"offers": [o.to_dict() for o in offers]}
+        items = self._request("POST", "/offers/batch", json=body).json()["results"]
+        return [_item(r) for r in items]
 
     def query(self, **filters: Any) -> Page:
         """One page of the live book. Filters: resource, side, asset, maker, min_price, max_price,

@@ -27,12 +27,20 @@ def reject(status: int, code: str, message: str) -> RelayRejected:
     return RelayRejected(message, status=status, code=code)
 
 
-def parse_signed(body: bytes) -> SignedOffer:
-    """A SignedOffer from a request body, or a 400 naming what is wrong with it."""
+def parse_json(body: bytes) -> Any:
     try:
-        data = json.loads(body)
+        return json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise reject(400, "malformed_json", f"body is not JSON: {exc}") from None
+
+
+def parse_signed(body: bytes) -> SignedOffer:
+    """A SignedOffer from a request body, or a 400 naming what is wrong with it."""
+    return signed_from(parse_json(body))
+
+
+def signed_from(data: Any) -> SignedOffer:
+    """A SignedOffer from decoded JSON, or a 400 naming what is wrong with it."""
     if not isinstance(data, dict) or not isinstance(data.get("offer"), dict):
         raise reject(400, "malformed_offer", "body must be a signed offer object with an 'offer' member")
     if not isinstance(data.get("domain"), dict) or not isinstance(data.get("signature"), str):
@@ -73,7 +81,10 @@ class Validator:
 
     def validate(self, body: bytes, client: str) -> tuple[SignedOffer, dict[str, Any]]:
         """The parsed offer and its ``offers`` row, or a :class:`RelayRejected`/:class:`RelayRateLimited`."""
-        signed = parse_signed(body)
+        return self.check(parse_signed(body), client)
+
+    def check(self, signed: SignedOffer, client: str) -> tuple[SignedOffer, dict[str, Any]]:
+        """:meth:`validate` of an already parsed offer."""
         o = signed.offer
         d = signed.domain
         if d.chain_id != self.domain.chain_id:

@@ -377,3 +377,16 @@ def test_buyer_flow_publish_query_fill(rc: RelayClient, market: tuple[Chain, Sui
     assert fill.offer_hash == dear.hash
     with pytest.raises(RelayNotFound):
         buyer.fill_from_relay(rc, "buyflow", 1, max_price=PRICE)
+
+
+def test_batch_post_answers_each_item_as_if_posted_alone(
+    rc: RelayClient, relay: RelayProcess, book: OffersClient
+) -> None:
+    good = [fresh_offer(book, resource="batch", salt=i)[0] for i in range(3)]
+    expired = fresh_offer(book, resource="batch", expiry=book.chain.now() - 100)[0]
+    results = rc.post_many([good[0], expired, good[1], good[0], good[2]])
+    assert [getattr(r, "created", None) for r in results] == [True, None, True, False, True]
+    assert isinstance(results[1], RelayRejected) and results[1].code == "expired"
+    assert sorted(o.hash for o in rc.query(resource="batch").offers) == sorted(g.hash for g in good)
+    r = httpx.post(relay.url + "/offers/batch", json={"offers": []})
+    assert (r.status_code, r.json()["error"]) == (400, "malformed_batch")
