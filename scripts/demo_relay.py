@@ -48,7 +48,7 @@ def connect(args: argparse.Namespace) -> tuple[Chain, OffersClient, EscrowClient
 
 def provider(args: argparse.Namespace) -> None:
     name = f"provider{args.index}"
-    chain, offers, escrow = connect(args)
+    _chain, offers, escrow = connect(args)
     relay = RelayClient(args.relay)
     for k, price in enumerate((2 + args.index, 5 + args.index)):
         signed = offers.publish(
@@ -72,7 +72,7 @@ def provider(args: argparse.Namespace) -> None:
 
 def buyer(args: argparse.Namespace) -> None:
     name = f"buyer{args.index}"
-    chain, offers, escrow = connect(args)
+    _chain, offers, escrow = connect(args)
     relay = RelayClient(args.relay)
     bought = 0
     deadline = time.monotonic() + args.seconds

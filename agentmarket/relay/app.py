@@ -100,7 +100,7 @@ class GroupCommitWriter:
                 for _, fut in batch:
                     fut.set_exception(exc)
                 continue
-            for (_, fut), new in zip(batch, created):
+            for (_, fut), new in zip(batch, created, strict=False):
                 fut.set_result(new)
             if any(created):
                 self.on_commit()
@@ -198,7 +198,7 @@ class Relay:
                 if len(body) > limit:
                     raise reject(413, "too_large", f"body larger than {limit} bytes")
             client = request.client.host if request.client else "unknown"
-            signed, row = await run_in_threadpool(relay.validator.validate, bytes(body), client)
+            _signed, row = await run_in_threadpool(relay.validator.validate, bytes(body), client)
             created = await asyncio.wrap_future(relay.writer.submit(row))
             return JSONResponse(
                 {"hash": row["hash"], "status": "created" if created else "exists"},
@@ -355,7 +355,7 @@ class Relay:
         try:
             side = side_of(q["side"]) if q.get("side") is not None else None
             rid = "0x" + resource_id(q["resource"]).hex() if q.get("resource") is not None else None
-            from eth_utils import to_checksum_address
+            from eth_utils.address import to_checksum_address
 
             asset = to_checksum_address(q["asset"]) if q.get("asset") else None
             maker = to_checksum_address(q["maker"]) if q.get("maker") else None

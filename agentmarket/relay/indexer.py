@@ -16,7 +16,8 @@ import logging
 import threading
 from typing import Any
 
-from eth_utils import event_abi_to_log_topic, to_checksum_address
+from eth_utils.abi import event_abi_to_log_topic
+from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
 
 from ..clients.offers import OffersClient
@@ -115,9 +116,7 @@ class Indexer:
         if target < self.next_block:
             return 0
         to = min(target, self.next_block + self.chunk - 1)
-        logs = self.w3.eth.get_logs(
-            {"address": self._addresses, "fromBlock": self.next_block, "toBlock": to}  # type: ignore[typeddict-item]
-        )
+        logs = self.w3.eth.get_logs({"address": self._addresses, "fromBlock": self.next_block, "toBlock": to})
         numbers = sorted({int(lg["blockNumber"]) for lg in logs} | {to})
         hashes = {n: self._block_hash(n) for n in numbers}
         if any(h is None for h in hashes.values()) or any(

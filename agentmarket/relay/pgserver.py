@@ -8,6 +8,7 @@ the Debian package) or ``nobody``.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -108,10 +109,8 @@ class PostgresServer:
 
     def stop(self) -> None:
         if self.started:
-            try:
+            with contextlib.suppress(ConfigError):
                 self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
-            except ConfigError:
-                pass
             self.started = False
         shutil.rmtree(self.dir, ignore_errors=True)
 

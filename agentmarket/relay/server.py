@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 
 from ..chain import Chain
 from ..clients.offers import OffersClient
@@ -69,7 +69,7 @@ def _addresses(chain: Chain, cfg: RelayConfig) -> tuple[str, str | None, int]:
 def build_relay(cfg: RelayConfig, chain: Chain) -> Relay:
     """A relay over ``chain`` as configured (indexer started if enabled)."""
     address, registry, start = _addresses(chain, cfg)
-    if not chain.w3.eth.get_code(address):
+    if not chain.w3.eth.get_code(address):  # type: ignore[arg-type]
         raise ConfigError(f"no contract at OfferBook address {address} on chain {chain.chain_id}")
     book = OffersClient(chain, address)
     reputation = None
@@ -117,7 +117,13 @@ def serve(cfg: RelayConfig, *, announce: Any = print) -> None:
         f"listening on http://{cfg.host}:{cfg.port}"
     )
     config = uvicorn.Config(
-        relay.app, host=cfg.host, port=cfg.port, log_level="warning", access_log=False, lifespan="on"
+        relay.app,
+        host=cfg.host,
+        port=cfg.port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        timeout_keep_alive=60,  # agents keep connections between posts; a loaded host pauses them
     )
     try:
         uvicorn.Server(config).run()

@@ -294,9 +294,9 @@ class Store:
         with self.engine.connect() as conn:
             rows = conn.execute(q).all()
         more = len(rows) > f.limit
-        rows = rows[: f.limit]
-        cursor = (rows[-1].price_key, rows[-1].hash) if more and rows else None
-        return rows, cursor
+        page = list(rows[: f.limit])
+        cursor = (str(page[-1].price_key), str(page[-1].hash)) if more and page else None
+        return page, cursor
 
     def changes_since(self, seq: int, limit: int = 500) -> list[tuple[int, str, str]]:
         with self.engine.connect() as conn:

@@ -19,9 +19,7 @@ from helpers import deploy
 from agentmarket.chain import Chain
 from agentmarket.clients.offers import Offer, OffersClient, SignedOffer
 from agentmarket.deploy import Suite
-from agentmarket.eip712 import Domain
 from agentmarket.relay import AsyncRelayClient, RelayClient, RelayNotFound, RelayRejected
-from agentmarket.relay.cancel import sign_cancel
 from agentmarket.relay.process import RelayProcess
 
 pytestmark = pytest.mark.anvil
@@ -42,7 +40,7 @@ def rc(relay: RelayProcess) -> RelayClient:
 
 @pytest.fixture(scope="module")
 def book(market: tuple[Chain, Suite]) -> OffersClient:
-    chain, suite = market
+    _chain, suite = market
     return OffersClient.from_suite(suite)
 
 
