@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import json
 import queue
 import threading
@@ -159,13 +160,15 @@ class Relay:
     # -- the app ---------------------------------------------------------------------------------------------
 
     def _build(self) -> FastAPI:
-        app = FastAPI(title="agentmarket offer relay", version="1")
         relay = self
 
-        @app.on_event("startup")
-        async def _startup() -> None:
+        @contextlib.asynccontextmanager
+        async def lifespan(_: FastAPI) -> AsyncIterator[None]:
             relay._loop = asyncio.get_running_loop()
             relay._wake = asyncio.Event()
+            yield
+
+        app = FastAPI(title="agentmarket offer relay", version="1", lifespan=lifespan)
 
         @app.exception_handler(RelayError)
         async def _relay_error(_: Request, exc: RelayError) -> JSONResponse:
