@@ -12,9 +12,9 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import wait_for
 from eth_account import Account
 from helpers import deploy
+from relaytest import wait_for
 
 from agentmarket.chain import Chain
 from agentmarket.clients.offers import Offer, OffersClient, SignedOffer

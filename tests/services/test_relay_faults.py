@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from conftest import wait_for
 from eth_account import Account
+from relaytest import wait_for
 
 from agentmarket.chain import Chain
 from agentmarket.clients.offers import OffersClient, SignedOffer
