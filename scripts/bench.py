@@ -329,6 +329,30 @@ def import_and_deploy_times() -> tuple[float, float]:
     return imported, deployed
 
 
+def relay_bench(args: argparse.Namespace, console: Console) -> dict[str, Any]:
+    """The offer relay's posts/s and query latency (scripts/bench_relay.py), SQLite and PostgreSQL."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from bench_relay import run as run_relay
+
+    sizes = [int(x) for x in args.relay_sizes.split(",")]
+    with console.status("relay: posts and queries"):
+        return run_relay(sizes, args.relay_posts, args.relay_queries, log=console.print)
+
+
+def relay_meta(args: argparse.Namespace, load_before: float) -> dict[str, Any]:
+    return {
+        "what": "relay.<db>.<size>.posts_per_s: validated posts (parse, EIP-712 hash, signature, chain state, "
+        "committed before the 201) by 16 concurrent HTTP connections; posts_per_cpu_s: the same per second "
+        "of the relay process's own CPU time (independent of other load); query_p50/p99_ms: GET /offers "
+        "(resource, side, max_price, limit 50) end to end; headline relay.* keys: worst database at the "
+        "largest size",
+        "sizes": args.relay_sizes,
+        "posts": args.relay_posts,
+        "queries": args.relay_queries,
+        "load_average_1m_before": round(load_before, 2),
+    }
+
+
 # -- main ------------------------------------------------------------------------------------------------------
 
 
@@ -342,10 +366,24 @@ def main() -> int:
         "--embedded-trades", type=int, default=30, help="trades per mode on the embedded chain"
     )
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results.json"))
+    parser.add_argument("--relay-sizes", default="10000,100000", help="offer-book sizes of the relay bench")
+    parser.add_argument("--relay-posts", type=int, default=2_000, help="posts timed per relay cell")
+    parser.add_argument("--relay-queries", type=int, default=400, help="queries timed per relay cell")
+    parser.add_argument("--only", choices=("relay",), help="run only this part and update its keys in --out")
     args = parser.parse_args()
     console = Console()
     results: dict[str, Any] = {}
     load_before = os.getloadavg()[0]
+    if args.only == "relay":
+        out = Path(args.out)
+        previous = json.loads(out.read_text()) if out.is_file() else {}
+        relay = relay_bench(args, console)
+        previous.update(relay)
+        previous.setdefault("meta", {})["relay"] = relay_meta(args, load_before)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(previous, indent=2) + "\n")
+        console.print_json(json.dumps(relay))
+        return 0
 
     with console.status("signatures"):
         sigs = signatures_per_second()
@@ -373,6 +411,7 @@ def main() -> int:
         results["embedded.naive_tps"] = round(run_mode(embedded, naive, args.embedded_trades), 2)
     with console.status("embedded: (b) agentmarket client"):
         results["embedded.client_tps"] = round(run_mode(embedded, client, args.embedded_trades), 2)
+    results.update(relay_bench(args, console))
     results["anvil.client_over_naive"] = round(results["anvil.client_tps"] / results["anvil.naive_tps"], 2)
     results["anvil.client_over_raw"] = round(results["anvil.client_tps"] / results["anvil.raw_tps"], 3)
     results["embedded.client_over_naive"] = round(
@@ -391,6 +430,7 @@ def main() -> int:
         "compile_cold_s": "clean copy, no compiler cache; compile_warm_s: same sources again (cache hit)",
         "cpus": os.cpu_count(),
         "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        "relay": relay_meta(args, load_before),
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -401,15 +441,19 @@ def main() -> int:
         "anvil.client_over_raw": 0.5,
         "embedded.client_over_naive": 2.5,
         "sign_per_s": 1000,
+        "relay.posts_per_s": 1000,
     }
+    ceilings = {"relay.query_p99_ms": 50}
     table = Table(title="agentmarket benchmark (trade = escrow fund + submit + accept; anvil automine)")
     for column in ("metric", "value", "goal"):
         table.add_column(column, justify="left" if column == "metric" else "right")
     for key, value in results.items():
         if key == "meta":
             continue
-        goal = goals.get(key)
+        goal, ceiling = goals.get(key), ceilings.get(key)
         mark = "" if goal is None else (f"[green]>= {goal}[/]" if value >= goal else f"[red]>= {goal}[/]")
+        if ceiling is not None:
+            mark = f"[green]< {ceiling}[/]" if value < ceiling else f"[red]< {ceiling}[/]"
         table.add_row(key, f"{value:,}", mark)
     console.print(table)
     console.print(f"wrote {out}")
