@@ -395,11 +395,20 @@ class VoucherStore:
                 f"voucher is not signed by the payer {terms.payer} for this channel and domain"
             )
 
-    def accept(self, voucher: Voucher, *, min_increment: int = 1, now: float | None = None) -> StoredVoucher:
+    def accept(
+        self,
+        voucher: Voucher,
+        *,
+        min_increment: int = 1,
+        now: float | None = None,
+        also: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> StoredVoucher:
         """Verify and durably record ``voucher`` as the channel's latest; returns only after the commit.
 
-        Raises :class:`InvalidInput` (amount not monotonic / above deposit), :class:`SignatureError`,
-        :class:`InvalidState` (unknown or expired channel). Concurrent accepts are serialised by SQLite.
+        ``also`` runs more SQL in the same transaction (one commit, one fsync: the gateway writes its
+        charge ledger here). Raises :class:`InvalidInput` (amount not monotonic / above deposit),
+        :class:`SignatureError`, :class:`InvalidState` (unknown or expired channel). Concurrent accepts
+        are serialised by SQLite.
         """
         with self._tx() as db:
             row = db.execute(
@@ -428,6 +437,8 @@ class VoucherStore:
                     accepted_at,
                 ),
             )
+            if also is not None:
+                also(db)
         return StoredVoucher(voucher, terms, accepted_at, terms.claimed)
 
     def latest(self, channel_id: bytes | str) -> StoredVoucher | None:
