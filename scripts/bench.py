@@ -199,7 +199,7 @@ def raw(market: Market, trades: int) -> float:
         pending = list(hashes)
         while pending:
             answers = transport.batch([("eth_getTransactionReceipt", [h]) for h in pending])
-            for h, answer in zip(list(pending), answers):
+            for h, answer in zip(list(pending), answers, strict=True):
                 if answer is not None and not isinstance(answer, RPCError):
                     assert int(_format_receipt(answer)["status"]) == 1
                     pending.remove(h)
@@ -332,6 +332,105 @@ def import_and_deploy_times() -> tuple[float, float]:
 # -- main ------------------------------------------------------------------------------------------------------
 
 
+def gateway_bench(calls: int = 10_000, rounds: int = 10, *, fast: bool = False) -> dict[str, Any]:
+    """Paid vs unpaid calls/s through one gateway process (``/echo`` vs ``/free/echo``: the same Starlette
+    handler, with and without the payment middleware), in alternating rounds (paired), sequential
+    keep-alive requests from one client; and the on-chain gas of all ``calls`` paid calls (channel open,
+    top-ups, the payee's batch claims, the close) divided by ``calls``. ``fast``: the server's voucher
+    store runs synchronous=NORMAL (survives a process crash, not a power loss) instead of FULL."""
+    import statistics
+
+    import httpx
+    from eth_account import Account
+
+    from agentmarket.agent import Agent
+    from agentmarket.chain import free_port
+    from agentmarket.gateway import ChannelPayment, PaidClient
+    from agentmarket.gateway.demo import DEFAULT_ROUTES, spawn
+
+    price = DEFAULT_ROUTES["/echo"].ceiling
+    chain = Chain.anvil(accounts=2)
+    tmp = Path(tempfile.mkdtemp(prefix="agentmarket-gw-"))
+    process = None
+    try:
+        suite = deploy_suite(chain, write=False, reuse=False)
+        payee, payer = Account.create(), Account.create()
+        for account in (payee, payer):
+            chain.transactor.send_value(chain.accounts[0], account.address, 10**19)
+        buyer = Agent(payer, chain, suite)
+        port = free_port()
+        start_block = chain.w3.eth.block_number
+        process = spawn(
+            str(chain.url),
+            suite["PaymentChannels"].address,
+            bytes(payee.key),
+            tmp / "v.sqlite",
+            port,
+            claim_interval=5.0,
+            log=tmp / "gateway.log",
+        )
+        url = f"http://127.0.0.1:{port}"
+        per_round = calls // rounds
+        payment = ChannelPayment(buyer, requests_per_deposit=calls // 4)  # a few top-ups on the way
+        ratios, paid_rates, free_rates = [], [], []
+        with PaidClient(buyer, payment=payment, base_url=url) as paid, httpx.Client(base_url=url) as free:
+            paid.get("/echo")  # the first 402 and the channel open stay out of the timing
+            free.get("/free/echo")
+            for _ in range(rounds):
+                t0 = time.perf_counter()
+                for _ in range(per_round):
+                    free.get("/free/echo").raise_for_status()
+                t1 = time.perf_counter()
+                for _ in range(per_round):
+                    paid.get("/echo").raise_for_status()
+                t2 = time.perf_counter()
+                free_rates.append(per_round / (t1 - t0))
+                paid_rates.append(per_round / (t2 - t1))
+                ratios.append(free_rates[-1] and paid_rates[-1] / free_rates[-1])
+            charged = payment.sessions[0].charged
+        process.send_signal(15)  # graceful: the final claim runs (the close already settled)
+        process.wait(timeout=60)
+        process = None
+        contract = suite["PaymentChannels"].address
+        gas = 0
+        txs = 0
+        for number in range(start_block + 1, chain.w3.eth.block_number + 1):
+            block = chain.w3.eth.get_block(number, full_transactions=True)
+            for tx in block["transactions"]:
+                if tx["to"] == contract and tx["from"] in (payee.address, payer.address):
+                    gas += int(chain.w3.eth.get_transaction_receipt(tx["hash"])["gasUsed"])
+                    txs += 1
+        paid_calls = rounds * per_round + 1
+        if fast:
+            return {
+                "gateway.paid_over_unpaid_normal_sync": round(statistics.median(ratios), 3),
+                "gateway.paid_over_unpaid_normal_sync_range": [round(min(ratios), 3), round(max(ratios), 3)],
+            }
+        return {
+            "gateway.paid_over_unpaid": round(statistics.median(ratios), 3),
+            "gateway.paid_over_unpaid_range": [round(min(ratios), 3), round(max(ratios), 3)],
+            "gateway.paid_calls_per_s": round(statistics.median(paid_rates), 1),
+            "gateway.unpaid_calls_per_s": round(statistics.median(free_rates), 1),
+            "gateway.gas_per_call": round(gas / paid_calls, 1),
+            "gateway.meta": {
+                "ratio": "median over rounds of (paid calls/s) / (unpaid calls/s) measured back to back; range = min, max",
+                "calls": paid_calls,
+                "rounds": rounds,
+                "chain_txs": txs,
+                "chain_gas": gas,
+                "charged_wei": charged,
+                "expected_wei": paid_calls * price,
+                "durability": "voucher + charge ledger committed with synchronous=FULL before serving",
+                "server": "uvicorn, one process, anvil automine; client: sequential httpx keep-alive",
+            },
+        }
+    finally:
+        if process is not None:
+            process.kill()
+        chain.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -342,9 +441,22 @@ def main() -> int:
         "--embedded-trades", type=int, default=30, help="trades per mode on the embedded chain"
     )
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results.json"))
+    parser.add_argument("--gateway-calls", type=int, default=10_000, help="paid calls in the gateway bench")
+    parser.add_argument(
+        "--only-gateway", action="store_true", help="run only the gateway bench; update its keys in --out"
+    )
     args = parser.parse_args()
     console = Console()
     results: dict[str, Any] = {}
+    if args.only_gateway:
+        out = Path(args.out)
+        results = json.loads(out.read_text()) if out.is_file() else {}
+        with console.status(f"gateway: {args.gateway_calls} paid vs unpaid calls"):
+            results.update(gateway_bench(args.gateway_calls))
+            results.update(gateway_bench(max(1000, args.gateway_calls // 5), fast=True))
+        out.write_text(json.dumps(results, indent=2) + "\n")
+        console.print({k: v for k, v in results.items() if k.startswith("gateway.")})
+        return 0
     load_before = os.getloadavg()[0]
 
     with console.status("signatures"):
@@ -373,6 +485,9 @@ def main() -> int:
         results["embedded.naive_tps"] = round(run_mode(embedded, naive, args.embedded_trades), 2)
     with console.status("embedded: (b) agentmarket client"):
         results["embedded.client_tps"] = round(run_mode(embedded, client, args.embedded_trades), 2)
+    with console.status(f"gateway: {args.gateway_calls} paid vs unpaid calls"):
+        results.update(gateway_bench(args.gateway_calls))
+        results.update(gateway_bench(max(1000, args.gateway_calls // 5), fast=True))
     results["anvil.client_over_naive"] = round(results["anvil.client_tps"] / results["anvil.naive_tps"], 2)
     results["anvil.client_over_raw"] = round(results["anvil.client_tps"] / results["anvil.raw_tps"], 3)
     results["embedded.client_over_naive"] = round(
@@ -401,12 +516,13 @@ def main() -> int:
         "anvil.client_over_raw": 0.5,
         "embedded.client_over_naive": 2.5,
         "sign_per_s": 1000,
+        "gateway.paid_over_unpaid": 0.5,
     }
     table = Table(title="agentmarket benchmark (trade = escrow fund + submit + accept; anvil automine)")
     for column in ("metric", "value", "goal"):
         table.add_column(column, justify="left" if column == "metric" else "right")
     for key, value in results.items():
-        if key == "meta":
+        if key.endswith("meta"):
             continue
         goal = goals.get(key)
         mark = "" if goal is None else (f"[green]>= {goal}[/]" if value >= goal else f"[red]>= {goal}[/]")

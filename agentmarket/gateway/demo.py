@@ -1,6 +1,6 @@
 """A paid "language model" service: a Starlette app behind :class:`PaymentMiddleware`.
 
-``/generate`` is priced per output token (the handler reports how many it produced), ``/echo`` per call,
+``/generate`` is priced per output token (the handler reports how many it produced), ``/echo`` per call (``/free/echo``: the same handler, unpriced),
 ``/health`` is free. The "model" is a deterministic toy (a word-level generator seeded by the prompt): the
 point is the metering and payment, not the text.
 
@@ -16,6 +16,10 @@ import argparse
 import hashlib
 import logging
 import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
 from .server import PaymentGateway, PaymentMiddleware, Price, report_units
@@ -92,11 +96,49 @@ def build_app(gateway: PaymentGateway) -> Any:
         routes=[
             Route("/generate", generate_route, methods=["POST"]),
             Route("/echo", echo, methods=["GET", "POST"]),
+            Route("/free/echo", echo, methods=["GET", "POST"]),  # the same handler, unpriced (bench baseline)
             Route("/fail", fail, methods=["POST"]),
             Route("/health", health),
         ]
     )
     return PaymentMiddleware(app, gateway)
+
+
+def spawn(
+    chain_url: str,
+    contract: str,
+    payee_key: bytes,
+    db: str | Path,
+    port: int,
+    *,
+    claim_interval: float = 30.0,
+    log: str | Path | None = None,
+    timeout: float = 30.0,
+    fast: bool = False,
+) -> subprocess.Popen[bytes]:
+    """Start this module as a server process (the payee key goes through the environment, never argv)
+    and return once ``/health`` answers."""
+    import httpx
+
+    env = dict(os.environ, AGENTMARKET_PRIVATE_KEYS="0x" + bytes(payee_key).hex())
+    cmd = [sys.executable, "-m", "agentmarket.gateway.demo", "--chain", chain_url, "--contract", contract]
+    cmd += ["--db", str(db), "--port", str(port), "--claim-interval", str(claim_interval)]
+    cmd += ["--fast"] if fast else []
+    with open(log or os.devnull, "ab") as out:
+        process = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"gateway exited with {process.returncode} (log: {log})")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"gateway did not answer within {timeout:.0f}s")
+        time.sleep(0.1)
 
 
 def main(argv: list[str] | None = None) -> int:

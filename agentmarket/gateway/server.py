@@ -149,6 +149,7 @@ class PaymentGateway:
         self._unsaved: dict[bytes, int] = {}
         self._lock = threading.Lock()
         self._has_code: dict[str, bool] = {}
+        self._verified: dict[bytes, x402.ChannelRef] = {}  # channel keys already hashed and checked
         self.claimer = Claimer(self)
         self.served = 0
 
@@ -393,6 +394,16 @@ class PaymentGateway:
 
     def _check_terms(self, payload: PaymentPayload, price: Price | None) -> None:
         accepted, ref, voucher = payload.accepted, payload.channel, payload.voucher
+        if (
+            self._verified.get(ref.channel_id) == ref
+            and voucher.channel_id == ref.channel_id
+            and accepted.scheme == x402.SCHEME
+            and accepted.network == self.network
+            and accepted.extra.get("channelContract") == self.contract
+            and accepted.pay_to == self.payee
+            and (price is None or accepted.amount == price.ceiling)
+        ):
+            return  # the same key as before, already hashed and checked: skip the address work
         if accepted.scheme != x402.SCHEME:
             raise PaymentError(x402.E_SCHEME, f"scheme {accepted.scheme!r} is not {x402.SCHEME!r}")
         if accepted.network != self.network:
@@ -420,6 +431,8 @@ class PaymentGateway:
             raise PaymentError(
                 x402.E_MISMATCH, f"accepted amount {accepted.amount} is not this route's {price.ceiling}"
             )
+        if len(self._verified) < 100_000:  # bounded: a flood of keys cannot grow it without limit
+            self._verified[ref.channel_id] = ref
 
     def _state(self, payload: PaymentPayload, voucher: Voucher) -> _ChannelState:
         cid = voucher.channel_id

@@ -7,21 +7,18 @@ same SQLite file.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 from eth_account import Account
 
 from agentmarket.agent import Agent
 from agentmarket.chain import Chain, free_port
 from agentmarket.deploy import Suite
+from agentmarket.gateway.demo import spawn
 from agentmarket.mandate import Mandate
 
 ETHER = 10**18
@@ -46,39 +43,15 @@ class GatewayProcess:
 
     def start(self) -> None:
         self.port = free_port()
-        env = dict(os.environ, AGENTMARKET_PRIVATE_KEYS="0x" + bytes(self.payee.key).hex())
-        cmd = [
-            sys.executable,
-            "-m",
-            "agentmarket.gateway.demo",
-            "--chain",
+        self.process = spawn(
             str(self.chain.url),
-            "--contract",
             self.suite["PaymentChannels"].address,
-            "--db",
-            str(self.db),
-            "--port",
-            str(self.port),
-            "--claim-interval",
-            str(self.claim_interval),
-        ]
-        with open(self.log, "ab") as out:
-            self.process = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"gateway exited with {self.process.returncode}: {self.log.read_text()[-2000:]}"
-                )
-            try:
-                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                self.kill()
-                raise RuntimeError("gateway did not answer within 30s")
-            time.sleep(0.1)
+            bytes(self.payee.key),
+            self.db,
+            self.port,
+            claim_interval=self.claim_interval,
+            log=self.log,
+        )
 
     def stop(self) -> int:
         """SIGTERM: uvicorn shuts down gracefully (the middleware runs a final claim)."""
