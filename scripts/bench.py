@@ -332,13 +332,17 @@ def import_and_deploy_times() -> tuple[float, float]:
 # -- main ------------------------------------------------------------------------------------------------------
 
 
-def gateway_bench(calls: int = 10_000, rounds: int = 10, *, fast: bool = False) -> dict[str, Any]:
+def gateway_bench(
+    calls: int = 10_000, rounds: int = 10, *, clients: int = 4, fast: bool = False
+) -> dict[str, Any]:
     """Paid vs unpaid calls/s through one gateway process (``/echo`` vs ``/free/echo``: the same Starlette
-    handler, with and without the payment middleware), in alternating rounds (paired), sequential
-    keep-alive requests from one client; and the on-chain gas of all ``calls`` paid calls (channel open,
-    top-ups, the payee's batch claims, the close) divided by ``calls``. ``fast``: the server's voucher
-    store runs synchronous=NORMAL (survives a process crash, not a power loss) instead of FULL."""
+    handler, with and without the payment middleware), in alternating rounds (paired): ``clients``
+    agents, each with its own channel and keep-alive connection, call concurrently; and the on-chain gas
+    of all ``calls`` paid calls (channel opens, top-ups, the payee's batch claims, the closes) divided by
+    ``calls``. ``fast``: the server's voucher store runs synchronous=NORMAL (survives a process crash, not
+    a power loss) instead of FULL."""
     import statistics
+    from concurrent.futures import ThreadPoolExecutor
 
     import httpx
     from eth_account import Account
@@ -354,10 +358,10 @@ def gateway_bench(calls: int = 10_000, rounds: int = 10, *, fast: bool = False) 
     process = None
     try:
         suite = deploy_suite(chain, write=False, reuse=False)
-        payee, payer = Account.create(), Account.create()
-        for account in (payee, payer):
+        payee = Account.create()
+        payers = [Account.create() for _ in range(clients)]
+        for account in (payee, *payers):
             chain.transactor.send_value(chain.accounts[0], account.address, 10**19)
-        buyer = Agent(payer, chain, suite)
         port = free_port()
         start_block = chain.w3.eth.block_number
         process = spawn(
@@ -368,26 +372,37 @@ def gateway_bench(calls: int = 10_000, rounds: int = 10, *, fast: bool = False) 
             port,
             claim_interval=5.0,
             log=tmp / "gateway.log",
+            fast=fast,
         )
         url = f"http://127.0.0.1:{port}"
-        per_round = calls // rounds
-        payment = ChannelPayment(buyer, requests_per_deposit=calls // 4)  # a few top-ups on the way
+        each = calls // rounds // clients  # calls per client per round
+        payments = [
+            ChannelPayment(Agent(p, chain, suite), requests_per_deposit=calls // clients // 3) for p in payers
+        ]
+        paid = [PaidClient(pay.agent, payment=pay, base_url=url) for pay in payments]
+        free = [httpx.Client(base_url=url) for _ in payers]
         ratios, paid_rates, free_rates = [], [], []
-        with PaidClient(buyer, payment=payment, base_url=url) as paid, httpx.Client(base_url=url) as free:
-            paid.get("/echo")  # the first 402 and the channel open stay out of the timing
-            free.get("/free/echo")
+
+        def burst(client: httpx.Client, path: str) -> None:
+            for _ in range(each):
+                client.get(path).raise_for_status()
+
+        with ThreadPoolExecutor(max_workers=clients) as pool:
+            list(pool.map(lambda c: c.get("/echo").raise_for_status(), paid))  # 402 + open: untimed
             for _ in range(rounds):
                 t0 = time.perf_counter()
-                for _ in range(per_round):
-                    free.get("/free/echo").raise_for_status()
+                list(pool.map(burst, free, ["/free/echo"] * clients))
                 t1 = time.perf_counter()
-                for _ in range(per_round):
-                    paid.get("/echo").raise_for_status()
+                list(pool.map(burst, paid, ["/echo"] * clients))
                 t2 = time.perf_counter()
-                free_rates.append(per_round / (t1 - t0))
-                paid_rates.append(per_round / (t2 - t1))
-                ratios.append(free_rates[-1] and paid_rates[-1] / free_rates[-1])
-            charged = payment.sessions[0].charged
+                free_rates.append(each * clients / (t1 - t0))
+                paid_rates.append(each * clients / (t2 - t1))
+                ratios.append(paid_rates[-1] / free_rates[-1])
+        for client in paid:
+            client.__exit__(None, None, None)  # closes each channel at its charged total
+        for client in free:
+            client.close()
+        charged = sum(pay.sessions[0].charged for pay in payments)
         process.send_signal(15)  # graceful: the final claim runs (the close already settled)
         process.wait(timeout=60)
         process = None
@@ -397,10 +412,10 @@ def gateway_bench(calls: int = 10_000, rounds: int = 10, *, fast: bool = False) 
         for number in range(start_block + 1, chain.w3.eth.block_number + 1):
             block = chain.w3.eth.get_block(number, full_transactions=True)
             for tx in block["transactions"]:
-                if tx["to"] == contract and tx["from"] in (payee.address, payer.address):
+                if tx["to"] == contract and tx["from"] in {payee.address, *(p.address for p in payers)}:
                     gas += int(chain.w3.eth.get_transaction_receipt(tx["hash"])["gasUsed"])
                     txs += 1
-        paid_calls = rounds * per_round + 1
+        paid_calls = (rounds * each + 1) * clients
         if fast:
             return {
                 "gateway.paid_over_unpaid_normal_sync": round(statistics.median(ratios), 3),
@@ -416,12 +431,14 @@ def gateway_bench(calls: int = 10_000, rounds: int = 10, *, fast: bool = False) 
                 "ratio": "median over rounds of (paid calls/s) / (unpaid calls/s) measured back to back; range = min, max",
                 "calls": paid_calls,
                 "rounds": rounds,
+                "clients": clients,
                 "chain_txs": txs,
                 "chain_gas": gas,
                 "charged_wei": charged,
                 "expected_wei": paid_calls * price,
                 "durability": "voucher + charge ledger committed with synchronous=FULL before serving",
-                "server": "uvicorn, one process, anvil automine; client: sequential httpx keep-alive",
+                "server": "uvicorn, one process, anvil automine; vouchers of concurrent requests group-committed",
+                "clients_detail": "each client: its own agent, channel and httpx keep-alive connection, in a thread",
             },
         }
     finally:

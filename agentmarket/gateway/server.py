@@ -27,6 +27,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -147,10 +148,12 @@ class PaymentGateway:
         self.store._db().executescript(_LEDGER)
         self._states: dict[bytes, _ChannelState] = {}
         self._unsaved: dict[bytes, int] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # creating channel states (may read the chain: held long)
+        self._ledger_lock = threading.Lock()  # the unsaved charges (held briefly, also by the committer)
         self._has_code: dict[str, bool] = {}
         self._verified: dict[bytes, x402.ChannelRef] = {}  # channel keys already hashed and checked
         self.claimer = Claimer(self)
+        self._committer = _GroupCommit(self)
         self.served = 0
 
     def __repr__(self) -> str:
@@ -230,14 +233,8 @@ class PaymentGateway:
                 # The ledger row written with the voucher counts this request at its maximum: a crash
                 # before the settle is saved leaves the server believing the payer owes the ceiling
                 # (backed by this very voucher), never less than what was served.
-                worst = {voucher.channel_id: required}
                 try:
-                    self.store.accept(
-                        voucher,
-                        min_increment=1,
-                        now=self.clock(),
-                        also=lambda db: self._flush_into(db, worst),
-                    )
+                    self._committer.accept(voucher, required)
                 except SignatureError as exc:
                     raise PaymentError(x402.E_SIGNATURE, str(exc)) from None
                 except InvalidState as exc:
@@ -261,7 +258,7 @@ class PaymentGateway:
             state.reserved -= price.ceiling
             state.charged += charge
             charged = state.charged
-            with self._lock:
+            with self._ledger_lock:
                 self._unsaved[admission.channel_id] = charged
                 if served:
                     self.served += 1
@@ -524,7 +521,7 @@ class PaymentGateway:
     def _flush_into(self, db: sqlite3.Connection, worst: dict[bytes, int] | None = None) -> None:
         """Write the charges not saved yet (inside a voucher's transaction: no extra commit); ``worst``
         overrides them with the in-flight maxima of the channels being admitted."""
-        with self._lock:
+        with self._ledger_lock:
             pending, self._unsaved = self._unsaved, {}
         pending.update(worst or {})
         for cid, charged in pending.items():
@@ -537,6 +534,72 @@ class PaymentGateway:
     def _save_charges(self) -> None:
         with self.store._tx() as tx:
             self._flush_into(tx)
+
+
+class _GroupCommit:
+    """Commits the vouchers of concurrent requests together: one SQLite transaction (one fsync) per batch.
+
+    A request waits until the batch holding its voucher is committed, so "stored before served" holds for
+    each; with one request at a time a batch is that request alone. Each voucher is checked on its own
+    (a refused one fails only its request). The charge ledger rows (each admitted request at its
+    maximum, plus settled charges not written yet) commit in the same transaction.
+    """
+
+    def __init__(self, gateway: PaymentGateway):
+        self.gateway = gateway
+        self._cond = threading.Condition()
+        self._queue: list[tuple[Voucher, int, Future[None]]] = []
+        self._thread: threading.Thread | None = None
+        self.batches = 0
+        self.committed = 0
+
+    def accept(self, voucher: Voucher, worst: int) -> None:
+        """Queue ``voucher`` (its channel's ledger row becomes ``worst``); return once committed."""
+        future: Future[None] = Future()
+        with self._cond:
+            self._queue.append((voucher, worst, future))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="agentmarket-commit", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+        future.result()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue:
+                    if not self._cond.wait(timeout=5.0) and not self._queue:
+                        self._thread = None  # idle: a later accept starts a new writer
+                        return
+                batch, self._queue = self._queue, []
+            self._commit(batch)
+
+    def _commit(self, batch: list[tuple[Voucher, int, Future[None]]]) -> None:
+        gateway = self.gateway
+
+        def ledger(db: sqlite3.Connection, outcomes: list[Any]) -> None:
+            worst = {
+                voucher.channel_id: amount
+                for (voucher, amount, _), outcome in zip(batch, outcomes, strict=True)
+                if not isinstance(outcome, Exception)
+            }
+            gateway._flush_into(db, worst)
+
+        try:
+            outcomes = gateway.store.accept_many(
+                [(v, 1) for v, _, _ in batch], now=gateway.clock(), also=ledger
+            )
+        except Exception as exc:  # the commit itself failed: nothing of this batch is stored
+            for _, _, future in batch:
+                future.set_exception(exc)
+            return
+        self.batches += 1
+        for (_, _, future), outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                future.set_exception(outcome)
+            else:
+                self.committed += 1
+                future.set_result(None)
 
 
 class Claimer:
