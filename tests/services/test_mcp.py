@@ -129,3 +129,52 @@ def test_complete_trade_through_two_mcp_server_processes(
             assert int(balance["eth"]["wei"]) > 5 * ETHER  # paid (less fee), minus gas
 
     anyio.run(run)
+
+
+def test_streamable_http_transport_serves_the_same_tools(
+    anvil: Chain, anvil_suite: Suite, tmp_path: Path
+) -> None:
+    import subprocess
+    import time
+
+    import httpx
+    from mcp.client.streamable_http import streamable_http_client
+
+    from agentmarket.chain import free_port
+
+    manifest = tmp_path / "manifest.json"
+    write_manifest(manifest, anvil_suite.manifest)
+    account = Account.create()
+    anvil.transactor.send_value(anvil.accounts[0], account.address, ETHER)
+    keystore = save_keystore(account, tmp_path / "agent.json", PASSWORD)
+    port = free_port()
+    params = _params(anvil, keystore, manifest)
+    process = subprocess.Popen(
+        [params.command, *params.args, "--http", str(port)],
+        env=params.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/mcp", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert process.poll() is None and time.monotonic() < deadline
+                time.sleep(0.2)
+
+        async def run() -> None:
+            async with (
+                streamable_http_client(f"http://127.0.0.1:{port}/mcp") as (read, write, _),
+                ClientSession(read, write) as session,
+            ):
+                await session.initialize()
+                balance = await _call(session, "balance")
+                assert balance["address"] == account.address and balance["eth"]["wei"] == str(ETHER)
+
+        anyio.run(run)
+    finally:
+        process.kill()
+        process.wait(timeout=30)
