@@ -756,24 +756,32 @@ class PaymentMiddleware:
         import anyio.to_thread
 
         gateway = self.gateway
+        seen: set[str] = set()
 
         async def wrapped_receive() -> Message:
             message: Message = await receive()
+            seen.add(str(message["type"]))
             if message["type"] == "lifespan.startup":
                 gateway.start()
             elif message["type"] == "lifespan.shutdown":
                 await anyio.to_thread.run_sync(gateway.stop)
             return message
 
+        async def wrapped_send(message: Message) -> None:
+            seen.add(str(message["type"]))
+            await send(message)
+
         try:
-            await self.app(scope, wrapped_receive, send)
+            await self.app(scope, wrapped_receive, wrapped_send)
         except Exception:
-            # The app does not speak lifespan: answer for it.
-            message = await wrapped_receive()
-            if message["type"] == "lifespan.startup":
+            # The app does not speak lifespan: answer for it, from wherever it stopped.
+            if "lifespan.startup" not in seen:
+                await wrapped_receive()
+            if "lifespan.startup.complete" not in seen:
                 await send({"type": "lifespan.startup.complete"})
-                message = await wrapped_receive()
-            if message["type"] == "lifespan.shutdown":
+            if "lifespan.shutdown" not in seen:
+                await wrapped_receive()
+            if "lifespan.shutdown.complete" not in seen:
                 await send({"type": "lifespan.shutdown.complete"})
 
 
