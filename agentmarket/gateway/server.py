@@ -38,7 +38,7 @@ from eth_utils.crypto import keccak
 
 from ..clients.base import erc1271_accepts
 from ..clients.channels import Channel, ChannelClient, ChannelStatus
-from ..errors import AgentMarketError, InvalidInput, InvalidState, SignatureError
+from ..errors import AgentMarketError, ClosePending, InvalidInput, InvalidState, SignatureError
 from ..types import ETH
 from ..vouchers import ChannelTerms, StoredVoucher, Voucher, VoucherStore, eoa_verifier
 from . import x402
@@ -237,6 +237,8 @@ class PaymentGateway:
                     self._committer.accept(voucher, required)
                 except SignatureError as exc:
                     raise PaymentError(x402.E_SIGNATURE, str(exc)) from None
+                except ClosePending as exc:  # the payee agreed to close this channel at a lower total
+                    raise PaymentError(x402.E_CLOSE_PENDING, str(exc)) from None
                 except InvalidState as exc:
                     raise PaymentError(x402.E_CHANNEL_EXPIRING, str(exc)) from None
                 except InvalidInput as exc:

@@ -43,6 +43,7 @@ E_SIGNATURE = "invalid_agentmarket_channel_signature"
 E_EXCEEDS_BALANCE = "invalid_agentmarket_channel_cumulative_exceeds_balance"
 E_MISMATCH = "invalid_agentmarket_channel_cumulative_amount_mismatch"
 E_BUSY = "invalid_agentmarket_channel_channel_busy"
+E_CLOSE_PENDING = "invalid_agentmarket_channel_close_pending"
 
 
 def network_of(chain_id: int) -> str:
