@@ -107,6 +107,20 @@ def _cmd_relay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_mcp(args: argparse.Namespace) -> int:
+    from .mcp import serve
+
+    serve(
+        chain=args.chain,
+        keystore=args.agent,
+        relay=args.relay,
+        manifest=args.manifest,
+        mandate_file=args.mandate,
+        http_port=args.http,
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="agentmarket", description="Settlement rails for autonomous agents."
@@ -153,6 +167,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--client-rate", type=float, default=200.0, help="requests/s per client address (0: off)")
     p.add_argument("--maker-rate", type=float, default=20.0, help="valid posts/s per maker (0: off)")
     p.set_defaults(func=_cmd_relay)
+
+    p = sub.add_parser("mcp", help="serve an agent's wallet and market tools over MCP (stdio by default)")
+    p.add_argument("--agent", metavar="KEYSTORE", help="encrypted keystore ($AGENTMARKET_KEYSTORE_PASSWORD)")
+    p.add_argument("--chain", help="embedded (default), anvil, or a JSON-RPC URL (suite from --manifest)")
+    p.add_argument(
+        "--relay", metavar="URL", help="offer relay to search besides the chain (HTTP GET /offers)"
+    )
+    p.add_argument(
+        "--manifest", help="deployment manifest for a URL chain (default deployments/<chainId>.json)"
+    )
+    p.add_argument("--mandate", metavar="FILE", help="JSON spend mandate (budget, max_per_deal, ...)")
+    p.add_argument("--http", type=int, metavar="PORT", help="serve streamable HTTP on 127.0.0.1:PORT instead")
+    p.set_defaults(func=_cmd_mcp)
     return parser
 
 

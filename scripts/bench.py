@@ -199,7 +199,7 @@ def raw(market: Market, trades: int) -> float:
         pending = list(hashes)
         while pending:
             answers = transport.batch([("eth_getTransactionReceipt", [h]) for h in pending])
-            for h, answer in zip(list(pending), answers):
+            for h, answer in zip(list(pending), answers, strict=True):
                 if answer is not None and not isinstance(answer, RPCError):
                     assert int(_format_receipt(answer)["status"]) == 1
                     pending.remove(h)
@@ -356,6 +356,122 @@ def relay_meta(args: argparse.Namespace, load_before: float) -> dict[str, Any]:
 # -- main ------------------------------------------------------------------------------------------------------
 
 
+def gateway_bench(
+    calls: int = 10_000, rounds: int = 10, *, clients: int = 4, fast: bool = False
+) -> dict[str, Any]:
+    """Paid vs unpaid calls/s through one gateway process (``/echo`` vs ``/free/echo``: the same Starlette
+    handler, with and without the payment middleware), in alternating rounds (paired): ``clients``
+    agents, each with its own channel and keep-alive connection, call concurrently; and the on-chain gas
+    of all ``calls`` paid calls (channel opens, top-ups, the payee's batch claims, the closes) divided by
+    ``calls``. ``fast``: the server's voucher store runs synchronous=NORMAL (survives a process crash, not
+    a power loss) instead of FULL."""
+    import statistics
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+    from eth_account import Account
+
+    from agentmarket.agent import Agent
+    from agentmarket.chain import free_port
+    from agentmarket.gateway import ChannelPayment, PaidClient
+    from agentmarket.gateway.demo import DEFAULT_ROUTES, spawn
+
+    price = DEFAULT_ROUTES["/echo"].ceiling
+    chain = Chain.anvil(accounts=2)
+    tmp = Path(tempfile.mkdtemp(prefix="agentmarket-gw-"))
+    process = None
+    try:
+        suite = deploy_suite(chain, write=False, reuse=False)
+        payee = Account.create()
+        payers = [Account.create() for _ in range(clients)]
+        for account in (payee, *payers):
+            chain.transactor.send_value(chain.accounts[0], account.address, 10**19)
+        port = free_port()
+        start_block = chain.w3.eth.block_number
+        process = spawn(
+            str(chain.url),
+            suite["PaymentChannels"].address,
+            bytes(payee.key),
+            tmp / "v.sqlite",
+            port,
+            claim_interval=5.0,
+            log=tmp / "gateway.log",
+            fast=fast,
+        )
+        url = f"http://127.0.0.1:{port}"
+        each = calls // rounds // clients  # calls per client per round
+        payments = [
+            ChannelPayment(Agent(p, chain, suite), requests_per_deposit=calls // clients // 3) for p in payers
+        ]
+        paid = [PaidClient(pay.agent, payment=pay, base_url=url) for pay in payments]
+        free = [httpx.Client(base_url=url) for _ in payers]
+        ratios, paid_rates, free_rates = [], [], []
+
+        def burst(client: httpx.Client, path: str) -> None:
+            for _ in range(each):
+                client.get(path).raise_for_status()
+
+        with ThreadPoolExecutor(max_workers=clients) as pool:
+            list(pool.map(lambda c: c.get("/echo").raise_for_status(), paid))  # 402 + open: untimed
+            for _ in range(rounds):
+                t0 = time.perf_counter()
+                list(pool.map(burst, free, ["/free/echo"] * clients))
+                t1 = time.perf_counter()
+                list(pool.map(burst, paid, ["/echo"] * clients))
+                t2 = time.perf_counter()
+                free_rates.append(each * clients / (t1 - t0))
+                paid_rates.append(each * clients / (t2 - t1))
+                ratios.append(paid_rates[-1] / free_rates[-1])
+        for client in paid:
+            client.__exit__(None, None, None)  # closes each channel at its charged total
+        for client in free:
+            client.close()
+        charged = sum(pay.sessions[0].charged for pay in payments)
+        process.send_signal(15)  # graceful: the final claim runs (the close already settled)
+        process.wait(timeout=60)
+        process = None
+        contract = suite["PaymentChannels"].address
+        gas = 0
+        txs = 0
+        for number in range(start_block + 1, chain.w3.eth.block_number + 1):
+            block = chain.w3.eth.get_block(number, full_transactions=True)
+            for tx in block["transactions"]:
+                if tx["to"] == contract and tx["from"] in {payee.address, *(p.address for p in payers)}:
+                    gas += int(chain.w3.eth.get_transaction_receipt(tx["hash"])["gasUsed"])
+                    txs += 1
+        paid_calls = (rounds * each + 1) * clients
+        if fast:
+            return {
+                "gateway.paid_over_unpaid_normal_sync": round(statistics.median(ratios), 3),
+                "gateway.paid_over_unpaid_normal_sync_range": [round(min(ratios), 3), round(max(ratios), 3)],
+            }
+        return {
+            "gateway.paid_over_unpaid": round(statistics.median(ratios), 3),
+            "gateway.paid_over_unpaid_range": [round(min(ratios), 3), round(max(ratios), 3)],
+            "gateway.paid_calls_per_s": round(statistics.median(paid_rates), 1),
+            "gateway.unpaid_calls_per_s": round(statistics.median(free_rates), 1),
+            "gateway.gas_per_call": round(gas / paid_calls, 1),
+            "gateway.meta": {
+                "ratio": "median over rounds of (paid calls/s) / (unpaid calls/s) measured back to back; range = min, max",
+                "calls": paid_calls,
+                "rounds": rounds,
+                "clients": clients,
+                "chain_txs": txs,
+                "chain_gas": gas,
+                "charged_wei": charged,
+                "expected_wei": paid_calls * price,
+                "durability": "voucher + charge ledger committed with synchronous=FULL before serving",
+                "server": "uvicorn, one process, anvil automine; vouchers of concurrent requests group-committed",
+                "clients_detail": "each client: its own agent, channel and httpx keep-alive connection, in a thread",
+            },
+        }
+    finally:
+        if process is not None:
+            process.kill()
+        chain.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -370,9 +486,22 @@ def main() -> int:
     parser.add_argument("--relay-posts", type=int, default=2_000, help="posts timed per relay cell")
     parser.add_argument("--relay-queries", type=int, default=400, help="queries timed per relay cell")
     parser.add_argument("--only", choices=("relay",), help="run only this part and update its keys in --out")
+    parser.add_argument("--gateway-calls", type=int, default=10_000, help="paid calls in the gateway bench")
+    parser.add_argument(
+        "--only-gateway", action="store_true", help="run only the gateway bench; update its keys in --out"
+    )
     args = parser.parse_args()
     console = Console()
     results: dict[str, Any] = {}
+    if args.only_gateway:
+        out = Path(args.out)
+        results = json.loads(out.read_text()) if out.is_file() else {}
+        with console.status(f"gateway: {args.gateway_calls} paid vs unpaid calls"):
+            results.update(gateway_bench(args.gateway_calls))
+            results.update(gateway_bench(max(1000, args.gateway_calls // 5), fast=True))
+        out.write_text(json.dumps(results, indent=2) + "\n")
+        console.print({k: v for k, v in results.items() if k.startswith("gateway.")})
+        return 0
     load_before = os.getloadavg()[0]
     if args.only == "relay":
         out = Path(args.out)
@@ -412,6 +541,9 @@ def main() -> int:
     with console.status("embedded: (b) agentmarket client"):
         results["embedded.client_tps"] = round(run_mode(embedded, client, args.embedded_trades), 2)
     results.update(relay_bench(args, console))
+    with console.status(f"gateway: {args.gateway_calls} paid vs unpaid calls"):
+        results.update(gateway_bench(args.gateway_calls))
+        results.update(gateway_bench(max(1000, args.gateway_calls // 5), fast=True))
     results["anvil.client_over_naive"] = round(results["anvil.client_tps"] / results["anvil.naive_tps"], 2)
     results["anvil.client_over_raw"] = round(results["anvil.client_tps"] / results["anvil.raw_tps"], 3)
     results["embedded.client_over_naive"] = round(
@@ -442,13 +574,14 @@ def main() -> int:
         "embedded.client_over_naive": 2.5,
         "sign_per_s": 1000,
         "relay.posts_per_s": 1000,
+        "gateway.paid_over_unpaid": 0.5,
     }
     ceilings = {"relay.query_p99_ms": 50}
     table = Table(title="agentmarket benchmark (trade = escrow fund + submit + accept; anvil automine)")
     for column in ("metric", "value", "goal"):
         table.add_column(column, justify="left" if column == "metric" else "right")
     for key, value in results.items():
-        if key == "meta":
+        if key.endswith("meta"):
             continue
         goal, ceiling = goals.get(key), ceilings.get(key)
         mark = "" if goal is None else (f"[green]>= {goal}[/]" if value >= goal else f"[red]>= {goal}[/]")

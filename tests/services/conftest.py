@@ -1,4 +1,4 @@
-"""Fixtures of the service tests: a real anvil with the suite, real databases (a SQLite file; a throwaway
+"""Fixtures of the service tests (gateway helpers in service_helpers.py): a real anvil with the suite, real databases (a SQLite file; a throwaway
 PostgreSQL server started from the installed binaries) and real relay processes (uvicorn on 127.0.0.1).
 
 Every test module that takes ``db_kind`` runs once per database; the PostgreSQL leg is skipped only when
@@ -11,6 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from eth_account import Account
+from service_helpers import ETHER, GatewayProcess, make_agent
+
+from agentmarket.agent import Agent
 from agentmarket.chain import Chain
 from agentmarket.deploy import Suite, deploy_suite
 from agentmarket.relay.pgserver import PostgresServer, pg_bindir
@@ -78,3 +82,23 @@ def spawn(
     yield start
     for rp in started:
         rp.stop()
+
+
+@pytest.fixture
+def gateway_proc(anvil: Chain, anvil_suite: Suite, tmp_path: Path) -> Iterator[GatewayProcess]:
+    payee = Account.create()
+    anvil.transactor.send_value(anvil.accounts[0], payee.address, 10 * ETHER)
+    proc = GatewayProcess(
+        anvil, anvil_suite, payee, tmp_path / "gateway.sqlite", log=tmp_path / "gateway.log"
+    )
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.kill()
+
+
+@pytest.fixture
+def buyer(anvil: Chain, anvil_suite: Suite) -> Agent:
+    """A funded agent with no mandate limits."""
+    return make_agent(anvil, anvil_suite)
