@@ -106,6 +106,45 @@ def _cmd_surveil(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_relay(args: argparse.Namespace) -> int:
+    from .relay.app import RelaySettings
+    from .relay.ratelimit import Limit
+    from .relay.server import RelayConfig, serve
+
+    settings = RelaySettings(
+        client_rate=Limit(args.client_rate, args.client_rate * 2),
+        maker_rate=Limit(args.maker_rate, args.maker_rate * 5),
+    )
+    cfg = RelayConfig(
+        db=args.db,
+        chain=args.chain,
+        host=args.host,
+        port=args.port,
+        offerbook=args.offerbook,
+        registry=args.registry,
+        from_block=args.from_block,
+        confirmations=args.confirmations,
+        poll_interval=args.poll_interval,
+        settings=settings,
+    )
+    serve(cfg, announce=lambda line: print(line, flush=True))
+    return 0
+
+
+def _cmd_mcp(args: argparse.Namespace) -> int:
+    from .mcp import serve
+
+    serve(
+        chain=args.chain,
+        keystore=args.agent,
+        relay=args.relay,
+        manifest=args.manifest,
+        mandate_file=args.mandate,
+        http_port=args.http,
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="agentmarket", description="Settlement rails for autonomous agents."
@@ -144,6 +183,37 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run the demo trade")
     p.add_argument("--chain", help="embedded (default), anvil, or a JSON-RPC URL")
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("relay", help="run the offer relay (HTTP API + database + chain indexer)")
+    p.add_argument(
+        "--db", default="sqlite:///agentmarket-relay.db", help="sqlite:///path or postgresql://..."
+    )
+    p.add_argument("--chain", help="JSON-RPC URL of the chain (default: start anvil and deploy the suite)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8088)
+    p.add_argument("--offerbook", help="OfferBook address (default: from deployments/<chainId>.json)")
+    p.add_argument("--registry", help="ReputationRegistry address (default: from the manifest)")
+    p.add_argument(
+        "--from-block", type=int, help="first block to index (default: the OfferBook's deploy block)"
+    )
+    p.add_argument("--confirmations", type=int, default=0, help="blocks an event must be buried under")
+    p.add_argument("--poll-interval", type=float, default=0.25, help="seconds between indexer polls")
+    p.add_argument("--client-rate", type=float, default=200.0, help="requests/s per client address (0: off)")
+    p.add_argument("--maker-rate", type=float, default=20.0, help="valid posts/s per maker (0: off)")
+    p.set_defaults(func=_cmd_relay)
+
+    p = sub.add_parser("mcp", help="serve an agent's wallet and market tools over MCP (stdio by default)")
+    p.add_argument("--agent", metavar="KEYSTORE", help="encrypted keystore ($AGENTMARKET_KEYSTORE_PASSWORD)")
+    p.add_argument("--chain", help="embedded (default), anvil, or a JSON-RPC URL (suite from --manifest)")
+    p.add_argument(
+        "--relay", metavar="URL", help="offer relay to search besides the chain (HTTP GET /offers)"
+    )
+    p.add_argument(
+        "--manifest", help="deployment manifest for a URL chain (default deployments/<chainId>.json)"
+    )
+    p.add_argument("--mandate", metavar="FILE", help="JSON spend mandate (budget, max_per_deal, ...)")
+    p.add_argument("--http", type=int, metavar="PORT", help="serve streamable HTTP on 127.0.0.1:PORT instead")
+    p.set_defaults(func=_cmd_mcp)
     return parser
 
 

@@ -94,9 +94,10 @@ class InvalidInput(PreflightError, ValueError):
 
 
 class UnsafeTerms(InvalidInput):
-    """The terms would let a counterparty take money or an option for free (no arbiter and no bond, a
-    sell-side auction without seller bond): refused unless the caller opts in explicitly where that is
-    allowed at all."""
+    """The terms would let a counterparty take money or an option for free (an open buy request with no
+    arbiter, no designated taker and no bond; procurement without an arbiter or a bond; a sell-side
+    auction without a seller bond); the client refuses them unless the caller opts in explicitly
+    (``allow_unsafe=True`` / ``allow_unprotected=True``) where that is allowed at all."""
 
 
 class NotAuthorized(PreflightError, PermissionError):
@@ -105,6 +106,11 @@ class NotAuthorized(PreflightError, PermissionError):
 
 class InvalidState(PreflightError):
     """The object is not in a state that allows the action (or a deadline says no)."""
+
+
+class ClosePending(InvalidState):
+    """A payee's voucher store refuses a voucher above a cooperative close it signed that is still valid
+    on chain (the payer could submit that close and undercut the voucher)."""
 
 
 class InsufficientFunds(PreflightError):
