@@ -77,8 +77,13 @@ def rotation(suite: Any, seeds: list[int], auctions: int) -> dict[str, Any]:
     from agentmarket.sim.rotation import run_rotation
 
     a = suite.chain.accounts
-    rows = [run_rotation(suite, a[1], list(a[2:6]), s, ring=True, auctions=auctions) for s in seeds]
-    rows += [run_rotation(suite, a[1], list(a[2:6]), s, ring=False, auctions=auctions) for s in seeds]
+
+    def run(seed: int, ring: bool) -> Any:
+        return run_rotation(
+            suite, a[1], list(a[2:6]), seed, ring=ring, auctions=auctions, arbiter=a[9].address
+        )
+
+    rows = [run(s, True) for s in seeds] + [run(s, False) for s in seeds]
     summary = _rates(rows, "ring")
     for name, variant in (("suspect", True), ("control", False)):
         summary[name]["price_over_cost"] = mean_ci95(

@@ -52,6 +52,7 @@ def run_rotation(
     seed: int,
     *,
     ring: bool,
+    arbiter: str,
     auctions: int = 10,
     markup: float = 0.35,
     cover: tuple[float, float] = (0.002, 0.015),
@@ -59,7 +60,7 @@ def run_rotation(
     thresholds: Thresholds | None = None,
 ) -> RotationRun:
     """Run ``auctions`` sealed procurement auctions on ``suite``; the whole provider set is the ring when
-    ``ring`` (a complete cartel), else everyone bids competitively."""
+    ``ring`` (a complete cartel), else everyone bids competitively. ``arbiter`` rules the escrow deals."""
     rng = random.Random(seed)
     chain = suite.chain
     w3 = chain.w3
@@ -72,7 +73,8 @@ def run_rotation(
         costs: dict[str, int] = {p.address: int(REFERENCE * rng.uniform(0.8, 1.2)) for p in providers}
         budget = 2 * REFERENCE
         now = client.now()
-        terms = client.template(3_600, asset=ETH)
+        # An arbiter in the terms: the client refuses procurement a provider could collect from unchecked.
+        terms = client.template(3_600, asset=ETH, arbiter=arbiter)
         auction = client.create_procurement(
             terms,
             budget=budget,

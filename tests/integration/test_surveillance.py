@@ -22,8 +22,12 @@ FAST = QLearningConfig(beta=5e-5, stable_checks=30)
 def test_rotation_ring_is_flagged_and_competitive_bidding_is_not(chain: Any, suite: Any) -> None:
     a = chain.accounts
     few = Thresholds(min_auctions=6)  # the default asks for 8 auctions; 6 keep the suite quick
-    ring = run_rotation(suite, a[1], list(a[2:6]), seed=5, ring=True, auctions=6, thresholds=few)
-    honest = run_rotation(suite, a[1], list(a[2:6]), seed=5, ring=False, auctions=6, thresholds=few)
+    ring = run_rotation(
+        suite, a[1], list(a[2:6]), seed=5, ring=True, auctions=6, thresholds=few, arbiter=a[9].address
+    )
+    honest = run_rotation(
+        suite, a[1], list(a[2:6]), seed=5, ring=False, auctions=6, thresholds=few, arbiter=a[9].address
+    )
     assert ring.flagged and "bid_rotation" in ring.flags, ring
     assert ring.rotation_regularity == 1.0 and ring.cover_share == 1.0
     assert not honest.flagged, honest
@@ -54,7 +58,7 @@ def test_surveil_command_reads_events_from_a_node(
 
     a = anvil.accounts
     start = anvil.w3.eth.block_number + 1
-    run_rotation(anvil_suite, a[1], list(a[2:6]), seed=1, ring=True, auctions=8)
+    run_rotation(anvil_suite, a[1], list(a[2:6]), seed=1, ring=True, auctions=8, arbiter=a[9].address)
     manifest = tmp_path / "m.json"
     write_manifest(
         manifest,
