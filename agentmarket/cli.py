@@ -82,6 +82,30 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_surveil(args: argparse.Namespace) -> int:
+    import json
+
+    from .chain import Chain
+    from .market import _load_suite
+    from .surveillance import surveil
+
+    chain = Chain.from_name(args.chain)
+    try:
+        suite = _load_suite(chain, args.manifest)
+        report = surveil(suite, args.from_block, args.to_block)
+    finally:
+        chain.close()
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2, default=str))
+    else:
+        print(report.to_markdown(), end="")
+    if args.html:
+        Path(args.html).write_text(report.to_html())
+    if args.png and report.pricing:
+        report.write_png(Path(args.png))
+    return 0
+
+
 def _cmd_relay(args: argparse.Namespace) -> int:
     from .relay.app import RelaySettings
     from .relay.ratelimit import Limit
@@ -145,6 +169,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8545)
     p.add_argument("--accounts", type=int, default=10)
     p.set_defaults(func=_cmd_chain)
+
+    p = sub.add_parser("surveil", help="screen a block range for collusion and exclusion (events only)")
+    p.add_argument("--chain", help="anvil or a JSON-RPC URL where the suite is deployed (manifest)")
+    p.add_argument("--manifest", help="manifest path (default deployments/<chainId>.json)")
+    p.add_argument("--from-block", type=int, default=0)
+    p.add_argument("--to-block", type=int, default=None, help="default: latest")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--html", help="also write the report as HTML to this path")
+    p.add_argument("--png", help="also write the plots to this PNG")
+    p.set_defaults(func=_cmd_surveil)
 
     p = sub.add_parser("demo", help="run the demo trade")
     p.add_argument("--chain", help="embedded (default), anvil, or a JSON-RPC URL")
