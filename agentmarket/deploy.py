@@ -83,6 +83,8 @@ SUITE: list[ContractSpec] = [
         lambda ctx: (ctx.addresses["AgentEscrow"],),
         _authorise_market("ProcurementAuction"),
     ),
+    # uniform-price call market: cleared batches settle pair by pair into the escrow through openFor
+    ContractSpec("CallMarket", lambda ctx: (ctx.addresses["AgentEscrow"],), _authorise_market("CallMarket")),
     ContractSpec("PaymentChannels"),
     # reads deal terms and states from the escrow; no owner, no funds
     ContractSpec("ReputationRegistry", lambda ctx: (ctx.addresses["AgentEscrow"],)),
