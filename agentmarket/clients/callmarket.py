@@ -36,7 +36,6 @@ from .base import ContractClient, balance_of
 from .offers import Side, resource_id
 
 __all__ = [
-    "Account",
     "BatchStatus",
     "CallBatch",
     "CallMarketClient",
@@ -163,18 +162,6 @@ class CallBatch:
         return [o for o in self.bids if ok(o)], [o for o in self.asks if ok(o)]
 
 
-@dataclass(frozen=True)
-class Account:
-    """A maker's market account in one asset: ``balance - locked`` can be withdrawn."""
-
-    balance: int
-    locked: int
-
-    @property
-    def free(self) -> int:
-        return self.balance - self.locked
-
-
 def _nth_unit(orders: Sequence[tuple[int, int]], n: int) -> int | None:
     """The price of the ``n``-th unit (1-based) of ``orders`` (already in priority order), or None."""
     seen = 0
@@ -251,11 +238,29 @@ class CallMarketClient(ContractClient):
 
     # -- reads -------------------------------------------------------------------------------------------
 
-    def account_of(self, who: str | None = None, asset: str = ETH) -> Account:
-        """The market account of ``who`` (default: this client's account) in ``asset``."""
+    def credit_of(self, who: str | None = None, asset: str = ETH) -> int:
+        """The market credit of ``who`` (default: this client's account) in ``asset``: refunds of
+        processed orders and deposits, withdrawable or spendable on orders."""
         owner = to_checksum_address(who or self._me())
-        balance, locked = self.contract.functions.accountOf(owner, to_checksum_address(asset)).call()
-        return Account(int(balance), int(locked))
+        return int(self.contract.functions.creditOf(owner, to_checksum_address(asset)).call())
+
+    def locked_in_orders(self, ref: BatchRef) -> int:
+        """What the batch's unprocessed orders still hold (their locks, less units already paired)."""
+        b = self.batch(ref) if isinstance(ref, int) else ref
+        fns = self.contract.functions
+        bid_cursor, ask_cursor, bid_paired, ask_paired = fns.progressOf(b.id).call()
+        total = 0
+        for side, book, cursor, paired in (
+            (Side.BUY, b.bids, bid_cursor, bid_paired),
+            (Side.SELL, b.asks, ask_cursor, ask_paired),
+        ):
+            for o in book:
+                maker, _, qty = fns.orderOf(b.id, int(side), o.id).call()
+                if int(maker, 16) == 0:
+                    continue
+                units = qty - (paired if o.id == cursor else 0)
+                total += units * (o.price_ticks * b.tick if side == Side.BUY else b.bond_per_unit)
+        return total
 
     def batch(self, ref: BatchRef) -> CallBatch:
         """Rebuild batch ``ref`` from its events; its status from the contract."""
@@ -428,8 +433,8 @@ class CallMarketClient(ContractClient):
     def submit_bid(
         self, batch: BatchRef, price_ticks: int, quantity: int = 1, *, approve: bool = False
     ) -> CallOrder:
-        """Bid for ``quantity`` units at most ``price_ticks`` ticks each. Locks price x tick x quantity
-        from this account's market balance, topping it up (ETH: sent as value; ERC-20: pulled, with
+        """Bid for ``quantity`` units at most ``price_ticks`` ticks each. Locks price x tick x quantity,
+        taken from this account's market credit first, the rest sent (ETH value) or pulled (ERC-20, with
         ``approve=True`` approving exactly the shortfall)."""
         return self._submit(Side.BUY, batch, price_ticks, quantity, approve)
 
@@ -453,7 +458,7 @@ class CallMarketClient(ContractClient):
         count = len(b.bids if side == Side.BUY else b.asks)
         if count >= self.max_orders:
             raise InvalidState(f"batch {b.id} holds {count} {side.name.lower()} orders, the most it can")
-        shortfall = max(0, lock - self.account_of(asset=b.asset).free)
+        shortfall = max(0, lock - self.credit_of(asset=b.asset))
         self._fund(b.asset, shortfall, approve)
         fns = self.contract.functions
         fn = (fns.submitBid if side == Side.BUY else fns.submitAsk)(b.id, price_ticks, quantity)
@@ -580,20 +585,20 @@ class CallMarketClient(ContractClient):
 
     # -- accounts -------------------------------------------------------------------------------------------
 
-    def deposit(self, amount: int, asset: str = ETH, *, approve: bool = False) -> Account:
-        """Credit ``amount`` of ``asset`` to this account's market balance."""
+    def deposit(self, amount: int, asset: str = ETH, *, approve: bool = False) -> int:
+        """Credit ``amount`` of ``asset`` to this account at the market; returns the new credit."""
         if amount <= 0:
             raise InvalidInput("deposit amount must be positive")
         self._fund(asset, amount, approve)
         asset = to_checksum_address(asset)
         value = amount if asset == ETH else 0
         self._send(self.contract.functions.deposit(asset, amount), value=value)
-        return self.account_of(asset=asset)
+        return self.credit_of(asset=asset)
 
     def withdraw(self, asset: str = ETH, amount: int | None = None, *, to: str | None = None) -> int:
-        """Withdraw ``amount`` (default: all) of this account's free balance; returns the amount."""
+        """Withdraw ``amount`` (default: all) of this account's credit; returns the amount."""
         me = self._me()
-        free = self.account_of(me, asset).free
+        free = self.credit_of(me, asset)
         amount = free if amount is None else amount
         if amount <= 0 or amount > free:
             raise InvalidState(f"{me} has {free} free in {asset} at the call market, asked for {amount}")

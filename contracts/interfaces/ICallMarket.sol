@@ -13,9 +13,9 @@ import {Side} from "../libraries/OfferTypes.sol";
 /// 1. Anyone opens a batch: the escrow terms of the resource (a {DealTemplate}; `bond` is the seller bond
 ///    per unit), the close time, the settlement window and the price tick (10**tickExp asset units).
 /// 2. While `now <= closeTime` makers submit bids and asks (price in ticks per unit, quantity) and cancel
-///    their own. Funds are locked in the maker's account here: a bid locks price x quantity, an ask locks
-///    bond x quantity. Account balances are the market's withdrawable credits; only the unlocked part can
-///    be withdrawn.
+///    their own. Each order locks its funds (a bid price x quantity, an ask bond x quantity), paid with
+///    `msg.value` or the maker's credit here. What an order does not spend in escrow deals returns to
+///    its maker's credit when it is processed; credits can be withdrawn at any time.
 /// 3. After `closeTime` anyone clears it by proposing the uniform price; the contract verifies in one pass
 ///    over the orders (O(n), in order-id order, so every live order is counted exactly once) that the
 ///    price is THE equilibrium of the submitted orders, or reverts.
@@ -93,7 +93,8 @@ interface ICallMarket {
     error CallBatchFull(uint256 batchId, Side side);
     /// @notice `account` has `available` free in `asset`; the action needs `needed`.
     error CallInsufficientFunds(address account, address asset, uint256 available, uint256 needed);
-    /// @notice `msg.value` must be zero for ERC-20 batches and deposits.
+    /// @notice `msg.value` must be `expected` (zero for ERC-20 batches and deposits; an ETH deposit needs
+    /// a non-zero value, shown as expected 1).
     error CallWrongValue(uint256 expected, uint256 sent);
     /// @notice Order `orderId` on `side` does not exist (never placed, cancelled or already processed).
     error CallOrderNotFound(uint256 batchId, Side side, uint256 orderId);
@@ -109,7 +110,7 @@ interface ICallMarket {
     );
     /// @notice `priceTicks` is an equilibrium but not the one the price rule picks: `expectedTicks` is.
     error CallPriceRule(uint256 batchId, uint64 priceTicks, uint64 expectedTicks);
-    /// @notice `amount` is zero or more than the caller's free balance (see `CallInsufficientFunds`).
+    /// @notice A withdrawal of zero.
     error CallNothingToWithdraw(address account, address asset);
     /// @notice Sending `amount` of `asset` to `to` failed (withdrawals revert on failure).
     error CallTransferFailed(address asset, address to, uint256 amount);
@@ -127,7 +128,8 @@ interface ICallMarket {
     function openBatch(DealTemplate calldata terms, BatchParams calldata params) external returns (uint256 batchId);
 
     /// @notice Bid for `quantity` units at most `priceTicks` ticks each; locks priceTicks x tick x quantity
-    /// from the caller's account (ETH: `msg.value` is deposited first; ERC-20: the shortfall is pulled).
+    /// (ETH: `msg.value`, any excess credited, any shortfall taken from the caller's credit; ERC-20: from
+    /// the credit, the rest pulled).
     function submitBid(uint256 batchId, uint64 priceTicks, uint32 quantity) external payable returns (uint256 orderId);
 
     /// @notice Ask for `quantity` units at least `priceTicks` ticks each; locks the bond (bond per unit x
@@ -158,21 +160,22 @@ interface ICallMarket {
     // Accounts
     // ---------------------------------------------------------------------------------------------
 
-    /// @notice Credit `amount` of `asset` to the caller's account (ETH: `msg.value`, `amount` ignored).
+    /// @notice Credit `amount` of `asset` to the caller (ETH: `msg.value`, `amount` ignored; ERC-20: what
+    /// actually arrives).
     function deposit(address asset, uint256 amount) external payable;
 
-    /// @notice Withdraw `amount` of the caller's free (unlocked) balance in `asset`.
+    /// @notice Withdraw `amount` of the caller's credit in `asset`.
     function withdraw(address asset, uint256 amount) external;
 
-    /// @notice Withdraw `amount` of the caller's free balance in `asset` to `to`.
+    /// @notice Withdraw `amount` of the caller's credit in `asset` to `to`.
     function withdrawTo(address asset, address to, uint256 amount) external;
 
     // ---------------------------------------------------------------------------------------------
     // Views
     // ---------------------------------------------------------------------------------------------
 
-    /// @notice (balance, locked) of `account` in `asset`; `balance - locked` can be withdrawn.
-    function accountOf(address account, address asset) external view returns (uint256 balance, uint256 locked);
+    /// @notice The credit `account` can withdraw in `asset` (or spend on orders).
+    function creditOf(address account, address asset) external view returns (uint256);
 
     /// @notice A live order: maker, price in ticks and quantity (all zero once cancelled or processed).
     function orderOf(uint256 batchId, Side side, uint256 orderId)

@@ -23,9 +23,14 @@ import {Side} from "../libraries/OfferTypes.sol";
 /// S(p), S(p-1) and the nearest prices on either side of p, from which the equilibrium conditions and the
 /// price rule are checked in O(n). The pass is one transaction: a side holds at most `MAX_ORDERS` orders.
 ///
-/// Storage: one word per order (maker | price in ticks | quantity), one per account and asset (balance |
-/// locked), five per batch. Settlement deletes each order word as it is processed, so an order can never
-/// be settled or released twice.
+/// Money: an order holds its own lock (a bid price x tick x quantity, an ask bond x quantity), funded by
+/// `msg.value` or, for what it does not cover, by the maker's credit (ERC-20: pulled). Whatever an order
+/// does not spend in escrow deals returns to its maker's credit when the order is processed (settled,
+/// cancelled, released), withdrawable at any time. Solvency: balance == credits + locks of live orders.
+///
+/// Storage: one word per order (maker | price in ticks | quantity), one per account and asset (credit),
+/// five per batch. Settlement deletes each order word as it is processed, so an order can never be
+/// settled or released twice.
 contract CallMarket is ICallMarket, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
@@ -100,8 +105,7 @@ contract CallMarket is ICallMarket, ReentrancyGuardTransient {
     mapping(uint256 batchId => Batch) private _batches;
     mapping(uint256 batchId => mapping(uint256 orderId => uint256)) private _bids;
     mapping(uint256 batchId => mapping(uint256 orderId => uint256)) private _asks;
-    /// @dev balance (low 128 bits) | locked (high 128 bits); locked <= balance always.
-    mapping(address account => mapping(address asset => uint256)) private _accounts;
+    mapping(address account => mapping(address asset => uint256)) private _credits;
 
     constructor(address escrow_) {
         if (escrow_.code.length == 0) revert CallInvalidEscrow(escrow_);
@@ -149,7 +153,7 @@ contract CallMarket is ICallMarket, ReentrancyGuardTransient {
         if (orderId >= MAX_ORDERS) revert CallBatchFull(batchId, Side.Buy);
         b.head = head + (1 << BID_COUNT_SHIFT);
         _bids[batchId][orderId] = uint256(uint160(msg.sender)) | (uint256(priceTicks) << 160) | (uint256(quantity) << 224);
-        _lock(msg.sender, address(uint160(head)), lock);
+        _fund(msg.sender, address(uint160(head)), lock);
         emit OrderPlaced(batchId, msg.sender, Side.Buy, orderId, priceTicks, quantity);
     }
 
@@ -172,7 +176,7 @@ contract CallMarket is ICallMarket, ReentrancyGuardTransient {
         if (orderId >= MAX_ORDERS) revert CallBatchFull(batchId, Side.Sell);
         b.head = head + (1 << ASK_COUNT_SHIFT);
         _asks[batchId][orderId] = uint256(uint160(msg.sender)) | (uint256(priceTicks) << 160) | (uint256(quantity) << 224);
-        if (lock != 0 || msg.value != 0) _lock(msg.sender, address(uint160(head)), lock);
+        _fund(msg.sender, address(uint160(head)), lock);
         emit OrderPlaced(batchId, msg.sender, Side.Sell, orderId, priceTicks, quantity);
     }
 
@@ -187,7 +191,7 @@ contract CallMarket is ICallMarket, ReentrancyGuardTransient {
         if (address(uint160(word)) != msg.sender) revert CallNotMaker(batchId, orderId, msg.sender);
         delete orders[orderId];
         uint256 perUnit = side == Side.Buy ? ((word >> 160) & M64) * _tick(head) : b.meta & M128;
-        _settleAccount(msg.sender, address(uint160(head)), 0, perUnit * (word >> 224));
+        _credit(msg.sender, address(uint160(head)), perUnit * (word >> 224));
         emit OrderCancelled(batchId, side, orderId);
     }
 
@@ -380,7 +384,7 @@ contract CallMarket is ICallMarket, ReentrancyGuardTransient {
         }
         if (fill == 0) {
             delete _bids[c.batchId][id];
-            _settleAccount(address(uint160(word)), c.asset, 0, price * c.tick * qty);
+            _credit(address(uint160(word)), c.asset, price * c.tick * qty);
             w.bidCursor = id + 1;
             return 1;
         }
@@ -409,7 +413,7 @@ contract CallMarket is ICallMarket, ReentrancyGuardTransient {
         }
         if (fill == 0) {
             delete _asks[c.batchId][id];
-            if (c.bond != 0) _settleAccount(address(uint160(word)), c.asset, 0, c.bond * qty);
+            _credit(address(uint160(word)), c.asset, c.bond * qty);
             w.askCursor = id + 1;
             return 1;
         }
@@ -434,13 +438,14 @@ contract CallMarket is ICallMarket, ReentrancyGuardTransient {
         Pair memory t = _pair(c, w);
         uint256 dealId;
         if (t.buyer == t.seller) {
-            // A maker's bid paired with its own ask: nothing to trade; both locks are released untouched.
-            _settleAccount(t.buyer, c.asset, 0, t.bidUnlock + t.askUnlock);
+            // A maker's bid paired with its own ask: nothing to trade; both locks return untouched.
+            _credit(t.buyer, c.asset, t.bidUnlock + t.askUnlock);
         } else {
             uint256 amount = c.priceTicks * c.tick * t.quantity;
             uint256 bond = c.bond * t.quantity;
-            _settleAccount(t.buyer, c.asset, amount, t.bidUnlock);
-            if (t.askUnlock != 0) _settleAccount(t.seller, c.asset, bond, t.askUnlock);
+            // the bid's lock of these units minus the price paid (and of its untraded units, when finished)
+            _credit(t.buyer, c.asset, t.bidUnlock - amount);
+            _credit(t.seller, c.asset, t.askUnlock - bond);
             dealId = _open(deal, t.buyer, t.seller, amount, bond);
         }
         // slither-disable-next-line reentrancy-events -- needs the dealId openFor returns; the escrow is immutable
@@ -579,7 +584,7 @@ contract CallMarket is ICallMarket, ReentrancyGuardTransient {
         delete orders[orderId];
         uint256 perUnit = side == Side.Buy ? ((word >> 160) & M64) * _tick(head) : meta & M128;
         uint256 unlock = perUnit * ((word >> 224) - paired);
-        if (unlock != 0) _settleAccount(address(uint160(word)), address(uint160(head)), 0, unlock);
+        _credit(address(uint160(word)), address(uint160(head)), unlock);
         return true;
     }
 
@@ -601,14 +606,15 @@ contract CallMarket is ICallMarket, ReentrancyGuardTransient {
 
     /// @inheritdoc ICallMarket
     function deposit(address asset, uint256 amount) external payable nonReentrant {
-        _lock(msg.sender, asset, 0);
-        if (asset != address(0)) {
-            if (amount == 0) revert CallNothingToWithdraw(msg.sender, asset);
-            uint256 word = _accounts[msg.sender][asset];
-            uint256 balance = (word & M128) + _pull(asset, msg.sender, amount);
-            if (balance > M128) revert CallAccountingOverflow();
-            _accounts[msg.sender][asset] = (word & ~M128) | balance;
+        if (asset == address(0)) {
+            if (msg.value == 0) revert CallWrongValue(1, 0);
+            amount = msg.value;
+        } else {
+            if (msg.value != 0) revert CallWrongValue(0, msg.value);
+            amount = _pull(asset, msg.sender, amount);
         }
+        _credit(msg.sender, asset, amount);
+        emit Deposited(msg.sender, asset, amount);
     }
 
     /// @inheritdoc ICallMarket
@@ -622,12 +628,12 @@ contract CallMarket is ICallMarket, ReentrancyGuardTransient {
     }
 
     function _withdraw(address asset, address to, uint256 amount) private {
-        uint256 word = _accounts[msg.sender][asset];
-        uint256 balance = word & M128;
-        uint256 free = balance - (word >> 128);
+        uint256 credit = _credits[msg.sender][asset];
         if (amount == 0) revert CallNothingToWithdraw(msg.sender, asset);
-        if (amount > free) revert CallInsufficientFunds(msg.sender, asset, free, amount);
-        _accounts[msg.sender][asset] = word - amount; // balance - amount >= locked: no borrow into `locked`
+        if (amount > credit) revert CallInsufficientFunds(msg.sender, asset, credit, amount);
+        unchecked {
+            _credits[msg.sender][asset] = credit - amount;
+        }
         emit Withdrawn(msg.sender, asset, to, amount);
         if (asset == address(0)) {
             bool ok;
@@ -641,33 +647,38 @@ contract CallMarket is ICallMarket, ReentrancyGuardTransient {
         }
     }
 
-    /// @dev Add `amount` to the locked part of `account`'s `asset` balance, first crediting `msg.value`
-    /// (ETH) or pulling the shortfall (ERC-20; what actually arrives counts).
-    function _lock(address account, address asset, uint256 amount) private {
-        uint256 word = _accounts[account][asset];
-        uint256 balance = word & M128;
-        uint256 locked = (word >> 128) + amount;
+    /// @dev Fund an order's lock of `amount`: ETH from `msg.value`, any excess credited, any shortfall taken
+    /// from the maker's credit; ERC-20 from the credit, the rest pulled (what actually arrives counts).
+    function _fund(address account, address asset, uint256 amount) private {
+        uint256 credit = _credits[account][asset];
         if (asset == address(0)) {
-            if (msg.value != 0) {
-                balance += msg.value;
-                emit Deposited(account, asset, msg.value);
+            uint256 value = msg.value;
+            if (value == amount) return; // the common case: the order brings exactly its lock
+            if (value > amount) {
+                _credits[account][asset] = credit + (value - amount);
+                return;
             }
-        } else {
-            if (msg.value != 0) revert CallWrongValue(0, msg.value);
-            if (locked > balance) balance += _pull(asset, account, locked - balance);
+            uint256 shortfall = amount - value;
+            if (shortfall > credit) revert CallInsufficientFunds(account, asset, credit + value, amount);
+            unchecked {
+                _credits[account][asset] = credit - shortfall;
+            }
+            return;
         }
-        if (balance > M128) revert CallAccountingOverflow();
-        if (locked > balance) {
-            revert CallInsufficientFunds(account, asset, balance + amount - locked, amount);
+        if (msg.value != 0) revert CallWrongValue(0, msg.value);
+        if (amount == 0) return;
+        if (credit < amount) {
+            uint256 received = _pull(asset, account, amount - credit);
+            // a fee-on-transfer token delivers less than asked: the order is not covered
+            if (credit + received < amount) revert CallInsufficientFunds(account, asset, credit + received, amount);
+            credit += received;
         }
-        _accounts[account][asset] = balance | (locked << 128);
+        _credits[account][asset] = credit - amount;
     }
 
-    /// @dev Take `paid` out of `account`'s balance (it left for the escrow) and `unlock` out of its locked
-    /// part. Callers keep paid <= unlock <= locked, so locked <= balance still holds afterwards.
-    function _settleAccount(address account, address asset, uint256 paid, uint256 unlock) private {
-        uint256 word = _accounts[account][asset];
-        _accounts[account][asset] = ((word & M128) - paid) | (((word >> 128) - unlock) << 128);
+    /// @dev Credit `amount` (skipped when zero) to `account`'s withdrawable balance in `asset`.
+    function _credit(address account, address asset, uint256 amount) private {
+        if (amount != 0) _credits[account][asset] += amount;
     }
 
     /// @dev Pull `amount` of `asset` from `from`; returns what actually arrived (fee-on-transfer tokens).
@@ -675,7 +686,6 @@ contract CallMarket is ICallMarket, ReentrancyGuardTransient {
         uint256 before = IERC20(asset).balanceOf(address(this));
         IERC20(asset).safeTransferFrom(from, address(this), amount);
         received = IERC20(asset).balanceOf(address(this)) - before;
-        emit Deposited(from, asset, received);
     }
 
     // =============================================================================================
@@ -683,9 +693,8 @@ contract CallMarket is ICallMarket, ReentrancyGuardTransient {
     // =============================================================================================
 
     /// @inheritdoc ICallMarket
-    function accountOf(address account, address asset) external view returns (uint256 balance, uint256 locked) {
-        uint256 word = _accounts[account][asset];
-        return (word & M128, word >> 128);
+    function creditOf(address account, address asset) external view returns (uint256) {
+        return _credits[account][asset];
     }
 
     /// @inheritdoc ICallMarket
