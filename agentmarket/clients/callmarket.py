@@ -246,7 +246,7 @@ class CallMarketClient(ContractClient):
 
     def locked_in_orders(self, ref: BatchRef) -> int:
         """What the batch's unprocessed orders still hold (their locks, less units already paired)."""
-        b = self.batch(ref) if isinstance(ref, int) else ref
+        b = self.batch(ref)
         fns = self.contract.functions
         bid_cursor, ask_cursor, bid_paired, ask_paired = fns.progressOf(b.id).call()
         total = 0

@@ -468,12 +468,12 @@ contract CallMarket is ICallMarket, ReentrancyGuardTransient {
         if (w.bidPaired == w.bidFill) {
             t.bidUnlock += bidUnitLock * ((w.bidWord >> 224) - w.bidFill);
             delete _bids[c.batchId][t.bidId];
-            (w.bidReady, w.bidCursor) = (false, t.bidId + 1);
+            (w.bidReady, w.bidCursor, w.bidPaired) = (false, t.bidId + 1, 0);
         }
         if (w.askPaired == w.askFill) {
             t.askUnlock += c.bond * ((w.askWord >> 224) - w.askFill);
             delete _asks[c.batchId][t.askId];
-            (w.askReady, w.askCursor) = (false, t.askId + 1);
+            (w.askReady, w.askCursor, w.askPaired) = (false, t.askId + 1, 0);
         }
     }
 
