@@ -331,6 +331,10 @@ contract CallMarket is ICallMarket, ReentrancyGuardTransient {
             arbiter: terms.arbiter
         });
         Walk memory w = _unpackWalk(b.walk);
+        // an order left half-paired by the previous chunk: its word is still in storage (nothing deletes a
+        // live order before the deadline), the walk word keeps only its fill and paired units
+        if (w.bidReady) w.bidWord = _bids[batchId][w.bidCursor];
+        if (w.askReady) w.askWord = _asks[batchId][w.askCursor];
         Deal memory deal = _dealOf(terms);
         while (steps < maxSteps) {
             if (!w.bidReady && w.bidCursor < c.bidCount) {

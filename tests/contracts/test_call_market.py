@@ -319,3 +319,20 @@ def test_anvil_batch_round_trip_and_typed_revert(anvil: Chain, anvil_suite: Suit
     (trade,) = cm.settle(b)
     assert (b.price_ticks, trade.quantity, trade.amount) == (110, 2, 2 * 110 * TICK)
     assert EscrowClient.from_suite(anvil_suite).deal(trade.deal_id).state == DealState.FUNDED
+
+
+def test_an_order_left_ready_by_one_chunk_is_paired_by_the_next(env: Env) -> None:
+    """Regression (found by the property machine): a bid loaded in one settle call and paired in the next
+    must be read back from storage (the walk word keeps only its fill and paired units)."""
+    b = env.open()
+    env.place(b, [(0, 100, 2)], [(1, 200, 1), (2, 90, 1), (3, 90, 1)])
+    env.close(b)
+    b = env.cm.clear(b)
+    _, done = env.cm.settle_chunk(b, 1)  # loads bid 0 (ready) and finishes ask 0 (unfilled): 1 step
+    assert not done and env.cm.trades(b) == []
+    _, done = env.cm.settle_chunk(b, 1)
+    (trade,) = env.cm.trades(b)
+    assert (trade.buyer, trade.seller, trade.amount) == (env.makers[0].address, env.makers[2].address, 90 * TICK)
+    env.cm.settle(b)
+    assert [t.ask_id for t in env.cm.trades(b)] == [1, 2]
+    env.solvent([b])
