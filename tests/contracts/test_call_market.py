@@ -332,7 +332,7 @@ def test_an_order_left_ready_by_one_chunk_is_paired_by_the_next(env: Env) -> Non
     assert not done and env.cm.trades(b) == []
     _, done = env.cm.settle_chunk(b, 1)
     (trade,) = env.cm.trades(b)
-    assert (trade.buyer, trade.seller, trade.amount) == (env.makers[0].address, env.makers[2].address, 90 * TICK)
+    assert (trade.buyer, trade.seller, trade.amount) == (env.makers[0].address, env.makers[2].address, 95 * TICK)  # midpoint of [90, 100]
     env.cm.settle(b)
     assert [t.ask_id for t in env.cm.trades(b)] == [1, 2]
     env.solvent([b])
