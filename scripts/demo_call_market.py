@@ -41,7 +41,12 @@ def main() -> None:
         escrow = EscrowClient(chain, suite["AgentEscrow"], opener, from_block=start)
         names = {a.address: f"agent-{i}" for i, a in enumerate(agents)}
         batch = market.open_batch(
-            "gpu-hour/h100", closes_in=120, settle_window=3600, tick_exp=TICK_EXP, delivery_delay=2 * 3600, bond=20 * TICK
+            "gpu-hour/h100",
+            closes_in=120,
+            settle_window=3600,
+            tick_exp=TICK_EXP,
+            delivery_delay=2 * 3600,
+            bond=20 * TICK,
         )
         console.print(
             f"batch {batch.id} for gpu-hour/h100 on chain {chain.chain_id} ({chain.kind}): orders until "
@@ -55,13 +60,27 @@ def main() -> None:
             order = market.as_(a).submit_bid(batch, int(value * rng.uniform(0.85, 0.95)), rng.randint(1, 3))
             gas = chain.w3.eth.get_transaction_receipt(order.tx_hash)["gasUsed"]
             locked = order.price_ticks * TICK * order.quantity
-            book.add_row(names[a.address], "bid", fmt(order.price_ticks * TICK), str(order.quantity), fmt(locked), f"{gas:,}")
+            book.add_row(
+                names[a.address],
+                "bid",
+                fmt(order.price_ticks * TICK),
+                str(order.quantity),
+                fmt(locked),
+                f"{gas:,}",
+            )
         for a in agents[5:]:  # sellers: costs 200..600, asks shaded 5-15% above cost
             cost = rng.randint(200, 600)
             order = market.as_(a).submit_ask(batch, int(cost * rng.uniform(1.05, 1.15)), rng.randint(1, 3))
             gas = chain.w3.eth.get_transaction_receipt(order.tx_hash)["gasUsed"]
             locked = batch.bond_per_unit * order.quantity
-            book.add_row(names[a.address], "ask", fmt(order.price_ticks * TICK), str(order.quantity), fmt(locked), f"{gas:,}")
+            book.add_row(
+                names[a.address],
+                "ask",
+                fmt(order.price_ticks * TICK),
+                str(order.quantity),
+                fmt(locked),
+                f"{gas:,}",
+            )
         console.print(book)
 
         chain.travel_to(batch.close_time + 1)
@@ -80,11 +99,22 @@ def main() -> None:
             txs += 1
         batch = market.batch(batch.id)
         deals = Table(title=f"settled in {txs} transactions of at most {args.chunk} steps: escrow deals")
-        for column in ("deal", "buyer", "seller", "units", "amount", "bond", "state", "deliver by (s from now)"):
+        for column in (
+            "deal",
+            "buyer",
+            "seller",
+            "units",
+            "amount",
+            "bond",
+            "state",
+            "deliver by (s from now)",
+        ):
             deals.add_column(column)
         for t in batch.trades:
             if not t.deal_id:
-                deals.add_row("-", names[t.buyer], names[t.seller], str(t.quantity), "self-pair: no deal", "", "", "")
+                deals.add_row(
+                    "-", names[t.buyer], names[t.seller], str(t.quantity), "self-pair: no deal", "", "", ""
+                )
                 continue
             d = escrow.deal(t.deal_id)
             deals.add_row(

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from enum import IntEnum
 from typing import Any
 
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
 
 from ..errors import InsufficientAllowance, InsufficientFunds, InvalidInput, InvalidState, NotAuthorized
@@ -203,10 +203,11 @@ def compute_clearing(bids: Iterable[CallOrder], asks: Iterable[CallOrder]) -> Cl
         hi = min(b_v, a_next if a_next is not None else U64)
         price = (lo + hi) // 2
     fills: dict[tuple[Side, int], int] = {}
-    for side, orders, better in (
-        (Side.BUY, bid_list, lambda x: x > price),
-        (Side.SELL, ask_list, lambda x: x < price),
-    ):
+    for side, orders in ((Side.BUY, bid_list), (Side.SELL, ask_list)):
+
+        def better(x: int, side: Side = side) -> bool:
+            return x > price if side == Side.BUY else x < price
+
         strict = sum(o.quantity for o in orders if better(o.price_ticks))
         tie = volume - strict
         for o in orders:
@@ -266,8 +267,8 @@ class CallMarketClient(ContractClient):
         """Rebuild batch ``ref`` from its events; its status from the contract."""
         batch_id = ref.id if isinstance(ref, CallBatch) else int(ref)
         logs = self.w3.eth.get_logs(
-            {  # type: ignore[arg-type]
-                "address": self.address,
+            {
+                "address": self.address,  # type: ignore[typeddict-item]
                 "fromBlock": self.from_block,
                 "toBlock": "latest",
                 "topics": [
@@ -348,9 +349,10 @@ class CallMarketClient(ContractClient):
             elif name in ("OrderCancelled", "OrderReclaimed"):
                 book = bids if Side(args["side"]) == Side.BUY else asks
                 oid = int(args["orderId"])
-                if oid in book:
-                    flag = "cancelled" if name == "OrderCancelled" else "reclaimed"
-                    book[oid] = replace(book[oid], **{flag: True})
+                if oid in book and name == "OrderCancelled":
+                    book[oid] = replace(book[oid], cancelled=True)
+                elif oid in book:
+                    book[oid] = replace(book[oid], reclaimed=True)
             elif name == "BatchCleared":
                 batch = replace(batch, price_ticks=int(args["priceTicks"]), volume=int(args["volume"]))
             elif name == "TradeSettled":
@@ -449,7 +451,9 @@ class CallMarketClient(ContractClient):
         b = self._current(ref)
         self._require_window(b, "submit to")
         if not 0 < price_ticks <= U64 or not 0 < quantity <= U32:
-            raise InvalidInput(f"need 0 < price_ticks < 2^64 and 0 < quantity < 2^32 ({price_ticks}, {quantity})")
+            raise InvalidInput(
+                f"need 0 < price_ticks < 2^64 and 0 < quantity < 2^32 ({price_ticks}, {quantity})"
+            )
         if price_ticks * b.tick * quantity > U128:
             raise InvalidInput(f"{quantity} units at {price_ticks} ticks do not fit 128 bits")
         lock = price_ticks * b.tick * quantity if side == Side.BUY else b.bond_per_unit * quantity
@@ -604,7 +608,11 @@ class CallMarketClient(ContractClient):
             raise InvalidState(f"{me} has {free} free in {asset} at the call market, asked for {amount}")
         asset = to_checksum_address(asset)
         fns = self.contract.functions
-        self._send(fns.withdraw(asset, amount) if to is None else fns.withdrawTo(asset, to_checksum_address(to), amount))
+        self._send(
+            fns.withdraw(asset, amount)
+            if to is None
+            else fns.withdrawTo(asset, to_checksum_address(to), amount)
+        )
         return amount
 
     # -- deadlines ------------------------------------------------------------------------------------------
@@ -612,12 +620,16 @@ class CallMarketClient(ContractClient):
     def _require_window(self, b: CallBatch, action: str) -> None:
         now = self.now()
         if now > b.close_time:
-            raise InvalidState(f"too late to {action} batch {b.id}: its window closed at {b.close_time} (next block {now})")
+            raise InvalidState(
+                f"too late to {action} batch {b.id}: its window closed at {b.close_time} (next block {now})"
+            )
 
     def _require_settle_window(self, b: CallBatch, action: str) -> None:
         now = self.now()
         if now <= b.close_time:
-            raise InvalidState(f"too early to {action} batch {b.id}: its window is open until {b.close_time} (next block {now})")
+            raise InvalidState(
+                f"too early to {action} batch {b.id}: its window is open until {b.close_time} (next block {now})"
+            )
         if now > b.settle_by:
             raise InvalidState(
                 f"too late to {action} batch {b.id}: the deadline {b.settle_by} passed (next block {now}); release it"
@@ -627,4 +639,3 @@ class CallMarketClient(ContractClient):
         now = self.now()
         if now <= b.settle_by:
             raise InvalidState(f"batch {b.id} can be released after {b.settle_by} (next block {now})")
-

@@ -19,7 +19,7 @@ from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 
 from ..types import ZERO_ADDRESS as ZERO
 from . import GasEnv, scenario
@@ -38,7 +38,7 @@ def _open(env: GasEnv, opener: LocalAccount, **terms: Any) -> tuple[int, tuple[A
     market, chain = _market(env), env.chain
     template = _terms(opener.address, **terms)
     params = (chain.now() + 3600, 3600, 15)
-    receipt = chain.transactor.transact(opener, market.functions.openBatch(template, params), gas=GAS)
+    chain.transactor.transact(opener, market.functions.openBatch(template, params), gas=GAS)
     batch_id = int(market.functions.nextBatchId().call()) - 1
     return batch_id, template
 

@@ -15,6 +15,7 @@ from helpers import assert_escrow_solvent, deploy, mint
 
 from agentmarket import errors
 from agentmarket.chain import Chain
+from agentmarket.clients.base import balance_of
 from agentmarket.clients.callmarket import (
     BatchStatus,
     CallBatch,
@@ -23,7 +24,6 @@ from agentmarket.clients.callmarket import (
     Side,
     compute_clearing,
 )
-from agentmarket.clients.base import balance_of
 from agentmarket.clients.escrow import EscrowClient
 from agentmarket.deploy import Suite
 from agentmarket.types import ETH, DealState
@@ -48,7 +48,9 @@ class Env:
         terms.setdefault("tick_exp", 12)
         return self.cm.open_batch("gpu-hour/h100", closes_in=closes_in, settle_window=HOUR, **terms)
 
-    def place(self, batch: CallBatch, bids: Iterable[tuple[int, int, int]], asks: Iterable[tuple[int, int, int]]) -> None:
+    def place(
+        self, batch: CallBatch, bids: Iterable[tuple[int, int, int]], asks: Iterable[tuple[int, int, int]]
+    ) -> None:
         """(maker index, price ticks, quantity) per order, in that order (ids follow)."""
         for i, p, q in bids:
             self.m(i).submit_bid(batch, p, q)
@@ -171,7 +173,11 @@ def test_bonded_batch_locks_bonds_and_deals_carry_them(env: Env) -> None:
     b = env.cm.clear(b)
     (trade,) = env.cm.settle(b)
     deal = env.escrow.deal(trade.deal_id)
-    assert (deal.amount, deal.bond, deal.state) == (80 * TICK * 2, 2 * bond, DealState.FUNDED)  # ask side long at 80
+    assert (deal.amount, deal.bond, deal.state) == (
+        80 * TICK * 2,
+        2 * bond,
+        DealState.FUNDED,
+    )  # ask side long at 80
     assert env.cm.credit_of(env.makers[1].address) == bond  # the unsold unit's bond
     env.solvent([b])
 
@@ -255,7 +261,9 @@ def test_cancel_in_window_and_credit_reuse(env: Env) -> None:
     with pytest.raises(errors.NotAuthorized):
         env.m(1).cancel(again)
     with pytest.raises(E("CallNotMaker")):
-        env.chain.transactor.call(env.cm.contract.functions.cancel(b.id, 1, again.id), sender=env.makers[1].address)
+        env.chain.transactor.call(
+            env.cm.contract.functions.cancel(b.id, 1, again.id), sender=env.makers[1].address
+        )
 
 
 def test_erc20_batch_pulls_locks_and_settles(env: Env) -> None:
@@ -294,7 +302,9 @@ def test_client_preflight_raises_before_sending(env: Env) -> None:
 
 def test_compute_clearing_reference_examples() -> None:
     def orders(side: Side, spec: list[tuple[int, int]]) -> list[CallOrder]:
-        return [CallOrder(1, side, i, "0x" + "00" * 19 + f"{i + 1:02x}", p, q) for i, (p, q) in enumerate(spec)]
+        return [
+            CallOrder(1, side, i, "0x" + "00" * 19 + f"{i + 1:02x}", p, q) for i, (p, q) in enumerate(spec)
+        ]
 
     # one bid, one ask: the midpoint
     c = compute_clearing(orders(Side.BUY, [(100, 1)]), orders(Side.SELL, [(60, 1)]))
@@ -332,7 +342,11 @@ def test_an_order_left_ready_by_one_chunk_is_paired_by_the_next(env: Env) -> Non
     assert not done and env.cm.trades(b) == []
     _, done = env.cm.settle_chunk(b, 1)
     (trade,) = env.cm.trades(b)
-    assert (trade.buyer, trade.seller, trade.amount) == (env.makers[0].address, env.makers[2].address, 95 * TICK)  # midpoint of [90, 100]
+    assert (trade.buyer, trade.seller, trade.amount) == (
+        env.makers[0].address,
+        env.makers[2].address,
+        95 * TICK,
+    )  # midpoint of [90, 100]
     env.cm.settle(b)
     assert [t.ask_id for t in env.cm.trades(b)] == [1, 2]
     env.solvent([b])

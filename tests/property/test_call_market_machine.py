@@ -119,9 +119,13 @@ class CallMarketMachine(ChainMachine):
         e = self.e = self.env
         self.batch: MBatch | None = None
         self.done: list[MBatch] = []
-        self.credits = dict(zip(e.people, self._credits()))
-        self.next_deal = as_uint(self.fast.calls([(e.escrow.address, encode_call("nextDealId()", [], []))])[0])
-        self.next_batch = as_uint(self.fast.calls([(e.market.address, encode_call("nextBatchId()", [], []))])[0])
+        self.credits = dict(zip(e.people, self._credits(), strict=False))
+        self.next_deal = as_uint(
+            self.fast.calls([(e.escrow.address, encode_call("nextDealId()", [], []))])[0]
+        )
+        self.next_batch = as_uint(
+            self.fast.calls([(e.market.address, encode_call("nextBatchId()", [], []))])[0]
+        )
         self.base_balance = self.fast.eth_balances([e.market.address])[0]
         self.held = 0  # what the model says the market holds beyond base_balance
         self.base_credits = sum(self.credits.values())
@@ -195,9 +199,11 @@ class CallMarketMachine(ChainMachine):
         book.append(MOrder(side, len(book), maker, price, qty))
 
     @precondition(
-        lambda self: self.batch is not None
-        and self.fast.now < self.batch.close
-        and sum(o.live for o in self.batch.bids + self.batch.asks) >= 4
+        lambda self: (
+            self.batch is not None
+            and self.fast.now < self.batch.close
+            and sum(o.live for o in self.batch.bids + self.batch.asks) >= 4
+        )
     )
     @rule(data=st.data(), as_maker=st.booleans())
     def cancel(self, data: st.DataObject, as_maker: bool) -> None:
@@ -217,9 +223,11 @@ class CallMarketMachine(ChainMachine):
         self.credit(o.maker, b.unit_lock(o) * o.qty)
 
     @precondition(
-        lambda self: self.batch is not None
-        and self.fast.now <= self.batch.close
-        and sum(o.live for o in self.batch.bids + self.batch.asks) >= 3
+        lambda self: (
+            self.batch is not None
+            and self.fast.now <= self.batch.close
+            and sum(o.live for o in self.batch.bids + self.batch.asks) >= 3
+        )
     )
     @rule()
     def close_window(self) -> None:
@@ -227,9 +235,11 @@ class CallMarketMachine(ChainMachine):
         self.fast.jump(self.batch.close - self.fast.now + 1)
 
     @precondition(
-        lambda self: self.batch is not None
-        and self.batch.status == BatchStatus.OPEN
-        and self.batch.close < self.fast.now + 1 <= self.batch.settle_by
+        lambda self: (
+            self.batch is not None
+            and self.batch.status == BatchStatus.OPEN
+            and self.batch.close < self.fast.now + 1 <= self.batch.settle_by
+        )
     )
     @rule(wrong=st.sampled_from([0, 0, 0, -1, 1, -3, 3]))
     def clear(self, wrong: int) -> None:
@@ -240,12 +250,19 @@ class CallMarketMachine(ChainMachine):
         volume, price = reference(bids, asks)
         fn = self.e.market.functions.clear
         if wrong and volume and price + wrong >= 0:
-            err = self.fast.simulate(self.e.opener.address, self.e.market.address, fn(b.id, b.terms, price + wrong)._encode_transaction_data())
+            err = self.fast.simulate(
+                self.e.opener.address,
+                self.e.market.address,
+                fn(b.id, b.terms, price + wrong)._encode_transaction_data(),
+            )
             assert err is not None and err.error_name in ("CallNotEquilibrium", "CallPriceRule"), err
             return
         self.act(self.e.opener.address, fn(b.id, b.terms, price))
         b.status, b.price, b.volume = BatchStatus.CLEARED, price, volume
-        for side, orders, better in ((Side.BUY, bids, lambda x: x > price), (Side.SELL, asks, lambda x: x < price)):
+        for _side, orders, better in (
+            (Side.BUY, bids, lambda x: x > price),
+            (Side.SELL, asks, lambda x: x < price),
+        ):
             tie = volume - sum(o.qty for o in orders if better(o.price))
             for o in orders:
                 if better(o.price):
@@ -255,9 +272,11 @@ class CallMarketMachine(ChainMachine):
                     tie -= o.fill
 
     @precondition(
-        lambda self: self.batch is not None
-        and self.batch.status == BatchStatus.CLEARED
-        and self.fast.now + 1 <= self.batch.settle_by
+        lambda self: (
+            self.batch is not None
+            and self.batch.status == BatchStatus.CLEARED
+            and self.fast.now + 1 <= self.batch.settle_by
+        )
     )
     @rule(chunk=st.integers(1, 5))
     def settle(self, chunk: int) -> None:
@@ -267,7 +286,12 @@ class CallMarketMachine(ChainMachine):
         b.settled_once = True
         expected = self._walk(b, chunk)
         got = [
-            (int(ev["args"]["bidId"]), int(ev["args"]["askId"]), int(ev["args"]["quantity"]), int(ev["args"]["dealId"]) != 0)
+            (
+                int(ev["args"]["bidId"]),
+                int(ev["args"]["askId"]),
+                int(ev["args"]["quantity"]),
+                int(ev["args"]["dealId"]) != 0,
+            )
             for ev in self.e.market.events.TradeSettled().process_receipt(
                 _own(receipt, self.e.market.address), errors=DISCARD
             )
@@ -280,8 +304,10 @@ class CallMarketMachine(ChainMachine):
             _own(receipt, self.e.escrow.address), errors=DISCARD
         )
         real = [t for t in expected if t[3]]
-        assert [int(d["args"]["dealId"]) for d in deals] == list(range(self.next_deal, self.next_deal + len(real)))
-        for d, (bid, ask, q, _) in zip(deals, real):
+        assert [int(d["args"]["dealId"]) for d in deals] == list(
+            range(self.next_deal, self.next_deal + len(real))
+        )
+        for d, (bid, ask, q, _) in zip(deals, real, strict=False):
             deal = d["args"]["deal"]
             assert (deal["buyer"], deal["seller"]) == (b.bids[bid].maker, b.asks[ask].maker)
             assert (deal["amount"], deal["bond"]) == (b.price * TICK * q, b.bond * q)
@@ -353,9 +379,11 @@ class CallMarketMachine(ChainMachine):
         self.batch = None
 
     @precondition(
-        lambda self: self.batch is not None
-        and self.batch.close < self.fast.now <= self.batch.settle_by
-        and (self.batch.status == BatchStatus.OPEN or self.batch.settled_once)
+        lambda self: (
+            self.batch is not None
+            and self.batch.close < self.fast.now <= self.batch.settle_by
+            and (self.batch.status == BatchStatus.OPEN or self.batch.settled_once)
+        )
     )
     @rule()
     def expire(self) -> None:
@@ -422,7 +450,10 @@ class CallMarketMachine(ChainMachine):
         try:
             for b in [*self.done, *([self.batch] if self.batch else [])]:
                 rebuilt = self.e.client.batch(b.id)
-                assert rebuilt.status == b.status and (rebuilt.price_ticks, rebuilt.volume) == (b.price, b.volume)
+                assert rebuilt.status == b.status and (rebuilt.price_ticks, rebuilt.volume) == (
+                    b.price,
+                    b.volume,
+                )
                 assert [(t.bid_id, t.ask_id, t.quantity, t.deal_id != 0) for t in rebuilt.trades] == b.trades
                 assert [o.maker for o in rebuilt.bids] == [o.maker for o in b.bids]
         finally:

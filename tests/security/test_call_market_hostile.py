@@ -20,7 +20,14 @@ from web3.logs import DISCARD
 
 from agentmarket import errors
 from agentmarket.chain import Chain
-from agentmarket.clients.callmarket import BatchStatus, CallBatch, CallMarketClient, CallOrder, Side, compute_clearing
+from agentmarket.clients.callmarket import (
+    BatchStatus,
+    CallBatch,
+    CallMarketClient,
+    CallOrder,
+    Side,
+    compute_clearing,
+)
 from agentmarket.clients.escrow import EscrowClient
 from agentmarket.deploy import Suite
 from agentmarket.types import ETH
@@ -104,8 +111,17 @@ def test_hostile_receivers_neither_block_settlement_nor_lose_their_credit(env: E
     b = env.open()
     market = env.cm.address
     # the hostile contract bids above the price (it will be owed a refund) and asks; honest makers too
-    env.tx.transact(env.makers[0], actor.functions.execute(market, env.fns.submitBid(b.id, 150, 2)._encode_transaction_data()), value=300 * TICK, gas=500_000)
-    env.tx.transact(env.makers[0], actor.functions.execute(market, env.fns.submitAsk(b.id, 80, 1)._encode_transaction_data()), gas=500_000)
+    env.tx.transact(
+        env.makers[0],
+        actor.functions.execute(market, env.fns.submitBid(b.id, 150, 2)._encode_transaction_data()),
+        value=300 * TICK,
+        gas=500_000,
+    )
+    env.tx.transact(
+        env.makers[0],
+        actor.functions.execute(market, env.fns.submitAsk(b.id, 80, 1)._encode_transaction_data()),
+        gas=500_000,
+    )
     env.m(1).submit_bid(b, 120, 1)
     env.m(2).submit_ask(b, 90, 2)
     env.close(b)
@@ -116,15 +132,25 @@ def test_hostile_receivers_neither_block_settlement_nor_lose_their_credit(env: E
     # a unit its bid bought from another seller returns the overpay; one paired with its own ask (a
     # self-pair, no deal) returns its whole lock
     owed = sum(
-        (150 - (0 if t.deal_id == 0 else b.price_ticks)) * TICK * t.quantity for t in trades if t.buyer == actor.address
+        (150 - (0 if t.deal_id == 0 else b.price_ticks)) * TICK * t.quantity
+        for t in trades
+        if t.buyer == actor.address
     )
     assert credit == owed > 0
     # its own withdrawal to itself fails and changes nothing; to another address it works
     with pytest.raises(E("CallTransferFailed")):
-        env.tx.transact(env.makers[0], actor.functions.execute(market, env.fns.withdraw(ETH, credit)._encode_transaction_data()), gas=1_000_000)
+        env.tx.transact(
+            env.makers[0],
+            actor.functions.execute(market, env.fns.withdraw(ETH, credit)._encode_transaction_data()),
+            gas=1_000_000,
+        )
     safe = env.makers[5].address
     before = env.chain.w3.eth.get_balance(safe)
-    env.tx.transact(env.makers[0], actor.functions.execute(market, env.fns.withdrawTo(ETH, safe, credit)._encode_transaction_data()), gas=500_000)
+    env.tx.transact(
+        env.makers[0],
+        actor.functions.execute(market, env.fns.withdrawTo(ETH, safe, credit)._encode_transaction_data()),
+        gas=500_000,
+    )
     assert env.chain.w3.eth.get_balance(safe) == before + credit
     assert env.cm.credit_of(actor.address) == 0
 
@@ -132,9 +158,22 @@ def test_hostile_receivers_neither_block_settlement_nor_lose_their_credit(env: E
 def test_reentrant_withdraw_is_blocked(env: Env) -> None:
     actor = deploy(env.chain, "ReenteringReceiver")
     market = env.cm.address
-    env.tx.transact(env.makers[0], actor.functions.execute(market, env.fns.deposit(ETH, 0)._encode_transaction_data()), value=10 * TICK, gas=500_000)
-    env.tx.transact(env.makers[0], actor.functions.arm(market, env.fns.withdraw(ETH, 10 * TICK)._encode_transaction_data()), gas=500_000)
-    receipt = env.tx.transact(env.makers[0], actor.functions.execute(market, env.fns.withdraw(ETH, 10 * TICK)._encode_transaction_data()), gas=1_000_000)
+    env.tx.transact(
+        env.makers[0],
+        actor.functions.execute(market, env.fns.deposit(ETH, 0)._encode_transaction_data()),
+        value=10 * TICK,
+        gas=500_000,
+    )
+    env.tx.transact(
+        env.makers[0],
+        actor.functions.arm(market, env.fns.withdraw(ETH, 10 * TICK)._encode_transaction_data()),
+        gas=500_000,
+    )
+    receipt = env.tx.transact(
+        env.makers[0],
+        actor.functions.execute(market, env.fns.withdraw(ETH, 10 * TICK)._encode_transaction_data()),
+        gas=1_000_000,
+    )
     (event,) = actor.events.Reentered().process_receipt(receipt, errors=DISCARD)
     assert event["args"]["ok"] is False  # the nested withdraw hit the reentrancy guard
     assert env.cm.credit_of(actor.address) == 0
@@ -196,11 +235,23 @@ def test_a_full_side_is_refused_and_still_clears_within_a_block(anvil: Chain, an
         assert fast.send(griefer, cm.address, data, value=TICK, gas=100_000).ok
     with pytest.raises(errors.InvalidState):
         cm.as_(honest).submit_bid(b, 100, 1)
-    assert fast.simulate(honest.address, cm.address, fns.submitBid(b.id, 100, 1)._encode_transaction_data(), TICK).error_name == "CallBatchFull"
-    for i in range(cap):
-        assert fast.send(honest, cm.address, fns.submitAsk(b.id, 2, 1)._encode_transaction_data(), gas=100_000).ok
+    assert (
+        fast.simulate(
+            honest.address, cm.address, fns.submitBid(b.id, 100, 1)._encode_transaction_data(), TICK
+        ).error_name
+        == "CallBatchFull"
+    )
+    for _i in range(cap):
+        assert fast.send(
+            honest, cm.address, fns.submitAsk(b.id, 2, 1)._encode_transaction_data(), gas=100_000
+        ).ok
     fast.jump(10**6 + 1)
-    receipt = fast.send(anvil.accounts[3], cm.address, fns.clear(b.id, b.terms.as_tuple(), 1)._encode_transaction_data(), gas=29_000_000)
+    receipt = fast.send(
+        anvil.accounts[3],
+        cm.address,
+        fns.clear(b.id, b.terms.as_tuple(), 1)._encode_transaction_data(),
+        gas=29_000_000,
+    )
     assert receipt.ok and receipt["gasUsed"] < 15_000_000, receipt["gasUsed"]
 
 
