@@ -350,3 +350,18 @@ def test_an_order_left_ready_by_one_chunk_is_paired_by_the_next(env: Env) -> Non
     env.cm.settle(b)
     assert [t.ask_id for t in env.cm.trades(b)] == [1, 2]
     env.solvent([b])
+
+
+def test_agents_and_market_reach_the_call_market(env: Env) -> None:
+    from agentmarket.agent import Agent
+    from agentmarket.market import Market
+
+    buyer = Agent(env.makers[0], env.chain, env.suite, name="buyer")
+    seller = Agent(env.makers[1], env.chain, env.suite, name="seller")
+    b = env.open()
+    buyer.call.submit_bid(b, 100, 1)
+    seller.call.submit_ask(b, 80, 1)
+    env.close(b)
+    view = Market(env.chain, env.suite).call_market
+    assert view.compute_clearing(b.id).price_ticks == 90
+    assert buyer.call.clear(b).price_ticks == 90
