@@ -45,13 +45,15 @@ contract CallMarket is ICallMarket, ReentrancyGuardTransient {
     uint256 private constant M128 = (1 << 128) - 1;
     uint256 private constant BID_COUNT_SHIFT = 200;
     uint256 private constant ASK_COUNT_SHIFT = 224;
+    /// @dev A set bit no walk field uses: the walk word is non-zero from the clearing on.
+    uint256 private constant WALK_STARTED = 1 << 255;
 
     /// @dev Packed batch words.
     ///   head:     asset (0..159) | closeTime (160..199) | bidCount (200..223) | askCount (224..247) | tickExp (248..255)
     ///   meta:     bond per unit (0..127) | settleBy (128..175) | status (176..183)
     ///   clearing: priceTicks (0..63) | volume (64..127) | bid tie budget (128..191) | ask tie budget (192..255)
     ///   walk:     bidCursor (0..23) | askCursor (24..47) | bidFill (48..79) | bidPaired (80..111) |
-    ///             askFill (112..143) | askPaired (144..175) | bidReady (176) | askReady (177)
+    ///             askFill (112..143) | askPaired (144..175) | bidReady (176) | askReady (177) | started (255)
     struct Batch {
         uint256 head;
         bytes32 termsHash;
@@ -233,6 +235,7 @@ contract CallMarket is ICallMarket, ReentrancyGuardTransient {
             if (p != expected) revert CallPriceRule(batchId, priceTicks, uint64(expected));
         }
         b.clearing = p | (volume << 64) | ((volume - bids.above) << 128) | ((volume - asks.below) << 192);
+        b.walk = WALK_STARTED; // created here, with the batch's other words, rather than by the first settle
         b.meta = (meta & ~(uint256(0xff) << 176)) | (uint256(BatchStatus.Cleared) << 176);
         emit BatchCleared(batchId, msg.sender, priceTicks, p * _tick(head), volume);
     }
@@ -526,7 +529,7 @@ contract CallMarket is ICallMarket, ReentrancyGuardTransient {
     }
 
     function _packWalk(Walk memory w) private pure returns (uint256) {
-        return w.bidCursor | (w.askCursor << 24) | (w.bidFill << 48) | (w.bidPaired << 80) | (w.askFill << 112)
+        return WALK_STARTED | w.bidCursor | (w.askCursor << 24) | (w.bidFill << 48) | (w.bidPaired << 80) | (w.askFill << 112)
             | (w.askPaired << 144) | (w.bidReady ? 1 << 176 : 0) | (w.askReady ? 1 << 177 : 0);
     }
 
