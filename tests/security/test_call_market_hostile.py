@@ -360,18 +360,21 @@ def test_settled_batch_cannot_be_settled_released_or_reclaimed_again(env: Env) -
         env.sim(env.fns.reclaim(b.id, int(Side.BUY), 0))
 
 
-def test_escrow_dropping_the_market_leaves_every_coin_an_exit(env: Env) -> None:
-    b = env.open()
-    env.m(0).submit_bid(b, 100, 2)
-    env.m(1).submit_ask(b, 90, 2)
+def test_a_market_the_escrow_refuses_leaves_every_coin_an_exit(env: Env) -> None:
+    """A call market the escrow has not admitted (never, or not yet: admissions after the first deal take
+    MARKET_DELAY) cannot open deals: settlement reverts, and after the deadline every lock comes back."""
+    unlisted = deploy(env.chain, "CallMarket", env.suite["AgentEscrow"].address)
+    cm = CallMarketClient(env.chain, unlisted, env.opener, from_block=env.chain.w3.eth.block_number + 1)
+    b = cm.open_batch("gpu-hour/h100", closes_in=200, settle_window=HOUR, tick_exp=12)
+    cm.as_(env.makers[0]).submit_bid(b, 100, 2)
+    cm.as_(env.makers[1]).submit_ask(b, 90, 2)
     env.close(b)
-    b = env.cm.clear(b)
-    escrow = env.suite["AgentEscrow"]
-    env.tx.transact(env.chain.accounts[0], escrow.functions.setMarket(env.cm.address, False))
+    b = cm.clear(b)
     with pytest.raises(E("EscrowNotMarket")):
-        env.sim(env.fns.settle(b.id, b.terms.as_tuple(), 10))
+        env.tx.call(unlisted.functions.settle(b.id, b.terms.as_tuple(), 10), sender=env.opener.address)
     env.chain.travel_to(b.settle_by + 1)
-    env.m(5).release(b)  # anyone
-    assert env.cm.credit_of(env.makers[0].address) == 200 * TICK
-    assert env.chain.w3.eth.get_balance(env.cm.address) == 200 * TICK
-    assert env.m(0).withdraw() == 200 * TICK
+    cm.as_(env.makers[5]).release(b)  # anyone
+    assert cm.credit_of(env.makers[0].address) == 200 * TICK
+    assert env.chain.w3.eth.get_balance(unlisted.address) == 200 * TICK
+    assert cm.as_(env.makers[0]).withdraw() == 200 * TICK
+    assert env.chain.w3.eth.get_balance(unlisted.address) == 0
