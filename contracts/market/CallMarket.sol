@@ -261,11 +261,11 @@ contract CallMarket is ICallMarket, ReentrancyGuardTransient {
         returns (Agg memory agg)
     {
         agg.minAbove = M64;
-        uint256 above;
-        uint256 at;
-        uint256 below;
+        uint256 above = 0;
+        uint256 at = 0;
+        uint256 below = 0;
         uint256 minAbove = M64;
-        uint256 maxBelow;
+        uint256 maxBelow = 0;
         for (uint256 i; i < count; ++i) {
             uint256 word = orders[i];
             if (word == 0 || address(uint160(word)) == arbiter) continue; // cancelled, or void
@@ -312,6 +312,7 @@ contract CallMarket is ICallMarket, ReentrancyGuardTransient {
     // =============================================================================================
 
     /// @inheritdoc ICallMarket
+    // slither-disable-next-line reentrancy-eth,reentrancy-no-eth -- the only external call is the immutable escrow's openFor; nonReentrant; a chunked walk must write its progress after the deals it opened
     function settle(uint256 batchId, DealTemplate calldata terms, uint256 maxSteps)
         external
         nonReentrant
@@ -380,7 +381,7 @@ contract CallMarket is ICallMarket, ReentrancyGuardTransient {
         }
         uint256 price = (word >> 160) & M64;
         uint256 qty = word >> 224;
-        uint256 fill;
+        uint256 fill = 0;
         if (address(uint160(word)) != c.arbiter) {
             if (price > c.priceTicks) {
                 fill = qty;
@@ -409,7 +410,7 @@ contract CallMarket is ICallMarket, ReentrancyGuardTransient {
         }
         uint256 price = (word >> 160) & M64;
         uint256 qty = word >> 224;
-        uint256 fill;
+        uint256 fill = 0;
         if (address(uint160(word)) != c.arbiter) {
             if (price < c.priceTicks) {
                 fill = qty;
@@ -443,7 +444,7 @@ contract CallMarket is ICallMarket, ReentrancyGuardTransient {
     /// finish whichever order is now complete.
     function _trade(Ctx memory c, Walk memory w, Deal memory deal) private {
         Pair memory t = _pair(c, w);
-        uint256 dealId;
+        uint256 dealId = 0; // stays 0 for a self-pair: no deal
         if (t.buyer == t.seller) {
             // A maker's bid paired with its own ask: nothing to trade; both locks return untouched.
             _credit(t.buyer, c.asset, t.bidUnlock + t.askUnlock);
@@ -495,10 +496,12 @@ contract CallMarket is ICallMarket, ReentrancyGuardTransient {
         deal.bond = uint128(bond); // <= the ask's lock, likewise
         address asset = deal.asset;
         if (asset == address(0)) {
-            // slither-disable-next-line arbitrary-send-eth -- the receiver is the immutable escrow fixed at deployment
+            // slither-disable-next-line arbitrary-send-eth,calls-loop -- the immutable escrow; one deal per matched pair by design
             return IAgentEscrow(escrow).openFor{value: amount + bond}(deal, true);
         }
+        // slither-disable-next-line calls-loop -- the batch's token and the immutable escrow; one deal per pair by design
         IERC20(asset).safeTransfer(escrow, amount + bond);
+        // slither-disable-next-line calls-loop -- the immutable escrow; one deal per matched pair by design
         return IAgentEscrow(escrow).openFor(deal, true);
     }
 
@@ -568,7 +571,7 @@ contract CallMarket is ICallMarket, ReentrancyGuardTransient {
         (uint256 head, uint256 meta) = _expiredBatch(batchId, b);
         uint256 walk = b.walk;
         // the walk's current order may have traded some units already; those locks are released
-        uint256 paired;
+        uint256 paired = 0;
         if (side == Side.Buy && orderId == (walk & M24) && (walk >> 176) & 1 == 1) paired = (walk >> 80) & M32;
         if (side == Side.Sell && orderId == ((walk >> 24) & M24) && (walk >> 177) & 1 == 1) {
             paired = (walk >> 144) & M32;
