@@ -22,7 +22,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ from .eip712 import (
     private_key,
     sign_digest,
 )
-from .errors import ClosePending, InvalidInput, InvalidState, SignatureError
+from .errors import ClosePending, InvalidInput, InvalidState, PreflightError, SignatureError
 
 DOMAIN_NAME = "AgentMarket PaymentChannels"
 DOMAIN_VERSION = "1"
@@ -415,50 +415,90 @@ class VoucherStore:
                 f"voucher is not signed by the payer {terms.payer} for this channel and domain"
             )
 
-    def accept(self, voucher: Voucher, *, min_increment: int = 1, now: float | None = None) -> StoredVoucher:
+    def accept(
+        self,
+        voucher: Voucher,
+        *,
+        min_increment: int = 1,
+        now: float | None = None,
+        also: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> StoredVoucher:
         """Verify and durably record ``voucher`` as the channel's latest; returns only after the commit.
 
-        Raises :class:`InvalidInput` (amount not monotonic / above deposit), :class:`SignatureError`,
-        :class:`InvalidState` (unknown or expired channel). Concurrent accepts are serialised by SQLite.
+        ``also`` runs more SQL in the same transaction (one commit, one fsync: the gateway writes its
+        charge ledger here). Raises :class:`InvalidInput` (amount not monotonic / above deposit),
+        :class:`SignatureError`, :class:`InvalidState` (unknown or expired channel). Concurrent accepts
+        are serialised by SQLite.
         """
         with self._tx() as db:
-            row = db.execute(
-                "SELECT c.payer, c.payee, c.asset, c.deposit, c.expiry, c.claimed, v.amount FROM channels c"
-                " LEFT JOIN vouchers v ON v.channel_id = c.channel_id WHERE c.channel_id=?",
-                (voucher.channel_id,),
-            ).fetchone()
-            if row is None:
-                raise InvalidState(f"channel {voucher.channel_hex} is not registered")
-            terms = ChannelTerms(
-                voucher.channel_id, row[0], row[1], row[2], int(row[3]), int(row[4]), int(row[5])
+            stored = self._accept_in(db, voucher, min_increment, now)
+            if also is not None:
+                also(db)
+        return stored
+
+    def accept_many(
+        self,
+        items: Sequence[tuple[Voucher, int]],
+        *,
+        now: float | None = None,
+        also: Callable[[sqlite3.Connection, list[StoredVoucher | PreflightError]], None] | None = None,
+    ) -> list[StoredVoucher | PreflightError]:
+        """:meth:`accept` for many ``(voucher, min_increment)`` items in one transaction (one commit:
+        group commit for concurrent payers). Each item is checked on its own: a refused one takes its
+        slot as the error and writes nothing; the others are committed before this returns. ``also``
+        runs in the same transaction with the outcomes."""
+        out: list[StoredVoucher | PreflightError] = []
+        with self._tx() as db:
+            for voucher, min_increment in items:
+                try:
+                    out.append(self._accept_in(db, voucher, min_increment, now))
+                except PreflightError as exc:
+                    out.append(exc)
+            if also is not None:
+                also(db, out)
+        return out
+
+    def _accept_in(
+        self, db: sqlite3.Connection, voucher: Voucher, min_increment: int, now: float | None
+    ) -> StoredVoucher:
+        """Check ``voucher`` against the stored state and write it, inside the caller's transaction."""
+        row = db.execute(
+            "SELECT c.payer, c.payee, c.asset, c.deposit, c.expiry, c.claimed, v.amount FROM channels c"
+            " LEFT JOIN vouchers v ON v.channel_id = c.channel_id WHERE c.channel_id=?",
+            (voucher.channel_id,),
+        ).fetchone()
+        if row is None:
+            raise InvalidState(f"channel {voucher.channel_hex} is not registered")
+        terms = ChannelTerms(
+            voucher.channel_id, row[0], row[1], row[2], int(row[3]), int(row[4]), int(row[5])
+        )
+        previous = int(row[6]) if row[6] is not None else 0
+        self.verify(voucher, terms, previous=previous, min_increment=min_increment, now=now)
+        current = self.clock() if now is None else now
+        pending = db.execute(
+            "SELECT amount, deadline FROM closes WHERE channel_id=? AND deadline >= ? AND amount_key < ?"
+            " ORDER BY deadline DESC LIMIT 1",
+            (voucher.channel_id, int(current), voucher.amount.to_bytes(32, "big")),
+        ).fetchone()
+        if pending is not None:
+            raise ClosePending(
+                f"a cooperative close at {pending[0]} signed for channel {voucher.channel_hex} is valid"
+                f" until {pending[1]}: a voucher for {voucher.amount} could be undercut by it; wait it out"
             )
-            previous = int(row[6]) if row[6] is not None else 0
-            self.verify(voucher, terms, previous=previous, min_increment=min_increment, now=now)
-            current = self.clock() if now is None else now
-            pending = db.execute(
-                "SELECT amount, deadline FROM closes WHERE channel_id=? AND deadline >= ? AND amount_key < ?"
-                " ORDER BY deadline DESC LIMIT 1",
-                (voucher.channel_id, int(current), voucher.amount.to_bytes(32, "big")),
-            ).fetchone()
-            if pending is not None:
-                raise ClosePending(
-                    f"a cooperative close at {pending[0]} signed for channel {voucher.channel_hex} is valid"
-                    f" until {pending[1]}: a voucher for {voucher.amount} could be undercut by it; wait it out"
-                )
-            accepted_at = self.clock()
-            db.execute(
-                "INSERT INTO vouchers (channel_id, amount, amount_key, signature, accepted_at) VALUES (?,?,?,?,?)"
-                " ON CONFLICT(channel_id) DO UPDATE SET amount=excluded.amount, amount_key=excluded.amount_key,"
-                " signature=excluded.signature, accepted_at=excluded.accepted_at"
-                " WHERE excluded.amount_key > vouchers.amount_key",
-                (
-                    voucher.channel_id,
-                    str(voucher.amount),
-                    voucher.amount.to_bytes(32, "big"),
-                    voucher.signature,
-                    accepted_at,
-                ),
-            )
+        accepted_at = self.clock()
+        db.execute(
+            "INSERT INTO vouchers (channel_id, amount, amount_key, signature, accepted_at) VALUES (?,?,?,?,?)"
+            " ON CONFLICT(channel_id) DO UPDATE SET amount=excluded.amount, amount_key=excluded.amount_key,"
+            " signature=excluded.signature, accepted_at=excluded.accepted_at"
+            " WHERE excluded.amount_key > vouchers.amount_key",
+            (
+                voucher.channel_id,
+                str(voucher.amount),
+                voucher.amount.to_bytes(32, "big"),
+                voucher.signature,
+                accepted_at,
+            ),
+        )
         return StoredVoucher(voucher, terms, accepted_at, terms.claimed)
 
     def record_close(self, channel_id: bytes | str, amount: int, deadline: int) -> None:

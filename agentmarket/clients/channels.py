@@ -146,6 +146,7 @@ class ChannelClient:
         self.tx = chain.transactor
         self.from_block = from_block
         self.domain = VoucherDomain(chain.chain_id, contract.address)
+        self.last_receipt: Any = None
         self._event_by_topic: dict[bytes, Any] = {}
         for entry in contract.abi:
             if entry.get("type") == "event":
@@ -529,7 +530,9 @@ class ChannelClient:
         One simulation instead of a gas-estimation binary search; the limits cover ERC-1271 payers and
         the payout gas allowance with a wide margin (unused gas is not charged)."""
         self.tx.call(fn, sender=self.address, value=value)
-        return self.tx.transact(self.account, fn, value=value, gas=gas)
+        receipt = self.tx.transact(self.account, fn, value=value, gas=gas)
+        self.last_receipt = receipt  # callers that report a transaction hash (the gateway) read it here
+        return receipt
 
     def _resolve(self, channel: Channel | bytes | str) -> Channel:
         # always re-read: a Channel passed in may be stale (claims and top-ups by others)

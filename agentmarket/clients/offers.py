@@ -789,6 +789,19 @@ class OffersClient(ContractClient):
         receipt = self._send(fn)
         return TxResult(_tx(receipt), int(receipt["gasUsed"]), balance=balance - amount)
 
+    def publish(self, offer: Offer | SignedOffer, *, relay: Any) -> SignedOffer:
+        """Sign ``offer`` (unless signed) and post it to an offer relay (a ``RelayClient`` or its URL)."""
+        from ..relay.client import publish
+
+        return publish(self, offer, relay)
+
+    def fill_from_relay(self, relay: Any, resource: str | bytes, quantity: int, **filters: Any) -> Fill:
+        """Query a relay for the best live offers, check them on chain in price order, fill the first that
+        passes (see :func:`agentmarket.relay.client.fill_from_relay` for the filters)."""
+        from ..relay.client import fill_from_relay
+
+        return fill_from_relay(self, relay, resource, quantity, **filters)
+
     def book(self) -> OfferBookView:
         """A view of the offer book that follows the chain's events (call ``sync()`` to catch up)."""
         view = OfferBookView(self)
