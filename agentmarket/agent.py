@@ -45,6 +45,7 @@ CLIENTS: dict[str, tuple[str, str]] = {
     "escrow": ("agentmarket.clients.escrow", "AgentEscrow"),
     "offers": ("agentmarket.clients.offers", "OfferBook"),
     "auctions": ("agentmarket.clients.auctions", ""),
+    "call": ("agentmarket.clients.callmarket", "CallMarket"),
     "channels": ("agentmarket.clients.channels", "PaymentChannels"),
     "reputation": ("agentmarket.clients.reputation", "ReputationRegistry"),
 }

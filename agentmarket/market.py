@@ -162,6 +162,13 @@ class Market:
 
         return EscrowClient.from_suite(self.suite)
 
+    @property
+    def call_market(self) -> Any:
+        """A read-only call-market client (batches, trades, clearing computed off chain)."""
+        from .clients.callmarket import CallMarketClient
+
+        return CallMarketClient.from_suite(self.suite)
+
     # -- lifecycle ---------------------------------------------------------------------------------------
 
     def close(self) -> None:
