@@ -1,6 +1,7 @@
 """The auction mechanisms of the simulated market, run on the auction contracts.
 
-Each round the :class:`AuctionHouse` runs one on-chain auction per unit, in random order (sequential
+Each round the :class:`AuctionHouse` runs one on-chain auction per unit, cheapest reserve first
+(or highest procurement budget first; ``order="random"`` shuffles them) (sequential
 single-unit auctions; a buyer that won leaves the round, as does a provider that sold):
 
 ==============  ===================================================================================
@@ -50,7 +51,7 @@ from ..strategies import AuctionKind as StrategyKind
 from ..strategies import AuctionView, EnglishBidder
 from ..tx import TxRequest
 from ..types import ETH, Deal, content_hash
-from .mechanisms import HOUR, ForwardAuction, Match, Mechanism, Procurement, Trader
+from .mechanisms import HOUR, ForwardAuction, Match, Mechanism, Procurement, Trader, auction_order
 
 GPU_HOUR = "gpu-hour"
 AUCTION_MECHANISMS = ("english", "dutch", "sealed", "vickrey", "procurement")
@@ -95,7 +96,9 @@ class AuctionHouse:
         reference_price: int,
         *,
         batch: bool | None = None,
+        order: str = "efficient",
     ):
+        self.order = order
         self.market = market
         self.chain = market.chain
         self.agents = agents
@@ -150,7 +153,7 @@ class AuctionHouse:
                     for agent, fn, gas, value, _ in items
                 ]
             )
-        for (agent, *_), receipt in zip(items, receipts):
+        for (agent, *_), receipt in zip(items, receipts, strict=True):
             self._count(agent, receipt)
         return receipts
 
@@ -232,12 +235,9 @@ class AuctionHouse:
     ) -> list[Sale]:
         """Run the round's auctions; ``halted()`` (optional) is asked before each one (circuit breaker)."""
         sales: list[Sale] = []
-        if isinstance(self.mechanism, Procurement):
-            remaining, order = list(sellers), list(buyers)
-        else:
-            remaining, order = list(buyers), list(sellers)
-        self.rng.shuffle(order)
-        for owner in order:
+        procurement = isinstance(self.mechanism, Procurement)
+        remaining, owners = (list(sellers), list(buyers)) if procurement else (list(buyers), list(sellers))
+        for owner in auction_order(owners, self.order, self.rng, ascending=not procurement):
             if not remaining or (halted is not None and halted()):
                 break
             gas0, txs0 = self._gas, self._txs
@@ -267,7 +267,7 @@ class AuctionHouse:
             (self.agents[s.match.buyer], fns.accept(s.deal.id, s.deal.terms.as_tuple()), "accept", 0, None)
             for s in sales
         ]
-        for sale, r1, r2 in zip(sales, self.send_many(submits), self.send_many(accepts)):
+        for sale, r1, r2 in zip(sales, self.send_many(submits), self.send_many(accepts), strict=True):
             sale.gas += int(r1["gasUsed"]) + int(r2["gasUsed"])
             sale.txs += 2
 
@@ -294,7 +294,7 @@ class AuctionHouse:
             for a in agents
         ]
         answers = self.tx.transport.batch(calls)
-        owed = [a for a, x in zip(agents, answers) if int(x, 16)]
+        owed = [a for a, x in zip(agents, answers, strict=True) if int(x, 16)]
         self.send_many([(a, contract.functions.withdraw(ETH), "withdraw", 0, None) for a in owed])
 
     def held(self) -> int:
@@ -482,7 +482,7 @@ class AuctionHouse:
         b = self.agents[buyer.index]
         kind = AuctionKind.PROCUREMENT
         contract = self.contracts[kind]
-        budget = self.cap(b, buyer.limit)  # the buyer's value, within its mandate's band
+        budget = self.cap(b, buyer.quote_limit)  # the buyer's value, within its band
         if budget <= 0:
             return None
         terms = self._terms(b, round_)

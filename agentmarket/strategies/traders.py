@@ -73,6 +73,7 @@ class ZICTrader:
     limit: int
     price_min: int
     price_max: int
+    learns = False  # observe() is a no-op: the auction skips it (O(traders) per shout otherwise)
 
     def __post_init__(self) -> None:
         if not self.price_min <= self.limit <= self.price_max:
@@ -95,6 +96,8 @@ class ZIPTrader:
     ranges Cliff used unless given. ``relative_jitter`` bounds the relative target perturbation ``R``
     and ``absolute_jitter`` the absolute one ``A`` (as a fraction of the limit price).
     """
+
+    learns = True  # the auction feeds it every shout
 
     def __init__(
         self,
