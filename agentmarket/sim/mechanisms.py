@@ -212,15 +212,18 @@ class Offers(Mechanism):
     are filled by crossing shouts of the other side.
 
     The day runs until quotes stop crossing: no remaining buyer's quote limit reaches a remaining
-    seller's cost, or ``quiet`` shouts per remaining trader passed without a trade; at most
+    seller's cost, or max(``quiet_min``, ``quiet`` x traders) shouts in a row passed without a trade; at most
     ``steps_per_agent`` shouts per trader. Its length scales with the market instead of a fixed count.
     """
 
     name = "offers"
 
-    def __init__(self, steps_per_agent: int = 200, *, book: bool = True, quiet: int | None = None):
+    def __init__(
+        self, steps_per_agent: int = 200, *, book: bool = True, quiet: int | None = 10, quiet_min: int = 2_000
+    ):
         self.steps_per_agent = steps_per_agent
         self.quiet = quiet
+        self.quiet_min = quiet_min
         self.book = book
         self.halt: Callable[[int], bool] | None = None  # circuit breaker on trade prices (set by the runner)
         self.halt_quote: Callable[[bool, int], bool] | None = None  # ... and on quotes (is_bid, price)
@@ -255,7 +258,8 @@ class Offers(Mechanism):
             rng,
             self.steps_per_agent * len(everyone),
             book=self.book,
-            quiet=self.quiet,
+            quiet=max(self.quiet_min, self.quiet * len(everyone)) if self.quiet is not None else None,
+            vectorize=len(everyone) >= 100,  # NumPy pays off from about 50 learners
             halt=(lambda tr: halt(tr.price)) if halt is not None else None,
             halt_quote=(lambda side, p: hq(side is Side.BUY, p))
             if (hq := self.halt_quote) is not None

@@ -30,6 +30,7 @@ settled on chain, and :attr:`SimResult.events_match` says the records agree with
 
 from __future__ import annotations
 
+import contextlib
 import random
 import statistics
 import time
@@ -40,11 +41,13 @@ from datetime import timedelta
 from typing import Any
 
 from ..agent import Agent, resource_id
+from ..calldata import calldata
 from ..errors import AgentMarketError, MandateViolation
 from ..mandate import ETH, Mandate, PriceBand
 from ..market import Market
 from ..strategies import Role, competitive_equilibrium, max_surplus
-from ..types import DealState, content_hash
+from ..tx import TxRequest
+from ..types import DealState, DealTerms, content_hash
 from .mechanisms import MECHANISMS, Match, Mechanism, Offers, Trader, build
 from .onchain import AUCTION_MECHANISMS, AuctionHouse
 from .shock import SCENARIOS, Shock
@@ -75,6 +78,7 @@ class SimConfig:
     breaker_trades: int = 3  # ... over the last 3 trades; the round re-opens as a call auction
     fund: int = 50 * 10**18
     workers: int | None = None  # trades settled concurrently per round (default: 1 embedded, 8 on a node)
+    batch: bool = True  # settle through the client's fast pipeline (JSON-RPC batches, snapshot gas)
 
     @property
     def providers(self) -> int:
@@ -321,6 +325,7 @@ class ComputeMarketSim:
         self._last_price: float = float(self.equilibrium.price)
         self._value_log: dict[int, dict[int, int]] = {}  # round -> trader -> value at round end
         self._start_block = 0
+        self._offers: Any = None  # OffersClient for the batched settlement
 
     # -- setup -----------------------------------------------------------------------------------------
 
@@ -416,6 +421,138 @@ class ComputeMarketSim:
             buyer.tx_count + seller.tx_count - txs0,
         )
 
+    def _settle_batched(self, matches: list[Match], r: int) -> tuple[list[TradeRecord], int]:
+        """The client's fast pipeline: every trade of the round goes through the same three phases, each
+        one JSON-RPC batch of locally signed transactions with snapshot gas limits (no estimation):
+        open + fund (the buyer fills the provider's signed offer, or funds an escrow deal), submit,
+        accept. Mandates are checked for every buyer before anything is sent."""
+        if not matches:
+            return [], 0
+        chain = self.market.chain
+        escrow = self.market.escrow.contract
+        book = self.market.suite.contracts.get("OfferBook")
+        via_offers = self.config.mechanism in ("offers", "negotiated") and book is not None
+        if via_offers and self._offers is None:
+            from ..clients.offers import OffersClient
+
+            self._offers = OffersClient.from_suite(self.market.suite)  # one client signs for every maker
+        now = chain.now()
+        refused = 0
+        live: list[Match] = []
+        for m in matches:
+            try:
+                self.agents[m.buyer].check(m.price, ETH, resource=GPU_HOUR, unit_price=m.price)
+            except MandateViolation:
+                refused += 1
+                continue
+            live.append(m)
+        if not live:
+            return [], refused
+        bonds = [m for m in live if m.bond]
+        if bonds and via_offers:  # providers pre-fund their bonds in the OfferBook
+            self._send_phase(
+                [
+                    TxRequest(
+                        self.agents[m.seller].account,
+                        to=book.address,
+                        data=calldata(book, "deposit"),
+                        value=m.bond,
+                        gas=80_000,
+                    )
+                    for m in bonds
+                ],
+                [self.agents[m.seller] for m in bonds],
+            )
+        opens: list[TxRequest] = []
+        for m in live:
+            buyer, seller = self.agents[m.buyer], self.agents[m.seller]
+            terms_hash = content_hash(f"{GPU_HOUR} x1 round {r} {m.reference}")
+            if via_offers:
+                offer = self._offers.build(
+                    "sell",
+                    GPU_HOUR,
+                    m.price,
+                    1,
+                    taker=buyer.address,
+                    bond_per_unit=m.bond,
+                    delivery=m.delivery_seconds,
+                    terms_hash=terms_hash,
+                    expiry=now + 3600,
+                    counter=0,  # fresh agents never cancel-all: no chain read per offer
+                    maker=seller.address,
+                )
+                signed = self._offers.sign(offer, key=seller.account)
+                data = calldata(book, "fill", offer.as_tuple(), signed.signature, 1)
+                opens.append(
+                    TxRequest(
+                        buyer.account,
+                        to=book.address,
+                        data=data,
+                        value=m.price,
+                        gas_key="offers.fill_signed_eth",
+                    )
+                )
+            else:
+                terms = DealTerms(
+                    buyer.address,
+                    seller.address,
+                    m.price,
+                    now + m.delivery_seconds + 7200,
+                    terms_hash=terms_hash,
+                )
+                data = calldata(escrow, "create", terms.as_tuple())
+                opens.append(
+                    TxRequest(
+                        buyer.account, to=escrow.address, data=data, value=m.price, gas_key="escrow.fund_eth"
+                    )
+                )
+        with contextlib.ExitStack() as stack:
+            for m in live:
+                stack.enter_context(
+                    self.agents[m.buyer].spending(m.price, ETH, resource=GPU_HOUR, unit_price=m.price)
+                )
+            opened = self._send_phase(opens, [self.agents[m.buyer] for m in live])
+        client = self.market.escrow
+        deals = []
+        for receipt in opened:
+            logs = [x for x in receipt["logs"] if str(x["address"]).lower() == escrow.address.lower()]
+            folded = client._fold(logs)
+            deals.append(next(iter(folded.values())))
+        submits = [
+            TxRequest(
+                self.agents[m.seller].account,
+                to=escrow.address,
+                data=calldata(
+                    escrow, "submit", d.id, d.terms.as_tuple(), content_hash(f"results of deal {d.id}")
+                ),
+                gas_key="escrow.submit",
+            )
+            for m, d in zip(live, deals, strict=True)
+        ]
+        submitted = self._send_phase(submits, [self.agents[m.seller] for m in live])
+        accepts = [
+            TxRequest(
+                self.agents[m.buyer].account,
+                to=escrow.address,
+                data=calldata(escrow, "accept", d.id, d.terms.as_tuple()),
+                gas_key="escrow.accept",
+            )
+            for m, d in zip(live, deals, strict=True)
+        ]
+        accepted = self._send_phase(accepts, [self.agents[m.buyer] for m in live])
+        out = []
+        for m, d, *receipts in zip(live, deals, opened, submitted, accepted, strict=True):
+            gas = sum(int(x["gasUsed"]) for x in receipts)
+            out.append(self._record(m, r, d.id, gas, len(receipts), d.terms.bond))
+        return out, refused
+
+    def _send_phase(self, requests: list[TxRequest], senders: list[Agent]) -> list[Any]:
+        """One batch; every receipt must be a success (a revert would be a simulator bug)."""
+        receipts = self.market.chain.transactor.transact_many(requests)
+        for agent, receipt in zip(senders, receipts, strict=True):
+            agent._record(agent.account, receipt)
+        return receipts
+
     def _trader(self, index: int) -> Trader:
         return self._by_index[index]
 
@@ -467,6 +604,8 @@ class ComputeMarketSim:
         return self._record(sale.match, round_, sale.deal.id, sale.gas, sale.txs, sale.deal.terms.bond)
 
     def _settle_matches(self, matches: list[Match], r: int) -> tuple[list[TradeRecord], int]:
+        if self.config.batch:
+            return self._settle_batched(matches, r)
         trades: list[TradeRecord] = []
         refused = 0
         for outcome in self._settle_all(matches, r):

@@ -23,7 +23,7 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from agentmarket.strategies.traders import MarketEvent, Side, Trader
+from agentmarket.strategies.traders import MarketEvent, Side, Trader, ZIPBatch, ZIPTrader
 
 __all__ = [
     "ContinuousDoubleAuction",
@@ -175,6 +175,7 @@ class ContinuousDoubleAuction:
         halt_quote: Callable[[Side, int], bool] | None = None,
         active: set[int] | None = None,
         quiet: int | None = None,
+        vectorize: bool = False,
     ) -> list[Trade]:
         """One trading day; returns its trades.
 
@@ -186,8 +187,8 @@ class ContinuousDoubleAuction:
         :attr:`last_active` and :attr:`last_quotes` then hold who still holds a unit and their standing
         quotes (for a re-opening call auction). ``halt_quote`` is asked the same after every shout that did
         not trade (a limit state: quotes pinned at a price band). ``active`` restricts the day to these traders.
-        ``quiet``: the day also ends after this many shouts per remaining trader without a trade (the
-        quotes have stopped crossing).
+        ``quiet``: the day also ends after this many shouts in a row without a trade (the quotes have
+        stopped crossing). ``vectorize``: update the ZIP traders together (:class:`ZIPBatch`).
         """
         active = set(range(len(self.traders))) if active is None else set(active)
         standing: dict[int, int] = {}  # trader -> standing quote (book=True)
@@ -197,16 +198,24 @@ class ContinuousDoubleAuction:
         best_ask: tuple[int, int] | None = None
         trades: list[Trade] = []
         learners = [i for i, t in enumerate(self.traders) if getattr(t, "learns", True)]
+        batch: ZIPBatch | None = None
+        zips = [t for i in learners if isinstance(t := self.traders[i], ZIPTrader)]
+        if vectorize and zips and len(zips) == len(learners):
+            batch = ZIPBatch(zips, rng)
+            for i in learners:
+                if i not in active:
+                    batch.leave(self.traders[i])  # type: ignore[arg-type]
         can_trade = self._can_trade(active)
         order = sorted(active)
         self.halted = False
         last_trade = 0
         for step in range(steps_per_day):
-            if not can_trade or (quiet is not None and step - last_trade > quiet * len(order)):
+            if not can_trade or (quiet is not None and step - last_trade > quiet):
                 break
             who = rng.choice(order)
             trader = self.traders[who]
-            price = trader.quote(rng)
+            zip_ = batch is not None and isinstance(trader, ZIPTrader)
+            price = batch.price(trader) if zip_ else trader.quote(rng)  # type: ignore[union-attr,arg-type]
             deal = False
             if book:
                 standing.pop(who, None)
@@ -249,14 +258,23 @@ class ContinuousDoubleAuction:
                 best_bid = best_ask = None
                 can_trade = self._can_trade(active)
                 order = sorted(active)
+            if batch is not None and deal:
+                for i in (buyer, seller):
+                    if isinstance(t := self.traders[i], ZIPTrader):
+                        batch.leave(t)
             event = MarketEvent(trader.side, price, deal)
-            for i in learners:
-                self.traders[i].observe(event, i in active, rng)
+            if batch is not None:
+                batch.observe(event)
+            else:
+                for i in learners:
+                    self.traders[i].observe(event, i in active, rng)
             if (trade is not None and halt is not None and halt(trade)) or (
                 trade is None and halt_quote is not None and halt_quote(trader.side, price)
             ):
                 self.halted = True
                 break
+        if batch is not None:
+            batch.write_back()
         self.last_active = active
         self.last_quotes = {i: q for i, q in standing.items() if i in active}
         return trades
