@@ -199,7 +199,7 @@ def raw(market: Market, trades: int) -> float:
         pending = list(hashes)
         while pending:
             answers = transport.batch([("eth_getTransactionReceipt", [h]) for h in pending])
-            for h, answer in zip(list(pending), answers):
+            for h, answer in zip(list(pending), answers, strict=True):
                 if answer is not None and not isinstance(answer, RPCError):
                     assert int(_format_receipt(answer)["status"]) == 1
                     pending.remove(h)
@@ -329,6 +329,36 @@ def import_and_deploy_times() -> tuple[float, float]:
     return imported, deployed
 
 
+# -- the simulator on anvil ---------------------------------------------------------------------------------
+
+
+def sim_benchmarks(agents_small: int = 200, rounds_small: int = 3) -> dict[str, float]:
+    """The market simulator on a fresh anvil: settlement throughput (trades per second of settlement
+    batches: fill, submit, accept) at ``agents_small`` agents, and the wall time of
+    ``compute_market.py --agents 1000 --rounds 10 --chain anvil`` (setup, matching and settlement)."""
+    import resource
+
+    from agentmarket.market import Market
+    from agentmarket.sim import SimConfig
+    from agentmarket.sim.runner import ComputeMarketSim
+
+    out: dict[str, float] = {}
+    with Market.connect("anvil", accounts=2) as market:
+        r = ComputeMarketSim(market, SimConfig(agents=agents_small, rounds=rounds_small, seed=1)).run()
+        assert r.solvent and r.all_settled and r.events_match
+        out["sim.trades_per_s"] = round(r.trades_per_second, 1)
+        out["sim.match_s_per_round_200"] = round(r.match_seconds / rounds_small, 3)
+    start = time.perf_counter()
+    with Market.connect("anvil", accounts=2) as market:
+        r = ComputeMarketSim(market, SimConfig(agents=1000, rounds=10, seed=1)).run()
+        assert r.solvent and r.all_settled and r.events_match
+    out["sim.agents_1000_s"] = round(time.perf_counter() - start, 1)
+    out["sim.agents_1000_trades"] = len(r.trades)
+    out["sim.agents_1000_efficiency"] = round(r.efficiency, 4)
+    out["sim.peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return out
+
+
 # -- main ------------------------------------------------------------------------------------------------------
 
 
@@ -342,6 +372,7 @@ def main() -> int:
         "--embedded-trades", type=int, default=30, help="trades per mode on the embedded chain"
     )
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results.json"))
+    parser.add_argument("--no-sim", action="store_true", help="skip the simulator benchmarks")
     args = parser.parse_args()
     console = Console()
     results: dict[str, Any] = {}
@@ -373,6 +404,10 @@ def main() -> int:
         results["embedded.naive_tps"] = round(run_mode(embedded, naive, args.embedded_trades), 2)
     with console.status("embedded: (b) agentmarket client"):
         results["embedded.client_tps"] = round(run_mode(embedded, client, args.embedded_trades), 2)
+    if not args.no_sim:
+        with console.status("anvil: market simulator (200 agents; 1000 agents x 10 rounds)"):
+            results.update(sim_benchmarks())
+        results["sim.over_client"] = round(results["sim.trades_per_s"] / results["anvil.client_tps"], 3)
     results["anvil.client_over_naive"] = round(results["anvil.client_tps"] / results["anvil.naive_tps"], 2)
     results["anvil.client_over_raw"] = round(results["anvil.client_tps"] / results["anvil.raw_tps"], 3)
     results["embedded.client_over_naive"] = round(
@@ -389,6 +424,7 @@ def main() -> int:
         },
         "sign_per_s": "EIP-712 offers (built + digest + signed) and channel vouchers through agentmarket's coincurve signers; the lower of the two. sign_eth_account_typed_data_per_s: eth-account's generic encode_typed_data + sign_message path",
         "compile_cold_s": "clean copy, no compiler cache; compile_warm_s: same sources again (cache hit)",
+        "sim": "sim.trades_per_s: compute_market (offers, 200 agents x 3 rounds, anvil) settled trades per second of settlement batches (fill + submit + accept through Transactor.transact_many); sim.over_client: over anvil.client_tps; sim.agents_1000_s: wall time of 1000 agents x 10 rounds on a fresh anvil (setup, matching, settlement, event recomputation)",
         "cpus": os.cpu_count(),
         "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
     }
@@ -401,6 +437,8 @@ def main() -> int:
         "anvil.client_over_raw": 0.5,
         "embedded.client_over_naive": 2.5,
         "sign_per_s": 1000,
+        "sim.over_client": 0.5,
+        "sim.agents_1000_s": -120,  # negative: at most
     }
     table = Table(title="agentmarket benchmark (trade = escrow fund + submit + accept; anvil automine)")
     for column in ("metric", "value", "goal"):
@@ -409,7 +447,12 @@ def main() -> int:
         if key == "meta":
             continue
         goal = goals.get(key)
-        mark = "" if goal is None else (f"[green]>= {goal}[/]" if value >= goal else f"[red]>= {goal}[/]")
+        if goal is None:
+            mark = ""
+        elif goal < 0:  # an upper bound
+            mark = f"[green]<= {-goal}[/]" if value <= -goal else f"[red]<= {-goal}[/]"
+        else:
+            mark = f"[green]>= {goal}[/]" if value >= goal else f"[red]>= {goal}[/]"
         table.add_row(key, f"{value:,}", mark)
     console.print(table)
     console.print(f"wrote {out}")

@@ -40,6 +40,9 @@ from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 from typing import Any
 
+from eth_abi import decode as abi_decode
+from eth_utils import keccak
+
 from ..agent import Agent, resource_id
 from ..calldata import calldata
 from ..errors import AgentMarketError, MandateViolation
@@ -47,12 +50,14 @@ from ..mandate import ETH, Mandate, PriceBand
 from ..market import Market
 from ..strategies import Role, competitive_equilibrium, max_surplus
 from ..tx import TxRequest
-from ..types import DealState, DealTerms, content_hash
+from ..types import _DEAL_FIELDS, DEAL_ABI_TYPES, DealState, DealTerms, content_hash
 from .mechanisms import MECHANISMS, Match, Mechanism, Offers, Trader, build
 from .onchain import AUCTION_MECHANISMS, AuctionHouse
 from .shock import SCENARIOS, Shock
 
 GPU_HOUR = "gpu-hour"
+_DEAL_CREATED = keccak(text=f"DealCreated(uint256,address,address,{DEAL_ABI_TYPES},uint8,address)")
+_BOND = [py for py, _ in _DEAL_FIELDS].index("bond")
 REFERENCE_PRICE = 10**16  # 0.01 ETH per GPU-hour
 
 
@@ -164,8 +169,8 @@ class SimResult:
     max_round_deviation: float  # largest |round median price - pre-shock equilibrium| / pre-shock equilibrium
     gas_per_trade: float
     txs_per_trade: float
-    trades_per_second: float
-    settle_seconds: float
+    trades_per_second: float  # settled trades per second of settlement (the batches on chain)
+    settle_seconds: float  # time spent settling on chain (open + fund, submit, accept)
     wall_seconds: float
     solvent: bool
     all_settled: bool
@@ -181,6 +186,7 @@ class SimResult:
     peak_trade_dev_preshock: float = 0.0  # max (trade price - pre-shock CE) / pre-shock CE
     breaker_fired: int = 0  # times the circuit breaker halted continuous trading
     peak_value_multiplier: float = 1.0  # largest mean buyer value / its pre-shock mean (the spike's size)
+    match_seconds: float = 0.0  # time the mechanism spent finding the trades (Python)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -326,6 +332,7 @@ class ComputeMarketSim:
         self._value_log: dict[int, dict[int, int]] = {}  # round -> trader -> value at round end
         self._start_block = 0
         self._offers: Any = None  # OffersClient for the batched settlement
+        self._chain_seconds = 0.0  # time spent in settlement batches
 
     # -- setup -----------------------------------------------------------------------------------------
 
@@ -512,19 +519,12 @@ class ComputeMarketSim:
                     self.agents[m.buyer].spending(m.price, ETH, resource=GPU_HOUR, unit_price=m.price)
                 )
             opened = self._send_phase(opens, [self.agents[m.buyer] for m in live])
-        client = self.market.escrow
-        deals = []
-        for receipt in opened:
-            logs = [x for x in receipt["logs"] if str(x["address"]).lower() == escrow.address.lower()]
-            folded = client._fold(logs)
-            deals.append(next(iter(folded.values())))
+        deals = [self._opened(receipt) for receipt in opened]
         submits = [
             TxRequest(
                 self.agents[m.seller].account,
                 to=escrow.address,
-                data=calldata(
-                    escrow, "submit", d.id, d.terms.as_tuple(), content_hash(f"results of deal {d.id}")
-                ),
+                data=calldata(escrow, "submit", d[0], d[1], content_hash(f"results of deal {d[0]}")),
                 gas_key="escrow.submit",
             )
             for m, d in zip(live, deals, strict=True)
@@ -534,7 +534,7 @@ class ComputeMarketSim:
             TxRequest(
                 self.agents[m.buyer].account,
                 to=escrow.address,
-                data=calldata(escrow, "accept", d.id, d.terms.as_tuple()),
+                data=calldata(escrow, "accept", d[0], d[1]),
                 gas_key="escrow.accept",
             )
             for m, d in zip(live, deals, strict=True)
@@ -543,8 +543,19 @@ class ComputeMarketSim:
         out = []
         for m, d, *receipts in zip(live, deals, opened, submitted, accepted, strict=True):
             gas = sum(int(x["gasUsed"]) for x in receipts)
-            out.append(self._record(m, r, d.id, gas, len(receipts), d.terms.bond))
+            out.append(self._record(m, r, d[0], gas, len(receipts), d[1][_BOND]))
         return out, refused
+
+    def _opened(self, receipt: Any) -> tuple[int, tuple[Any, ...]]:
+        """(deal id, deal struct) of the receipt's ``DealCreated``, decoded with eth-abi directly (web3's
+        event machinery costs ~20 ms a log; the deal id is the first indexed topic)."""
+        escrow = self.market.escrow.contract.address.lower()
+        for log in receipt["logs"]:
+            topics = log["topics"]
+            if str(log["address"]).lower() == escrow and bytes(topics[0]) == _DEAL_CREATED:
+                deal, _state, _by = abi_decode([DEAL_ABI_TYPES, "uint8", "address"], bytes(log["data"]))
+                return int.from_bytes(bytes(topics[1]), "big"), tuple(deal)
+        raise RuntimeError("no DealCreated in the receipt")
 
     def _send_phase(self, requests: list[TxRequest], senders: list[Agent]) -> list[Any]:
         """One batch; every receipt must be a success (a revert would be a simulator bug)."""
@@ -604,6 +615,13 @@ class ComputeMarketSim:
         return self._record(sale.match, round_, sale.deal.id, sale.gas, sale.txs, sale.deal.terms.bond)
 
     def _settle_matches(self, matches: list[Match], r: int) -> tuple[list[TradeRecord], int]:
+        t0 = time.perf_counter()
+        try:
+            return self._settle_matches_timed(matches, r)
+        finally:
+            self._chain_seconds += time.perf_counter() - t0
+
+    def _settle_matches_timed(self, matches: list[Match], r: int) -> tuple[list[TradeRecord], int]:
         if self.config.batch:
             return self._settle_batched(matches, r)
         trades: list[TradeRecord] = []
@@ -623,7 +641,9 @@ class ComputeMarketSim:
         """Run round ``r`` on chain; returns its settled trades and how many the mandates refused."""
         if self.house is not None:
             before = self.house.refused
-            sales = self.house.run_round(buyers, sellers, r)
+            t0 = time.perf_counter()
+            sales = self.house.run_round(buyers, sellers, r)  # bidding and settlement are one on chain
+            self._chain_seconds += time.perf_counter() - t0
             for sale in sales:
                 self._after_trade(sale.match.price)
             return [self._trade_record(s, r) for s in sales], self.house.refused - before
@@ -730,7 +750,7 @@ class ComputeMarketSim:
         trades: list[TradeRecord] = []
         everyone = [*self._all_buyers(), *self.sellers]
         earned: dict[int, int] = {t.index: 0 for t in everyone}
-        settle_seconds = 0.0
+        match_seconds = 0.0
         refused_total = 0
         span = cfg.shock_span()
         base_mean = statistics.fmean(self.base_values[b.index] for b in self.buyers)
@@ -741,9 +761,9 @@ class ComputeMarketSim:
             buyers = [*self.buyers, *(self.entrants if shocked else [])]
             sellers = [s for s in self.sellers if not (shocked and s.index in self.withdrawing)]
             band_ref = self._apply_guardrails()
-            t0 = time.perf_counter()
+            t0, chain0 = time.perf_counter(), self._chain_seconds
             round_trades, refused = self._round_trades(r, buyers, sellers)
-            settle_seconds += time.perf_counter() - t0
+            match_seconds += time.perf_counter() - t0 - (self._chain_seconds - chain0)
             # current values: at the end of the round (momentum may have raised them within it)
             values = [b.limit for b in buyers]
             costs = [s.limit for s in sellers]
@@ -803,7 +823,7 @@ class ComputeMarketSim:
             rounds,
             trades,
             earned,
-            settle_seconds,
+            self._chain_seconds,
             time.perf_counter() - started,
             refused_total,
             len(self.breaker.halted_rounds) if self.breaker else 0,
@@ -811,6 +831,7 @@ class ComputeMarketSim:
             residual,
         )
         result.breaker_fired = self.breaker.fired if self.breaker else 0
+        result.match_seconds = match_seconds
         result.peak_value_multiplier = peak_mult
         return result
 
