@@ -226,7 +226,7 @@ class Offers(Mechanism):
         self.quiet_min = quiet_min
         self.book = book
         self.halt: Callable[[int], bool] | None = None  # circuit breaker on trade prices (set by the runner)
-        self.halt_quote: Callable[[bool, int], bool] | None = None  # ... and on quotes (is_bid, price)
+        self.halt_quote: Callable[[bool, int, int], bool] | None = None  # ... on quotes (is_bid, price, who)
         self.halted = False  # the breaker stopped continuous trading in the last clear()
         self.reopen: Mechanism | None = None  # the call auction that re-opens a halted market
         self.reopen_price: int | None = None  # its uniform price (the band's new reference)
@@ -261,7 +261,7 @@ class Offers(Mechanism):
             quiet=max(self.quiet_min, self.quiet * len(everyone)) if self.quiet is not None else None,
             vectorize=len(everyone) >= 100,  # NumPy pays off from about 50 learners
             halt=(lambda tr: halt(tr.price)) if halt is not None else None,
-            halt_quote=(lambda side, p: hq(side is Side.BUY, p))
+            halt_quote=(lambda side, p, who: hq(side is Side.BUY, p, everyone[who].index))
             if (hq := self.halt_quote) is not None
             else None,
         )

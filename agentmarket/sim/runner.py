@@ -213,6 +213,7 @@ class CircuitBreaker:
         self.round = 0
         self.limit_up: int | None = None  # the band's ceiling, when guardrails cap quotes
         self.limit_hits = 0
+        self.limit_bidders: set[int] = set()
         self.limit_trades = 3  # a limit state: this many unfilled bids at the band's ceiling (a pile-up) halt
 
     @property
@@ -236,15 +237,16 @@ class CircuitBreaker:
             return True
         return False
 
-    def observe_quote(self, is_bid: bool, price: int) -> bool:
-        """A shout that did not trade: ``limit_trades`` bids at the band's ceiling are a limit state (the
-        buyers are pinned at the band) and halt continuous trading."""
+    def observe_quote(self, is_bid: bool, price: int, who: int | None = None) -> bool:
+        """A shout that did not trade: bids at the band's ceiling from ``limit_trades`` different traders
+        are a limit state (buyers pinned at the band) and halt continuous trading. Counting traders, not
+        shouts, keeps one agent from halting the market by repeating its own bid."""
         if not is_bid or self.limit_up is None or price < self.limit_up:
             return False
-        self.limit_hits += 1
-        if self.limit_hits < self.limit_trades:
+        self.limit_bidders.add(who if who is not None else len(self.limit_bidders))
+        if len(self.limit_bidders) < self.limit_trades:
             return False
-        self.limit_hits = 0
+        self.limit_bidders.clear()
         self.fired += 1
         self.halted_rounds.add(self.round)
         self.recent.clear()
@@ -256,6 +258,7 @@ class CircuitBreaker:
             self.history.append(median_price)
         self.recent.clear()
         self.limit_hits = 0
+        self.limit_bidders.clear()
         self.round += 1
 
 

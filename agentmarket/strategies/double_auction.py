@@ -172,7 +172,7 @@ class ContinuousDoubleAuction:
         *,
         book: bool = False,
         halt: Callable[[Trade], bool] | None = None,
-        halt_quote: Callable[[Side, int], bool] | None = None,
+        halt_quote: Callable[[Side, int, int], bool] | None = None,
         active: set[int] | None = None,
         quiet: int | None = None,
         vectorize: bool = False,
@@ -185,8 +185,8 @@ class ContinuousDoubleAuction:
         trades against the best standing quote of the other side (price priority, then time).
         ``halt`` is asked after every trade (a circuit breaker): True ends continuous trading at once;
         :attr:`last_active` and :attr:`last_quotes` then hold who still holds a unit and their standing
-        quotes (for a re-opening call auction). ``halt_quote`` is asked the same after every shout that did
-        not trade (a limit state: quotes pinned at a price band). ``active`` restricts the day to these traders.
+        quotes (for a re-opening call auction). ``halt_quote(side, price, trader)`` is asked the same after every
+        shout that did not trade (a limit state: quotes pinned at a price band). ``active`` restricts the day to these traders.
         ``quiet``: the day also ends after this many shouts in a row without a trade (the quotes have
         stopped crossing). ``vectorize``: update the ZIP traders together (:class:`ZIPBatch`).
         """
@@ -269,7 +269,7 @@ class ContinuousDoubleAuction:
                 for i in learners:
                     self.traders[i].observe(event, i in active, rng)
             if (trade is not None and halt is not None and halt(trade)) or (
-                trade is None and halt_quote is not None and halt_quote(trader.side, price)
+                trade is None and halt_quote is not None and halt_quote(trader.side, price, who)
             ):
                 self.halted = True
                 break

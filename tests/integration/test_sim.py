@@ -93,7 +93,7 @@ def test_circuit_breaker_halts_on_rolling_median_and_on_a_limit_state() -> None:
     assert breaker.reference == 115  # the round median joins the moving reference
     breaker.limit_up = 138
     assert not breaker.observe_quote(True, 137) and not breaker.observe_quote(False, 200)
-    assert [breaker.observe_quote(True, 138) for _ in range(3)] == [False, False, True]  # pile-up
+    assert [breaker.observe_quote(True, 138, who) for who in (1, 2, 3)] == [False, False, True]  # pile-up
 
 
 def test_spike_cascade_guarded_vs_unguarded() -> None:
