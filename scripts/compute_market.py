@@ -14,6 +14,7 @@ submits, buyer accepts). Prints a table and writes JSON + PNG (default: out/comp
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -199,13 +200,21 @@ def main(argv: list[str] | None = None) -> int:
             )
     import resource
 
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    console.print(f"peak memory (max RSS of this process): {peak_mb:.0f} MB")
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak_mb = usage.ru_maxrss / 1024
+    cpu = usage.ru_utime + usage.ru_stime
+    load = os.getloadavg()[0]
+    console.print(
+        f"peak memory (max RSS of this process): {peak_mb:.0f} MB; wall {time.perf_counter() - started:.1f}s, "
+        f"CPU {cpu:.1f}s in this process (load average {load:.1f} on {os.cpu_count()} cores)"
+    )
     extra = {
         "command": " ".join(["scripts/compute_market.py", *(argv if argv is not None else sys.argv[1:])]),
         "offchain": args.offchain,
         "seeds": args.seeds,
         "peak_rss_mb": round(peak_mb, 1),
+        "cpu_seconds": round(cpu, 1),
+        "load_average_1m": round(load, 2),
         "chain": args.chain if not args.offchain else "none",
         "agents": args.agents,
         "rounds": args.rounds,

@@ -40,17 +40,17 @@ from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 from typing import Any
 
-from eth_abi import decode as abi_decode
-from eth_utils import keccak
+from eth_abi import decode as abi_decode  # type: ignore[attr-defined]
+from eth_utils import keccak  # type: ignore[attr-defined]
 
 from ..agent import Agent, resource_id
 from ..calldata import calldata
 from ..errors import AgentMarketError, MandateViolation
-from ..mandate import ETH, Mandate, PriceBand
+from ..mandate import Mandate, PriceBand
 from ..market import Market
 from ..strategies import Role, competitive_equilibrium, max_surplus
 from ..tx import TxRequest
-from ..types import _DEAL_FIELDS, DEAL_ABI_TYPES, DealState, DealTerms, content_hash
+from ..types import _DEAL_FIELDS, DEAL_ABI_TYPES, ETH, DealState, DealTerms, content_hash
 from .mechanisms import MECHANISMS, Match, Mechanism, Offers, Trader, build
 from .onchain import AUCTION_MECHANISMS, AuctionHouse
 from .shock import SCENARIOS, Shock
@@ -459,7 +459,7 @@ class ComputeMarketSim:
         if not live:
             return [], refused
         bonds = [m for m in live if m.bond]
-        if bonds and via_offers:  # providers pre-fund their bonds in the OfferBook
+        if bonds and via_offers and book is not None:  # providers pre-fund their bonds in the OfferBook
             self._send_phase(
                 [
                     TxRequest(
@@ -477,7 +477,7 @@ class ComputeMarketSim:
         for m in live:
             buyer, seller = self.agents[m.buyer], self.agents[m.seller]
             terms_hash = content_hash(f"{GPU_HOUR} x1 round {r} {m.reference}")
-            if via_offers:
+            if via_offers and book is not None:
                 offer = self._offers.build(
                     "sell",
                     GPU_HOUR,
@@ -562,7 +562,7 @@ class ComputeMarketSim:
 
     def _send_phase(self, requests: list[TxRequest], senders: list[Agent]) -> list[Any]:
         """One batch; every receipt must be a success (a revert would be a simulator bug)."""
-        receipts = self.market.chain.transactor.transact_many(requests)
+        receipts: list[Any] = self.market.chain.transactor.transact_many(requests)
         for agent, receipt in zip(senders, receipts, strict=True):
             agent._record(agent.account, receipt)
         return receipts
