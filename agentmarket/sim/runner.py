@@ -335,6 +335,8 @@ class ComputeMarketSim:
         self._value_log: dict[int, dict[int, int]] = {}  # round -> trader -> value at round end
         self._start_block = 0
         self._offers: Any = None  # OffersClient for the batched settlement
+        self._escrow: Any = None
+        self._escrow_address = str(market.suite.contracts["AgentEscrow"].address).lower() if market else ""
         self._chain_seconds = 0.0  # time spent in settlement batches
 
     # -- setup -----------------------------------------------------------------------------------------
@@ -439,7 +441,7 @@ class ComputeMarketSim:
         if not matches:
             return [], 0
         chain = self.market.chain
-        escrow = self.market.escrow.contract
+        escrow = self._escrow_client.contract
         book = self.market.suite.contracts.get("OfferBook")
         via_offers = self.config.mechanism in ("offers", "negotiated") and book is not None
         if via_offers and self._offers is None:
@@ -549,10 +551,17 @@ class ComputeMarketSim:
             out.append(self._record(m, r, d[0], gas, len(receipts), d[1][_BOND]))
         return out, refused
 
+    @property
+    def _escrow_client(self) -> Any:
+        """One read-only escrow client for the run (``Market.escrow`` builds a new one per access)."""
+        if self._escrow is None:
+            self._escrow = self.market.escrow
+        return self._escrow
+
     def _opened(self, receipt: Any) -> tuple[int, tuple[Any, ...]]:
         """(deal id, deal struct) of the receipt's ``DealCreated``, decoded with eth-abi directly (web3's
         event machinery costs ~20 ms a log; the deal id is the first indexed topic)."""
-        escrow = self.market.escrow.contract.address.lower()
+        escrow = self._escrow_address
         for log in receipt["logs"]:
             topics = log["topics"]
             if str(log["address"]).lower() == escrow and bytes(topics[0]) == _DEAL_CREATED:
@@ -843,7 +852,7 @@ class ComputeMarketSim:
     def _chain_efficiency(self, rounds: list[RoundStats], trades: list[TradeRecord]) -> tuple[float, bool]:
         """Efficiency from the escrow's events: every ``DealCreated`` of this run (buyer, seller from its
         topics) that has a ``DealAccepted``, valued with the agents' private values of the deal's round."""
-        escrow = self.market.escrow
+        escrow = self._escrow_client
         address = escrow.address
         abi = escrow.contract.abi
         from eth_utils import event_abi_to_log_topic  # type: ignore[attr-defined]
@@ -937,7 +946,7 @@ class ComputeMarketSim:
         efficiency_records = realised / best if best else 1.0
         efficiency, events_match = efficiency_records, True
         if self.market is not None:
-            escrow = self.market.escrow
+            escrow = self._escrow_client
             balance, totals = escrow.solvency()
             fn = escrow.contract.functions
             calls = [
