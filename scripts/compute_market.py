@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--pause-move",
         type=float,
-        default=0.15,
+        default=0.20,
         help="circuit breaker: halt and re-open with a call auction when the rolling trade median moves "
         "this much from the reference (fraction)",
     )

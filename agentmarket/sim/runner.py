@@ -15,8 +15,9 @@ at the band's ceiling *before* matching (and its mandate carries the same band, 
 after a match); the band follows a moving reference, the median of the last ``band_window`` round
 median prices (seeded with the pre-shock equilibrium). Independently, a circuit breaker (a volatility
 interruption, as in US limit-up/limit-down) watches the rolling median of the last ``breaker_trades``
-trade prices; a move beyond ``pause_move`` from the reference halts continuous trading, and the rest of
-the round re-opens as one uniform-price call auction.
+trade prices and the book: a move beyond ``pause_move`` from the reference, or a limit state (three
+different buyers bidding the band's ceiling against asks above it), halts continuous trading, and the
+rest of the round re-opens as one uniform-price call auction.
 
 Shocks (:mod:`agentmarket.sim.shock`): step, ramp or cascade; momentum buyers, entrants, supply
 withdrawal and sub-round steps let a cascade emerge. Efficiency is reported with the round's current
@@ -79,8 +80,8 @@ class SimConfig:
     guardrails: bool = False
     band_bps: int = 2_000  # quotes capped at +20% over the moving reference price
     band_window: int = 3  # moving reference: median of the last 3 round medians
-    pause_move: float = 0.15  # breaker: rolling trade median moving 15% from the reference halts ...
-    breaker_trades: int = 3  # ... over the last 3 trades; the round re-opens as a call auction
+    pause_move: float = 0.20  # breaker: rolling trade median moving 20% from the reference halts ...
+    breaker_trades: int = 5  # ... over the last 5 trades (or a limit state); re-opens with a call auction
     fund: int = 50 * 10**18
     workers: int | None = None  # trades settled concurrently per round (default: 1 embedded, 8 on a node)
     batch: bool = True  # settle through the client's fast pipeline (JSON-RPC batches, snapshot gas)

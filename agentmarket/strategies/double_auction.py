@@ -186,7 +186,7 @@ class ContinuousDoubleAuction:
         ``halt`` is asked after every trade (a circuit breaker): True ends continuous trading at once;
         :attr:`last_active` and :attr:`last_quotes` then hold who still holds a unit and their standing
         quotes (for a re-opening call auction). ``halt_quote(side, price, trader)`` is asked the same after every
-        shout that did not trade (a limit state: quotes pinned at a price band). ``active`` restricts the day to these traders.
+        shout that met a standing quote of the other side without reaching it (a limit state: quotes pinned at a price band). ``active`` restricts the day to these traders.
         ``quiet``: the day also ends after this many shouts in a row without a trade (the quotes have
         stopped crossing). ``vectorize``: update the ZIP traders together (:class:`ZIPBatch`).
         """
@@ -217,6 +217,7 @@ class ContinuousDoubleAuction:
             zip_ = batch is not None and isinstance(trader, ZIPTrader)
             price = batch.price(trader) if zip_ else trader.quote(rng)  # type: ignore[union-attr,arg-type]
             deal = False
+            blocked = False  # the shout met a standing quote of the other side and did not reach it
             if book:
                 standing.pop(who, None)
                 if trader.side is Side.BUY:
@@ -227,6 +228,7 @@ class ContinuousDoubleAuction:
                     best = self._best(bids, standing, -1)
                     if best is not None and price <= best[0]:
                         deal, price, buyer, seller = True, best[0], best[1], who
+                blocked = best is not None and not deal
                 if not deal:
                     standing[who] = price
                     heapq.heappush(
@@ -234,12 +236,14 @@ class ContinuousDoubleAuction:
                         (price if trader.side is Side.SELL else -price, step, who, price),
                     )
             elif trader.side is Side.BUY:
+                blocked = best_ask is not None and price < best_ask[0]
                 if best_ask is not None and price >= best_ask[0]:
                     deal, price = True, best_ask[0]
                     buyer, seller = who, best_ask[1]
                 elif best_bid is None or price > best_bid[0]:
                     best_bid = (price, who)
             else:
+                blocked = best_bid is not None and price > best_bid[0]
                 if best_bid is not None and price <= best_bid[0]:
                     deal, price = True, best_bid[0]
                     buyer, seller = best_bid[1], who
@@ -269,7 +273,7 @@ class ContinuousDoubleAuction:
                 for i in learners:
                     self.traders[i].observe(event, i in active, rng)
             if (trade is not None and halt is not None and halt(trade)) or (
-                trade is None and halt_quote is not None and halt_quote(trader.side, price, who)
+                blocked and halt_quote is not None and halt_quote(trader.side, price, who)
             ):
                 self.halted = True
                 break
