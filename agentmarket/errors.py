@@ -93,12 +93,24 @@ class InvalidInput(PreflightError, ValueError):
     """An argument is malformed: bad address, non-positive amount, past deadline, oversize quantity."""
 
 
+class UnsafeTerms(InvalidInput):
+    """The terms would let a counterparty take money or an option for free (an open buy request with no
+    arbiter, no designated taker and no bond; procurement without an arbiter or a bond; a sell-side
+    auction without a seller bond); the client refuses them unless the caller opts in explicitly
+    (``allow_unsafe=True`` / ``allow_unprotected=True``) where that is allowed at all."""
+
+
 class NotAuthorized(PreflightError, PermissionError):
     """The sender does not hold the role the action needs."""
 
 
 class InvalidState(PreflightError):
     """The object is not in a state that allows the action (or a deadline says no)."""
+
+
+class ClosePending(InvalidState):
+    """A payee's voucher store refuses a voucher above a cooperative close it signed that is still valid
+    on chain (the payer could submit that close and undercut the voucher)."""
 
 
 class InsufficientFunds(PreflightError):
@@ -288,7 +300,7 @@ def decode_revert(data: bytes, *, tx_hash: str | None = None) -> ContractRevert:
         values = abi_decode(types, bytes(data[4:])) if types else ()
     except Exception:
         return UnknownRevert({"selector": "0x" + bytes(data[:4]).hex()}, data=bytes(data), tx_hash=tx_hash)
-    arguments = {n: _normalise(v, t) for n, v, t in zip(names, values, types)}
+    arguments = {n: _normalise(v, t) for n, v, t in zip(names, values, types, strict=False)}
     return cls(arguments, data=bytes(data), tx_hash=tx_hash)
 
 
