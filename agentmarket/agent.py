@@ -29,6 +29,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
 
+from . import validate
 from .chain import Chain, load_keystore, save_keystore
 from .errors import ConfigError, InvalidInput, MandateViolation
 from .mandate import ETH, Mandate, MandateGuard
@@ -55,6 +56,17 @@ def resource_id(name: str | bytes) -> bytes:
     if isinstance(name, bytes):
         return name if len(name) == 32 else keccak(name)
     return keccak(text=name)
+
+
+def _resource(resource: str | bytes | None) -> bytes | None:
+    """The resource id of a name or id given to the mandate helpers (None stays None)."""
+    if resource is None:
+        return None
+    if not isinstance(resource, (str, bytes)) or not resource:
+        raise InvalidInput(
+            f"resource must be a non-empty name or 32-byte id, got {resource!r}", param="resource"
+        )
+    return resource_id(resource)
 
 
 def _spend_of(value: int, to: str | None, data: Any) -> tuple[str, int] | None:
@@ -286,7 +298,8 @@ class Agent:
     def balance(self, asset: str = ETH) -> int:
         """ETH (default) or ERC-20 balance of this agent."""
         chain = self._require_chain()
-        if to_checksum_address(asset) == ETH:
+        asset = validate.asset(chain.w3, asset)
+        if asset == ETH:
             return int(chain.w3.eth.get_balance(self._account.address))
         token = chain.w3.eth.contract(
             address=to_checksum_address(asset),
@@ -362,16 +375,18 @@ class Agent:
         """Authorise ``amount`` of ``asset`` up front (price bands apply when ``resource`` and
         ``unit_price`` are given); transactions inside the block draw on it. If the block raises, the
         budget is given back."""
-        rid = resource_id(resource) if resource is not None else None
-        asset = to_checksum_address(asset)
-        self.guard.authorise(int(amount), asset, resource=rid, unit_price=unit_price)
+        amount = validate.amount(amount, "amount")
+        asset = validate.address(asset, "asset")
+        rid = _resource(resource)
+        unit_price = validate.optional(validate.amount, unit_price, "unit_price")
+        self.guard.authorise(amount, asset, resource=rid, unit_price=unit_price)
         previous = getattr(self._cover, "value", None)
-        cover = _Cover({asset: int(amount)})
+        cover = _Cover({asset: amount})
         self._cover.value = cover
         try:
             yield
         except BaseException:
-            self.guard.refund(int(amount), asset)
+            self.guard.refund(amount, asset)
             raise
         finally:
             self._cover.value = previous
@@ -385,8 +400,8 @@ class Agent:
         unit_price: int | None = None,
     ) -> None:
         """Raise :class:`MandateViolation` if the mandate would refuse this spend (records nothing)."""
-        rid = resource_id(resource) if resource is not None else None
-        self.guard.check(int(amount), asset, resource=rid, unit_price=unit_price)
+        unit_price = validate.optional(validate.amount, unit_price, "unit_price")
+        self.guard.check(validate.amount(amount), asset, resource=_resource(resource), unit_price=unit_price)
 
     def _record(self, account: Any, result: Any, *, sender: str | None = None) -> None:
         """Count gas of a mined receipt sent by this agent (pending handles are counted by ``wait``)."""
@@ -441,9 +456,12 @@ class Agent:
     ) -> Any:
         """Open and fund an escrow deal paying ``price`` to ``seller`` (mandate checked first, with
         ``price // units`` as the unit price for ``resource``'s band). Returns the :class:`~agentmarket.types.Deal`."""
-        seller_addr = seller.address if isinstance(seller, Agent) else to_checksum_address(seller)
-        if units <= 0:
-            raise InvalidInput("units must be positive")
+        seller_addr = validate.address(seller, "seller", nonzero=True)
+        price = validate.amount(price, "price", positive=True)
+        units = validate.integer(units, "units", minimum=1)
+        asset = validate.asset(self._require_chain().w3, asset)
+        if seller_addr == self.address:
+            raise InvalidInput("seller is this agent itself", param="seller")
         with self.spending(price, asset, resource=resource, unit_price=price // units):
             return self.escrow.create(seller_addr, price, deliver_by=deliver_by, asset=asset, **terms)
 

@@ -90,7 +90,27 @@ class PreflightError(AgentMarketError):
 
 
 class InvalidInput(PreflightError, ValueError):
-    """An argument is malformed: bad address, non-positive amount, past deadline, oversize quantity."""
+    """An argument is malformed: bad address, non-positive amount, past deadline, oversize quantity.
+
+    ``param`` names the offending parameter when the check knows it (``None`` otherwise).
+    """
+
+    def __init__(self, message: str = "", *, param: str | None = None):
+        self.param = param
+        super().__init__(message)
+
+
+class InvalidAmount(InvalidInput):
+    """An amount is not an exact integer in the asset's smallest unit (float, bool, numeric string,
+    fractional ``Decimal``) or is out of range."""
+
+
+class InvalidAddress(InvalidInput):
+    """A value is not a 20-byte hex address, or a mixed-case address fails its EIP-55 checksum."""
+
+
+class NotAContract(InvalidInput):
+    """An address that must hold a contract (an ERC-20 asset, a contract wallet) has no code."""
 
 
 class NotAuthorized(PreflightError, PermissionError):
@@ -288,7 +308,7 @@ def decode_revert(data: bytes, *, tx_hash: str | None = None) -> ContractRevert:
         values = abi_decode(types, bytes(data[4:])) if types else ()
     except Exception:
         return UnknownRevert({"selector": "0x" + bytes(data[:4]).hex()}, data=bytes(data), tx_hash=tx_hash)
-    arguments = {n: _normalise(v, t) for n, v, t in zip(names, values, types)}
+    arguments = {n: _normalise(v, t) for n, v, t in zip(names, values, types, strict=True)}
     return cls(arguments, data=bytes(data), tx_hash=tx_hash)
 
 

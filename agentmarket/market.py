@@ -18,10 +18,11 @@ from typing import Any
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from . import validate
 from .agent import Agent
 from .chain import Chain
 from .deploy import DEFAULT_FEE_BPS, Suite, deploy_suite
-from .errors import ConfigError, InsufficientFunds
+from .errors import ConfigError, InsufficientFunds, InvalidInput
 from .mandate import Mandate
 
 __all__ = ["Market"]
@@ -102,6 +103,7 @@ class Market:
         key: str | bytes | None = None,
     ) -> Agent:
         """A new agent (fresh key unless ``key``), funded with ``fund`` wei from the market's funder."""
+        fund = validate.amount(fund, "fund")
         account = Account.from_key(key) if key is not None else Account.create()
         agent = Agent(
             account, self.chain, self.suite, mandate=mandate, name=name or f"agent-{len(self._agents) + 1}"
@@ -115,6 +117,8 @@ class Market:
         self, n: int, *, fund: int = ETHER, mandate: Mandate | None = None, prefix: str = "agent"
     ) -> list[Agent]:
         """``n`` funded agents (transfers sent together, then awaited)."""
+        n = validate.integer(n, "n", minimum=1, maximum=100_000)
+        fund = validate.amount(fund, "fund")
         made = [
             Agent(
                 Account.create(),
@@ -135,18 +139,20 @@ class Market:
         self.fund_many([agent], amount)
 
     def fund_many(self, agents: Sequence[Agent | str], amount: int) -> None:
+        """Send ``amount`` wei to each of ``agents`` (transfers sent together, then awaited)."""
         if self.funder is None:
             raise ConfigError("this market has no funder account")
-        need = amount * len(agents)
+        amount = validate.amount(amount, "amount")
+        if isinstance(agents, (str, Agent)):
+            raise InvalidInput("agents must be a list of agents or addresses", param="agents")
+        targets = [validate.address(a, "agent") for a in agents]
+        need = amount * len(targets)
         have = int(self.chain.w3.eth.get_balance(self.funder.address))
         if have < need:
             raise InsufficientFunds(f"funder {self.funder.address} holds {have} wei, needs {need} plus gas")
         tx = self.chain.transactor
         handles = [
-            tx.transact(
-                self.funder, to=a.address if isinstance(a, Agent) else a, value=amount, gas=21_000, wait=False
-            )
-            for a in agents
+            tx.transact(self.funder, to=target, value=amount, gas=21_000, wait=False) for target in targets
         ]
         for handle in handles:
             tx.wait(handle)

@@ -43,6 +43,7 @@ from web3.contract.contract import ContractFunction
 from web3.datastructures import AttributeDict
 from web3.types import TxReceipt
 
+from . import validate
 from .calldata import encode_call
 from .errors import (
     AgentMarketError,
@@ -332,10 +333,7 @@ class Transactor:
             return fees[1]
         block = self._request("eth_getBlockByNumber", ["latest", False]) or {}
         base = _int(block.get("baseFeePerGas", 0) or 0)
-        if self.chain.kind != "rpc":
-            tip = 10**9
-        else:
-            tip = _int(self._request("eth_maxPriorityFeePerGas", []))
+        tip = 10**9 if self.chain.kind != "rpc" else _int(self._request("eth_maxPriorityFeePerGas", []))
         fields = {"maxFeePerGas": 2 * base + tip, "maxPriorityFeePerGas": tip}
         self._fees = (now, fields)
         return fields
@@ -359,7 +357,12 @@ class Transactor:
     ) -> dict[str, Any]:
         """Build a transaction dict (no nonce). Without ``gas`` or a known ``gas_key`` it is estimated,
         which simulates the call: a revert raises its typed error and nothing is sent."""
-        tx: dict[str, Any] = {"from": account.address, "value": int(value), "chainId": self.chain_id}
+        value = validate.amount(value, "value")
+        if gas is not None:
+            gas = validate.integer(gas, "gas", minimum=21_000, maximum=2**63 - 1)
+        if to is not None:
+            to = validate.address(to, "to")
+        tx: dict[str, Any] = {"from": account.address, "value": value, "chainId": self.chain_id}
         if call is not None:
             tx["to"] = call.address
             tx["data"] = encode_call(call)
@@ -535,7 +538,17 @@ class Transactor:
             offsets[address] += 1
             simulated = bool(tx.get("_simulated", False))
             tx = {k: v for k, v in tx.items() if k != "_simulated"} | {"nonce": nonce}
-            raw, tx_hash = self._sign(account, tx)
+            try:
+                raw, tx_hash = self._sign(account, tx)
+            except BaseException:
+                # Nothing of this batch left yet: give the reserved nonces back (re-read from the chain
+                # on next use), so a transaction that cannot be signed never leaves a gap.
+                if not futures:
+                    for reserved in counts:
+                        self._forget_nonce(reserved)
+                if pool is not None:
+                    pool.shutdown(wait=True)
+                raise
             sents.append(
                 Sent(
                     tx_hash,
@@ -571,7 +584,7 @@ class Transactor:
             if pool is not None:
                 pool.shutdown(wait=True)
         failed_by_account: dict[str, list[Sent]] = {}
-        for sent, result in zip(sents, results):
+        for sent, result in zip(sents, results, strict=True):
             if isinstance(result, RPCError):
                 error = self._handle_send_error(accounts[sent.sender], sent, result)
                 if error is not None:
@@ -797,7 +810,7 @@ class Transactor:
 
     def _find_receipt(self, sent: Sent) -> TxReceipt | None:
         answers = self.transport.batch([("eth_getTransactionReceipt", [h]) for h in sent.hashes])
-        for tx_hash, answer in zip(sent.hashes, answers):
+        for tx_hash, answer in zip(sent.hashes, answers, strict=True):
             if answer is not None and not isinstance(answer, RPCError):
                 sent.receipt, sent.tx_hash = _format_receipt(answer), tx_hash
                 return sent.receipt

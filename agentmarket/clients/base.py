@@ -13,9 +13,10 @@ from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
 
+from .. import validate
 from ..chain import Chain
 from ..compiler import load_artifact
-from ..errors import InsufficientAllowance, InsufficientFunds, NotAuthorized
+from ..errors import InsufficientAllowance, InsufficientFunds, InvalidInput, NotAuthorized
 from ..types import ETH
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ ERC1271_ABI: list[dict[str, Any]] = [
 
 def contract_address(address: str | Contract) -> str:
     """The checksummed address of a web3 contract or an address string."""
-    return str(address.address) if isinstance(address, Contract) else to_checksum_address(address)
+    return str(address.address) if isinstance(address, Contract) else validate.address(address, "address")
 
 
 def erc20(w3: Web3, asset: str) -> Contract:
@@ -155,7 +156,10 @@ class ContractClient:
 
     def approve(self, asset: str, amount: int) -> Any:
         """Approve this contract to pull exactly ``amount`` of ``asset`` from this client's account."""
-        return self._send(self._token(asset).functions.approve(self.address, int(amount)))
+        asset = validate.asset(self.w3, asset)
+        if asset == ETH:
+            raise InvalidInput("ETH needs no approval; approve an ERC-20 token address", param="asset")
+        return self._send(self._token(asset).functions.approve(self.address, validate.amount(amount)))
 
     # -- helpers ---------------------------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from eth_utils import to_checksum_address
 from web3.contract import Contract
 from web3.logs import DISCARD
 
+from .. import validate
 from ..errors import (
     ContractRevert,
     InsufficientAllowance,
@@ -111,10 +112,7 @@ class ClaimManyResult:
 
 
 def _addr(value: str, what: str) -> str:
-    try:
-        return to_checksum_address(value)
-    except (ValueError, TypeError):
-        raise InvalidInput(f"{what} {value!r} is not an address") from None
+    return validate.address(value, what)
 
 
 class ChannelClient:
@@ -159,8 +157,8 @@ class ChannelClient:
 
     def sign_voucher(self, channel: Channel | bytes, amount: int) -> Voucher:
         """Payer: a voucher for cumulative ``amount`` (also works for an ERC-1271 wallet this key owns)."""
-        cid = channel.id if isinstance(channel, Channel) else bytes(channel)
-        return self.signer.sign(cid, amount)
+        cid = channel.id if isinstance(channel, Channel) else _id(channel)
+        return self.signer.sign(cid, validate.amount(amount, "amount", maximum=MAX_DEPOSIT))
 
     def signature_valid(self, signer: str, digest: bytes, signature: bytes) -> bool:
         """EOA recovery, or ``isValidSignature`` when ``signer`` has code (ERC-1271), as the contract does."""
@@ -268,7 +266,8 @@ class ChannelClient:
         return ChannelStatus(status), int(deposit), int(claimed), int(expiry)
 
     def credit(self, account: str | None = None, asset: str = ETH) -> int:
-        return int(self.tx.call(self.contract.functions.creditOf(account or self.address, asset)))
+        who = validate.address(account, "account") if account is not None else self.address
+        return int(self.tx.call(self.contract.functions.creditOf(who, validate.address(asset, "asset"))))
 
     # -- life cycle ----------------------------------------------------------------------------------------
 
@@ -287,20 +286,22 @@ class ChannelClient:
 
         ERC-20: with ``approve`` (default) the allowance is raised first when too small.
         """
-        payee = _addr(payee, "payee")
-        asset = _addr(asset, "asset")
-        if payee == self.address or int(payee, 16) == 0:
-            raise InvalidInput(f"payee {payee} must be non-zero and not the payer")
-        if not 0 < deposit <= MAX_DEPOSIT:
-            raise InvalidInput(f"deposit {deposit} must be in 1..2^104-1")
+        payee = validate.address(payee, "payee", nonzero=True)
+        asset = validate.asset(self.w3, asset)
+        if payee == self.address:
+            raise InvalidInput(f"payee {payee} must not be the payer", param="payee")
+        deposit = validate.amount(deposit, "deposit", positive=True, maximum=MAX_DEPOSIT)
+        expiry = validate.optional(validate.integer, expiry, "expiry", maximum=2**40)
+        ttl = validate.optional(validate.integer, ttl, "ttl", minimum=1, maximum=2**40)
+        salt = validate.optional(validate.integer, salt, "salt")
         now = self.chain.now()
         if expiry is None:
-            if ttl is None or ttl <= 0:
-                raise InvalidInput("give expiry (unix seconds) or a positive ttl")
-            expiry = now + int(ttl)
+            if ttl is None:
+                raise InvalidInput("give expiry (unix seconds) or a positive ttl", param="ttl")
+            expiry = now + ttl
         if expiry <= now + 1 or expiry >= 2**40:
             raise InvalidInput(f"expiry {expiry} must be in the future (now {now}) and below 2^40")
-        salt = secrets.randbits(64) if salt is None else int(salt)
+        salt = secrets.randbits(64) if salt is None else salt
         cid = self.channel_id(self.address, payee, asset, salt)
         status, *_ = self.onchain(cid)
         if status != ChannelStatus.NONE:
@@ -325,12 +326,12 @@ class ChannelClient:
         approve: bool = True,
     ) -> Channel:
         """Payer: add ``amount`` and/or extend the expiry to ``new_expiry``."""
+        amount = validate.amount(amount, "amount", maximum=MAX_DEPOSIT)
+        new_expiry = validate.optional(validate.integer, new_expiry, "new_expiry", maximum=2**40)
         ch = self._resolve(channel)
         if ch.payer != self.address:
             raise NotAuthorized(f"only the payer {ch.payer} can top up")
         self._require_open(ch)
-        if amount < 0:
-            raise InvalidInput("amount must be >= 0")
         if new_expiry is not None and new_expiry < ch.expiry:
             raise InvalidInput(f"new expiry {new_expiry} is earlier than the current {ch.expiry}")
         if amount == 0 and (new_expiry is None or new_expiry == ch.expiry):
@@ -415,6 +416,7 @@ class ChannelClient:
 
     def close_signature(self, channel: Channel | bytes | str, amount: int) -> bytes:
         """This party's signature agreeing to close ``channel`` at cumulative ``amount``."""
+        amount = validate.amount(amount, "amount", maximum=MAX_DEPOSIT)
         ch = self._resolve(channel)
         if self.address not in (ch.payer, ch.payee):
             raise NotAuthorized("only the payer or the payee can sign a cooperative close")
@@ -430,10 +432,9 @@ class ChannelClient:
     ) -> Channel:
         """Close early at the agreed cumulative ``amount``. The caller's own signature is implied; pass the
         other party's (a relayer passes both)."""
+        amount = validate.amount(amount, "amount", maximum=MAX_DEPOSIT)
         ch = self._resolve(channel)
         self._require_open(ch)
-        if amount < 0:
-            raise InvalidInput("amount must be >= 0")
         digest = self.domain.close_digest(ch.id, amount)
         if self.address != ch.payer and not self.signature_valid(ch.payer, digest, payer_signature):
             raise SignatureError(f"payer signature does not authorise closing at {amount}")
@@ -457,7 +458,8 @@ class ChannelClient:
 
     def withdraw(self, asset: str = ETH, *, to: str | None = None) -> int:
         """Pull credited payouts (from failed pushes). Returns the amount."""
-        asset = _addr(asset, "asset")
+        asset = validate.asset(self.w3, asset)
+        to = validate.optional(validate.address, to, "to", nonzero=True)
         amount = self.credit(self.address, asset)
         if amount == 0:
             raise InvalidState(f"no credit in {asset} for {self.address}")
@@ -533,12 +535,11 @@ class ChannelClient:
 
 
 def _id(channel_id: bytes | str) -> bytes:
-    if isinstance(channel_id, str):
-        channel_id = bytes.fromhex(channel_id.removeprefix("0x"))
-    channel_id = bytes(channel_id)
-    if len(channel_id) != 32:
-        raise InvalidInput("a channel id is 32 bytes")
-    return channel_id
+    if not isinstance(channel_id, (bytes, bytearray, str)):
+        raise InvalidInput(f"a channel id is 32 bytes, got {type(channel_id).__name__}", param="channel")
+    if len(channel_id) not in (32, 64, 66):
+        raise InvalidInput("a channel id is 32 bytes (or 0x + 64 hex digits)", param="channel")
+    return validate.bytes32(channel_id, "channel", allow_none=False)
 
 
 def _abi_type(param: dict[str, Any]) -> str:

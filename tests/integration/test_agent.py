@@ -17,7 +17,7 @@ from agentmarket.mandate import ETH, Mandate, PriceBand
 from agentmarket.market import Market
 from agentmarket.types import DealState, content_hash
 
-TOKEN = "0x00000000000000000000000000000000000000aA"
+TOKEN = "0x00000000000000000000000000000000000000AA"
 FINNEY = 10**15
 
 
