@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
@@ -200,6 +200,8 @@ class Sent:
     sent_at: float = field(default=0.0, repr=False)
     tx: dict[str, Any] = field(default_factory=dict, repr=False)
     raw: bytes = field(default=b"", repr=False)
+    undo: Callable[[], None] | None = field(default=None, repr=False)  # the signing policy's give-back
+    reported: bool = field(default=False, repr=False)  # receipt handed to the sender's policy already
 
     @property
     def mined(self) -> bool:
@@ -208,6 +210,20 @@ class Sent:
     @property
     def replacements(self) -> int:
         return max(0, len(self.hashes) - 1)
+
+
+class SigningPolicy(Protocol):
+    """What an account's owner allows it to sign, checked by the :class:`Transactor` before signing.
+
+    ``authorise`` sees the built transaction (``from``, ``to``, ``value``, ``data``, ``gas``) and raises to
+    refuse it (nothing is signed, no nonce is taken); it may return a callable that gives back what it
+    recorded, which the Transactor calls if the transaction is not sent or fails on chain.
+    ``settled`` is told every receipt of the account's transactions (mined, success or not).
+    """
+
+    def authorise(self, tx: dict[str, Any]) -> Callable[[], None] | None: ...
+
+    def settled(self, receipt: TxReceipt) -> None: ...
 
 
 class Transactor:
@@ -246,6 +262,7 @@ class Transactor:
         self._signers: dict[str, Signer] = {}
         self._journal: dict[str, Sent] = {}
         self._transport: Transport | None = None
+        self._policies: dict[str, SigningPolicy] = {}
 
     def __repr__(self) -> str:
         return f"Transactor(chain={self.chain.kind}, accounts_seen={len(self._signers)})"
@@ -264,6 +281,36 @@ class Transactor:
         if self._chain_id is None:
             self._chain_id = int(self.chain.chain_id)
         return self._chain_id
+
+    def set_policy(self, address: str, policy: SigningPolicy | None) -> None:
+        """Check every transaction from ``address`` against ``policy`` before it is signed (None: stop)."""
+        address = validate.address(address, "address")
+        with self._lock:
+            if policy is None:
+                self._policies.pop(address, None)
+            else:
+                self._policies[address] = policy
+
+    def signing_policy(self, address: str) -> SigningPolicy | None:
+        """The signing policy of ``address`` (None when it has none)."""
+        return self._policies.get(_checksum(address))
+
+    def _authorise(
+        self, items: Sequence[tuple[LocalAccount, dict[str, Any], str | None]]
+    ) -> list[Callable[[], None] | None]:
+        """Run each sender's signing policy over its transaction; all or nothing (a refusal gives back
+        what the earlier items of the batch recorded)."""
+        undos: list[Callable[[], None] | None] = []
+        try:
+            for account, tx, _ in items:
+                policy = self._policies.get(account.address)
+                undos.append(policy.authorise(tx) if policy is not None else None)
+        except BaseException:
+            for undo in undos:
+                if undo is not None:
+                    undo()
+            raise
+        return undos
 
     def _signer(self, account: LocalAccount) -> Signer:
         signer = self._signers.get(account.address)
@@ -517,6 +564,7 @@ class Transactor:
         """Assign nonces (consecutive per account), sign, send in one JSON-RPC batch, sort out errors."""
         if not items:
             return []
+        undos = self._authorise(items)  # before any nonce is reserved: a refusal leaves no gap
         counts: dict[str, int] = {}
         for account, _, _ in items:
             counts[account.address] = counts.get(account.address, 0) + 1
@@ -548,6 +596,9 @@ class Transactor:
                         self._forget_nonce(reserved)
                 if pool is not None:
                     pool.shutdown(wait=True)
+                for undo in undos:
+                    if undo is not None:
+                        undo()
                 raise
             sents.append(
                 Sent(
@@ -563,6 +614,7 @@ class Transactor:
                     sent_at=now,
                     tx=tx,
                     raw=raw,
+                    undo=undos[len(sents)],
                 )
             )
             if pool is not None and len(sents) - chunk_start == self.PIPELINE_CHUNK:
@@ -594,6 +646,10 @@ class Transactor:
                 if sent.key is not None:
                     self._journal[sent.key] = sent
                 log.debug("sent %s from %s nonce %d gas %d", sent.tx_hash, sent.sender, sent.nonce, sent.gas)
+        for sent in sents:
+            if sent.error is not None and sent.undo is not None:
+                sent.undo()
+                sent.undo = None
         for address, failed in failed_by_account.items():
             self._repair_gaps(accounts[address], failed, [s for s in sents if s.sender == address])
         return sents
@@ -750,9 +806,24 @@ class Transactor:
         first_error: BaseException | None = None
         for index, handle in enumerate(handles):
             value = outcome[index]
+            if not isinstance(value, BaseException) and not handle.reported:
+                handle.reported = True
+                policy = self._policies.get(handle.sender)
+                if policy is not None:
+                    policy.settled(value)
+                log.debug(
+                    "mined %s from %s: status %s gas %s",
+                    handle.tx_hash,
+                    handle.sender,
+                    value["status"],
+                    value.get("gasUsed"),
+                )
             if not isinstance(value, BaseException) and value["status"] != 1:
                 value = self.explain_failure(handle.tx_hash, value)
                 handle.error = value
+                if handle.undo is not None:
+                    handle.undo()
+                    handle.undo = None
             if isinstance(value, BaseException) and first_error is None:
                 first_error = value
             results.append(value)
