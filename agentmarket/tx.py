@@ -157,8 +157,10 @@ def _format_receipt(raw: Any) -> TxReceipt:
 class TxRequest:
     """One transaction to send: a contract call (``call``) or raw ``to``/``data``/``value``.
 
-    ``gas`` fixes the limit; ``gas_key`` names a gas-snapshot operation (no estimation); neither means
-    estimate (which also simulates: a call that would revert raises before anything is sent).
+    ``gas`` fixes the limit; ``gas_key`` names a gas-snapshot operation (no estimation; ``gas_count``
+    repeats a per-item figure for batches); neither means estimate (which also simulates: a call that
+    would revert raises before anything is sent). ``simulate`` runs the call once (``eth_call`` on the
+    pending block) before signing when no estimate did, so a revert raises its typed error unsent.
     ``key`` is an idempotency key: sending the same key again resumes the first transaction instead.
     """
 
@@ -170,6 +172,8 @@ class TxRequest:
     gas_key: str | None = None
     data: bytes | str = b""
     key: str | None = None
+    simulate: bool = False
+    gas_count: int = 1
 
     def __repr__(self) -> str:  # the account object holds the key: show its address only
         target = self.call.fn_name if self.call is not None else (self.to or "create")
@@ -387,9 +391,10 @@ class Transactor:
 
     # -- building ------------------------------------------------------------------------------------------
 
-    def gas_limit(self, key: str) -> int | None:
-        """The gas limit for snapshot operation ``key`` (None when unknown: then the call is estimated)."""
-        return self.gas_table.limit(key)
+    def gas_limit(self, key: str, count: int = 1) -> int | None:
+        """The gas limit for snapshot operation ``key`` (``count`` times its figure, for per-item batch
+        figures); None when unknown: then the call is estimated."""
+        return self.gas_table.limit(key, count)
 
     def build(
         self,
@@ -401,9 +406,12 @@ class Transactor:
         gas: int | None = None,
         data: bytes | str = b"",
         gas_key: str | None = None,
+        simulate: bool = False,
+        gas_count: int = 1,
     ) -> dict[str, Any]:
         """Build a transaction dict (no nonce). Without ``gas`` or a known ``gas_key`` it is estimated,
-        which simulates the call: a revert raises its typed error and nothing is sent."""
+        which simulates the call: a revert raises its typed error and nothing is sent. ``simulate`` runs
+        that simulation also when the limit is known (one ``eth_call``, no estimation)."""
         value = validate.amount(value, "value")
         if gas is not None:
             gas = validate.integer(gas, "gas", minimum=21_000, maximum=2**63 - 1)
@@ -418,11 +426,14 @@ class Transactor:
             if to is not None:
                 tx["to"] = to
         if gas is None and gas_key is not None:
-            gas = self.gas_limit(gas_key)
+            gas = self.gas_limit(gas_key, gas_count)
             if gas is None:
                 log.debug("gas key %s not in the snapshot: estimating", gas_key)
         if gas is None:
             gas = self.estimate(tx)
+            tx["_simulated"] = True
+        elif simulate:
+            self.simulate(tx)
             tx["_simulated"] = True
         tx["gas"] = int(gas)
         tx.update(self.fee_fields())
@@ -449,6 +460,16 @@ class Transactor:
             raise translate(exc) from None
         return estimate * 12 // 10 + 5_000
 
+    def simulate(self, tx: dict[str, Any]) -> None:
+        """Run ``tx`` as an ``eth_call`` on the pending block; a revert raises its typed error."""
+        probe = {k: v for k, v in tx.items() if k in ("from", "to", "value", "data")}
+        try:
+            self.w3.eth.call(probe, "pending")  # type: ignore[arg-type]
+        except _CONNECTION_ERRORS as exc:
+            raise ChainUnavailable(f"node unreachable: {type(exc).__name__}") from None
+        except Exception as exc:
+            raise translate(exc) from None
+
     def _build_request(
         self, request: TxRequest | dict[str, Any] | tuple[Any, ...]
     ) -> tuple[TxRequest, dict[str, Any]]:
@@ -464,6 +485,8 @@ class Transactor:
             gas=request.gas,
             data=request.data,
             gas_key=request.gas_key,
+            simulate=request.simulate,
+            gas_count=request.gas_count,
         )
         return request, tx
 
@@ -483,6 +506,8 @@ class Transactor:
         gas_key: str | None = None,
         key: str | None = None,
         replace_after: float | None = None,
+        simulate: bool = False,
+        gas_count: int = 1,
     ) -> TxReceipt | Sent:
         """Sign and send; with ``wait`` (default) return the receipt or raise the decoded revert.
 
@@ -492,7 +517,17 @@ class Transactor:
         """
         if key is not None and key in self._journal:
             return self.resume(self._journal[key], wait=wait, timeout=timeout, replace_after=replace_after)
-        tx = self.build(account, call, to=to, value=value, gas=gas, data=data, gas_key=gas_key)
+        tx = self.build(
+            account,
+            call,
+            to=to,
+            value=value,
+            gas=gas,
+            data=data,
+            gas_key=gas_key,
+            simulate=simulate,
+            gas_count=gas_count,
+        )
         sent = self._send_batch([(account, tx, key)])[0]
         if sent.error is not None:
             raise sent.error

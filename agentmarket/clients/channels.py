@@ -34,16 +34,6 @@ from ..vouchers import ChannelTerms, Voucher, VoucherDomain, VoucherSigner, eoa_
 from .base import ERC1271_MAGIC, erc20, erc1271_accepts  # noqa: F401 - ERC1271_MAGIC re-exported
 
 MAX_DEPOSIT = 2**104 - 1
-# Gas limits per action (measured use is 30-60k; ERC-1271 wallets and payout allowances need headroom).
-GAS_LIMITS = {
-    "open": 250_000,
-    "top_up": 200_000,
-    "claim": 250_000,
-    "claim_item": 80_000,
-    "close": 300_000,
-    "reclaim": 200_000,
-    "withdraw": 200_000,
-}
 
 
 class ChannelStatus(IntEnum):
@@ -313,7 +303,7 @@ class ChannelClient:
         receipt = self._send(
             self.contract.functions.open((self.address, payee, asset, salt), deposit, expiry),
             value=value,
-            gas=GAS_LIMITS["open"],
+            gas_key="channel.open_eth" if asset == ETH else "channel.open_erc20",
         )
         return self._from_receipt(receipt, cid)
 
@@ -343,7 +333,7 @@ class ChannelClient:
         receipt = self._send(
             self.contract.functions.topUp(ch.key, amount, new_expiry or 0),
             value=amount if ch.asset == ETH else 0,
-            gas=GAS_LIMITS["top_up"],
+            gas_key=_gas_key("channel.top_up", ch.asset),
         )
         return self._from_receipt(receipt, ch.id, ch)
 
@@ -352,7 +342,8 @@ class ChannelClient:
         ch = channel or self.channel(voucher.channel_id)
         self._check_voucher(ch, voucher)
         receipt = self._send(
-            self.contract.functions.claim(ch.key, voucher.amount, voucher.signature), gas=GAS_LIMITS["claim"]
+            self.contract.functions.claim(ch.key, voucher.amount, voucher.signature),
+            gas_key=_gas_key("channel.claim", ch.asset),
         )
         return self._from_receipt(receipt, ch.id, ch)
 
@@ -384,7 +375,10 @@ class ChannelClient:
             )
         receipt = self._send(
             self.contract.functions.claimMany(items),
-            gas=GAS_LIMITS["claim"] + GAS_LIMITS["claim_item"] * len(items),
+            # a full single claim's figure per item: the contract keeps a gas reserve per payout, and an
+            # ERC-20 payout costs more than the ETH one the per-channel batch figure measures
+            gas_key=_gas_key("channel.claim", *(c.asset for c in chs)),
+            gas_count=len(items),
         )
         skipped: dict[bytes, ContractRevert] = {}
         for data in self.contract.events.ChannelClaimSkipped().process_receipt(receipt, errors=DISCARD):
@@ -410,7 +404,8 @@ class ChannelClient:
                 self._check_signature(ch, voucher)
                 amount, signature = voucher.amount, voucher.signature
         receipt = self._send(
-            self.contract.functions.close(ch.key, amount, signature), gas=GAS_LIMITS["close"]
+            self.contract.functions.close(ch.key, amount, signature),
+            gas_key=_gas_key("channel.close", ch.asset),
         )
         return self._from_receipt(receipt, ch.id, ch)
 
@@ -442,7 +437,7 @@ class ChannelClient:
             raise SignatureError(f"payee signature does not authorise closing at {amount}")
         receipt = self._send(
             self.contract.functions.cooperativeClose(ch.key, amount, payer_signature, payee_signature),
-            gas=GAS_LIMITS["close"],
+            gas_key=_gas_key("channel.cooperative_close", ch.asset),
         )
         return self._from_receipt(receipt, ch.id, ch)
 
@@ -453,7 +448,9 @@ class ChannelClient:
         now = self.chain.now()
         if now + 1 <= ch.expiry:  # the next block is at least now + 1
             raise InvalidState(f"channel expires at {ch.expiry}; reclaim opens after it (now {now})")
-        receipt = self._send(self.contract.functions.reclaim(ch.key), gas=GAS_LIMITS["reclaim"])
+        receipt = self._send(
+            self.contract.functions.reclaim(ch.key), gas_key=_gas_key("channel.reclaim", ch.asset)
+        )
         return self._from_receipt(receipt, ch.id, ch)
 
     def withdraw(self, asset: str = ETH, *, to: str | None = None) -> int:
@@ -468,17 +465,17 @@ class ChannelClient:
             if to is None
             else self.contract.functions.withdrawTo(asset, _addr(to, "to"))
         )
-        self._send(fn, gas=GAS_LIMITS["withdraw"])
+        self._send(fn, gas_key="channel.withdraw")
         return amount
 
     # -- internals ---------------------------------------------------------------------------------------
 
-    def _send(self, fn: Any, *, value: int = 0, gas: int) -> Any:
-        """Simulate (a revert raises its typed error, nothing is sent), then send with a fixed gas limit.
-        One simulation instead of a gas-estimation binary search; the limits cover ERC-1271 payers and
-        the payout gas allowance with a wide margin (unused gas is not charged)."""
-        self.tx.call(fn, sender=self.address, value=value)
-        return self.tx.transact(self.account, fn, value=value, gas=gas)
+    def _send(self, fn: Any, *, value: int = 0, gas_key: str, gas_count: int = 1) -> Any:
+        """Send through the chain's one pipeline: gas from the snapshot key (estimated when unknown), one
+        simulation (a revert raises its typed error, nothing is sent), signing policy, receipt."""
+        return self.tx.transact(
+            self.account, fn, value=value, gas_key=gas_key, gas_count=gas_count, simulate=True
+        )
 
     def _resolve(self, channel: Channel | bytes | str) -> Channel:
         # always re-read: a Channel passed in may be stale (claims and top-ups by others)
@@ -531,7 +528,7 @@ class ChannelClient:
                 raise InsufficientAllowance(
                     f"allowance {allowance} < {amount} (pass approve=True or approve first)"
                 )
-            self._send(token.functions.approve(self.contract.address, amount), gas=150_000)
+            self._send(token.functions.approve(self.contract.address, amount), gas_key="erc20.approve")
 
 
 def _id(channel_id: bytes | str) -> bytes:
@@ -547,3 +544,9 @@ def _abi_type(param: dict[str, Any]) -> str:
     if kind.startswith("tuple"):
         return "(" + ",".join(_abi_type(c) for c in param["components"]) + ")" + kind[len("tuple") :]
     return kind
+
+
+def _gas_key(key: str, *assets: str) -> str:
+    """The snapshot key of a channel action: the measured ETH figure, or ``<key>_erc20`` (estimated until
+    measured) when a token is paid out -- a token's transfer cost is the token's, not ours to assume."""
+    return key if all(a == ETH for a in assets) else key + "_erc20"

@@ -86,6 +86,7 @@ class EscrowClient(ContractClient):
 
     ARTIFACT = "AgentEscrow"
     SPENDER = "escrow"
+    GAS_FAMILY = "escrow"
     EVENTS = (*_DEAL_EVENTS, "DealSkipped", "PayoutCredited", "Withdrawn", "FeesCollected")
     _fee_bps: int | None = None  # read once, on first use
 
@@ -419,7 +420,11 @@ class EscrowClient(ContractClient):
         if t.deliver_by <= self.chain.now():
             raise InvalidState(f"deliver_by {t.deliver_by} has passed (chain time {self.chain.now()})")
         self._ensure_funds(t.asset, t.amount, approve=approve)
-        receipt = self._send(self.contract.functions.create(t.as_tuple()), value=t.amount if t.is_eth else 0)
+        receipt = self._send(
+            self.contract.functions.create(t.as_tuple()),
+            value=t.amount if t.is_eth else 0,
+            gas_key="escrow.fund_eth" if t.is_eth else "escrow.fund_erc20",
+        )
         return self._created_from_receipt(receipt)
 
     def _created_from_receipt(self, receipt: Any) -> Deal:
@@ -568,7 +573,7 @@ class EscrowClient(ContractClient):
         fn = getattr(self.contract.functions, method)(
             [d.id for d in deals], [d.terms.as_tuple() for d in deals]
         )
-        receipt = self._send(fn)
+        receipt = self._send(fn, gas_key="batch.accept_per_deal", gas_count=len(deals))
         by_id = {d.id: d for d in deals}
         settled: dict[int, Deal] = {}
         skipped: list[tuple[int, ContractRevert]] = []

@@ -427,6 +427,8 @@ class OffersClient(ContractClient):
 
     ARTIFACT = "OfferBook"
     EVENTS = _BOOK_EVENTS
+    GAS_FAMILY = "offers"
+    GAS_KEYS = {"incrementCounter": "offers.cancel_all"}  # noqa: RUF012 - read-only class table
     _domain: Domain | None = None
     _escrow: EscrowClient | None = None
 
@@ -643,7 +645,11 @@ class OffersClient(ContractClient):
         self._ensure_legs(o, q, approve=approve)
         sig = offer.signature if isinstance(offer, SignedOffer) else b""
         value = o.taker_leg(q) if o.is_eth else 0
-        receipt = self._send(self.contract.functions.fill(o.as_tuple(), sig, q), value=value)
+        receipt = self._send(
+            self.contract.functions.fill(o.as_tuple(), sig, q),
+            value=value,
+            gas_key="offers.fill_signed_eth" if o.is_eth else "offers.fill_signed_erc20",
+        )
         fills = self._fills_from_receipt(receipt)
         if len(fills) != 1:
             raise InvalidState(f"transaction {_tx(receipt)} emitted {len(fills)} fills")
@@ -673,12 +679,12 @@ class OffersClient(ContractClient):
         self._ensure_balance(ETH, value)
         for asset, amount in per_asset.items():
             self._ensure_allowance(asset, self._me(), amount, approve=approve, whose="your")
-        gas = min(30_000_000, 200_000 + 700_000 * len(calls)) if self.chain.kind == "embedded" else None
-        if gas is not None:
-            self.chain.transactor.call(
-                self.contract.functions.fillMany(calls), sender=self._me(), value=value
-            )
-        receipt = self._send(self.contract.functions.fillMany(calls), value=value, gas=gas)
+        receipt = self._send(
+            self.contract.functions.fillMany(calls),
+            value=value,
+            gas_key="offers.fill_signed_erc20",  # per item: the dearer of the two fill figures
+            gas_count=len(calls),
+        )
         skipped = []
         for log in receipt["logs"]:
             decoded = self._decode(log)
@@ -776,10 +782,6 @@ class OffersClient(ContractClient):
 
     def _has_code(self, address: str) -> bool:
         return len(bytes(self.w3.eth.get_code(to_checksum_address(address)))) > 0
-
-    def _send(self, fn: Any, value: int = 0, *, gas: int | None = None) -> Any:
-        assert self.account is not None
-        return self.chain.transactor.transact(self.account, fn, value=value, gas=gas)
 
     def _ensure_balance(self, asset: str, amount: int, who: str | None = None) -> None:
         if amount == 0:
