@@ -600,6 +600,17 @@ class Transactor:
         if not items:
             return []
         undos = self._authorise(items)  # before any nonce is reserved: a refusal leaves no gap
+        lock = getattr(self.chain, "backend_lock", None)
+        if lock is None:
+            return self._reserve_sign_send(items, undos)
+        with lock:  # no mempool (embedded): nonces must reach the node in order
+            return self._reserve_sign_send(items, undos)
+
+    def _reserve_sign_send(
+        self,
+        items: Sequence[tuple[LocalAccount, dict[str, Any], str | None]],
+        undos: list[Callable[[], None] | None],
+    ) -> list[Sent]:
         counts: dict[str, int] = {}
         for account, _, _ in items:
             counts[account.address] = counts.get(account.address, 0) + 1
