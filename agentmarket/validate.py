@@ -23,7 +23,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 
 from .errors import InvalidAddress, InvalidAmount, InvalidInput, NotAContract
 
