@@ -19,6 +19,7 @@ from typing import Any
 
 from eth_abi import decode as abi_decode
 from eth_utils import keccak, to_checksum_address
+from web3.exceptions import ContractLogicError
 
 
 class AgentMarketError(Exception):
@@ -140,11 +141,12 @@ class SignatureError(PreflightError, ValueError):
 # -- contract reverts ---------------------------------------------------------------------------------
 
 
-class ContractRevert(AgentMarketError):
+class ContractRevert(AgentMarketError, ContractLogicError):
     """A contract reverted (on chain, or in the simulation a client ran).
 
     ``error_name`` is the Solidity error name, ``arguments`` its decoded arguments by name,
-    ``data`` the raw revert bytes.
+    ``data`` the raw revert bytes. Also a web3 ``ContractLogicError``, so code written against web3.py
+    (``except ContractLogicError``) catches agentmarket's decoded reverts too.
     """
 
     error_name = "ContractRevert"
@@ -154,10 +156,11 @@ class ContractRevert(AgentMarketError):
         self, arguments: dict[str, Any] | None = None, *, data: bytes = b"", tx_hash: str | None = None
     ):
         self.arguments = dict(arguments or {})
-        self.data = data
         self.tx_hash = tx_hash
         rendered = ", ".join(f"{k}={_render(v)}" for k, v in self.arguments.items())
-        super().__init__(f"{self.error_name}({rendered})")
+        # ContractLogicError.__init__ stores message and data: pass them, then keep data as raw bytes
+        super().__init__(f"{self.error_name}({rendered})", "0x" + bytes(data).hex())
+        self.data = data
 
     def __getattr__(self, item: str) -> Any:
         arguments = self.__dict__.get("arguments", {})

@@ -134,9 +134,11 @@ class ChannelClient:
     def from_suite(cls, suite: Any, account: LocalAccount) -> ChannelClient:
         return cls(suite.chain, suite["PaymentChannels"], account)
 
-    def as_account(self, account: LocalAccount) -> ChannelClient:
-        """The same client acting as another account."""
+    def as_(self, account: LocalAccount) -> ChannelClient:
+        """The same client acting as another account (the name every client family uses)."""
         return ChannelClient(self.chain, self.contract, account, from_block=self.from_block)
+
+    as_account = as_  # the v1 name, kept so existing callers keep working
 
     # -- signing --------------------------------------------------------------------------------------
 
