@@ -146,8 +146,14 @@ class Agent:
         mandate: Mandate | None = None,
         name: str | None = None,
     ):
-        if not isinstance(account, LocalAccount):
-            raise InvalidInput("Agent needs an eth-account LocalAccount")
+        if not isinstance(account, LocalAccount) and not (
+            isinstance(getattr(account, "address", None), str)
+            and callable(getattr(account, "sign_transaction", None))
+        ):
+            raise InvalidInput(
+                "Agent needs an eth-account LocalAccount or a compatible signer (address, sign_transaction)",
+                param="account",
+            )
         self._account = account
         self.name = name or f"agent-{account.address[2:8].lower()}"
         self.suite = suite

@@ -433,7 +433,7 @@ class Transactor:
             gas = self.estimate(tx)
             tx["_simulated"] = True
         elif simulate:
-            self.simulate(tx)
+            self.simulate(tx | {"gas": int(gas)})
             tx["_simulated"] = True
         tx["gas"] = int(gas)
         tx.update(self.fee_fields())
@@ -461,8 +461,9 @@ class Transactor:
         return estimate * 12 // 10 + 5_000
 
     def simulate(self, tx: dict[str, Any]) -> None:
-        """Run ``tx`` as an ``eth_call`` on the pending block; a revert raises its typed error."""
-        probe = {k: v for k, v in tx.items() if k in ("from", "to", "value", "data")}
+        """Run ``tx`` as an ``eth_call`` on the pending block; a revert raises its typed error. Its gas
+        limit goes along: without one a node assumes the block's, which a modest balance cannot cover."""
+        probe = {k: v for k, v in tx.items() if k in ("from", "to", "value", "data", "gas")}
         try:
             self.w3.eth.call(probe, "pending")  # type: ignore[arg-type]
         except _CONNECTION_ERRORS as exc:
