@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -24,6 +24,9 @@ from .chain import Chain
 from .deploy import DEFAULT_FEE_BPS, Suite, deploy_suite
 from .errors import ConfigError, InsufficientFunds, InvalidInput
 from .mandate import Mandate
+
+if TYPE_CHECKING:
+    from .testtoken import TestToken
 
 __all__ = ["Market"]
 
@@ -156,6 +159,27 @@ class Market:
         ]
         for handle in handles:
             tx.wait(handle)
+
+    def token(self, symbol: str = "USDC", *, decimals: int = 6, name: str | None = None) -> TestToken:
+        """Deploy a mintable test ERC-20 (local chains only: anyone can mint it). See :mod:`agentmarket.testtoken`."""
+        from .compiler import load_artifact
+        from .testtoken import TestToken
+
+        if not self.chain.is_local:
+            raise ConfigError(
+                "market.token() deploys a freely mintable token: local chains only (embedded, anvil)"
+            )
+        if not isinstance(symbol, str) or not symbol:
+            raise InvalidInput("symbol must be a non-empty string", param="symbol")
+        decimals = validate.integer(decimals, "decimals", maximum=36)
+        if self.funder is None:
+            raise ConfigError("this market has no funder account to deploy from")
+        artifact = load_artifact("MockERC20")
+        receipt = self.chain.transactor.deploy(
+            self.funder, artifact, name or f"Test {symbol}", symbol, decimals
+        )
+        contract = self.chain.w3.eth.contract(address=receipt["contractAddress"], abi=artifact["abi"])
+        return TestToken(self.chain, contract, symbol, decimals, self.funder)
 
     @property
     def w3(self) -> Any:
