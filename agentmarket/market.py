@@ -142,7 +142,8 @@ class Market:
         self.fund_many([agent], amount)
 
     def fund_many(self, agents: Sequence[Agent | str], amount: int) -> None:
-        """Send ``amount`` wei to each of ``agents`` (transfers sent together, then awaited)."""
+        """Give each of ``agents`` ``amount`` wei: transfers from the funder (sent together, then awaited),
+        or on anvil the balances are raised directly (``anvil_setBalance``: no transactions)."""
         if self.funder is None:
             raise ConfigError("this market has no funder account")
         amount = validate.amount(amount, "amount")
@@ -150,6 +151,22 @@ class Market:
             raise InvalidInput("agents must be a list of agents or addresses", param="agents")
         targets = [validate.address(a, "agent") for a in agents]
         need = amount * len(targets)
+        if self.chain.kind == "anvil" and amount:
+            # a dev node: mint the balances (anvil_setBalance) instead of draining the funder, so 200
+            # agents need neither 200 transfers nor a funder holding 200x the amount
+            tx = self.chain.transactor
+            unique = list(dict.fromkeys(targets))
+            balances = tx.transport.batch([("eth_getBalance", [t, "latest"]) for t in unique])
+            answers = tx.transport.batch(
+                [
+                    ("anvil_setBalance", [t, hex(int(b, 16) + amount * targets.count(t))])
+                    for t, b in zip(unique, balances, strict=True)
+                ]
+            )
+            failed = [a for a in answers if isinstance(a, Exception)]
+            if failed:
+                raise ConfigError(f"anvil_setBalance failed: {failed[0]}")
+            return
         have = int(self.chain.w3.eth.get_balance(self.funder.address))
         if have < need:
             raise InsufficientFunds(f"funder {self.funder.address} holds {have} wei, needs {need} plus gas")
