@@ -114,12 +114,24 @@ class NotAContract(InvalidInput):
     """An address that must hold a contract (an ERC-20 asset, a contract wallet) has no code."""
 
 
+class UnsafeTerms(InvalidInput):
+    """The terms would let a counterparty take money or an option for free (an open buy request with no
+    arbiter, no designated taker and no bond; procurement without an arbiter or a bond; a sell-side
+    auction without a seller bond); the client refuses them unless the caller opts in explicitly
+    (``allow_unsafe=True`` / ``allow_unprotected=True``) where that is allowed at all."""
+
+
 class NotAuthorized(PreflightError, PermissionError):
     """The sender does not hold the role the action needs."""
 
 
 class InvalidState(PreflightError):
     """The object is not in a state that allows the action (or a deadline says no)."""
+
+
+class ClosePending(InvalidState):
+    """A payee's voucher store refuses a voucher above a cooperative close it signed that is still valid
+    on chain (the payer could submit that close and undercut the voucher)."""
 
 
 class InsufficientFunds(PreflightError):

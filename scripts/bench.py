@@ -265,7 +265,7 @@ def raw(market: Market, trades: int) -> float:
         pending = list(hashes)
         while pending:
             answers = transport.batch([("eth_getTransactionReceipt", [h]) for h in pending])
-            for h, answer in zip(list(pending), answers):
+            for h, answer in zip(list(pending), answers, strict=True):
                 if answer is not None and not isinstance(answer, RPCError):
                     assert int(_format_receipt(answer)["status"]) == 1
                     pending.remove(h)
@@ -395,7 +395,147 @@ def import_and_deploy_times() -> tuple[float, float]:
     return imported, deployed
 
 
+def relay_bench(args: argparse.Namespace, console: Console) -> dict[str, Any]:
+    """The offer relay's posts/s and query latency (scripts/bench_relay.py), SQLite and PostgreSQL."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from bench_relay import run as run_relay
+
+    sizes = [int(x) for x in args.relay_sizes.split(",")]
+    with console.status("relay: posts and queries"):
+        return run_relay(sizes, args.relay_posts, args.relay_queries, log=console.print)
+
+
+def relay_meta(args: argparse.Namespace, load_before: float) -> dict[str, Any]:
+    return {
+        "what": "relay.<db>.<size>.posts_per_s: validated posts (parse, EIP-712 hash, signature, chain state, "
+        "committed before the 201) by 16 concurrent HTTP connections; posts_per_cpu_s: the same per second "
+        "of the relay process's own CPU time (independent of other load); query_p50/p99_ms: GET /offers "
+        "(resource, side, max_price, limit 50) end to end; headline relay.* keys: worst database at the "
+        "largest size",
+        "sizes": args.relay_sizes,
+        "posts": args.relay_posts,
+        "queries": args.relay_queries,
+        "load_average_1m_before": round(load_before, 2),
+    }
+
+
 # -- main ------------------------------------------------------------------------------------------------------
+
+
+def gateway_bench(
+    calls: int = 10_000, rounds: int = 10, *, clients: int = 4, fast: bool = False
+) -> dict[str, Any]:
+    """Paid vs unpaid calls/s through one gateway process (``/echo`` vs ``/free/echo``: the same Starlette
+    handler, with and without the payment middleware), in alternating rounds (paired): ``clients``
+    agents, each with its own channel and keep-alive connection, call concurrently; and the on-chain gas
+    of all ``calls`` paid calls (channel opens, top-ups, the payee's batch claims, the closes) divided by
+    ``calls``. ``fast``: the server's voucher store runs synchronous=NORMAL (survives a process crash, not
+    a power loss) instead of FULL."""
+    import statistics
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+    from eth_account import Account
+
+    from agentmarket.agent import Agent
+    from agentmarket.chain import free_port
+    from agentmarket.gateway import ChannelPayment, PaidClient
+    from agentmarket.gateway.demo import DEFAULT_ROUTES, spawn
+
+    price = DEFAULT_ROUTES["/echo"].ceiling
+    chain = Chain.anvil(accounts=2)
+    tmp = Path(tempfile.mkdtemp(prefix="agentmarket-gw-"))
+    process = None
+    try:
+        suite = deploy_suite(chain, write=False, reuse=False)
+        payee = Account.create()
+        payers = [Account.create() for _ in range(clients)]
+        for account in (payee, *payers):
+            chain.transactor.send_value(chain.accounts[0], account.address, 10**19)
+        port = free_port()
+        start_block = chain.w3.eth.block_number
+        process = spawn(
+            str(chain.url),
+            suite["PaymentChannels"].address,
+            bytes(payee.key),
+            tmp / "v.sqlite",
+            port,
+            claim_interval=5.0,
+            log=tmp / "gateway.log",
+            fast=fast,
+        )
+        url = f"http://127.0.0.1:{port}"
+        each = calls // rounds // clients  # calls per client per round
+        payments = [
+            ChannelPayment(Agent(p, chain, suite), requests_per_deposit=calls // clients // 3) for p in payers
+        ]
+        paid = [PaidClient(pay.agent, payment=pay, base_url=url) for pay in payments]
+        free = [httpx.Client(base_url=url) for _ in payers]
+        ratios, paid_rates, free_rates = [], [], []
+
+        def burst(client: httpx.Client, path: str) -> None:
+            for _ in range(each):
+                client.get(path).raise_for_status()
+
+        with ThreadPoolExecutor(max_workers=clients) as pool:
+            list(pool.map(lambda c: c.get("/echo").raise_for_status(), paid))  # 402 + open: untimed
+            for _ in range(rounds):
+                t0 = time.perf_counter()
+                list(pool.map(burst, free, ["/free/echo"] * clients))
+                t1 = time.perf_counter()
+                list(pool.map(burst, paid, ["/echo"] * clients))
+                t2 = time.perf_counter()
+                free_rates.append(each * clients / (t1 - t0))
+                paid_rates.append(each * clients / (t2 - t1))
+                ratios.append(paid_rates[-1] / free_rates[-1])
+        for client in paid:
+            client.__exit__(None, None, None)  # closes each channel at its charged total
+        for client in free:
+            client.close()
+        charged = sum(pay.sessions[0].charged for pay in payments)
+        process.send_signal(15)  # graceful: the final claim runs (the close already settled)
+        process.wait(timeout=60)
+        process = None
+        contract = suite["PaymentChannels"].address
+        gas = 0
+        txs = 0
+        for number in range(start_block + 1, chain.w3.eth.block_number + 1):
+            block = chain.w3.eth.get_block(number, full_transactions=True)
+            for tx in block["transactions"]:
+                if tx["to"] == contract and tx["from"] in {payee.address, *(p.address for p in payers)}:
+                    gas += int(chain.w3.eth.get_transaction_receipt(tx["hash"])["gasUsed"])
+                    txs += 1
+        paid_calls = (rounds * each + 1) * clients
+        if fast:
+            return {
+                "gateway.paid_over_unpaid_normal_sync": round(statistics.median(ratios), 3),
+                "gateway.paid_over_unpaid_normal_sync_range": [round(min(ratios), 3), round(max(ratios), 3)],
+            }
+        return {
+            "gateway.paid_over_unpaid": round(statistics.median(ratios), 3),
+            "gateway.paid_over_unpaid_range": [round(min(ratios), 3), round(max(ratios), 3)],
+            "gateway.paid_calls_per_s": round(statistics.median(paid_rates), 1),
+            "gateway.unpaid_calls_per_s": round(statistics.median(free_rates), 1),
+            "gateway.gas_per_call": round(gas / paid_calls, 1),
+            "gateway.meta": {
+                "ratio": "median over rounds of (paid calls/s) / (unpaid calls/s) measured back to back; range = min, max",
+                "calls": paid_calls,
+                "rounds": rounds,
+                "clients": clients,
+                "chain_txs": txs,
+                "chain_gas": gas,
+                "charged_wei": charged,
+                "expected_wei": paid_calls * price,
+                "durability": "voucher + charge ledger committed with synchronous=FULL before serving",
+                "server": "uvicorn, one process, anvil automine; vouchers of concurrent requests group-committed",
+                "clients_detail": "each client: its own agent, channel and httpx keep-alive connection, in a thread",
+            },
+        }
+    finally:
+        if process is not None:
+            process.kill()
+        chain.close()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main() -> int:
@@ -409,10 +549,37 @@ def main() -> int:
         "--embedded-trades", type=int, default=30, help="trades per mode on the embedded chain"
     )
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results.json"))
+    parser.add_argument("--relay-sizes", default="10000,100000", help="offer-book sizes of the relay bench")
+    parser.add_argument("--relay-posts", type=int, default=2_000, help="posts timed per relay cell")
+    parser.add_argument("--relay-queries", type=int, default=400, help="queries timed per relay cell")
+    parser.add_argument("--only", choices=("relay",), help="run only this part and update its keys in --out")
+    parser.add_argument("--gateway-calls", type=int, default=10_000, help="paid calls in the gateway bench")
+    parser.add_argument(
+        "--only-gateway", action="store_true", help="run only the gateway bench; update its keys in --out"
+    )
     args = parser.parse_args()
     console = Console()
     results: dict[str, Any] = {}
+    if args.only_gateway:
+        out = Path(args.out)
+        results = json.loads(out.read_text()) if out.is_file() else {}
+        with console.status(f"gateway: {args.gateway_calls} paid vs unpaid calls"):
+            results.update(gateway_bench(args.gateway_calls))
+            results.update(gateway_bench(max(1000, args.gateway_calls // 5), fast=True))
+        out.write_text(json.dumps(results, indent=2) + "\n")
+        console.print({k: v for k, v in results.items() if k.startswith("gateway.")})
+        return 0
     load_before = os.getloadavg()[0]
+    if args.only == "relay":
+        out = Path(args.out)
+        previous = json.loads(out.read_text()) if out.is_file() else {}
+        relay = relay_bench(args, console)
+        previous.update(relay)
+        previous.setdefault("meta", {})["relay"] = relay_meta(args, load_before)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(previous, indent=2) + "\n")
+        console.print_json(json.dumps(relay))
+        return 0
 
     with console.status("signatures"):
         sigs = signatures_per_second()
@@ -445,6 +612,10 @@ def main() -> int:
         results["embedded.naive_tps"] = round(run_mode(embedded, naive, args.embedded_trades), 2)
     with console.status("embedded: (b) agentmarket client"):
         results["embedded.client_tps"] = round(run_mode(embedded, client, args.embedded_trades), 2)
+    results.update(relay_bench(args, console))
+    with console.status(f"gateway: {args.gateway_calls} paid vs unpaid calls"):
+        results.update(gateway_bench(args.gateway_calls))
+        results.update(gateway_bench(max(1000, args.gateway_calls // 5), fast=True))
     results["anvil.client_over_naive"] = round(results["anvil.client_tps"] / results["anvil.naive_tps"], 2)
     results["anvil.client_over_raw"] = round(results["anvil.client_tps"] / results["anvil.raw_tps"], 3)
     results["anvil.api_over_naive"] = round(results["anvil.api_tps"] / results["anvil.naive_tps"], 2)
@@ -464,6 +635,7 @@ def main() -> int:
         "compile_cold_s": "clean copy, no compiler cache; compile_warm_s: same sources again (cache hit)",
         "cpus": os.cpu_count(),
         "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        "relay": relay_meta(args, load_before),
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -474,15 +646,20 @@ def main() -> int:
         "anvil.client_over_raw": 0.5,
         "embedded.client_over_naive": 2.5,
         "sign_per_s": 1000,
+        "relay.posts_per_s": 1000,
+        "gateway.paid_over_unpaid": 0.5,
     }
+    ceilings = {"relay.query_p99_ms": 50}
     table = Table(title="agentmarket benchmark (trade = escrow fund + submit + accept; anvil automine)")
     for column in ("metric", "value", "goal"):
         table.add_column(column, justify="left" if column == "metric" else "right")
     for key, value in results.items():
-        if key == "meta":
+        if key.endswith("meta"):
             continue
-        goal = goals.get(key)
+        goal, ceiling = goals.get(key), ceilings.get(key)
         mark = "" if goal is None else (f"[green]>= {goal}[/]" if value >= goal else f"[red]>= {goal}[/]")
+        if ceiling is not None:
+            mark = f"[green]< {ceiling}[/]" if value < ceiling else f"[red]< {ceiling}[/]"
         table.add_row(key, f"{value:,}", mark)
     console.print(table)
     console.print(f"wrote {out}")

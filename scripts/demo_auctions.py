@@ -30,7 +30,7 @@ def main() -> None:
         suite = deploy_suite(chain, write=False, reuse=False)
         start = chain.w3.eth.block_number + 1
         gas = 3_000_000 if chain.kind == "embedded" else None  # skip slow estimation on the embedded chain
-        seller, a1, a2, a3 = chain.accounts[1:5]
+        seller, a1, a2, a3, arbiter = chain.accounts[1:6]
         names = {
             seller.address: "gpu-seller",
             a1.address: "agent-1",
@@ -47,10 +47,21 @@ def main() -> None:
             if not deal_id:
                 return "-"
             d = escrow.deal(deal_id)
-            return f"#{deal_id} {d.state.name} {fmt(d.terms.amount)} due {d.terms.deliver_by - chain.now()}s"
+            late = f", late {d.terms.penalty_bps_per_hour} bps/h" if d.terms.penalty_bps_per_hour else ""
+            return (
+                f"#{deal_id} {d.state.name} {fmt(d.terms.amount)} + bond {fmt(d.terms.bond)} "
+                f"due {d.terms.deliver_by - chain.now()}s{late}"
+            )
 
-        # English: reserve 1 ETH, 5% increments, 5-minute anti-sniping
-        terms = house.template(2 * HOUR, promise_delay=HOUR, terms_hash=b"gpu:a100x8:2h".ljust(32, b"\0"))
+        # English: reserve 1 ETH, 5% increments, 5-minute anti-sniping. Every sale names an arbiter and the
+        # seller posts a 0.1 ETH bond at creation: a cleared sale binds both sides (seller bond in the deal)
+        terms = house.template(
+            2 * HOUR,
+            promise_delay=HOUR,
+            terms_hash=b"gpu:a100x8:2h".ljust(32, b"\0"),
+            arbiter=arbiter.address,
+            bond=ETH // 10,
+        )
         now = house.now()
         en = house.create_english(
             terms, reserve=ETH, start_time=now + 5, end_time=now + HOUR, extension=300, min_increment_bps=500
@@ -95,7 +106,7 @@ def main() -> None:
             f"buy {buyer.last_receipt['gasUsed']:,}",
         )
 
-        # Sealed Vickrey: three agents over-deposit to hide their bids
+        # Sealed Vickrey: the client's default deposit is the bid's bucket (reserve * 2^k), not the bid
         now = house.now()
         se = house.create_sealed(
             terms,
@@ -105,9 +116,12 @@ def main() -> None:
             penalty_bps=1000,
             vickrey=True,
         )
-        bidders = [(house.as_(a1), 3 * ETH), (house.as_(a2), 2 * ETH), (house.as_(a3), ETH)]
-        for client, amount in bidders:
-            client.commit(se, amount, deposit=4 * ETH)
+        bidders = [
+            (house.as_(a1), 26 * ETH // 10),
+            (house.as_(a2), 17 * ETH // 10),
+            (house.as_(a3), 8 * ETH // 10),
+        ]
+        deposits = [client.commit(se, amount).deposit for client, amount in bidders]
         commit_gas = bidders[-1][0].last_receipt["gasUsed"]
         chain.travel_to(se.end_time + 1)
         for client, _ in bidders:
@@ -127,7 +141,10 @@ def main() -> None:
 
         # Procurement: the buyer locks 5 ETH; score = price + 1e14 wei per second of delivery
         buyer_agent = house.as_(a1)
-        pterms = buyer_agent.template(HOUR, bond=ETH // 10, terms_hash=b"label:10k-images".ljust(32, b"\0"))
+        # (the arbiter is required by default; each second late past the promise costs 1e14 wei, its score)
+        pterms = buyer_agent.template(
+            HOUR, bond=ETH // 10, terms_hash=b"label:10k-images".ljust(32, b"\0"), arbiter=arbiter.address
+        )
         now = house.now()
         pr = buyer_agent.create_procurement(
             pterms, budget=5 * ETH, bid_end=now + 600, price_weight=1, time_weight=10**14, max_delivery=86_400
@@ -153,11 +170,11 @@ def main() -> None:
         )
         console.print(results)
 
-        refunds_table = Table(title="sealed-bid deposits reclaimed (deposit 4 ETH each)")
-        for column in ("bidder", "bid", "refund"):
+        refunds_table = Table(title="sealed-bid deposits (public) and refunds")
+        for column in ("bidder", "bid (secret)", "deposit (public)", "refund"):
             refunds_table.add_column(column)
-        for (client, amount), refund in zip(bidders, refunds):
-            refunds_table.add_row(names[client.account.address], fmt(amount), fmt(refund))
+        for (client, amount), deposit, refund in zip(bidders, deposits, refunds, strict=True):
+            refunds_table.add_row(names[client.account.address], fmt(amount), fmt(deposit), fmt(refund))
         console.print(refunds_table)
         credit = house.as_(a2).credit(AuctionKind.ENGLISH)
         console.print(f"agent-2's outbid credit at the English auction: {fmt(credit)} (withdrawable)")

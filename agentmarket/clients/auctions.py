@@ -35,7 +35,14 @@ from web3.contract import Contract
 from .. import validate
 from ..chain import Chain
 from ..compiler import load_artifact
-from ..errors import InsufficientAllowance, InsufficientFunds, InvalidInput, InvalidState, NotAuthorized
+from ..errors import (
+    InsufficientAllowance,
+    InsufficientFunds,
+    InvalidInput,
+    InvalidState,
+    NotAuthorized,
+    UnsafeTerms,
+)
 from ..types import BPS, ETH, ZERO_ADDRESS
 
 _ERC20_ABI = [
@@ -62,6 +69,21 @@ _ERC20_ABI = [
     },
 ]
 U96 = 2**96 - 1
+
+
+def deposit_bucket(amount: int, reserve: int) -> int:
+    """The default sealed-bid deposit for a bid of ``amount``: the smallest ``reserve * 2**k`` >= amount.
+
+    ``BidCommitted`` publishes the deposit, so a deposit equal to the bid publishes the bid. Every bid in
+    ``(reserve * 2**(k-1), reserve * 2**k]`` posts the same deposit: an observer learns the bucket (a factor
+    of two), not the bid. Pass a larger ``deposit`` to hide more (at the cost of locking more until reveal).
+    """
+    if amount <= 0 or reserve <= 0:
+        raise InvalidInput(f"need a positive bid and reserve (bid {amount}, reserve {reserve})")
+    deposit = reserve
+    while deposit < amount:
+        deposit *= 2
+    return min(deposit, U96) if amount <= U96 else deposit
 
 
 class AuctionKind(str, Enum):
@@ -138,7 +160,7 @@ class DealTemplate:
         if isinstance(value, Mapping):
             kwargs = {py: value[sol] for py, sol in _TEMPLATE_FIELDS}
         else:
-            kwargs = {py: v for (py, _), v in zip(_TEMPLATE_FIELDS, value)}
+            kwargs = {py: v for (py, _), v in zip(_TEMPLATE_FIELDS, value, strict=False)}
         kwargs["terms_hash"] = bytes(kwargs["terms_hash"])
         return cls(**kwargs)
 
@@ -526,14 +548,14 @@ class AuctionClient:
         if name == "BidPlaced":
             bid = Bid(a.id, who, int(args["amount"]), block=block, tx_hash=tx)
             return replace(
-                a, leader=who, leading_amount=bid.amount, end_time=int(args["endTime"]), bids=a.bids + (bid,)
+                a, leader=who, leading_amount=bid.amount, end_time=int(args["endTime"]), bids=(*a.bids, bid)
             )
         if name in ("BidCommitted", "OfferCommitted"):
             deposit = int(args.get("deposit", args.get("bond", 0)))
             return replace(
                 a,
-                bids=a.bids
-                + (
+                bids=(
+                    *a.bids,
                     Bid(
                         a.id, who, bond=deposit, commitment=bytes(args["commitment"]), block=block, tx_hash=tx
                     ),
@@ -565,7 +587,7 @@ class AuctionClient:
                 block=block,
                 tx_hash=tx,
             )
-            return replace(a, leader=who, leading_amount=bid.amount, bids=a.bids + (bid,))
+            return replace(a, leader=who, leading_amount=bid.amount, bids=(*a.bids, bid))
         if name == "OfferRevealed":
             price, delivery, score = int(args["price"]), int(args["deliverySeconds"]), int(args["score"])
             eligible = bool(args["eligible"])
@@ -675,6 +697,25 @@ class AuctionClient:
         if terms.creator != to_checksum_address(self._me()):
             raise InvalidInput(f"template creator {terms.creator} must be the sender {self._me()}")
 
+    def _check_sale(self, kind: AuctionKind, terms: DealTemplate, min_price: int, approve: bool) -> None:
+        """Sell-side auctions: the contracts require a seller bond (posted now) and an arbiter, so neither
+        side can unwind a cleared sale for free; check both and the funds for the bond before sending."""
+        self._check_template(terms)
+        if terms.bond <= 0 or terms.arbiter == ZERO_ADDRESS:
+            raise UnsafeTerms(
+                f"a {kind.value} sale needs a seller bond > 0 and an arbiter in its template (bond "
+                f"{terms.bond}, arbiter {terms.arbiter}): without them the winner or the seller could "
+                "walk away from a cleared sale at no cost"
+            )
+        if terms.bond > min_price:
+            raise InvalidInput(
+                f"seller bond {terms.bond} above the lowest price the sale can clear at ({min_price})"
+            )
+        self._ensure_funds(kind, terms.asset, terms.bond, approve=approve)
+
+    def _bond_value(self, terms: DealTemplate) -> int:
+        return terms.bond if terms.asset == ETH else 0
+
     # -- English ---------------------------------------------------------------------------------------
 
     def create_english(
@@ -686,12 +727,14 @@ class AuctionClient:
         end_time: int,
         extension: int = 300,
         min_increment_bps: int = 500,
+        approve: bool = False,
     ) -> Auction:
+        """Sell under ``terms``, posting the seller bond ``terms.bond`` now (returned if nothing sells)."""
         reserve = validate.amount(reserve, "reserve", positive=True, maximum=U96)
         start_time, end_time = _time(start_time, "start_time"), _time(end_time, "end_time")
         extension = validate.integer(extension, "extension", maximum=2**40, what="seconds (int)")
         min_increment_bps = validate.bps(min_increment_bps, "min_increment_bps")
-        self._check_template(terms)
+        self._check_sale(AuctionKind.ENGLISH, terms, reserve, approve)
         if reserve <= 0 or reserve > U96:
             raise InvalidInput(f"reserve {reserve} must be in 1..2^96-1")
         if start_time < self.now() or end_time <= start_time:
@@ -704,6 +747,7 @@ class AuctionClient:
         return self._create(
             AuctionKind.ENGLISH,
             self.contracts[AuctionKind.ENGLISH].functions.create(params, terms.as_tuple()),
+            self._bond_value(terms),
         )
 
     def bid(self, auction: AuctionRef, amount: int, *, approve: bool = False) -> Auction:
@@ -727,10 +771,12 @@ class AuctionClient:
         return self.refresh(a)
 
     def cancel(self, auction: AuctionRef) -> Auction:
-        """English (no bid yet) or Dutch (not bought yet): the seller cancels."""
+        """English (no bid yet) or Dutch (not bought yet): the seller cancels (a Dutch auction past its end:
+        anyone); the seller bond goes back to the seller."""
         a = self._current(auction)
         self._active(a, "cancel")
-        if to_checksum_address(self._me()) != a.creator:
+        expired_dutch = a.kind == AuctionKind.DUTCH and self.now() > a.end_time
+        if to_checksum_address(self._me()) != a.creator and not expired_dutch:
             raise NotAuthorized(f"only the seller {a.creator} can cancel {a.kind.value} {a.id}")
         if a.kind == AuctionKind.ENGLISH and a.leader != ZERO_ADDRESS:
             raise InvalidState(f"English {a.id} has a bid: it can no longer be cancelled")
@@ -742,12 +788,20 @@ class AuctionClient:
     # -- Dutch -----------------------------------------------------------------------------------------
 
     def create_dutch(
-        self, terms: DealTemplate, *, start_price: int, floor_price: int, start_time: int, end_time: int
+        self,
+        terms: DealTemplate,
+        *,
+        start_price: int,
+        floor_price: int,
+        start_time: int,
+        end_time: int,
+        approve: bool = False,
     ) -> Auction:
+        """Sell under ``terms``, posting the seller bond ``terms.bond`` now (returned on cancellation)."""
         start_price = validate.amount(start_price, "start_price", positive=True, maximum=U96)
         floor_price = validate.amount(floor_price, "floor_price", positive=True, maximum=U96)
         start_time, end_time = _time(start_time, "start_time"), _time(end_time, "end_time")
-        self._check_template(terms)
+        self._check_sale(AuctionKind.DUTCH, terms, floor_price, approve)
         if not 0 < floor_price <= start_price <= U96:
             raise InvalidInput(
                 f"need 0 < floor_price <= start_price <= 2^96-1 ({floor_price}, {start_price})"
@@ -758,7 +812,9 @@ class AuctionClient:
             )
         params = (start_price, floor_price, start_time, end_time)
         return self._create(
-            AuctionKind.DUTCH, self.contracts[AuctionKind.DUTCH].functions.create(params, terms.as_tuple())
+            AuctionKind.DUTCH,
+            self.contracts[AuctionKind.DUTCH].functions.create(params, terms.as_tuple()),
+            self._bond_value(terms),
         )
 
     def dutch_price(self, auction: Auction, timestamp: int | None = None) -> int:
@@ -799,24 +855,29 @@ class AuctionClient:
         reveal_end: int,
         penalty_bps: int = 1000,
         vickrey: bool = True,
+        approve: bool = False,
     ) -> Auction:
+        """Sell under ``terms``, posting the seller bond ``terms.bond`` now (returned if nothing sells).
+        ``penalty_bps`` of an unrevealed deposit goes to the winner; Vickrey auctions need it > 0."""
         reserve = validate.amount(reserve, "reserve", positive=True, maximum=U96)
         commit_end, reveal_end = _time(commit_end, "commit_end"), _time(reveal_end, "reveal_end")
         penalty_bps = validate.bps(penalty_bps, "penalty_bps")
         if not isinstance(vickrey, bool):
             raise InvalidInput("vickrey must be True or False", param="vickrey")
-        self._check_template(terms)
+        self._check_sale(AuctionKind.SEALED, terms, reserve, approve)
         if reserve <= 0 or reserve > U96:
             raise InvalidInput(f"reserve {reserve} must be in 1..2^96-1")
         if commit_end < self.now() or reveal_end <= commit_end:
             raise InvalidInput(
                 f"need now <= commit_end < reveal_end (now {self.now()}, {commit_end}, {reveal_end})"
             )
-        if not 0 <= penalty_bps <= BPS:
-            raise InvalidInput(f"penalty_bps {penalty_bps} outside 0..{BPS}")
+        if not 0 <= penalty_bps <= BPS or (vickrey and penalty_bps == 0):
+            raise InvalidInput(f"penalty_bps {penalty_bps} outside 0..{BPS} (Vickrey: 1..{BPS})")
         params = (reserve, commit_end, reveal_end, penalty_bps, vickrey)
         return self._create(
-            AuctionKind.SEALED, self.contracts[AuctionKind.SEALED].functions.create(params, terms.as_tuple())
+            AuctionKind.SEALED,
+            self.contracts[AuctionKind.SEALED].functions.create(params, terms.as_tuple()),
+            self._bond_value(terms),
         )
 
     def commit(
@@ -828,8 +889,10 @@ class AuctionClient:
         salt: bytes | None = None,
         approve: bool = False,
     ) -> Secret:
-        """Sealed: commit to ``amount`` with ``deposit`` (default: the amount; more hides the bid). The
-        secret is stored (and written to the salt file) before the transaction is sent."""
+        """Sealed: commit to ``amount`` with ``deposit`` (public). The default deposit is
+        :func:`deposit_bucket` (the bid rounded up to ``reserve * 2**k``), so the commit does not publish
+        the bid; a larger deposit hides more. The secret is stored (and written to the salt file) before the
+        transaction is sent."""
         amount = validate.amount(amount, "amount", positive=True, maximum=U96)
         deposit = validate.optional(validate.amount, deposit, "deposit", positive=True, maximum=U96)
         salt = validate.optional(validate.bytes32, salt, "salt")
@@ -838,7 +901,8 @@ class AuctionClient:
         self._not_creator(a, "bid")
         if a.kind != AuctionKind.SEALED:
             raise InvalidInput("commit is for sealed-bid auctions (use commit_offer for procurement)")
-        deposit = amount if deposit is None else deposit
+        if deposit is None:
+            deposit = deposit_bucket(amount, a.reserve) if amount >= a.reserve > 0 else amount
         if self.now() > a.end_time:
             raise InvalidState(
                 f"commit phase of sealed {a.id} is over (ended {a.end_time}, next block {self.now()})"
@@ -923,15 +987,29 @@ class AuctionClient:
         reveal_end: int = 0,
         penalty_bps: int = 1000,
         approve: bool = False,
+        allow_unprotected: bool = False,
     ) -> Auction:
-        """Lock ``budget`` and open a reverse auction (min bond = ``terms.bond``)."""
+        """Lock ``budget`` and open a reverse auction (min bond = ``terms.bond``).
+
+        The buyer must be able to refuse junk: the template needs an arbiter, or a provider bond together
+        with an escrow whose buyer can ``reject`` a delivery (refund plus the forfeited bond). Otherwise a
+        winning provider can submit anything and collect, and :class:`~agentmarket.errors.UnsafeTerms` is
+        raised before any transaction unless ``allow_unprotected=True``. A non-zero ``time_weight`` makes
+        the promised delivery time bind (the contract derives the late penalty from the weights)."""
         budget = validate.amount(budget, "budget", positive=True, maximum=U96)
-        bid_end, reveal_end = _time(bid_end, "bid_end"), _time(reveal_end, "reveal_end")
         price_weight = validate.integer(price_weight, "price_weight", maximum=2**64 - 1)
         time_weight = validate.integer(time_weight, "time_weight", maximum=2**64 - 1)
         max_delivery = validate.integer(max_delivery, "max_delivery", maximum=2**40)
         penalty_bps = validate.bps(penalty_bps, "penalty_bps")
         self._check_template(terms)
+        if not allow_unprotected and not self._buyer_protected(terms):
+            raise UnsafeTerms(
+                "procurement without an arbiter"
+                + ("" if terms.bond else " and without a provider bond")
+                + ": a winning provider could submit junk and be paid; name an arbiter"
+                + (" or require a bond (with an escrow that supports reject)" if not terms.bond else "")
+                + ", or pass allow_unprotected=True"
+            )
         if not 0 < budget <= U96:
             raise InvalidInput(f"budget {budget} must be in 1..2^96-1")
         if bid_end <= self.now() or (sealed_bids and reveal_end <= bid_end):
@@ -956,6 +1034,16 @@ class AuctionClient:
             self.contracts[AuctionKind.PROCUREMENT].functions.create(params, terms.as_tuple()),
             budget if terms.asset == ETH else 0,
         )
+
+    @staticmethod
+    def _buyer_protected(terms: DealTemplate) -> bool:
+        """Whether a buyer who acts within its review window can refuse a delivery without paying: an
+        arbiter rules on disputes, or the escrow lets the buyer ``reject`` (refund + the seller's bond)."""
+        if terms.arbiter != ZERO_ADDRESS:
+            return True
+        escrow_abi = load_artifact("AgentEscrow")["abi"]
+        can_reject = any(e.get("type") == "function" and e.get("name") == "reject" for e in escrow_abi)
+        return terms.bond > 0 and can_reject
 
     def _check_offer(self, a: Auction, price: int, delivery_seconds: int, bond: int) -> None:
         self._active(a, "bid on")

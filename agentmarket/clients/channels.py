@@ -30,10 +30,24 @@ from ..errors import (
     decode_revert,
 )
 from ..types import ETH
-from ..vouchers import ChannelTerms, Voucher, VoucherDomain, VoucherSigner, eoa_verifier
+from ..vouchers import ChannelTerms, Voucher, VoucherDomain, VoucherSigner, VoucherStore, eoa_verifier
 from .base import ERC1271_MAGIC, erc20, erc1271_accepts  # noqa: F401 - ERC1271_MAGIC re-exported
 
 MAX_DEPOSIT = 2**104 - 1
+# Default life of a cooperative-close consent: long enough to submit, short enough that a payee who signed
+# one is not kept from taking higher vouchers for long (its store refuses them until the consent expires).
+CLOSE_TTL = 600
+
+
+@dataclass(frozen=True)
+class CloseConsent:
+    """One party's signed consent to close ``channel_id`` at cumulative ``amount`` until ``deadline``."""
+
+    channel_id: bytes
+    amount: int
+    deadline: int
+    signer: str
+    signature: bytes
 
 
 class ChannelStatus(IntEnum):
@@ -120,6 +134,7 @@ class ChannelClient:
         self.tx = chain.transactor
         self.from_block = from_block
         self.domain = VoucherDomain(chain.chain_id, contract.address)
+        self.last_receipt: Any = None
         self._event_by_topic: dict[bytes, Any] = {}
         for entry in contract.abi:
             if entry.get("type") == "event":
@@ -362,7 +377,7 @@ class ChannelClient:
             raise InvalidInput("no vouchers to claim")
         chs = list(channels) if channels is not None else [self.channel(v.channel_id) for v in vouchers]
         items, skipped_local = [], {}
-        for ch, v in zip(chs, vouchers):
+        for ch, v in zip(chs, vouchers, strict=False):
             if preflight:
                 try:
                     self._check_voucher(ch, v)
@@ -411,34 +426,73 @@ class ChannelClient:
         )
         return self._from_receipt(receipt, ch.id, ch)
 
-    def close_signature(self, channel: Channel | bytes | str, amount: int) -> bytes:
-        """This party's signature agreeing to close ``channel`` at cumulative ``amount``."""
+    def close_signature(
+        self,
+        channel: Channel | bytes | str,
+        amount: int,
+        *,
+        ttl: int = CLOSE_TTL,
+        store: VoucherStore | None = None,
+    ) -> CloseConsent:
+        """This party's consent to close ``channel`` at cumulative ``amount``, valid for ``ttl`` seconds.
+
+        The payee must pass its ``store``: the consent is refused below the latest voucher held, and
+        until it expires the store refuses higher vouchers (:class:`~agentmarket.errors.ClosePending`), so
+        the payer can never submit it to pay less than what the payee holds.
+        """
         amount = validate.amount(amount, "amount", maximum=MAX_DEPOSIT)
         ch = self._resolve(channel)
         if self.address not in (ch.payer, ch.payee):
             raise NotAuthorized("only the payer or the payee can sign a cooperative close")
-        return self.signer.sign_close(ch.id, amount)
+        if amount < 0:
+            raise InvalidInput("amount must be >= 0")
+        if ttl <= 0:
+            raise InvalidInput("ttl must be > 0 seconds")
+        deadline = self.chain.now() + ttl
+        if self.address == ch.payee:
+            if store is None:
+                raise InvalidInput(
+                    "the payee consents to a close through its VoucherStore (store=...): it checks the"
+                    " latest voucher held and refuses higher ones until the consent expires"
+                )
+            store.record_close(ch.id, amount, deadline)
+        return CloseConsent(
+            ch.id, amount, deadline, self.address, self.signer.sign_close(ch.id, amount, deadline)
+        )
 
     def cooperative_close(
         self,
         channel: Channel | bytes | str,
         amount: int,
         *,
-        payer_signature: bytes = b"",
-        payee_signature: bytes = b"",
+        payer_signature: CloseConsent | bytes = b"",
+        payee_signature: CloseConsent | bytes = b"",
+        deadline: int | None = None,
     ) -> Channel:
         """Close early at the agreed cumulative ``amount``. The caller's own signature is implied; pass the
-        other party's (a relayer passes both)."""
+        other party's :class:`CloseConsent` (a relayer passes both). ``deadline`` is taken from the
+        consents; pass it only with raw signature bytes."""
         amount = validate.amount(amount, "amount", maximum=MAX_DEPOSIT)
         ch = self._resolve(channel)
         self._require_open(ch)
-        digest = self.domain.close_digest(ch.id, amount)
-        if self.address != ch.payer and not self.signature_valid(ch.payer, digest, payer_signature):
-            raise SignatureError(f"payer signature does not authorise closing at {amount}")
-        if self.address != ch.payee and not self.signature_valid(ch.payee, digest, payee_signature):
-            raise SignatureError(f"payee signature does not authorise closing at {amount}")
+        deadlines = {c.deadline for c in (payer_signature, payee_signature) if isinstance(c, CloseConsent)}
+        if deadline is not None:
+            deadlines.add(deadline)
+        if len(deadlines) != 1:
+            raise InvalidInput(f"the consents must share one deadline, got {sorted(deadlines) or 'none'}")
+        (deadline,) = deadlines
+        now = self.chain.now()
+        if now + 1 > deadline:  # the next block is at least now + 1
+            raise InvalidState(f"the close consent expired at {deadline} (now {now})")
+        payer_sig = _sig(payer_signature)
+        payee_sig = _sig(payee_signature)
+        digest = self.domain.close_digest(ch.id, amount, deadline)
+        if self.address != ch.payer and not self.signature_valid(ch.payer, digest, payer_sig):
+            raise SignatureError(f"payer signature does not authorise closing at {amount} until {deadline}")
+        if self.address != ch.payee and not self.signature_valid(ch.payee, digest, payee_sig):
+            raise SignatureError(f"payee signature does not authorise closing at {amount} until {deadline}")
         receipt = self._send(
-            self.contract.functions.cooperativeClose(ch.key, amount, payer_signature, payee_signature),
+            self.contract.functions.cooperativeClose(ch.key, amount, deadline, payer_sig, payee_sig),
             gas_key=_gas_key("channel.cooperative_close", ch.asset),
         )
         return self._from_receipt(receipt, ch.id, ch)
@@ -475,9 +529,11 @@ class ChannelClient:
     def _send(self, fn: Any, *, value: int = 0, gas_key: str, gas_count: int = 1) -> Any:
         """Send through the chain's one pipeline: gas from the snapshot key (estimated when unknown), one
         simulation (a revert raises its typed error, nothing is sent), signing policy, receipt."""
-        return self.tx.transact(
+        receipt = self.tx.transact(
             self.account, fn, value=value, gas_key=gas_key, gas_count=gas_count, simulate=True
         )
+        self.last_receipt = receipt  # callers that report a transaction hash (the gateway) read it here
+        return receipt
 
     def _resolve(self, channel: Channel | bytes | str) -> Channel:
         # always re-read: a Channel passed in may be stale (claims and top-ups by others)
@@ -531,6 +587,10 @@ class ChannelClient:
                     f"allowance {allowance} < {amount} (pass approve=True or approve first)"
                 )
             self._send(token.functions.approve(self.contract.address, amount), gas_key="erc20.approve")
+
+
+def _sig(consent: CloseConsent | bytes) -> bytes:
+    return consent.signature if isinstance(consent, CloseConsent) else bytes(consent)
 
 
 def _id(channel_id: bytes | str) -> bytes:

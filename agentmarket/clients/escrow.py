@@ -55,7 +55,13 @@ _DEAL_EVENTS = (
     "DealRefunded",
     "CancelRequested",
     "DealCancelled",
+    "DealRejected",
 )
+
+#: Shortest review window the client writes into terms without ``allow_short_review=True``: a buyer needs
+#: time to look at a deliverable and reject or dispute it; below this a stranger that submits anything is
+#: all but sure to collect by ``finalize`` before the buyer can react (issue 12, point 1).
+MIN_REVIEW_WINDOW = 600
 
 
 @dataclass(frozen=True)
@@ -229,7 +235,7 @@ class EscrowClient(ContractClient):
                 tx_hash=tx,
             )
         if name in ("DealAccepted", "DealFinalized"):
-            # the fee is not in the event (hot path): fee = (amount - penalty) * feeBps / 10_000
+            # the fee is not in the event (hot path): fee = ceil((amount - penalty) * feeBps / 10_000)
             to_seller, to_buyer = int(args["toSeller"]), int(args["toBuyer"])
             fee = t.amount - to_buyer + t.bond - to_seller
             state = DealState.ACCEPTED if name == "DealAccepted" else DealState.FINALIZED
@@ -266,6 +272,13 @@ class EscrowClient(ContractClient):
             return replace(
                 deal,
                 state=DealState.REFUNDED,
+                tx_hash=tx,
+                settlement=Settlement(to_buyer=int(args["toBuyer"])),
+            )
+        if name == "DealRejected":
+            return replace(
+                deal,
+                state=DealState.REJECTED,
                 tx_hash=tx,
                 settlement=Settlement(to_buyer=int(args["toBuyer"])),
             )
@@ -341,11 +354,17 @@ class EscrowClient(ContractClient):
         penalty_cap_bps: int = 0,
         default_seller_bps: int = BPS,
         buyer: str | None = None,
+        allow_short_review: bool = False,
     ) -> DealTerms:
         """Build and validate deal terms (deadlines: unix seconds, datetime, or timedelta from now).
 
         ``default_seller_bps`` is the split applied if the arbiter never rules; the default 10,000 lets a
-        delivery stand (see the contract's NatSpec for why)."""
+        delivery stand (see the contract's NatSpec for why).
+
+        Safe by default: without an arbiter the buyer can :meth:`reject` a deliverable within the review
+        window (refund plus the seller's bond); with one it can :meth:`dispute`. Either way the buyer needs
+        time, so a review window under :data:`MIN_REVIEW_WINDOW` seconds raises :class:`InvalidInput` unless
+        ``allow_short_review=True`` says the buyer accepts that risk."""
         amount = validate.amount(amount, "amount", positive=True)
         bond = validate.amount(bond, "bond")
         asset = validate.asset(self.w3, asset)
@@ -379,6 +398,12 @@ class EscrowClient(ContractClient):
         ):
             if not 0 <= bps <= BPS:
                 raise InvalidInput(f"{name}={bps} outside 0..10000")
+        review = to_seconds(review_window)
+        if review < MIN_REVIEW_WINDOW and not allow_short_review:
+            raise InvalidInput(
+                f"review_window={review}s is under {MIN_REVIEW_WINDOW}s: the buyer could not reject or dispute "
+                "in time; pass allow_short_review=True to accept that"
+            )
         buyer_addr = to_checksum_address(buyer or self._me())
         seller_addr = to_checksum_address(seller)
         arbiter_addr = to_checksum_address(arbiter or ZERO_ADDRESS)
@@ -396,7 +421,7 @@ class EscrowClient(ContractClient):
             bond=int(bond),
             terms_hash=to_bytes32(terms_hash),
             promised_by=promised,
-            review_window=to_seconds(review_window),
+            review_window=review,
             ruling_window=to_seconds(ruling_window),
             penalty_bps_per_hour=int(penalty_bps_per_hour),
             penalty_cap_bps=int(penalty_cap_bps),
@@ -502,10 +527,25 @@ class EscrowClient(ContractClient):
         self._require_role(deal, "buyer", "dispute")
         self._require_state(deal, "dispute", DealState.SUBMITTED)
         if deal.arbiter == ZERO_ADDRESS:
-            raise InvalidState(f"deal {deal.id} has no arbiter, so it cannot be disputed")
+            raise InvalidState(f"deal {deal.id} has no arbiter, so it cannot be disputed: reject it instead")
         self._before_deadline(deal, deal.review_ends_at or 0, "dispute")
         return self._from_receipt(
             deal, self._send(self.contract.functions.dispute(deal.id, deal.terms.as_tuple()))
+        )
+
+    def reject(self, ref: DealRef) -> Deal:
+        """Buyer: reject the deliverable of a deal without an arbiter within the review window; the amount
+        comes back with the seller's posted bond as compensation (deals with an arbiter: :meth:`dispute`)."""
+        deal = self._current(ref)
+        self._require_role(deal, "buyer", "reject")
+        self._require_state(deal, "reject", DealState.SUBMITTED)
+        if deal.arbiter != ZERO_ADDRESS:
+            raise InvalidState(
+                f"deal {deal.id} has an arbiter ({deal.arbiter}): dispute it instead of rejecting"
+            )
+        self._before_deadline(deal, deal.review_ends_at or 0, "reject")
+        return self._from_receipt(
+            deal, self._send(self.contract.functions.reject(deal.id, deal.terms.as_tuple()))
         )
 
     def resolve(self, ref: DealRef, seller_bps: int, bond_seller_bps: int | None = None) -> Deal:
@@ -605,6 +645,17 @@ class EscrowClient(ContractClient):
         else:
             self._send(self.contract.functions.withdrawTo(asset, to))
         return amount
+
+    def collect_fees_to(self, to: str, asset: str = ETH) -> int:
+        """Fee recipient: send the protocol fees owed in ``asset`` to ``to`` (a recipient that the token
+        blocklists, or that cannot take ETH, still gets its fees out)."""
+        if to_checksum_address(self._me()) != to_checksum_address(self.fee_recipient):
+            raise NotAuthorized(f"only the fee recipient {self.fee_recipient} can choose where fees go")
+        owed = self.totals(asset).fees
+        if owed == 0:
+            raise InvalidState(f"no fees owed in {asset}")
+        self._send(self.contract.functions.collectFeesTo(to_checksum_address(asset), to_checksum_address(to)))
+        return owed
 
     def collect_fees(self, asset: str = ETH) -> int:
         """Send the protocol fees owed in ``asset`` to the fee recipient (anyone may call)."""

@@ -38,6 +38,7 @@ from ..errors import (
     InvalidState,
     NotAuthorized,
     SignatureError,
+    UnsafeTerms,
     decode_revert,
 )
 from ..types import BPS, ETH, ZERO_ADDRESS, ZERO_HASH, Deal, to_bytes32, to_seconds, to_timestamp
@@ -183,14 +184,16 @@ class Offer:
         if isinstance(value, Mapping):
             kwargs = {py: value[sol] for py, sol, _ in _OFFER_FIELDS}
         else:
-            kwargs = {py: v for (py, _, _), v in zip(_OFFER_FIELDS, value)}
+            kwargs = {py: v for (py, _, _), v in zip(_OFFER_FIELDS, value, strict=True)}
         return cls(**kwargs)
 
     def message(self) -> dict[str, Any]:
         """The EIP-712 ``message`` member (Solidity names)."""
         return {
             sol: (int(v) if isinstance(v, Side) else v)
-            for (py, sol, _), v in zip(_OFFER_FIELDS, (getattr(self, py) for py, _, _ in _OFFER_FIELDS))
+            for (py, sol, _), v in zip(
+                _OFFER_FIELDS, (getattr(self, py) for py, _, _ in _OFFER_FIELDS), strict=True
+            )
         }
 
     def typed_data(self, domain: Domain) -> dict[str, Any]:
@@ -300,6 +303,32 @@ class Offer:
             raise InvalidInput("the arbiter must differ from the maker and the designated taker")
         if self.taker == self.maker:
             raise InvalidInput("the designated taker cannot be the maker")
+
+
+# A stranger filling an open buy request risks at least this share of the price as its bond.
+MIN_OPEN_BUY_BOND_BPS = 1_000
+
+
+def unsafe_terms(offer: Offer) -> str | None:
+    """Why ``offer`` lets a counterparty collect from its maker without risking anything of comparable
+    value, or None. An open buy request (any taker) with no arbiter: any stranger can fill it, submit junk
+    and collect unless the buyer can dispute (arbiter), chose the seller (designated taker) or holds a bond
+    of at least MIN_OPEN_BUY_BOND_BPS of the price that the seller forfeits."""
+    if offer.side != Side.BUY or offer.arbiter != ZERO_ADDRESS or offer.taker != ZERO_ADDRESS:
+        return None
+    if offer.bond_per_unit * BPS >= offer.unit_price * MIN_OPEN_BUY_BOND_BPS:
+        return None
+    return (
+        "an open buy request with no arbiter, no designated taker and a seller bond below"
+        f" {MIN_OPEN_BUY_BOND_BPS / 100:g}% of the price lets any stranger fill it, deliver junk and collect;"
+        " set arbiter=, taker= or bond_per_unit=, or pass allow_unsafe=True"
+    )
+
+
+def _require_safe(offer: Offer, allow_unsafe: bool) -> None:
+    reason = None if allow_unsafe else unsafe_terms(offer)
+    if reason is not None:
+        raise UnsafeTerms(reason)
 
 
 @dataclass(frozen=True)
@@ -501,11 +530,13 @@ class OffersClient(ContractClient):
         salt: int | None = None,
         counter: int | None = None,
         maker: str | None = None,
+        allow_unsafe: bool = False,
     ) -> Offer:
         """Build and validate an offer. ``side``: ``Side.SELL``/``"sell"`` or ``Side.BUY``/``"buy"``;
         ``resource``: a name (hashed) or a bytes32 id; ``expiry``: unix seconds, datetime, or timedelta from
         the chain's time; ``counter`` defaults to the maker's current one (read from the chain); ``salt`` to
-        128 random bits."""
+        128 random bits. Terms that let a stranger collect without risk (see :func:`unsafe_terms`) raise
+        :class:`~agentmarket.errors.UnsafeTerms` unless ``allow_unsafe=True``."""
         if isinstance(side, str):
             try:
                 side = Side[side.upper()]
@@ -553,11 +584,17 @@ class OffersClient(ContractClient):
             counter=self.counter(maker_addr) if counter is None else int(counter),
         )
         offer.validate()
+        _require_safe(offer, allow_unsafe)
         return offer
 
-    def sign(self, offer: Offer, *, key: LocalAccount | None = None) -> SignedOffer:
+    def sign(
+        self, offer: Offer, *, key: LocalAccount | None = None, allow_unsafe: bool = False
+    ) -> SignedOffer:
         """Sign ``offer`` for this OfferBook's domain with ``key`` (default: this client's account).
-        The key must be the maker's, unless the maker is a contract wallet (ERC-1271) that judges it."""
+        The key must be the maker's, unless the maker is a contract wallet (ERC-1271) that judges it.
+        Unsafe terms (:func:`unsafe_terms`) raise :class:`~agentmarket.errors.UnsafeTerms` unless
+        ``allow_unsafe=True``."""
+        _require_safe(offer, allow_unsafe)
         signer = key or self.account
         if signer is None:
             raise NotAuthorized("no key to sign with (pass key= or use .as_(account))")
@@ -568,8 +605,9 @@ class OffersClient(ContractClient):
     def offer(
         self, side: Side | str, resource: str | bytes, unit_price: int, quantity: int, **terms: Any
     ) -> SignedOffer:
-        """:meth:`build` then :meth:`sign`."""
-        return self.sign(self.build(side, resource, unit_price, quantity, **terms))
+        """:meth:`build` then :meth:`sign` (``allow_unsafe`` goes to both)."""
+        offer = self.build(side, resource, unit_price, quantity, **terms)
+        return self.sign(offer, allow_unsafe=bool(terms.get("allow_unsafe", False)))
 
     def verify_signature(self, signed: SignedOffer) -> None:
         """Check the signature as the contract will: low-s ECDSA by the maker, else the maker's ERC-1271
@@ -697,12 +735,14 @@ class OffersClient(ContractClient):
             self._fills_from_receipt(receipt), skipped, _tx(receipt), int(receipt["gasUsed"])
         )
 
-    def post(self, offer: Offer) -> Posted:
-        """Post ``offer`` on chain as its maker (discoverable from events; fills need no signature)."""
+    def post(self, offer: Offer, *, allow_unsafe: bool = False) -> Posted:
+        """Post ``offer`` on chain as its maker (discoverable from events; fills need no signature).
+        Unsafe terms (:func:`unsafe_terms`) need ``allow_unsafe=True``."""
         me = to_checksum_address(self._me())
         if offer.maker != me:
             raise NotAuthorized(f"only the maker {offer.maker} can post this offer")
         offer.validate()
+        _require_safe(offer, allow_unsafe)
         h = self.hash(offer)
         st = self.status(h)
         if st.cancelled:
@@ -771,6 +811,19 @@ class OffersClient(ContractClient):
         )
         receipt = self._send(fn)
         return TxResult(_tx(receipt), int(receipt["gasUsed"]), balance=balance - amount)
+
+    def publish(self, offer: Offer | SignedOffer, *, relay: Any) -> SignedOffer:
+        """Sign ``offer`` (unless signed) and post it to an offer relay (a ``RelayClient`` or its URL)."""
+        from ..relay.client import publish
+
+        return publish(self, offer, relay)
+
+    def fill_from_relay(self, relay: Any, resource: str | bytes, quantity: int, **filters: Any) -> Fill:
+        """Query a relay for the best live offers, check them on chain in price order, fill the first that
+        passes (see :func:`agentmarket.relay.client.fill_from_relay` for the filters)."""
+        from ..relay.client import fill_from_relay
+
+        return fill_from_relay(self, relay, resource, quantity, **filters)
 
     def book(self) -> OfferBookView:
         """A view of the offer book that follows the chain's events (call ``sync()`` to catch up)."""

@@ -8,6 +8,7 @@ from ..types import ZERO_ADDRESS as ZERO
 from . import GasEnv, scenario
 
 ETH = 10**18
+SELLER_BOND = 10**17  # sales post a seller bond at creation and name an arbiter (DESIGN §6.12)
 
 
 def _terms(creator: str, **overrides: Any) -> tuple[Any, ...]:
@@ -28,6 +29,10 @@ def _terms(creator: str, **overrides: Any) -> tuple[Any, ...]:
     }
     t.update(overrides)
     return tuple(t.values())
+
+
+def _sale_terms(env: GasEnv, seller: str) -> tuple[Any, ...]:
+    return _terms(seller, arbiter=env.chain.accounts[6].address, bond=SELLER_BOND)
 
 
 def _gas(receipt: Any) -> int:
@@ -65,8 +70,10 @@ def _english_with_bid(env: GasEnv) -> tuple[Any, int, tuple[Any, ...]]:
     seller, alice = chain.accounts[1], chain.accounts[2]
     tx = chain.transactor
     now = chain.now()
-    terms = _terms(seller.address)
-    tx.transact(seller, english.functions.create((10**17, now + 5, now + 3600, 300, 500), terms))
+    terms = _sale_terms(env, seller.address)
+    tx.transact(
+        seller, english.functions.create((10**17, now + 5, now + 3600, 300, 500), terms), value=SELLER_BOND
+    )
     auction_id = english.functions.nextAuctionId().call() - 1
     chain.travel_to(now + 10)
     tx.transact(alice, english.functions.bid(auction_id, ETH), value=ETH)
@@ -98,8 +105,10 @@ def dutch_buy(env: GasEnv) -> int:
     _warm_escrow(env)
     seller, buyer = chain.accounts[1], chain.accounts[2]
     now = chain.now()
-    terms = _terms(seller.address)
-    chain.transactor.transact(seller, dutch.functions.create((2 * ETH, ETH, now + 5, now + 1005), terms))
+    terms = _sale_terms(env, seller.address)
+    chain.transactor.transact(
+        seller, dutch.functions.create((2 * ETH, ETH, now + 5, now + 1005), terms), value=SELLER_BOND
+    )
     auction_id = dutch.functions.nextAuctionId().call() - 1
     chain.travel_to(now + 400)
     chain.set_next_timestamp(now + 505)
@@ -115,7 +124,11 @@ def _sealed_committed(env: GasEnv) -> tuple[Any, int, list[tuple[Any, int, bytes
     seller = chain.accounts[1]
     now = chain.now()
     chain.transactor.transact(
-        seller, sealed.functions.create((10**17, now + 600, now + 1200, 1000, True), _terms(seller.address))
+        seller,
+        sealed.functions.create(
+            (10**17, now + 600, now + 1200, 1000, True), _sale_terms(env, seller.address)
+        ),
+        value=SELLER_BOND,
     )
     auction_id = sealed.functions.nextAuctionId().call() - 1
     bids = []

@@ -49,7 +49,7 @@ from ..market import Market
 from ..strategies import AuctionKind as StrategyKind
 from ..strategies import AuctionView, EnglishBidder
 from ..tx import TxRequest
-from ..types import ETH, Deal, content_hash
+from ..types import ETH, ZERO_ADDRESS, Deal, content_hash
 from .mechanisms import HOUR, ForwardAuction, Match, Mechanism, Procurement, Trader
 
 GPU_HOUR = "gpu-hour"
@@ -109,6 +109,11 @@ class AuctionHouse:
         self.refused = 0  # bids a mandate refused or capped (price band)
         self.resource = resource_id(GPU_HOUR)
         self.deposit = 3 * reference_price  # sealed deposit: the same for everyone, so it hides the bid
+        # sales bind both sides (DESIGN §6.12): the seller posts a bond when it creates the auction, and an
+        # arbiter outside the market (the funder) is named in the template
+        self.seller_bond = max(reference_price // 20, 1)
+        funder = market.funder
+        self.arbiter = funder.address if funder is not None else "0x" + "ab" * 20
         self._gas = 0
         self._txs = 0
 
@@ -150,7 +155,7 @@ class AuctionHouse:
                     for agent, fn, gas, value, _ in items
                 ]
             )
-        for (agent, *_), receipt in zip(items, receipts):
+        for (agent, *_), receipt in zip(items, receipts, strict=False):
             self._count(agent, receipt)
         return receipts
 
@@ -185,11 +190,15 @@ class AuctionHouse:
 
     # -- helpers ---------------------------------------------------------------------------------------
 
-    def _terms(self, creator: Agent, round_: int) -> DealTemplate:
+    def _terms(self, creator: Agent, round_: int, *, sale: bool = True, min_price: int = 0) -> DealTemplate:
         return DealTemplate(
             creator=creator.address,
             delivery_delay=48 * HOUR,  # a round of auctions spans hours of chain time
             terms_hash=content_hash(f"{GPU_HOUR} x1 round {round_} {self.mechanism.name}"),
+            arbiter=self.arbiter if sale else ZERO_ADDRESS,
+            bond=max(1, min(self.seller_bond, min_price))
+            if sale
+            else 0,  # the contracts cap it at the reserve
         )
 
     def _id(self, kind: AuctionKind, receipt: Any) -> int:
@@ -267,7 +276,7 @@ class AuctionHouse:
             (self.agents[s.match.buyer], fns.accept(s.deal.id, s.deal.terms.as_tuple()), "accept", 0, None)
             for s in sales
         ]
-        for sale, r1, r2 in zip(sales, self.send_many(submits), self.send_many(accepts)):
+        for sale, r1, r2 in zip(sales, self.send_many(submits), self.send_many(accepts), strict=False):
             sale.gas += int(r1["gasUsed"]) + int(r2["gasUsed"])
             sale.txs += 2
 
@@ -294,7 +303,7 @@ class AuctionHouse:
             for a in agents
         ]
         answers = self.tx.transport.batch(calls)
-        owed = [a for a, x in zip(agents, answers) if int(x, 16)]
+        owed = [a for a, x in zip(agents, answers, strict=False) if int(x, 16)]
         self.send_many([(a, contract.functions.withdraw(ETH), "withdraw", 0, None) for a in owed])
 
     def held(self) -> int:
@@ -308,11 +317,12 @@ class AuctionHouse:
         assert isinstance(mech, ForwardAuction)
         s = self.agents[seller.index]
         contract = self.contracts[AuctionKind.ENGLISH]
-        terms = self._terms(s, round_)
+        terms = self._terms(s, round_, min_price=seller.limit)
         t0 = self._start()
         params = (seller.limit, t0, t0 + WINDOW, 60, mech.increment_bps)
         aid = self._id(
-            AuctionKind.ENGLISH, self.send(s, contract.functions.create(params, terms.as_tuple()), "create")
+            AuctionKind.ENGLISH,
+            self.send(s, contract.functions.create(params, terms.as_tuple()), "create", terms.bond),
         )
         limits = {b.index: mech.bid_limit(b, self.rng) for b in buyers}
         leader: Trader | None = None
@@ -359,7 +369,7 @@ class AuctionHouse:
         assert isinstance(mech, ForwardAuction)
         s = self.agents[seller.index]
         contract = self.contracts[AuctionKind.DUTCH]
-        terms = self._terms(s, round_)
+        terms = self._terms(s, round_, min_price=seller.limit)
         start, floor = 3 * self.ref, seller.limit
         if floor >= start:
             return None
@@ -367,7 +377,9 @@ class AuctionHouse:
         end = t0 + DUTCH_DURATION
         aid = self._id(
             AuctionKind.DUTCH,
-            self.send(s, contract.functions.create((start, floor, t0, end), terms.as_tuple()), "create"),
+            self.send(
+                s, contract.functions.create((start, floor, t0, end), terms.as_tuple()), "create", terms.bond
+            ),
         )
 
         def price_at(ts: int) -> int:
@@ -409,7 +421,7 @@ class AuctionHouse:
         s = self.agents[seller.index]
         kind = AuctionKind.SEALED
         contract = self.contracts[kind]
-        terms = self._terms(s, round_)
+        terms = self._terms(s, round_, min_price=seller.limit)
         t0 = self._start()
         commit_end, reveal_end = t0 + COMMIT, t0 + COMMIT + REVEAL
         aid = self._id(
@@ -420,6 +432,7 @@ class AuctionHouse:
                     (seller.limit, commit_end, reveal_end, 1_000, vickrey), terms.as_tuple()
                 ),
                 "create",
+                terms.bond,
             ),
         )
         bids: list[tuple[Trader, int, bytes]] = []
@@ -485,7 +498,7 @@ class AuctionHouse:
         budget = self.cap(b, buyer.limit)  # the buyer's value, within its mandate's band
         if budget <= 0:
             return None
-        terms = self._terms(b, round_)
+        terms = self._terms(b, round_, sale=False)
         t0 = self._start()
         params = (budget, t0 + WINDOW, 0, 1_000, False, 1, 0, 86_400)
         aid = self._id(

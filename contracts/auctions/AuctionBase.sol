@@ -89,6 +89,19 @@ abstract contract AuctionBase is IAuctionBase, ReentrancyGuardTransient {
         ) revert AuctionInvalidTerms();
     }
 
+    /// @dev A sell-side sale (English, Dutch, sealed) must bind both sides once it clears (DESIGN §6.12): the
+    /// seller posts `t.bond` now (it backs the escrow deal from the moment of settlement, and a seller that
+    /// never delivers loses it to the buyer through the escrow's refund), and an arbiter decides disputes,
+    /// so the winner can neither be paid for junk nor walk away from a delivered sale on its own word.
+    /// The bond is at most `minPrice`, the lowest price the sale can clear at: the escrow splits what arrives
+    /// of a fee-on-transfer token pro rata between price and bond, and a bond above the price could round the
+    /// price to zero there and make the sale impossible to settle. Returns the bond that actually arrived.
+    function _takeSellerBond(DealTemplate calldata t, uint256 minPrice) internal returns (uint96) {
+        if (t.bond == 0 || t.arbiter == address(0)) revert AuctionUnprotectedSale(t.bond, t.arbiter);
+        if (t.bond > minPrice) revert AuctionBondAbovePrice(t.bond, minPrice);
+        return _toUint96(_receive(t.asset, t.bond));
+    }
+
     function _checkTerms(uint256 auctionId, bytes32 stored, DealTemplate calldata t) internal pure {
         if (hashTemplate(t) != stored) revert AuctionTermsMismatch(auctionId);
     }

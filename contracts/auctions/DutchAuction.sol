@@ -26,13 +26,24 @@ contract DutchAuction is AuctionBase, IDutchAuction {
         bytes32 templateHash; //  slot 2
     }
 
+    /// @dev Read on the purchase path only for ERC-20 auctions; ETH bonds arrive exactly as `terms.bond`.
+    struct Stake {
+        address asset;
+        uint96 bond; // the seller's bond, as it arrived
+    }
+
     mapping(uint256 auctionId => Auction) private _auctions;
-    mapping(uint256 auctionId => address) private _assets;
+    mapping(uint256 auctionId => Stake) private _stakes;
 
     constructor(address escrow_) AuctionBase(escrow_) {}
 
     /// @inheritdoc IDutchAuction
-    function create(DutchParams calldata p, DealTemplate calldata terms) external returns (uint256 auctionId) {
+    function create(DutchParams calldata p, DealTemplate calldata terms)
+        external
+        payable
+        nonReentrant
+        returns (uint256 auctionId)
+    {
         if (p.floorPrice == 0 || p.floorPrice > p.startPrice || p.startPrice > type(uint96).max) {
             revert AuctionInvalidAmount(p.floorPrice == 0 ? 0 : p.startPrice);
         }
@@ -41,6 +52,7 @@ contract DutchAuction is AuctionBase, IDutchAuction {
             revert AuctionInvalidTimes(p.startTime, p.endTime, block.timestamp);
         }
         _validateTerms(terms);
+        uint96 bond = _takeSellerBond(terms, p.floorPrice);
         auctionId = nextAuctionId++;
         _auctions[auctionId] = Auction({
             seller: msg.sender,
@@ -51,7 +63,7 @@ contract DutchAuction is AuctionBase, IDutchAuction {
             floorPrice: p.floorPrice,
             templateHash: hashTemplate(terms)
         });
-        if (terms.asset != address(0)) _assets[auctionId] = terms.asset;
+        _stakes[auctionId] = Stake({asset: terms.asset, bond: bond});
         emit DutchAuctionCreated(auctionId, msg.sender, p, terms);
     }
 
@@ -79,11 +91,15 @@ contract DutchAuction is AuctionBase, IDutchAuction {
         address asset = terms.asset;
         if (asset == address(0)) {
             if (msg.value < price) revert AuctionBidTooLow(auctionId, msg.value, price);
-            dealId = IAgentEscrow(escrow).openFor{value: price}(deal, false);
+            // the seller's bond was posted at creation and backs the deal from now on
+            dealId = IAgentEscrow(escrow).openFor{value: price + terms.bond}(deal, true);
         } else {
             if (msg.value != 0) revert AuctionWrongValue(0, msg.value);
+            uint256 bond = _stakes[auctionId].bond;
+            deal.bond = uint128(bond);
             IERC20(asset).safeTransferFrom(msg.sender, escrow, price);
-            dealId = IAgentEscrow(escrow).openFor(deal, false);
+            IERC20(asset).safeTransfer(escrow, bond);
+            dealId = IAgentEscrow(escrow).openFor(deal, true);
         }
         emit AuctionSettled(auctionId, msg.sender, price, dealId);
         // slither-disable-next-line reentrancy-benign -- prior call is the immutable escrow; guarded
@@ -91,12 +107,16 @@ contract DutchAuction is AuctionBase, IDutchAuction {
     }
 
     /// @inheritdoc IDutchAuction
-    function cancel(uint256 auctionId) external {
+    function cancel(uint256 auctionId) external nonReentrant {
         Auction storage a = _auctions[auctionId];
         if (a.status != AuctionStatus.Active) revert AuctionInvalidState(auctionId, a.status);
-        if (msg.sender != a.seller) revert AuctionUnauthorized(auctionId, msg.sender);
+        address seller = a.seller;
+        // slither-disable-next-line timestamp -- after the end anyone may close an unsold auction; skew is seconds
+        if (msg.sender != seller && block.timestamp <= a.endTime) revert AuctionUnauthorized(auctionId, msg.sender);
         a.status = AuctionStatus.Cancelled;
         emit AuctionCancelled(auctionId);
+        Stake storage stake = _stakes[auctionId];
+        _pay(stake.asset, seller, stake.bond);
     }
 
     /// @inheritdoc IDutchAuction
@@ -115,7 +135,7 @@ contract DutchAuction is AuctionBase, IDutchAuction {
         Auction storage a = _auctions[auctionId];
         v = DutchAuctionView({
             seller: a.seller,
-            asset: _assets[auctionId],
+            asset: _stakes[auctionId].asset,
             startPrice: a.startPrice,
             floorPrice: a.floorPrice,
             startTime: a.startTime,

@@ -9,7 +9,8 @@ import {Deal} from "../libraries/EscrowTypes.sol";
 /// @title EnglishAuction
 /// @notice See {IEnglishAuction}. Storage: the lead (bidder + uint96 bid) in one word and everything a bid
 /// reads (reserve, times, extension, increment, status, ERC-20 flag) in a second; an outbid costs those two
-/// words plus the outbid party's credit.
+/// words plus the outbid party's credit. The seller's bond sits next to the asset and is read at settlement
+/// only for ERC-20 auctions (for ETH what arrived is exactly `terms.bond`).
 contract EnglishAuction is AuctionBase, IEnglishAuction {
     struct Auction {
         address highBidder; //  slot 0
@@ -23,6 +24,7 @@ contract EnglishAuction is AuctionBase, IEnglishAuction {
         bool erc20;
         address seller; //      slot 2
         address asset; //       slot 3
+        uint96 bond; //         the seller's bond, as it arrived
         bytes32 templateHash; // slot 4
     }
 
@@ -31,7 +33,12 @@ contract EnglishAuction is AuctionBase, IEnglishAuction {
     constructor(address escrow_) AuctionBase(escrow_) {}
 
     /// @inheritdoc IEnglishAuction
-    function create(EnglishParams calldata p, DealTemplate calldata terms) external returns (uint256 auctionId) {
+    function create(EnglishParams calldata p, DealTemplate calldata terms)
+        external
+        payable
+        nonReentrant
+        returns (uint256 auctionId)
+    {
         if (p.reserve == 0) revert AuctionInvalidAmount(0);
         // slither-disable-next-line timestamp -- only rejects a start already past; seconds of skew are harmless
         if (p.startTime < block.timestamp || p.endTime <= p.startTime) {
@@ -39,6 +46,7 @@ contract EnglishAuction is AuctionBase, IEnglishAuction {
         }
         if (p.minIncrementBps > BPS) revert AuctionInvalidBps(p.minIncrementBps);
         _validateTerms(terms);
+        uint96 bond = _takeSellerBond(terms, p.reserve);
         auctionId = nextAuctionId++;
         Auction storage a = _auctions[auctionId];
         a.reserve = p.reserve;
@@ -50,6 +58,7 @@ contract EnglishAuction is AuctionBase, IEnglishAuction {
         a.erc20 = terms.asset != address(0);
         a.seller = msg.sender;
         a.asset = terms.asset;
+        a.bond = bond;
         a.templateHash = hashTemplate(terms);
         emit EnglishAuctionCreated(auctionId, msg.sender, p, terms);
     }
@@ -81,7 +90,7 @@ contract EnglishAuction is AuctionBase, IEnglishAuction {
     }
 
     /// @inheritdoc IEnglishAuction
-    function cancel(uint256 auctionId) external {
+    function cancel(uint256 auctionId) external nonReentrant {
         Auction storage a = _auctions[auctionId];
         if (a.status != AuctionStatus.Active || a.highBidder != address(0)) {
             revert AuctionInvalidState(auctionId, a.status);
@@ -89,6 +98,7 @@ contract EnglishAuction is AuctionBase, IEnglishAuction {
         if (msg.sender != a.seller) revert AuctionUnauthorized(auctionId, msg.sender);
         a.status = AuctionStatus.Cancelled;
         emit AuctionCancelled(auctionId);
+        _pay(a.erc20 ? a.asset : address(0), msg.sender, a.bond);
     }
 
     /// @inheritdoc IEnglishAuction
@@ -100,11 +110,14 @@ contract EnglishAuction is AuctionBase, IEnglishAuction {
         _checkTerms(auctionId, a.templateHash, terms);
         address winner = a.highBidder;
         uint256 price = a.highBid;
+        // ETH bonds arrive exactly; ERC-20 ones are measured at creation (fee-on-transfer)
+        uint256 bond = a.erc20 ? a.bond : terms.bond;
         if (winner != address(0)) {
             Deal memory deal = _sellDeal(terms, winner, terms.creator, price);
+            deal.bond = uint128(bond);
             if (_dealPossible(deal)) {
                 a.status = AuctionStatus.Settled;
-                dealId = _openHeld(deal, false);
+                dealId = _openHeld(deal, true);
                 emit AuctionSettled(auctionId, winner, price, dealId);
                 return dealId;
             }
@@ -112,6 +125,7 @@ contract EnglishAuction is AuctionBase, IEnglishAuction {
         }
         a.status = AuctionStatus.NoSale;
         emit AuctionSettled(auctionId, address(0), 0, 0);
+        _pay(terms.asset, terms.creator, bond); // nothing sold: the seller's bond goes back
     }
 
     /// @inheritdoc IEnglishAuction

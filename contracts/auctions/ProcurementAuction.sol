@@ -32,6 +32,7 @@ contract ProcurementAuction is AuctionBase, IProcurementAuction {
     }
 
     uint256 private constant REVEALED = 1 << 255;
+    uint256 private constant MAX_RATE = type(uint16).max;
 
     mapping(uint256 auctionId => Auction) private _auctions;
     mapping(uint256 auctionId => mapping(address provider => uint256 record)) private _bids;
@@ -159,6 +160,7 @@ contract ProcurementAuction is AuctionBase, IProcurementAuction {
             deal.bond = a.bestBond;
             deal.promisedBy = uint40(block.timestamp + a.bestDelivery);
             deal.deliverBy = uint40(block.timestamp + a.bestDelivery + terms.deliveryDelay);
+            _bindPromise(deal, a.priceWeight, a.timeWeight, price);
             if (_dealPossible(deal)) {
                 a.status = AuctionStatus.Settled;
                 dealId = _openHeld(deal, true);
@@ -240,6 +242,25 @@ contract ProcurementAuction is AuctionBase, IProcurementAuction {
         v.minBond = a.minBond;
         v.status = a.status;
         v.templateHash = a.templateHash;
+    }
+
+    /// @dev A delivery time that earned score must bind (DESIGN §6.12). Each second late past the promise
+    /// costs the provider what that second was worth in the score, `timeWeight / priceWeight` asset units,
+    /// so a provider that under-promises ends up paying the price its true delivery time would have scored
+    /// (the buyer is made whole in its own weights), up to the whole price; past `deliverBy` the deal is
+    /// refunded with the bond. The template's own rate and cap apply when they are stricter.
+    function _bindPromise(Deal memory deal, uint256 priceWeight, uint256 timeWeight, uint256 price) private pure {
+        if (timeWeight == 0) return;
+        uint256 rate = MAX_RATE;
+        if (priceWeight != 0) {
+            uint256 den = priceWeight * price;
+            uint256 num = timeWeight * 3600 * BPS;
+            uint256 exact = (num + den - 1) / den; // round up: never less than the score the promise earned
+            if (exact < rate) rate = exact;
+        }
+        // slither-disable-next-line timestamp -- compares two penalty rates; the struct merely also holds times
+        if (rate > deal.penaltyBpsPerHour) deal.penaltyBpsPerHour = uint16(rate);
+        deal.penaltyCapBps = uint16(BPS);
     }
 
     function _checkBidding(uint256 auctionId, Auction storage a, bool sealedBid) private view {

@@ -24,6 +24,7 @@ contract SealedBidAuction is AuctionBase, ISealedBidAuction {
         bool vickrey;
         bool erc20;
         address asset; //        slot 3
+        uint96 bond; //          the seller's bond, as it arrived
         bytes32 templateHash; // slot 4
     }
 
@@ -36,14 +37,21 @@ contract SealedBidAuction is AuctionBase, ISealedBidAuction {
     constructor(address escrow_) AuctionBase(escrow_) {}
 
     /// @inheritdoc ISealedBidAuction
-    function create(SealedParams calldata p, DealTemplate calldata terms) external returns (uint256 auctionId) {
+    function create(SealedParams calldata p, DealTemplate calldata terms)
+        external
+        payable
+        nonReentrant
+        returns (uint256 auctionId)
+    {
         if (p.reserve == 0) revert AuctionInvalidAmount(0);
         // slither-disable-next-line timestamp -- only rejects windows already past; seconds of skew are harmless
         if (p.commitEnd <= block.timestamp || p.revealEnd <= p.commitEnd) {
             revert AuctionInvalidTimes(p.commitEnd, p.revealEnd, block.timestamp);
         }
-        if (p.penaltyBps > BPS) revert AuctionInvalidBps(p.penaltyBps);
+        // Vickrey needs a non-reveal penalty: without one, unrevealed shill commitments are free options
+        if (p.penaltyBps > BPS || (p.vickrey && p.penaltyBps == 0)) revert AuctionInvalidBps(p.penaltyBps);
         _validateTerms(terms);
+        uint96 bond = _takeSellerBond(terms, p.reserve);
         auctionId = nextAuctionId++;
         Auction storage a = _auctions[auctionId];
         a.seller = msg.sender;
@@ -55,6 +63,7 @@ contract SealedBidAuction is AuctionBase, ISealedBidAuction {
         a.vickrey = p.vickrey;
         a.erc20 = terms.asset != address(0);
         a.asset = terms.asset;
+        a.bond = bond;
         a.templateHash = hashTemplate(terms);
         emit SealedAuctionCreated(auctionId, msg.sender, p, terms);
     }
@@ -112,12 +121,14 @@ contract SealedBidAuction is AuctionBase, ISealedBidAuction {
         if (block.timestamp <= a.revealEnd) revert AuctionNotEnded(auctionId, a.revealEnd, block.timestamp);
         _checkTerms(auctionId, a.templateHash, terms);
         address winner = a.highBidder;
+        uint256 bond = a.erc20 ? a.bond : terms.bond;
         if (winner != address(0)) {
             uint256 price = _priceOf(a);
             Deal memory deal = _sellDeal(terms, winner, terms.creator, price);
+            deal.bond = uint128(bond);
             if (_dealPossible(deal)) {
                 a.status = AuctionStatus.Settled;
-                dealId = _openHeld(deal, false);
+                dealId = _openHeld(deal, true);
                 emit AuctionSettled(auctionId, winner, price, dealId);
                 return dealId;
             }
@@ -125,6 +136,7 @@ contract SealedBidAuction is AuctionBase, ISealedBidAuction {
         // No eligible bid, or a void sale: every deposit stays reclaimable in full (penalties aside).
         a.status = AuctionStatus.NoSale;
         emit AuctionSettled(auctionId, address(0), 0, 0);
+        _pay(terms.asset, terms.creator, bond); // nothing sold: the seller's bond goes back
     }
 
     /// @inheritdoc ISealedBidAuction
@@ -138,9 +150,10 @@ contract SealedBidAuction is AuctionBase, ISealedBidAuction {
         if (record == 0) revert AuctionNoCommitment(auctionId, msg.sender);
         AuctionStatus status = a.status;
         uint256 penalty = 0; // stays 0 for a revealed bid
+        address winner = a.highBidder;
         if (record & REVEALED != 0) {
             refund = uint96(record);
-            if (a.highBidder == msg.sender) {
+            if (winner == msg.sender) {
                 if (status == AuctionStatus.Active) revert AuctionInvalidState(auctionId, status);
                 if (status == AuctionStatus.Settled) refund -= _priceOf(a);
             }
@@ -148,13 +161,16 @@ contract SealedBidAuction is AuctionBase, ISealedBidAuction {
             // slither-disable-next-line timestamp -- unrevealed deposits unlock after the reveal window
             if (block.timestamp <= a.revealEnd) revert AuctionNotEnded(auctionId, a.revealEnd, block.timestamp);
             if (_sealed(commitment, deposit) != record) revert AuctionInvalidReveal(auctionId, msg.sender);
-            penalty = (deposit * a.penaltyBps) / BPS;
+            // The forfeit goes to the winner (fixed once the reveal window is over), never to the seller: a
+            // seller's unrevealed shill commitments would otherwise cost it nothing. No winner: nobody was
+            // harmed by the missing reveal, so nothing is forfeited.
+            if (winner != address(0)) penalty = (deposit * a.penaltyBps) / BPS;
             refund = deposit - penalty;
         }
         delete _bids[auctionId][msg.sender];
         emit DepositReclaimed(auctionId, msg.sender, refund, penalty);
         address asset = a.erc20 ? a.asset : address(0);
-        _pay(asset, a.seller, penalty);
+        _pay(asset, winner, penalty);
         _pay(asset, msg.sender, refund);
     }
 

@@ -13,6 +13,11 @@ import {AuctionStatus, DealTemplate} from "../libraries/AuctionTypes.sol";
 /// Settlement is permissionless after the end and happens exactly once. If the escrow no longer accepts
 /// this market, or the winner is the template's arbiter, the sale is void: status NoSale and every coin
 /// goes back (to credits or reclaimable deposits), so no coin is ever locked without an exit.
+/// Sell-side auctions (English, Dutch, sealed) bind both sides once they clear: the seller posts the
+/// template's bond when it creates the auction (returned if nothing sells) and the template names an
+/// arbiter; the winner's payment is locked when it bids. Settlement opens a Funded escrow deal with the
+/// bond posted, so neither party can cancel it alone, a seller that never delivers loses its bond to the
+/// buyer (escrow `refund`), and a buyer that will not pay for a delivery must convince the arbiter.
 interface IAuctionBase {
     // ---------------------------------------------------------------------------------------------
     // Events
@@ -63,6 +68,12 @@ interface IAuctionBase {
     error AuctionTransferFailed(address asset, address to, uint256 amount);
     /// @notice Too little gas left to give a payout receiver its full allowance.
     error AuctionInsufficientGas(uint256 gasLeft);
+    /// @notice A sell-side auction needs a seller bond (`bond` > 0, posted at creation) and an arbiter, so
+    /// that neither side can unwind a cleared sale without losing something to the other.
+    error AuctionUnprotectedSale(uint256 bond, address arbiter);
+    /// @notice The seller bond `bond` exceeds `minimumPrice`, the lowest price the sale can clear at (reserve,
+    /// or the Dutch floor).
+    error AuctionBondAbovePrice(uint256 bond, uint256 minimumPrice);
     /// @notice The escrow refused this market (deauthorised) or the buyer is the arbiter: no deal possible.
     error AuctionDealUnavailable(uint256 auctionId);
 

@@ -11,7 +11,9 @@ import {AuctionStatus, DealTemplate, DutchParams} from "../libraries/AuctionType
 /// with the division rounding down (so the price rounds up, in the seller's favour), clamped to
 /// [floorPrice, startPrice]. The first `buy` in [startTime, endTime] wins at the price of its block and
 /// settles in the same transaction into an escrow deal; ETH overpayment is returned at once (credited if
-/// the buyer refuses it). No buyer by `endTime`: nothing was locked, nothing to return.
+/// the buyer refuses it). The seller posts `terms.bond` with `create` (the template must name an arbiter);
+/// a purchase opens a Funded deal with that bond posted. The seller cancels an unsold auction at any time,
+/// and after `endTime` anyone may: the bond goes back to the seller.
 interface IDutchAuction is IAuctionBase {
     /// @notice A Dutch auction was created by `seller`; `terms` is the escrow template whose hash is stored.
     event DutchAuctionCreated(uint256 indexed auctionId, address indexed seller, DutchParams params, DealTemplate terms);
@@ -31,8 +33,12 @@ interface IDutchAuction is IAuctionBase {
         bytes32 templateHash;
     }
 
-    /// @notice Create an auction selling under `terms` (the seller is the caller).
-    function create(DutchParams calldata params, DealTemplate calldata terms) external returns (uint256 auctionId);
+    /// @notice Create an auction selling under `terms` (the seller is the caller), posting the seller bond
+    /// `terms.bond` (ETH: as `msg.value`; ERC-20: approve it first).
+    function create(DutchParams calldata params, DealTemplate calldata terms)
+        external
+        payable
+        returns (uint256 auctionId);
 
     /// @notice Buy at the current price, at most `maxPrice`. ETH: send at least the price (the excess comes
     /// back); ERC-20: approve at least the price, which is moved straight into the escrow.
@@ -41,7 +47,7 @@ interface IDutchAuction is IAuctionBase {
         payable
         returns (uint256 dealId, uint256 price);
 
-    /// @notice The seller cancels an auction nobody bought yet.
+    /// @notice The seller (or anyone, after `endTime`) closes an auction nobody bought; the bond goes back.
     function cancel(uint256 auctionId) external;
 
     /// @notice The price a purchase in a block with timestamp `timestamp` pays.

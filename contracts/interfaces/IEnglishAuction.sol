@@ -10,6 +10,8 @@ import {AuctionStatus, DealTemplate, EnglishParams} from "../libraries/AuctionTy
 /// (`endTime - now < extension`) moves the end `extension` seconds later (anti-sniping).
 /// The outbid party's bid is credited to it in full (pull with `withdraw`), so a bidder that cannot receive
 /// coins never blocks the auction. Ties: an equal bid never outbids, so the earlier bidder keeps the lead.
+/// The seller posts `terms.bond` with `create` (the template must name an arbiter); it backs the escrow deal
+/// from settlement on and comes back on cancellation or when nothing sells.
 /// The seller may cancel only while there is no bid; the seller cannot bid. A winner that is the template's
 /// arbiter voids the sale at settlement (its bid is credited back).
 interface IEnglishAuction is IAuctionBase {
@@ -34,17 +36,21 @@ interface IEnglishAuction is IAuctionBase {
         bytes32 templateHash;
     }
 
-    /// @notice Create an auction selling under `terms` (the seller is the caller).
-    function create(EnglishParams calldata params, DealTemplate calldata terms) external returns (uint256 auctionId);
+    /// @notice Create an auction selling under `terms` (the seller is the caller), posting the seller bond
+    /// `terms.bond` (ETH: as `msg.value`; ERC-20: approve it first).
+    function create(EnglishParams calldata params, DealTemplate calldata terms)
+        external
+        payable
+        returns (uint256 auctionId);
 
     /// @notice Bid `amount` (ETH: send it as `msg.value`; ERC-20: approve it first).
     function bid(uint256 auctionId, uint256 amount) external payable;
 
-    /// @notice The seller cancels an auction that has no bid.
+    /// @notice The seller cancels an auction that has no bid; its bond comes back.
     function cancel(uint256 auctionId) external;
 
-    /// @notice After the end, anyone settles: the high bid opens an escrow deal buyer=winner, seller=seller;
-    /// without a bid the auction closes as NoSale.
+    /// @notice After the end, anyone settles: the high bid and the seller's bond open a Funded escrow deal
+    /// buyer=winner, seller=seller; without a bid the auction closes as NoSale and the bond goes back.
     function settle(uint256 auctionId, DealTemplate calldata terms) external returns (uint256 dealId);
 
     /// @notice The smallest bid that would lead now (reserve before the first bid).

@@ -17,6 +17,9 @@ import {AuctionStatus, DealTemplate, ProcurementParams} from "../libraries/Aucti
 /// Settlement opens the escrow deal buyer -> winner for the winning price, with the winner's bond posted,
 /// `promisedBy = settlement + deliverySeconds` (late penalties run from there) and
 /// `deliverBy = promisedBy + terms.deliveryDelay`; the unspent budget goes back to the buyer.
+/// A promised delivery time binds: with `timeWeight > 0` the deal's late penalty is at least
+/// `ceil(timeWeight * 3600 * 10_000 / (priceWeight * price))` bps per hour (each second late costs what it was
+/// worth in the score; at most 65,535 bps/h, the maximum without a price weight), capped at the whole price.
 interface IProcurementAuction is IAuctionBase {
     /// @notice `buyer` locked `params.budget` (what arrived) and opened a procurement auction.
     event ProcurementCreated(uint256 indexed auctionId, address indexed buyer, ProcurementParams params, DealTemplate terms);

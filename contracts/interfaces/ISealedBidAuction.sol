@@ -9,17 +9,23 @@ import {AuctionStatus, DealTemplate, SealedParams} from "../libraries/AuctionTyp
 ///
 /// Commit (while `now <= commitEnd`): a bidder sends
 ///   commitment = keccak256(abi.encode(bidder, auctionId, block.chainid, address(this), amount, salt))
-/// with a deposit >= its bid (over-depositing hides the bid). One commitment per bidder and auction.
+/// with a deposit >= its bid. The deposit is public: a bidder hides its bid by posting a deposit chosen
+/// independently of it (the Python client's default rounds up to a coarse bucket). One commitment per bidder
+/// and auction.
 /// Reveal (while `commitEnd < now <= revealEnd`): the committer discloses `amount` and `salt`; the bidder in
 /// the hash is `msg.sender`, so a commitment copied by another address can never be revealed by it.
 /// A revealed bid is eligible when `reserve <= amount <= deposit`; ineligible reveals are refunded in full.
 /// Winner: the highest eligible bid; on a tie the bid revealed first wins (the later equal bid becomes the
 /// second price, so under Vickrey the winner pays the tied amount). Price: first-price pays its bid;
 /// Vickrey pays max(second-highest eligible bid, reserve).
-/// Non-revealers: a bidder that never reveals forfeits `penaltyBps` of its deposit to the seller and
-/// reclaims the rest after `revealEnd`. Without a penalty, a bidder could commit several bids and reveal
-/// only the one that suits it (or reveal a shill bid only to raise a Vickrey price); the penalty prices that
-/// option, while keeping it bounded so a bidder that simply misses the window still gets most funds back.
+/// Non-revealers: a bidder that never reveals forfeits `penaltyBps` of its deposit to the winner and
+/// reclaims the rest after `revealEnd` (no winner: nothing is forfeited). Without a penalty, a bidder could
+/// commit several bids and reveal only the one that suits it, and a seller's own bidders could commit a
+/// ladder and reveal only the rung just under the winner to raise a Vickrey price; the penalty prices that
+/// option, and because it goes to the winner (the party a raised price harms) and never to the seller, a
+/// seller's shill ladder costs it the forfeits. Vickrey auctions therefore need `penaltyBps > 0`.
+/// The seller posts `terms.bond` with `create` (the template must name an arbiter); settlement opens a
+/// Funded deal with it posted, and a sale without a winner returns it.
 /// Deposits are pulled back with `reclaim`: losers as soon as they are revealed and not leading, the winner
 /// (deposit minus price) after settlement, non-revealers after `revealEnd`. No cancellation once created.
 interface ISealedBidAuction is IAuctionBase {
@@ -29,7 +35,7 @@ interface ISealedBidAuction is IAuctionBase {
     event BidCommitted(uint256 indexed auctionId, address indexed bidder, bytes32 commitment, uint256 deposit);
     /// @notice `bidder` revealed `amount`; `eligible` when `reserve <= amount <= deposit`.
     event BidRevealed(uint256 indexed auctionId, address indexed bidder, uint256 amount, bool eligible);
-    /// @notice `bidder` got `refund` of its deposit back; `penalty` went to the seller (non-revealers only).
+    /// @notice `bidder` got `refund` of its deposit back; `penalty` went to the winner (non-revealers only).
     event DepositReclaimed(uint256 indexed auctionId, address indexed bidder, uint256 refund, uint256 penalty);
 
     /// @notice `bidder` already committed to this auction.
@@ -59,8 +65,12 @@ interface ISealedBidAuction is IAuctionBase {
         bytes32 templateHash;
     }
 
-    /// @notice Create an auction selling under `terms` (the seller is the caller).
-    function create(SealedParams calldata params, DealTemplate calldata terms) external returns (uint256 auctionId);
+    /// @notice Create an auction selling under `terms` (the seller is the caller), posting the seller bond
+    /// `terms.bond` (ETH: as `msg.value`; ERC-20: approve it first).
+    function create(SealedParams calldata params, DealTemplate calldata terms)
+        external
+        payable
+        returns (uint256 auctionId);
 
     /// @notice Commit to a bid with a `deposit` >= the bid (ETH: as `msg.value`; ERC-20: approve it).
     function commit(uint256 auctionId, bytes32 commitment, uint256 deposit) external payable;

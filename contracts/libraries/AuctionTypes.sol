@@ -20,9 +20,9 @@ enum AuctionStatus {
 /// the caller of `create`; keeping it in the hashed template spares settlement a storage read.
 struct DealTemplate {
     address creator; //           the auction's creator: seller (English/Dutch/sealed) or buyer (procurement)
-    address arbiter; //           optional dispute arbiter (zero: none); may not bid
+    address arbiter; //           dispute arbiter (required for sell side; zero: none); may not bid
     address asset; //             ERC-20 token, or address(0) for ETH; bids and deal use it
-    uint128 bond; //              sell side: bond the seller posts in the escrow; procurement: minimum bid bond
+    uint128 bond; //              sell side: seller bond, posted at creation (> 0); procurement: minimum bid bond
     bytes32 termsHash; //         hash of the off-chain spec (resource, quantity, quality)
     uint32 promiseDelay; //       seconds after settlement the delivery is promised (ignored for procurement)
     uint32 deliveryDelay; //      seconds after settlement (procurement: after the promise) of the hard deadline
@@ -56,7 +56,7 @@ struct SealedParams {
     uint96 reserve; //     lowest eligible bid (>= 1); Vickrey winners pay at least this
     uint40 commitEnd; //   commits while now <= commitEnd
     uint40 revealEnd; //   reveals while commitEnd < now <= revealEnd; settle after
-    uint16 penaltyBps; //  share of the deposit a bidder that never reveals forfeits to the seller
+    uint16 penaltyBps; //  share of the deposit a non-revealer forfeits to the winner (> 0 for Vickrey)
     bool vickrey; //       true: second-price (winner pays max(second bid, reserve)); false: first-price
 }
 

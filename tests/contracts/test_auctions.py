@@ -32,6 +32,7 @@ from agentmarket.types import ETH, ZERO_ADDRESS, DealState
 
 E18 = 10**18
 HOUR = 3600
+SELLER_BOND = E18 // 10
 E = errors.revert_class
 EN, DU, SE, PR = AuctionKind.ENGLISH, AuctionKind.DUTCH, AuctionKind.SEALED, AuctionKind.PROCUREMENT
 
@@ -84,6 +85,9 @@ class Env:
             "terms_hash": b"\x42" * 32,
             "review_window": HOUR,
             "ruling_window": HOUR,
+            # sales must bind both sides: a seller bond posted at creation and an arbiter (DESIGN §6.12)
+            "arbiter": self.arbiter.address,
+            "bond": SELLER_BOND,
         }
         base.update(kw)
         return DealTemplate(**base)
@@ -119,6 +123,7 @@ class Env:
             end_time=start + duration,
             extension=extension,
             min_increment_bps=bps,
+            approve=True,
         )
 
     def dutch(self, *, start_price: int = 2 * E18, floor: int = E18, duration: int = 1000, **kw: Any) -> Any:
@@ -129,6 +134,7 @@ class Env:
             floor_price=floor,
             start_time=now + 10,
             end_time=now + 10 + duration,
+            approve=True,
         )
 
     def sealed(self, *, reserve: int = E18 // 2, vickrey: bool = True, penalty: int = 1000, **kw: Any) -> Any:
@@ -140,6 +146,7 @@ class Env:
             reveal_end=now + 1200,
             penalty_bps=penalty,
             vickrey=vickrey,
+            approve=True,
         )
 
     def procurement(
@@ -193,6 +200,8 @@ def _owed(e: Env, kind: AuctionKind, asset: str) -> int:
             assert (view[2], view[3]) == (a.leader, a.leading_amount) and AuctionStatus(view[-2]) == a.status
         if a.asset != asset:
             continue
+        if kind in (EN, DU, SE) and a.status == AuctionStatus.ACTIVE:
+            owed += a.terms.bond  # the seller's bond, held until settlement (standard tokens: as sent)
         if kind == EN and a.status == AuctionStatus.ACTIVE:
             owed += a.leading_amount
         elif kind == SE:
@@ -393,9 +402,10 @@ def test_english_void_sale_when_winner_is_arbiter_or_market_removed(env: Env) ->
     env.chain.travel_to(b.start_time)
     env.as_(env.alice).bid(b, E18)
     env.chain.travel_to(b.end_time + 1)
+    # issue 12, point 11: delisting a market (announced MARKET_DELAY ahead) does not void its pending sales
     env.send(env.owner, env.escrow.contract.functions.setMarket(env.c[EN].address, False))
     b = env.client.settle(b)
-    assert b.status == AuctionStatus.NO_SALE and env.as_(env.alice).credit(EN) == E18
+    assert b.status == AuctionStatus.SETTLED and b.winner == env.alice.address and b.deal_id
 
 
 def test_english_erc20_bids_and_settlement(env: Env) -> None:
@@ -412,7 +422,7 @@ def test_english_erc20_bids_and_settlement(env: Env) -> None:
     env.chain.travel_to(a.end_time + 1)
     escrow_before = env.bal(env.escrow.address, token)
     a = env.client.settle(a)
-    assert env.bal(env.escrow.address, token) == escrow_before + 2 * E18
+    assert env.bal(env.escrow.address, token) == escrow_before + 2 * E18 + SELLER_BOND  # price + bond
     assert env.escrow.deal(a.deal_id).terms.amount == 2 * E18
     assert alice.withdraw(EN, token) == E18
 
@@ -548,7 +558,7 @@ def test_dutch_erc20_buy_goes_straight_to_escrow(env: Env) -> None:
         alice.buy(a, max_price=1)
     before = env.bal(env.escrow.address, token)
     a = alice.buy(a, max_price=2 * E18, approve=True)
-    assert env.bal(env.escrow.address, token) == before + a.price
+    assert env.bal(env.escrow.address, token) == before + a.price + SELLER_BOND  # price + seller bond
     assert env.bal(env.c[DU].address, token) == 0
 
 
@@ -657,11 +667,13 @@ def test_sealed_copied_commitment_cannot_be_revealed_by_copier(env: Env) -> None
     env.reverts("AuctionNoCommitment", env.carol, f.reveal(a.id, 3 * E18, salt, 3 * E18))
     # the copier never revealed: it loses the penalty after the reveal window
     env.chain.travel_to(a.reveal_end + 1)
-    seller_before = env.bal(env.seller)
+    seller_before, winner_before = env.bal(env.seller), env.bal(env.alice)
     r = env.send(env.bob, f.reclaim(a.id, commitment, 3 * E18))
     args = env.events(SE, r, "DepositReclaimed")[0]["args"]
     assert (args["refund"], args["penalty"]) == (3 * E18 * 9 // 10, 3 * E18 // 10)
-    assert env.bal(env.seller) == seller_before + 3 * E18 // 10
+    # the forfeit goes to the winner, never to the seller (DESIGN §6.12: shills must cost the seller)
+    assert env.bal(env.seller) == seller_before
+    assert env.bal(env.alice) == winner_before + 3 * E18 // 10
 
 
 def test_sealed_windows_and_commit_reverts(env: Env) -> None:

@@ -8,6 +8,13 @@ invalid parameters), bid, buy at the falling price with a maximum and with overp
 (also with stale terms), withdraw credits and jump time (also to exactly the start/end - 1, at, + 1).
 Every failure is predicted (typed error and arguments), simulated, then mined to show it changes nothing.
 
+Sales bind both sides (DESIGN §6.12): a seller posts its bond at creation (templates without a bond or an
+arbiter are refused), the bond moves into the escrow deal at settlement (Funded, so neither side cancels
+alone: an `unwind` rule has the winner or the seller try) and comes back when nothing sells. A Sybil/shill
+actor: the seller's own two bidders commit a ladder in a sealed auction and reveal only the rung just under
+the leader; invariant 12 is checked after every step (a seller never receives a forfeit, every forfeit a
+shill pays goes to the winner, and a walk-away never returns anything to the party walking away).
+
 After every step: each auction contract's balance per asset equals the held high bids plus the credits
 (§6.1), English high bids grow by at least the increment and the outbid party's credit grows by exactly
 its bid (§6.4), a sealed auction's winner pays max(second bid, reserve) under Vickrey and only the
@@ -79,6 +86,7 @@ class MAuction:
     vickrey: bool = False
     second_bid: int = 0
     bids: dict[str, MBid] | None = None
+    bond: int = 0  # the seller's bond as it arrived, held until settlement
 
     def clearing(self) -> int:
         if not self.vickrey:
@@ -118,6 +126,7 @@ class Env:
             a[5],
             a[6],
         )
+        self.shills = (a[7], a[8])  # the Sybil ring: bidders that secretly act for the auction's seller
         self.en, self.du, self.escrow = suite["EnglishAuction"], suite["DutchAuction"], suite["AgentEscrow"]
         self.se = suite["SealedBidAuction"]
         self.contracts = {EN: self.en, DU: self.du, SE: self.se}
@@ -126,15 +135,18 @@ class Env:
         self.fot = fast.deploy(self.owner, "FeeOnTransferToken", FOT_BPS)
         self.assets = [ETH, self.token.address, self.fot.address]
         self.tokens = {self.token.address: self.token, self.fot.address: self.fot}
-        self.eoas: dict[str, LocalAccount] = {x.address: x for x in a[:7]}
+        self.eoas: dict[str, LocalAccount] = {x.address: x for x in a[:9]}
         for t in self.tokens.values():
-            for h in (self.b1, self.b2, self.b3, self.s1, self.s2):
+            for h in (self.b1, self.b2, self.b3, self.s1, self.s2, *self.shills):
                 self.must(self.owner, t.address, t.encode_abi("mint", args=[h.address, MINT]))
                 for c in (self.en, self.du, self.se):
                     self.must(h, t.address, t.encode_abi("approve", args=[c.address, MAX]))
         self.client.from_block = fast.block_number()
-        self.people = [x.address for x in (self.owner, self.b1, self.b2, self.b3, self.s1, self.s2, self.arb)]
-        self.holders = self.people + [self.en.address, self.du.address, self.se.address, self.escrow.address]
+        self.people = [
+            x.address
+            for x in (self.owner, self.b1, self.b2, self.b3, self.s1, self.s2, self.arb, *self.shills)
+        ]
+        self.holders = [*self.people, self.en.address, self.du.address, self.se.address, self.escrow.address]
         self.balance_keys = [(t, h) for t in self.tokens for h in self.holders]
         self.balance_calls = [
             (t, encode_call("balanceOf(address)", ["address"], [h])) for t, h in self.balance_keys
@@ -180,6 +192,11 @@ class AuctionsMachine(ChainMachine):
         self.seen: dict[tuple[AuctionKind, int], int] = {}
         self.settled: dict[tuple[AuctionKind, int], int] = {}
         self.client_view: dict[tuple[AuctionKind, int], Auction] = {}
+        # invariant 12: deal state per exact sale deal (Funded until both parties ask to cancel), who asked,
+        # and forfeits received per address / paid by the seller's shills
+        self.deal_state: dict[int, tuple[int, bool, bool]] = {}
+        self.forfeit_income: dict[str, int] = {}
+        self.shill_forfeits: dict[tuple[AuctionKind, int], int] = {}
         e.client._origins.clear()  # the client caches creation blocks; the chain was reverted under it
 
     # -- plumbing ---------------------------------------------------------------------------------------
@@ -238,6 +255,8 @@ class AuctionsMachine(ChainMachine):
             "b3": e.b3.address,
             "s1": e.s1.address,
             "s2": e.s2.address,
+            "x1": e.shills[0].address,
+            "x2": e.shills[1].address,
         }[who]
 
     def pick(self, kind: AuctionKind, i: int) -> MAuction | None:
@@ -254,12 +273,47 @@ class AuctionsMachine(ChainMachine):
 
     # -- creation ----------------------------------------------------------------------------------------
 
+    @staticmethod
+    def unprotected(terms: DealTemplate, min_price: int) -> tuple[str, dict[str, Any]] | None:
+        """§6.12: a sale needs a seller bond (at most the lowest clearing price) and an arbiter."""
+        if terms.bond == 0 or terms.arbiter == ZERO_ADDRESS:
+            return ("AuctionUnprotectedSale", {"bond": terms.bond, "arbiter": terms.arbiter})
+        if terms.bond > min_price:
+            return ("AuctionBondAbovePrice", {"bond": terms.bond, "minimumPrice": min_price})
+        return None
+
+    def post_bond(self, kind: AuctionKind, seller: str, terms: DealTemplate) -> tuple[Any, int]:
+        """(msg.value, bond that arrives) of a sale's creation; ERC-20 bonds move from the seller now."""
+        c = self.e.contracts[kind].address
+        if terms.asset == ETH:
+            self.balances[(c, ETH)] += terms.bond
+            return terms.bond, terms.bond
+        arrived = self.arrives(terms.asset, terms.bond)
+        self.balances[(seller, terms.asset)] -= terms.bond
+        self.balances[(c, terms.asset)] += arrived
+        return 0, arrived
+
+    def bond_back(self, a: MAuction) -> None:
+        """Nothing sold: the seller (an EOA, it accepts the push) gets its bond back."""
+        c = self.e.contracts[a.kind].address
+        self.balances[(c, a.asset)] -= a.bond
+        self.balances[(a.seller, a.asset)] += self.arrives(a.asset, a.bond)
+        a.bond = 0
+
+    def into_escrow(self, a: MAuction, price: int) -> bool:
+        """Settlement sends price + bond to the escrow in one transfer; True when it all arrives."""
+        c, esc, total = self.e.contracts[a.kind].address, self.e.escrow.address, price + a.bond
+        self.balances[(c, a.asset)] -= total
+        arrived = self.arrives(a.asset, total)
+        self.balances[(esc, a.asset)] = self.balances.get((esc, a.asset), 0) + arrived
+        return arrived == total
+
     @st.composite
     def _template(draw: Any) -> dict[str, Any]:
         return {
             "asset": draw(st.integers(0, 2)),
-            "arbiter": draw(st.booleans()),
-            "bond": draw(st.sampled_from([0, 0, 5])),
+            "arbiter": draw(st.sampled_from([False, True, True, True])),
+            "bond": draw(st.sampled_from([0, 1, 1, 5, 1000])),
             "promise": draw(st.sampled_from([0, 60])),
             "delivery": draw(st.sampled_from([60, HOUR])),
             "bad": draw(st.sampled_from([False] * 9 + [True])),
@@ -309,14 +363,27 @@ class AuctionsMachine(ChainMachine):
             expect = ("AuctionInvalidBps", {"bps": inc})
         elif t["bad"]:
             expect = ("AuctionInvalidTerms", {})
+        else:
+            expect = self.unprotected(terms, reserve)
         if expect:
             self.act(EN, s, data, 0, expect)
             return
-        self.act(EN, s, data)
+        value, bond = self.post_bond(EN, s, terms)
+        self.act(EN, s, data, value)
         aid = self.next_id[EN]
         self.next_id[EN] += 1
         self.auctions[(EN, aid)] = MAuction(
-            EN, aid, s, terms, AS.ACTIVE, start, end, reserve=reserve, extension=extension, inc_bps=inc
+            EN,
+            aid,
+            s,
+            terms,
+            AS.ACTIVE,
+            start,
+            end,
+            reserve=reserve,
+            extension=extension,
+            inc_bps=inc,
+            bond=bond,
         )
 
     @rule(
@@ -342,14 +409,17 @@ class AuctionsMachine(ChainMachine):
             expect = ("AuctionInvalidTimes", {"start": start, "end": end, "now": self.now()})
         elif t["bad"]:
             expect = ("AuctionInvalidTerms", {})
+        else:
+            expect = self.unprotected(terms, floor)
         if expect:
             self.act(DU, s, data, 0, expect)
             return
-        self.act(DU, s, data)
+        value, bond = self.post_bond(DU, s, terms)
+        self.act(DU, s, data, value)
         aid = self.next_id[DU]
         self.next_id[DU] += 1
         self.auctions[(DU, aid)] = MAuction(
-            DU, aid, s, terms, AS.ACTIVE, start, end, start_price=start_price, floor_price=floor
+            DU, aid, s, terms, AS.ACTIVE, start, end, start_price=start_price, floor_price=floor, bond=bond
         )
 
     # -- English ------------------------------------------------------------------------------------------
@@ -420,7 +490,7 @@ class AuctionsMachine(ChainMachine):
             deliver_by=now + t.delivery_delay,
             asset=t.asset,
             arbiter=t.arbiter,
-            bond=t.bond,
+            bond=a.bond,
             terms_hash=t.terms_hash,
             promised_by=now + t.promise_delay,
             review_window=t.review_window,
@@ -431,7 +501,10 @@ class AuctionsMachine(ChainMachine):
             default_seller_bps=t.default_seller_bps,
         )
         self.deals[self.next_deal] = terms if exact else None
+        if exact:
+            self.deal_state[self.next_deal] = (2, False, False)  # Funded: the bond is posted (§6.12)
         self.next_deal += 1
+        a.bond = 0  # now backing the deal
 
     @precondition(lambda self: self.auctions)
     @rule(
@@ -448,13 +521,14 @@ class AuctionsMachine(ChainMachine):
         expect = None
         if a.status != AS.ACTIVE or (kind == EN and a.high_bidder != ZERO_ADDRESS):
             expect = ("AuctionInvalidState", {"auctionId": a.id, "status": int(a.status)})
-        elif who != a.seller:
+        elif who != a.seller and (kind == EN or self.now() <= a.end):  # Dutch: anyone after the end
             expect = ("AuctionUnauthorized", {"auctionId": a.id, "caller": who})
         if expect:
             self.act(kind, who, data, 0, expect)
             return
         self.act(kind, who, data)
         a.status = AS.CANCELLED
+        self.bond_back(a)
 
     @precondition(lambda self: any(k[0] == EN for k in self.auctions))
     @rule(i=st.integers(0, 10**6), stale=st.sampled_from([False] * 5 + [True]))
@@ -477,13 +551,10 @@ class AuctionsMachine(ChainMachine):
         self.act(EN, who, data)
         if a.high_bidder == ZERO_ADDRESS:
             a.status = AS.NO_SALE
+            self.bond_back(a)
             return
         a.status = AS.SETTLED
-        c, esc = self.e.en.address, self.e.escrow.address
-        self.balances[(c, a.asset)] -= a.high_bid
-        arrived = self.arrives(a.asset, a.high_bid)
-        self.balances[(esc, a.asset)] = self.balances.get((esc, a.asset), 0) + arrived
-        self.sale_deal(a, a.high_bidder, a.high_bid, arrived == a.high_bid)
+        self.sale_deal(a, a.high_bidder, a.high_bid, self.into_escrow(a, a.high_bid))
 
     # -- Dutch ----------------------------------------------------------------------------------------------
 
@@ -527,16 +598,17 @@ class AuctionsMachine(ChainMachine):
         self.act(DU, who, data, value)
         assert a.floor_price <= price <= a.start_price  # §6.5
         a.status = AS.SETTLED
-        esc = self.e.escrow.address
+        esc, c = self.e.escrow.address, self.e.du.address
+        self.balances[(c, a.asset)] -= a.bond  # the seller's bond moves into the deal
         if a.asset == ETH:
-            self.balances[(esc, ETH)] += price
+            self.balances[(esc, ETH)] += price + a.bond
             self.balances[(who, ETH)] += value - price  # §6.5: overpayment returned (an EOA accepts it)
             exact = True
         else:
             self.balances[(who, a.asset)] -= price
-            arrived = self.arrives(a.asset, price)
+            arrived = self.arrives(a.asset, price) + self.arrives(a.asset, a.bond)
             self.balances[(esc, a.asset)] += arrived
-            exact = arrived == price
+            exact = arrived == price + a.bond
         self.sale_deal(a, who, price, exact)
 
     # -- sealed bids (§6.6) -------------------------------------------------------------------------------------
@@ -572,14 +644,17 @@ class AuctionsMachine(ChainMachine):
             expect = ("AuctionInvalidAmount", {"amount": 0})
         elif commit_end <= self.now() or reveal_end <= commit_end:
             expect = ("AuctionInvalidTimes", {"start": commit_end, "end": reveal_end, "now": self.now()})
-        elif penalty > BPS:
+        elif penalty > BPS or (vickrey and penalty == 0):
             expect = ("AuctionInvalidBps", {"bps": penalty})
         elif t["bad"]:
             expect = ("AuctionInvalidTerms", {})
+        else:
+            expect = self.unprotected(terms, reserve)
         if expect:
             self.act(SE, s, data, 0, expect)
             return
-        self.act(SE, s, data)
+        value, bond = self.post_bond(SE, s, terms)
+        self.act(SE, s, data, value)
         aid = self.next_id[SE]
         self.next_id[SE] += 1
         self.auctions[(SE, aid)] = MAuction(
@@ -594,6 +669,7 @@ class AuctionsMachine(ChainMachine):
             penalty_bps=penalty,
             vickrey=vickrey,
             bids={},
+            bond=bond,
         )
 
     @precondition(
@@ -758,15 +834,12 @@ class AuctionsMachine(ChainMachine):
         self.act(SE, who, data)
         if a.high_bidder == ZERO_ADDRESS:
             a.status = AS.NO_SALE
+            self.bond_back(a)
             return
         a.status = AS.SETTLED
         price = a.clearing()
         assert price <= a.high_bid
-        self.balances[(self.e.se.address, a.asset)] -= price
-        arrived = self.arrives(a.asset, price)
-        esc = self.e.escrow.address
-        self.balances[(esc, a.asset)] = self.balances.get((esc, a.asset), 0) + arrived
-        self.sale_deal(a, a.high_bidder, price, arrived == price)
+        self.sale_deal(a, a.high_bidder, price, self.into_escrow(a, price))
 
     @precondition(lambda self: any(k[0] == SE for k in self.auctions))
     @rule(
@@ -798,7 +871,8 @@ class AuctionsMachine(ChainMachine):
         elif wrong:
             expect = ("AuctionInvalidReveal", {"auctionId": a.id, "bidder": who})
         else:
-            penalty = b.deposit * a.penalty_bps // BPS
+            # §6.12: the forfeit goes to the winner (none without one), never to the seller
+            penalty = b.deposit * a.penalty_bps // BPS if a.high_bidder != ZERO_ADDRESS else 0
             refund = b.deposit - penalty
         if expect:
             self.act(SE, who, data, 0, expect)
@@ -806,10 +880,89 @@ class AuctionsMachine(ChainMachine):
         self.act(SE, who, data)
         del a.bids[who]
         c_addr = self.e.se.address
-        for to, amount in ((a.seller, penalty), (who, refund)):
+        for to, amount in ((a.high_bidder, penalty), (who, refund)):
             if amount:
                 self.balances[(c_addr, a.asset)] -= amount
                 self.balances[(to, a.asset)] += self.arrives(a.asset, amount)
+        if penalty:
+            self.forfeit_income[a.high_bidder] = self.forfeit_income.get(a.high_bidder, 0) + penalty
+            if who in (x.address for x in self.e.shills):
+                key = (SE, a.id)
+                self.shill_forfeits[key] = self.shill_forfeits.get(key, 0) + penalty
+
+    # -- Sybil ring and walk-aways (§6.12) ----------------------------------------------------------------------
+
+    @precondition(
+        lambda self: any(
+            k[0] == SE and v.status == AS.ACTIVE and v.start >= self.now() for k, v in self.auctions.items()
+        )
+    )
+    @rule(data=st.data())
+    def shill_round(self, data: Any) -> None:
+        """The seller's own bidders (x1, x2) commit a ladder next to honest bidders, wait for the honest
+        reveals and reveal only the rung just under the leader; the other rung is never revealed. Then the
+        auction settles and everyone reclaims: the unrevealed rung's forfeit must reach the winner."""
+        live = sorted(
+            k
+            for k, v in self.auctions.items()
+            if k[0] == SE and v.status == AS.ACTIVE and v.start >= self.now()
+        )
+        key = data.draw(st.sampled_from(live))
+        index = 4 * sorted(k for k in self.auctions if k[0] == SE).index(key)
+        a = self.auctions[key]
+        assert a.bids is not None
+        # honest bids mostly above the rungs, so the ring usually has a rung to reveal and one to abandon
+        honest = data.draw(st.lists(st.sampled_from(["b1", "b2", "b3"]), min_size=1, max_size=3, unique=True))
+        for bidder in honest:
+            self.commit(index, bidder, data.draw(st.sampled_from(["double", "huge", "huge"])), "more")
+        for shill in ("x1", "x2"):
+            rung = data.draw(st.sampled_from(["reserve", "double"]))
+            self.commit(index, shill, rung, data.draw(st.sampled_from(["exact", "more"])))
+        if a.start + 1 > self.fast.now + 1:
+            self.fast.jump(a.start - self.fast.now)
+        for bidder in honest:
+            self.reveal(index, bidder, "own")
+        rungs = [x for x in ("x1", "x2") if self.name(x) in a.bids]
+        under = [x for x in rungs if a.bids[self.name(x)].amount < a.high_bid]
+        if under:
+            self.reveal(index, max(under, key=lambda x: a.bids[self.name(x)].amount), "own")
+        if a.end + 1 > self.fast.now + 1:
+            self.fast.jump(a.end - self.fast.now)
+        deal_id = self.next_deal
+        self.settle_sealed(index, False)
+        for bidder in [*rungs, *honest]:
+            self.reclaim(index, bidder, False)
+        if self.deal_state.get(deal_id, (0,))[0] == 2:  # the winner, then maybe the seller, walk away
+            live = sorted(d for d, v in self.deal_state.items() if v[0] == 2)
+            self.unwind(live.index(deal_id), True)
+            if data.draw(st.booleans()):
+                self.unwind(live.index(deal_id), False)
+
+    @precondition(lambda self: any(v[0] == 2 for v in self.deal_state.values()))
+    @rule(i=st.integers(0, 10**6), by_buyer=st.booleans())
+    def unwind(self, i: int, by_buyer: bool) -> None:
+        """The winner or the seller of a cleared sale cancels the escrow deal on its own: the request is only
+        recorded (the deal stays Funded, nothing moves); a cancel both ask for returns price and bond."""
+        live = sorted(d for d, v in self.deal_state.items() if v[0] == 2)
+        deal_id = live[i % len(live)]
+        terms = self.deals[deal_id]
+        assert terms is not None
+        who = terms.buyer if by_buyer else terms.seller
+        data = self.e.escrow.encode_abi("cancel", args=[deal_id, terms.as_tuple()])
+        self.fast.tick()
+        receipt = self.fast.send(self.e.eoas[who], self.e.escrow.address, data, 0, tick=False)
+        assert receipt.ok, self.fast.simulate(who, self.e.escrow.address, data, 0)
+        self.gas(who)
+        _, buyer_asked, seller_asked = self.deal_state[deal_id]
+        if (buyer_asked or by_buyer) and (seller_asked or not by_buyer):
+            # the cancelling call records no flag of its own: only the earlier request stays set
+            self.deal_state[deal_id] = (9, buyer_asked, seller_asked)
+            esc = self.e.escrow.address
+            for to, amount in ((terms.buyer, terms.amount), (terms.seller, terms.bond)):
+                self.balances[(esc, terms.asset)] -= amount
+                self.balances[(to, terms.asset)] += self.arrives(terms.asset, amount)
+        else:
+            self.deal_state[deal_id] = (2, buyer_asked or by_buyer, seller_asked or not by_buyer)
 
     # -- credits and time -------------------------------------------------------------------------------------
 
@@ -873,6 +1026,8 @@ class AuctionsMachine(ChainMachine):
             )
             for i in deal_ids
         ]
+        watched = sorted(self.deal_state)
+        calls += [(e.escrow.address, encode_call("dealStatus(uint256)", ["uint256"], [i])) for i in watched]
         raw, balances = self._read(calls)
         k = 0
         for key in e.credit_keys:
@@ -909,6 +1064,8 @@ class AuctionsMachine(ChainMachine):
                         for x in self.auctions.values()
                         if x.kind == kind and x.asset == a and x.status == AS.ACTIVE
                     )
+                # sellers' bonds, held until the sale settles or the auction closes unsold
+                held += sum(x.bond for x in self.auctions.values() if x.kind == kind and x.asset == a)
                 owed = sum(v for (kk, _, x), v in self.credits.items() if kk == kind and x == a)
                 assert balances[(c, a)] == held + owed, f"{kind.value} insolvent in {a}"
         for key in keys:
@@ -982,6 +1139,17 @@ class AuctionsMachine(ChainMachine):
         for i in deal_ids:
             assert as_uint(raw[k]) == 1, f"deal {i}: stored terms differ from the auction's"
             k += 1
+        # §6.12: a one-sided cancel never unwinds a cleared sale (the deal stays Funded until both ask)
+        for i in watched:
+            state, _, buyer_asked, seller_asked = (as_uint(raw[k], j) for j in range(4))
+            assert (state, bool(buyer_asked), bool(seller_asked)) == self.deal_state[i], f"deal {i}"
+            k += 1
+        # §6.12: forfeits never reach a seller; what the seller's shills forfeit goes to an honest winner
+        for seller in (e.s1.address, e.s2.address):
+            assert self.forfeit_income.get(seller, 0) == 0, f"seller {seller} received a forfeit"
+        for key, paid in self.shill_forfeits.items():
+            m = self.auctions[key]
+            assert m.high_bidder not in (m.seller, ZERO_ADDRESS) and paid > 0
         for key, value in balances.items():
             if key[0] == e.escrow.address:
                 continue
@@ -1003,4 +1171,5 @@ class AuctionsMachine(ChainMachine):
 @pytest.mark.anvil
 def test_auctions_machine(request: pytest.FixtureRequest, anvil: Chain, anvil_suite: Suite) -> None:
     AuctionsMachine.env = Env(anvil, anvil_suite)
-    run_machine(request, AuctionsMachine, AuctionsMachine.env.fast)
+    # long profile (`make fuzz`): 300 examples of up to 50 steps, >= 10,000 steps for the auctions family
+    run_machine(request, AuctionsMachine, AuctionsMachine.env.fast, long=(300, 50))
