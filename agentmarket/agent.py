@@ -299,7 +299,13 @@ class Agent:
             raise AttributeError(f"{module_name} defines no client class with from_suite()")
         if contract and contract not in self.suite:
             raise ConfigError(f"the deployed suite has no {contract}; redeploy with the {family} contracts")
-        client = cls.from_suite(self.suite, self._account)
+        suite = self.suite
+        if self.chain is not None and suite.chain is not self.chain:
+            # the agent was given its own view of the chain (e.g. the async bridge): its clients send there
+            from .deploy import Suite
+
+            suite = Suite(self.chain, dict(suite.contracts), suite.manifest, list(suite.deployed))
+        client = cls.from_suite(suite, self._account)
         self._clients[family] = client
         return client
 
