@@ -44,5 +44,5 @@ def test_an_external_signer_trades_and_signs_offers(chain: Chain, suite: Suite) 
     deal = buyer.escrow.accept(deal)
     assert deal.state == DealState.ACCEPTED
     assert signer.signed == 2  # create and accept went through the external signer
-    offer = buyer.offers.offer("buy", "gpu-hour", 10**12, 1)  # EIP-712 digest signed remotely
+    offer = buyer.offers.offer("buy", "gpu-hour", 10**12, 1, taker=seller.address)  # signed remotely
     assert offer.verify() == buyer.address
