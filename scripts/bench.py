@@ -162,6 +162,72 @@ def client(market: Market, trades: int) -> float:
     return time.perf_counter() - start
 
 
+def api(market: Market, trades: int) -> float:
+    """(d) the per-call path an agent following the README takes: create, submit, accept one at a time
+    through the clients (pre-flight checks, snapshot gas, simulation, receipt, decoded deal)."""
+    buyer = market.client
+    seller = buyer.as_(market.seller)
+    start = time.perf_counter()
+    for _ in range(trades):
+        deal = buyer.create(market.seller.address, AMOUNT, deliver_by=timedelta(days=10))
+        deal = seller.submit(deal, b"\x01" * 32)
+        buyer.accept(deal)
+    return time.perf_counter() - start
+
+
+class RequestCounter:
+    """Counts JSON-RPC calls (a batch counts each call) over every HTTP session while active: web3's
+    provider and the Transactor's transport both post through ``requests``."""
+
+    def __init__(self) -> None:
+        self.calls: dict[str, int] = {}
+        self._original: Any = None
+
+    def __enter__(self) -> RequestCounter:
+        import json
+
+        import requests
+
+        original = self._original = requests.Session.request
+        counter = self
+
+        def request(session: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+            body = kwargs.get("data") or kwargs.get("json")
+            try:
+                payload = json.loads(body) if isinstance(body, (str, bytes)) else body
+            except ValueError:
+                payload = None
+            for call in payload if isinstance(payload, list) else [payload]:
+                if isinstance(call, dict) and "method" in call:
+                    counter.calls[call["method"]] = counter.calls.get(call["method"], 0) + 1
+            return original(session, method, url, *args, **kwargs)
+
+        requests.Session.request = request  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import requests
+
+        requests.Session.request = self._original  # type: ignore[method-assign]
+
+    @property
+    def total(self) -> int:
+        return sum(self.calls.values())
+
+
+def api_requests_per_trade(make_chain: Callable[[], Chain], trades: int = 5) -> tuple[float, dict[str, int]]:
+    """JSON-RPC calls per trade of the per-call path (after a warm-up), and the calls by method."""
+    chain = make_chain()
+    try:
+        market = Market.setup(chain)
+        api(market, 2)  # warm-up: code checks, fees, chain id are cached after this
+        with RequestCounter() as counter:
+            api(market, trades)
+        return counter.total / trades, dict(sorted(counter.calls.items()))
+    finally:
+        chain.close()
+
+
 def raw(market: Market, trades: int) -> float:
     """(c) the node's ceiling: everything pre-signed, sent per phase in JSON-RPC batches."""
     tx = market.chain.transactor
@@ -518,6 +584,7 @@ def main() -> int:
     )
     parser.add_argument("--trades", type=int, default=600, help="trades for (b) and (c) on anvil")
     parser.add_argument("--naive-trades", type=int, default=40, help="trades for (a) on anvil")
+    parser.add_argument("--api-trades", type=int, default=40, help="trades for (d) on anvil")
     parser.add_argument(
         "--embedded-trades", type=int, default=30, help="trades per mode on the embedded chain"
     )
@@ -592,6 +659,11 @@ def main() -> int:
         results["anvil.client_tps"] = round(run_mode(anvil, client, args.trades), 2)
     with console.status("anvil: (c) raw pre-signed batches"):
         results["anvil.raw_tps"] = round(run_mode(anvil, raw, args.trades), 2)
+    with console.status("anvil: (d) per-call clients (README path)"):
+        results["anvil.api_tps"] = round(run_mode(anvil, api, args.api_trades), 2)
+        per_trade, by_method = api_requests_per_trade(anvil)
+        results["anvil.api_requests_per_trade"] = round(per_trade, 1)
+        results["anvil.api_requests_by_method"] = by_method
     with console.status("embedded: (a) naive web3.py"):
         results["embedded.naive_tps"] = round(run_mode(embedded, naive, args.embedded_trades), 2)
     with console.status("embedded: (b) agentmarket client"):
@@ -606,6 +678,7 @@ def main() -> int:
         results["sim.over_client"] = round(results["sim.trades_per_s"] / results["anvil.client_tps"], 3)
     results["anvil.client_over_naive"] = round(results["anvil.client_tps"] / results["anvil.naive_tps"], 2)
     results["anvil.client_over_raw"] = round(results["anvil.client_tps"] / results["anvil.raw_tps"], 3)
+    results["anvil.api_over_naive"] = round(results["anvil.api_tps"] / results["anvil.naive_tps"], 2)
     results["embedded.client_over_naive"] = round(
         results["embedded.client_tps"] / results["embedded.naive_tps"], 2
     )
