@@ -147,7 +147,8 @@ class ReputationClient(ContractClient):
         me = to_checksum_address(self.account.address)
         if not 0 <= int(score) <= MAX_SCORE:
             raise InvalidInput(f"score {score} outside 0..{MAX_SCORE}")
-        current = self.escrow.deal(deal.id if isinstance(deal, Deal) else int(deal))
+        # a Deal in hand: refresh its state with views (rebuilding it from the logs costs a log scan)
+        current = self.escrow._current(deal) if isinstance(deal, Deal) else self.escrow.deal(int(deal))
         if me not in (current.buyer, current.seller):
             raise NotAuthorized(f"{me} is neither buyer nor seller of deal {current.id}")
         if current.state not in SETTLED:
