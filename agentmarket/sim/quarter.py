@@ -82,8 +82,8 @@ class QuarterConfig:
     demand: int = 600  # mean GPU-hours per week
     penalty_bps_per_hour: int = 50  # 0.5% of the price per hour late ...
     penalty_cap_bps: int = 3_000  # ... up to 30%
-    max_share: float = 0.35  # the agent puts at most this share of a week's demand on one provider
-    risk_premium: float = 0.5  # the agent's price of a missed promise, as a share of the unit price
+    max_share: float = 0.5  # the agent puts at most this share of a week's demand on one provider
+    risk_premium: float = 3.0  # the agent's price of a missed promise, as a share of the unit price
     budget_factor: float = 1.3  # quarterly budget = factor x expected demand x reference price
     prior_ratings: bool = True  # each provider starts with one rated deal from an earlier customer
 
@@ -118,7 +118,7 @@ class Provider:
     def odds(self) -> tuple[float, float, float]:
         """(p_fail, p_short, p_late) this week."""
         bad = 1.0 - self.quality
-        return (0.01 + 0.14 * bad, 0.01 + 0.14 * bad, 0.04 + 0.36 * bad)
+        return (0.01 + 0.10 * bad, 0.01 + 0.08 * bad, 0.03 + 0.30 * bad)
 
     def drift(self, rng: random.Random) -> None:
         self.cost *= math.exp(rng.gauss(0.0, 0.04))
@@ -278,14 +278,14 @@ class _Belief:
 
 
 def _estimate(b: _Belief, rating: float | None, rng: random.Random, sample: bool) -> tuple[float, float]:
-    """(P(promise kept), expected delivered share), from own record plus the on-chain rating (worth two
+    """(P(promise kept), expected delivered share), from own record plus the on-chain rating (worth four
     observations), sampled from the posterior when ``sample`` (exploration) else its mean."""
     kept, missed = b.kept, b.missed
     dlv, und = b.delivered, b.undelivered
     if rating is not None:
         r = rating / 100.0
-        kept, missed = kept + 2 * r, missed + 2 * (1 - r)
-        dlv, und = dlv + 2 * r, und + 2 * (1 - r) * 0.5
+        kept, missed = kept + 4 * r, missed + 4 * (1 - r)
+        dlv, und = dlv + 4 * r, und + 4 * (1 - r) * 0.5
     if sample:
         return rng.betavariate(kept, missed), rng.betavariate(dlv, und)
     return kept / (kept + missed), dlv / (dlv + und)
@@ -326,7 +326,8 @@ class _Quarter:
         self.cfg = cfg
         self.chain = suite.chain
         funder = funder or self.chain.accounts[0]
-        self.rng = random.Random(cfg.seed)
+        self.rng = random.Random(cfg.seed)  # the world: providers, demand, outcomes, drift
+        self.agent_rng = random.Random(cfg.seed * 7_919 + 1)  # the assistant's own draws (keeps pairing)
         demand_total = cfg.demand * cfg.weeks
         budget = int(cfg.budget_factor * demand_total * REF)
         fund = budget + 10**18
@@ -358,7 +359,7 @@ class _Quarter:
 
     # -- terms and deals ------------------------------------------------------------------------------
 
-    def _open(self, policy: str, week: int, p: Provider, hours: int, unit: int, outcome: Outcome) -> None:
+    def _open(self, policy: str, week: int, p: Provider, hours: int, unit: int, outcome: Outcome) -> bool:
         amount = unit * hours
         start = self.week_start
         if policy == "agent":
@@ -366,7 +367,7 @@ class _Quarter:
                 self.guard.authorise(amount, ETH, resource=self.resource, unit_price=unit)
             except MandateViolation:
                 self.refusals[policy] += 1
-                return
+                return False
         client = self.escrows[policy]
         deal = client.create(
             p.account.address,
@@ -381,32 +382,43 @@ class _Quarter:
             terms_hash=content_hash(f"{GPU_HOUR} x{hours} week {week}".encode()),
         )
         self.placed.append(Placed(policy, week, p.index, hours, unit, p.posted, deal, outcome))
+        return True
 
     # -- policies -----------------------------------------------------------------------------------
 
     def _ratings(self) -> dict[int, float | None]:
         return {p.index: self.reputation.figures(p.account.address).score for p in self.providers}
 
-    def _agent_orders(self, demand: int, ratings: dict[int, float | None]) -> list[tuple[Provider, int]]:
+    def _agent_ranking(self, ratings: dict[int, float | None]) -> list[Provider]:
+        """Providers by expected price of a useful GPU-hour: pay per hour ordered, get the expected
+        delivered share of it, and a missed promise costs the risk premium on top (posterior means of the
+        agent's own record and the on-chain rating; unrated providers with a thin record are sampled
+        from their posterior, so a newcomer gets a trial now and then)."""
         cfg = self.cfg
         scored = []
         for p in self.providers:
-            kept, share = _estimate(self.beliefs[p.index], ratings[p.index], self.rng, sample=True)
-            # expected price of a useful GPU-hour: pay per hour ordered, get `share` of it; a missed
-            # promise costs the risk premium on top
+            b = self.beliefs[p.index]
+            thin = b.kept + b.missed < 4 and ratings[p.index] is None
+            kept, share = _estimate(b, ratings[p.index], self.agent_rng, sample=thin)
             score = p.posted * (1 + cfg.risk_premium * (1 - kept)) / max(share, 0.05)
-            scored.append((score, p))
-        scored.sort(key=lambda x: x[0])
+            scored.append((score, p.index, p))
+        scored.sort(key=lambda x: (x[0], x[1]))
+        return [p for _, _, p in scored]
+
+    def _agent_buy(self, w: int, demand: int, ratings: dict[int, float | None], outcomes: dict[int, Outcome]) -> None:
+        """Fill the week's demand down the ranking; a provider that will not meet the price is skipped."""
         remaining = demand
-        orders = []
-        cap_share = max(1, int(demand * cfg.max_share))
-        for _, p in scored:
+        cap_share = max(1, int(demand * self.cfg.max_share))
+        ceiling = self.guard.mandate.price_bands[self.resource].ceiling
+        for p in self._agent_ranking(ratings):
             if remaining <= 0:
                 break
+            price = _negotiated_price(p, min(p.posted, ceiling), self.agent_rng)
+            if price is None:
+                continue
             hours = min(remaining, p.capacity, cap_share)
-            orders.append((p, hours))
-            remaining -= hours
-        return orders
+            if self._open("agent", w, p, hours, price, outcomes[p.index]):
+                remaining -= hours
 
     def _cheapest_orders(self, demand: int) -> list[tuple[Provider, int]]:
         remaining = demand
@@ -453,13 +465,8 @@ class _Quarter:
             able = [p for p in self.providers if p.capacity >= int(cfg.demand * 1.2)] or self.providers
             self.single = min(able, key=lambda q: (q.posted, q.index))
 
-        ratings = self._ratings()
         # negotiation happens off chain; every price it reaches is funded in escrow
-        for p, hours in self._agent_orders(demand, ratings):
-            limit = min(p.posted, self.guard.mandate.price_bands[self.resource].ceiling)
-            price = _negotiated_price(p, limit, rng)
-            if price is not None:
-                self._open("agent", w, p, hours, price, outcomes[p.index])
+        self._agent_buy(w, demand, self._ratings(), outcomes)
         s = self.single
         self._open("single", w, s, min(demand, s.capacity), s.posted, outcomes[s.index])
         for p, hours in self._cheapest_orders(demand):
