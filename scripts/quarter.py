@@ -1,4 +1,4 @@
-""""Optimise my cloud compute spending for the next quarter": a procurement assistant against two baselines.
+""" "Optimise my cloud compute spending for the next quarter": a procurement assistant against two baselines.
 
 Every seed runs 13 simulated weeks on chain (embedded chain by default, ``--chain anvil`` for speed, or a
 JSON-RPC URL): the assistant (quarterly budget mandate, ratings, negotiation, disputes) and the two naive
@@ -22,10 +22,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agentmarket.chain import Chain  # noqa: E402
-from agentmarket.deploy import deploy_suite  # noqa: E402
-from agentmarket.sim.quarter import QuarterConfig, run_quarter  # noqa: E402
-from agentmarket.sim.quarter_report import summarise, write_markdown, write_plot  # noqa: E402
+from agentmarket.chain import Chain
+from agentmarket.deploy import deploy_suite
+from agentmarket.sim.quarter import QuarterConfig, run_quarter
+from agentmarket.sim.quarter_report import summarise, write_markdown, write_plot
 
 
 def one_seed(chain_name: str, cfg: QuarterConfig) -> dict[str, Any]:
@@ -35,14 +35,18 @@ def one_seed(chain_name: str, cfg: QuarterConfig) -> dict[str, Any]:
         result = run_quarter(suite, cfg)
     print(
         f"seed {cfg.seed}: {result.seconds:.1f}s "
-        + "  ".join(f"{n} {p.cost_per_hour:.3f}/h miss {p.missed_hours:.0f}h" for n, p in result.policies.items()),
+        + "  ".join(
+            f"{n} {p.cost_per_hour:.3f}/h miss {p.missed_hours:.0f}h" for n, p in result.policies.items()
+        ),
         flush=True,
     )
     return result.summary()
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seeds", type=int, default=10, help="seeds 1..N (paired runs)")
     parser.add_argument("--weeks", type=int, default=13)
     parser.add_argument("--providers", type=int, default=24)

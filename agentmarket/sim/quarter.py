@@ -7,13 +7,14 @@ provider's capacity, so the three worlds do not crowd each other out):
 ``agent``
     The procurement assistant. It holds a quarterly budget :class:`~agentmarket.mandate.Mandate` (every deal
     is authorised by a :class:`~agentmarket.mandate.MandateGuard` before it is funded; refunds give budget
-    back). Each week it scores every provider by posted price over its expected delivered fraction, with a
-    risk premium for missing the promised time; the estimates are Beta posteriors from its own delivery
-    record on chain plus the provider's on-chain rating (:class:`~agentmarket.clients.reputation.ReputationClient`),
-    sampled (Thompson sampling) so that it keeps testing providers whose record is thin. It splits the
-    week's demand across the best ones (capacity-bound, at most ``max_share`` of demand each), negotiates
-    each price with the provider (:func:`~agentmarket.strategies.bargaining.negotiate`, alternating offers,
-    the provider's reserve private), disputes short deliveries to the arbiter, and rates every settled deal.
+    back). Each week it asks every provider for a quote and negotiates the unit price
+    (:func:`~agentmarket.strategies.bargaining.negotiate`, alternating offers, the provider's reserve
+    private), then ranks the quotes by price over the provider's expected delivered fraction, with a risk
+    premium for missing the promised time; the estimates are Beta posteriors from its own delivery record
+    plus the provider's on-chain rating (:class:`~agentmarket.clients.reputation.ReputationClient`), sampled
+    (Thompson sampling) for unrated providers with a thin record. It splits the week's demand across the
+    best ones (capacity-bound, at most ``max_share`` of demand each), funds each deal in escrow,
+    disputes short deliveries to the arbiter, and rates every settled deal.
 ``single``
     Baseline (a): the provider with the lowest posted price among those able to serve the peak demand,
     chosen in week 1 and kept all quarter, at its posted price each week; accepts whatever is delivered.
@@ -33,7 +34,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -52,10 +53,12 @@ from ..types import BPS, ETH, Deal, DealState, content_hash
 
 __all__ = [
     "POLICIES",
+    "Belief",
+    "BuyerTotals",
     "Provider",
     "QuarterConfig",
     "QuarterResult",
-    "BuyerTotals",
+    "estimate_provider",
     "event_totals",
     "run_quarter",
 ]
@@ -83,7 +86,7 @@ class QuarterConfig:
     penalty_bps_per_hour: int = 50  # 0.5% of the price per hour late ...
     penalty_cap_bps: int = 3_000  # ... up to 30%
     max_share: float = 0.5  # the agent puts at most this share of a week's demand on one provider
-    risk_premium: float = 3.0  # the agent's price of a missed promise, as a share of the unit price
+    risk_premium: float = 2.0  # the agent's price of a missed promise, as a share of the unit price
     budget_factor: float = 1.3  # quarterly budget = factor x expected demand x reference price
     prior_ratings: bool = True  # each provider starts with one rated deal from an earlier customer
 
@@ -268,8 +271,8 @@ def _outcome(p: Provider, rng: random.Random) -> Outcome:
 
 
 @dataclass
-class _Belief:
-    """The agent's record of one provider: Beta counts of kept promises and of delivered share."""
+class Belief:
+    """The assistant's record of one provider: Beta counts of kept promises and of delivered share."""
 
     kept: float = 1.0
     missed: float = 1.0
@@ -277,7 +280,9 @@ class _Belief:
     undelivered: float = 0.5
 
 
-def _estimate(b: _Belief, rating: float | None, rng: random.Random, sample: bool) -> tuple[float, float]:
+def estimate_provider(
+    b: Belief, rating: float | None, rng: random.Random, sample: bool
+) -> tuple[float, float]:
     """(P(promise kept), expected delivered share), from own record plus the on-chain rating (worth four
     observations), sampled from the posterior when ``sample`` (exploration) else its mean."""
     kept, missed = b.kept, b.missed
@@ -351,7 +356,7 @@ class _Quarter:
                 price_bands={resource: PriceBand(REF, max_premium_bps=4_000)},
             )
         )
-        self.beliefs = {p.index: _Belief() for p in self.providers}
+        self.beliefs = {p.index: Belief() for p in self.providers}
         self.refusals = {name: 0 for name in POLICIES}
         self.placed: list[Placed] = []
         self.demand: list[int] = []
@@ -389,33 +394,37 @@ class _Quarter:
     def _ratings(self) -> dict[int, float | None]:
         return {p.index: self.reputation.figures(p.account.address).score for p in self.providers}
 
-    def _agent_ranking(self, ratings: dict[int, float | None]) -> list[Provider]:
-        """Providers by expected price of a useful GPU-hour: pay per hour ordered, get the expected
-        delivered share of it, and a missed promise costs the risk premium on top (posterior means of the
-        agent's own record and the on-chain rating; unrated providers with a thin record are sampled
-        from their posterior, so a newcomer gets a trial now and then)."""
+    def _agent_ranking(self, ratings: dict[int, float | None]) -> list[tuple[Provider, int]]:
+        """Request for quotes: negotiate the unit price with every provider (off chain, alternating
+        offers; a provider that will not come down to the assistant's limit drops out), then rank by the
+        expected price of a useful GPU-hour: the negotiated price over the expected delivered share, with
+        the risk premium on a missed promise on top. Estimates are posterior means of the assistant's own
+        record plus the on-chain rating; unrated providers with a thin record are sampled from their
+        posterior, so a newcomer gets a trial now and then."""
         cfg = self.cfg
+        ceiling = self.guard.mandate.price_bands[self.resource].ceiling
         scored = []
         for p in self.providers:
-            b = self.beliefs[p.index]
-            thin = b.kept + b.missed < 4 and ratings[p.index] is None
-            kept, share = _estimate(b, ratings[p.index], self.agent_rng, sample=thin)
-            score = p.posted * (1 + cfg.risk_premium * (1 - kept)) / max(share, 0.05)
-            scored.append((score, p.index, p))
-        scored.sort(key=lambda x: (x[0], x[1]))
-        return [p for _, _, p in scored]
-
-    def _agent_buy(self, w: int, demand: int, ratings: dict[int, float | None], outcomes: dict[int, Outcome]) -> None:
-        """Fill the week's demand down the ranking; a provider that will not meet the price is skipped."""
-        remaining = demand
-        cap_share = max(1, int(demand * self.cfg.max_share))
-        ceiling = self.guard.mandate.price_bands[self.resource].ceiling
-        for p in self._agent_ranking(ratings):
-            if remaining <= 0:
-                break
             price = _negotiated_price(p, min(p.posted, ceiling), self.agent_rng)
             if price is None:
                 continue
+            b = self.beliefs[p.index]
+            thin = b.kept + b.missed < 4 and ratings[p.index] is None
+            kept, share = estimate_provider(b, ratings[p.index], self.agent_rng, sample=thin)
+            score = price * (1 + cfg.risk_premium * (1 - kept)) / max(share, 0.05)
+            scored.append((score, p.index, p, price))
+        scored.sort(key=lambda x: (x[0], x[1]))
+        return [(p, price) for _, _, p, price in scored]
+
+    def _agent_buy(
+        self, w: int, demand: int, ratings: dict[int, float | None], outcomes: dict[int, Outcome]
+    ) -> None:
+        """Fill the week's demand down the ranking (capacity-bound, at most ``max_share`` per provider)."""
+        remaining = demand
+        cap_share = max(1, int(demand * self.cfg.max_share))
+        for p, price in self._agent_ranking(ratings):
+            if remaining <= 0:
+                break
             hours = min(remaining, p.capacity, cap_share)
             if self._open("agent", w, p, hours, price, outcomes[p.index]):
                 remaining -= hours
@@ -443,12 +452,10 @@ class _Quarter:
             outcome = _outcome(p, self.rng)
             if outcome.kind == "fail":
                 continue
-            deal = client.create(
-                p.account.address, REF * 10, deliver_by=now + DEADLINE, review_window=REVIEW
-            )
+            deal = client.create(p.account.address, REF * 10, deliver_by=now + DEADLINE, review_window=REVIEW)
             self.seller_escrow[p.index].submit(deal, content_hash(b"prior"))
             deals.append((deal, outcome))
-        for i, (deal, outcome) in enumerate(deals):
+        for deal, outcome in deals:
             deal = client.accept(deal)
             score = {"ontime": 95, "late": 60, "short": 25}[outcome.kind]
             rater.rate(deal, score, tag=GPU_HOUR)

@@ -49,7 +49,9 @@ def summarise(runs: list[dict[str, Any]], *, chain: str, wall_seconds: float, co
             for r in runs
         ]
         missed = [r["policies"]["agent"]["missed_hours"] - r["policies"][base]["missed_hours"] for r in runs]
-        weeks = [r["policies"]["agent"]["sla_miss_weeks"] - r["policies"][base]["sla_miss_weeks"] for r in runs]
+        weeks = [
+            r["policies"]["agent"]["sla_miss_weeks"] - r["policies"][base]["sla_miss_weeks"] for r in runs
+        ]
         paired[base] = {
             "cost_per_hour_pct": list(mean_ci95(cost)),
             "missed_hours": list(mean_ci95(missed)),
