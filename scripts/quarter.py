@@ -47,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seeds", type=int, default=10, help="seeds 1..N (paired runs)")
+    parser.add_argument("--seeds", type=int, default=10, help="number of seeds (paired runs)")
+    parser.add_argument("--first-seed", type=int, default=1, help="seeds first..first+N-1")
     parser.add_argument("--weeks", type=int, default=13)
     parser.add_argument("--providers", type=int, default=24)
     parser.add_argument("--demand", type=int, default=600, help="mean GPU-hours per week")
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     configs = [
         QuarterConfig(seed=s, weeks=args.weeks, providers=args.providers, demand=args.demand)
-        for s in range(1, args.seeds + 1)
+        for s in range(args.first_seed, args.first_seed + args.seeds)
     ]
     if args.jobs > 1:
         with ProcessPoolExecutor(args.jobs) as pool:

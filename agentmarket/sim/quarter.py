@@ -85,10 +85,12 @@ class QuarterConfig:
     demand: int = 600  # mean GPU-hours per week
     penalty_bps_per_hour: int = 50  # 0.5% of the price per hour late ...
     penalty_cap_bps: int = 3_000  # ... up to 30%
-    max_share: float = 0.5  # the agent puts at most this share of a week's demand on one provider
-    risk_premium: float = 2.0  # the agent's price of a missed promise, as a share of the unit price
+    max_share: float = 0.7  # the agent puts at most this share of a week's demand on one provider
+    risk_premium: float = 3.0  # the agent's price of a missed promise, as a share of the unit price
+    memory: float = 0.92  # the assistant's record decays by this factor a week: reliability drifts
     budget_factor: float = 1.3  # quarterly budget = factor x expected demand x reference price
-    prior_ratings: bool = True  # each provider starts with one rated deal from an earlier customer
+    prior_ratings: bool = True  # each provider starts with rated deals from an earlier customer ...
+    prior_deals: int = 3  # ... this many
 
     def __post_init__(self) -> None:
         if self.weeks < 1 or self.providers < 2 or self.demand < 10:
@@ -108,6 +110,8 @@ class Provider:
     capacity: int  # GPU-hours per week per buyer
     quality: float  # 0..1: drives the chances of late, failed and short delivery
     tactic: str  # its concession tactic when negotiating
+    shock_week: int = -1  # the week its quality jumps by `shock` (-1: never)
+    shock: float = 0.0
 
     @property
     def posted(self) -> int:
@@ -123,10 +127,12 @@ class Provider:
         bad = 1.0 - self.quality
         return (0.01 + 0.10 * bad, 0.01 + 0.08 * bad, 0.03 + 0.30 * bad)
 
-    def drift(self, rng: random.Random) -> None:
+    def drift(self, rng: random.Random, week: int) -> None:
+        """Move to week ``week``'s state: a random walk in cost, markup and quality, and the shock."""
         self.cost *= math.exp(rng.gauss(0.0, 0.04))
         self.markup = min(0.6, max(0.05, self.markup + rng.gauss(0.0, 0.03)))
-        self.quality = min(0.98, max(0.02, self.quality + rng.gauss(0.0, 0.05)))
+        jump = self.shock if week == self.shock_week else 0.0
+        self.quality = min(0.98, max(0.02, self.quality + jump + rng.gauss(0.0, 0.05)))
 
 
 @dataclass(frozen=True)
@@ -249,9 +255,10 @@ def _make_providers(
                 tactic=rng.choice(("boulware", "linear", "conceder")),
             )
         )
-    # some providers decay (or recover) sharply during the quarter: ratings have to keep up
+    # some providers decay (or recover) sharply in a week of the quarter: ratings have to keep up
     for p in rng.sample(providers, max(1, len(providers) // 5)):
-        p.quality = max(0.02, p.quality - 0.4) if p.quality > 0.5 else min(0.98, p.quality + 0.3)
+        p.shock_week = rng.randrange(1, max(2, cfg.weeks))
+        p.shock = -0.4 if p.quality > 0.5 else 0.3
     return providers
 
 
@@ -443,12 +450,13 @@ class _Quarter:
     # -- providers' side -----------------------------------------------------------------------------
 
     def _prior_history(self) -> None:
-        """One earlier deal per provider with another customer, rated by how it went (failed: none)."""
+        """``prior_deals`` earlier deals per provider with another customer, each rated by how it went (a
+        failed one is refunded and cannot be rated)."""
         client = self.escrow.as_(self.customer)
         rater = self.reputation.as_(self.customer)
         now = self.chain.now()
         deals = []
-        for p in self.providers:
+        for p in [p for p in self.providers for _ in range(self.cfg.prior_deals)]:
             outcome = _outcome(p, self.rng)
             if outcome.kind == "fail":
                 continue
@@ -507,7 +515,7 @@ class _Quarter:
                     self.guard.refund(x.deal.terms.amount)
         self._learn_and_rate(week_deals)
         for p in self.providers:
-            p.drift(rng)
+            p.drift(rng, w + 1)
         self.chain.travel_to(max(self.chain.now() + 1, self.week_start + WEEK))
 
     def _review(self, x: Placed) -> None:
@@ -523,6 +531,10 @@ class _Quarter:
             self.guard.refund(x.deal.settlement.to_buyer)
 
     def _learn_and_rate(self, week_deals: list[Placed]) -> None:
+        m = self.cfg.memory
+        for b in self.beliefs.values():  # forget towards the prior: last month counts more than last quarter
+            b.kept, b.missed = 1 + m * (b.kept - 1), 1 + m * (b.missed - 1)
+            b.delivered, b.undelivered = 2 + m * (b.delivered - 2), 0.5 + m * (b.undelivered - 0.5)
         for x in week_deals:
             if x.policy != "agent":
                 continue

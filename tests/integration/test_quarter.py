@@ -25,7 +25,7 @@ def _gas_paid(chain: Chain, address: str, first: int, last: int) -> int:
 
 
 def test_short_quarter_accounting_matches_the_chain(chain: Chain, suite: Suite, tmp_path) -> None:
-    cfg = QuarterConfig(seed=5, weeks=2, providers=4, demand=120, prior_ratings=True)
+    cfg = QuarterConfig(seed=5, weeks=2, providers=4, demand=120, prior_deals=1)
     before = chain.w3.eth.block_number
     result = run_quarter(suite, cfg)
     escrow = EscrowClient.from_suite(suite)
