@@ -86,3 +86,26 @@ def test_same_seed_same_world_for_every_policy(chain: Chain, suite: Suite) -> No
         assert outcomes_a[key] == outcomes_b[key]
     for name in ("single", "cheapest"):
         assert a.policies[name].spend_wei == b.policies[name].spend_wei
+
+
+def test_script_end_to_end_on_anvil(tmp_path) -> None:
+    """`scripts/quarter.py --chain anvil` runs, settles and writes the JSON, plot and markdown report."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "quarter.py"
+    spec = importlib.util.spec_from_file_location("quarter_script", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    args = ["--seeds", "2", "--weeks", "1", "--providers", "4", "--demand", "60", "--chain", "anvil"]
+    args += ["--out", str(tmp_path)]
+    assert module.main(args) == 0
+    report = json.loads((tmp_path / "quarter.json").read_text())
+    assert report["seeds"] == 2 and report["chain"] == "anvil"
+    for run in report["runs"]:
+        for name in POLICIES:
+            assert run["policies"][name]["spend_wei"] > 0
+    assert (tmp_path / "quarter.png").stat().st_size > 1000
+    assert "Paired differences" in (tmp_path / "quarter.md").read_text()
