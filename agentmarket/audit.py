@@ -7,7 +7,8 @@ machines, so Slither compiles a standard-JSON input file (``build/audit/input.js
 needs) with ``--compile-force-framework solc-json`` and ``--solc build/audit/solc``, a tiny wrapper that
 runs ``agentmarket/solc_front.js`` on the pinned solc-js.
 
-Findings in ``contracts/test/`` (mocks and attackers) and in ``node_modules/`` (OpenZeppelin) are
+Detectors excluded for the whole code base (``timestamp``, ``assembly``) are listed, with the reason, in
+``slither.config.json``. Findings in ``contracts/test/`` (mocks and attackers) and in ``node_modules/`` (OpenZeppelin) are
 filtered out. Inline suppressions use Slither's own comment with a one-line reason::
 
     // slither-disable-next-line reentrancy-events -- the callee is our own immutable token
@@ -36,6 +37,8 @@ from . import compiler
 
 IMPACTS = ("High", "Medium", "Low", "Informational", "Optimization")
 FILTER_PATHS = ("contracts/test/", "node_modules/")
+#: Blanket detector exclusions (timestamp, assembly) with their one written reason, at the project root.
+CONFIG_FILE = "slither.config.json"
 OUTPUT_SELECTION = {
     "*": {
         "*": ["abi", "evm.bytecode", "evm.deployedBytecode", "evm.methodIdentifiers", "userdoc", "devdoc"],
@@ -170,6 +173,7 @@ def run_slither(root: Path, slither: str, out_dir: Path, extra: list[str]) -> di
         "--filter-paths",
         ",".join(FILTER_PATHS),
         "--fail-none",
+        *(["--config-file", str(CONFIG_FILE)] if (root / CONFIG_FILE).is_file() else []),
         "--json",
         str(report_file),
         *extra,

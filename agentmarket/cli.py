@@ -82,6 +82,69 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_surveil(args: argparse.Namespace) -> int:
+    import json
+
+    from .chain import Chain
+    from .market import _load_suite
+    from .surveillance import surveil
+
+    chain = Chain.from_name(args.chain)
+    try:
+        suite = _load_suite(chain, args.manifest)
+        report = surveil(suite, args.from_block, args.to_block)
+    finally:
+        chain.close()
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2, default=str))
+    else:
+        print(report.to_markdown(), end="")
+    if args.html:
+        Path(args.html).write_text(report.to_html())
+    if args.png and report.pricing:
+        report.write_png(Path(args.png))
+    return 0
+
+
+def _cmd_relay(args: argparse.Namespace) -> int:
+    from .relay.app import RelaySettings
+    from .relay.ratelimit import Limit
+    from .relay.server import RelayConfig, serve
+
+    settings = RelaySettings(
+        client_rate=Limit(args.client_rate, args.client_rate * 2),
+        maker_rate=Limit(args.maker_rate, args.maker_rate * 5),
+    )
+    cfg = RelayConfig(
+        db=args.db,
+        chain=args.chain,
+        host=args.host,
+        port=args.port,
+        offerbook=args.offerbook,
+        registry=args.registry,
+        from_block=args.from_block,
+        confirmations=args.confirmations,
+        poll_interval=args.poll_interval,
+        settings=settings,
+    )
+    serve(cfg, announce=lambda line: print(line, flush=True))
+    return 0
+
+
+def _cmd_mcp(args: argparse.Namespace) -> int:
+    from .mcp import serve
+
+    serve(
+        chain=args.chain,
+        keystore=args.agent,
+        relay=args.relay,
+        manifest=args.manifest,
+        mandate_file=args.mandate,
+        http_port=args.http,
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="agentmarket", description="Settlement rails for autonomous agents."
@@ -107,9 +170,50 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--accounts", type=int, default=10)
     p.set_defaults(func=_cmd_chain)
 
+    p = sub.add_parser("surveil", help="screen a block range for collusion and exclusion (events only)")
+    p.add_argument("--chain", help="anvil or a JSON-RPC URL where the suite is deployed (manifest)")
+    p.add_argument("--manifest", help="manifest path (default deployments/<chainId>.json)")
+    p.add_argument("--from-block", type=int, default=0)
+    p.add_argument("--to-block", type=int, default=None, help="default: latest")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--html", help="also write the report as HTML to this path")
+    p.add_argument("--png", help="also write the plots to this PNG")
+    p.set_defaults(func=_cmd_surveil)
+
     p = sub.add_parser("demo", help="run the demo trade")
     p.add_argument("--chain", help="embedded (default), anvil, or a JSON-RPC URL")
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("relay", help="run the offer relay (HTTP API + database + chain indexer)")
+    p.add_argument(
+        "--db", default="sqlite:///agentmarket-relay.db", help="sqlite:///path or postgresql://..."
+    )
+    p.add_argument("--chain", help="JSON-RPC URL of the chain (default: start anvil and deploy the suite)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8088)
+    p.add_argument("--offerbook", help="OfferBook address (default: from deployments/<chainId>.json)")
+    p.add_argument("--registry", help="ReputationRegistry address (default: from the manifest)")
+    p.add_argument(
+        "--from-block", type=int, help="first block to index (default: the OfferBook's deploy block)"
+    )
+    p.add_argument("--confirmations", type=int, default=0, help="blocks an event must be buried under")
+    p.add_argument("--poll-interval", type=float, default=0.25, help="seconds between indexer polls")
+    p.add_argument("--client-rate", type=float, default=200.0, help="requests/s per client address (0: off)")
+    p.add_argument("--maker-rate", type=float, default=20.0, help="valid posts/s per maker (0: off)")
+    p.set_defaults(func=_cmd_relay)
+
+    p = sub.add_parser("mcp", help="serve an agent's wallet and market tools over MCP (stdio by default)")
+    p.add_argument("--agent", metavar="KEYSTORE", help="encrypted keystore ($AGENTMARKET_KEYSTORE_PASSWORD)")
+    p.add_argument("--chain", help="embedded (default), anvil, or a JSON-RPC URL (suite from --manifest)")
+    p.add_argument(
+        "--relay", metavar="URL", help="offer relay to search besides the chain (HTTP GET /offers)"
+    )
+    p.add_argument(
+        "--manifest", help="deployment manifest for a URL chain (default deployments/<chainId>.json)"
+    )
+    p.add_argument("--mandate", metavar="FILE", help="JSON spend mandate (budget, max_per_deal, ...)")
+    p.add_argument("--http", type=int, metavar="PORT", help="serve streamable HTTP on 127.0.0.1:PORT instead")
+    p.set_defaults(func=_cmd_mcp)
     return parser
 
 

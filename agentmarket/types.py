@@ -53,10 +53,7 @@ def to_bytes32(value: bytes | str | None) -> bytes:
     """32 bytes from raw bytes (right-padded if shorter), a 0x-hex string, or None (zero)."""
     if value is None:
         return ZERO_HASH
-    if isinstance(value, str):
-        raw = bytes.fromhex(value.removeprefix("0x"))
-    else:
-        raw = bytes(value)
+    raw = bytes.fromhex(value.removeprefix("0x")) if isinstance(value, str) else bytes(value)
     if len(raw) > 32:
         raise ValueError(f"{len(raw)} bytes do not fit in bytes32")
     return raw.ljust(32, b"\x00")
@@ -83,6 +80,7 @@ class DealState(IntEnum):
     RESOLVED = 7
     REFUNDED = 8
     CANCELLED = 9
+    REJECTED = 10
 
     @property
     def is_active(self) -> bool:
@@ -91,6 +89,12 @@ class DealState(IntEnum):
     @property
     def is_terminal(self) -> bool:
         return self >= DealState.ACCEPTED
+
+
+def protocol_fee(value: int, fee_bps: int) -> int:
+    """The escrow's protocol fee on a payout of ``value``: rounded up (``DealLib.feeOn``), so splitting a
+    payout into small pieces never rounds the fee away."""
+    return -(-value * fee_bps // 10_000)
 
 
 DEAL_ABI_TYPES = "(address,address,address,address,uint128,uint128,bytes32,uint40,uint40,uint32,uint32,uint16,uint16,uint16,uint16)"
@@ -148,7 +152,7 @@ class DealTerms:
         if isinstance(value, Mapping):
             kwargs = {py: value[sol] for py, sol in _DEAL_FIELDS}
         else:
-            kwargs = {py: v for (py, _), v in zip(_DEAL_FIELDS, value)}
+            kwargs = {py: v for (py, _), v in zip(_DEAL_FIELDS, value, strict=False)}
         kwargs["terms_hash"] = bytes(kwargs["terms_hash"])
         return cls(**kwargs)
 

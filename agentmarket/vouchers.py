@@ -22,7 +22,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -38,13 +38,13 @@ from .eip712 import (
     private_key,
     sign_digest,
 )
-from .errors import InvalidInput, InvalidState, SignatureError
+from .errors import ClosePending, InvalidInput, InvalidState, PreflightError, SignatureError
 
 DOMAIN_NAME = "AgentMarket PaymentChannels"
 DOMAIN_VERSION = "1"
 _FIELDS = (("channelId", "bytes32"), ("amount", "uint256"))
 VOUCHER_STRUCT = StaticStruct("Voucher", _FIELDS)
-CLOSE_STRUCT = StaticStruct("CooperativeClose", _FIELDS)
+CLOSE_STRUCT = StaticStruct("CooperativeClose", (*_FIELDS, ("deadline", "uint256")))
 VOUCHER_TYPEHASH = VOUCHER_STRUCT.typehash
 CLOSE_TYPEHASH = CLOSE_STRUCT.typehash
 UINT256_MAX = 2**256 - 1
@@ -67,10 +67,11 @@ def domain_separator(
     return Domain(name, version, chain_id, contract).separator
 
 
-def _typed_digest(separator: bytes, typehash: bytes, channel_id: bytes, amount: int) -> bytes:
-    if not 0 <= amount <= UINT256_MAX:
-        raise InvalidInput(f"amount {amount} is not a uint256")
-    struct_hash = fast_keccak(typehash + channel_id + amount.to_bytes(32, "big"))
+def _typed_digest(separator: bytes, typehash: bytes, channel_id: bytes, *words: int) -> bytes:
+    for word in words:
+        if not 0 <= word <= UINT256_MAX:
+            raise InvalidInput(f"{word} is not a uint256")
+    struct_hash = fast_keccak(typehash + channel_id + b"".join(w.to_bytes(32, "big") for w in words))
     return fast_keccak(b"\x19\x01" + separator + struct_hash)
 
 
@@ -79,20 +80,32 @@ def voucher_digest(separator: bytes, channel_id: bytes | str, amount: int) -> by
     return _typed_digest(separator, VOUCHER_TYPEHASH, _bytes32(channel_id), int(amount))
 
 
-def close_digest(separator: bytes, channel_id: bytes | str, amount: int) -> bytes:
-    """EIP-712 digest of ``CooperativeClose(channelId, amount)`` (equals the contract's ``closeDigest``)."""
-    return _typed_digest(separator, CLOSE_TYPEHASH, _bytes32(channel_id), int(amount))
+def close_digest(separator: bytes, channel_id: bytes | str, amount: int, deadline: int) -> bytes:
+    """EIP-712 digest of ``CooperativeClose(channelId, amount, deadline)`` (equals the contract's
+    ``closeDigest``): consent to close at cumulative ``amount``, void after ``deadline`` (unix seconds)."""
+    return _typed_digest(separator, CLOSE_TYPEHASH, _bytes32(channel_id), int(amount), int(deadline))
 
 
 def typed_data(
-    chain_id: int, contract: str, channel_id: bytes | str, amount: int, *, primary: str = "Voucher"
+    chain_id: int,
+    contract: str,
+    channel_id: bytes | str,
+    amount: int,
+    *,
+    primary: str = "Voucher",
+    deadline: int | None = None,
 ) -> dict[str, Any]:
-    """The full EIP-712 message (for wallets that sign typed data, e.g. ``eth_signTypedData_v4``)."""
-    return eip712.typed_data(
-        StaticStruct(primary, _FIELDS),
-        Domain(DOMAIN_NAME, DOMAIN_VERSION, chain_id, contract),
-        {"channelId": _bytes32(channel_id), "amount": int(amount)},
-    )
+    """The full EIP-712 message (for wallets that sign typed data, e.g. ``eth_signTypedData_v4``);
+    ``primary="CooperativeClose"`` needs ``deadline``."""
+    message: dict[str, Any] = {"channelId": _bytes32(channel_id), "amount": int(amount)}
+    struct = VOUCHER_STRUCT
+    if primary == CLOSE_STRUCT.name:
+        if deadline is None:
+            raise InvalidInput("a CooperativeClose message needs a deadline")
+        struct, message["deadline"] = CLOSE_STRUCT, int(deadline)
+    elif primary != VOUCHER_STRUCT.name:
+        raise InvalidInput(f"unknown primary type {primary!r}")
+    return eip712.typed_data(struct, Domain(DOMAIN_NAME, DOMAIN_VERSION, chain_id, contract), message)
 
 
 # -- signatures --------------------------------------------------------------------------------------
@@ -173,8 +186,8 @@ class VoucherDomain:
     def voucher_digest(self, channel_id: bytes | str, amount: int) -> bytes:
         return voucher_digest(self.separator, channel_id, amount)
 
-    def close_digest(self, channel_id: bytes | str, amount: int) -> bytes:
-        return close_digest(self.separator, channel_id, amount)
+    def close_digest(self, channel_id: bytes | str, amount: int, deadline: int) -> bytes:
+        return close_digest(self.separator, channel_id, amount, deadline)
 
     def signer_of(self, voucher: Voucher) -> str | None:
         """The EOA that signed ``voucher`` (None when the signature is malformed)."""
@@ -198,9 +211,10 @@ class VoucherSigner:
         cid = _bytes32(channel_id)
         return Voucher(cid, int(amount), sign_digest(self._key, self.domain.voucher_digest(cid, amount)))
 
-    def sign_close(self, channel_id: bytes | str, amount: int) -> bytes:
-        """Signature over ``CooperativeClose(channelId, amount)`` (payer or payee)."""
-        return sign_digest(self._key, self.domain.close_digest(channel_id, amount))
+    def sign_close(self, channel_id: bytes | str, amount: int, deadline: int) -> bytes:
+        """Signature over ``CooperativeClose(channelId, amount, deadline)`` (payer or payee). A payee signs
+        through :meth:`VoucherStore.record_close` first (see there)."""
+        return sign_digest(self._key, self.domain.close_digest(channel_id, amount, deadline))
 
     def sign_for_wallet(self, wallet: str, channel_id: bytes | str, amount: int) -> Voucher:
         """A voucher for a channel whose payer is an ERC-1271 ``wallet`` this key owns (same bytes: the
@@ -258,6 +272,12 @@ CREATE TABLE IF NOT EXISTS channels (
     deposit     TEXT NOT NULL,   -- decimal: amounts exceed SQLite's 64-bit integers
     expiry      INTEGER NOT NULL,
     claimed     TEXT NOT NULL DEFAULT '0'
+);
+CREATE TABLE IF NOT EXISTS closes (  -- cooperative closes the payee consented to (signed), until deadline
+    channel_id  BLOB NOT NULL REFERENCES channels(channel_id),
+    amount      TEXT NOT NULL,
+    amount_key  BLOB NOT NULL,
+    deadline    INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS vouchers (
     channel_id  BLOB PRIMARY KEY REFERENCES channels(channel_id),
@@ -395,40 +415,111 @@ class VoucherStore:
                 f"voucher is not signed by the payer {terms.payer} for this channel and domain"
             )
 
-    def accept(self, voucher: Voucher, *, min_increment: int = 1, now: float | None = None) -> StoredVoucher:
+    def accept(
+        self,
+        voucher: Voucher,
+        *,
+        min_increment: int = 1,
+        now: float | None = None,
+        also: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> StoredVoucher:
         """Verify and durably record ``voucher`` as the channel's latest; returns only after the commit.
 
-        Raises :class:`InvalidInput` (amount not monotonic / above deposit), :class:`SignatureError`,
-        :class:`InvalidState` (unknown or expired channel). Concurrent accepts are serialised by SQLite.
+        ``also`` runs more SQL in the same transaction (one commit, one fsync: the gateway writes its
+        charge ledger here). Raises :class:`InvalidInput` (amount not monotonic / above deposit),
+        :class:`SignatureError`, :class:`InvalidState` (unknown or expired channel). Concurrent accepts
+        are serialised by SQLite.
         """
         with self._tx() as db:
-            row = db.execute(
-                "SELECT c.payer, c.payee, c.asset, c.deposit, c.expiry, c.claimed, v.amount FROM channels c"
-                " LEFT JOIN vouchers v ON v.channel_id = c.channel_id WHERE c.channel_id=?",
-                (voucher.channel_id,),
-            ).fetchone()
-            if row is None:
-                raise InvalidState(f"channel {voucher.channel_hex} is not registered")
-            terms = ChannelTerms(
-                voucher.channel_id, row[0], row[1], row[2], int(row[3]), int(row[4]), int(row[5])
+            stored = self._accept_in(db, voucher, min_increment, now)
+            if also is not None:
+                also(db)
+        return stored
+
+    def accept_many(
+        self,
+        items: Sequence[tuple[Voucher, int]],
+        *,
+        now: float | None = None,
+        also: Callable[[sqlite3.Connection, list[StoredVoucher | PreflightError]], None] | None = None,
+    ) -> list[StoredVoucher | PreflightError]:
+        """:meth:`accept` for many ``(voucher, min_increment)`` items in one transaction (one commit:
+        group commit for concurrent payers). Each item is checked on its own: a refused one takes its
+        slot as the error and writes nothing; the others are committed before this returns. ``also``
+        runs in the same transaction with the outcomes."""
+        out: list[StoredVoucher | PreflightError] = []
+        with self._tx() as db:
+            for voucher, min_increment in items:
+                try:
+                    out.append(self._accept_in(db, voucher, min_increment, now))
+                except PreflightError as exc:
+                    out.append(exc)
+            if also is not None:
+                also(db, out)
+        return out
+
+    def _accept_in(
+        self, db: sqlite3.Connection, voucher: Voucher, min_increment: int, now: float | None
+    ) -> StoredVoucher:
+        """Check ``voucher`` against the stored state and write it, inside the caller's transaction."""
+        row = db.execute(
+            "SELECT c.payer, c.payee, c.asset, c.deposit, c.expiry, c.claimed, v.amount FROM channels c"
+            " LEFT JOIN vouchers v ON v.channel_id = c.channel_id WHERE c.channel_id=?",
+            (voucher.channel_id,),
+        ).fetchone()
+        if row is None:
+            raise InvalidState(f"channel {voucher.channel_hex} is not registered")
+        terms = ChannelTerms(
+            voucher.channel_id, row[0], row[1], row[2], int(row[3]), int(row[4]), int(row[5])
+        )
+        previous = int(row[6]) if row[6] is not None else 0
+        self.verify(voucher, terms, previous=previous, min_increment=min_increment, now=now)
+        current = self.clock() if now is None else now
+        pending = db.execute(
+            "SELECT amount, deadline FROM closes WHERE channel_id=? AND deadline >= ? AND amount_key < ?"
+            " ORDER BY deadline DESC LIMIT 1",
+            (voucher.channel_id, int(current), voucher.amount.to_bytes(32, "big")),
+        ).fetchone()
+        if pending is not None:
+            raise ClosePending(
+                f"a cooperative close at {pending[0]} signed for channel {voucher.channel_hex} is valid"
+                f" until {pending[1]}: a voucher for {voucher.amount} could be undercut by it; wait it out"
             )
-            previous = int(row[6]) if row[6] is not None else 0
-            self.verify(voucher, terms, previous=previous, min_increment=min_increment, now=now)
-            accepted_at = self.clock()
-            db.execute(
-                "INSERT INTO vouchers (channel_id, amount, amount_key, signature, accepted_at) VALUES (?,?,?,?,?)"
-                " ON CONFLICT(channel_id) DO UPDATE SET amount=excluded.amount, amount_key=excluded.amount_key,"
-                " signature=excluded.signature, accepted_at=excluded.accepted_at"
-                " WHERE excluded.amount_key > vouchers.amount_key",
-                (
-                    voucher.channel_id,
-                    str(voucher.amount),
-                    voucher.amount.to_bytes(32, "big"),
-                    voucher.signature,
-                    accepted_at,
-                ),
-            )
+        accepted_at = self.clock()
+        db.execute(
+            "INSERT INTO vouchers (channel_id, amount, amount_key, signature, accepted_at) VALUES (?,?,?,?,?)"
+            " ON CONFLICT(channel_id) DO UPDATE SET amount=excluded.amount, amount_key=excluded.amount_key,"
+            " signature=excluded.signature, accepted_at=excluded.accepted_at"
+            " WHERE excluded.amount_key > vouchers.amount_key",
+            (
+                voucher.channel_id,
+                str(voucher.amount),
+                voucher.amount.to_bytes(32, "big"),
+                voucher.signature,
+                accepted_at,
+            ),
+        )
         return StoredVoucher(voucher, terms, accepted_at, terms.claimed)
+
+    def record_close(self, channel_id: bytes | str, amount: int, deadline: int) -> None:
+        """Record the payee's consent to close at cumulative ``amount`` until ``deadline``, before signing it.
+
+        Raises :class:`InvalidInput` when ``amount`` is below the latest voucher held (the close would pay
+        less than it). Until ``deadline`` passes, :meth:`accept` refuses vouchers above ``amount``
+        (:class:`ClosePending`): the consent can be submitted by the payer at any moment until then, so
+        serving against a higher voucher would be serving for nothing. Together with the contract's
+        deadline check, no close can pay the payee less than the latest voucher it holds.
+        """
+        cid = _bytes32(channel_id)
+        with self._tx() as db:
+            row = db.execute("SELECT amount FROM vouchers WHERE channel_id=?", (cid,)).fetchone()
+            held = int(row[0]) if row is not None else 0
+            if amount < held:
+                raise InvalidInput(f"close at {amount} is below the latest voucher held ({held})")
+            db.execute(
+                "INSERT INTO closes (channel_id, amount, amount_key, deadline) VALUES (?,?,?,?)",
+                (cid, str(amount), int(amount).to_bytes(32, "big"), int(deadline)),
+            )
 
     def latest(self, channel_id: bytes | str) -> StoredVoucher | None:
         """The latest accepted voucher of a channel (None if none was accepted yet)."""

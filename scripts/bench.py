@@ -162,6 +162,72 @@ def client(market: Market, trades: int) -> float:
     return time.perf_counter() - start
 
 
+def api(market: Market, trades: int) -> float:
+    """(d) the per-call path an agent following the README takes: create, submit, accept one at a time
+    through the clients (pre-flight checks, snapshot gas, simulation, receipt, decoded deal)."""
+    buyer = market.client
+    seller = buyer.as_(market.seller)
+    start = time.perf_counter()
+    for _ in range(trades):
+        deal = buyer.create(market.seller.address, AMOUNT, deliver_by=timedelta(days=10))
+        deal = seller.submit(deal, b"\x01" * 32)
+        buyer.accept(deal)
+    return time.perf_counter() - start
+
+
+class RequestCounter:
+    """Counts JSON-RPC calls (a batch counts each call) over every HTTP session while active: web3's
+    provider and the Transactor's transport both post through ``requests``."""
+
+    def __init__(self) -> None:
+        self.calls: dict[str, int] = {}
+        self._original: Any = None
+
+    def __enter__(self) -> RequestCounter:
+        import json
+
+        import requests
+
+        original = self._original = requests.Session.request
+        counter = self
+
+        def request(session: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+            body = kwargs.get("data") or kwargs.get("json")
+            try:
+                payload = json.loads(body) if isinstance(body, (str, bytes)) else body
+            except ValueError:
+                payload = None
+            for call in payload if isinstance(payload, list) else [payload]:
+                if isinstance(call, dict) and "method" in call:
+                    counter.calls[call["method"]] = counter.calls.get(call["method"], 0) + 1
+            return original(session, method, url, *args, **kwargs)
+
+        requests.Session.request = request  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import requests
+
+        requests.Session.request = self._original  # type: ignore[method-assign]
+
+    @property
+    def total(self) -> int:
+        return sum(self.calls.values())
+
+
+def api_requests_per_trade(make_chain: Callable[[], Chain], trades: int = 5) -> tuple[float, dict[str, int]]:
+    """JSON-RPC calls per trade of the per-call path (after a warm-up), and the calls by method."""
+    chain = make_chain()
+    try:
+        market = Market.setup(chain)
+        api(market, 2)  # warm-up: code checks, fees, chain id are cached after this
+        with RequestCounter() as counter:
+            api(market, trades)
+        return counter.total / trades, dict(sorted(counter.calls.items()))
+    finally:
+        chain.close()
+
+
 def raw(market: Market, trades: int) -> float:
     """(c) the node's ceiling: everything pre-signed, sent per phase in JSON-RPC batches."""
     tx = market.chain.transactor
@@ -199,7 +265,7 @@ def raw(market: Market, trades: int) -> float:
         pending = list(hashes)
         while pending:
             answers = transport.batch([("eth_getTransactionReceipt", [h]) for h in pending])
-            for h, answer in zip(list(pending), answers):
+            for h, answer in zip(list(pending), answers, strict=True):
                 if answer is not None and not isinstance(answer, RPCError):
                     assert int(_format_receipt(answer)["status"]) == 1
                     pending.remove(h)
@@ -329,7 +395,187 @@ def import_and_deploy_times() -> tuple[float, float]:
     return imported, deployed
 
 
+def relay_bench(args: argparse.Namespace, console: Console) -> dict[str, Any]:
+    """The offer relay's posts/s and query latency (scripts/bench_relay.py), SQLite and PostgreSQL."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from bench_relay import run as run_relay
+
+    sizes = [int(x) for x in args.relay_sizes.split(",")]
+    with console.status("relay: posts and queries"):
+        return run_relay(sizes, args.relay_posts, args.relay_queries, log=console.print)
+
+
+def relay_meta(args: argparse.Namespace, load_before: float) -> dict[str, Any]:
+    return {
+        "what": "relay.<db>.<size>.posts_per_s: validated posts (parse, EIP-712 hash, signature, chain state, "
+        "committed before the 201) by 16 concurrent HTTP connections; posts_per_cpu_s: the same per second "
+        "of the relay process's own CPU time (independent of other load); query_p50/p99_ms: GET /offers "
+        "(resource, side, max_price, limit 50) end to end; headline relay.* keys: worst database at the "
+        "largest size",
+        "sizes": args.relay_sizes,
+        "posts": args.relay_posts,
+        "queries": args.relay_queries,
+        "load_average_1m_before": round(load_before, 2),
+    }
+
+
+# -- the simulator on anvil ---------------------------------------------------------------------------------
+
+
+def sim_benchmarks(agents_small: int = 200, rounds_small: int = 3) -> dict[str, float]:
+    """The market simulator on a fresh anvil: settlement throughput (trades per second of settlement
+    batches: fill, submit, accept) at ``agents_small`` agents, and the wall time of
+    ``compute_market.py --agents 1000 --rounds 10 --chain anvil`` (setup, matching and settlement)."""
+    import resource
+
+    from agentmarket.market import Market
+    from agentmarket.sim import SimConfig
+    from agentmarket.sim.runner import ComputeMarketSim
+
+    out: dict[str, float] = {}
+    with Market.connect("anvil", accounts=2) as market:
+        r = ComputeMarketSim(market, SimConfig(agents=agents_small, rounds=rounds_small, seed=1)).run()
+        assert r.solvent and r.all_settled and r.events_match
+        out["sim.trades_per_s"] = round(r.trades_per_second, 1)
+        out["sim.match_s_per_round_200"] = round(r.match_seconds / rounds_small, 3)
+    start = time.perf_counter()
+    cpu0 = time.process_time()
+    with Market.connect("anvil", accounts=2) as market:
+        r = ComputeMarketSim(market, SimConfig(agents=1000, rounds=10, seed=1)).run()
+        assert r.solvent and r.all_settled and r.events_match
+    out["sim.agents_1000_s"] = round(time.perf_counter() - start, 1)
+    out["sim.agents_1000_cpu_s"] = round(time.process_time() - cpu0, 1)  # the simulator's own CPU
+    out["sim.agents_1000_trades"] = len(r.trades)
+    out["sim.agents_1000_efficiency"] = round(r.efficiency, 4)
+    out["sim.peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return out
+
+
+SIM_META = (
+    "sim.trades_per_s: compute_market (offers, 200 agents x 3 rounds, anvil) settled trades per second of "
+    "settlement batches (fill + submit + accept through Transactor.transact_many); sim.over_client: over "
+    "anvil.client_tps (with --only sim: over sim.client_tps_same_load, the client timed in the same run); sim.agents_1000_s: wall time of 1000 agents x 10 rounds on a fresh anvil (setup, "
+    "matching, settlement, event recomputation); sim.agents_1000_cpu_s: the simulator process's CPU time"
+)
+
+
 # -- main ------------------------------------------------------------------------------------------------------
+
+
+def gateway_bench(
+    calls: int = 10_000, rounds: int = 10, *, clients: int = 4, fast: bool = False
+) -> dict[str, Any]:
+    """Paid vs unpaid calls/s through one gateway process (``/echo`` vs ``/free/echo``: the same Starlette
+    handler, with and without the payment middleware), in alternating rounds (paired): ``clients``
+    agents, each with its own channel and keep-alive connection, call concurrently; and the on-chain gas
+    of all ``calls`` paid calls (channel opens, top-ups, the payee's batch claims, the closes) divided by
+    ``calls``. ``fast``: the server's voucher store runs synchronous=NORMAL (survives a process crash, not
+    a power loss) instead of FULL."""
+    import statistics
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+    from eth_account import Account
+
+    from agentmarket.agent import Agent
+    from agentmarket.chain import free_port
+    from agentmarket.gateway import ChannelPayment, PaidClient
+    from agentmarket.gateway.demo import DEFAULT_ROUTES, spawn
+
+    price = DEFAULT_ROUTES["/echo"].ceiling
+    chain = Chain.anvil(accounts=2)
+    tmp = Path(tempfile.mkdtemp(prefix="agentmarket-gw-"))
+    process = None
+    try:
+        suite = deploy_suite(chain, write=False, reuse=False)
+        payee = Account.create()
+        payers = [Account.create() for _ in range(clients)]
+        for account in (payee, *payers):
+            chain.transactor.send_value(chain.accounts[0], account.address, 10**19)
+        port = free_port()
+        start_block = chain.w3.eth.block_number
+        process = spawn(
+            str(chain.url),
+            suite["PaymentChannels"].address,
+            bytes(payee.key),
+            tmp / "v.sqlite",
+            port,
+            claim_interval=5.0,
+            log=tmp / "gateway.log",
+            fast=fast,
+        )
+        url = f"http://127.0.0.1:{port}"
+        each = calls // rounds // clients  # calls per client per round
+        payments = [
+            ChannelPayment(Agent(p, chain, suite), requests_per_deposit=calls // clients // 3) for p in payers
+        ]
+        paid = [PaidClient(pay.agent, payment=pay, base_url=url) for pay in payments]
+        free = [httpx.Client(base_url=url) for _ in payers]
+        ratios, paid_rates, free_rates = [], [], []
+
+        def burst(client: httpx.Client, path: str) -> None:
+            for _ in range(each):
+                client.get(path).raise_for_status()
+
+        with ThreadPoolExecutor(max_workers=clients) as pool:
+            list(pool.map(lambda c: c.get("/echo").raise_for_status(), paid))  # 402 + open: untimed
+            for _ in range(rounds):
+                t0 = time.perf_counter()
+                list(pool.map(burst, free, ["/free/echo"] * clients))
+                t1 = time.perf_counter()
+                list(pool.map(burst, paid, ["/echo"] * clients))
+                t2 = time.perf_counter()
+                free_rates.append(each * clients / (t1 - t0))
+                paid_rates.append(each * clients / (t2 - t1))
+                ratios.append(paid_rates[-1] / free_rates[-1])
+        for client in paid:
+            client.__exit__(None, None, None)  # closes each channel at its charged total
+        for client in free:
+            client.close()
+        charged = sum(pay.sessions[0].charged for pay in payments)
+        process.send_signal(15)  # graceful: the final claim runs (the close already settled)
+        process.wait(timeout=60)
+        process = None
+        contract = suite["PaymentChannels"].address
+        gas = 0
+        txs = 0
+        for number in range(start_block + 1, chain.w3.eth.block_number + 1):
+            block = chain.w3.eth.get_block(number, full_transactions=True)
+            for tx in block["transactions"]:
+                if tx["to"] == contract and tx["from"] in {payee.address, *(p.address for p in payers)}:
+                    gas += int(chain.w3.eth.get_transaction_receipt(tx["hash"])["gasUsed"])
+                    txs += 1
+        paid_calls = (rounds * each + 1) * clients
+        if fast:
+            return {
+                "gateway.paid_over_unpaid_normal_sync": round(statistics.median(ratios), 3),
+                "gateway.paid_over_unpaid_normal_sync_range": [round(min(ratios), 3), round(max(ratios), 3)],
+            }
+        return {
+            "gateway.paid_over_unpaid": round(statistics.median(ratios), 3),
+            "gateway.paid_over_unpaid_range": [round(min(ratios), 3), round(max(ratios), 3)],
+            "gateway.paid_calls_per_s": round(statistics.median(paid_rates), 1),
+            "gateway.unpaid_calls_per_s": round(statistics.median(free_rates), 1),
+            "gateway.gas_per_call": round(gas / paid_calls, 1),
+            "gateway.meta": {
+                "ratio": "median over rounds of (paid calls/s) / (unpaid calls/s) measured back to back; range = min, max",
+                "calls": paid_calls,
+                "rounds": rounds,
+                "clients": clients,
+                "chain_txs": txs,
+                "chain_gas": gas,
+                "charged_wei": charged,
+                "expected_wei": paid_calls * price,
+                "durability": "voucher + charge ledger committed with synchronous=FULL before serving",
+                "server": "uvicorn, one process, anvil automine; vouchers of concurrent requests group-committed",
+                "clients_detail": "each client: its own agent, channel and httpx keep-alive connection, in a thread",
+            },
+        }
+    finally:
+        if process is not None:
+            process.kill()
+        chain.close()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main() -> int:
@@ -338,14 +584,58 @@ def main() -> int:
     )
     parser.add_argument("--trades", type=int, default=600, help="trades for (b) and (c) on anvil")
     parser.add_argument("--naive-trades", type=int, default=40, help="trades for (a) on anvil")
+    parser.add_argument("--api-trades", type=int, default=40, help="trades for (d) on anvil")
     parser.add_argument(
         "--embedded-trades", type=int, default=30, help="trades per mode on the embedded chain"
     )
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results.json"))
+    parser.add_argument("--relay-sizes", default="10000,100000", help="offer-book sizes of the relay bench")
+    parser.add_argument("--relay-posts", type=int, default=2_000, help="posts timed per relay cell")
+    parser.add_argument("--relay-queries", type=int, default=400, help="queries timed per relay cell")
+    parser.add_argument(
+        "--only", choices=("relay", "sim"), help="run only this part and update its keys in --out"
+    )
+    parser.add_argument("--no-sim", action="store_true", help="skip the market simulator benchmarks")
+    parser.add_argument("--gateway-calls", type=int, default=10_000, help="paid calls in the gateway bench")
+    parser.add_argument(
+        "--only-gateway", action="store_true", help="run only the gateway bench; update its keys in --out"
+    )
     args = parser.parse_args()
     console = Console()
     results: dict[str, Any] = {}
+    if args.only_gateway:
+        out = Path(args.out)
+        results = json.loads(out.read_text()) if out.is_file() else {}
+        with console.status(f"gateway: {args.gateway_calls} paid vs unpaid calls"):
+            results.update(gateway_bench(args.gateway_calls))
+            results.update(gateway_bench(max(1000, args.gateway_calls // 5), fast=True))
+        out.write_text(json.dumps(results, indent=2) + "\n")
+        console.print({k: v for k, v in results.items() if k.startswith("gateway.")})
+        return 0
     load_before = os.getloadavg()[0]
+    if args.only == "sim":  # the simulator alone, merged into the existing results (ratio to its client_tps)
+        out = Path(args.out)
+        previous = json.loads(out.read_text()) if out.exists() else {}
+        with console.status("anvil: client (b) and market simulator under the same load"):
+            # the ratio compares like with like: the client's pipeline timed now, next to the simulator
+            client_now = run_mode(lambda: Chain.anvil(accounts=4), client, 300)
+            previous.update(sim_benchmarks())
+        previous["sim.client_tps_same_load"] = round(client_now, 1)
+        previous["sim.over_client"] = round(previous["sim.trades_per_s"] / client_now, 3)
+        previous.setdefault("meta", {})["sim"] = SIM_META
+        out.write_text(json.dumps(previous, indent=2) + "\n")
+        console.print({k: v for k, v in previous.items() if k.startswith("sim.")})
+        return 0
+    if args.only == "relay":
+        out = Path(args.out)
+        previous = json.loads(out.read_text()) if out.is_file() else {}
+        relay = relay_bench(args, console)
+        previous.update(relay)
+        previous.setdefault("meta", {})["relay"] = relay_meta(args, load_before)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(previous, indent=2) + "\n")
+        console.print_json(json.dumps(relay))
+        return 0
 
     with console.status("signatures"):
         sigs = signatures_per_second()
@@ -369,12 +659,26 @@ def main() -> int:
         results["anvil.client_tps"] = round(run_mode(anvil, client, args.trades), 2)
     with console.status("anvil: (c) raw pre-signed batches"):
         results["anvil.raw_tps"] = round(run_mode(anvil, raw, args.trades), 2)
+    with console.status("anvil: (d) per-call clients (README path)"):
+        results["anvil.api_tps"] = round(run_mode(anvil, api, args.api_trades), 2)
+        per_trade, by_method = api_requests_per_trade(anvil)
+        results["anvil.api_requests_per_trade"] = round(per_trade, 1)
+        results["anvil.api_requests_by_method"] = by_method
     with console.status("embedded: (a) naive web3.py"):
         results["embedded.naive_tps"] = round(run_mode(embedded, naive, args.embedded_trades), 2)
     with console.status("embedded: (b) agentmarket client"):
         results["embedded.client_tps"] = round(run_mode(embedded, client, args.embedded_trades), 2)
+    results.update(relay_bench(args, console))
+    with console.status(f"gateway: {args.gateway_calls} paid vs unpaid calls"):
+        results.update(gateway_bench(args.gateway_calls))
+        results.update(gateway_bench(max(1000, args.gateway_calls // 5), fast=True))
+    if not args.no_sim:
+        with console.status("anvil: market simulator (200 agents; 1000 agents x 10 rounds)"):
+            results.update(sim_benchmarks())
+        results["sim.over_client"] = round(results["sim.trades_per_s"] / results["anvil.client_tps"], 3)
     results["anvil.client_over_naive"] = round(results["anvil.client_tps"] / results["anvil.naive_tps"], 2)
     results["anvil.client_over_raw"] = round(results["anvil.client_tps"] / results["anvil.raw_tps"], 3)
+    results["anvil.api_over_naive"] = round(results["anvil.api_tps"] / results["anvil.naive_tps"], 2)
     results["embedded.client_over_naive"] = round(
         results["embedded.client_tps"] / results["embedded.naive_tps"], 2
     )
@@ -391,6 +695,8 @@ def main() -> int:
         "compile_cold_s": "clean copy, no compiler cache; compile_warm_s: same sources again (cache hit)",
         "cpus": os.cpu_count(),
         "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        "relay": relay_meta(args, load_before),
+        "sim": SIM_META,
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -401,15 +707,21 @@ def main() -> int:
         "anvil.client_over_raw": 0.5,
         "embedded.client_over_naive": 2.5,
         "sign_per_s": 1000,
+        "relay.posts_per_s": 1000,
+        "gateway.paid_over_unpaid": 0.5,
+        "sim.over_client": 0.5,
     }
+    ceilings = {"relay.query_p99_ms": 50, "sim.agents_1000_s": 120}
     table = Table(title="agentmarket benchmark (trade = escrow fund + submit + accept; anvil automine)")
     for column in ("metric", "value", "goal"):
         table.add_column(column, justify="left" if column == "metric" else "right")
     for key, value in results.items():
-        if key == "meta":
+        if key.endswith("meta"):
             continue
-        goal = goals.get(key)
+        goal, ceiling = goals.get(key), ceilings.get(key)
         mark = "" if goal is None else (f"[green]>= {goal}[/]" if value >= goal else f"[red]>= {goal}[/]")
+        if ceiling is not None:
+            mark = f"[green]< {ceiling}[/]" if value < ceiling else f"[red]< {ceiling}[/]"
         table.add_row(key, f"{value:,}", mark)
     console.print(table)
     console.print(f"wrote {out}")

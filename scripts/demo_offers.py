@@ -64,7 +64,7 @@ def main() -> None:
         )
         wire = offer.to_json()  # what travels over any channel (HTTP, gossip, a message queue)
         console.print(
-            f"signed offer {offer.hash.hex()[:16]}… ({len(wire)} bytes of JSON): 10 × gpu-hour/h100 "
+            f"signed offer {offer.hash.hex()[:16]}… ({len(wire)} bytes of JSON): 10 x gpu-hour/h100 "
             f"at {eth(offer.offer.unit_price)}, bond {eth(offer.offer.bond_per_unit)}/unit, "
             "delivery 30 min (+1 h grace), 5%/h late penalty capped at 20%"
         )
@@ -90,8 +90,14 @@ def main() -> None:
         # 3. a researcher posts an on-chain buy request for a dataset (ERC-20-free: paid from its ETH deposit)
         dep = researcher.deposit(3 * 10**16)
         row("deposit for price", "researcher", dep.tx_hash, dep.gas_used, eth(dep.balance or 0))
+        # open to any provider, so the provider posts a 10% bond it forfeits for junk (client's safe default)
         request = researcher.build(
-            "buy", "dataset/weather-2024", unit_price=10**16, quantity=3, delivery=3600
+            "buy",
+            "dataset/weather-2024",
+            unit_price=10**16,
+            quantity=3,
+            delivery=3600,
+            bond_per_unit=10**15,
         )
         posted = researcher.post(request)
         row(

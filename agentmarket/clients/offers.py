@@ -28,6 +28,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
 
+from .. import validate
 from ..eip712 import Domain, StaticStruct, domain_separator, recover, sign_digest, typed_data
 from ..errors import (
     ContractRevert,
@@ -37,6 +38,7 @@ from ..errors import (
     InvalidState,
     NotAuthorized,
     SignatureError,
+    UnsafeTerms,
     decode_revert,
 )
 from ..types import BPS, ETH, ZERO_ADDRESS, ZERO_HASH, Deal, to_bytes32, to_seconds, to_timestamp
@@ -182,14 +184,16 @@ class Offer:
         if isinstance(value, Mapping):
             kwargs = {py: value[sol] for py, sol, _ in _OFFER_FIELDS}
         else:
-            kwargs = {py: v for (py, _, _), v in zip(_OFFER_FIELDS, value)}
+            kwargs = {py: v for (py, _, _), v in zip(_OFFER_FIELDS, value, strict=True)}
         return cls(**kwargs)
 
     def message(self) -> dict[str, Any]:
         """The EIP-712 ``message`` member (Solidity names)."""
         return {
             sol: (int(v) if isinstance(v, Side) else v)
-            for (py, sol, _), v in zip(_OFFER_FIELDS, (getattr(self, py) for py, _, _ in _OFFER_FIELDS))
+            for (py, sol, _), v in zip(
+                _OFFER_FIELDS, (getattr(self, py) for py, _, _ in _OFFER_FIELDS), strict=True
+            )
         }
 
     def typed_data(self, domain: Domain) -> dict[str, Any]:
@@ -299,6 +303,32 @@ class Offer:
             raise InvalidInput("the arbiter must differ from the maker and the designated taker")
         if self.taker == self.maker:
             raise InvalidInput("the designated taker cannot be the maker")
+
+
+# A stranger filling an open buy request risks at least this share of the price as its bond.
+MIN_OPEN_BUY_BOND_BPS = 1_000
+
+
+def unsafe_terms(offer: Offer) -> str | None:
+    """Why ``offer`` lets a counterparty collect from its maker without risking anything of comparable
+    value, or None. An open buy request (any taker) with no arbiter: any stranger can fill it, submit junk
+    and collect unless the buyer can dispute (arbiter), chose the seller (designated taker) or holds a bond
+    of at least MIN_OPEN_BUY_BOND_BPS of the price that the seller forfeits."""
+    if offer.side != Side.BUY or offer.arbiter != ZERO_ADDRESS or offer.taker != ZERO_ADDRESS:
+        return None
+    if offer.bond_per_unit * BPS >= offer.unit_price * MIN_OPEN_BUY_BOND_BPS:
+        return None
+    return (
+        "an open buy request with no arbiter, no designated taker and a seller bond below"
+        f" {MIN_OPEN_BUY_BOND_BPS / 100:g}% of the price lets any stranger fill it, deliver junk and collect;"
+        " set arbiter=, taker= or bond_per_unit=, or pass allow_unsafe=True"
+    )
+
+
+def _require_safe(offer: Offer, allow_unsafe: bool) -> None:
+    reason = None if allow_unsafe else unsafe_terms(offer)
+    if reason is not None:
+        raise UnsafeTerms(reason)
 
 
 @dataclass(frozen=True)
@@ -426,6 +456,8 @@ class OffersClient(ContractClient):
 
     ARTIFACT = "OfferBook"
     EVENTS = _BOOK_EVENTS
+    GAS_FAMILY = "offers"
+    GAS_KEYS = {"incrementCounter": "offers.cancel_all"}  # noqa: RUF012 - read-only class table
     _domain: Domain | None = None
     _escrow: EscrowClient | None = None
 
@@ -464,10 +496,12 @@ class OffersClient(ContractClient):
         return int(self.contract.functions.remaining(o.as_tuple()).call())
 
     def counter(self, maker: str | None = None) -> int:
-        return int(self.contract.functions.counterOf(to_checksum_address(maker or self._me())).call())
+        who = validate.address(maker, "maker") if maker is not None else self._me()
+        return int(self.contract.functions.counterOf(who).call())
 
     def deposit_of(self, account: str | None = None) -> int:
-        return int(self.contract.functions.depositOf(to_checksum_address(account or self._me())).call())
+        who = validate.address(account, "account") if account is not None else self._me()
+        return int(self.contract.functions.depositOf(who).call())
 
     # -- build, sign, verify -----------------------------------------------------------------------------
 
@@ -496,17 +530,34 @@ class OffersClient(ContractClient):
         salt: int | None = None,
         counter: int | None = None,
         maker: str | None = None,
+        allow_unsafe: bool = False,
     ) -> Offer:
         """Build and validate an offer. ``side``: ``Side.SELL``/``"sell"`` or ``Side.BUY``/``"buy"``;
         ``resource``: a name (hashed) or a bytes32 id; ``expiry``: unix seconds, datetime, or timedelta from
         the chain's time; ``counter`` defaults to the maker's current one (read from the chain); ``salt`` to
-        128 random bits."""
+        128 random bits. Terms that let a stranger collect without risk (see :func:`unsafe_terms`) raise
+        :class:`~agentmarket.errors.UnsafeTerms` unless ``allow_unsafe=True``."""
         if isinstance(side, str):
             try:
                 side = Side[side.upper()]
             except KeyError:
                 raise InvalidInput(f"side must be 'sell' or 'buy', got {side!r}") from None
-        maker_addr = to_checksum_address(maker or self._me())
+        maker_addr = validate.address(maker, "maker", nonzero=True) if maker is not None else self._me()
+        unit_price = validate.amount(unit_price, "unit_price", positive=True)
+        quantity = validate.integer(quantity, "quantity", minimum=1)
+        min_fill = validate.integer(min_fill, "min_fill", minimum=1)
+        bond_per_unit = validate.amount(bond_per_unit, "bond_per_unit")
+        asset = validate.asset(self.w3, asset)
+        arbiter = validate.optional(validate.address, arbiter, "arbiter")
+        taker = validate.optional(validate.address, taker, "taker")
+        penalty_bps_per_hour = validate.bps(penalty_bps_per_hour, "penalty_bps_per_hour")
+        penalty_cap_bps = validate.bps(penalty_cap_bps, "penalty_cap_bps")
+        arbiter_fee_bps = validate.bps(arbiter_fee_bps, "arbiter_fee_bps")
+        default_seller_bps = validate.bps(default_seller_bps, "default_seller_bps")
+        salt = validate.optional(validate.integer, salt, "salt")
+        counter = validate.optional(validate.integer, counter, "counter")
+        if not isinstance(resource, (str, bytes)) or not resource:
+            raise InvalidInput(f"resource must be a non-empty name or id, got {resource!r}", param="resource")
         now = self.now() if isinstance(expiry, timedelta) else None
         offer = Offer(
             maker=maker_addr,
@@ -533,11 +584,17 @@ class OffersClient(ContractClient):
             counter=self.counter(maker_addr) if counter is None else int(counter),
         )
         offer.validate()
+        _require_safe(offer, allow_unsafe)
         return offer
 
-    def sign(self, offer: Offer, *, key: LocalAccount | None = None) -> SignedOffer:
+    def sign(
+        self, offer: Offer, *, key: LocalAccount | None = None, allow_unsafe: bool = False
+    ) -> SignedOffer:
         """Sign ``offer`` for this OfferBook's domain with ``key`` (default: this client's account).
-        The key must be the maker's, unless the maker is a contract wallet (ERC-1271) that judges it."""
+        The key must be the maker's, unless the maker is a contract wallet (ERC-1271) that judges it.
+        Unsafe terms (:func:`unsafe_terms`) raise :class:`~agentmarket.errors.UnsafeTerms` unless
+        ``allow_unsafe=True``."""
+        _require_safe(offer, allow_unsafe)
         signer = key or self.account
         if signer is None:
             raise NotAuthorized("no key to sign with (pass key= or use .as_(account))")
@@ -548,8 +605,9 @@ class OffersClient(ContractClient):
     def offer(
         self, side: Side | str, resource: str | bytes, unit_price: int, quantity: int, **terms: Any
     ) -> SignedOffer:
-        """:meth:`build` then :meth:`sign`."""
-        return self.sign(self.build(side, resource, unit_price, quantity, **terms))
+        """:meth:`build` then :meth:`sign` (``allow_unsafe`` goes to both)."""
+        offer = self.build(side, resource, unit_price, quantity, **terms)
+        return self.sign(offer, allow_unsafe=bool(terms.get("allow_unsafe", False)))
 
     def verify_signature(self, signed: SignedOffer) -> None:
         """Check the signature as the contract will: low-s ECDSA by the maker, else the maker's ERC-1271
@@ -601,7 +659,7 @@ class OffersClient(ContractClient):
         if who == o.maker:
             raise NotAuthorized("a maker cannot fill its own offer")
         rest = o.quantity - st.filled
-        q = rest if quantity is None else int(quantity)
+        q = rest if quantity is None else validate.integer(quantity, "quantity", minimum=1)
         if q <= 0 or q > rest:
             raise InvalidInput(f"cannot fill {q} of offer {_hex(h)}: {rest} remaining")
         if q < o.min_fill and q != rest:
@@ -625,7 +683,11 @@ class OffersClient(ContractClient):
         self._ensure_legs(o, q, approve=approve)
         sig = offer.signature if isinstance(offer, SignedOffer) else b""
         value = o.taker_leg(q) if o.is_eth else 0
-        receipt = self._send(self.contract.functions.fill(o.as_tuple(), sig, q), value=value)
+        receipt = self._send(
+            self.contract.functions.fill(o.as_tuple(), sig, q),
+            value=value,
+            gas_key="offers.fill_signed_eth" if o.is_eth else "offers.fill_signed_erc20",
+        )
         fills = self._fills_from_receipt(receipt)
         if len(fills) != 1:
             raise InvalidState(f"transaction {_tx(receipt)} emitted {len(fills)} fills")
@@ -643,6 +705,7 @@ class OffersClient(ContractClient):
         value = 0
         per_asset: dict[str, int] = {}
         for ref, q in items:
+            q = validate.integer(q, "quantity", minimum=1)
             o = ref.offer if isinstance(ref, SignedOffer) else ref
             if preflight:
                 self.check(ref, q)
@@ -654,12 +717,12 @@ class OffersClient(ContractClient):
         self._ensure_balance(ETH, value)
         for asset, amount in per_asset.items():
             self._ensure_allowance(asset, self._me(), amount, approve=approve, whose="your")
-        gas = min(30_000_000, 200_000 + 700_000 * len(calls)) if self.chain.kind == "embedded" else None
-        if gas is not None:
-            self.chain.transactor.call(
-                self.contract.functions.fillMany(calls), sender=self._me(), value=value
-            )
-        receipt = self._send(self.contract.functions.fillMany(calls), value=value, gas=gas)
+        receipt = self._send(
+            self.contract.functions.fillMany(calls),
+            value=value,
+            gas_key="offers.fill_signed_erc20",  # per item: the dearer of the two fill figures
+            gas_count=len(calls),
+        )
         skipped = []
         for log in receipt["logs"]:
             decoded = self._decode(log)
@@ -672,12 +735,14 @@ class OffersClient(ContractClient):
             self._fills_from_receipt(receipt), skipped, _tx(receipt), int(receipt["gasUsed"])
         )
 
-    def post(self, offer: Offer) -> Posted:
-        """Post ``offer`` on chain as its maker (discoverable from events; fills need no signature)."""
+    def post(self, offer: Offer, *, allow_unsafe: bool = False) -> Posted:
+        """Post ``offer`` on chain as its maker (discoverable from events; fills need no signature).
+        Unsafe terms (:func:`unsafe_terms`) need ``allow_unsafe=True``."""
         me = to_checksum_address(self._me())
         if offer.maker != me:
             raise NotAuthorized(f"only the maker {offer.maker} can post this offer")
         offer.validate()
+        _require_safe(offer, allow_unsafe)
         h = self.hash(offer)
         st = self.status(h)
         if st.cancelled:
@@ -724,30 +789,41 @@ class OffersClient(ContractClient):
 
     def deposit(self, amount: int, *, for_: str | None = None) -> TxResult:
         """Deposit ETH (the maker's ETH leg: bonds of sell offers, prices of buy requests)."""
-        if int(amount) <= 0:
-            raise InvalidInput("deposit amount must be positive")
-        self._ensure_balance(ETH, int(amount))
-        fn = (
-            self.contract.functions.deposit()
-            if for_ is None
-            else self.contract.functions.depositFor(to_checksum_address(for_))
-        )
-        receipt = self._send(fn, value=int(amount))
+        amount = validate.amount(amount, "amount", positive=True)
+        for_ = validate.optional(validate.address, for_, "for_", nonzero=True)
+        self._ensure_balance(ETH, amount)
+        fn = self.contract.functions.deposit() if for_ is None else self.contract.functions.depositFor(for_)
+        receipt = self._send(fn, value=amount)
         return TxResult(_tx(receipt), int(receipt["gasUsed"]), balance=self.deposit_of(for_ or self._me()))
 
     def withdraw(self, amount: int | None = None, *, to: str | None = None) -> TxResult:
         """Withdraw ``amount`` wei (default: all) of this account's deposit, at any time."""
+        amount = validate.optional(validate.amount, amount, "amount", positive=True)
+        to = validate.optional(validate.address, to, "to", nonzero=True)
         balance = self.deposit_of()
-        amount = balance if amount is None else int(amount)
+        amount = balance if amount is None else amount
         if amount <= 0 or amount > balance:
             raise InsufficientFunds(f"deposit is {balance} wei, cannot withdraw {amount}")
         fn = (
             self.contract.functions.withdraw(amount)
             if to is None
-            else self.contract.functions.withdrawTo(to_checksum_address(to), amount)
+            else self.contract.functions.withdrawTo(to, amount)
         )
         receipt = self._send(fn)
         return TxResult(_tx(receipt), int(receipt["gasUsed"]), balance=balance - amount)
+
+    def publish(self, offer: Offer | SignedOffer, *, relay: Any) -> SignedOffer:
+        """Sign ``offer`` (unless signed) and post it to an offer relay (a ``RelayClient`` or its URL)."""
+        from ..relay.client import publish
+
+        return publish(self, offer, relay)
+
+    def fill_from_relay(self, relay: Any, resource: str | bytes, quantity: int, **filters: Any) -> Fill:
+        """Query a relay for the best live offers, check them on chain in price order, fill the first that
+        passes (see :func:`agentmarket.relay.client.fill_from_relay` for the filters)."""
+        from ..relay.client import fill_from_relay
+
+        return fill_from_relay(self, relay, resource, quantity, **filters)
 
     def book(self) -> OfferBookView:
         """A view of the offer book that follows the chain's events (call ``sync()`` to catch up)."""
@@ -759,10 +835,6 @@ class OffersClient(ContractClient):
 
     def _has_code(self, address: str) -> bool:
         return len(bytes(self.w3.eth.get_code(to_checksum_address(address)))) > 0
-
-    def _send(self, fn: Any, value: int = 0, *, gas: int | None = None) -> Any:
-        assert self.account is not None
-        return self.chain.transactor.transact(self.account, fn, value=value, gas=gas)
 
     def _ensure_balance(self, asset: str, amount: int, who: str | None = None) -> None:
         if amount == 0:

@@ -66,7 +66,23 @@ def measure(keys: list[str] | None = None) -> dict[str, int]:
             continue
         results[key] = int(fn(env))
         chain.revert(base)
+    for key, size in bytecode_sizes(env.suite).items():
+        if keys is None or key in keys:
+            results[key] = size
     return results
+
+
+#: EIP-170 limit on deployed runtime code; ``bytecode.<Contract>`` keys are compared against the snapshot
+#: like gas (a rise fails) and must stay under this.
+CODE_SIZE_LIMIT = 24_576
+
+
+def bytecode_sizes(suite: Suite) -> dict[str, int]:
+    """``bytecode.<Contract>``: deployed runtime size in bytes of every contract of ``suite``."""
+    w3 = suite.chain.w3
+    return {
+        f"bytecode.{name}": len(w3.eth.get_code(c.address)) for name, c in sorted(suite.contracts.items())
+    }
 
 
 def read_snapshot(path: Path | str = SNAPSHOT_FILE) -> dict[str, int]:

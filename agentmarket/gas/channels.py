@@ -91,6 +91,10 @@ def top_up(env: GasEnv) -> int:
 def cooperative_close(env: GasEnv) -> int:
     payer, payee = _clients(env)
     ch = payer.open(payee.address, DEPOSIT, ttl=86_400, salt=1)
-    payee_sig = payee.close_signature(ch, DEPOSIT // 2)
-    fn = env.suite["PaymentChannels"].functions.cooperativeClose(ch.key, DEPOSIT // 2, b"", payee_sig)
+    # the payee's consent as its client signs it (no voucher store here: nothing was accepted yet)
+    deadline = env.chain.now() + 600
+    payee_sig = payee.signer.sign_close(ch.id, DEPOSIT // 2, deadline)
+    fn = env.suite["PaymentChannels"].functions.cooperativeClose(
+        ch.key, DEPOSIT // 2, deadline, b"", payee_sig
+    )
     return _gas(env, payer.account, fn)

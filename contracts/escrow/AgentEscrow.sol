@@ -4,10 +4,11 @@ pragma solidity 0.8.30;
 import {Ownable, Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
-import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
 import {IAgentEscrow} from "../interfaces/IAgentEscrow.sol";
-import {Deal, DealState, DealLib} from "../libraries/EscrowTypes.sol";
+import {Asset} from "../libraries/Asset.sol";
+import {Credits} from "../libraries/Credits.sol";
+import {AssetTotals, Deal, DealLib, DealSlot, DealState, TotalsLib} from "../libraries/EscrowTypes.sol";
 
 /// @title AgentEscrow
 /// @notice See {IAgentEscrow}. One storage word per deal (terms hash + state, see {DealLib}); the terms
@@ -19,14 +20,14 @@ import {Deal, DealState, DealLib} from "../libraries/EscrowTypes.sol";
 /// the seller has performed on chain (a deliverable hash before the deadline), only the buyer can open a
 /// dispute, and a buyer-favouring default would turn "dispute, then an arbiter that never answers" into a
 /// free refund of a delivered service. Buyers that want the opposite write a lower value into the terms.
-contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
+contract AgentEscrow is IAgentEscrow, Ownable2Step, Credits {
     using SafeERC20 for IERC20;
-    using DealLib for uint256;
 
     /// @notice Largest protocol fee: 5%.
     uint256 public constant MAX_FEE_BPS = 500;
-    /// @notice Gas forwarded to an ETH payout receiver; a receiver needing more is credited instead.
-    uint256 public constant PAYOUT_GAS = 30_000;
+    /// @notice Delay before a market admission or delisting takes effect once any deal exists (users see
+    /// every change to the set of markets coming; before the first deal the set is configured at once).
+    uint256 public constant MARKET_DELAY = 2 days;
     uint256 private constant BPS = 10_000;
 
     /// @inheritdoc IAgentEscrow
@@ -37,14 +38,19 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
     /// @inheritdoc IAgentEscrow
     uint256 public nextDealId = 1;
 
-    mapping(uint256 dealId => uint256 packed) private _deals;
-    /// @dev Locked (low 128 bits) and owed-fee (high 128 bits) totals of one asset, packed in one word
-    /// (touched together on settlement).
-    mapping(address asset => uint256 packed) private _totals;
-    mapping(address asset => uint256) private _creditTotals;
-    mapping(address account => mapping(address asset => uint256)) private _credits;
-    /// @inheritdoc IAgentEscrow
-    mapping(address market => bool) public isMarket;
+    mapping(uint256 dealId => DealSlot) private _deals;
+    /// @dev Locked and owed-fee totals of one asset in one word (touched together on settlement).
+    mapping(address asset => AssetTotals) private _totals;
+    /// @dev What the seller of a deal was paid by early releases (net of fees): part of its rating weight.
+    mapping(uint256 dealId => uint256) private _released;
+    mapping(address market => MarketRecord) private _markets;
+
+    /// @dev `admittedAt`: from then on the market may open deals (0: never admitted); `delistedAt`: from then
+    /// on it is no longer listed for new sales (0: not delisted). Deals of sales it started stay possible.
+    struct MarketRecord {
+        uint40 admittedAt;
+        uint40 delistedAt;
+    }
 
     constructor(address initialOwner, address feeRecipient_, uint256 feeBps_) Ownable(initialOwner) {
         if (feeBps_ > MAX_FEE_BPS) revert EscrowFeeTooHigh(feeBps_, MAX_FEE_BPS);
@@ -68,7 +74,7 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
             return _open(deal, deal.amount, state);
         }
         if (msg.value != 0) revert EscrowWrongValue(0, msg.value);
-        uint256 received = _pull(asset, msg.sender, deal.amount);
+        uint256 received = Asset.wrap(asset).pullMeasured(msg.sender, deal.amount);
         if (received == deal.amount) return _open(deal, received, state);
         if (received == 0) revert EscrowZeroAmount();
         Deal memory adjusted = deal;
@@ -78,7 +84,8 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
 
     /// @inheritdoc IAgentEscrow
     function openFor(Deal calldata deal, bool bondPosted) external payable nonReentrant returns (uint256 dealId) {
-        if (!isMarket[msg.sender]) revert EscrowNotMarket(msg.sender);
+        uint256 admittedAt = _markets[msg.sender].admittedAt;
+        if (admittedAt == 0 || block.timestamp < admittedAt) revert EscrowNotMarket(msg.sender);
         _validate(deal);
         uint256 bond = bondPosted ? deal.bond : 0;
         uint256 expected = uint256(deal.amount) + bond;
@@ -89,11 +96,14 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         }
         if (msg.value != 0) revert EscrowWrongValue(0, msg.value);
         uint256 received = _receiveFromMarket(deal.asset, expected);
+        // slither-disable-next-line incorrect-equality -- token amounts measured by balance difference, not balances
         if (received == expected) return _open(deal, expected, state);
+        // slither-disable-next-line incorrect-equality -- exactly nothing arrived: no deal to open
         if (received == 0) revert EscrowZeroAmount();
         // Fee-on-transfer: both legs lost the same share in transit; split what arrived pro rata.
         Deal memory adjusted = deal;
         uint256 amount = (received * deal.amount) / expected;
+        // slither-disable-next-line incorrect-equality -- the pro-rata amount rounded to exactly zero
         if (amount == 0) revert EscrowZeroAmount();
         adjusted.amount = _toUint128(amount);
         if (bondPosted) adjusted.bond = _toUint128(received - amount);
@@ -125,7 +135,6 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         ) revert EscrowInvalidParties(buyer, seller, arbiter);
         uint256 promisedBy = deal.promisedBy;
         uint256 deliverBy = deal.deliverBy;
-        // slither-disable-next-line timestamp -- deadline check by design; block-time skew is only seconds
         if (deliverBy <= block.timestamp || promisedBy > deliverBy || (promisedBy == 0 && deal.penaltyBpsPerHour != 0)) {
             revert EscrowInvalidDeadlines(promisedBy, deliverBy, block.timestamp);
         }
@@ -140,10 +149,9 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
 
     /// @inheritdoc IAgentEscrow
     function postBond(uint256 dealId, Deal calldata deal) external payable nonReentrant {
-        uint256 packed = _load(dealId, deal);
+        DealSlot packed = _load(dealId, deal);
         _requireState(dealId, packed, DealState.AwaitingBond);
         if (msg.sender != deal.seller) revert EscrowUnauthorized(dealId, msg.sender);
-        // slither-disable-next-line timestamp -- deadline check by design; block-time skew is only seconds
         if (block.timestamp > deal.deliverBy) revert EscrowDeadlinePassed(dealId, deal.deliverBy, block.timestamp);
         address asset = deal.asset;
         uint256 received;
@@ -152,7 +160,7 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
             received = msg.value;
         } else {
             if (msg.value != 0) revert EscrowWrongValue(0, msg.value);
-            received = _pull(asset, msg.sender, deal.bond);
+            received = Asset.wrap(asset).pullMeasured(msg.sender, deal.bond);
         }
         bytes32 h;
         if (received == deal.bond) {
@@ -162,19 +170,18 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
             adjusted.bond = _toUint128(received);
             h = DealLib.hashMemory(adjusted);
         }
-        _deals[dealId] = DealLib.pack(h, DealState.Funded, 0);
+        _deals[dealId] = packed.withBondPosted(h);
         _lock(asset, received);
         emit BondPosted(dealId, received);
     }
 
     /// @inheritdoc IAgentEscrow
     function submit(uint256 dealId, Deal calldata deal, bytes32 deliverableHash) external {
-        uint256 packed = _load(dealId, deal);
+        DealSlot packed = _load(dealId, deal);
         _requireState(dealId, packed, DealState.Funded);
         if (msg.sender != deal.seller) revert EscrowUnauthorized(dealId, msg.sender);
-        // slither-disable-next-line timestamp -- deadline check by design; block-time skew is only seconds
         if (block.timestamp > deal.deliverBy) revert EscrowDeadlinePassed(dealId, deal.deliverBy, block.timestamp);
-        _deals[dealId] = DealLib.pack(bytes32(packed), DealState.Submitted, block.timestamp);
+        _deals[dealId] = packed.withSubmission(block.timestamp);
         emit DeliverableSubmitted(dealId, deliverableHash, block.timestamp);
     }
 
@@ -219,11 +226,11 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
     /// @dev accept (byBuyer) or finalize one deal. `strict`: revert on a failed check; otherwise emit
     /// `DealSkipped` and return false (batches).
     function _settle(uint256 dealId, Deal calldata deal, bool byBuyer, bool strict) private returns (bool) {
-        uint256 packed = _deals[dealId];
+        DealSlot packed = _deals[dealId];
         if (strict) {
             // the single-deal path reverts straight away (cheaper than building the error bytes)
-            // slither-disable-next-line incorrect-equality,timestamp -- exact zero test; time compare is a deadline
-            if (packed == 0) revert EscrowDealNotFound(dealId);
+            // slither-disable-next-line incorrect-equality -- exact zero test of the deal word (no deal), not a balance
+            if (packed.isEmpty()) revert EscrowDealNotFound(dealId);
             if (!packed.matches(DealLib.hashCalldata(deal))) revert EscrowTermsMismatch(dealId);
             DealState state = packed.state();
             if (state != DealState.Submitted) revert EscrowInvalidState(dealId, state);
@@ -240,12 +247,12 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
                 return false;
             }
         }
-        _deals[dealId] = (packed & ~uint256(0xff)) | uint256(byBuyer ? DealState.Accepted : DealState.Finalized);
+        _deals[dealId] = packed.withState(byBuyer ? DealState.Accepted : DealState.Finalized);
         uint256 amount = deal.amount;
         uint256 bond = deal.bond;
         uint256 penalty = DealLib.latePenalty(deal, packed.submittedAt());
         uint256 gross = amount - penalty;
-        uint256 fee = (gross * feeBps) / BPS;
+        uint256 fee = DealLib.feeOn(gross, feeBps);
         uint256 toSeller = gross - fee + bond;
         address asset = deal.asset;
         _unlock(asset, amount + bond, fee);
@@ -256,13 +263,13 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         return true;
     }
 
-    function _checkSettle(uint256 dealId, Deal calldata deal, uint256 packed, bool byBuyer)
+    function _checkSettle(uint256 dealId, Deal calldata deal, DealSlot packed, bool byBuyer)
         private
         view
         returns (bytes memory)
     {
-        // slither-disable-next-line incorrect-equality,timestamp -- exact zero test; time compare is a deadline
-        if (packed == 0) return abi.encodeWithSelector(EscrowDealNotFound.selector, dealId);
+        // slither-disable-next-line incorrect-equality -- exact zero test of the deal word (no deal), not a balance
+        if (packed.isEmpty()) return abi.encodeWithSelector(EscrowDealNotFound.selector, dealId);
         if (!packed.matches(DealLib.hashCalldata(deal))) {
             return abi.encodeWithSelector(EscrowTermsMismatch.selector, dealId);
         }
@@ -281,17 +288,18 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
 
     /// @inheritdoc IAgentEscrow
     function release(uint256 dealId, Deal calldata deal, uint256 amount) external nonReentrant {
-        uint256 packed = _load(dealId, deal);
+        DealSlot packed = _load(dealId, deal);
         DealState state = packed.state();
-        // slither-disable-next-line incorrect-equality,timestamp -- exact test of the packed deal state, not a balance
+        // slither-disable-next-line incorrect-equality -- exact test of the packed deal state, not a balance
         if (state == DealState.None || state > DealState.Disputed) revert EscrowInvalidState(dealId, state);
         if (msg.sender != deal.buyer) revert EscrowUnauthorized(dealId, msg.sender);
         if (amount == 0 || amount > deal.amount) revert EscrowInvalidRelease(dealId, amount, deal.amount);
         Deal memory adjusted = deal;
         uint256 remaining = deal.amount - amount;
         adjusted.amount = _toUint128(remaining);
-        _deals[dealId] = (packed & ~DealLib.HASH_MASK) | (uint256(DealLib.hashMemory(adjusted)) & DealLib.HASH_MASK);
-        uint256 fee = (amount * feeBps) / BPS;
+        _deals[dealId] = packed.withRelease(DealLib.hashMemory(adjusted));
+        uint256 fee = DealLib.feeOn(amount, feeBps);
+        _released[dealId] += amount - fee;
         _unlock(deal.asset, amount, fee);
         emit FundsReleased(dealId, amount, fee, remaining);
         _pay(deal.asset, deal.seller, amount - fee);
@@ -299,15 +307,30 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
 
     /// @inheritdoc IAgentEscrow
     function dispute(uint256 dealId, Deal calldata deal) external {
-        uint256 packed = _load(dealId, deal);
+        DealSlot packed = _load(dealId, deal);
         _requireState(dealId, packed, DealState.Submitted);
         if (msg.sender != deal.buyer) revert EscrowUnauthorized(dealId, msg.sender);
         if (deal.arbiter == address(0)) revert EscrowNoArbiter(dealId);
         uint256 reviewEnd = packed.submittedAt() + deal.reviewWindow;
-        // slither-disable-next-line timestamp -- deadline check by design; block-time skew is only seconds
         if (block.timestamp > reviewEnd) revert EscrowDeadlinePassed(dealId, reviewEnd, block.timestamp);
-        _deals[dealId] = (packed & ~uint256(0xff)) | uint256(DealState.Disputed);
+        _deals[dealId] = packed.withState(DealState.Disputed);
         emit DealDisputed(dealId);
+    }
+
+    /// @inheritdoc IAgentEscrow
+    function reject(uint256 dealId, Deal calldata deal) external nonReentrant {
+        DealSlot packed = _load(dealId, deal);
+        _requireState(dealId, packed, DealState.Submitted);
+        if (msg.sender != deal.buyer) revert EscrowUnauthorized(dealId, msg.sender);
+        if (deal.arbiter != address(0)) revert EscrowHasArbiter(dealId, deal.arbiter);
+        uint256 reviewEnd = packed.submittedAt() + deal.reviewWindow;
+        if (block.timestamp > reviewEnd) revert EscrowDeadlinePassed(dealId, reviewEnd, block.timestamp);
+        _deals[dealId] = packed.withState(DealState.Rejected);
+        uint256 toBuyer = uint256(deal.amount) + deal.bond;
+        address asset = deal.asset;
+        _unlock(asset, toBuyer, 0);
+        emit DealRejected(dealId, toBuyer);
+        _pay(asset, deal.buyer, toBuyer);
     }
 
     /// @inheritdoc IAgentEscrow
@@ -315,15 +338,14 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         external
         nonReentrant
     {
-        uint256 packed = _load(dealId, deal);
+        DealSlot packed = _load(dealId, deal);
         _requireState(dealId, packed, DealState.Disputed);
         if (msg.sender != deal.arbiter) revert EscrowUnauthorized(dealId, msg.sender);
         uint256 rulingEnd = packed.submittedAt() + deal.reviewWindow + deal.rulingWindow;
-        // slither-disable-next-line timestamp -- deadline check by design; block-time skew is only seconds
         if (block.timestamp > rulingEnd) revert EscrowDeadlinePassed(dealId, rulingEnd, block.timestamp);
         if (sellerBps > BPS) revert EscrowInvalidBps(sellerBps);
         if (bondSellerBps > BPS) revert EscrowInvalidBps(bondSellerBps);
-        _deals[dealId] = (packed & ~uint256(0xff)) | uint256(DealState.Resolved);
+        _deals[dealId] = packed.withRuling(DealState.Resolved, sellerBps);
         (uint256 toSeller, uint256 toBuyer, uint256 toArbiter, uint256 fee) =
             _ruling(deal, sellerBps, bondSellerBps);
         _unlock(deal.asset, uint256(deal.amount) + deal.bond, fee);
@@ -333,7 +355,9 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         _pay(deal.asset, deal.arbiter, toArbiter);
     }
 
-    /// @dev Payouts of an arbiter ruling: its fee first, then the split of the rest and of the bond.
+    /// @dev Payouts of an arbiter ruling: its fee first, then the split of the rest and of the bond. The
+    /// protocol fee is charged on every payment for service: the seller's share AND the arbiter's fee (an
+    /// arbiter fee of up to 100% would otherwise move a whole deal fee-free).
     function _ruling(Deal calldata deal, uint256 sellerBps, uint256 bondSellerBps)
         private
         view
@@ -341,32 +365,45 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
     {
         uint256 amount = deal.amount;
         uint256 bond = deal.bond;
-        toArbiter = (amount * deal.arbiterFeeBps) / BPS;
-        uint256 rest = amount - toArbiter;
-        uint256 sellerGross = (rest * sellerBps) / BPS;
+        uint256 arbiterGross = (amount * deal.arbiterFeeBps) / BPS;
+        uint256 rest = amount - arbiterGross;
+        uint256 sellerGross = _rulingShare(deal, sellerBps);
         uint256 bondToSeller = (bond * bondSellerBps) / BPS;
-        // slither-disable-next-line divide-before-multiply -- fee is on the seller's rounded share; payouts sum exactly
-        fee = (sellerGross * feeBps) / BPS;
-        toSeller = sellerGross - fee + bondToSeller;
+        uint256 sellerFee = DealLib.feeOn(sellerGross, feeBps);
+        uint256 arbiterFee = DealLib.feeOn(arbiterGross, feeBps);
+        fee = sellerFee + arbiterFee;
+        toArbiter = arbiterGross - arbiterFee;
+        toSeller = sellerGross - sellerFee + bondToSeller;
         toBuyer = rest - sellerGross + bond - bondToSeller;
+    }
+
+    /// @dev The seller's gross share of the price under an arbiter ruling of `sellerBps` (after its fee).
+    function _rulingShare(Deal calldata deal, uint256 sellerBps) private pure returns (uint256) {
+        uint256 amount = deal.amount;
+        uint256 rest = amount - (amount * deal.arbiterFeeBps) / BPS;
+        // slither-disable-next-line divide-before-multiply -- rest is the amount after the arbiter's rounded fee
+        return (rest * sellerBps) / BPS;
+    }
+
+    /// @dev The seller's gross share of the price under the terms' default split (late penalty first).
+    function _defaultShare(Deal calldata deal, DealSlot packed) private pure returns (uint256) {
+        uint256 penalty = DealLib.latePenalty(deal, packed.submittedAt());
+        return ((deal.amount - penalty) * deal.defaultSellerBps) / BPS;
     }
 
     /// @inheritdoc IAgentEscrow
     function settleDefault(uint256 dealId, Deal calldata deal) external nonReentrant {
-        uint256 packed = _load(dealId, deal);
+        DealSlot packed = _load(dealId, deal);
         _requireState(dealId, packed, DealState.Disputed);
         uint256 rulingEnd = packed.submittedAt() + deal.reviewWindow + deal.rulingWindow;
-        // slither-disable-next-line timestamp -- deadline check by design; block-time skew is only seconds
         if (block.timestamp <= rulingEnd) revert EscrowDeadlineNotReached(dealId, rulingEnd, block.timestamp);
-        _deals[dealId] = (packed & ~uint256(0xff)) | uint256(DealState.Resolved);
+        _deals[dealId] = packed.withState(DealState.Resolved);
         uint256 amount = deal.amount;
         uint256 bond = deal.bond;
         uint256 split = deal.defaultSellerBps;
-        uint256 penalty = DealLib.latePenalty(deal, packed.submittedAt());
-        uint256 sellerGross = ((amount - penalty) * split) / BPS;
+        uint256 sellerGross = _defaultShare(deal, packed);
         uint256 bondToSeller = (bond * split) / BPS;
-        // slither-disable-next-line divide-before-multiply -- fee is on the seller's rounded share; payouts sum exactly
-        uint256 fee = (sellerGross * feeBps) / BPS;
+        uint256 fee = DealLib.feeOn(sellerGross, feeBps);
         uint256 toSeller = sellerGross - fee + bondToSeller;
         uint256 toBuyer = amount - sellerGross + bond - bondToSeller;
         address asset = deal.asset;
@@ -378,14 +415,13 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
 
     /// @inheritdoc IAgentEscrow
     function refund(uint256 dealId, Deal calldata deal) external nonReentrant {
-        uint256 packed = _load(dealId, deal);
+        DealSlot packed = _load(dealId, deal);
         DealState state = packed.state();
         if (state != DealState.Funded && state != DealState.AwaitingBond) revert EscrowInvalidState(dealId, state);
-        // slither-disable-next-line timestamp -- deadline check by design; block-time skew is only seconds
         if (block.timestamp <= deal.deliverBy) {
             revert EscrowDeadlineNotReached(dealId, deal.deliverBy, block.timestamp);
         }
-        _deals[dealId] = (packed & ~uint256(0xff)) | uint256(DealState.Refunded);
+        _deals[dealId] = packed.withState(DealState.Refunded);
         // slither-disable-next-line incorrect-equality -- exact test of the packed deal state, not a balance
         uint256 toBuyer = uint256(deal.amount) + (state == DealState.Funded ? deal.bond : 0);
         address asset = deal.asset;
@@ -396,22 +432,20 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
 
     /// @inheritdoc IAgentEscrow
     function cancel(uint256 dealId, Deal calldata deal) external nonReentrant {
-        uint256 packed = _load(dealId, deal);
+        DealSlot packed = _load(dealId, deal);
         DealState state = packed.state();
         if (state != DealState.Funded && state != DealState.AwaitingBond) revert EscrowInvalidState(dealId, state);
         bool byBuyer = msg.sender == deal.buyer;
         if (!byBuyer && msg.sender != deal.seller) revert EscrowUnauthorized(dealId, msg.sender);
-        uint256 flag = byBuyer ? DealLib.BUYER_CANCEL : DealLib.SELLER_CANCEL;
-        uint256 both = DealLib.BUYER_CANCEL | DealLib.SELLER_CANCEL;
-        // slither-disable-next-line incorrect-equality,timestamp -- exact test of the packed deal state, not a balance
-        if (state == DealState.Funded && (packed | flag) & both != both) {
-            _deals[dealId] = packed | flag;
+        // slither-disable-next-line incorrect-equality -- exact test of the packed deal state, not a balance
+        if (state == DealState.Funded && !(byBuyer ? packed.sellerCancelled() : packed.buyerCancelled())) {
+            _deals[dealId] = packed.withCancelRequest(byBuyer);
             emit CancelRequested(dealId, msg.sender);
             return;
         }
         // The cancelling call records no request flag of its own: the flags keep only the requests announced
         // by CancelRequested, so the view equals what a client rebuilds from events (DESIGN §6.10).
-        _deals[dealId] = (packed & ~uint256(0xff)) | uint256(DealState.Cancelled);
+        _deals[dealId] = packed.withState(DealState.Cancelled);
         uint256 amount = deal.amount;
         // slither-disable-next-line incorrect-equality -- exact test of the packed deal state, not a balance
         uint256 bond = state == DealState.Funded ? deal.bond : 0;
@@ -427,38 +461,66 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
     // =============================================================================================
 
     /// @inheritdoc IAgentEscrow
-    function withdraw(address asset) external nonReentrant returns (uint256) {
-        return _withdraw(asset, msg.sender);
+    function collectFees(address asset) external nonReentrant returns (uint256) {
+        return _collectFees(asset, feeRecipient);
     }
 
     /// @inheritdoc IAgentEscrow
-    function withdrawTo(address asset, address to) external nonReentrant returns (uint256) {
-        return _withdraw(asset, to);
+    function collectFeesTo(address asset, address to) external nonReentrant returns (uint256) {
+        if (msg.sender != feeRecipient) revert EscrowUnauthorized(0, msg.sender);
+        return _collectFees(asset, to);
     }
 
-    function _withdraw(address asset, address to) private returns (uint256 amount) {
-        amount = _credits[msg.sender][asset];
-        if (amount == 0) revert EscrowNothingToWithdraw(msg.sender, asset);
-        _credits[msg.sender][asset] = 0;
-        _creditTotals[asset] -= amount;
-        emit Withdrawn(msg.sender, asset, to, amount);
+    function _collectFees(address asset, address to) private returns (uint256 amount) {
+        AssetTotals t = _totals[asset];
+        amount = t.fees();
+        // slither-disable-next-line incorrect-equality -- exactly no fees owed, read from the books
+        if (amount == 0) revert CreditsNothingToWithdraw(feeRecipient, asset);
+        _totals[asset] = t.clearFees();
+        emit FeesCollected(asset, to, amount);
         _send(asset, to, amount);
     }
 
     /// @inheritdoc IAgentEscrow
-    function collectFees(address asset) external nonReentrant returns (uint256 amount) {
-        uint256 word = _totals[asset];
-        amount = word >> 128;
-        if (amount == 0) revert EscrowNothingToWithdraw(feeRecipient, asset);
-        _totals[asset] = uint128(word); // keep the locked total, clear the fees
-        emit FeesCollected(asset, feeRecipient, amount);
-        _send(asset, feeRecipient, amount);
+    function setMarket(address market, bool allowed) external onlyOwner {
+        // Before the first deal nobody is exposed: the deployer configures the set at once. Afterwards every
+        // change is announced MARKET_DELAY ahead (MarketSet carries the time it takes effect).
+        uint256 effectiveAt = nextDealId == 1 ? block.timestamp : block.timestamp + MARKET_DELAY;
+        MarketRecord memory r = _markets[market];
+        if (allowed) {
+            if (r.admittedAt == 0) r.admittedAt = uint40(effectiveAt);
+            else if (r.admittedAt <= block.timestamp) effectiveAt = r.admittedAt; // already admitted: relist now
+            r.delistedAt = 0;
+        } else if (r.admittedAt == 0 || r.admittedAt > block.timestamp) {
+            // an admission that has not taken effect is withdrawn at once (nothing can depend on it yet)
+            r.admittedAt = 0;
+            effectiveAt = block.timestamp;
+        } else if (r.delistedAt == 0) {
+            r.delistedAt = uint40(effectiveAt);
+        } else {
+            effectiveAt = r.delistedAt;
+        }
+        _markets[market] = r;
+        emit MarketSet(market, allowed, effectiveAt);
     }
 
     /// @inheritdoc IAgentEscrow
-    function setMarket(address market, bool allowed) external onlyOwner {
-        isMarket[market] = allowed;
-        emit MarketSet(market, allowed);
+    function isMarket(address market) external view returns (bool) {
+        uint256 admittedAt = _markets[market].admittedAt;
+        return admittedAt != 0 && admittedAt <= block.timestamp;
+    }
+
+    /// @inheritdoc IAgentEscrow
+    function isListed(address market) external view returns (bool) {
+        MarketRecord memory r = _markets[market];
+        // slither-disable-next-line incorrect-equality -- zero is the "not delisted" sentinel, not a balance
+        return r.admittedAt != 0 && r.admittedAt <= block.timestamp && (r.delistedAt == 0 || block.timestamp < r.delistedAt);
+    }
+
+    /// @inheritdoc IAgentEscrow
+    function marketSchedule(address market) external view returns (uint256 admittedAt, uint256 delistedAt) {
+        MarketRecord memory r = _markets[market];
+        return (r.admittedAt, r.delistedAt);
     }
 
     // =============================================================================================
@@ -471,21 +533,19 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         view
         returns (DealState state, uint256 submittedAt, bool buyerCancelled, bool sellerCancelled)
     {
-        uint256 packed = _deals[dealId];
-        // slither-disable-next-line timestamp -- bit tests on the packed deal word; no time compared
+        DealSlot packed = _deals[dealId];
         return (
             packed.state(),
             packed.submittedAt(),
-            packed & DealLib.BUYER_CANCEL != 0,
-            packed & DealLib.SELLER_CANCEL != 0
+            packed.buyerCancelled(),
+            packed.sellerCancelled()
         );
     }
 
     /// @inheritdoc IAgentEscrow
     function verifyTerms(uint256 dealId, Deal calldata deal) external view returns (bool) {
-        uint256 packed = _deals[dealId];
-        // slither-disable-next-line timestamp -- tests the packed deal word; no time compared
-        return packed != 0 && packed.matches(DealLib.hashCalldata(deal));
+        DealSlot packed = _deals[dealId];
+        return !packed.isEmpty() && packed.matches(DealLib.hashCalldata(deal));
     }
 
     /// @inheritdoc IAgentEscrow
@@ -500,30 +560,43 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
 
     /// @inheritdoc IAgentEscrow
     function totals(address asset) external view returns (uint256 locked, uint256 credits, uint256 fees) {
-        uint256 word = _totals[asset];
-        return (uint128(word), _creditTotals[asset], word >> 128);
+        AssetTotals t = _totals[asset];
+        return (t.locked(), _creditTotals[asset], t.fees());
     }
 
     /// @inheritdoc IAgentEscrow
-    function creditOf(address account, address asset) external view returns (uint256) {
-        return _credits[account][asset];
+    function settlement(uint256 dealId, Deal calldata deal) external view returns (DealState state, uint256 paid) {
+        DealSlot packed = _deals[dealId];
+        if (packed.isEmpty() || !packed.matches(DealLib.hashCalldata(deal))) return (DealState.None, 0);
+        state = packed.state();
+        uint256 gross = 0; // not settled to the seller (Rejected, Refunded, Cancelled, or still open)
+        // slither-disable-next-line incorrect-equality -- exact tests of the deal state enum
+        if (state == DealState.Accepted || state == DealState.Finalized) {
+            gross = uint256(deal.amount) - DealLib.latePenalty(deal, packed.submittedAt());
+            // slither-disable-next-line incorrect-equality -- exact test of the deal state enum
+        } else if (state == DealState.Resolved) {
+            (bool ruled, uint256 sellerBps) = packed.ruling();
+            gross = ruled ? _rulingShare(deal, sellerBps) : _defaultShare(deal, packed);
+        }
+        paid = gross - DealLib.feeOn(gross, feeBps);
+        if (packed.hasReleases()) paid += _released[dealId];
     }
+
 
     // =============================================================================================
     // Internals
     // =============================================================================================
 
     /// @dev The stored word of `dealId`, after checking that `deal` is its current terms.
-    function _load(uint256 dealId, Deal calldata deal) private view returns (uint256 packed) {
+    function _load(uint256 dealId, Deal calldata deal) private view returns (DealSlot packed) {
         packed = _deals[dealId];
-        // slither-disable-next-line incorrect-equality,timestamp -- exact zero test of the deal word (no deal)
-        if (packed == 0) revert EscrowDealNotFound(dealId);
+        // slither-disable-next-line incorrect-equality -- exact zero test of the deal word (no deal)
+        if (packed.isEmpty()) revert EscrowDealNotFound(dealId);
         if (!packed.matches(DealLib.hashCalldata(deal))) revert EscrowTermsMismatch(dealId);
     }
 
-    function _requireState(uint256 dealId, uint256 packed, DealState expected) private pure {
+    function _requireState(uint256 dealId, DealSlot packed, DealState expected) private pure {
         DealState state = packed.state();
-        // slither-disable-next-line timestamp -- compares the deal state enum; no time compared
         if (state != expected) revert EscrowInvalidState(dealId, state);
     }
 
@@ -533,67 +606,53 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
         return uint128(value);
     }
 
-    /// @dev Add `value` to the locked total of `asset` (low 128 bits of the packed totals word).
+    /// @dev Add `value` to the locked total of `asset` (see {AssetTotals}).
     function _lock(address asset, uint256 value) private {
         uint256 slot;
-        uint256 word;
-        // slither-disable-next-line assembly -- one slot hash for the read and the write: ~30 gas less per fund
+        AssetTotals word;
         assembly ("memory-safe") {
             mstore(0x00, asset)
             mstore(0x20, _totals.slot)
             slot := keccak256(0x00, 0x40) // the slot of _totals[asset]
             word := sload(slot)
         }
-        // slither-disable-next-line timestamp -- overflow check on the totals word; no time
-        if (uint128(word) + value > type(uint128).max) revert EscrowAccountingOverflow();
-        // locked + value < 2^128: no carry into the fees half
+        // The locked total is 160 bits wide, a deal at most 128: no single deal can fill it (issue 12, point 10).
+        if (word.locked() + value > TotalsLib.MAX_LOCKED) revert EscrowAccountingOverflow();
+        word = word.addLocked(value); // locked + value < 2^160: no carry into the fees
         assembly ("memory-safe") {
-            sstore(slot, add(word, value))
+            sstore(slot, word)
         }
     }
 
-    /// @dev Move `value` out of the locked total of `asset`, `fee` of it into owed fees (one read, one write;
-    /// bit arithmetic on the packed word: locked in the low 128 bits, fees in the high 128 bits). The check
-    /// follows the write so that the read and the write share one slot computation; a failed check reverts
-    /// the write with it.
+    /// @dev Move `value` out of the locked total of `asset`, `fee` of it into owed fees (one read, one write).
+    /// The check follows the write so that the read and the write share one slot computation; the rare
+    /// branch (fees beyond 96 bits, only in huge-supply tokens) rewrites it and credits the fee instead, so a
+    /// full fee counter never blocks a settlement.
     function _unlock(address asset, uint256 value, uint256 fee) private {
-        uint256 word = _totals[asset];
-        unchecked {
-            _totals[asset] = word - value + (fee << 128);
-        }
-        // value <= locked and fee < value always hold (every unlocked coin was locked before), but check anyway
-        // slither-disable-next-line timestamp -- bounds check on the totals word; no time
-        if (value > uint128(word) || (word >> 128) + fee > type(uint128).max) revert EscrowAccountingOverflow();
+        AssetTotals word = _totals[asset];
+        _totals[asset] = word.unlock(value, fee);
+        if (value > word.locked() || word.fees() + fee > TotalsLib.MAX_FEES) _unlockSlow(asset, word, value, fee);
     }
 
-    /// @dev Pull `value` of `asset` from `from`; returns what actually arrived (balance difference).
-    function _pull(address asset, address from, uint256 value) private returns (uint256) {
-        uint256 before = _balanceOf(asset);
-        IERC20(asset).safeTransferFrom(from, address(this), value);
-        return _balanceOf(asset) - before;
-    }
-
-    /// @dev The escrow's balance of `asset` (a bare staticcall: the transfer around it proves the code).
-    function _balanceOf(address asset) private view returns (uint256 held) {
-        // slither-disable-next-line assembly -- bare balanceOf staticcall; checks success and a 32-byte return
-        assembly ("memory-safe") {
-            mstore(0x00, 0x70a08231) // balanceOf(address)
-            mstore(0x20, address())
-            if iszero(and(gt(returndatasize(), 0x1f), staticcall(gas(), asset, 0x1c, 0x24, 0x00, 0x20))) {
-                revert(0, 0)
-            }
-            held := mload(0x00)
-        }
+    function _unlockSlow(address asset, AssetTotals word, uint256 value, uint256 fee) private {
+        // value <= locked always holds (every unlocked coin was locked before), but check anyway
+        if (value > word.locked()) revert EscrowAccountingOverflow();
+        _totals[asset] = word.unlock(value, 0);
+        _credit(feeRecipient, asset, fee);
     }
 
     /// @dev Market funding: count tokens already sent to the escrow beyond its books, pull the shortfall
-    /// from the market, and return what arrived (at most `expected`; any surplus stays unaccounted).
+    /// from the market, and return what arrived (at most `expected`; any surplus stays unaccounted). Refuses
+    /// an asset whose balance is below its books.
     function _receiveFromMarket(address asset, uint256 expected) private returns (uint256 received) {
-        uint256 word = _totals[asset];
-        uint256 accounted = uint256(uint128(word)) + (word >> 128) + _creditTotals[asset];
-        uint256 balance = _balanceOf(asset);
-        received = balance > accounted ? balance - accounted : 0;
-        // slither-disable-next-line timestamp -- compares token amounts; no time comparison
+        AssetTotals word = _totals[asset];
+        uint256 accounted = word.locked() + word.fees() + _creditTotals[asset];
+        uint256 balance = Asset.wrap(asset).selfBalance();
+        // Books above the balance: the token took coins from the escrow (negative rebase, sender tax). That
+        // deficit belongs to the positions already held; counting "balance minus books" would charge it to
+        // this new deal instead, so the asset takes no new market deals (issue 12, point 6).
+        if (balance < accounted) revert EscrowAssetDeficit(asset, balance, accounted);
+        received = balance - accounted;
         if (received < expected) {
             uint256 shortfall = expected - received;
             // Pull the shortfall from a market that approved it. A market that pre-transferred a fee-on-transfer
@@ -602,48 +661,10 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, ReentrancyGuardTransient {
             // slither-disable-next-line incorrect-equality -- token amount: zero means nothing was pre-transferred
             if (received == 0 || IERC20(asset).allowance(msg.sender, address(this)) >= shortfall) {
                 IERC20(asset).safeTransferFrom(msg.sender, address(this), shortfall);
-                balance = _balanceOf(asset);
+                balance = Asset.wrap(asset).selfBalance();
                 received = balance > accounted ? balance - accounted : 0;
             }
         }
         if (received > expected) received = expected;
     }
-
-    /// @dev Push a payout; if the receiver refuses it (revert, out of gas, token failure) credit it instead.
-    function _pay(address asset, address to, uint256 value) private {
-        // slither-disable-next-line incorrect-equality,timestamp -- skips exactly-zero payouts (an amount)
-        if (value == 0) return;
-        bool ok;
-        if (asset == address(0)) {
-            // Make sure the receiver really gets PAYOUT_GAS (63/64 rule), so a caller cannot pick a gas
-            // limit that makes a contract receiver fail on purpose.
-            if (gasleft() < PAYOUT_GAS + PAYOUT_GAS / 63 + 12_000) revert EscrowInsufficientGas(gasleft());
-            // slither-disable-next-line assembly -- no returndata copy: a receiver cannot return-bomb us
-            assembly ("memory-safe") {
-                ok := call(PAYOUT_GAS, to, value, 0, 0, 0, 0)
-            }
-        } else {
-            ok = IERC20(asset).trySafeTransfer(to, value);
-        }
-        if (!ok) {
-            _credits[to][asset] += value;
-            _creditTotals[asset] += value;
-            emit PayoutCredited(to, asset, value);
-        }
-    }
-
-    /// @dev Send or revert (withdrawals and fee collection: the caller chose the receiver).
-    function _send(address asset, address to, uint256 value) private {
-        bool ok;
-        if (asset == address(0)) {
-            // slither-disable-next-line assembly -- no returndata copy: a receiver cannot return-bomb us
-            assembly ("memory-safe") {
-                ok := call(gas(), to, value, 0, 0, 0, 0)
-            }
-        } else {
-            ok = IERC20(asset).trySafeTransfer(to, value);
-        }
-        if (!ok) revert EscrowTransferFailed(asset, to, value);
-    }
-
 }

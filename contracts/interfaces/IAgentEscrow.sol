@@ -2,6 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {Deal, DealState} from "../libraries/EscrowTypes.sol";
+import {ICredits} from "./ICredits.sol";
 
 /// @title IAgentEscrow
 /// @notice Singleton escrow holding many deals between agents: the buyer locks ETH or an ERC-20, the
@@ -13,9 +14,16 @@ import {Deal, DealState} from "../libraries/EscrowTypes.sol";
 ///   submit/postBond while `now <= deliverBy`,                refund when `now > deliverBy`;
 ///   dispute while `now <= submittedAt + reviewWindow`,        finalize when `now > submittedAt + reviewWindow`;
 ///   resolve while `now <= submittedAt + reviewWindow + rulingWindow`, settleDefault after it.
-/// Admin: the owner (Ownable2Step) can only add and remove market contracts (`setMarket`). It cannot move,
-/// freeze or redirect deal funds, credits or fees; the fee rate and recipient are immutable.
-interface IAgentEscrow {
+/// Deals without an arbiter: the buyer is the evaluator (after ERC-8183's client-as-evaluator). Within the
+/// review window it accepts or `reject`s; a rejection refunds the amount and forfeits the posted bond to the
+/// buyer. So nobody collects from a buyer who acts in time; a seller that does not trust the buyer asks for
+/// an arbiter in the terms.
+/// Fees: the protocol fee is rounded up on every payout for service (seller share, release, arbiter fee).
+/// Admin: the owner (Ownable2Step) can only admit and delist market contracts (`setMarket`), announced
+/// MARKET_DELAY ahead once any deal exists; a delisted market can still open the deals of sales it started.
+/// It cannot move, freeze or redirect deal funds, credits or fees; the fee rate and recipient are immutable
+/// (the recipient may choose where its fees go: `collectFeesTo`).
+interface IAgentEscrow is ICredits {
     // ---------------------------------------------------------------------------------------------
     // Events
     // ---------------------------------------------------------------------------------------------
@@ -34,7 +42,7 @@ interface IAgentEscrow {
     event FundsReleased(uint256 indexed dealId, uint256 amount, uint256 fee, uint256 remaining);
     /// @notice The buyer accepted: seller got `toSeller` (price minus late penalty minus fee, plus bond),
     /// buyer got `toBuyer` (the late penalty). The protocol fee is not repeated here (it is derivable and
-    /// this event is on the hottest path): fee = (amount - toBuyer) * feeBps / 10_000.
+    /// this event is on the hottest path): fee = ceil((amount - toBuyer) * feeBps / 10_000).
     event DealAccepted(uint256 indexed dealId, uint256 toSeller, uint256 toBuyer);
     /// @notice The review window lapsed and `by` settled the deal as if accepted (fee as in `DealAccepted`).
     event DealFinalized(uint256 indexed dealId, address indexed by, uint256 toSeller, uint256 toBuyer);
@@ -56,15 +64,12 @@ interface IAgentEscrow {
     event DealCancelled(uint256 indexed dealId, uint256 toBuyer, uint256 toSeller);
     /// @notice A batch skipped `dealId` because the item would have reverted with `reason` (an encoded error).
     event DealSkipped(uint256 indexed dealId, bytes reason);
-    /// @notice A payout to `account` could not be pushed (reverting or gas-burning receiver, failing token)
-    /// and was credited instead; the account pulls it with `withdraw`.
-    event PayoutCredited(address indexed account, address indexed asset, uint256 amount);
-    /// @notice `account` withdrew its credit in `asset` to `to`.
-    event Withdrawn(address indexed account, address indexed asset, address to, uint256 amount);
     /// @notice Protocol fees in `asset` were sent to the fee recipient.
     event FeesCollected(address indexed asset, address indexed recipient, uint256 amount);
-    /// @notice The owner authorised (`allowed`) or deauthorised a market contract.
-    event MarketSet(address indexed market, bool allowed);
+    /// @notice The owner admitted (`allowed`) or delisted a market contract, taking effect at `effectiveAt`.
+    event MarketSet(address indexed market, bool allowed, uint256 effectiveAt);
+    /// @notice The buyer rejected the deliverable of an arbiter-less deal: amount and bond went to the buyer.
+    event DealRejected(uint256 indexed dealId, uint256 toBuyer);
 
     // ---------------------------------------------------------------------------------------------
     // Errors
@@ -84,8 +89,10 @@ interface IAgentEscrow {
     error EscrowDeadlinePassed(uint256 dealId, uint256 deadline, uint256 now);
     /// @notice `deadline` has not passed yet (`now` <= `deadline`): this exit is not open yet.
     error EscrowDeadlineNotReached(uint256 dealId, uint256 deadline, uint256 now);
-    /// @notice The deal has no arbiter, so it cannot be disputed.
+    /// @notice The deal has no arbiter, so it cannot be disputed (the buyer `reject`s instead).
     error EscrowNoArbiter(uint256 dealId);
+    /// @notice The deal has an arbiter: the buyer disputes instead of rejecting.
+    error EscrowHasArbiter(uint256 dealId, address arbiter);
     /// @notice The deal amount (or what actually arrived) is zero.
     error EscrowZeroAmount();
     /// @notice Buyer, seller and arbiter must be non-zero (arbiter may be zero) and pairwise distinct.
@@ -99,17 +106,15 @@ interface IAgentEscrow {
     error EscrowWrongValue(uint256 expected, uint256 sent);
     /// @notice Release of `amount` exceeds the `remaining` locked amount (or is zero).
     error EscrowInvalidRelease(uint256 dealId, uint256 amount, uint256 remaining);
-    /// @notice `account` has no credit in `asset` (or no fees are owed in it).
-    error EscrowNothingToWithdraw(address account, address asset);
-    /// @notice Sending `amount` of `asset` to `to` failed (withdrawals and fee collection revert on failure).
-    error EscrowTransferFailed(address asset, address to, uint256 amount);
-    /// @notice Too little gas left to give a payout receiver its full allowance (`gasLeft` remained).
-    error EscrowInsufficientGas(uint256 gasLeft);
     /// @notice Batch arrays of different lengths.
     error EscrowLengthMismatch(uint256 ids, uint256 deals);
     /// @notice A per-asset total would under- or overflow, or an amount that arrived does not fit the
     /// 128-bit deal fields (unreachable with real tokens and uncorrupted books).
     error EscrowAccountingOverflow();
+    /// @notice The escrow holds less of `asset` (`balance`) than its books say (`accounted`): the token took
+    /// coins (negative rebase, a tax on the sender). New market deals in it are refused, so the deficit is not
+    /// charged to them; existing positions settle as before.
+    error EscrowAssetDeficit(address asset, uint256 balance, uint256 accounted);
     /// @notice Constructor: fee above the 5% cap.
     error EscrowFeeTooHigh(uint256 feeBps, uint256 maxBps);
     /// @notice Constructor: a non-zero fee needs a fee recipient.
@@ -146,6 +151,10 @@ interface IAgentEscrow {
     /// @notice The buyer disputes the deliverable within the review window (deals with an arbiter only).
     function dispute(uint256 dealId, Deal calldata deal) external;
 
+    /// @notice The buyer rejects the deliverable of a deal without an arbiter within the review window:
+    /// it gets the amount back and the seller's posted bond as compensation.
+    function reject(uint256 dealId, Deal calldata deal) external;
+
     /// @notice The arbiter rules before the ruling deadline: after its fee, `sellerBps` of the amount and
     /// `bondSellerBps` of the bond go to the seller, the rest to the buyer.
     function resolve(uint256 dealId, Deal calldata deal, uint256 sellerBps, uint256 bondSellerBps) external;
@@ -172,24 +181,36 @@ interface IAgentEscrow {
     // Credits, fees, admin
     // ---------------------------------------------------------------------------------------------
 
-    /// @notice Pull the caller's credited payouts in `asset` to the caller.
-    function withdraw(address asset) external returns (uint256 amount);
-
-    /// @notice Pull the caller's credited payouts in `asset` to `to` (for receivers that refuse payments).
-    function withdrawTo(address asset, address to) external returns (uint256 amount);
-
     /// @notice Anyone sends the protocol fees owed in `asset` to the immutable fee recipient.
     function collectFees(address asset) external returns (uint256 amount);
 
-    /// @notice Owner only: authorise or deauthorise a market contract (the owner's only power).
+    /// @notice Fee recipient only: send the protocol fees owed in `asset` to `to` (a recipient that a token
+    /// blocklists, or that cannot take ETH, still gets its fees out).
+    function collectFeesTo(address asset, address to) external returns (uint256 amount);
+
+    /// @notice Owner only: admit (`allowed`) or delist a market contract (the owner's only power). Once any
+    /// deal exists the change takes effect MARKET_DELAY later; before that, at once. Withdrawing a pending
+    /// admission is immediate. A delisted market keeps `isMarket` (it can still open the deals of sales it
+    /// started); markets must stop starting new sales once `isListed` is false.
     function setMarket(address market, bool allowed) external;
 
     // ---------------------------------------------------------------------------------------------
     // Views
     // ---------------------------------------------------------------------------------------------
 
-    /// @notice Whether `market` may call `openFor`.
+    /// @notice Whether `market` may call `openFor` (its admission took effect).
     function isMarket(address market) external view returns (bool);
+
+    /// @notice Whether `market` is admitted and not delisted: it may start new sales.
+    function isListed(address market) external view returns (bool);
+
+    /// @notice When `market`'s admission and delisting take (or took) effect; zero: none.
+    function marketSchedule(address market) external view returns (uint256 admittedAt, uint256 delistedAt);
+
+    /// @notice Where `deal` (the current terms of `dealId`) stands and what its seller was paid for it, net
+    /// of protocol fees (early releases included; bond returns and refunds excluded). State None when `deal`
+    /// is not the terms of `dealId`. The reputation registry weighs ratings by `paid`.
+    function settlement(uint256 dealId, Deal calldata deal) external view returns (DealState state, uint256 paid);
 
     /// @notice The mutable part of a deal: state, submission time and pending cancel requests.
     function dealStatus(uint256 dealId)
@@ -209,9 +230,6 @@ interface IAgentEscrow {
     /// @notice Solvency figures for `asset`: balance == locked + credits + fees (DESIGN §6.1; donations
     /// sent straight to the contract only add to the balance).
     function totals(address asset) external view returns (uint256 locked, uint256 credits, uint256 fees);
-
-    /// @notice The credit `account` can withdraw in `asset`.
-    function creditOf(address account, address asset) external view returns (uint256);
 
     /// @notice The id the next deal will get.
     function nextDealId() external view returns (uint256);

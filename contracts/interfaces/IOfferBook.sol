@@ -85,6 +85,8 @@ interface IOfferBook {
     error OfferInsufficientDeposit(address account, uint256 balance, uint256 needed);
     /// @notice Sending `amount` wei to `to` failed.
     error OfferTransferFailed(address to, uint256 amount);
+    /// @notice Too little gas left to give the next `fillMany` item its full FILL_ITEM_GAS (`gasLeft`).
+    error OfferInsufficientGas(uint256 gasLeft);
     /// @notice `fillItem` is internal to `fillMany` (only this contract may call it).
     error OfferOnlySelf(address caller);
     /// @notice Constructor: `escrow` is not a contract (zero address or an account without code).
@@ -110,7 +112,10 @@ interface IOfferBook {
     }
 
     /// @notice Fill many offers in one transaction as the taker. An item that would revert is skipped
-    /// (`FillSkipped` with its reason) and the others go ahead; `dealIds[i]` is 0 for a skipped item.
+    /// (`FillSkipped` with the first 228 bytes of its reason) and the others go ahead; `dealIds[i]` is 0 for
+    /// a skipped item. Each item runs with `FILL_ITEM_GAS` at most (a maker's ERC-1271 check or a token
+    /// burning gas sinks only its own item; such an item is skipped with an empty reason); the call
+    /// reverts with `OfferInsufficientGas` rather than give an item less.
     /// `msg.value` must cover the ETH legs of all items; what skipped items did not use is refunded
     /// (credited to the caller's deposit if the refund cannot be sent).
     function fillMany(FillItem[] calldata items) external payable returns (uint256[] memory dealIds);

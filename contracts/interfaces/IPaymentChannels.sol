@@ -10,7 +10,8 @@ import {ChannelKey, ChannelStatus, ChannelClaim} from "../libraries/ChannelTypes
 /// (`claim`, the channel stays open) or ends the channel (`close`). A voucher above the deposit pays at
 /// most the deposit. After the expiry anyone can return the unclaimed rest to the payer (`reclaim`).
 /// Both parties can end the channel early by agreeing on a final amount (`cooperativeClose`, signatures
-/// over `CooperativeClose(bytes32 channelId, uint256 amount)`).
+/// over `CooperativeClose(bytes32 channelId, uint256 amount, uint256 deadline)`, void after `deadline`, so
+/// a consent given before later vouchers cannot be replayed once the payee has waited it out).
 ///
 /// The EIP-712 domain (name "AgentMarket PaymentChannels", version "1") binds the chain id and this
 /// contract; the channel id binds payer, payee, asset and salt, and a used id can never be reopened, so
@@ -87,6 +88,8 @@ interface IPaymentChannels {
     error ChannelNothingToWithdraw(address account, address asset);
     /// @notice Sending `amount` of `asset` to `to` failed (withdrawals revert on failure).
     error ChannelTransferFailed(address asset, address to, uint256 amount);
+    /// @notice The cooperative-close consent expired at `deadline` (`now` > `deadline`).
+    error ChannelCloseExpired(bytes32 channelId, uint256 deadline, uint256 now);
     /// @notice Too little gas left to give a payout receiver its full allowance (`gasLeft` remained).
     error ChannelInsufficientGas(uint256 gasLeft);
 
@@ -114,12 +117,14 @@ interface IPaymentChannels {
     /// the claimed total, e.g. 0 with an empty signature) and close; the payer gets the rest back.
     function close(ChannelKey calldata key, uint256 amount, bytes calldata signature) external;
 
-    /// @notice Close early at a final cumulative `amount` both parties agreed on, at any time while open.
+    /// @notice Close early at a final cumulative `amount` both parties agreed on, at any time while open
+    /// and `now <= deadline` (the signed consent's deadline).
     /// The caller's own signature is not needed: the payee calling passes only `payerSignature`, the payer
     /// calling only `payeeSignature`; anyone else passes both.
     function cooperativeClose(
         ChannelKey calldata key,
         uint256 amount,
+        uint256 deadline,
         bytes calldata payerSignature,
         bytes calldata payeeSignature
     ) external;
@@ -149,8 +154,9 @@ interface IPaymentChannels {
     /// @notice The EIP-712 digest the payer signs for a voucher of cumulative `amount`.
     function voucherDigest(bytes32 id, uint256 amount) external view returns (bytes32);
 
-    /// @notice The EIP-712 digest both parties sign to close cooperatively at cumulative `amount`.
-    function closeDigest(bytes32 id, uint256 amount) external view returns (bytes32);
+    /// @notice The EIP-712 digest both parties sign to close cooperatively at cumulative `amount`, valid
+    /// until `deadline` (inclusive).
+    function closeDigest(bytes32 id, uint256 amount, uint256 deadline) external view returns (bytes32);
 
     /// @notice The credit `account` can withdraw in `asset`.
     function creditOf(address account, address asset) external view returns (uint256);

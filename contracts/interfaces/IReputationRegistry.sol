@@ -10,8 +10,11 @@ import {Deal, DealState} from "../libraries/EscrowTypes.sol";
 /// deal's value, so buying reputation costs real volume and its protocol fees.
 ///
 /// The escrow stores only a hash of each deal's terms; the rater passes the `Deal` struct back and the
-/// registry checks it with the escrow's `verifyTerms` and `dealStatus`. The weight is the terms' `amount`
-/// at settlement (what was still locked; early releases lowered it), capped at 2^96 - 1.
+/// registry checks it with the escrow's `settlement` view, which also says what the seller was actually
+/// paid for the deal net of protocol fees (releases included, refunds and bond returns excluded): that is the
+/// weight, capped at 2^96 - 1. A self-dealer therefore pays at least feeBps / 10,000 of every unit of weight
+/// in fees, on every settlement path (an arbiter ruling 0% to the seller yields weight 0).
+/// Totals saturate instead of reverting (see `summary`): no agent can make itself unratable.
 /// Aggregates are kept per (agent, asset) and per (agent, asset, tag): weights in different assets are not
 /// comparable, and a deal in a worthless self-made token must not outweigh real ETH volume.
 interface IReputationRegistry {
@@ -35,8 +38,6 @@ interface IReputationRegistry {
     error ReputationNotParty(uint256 dealId, address caller);
     /// @notice `rater` already rated its counterparty for `dealId`.
     error ReputationAlreadyRated(uint256 dealId, address rater);
-    /// @notice An agent's totals in one asset outgrew their packed widths (count 2^32, weight 2^104).
-    error ReputationTotalsOverflow();
     /// @notice `score` is above `maxScore`.
     error ReputationInvalidScore(uint256 score, uint256 maxScore);
 
@@ -45,7 +46,8 @@ interface IReputationRegistry {
     function rate(uint256 dealId, Deal calldata deal, uint8 score, bytes32 tag, bytes32 commentHash) external;
 
     /// @notice Overall figures of `agent` in `asset`: number of ratings, summed weights, and
-    /// sum(weight * score). The value-weighted score is `weightedScoreSum / totalWeight`.
+    /// sum(weight * score). The value-weighted score is `weightedScoreSum / totalWeight`. When the weight total
+    /// would pass 2^104 both sums are halved before a rating is added (the count stops at 2^32 - 1).
     function summary(address agent, address asset)
         external
         view

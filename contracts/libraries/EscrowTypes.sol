@@ -12,7 +12,9 @@ enum DealState {
     Finalized, //     6: terminal: review window lapsed, anyone settled as if accepted
     Resolved, //      7: terminal: arbiter ruled, or the default ruling applied after the ruling deadline
     Refunded, //      8: terminal: no delivery by the deadline, buyer refunded (plus the bond)
-    Cancelled //      9: terminal: cancelled before delivery, everyone got their money back
+    Cancelled, //     9: terminal: cancelled before delivery, everyone got their money back
+    Rejected //      10: terminal: buyer rejected the deliverable of an arbiter-less deal in its review window;
+    //                   amount and posted bond went to the buyer
 }
 
 /// @notice The terms of a deal. Only a hash of it is stored; callers pass the struct back in calldata.
@@ -38,22 +40,72 @@ struct Deal {
     uint16 defaultSellerBps; //  split applied if the arbiter never rules (seller's share of amount and bond)
 }
 
-/// @notice Hashing and packed-state helpers for deals.
-/// A deal occupies one storage word: the top 192 bits of the terms hash, then the mutable state.
-///   bits 64..255  keccak256(abi.encode(deal)) >> 64   (second-preimage resistance 2^192)
-///   bits  8..47   submittedAt (uint40), 0 until the deliverable is submitted
-///   bit   48      buyer asked to cancel
+/// @notice The storage word of one deal (after Uniswap v4's `Slot0`: a value type with getters and setters,
+/// no inline masks at the call sites):
+///   bits 72..255  keccak256(abi.encode(deal)) >> 72   (second-preimage resistance 2^184)
+///   bit   64      funds were released early (their net is in the escrow's `_released`; saves raters a read)
+///   bits 50..63   ruling: 0 = no arbiter ruling (default split), else the arbiter's sellerBps + 1
 ///   bit   49      seller asked to cancel
+///   bit   48      buyer asked to cancel
+///   bits  8..47   submittedAt (uint40), 0 until the deliverable is submitted
 ///   bits  0..7    DealState
+type DealSlot is uint256;
+
+using DealLib for DealSlot global;
+
+/// @notice Locked and owed-fee totals of one asset in one word (touched together on settlement):
+///   bits   0..159  locked (wider than any one deal's 128-bit amount: no single deal fills it)
+///   bits 160..255  protocol fees owed (fees beyond 96 bits are credited to the fee recipient instead)
+type AssetTotals is uint256;
+
+using TotalsLib for AssetTotals global;
+
+/// @notice Getters and setters of {AssetTotals}.
+library TotalsLib {
+    uint256 internal constant MAX_LOCKED = type(uint160).max;
+    uint256 internal constant MAX_FEES = type(uint96).max;
+
+    function locked(AssetTotals t) internal pure returns (uint256) {
+        return uint160(AssetTotals.unwrap(t));
+    }
+
+    function fees(AssetTotals t) internal pure returns (uint256) {
+        return AssetTotals.unwrap(t) >> 160;
+    }
+
+    /// @notice `t` with `value` more locked; the caller checks `locked + value <= MAX_LOCKED`.
+    function addLocked(AssetTotals t, uint256 value) internal pure returns (AssetTotals) {
+        unchecked {
+            return AssetTotals.wrap(AssetTotals.unwrap(t) + value);
+        }
+    }
+
+    /// @notice `t` with `value` less locked and `fee` more owed; the caller checks both bounds.
+    function unlock(AssetTotals t, uint256 value, uint256 fee) internal pure returns (AssetTotals) {
+        unchecked {
+            return AssetTotals.wrap(AssetTotals.unwrap(t) - value + (fee << 160));
+        }
+    }
+
+    /// @notice `t` with no fees owed (locked kept).
+    function clearFees(AssetTotals t) internal pure returns (AssetTotals) {
+        return AssetTotals.wrap(uint160(AssetTotals.unwrap(t)));
+    }
+}
+
+/// @notice Hashing, fee and packed-state helpers for deals.
 library DealLib {
     uint256 internal constant DEAL_WORDS_SIZE = 15 * 32;
-    uint256 internal constant HASH_MASK = ~uint256(type(uint64).max);
+    uint256 internal constant HASH_MASK = ~uint256(type(uint72).max);
+    uint256 internal constant RELEASED = 1 << 64;
     uint256 internal constant BUYER_CANCEL = 1 << 48;
     uint256 internal constant SELLER_CANCEL = 1 << 49;
+    uint256 private constant STATE_MASK = 0xff;
+    uint256 private constant RULING_SHIFT = 50;
+    uint256 private constant RULING_MASK = 0x3fff; // 14 bits: sellerBps + 1 <= 10,001
 
     /// @notice keccak256(abi.encode(deal)) of a calldata struct.
     function hashCalldata(Deal calldata deal) internal pure returns (bytes32 h) {
-        // slither-disable-next-line assembly -- hashes the 15 static calldata words (= abi.encode) in place
         assembly ("memory-safe") {
             let p := mload(0x40)
             calldatacopy(p, deal, DEAL_WORDS_SIZE)
@@ -63,28 +115,90 @@ library DealLib {
 
     /// @notice keccak256(abi.encode(deal)) of a memory struct (memory layout equals the ABI encoding).
     function hashMemory(Deal memory deal) internal pure returns (bytes32 h) {
-        // slither-disable-next-line assembly -- memory layout of Deal equals abi.encode (15 static words)
         assembly ("memory-safe") {
             h := keccak256(deal, DEAL_WORDS_SIZE)
         }
     }
 
-    /// @notice The packed storage word for a deal with hash `h`, state `s` and submission time `t`.
-    function pack(bytes32 h, DealState s, uint256 t) internal pure returns (uint256) {
-        return (uint256(h) & HASH_MASK) | (t << 8) | uint256(uint8(s));
+    /// @notice The slot for a deal with hash `h`, state `s` and submission time `t`.
+    function pack(bytes32 h, DealState s, uint256 t) internal pure returns (DealSlot) {
+        return DealSlot.wrap((uint256(h) & HASH_MASK) | (t << 8) | uint256(uint8(s)));
     }
 
-    function state(uint256 packed) internal pure returns (DealState) {
-        return DealState(uint8(packed));
+    function isEmpty(DealSlot slot) internal pure returns (bool) {
+        return DealSlot.unwrap(slot) == 0;
     }
 
-    function submittedAt(uint256 packed) internal pure returns (uint256) {
-        return uint40(packed >> 8);
+    function state(DealSlot slot) internal pure returns (DealState) {
+        return DealState(uint8(DealSlot.unwrap(slot)));
     }
 
-    /// @notice True when the stored word was made from terms hashing to `h`.
-    function matches(uint256 packed, bytes32 h) internal pure returns (bool) {
-        return (packed ^ uint256(h)) & HASH_MASK == 0;
+    function submittedAt(DealSlot slot) internal pure returns (uint256) {
+        return uint40(DealSlot.unwrap(slot) >> 8);
+    }
+
+    function buyerCancelled(DealSlot slot) internal pure returns (bool) {
+        return DealSlot.unwrap(slot) & BUYER_CANCEL != 0;
+    }
+
+    function sellerCancelled(DealSlot slot) internal pure returns (bool) {
+        return DealSlot.unwrap(slot) & SELLER_CANCEL != 0;
+    }
+
+    /// @notice The arbiter's ruling (`ruled` false: the default split applied or no dispute).
+    function ruling(DealSlot slot) internal pure returns (bool ruled, uint256 sellerBps) {
+        uint256 r = (DealSlot.unwrap(slot) >> RULING_SHIFT) & RULING_MASK;
+        return (r != 0, r == 0 ? 0 : r - 1);
+    }
+
+    /// @notice True when the slot was made from terms hashing to `h`.
+    function matches(DealSlot slot, bytes32 h) internal pure returns (bool) {
+        return (DealSlot.unwrap(slot) ^ uint256(h)) & HASH_MASK == 0;
+    }
+
+    function withState(DealSlot slot, DealState s) internal pure returns (DealSlot) {
+        return DealSlot.wrap((DealSlot.unwrap(slot) & ~STATE_MASK) | uint256(uint8(s)));
+    }
+
+    /// @notice `slot` in state `s` after the arbiter ruled `sellerBps` (<= 10,000).
+    function withRuling(DealSlot slot, DealState s, uint256 sellerBps) internal pure returns (DealSlot) {
+        uint256 w = DealSlot.unwrap(slot) & ~(STATE_MASK | (RULING_MASK << RULING_SHIFT));
+        return DealSlot.wrap(w | ((sellerBps + 1) << RULING_SHIFT) | uint256(uint8(s)));
+    }
+
+    /// @notice `slot` in state Submitted at time `t` (cancel requests dropped: delivery supersedes them).
+    function withSubmission(DealSlot slot, uint256 t) internal pure returns (DealSlot) {
+        uint256 kept = DealSlot.unwrap(slot) & (HASH_MASK | RELEASED);
+        return DealSlot.wrap(kept | (t << 8) | uint256(uint8(DealState.Submitted)));
+    }
+
+    /// @notice `slot` Funded under the terms hashing to `h` (the bond was posted; cancel requests dropped).
+    function withBondPosted(DealSlot slot, bytes32 h) internal pure returns (DealSlot) {
+        uint256 kept = DealSlot.unwrap(slot) & RELEASED;
+        return DealSlot.wrap(kept | (uint256(h) & HASH_MASK) | uint256(uint8(DealState.Funded)));
+    }
+
+    /// @notice `slot` with the hash replaced by `h` and the released flag set (funds released early).
+    function withRelease(DealSlot slot, bytes32 h) internal pure returns (DealSlot) {
+        return DealSlot.wrap((DealSlot.unwrap(slot) & ~HASH_MASK) | (uint256(h) & HASH_MASK) | RELEASED);
+    }
+
+    function hasReleases(DealSlot slot) internal pure returns (bool) {
+        return DealSlot.unwrap(slot) & RELEASED != 0;
+    }
+
+    /// @notice `slot` with the buyer's (`byBuyer`) or the seller's cancel request recorded.
+    function withCancelRequest(DealSlot slot, bool byBuyer) internal pure returns (DealSlot) {
+        return DealSlot.wrap(DealSlot.unwrap(slot) | (byBuyer ? BUYER_CANCEL : SELLER_CANCEL));
+    }
+
+    /// @notice Protocol fee on a payout of `value`, rounded UP: splitting a payout into small pieces
+    /// (releases under 10,000 / feeBps wei) can never make the fee round away (issue 12, point 7).
+    function feeOn(uint256 value, uint256 feeBps) internal pure returns (uint256) {
+        // value < 2^161 (a locked total) and feeBps <= 500: no overflow, so no checks to pay for
+        unchecked {
+            return (value * feeBps + 9999) / 10_000;
+        }
     }
 
     /// @notice Late-delivery penalty for a deal submitted at `submitted`: pro rata per second after

@@ -26,6 +26,11 @@ contract OfferBook is IOfferBook, EIP712, ReentrancyGuardTransient {
     using TransientSlot for *;
 
     uint256 private constant BPS = 10_000;
+    /// @notice Gas each `fillMany` item runs with at most (a fill with an ERC-1271 maker and two token
+    /// pulls uses about a third of it).
+    uint256 public constant FILL_ITEM_GAS = 300_000;
+    /// @dev Bytes of a skipped item's revert data kept for `FillSkipped` (a selector and 7 words).
+    uint256 private constant MAX_REASON = 4 + 7 * 32;
 
     /// @dev A maker's ETH deposit and counter, packed in one word.
     struct Account {
@@ -71,14 +76,18 @@ contract OfferBook is IOfferBook, EIP712, ReentrancyGuardTransient {
                 );
                 continue;
             }
+            // Each item gets FILL_ITEM_GAS and no more, so a maker's ERC-1271 check or a token that burns
+            // gas costs the batch at most that; the guard makes the cap real (63/64 rule), so the caller's
+            // gas limit cannot decide which items fail.
+            if (gasleft() < FILL_ITEM_GAS + FILL_ITEM_GAS / 63 + 20_000) revert OfferInsufficientGas(gasleft());
             // slither-disable-next-line calls-loop -- self-call: a failing item is skipped, not the batch
-            try this.fillItem{value: value}(item.offer, item.signature, item.quantity, msg.sender) returns (
-                uint256 id
-            ) {
+            try this.fillItem{value: value, gas: FILL_ITEM_GAS}(item.offer, item.signature, item.quantity, msg.sender)
+            returns (uint256 id) {
                 dealIds[i] = id;
                 budget -= value;
-            } catch (bytes memory reason) {
-                emit FillSkipped(i, _digest(item.offer), reason);
+            } catch {
+                // bare catch: the revert data is not copied whole (a return bomb would cost the batch)
+                emit FillSkipped(i, _digest(item.offer), _boundedReturndata());
             }
         }
         if (budget != 0) {
@@ -96,6 +105,19 @@ contract OfferBook is IOfferBook, EIP712, ReentrancyGuardTransient {
     {
         if (msg.sender != address(this)) revert OfferOnlySelf(msg.sender);
         return _fill(offer, signature, quantity, taker, msg.value);
+    }
+
+    /// @dev The first MAX_REASON bytes of the last call's revert data.
+    function _boundedReturndata() private pure returns (bytes memory reason) {
+        // slither-disable-next-line assembly -- bounded returndatacopy (Solidity's catch copies it all)
+        assembly ("memory-safe") {
+            let size := returndatasize()
+            if gt(size, MAX_REASON) { size := MAX_REASON }
+            reason := mload(0x40)
+            mstore(reason, size)
+            returndatacopy(add(reason, 0x20), 0, size)
+            mstore(0x40, add(add(reason, 0x20), and(add(size, 31), not(31))))
+        }
     }
 
     /// @dev What the taker pays in ETH for a fill of `quantity` (0 for ERC-20 offers).

@@ -3,8 +3,9 @@ pragma solidity 0.8.30;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {IERC1271} from "@openzeppelin/contracts/interfaces/IERC1271.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
-import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {TransientSlot} from "@openzeppelin/contracts/utils/TransientSlot.sol";
 
@@ -24,10 +25,17 @@ contract PaymentChannels is IPaymentChannels, EIP712, ReentrancyGuardTransient {
 
     /// @notice Gas forwarded to an ETH payout receiver; a receiver needing more is credited instead.
     uint256 public constant PAYOUT_GAS = 30_000;
+    /// @notice Gas forwarded to an ERC-20 `transfer` payout; a token needing more is credited instead
+    /// (withdrawals forward all gas).
+    uint256 public constant TOKEN_PAYOUT_GAS = 100_000;
+    /// @notice Gas an ERC-1271 payer's `isValidSignature` gets in a `claimMany` item (a wallet needing more
+    /// is skipped there and claims alone, where it gets all the gas).
+    uint256 public constant BATCH_SIG_GAS = 50_000;
     /// @notice keccak256("Voucher(bytes32 channelId,uint256 amount)")
     bytes32 public constant VOUCHER_TYPEHASH = keccak256("Voucher(bytes32 channelId,uint256 amount)");
-    /// @notice keccak256("CooperativeClose(bytes32 channelId,uint256 amount)")
-    bytes32 public constant CLOSE_TYPEHASH = keccak256("CooperativeClose(bytes32 channelId,uint256 amount)");
+    /// @notice keccak256("CooperativeClose(bytes32 channelId,uint256 amount,uint256 deadline)")
+    bytes32 public constant CLOSE_TYPEHASH =
+        keccak256("CooperativeClose(bytes32 channelId,uint256 amount,uint256 deadline)");
 
     mapping(bytes32 channelId => uint256 packed) private _channels;
     mapping(address account => mapping(address asset => uint256)) private _credits;
@@ -88,7 +96,7 @@ contract PaymentChannels is IPaymentChannels, EIP712, ReentrancyGuardTransient {
     {
         bytes32 id;
         bytes memory failure;
-        (id, paid, failure) = _claim(key, amount, signature);
+        (id, paid, failure) = _claim(key, amount, signature, gasleft());
         // slither-disable-next-line timestamp -- non-empty means an encoded error; the time is payload
         if (failure.length != 0) _bubble(failure);
         _pay(key.asset, key.payee, paid);
@@ -110,7 +118,7 @@ contract PaymentChannels is IPaymentChannels, EIP712, ReentrancyGuardTransient {
         uint256 pending; // owed to (payee, asset) but not pushed yet
         for (uint256 i; i < claims.length; ++i) {
             ChannelClaim calldata c = claims[i];
-            (bytes32 id, uint256 paid, bytes memory failure) = _claim(c.key, c.amount, c.signature);
+            (bytes32 id, uint256 paid, bytes memory failure) = _claim(c.key, c.amount, c.signature, BATCH_SIG_GAS);
             // slither-disable-next-line timestamp -- non-empty means an encoded error; the time is payload
             if (failure.length != 0) {
                 emit ChannelClaimSkipped(id, failure);
@@ -138,7 +146,7 @@ contract PaymentChannels is IPaymentChannels, EIP712, ReentrancyGuardTransient {
         uint256 capped = amount < deposit ? amount : deposit;
         uint256 paid = 0;
         if (capped > claimed) {
-            if (!_validSig(key.payer, _voucherDigest(id, amount), signature)) {
+            if (!_validSig(key.payer, _voucherDigest(id, amount), signature, gasleft())) {
                 revert ChannelInvalidSignature(id, key.payer);
             }
             paid = capped - claimed;
@@ -151,16 +159,22 @@ contract PaymentChannels is IPaymentChannels, EIP712, ReentrancyGuardTransient {
     function cooperativeClose(
         ChannelKey calldata key,
         uint256 amount,
+        uint256 deadline,
         bytes calldata payerSignature,
         bytes calldata payeeSignature
     ) external nonReentrant {
         bytes32 id = ChannelLib.id(key);
         uint256 w = _loadOpen(id);
-        bytes32 digest = _hashTypedDataV4(keccak256(abi.encode(CLOSE_TYPEHASH, id, amount)));
-        if (msg.sender != key.payer && !_validSig(key.payer, digest, payerSignature)) {
+        // A consent to close is only good until its deadline: a payee who signed a close and later takes a
+        // higher voucher waits the deadline out first (its VoucherStore enforces that), so no old close can
+        // be replayed below the latest voucher it holds.
+        // slither-disable-next-line timestamp -- signature deadline by design; seconds of skew are harmless
+        if (block.timestamp > deadline) revert ChannelCloseExpired(id, deadline, block.timestamp);
+        bytes32 digest = _closeDigest(id, amount, deadline);
+        if (msg.sender != key.payer && !_validSig(key.payer, digest, payerSignature, gasleft())) {
             revert ChannelInvalidSignature(id, key.payer);
         }
-        if (msg.sender != key.payee && !_validSig(key.payee, digest, payeeSignature)) {
+        if (msg.sender != key.payee && !_validSig(key.payee, digest, payeeSignature, gasleft())) {
             revert ChannelInvalidSignature(id, key.payee);
         }
         uint256 deposit = w.deposit();
@@ -245,8 +259,8 @@ contract PaymentChannels is IPaymentChannels, EIP712, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IPaymentChannels
-    function closeDigest(bytes32 id, uint256 amount) external view returns (bytes32) {
-        return _hashTypedDataV4(keccak256(abi.encode(CLOSE_TYPEHASH, id, amount)));
+    function closeDigest(bytes32 id, uint256 amount, uint256 deadline) external view returns (bytes32) {
+        return _closeDigest(id, amount, deadline);
     }
 
     /// @inheritdoc IPaymentChannels
@@ -270,7 +284,7 @@ contract PaymentChannels is IPaymentChannels, EIP712, ReentrancyGuardTransient {
 
     /// @dev Check and record a voucher; returns the encoded error instead of reverting, so `claimMany` can
     /// skip the item. The payout itself is left to the caller.
-    function _claim(ChannelKey calldata key, uint256 amount, bytes calldata signature)
+    function _claim(ChannelKey calldata key, uint256 amount, bytes calldata signature, uint256 sigGas)
         private
         returns (bytes32 id, uint256 paid, bytes memory failure)
     {
@@ -279,7 +293,7 @@ contract PaymentChannels is IPaymentChannels, EIP712, ReentrancyGuardTransient {
         failure = _claimable(id, w, amount);
         // slither-disable-next-line timestamp -- non-empty means an encoded error; the time is payload
         if (failure.length != 0) return (id, 0, failure);
-        if (!_validSig(key.payer, _voucherDigest(id, amount), signature)) {
+        if (!_validSig(key.payer, _voucherDigest(id, amount), signature, sigGas)) {
             return (id, 0, abi.encodeWithSelector(ChannelInvalidSignature.selector, id, key.payer));
         }
         uint256 deposit = w.deposit();
@@ -333,8 +347,54 @@ contract PaymentChannels is IPaymentChannels, EIP712, ReentrancyGuardTransient {
         return _hashTypedDataV4(keccak256(abi.encode(VOUCHER_TYPEHASH, id, amount)));
     }
 
-    function _validSig(address signer, bytes32 digest, bytes calldata signature) private view returns (bool) {
-        return SignatureChecker.isValidSignatureNow(signer, digest, signature);
+    function _closeDigest(bytes32 id, uint256 amount, uint256 deadline) private view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(CLOSE_TYPEHASH, id, amount, deadline)));
+    }
+
+    /// @dev Low-s 65-byte ECDSA by `signer`, else ERC-1271 approval by the `signer` contract, whose
+    /// `isValidSignature` runs with at most `gasCap` gas and whose answer is read as one word (no return
+    /// bomb). OpenZeppelin's SignatureChecker forwards all gas and copies all returndata, which let one
+    /// hostile payer sink a whole `claimMany`.
+    function _validSig(address signer, bytes32 digest, bytes calldata signature, uint256 gasCap)
+        private
+        view
+        returns (bool ok)
+    {
+        if (signature.length == 65) {
+            bytes32 r;
+            bytes32 s;
+            uint8 v;
+            // slither-disable-next-line assembly -- r, s, v straight from calldata (no copy to memory)
+            assembly ("memory-safe") {
+                r := calldataload(signature.offset)
+                s := calldataload(add(signature.offset, 0x20))
+                v := byte(0, calldataload(add(signature.offset, 0x40)))
+            }
+            // slither-disable-next-line unused-return -- err is checked; errorArg only echoes the bad s value
+            (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecover(digest, v, r, s);
+            if (err == ECDSA.RecoverError.NoError && recovered == signer) return true;
+        }
+        if (signer.code.length == 0) return false;
+        bytes memory data = abi.encodeCall(IERC1271.isValidSignature, (digest, signature));
+        bytes4 magic = IERC1271.isValidSignature.selector;
+        // slither-disable-next-line assembly -- gas-capped staticcall reading one word of returndata
+        assembly ("memory-safe") {
+            let success := staticcall(gasCap, signer, add(data, 0x20), mload(data), 0, 0x20)
+            ok := and(success, and(gt(returndatasize(), 0x1f), eq(mload(0), magic)))
+        }
+    }
+
+    /// @dev ERC-20 `transfer` with TOKEN_PAYOUT_GAS, OpenZeppelin's success rule (no return value from a
+    /// contract, or `true`), one word of returndata read.
+    function _tryTransfer(address token, address to, uint256 value) private returns (bool ok) {
+        bytes memory data = abi.encodeCall(IERC20.transfer, (to, value));
+        // slither-disable-next-line assembly -- gas-capped token call reading one word of returndata
+        assembly ("memory-safe") {
+            let success := call(TOKEN_PAYOUT_GAS, token, 0, add(data, 0x20), mload(data), 0, 0x20)
+            switch returndatasize()
+            case 0 { ok := and(success, gt(extcodesize(token), 0)) }
+            default { ok := and(success, and(gt(returndatasize(), 0x1f), eq(mload(0), 1))) }
+        }
     }
 
     /// @dev Take a deposit: ETH from `msg.value` (must equal `amount`), ERC-20 pulled from the sender;
@@ -364,7 +424,11 @@ contract PaymentChannels is IPaymentChannels, EIP712, ReentrancyGuardTransient {
                 ok := call(PAYOUT_GAS, to, value, 0, 0, 0, 0)
             }
         } else {
-            ok = IERC20(asset).trySafeTransfer(to, value);
+            // as for ETH: the token call must really get TOKEN_PAYOUT_GAS
+            if (gasleft() < TOKEN_PAYOUT_GAS + TOKEN_PAYOUT_GAS / 63 + 12_000) {
+                revert ChannelInsufficientGas(gasleft());
+            }
+            ok = _tryTransfer(asset, to, value);
         }
         if (!ok) {
             _credits[to][asset] += value;

@@ -6,7 +6,9 @@ import {IReputationRegistry} from "../interfaces/IReputationRegistry.sol";
 import {Deal, DealState} from "../libraries/EscrowTypes.sol";
 
 /// @title ReputationRegistry
-/// @notice See {IReputationRegistry}. No admin, no funds.
+/// @notice See {IReputationRegistry}. No admin, no funds. A rating weighs what the seller was actually paid
+/// (net of the protocol fee, which the escrow charges rounded up on every settlement path): every unit of
+/// weight cost at least feeBps / 10,000 units of the asset in fees.
 /// Storage per rating: one bit in a bitmap (two bits per deal, 128 deals per word, so the word is
 /// usually already non-zero), one packed summary word per (agent, asset) and one per (agent, asset, tag):
 ///   bits   0..31   count
@@ -33,9 +35,9 @@ contract ReputationRegistry is IReputationRegistry {
         if (score > MAX_SCORE) revert ReputationInvalidScore(score, MAX_SCORE);
         bool isBuyer = msg.sender == deal.buyer;
         if (!isBuyer && msg.sender != deal.seller) revert ReputationNotParty(dealId, msg.sender);
-        if (!_escrow.verifyTerms(dealId, deal)) revert ReputationTermsMismatch(dealId);
-        // slither-disable-next-line unused-return -- only the state matters here; the other three fields are not needed
-        (DealState state,,,) = _escrow.dealStatus(dealId);
+        // One call: checks the terms and returns what the seller was actually paid, net of protocol fees.
+        (DealState state, uint256 weight) = _escrow.settlement(dealId, deal);
+        if (state == DealState.None) revert ReputationTermsMismatch(dealId);
         if (state != DealState.Accepted && state != DealState.Finalized && state != DealState.Resolved) {
             revert ReputationDealNotSettled(dealId, state);
         }
@@ -47,7 +49,6 @@ contract ReputationRegistry is IReputationRegistry {
 
         address ratee = isBuyer ? deal.seller : deal.buyer;
         address asset = deal.asset;
-        uint256 weight = deal.amount;
         if (weight > WEIGHT_CAP) weight = WEIGHT_CAP;
         _summary[ratee][asset] = _add(_summary[ratee][asset], weight, score);
         if (tag != bytes32(0)) _tags[ratee][asset][tag] = _add(_tags[ratee][asset][tag], weight, score);
@@ -89,14 +90,19 @@ contract ReputationRegistry is IReputationRegistry {
         return address(_escrow);
     }
 
+    /// @dev Saturating add: a rating never reverts, so nobody can make an agent unratable by filling its
+    /// totals. When the weight total would pass 104 bits, both sums are halved first (the score they encode
+    /// stays, older volume counts half) and the new rating still moves the score; the count stops at 2^32-1.
+    /// weight <= 2^96 and weighted <= 100 * total < 2^111 keep every sum inside its field.
     function _add(uint256 packed, uint256 weight, uint256 score) private pure returns (uint256) {
         (uint256 count, uint256 total, uint256 weighted) = _unpack(packed);
-        count += 1;
+        if (count < type(uint32).max) count += 1;
+        if (total + weight > type(uint104).max) {
+            total >>= 1;
+            weighted >>= 1;
+        }
         total += weight;
         weighted += weight * score;
-        if (count > type(uint32).max || total > type(uint104).max || weighted > type(uint120).max) {
-            revert ReputationTotalsOverflow();
-        }
         return count | (total << 32) | (weighted << 136);
     }
 

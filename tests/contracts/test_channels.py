@@ -12,7 +12,7 @@ from eth_account import Account
 from agentmarket import errors
 from agentmarket.clients.channels import ETH, Channel, ChannelClient, ChannelStatus
 from agentmarket.compiler import load_artifact
-from agentmarket.vouchers import VoucherDomain, VoucherSigner
+from agentmarket.vouchers import VoucherDomain, VoucherSigner, VoucherStore
 
 E = errors.revert_class
 D = 10**18  # default deposit
@@ -188,7 +188,7 @@ def test_bad_signatures_rejected(env):
     twin = good.signature[:32] + (n - s).to_bytes(32, "big") + bytes([55 - good.signature[64]])
     with pytest.raises(E("ChannelInvalidSignature")):
         env.send(env.payee.account, fn(ch.key, 100, twin))
-    close_sig = env.payer.close_signature(ch, 100)  # a close signature is not a voucher
+    close_sig = env.payer.close_signature(ch, 100).signature  # a close signature is not a voucher
     with pytest.raises(E("ChannelInvalidSignature")):
         env.send(env.payee.account, fn(ch.key, 100, close_sig))
 
@@ -297,27 +297,54 @@ def test_top_up_and_extend(env):
     assert_solvent(env, [ch])
 
 
-def test_cooperative_close_variants(env):
+def test_cooperative_close_variants(env, tmp_path):
+    store = VoucherStore(tmp_path / "payee.db", env.payee.domain, durable=False, clock=env.chain.now)
     a, b, c = env.open(salt=1), env.open(salt=2), env.open(salt=3)
+    for ch in (a, b, c):
+        store.register(ch.terms())
     # payee calls with the payer's signature
     a = env.payee.cooperative_close(a, 300, payer_signature=env.payer.close_signature(a, 300))
     # payer calls with the payee's signature: the payer gets its money back before expiry
-    b = env.payer.cooperative_close(b, 50, payee_signature=env.payee.close_signature(b, 50))
+    b = env.payer.cooperative_close(b, 50, payee_signature=env.payee.close_signature(b, 50, store=store))
     # a relayer submits both
     c = env.other.cooperative_close(
         c,
         10**30,
         payer_signature=env.payer.close_signature(c, 10**30),
-        payee_signature=env.payee.close_signature(c, 10**30),
+        payee_signature=env.payee.close_signature(c, 10**30, store=store),
     )
     assert (a.claimed, b.claimed, c.claimed) == (300, 50, D)
     assert all(x.status == ChannelStatus.CLOSED for x in (a, b, c))
     d = env.open(salt=4)
+    store.register(d.terms())
+    deadline = env.chain.now() + 600
     voucher = env.payer.sign_voucher(d, 10)  # a voucher is not a close authorisation
-    for payer_sig, payee_sig in ((voucher.signature, b""), (env.payee.close_signature(d, 10), b"")):
+    payee_consent = env.payee.close_signature(d, 10, store=store).signature  # one party's is not enough
+    for payer_sig, payee_sig in ((voucher.signature, b""), (payee_consent, b"")):
         with pytest.raises(E("ChannelInvalidSignature")):
-            env.send(env.other.account, env.pc.functions.cooperativeClose(d.key, 10, payer_sig, payee_sig))
+            env.send(
+                env.other.account,
+                env.pc.functions.cooperativeClose(d.key, 10, deadline, payer_sig, payee_sig),
+            )
     assert_solvent(env, [a, b, c, d])
+
+
+def test_cooperative_close_consent_needs_the_payees_store_and_a_live_deadline(env, tmp_path):
+    ch = env.open()
+    with pytest.raises(errors.InvalidInput, match="VoucherStore"):  # before any signature exists
+        env.payee.close_signature(ch, 10)
+    store = VoucherStore(tmp_path / "payee.db", env.payee.domain, durable=False, clock=env.chain.now)
+    store.register(ch.terms())
+    store.accept(env.payer.sign_voucher(ch, 100))
+    with pytest.raises(errors.InvalidInput, match="below the latest voucher"):
+        env.payee.close_signature(ch, 99, store=store)
+    consent = env.payee.close_signature(ch, 100, ttl=60, store=store)
+    env.chain.travel_to(consent.deadline + 1)
+    with pytest.raises(errors.InvalidState, match="expired"):  # the client's pre-flight
+        env.payer.cooperative_close(ch, 100, payee_signature=consent)
+    fn = env.pc.functions.cooperativeClose(ch.key, 100, consent.deadline, b"", consent.signature)
+    with pytest.raises(E("ChannelCloseExpired")):  # and the contract's
+        env.send(env.payer.account, fn)
 
 
 # -- batch ----------------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from agentmarket.chain import Chain
 from agentmarket.clients.escrow import EscrowClient
 from agentmarket.compiler import load_artifact
 from agentmarket.deploy import Suite
-from agentmarket.types import ETH, ZERO_ADDRESS, Deal, DealState, DealTerms
+from agentmarket.types import ETH, ZERO_ADDRESS, Deal, DealState, DealTerms, protocol_fee
 
 PRICE = 10**18
 BOND = 2 * 10**17
@@ -136,7 +136,7 @@ def env(chain: Chain, suite: Suite, mocks: dict[str, Any]) -> Iterator[Env]:
 
 
 def fee_of(env: Env, gross: int) -> int:
-    return gross * env.fee_bps // 10_000
+    return protocol_fee(gross, env.fee_bps)
 
 
 # -- creation --------------------------------------------------------------------------------------------
@@ -464,12 +464,15 @@ def test_resolve_splits_amount_and_bond(env: Env):
     before = {r: env.bal(getattr(env, r)) for r in ("seller", "buyer", "arbiter")}
     receipt = env.do(env.arbiter, "resolve", deal, 7000, 2500)
     (ev,) = env.events(receipt, "DisputeResolved")
-    to_arbiter = PRICE * 200 // 10_000
-    seller_gross = (PRICE - to_arbiter) * 7000 // 10_000
-    fee = fee_of(env, seller_gross)
-    assert ev.args.toArbiter == to_arbiter
-    assert ev.args.toSeller == seller_gross - fee + BOND // 4
-    assert ev.args.toBuyer == PRICE - to_arbiter - seller_gross + BOND - BOND // 4
+    arbiter_gross = PRICE * 200 // 10_000
+    seller_gross = (PRICE - arbiter_gross) * 7000 // 10_000
+    fee = fee_of(env, seller_gross) + fee_of(
+        env, arbiter_gross
+    )  # the arbiter's fee pays the protocol fee too
+    to_arbiter = arbiter_gross - fee_of(env, arbiter_gross)
+    assert ev.args.toArbiter == to_arbiter and ev.args.fee == fee
+    assert ev.args.toSeller == seller_gross - fee_of(env, seller_gross) + BOND // 4
+    assert ev.args.toBuyer == PRICE - arbiter_gross - seller_gross + BOND - BOND // 4
     assert env.bal(env.seller) - before["seller"] == ev.args.toSeller
     assert env.bal(env.buyer) - before["buyer"] == ev.args.toBuyer
     assert env.bal(env.arbiter) - before["arbiter"] == to_arbiter - env.gas_cost(receipt)
@@ -644,7 +647,7 @@ def test_refusing_buyer_refund_is_credited(env: Env):
     env.at(t.deliver_by + 1)
     env.do(env.other, "refund", deal)
     assert env.client.credit(receiver.address) == PRICE
-    with pytest.raises(E("EscrowTransferFailed")):  # withdrawing to itself still fails, credit kept
+    with pytest.raises(E("CreditsTransferFailed")):  # withdrawing to itself still fails, credit kept
         env.send(
             env.owner,
             receiver.functions.execute(env.escrow.address, env.escrow.encode_abi("withdraw", args=[ETH])),
@@ -677,7 +680,7 @@ def test_erc20_payout_failure_becomes_credit(env: Env):
     payout = PRICE - fee_of(env, PRICE)
     assert env.events(receipt, "PayoutCredited")[0].args.amount == payout
     assert env.client.totals(token.address).credits == payout
-    with pytest.raises(E("EscrowTransferFailed")):
+    with pytest.raises(E("CreditsTransferFailed")):
         env.send(env.seller, env.escrow.functions.withdraw(token.address))
     env.send(env.owner, token.functions.setBlocked(env.seller.address, False))
     before = env.bal(env.seller, token.address)
@@ -686,9 +689,9 @@ def test_erc20_payout_failure_becomes_credit(env: Env):
 
 
 def test_withdraw_and_collect_fees(env: Env):
-    with pytest.raises(E("EscrowNothingToWithdraw")):
+    with pytest.raises(E("CreditsNothingToWithdraw")):
         env.send(env.seller, env.escrow.functions.withdraw(ETH))
-    with pytest.raises(E("EscrowNothingToWithdraw")):
+    with pytest.raises(E("CreditsNothingToWithdraw")):
         env.send(env.other, env.escrow.functions.collectFees(ETH))
     deal = env.submit(env.open())
     env.do(env.buyer, "accept", deal)
@@ -791,6 +794,8 @@ def test_owner_has_no_power_over_funds():
         "withdraw",
         "withdrawTo",
         "collectFees",
+        "collectFeesTo",
+        "reject",
         "setMarket",
         "transferOwnership",
         "acceptOwnership",
@@ -877,7 +882,9 @@ def test_client_dispute_resolve_and_default(env: Env):
     with pytest.raises(errors.InvalidState):
         buyer.settle_default(deal)
     resolved = arbiter.resolve(deal, 4000)
-    assert resolved.state == DealState.RESOLVED and resolved.settlement.to_arbiter == PRICE // 100
+    assert resolved.state == DealState.RESOLVED and resolved.settlement.to_arbiter == PRICE // 100 - fee_of(
+        env, PRICE // 100
+    )
     deal = buyer.create(env.seller.address, PRICE, deliver_by=timedelta(hours=2), arbiter=env.arbiter.address)
     deal = buyer.dispute(seller.submit(deal, b"\x01" * 32))
     env.chain.travel_to(deal.ruling_ends_at + 1)

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agentmarket.gas import measure, read_snapshot, regressions
+from agentmarket.gas import CODE_SIZE_LIMIT, measure, read_snapshot, regressions
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_no_gas_regression():
+    """Gas and deployed bytecode size (``bytecode.<Contract>``) may not rise above the committed figures."""
     committed = read_snapshot(ROOT / "gas-snapshot.json")
-    problems = regressions(measure(), committed)
-    assert not problems, "gas rose above gas-snapshot.json:\n" + "\n".join(problems)
+    measured = measure()
+    problems = regressions(measured, committed)
+    assert not problems, "gas or bytecode size rose above gas-snapshot.json:\n" + "\n".join(problems)
+    sizes = {k: v for k, v in measured.items() if k.startswith("bytecode.")}
+    assert sizes, "no bytecode.<Contract> figures measured"
+    assert all(v <= CODE_SIZE_LIMIT for v in sizes.values()), f"over the EIP-170 limit: {sizes}"
 
 
 def test_regressions_names_the_key():

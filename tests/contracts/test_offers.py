@@ -180,7 +180,9 @@ def test_buy_request_erc20_posted_on_chain_filled_without_signature(env: Env) ->
     token = env.token.address
     requester, provider = env.maker, env.buyer
     requester.approve(token, 3 * 10**18)
-    request = requester.build("buy", "dataset/weather-2024", 10**18, 3, asset=token)
+    request = requester.build(
+        "buy", "dataset/weather-2024", 10**18, 3, asset=token, taker=provider.account.address
+    )
     posted = requester.post(request)
     assert posted.offer == request and posted.offer_hash == requester.hash(request)
     assert requester.status(request).validated
@@ -498,7 +500,8 @@ def test_offer_book_view_follows_events_sorted_by_price(env: Env) -> None:
         m = makers[i % 2]
         if side == "buy" and asset == ETH:
             m.deposit(10 * price)
-        posted.append(m.post(m.build(side, GPU, price, 5, asset=asset)).offer)
+        bond = price // 10 if side == "buy" else 0  # an open buy request carries a seller bond
+        posted.append(m.post(m.build(side, GPU, price, 5, asset=asset, bond_per_unit=bond)).offer)
     other = env.maker.post(env.maker.build("sell", "cpu-hour", UNIT // 2, 5)).offer
     view = env.buyer.book()
     assert len(view) == 7

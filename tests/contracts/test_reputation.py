@@ -12,10 +12,15 @@ from agentmarket import errors
 from agentmarket.clients.escrow import EscrowClient
 from agentmarket.clients.reputation import Figures, ReputationClient, comment_hash, encode_tag
 from agentmarket.compiler import load_artifact
-from agentmarket.types import DealState
+from agentmarket.types import DealState, protocol_fee
 
 E = errors.revert_class
 DAY = timedelta(days=1)
+
+
+def net(p, amount=10**17):
+    """What the seller is paid for an accepted deal of ``amount``: the rating weight."""
+    return amount - protocol_fee(amount, p["buyer"].fee_bps)
 
 
 @pytest.fixture
@@ -59,7 +64,7 @@ def test_both_parties_rate_once(parties):
         p["seller"].account.address,
         90,
         "compute",
-        10**17,
+        net(p),
     )
     p["rep_seller"].rate(deal, 70, tag="payer")
     with pytest.raises(E("ReputationAlreadyRated")):
@@ -67,8 +72,8 @@ def test_both_parties_rate_once(parties):
     with pytest.raises(errors.InvalidState):  # client pre-flight says the same before sending
         p["rep_buyer"].rate(deal, 10)
     seller_rep = p["rep_stranger"].reputation(p["seller"].account.address)
-    assert seller_rep.count == 1 and seller_rep.score == 90 and seller_rep.total_value == 10**17
-    assert seller_rep.by_tag == {"compute": Figures(1, 10**17, 90 * 10**17)}
+    assert seller_rep.count == 1 and seller_rep.score == 90 and seller_rep.total_value == net(p)
+    assert seller_rep.by_tag == {"compute": Figures(1, net(p), 90 * net(p))}
     assert p["reg"].functions.weightedScore(p["buyer"].account.address, deal.asset).call() == 7000
     assert (
         p["reg"].functions.hasRated(deal.id, True).call()

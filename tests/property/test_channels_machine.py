@@ -17,7 +17,7 @@ equal the model (teardown rebuilds them from eth_getLogs once more).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -38,6 +38,9 @@ from agentmarket.vouchers import close_digest, domain_separator, sign_digest, vo
 
 pytestmark = pytest.mark.anvil
 
+# `make fuzz`: 300 examples x 50 steps (some end early: ~43 steps each), >= 10,000 checked steps
+LONG = (300, 50)
+
 HOUR = 3600
 MINT = 10**27
 MAX = 2**256 - 1
@@ -54,6 +57,10 @@ class MChannel:
     deposit: int
     claimed: int
     expiry: int
+    # the honest payee's side, as its VoucherStore keeps it: the latest voucher it accepted and the
+    # cooperative-close consents it signed (amount, deadline), which the payer keeps and may replay
+    held: int = 0
+    consents: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def payer(self) -> str:
@@ -81,6 +88,7 @@ class Env:
             a[6],
             a[8],
         )
+        self.sybil = a[7]  # a second address of the payers: relays their replays
         self.pc = suite["PaymentChannels"]
         self.client = ChannelClient(chain, self.pc, self.stranger)
         self.token = fast.deploy(self.owner, "MockERC20", "Mock USD", "mUSD", 18)
@@ -90,7 +98,8 @@ class Env:
         self.assets = [ETH, self.token.address, self.fot.address, self.nrt.address]
         self.tokens = {self.token.address: self.token, self.fot.address: self.fot, self.nrt.address: self.nrt}
         self.eoas: dict[str, LocalAccount] = {
-            x.address: x for x in (self.owner, self.p1, self.p2, self.s1, self.s2, self.stranger, self.op)
+            x.address: x
+            for x in (self.owner, self.p1, self.p2, self.s1, self.s2, self.stranger, self.op, self.sybil)
         }
         self.keys = {x.address: x.key for x in self.eoas.values()}
         self.keys[self.wallet.address] = self.op.key  # the wallet approves what its owner signs
@@ -117,7 +126,8 @@ class Env:
         self.foreign_chain = domain_separator(fast.chain_id + 1, pc)
         self.client.from_block = fast.block_number()
         self.holders = [
-            x.address for x in (self.owner, self.p1, self.p2, self.s1, self.s2, self.stranger, self.op)
+            x.address
+            for x in (self.owner, self.p1, self.p2, self.s1, self.s2, self.stranger, self.op, self.sybil)
         ]
         self.holders += [self.wallet.address, pc]
         self.balance_keys = [(t, h) for t in self.tokens for h in self.holders]
@@ -222,11 +232,17 @@ class ChannelsMachine(ChainMachine):
     # -- signatures --------------------------------------------------------------------------------------
 
     def sign(
-        self, ch: MChannel, amount: int, kind: str, *, close: bool = False, signer: str | None = None
+        self,
+        ch: MChannel,
+        amount: int,
+        kind: str,
+        *,
+        close: int | None = None,
+        signer: str | None = None,
     ) -> bytes:
+        """A voucher signature, or with ``close`` (its deadline) a cooperative-close consent."""
         e = self.e
         signer = signer or ch.payer
-        digest_fn = close_digest if close else voucher_digest
         domain, cid, key = e.domain, ch.id, e.keys[signer]
         if kind == "stranger":
             key = e.stranger.key
@@ -238,7 +254,10 @@ class ChannelsMachine(ChainMachine):
             domain = e.foreign_chain
         elif kind == "zero":
             return b"\x00" * 65
-        sig = sign_digest(bytes(key), digest_fn(domain, cid, amount))
+        digest = (
+            voucher_digest(domain, cid, amount) if close is None else close_digest(domain, cid, amount, close)
+        )
+        sig = sign_digest(bytes(key), digest)
         if kind == "high_s":
             r, s, v = sig[:32], int.from_bytes(sig[32:64], "big"), sig[64]
             sig = r + (N - s).to_bytes(32, "big") + bytes([55 - v])  # 27 <-> 28: the same signer, high s
@@ -256,6 +275,7 @@ class ChannelsMachine(ChainMachine):
             "s2": e.s2.address,
             "stranger": e.stranger.address,
             "op": e.op.address,
+            "sybil": e.sybil.address,
         }[who]
 
     def pick(self, i: int) -> MChannel:
@@ -439,6 +459,77 @@ class ChannelsMachine(ChainMachine):
         if group:
             self.pay(group[1], group[0], pending)
 
+    # -- the strategic payer: pays by voucher, keeps the payee's close consents and replays them --------
+
+    @precondition(lambda self: self.channels)
+    # small indices: these rules keep coming back to the same few open channels, so a consent, a higher
+    # voucher and a replay meet on one channel within a short run
+    @rule(i=st.integers(1, 7), step=st.sampled_from([1, 7, 10**15]))
+    def payer_pays(self, i: int, step: int) -> None:
+        """The payer hands over a voucher ``step`` above the payee's latest. The honest payee accepts it as
+        its VoucherStore does: channel open and not expired, within the deposit, and no live consent of
+        its own below it (the payer could submit that consent at once)."""
+        ch = self.pick(i)
+        amount = ch.held + step
+        live_below = any(a < amount and d >= self.now() for a, d in ch.consents)
+        if ch.status == CS.OPEN and self.now() <= ch.expiry and amount <= ch.deposit and not live_below:
+            ch.held = amount
+
+    @precondition(lambda self: self.channels)
+    @rule(i=st.integers(1, 7), ttl=st.sampled_from([1, 60, HOUR]))
+    def payee_consents(self, i: int, ttl: int) -> None:
+        """The payee agrees to close at what it holds (its store refuses less), until now + ttl."""
+        ch = self.pick(i)
+        if ch.status == CS.OPEN:
+            ch.consents.append((max(ch.held, ch.claimed), self.now() + ttl))
+
+    @precondition(lambda self: any(c.consents for c in self.channels.values()))
+    @rule(i=st.integers(0, 3), k=st.integers(0, 10**6), relayed=st.booleans())
+    def payer_replays_close(self, i: int, k: int, relayed: bool) -> None:
+        """The payer (or its Sybil relayer, with the payer's signature) submits any consent the payee ever
+        gave, the oldest and lowest included. Must hold: the close never pays the payee less than the
+        latest voucher it holds."""
+        with_consents = [c for c in sorted(self.channels) if self.channels[c].consents]
+        ch = self.channels[with_consents[i % len(with_consents)]]
+        amount, deadline = ch.consents[k % len(ch.consents)]
+        sender = self.e.sybil.address if relayed else ch.payer
+        payer_sig = self.sign(ch, amount, "valid", close=deadline) if relayed else b""
+        payee_sig = self.sign(ch, amount, "valid", close=deadline, signer=ch.payee)
+        data = self.e.pc.encode_abi("cooperativeClose", args=[ch.key, amount, deadline, payer_sig, payee_sig])
+        if ch.status != CS.OPEN:
+            self.act(sender, data, 0, ("ChannelNotOpen", {"channelId": ch.id, "status": int(ch.status)}))
+            return
+        if self.now() > deadline:
+            expect = ("ChannelCloseExpired", {"channelId": ch.id, "deadline": deadline, "now": self.now()})
+            self.act(sender, data, 0, expect)
+            return
+        self.act(sender, data)
+        self.settle(ch, max(min(amount, ch.deposit) - ch.claimed, 0), CS.CLOSED)
+        assert ch.claimed >= min(ch.held, ch.deposit), f"close paid {ch.claimed}, payee held {ch.held}"
+
+    @precondition(lambda self: any(c.status == CS.OPEN for c in self.channels.values()))
+    @rule(
+        i=st.integers(1, 7),
+        first=st.sampled_from([1, 7]),
+        ttl=st.sampled_from([1, 60, HOUR]),
+        wait=st.sampled_from([0, 0, 30, 2 * HOUR]),
+        second=st.sampled_from([1, 7]),
+        relayed=st.booleans(),
+    )
+    def payer_strategy(self, i: int, first: int, ttl: int, wait: int, second: int, relayed: bool) -> None:
+        """The whole play on one channel: pay, get the payee's consent, (wait,) pay more, replay the
+        consent. The three rules above reach it by chance only; here every run tries it."""
+        ch = self.pick(i)
+        if ch.status != CS.OPEN:
+            return
+        self.payer_pays(i, first)
+        self.payee_consents(i, ttl)
+        if wait:
+            self.fast.jump(wait)
+        self.payer_pays(i, second)
+        with_consents = [c for c in sorted(self.channels) if self.channels[c].consents]
+        self.payer_replays_close(with_consents.index(ch.id), len(ch.consents) - 1, relayed)
+
     def settle(self, ch: MChannel, paid: int, status: ChannelStatus) -> None:
         ch.claimed += paid
         refunded = ch.deposit - ch.claimed
@@ -481,17 +572,23 @@ class ChannelsMachine(ChainMachine):
         who=st.sampled_from(["payer", "payee", "stranger"]),
         payer_kind=st.sampled_from(SIG_KINDS),
         payee_kind=st.sampled_from(SIG_KINDS),
+        ttl=st.sampled_from([0, 0, 600, -1]),
     )
-    def cooperative_close(self, i: int, choice: int, who: str, payer_kind: str, payee_kind: str) -> None:
+    def cooperative_close(
+        self, i: int, choice: int, who: str, payer_kind: str, payee_kind: str, ttl: int
+    ) -> None:
         ch = self.pick(i)
         amount = self.amount_for(ch, choice)
         sender = {"payer": ch.payer, "payee": ch.payee, "stranger": self.e.stranger.address}[who]
-        payer_sig = self.sign(ch, amount, payer_kind, close=True)
-        payee_sig = self.sign(ch, amount, payee_kind, close=True, signer=ch.payee)
-        data = self.e.pc.encode_abi("cooperativeClose", args=[ch.key, amount, payer_sig, payee_sig])
+        deadline = self.now() + ttl  # -1: a consent that expired a second ago
+        payer_sig = self.sign(ch, amount, payer_kind, close=deadline)
+        payee_sig = self.sign(ch, amount, payee_kind, close=deadline, signer=ch.payee)
+        data = self.e.pc.encode_abi("cooperativeClose", args=[ch.key, amount, deadline, payer_sig, payee_sig])
         expect = None
         if ch.status != CS.OPEN:
             expect = ("ChannelNotOpen", {"channelId": ch.id, "status": int(ch.status)})
+        elif self.now() > deadline:
+            expect = ("ChannelCloseExpired", {"channelId": ch.id, "deadline": deadline, "now": self.now()})
         elif sender != ch.payer and payer_kind != "valid":
             expect = ("ChannelInvalidSignature", {"channelId": ch.id, "signer": ch.payer})
         elif sender != ch.payee and payee_kind != "valid":
@@ -629,4 +726,4 @@ class ChannelsMachine(ChainMachine):
 @pytest.mark.anvil
 def test_channels_machine(request: pytest.FixtureRequest, anvil: Chain, anvil_suite: Suite) -> None:
     ChannelsMachine.env = Env(anvil, anvil_suite)
-    run_machine(request, ChannelsMachine, ChannelsMachine.env.fast)
+    run_machine(request, ChannelsMachine, ChannelsMachine.env.fast, long=LONG)

@@ -29,7 +29,7 @@ from agentmarket.chain import Chain
 from agentmarket.clients.escrow import EscrowClient
 from agentmarket.deploy import Suite
 from agentmarket.errors import decode_revert
-from agentmarket.types import BPS, ETH, ZERO_ADDRESS, Deal, DealState, DealTerms, Settlement
+from agentmarket.types import BPS, ETH, ZERO_ADDRESS, Deal, DealState, DealTerms, Settlement, protocol_fee
 
 pytestmark = pytest.mark.anvil
 
@@ -44,6 +44,7 @@ SETTLED = (
     "DisputeDefaulted",
     "DealRefunded",
     "DealCancelled",
+    "DealRejected",
 )
 
 
@@ -274,7 +275,7 @@ class EscrowMachine(ChainMachine):
         return d.submitted_at + d.terms.review_window + d.terms.ruling_window
 
     def fee(self, gross: int) -> int:
-        return gross * self.e.fee_bps // BPS
+        return protocol_fee(gross, self.e.fee_bps)
 
     # -- rules: opening -----------------------------------------------------------------------------------
 
@@ -597,13 +598,15 @@ class EscrowMachine(ChainMachine):
     def batch(self, picks: list[int], role: str, by_buyer: bool, stale: list[bool], mismatch: bool) -> None:
         """acceptMany / finalizeMany: failing items are skipped with the reason the strict call would give."""
         deals = [self.pick(i) for i in picks]
-        terms = [self.terms_for(d, s and k % 3 == 0) for k, (d, s) in enumerate(zip(deals, stale))]
+        terms = [
+            self.terms_for(d, s and k % 3 == 0) for k, (d, s) in enumerate(zip(deals, stale, strict=False))
+        ]
         sender = self.who(deals[0], role)
         ids = [d.id for d in deals]
         if mismatch:
             data = self.e.escrow.encode_abi(
                 "acceptMany" if by_buyer else "finalizeMany",
-                args=[ids + [ids[0]], [x.as_tuple() for x in terms]],
+                args=[[*ids, ids[0]], [x.as_tuple() for x in terms]],
             )
             self.act(sender, data, 0, ("EscrowLengthMismatch", {"ids": len(ids) + 1, "deals": len(ids)}))
             return
@@ -614,7 +617,7 @@ class EscrowMachine(ChainMachine):
         expected: list[tuple[int, str | None]] = []
         settle_after: list[MDeal] = []
         snapshot = {d.id: d.state for d in deals}
-        for d, t in zip(deals, terms):
+        for d, t in zip(deals, terms, strict=False):
             why = self.settle_error(d, t, sender, by_buyer)
             expected.append((d.id, why[0] if why else None))
             if why is None:
@@ -719,11 +722,12 @@ class EscrowMachine(ChainMachine):
             self.act(sender, data, 0, expect)
             return
         self.act(sender, data)
-        to_arbiter = t.amount * t.arbiter_fee_bps // BPS
-        rest = t.amount - to_arbiter
+        arbiter_gross = t.amount * t.arbiter_fee_bps // BPS
+        rest = t.amount - arbiter_gross
         seller_gross = rest * seller_bps // BPS
         bond_to_seller = t.bond * bond_bps // BPS
-        fee = self.fee(seller_gross)
+        fee = self.fee(seller_gross) + self.fee(arbiter_gross)  # the arbiter's fee pays the protocol fee too
+        to_arbiter = arbiter_gross - self.fee(arbiter_gross)
         to_seller = seller_gross - fee + bond_to_seller
         to_buyer = rest - seller_gross + t.bond - bond_to_seller
         assert to_seller + to_buyer + to_arbiter + fee == t.amount + t.bond
@@ -764,6 +768,35 @@ class EscrowMachine(ChainMachine):
         d.settlement = Settlement(to_seller=to_seller, to_buyer=to_buyer, fee=fee)
         d.history.append("default")
         self.pay(t.asset, t.seller, to_seller)
+        self.pay(t.asset, t.buyer, to_buyer)
+
+    @precondition(lambda self: self.deals)
+    @rule(i=st.integers(0, 10**6), role=ROLES, stale=STALE)
+    def reject(self, i: int, role: str, stale: bool) -> None:
+        """Issue 12, point 1: the buyer of an arbiter-less deal rejects within the review window."""
+        d = self.pick(i, S.SUBMITTED)
+        t = self.terms_for(d, stale)
+        sender = self.who(d, role)
+        data = self.e.escrow.encode_abi("reject", args=[d.id, t.as_tuple()])
+        expect = self.load_error(d, t) or self.state_error(d, S.SUBMITTED)
+        if expect is None and sender != t.buyer:
+            expect = ("EscrowUnauthorized", {"dealId": d.id, "caller": sender})
+        if expect is None and t.arbiter != ZERO_ADDRESS:
+            expect = ("EscrowHasArbiter", {"dealId": d.id, "arbiter": t.arbiter})
+        if expect is None and self.now() > self.review_end(d):
+            expect = (
+                "EscrowDeadlinePassed",
+                {"dealId": d.id, "deadline": self.review_end(d), "now": self.now()},
+            )
+        if expect is not None:
+            self.act(sender, data, 0, expect)
+            return
+        self.act(sender, data)
+        to_buyer = t.amount + t.bond
+        self.unlock(t.asset, to_buyer, 0)
+        d.state = S.REJECTED
+        d.settlement = Settlement(to_buyer=to_buyer)
+        d.history.append("reject")
         self.pay(t.asset, t.buyer, to_buyer)
 
     @precondition(lambda self: self.deals)
@@ -850,10 +883,10 @@ class EscrowMachine(ChainMachine):
         data = e.escrow.encode_abi("withdraw" if to_self else "withdrawTo", args=[a] if to_self else [a, to])
         amount = self.credits.get((account, a), 0)
         if amount == 0:
-            self.act(account, data, 0, ("EscrowNothingToWithdraw", {"account": account, "asset": a}))
+            self.act(account, data, 0, ("CreditsNothingToWithdraw", {"account": account, "asset": a}))
             return
         if self.refuses(a, to):
-            self.act(account, data, 0, ("EscrowTransferFailed", {"asset": a, "to": to, "amount": amount}))
+            self.act(account, data, 0, ("CreditsTransferFailed", {"asset": a, "to": to, "amount": amount}))
             return
         self.act(account, data)
         self.credits[(account, a)] = 0
@@ -867,14 +900,14 @@ class EscrowMachine(ChainMachine):
         data = e.escrow.encode_abi("collectFees", args=[a])
         owed = self.fees[a]
         if owed == 0:
-            self.act(account, data, 0, ("EscrowNothingToWithdraw", {"account": e.fee_recipient, "asset": a}))
+            self.act(account, data, 0, ("CreditsNothingToWithdraw", {"account": e.fee_recipient, "asset": a}))
             return
         if self.refuses(a, e.fee_recipient):
             self.act(
                 account,
                 data,
                 0,
-                ("EscrowTransferFailed", {"asset": a, "to": e.fee_recipient, "amount": owed}),
+                ("CreditsTransferFailed", {"asset": a, "to": e.fee_recipient, "amount": owed}),
             )
             return
         self.act(account, data)

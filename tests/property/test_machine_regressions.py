@@ -9,8 +9,11 @@ import pytest
 
 from agentmarket.chain import Chain
 from agentmarket.clients.escrow import EscrowClient
+from agentmarket.clients.offers import Side
 from agentmarket.deploy import Suite
 from agentmarket.types import DealState
+
+HOUR = 3600
 
 
 def _same(client: EscrowClient, deal_id: int) -> None:
@@ -51,3 +54,75 @@ def test_cancel_request_lapses_on_delivery_in_views_and_rebuild(
     seller.submit(deal, b"\x01" * 32)
     assert buyer.status(deal.id)[2:] == (False, False)
     _same(buyer, deal.id)
+
+
+def test_offers_machine_same_offer_signed_twice_then_one_copy_cancelled(
+    request: pytest.FixtureRequest, anvil: Chain, anvil_suite: Suite
+):
+    """`make fuzz` seed 156444343224070998739110818900478253662: a maker signs the same fields and salt
+    twice and cancels one copy; the chain reports the other cancelled too. The contract is right (the
+    status belongs to the EIP-712 digest; equal fields and salt are one offer, the salt is what makes
+    offers distinct); the model kept a status per copy. Replayed step by step through the machine."""
+    from test_offers_machine import Env, OffersMachine  # tests/property is on the path under pytest
+
+    env = OffersMachine.env = Env(anvil, anvil_suite)
+    OffersMachine.fast = env.fast
+    OffersMachine.stats = {"examples": 0, "checks": 0}
+    m = OffersMachine()
+    try:
+        same = dict(
+            maker="m1",
+            side=Side.SELL,
+            asset=0,
+            price=1,
+            quantity=2,
+            min_fill=1,
+            bond=0,
+            ttl=HOUR,
+            designated=None,
+            stale_counter=False,
+            kind="valid",
+            arbiter=False,
+            delivery=0,
+            salt=0,
+        )
+        m.make_offer(**same)
+        m.make_offer(**same)
+        assert m.offers[0].hash == m.offers[1].hash
+        m.books_agree()
+        m.fill(i=1, taker="t1", qty="one", wrong_value=False)  # filling one copy fills the digest
+        m.books_agree()
+        m.cancel(i=1, by_maker=True)
+        m.books_agree()
+        m.fill(i=0, taker="t2", qty="one", wrong_value=False)  # the other copy is cancelled too
+        m.books_agree()
+        assert m.offers[0].cancelled and m.offers[0].filled == 1
+    finally:
+        m.teardown()
+
+
+@pytest.mark.parametrize("wait", [0, 2 * HOUR])
+def test_channels_machine_payer_replays_the_payees_old_close_consent(
+    anvil: Chain, anvil_suite: Suite, wait: int
+):
+    """Issue 12 point 9 as a machine example (the search found it as `payer_strategy`): the payee consents
+    to close at what it holds, the payer pays more, then replays the consent. Without waiting, the payee
+    refused the higher voucher (its store), so the close pays what it holds; after the consent expired the
+    payee took the voucher and the chain refuses the replay (`ChannelCloseExpired`)."""
+    from test_channels_machine import ChannelsMachine
+    from test_channels_machine import Env as ChannelsEnv
+
+    env = ChannelsMachine.env = ChannelsEnv(anvil, anvil_suite)
+    ChannelsMachine.fast = env.fast
+    ChannelsMachine.stats = {"examples": 0, "checks": 0}
+    m = ChannelsMachine()
+    try:
+        m.open(payer="p1", payee="s1", asset=0, amount=10**15, ttl=4 * HOUR, salt=0, corrupt=None)
+        m.solvent_and_views_agree()
+        m.payer_strategy(i=1, first=1, ttl=60, wait=wait, second=7, relayed=True)
+        m.solvent_and_views_agree()
+        (ch,) = m.channels.values()
+        assert ch.held == (8 if wait else 1)
+        assert ch.status == (1 if wait else 2)  # still open after the refused replay; closed at 1 otherwise
+    finally:
+        m.teardown()

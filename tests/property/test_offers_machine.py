@@ -18,7 +18,7 @@ fill time, and every actor's balance (ETH including gas) equals the model.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -38,6 +38,9 @@ from agentmarket.vouchers import sign_digest
 
 pytestmark = pytest.mark.anvil
 
+# `make fuzz`: 250 examples x 50 steps, at least 10,000 checked steps for this contract family
+LONG = (250, 50)
+
 HOUR = 3600
 MINT = 10**27
 MAX = 2**256 - 1
@@ -46,14 +49,48 @@ SIG_KINDS = ["valid"] * 7 + ["stranger", "other_contract", "other_chain", "high_
 
 
 @dataclass
+class Status:
+    """What the OfferBook stores per offer digest."""
+
+    filled: int = 0
+    validated: bool = False
+    cancelled: bool = False
+
+
+@dataclass
 class MOffer:
+    """One signed copy of an offer. The status belongs to the digest, not the copy: a maker who signs the
+    same fields and salt twice has made one offer (two signatures of it), so the copies share one Status."""
+
     offer: Offer
     hash: bytes
     sig: bytes
     sig_ok: bool
-    filled: int = 0
-    validated: bool = False
-    cancelled: bool = False
+    status: Status
+
+    @property
+    def filled(self) -> int:
+        return self.status.filled
+
+    @filled.setter
+    def filled(self, value: int) -> None:
+        self.status.filled = value
+
+    @property
+    def validated(self) -> bool:
+        return self.status.validated
+
+    @validated.setter
+    def validated(self, value: bool) -> None:
+        self.status.validated = value
+
+    @property
+    def cancelled(self) -> bool:
+        return self.status.cancelled
+
+    @cancelled.setter
+    def cancelled(self, value: bool) -> None:
+        self.status.cancelled = value
 
 
 class Env:
@@ -70,6 +107,9 @@ class Env:
             a[6],
             a[8],
         )
+        # The Sybil ring: m2 and this second address are one owner (self-fills, replays of its keys).
+        self.sybil = a[7]
+        self.ring = (self.m2.address, self.sybil.address)
         self.book = suite["OfferBook"]
         self.escrow = suite["AgentEscrow"]
         self.client = OffersClient.from_suite(suite, self.stranger)
@@ -81,13 +121,23 @@ class Env:
         self.tokens = {self.token.address: self.token, self.fot.address: self.fot}
         self.eoas: dict[str, LocalAccount] = {
             x.address: x
-            for x in (self.owner, self.m1, self.m2, self.t1, self.t2, self.arb, self.stranger, self.op)
+            for x in (
+                self.owner,
+                self.m1,
+                self.m2,
+                self.t1,
+                self.t2,
+                self.arb,
+                self.stranger,
+                self.op,
+                self.sybil,
+            )
         }
         self.keys = {x.address: x.key for x in self.eoas.values()}
         self.keys[self.wallet.address] = self.op.key
         book = self.book.address
         for t in self.tokens.values():
-            for h in (self.m1, self.m2, self.t1, self.t2, self.stranger):
+            for h in (self.m1, self.m2, self.t1, self.t2, self.stranger, self.sybil):
                 self.must(self.owner, t.address, t.encode_abi("mint", args=[h.address, MINT]))
                 self.must(h, t.address, t.encode_abi("approve", args=[book, MAX]))
             self.must(self.owner, t.address, t.encode_abi("mint", args=[self.wallet.address, MINT]))
@@ -103,10 +153,12 @@ class Env:
             self.domain.name, self.domain.version, self.domain.chain_id, self.escrow.address
         )
         self.foreign_chain = Domain(self.domain.name, self.domain.version, self.domain.chain_id + 1, book)
-        self.holders = [
-            x.address for x in (self.owner, self.m1, self.m2, self.t1, self.t2, self.stranger, self.op)
+        self.people = [
+            x.address
+            for x in (self.owner, self.m1, self.m2, self.t1, self.t2, self.stranger, self.op, self.sybil)
         ]
-        self.holders += [self.wallet.address, book, self.escrow.address]
+        self.people.append(self.wallet.address)
+        self.holders = [*self.people, book, self.escrow.address]
         self.balance_keys = [(t, h) for t in self.tokens for h in self.holders]
         self.balance_calls = [
             (t, encode_call("balanceOf(address)", ["address"], [h])) for t, h in self.balance_keys
@@ -119,7 +171,7 @@ class Env:
             (book, encode_call("counterOf(address)", ["address"], [m])) for m in self.makers
         ]
         self.static_calls += [
-            (book, encode_call("depositOf(address)", ["address"], [h])) for h in self.holders[:8]
+            (book, encode_call("depositOf(address)", ["address"], [h])) for h in self.people
         ]
         self.static_calls += [(self.escrow.address, encode_call("nextDealId()", [], []))]
 
@@ -134,13 +186,16 @@ class OffersMachine(ChainMachine):
         super().__init__()
         e = self.e = self.env
         self.offers: list[MOffer] = []
+        self.status: dict[bytes, Status] = {}  # per digest, shared by every signed copy of one offer
         self.counters = {m: 0 for m in e.makers}
-        self.deposits = {h: 0 for h in e.holders[:8]}
+        self.deposits = {h: 0 for h in e.people}
         self.approving = True
         raw, self.balances = self._read([(e.escrow.address, encode_call("nextDealId()", [], []))])
         self.next_deal = as_uint(raw[0])
         self.first_deal = self.next_deal
         self.deals: dict[int, DealTerms | None] = {}  # expected stored terms (None: fee-on-transfer split)
+        self.ring_locked = dict.fromkeys(e.assets, 0)  # in deals between the ring's own addresses
+        self.ring_start = self.ring_value()
         self.gas_base: dict[str, int] = {}
 
     # -- plumbing ---------------------------------------------------------------------------------------
@@ -187,6 +242,7 @@ class OffersMachine(ChainMachine):
             "t1": e.t1.address,
             "t2": e.t2.address,
             "stranger": e.stranger.address,
+            "sybil": e.sybil.address,
         }[who]
 
     # -- offers --------------------------------------------------------------------------------------------
@@ -268,7 +324,9 @@ class OffersMachine(ChainMachine):
             salt=salt,
             counter=counter,
         )
-        self.offers.append(MOffer(offer, offer.digest(e.domain), self.sign(offer, kind), kind == "valid"))
+        h = offer.digest(e.domain)
+        status = self.status.setdefault(h, Status())
+        self.offers.append(MOffer(offer, h, self.sign(offer, kind), kind == "valid", status))
 
     def pick(self, i: int) -> MOffer:
         return self.offers[i % len(self.offers)]
@@ -319,11 +377,14 @@ class OffersMachine(ChainMachine):
         m.validated = True
         esc = e.escrow.address
         exact = True
+        internal = buyer in e.ring and seller in e.ring  # a Sybil self-fill: both legs are the ring's
         if o.asset == ETH:
             maker_leg = bond if o.side == Side.SELL else price
             self.deposits[o.maker] -= maker_leg
             self.balances[(e.book.address, ETH)] -= maker_leg
             self.balances[(esc, ETH)] += price + bond
+            if internal:
+                self.ring_locked[ETH] += price + bond
         else:
             for who, leg in ((buyer, price), (seller, bond)):
                 if leg:
@@ -331,6 +392,8 @@ class OffersMachine(ChainMachine):
                     arrived = leg - leg * FOT_BPS // BPS if o.asset == e.fot.address else leg
                     self.balances[(esc, o.asset)] += arrived
                     exact = exact and arrived == leg
+                    if internal:
+                        self.ring_locked[o.asset] += arrived
         promised = self.fast.now + o.delivery_seconds
         terms = DealTerms(
             buyer=buyer,
@@ -374,13 +437,15 @@ class OffersMachine(ChainMachine):
     @precondition(lambda self: self.offers)
     @rule(
         i=st.integers(0, 10**6),
-        taker=st.sampled_from(["t1", "t2", "stranger", "m1"]),
+        taker=st.sampled_from(["t1", "t2", "stranger", "m1", "sybil"]),
         qty=QTY,
         wrong_value=st.sampled_from([False] * 9 + [True]),
     )
     def fill(self, i: int, taker: str, qty: str, wrong_value: bool) -> None:
-        m = self.pick(i)
-        t = self.name(taker)
+        self.fill_as(self.pick(i), self.name(taker), qty, wrong_value)
+
+    def fill_as(self, m: MOffer, t: str, qty: str, wrong_value: bool = False) -> None:
+        """``t`` fills ``m``: a predicted revert, or the fill applied to the model."""
         q = self.quantity(m, qty)
         value = self.taker_value(m, q) + (1 if wrong_value else 0)
         data = self.e.book.encode_abi("fill", args=[m.offer.as_tuple(), m.sig, q])
@@ -427,7 +492,7 @@ class OffersMachine(ChainMachine):
                     self.deposits[o.maker] -= o.bond_per_unit * q if o.side == Side.SELL else o.unit_price * q
             else:
                 expected.append((k, why[0]))
-        for m, filled, validated, deposits in saved:
+        for m, filled, validated, _deposits in saved:
             m.filled, m.validated = filled, validated
         self.deposits = saved[0][3] if saved else self.deposits
         receipt = self.act(t, data, budget)
@@ -550,6 +615,62 @@ class OffersMachine(ChainMachine):
         if target - 1 > self.fast.now:
             self.fast.jump(target - 1 - self.fast.now)
 
+    # -- the Sybil ring: m2 and a second address with one owner --------------------------------------------
+
+    def ring_value(self) -> dict[str, int]:
+        """Per asset: what the ring holds (balances, OfferBook deposits) plus what it locked in deals with
+        itself (it gets that back whichever way those deals settle)."""
+        e = self.e
+        value = dict.fromkeys(e.assets, 0)
+        for a in e.assets:
+            value[a] = sum(self.balances[(r, a)] for r in e.ring) + self.ring_locked[a]
+        value[ETH] += sum(self.deposits[r] for r in e.ring)
+        return value
+
+    @precondition(lambda self: any(m.offer.maker == self.e.m2.address for m in self.offers))
+    @rule(i=st.integers(0, 10**6), qty=QTY)
+    def sybil_self_fill(self, i: int, qty: str) -> None:
+        """The ring fills its own offer from its second address. The contract cannot tell the addresses
+        apart (only maker == taker is refused), but every leg is paid in full: no value appears
+        (``ring_creates_no_value``)."""
+        own = [m for m in self.offers if m.offer.maker == self.e.m2.address]
+        self.fill_as(own[i % len(own)], self.e.sybil.address, qty)
+
+    @precondition(lambda self: self.offers)
+    @rule(
+        i=st.integers(0, 10**6),
+        tweak=st.sampled_from(["taker", "price", "quantity", "expiry", "counter", "bond"]),
+        qty=st.sampled_from(["one", "all"]),
+    )
+    def sybil_replay(self, i: int, tweak: str, qty: str) -> None:
+        """The ring reuses a maker's signature on terms it prefers (itself as designated taker, half the
+        price, one more unit, a later expiry, the next counter, no bond): another digest, so the signature
+        is refused unless that exact offer was itself signed/posted and validated."""
+        m = self.pick(i)
+        o = m.offer
+        change: dict[str, Any] = {
+            "taker": {"taker": self.e.sybil.address},
+            "price": {"unit_price": max(o.unit_price // 2, 1)},
+            "quantity": {"quantity": o.quantity + 1},
+            "expiry": {"expiry": o.expiry + HOUR},
+            "counter": {"counter": o.counter + 1},
+            "bond": {"bond_per_unit": 0},
+        }[tweak]
+        forged = replace(o, **change)
+        if forged == o:
+            return
+        h = forged.digest(self.e.domain)
+        copy = MOffer(forged, h, m.sig, False, self.status.setdefault(h, Status()))
+        self.offers.append(copy)
+        self.fill_as(copy, self.e.sybil.address, qty)
+
+    @invariant()
+    def ring_creates_no_value(self) -> None:
+        """DESIGN §6.12: following the rules, the ring ends with at most what it started with, per asset."""
+        now = self.ring_value()
+        for a, start in self.ring_start.items():
+            assert now[a] <= start, f"the Sybil ring gained in {a}: {now[a] - start}"
+
     # -- invariants -----------------------------------------------------------------------------------------
 
     @invariant()
@@ -580,7 +701,7 @@ class OffersMachine(ChainMachine):
         for mk in e.makers:
             assert as_uint(raw[k]) == self.counters[mk]
             k += 1
-        for h in e.holders[:8]:
+        for h in e.people:
             assert as_uint(raw[k]) == self.deposits[h], f"deposit of {h}"
             k += 1
         assert as_uint(raw[k]) == self.next_deal, "a fill opened a deal the model did not expect (or none)"
@@ -614,4 +735,4 @@ class OffersMachine(ChainMachine):
 @pytest.mark.anvil
 def test_offers_machine(request: pytest.FixtureRequest, anvil: Chain, anvil_suite: Suite) -> None:
     OffersMachine.env = Env(anvil, anvil_suite)
-    run_machine(request, OffersMachine, OffersMachine.env.fast)
+    run_machine(request, OffersMachine, OffersMachine.env.fast, long=LONG)

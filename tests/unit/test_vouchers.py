@@ -71,7 +71,10 @@ def test_digest_matches_contract(deployed, cid, amount):
     chain, pc = deployed
     domain = VoucherDomain(chain.chain_id, pc.address)
     assert domain.voucher_digest(cid, amount) == bytes(pc.functions.voucherDigest(cid, amount).call())
-    assert domain.close_digest(cid, amount) == bytes(pc.functions.closeDigest(cid, amount).call())
+    deadline = amount >> 1
+    assert domain.close_digest(cid, amount, deadline) == bytes(
+        pc.functions.closeDigest(cid, amount, deadline).call()
+    )
     assert domain.separator == bytes(pc.functions.domainSeparator().call())
 
 
@@ -196,7 +199,7 @@ def test_sigkilled_payee_restarts_and_claims_last_acknowledged(chain, suite, tmp
     meter = PayerMeter(payer.signer, ch.id, ch.deposit, price_per_unit=price)
     acked = 0
     assert proc.stdin is not None and proc.stdout is not None
-    for i in range(60):
+    for _i in range(60):
         proc.stdin.write(json.dumps({"voucher": meter.pay_units(1).to_json(), "units": 1}) + "\n")
         proc.stdin.flush()
         reply = json.loads(proc.stdout.readline())

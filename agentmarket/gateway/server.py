@@ -1,0 +1,825 @@
+"""Seller side: price routes, verify and durably store vouchers, charge, claim in batches.
+
+:class:`PaymentGateway` is the framework-free core (thread-safe, synchronous: SQLite and the chain are
+blocking); :class:`PaymentMiddleware` puts it in front of any ASGI app. Per request:
+
+1. no ``PAYMENT-SIGNATURE`` header: ``402`` with the route's :class:`~.x402.PaymentRequired` (JSON body and
+   ``PAYMENT-REQUIRED`` header);
+2. a voucher: checked (scheme, network, contract, payee, asset, the channel key hashing to the channel id,
+   the channel open on chain with enough time left, the payer's EIP-712 signature, the cumulative amount
+   at least ``charged + in-flight + this request's maximum`` and within the deposit) and committed to the
+   SQLite :class:`~agentmarket.vouchers.VoucherStore` **before** the app runs;
+3. after the app answered (status < 400) the actual charge (units reported by the handler x unit price,
+   at most the request's maximum) is added to the channel's charged total, which the next voucher builds
+   on: per-unit pricing settles the difference on the next call. The ``PAYMENT-RESPONSE`` header reports
+   ``chargedAmount`` and the channel state.
+
+A :class:`Claimer` thread redeems the latest vouchers on chain with ``claimMany`` every ``claim_interval``
+seconds, and at once for channels close to expiry. A ``close`` payload (the payer leaving) makes the
+payee close the channel on chain at the charged total; the rest goes back to the payer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eth_abi.abi import encode as abi_encode
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
+
+from ..clients.base import erc1271_accepts
+from ..clients.channels import Channel, ChannelClient, ChannelStatus
+from ..errors import AgentMarketError, ClosePending, InvalidInput, InvalidState, SignatureError
+from ..types import ETH
+from ..vouchers import ChannelTerms, StoredVoucher, Voucher, VoucherStore, eoa_verifier
+from . import x402
+from .x402 import PaymentPayload, PaymentRequired, PaymentRequirements, SettlementResponse
+
+log = logging.getLogger("agentmarket.gateway")
+
+UNITS_HEADER = "x-agentmarket-units"
+USAGE_SCOPE_KEY = "agentmarket.usage"
+
+_LEDGER = """
+CREATE TABLE IF NOT EXISTS gateway_charges (
+    channel_id BLOB PRIMARY KEY,
+    charged    TEXT NOT NULL    -- decimal: the total actually charged (<= the latest voucher)
+);
+"""
+
+
+@dataclass(frozen=True)
+class Price:
+    """What one request of a route costs: ``unit_price`` per ``unit``, at most ``max_units`` per request.
+
+    Per call: ``Price(1000)``. Per output token: ``Price(10, unit="token", max_units=512)``; the handler
+    reports the units it used (:func:`report_units` or the ``x-agentmarket-units`` response header).
+    """
+
+    unit_price: int
+    unit: str = "call"
+    max_units: int = 1
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.unit_price <= 0 or self.max_units <= 0:
+            raise InvalidInput("unit_price and max_units must be positive")
+
+    @property
+    def ceiling(self) -> int:
+        """The most one request can cost (x402's ``amount``)."""
+        return self.unit_price * self.max_units
+
+
+class PaymentError(AgentMarketError):
+    """A payment was refused; ``code`` is the x402 error code sent in the 402 body."""
+
+    def __init__(self, code: str, message: str, *, state: dict[str, Any] | None = None):
+        self.code = code
+        self.state = state or {}
+        super().__init__(message)
+
+
+@dataclass
+class _ChannelState:
+    terms: ChannelTerms
+    charged: int
+    reserved: int = 0
+    latest: Voucher | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@dataclass(frozen=True)
+class Admission:
+    """A request admitted for payment: settle it with :meth:`PaymentGateway.settle` once served."""
+
+    channel_id: bytes
+    payer: str
+    price: Price
+    voucher: Voucher
+
+
+class PaymentGateway:
+    """The payee's side of the ``agentmarket-channel`` scheme for one PaymentChannels deployment.
+
+    ``channels`` is the payee's :class:`ChannelClient` (its account receives the payments and sends the
+    claims); ``routes`` maps ``"METHOD /path"`` or ``"/path"`` (any method) to a :class:`Price`;
+    ``store_path`` is the SQLite file holding vouchers and the charge ledger (it survives restarts).
+    ``min_ttl``: a channel must stay open at least this many seconds more, so its vouchers can still be
+    claimed; the claimer redeems a channel once it is within ``claim_margin`` of its expiry.
+    """
+
+    def __init__(
+        self,
+        channels: ChannelClient,
+        routes: Mapping[str, Price],
+        store_path: str | Path,
+        *,
+        asset: str = ETH,
+        min_deposit: int | None = None,
+        min_ttl: int = 900,
+        claim_interval: float = 30.0,
+        claim_margin: int = 300,
+        durable: bool = True,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.channels = channels
+        self.payee = channels.address
+        self.asset = to_checksum_address(asset)
+        self.chain_id = channels.domain.chain_id
+        self.network = x402.network_of(self.chain_id)
+        self.contract = channels.domain.contract
+        self.routes = {k: v for k, v in routes.items()}
+        self.min_deposit = min_deposit
+        self.min_ttl = int(min_ttl)
+        self.claim_interval = float(claim_interval)
+        self.claim_margin = int(claim_margin)
+        self.clock = clock
+        self.store = VoucherStore(store_path, channels.domain, durable=durable, verifier=self._verify_sig)
+        self.store._db().executescript(_LEDGER)
+        self._states: dict[bytes, _ChannelState] = {}
+        self._unsaved: dict[bytes, int] = {}
+        self._lock = threading.Lock()  # creating channel states (may read the chain: held long)
+        self._ledger_lock = threading.Lock()  # the unsaved charges (held briefly, also by the committer)
+        self._has_code: dict[str, bool] = {}
+        self._verified: dict[bytes, x402.ChannelRef] = {}  # channel keys already hashed and checked
+        self.claimer = Claimer(self)
+        self._committer = _GroupCommit(self)
+        self.served = 0
+
+    def __repr__(self) -> str:
+        return f"PaymentGateway(payee={self.payee}, contract={self.contract}, routes={len(self.routes)})"
+
+    # -- pricing ------------------------------------------------------------------------------------
+
+    def price_for(self, method: str, path: str) -> Price | None:
+        """The route's price (``"METHOD /path"`` first, then ``"/path"``), or None for a free route."""
+        return self.routes.get(f"{method.upper()} {path}") or self.routes.get(path)
+
+    def requirements(self, price: Price, *, state: dict[str, Any] | None = None) -> PaymentRequirements:
+        extra: dict[str, Any] = {
+            "channelContract": self.contract,
+            "chainId": self.chain_id,
+            "unit": price.unit,
+            "unitPrice": str(price.unit_price),
+            "maxUnits": price.max_units,
+            "name": "AgentMarket PaymentChannels",
+            "version": "1",
+            "voucherType": x402.VOUCHER_TYPE,
+            "minDeposit": str(self.min_deposit or price.ceiling),
+            "minExpirySeconds": self.min_ttl,
+        }
+        if state:
+            extra.update(state)
+        return PaymentRequirements(self.network, price.ceiling, self.asset, self.payee, extra)
+
+    def payment_required(
+        self,
+        price: Price,
+        url: str,
+        *,
+        error: str = x402.E_REQUIRED,
+        message: str = "",
+        state: dict[str, Any] | None = None,
+    ) -> PaymentRequired:
+        resource = {"url": url, "description": price.description, "mimeType": "application/json"}
+        return PaymentRequired(resource, [self.requirements(price, state=state)], error, message)
+
+    # -- admission -----------------------------------------------------------------------------------
+
+    def admit(self, payload: PaymentPayload, price: Price) -> Admission:
+        """Check ``payload`` as payment for one request at ``price`` and store its voucher durably.
+
+        Raises :class:`PaymentError` (with the x402 error code) when the request must not be served.
+        """
+        self._check_terms(payload, price)
+        voucher = payload.voucher
+        state = self._state(payload, voucher)
+        with state.lock:
+            required = state.charged + state.reserved + price.ceiling
+            if voucher.amount < state.charged + price.ceiling:
+                raise PaymentError(
+                    x402.E_MISMATCH,
+                    f"voucher for {voucher.amount} is below charged {state.charged} + this request's "
+                    f"maximum {price.ceiling}",
+                    state=self._corrective(state),
+                )
+            if voucher.amount < required:
+                raise PaymentError(
+                    x402.E_BUSY, "another request on this channel is in flight; retry after it completes"
+                )
+            if voucher.amount > state.terms.deposit:
+                state.terms = self._refresh(voucher.channel_id)  # a top-up since we last looked?
+                if voucher.amount > state.terms.deposit:
+                    raise PaymentError(
+                        x402.E_EXCEEDS_BALANCE,
+                        f"voucher for {voucher.amount} exceeds the deposit {state.terms.deposit}",
+                    )
+            if state.latest is not None and voucher.amount == state.latest.amount:
+                # The voucher we already hold (a retry after a lost response, or a zero-charge call):
+                # it is durable already; only its signature needs checking.
+                if voucher.signature != state.latest.signature:
+                    self._check_signature(voucher, state.terms)
+            else:
+                # The ledger row written with the voucher counts this request at its maximum: a crash
+                # before the settle is saved leaves the server believing the payer owes the ceiling
+                # (backed by this very voucher), never less than what was served.
+                try:
+                    self._committer.accept(voucher, required)
+                except SignatureError as exc:
+                    raise PaymentError(x402.E_SIGNATURE, str(exc)) from None
+                except ClosePending as exc:  # the payee agreed to close this channel at a lower total
+                    raise PaymentError(x402.E_CLOSE_PENDING, str(exc)) from None
+                except InvalidState as exc:
+                    raise PaymentError(x402.E_CHANNEL_EXPIRING, str(exc)) from None
+                except InvalidInput as exc:
+                    raise PaymentError(x402.E_MISMATCH, str(exc), state=self._corrective(state)) from None
+                state.latest = voucher
+            state.reserved += price.ceiling
+        return Admission(voucher.channel_id, state.terms.payer, price, voucher)
+
+    def settle(self, admission: Admission, units: int | None, *, served: bool) -> SettlementResponse:
+        """Charge a served request (``units`` reported by the handler; None charges the maximum) and
+        release its reservation. A request that was not served (error status) is charged nothing."""
+        price = admission.price
+        charge = 0
+        if served:
+            used = price.max_units if units is None else max(0, min(int(units), price.max_units))
+            charge = used * price.unit_price
+        state = self._states[admission.channel_id]
+        with state.lock:
+            state.reserved -= price.ceiling
+            state.charged += charge
+            charged = state.charged
+            with self._ledger_lock:
+                self._unsaved[admission.channel_id] = charged
+                if served:
+                    self.served += 1
+        return SettlementResponse(
+            success=True,
+            network=self.network,
+            payer=admission.payer,
+            extra={
+                "chargedAmount": str(charge),
+                "channelState": {
+                    "channelId": "0x" + admission.channel_id.hex(),
+                    "balance": str(state.terms.deposit),
+                    "totalClaimed": str(state.terms.claimed),
+                    "chargedCumulativeAmount": str(charged),
+                    "signedMaxClaimable": str(state.latest.amount if state.latest else 0),
+                },
+            },
+        )
+
+    # -- closing ---------------------------------------------------------------------------------------
+
+    def close_channel(self, payload: PaymentPayload) -> SettlementResponse:
+        """The payer leaves: close the channel on chain at the charged total (its zero-charge voucher),
+        refunding the rest. Refused while a request of the channel is in flight."""
+        self._check_terms(payload, None)
+        voucher = payload.voucher
+        state = self._state(payload, voucher)
+        with state.lock:
+            if state.reserved:
+                raise PaymentError(x402.E_BUSY, "a request on this channel is in flight")
+            if voucher.amount != state.charged:
+                raise PaymentError(
+                    x402.E_MISMATCH,
+                    f"a close voucher must equal the charged total {state.charged}",
+                    state=self._corrective(state),
+                )
+            self._check_signature(voucher, state.terms)
+            channel = self.channels.channel(voucher.channel_id)
+            if not channel.is_open:
+                raise PaymentError(x402.E_CHANNEL_NOT_FOUND, f"channel is {channel.status.name}")
+            # Close at the charged total; if a batch claim already redeemed more (the previous ceiling),
+            # nothing more is taken.
+            closing = voucher if min(voucher.amount, channel.deposit) > channel.claimed else None
+            after = self.channels.close(channel, closing)
+            receipt = self.channels.last_receipt
+            self.store.mark_claimed(voucher.channel_id, after.claimed)
+            self._save_charges()
+            with self._lock:
+                self._states.pop(voucher.channel_id, None)
+        refunded = after.deposit - after.claimed
+        return SettlementResponse(
+            success=True,
+            network=self.network,
+            payer=after.payer,
+            transaction="0x" + bytes(receipt["transactionHash"]).hex() if receipt is not None else "",
+            amount=str(refunded),
+            extra={
+                "channelState": {
+                    "channelId": after.id_hex,
+                    "balance": str(after.deposit),
+                    "totalClaimed": str(after.claimed),
+                    "chargedCumulativeAmount": str(voucher.amount),
+                    "status": after.status.name,
+                }
+            },
+        )
+
+    # -- claims ------------------------------------------------------------------------------------------
+
+    def claim_due(self, *, everything: bool = False) -> int:
+        """Redeem the latest vouchers on chain in one ``claimMany``: all unclaimed ones when
+        ``everything`` (or when the claim interval is reached), else only channels near expiry.
+        Returns the number of channels claimed."""
+        self._save_charges()
+        now = self.clock()
+        due: list[StoredVoucher] = []
+        for stored in self.store.unclaimed():
+            if everything or stored.terms.expiry - now <= self.claim_margin:
+                due.append(stored)
+        if not due:
+            return 0
+        chans: list[Channel] = []
+        vouchers: list[Voucher] = []
+        for stored in due:
+            try:
+                chans.append(self.channels.channel(stored.voucher.channel_id))
+                vouchers.append(stored.voucher)
+            except InvalidState:
+                continue
+        if not vouchers:
+            return 0
+        try:
+            result = self.channels.claim_many(vouchers, channels=chans)
+        except InvalidState as exc:  # none was claimable (closed, expired or already claimed)
+            log.info("nothing claimable: %s", str(exc)[:200])
+            for ch in chans:
+                self.store.mark_claimed(ch.id, ch.claimed)
+            return 0
+        claimed = 0
+        for ch, v in zip(chans, vouchers, strict=True):
+            if ch.id in result.skipped:
+                continue
+            amount = min(v.amount, ch.deposit)
+            if amount > ch.claimed:
+                self.store.mark_claimed(ch.id, amount)
+                state = self._states.get(ch.id)
+                if state is not None:
+                    state.terms = ChannelTerms(
+                        ch.id, ch.payer, ch.payee, ch.asset, ch.deposit, ch.expiry, amount
+                    )
+                claimed += 1
+        log.info("claimed %d channels (%d wei, gas %d)", claimed, result.total_paid, result.gas_used)
+        return claimed
+
+    def start(self) -> None:
+        """Start the background claimer."""
+        self.claimer.start()
+
+    def stop(self, *, final_claim: bool = True) -> None:
+        """Stop the claimer, save the charge ledger and (``final_claim``) redeem everything unclaimed."""
+        self.claimer.stop()
+        self._save_charges()
+        if final_claim:
+            try:
+                self.claim_due(everything=True)
+            except AgentMarketError as exc:
+                log.warning("final claim failed: %s", exc)
+
+    # -- internals ------------------------------------------------------------------------------------------
+
+    def _check_terms(self, payload: PaymentPayload, price: Price | None) -> None:
+        accepted, ref, voucher = payload.accepted, payload.channel, payload.voucher
+        if (
+            self._verified.get(ref.channel_id) == ref
+            and voucher.channel_id == ref.channel_id
+            and accepted.scheme == x402.SCHEME
+            and accepted.network == self.network
+            and accepted.extra.get("channelContract") == self.contract
+            and accepted.pay_to == self.payee
+            and (price is None or accepted.amount == price.ceiling)
+        ):
+            return  # the same key as before, already hashed and checked: skip the address work
+        if accepted.scheme != x402.SCHEME:
+            raise PaymentError(x402.E_SCHEME, f"scheme {accepted.scheme!r} is not {x402.SCHEME!r}")
+        if accepted.network != self.network:
+            raise PaymentError(x402.E_NETWORK, f"network {accepted.network!r} is not {self.network!r}")
+        try:
+            contract = to_checksum_address(str(accepted.extra.get("channelContract", "")))
+            payee, asset = to_checksum_address(ref.payee), to_checksum_address(ref.asset)
+            payer = to_checksum_address(ref.payer)
+        except ValueError:
+            raise PaymentError(x402.E_MALFORMED, "an address in the payload is malformed") from None
+        if contract != self.contract:
+            raise PaymentError(x402.E_CHANNEL_MISMATCH, f"channel contract {contract} is not {self.contract}")
+        if payee != self.payee or to_checksum_address(accepted.pay_to) != self.payee:
+            raise PaymentError(x402.E_CHANNEL_MISMATCH, f"channel pays {payee}, not this payee {self.payee}")
+        if asset != self.asset:
+            raise PaymentError(x402.E_CHANNEL_MISMATCH, f"channel asset {asset} is not {self.asset}")
+        cid = keccak(
+            abi_encode(["address", "address", "address", "uint256"], [payer, payee, asset, ref.salt])
+        )
+        if cid != ref.channel_id or cid != voucher.channel_id:
+            raise PaymentError(
+                x402.E_CHANNEL_MISMATCH, "the channel key does not hash to the voucher's channel"
+            )
+        if price is not None and accepted.amount != price.ceiling:
+            raise PaymentError(
+                x402.E_MISMATCH, f"accepted amount {accepted.amount} is not this route's {price.ceiling}"
+            )
+        if len(self._verified) < 100_000:  # bounded: a flood of keys cannot grow it without limit
+            self._verified[ref.channel_id] = ref
+
+    def _state(self, payload: PaymentPayload, voucher: Voucher) -> _ChannelState:
+        cid = voucher.channel_id
+        state = self._states.get(cid)
+        if state is not None:
+            if state.terms.expiry - self.clock() < self.min_ttl:
+                state.terms = self._refresh(cid)  # extended since?
+                self._require_ttl(state.terms)
+            return state
+        with self._lock:
+            state = self._states.get(cid)
+            if state is not None:
+                return state
+            try:
+                terms = self.store.terms(cid)
+                if terms.expiry - self.clock() < self.min_ttl:
+                    terms = self._refresh(cid)
+            except InvalidState:
+                terms = self._refresh(cid)
+            self._require_ttl(terms)
+            latest = self.store.latest(cid)
+            row = (
+                self.store._db()
+                .execute("SELECT charged FROM gateway_charges WHERE channel_id=?", (cid,))
+                .fetchone()
+            )
+            # After a restart without a saved charge, the claimed total is the floor (batch-settlement's
+            # baseline); a saved charge is never older than one request per channel.
+            charged = max(int(row[0]) if row else 0, terms.claimed)
+            state = _ChannelState(terms, charged, latest=latest.voucher if latest else None)
+            self._states[cid] = state
+            return state
+
+    def _refresh(self, cid: bytes) -> ChannelTerms:
+        """Read the channel from the chain, check it pays us, and (re)register it in the store."""
+        try:
+            channel = self.channels.channel(cid)
+        except InvalidState:
+            raise PaymentError(
+                x402.E_CHANNEL_NOT_FOUND, f"no channel 0x{cid.hex()} on {self.contract}"
+            ) from None
+        if channel.status != ChannelStatus.OPEN:
+            raise PaymentError(x402.E_CHANNEL_NOT_FOUND, f"channel 0x{cid.hex()} is {channel.status.name}")
+        if channel.payee != self.payee or to_checksum_address(channel.asset) != self.asset:
+            raise PaymentError(x402.E_CHANNEL_MISMATCH, "the channel pays another payee or asset")
+        terms = channel.terms()
+        self.store.register(terms)
+        return self.store.terms(cid)
+
+    def _require_ttl(self, terms: ChannelTerms) -> None:
+        left = terms.expiry - self.clock()
+        if left < self.min_ttl:
+            raise PaymentError(
+                x402.E_CHANNEL_EXPIRING,
+                f"channel expires in {int(left)}s; at least {self.min_ttl}s are required (extend it with topUp)",
+            )
+
+    def _check_signature(self, voucher: Voucher, terms: ChannelTerms) -> None:
+        digest = self.channels.domain.voucher_digest(voucher.channel_id, voucher.amount)
+        if not self._verify_sig(terms.payer, digest, voucher.signature):
+            raise PaymentError(x402.E_SIGNATURE, f"voucher is not signed by the payer {terms.payer}")
+
+    def _verify_sig(self, payer: str, digest: bytes, signature: bytes) -> bool:
+        """EOA recovery (no RPC); ERC-1271 ``isValidSignature`` for a payer with code (looked up once)."""
+        has_code = self._has_code.get(payer)
+        if has_code is None:
+            has_code = self._has_code[payer] = bool(bytes(self.channels.w3.eth.get_code(payer)))
+        if not has_code:
+            return eoa_verifier(payer, digest, signature)
+        return erc1271_accepts(self.channels.w3, payer, digest, signature)
+
+    def _corrective(self, state: _ChannelState) -> dict[str, Any]:
+        """``channelState``/``voucherState`` of a corrective 402 (batch-settlement's resynchronisation)."""
+        out: dict[str, Any] = {
+            "channelState": {
+                "channelId": "0x" + state.terms.channel_id.hex(),
+                "balance": str(state.terms.deposit),
+                "totalClaimed": str(state.terms.claimed),
+                "chargedCumulativeAmount": str(state.charged),
+            }
+        }
+        if state.latest is not None:
+            out["voucherState"] = {
+                "signedMaxClaimable": str(state.latest.amount),
+                "signature": "0x" + state.latest.signature.hex(),
+            }
+        return out
+
+    def _flush_into(self, db: sqlite3.Connection, worst: dict[bytes, int] | None = None) -> None:
+        """Write the charges not saved yet (inside a voucher's transaction: no extra commit); ``worst``
+        overrides them with the in-flight maxima of the channels being admitted."""
+        with self._ledger_lock:
+            pending, self._unsaved = self._unsaved, {}
+        pending.update(worst or {})
+        for cid, charged in pending.items():
+            db.execute(
+                "INSERT INTO gateway_charges (channel_id, charged) VALUES (?, ?) ON CONFLICT(channel_id)"
+                " DO UPDATE SET charged=excluded.charged",
+                (cid, str(charged)),
+            )
+
+    def _save_charges(self) -> None:
+        with self.store._tx() as tx:
+            self._flush_into(tx)
+
+
+class _GroupCommit:
+    """Commits the vouchers of concurrent requests together: one SQLite transaction (one fsync) per batch.
+
+    A request waits until the batch holding its voucher is committed, so "stored before served" holds for
+    each; with one request at a time a batch is that request alone. Each voucher is checked on its own
+    (a refused one fails only its request). The charge ledger rows (each admitted request at its
+    maximum, plus settled charges not written yet) commit in the same transaction.
+    """
+
+    def __init__(self, gateway: PaymentGateway):
+        self.gateway = gateway
+        self._cond = threading.Condition()
+        self._queue: list[tuple[Voucher, int, Future[None]]] = []
+        self._thread: threading.Thread | None = None
+        self.batches = 0
+        self.committed = 0
+
+    def accept(self, voucher: Voucher, worst: int) -> None:
+        """Queue ``voucher`` (its channel's ledger row becomes ``worst``); return once committed."""
+        future: Future[None] = Future()
+        with self._cond:
+            self._queue.append((voucher, worst, future))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="agentmarket-commit", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+        future.result()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue:
+                    if not self._cond.wait(timeout=5.0) and not self._queue:
+                        self._thread = None  # idle: a later accept starts a new writer
+                        return
+                batch, self._queue = self._queue, []
+            self._commit(batch)
+
+    def _commit(self, batch: list[tuple[Voucher, int, Future[None]]]) -> None:
+        gateway = self.gateway
+
+        def ledger(db: sqlite3.Connection, outcomes: list[Any]) -> None:
+            worst = {
+                voucher.channel_id: amount
+                for (voucher, amount, _), outcome in zip(batch, outcomes, strict=True)
+                if not isinstance(outcome, Exception)
+            }
+            gateway._flush_into(db, worst)
+
+        try:
+            outcomes = gateway.store.accept_many(
+                [(v, 1) for v, _, _ in batch], now=gateway.clock(), also=ledger
+            )
+        except Exception as exc:  # the commit itself failed: nothing of this batch is stored
+            for _, _, future in batch:
+                future.set_exception(exc)
+            return
+        self.batches += 1
+        for (_, _, future), outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                future.set_exception(outcome)
+            else:
+                self.committed += 1
+                future.set_result(None)
+
+
+class Claimer:
+    """Background thread: every ``claim_interval`` seconds redeem all unclaimed vouchers in one
+    ``claimMany``; in between, every few seconds, redeem channels near their expiry."""
+
+    TICK = 2.0
+
+    def __init__(self, gateway: PaymentGateway):
+        self.gateway = gateway
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.rounds = 0
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="agentmarket-claimer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    def _run(self) -> None:
+        last_full = time.monotonic()
+        while not self._stop.wait(min(self.TICK, self.gateway.claim_interval)):
+            everything = time.monotonic() - last_full >= self.gateway.claim_interval
+            try:
+                self.gateway.claim_due(everything=everything)
+                self.rounds += 1
+            except Exception as exc:  # a failed round is retried next tick; the vouchers stay stored
+                log.warning("claim round failed: %s: %s", type(exc).__name__, str(exc)[:200])
+            if everything:
+                last_full = time.monotonic()
+
+
+# -- ASGI -------------------------------------------------------------------------------------------------
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class Usage:
+    """Units a handler used in this request (per-unit routes); see :func:`report_units`."""
+
+    def __init__(self) -> None:
+        self.units: int | None = None
+
+    def add(self, units: int) -> None:
+        self.units = (self.units or 0) + int(units)
+
+
+def report_units(scope_or_request: Any, units: int) -> None:
+    """Report ``units`` used by this request (call from the handler before it responds). Takes an ASGI
+    scope or anything with a ``.scope`` (a Starlette/FastAPI ``Request``); a free route ignores it."""
+    scope = getattr(scope_or_request, "scope", scope_or_request)
+    usage = scope.get(USAGE_SCOPE_KEY)
+    if isinstance(usage, Usage):
+        usage.add(units)
+
+
+class PaymentMiddleware:
+    """ASGI middleware charging the routes ``gateway`` prices; other routes pass through untouched.
+
+    It also starts the gateway's claimer on ASGI ``lifespan`` startup and stops it (with a final claim)
+    on shutdown, so ``uvicorn app:app`` runs the whole seller side.
+    """
+
+    def __init__(self, app: ASGIApp, gateway: PaymentGateway, *, manage_claimer: bool = True):
+        self.app = app
+        self.gateway = gateway
+        self.manage_claimer = manage_claimer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        import anyio.to_thread
+
+        if scope["type"] == "lifespan" and self.manage_claimer:
+            await self._lifespan(scope, receive, send)
+            return
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        gateway = self.gateway
+        price = gateway.price_for(scope["method"], scope["path"])
+        if price is None:
+            await self.app(scope, receive, send)
+            return
+        url = _url(scope)
+        header = _header(scope, x402.HEADER_SIGNATURE.lower().encode())
+        if header is None:
+            await _send_402(send, gateway.payment_required(price, url, message="no PAYMENT-SIGNATURE header"))
+            return
+        try:
+            payload = PaymentPayload.from_header(header)
+            if payload.type == "close":
+                response = await anyio.to_thread.run_sync(gateway.close_channel, payload)
+                await _send_json(send, 200, response.to_json(), response.header())
+                return
+            admission = await anyio.to_thread.run_sync(gateway.admit, payload, price)
+        except PaymentError as exc:
+            await _send_402(
+                send,
+                gateway.payment_required(price, url, error=exc.code, message=str(exc), state=exc.state),
+            )
+            return
+        except InvalidInput as exc:
+            await _send_402(
+                send, gateway.payment_required(price, url, error=x402.E_MALFORMED, message=str(exc))
+            )
+            return
+        except AgentMarketError as exc:  # chain unreachable, a close that reverted, ...
+            await _send_json(send, 503, {"error": type(exc).__name__, "message": str(exc)[:300]}, None)
+            return
+
+        usage = Usage()
+        scope = dict(scope)
+        scope[USAGE_SCOPE_KEY] = usage
+        settled = False
+
+        async def paid_send(message: Message) -> None:
+            nonlocal settled
+            if message["type"] == "http.response.start" and not settled:
+                settled = True
+                status = int(message["status"])
+                headers = []
+                units = usage.units
+                for name, value in message.get("headers", []):
+                    if name.lower() == UNITS_HEADER.encode():
+                        with contextlib.suppress(ValueError):
+                            units = (units or 0) + int(value)
+                        continue
+                    headers.append((name, value))
+                if price.unit == "call" and units is None:
+                    units = 1
+                result = gateway.settle(admission, units, served=status < 400)
+                headers.append((x402.HEADER_RESPONSE.lower().encode(), result.header().encode()))
+                message = dict(message, headers=headers)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, paid_send)
+        finally:
+            if not settled:  # the app failed before answering: nothing served, nothing charged
+                gateway.settle(admission, 0, served=False)
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        import anyio.to_thread
+
+        gateway = self.gateway
+        seen: set[str] = set()
+
+        async def wrapped_receive() -> Message:
+            message: Message = await receive()
+            seen.add(str(message["type"]))
+            if message["type"] == "lifespan.startup":
+                gateway.start()
+            elif message["type"] == "lifespan.shutdown":
+                await anyio.to_thread.run_sync(gateway.stop)
+            return message
+
+        async def wrapped_send(message: Message) -> None:
+            seen.add(str(message["type"]))
+            await send(message)
+
+        try:
+            await self.app(scope, wrapped_receive, wrapped_send)
+        except Exception:
+            # The app does not speak lifespan: answer for it, from wherever it stopped.
+            if "lifespan.startup" not in seen:
+                await wrapped_receive()
+            if "lifespan.startup.complete" not in seen:
+                await send({"type": "lifespan.startup.complete"})
+            if "lifespan.shutdown" not in seen:
+                await wrapped_receive()
+            if "lifespan.shutdown.complete" not in seen:
+                await send({"type": "lifespan.shutdown.complete"})
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return bytes(value)
+    return None
+
+
+def _url(scope: Scope) -> str:
+    host = (_header(scope, b"host") or b"").decode("latin-1")
+    query = scope.get("query_string", b"").decode("latin-1")
+    return f"{scope.get('scheme', 'http')}://{host}{scope['path']}" + (f"?{query}" if query else "")
+
+
+async def _send_json(send: Send, status: int, body: dict[str, Any], response_header: str | None) -> None:
+    import json
+
+    raw = json.dumps(body, separators=(",", ":")).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode())]
+    if response_header is not None:
+        headers.append((x402.HEADER_RESPONSE.lower().encode(), response_header.encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": raw})
+
+
+async def _send_402(send: Send, required: PaymentRequired) -> None:
+    import json
+
+    body = required.to_json()
+    raw = json.dumps(body, separators=(",", ":")).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(raw)).encode()),
+        (x402.HEADER_REQUIRED.lower().encode(), x402.encode_header(body).encode()),
+    ]
+    await send({"type": "http.response.start", "status": 402, "headers": headers})
+    await send({"type": "http.response.body", "body": raw})

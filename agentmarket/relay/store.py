@@ -1,0 +1,490 @@
+"""Every read and write of the relay database, in one place (the app, the indexer and tests share it).
+
+Writes are short transactions. The post path inserts a whole batch of validated offers in one commit
+(group commit: many concurrent posts share one fsync); the indexer applies a block range of events, its
+block hashes and its cursor in one commit, and a reorg rollback is one commit too, so a reader never
+sees a half-applied range.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, bindparam, case, delete, func, insert, or_, select, update
+
+from ..clients.offers import Side, SignedOffer
+from .models import blocks, chain_events, changes, indexer_state, makers, offers, price_key, reputation
+
+_ev = chain_events.c
+_DOOR = select(  # built once: constructing the statement per post cost more than running it
+    select(offers.c.withdrawn).where(offers.c.hash == bindparam("h")).scalar_subquery(),
+    select(func.max(_ev.value))
+    .where(_ev.offer_hash == bindparam("h"), _ev.kind == "filled")
+    .scalar_subquery(),
+    select(func.count()).where(_ev.offer_hash == bindparam("h"), _ev.kind == "cancelled").scalar_subquery(),
+    select(makers.c.counter).where(makers.c.address == bindparam("m")).scalar_subquery(),
+    select(func.count())
+    .where(reputation.c.maker == bindparam("m"), reputation.c.asset == bindparam("a"))
+    .scalar_subquery(),
+)
+_LIVE = and_(~offers.c.cancelled, ~offers.c.withdrawn, ~offers.c.voided, offers.c.remaining > 0)
+
+
+@dataclass(frozen=True)
+class ChainEvent:
+    """One OfferBook/ReputationRegistry event as the indexer stores it."""
+
+    block: int
+    log_index: int
+    kind: str  # filled | cancelled | counter | rated
+    offer_hash: str | None = None
+    account: str | None = None
+    asset: str | None = None
+    value: int | None = None
+
+
+@dataclass(frozen=True)
+class Filters:
+    """A book query. Prices in the asset's smallest unit; ``cursor`` is the ``next`` of the previous page."""
+
+    resource_id: str | None = None
+    side: int | None = None
+    asset: str | None = None
+    maker: str | None = None
+    min_price: int | None = None
+    max_price: int | None = None
+    min_remaining: int | None = None
+    max_delivery: int | None = None
+    min_reputation: float | None = None
+    min_ratings: int | None = None
+    descending: bool = False
+    limit: int = 50
+    cursor: tuple[str, str] | None = None  # (price_key, hash) of the last row of the previous page
+    now: int = 0
+    include_dead: bool = False
+
+
+def offer_row(signed: SignedOffer, *, filled: int, cancelled: bool, posted_by: str) -> dict[str, Any]:
+    """The ``offers`` row of a validated signed offer (``filled``/``cancelled`` as the chain has them)."""
+    o = signed.offer
+    remaining = o.quantity - filled
+    return {
+        "hash": "0x" + signed.hash.hex(),
+        "maker": o.maker,
+        "side": int(o.side),
+        "resource_id": "0x" + o.resource_id.hex(),
+        "asset": o.asset,
+        "price_key": price_key(o.unit_price),
+        "quantity": o.quantity,
+        "filled": filled,
+        "remaining": remaining,
+        "delivery_seconds": o.delivery_seconds,
+        "expiry": o.expiry,
+        "counter": o.counter,
+        "cancelled": cancelled,
+        "withdrawn": False,
+        "voided": False,
+        "live": not cancelled and remaining > 0,
+        "body": signed.to_json(),
+        "posted_by": posted_by,
+        "created_at": time.time(),
+    }
+
+
+def _status(row: Any) -> str:
+    return (
+        "withdrawn"
+        if row.withdrawn
+        else "cancelled"
+        if row.cancelled
+        else "voided"
+        if row.voided
+        else "filled"
+        if row.remaining <= 0
+        else "live"
+    )
+
+
+def row_text(row: Any) -> str:
+    """:func:`row_json` as JSON text, the stored signed offer spliced in as is (the query hot path)."""
+    score = "null" if row.rep_score is None else repr(float(row.rep_score))
+    return (
+        f'{{"hash":"{row.hash}","signed":{row.body},"filled":{int(row.filled)},'
+        f'"remaining":{int(row.remaining)},"status":"{_status(row)}","expiry":{int(row.expiry)},'
+        f'"reputation":{{"count":{int(row.rep_count or 0)},"score":{score}}}}}'
+    )
+
+
+def row_json(row: Any, rep: tuple[int, float | None] | None = None) -> dict[str, Any]:
+    """The API's view of an ``offers`` row: the signed offer plus its book state."""
+    signed = json.loads(row.body)
+    status = _status(row)
+    out = {
+        "hash": row.hash,
+        "signed": signed,
+        "filled": int(row.filled),
+        "remaining": int(row.remaining),
+        "status": status,
+        "expiry": int(row.expiry),
+    }
+    if rep is not None:
+        out["reputation"] = {"count": rep[0], "score": rep[1]}
+    return out
+
+
+class Store:
+    """The relay database behind an engine (thread-safe: each call takes its own connection)."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    # -- reads used by validation --------------------------------------------------------------------
+
+    def counter(self, conn: Connection, maker: str) -> int | None:
+        value = conn.execute(select(makers.c.counter).where(makers.c.address == maker)).scalar()
+        return None if value is None else int(value)
+
+    def chain_state(self, conn: Connection, offer_hash: str) -> tuple[int, bool]:
+        """(total filled, cancelled) of ``offer_hash`` from the indexed events, known offer or not."""
+        rows = conn.execute(
+            select(chain_events.c.kind, func.max(chain_events.c.value))
+            .where(chain_events.c.offer_hash == offer_hash)
+            .group_by(chain_events.c.kind)
+        ).all()
+        state = {kind: value for kind, value in rows}
+        return int(state.get("filled") or 0), "cancelled" in state
+
+    def door_state(self, offer_hash: str, maker: str, asset: str) -> tuple[bool | None, int, bool, int, bool]:
+        """Everything the post check reads, in one round trip: (stored and withdrawn? None if not stored,
+        filled on chain, cancelled on chain, the maker's indexed counter, reputation cached?)."""
+        with self.engine.connect() as conn:
+            withdrawn, filled, cancelled, counter, rep = conn.execute(
+                _DOOR, {"h": offer_hash, "m": maker, "a": asset}
+            ).one()
+        return (
+            None if withdrawn is None else bool(withdrawn),
+            int(filled or 0),
+            bool(cancelled),
+            int(counter or 0),
+            bool(rep),
+        )
+
+    def existing(self, conn: Connection, offer_hash: str) -> Any:
+        return conn.execute(select(offers).where(offers.c.hash == offer_hash)).first()
+
+    def has_reputation(self, conn: Connection, maker: str, asset: str) -> bool:
+        q = select(reputation.c.count).where(reputation.c.maker == maker, reputation.c.asset == asset)
+        return conn.execute(q).first() is not None
+
+    # -- writes of the post path -----------------------------------------------------------------------
+
+    def insert_offers(self, rows: Sequence[dict[str, Any]]) -> list[bool]:
+        """Insert new offers in one transaction; returns, per row, True if inserted (False: already there).
+        Committed (durable) when this returns."""
+        with self.engine.begin() as conn:
+            return self._insert(conn, rows)
+
+    def _insert(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> list[bool]:
+        hashes = [r["hash"] for r in rows]
+        present = set(conn.execute(select(offers.c.hash).where(offers.c.hash.in_(hashes))).scalars())
+        fresh: dict[str, dict[str, Any]] = {}
+        result = []
+        for r in rows:
+            new = r["hash"] not in present and r["hash"] not in fresh
+            if new:
+                fresh[r["hash"]] = r
+            result.append(new)
+        if fresh:
+            conn.execute(insert(offers), list(fresh.values()))
+            conn.execute(insert(changes), [{"offer_hash": h, "kind": "posted"} for h in fresh])
+        return result
+
+    def upsert_reputation(self, maker: str, asset: str, count: int, score: float | None) -> None:
+        with self.engine.begin() as conn:
+            self._upsert_reputation(conn, maker, asset, count, score)
+
+    def _upsert_reputation(
+        self, conn: Connection, maker: str, asset: str, count: int, score: float | None
+    ) -> None:
+        key = and_(reputation.c.maker == maker, reputation.c.asset == asset)
+        if conn.execute(update(reputation).where(key).values(count=count, score=score)).rowcount == 0:
+            conn.execute(insert(reputation).values(maker=maker, asset=asset, count=count, score=score))
+
+    def withdraw(self, offer_hash: str) -> bool:
+        """Hide an offer at its maker's signed request (the caller checked the signature)."""
+        with self.engine.begin() as conn:
+            n = conn.execute(
+                update(offers)
+                .where(offers.c.hash == offer_hash, ~offers.c.withdrawn)
+                .values(withdrawn=True, live=False)
+            ).rowcount
+            if n:
+                conn.execute(insert(changes).values(offer_hash=offer_hash, kind="withdrawn"))
+            return bool(n)
+
+    # -- reads of the API ---------------------------------------------------------------------------------
+
+    def get(self, offer_hash: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(offers, reputation.c.count.label("rep_count"), reputation.c.score.label("rep_score"))
+                .select_from(
+                    offers.outerjoin(
+                        reputation,
+                        and_(reputation.c.maker == offers.c.maker, reputation.c.asset == offers.c.asset),
+                    )
+                )
+                .where(offers.c.hash == offer_hash)
+            ).first()
+        if row is None:
+            return None
+        return row_json(row, (int(row.rep_count or 0), row.rep_score))
+
+    def query(self, f: Filters) -> tuple[list[dict[str, Any]], tuple[str, str] | None]:
+        """One page of offers matching ``f``, sorted by price (then hash), and the cursor of the next page."""
+        rows, cursor = self.query_rows(f)
+        return [row_json(r, (int(r.rep_count or 0), r.rep_score)) for r in rows], cursor
+
+    def query_rows(self, f: Filters) -> tuple[list[Any], tuple[str, str] | None]:
+        """:meth:`query` as database rows (see :func:`row_text`)."""
+        join = offers.outerjoin(
+            reputation, and_(reputation.c.maker == offers.c.maker, reputation.c.asset == offers.c.asset)
+        )
+        q = select(offers, reputation.c.count.label("rep_count"), reputation.c.score.label("rep_score"))
+        q = q.select_from(join)
+        cond: list[Any] = []
+        if not f.include_dead:
+            cond += [offers.c.live.is_(True), offers.c.expiry >= f.now]
+        if f.resource_id is not None:
+            cond.append(offers.c.resource_id == f.resource_id)
+        if f.side is not None:
+            cond.append(offers.c.side == f.side)
+        if f.asset is not None:
+            cond.append(offers.c.asset == f.asset)
+        if f.maker is not None:
+            cond.append(offers.c.maker == f.maker)
+        if f.min_price is not None:
+            cond.append(offers.c.price_key >= price_key(f.min_price))
+        if f.max_price is not None:
+            cond.append(offers.c.price_key <= price_key(f.max_price))
+        if f.min_remaining is not None:
+            cond.append(offers.c.remaining >= f.min_remaining)
+        if f.max_delivery is not None:
+            cond.append(offers.c.delivery_seconds <= f.max_delivery)
+        if f.min_reputation is not None:
+            cond.append(reputation.c.score >= f.min_reputation)
+        if f.min_ratings is not None:
+            cond.append(func.coalesce(reputation.c.count, 0) >= f.min_ratings)
+        if f.cursor is not None:
+            pk, h = f.cursor
+            if f.descending:
+                cond.append(or_(offers.c.price_key < pk, and_(offers.c.price_key == pk, offers.c.hash < h)))
+            else:
+                cond.append(or_(offers.c.price_key > pk, and_(offers.c.price_key == pk, offers.c.hash > h)))
+        order = (
+            (offers.c.price_key.desc(), offers.c.hash.desc())
+            if f.descending
+            else (offers.c.price_key.asc(), offers.c.hash.asc())
+        )
+        q = q.where(*cond).order_by(*order).limit(f.limit + 1)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        more = len(rows) > f.limit
+        page = list(rows[: f.limit])
+        cursor = (str(page[-1].price_key), str(page[-1].hash)) if more and page else None
+        return page, cursor
+
+    def changes_since(self, seq: int, limit: int = 500) -> list[tuple[int, str, str]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(changes.c.seq, changes.c.offer_hash, changes.c.kind)
+                .where(changes.c.seq > seq)
+                .order_by(changes.c.seq)
+                .limit(limit)
+            ).all()
+        return [(int(s), h, k) for s, h, k in rows]
+
+    def last_seq(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.max(changes.c.seq))).scalar() or 0)
+
+    def count_live(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(offers).where(_LIVE)).scalar() or 0)
+
+    # -- the indexer ------------------------------------------------------------------------------------------
+
+    def indexer_cursor(self, chain_id: int, offerbook: str, start: int) -> int:
+        """The next block to index (``start`` the first time). Refuses a database of another book."""
+        with self.engine.begin() as conn:
+            row = conn.execute(select(indexer_state).where(indexer_state.c.id == 1)).first()
+            if row is None:
+                conn.execute(
+                    insert(indexer_state).values(
+                        id=1, next_block=start, chain_id=chain_id, offerbook=offerbook
+                    )
+                )
+                return start
+            if int(row.chain_id) != chain_id or row.offerbook != offerbook:
+                from ..errors import ConfigError
+
+                raise ConfigError(
+                    f"this relay database indexes OfferBook {row.offerbook} on chain {row.chain_id}, not "
+                    f"{offerbook} on chain {chain_id} (fix: use another --db)"
+                )
+            return int(row.next_block)
+
+    def block_hashes(self, below: int, limit: int = 256) -> list[tuple[int, str]]:
+        """Stored (number, hash) of indexed blocks under ``below``, newest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(blocks.c.number, blocks.c.hash)
+                .where(blocks.c.number < below)
+                .order_by(blocks.c.number.desc())
+                .limit(limit)
+            ).all()
+        return [(int(n), h) for n, h in rows]
+
+    def apply(
+        self,
+        events: Sequence[ChainEvent],
+        hashes: Iterable[tuple[int, str]],
+        next_block: int,
+        reputations: Sequence[tuple[str, str, int, float | None]] = (),
+        keep_blocks: int = 1024,
+    ) -> int:
+        """Fold a range of events into the book, record its block hashes and move the cursor, atomically.
+        Returns how many offers changed."""
+        with self.engine.begin() as conn:
+            if events:
+                conn.execute(
+                    insert(chain_events),
+                    [
+                        {
+                            "block": e.block,
+                            "log_index": e.log_index,
+                            "kind": e.kind,
+                            "offer_hash": e.offer_hash,
+                            "account": e.account,
+                            "asset": e.asset,
+                            "value": e.value,
+                        }
+                        for e in events
+                    ],
+                )
+            touched_offers = {e.offer_hash for e in events if e.offer_hash is not None}
+            touched_makers = {e.account for e in events if e.kind == "counter" and e.account}
+            changed = self._recompute(conn, touched_offers, touched_makers)
+            for maker, asset, count, score in reputations:
+                self._upsert_reputation(conn, maker, asset, count, score)
+            rows = [{"number": n, "hash": h} for n, h in dict(hashes).items()]
+            if rows:
+                conn.execute(delete(blocks).where(blocks.c.number.in_([r["number"] for r in rows])))
+                conn.execute(insert(blocks), rows)
+            conn.execute(delete(blocks).where(blocks.c.number < next_block - keep_blocks))
+            conn.execute(update(indexer_state).where(indexer_state.c.id == 1).values(next_block=next_block))
+            return changed
+
+    def rollback(self, to_block: int) -> tuple[int, set[tuple[str, str]]]:
+        """Undo everything indexed above ``to_block`` (a reorg): events, derived offer state and block
+        hashes, in one transaction. Returns (offers changed, (ratee, asset) pairs whose ratings were undone)."""
+        with self.engine.begin() as conn:
+            gone = conn.execute(
+                select(
+                    chain_events.c.kind,
+                    chain_events.c.offer_hash,
+                    chain_events.c.account,
+                    chain_events.c.asset,
+                ).where(chain_events.c.block > to_block)
+            ).all()
+            conn.execute(delete(chain_events).where(chain_events.c.block > to_block))
+            touched_offers = {h for _, h, _, _ in gone if h is not None}
+            touched_makers = {a for k, _, a, _ in gone if k == "counter" and a}
+            rated = {(a, s) for k, _, a, s in gone if k == "rated" and a and s}
+            changed = self._recompute(conn, touched_offers, touched_makers)
+            conn.execute(delete(blocks).where(blocks.c.number > to_block))
+            conn.execute(update(indexer_state).where(indexer_state.c.id == 1).values(next_block=to_block + 1))
+            return changed, rated
+
+    def _recompute(self, conn: Connection, offer_hashes: set[str], maker_addrs: set[str]) -> int:
+        """Re-derive filled/cancelled of ``offer_hashes`` and the counters (and voided flags) of
+        ``maker_addrs`` from the stored events; record a change for every offer whose state moved."""
+        changed: dict[str, str] = {}
+        hashes = sorted(offer_hashes)
+        for i in range(0, len(hashes), 500):
+            chunk = hashes[i : i + 500]
+            state: dict[str, tuple[int, bool]] = {h: (0, False) for h in chunk}
+            for h, kind, value in conn.execute(
+                select(chain_events.c.offer_hash, chain_events.c.kind, func.max(chain_events.c.value))
+                .where(chain_events.c.offer_hash.in_(chunk))
+                .group_by(chain_events.c.offer_hash, chain_events.c.kind)
+            ).all():
+                filled, cancelled = state[h]
+                state[h] = (int(value or 0), cancelled) if kind == "filled" else (filled, True)
+            for row in conn.execute(
+                select(offers.c.hash, offers.c.filled, offers.c.cancelled).where(offers.c.hash.in_(chunk))
+            ).all():
+                filled, cancelled = state[row.hash]
+                if int(row.filled) == filled and bool(row.cancelled) == cancelled:
+                    continue
+                conn.execute(
+                    update(offers)
+                    .where(offers.c.hash == row.hash)
+                    .values(filled=filled, remaining=offers.c.quantity - filled, cancelled=cancelled)
+                )
+                changed[row.hash] = (
+                    "cancelled"
+                    if cancelled and not row.cancelled
+                    else "filled"
+                    if filled > row.filled
+                    else "restored"
+                )
+        for maker in sorted(maker_addrs):
+            counter = int(
+                conn.execute(
+                    select(func.max(chain_events.c.value)).where(
+                        chain_events.c.kind == "counter", chain_events.c.account == maker
+                    )
+                ).scalar()
+                or 0
+            )
+            if (
+                conn.execute(update(makers).where(makers.c.address == maker).values(counter=counter)).rowcount
+                == 0
+            ):
+                conn.execute(insert(makers).values(address=maker, counter=counter))
+            flips = conn.execute(
+                select(offers.c.hash, offers.c.voided).where(
+                    offers.c.maker == maker, offers.c.voided != (offers.c.counter != counter)
+                )
+            ).all()
+            if flips:
+                conn.execute(
+                    update(offers)
+                    .where(offers.c.hash.in_([h for h, _ in flips]))
+                    .values(voided=offers.c.counter != counter)
+                )
+                for h, was in flips:
+                    changed[h] = "restored" if was else "voided"
+        if changed:
+            conn.execute(
+                update(offers)
+                .where(offers.c.hash.in_(list(changed)))
+                .values(live=case((_LIVE, True), else_=False))
+            )
+            conn.execute(insert(changes), [{"offer_hash": h, "kind": k} for h, k in changed.items()])
+        return len(changed)
+
+
+def side_of(value: str) -> int:
+    """``sell``/``buy`` (or 0/1) as the ``Side`` integer."""
+    try:
+        return int(Side[value.upper()]) if not value.isdigit() else int(Side(int(value)))
+    except (KeyError, ValueError):
+        from ..errors import InvalidInput
+
+        raise InvalidInput(f"side must be 'sell' or 'buy', got {value!r}") from None

@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+
+import {ICredits} from "../interfaces/ICredits.sol";
+import {Asset, AssetLib} from "./Asset.sol";
+
+/// @title Credits
+/// @notice Base of every contract that pays out: push a payout with a gas stipend, and credit it when the
+/// push fails; per-asset credit totals make solvency checkable (balance == locked + credits [+ fees]).
+/// Adopt it by inheriting (`contract X is IX, Credits`, IX extending {ICredits}), paying with `_pay` and
+/// booking with `_credit`; `withdraw`, `withdrawTo` and `creditOf` come with it.
+abstract contract Credits is ICredits, ReentrancyGuardTransient {
+    /// @notice Gas forwarded to an ETH payout receiver; a receiver needing more is credited instead.
+    uint256 public constant PAYOUT_GAS = 30_000;
+
+    mapping(address account => mapping(address asset => uint256)) internal _credits;
+    mapping(address asset => uint256) internal _creditTotals;
+
+    /// @inheritdoc ICredits
+    function withdraw(address asset) external nonReentrant returns (uint256) {
+        return _withdraw(asset, msg.sender);
+    }
+
+    /// @inheritdoc ICredits
+    function withdrawTo(address asset, address to) external nonReentrant returns (uint256) {
+        return _withdraw(asset, to);
+    }
+
+    /// @inheritdoc ICredits
+    function creditOf(address account, address asset) external view returns (uint256) {
+        return _credits[account][asset];
+    }
+
+    function _withdraw(address asset, address to) private returns (uint256 amount) {
+        amount = _credits[msg.sender][asset];
+        if (amount == 0) revert CreditsNothingToWithdraw(msg.sender, asset);
+        _credits[msg.sender][asset] = 0;
+        _creditTotals[asset] -= amount;
+        emit Withdrawn(msg.sender, asset, to, amount);
+        _send(asset, to, amount);
+    }
+
+    /// @dev Send or revert (withdrawals and fee collection: the caller chose the receiver).
+    function _send(address asset, address to, uint256 value) internal {
+        if (!Asset.wrap(asset).tryPushAll(to, value)) revert CreditsTransferFailed(asset, to, value);
+    }
+
+    /// @dev Push a payout; if the receiver refuses it (revert, out of gas, token failure) credit it instead.
+    function _pay(address asset, address to, uint256 value) internal {
+        // slither-disable-next-line incorrect-equality -- skips exactly-zero payouts (an amount)
+        if (value == 0) return;
+        bool ok;
+        if (asset == address(0)) {
+            // Make sure the receiver really gets PAYOUT_GAS (63/64 rule), so a caller cannot pick a gas limit
+            // that makes a contract receiver fail on purpose.
+            if (gasleft() < PAYOUT_GAS + PAYOUT_GAS / 63 + 12_000) revert CreditsInsufficientGas(gasleft());
+            ok = AssetLib.tryCallValue(to, value, PAYOUT_GAS);
+        } else {
+            ok = Asset.wrap(asset).tryTransfer(to, value);
+        }
+        if (!ok) _credit(to, asset, value);
+    }
+
+    /// @dev Book `value` of `asset` as a withdrawable credit of `to`.
+    function _credit(address to, address asset, uint256 value) internal {
+        _credits[to][asset] += value;
+        _creditTotals[asset] += value;
+        emit PayoutCredited(to, asset, value);
+    }
+}

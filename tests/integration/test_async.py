@@ -1,0 +1,54 @@
+"""The README trade in async form: AsyncMarket / AsyncAgent on AsyncWeb3, on both chains.
+
+Embedded: AsyncEthereumTesterProvider bound to the same in-process tester. anvil: AsyncHTTPProvider.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import anyio
+import pytest
+
+from agentmarket import Mandate, PriceBand, resource_id
+from agentmarket.aio import AsyncMarket, async_web3
+from agentmarket.chain import Chain
+from agentmarket.errors import MandateViolation
+from agentmarket.market import Market
+from agentmarket.types import ETH, DealState, content_hash
+
+FINNEY = 10**15
+
+
+@pytest.mark.parametrize("backend", ["embedded", pytest.param("anvil", marks=pytest.mark.anvil)])
+def test_readme_trade_async(backend: str, request: pytest.FixtureRequest) -> None:
+    chain: Chain = request.getfixturevalue("chain" if backend == "embedded" else "anvil")
+    suite = request.getfixturevalue("suite" if backend == "embedded" else "anvil_suite")
+    market = AsyncMarket(Market(chain, suite), async_web3(chain))
+
+    async def trade() -> None:
+        mandate = Mandate(
+            budget={ETH: 50 * FINNEY}, price_bands={resource_id("gpu-hour"): PriceBand(10 * FINNEY, 1_000)}
+        )
+        buyer = await market.agent("buyer", mandate=mandate)
+        seller = await market.agent("seller")
+        nonce = chain.w3.eth.get_transaction_count(buyer.address)
+        with pytest.raises(MandateViolation):  # above the budget: refused before signing
+            await buyer.buy(seller.agent, 60 * FINNEY, resource="gpu-hour", units=6)
+        assert chain.w3.eth.get_transaction_count(buyer.address) == nonce
+        deal = await buyer.buy(
+            seller.agent, 20 * FINNEY, resource="gpu-hour", units=2, deliver_by=timedelta(hours=1)
+        )
+        deal = await seller.escrow.submit(deal, content_hash("2 GPU-hours of inference results"))
+        deal = await buyer.escrow.accept(deal)
+        assert deal.state == DealState.ACCEPTED
+        assert market.transactor.sent == 5  # 2 fundings, buy, submit, accept: all through AsyncWeb3
+        assert buyer.guard.remaining() == 30 * FINNEY
+        # concurrency: two agents' sends interleave on one loop
+        a, b = await market.agent("a"), await market.agent("b")
+        async with anyio.create_task_group() as tg:
+            for x, y in ((a, b), (b, a)):
+                tg.start_soon(x.buy, y.agent, FINNEY)
+        assert len(await a.escrow.deals(party=a.address)) == 2
+
+    anyio.run(trade)
