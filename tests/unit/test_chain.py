@@ -114,8 +114,9 @@ def test_anvil_stops_when_owner_is_killed(tmp_path):
         except ProcessLookupError:
             return
         try:  # reap if it became our zombie (it is not our child, so normally init reaps it)
-            if open(f"/proc/{pid}/stat").read().split()[2] == "Z":
-                return
+            with open(f"/proc/{pid}/stat") as stat:
+                if stat.read().split()[2] == "Z":
+                    return
         except FileNotFoundError:
             return
         time.sleep(0.05)
