@@ -46,7 +46,6 @@ contract ProcurementAuction is AuctionBase, IProcurementAuction {
         nonReentrant
         returns (uint256 auctionId)
     {
-        // slither-disable-next-line timestamp -- only rejects windows already past; seconds of skew are harmless
         if (p.bidEnd <= block.timestamp || (p.sealedBids && p.revealEnd <= p.bidEnd)) {
             revert AuctionInvalidTimes(p.bidEnd, p.revealEnd, block.timestamp);
         }
@@ -117,7 +116,6 @@ contract ProcurementAuction is AuctionBase, IProcurementAuction {
     function reveal(uint256 auctionId, uint256 price, uint256 deliverySeconds, bytes32 salt, uint256 bond) external {
         Auction storage a = _auctions[auctionId];
         if (!a.sealedBids) revert AuctionWrongMode(auctionId);
-        // slither-disable-next-line timestamp -- the reveal window tolerates seconds of skew; bids stay sealed
         if (block.timestamp <= a.bidEnd || block.timestamp > a.revealEnd) {
             revert AuctionRevealWindow(auctionId, a.bidEnd, a.revealEnd, block.timestamp);
         }
@@ -148,7 +146,6 @@ contract ProcurementAuction is AuctionBase, IProcurementAuction {
     function settle(uint256 auctionId, DealTemplate calldata terms) external nonReentrant returns (uint256 dealId) {
         Auction storage a = _auctions[auctionId];
         if (a.status != AuctionStatus.Active) revert AuctionInvalidState(auctionId, a.status);
-        // slither-disable-next-line timestamp -- settles only after the reveal window; seconds of skew are harmless
         if (block.timestamp <= a.revealEnd) revert AuctionNotEnded(auctionId, a.revealEnd, block.timestamp);
         _checkTerms(auctionId, a.templateHash, terms);
         address winner = a.bestProvider;
@@ -195,7 +192,6 @@ contract ProcurementAuction is AuctionBase, IProcurementAuction {
                 if (status == AuctionStatus.Settled) refund = 0; // the bond now backs the escrow deal
             }
         } else {
-            // slither-disable-next-line timestamp -- unrevealed bonds unlock after the reveal window; skew is seconds
             if (block.timestamp <= a.revealEnd) revert AuctionNotEnded(auctionId, a.revealEnd, block.timestamp);
             if (_sealed(commitment, bond) != record) revert AuctionInvalidReveal(auctionId, msg.sender);
             penalty = (bond * a.penaltyBps) / BPS;
@@ -258,7 +254,6 @@ contract ProcurementAuction is AuctionBase, IProcurementAuction {
             uint256 exact = (num + den - 1) / den; // round up: never less than the score the promise earned
             if (exact < rate) rate = exact;
         }
-        // slither-disable-next-line timestamp -- compares two penalty rates; the struct merely also holds times
         if (rate > deal.penaltyBpsPerHour) deal.penaltyBpsPerHour = uint16(rate);
         deal.penaltyCapBps = uint16(BPS);
     }
@@ -266,7 +261,6 @@ contract ProcurementAuction is AuctionBase, IProcurementAuction {
     function _checkBidding(uint256 auctionId, Auction storage a, bool sealedBid) private view {
         if (a.status != AuctionStatus.Active) revert AuctionInvalidState(auctionId, a.status);
         if (a.sealedBids != sealedBid) revert AuctionWrongMode(auctionId);
-        // slither-disable-next-line timestamp -- the bid deadline tolerates seconds of skew
         if (block.timestamp > a.bidEnd) revert AuctionBiddingClosed(auctionId, a.bidEnd, block.timestamp);
         if (msg.sender == a.buyer) revert AuctionUnauthorized(auctionId, msg.sender);
     }

@@ -44,7 +44,6 @@ contract SealedBidAuction is AuctionBase, ISealedBidAuction {
         returns (uint256 auctionId)
     {
         if (p.reserve == 0) revert AuctionInvalidAmount(0);
-        // slither-disable-next-line timestamp -- only rejects windows already past; seconds of skew are harmless
         if (p.commitEnd <= block.timestamp || p.revealEnd <= p.commitEnd) {
             revert AuctionInvalidTimes(p.commitEnd, p.revealEnd, block.timestamp);
         }
@@ -72,7 +71,6 @@ contract SealedBidAuction is AuctionBase, ISealedBidAuction {
     function commit(uint256 auctionId, bytes32 commitment, uint256 deposit) external payable nonReentrant {
         Auction storage a = _auctions[auctionId];
         if (a.status != AuctionStatus.Active) revert AuctionInvalidState(auctionId, a.status);
-        // slither-disable-next-line timestamp -- the commit deadline tolerates seconds of skew; bids stay sealed
         if (block.timestamp > a.commitEnd) revert AuctionBiddingClosed(auctionId, a.commitEnd, block.timestamp);
         if (msg.sender == a.seller) revert AuctionUnauthorized(auctionId, msg.sender);
         mapping(address => uint256) storage bids = _bids[auctionId];
@@ -87,7 +85,6 @@ contract SealedBidAuction is AuctionBase, ISealedBidAuction {
         Auction storage a = _auctions[auctionId];
         uint256 commitEnd = a.commitEnd;
         uint256 revealEnd = a.revealEnd;
-        // slither-disable-next-line timestamp -- the reveal window tolerates seconds of skew; bids stay sealed
         if (block.timestamp <= commitEnd || block.timestamp > revealEnd) {
             revert AuctionRevealWindow(auctionId, commitEnd, revealEnd, block.timestamp);
         }
@@ -117,7 +114,6 @@ contract SealedBidAuction is AuctionBase, ISealedBidAuction {
     function settle(uint256 auctionId, DealTemplate calldata terms) external nonReentrant returns (uint256 dealId) {
         Auction storage a = _auctions[auctionId];
         if (a.status != AuctionStatus.Active) revert AuctionInvalidState(auctionId, a.status);
-        // slither-disable-next-line timestamp -- settles only after the reveal window; seconds of skew are harmless
         if (block.timestamp <= a.revealEnd) revert AuctionNotEnded(auctionId, a.revealEnd, block.timestamp);
         _checkTerms(auctionId, a.templateHash, terms);
         address winner = a.highBidder;
@@ -158,7 +154,6 @@ contract SealedBidAuction is AuctionBase, ISealedBidAuction {
                 if (status == AuctionStatus.Settled) refund -= _priceOf(a);
             }
         } else {
-            // slither-disable-next-line timestamp -- unrevealed deposits unlock after the reveal window
             if (block.timestamp <= a.revealEnd) revert AuctionNotEnded(auctionId, a.revealEnd, block.timestamp);
             if (_sealed(commitment, deposit) != record) revert AuctionInvalidReveal(auctionId, msg.sender);
             // The forfeit goes to the winner (fixed once the reveal window is over), never to the seller: a
