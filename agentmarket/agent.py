@@ -5,11 +5,12 @@ and, when built with a deployed :class:`~agentmarket.deploy.Suite`, lazily built
 family in that suite: ``agent.escrow``, ``agent.offers``, ``agent.auctions``, ``agent.channels``,
 ``agent.reputation``.
 
-How the mandate is enforced: the agent's clients send through a guarded view of the chain's transactor.
-Every transaction *from the agent's address* that moves value -- ETH ``value``, or an ERC-20
-``approve``/``transfer`` -- is authorised against the mandate before it is signed; a breach raises
-:class:`~agentmarket.errors.MandateViolation` and nothing is signed or sent (the nonce does not move).
-A transaction that then fails gives its budget back. High-level helpers (:meth:`Agent.buy`,
+How the mandate is enforced: the agent registers it as the signing policy of its address on the chain's
+:class:`~agentmarket.tx.Transactor`, the one pipeline every client sends through. Every transaction *from
+the agent's address* that moves value -- ETH ``value``, or an ERC-20 ``approve``/``transfer`` -- is
+authorised against the mandate before it is signed, whichever client or script built it; a breach raises
+:class:`~agentmarket.errors.MandateViolation` and nothing is signed or sent (no nonce is taken). A
+transaction that then fails gives its budget back. High-level helpers (:meth:`Agent.buy`,
 :meth:`Agent.spending`) authorise up front with the resource and unit price, so price bands apply too.
 """
 
@@ -19,7 +20,7 @@ import contextlib
 import importlib
 import inspect
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -29,6 +30,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
 
+from . import validate
 from .chain import Chain, load_keystore, save_keystore
 from .errors import ConfigError, InvalidInput, MandateViolation
 from .mandate import ETH, Mandate, MandateGuard
@@ -45,6 +47,7 @@ CLIENTS: dict[str, tuple[str, str]] = {
     "escrow": ("agentmarket.clients.escrow", "AgentEscrow"),
     "offers": ("agentmarket.clients.offers", "OfferBook"),
     "auctions": ("agentmarket.clients.auctions", ""),
+    "call": ("agentmarket.clients.callmarket", "CallMarket"),
     "channels": ("agentmarket.clients.channels", "PaymentChannels"),
     "reputation": ("agentmarket.clients.reputation", "ReputationRegistry"),
 }
@@ -55,6 +58,17 @@ def resource_id(name: str | bytes) -> bytes:
     if isinstance(name, bytes):
         return name if len(name) == 32 else keccak(name)
     return keccak(text=name)
+
+
+def _resource(resource: str | bytes | None) -> bytes | None:
+    """The resource id of a name or id given to the mandate helpers (None stays None)."""
+    if resource is None:
+        return None
+    if not isinstance(resource, (str, bytes)) or not resource:
+        raise InvalidInput(
+            f"resource must be a non-empty name or 32-byte id, got {resource!r}", param="resource"
+        )
+    return resource_id(resource)
 
 
 def _spend_of(value: int, to: str | None, data: Any) -> tuple[str, int] | None:
@@ -75,96 +89,45 @@ class _Cover:
     remaining: dict[str, int] = field(default_factory=dict)
 
 
-class _MandatedTransactor:
-    """The chain's transactor, with the agent's mandate checked before anything from the agent is signed.
+class _MandatePolicy:
+    """The agent's mandate as the signing policy of its address on the chain's :class:`~agentmarket.tx.Transactor`.
 
-    Everything not overridden is delegated, so nonces and caches stay shared with the chain's transactor.
+    Every transaction *from the agent's address* that moves value -- ETH ``value``, or an ERC-20
+    ``approve``/``transfer`` -- is authorised before it is signed (whichever client or script built it);
+    a refusal raises :class:`MandateViolation` before a nonce is taken. The returned give-back runs when
+    the transaction is not sent or fails on chain. Mined receipts count towards the agent's gas figures.
     """
 
-    def __init__(self, inner: Any, agent: Agent):
-        self._inner = inner
+    def __init__(self, agent: Agent):
         self._agent = agent
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
+    def authorise(self, tx: dict[str, Any]) -> Callable[[], None] | None:
+        agent = self._agent
+        spend = _spend_of(int(tx.get("value", 0)), tx.get("to"), tx.get("data", b""))
+        if spend is None:
+            return None
+        asset, amount = spend
+        cover: _Cover | None = getattr(agent._cover, "value", None)
+        covered = min(amount, cover.remaining.get(asset, 0)) if cover else 0
+        excess = amount - covered
+        if excess:
+            agent.guard.authorise(excess, asset)  # raises MandateViolation: nothing signed, nothing sent
+        if cover and covered:
+            cover.remaining[asset] -= covered
+
+        def give_back() -> None:
+            if excess:
+                agent.guard.refund(excess, asset)
+            if cover and covered:
+                cover.remaining[asset] += covered
+
+        return give_back
+
+    def settled(self, receipt: Any) -> None:
+        self._agent._record(receipt)
 
     def __repr__(self) -> str:
-        return f"MandatedTransactor(agent={self._agent.address})"
-
-    def transact(
-        self,
-        account: LocalAccount,
-        call: Any = None,
-        *,
-        to: str | None = None,
-        value: int = 0,
-        data: bytes | str = b"",
-        **kwargs: Any,
-    ) -> Any:
-        target = call.address if call is not None else to
-        payload = call._encode_transaction_data() if call is not None else data
-        with self._agent._authorise_tx(account, value, target, payload):
-            result = self._inner.transact(account, call, to=to, value=value, data=data, **kwargs)
-        self._agent._record(account, result)
-        return result
-
-    def wait(self, sent: Any, **kwargs: Any) -> Any:
-        receipt = self._inner.wait(sent, **kwargs)
-        self._agent._record(None, receipt, sender=getattr(sent, "sender", None))
-        return receipt
-
-    def send_signed(self, account: LocalAccount, tx: dict[str, Any]) -> Any:
-        with self._agent._authorise_tx(account, int(tx.get("value", 0)), tx.get("to"), tx.get("data", b"")):
-            return self._inner.send_signed(account, tx)
-
-    def transact_many(self, requests: Any, **kwargs: Any) -> Any:
-        with contextlib.ExitStack() as stack:
-            for request in requests:
-                if isinstance(request, dict):
-                    acct, call, to, value, data = (
-                        request.get("account"),
-                        request.get("call"),
-                        request.get("to"),
-                        request.get("value", 0),
-                        request.get("data", b""),
-                    )
-                elif isinstance(request, tuple):
-                    padded = (*request, None, None, 0, None, b"")[:6]
-                    acct, call, to, value, data = (
-                        padded[0],
-                        padded[1],
-                        padded[2],
-                        padded[3] or 0,
-                        padded[5] or b"",
-                    )
-                else:
-                    acct, call, to, value, data = (
-                        request.account,
-                        request.call,
-                        request.to,
-                        request.value,
-                        request.data,
-                    )
-                target = call.address if call is not None else to
-                payload = call._encode_transaction_data() if call is not None else data
-                stack.enter_context(self._agent._authorise_tx(acct, int(value or 0), target, payload))
-            return self._inner.transact_many(requests, **kwargs)
-
-
-class _MandatedChain(Chain):
-    """A view of a :class:`Chain` whose transactor enforces one agent's mandate (same node, same state)."""
-
-    def __init__(self, chain: Chain, agent: Agent):
-        self.__dict__.update(chain.__dict__)
-        self._process = None  # closing the view never stops the node
-        self._base = chain
-        self._transactor = _MandatedTransactor(chain.transactor, agent)
-
-    def revert(self, snapshot_id: Any) -> None:
-        self._base.revert(snapshot_id)
-
-    def close(self) -> None:
-        """A view never stops the node."""
+        return f"MandatePolicy(agent={self._agent.address})"
 
 
 class Agent:
@@ -184,8 +147,14 @@ class Agent:
         mandate: Mandate | None = None,
         name: str | None = None,
     ):
-        if not isinstance(account, LocalAccount):
-            raise InvalidInput("Agent needs an eth-account LocalAccount")
+        if not isinstance(account, LocalAccount) and not (
+            isinstance(getattr(account, "address", None), str)
+            and callable(getattr(account, "sign_transaction", None))
+        ):
+            raise InvalidInput(
+                "Agent needs an eth-account LocalAccount or a compatible signer (address, sign_transaction)",
+                param="account",
+            )
         self._account = account
         self.name = name or f"agent-{account.address[2:8].lower()}"
         self.suite = suite
@@ -196,10 +165,13 @@ class Agent:
         self.guard = MandateGuard(self.mandate)
         self._clients: dict[str, Any] = {}
         self._cover = threading.local()
-        self._view: _MandatedChain | None = None
+        self._stats_lock = threading.Lock()
         self.gas_used = 0  # total gasUsed of the mined transactions this agent sent through its clients
         self.tx_count = 0
         self.last_receipt: Any = None  # the latest mined receipt of this agent's own transactions
+        if self.chain is not None:
+            # the mandate is checked where transactions are signed, for this address, whoever builds them
+            self.chain.transactor.set_policy(account.address, _MandatePolicy(self))
 
     # -- construction ----------------------------------------------------------------------------------
 
@@ -286,7 +258,8 @@ class Agent:
     def balance(self, asset: str = ETH) -> int:
         """ETH (default) or ERC-20 balance of this agent."""
         chain = self._require_chain()
-        if to_checksum_address(asset) == ETH:
+        asset = validate.asset(chain.w3, asset)
+        if asset == ETH:
             return int(chain.w3.eth.get_balance(self._account.address))
         token = chain.w3.eth.contract(
             address=to_checksum_address(asset),
@@ -309,13 +282,6 @@ class Agent:
 
     # -- clients ---------------------------------------------------------------------------------------
 
-    @property
-    def view(self) -> Chain:
-        """The chain as this agent's clients see it: same node, transactor guarded by the mandate."""
-        if self._view is None:
-            self._view = _MandatedChain(self._require_chain(), self)
-        return self._view
-
     def client(self, family: str) -> Any:
         """The client of contract family ``family`` (``"escrow"``, ``"offers"``, ...), acting as this agent."""
         if family in self._clients:
@@ -334,12 +300,13 @@ class Agent:
             raise AttributeError(f"{module_name} defines no client class with from_suite()")
         if contract and contract not in self.suite:
             raise ConfigError(f"the deployed suite has no {contract}; redeploy with the {family} contracts")
-        from .deploy import Suite
+        suite = self.suite
+        if self.chain is not None and suite.chain is not self.chain:
+            # the agent was given its own view of the chain (e.g. the async bridge): its clients send there
+            from .deploy import Suite
 
-        view_suite = Suite(
-            self.view, dict(self.suite.contracts), self.suite.manifest, list(self.suite.deployed)
-        )
-        client = cls.from_suite(view_suite, self._account)
+            suite = Suite(self.chain, dict(suite.contracts), suite.manifest, list(suite.deployed))
+        client = cls.from_suite(suite, self._account)
         self._clients[family] = client
         return client
 
@@ -362,16 +329,18 @@ class Agent:
         """Authorise ``amount`` of ``asset`` up front (price bands apply when ``resource`` and
         ``unit_price`` are given); transactions inside the block draw on it. If the block raises, the
         budget is given back."""
-        rid = resource_id(resource) if resource is not None else None
-        asset = to_checksum_address(asset)
-        self.guard.authorise(int(amount), asset, resource=rid, unit_price=unit_price)
+        amount = validate.amount(amount, "amount")
+        asset = validate.address(asset, "asset")
+        rid = _resource(resource)
+        unit_price = validate.optional(validate.amount, unit_price, "unit_price")
+        self.guard.authorise(amount, asset, resource=rid, unit_price=unit_price)
         previous = getattr(self._cover, "value", None)
-        cover = _Cover({asset: int(amount)})
+        cover = _Cover({asset: amount})
         self._cover.value = cover
         try:
             yield
         except BaseException:
-            self.guard.refund(int(amount), asset)
+            self.guard.refund(amount, asset)
             raise
         finally:
             self._cover.value = previous
@@ -385,46 +354,17 @@ class Agent:
         unit_price: int | None = None,
     ) -> None:
         """Raise :class:`MandateViolation` if the mandate would refuse this spend (records nothing)."""
-        rid = resource_id(resource) if resource is not None else None
-        self.guard.check(int(amount), asset, resource=rid, unit_price=unit_price)
+        unit_price = validate.optional(validate.amount, unit_price, "unit_price")
+        self.guard.check(validate.amount(amount), asset, resource=_resource(resource), unit_price=unit_price)
 
-    def _record(self, account: Any, result: Any, *, sender: str | None = None) -> None:
-        """Count gas of a mined receipt sent by this agent (pending handles are counted by ``wait``)."""
-        who = sender or (account.address if account is not None else None)
-        if who is None or to_checksum_address(who) != self.address:
-            return
-        gas = result.get("gasUsed") if hasattr(result, "get") else None
+    def _record(self, receipt: Any) -> None:
+        """Count the gas of a mined receipt of this agent's (called by its signing policy)."""
+        gas = receipt.get("gasUsed") if hasattr(receipt, "get") else None
         if gas is not None:
-            self.gas_used += int(gas)
-            self.tx_count += 1
-            self.last_receipt = result
-
-    @contextlib.contextmanager
-    def _authorise_tx(self, account: Any, value: int, to: str | None, data: Any) -> Iterator[None]:
-        """Authorise what one transaction commits (if it is the agent's and moves value)."""
-        if account is None or to_checksum_address(account.address) != self.address:
-            yield
-            return
-        spend = _spend_of(value, to, data)
-        if spend is None:
-            yield
-            return
-        asset, amount = spend
-        cover: _Cover | None = getattr(self._cover, "value", None)
-        covered = min(amount, cover.remaining.get(asset, 0)) if cover else 0
-        excess = amount - covered
-        if excess:
-            self.guard.authorise(excess, asset)  # raises MandateViolation: nothing signed, nothing sent
-        if cover and covered:
-            cover.remaining[asset] -= covered
-        try:
-            yield
-        except BaseException:
-            if excess:
-                self.guard.refund(excess, asset)
-            if cover and covered:
-                cover.remaining[asset] += covered
-            raise
+            with self._stats_lock:
+                self.gas_used += int(gas)
+                self.tx_count += 1
+                self.last_receipt = receipt
 
     # -- conveniences --------------------------------------------------------------------------------------
 
@@ -441,9 +381,12 @@ class Agent:
     ) -> Any:
         """Open and fund an escrow deal paying ``price`` to ``seller`` (mandate checked first, with
         ``price // units`` as the unit price for ``resource``'s band). Returns the :class:`~agentmarket.types.Deal`."""
-        seller_addr = seller.address if isinstance(seller, Agent) else to_checksum_address(seller)
-        if units <= 0:
-            raise InvalidInput("units must be positive")
+        seller_addr = validate.address(seller, "seller", nonzero=True)
+        price = validate.amount(price, "price", positive=True)
+        units = validate.integer(units, "units", minimum=1)
+        asset = validate.asset(self._require_chain().w3, asset)
+        if seller_addr == self.address:
+            raise InvalidInput("seller is this agent itself", param="seller")
         with self.spending(price, asset, resource=resource, unit_price=price // units):
             return self.escrow.create(seller_addr, price, deliver_by=deliver_by, asset=asset, **terms)
 

@@ -4,7 +4,7 @@ A thin layer over the synchronous pipeline, not a second copy of it. What is sha
 building a transaction and its gas limit (``Transactor.build``: gas keys from the snapshot, estimation
 otherwise, the fee cache), the nonce manager and local signing (``Transactor._reserve_nonces`` /
 ``_sign``), revert decoding (``errors.translate``, ``Transactor.explain_failure``), every client's
-pre-flight checks and event folding, and the agent's mandate policy (``Agent._authorise_tx``). What is
+pre-flight checks and event folding, and the sender's signing policy (the agent's mandate). What is
 async: broadcasting the signed bytes and waiting for the receipt, over ``AsyncWeb3``
 (``AsyncHTTPProvider`` for anvil and RPC URLs; ``AsyncEthereumTesterProvider`` bound to the same
 in-process tester for the embedded chain), so an event loop is never blocked while a transaction is
@@ -85,6 +85,29 @@ class AsyncTransactor:
     ) -> Any:
         """Build (gas key / estimate), sign, broadcast, await the receipt; a revert raises its typed error."""
         tx = self.sync.build(account, call, to=to, value=value, gas=gas, data=data, gas_key=gas_key)
+        (undo,) = self.sync._authorise([(account, tx, None)])  # the sender's signing policy (mandate)
+        return await self.send_built(account, tx, undo, timeout)
+
+    async def send_built(
+        self,
+        account: LocalAccount,
+        tx: dict[str, Any],
+        undo: Callable[[], None] | None,
+        timeout: float = 120.0,
+    ) -> Any:
+        """Send a transaction already built and authorised (``undo`` gives the authorisation back on failure)."""
+        try:
+            receipt = await self._send(account, tx, timeout)
+        except BaseException:
+            if undo is not None:
+                undo()
+            raise
+        policy = self.sync.signing_policy(account.address)
+        if policy is not None:
+            policy.settled(receipt)
+        return receipt
+
+    async def _send(self, account: LocalAccount, tx: dict[str, Any], timeout: float) -> Any:
         nonce = self.sync._reserve_nonces(account.address, 1)
         tx = {k: v for k, v in tx.items() if k != "_simulated"} | {"nonce": nonce}
         raw, tx_hash = self.sync._sign(account, tx)
@@ -123,8 +146,13 @@ class _Bridge:
     def transact(self, account: LocalAccount, call: Any = None, *, wait: bool = True, **kwargs: Any) -> Any:
         if not wait or kwargs.get("key") is not None or kwargs.get("replace_after") is not None:
             return self._inner.transact(account, call, wait=wait, **kwargs)  # the sync pipeline's features
-        allowed = {k: kwargs[k] for k in ("to", "value", "data", "gas", "gas_key", "timeout") if k in kwargs}
-        return anyio.from_thread.run(functools.partial(self._atx.transact, account, call, **allowed))
+        build = {k: kwargs[k] for k in ("to", "value", "data", "gas", "gas_key", "gas_count") if k in kwargs}
+        # built and authorised here, in the caller's thread: the mandate's cover of an Agent.spending block
+        # is thread-local; only the broadcast and the wait hop to the event loop
+        tx = self._inner.build(account, call, **build)
+        (undo,) = self._inner._authorise([(account, tx, None)])
+        send = functools.partial(self._atx.send_built, account, tx, undo, kwargs.get("timeout", 120.0))
+        return anyio.from_thread.run(send)
 
 
 class _BridgedChain(Chain):

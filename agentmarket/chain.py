@@ -7,11 +7,13 @@ locally the same way on every backend) and one time/snapshot API over eth-tester
 from __future__ import annotations
 
 import atexit
+import contextlib
 import ctypes
 import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -83,12 +85,29 @@ class Chain:
     ):
         self.w3 = w3
         self.kind = kind
+        provider = w3.provider
+        if (
+            kind != "embedded"
+            and hasattr(provider, "cacheable_requests")
+            and not provider.cache_allowed_requests
+        ):
+            # web3 asks eth_chainId before every call and send (14 of ~32 requests per trade): the chain id
+            # of a connection does not change, so cache that one answer (and nothing else)
+            provider.cacheable_requests = {"eth_chainId"}
+            provider.cache_allowed_requests = True
         self.accounts: list[LocalAccount] = list(accounts)
         self.url = url
         self._tester = tester
         self._process = process
         self._chain_id: int | None = None
         self._transactor: Any = None
+        # held across nonce reservation, signing and sending on a chain that has no mempool (embedded):
+        # there a nonce must reach the node in order, so two threads of one account cannot interleave
+        self.backend_lock: threading.RLock | None = None
+
+    def _backend(self) -> Any:
+        """The embedded backend's lock (a no-op context elsewhere)."""
+        return self.backend_lock if self.backend_lock is not None else contextlib.nullcontext()
 
     def __repr__(self) -> str:
         where = self.url or "in-process"
@@ -107,9 +126,23 @@ class Chain:
             genesis_state=PyEVMBackend.generate_genesis_state(num_accounts=accounts),
         )
         tester = EthereumTester(backend=backend)
-        w3 = Web3(EthereumTesterProvider(tester))
+        provider = EthereumTesterProvider(tester)
+        # py-evm is not thread-safe: one request at a time, whichever thread (and whichever path: web3's
+        # middleware stack or the Transactor's direct transport) it comes from. Without this, agents in
+        # threads lose transactions ("BlockNotFound") and can read each other's half-built blocks.
+        lock = threading.RLock()
+        inner = provider.make_request
+
+        def make_request(method: Any, params: Any) -> Any:
+            with lock:
+                return inner(method, params)
+
+        provider.make_request = make_request  # type: ignore[method-assign]
+        w3 = Web3(provider)
         keys = [Account.from_key(k.to_bytes()) for k in backend.account_keys]
-        return cls(w3, "embedded", keys, tester=tester)
+        chain = cls(w3, "embedded", keys, tester=tester)
+        chain.backend_lock = lock
+        return chain
 
     @classmethod
     def anvil(
@@ -259,7 +292,8 @@ class Chain:
         """Mine ``blocks`` empty blocks."""
         self._require_local("mine")
         if self._tester is not None:
-            self._tester.mine_blocks(blocks)
+            with self._backend():
+                self._tester.mine_blocks(blocks)
         else:
             self.w3.provider.make_request("anvil_mine", [hex(blocks)])  # type: ignore[arg-type]
 
@@ -273,7 +307,8 @@ class Chain:
         )
         if self._tester is not None:
             # eth-tester: set the pending block's timestamp without mining it
-            self._tester.backend.chain.header = self._tester.backend.chain.header.copy(timestamp=ts)
+            with self._backend():
+                self._tester.backend.chain.header = self._tester.backend.chain.header.copy(timestamp=ts)
         else:
             self.w3.provider.make_request("evm_setNextBlockTimestamp", [ts])  # type: ignore[arg-type]
 
@@ -290,7 +325,8 @@ class Chain:
         if self._tester is not None:
             # eth-tester's own time_travel lands one second early; set the header and mine instead
             self.set_next_timestamp(int(timestamp))
-            self._tester.mine_blocks(1)
+            with self._backend():
+                self._tester.mine_blocks(1)
         else:
             self.w3.provider.make_request("evm_mine", [int(timestamp)])  # type: ignore[arg-type]
 
@@ -298,14 +334,16 @@ class Chain:
         """Take a snapshot; pass the returned id to :meth:`revert`."""
         self._require_local("snapshot")
         if self._tester is not None:
-            return self._tester.take_snapshot()
+            with self._backend():
+                return self._tester.take_snapshot()
         return self.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
 
     def revert(self, snapshot_id: Any) -> None:
         """Return to a snapshot (anvil's snapshots are single-use; eth-tester's are reusable)."""
         self._require_local("revert")
         if self._tester is not None:
-            self._tester.revert_to_snapshot(snapshot_id)
+            with self._backend():
+                self._tester.revert_to_snapshot(snapshot_id)
         else:
             result = self.w3.provider.make_request("evm_revert", [snapshot_id])  # type: ignore[arg-type]
             if not result.get("result"):

@@ -86,6 +86,9 @@ SUITE: list[ContractSpec] = [
     ContractSpec("PaymentChannels"),
     # reads deal terms and states from the escrow; no owner, no funds
     ContractSpec("ReputationRegistry", lambda ctx: (ctx.addresses["AgentEscrow"],)),
+    # uniform-price call market: cleared batches settle pair by pair into the escrow through openFor
+    # (last, so adding it moved no earlier contract's address: their gas figures stay comparable)
+    ContractSpec("CallMarket", lambda ctx: (ctx.addresses["AgentEscrow"],), _authorise_market("CallMarket")),
 ]
 
 

@@ -187,7 +187,18 @@ def private_key(key: Any) -> PrivateKey:
 
 
 def sign_digest(key: Any, message_digest: bytes) -> bytes:
-    """65-byte (r ‖ s ‖ v) signature of a 32-byte digest, low-s, v in {27, 28} (what ``ecrecover`` takes)."""
+    """65-byte (r ‖ s ‖ v) signature of a 32-byte digest, low-s, v in {27, 28} (what ``ecrecover`` takes).
+
+    ``key`` may also be an external eth-account-compatible signer without a raw key (hardware, KMS): it
+    signs through its ``unsafe_sign_hash``."""
+    if getattr(key, "key", None) is None and hasattr(key, "unsafe_sign_hash"):
+        signed = key.unsafe_sign_hash(message_digest)
+        v = int(signed.v)
+        return (
+            int(signed.r).to_bytes(32, "big")
+            + int(signed.s).to_bytes(32, "big")
+            + bytes([v if v >= 27 else v + 27])
+        )
     sig = private_key(key).sign_recoverable(message_digest, hasher=None)  # r ‖ s ‖ recid, s already low
     return sig[:64] + bytes([sig[64] + 27])
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from eth_abi import decode as abi_decode
 from eth_utils import keccak, to_checksum_address
+from web3.exceptions import ContractLogicError
 
 
 class AgentMarketError(Exception):
@@ -90,7 +91,27 @@ class PreflightError(AgentMarketError):
 
 
 class InvalidInput(PreflightError, ValueError):
-    """An argument is malformed: bad address, non-positive amount, past deadline, oversize quantity."""
+    """An argument is malformed: bad address, non-positive amount, past deadline, oversize quantity.
+
+    ``param`` names the offending parameter when the check knows it (``None`` otherwise).
+    """
+
+    def __init__(self, message: str = "", *, param: str | None = None):
+        self.param = param
+        super().__init__(message)
+
+
+class InvalidAmount(InvalidInput):
+    """An amount is not an exact integer in the asset's smallest unit (float, bool, numeric string,
+    fractional ``Decimal``) or is out of range."""
+
+
+class InvalidAddress(InvalidInput):
+    """A value is not a 20-byte hex address, or a mixed-case address fails its EIP-55 checksum."""
+
+
+class NotAContract(InvalidInput):
+    """An address that must hold a contract (an ERC-20 asset, a contract wallet) has no code."""
 
 
 class UnsafeTerms(InvalidInput):
@@ -132,11 +153,12 @@ class SignatureError(PreflightError, ValueError):
 # -- contract reverts ---------------------------------------------------------------------------------
 
 
-class ContractRevert(AgentMarketError):
+class ContractRevert(AgentMarketError, ContractLogicError):
     """A contract reverted (on chain, or in the simulation a client ran).
 
     ``error_name`` is the Solidity error name, ``arguments`` its decoded arguments by name,
-    ``data`` the raw revert bytes.
+    ``data`` the raw revert bytes. Also a web3 ``ContractLogicError``, so code written against web3.py
+    (``except ContractLogicError``) catches agentmarket's decoded reverts too.
     """
 
     error_name = "ContractRevert"
@@ -146,10 +168,11 @@ class ContractRevert(AgentMarketError):
         self, arguments: dict[str, Any] | None = None, *, data: bytes = b"", tx_hash: str | None = None
     ):
         self.arguments = dict(arguments or {})
-        self.data = data
         self.tx_hash = tx_hash
         rendered = ", ".join(f"{k}={_render(v)}" for k, v in self.arguments.items())
-        super().__init__(f"{self.error_name}({rendered})")
+        # ContractLogicError.__init__ stores message and data: pass them, then keep data as raw bytes
+        super().__init__(f"{self.error_name}({rendered})", "0x" + bytes(data).hex())
+        self.data = data
 
     def __getattr__(self, item: str) -> Any:
         arguments = self.__dict__.get("arguments", {})
@@ -300,7 +323,7 @@ def decode_revert(data: bytes, *, tx_hash: str | None = None) -> ContractRevert:
         values = abi_decode(types, bytes(data[4:])) if types else ()
     except Exception:
         return UnknownRevert({"selector": "0x" + bytes(data[:4]).hex()}, data=bytes(data), tx_hash=tx_hash)
-    arguments = {n: _normalise(v, t) for n, v, t in zip(names, values, types, strict=False)}
+    arguments = {n: _normalise(v, t) for n, v, t in zip(names, values, types, strict=True)}
     return cls(arguments, data=bytes(data), tx_hash=tx_hash)
 
 

@@ -71,12 +71,13 @@ class GasTable:
         """The committed gasUsed of ``key`` (None when unknown)."""
         return self._load().get(key)
 
-    def limit(self, key: str) -> int | None:
-        """The gas limit to send ``key`` with, or None when the key is unknown (then estimate)."""
+    def limit(self, key: str, count: int = 1) -> int | None:
+        """The gas limit to send ``key`` with (``count`` times a per-item figure, for batches), or None
+        when the key is unknown (then estimate)."""
         figure = self.figure(key)
         if figure is None:
             return None
-        return math.ceil(figure * self.margin) + self.headroom
+        return math.ceil(figure * max(1, count) * self.margin) + self.headroom
 
     def register(self, key: str, gas_used: int) -> None:
         """Add or override a figure at run time (e.g. an operation measured by the application)."""

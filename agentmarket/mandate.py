@@ -10,11 +10,12 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from eth_utils import is_address, to_checksum_address
+from eth_utils import to_checksum_address
 
+from . import validate
 from .errors import InvalidInput, MandateViolation
 from .types import ETH
 
@@ -25,6 +26,10 @@ class PriceBand:
 
     reference_unit_price: int
     max_premium_bps: int = 1_000
+
+    def __post_init__(self) -> None:
+        validate.amount(self.reference_unit_price, "reference_unit_price")
+        validate.integer(self.max_premium_bps, "max_premium_bps", what="basis points (int)")
 
     @property
     def ceiling(self) -> int:
@@ -47,14 +52,43 @@ class Mandate:
     per_seconds: float = 60.0  # ... within this sliding window
 
     def __post_init__(self) -> None:
-        for mapping in (self.budget or {}, self.max_per_deal or {}):
-            for asset, amount in mapping.items():
-                if not is_address(asset):
-                    raise InvalidInput(f"mandate asset {asset!r} is not an address")
-                if int(amount) < 0:
-                    raise InvalidInput(f"mandate limit for {asset} is negative")
-        if self.max_actions is not None and self.max_actions <= 0:
-            raise InvalidInput("max_actions must be positive")
+        for name in ("budget", "max_per_deal"):
+            mapping = getattr(self, name)
+            if mapping is None:
+                continue
+            if not isinstance(mapping, Mapping):
+                raise InvalidInput(f"{name} must map asset addresses to amounts", param=name)
+            for asset, limit in mapping.items():
+                validate.address(asset, f"{name} key")
+                validate.amount(limit, f"{name}[{asset}]")
+        if self.allowed_assets is not None:
+            if isinstance(self.allowed_assets, str) or not isinstance(self.allowed_assets, Iterable):
+                raise InvalidInput("allowed_assets must be a set of asset addresses", param="allowed_assets")
+            for asset in self.allowed_assets:
+                validate.address(asset, "allowed_assets")
+        if not isinstance(self.price_bands, Mapping):
+            raise InvalidInput("price_bands must map resource ids to PriceBand", param="price_bands")
+        for key, band in self.price_bands.items():
+            # A band keyed by a name ("gpu-hour") would never match the 32-byte id a purchase carries and
+            # would silently not apply: refuse it instead.
+            if not isinstance(key, (bytes, bytearray)) or len(key) != 32:
+                raise InvalidInput(
+                    f"price_bands key {key!r} is not a 32-byte resource id "
+                    f"(fix: key it by agentmarket.resource_id({key!r}))",
+                    param="price_bands",
+                )
+            if not isinstance(band, PriceBand):
+                raise InvalidInput(f"price_bands[{key.hex()}] must be a PriceBand", param="price_bands")
+        if self.max_actions is not None:
+            validate.integer(self.max_actions, "max_actions", minimum=1)
+        if (
+            isinstance(self.per_seconds, bool)
+            or not isinstance(self.per_seconds, (int, float))
+            or not self.per_seconds > 0
+        ):
+            raise InvalidInput(
+                f"per_seconds must be a positive number, got {self.per_seconds!r}", param="per_seconds"
+            )
 
 
 class MandateGuard:
@@ -80,17 +114,18 @@ class MandateGuard:
         self, amount: int, asset: str = ETH, *, resource: bytes | None = None, unit_price: int | None = None
     ) -> None:
         """Raise :class:`MandateViolation` if spending ``amount`` of ``asset`` is not allowed."""
+        amount, asset = validate.amount(amount), validate.address(asset, "asset")
         with self._lock:
-            self._check(int(amount), to_checksum_address(asset), resource, unit_price)
+            self._check(amount, asset, resource, unit_price)
 
     def authorise(
         self, amount: int, asset: str = ETH, *, resource: bytes | None = None, unit_price: int | None = None
     ) -> None:
         """Check, then record the spend (atomically)."""
-        asset = to_checksum_address(asset)
+        amount, asset = validate.amount(amount), validate.address(asset, "asset")
         with self._lock:
-            self._check(int(amount), asset, resource, unit_price)
-            self._spent[asset] = self._spent.get(asset, 0) + int(amount)
+            self._check(amount, asset, resource, unit_price)
+            self._spent[asset] = self._spent.get(asset, 0) + amount
             self._recent.append(self._clock())
 
     def refund(self, amount: int, asset: str = ETH) -> None:

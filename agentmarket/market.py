@@ -13,16 +13,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from . import validate
 from .agent import Agent
 from .chain import Chain
 from .deploy import DEFAULT_FEE_BPS, Suite, deploy_suite
-from .errors import ConfigError, InsufficientFunds
+from .errors import ConfigError, InsufficientFunds, InvalidInput
 from .mandate import Mandate
+
+if TYPE_CHECKING:
+    from .testtoken import TestToken
 
 __all__ = ["Market"]
 
@@ -102,6 +106,7 @@ class Market:
         key: str | bytes | None = None,
     ) -> Agent:
         """A new agent (fresh key unless ``key``), funded with ``fund`` wei from the market's funder."""
+        fund = validate.amount(fund, "fund")
         account = Account.from_key(key) if key is not None else Account.create()
         agent = Agent(
             account, self.chain, self.suite, mandate=mandate, name=name or f"agent-{len(self._agents) + 1}"
@@ -115,6 +120,8 @@ class Market:
         self, n: int, *, fund: int = ETHER, mandate: Mandate | None = None, prefix: str = "agent"
     ) -> list[Agent]:
         """``n`` funded agents (transfers sent together, then awaited)."""
+        n = validate.integer(n, "n", minimum=1, maximum=100_000)
+        fund = validate.amount(fund, "fund")
         made = [
             Agent(
                 Account.create(),
@@ -135,21 +142,61 @@ class Market:
         self.fund_many([agent], amount)
 
     def fund_many(self, agents: Sequence[Agent | str], amount: int) -> None:
+        """Give each of ``agents`` ``amount`` wei: transfers from the funder (sent together, then awaited),
+        or on anvil the balances are raised directly (``anvil_setBalance``: no transactions)."""
         if self.funder is None:
             raise ConfigError("this market has no funder account")
-        need = amount * len(agents)
+        amount = validate.amount(amount, "amount")
+        if isinstance(agents, (str, Agent)):
+            raise InvalidInput("agents must be a list of agents or addresses", param="agents")
+        targets = [validate.address(a, "agent") for a in agents]
+        need = amount * len(targets)
+        if self.chain.kind == "anvil" and amount:
+            # a dev node: mint the balances (anvil_setBalance) instead of draining the funder, so 200
+            # agents need neither 200 transfers nor a funder holding 200x the amount
+            tx = self.chain.transactor
+            unique = list(dict.fromkeys(targets))
+            balances = tx.transport.batch([("eth_getBalance", [t, "latest"]) for t in unique])
+            answers = tx.transport.batch(
+                [
+                    ("anvil_setBalance", [t, hex(int(b, 16) + amount * targets.count(t))])
+                    for t, b in zip(unique, balances, strict=True)
+                ]
+            )
+            failed = [a for a in answers if isinstance(a, Exception)]
+            if failed:
+                raise ConfigError(f"anvil_setBalance failed: {failed[0]}")
+            return
         have = int(self.chain.w3.eth.get_balance(self.funder.address))
         if have < need:
             raise InsufficientFunds(f"funder {self.funder.address} holds {have} wei, needs {need} plus gas")
         tx = self.chain.transactor
         handles = [
-            tx.transact(
-                self.funder, to=a.address if isinstance(a, Agent) else a, value=amount, gas=21_000, wait=False
-            )
-            for a in agents
+            tx.transact(self.funder, to=target, value=amount, gas=21_000, wait=False) for target in targets
         ]
         for handle in handles:
             tx.wait(handle)
+
+    def token(self, symbol: str = "USDC", *, decimals: int = 6, name: str | None = None) -> TestToken:
+        """Deploy a mintable test ERC-20 (local chains only: anyone can mint it). See :mod:`agentmarket.testtoken`."""
+        from .compiler import load_artifact
+        from .testtoken import TestToken
+
+        if not self.chain.is_local:
+            raise ConfigError(
+                "market.token() deploys a freely mintable token: local chains only (embedded, anvil)"
+            )
+        if not isinstance(symbol, str) or not symbol:
+            raise InvalidInput("symbol must be a non-empty string", param="symbol")
+        decimals = validate.integer(decimals, "decimals", maximum=36)
+        if self.funder is None:
+            raise ConfigError("this market has no funder account to deploy from")
+        artifact = load_artifact("MockERC20")
+        receipt = self.chain.transactor.deploy(
+            self.funder, artifact, name or f"Test {symbol}", symbol, decimals
+        )
+        contract = self.chain.w3.eth.contract(address=receipt["contractAddress"], abi=artifact["abi"])
+        return TestToken(self.chain, contract, symbol, decimals, self.funder)
 
     @property
     def w3(self) -> Any:
@@ -161,6 +208,13 @@ class Market:
         from .clients.escrow import EscrowClient
 
         return EscrowClient.from_suite(self.suite)
+
+    @property
+    def call_market(self) -> Any:
+        """A read-only call-market client (batches, trades, clearing computed off chain)."""
+        from .clients.callmarket import CallMarketClient
+
+        return CallMarketClient.from_suite(self.suite)
 
     # -- lifecycle ---------------------------------------------------------------------------------------
 

@@ -64,10 +64,11 @@ class Signer:
     def __init__(self, account: Any):
         self.address: str = account.address
         self._account = account
-        if coincurve is not None:
-            private = coincurve.PrivateKey(bytes(account.key))
+        key = getattr(account, "key", None)
+        if coincurve is not None and key is not None:
+            private = coincurve.PrivateKey(bytes(key))
             self._sign = private.sign_recoverable
-        else:  # pragma: no cover
+        else:  # an external signer (hardware, KMS): no key here, it signs through sign_transaction
             self._sign = None
 
     def __repr__(self) -> str:

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
@@ -43,6 +43,7 @@ from web3.contract.contract import ContractFunction
 from web3.datastructures import AttributeDict
 from web3.types import TxReceipt
 
+from . import validate
 from .calldata import encode_call
 from .errors import (
     AgentMarketError,
@@ -156,8 +157,10 @@ def _format_receipt(raw: Any) -> TxReceipt:
 class TxRequest:
     """One transaction to send: a contract call (``call``) or raw ``to``/``data``/``value``.
 
-    ``gas`` fixes the limit; ``gas_key`` names a gas-snapshot operation (no estimation); neither means
-    estimate (which also simulates: a call that would revert raises before anything is sent).
+    ``gas`` fixes the limit; ``gas_key`` names a gas-snapshot operation (no estimation; ``gas_count``
+    repeats a per-item figure for batches); neither means estimate (which also simulates: a call that
+    would revert raises before anything is sent). ``simulate`` runs the call once (``eth_call`` on the
+    pending block) before signing when no estimate did, so a revert raises its typed error unsent.
     ``key`` is an idempotency key: sending the same key again resumes the first transaction instead.
     """
 
@@ -169,6 +172,8 @@ class TxRequest:
     gas_key: str | None = None
     data: bytes | str = b""
     key: str | None = None
+    simulate: bool = False
+    gas_count: int = 1
 
     def __repr__(self) -> str:  # the account object holds the key: show its address only
         target = self.call.fn_name if self.call is not None else (self.to or "create")
@@ -199,6 +204,8 @@ class Sent:
     sent_at: float = field(default=0.0, repr=False)
     tx: dict[str, Any] = field(default_factory=dict, repr=False)
     raw: bytes = field(default=b"", repr=False)
+    undo: Callable[[], None] | None = field(default=None, repr=False)  # the signing policy's give-back
+    reported: bool = field(default=False, repr=False)  # receipt handed to the sender's policy already
 
     @property
     def mined(self) -> bool:
@@ -207,6 +214,20 @@ class Sent:
     @property
     def replacements(self) -> int:
         return max(0, len(self.hashes) - 1)
+
+
+class SigningPolicy(Protocol):
+    """What an account's owner allows it to sign, checked by the :class:`Transactor` before signing.
+
+    ``authorise`` sees the built transaction (``from``, ``to``, ``value``, ``data``, ``gas``) and raises to
+    refuse it (nothing is signed, no nonce is taken); it may return a callable that gives back what it
+    recorded, which the Transactor calls if the transaction is not sent or fails on chain.
+    ``settled`` is told every receipt of the account's transactions (mined, success or not).
+    """
+
+    def authorise(self, tx: dict[str, Any]) -> Callable[[], None] | None: ...
+
+    def settled(self, receipt: TxReceipt) -> None: ...
 
 
 class Transactor:
@@ -245,6 +266,7 @@ class Transactor:
         self._signers: dict[str, Signer] = {}
         self._journal: dict[str, Sent] = {}
         self._transport: Transport | None = None
+        self._policies: dict[str, SigningPolicy] = {}
 
     def __repr__(self) -> str:
         return f"Transactor(chain={self.chain.kind}, accounts_seen={len(self._signers)})"
@@ -263,6 +285,36 @@ class Transactor:
         if self._chain_id is None:
             self._chain_id = int(self.chain.chain_id)
         return self._chain_id
+
+    def set_policy(self, address: str, policy: SigningPolicy | None) -> None:
+        """Check every transaction from ``address`` against ``policy`` before it is signed (None: stop)."""
+        address = validate.address(address, "address")
+        with self._lock:
+            if policy is None:
+                self._policies.pop(address, None)
+            else:
+                self._policies[address] = policy
+
+    def signing_policy(self, address: str) -> SigningPolicy | None:
+        """The signing policy of ``address`` (None when it has none)."""
+        return self._policies.get(_checksum(address))
+
+    def _authorise(
+        self, items: Sequence[tuple[LocalAccount, dict[str, Any], str | None]]
+    ) -> list[Callable[[], None] | None]:
+        """Run each sender's signing policy over its transaction; all or nothing (a refusal gives back
+        what the earlier items of the batch recorded)."""
+        undos: list[Callable[[], None] | None] = []
+        try:
+            for account, tx, _ in items:
+                policy = self._policies.get(account.address)
+                undos.append(policy.authorise(tx) if policy is not None else None)
+        except BaseException:
+            for undo in undos:
+                if undo is not None:
+                    undo()
+            raise
+        return undos
 
     def _signer(self, account: LocalAccount) -> Signer:
         signer = self._signers.get(account.address)
@@ -332,19 +384,17 @@ class Transactor:
             return fees[1]
         block = self._request("eth_getBlockByNumber", ["latest", False]) or {}
         base = _int(block.get("baseFeePerGas", 0) or 0)
-        if self.chain.kind != "rpc":
-            tip = 10**9
-        else:
-            tip = _int(self._request("eth_maxPriorityFeePerGas", []))
+        tip = 10**9 if self.chain.kind != "rpc" else _int(self._request("eth_maxPriorityFeePerGas", []))
         fields = {"maxFeePerGas": 2 * base + tip, "maxPriorityFeePerGas": tip}
         self._fees = (now, fields)
         return fields
 
     # -- building ------------------------------------------------------------------------------------------
 
-    def gas_limit(self, key: str) -> int | None:
-        """The gas limit for snapshot operation ``key`` (None when unknown: then the call is estimated)."""
-        return self.gas_table.limit(key)
+    def gas_limit(self, key: str, count: int = 1) -> int | None:
+        """The gas limit for snapshot operation ``key`` (``count`` times its figure, for per-item batch
+        figures); None when unknown: then the call is estimated."""
+        return self.gas_table.limit(key, count)
 
     def build(
         self,
@@ -356,10 +406,18 @@ class Transactor:
         gas: int | None = None,
         data: bytes | str = b"",
         gas_key: str | None = None,
+        simulate: bool = False,
+        gas_count: int = 1,
     ) -> dict[str, Any]:
         """Build a transaction dict (no nonce). Without ``gas`` or a known ``gas_key`` it is estimated,
-        which simulates the call: a revert raises its typed error and nothing is sent."""
-        tx: dict[str, Any] = {"from": account.address, "value": int(value), "chainId": self.chain_id}
+        which simulates the call: a revert raises its typed error and nothing is sent. ``simulate`` runs
+        that simulation also when the limit is known (one ``eth_call``, no estimation)."""
+        value = validate.amount(value, "value")
+        if gas is not None:
+            gas = validate.integer(gas, "gas", minimum=21_000, maximum=2**63 - 1)
+        if to is not None:
+            to = validate.address(to, "to")
+        tx: dict[str, Any] = {"from": account.address, "value": value, "chainId": self.chain_id}
         if call is not None:
             tx["to"] = call.address
             tx["data"] = encode_call(call)
@@ -368,11 +426,14 @@ class Transactor:
             if to is not None:
                 tx["to"] = to
         if gas is None and gas_key is not None:
-            gas = self.gas_limit(gas_key)
+            gas = self.gas_limit(gas_key, gas_count)
             if gas is None:
                 log.debug("gas key %s not in the snapshot: estimating", gas_key)
         if gas is None:
             gas = self.estimate(tx)
+            tx["_simulated"] = True
+        elif simulate:
+            self.simulate(tx | {"gas": int(gas)})
             tx["_simulated"] = True
         tx["gas"] = int(gas)
         tx.update(self.fee_fields())
@@ -399,6 +460,17 @@ class Transactor:
             raise translate(exc) from None
         return estimate * 12 // 10 + 5_000
 
+    def simulate(self, tx: dict[str, Any]) -> None:
+        """Run ``tx`` as an ``eth_call`` on the pending block; a revert raises its typed error. Its gas
+        limit goes along: without one a node assumes the block's, which a modest balance cannot cover."""
+        probe = {k: v for k, v in tx.items() if k in ("from", "to", "value", "data", "gas")}
+        try:
+            self.w3.eth.call(probe, "pending")  # type: ignore[arg-type]
+        except _CONNECTION_ERRORS as exc:
+            raise ChainUnavailable(f"node unreachable: {type(exc).__name__}") from None
+        except Exception as exc:
+            raise translate(exc) from None
+
     def _build_request(
         self, request: TxRequest | dict[str, Any] | tuple[Any, ...]
     ) -> tuple[TxRequest, dict[str, Any]]:
@@ -414,6 +486,8 @@ class Transactor:
             gas=request.gas,
             data=request.data,
             gas_key=request.gas_key,
+            simulate=request.simulate,
+            gas_count=request.gas_count,
         )
         return request, tx
 
@@ -433,6 +507,8 @@ class Transactor:
         gas_key: str | None = None,
         key: str | None = None,
         replace_after: float | None = None,
+        simulate: bool = False,
+        gas_count: int = 1,
     ) -> TxReceipt | Sent:
         """Sign and send; with ``wait`` (default) return the receipt or raise the decoded revert.
 
@@ -442,7 +518,17 @@ class Transactor:
         """
         if key is not None and key in self._journal:
             return self.resume(self._journal[key], wait=wait, timeout=timeout, replace_after=replace_after)
-        tx = self.build(account, call, to=to, value=value, gas=gas, data=data, gas_key=gas_key)
+        tx = self.build(
+            account,
+            call,
+            to=to,
+            value=value,
+            gas=gas,
+            data=data,
+            gas_key=gas_key,
+            simulate=simulate,
+            gas_count=gas_count,
+        )
         sent = self._send_batch([(account, tx, key)])[0]
         if sent.error is not None:
             raise sent.error
@@ -514,6 +600,18 @@ class Transactor:
         """Assign nonces (consecutive per account), sign, send in one JSON-RPC batch, sort out errors."""
         if not items:
             return []
+        undos = self._authorise(items)  # before any nonce is reserved: a refusal leaves no gap
+        lock = getattr(self.chain, "backend_lock", None)
+        if lock is None:
+            return self._reserve_sign_send(items, undos)
+        with lock:  # no mempool (embedded): nonces must reach the node in order
+            return self._reserve_sign_send(items, undos)
+
+    def _reserve_sign_send(
+        self,
+        items: Sequence[tuple[LocalAccount, dict[str, Any], str | None]],
+        undos: list[Callable[[], None] | None],
+    ) -> list[Sent]:
         counts: dict[str, int] = {}
         for account, _, _ in items:
             counts[account.address] = counts.get(account.address, 0) + 1
@@ -535,7 +633,20 @@ class Transactor:
             offsets[address] += 1
             simulated = bool(tx.get("_simulated", False))
             tx = {k: v for k, v in tx.items() if k != "_simulated"} | {"nonce": nonce}
-            raw, tx_hash = self._sign(account, tx)
+            try:
+                raw, tx_hash = self._sign(account, tx)
+            except BaseException:
+                # Nothing of this batch left yet: give the reserved nonces back (re-read from the chain
+                # on next use), so a transaction that cannot be signed never leaves a gap.
+                if not futures:
+                    for reserved in counts:
+                        self._forget_nonce(reserved)
+                if pool is not None:
+                    pool.shutdown(wait=True)
+                for undo in undos:
+                    if undo is not None:
+                        undo()
+                raise
             sents.append(
                 Sent(
                     tx_hash,
@@ -550,6 +661,7 @@ class Transactor:
                     sent_at=now,
                     tx=tx,
                     raw=raw,
+                    undo=undos[len(sents)],
                 )
             )
             if pool is not None and len(sents) - chunk_start == self.PIPELINE_CHUNK:
@@ -571,7 +683,7 @@ class Transactor:
             if pool is not None:
                 pool.shutdown(wait=True)
         failed_by_account: dict[str, list[Sent]] = {}
-        for sent, result in zip(sents, results):
+        for sent, result in zip(sents, results, strict=True):
             if isinstance(result, RPCError):
                 error = self._handle_send_error(accounts[sent.sender], sent, result)
                 if error is not None:
@@ -581,6 +693,10 @@ class Transactor:
                 if sent.key is not None:
                     self._journal[sent.key] = sent
                 log.debug("sent %s from %s nonce %d gas %d", sent.tx_hash, sent.sender, sent.nonce, sent.gas)
+        for sent in sents:
+            if sent.error is not None and sent.undo is not None:
+                sent.undo()
+                sent.undo = None
         for address, failed in failed_by_account.items():
             self._repair_gaps(accounts[address], failed, [s for s in sents if s.sender == address])
         return sents
@@ -737,9 +853,24 @@ class Transactor:
         first_error: BaseException | None = None
         for index, handle in enumerate(handles):
             value = outcome[index]
+            if not isinstance(value, BaseException) and not handle.reported:
+                handle.reported = True
+                policy = self._policies.get(handle.sender)
+                if policy is not None:
+                    policy.settled(value)
+                log.debug(
+                    "mined %s from %s: status %s gas %s",
+                    handle.tx_hash,
+                    handle.sender,
+                    value["status"],
+                    value.get("gasUsed"),
+                )
             if not isinstance(value, BaseException) and value["status"] != 1:
                 value = self.explain_failure(handle.tx_hash, value)
                 handle.error = value
+                if handle.undo is not None:
+                    handle.undo()
+                    handle.undo = None
             if isinstance(value, BaseException) and first_error is None:
                 first_error = value
             results.append(value)
@@ -797,7 +928,7 @@ class Transactor:
 
     def _find_receipt(self, sent: Sent) -> TxReceipt | None:
         answers = self.transport.batch([("eth_getTransactionReceipt", [h]) for h in sent.hashes])
-        for tx_hash, answer in zip(sent.hashes, answers):
+        for tx_hash, answer in zip(sent.hashes, answers, strict=True):
             if answer is not None and not isinstance(answer, RPCError):
                 sent.receipt, sent.tx_hash = _format_receipt(answer), tx_hash
                 return sent.receipt

@@ -162,6 +162,72 @@ def client(market: Market, trades: int) -> float:
     return time.perf_counter() - start
 
 
+def api(market: Market, trades: int) -> float:
+    """(d) the per-call path an agent following the README takes: create, submit, accept one at a time
+    through the clients (pre-flight checks, snapshot gas, simulation, receipt, decoded deal)."""
+    buyer = market.client
+    seller = buyer.as_(market.seller)
+    start = time.perf_counter()
+    for _ in range(trades):
+        deal = buyer.create(market.seller.address, AMOUNT, deliver_by=timedelta(days=10))
+        deal = seller.submit(deal, b"\x01" * 32)
+        buyer.accept(deal)
+    return time.perf_counter() - start
+
+
+class RequestCounter:
+    """Counts JSON-RPC calls (a batch counts each call) over every HTTP session while active: web3's
+    provider and the Transactor's transport both post through ``requests``."""
+
+    def __init__(self) -> None:
+        self.calls: dict[str, int] = {}
+        self._original: Any = None
+
+    def __enter__(self) -> RequestCounter:
+        import json
+
+        import requests
+
+        original = self._original = requests.Session.request
+        counter = self
+
+        def request(session: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+            body = kwargs.get("data") or kwargs.get("json")
+            try:
+                payload = json.loads(body) if isinstance(body, (str, bytes)) else body
+            except ValueError:
+                payload = None
+            for call in payload if isinstance(payload, list) else [payload]:
+                if isinstance(call, dict) and "method" in call:
+                    counter.calls[call["method"]] = counter.calls.get(call["method"], 0) + 1
+            return original(session, method, url, *args, **kwargs)
+
+        requests.Session.request = request  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import requests
+
+        requests.Session.request = self._original  # type: ignore[method-assign]
+
+    @property
+    def total(self) -> int:
+        return sum(self.calls.values())
+
+
+def api_requests_per_trade(make_chain: Callable[[], Chain], trades: int = 5) -> tuple[float, dict[str, int]]:
+    """JSON-RPC calls per trade of the per-call path (after a warm-up), and the calls by method."""
+    chain = make_chain()
+    try:
+        market = Market.setup(chain)
+        api(market, 2)  # warm-up: code checks, fees, chain id are cached after this
+        with RequestCounter() as counter:
+            api(market, trades)
+        return counter.total / trades, dict(sorted(counter.calls.items()))
+    finally:
+        chain.close()
+
+
 def raw(market: Market, trades: int) -> float:
     """(c) the node's ceiling: everything pre-signed, sent per phase in JSON-RPC batches."""
     tx = market.chain.transactor
@@ -353,6 +419,46 @@ def relay_meta(args: argparse.Namespace, load_before: float) -> dict[str, Any]:
     }
 
 
+# -- the simulator on anvil ---------------------------------------------------------------------------------
+
+
+def sim_benchmarks(agents_small: int = 200, rounds_small: int = 3) -> dict[str, float]:
+    """The market simulator on a fresh anvil: settlement throughput (trades per second of settlement
+    batches: fill, submit, accept) at ``agents_small`` agents, and the wall time of
+    ``compute_market.py --agents 1000 --rounds 10 --chain anvil`` (setup, matching and settlement)."""
+    import resource
+
+    from agentmarket.market import Market
+    from agentmarket.sim import SimConfig
+    from agentmarket.sim.runner import ComputeMarketSim
+
+    out: dict[str, float] = {}
+    with Market.connect("anvil", accounts=2) as market:
+        r = ComputeMarketSim(market, SimConfig(agents=agents_small, rounds=rounds_small, seed=1)).run()
+        assert r.solvent and r.all_settled and r.events_match
+        out["sim.trades_per_s"] = round(r.trades_per_second, 1)
+        out["sim.match_s_per_round_200"] = round(r.match_seconds / rounds_small, 3)
+    start = time.perf_counter()
+    cpu0 = time.process_time()
+    with Market.connect("anvil", accounts=2) as market:
+        r = ComputeMarketSim(market, SimConfig(agents=1000, rounds=10, seed=1)).run()
+        assert r.solvent and r.all_settled and r.events_match
+    out["sim.agents_1000_s"] = round(time.perf_counter() - start, 1)
+    out["sim.agents_1000_cpu_s"] = round(time.process_time() - cpu0, 1)  # the simulator's own CPU
+    out["sim.agents_1000_trades"] = len(r.trades)
+    out["sim.agents_1000_efficiency"] = round(r.efficiency, 4)
+    out["sim.peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return out
+
+
+SIM_META = (
+    "sim.trades_per_s: compute_market (offers, 200 agents x 3 rounds, anvil) settled trades per second of "
+    "settlement batches (fill + submit + accept through Transactor.transact_many); sim.over_client: over "
+    "anvil.client_tps (with --only sim: over sim.client_tps_same_load, the client timed in the same run); sim.agents_1000_s: wall time of 1000 agents x 10 rounds on a fresh anvil (setup, "
+    "matching, settlement, event recomputation); sim.agents_1000_cpu_s: the simulator process's CPU time"
+)
+
+
 # -- main ------------------------------------------------------------------------------------------------------
 
 
@@ -478,6 +584,7 @@ def main() -> int:
     )
     parser.add_argument("--trades", type=int, default=600, help="trades for (b) and (c) on anvil")
     parser.add_argument("--naive-trades", type=int, default=40, help="trades for (a) on anvil")
+    parser.add_argument("--api-trades", type=int, default=40, help="trades for (d) on anvil")
     parser.add_argument(
         "--embedded-trades", type=int, default=30, help="trades per mode on the embedded chain"
     )
@@ -485,7 +592,10 @@ def main() -> int:
     parser.add_argument("--relay-sizes", default="10000,100000", help="offer-book sizes of the relay bench")
     parser.add_argument("--relay-posts", type=int, default=2_000, help="posts timed per relay cell")
     parser.add_argument("--relay-queries", type=int, default=400, help="queries timed per relay cell")
-    parser.add_argument("--only", choices=("relay",), help="run only this part and update its keys in --out")
+    parser.add_argument(
+        "--only", choices=("relay", "sim"), help="run only this part and update its keys in --out"
+    )
+    parser.add_argument("--no-sim", action="store_true", help="skip the market simulator benchmarks")
     parser.add_argument("--gateway-calls", type=int, default=10_000, help="paid calls in the gateway bench")
     parser.add_argument(
         "--only-gateway", action="store_true", help="run only the gateway bench; update its keys in --out"
@@ -503,6 +613,19 @@ def main() -> int:
         console.print({k: v for k, v in results.items() if k.startswith("gateway.")})
         return 0
     load_before = os.getloadavg()[0]
+    if args.only == "sim":  # the simulator alone, merged into the existing results (ratio to its client_tps)
+        out = Path(args.out)
+        previous = json.loads(out.read_text()) if out.exists() else {}
+        with console.status("anvil: client (b) and market simulator under the same load"):
+            # the ratio compares like with like: the client's pipeline timed now, next to the simulator
+            client_now = run_mode(lambda: Chain.anvil(accounts=4), client, 300)
+            previous.update(sim_benchmarks())
+        previous["sim.client_tps_same_load"] = round(client_now, 1)
+        previous["sim.over_client"] = round(previous["sim.trades_per_s"] / client_now, 3)
+        previous.setdefault("meta", {})["sim"] = SIM_META
+        out.write_text(json.dumps(previous, indent=2) + "\n")
+        console.print({k: v for k, v in previous.items() if k.startswith("sim.")})
+        return 0
     if args.only == "relay":
         out = Path(args.out)
         previous = json.loads(out.read_text()) if out.is_file() else {}
@@ -536,6 +659,11 @@ def main() -> int:
         results["anvil.client_tps"] = round(run_mode(anvil, client, args.trades), 2)
     with console.status("anvil: (c) raw pre-signed batches"):
         results["anvil.raw_tps"] = round(run_mode(anvil, raw, args.trades), 2)
+    with console.status("anvil: (d) per-call clients (README path)"):
+        results["anvil.api_tps"] = round(run_mode(anvil, api, args.api_trades), 2)
+        per_trade, by_method = api_requests_per_trade(anvil)
+        results["anvil.api_requests_per_trade"] = round(per_trade, 1)
+        results["anvil.api_requests_by_method"] = by_method
     with console.status("embedded: (a) naive web3.py"):
         results["embedded.naive_tps"] = round(run_mode(embedded, naive, args.embedded_trades), 2)
     with console.status("embedded: (b) agentmarket client"):
@@ -544,8 +672,13 @@ def main() -> int:
     with console.status(f"gateway: {args.gateway_calls} paid vs unpaid calls"):
         results.update(gateway_bench(args.gateway_calls))
         results.update(gateway_bench(max(1000, args.gateway_calls // 5), fast=True))
+    if not args.no_sim:
+        with console.status("anvil: market simulator (200 agents; 1000 agents x 10 rounds)"):
+            results.update(sim_benchmarks())
+        results["sim.over_client"] = round(results["sim.trades_per_s"] / results["anvil.client_tps"], 3)
     results["anvil.client_over_naive"] = round(results["anvil.client_tps"] / results["anvil.naive_tps"], 2)
     results["anvil.client_over_raw"] = round(results["anvil.client_tps"] / results["anvil.raw_tps"], 3)
+    results["anvil.api_over_naive"] = round(results["anvil.api_tps"] / results["anvil.naive_tps"], 2)
     results["embedded.client_over_naive"] = round(
         results["embedded.client_tps"] / results["embedded.naive_tps"], 2
     )
@@ -563,6 +696,7 @@ def main() -> int:
         "cpus": os.cpu_count(),
         "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "relay": relay_meta(args, load_before),
+        "sim": SIM_META,
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -575,8 +709,9 @@ def main() -> int:
         "sign_per_s": 1000,
         "relay.posts_per_s": 1000,
         "gateway.paid_over_unpaid": 0.5,
+        "sim.over_client": 0.5,
     }
-    ceilings = {"relay.query_p99_ms": 50}
+    ceilings = {"relay.query_p99_ms": 50, "sim.agents_1000_s": 120}
     table = Table(title="agentmarket benchmark (trade = escrow fund + submit + accept; anvil automine)")
     for column in ("metric", "value", "goal"):
         table.add_column(column, justify="left" if column == "metric" else "right")

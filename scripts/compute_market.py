@@ -7,11 +7,14 @@ submits, buyer accepts). Prints a table and writes JSON + PNG (default: out/comp
     python scripts/compute_market.py --agents 20 --rounds 10                   # offers (CDA), embedded
     python scripts/compute_market.py --mechanism all --chain anvil            # every mechanism
     python scripts/compute_market.py --mechanism offers --shock --chain anvil # spike, without and with guardrails
+    python scripts/compute_market.py --mechanism all --seeds 30 --rounds 5     # mean ± 95% CI per mechanism
+    python scripts/compute_market.py --scenario spike500 --seeds 30           # cascade to x6, unguarded vs guarded
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -21,8 +24,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from agentmarket.market import Market
 from agentmarket.sim import MECHANISMS, SimConfig
-from agentmarket.sim.report import label, table, write_json, write_png
-from agentmarket.sim.runner import ComputeMarketSim
+from agentmarket.sim.report import label, seeds_table, summarise, table, write_json, write_png
+from agentmarket.sim.runner import ComputeMarketSim, OffChainSim
+from agentmarket.sim.shock import SCENARIOS, SHAPES, Shock
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,19 +41,48 @@ def main(argv: list[str] | None = None) -> int:
         help=f"one of {', '.join(MECHANISMS)}, a comma-separated list, or 'all'",
     )
     parser.add_argument("--chain", default="embedded", help="embedded (default), anvil, or a JSON-RPC URL")
-    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--seed", type=int, default=7, help="first seed")
+    parser.add_argument(
+        "--seeds", type=int, default=1, help="run seeds seed..seed+N-1; report mean ± 95%% CI"
+    )
+    parser.add_argument(
+        "--offchain",
+        action="store_true",
+        help="match in Python only, nothing settled on chain (fast strategy studies; not headline figures)",
+    )
+    parser.add_argument(
+        "--order",
+        choices=("efficient", "random"),
+        default="efficient",
+        help="sequential auctions: cheapest reserve first (default) or random order",
+    )
     parser.add_argument(
         "--shock", action="store_true", help="demand spike mid-run; runs without and with guardrails"
     )
+    parser.add_argument(
+        "--scenario", choices=sorted(SCENARIOS), help="a named shock scenario (implies --shock)"
+    )
     parser.add_argument("--shock-factor", type=float, default=2.0)
+    parser.add_argument("--shock-shape", choices=SHAPES, default="step")
+    parser.add_argument(
+        "--shock-start", type=int, default=None, help="first shocked round (default rounds//2)"
+    )
+    parser.add_argument("--shock-rounds", type=int, default=None, help="shocked rounds (default rounds//5)")
+    parser.add_argument("--momentum", type=float, default=0.0, help="fraction of momentum buyers")
+    parser.add_argument("--entrants", type=int, default=0, help="buyers entering during the shock")
+    parser.add_argument(
+        "--withdraw", type=float, default=0.0, help="fraction of supply withdrawn in the shock"
+    )
+    parser.add_argument("--substeps", type=int, default=1, help="sub-round steps during the shock")
     parser.add_argument(
         "--band-bps", type=int, default=2_000, help="guardrail: mandate price band over equilibrium"
     )
     parser.add_argument(
         "--pause-move",
         type=float,
-        default=0.25,
-        help="guardrail: halt the next round when a round's median price moves this much (fraction)",
+        default=0.20,
+        help="circuit breaker: halt and re-open with a call auction when the rolling trade median moves "
+        "this much from the reference (fraction)",
     )
     parser.add_argument("--workers", type=int, default=None, help="trades settled concurrently (node chains)")
     parser.add_argument(
@@ -65,32 +98,54 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unknown mechanism {m!r} (choose from {', '.join(MECHANISMS)})")
     if args.agents < 2 or args.rounds < 1:
         parser.error("need at least 2 agents and 1 round")
+    if args.seeds < 1:
+        parser.error("--seeds must be at least 1")
+    shock_model = None
+    if args.scenario:
+        args.shock = True
+        shock_model = SCENARIOS[args.scenario]
+    elif args.shock:
+        shock_model = Shock(
+            args.shock_shape,
+            args.shock_factor,
+            start=args.shock_start,
+            rounds=args.shock_rounds,
+            momentum=args.momentum,
+            entrants=args.entrants,
+            withdraw=args.withdraw,
+            substeps=args.substeps,
+        )
     scenarios = [(False, False)] if not args.shock else [(True, False), (True, True)]
     configs = [
         SimConfig(
             agents=args.agents,
             rounds=args.rounds,
             mechanism=m,
-            seed=args.seed,
+            seed=seed,
+            order=args.order,
             shock=shock,
             guardrails=guard,
-            shock_factor=args.shock_factor,
+            shock_factor=shock_model.factor if shock_model else args.shock_factor,
+            shock_model=shock_model,
             band_bps=args.band_bps,
             pause_move=args.pause_move,
             workers=args.workers,
         )
         for m in mechanisms
         for shock, guard in scenarios
+        for seed in range(args.seed, args.seed + args.seeds)
     ]
 
     console = Console(width=None if sys.stdout.isatty() else 160)
     started = time.perf_counter()
-    with console.status(f"connecting to {args.chain} and deploying the suite..."):
-        market = Market.connect(args.chain)
-    console.print(
-        f"[bold]{market.chain.kind}[/] chain {market.chain.chain_id}: "
-        f"{', '.join(f'{n} {a}' for n, a in market.suite.addresses.items())}"
-    )
+    market = None
+    if not args.offchain:
+        with console.status(f"connecting to {args.chain} and deploying the suite..."):
+            market = Market.connect(args.chain, accounts=2)
+        console.print(
+            f"[bold]{market.chain.kind}[/] chain {market.chain.chain_id}: "
+            f"{', '.join(f'{n} {a}' for n, a in market.suite.addresses.items())}"
+        )
     results = []
     try:
         with Progress(
@@ -101,8 +156,11 @@ def main(argv: list[str] | None = None) -> int:
             TimeElapsedColumn(),
             console=console,
         ) as progress:
+            overall = progress.add_task("all runs", total=len(configs), info=f"{len(configs)} runs")
             for cfg in configs:
-                task = progress.add_task(f"{cfg.mechanism:<12}", total=cfg.rounds, info="setting up agents")
+                task = progress.add_task(
+                    f"{cfg.mechanism:<12} seed {cfg.seed}", total=cfg.rounds, info="setting up agents"
+                )
 
                 def tick(done: int, total: int, stats: object, task: int = task) -> None:
                     s = stats  # RoundStats
@@ -114,14 +172,21 @@ def main(argv: list[str] | None = None) -> int:
                         f"{' (shock)' if s.shocked else ''}",
                     )  # type: ignore[attr-defined]
 
-                sim = ComputeMarketSim(market, cfg, tick)
+                sim = OffChainSim(cfg) if market is None else ComputeMarketSim(market, cfg, tick)
                 result = sim.run()
-                progress.update(task, description=f"{label(result):<12}")
+                progress.remove_task(task) if args.seeds > 1 else progress.update(
+                    task, description=f"{label(result):<12}"
+                )
+                progress.advance(overall)
                 results.append(result)
     finally:
-        market.close()
-    console.print(table(results))
-    if args.shock:
+        if market is not None:
+            market.close()
+    if args.seeds == 1:
+        console.print(table(results))
+    summary = summarise(results)
+    console.print(seeds_table(summary))
+    if args.shock and args.seeds == 1:
         for m in mechanisms:
             pair = [r for r in results if r.config["mechanism"] == m]
             off, on = pair[0], pair[1]
@@ -130,11 +195,27 @@ def main(argv: list[str] | None = None) -> int:
                 f"{off.max_price_deviation * 100:.0f}% / {off.max_round_deviation * 100:.0f}% without "
                 f"guardrails, {on.max_price_deviation * 100:.0f}% / {on.max_round_deviation * 100:.0f}% "
                 f"with (band +{args.band_bps / 100:.0f}%: {on.refused_by_mandate} bids/trades refused or "
-                f"capped; breaker at {args.pause_move * 100:.0f}% round-median moves: "
-                f"{on.paused_rounds} round(s) halted)"
+                f"capped; breaker at {args.pause_move * 100:.0f}% rolling-median moves fired "
+                f"{on.breaker_fired} time(s))"
             )
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak_mb = usage.ru_maxrss / 1024
+    cpu = usage.ru_utime + usage.ru_stime
+    load = os.getloadavg()[0]
+    console.print(
+        f"peak memory (max RSS of this process): {peak_mb:.0f} MB; wall {time.perf_counter() - started:.1f}s, "
+        f"CPU {cpu:.1f}s in this process (load average {load:.1f} on {os.cpu_count()} cores)"
+    )
     extra = {
-        "chain": args.chain,
+        "command": " ".join(["scripts/compute_market.py", *(argv if argv is not None else sys.argv[1:])]),
+        "offchain": args.offchain,
+        "seeds": args.seeds,
+        "peak_rss_mb": round(peak_mb, 1),
+        "cpu_seconds": round(cpu, 1),
+        "load_average_1m": round(load, 2),
+        "chain": args.chain if not args.offchain else "none",
         "agents": args.agents,
         "rounds": args.rounds,
         "total_seconds": time.perf_counter() - started,

@@ -32,6 +32,7 @@ from eth_utils import event_abi_to_log_topic, keccak, to_checksum_address
 from hexbytes import HexBytes
 from web3.contract import Contract
 
+from .. import validate
 from ..chain import Chain
 from ..compiler import load_artifact
 from ..errors import (
@@ -42,7 +43,7 @@ from ..errors import (
     NotAuthorized,
     UnsafeTerms,
 )
-from ..types import BPS, ETH, ZERO_ADDRESS, to_bytes32
+from ..types import BPS, ETH, ZERO_ADDRESS
 
 _ERC20_ABI = [
     {
@@ -142,8 +143,14 @@ class DealTemplate:
 
     def __post_init__(self) -> None:
         for name in ("creator", "asset", "arbiter"):
-            object.__setattr__(self, name, to_checksum_address(getattr(self, name)))
-        object.__setattr__(self, "terms_hash", to_bytes32(self.terms_hash))
+            object.__setattr__(self, name, validate.address(getattr(self, name), name))
+        object.__setattr__(self, "terms_hash", validate.bytes32(self.terms_hash, "terms_hash"))
+        for name in ("delivery_delay", "promise_delay", "review_window", "ruling_window"):
+            validate.integer(getattr(self, name), name, maximum=2**40, what="seconds (int)")
+        validate.amount(self.bond, "bond")
+        # types only here: ranges are validate()'s (tests build out-of-range templates on purpose)
+        for name in ("penalty_bps_per_hour", "penalty_cap_bps", "arbiter_fee_bps", "default_seller_bps"):
+            validate.integer(getattr(self, name), name, maximum=2**32, what="basis points (int)")
 
     def as_tuple(self) -> tuple[Any, ...]:
         return tuple(getattr(self, py) for py, _ in _TEMPLATE_FIELDS)
@@ -441,8 +448,9 @@ class AuctionClient:
             return self.chain.now() + 1
 
     def credit(self, kind: AuctionKind, account: str | None = None, asset: str = ETH) -> int:
-        who = to_checksum_address(account or self._me())
-        return int(self.contracts[kind].functions.creditOf(who, to_checksum_address(asset)).call())
+        who = validate.address(account, "account") if account is not None else self._me()
+        asset = validate.address(asset, "asset")
+        return int(self.contracts[_kind(kind)].functions.creditOf(who, asset).call())
 
     def auction(self, kind: AuctionKind | str, auction_id: int) -> Auction:
         """Rebuild auction ``auction_id`` of ``kind`` from its events."""
@@ -620,11 +628,14 @@ class AuctionClient:
         return str(self.account.address)
 
     def _send(self, kind: AuctionKind, fn: Any, value: int = 0) -> Any:
-        assert self.account is not None
-        tx = self.chain.transactor
-        if self.gas is not None:
-            tx.call(fn, sender=self.account.address, value=value, block="pending")
-        self.last_receipt = tx.transact(self.account, fn, value=value, gas=self.gas)
+        """Send through the chain's one pipeline: snapshot gas key, simulation, signing policy, receipt."""
+        if self.account is None:
+            raise NotAuthorized("this AuctionClient has no account (use .as_(account))")
+        name = str(fn.fn_name)
+        key = _AUCTION_GAS_KEYS.get((kind, name)) or f"auction.{kind.name.lower()}_{name.lower()}"
+        self.last_receipt = self.chain.transactor.transact(
+            self.account, fn, value=value, gas=self.gas, gas_key=key, simulate=True
+        )
         return self.last_receipt
 
     def _id_from(self, kind: AuctionKind, receipt: Any) -> int:
@@ -679,6 +690,9 @@ class AuctionClient:
         return self.auction(kind, auction_id)
 
     def _check_template(self, terms: DealTemplate) -> None:
+        if not isinstance(terms, DealTemplate):
+            raise InvalidInput("terms must be a DealTemplate (see AuctionClient.template)", param="terms")
+        validate.asset(self.w3, terms.asset, "terms.asset")
         terms.validate()
         if terms.creator != to_checksum_address(self._me()):
             raise InvalidInput(f"template creator {terms.creator} must be the sender {self._me()}")
@@ -716,6 +730,10 @@ class AuctionClient:
         approve: bool = False,
     ) -> Auction:
         """Sell under ``terms``, posting the seller bond ``terms.bond`` now (returned if nothing sells)."""
+        reserve = validate.amount(reserve, "reserve", positive=True, maximum=U96)
+        start_time, end_time = _time(start_time, "start_time"), _time(end_time, "end_time")
+        extension = validate.integer(extension, "extension", maximum=2**40, what="seconds (int)")
+        min_increment_bps = validate.bps(min_increment_bps, "min_increment_bps")
         self._check_sale(AuctionKind.ENGLISH, terms, reserve, approve)
         if reserve <= 0 or reserve > U96:
             raise InvalidInput(f"reserve {reserve} must be in 1..2^96-1")
@@ -734,6 +752,7 @@ class AuctionClient:
 
     def bid(self, auction: AuctionRef, amount: int, *, approve: bool = False) -> Auction:
         """English: bid ``amount``; raises before sending when it is over, too early, or below the minimum."""
+        amount = validate.amount(amount, "amount", positive=True, maximum=U96)
         a = self._current(auction)
         self._active(a, "bid on")
         self._not_creator(a, "bid")
@@ -779,6 +798,9 @@ class AuctionClient:
         approve: bool = False,
     ) -> Auction:
         """Sell under ``terms``, posting the seller bond ``terms.bond`` now (returned on cancellation)."""
+        start_price = validate.amount(start_price, "start_price", positive=True, maximum=U96)
+        floor_price = validate.amount(floor_price, "floor_price", positive=True, maximum=U96)
+        start_time, end_time = _time(start_time, "start_time"), _time(end_time, "end_time")
         self._check_sale(AuctionKind.DUTCH, terms, floor_price, approve)
         if not 0 < floor_price <= start_price <= U96:
             raise InvalidInput(
@@ -802,6 +824,7 @@ class AuctionClient:
     def buy(self, auction: AuctionRef, *, max_price: int | None = None, approve: bool = False) -> Auction:
         """Dutch: buy at the next block's price (at most ``max_price``; ETH sends exactly that bound, the
         excess comes back in the same transaction). Returns the settled auction (``deal_id`` set)."""
+        max_price = validate.optional(validate.amount, max_price, "max_price", maximum=U96)
         a = self._current(auction)
         self._active(a, "buy")
         self._not_creator(a, "buy")
@@ -836,6 +859,11 @@ class AuctionClient:
     ) -> Auction:
         """Sell under ``terms``, posting the seller bond ``terms.bond`` now (returned if nothing sells).
         ``penalty_bps`` of an unrevealed deposit goes to the winner; Vickrey auctions need it > 0."""
+        reserve = validate.amount(reserve, "reserve", positive=True, maximum=U96)
+        commit_end, reveal_end = _time(commit_end, "commit_end"), _time(reveal_end, "reveal_end")
+        penalty_bps = validate.bps(penalty_bps, "penalty_bps")
+        if not isinstance(vickrey, bool):
+            raise InvalidInput("vickrey must be True or False", param="vickrey")
         self._check_sale(AuctionKind.SEALED, terms, reserve, approve)
         if reserve <= 0 or reserve > U96:
             raise InvalidInput(f"reserve {reserve} must be in 1..2^96-1")
@@ -865,6 +893,9 @@ class AuctionClient:
         :func:`deposit_bucket` (the bid rounded up to ``reserve * 2**k``), so the commit does not publish
         the bid; a larger deposit hides more. The secret is stored (and written to the salt file) before the
         transaction is sent."""
+        amount = validate.amount(amount, "amount", positive=True, maximum=U96)
+        deposit = validate.optional(validate.amount, deposit, "deposit", positive=True, maximum=U96)
+        salt = validate.optional(validate.bytes32, salt, "salt")
         a = self._current(auction)
         self._active(a, "commit to")
         self._not_creator(a, "bid")
@@ -965,6 +996,11 @@ class AuctionClient:
         winning provider can submit anything and collect, and :class:`~agentmarket.errors.UnsafeTerms` is
         raised before any transaction unless ``allow_unprotected=True``. A non-zero ``time_weight`` makes
         the promised delivery time bind (the contract derives the late penalty from the weights)."""
+        budget = validate.amount(budget, "budget", positive=True, maximum=U96)
+        price_weight = validate.integer(price_weight, "price_weight", maximum=2**64 - 1)
+        time_weight = validate.integer(time_weight, "time_weight", maximum=2**64 - 1)
+        max_delivery = validate.integer(max_delivery, "max_delivery", maximum=2**40)
+        penalty_bps = validate.bps(penalty_bps, "penalty_bps")
         self._check_template(terms)
         if not allow_unprotected and not self._buyer_protected(terms):
             raise UnsafeTerms(
@@ -1032,6 +1068,9 @@ class AuctionClient:
         approve: bool = False,
     ) -> Auction:
         """Open procurement: offer ``price`` and ``delivery_seconds`` with ``bond`` (default: the minimum)."""
+        price = validate.amount(price, "price", positive=True, maximum=U96)
+        delivery_seconds = validate.integer(delivery_seconds, "delivery_seconds", maximum=2**40)
+        bond = validate.optional(validate.amount, bond, "bond", maximum=U96)
         a = self._current(auction)
         bond = a.terms.bond if bond is None else bond
         self._check_offer(a, price, delivery_seconds, bond)
@@ -1060,6 +1099,10 @@ class AuctionClient:
         approve: bool = False,
     ) -> Secret:
         """Sealed procurement: commit to an offer; the bond is the (public) deposit."""
+        price = validate.amount(price, "price", positive=True, maximum=U96)
+        delivery_seconds = validate.integer(delivery_seconds, "delivery_seconds", maximum=2**40)
+        bond = validate.optional(validate.amount, bond, "bond", maximum=U96)
+        salt = validate.optional(validate.bytes32, salt, "salt")
         a = self._current(auction)
         bond = a.terms.bond if bond is None else bond
         self._check_offer(a, price, delivery_seconds, bond)
@@ -1096,6 +1139,9 @@ class AuctionClient:
 
     def withdraw(self, kind: AuctionKind, asset: str = ETH, *, to: str | None = None) -> int:
         """Pull this account's credits (outbid bids, refused payouts) from ``kind``'s contract."""
+        kind = _kind(kind)
+        asset = validate.asset(self.w3, asset)
+        to = validate.optional(validate.address, to, "to", nonzero=True)
         amount = self.credit(kind, asset=asset)
         if amount == 0:
             raise InvalidState(f"{self._me()} has no credit in {asset} at {kind.value}")
@@ -1105,3 +1151,30 @@ class AuctionClient:
             kind, fns.withdraw(asset) if to is None else fns.withdrawTo(asset, to_checksum_address(to))
         )
         return amount
+
+
+def _time(value: Any, param: str) -> int:
+    """A unix timestamp (int seconds); refused by name otherwise."""
+    return validate.integer(value, param, maximum=2**40 - 1, what="unix seconds (int)")
+
+
+def _kind(kind: Any) -> AuctionKind:
+    try:
+        return AuctionKind(kind)
+    except ValueError:
+        known = ", ".join(k.value for k in AuctionKind)
+        raise InvalidInput(f"kind {kind!r} is not an auction kind ({known})", param="kind") from None
+
+
+# (auction, function) -> gas-snapshot key; other calls use auction.<kind>_<function> (estimated until
+# `make gas` measures them)
+_AUCTION_GAS_KEYS: dict[tuple[AuctionKind, str], str] = {
+    (AuctionKind.ENGLISH, "bid"): "auction.english_bid_outbid",
+    (AuctionKind.DUTCH, "buy"): "auction.dutch_buy",
+    (AuctionKind.PROCUREMENT, "bid"): "auction.procurement_bid",
+    (AuctionKind.SEALED, "commit"): "auction.sealed_commit",
+    (AuctionKind.SEALED, "reveal"): "auction.sealed_reveal",
+    (AuctionKind.ENGLISH, "settle"): "auction.settle",
+    (AuctionKind.SEALED, "settle"): "auction.settle",
+    (AuctionKind.PROCUREMENT, "settle"): "auction.settle",
+}

@@ -5,6 +5,7 @@ helpers the clients call before sending (balances, allowances, approvals, contra
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from eth_account.signers.local import LocalAccount
@@ -13,9 +14,10 @@ from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
 
+from .. import validate
 from ..chain import Chain
 from ..compiler import load_artifact
-from ..errors import InsufficientAllowance, InsufficientFunds, NotAuthorized
+from ..errors import InsufficientAllowance, InsufficientFunds, InvalidInput, NotAuthorized
 from ..types import ETH
 
 if TYPE_CHECKING:
@@ -62,7 +64,7 @@ ERC1271_ABI: list[dict[str, Any]] = [
 
 def contract_address(address: str | Contract) -> str:
     """The checksummed address of a web3 contract or an address string."""
-    return str(address.address) if isinstance(address, Contract) else to_checksum_address(address)
+    return str(address.address) if isinstance(address, Contract) else validate.address(address, "address")
 
 
 def erc20(w3: Web3, asset: str) -> Contract:
@@ -108,6 +110,13 @@ class ContractClient:
     ARTIFACT: ClassVar[str]
     EVENTS: ClassVar[tuple[str, ...]] = ()
     SPENDER: ClassVar[str | None] = None  # what messages call this contract (default: ARTIFACT)
+    # Gas: every send names its gas-snapshot key, ``<GAS_FAMILY>.<function in snake case>`` unless
+    # GAS_KEYS maps the function to another key; an unknown key falls back to estimation.
+    GAS_FAMILY: ClassVar[str] = ""
+    GAS_KEYS: ClassVar[dict[str, str]] = {}
+    #: simulate each transaction before signing (one eth_call), so a revert the pre-flight checks did not
+    #: foresee raises its typed error with nothing sent
+    SIMULATE: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -155,7 +164,10 @@ class ContractClient:
 
     def approve(self, asset: str, amount: int) -> Any:
         """Approve this contract to pull exactly ``amount`` of ``asset`` from this client's account."""
-        return self._send(self._token(asset).functions.approve(self.address, int(amount)))
+        asset = validate.asset(self.w3, asset)
+        if asset == ETH:
+            raise InvalidInput("ETH needs no approval; approve an ERC-20 token address", param="asset")
+        return self._send(self._token(asset).functions.approve(self.address, validate.amount(amount)))
 
     # -- helpers ---------------------------------------------------------------------------------------------
 
@@ -167,9 +179,24 @@ class ContractClient:
     def _token(self, asset: str) -> Contract:
         return erc20(self.w3, asset)
 
-    def _send(self, fn: Any, value: int = 0) -> Any:
-        assert self.account is not None
-        return self.chain.transactor.transact(self.account, fn, value=value)
+    def _gas_key(self, fn: Any, value: int) -> str:
+        """The gas-snapshot key of calling ``fn`` (with ``value`` wei attached)."""
+        name = str(fn.fn_name)
+        return self.GAS_KEYS.get(name) or f"{self.GAS_FAMILY or self.ARTIFACT.lower()}.{_snake(name)}"
+
+    def _send(self, fn: Any, value: int = 0, *, gas_key: str | None = None, gas_count: int = 1) -> Any:
+        """Send ``fn`` from this client's account through the chain's one pipeline (gas from the snapshot
+        key, simulation, the account's signing policy, receipt, typed errors)."""
+        if self.account is None:
+            raise NotAuthorized(f"this {type(self).__name__} has no account (use .as_(account))")
+        return self.chain.transactor.transact(
+            self.account,
+            fn,
+            value=value,
+            gas_key=gas_key or self._gas_key(fn, value),
+            gas_count=gas_count,
+            simulate=self.SIMULATE,
+        )
 
     def _ensure_funds(self, asset: str, amount: int, *, approve: bool) -> None:
         """Raise unless this account holds ``amount`` of ``asset`` and (ERC-20) this contract may pull it;
@@ -192,3 +219,8 @@ class ContractClient:
                     "(pass approve=True to approve exactly that)"
                 )
             self.approve(asset, amount)
+
+
+def _snake(name: str) -> str:
+    """``acceptMany`` -> ``accept_many``."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()

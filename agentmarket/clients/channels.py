@@ -18,6 +18,7 @@ from eth_utils import to_checksum_address
 from web3.contract import Contract
 from web3.logs import DISCARD
 
+from .. import validate
 from ..errors import (
     ContractRevert,
     InsufficientAllowance,
@@ -36,16 +37,6 @@ MAX_DEPOSIT = 2**104 - 1
 # Default life of a cooperative-close consent: long enough to submit, short enough that a payee who signed
 # one is not kept from taking higher vouchers for long (its store refuses them until the consent expires).
 CLOSE_TTL = 600
-# Gas limits per action (measured use is 30-60k; ERC-1271 wallets and payout allowances need headroom).
-GAS_LIMITS = {
-    "open": 250_000,
-    "top_up": 200_000,
-    "claim": 250_000,
-    "claim_item": 80_000,
-    "close": 300_000,
-    "reclaim": 200_000,
-    "withdraw": 200_000,
-}
 
 
 @dataclass(frozen=True)
@@ -125,10 +116,7 @@ class ClaimManyResult:
 
 
 def _addr(value: str, what: str) -> str:
-    try:
-        return to_checksum_address(value)
-    except (ValueError, TypeError):
-        raise InvalidInput(f"{what} {value!r} is not an address") from None
+    return validate.address(value, what)
 
 
 class ChannelClient:
@@ -161,9 +149,11 @@ class ChannelClient:
     def from_suite(cls, suite: Any, account: LocalAccount) -> ChannelClient:
         return cls(suite.chain, suite["PaymentChannels"], account)
 
-    def as_account(self, account: LocalAccount) -> ChannelClient:
-        """The same client acting as another account."""
+    def as_(self, account: LocalAccount) -> ChannelClient:
+        """The same client acting as another account (the name every client family uses)."""
         return ChannelClient(self.chain, self.contract, account, from_block=self.from_block)
+
+    as_account = as_  # the v1 name, kept so existing callers keep working
 
     # -- signing --------------------------------------------------------------------------------------
 
@@ -174,8 +164,8 @@ class ChannelClient:
 
     def sign_voucher(self, channel: Channel | bytes, amount: int) -> Voucher:
         """Payer: a voucher for cumulative ``amount`` (also works for an ERC-1271 wallet this key owns)."""
-        cid = channel.id if isinstance(channel, Channel) else bytes(channel)
-        return self.signer.sign(cid, amount)
+        cid = channel.id if isinstance(channel, Channel) else _id(channel)
+        return self.signer.sign(cid, validate.amount(amount, "amount", maximum=MAX_DEPOSIT))
 
     def signature_valid(self, signer: str, digest: bytes, signature: bytes) -> bool:
         """EOA recovery, or ``isValidSignature`` when ``signer`` has code (ERC-1271), as the contract does."""
@@ -283,7 +273,8 @@ class ChannelClient:
         return ChannelStatus(status), int(deposit), int(claimed), int(expiry)
 
     def credit(self, account: str | None = None, asset: str = ETH) -> int:
-        return int(self.tx.call(self.contract.functions.creditOf(account or self.address, asset)))
+        who = validate.address(account, "account") if account is not None else self.address
+        return int(self.tx.call(self.contract.functions.creditOf(who, validate.address(asset, "asset"))))
 
     # -- life cycle ----------------------------------------------------------------------------------------
 
@@ -302,20 +293,22 @@ class ChannelClient:
 
         ERC-20: with ``approve`` (default) the allowance is raised first when too small.
         """
-        payee = _addr(payee, "payee")
-        asset = _addr(asset, "asset")
-        if payee == self.address or int(payee, 16) == 0:
-            raise InvalidInput(f"payee {payee} must be non-zero and not the payer")
-        if not 0 < deposit <= MAX_DEPOSIT:
-            raise InvalidInput(f"deposit {deposit} must be in 1..2^104-1")
+        payee = validate.address(payee, "payee", nonzero=True)
+        asset = validate.asset(self.w3, asset)
+        if payee == self.address:
+            raise InvalidInput(f"payee {payee} must not be the payer", param="payee")
+        deposit = validate.amount(deposit, "deposit", positive=True, maximum=MAX_DEPOSIT)
+        expiry = validate.optional(validate.integer, expiry, "expiry", maximum=2**40)
+        ttl = validate.optional(validate.integer, ttl, "ttl", minimum=1, maximum=2**40)
+        salt = validate.optional(validate.integer, salt, "salt")
         now = self.chain.now()
         if expiry is None:
-            if ttl is None or ttl <= 0:
-                raise InvalidInput("give expiry (unix seconds) or a positive ttl")
-            expiry = now + int(ttl)
+            if ttl is None:
+                raise InvalidInput("give expiry (unix seconds) or a positive ttl", param="ttl")
+            expiry = now + ttl
         if expiry <= now + 1 or expiry >= 2**40:
             raise InvalidInput(f"expiry {expiry} must be in the future (now {now}) and below 2^40")
-        salt = secrets.randbits(64) if salt is None else int(salt)
+        salt = secrets.randbits(64) if salt is None else salt
         cid = self.channel_id(self.address, payee, asset, salt)
         status, *_ = self.onchain(cid)
         if status != ChannelStatus.NONE:
@@ -327,7 +320,7 @@ class ChannelClient:
         receipt = self._send(
             self.contract.functions.open((self.address, payee, asset, salt), deposit, expiry),
             value=value,
-            gas=GAS_LIMITS["open"],
+            gas_key="channel.open_eth" if asset == ETH else "channel.open_erc20",
         )
         return self._from_receipt(receipt, cid)
 
@@ -340,12 +333,12 @@ class ChannelClient:
         approve: bool = True,
     ) -> Channel:
         """Payer: add ``amount`` and/or extend the expiry to ``new_expiry``."""
+        amount = validate.amount(amount, "amount", maximum=MAX_DEPOSIT)
+        new_expiry = validate.optional(validate.integer, new_expiry, "new_expiry", maximum=2**40)
         ch = self._resolve(channel)
         if ch.payer != self.address:
             raise NotAuthorized(f"only the payer {ch.payer} can top up")
         self._require_open(ch)
-        if amount < 0:
-            raise InvalidInput("amount must be >= 0")
         if new_expiry is not None and new_expiry < ch.expiry:
             raise InvalidInput(f"new expiry {new_expiry} is earlier than the current {ch.expiry}")
         if amount == 0 and (new_expiry is None or new_expiry == ch.expiry):
@@ -357,7 +350,7 @@ class ChannelClient:
         receipt = self._send(
             self.contract.functions.topUp(ch.key, amount, new_expiry or 0),
             value=amount if ch.asset == ETH else 0,
-            gas=GAS_LIMITS["top_up"],
+            gas_key=_gas_key("channel.top_up", ch.asset),
         )
         return self._from_receipt(receipt, ch.id, ch)
 
@@ -366,7 +359,8 @@ class ChannelClient:
         ch = channel or self.channel(voucher.channel_id)
         self._check_voucher(ch, voucher)
         receipt = self._send(
-            self.contract.functions.claim(ch.key, voucher.amount, voucher.signature), gas=GAS_LIMITS["claim"]
+            self.contract.functions.claim(ch.key, voucher.amount, voucher.signature),
+            gas_key=_gas_key("channel.claim", ch.asset),
         )
         return self._from_receipt(receipt, ch.id, ch)
 
@@ -398,7 +392,10 @@ class ChannelClient:
             )
         receipt = self._send(
             self.contract.functions.claimMany(items),
-            gas=GAS_LIMITS["claim"] + GAS_LIMITS["claim_item"] * len(items),
+            # a full single claim's figure per item: the contract keeps a gas reserve per payout, and an
+            # ERC-20 payout costs more than the ETH one the per-channel batch figure measures
+            gas_key=_gas_key("channel.claim", *(c.asset for c in chs)),
+            gas_count=len(items),
         )
         skipped: dict[bytes, ContractRevert] = {}
         for data in self.contract.events.ChannelClaimSkipped().process_receipt(receipt, errors=DISCARD):
@@ -424,7 +421,8 @@ class ChannelClient:
                 self._check_signature(ch, voucher)
                 amount, signature = voucher.amount, voucher.signature
         receipt = self._send(
-            self.contract.functions.close(ch.key, amount, signature), gas=GAS_LIMITS["close"]
+            self.contract.functions.close(ch.key, amount, signature),
+            gas_key=_gas_key("channel.close", ch.asset),
         )
         return self._from_receipt(receipt, ch.id, ch)
 
@@ -442,6 +440,7 @@ class ChannelClient:
         until it expires the store refuses higher vouchers (:class:`~agentmarket.errors.ClosePending`), so
         the payer can never submit it to pay less than what the payee holds.
         """
+        amount = validate.amount(amount, "amount", maximum=MAX_DEPOSIT)
         ch = self._resolve(channel)
         if self.address not in (ch.payer, ch.payee):
             raise NotAuthorized("only the payer or the payee can sign a cooperative close")
@@ -473,10 +472,9 @@ class ChannelClient:
         """Close early at the agreed cumulative ``amount``. The caller's own signature is implied; pass the
         other party's :class:`CloseConsent` (a relayer passes both). ``deadline`` is taken from the
         consents; pass it only with raw signature bytes."""
+        amount = validate.amount(amount, "amount", maximum=MAX_DEPOSIT)
         ch = self._resolve(channel)
         self._require_open(ch)
-        if amount < 0:
-            raise InvalidInput("amount must be >= 0")
         deadlines = {c.deadline for c in (payer_signature, payee_signature) if isinstance(c, CloseConsent)}
         if deadline is not None:
             deadlines.add(deadline)
@@ -495,7 +493,7 @@ class ChannelClient:
             raise SignatureError(f"payee signature does not authorise closing at {amount} until {deadline}")
         receipt = self._send(
             self.contract.functions.cooperativeClose(ch.key, amount, deadline, payer_sig, payee_sig),
-            gas=GAS_LIMITS["close"],
+            gas_key=_gas_key("channel.cooperative_close", ch.asset),
         )
         return self._from_receipt(receipt, ch.id, ch)
 
@@ -506,12 +504,15 @@ class ChannelClient:
         now = self.chain.now()
         if now + 1 <= ch.expiry:  # the next block is at least now + 1
             raise InvalidState(f"channel expires at {ch.expiry}; reclaim opens after it (now {now})")
-        receipt = self._send(self.contract.functions.reclaim(ch.key), gas=GAS_LIMITS["reclaim"])
+        receipt = self._send(
+            self.contract.functions.reclaim(ch.key), gas_key=_gas_key("channel.reclaim", ch.asset)
+        )
         return self._from_receipt(receipt, ch.id, ch)
 
     def withdraw(self, asset: str = ETH, *, to: str | None = None) -> int:
         """Pull credited payouts (from failed pushes). Returns the amount."""
-        asset = _addr(asset, "asset")
+        asset = validate.asset(self.w3, asset)
+        to = validate.optional(validate.address, to, "to", nonzero=True)
         amount = self.credit(self.address, asset)
         if amount == 0:
             raise InvalidState(f"no credit in {asset} for {self.address}")
@@ -520,17 +521,17 @@ class ChannelClient:
             if to is None
             else self.contract.functions.withdrawTo(asset, _addr(to, "to"))
         )
-        self._send(fn, gas=GAS_LIMITS["withdraw"])
+        self._send(fn, gas_key="channel.withdraw")
         return amount
 
     # -- internals ---------------------------------------------------------------------------------------
 
-    def _send(self, fn: Any, *, value: int = 0, gas: int) -> Any:
-        """Simulate (a revert raises its typed error, nothing is sent), then send with a fixed gas limit.
-        One simulation instead of a gas-estimation binary search; the limits cover ERC-1271 payers and
-        the payout gas allowance with a wide margin (unused gas is not charged)."""
-        self.tx.call(fn, sender=self.address, value=value)
-        receipt = self.tx.transact(self.account, fn, value=value, gas=gas)
+    def _send(self, fn: Any, *, value: int = 0, gas_key: str, gas_count: int = 1) -> Any:
+        """Send through the chain's one pipeline: gas from the snapshot key (estimated when unknown), one
+        simulation (a revert raises its typed error, nothing is sent), signing policy, receipt."""
+        receipt = self.tx.transact(
+            self.account, fn, value=value, gas_key=gas_key, gas_count=gas_count, simulate=True
+        )
         self.last_receipt = receipt  # callers that report a transaction hash (the gateway) read it here
         return receipt
 
@@ -585,7 +586,7 @@ class ChannelClient:
                 raise InsufficientAllowance(
                     f"allowance {allowance} < {amount} (pass approve=True or approve first)"
                 )
-            self._send(token.functions.approve(self.contract.address, amount), gas=150_000)
+            self._send(token.functions.approve(self.contract.address, amount), gas_key="erc20.approve")
 
 
 def _sig(consent: CloseConsent | bytes) -> bytes:
@@ -593,12 +594,11 @@ def _sig(consent: CloseConsent | bytes) -> bytes:
 
 
 def _id(channel_id: bytes | str) -> bytes:
-    if isinstance(channel_id, str):
-        channel_id = bytes.fromhex(channel_id.removeprefix("0x"))
-    channel_id = bytes(channel_id)
-    if len(channel_id) != 32:
-        raise InvalidInput("a channel id is 32 bytes")
-    return channel_id
+    if not isinstance(channel_id, (bytes, bytearray, str)):
+        raise InvalidInput(f"a channel id is 32 bytes, got {type(channel_id).__name__}", param="channel")
+    if len(channel_id) not in (32, 64, 66):
+        raise InvalidInput("a channel id is 32 bytes (or 0x + 64 hex digits)", param="channel")
+    return validate.bytes32(channel_id, "channel", allow_none=False)
 
 
 def _abi_type(param: dict[str, Any]) -> str:
@@ -606,3 +606,9 @@ def _abi_type(param: dict[str, Any]) -> str:
     if kind.startswith("tuple"):
         return "(" + ",".join(_abi_type(c) for c in param["components"]) + ")" + kind[len("tuple") :]
     return kind
+
+
+def _gas_key(key: str, *assets: str) -> str:
+    """The snapshot key of a channel action: the measured ETH figure, or ``<key>_erc20`` (estimated until
+    measured) when a token is paid out -- a token's transfer cost is the token's, not ours to assume."""
+    return key if all(a == ETH for a in assets) else key + "_erc20"

@@ -8,6 +8,7 @@ updated from the emitted event. Deals are rebuilt from events (``deal``, ``deals
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -16,6 +17,7 @@ from typing import Any
 from eth_utils import to_checksum_address
 from hexbytes import HexBytes
 
+from .. import validate
 from ..errors import (
     ContractRevert,
     InvalidInput,
@@ -90,6 +92,7 @@ class EscrowClient(ContractClient):
 
     ARTIFACT = "AgentEscrow"
     SPENDER = "escrow"
+    GAS_FAMILY = "escrow"
     EVENTS = (*_DEAL_EVENTS, "DealSkipped", "PayoutCredited", "Withdrawn", "FeesCollected")
     _fee_bps: int | None = None  # read once, on first use
 
@@ -106,15 +109,13 @@ class EscrowClient(ContractClient):
         return str(self.contract.functions.feeRecipient().call())
 
     def totals(self, asset: str = ETH) -> Totals:
-        locked, credits, fees = self.contract.functions.totals(to_checksum_address(asset)).call()
+        locked, credits, fees = self.contract.functions.totals(validate.address(asset, "asset")).call()
         return Totals(int(locked), int(credits), int(fees))
 
     def credit(self, account: str | None = None, asset: str = ETH) -> int:
         """Withdrawable credit of ``account`` (default: this client's account) in ``asset``."""
-        who = account or self._me()
-        return int(
-            self.contract.functions.creditOf(to_checksum_address(who), to_checksum_address(asset)).call()
-        )
+        who = validate.address(account, "account") if account is not None else self._me()
+        return int(self.contract.functions.creditOf(who, validate.address(asset, "asset")).call())
 
     def asset_balance(self, account: str, asset: str = ETH) -> int:
         """ETH or ERC-20 balance of ``account``."""
@@ -130,6 +131,7 @@ class EscrowClient(ContractClient):
 
     def deal(self, deal_id: int) -> Deal:
         """Rebuild deal ``deal_id`` from its events."""
+        deal_id = _deal_id(deal_id)
         logs = self.w3.eth.get_logs(
             {  # type: ignore[arg-type]
                 "address": self.address,
@@ -165,7 +167,7 @@ class EscrowClient(ContractClient):
         )
         result = list(self._fold(logs).values())
         if party is not None:
-            who = to_checksum_address(party)
+            who = validate.address(party, "party")
             result = [d for d in result if (d.role_of(who) == role if role else d.role_of(who) is not None)]
         if state is not None:
             states = {DealState(state)} if isinstance(state, int) else {DealState(s) for s in state}
@@ -311,7 +313,7 @@ class EscrowClient(ContractClient):
 
     def _current(self, ref: DealRef) -> Deal:
         """The deal as it is now: on-chain state, and terms rebuilt if the caller's copy is stale."""
-        deal = self.deal(ref) if isinstance(ref, int) else ref
+        deal = self.deal(_deal_id(ref)) if not isinstance(ref, Deal) else ref
         state, submitted, buyer_c, seller_c = self.status(deal.id)
         if state == DealState.NONE:
             raise InvalidState(f"deal {deal.id} does not exist in escrow {self.address}")
@@ -363,6 +365,19 @@ class EscrowClient(ContractClient):
         window (refund plus the seller's bond); with one it can :meth:`dispute`. Either way the buyer needs
         time, so a review window under :data:`MIN_REVIEW_WINDOW` seconds raises :class:`InvalidInput` unless
         ``allow_short_review=True`` says the buyer accepts that risk."""
+        amount = validate.amount(amount, "amount", positive=True)
+        bond = validate.amount(bond, "bond")
+        asset = validate.asset(self.w3, asset)
+        seller = validate.address(seller, "seller", nonzero=True)
+        buyer = validate.optional(validate.address, buyer, "buyer", nonzero=True)
+        arbiter = validate.optional(validate.address, arbiter, "arbiter")
+        penalty_bps_per_hour = validate.bps(penalty_bps_per_hour, "penalty_bps_per_hour")
+        penalty_cap_bps = validate.bps(penalty_cap_bps, "penalty_cap_bps")
+        arbiter_fee_bps = validate.bps(arbiter_fee_bps, "arbiter_fee_bps")
+        default_seller_bps = validate.bps(default_seller_bps, "default_seller_bps")
+        deliver_by, promised_by = _deadline(deliver_by, "deliver_by"), _deadline(promised_by, "promised_by")
+        review_window = _duration(review_window, "review_window")
+        ruling_window = _duration(ruling_window, "ruling_window")
         now = self.now()
         deliver = to_timestamp(deliver_by, now)
         promised = (
@@ -370,12 +385,10 @@ class EscrowClient(ContractClient):
             if promised_by is not None
             else (deliver if penalty_bps_per_hour else 0)
         )
-        if int(amount) <= 0:
-            raise InvalidInput(f"amount must be positive, got {amount}")
-        if bond < 0:
-            raise InvalidInput(f"bond must not be negative, got {bond}")
         if deliver <= now - 1:
-            raise InvalidInput(f"deliver_by {deliver} is not in the future (chain time {now})")
+            raise InvalidInput(
+                f"deliver_by {deliver} is not in the future (chain time {now})", param="deliver_by"
+            )
         if promised > deliver or (penalty_bps_per_hour and promised == 0):
             raise InvalidInput(f"promised_by {promised} must be set and not after deliver_by {deliver}")
         for name, bps in (
@@ -425,14 +438,18 @@ class EscrowClient(ContractClient):
             t = seller
         else:
             if amount is None:
-                raise InvalidInput("amount is required")
+                raise InvalidInput("amount is required", param="amount")
             t = self.terms(seller, amount, **terms)
         if t.buyer != to_checksum_address(self._me()):
             raise NotAuthorized(f"the buyer of the terms is {t.buyer}; only the buyer can create the deal")
         if t.deliver_by <= self.chain.now():
             raise InvalidState(f"deliver_by {t.deliver_by} has passed (chain time {self.chain.now()})")
         self._ensure_funds(t.asset, t.amount, approve=approve)
-        receipt = self._send(self.contract.functions.create(t.as_tuple()), value=t.amount if t.is_eth else 0)
+        receipt = self._send(
+            self.contract.functions.create(t.as_tuple()),
+            value=t.amount if t.is_eth else 0,
+            gas_key="escrow.fund_eth" if t.is_eth else "escrow.fund_erc20",
+        )
         return self._created_from_receipt(receipt)
 
     def _created_from_receipt(self, receipt: Any) -> Deal:
@@ -488,7 +505,8 @@ class EscrowClient(ContractClient):
             DealState.SUBMITTED,
             DealState.DISPUTED,
         )
-        if not 0 < int(amount) <= deal.amount:
+        amount = validate.amount(amount, "amount", positive=True)
+        if not 0 < amount <= deal.amount:
             raise InvalidInput(f"release amount {amount} must be in 1..{deal.amount}")
         fn = self.contract.functions.release(deal.id, deal.terms.as_tuple(), int(amount))
         return self._from_receipt(deal, self._send(fn))
@@ -536,7 +554,8 @@ class EscrowClient(ContractClient):
         deal = self._current(ref)
         self._require_role(deal, "arbiter", "resolve")
         self._require_state(deal, "resolve", DealState.DISPUTED)
-        bond_bps = seller_bps if bond_seller_bps is None else bond_seller_bps
+        seller_bps = validate.bps(seller_bps, "seller_bps")
+        bond_bps = seller_bps if bond_seller_bps is None else validate.bps(bond_seller_bps, "bond_seller_bps")
         for bps in (seller_bps, bond_bps):
             if not 0 <= bps <= BPS:
                 raise InvalidInput(f"split {bps} outside 0..10000 bps")
@@ -588,13 +607,13 @@ class EscrowClient(ContractClient):
 
     def _batch(self, method: str, refs: Sequence[DealRef]) -> BatchResult:
         self._me()
-        deals = [self.deal(r) if isinstance(r, int) else r for r in refs]
+        deals = [r if isinstance(r, Deal) else self.deal(_deal_id(r)) for r in refs]
         if not deals:
             raise InvalidInput("empty batch")
         fn = getattr(self.contract.functions, method)(
             [d.id for d in deals], [d.terms.as_tuple() for d in deals]
         )
-        receipt = self._send(fn)
+        receipt = self._send(fn, gas_key="batch.accept_per_deal", gas_count=len(deals))
         by_id = {d.id: d for d in deals}
         settled: dict[int, Deal] = {}
         skipped: list[tuple[int, ContractRevert]] = []
@@ -616,14 +635,15 @@ class EscrowClient(ContractClient):
     def withdraw(self, asset: str = ETH, *, to: str | None = None) -> int:
         """Pull this account's credited payouts in ``asset`` (to ``to``, default the account); returns it."""
         me = self._me()
+        asset = validate.asset(self.w3, asset)
+        to = validate.optional(validate.address, to, "to", nonzero=True)
         amount = self.credit(me, asset)
         if amount == 0:
             raise InvalidState(f"{me} has no credit in {asset}")
-        asset = to_checksum_address(asset)
         if to is None:
             self._send(self.contract.functions.withdraw(asset))
         else:
-            self._send(self.contract.functions.withdrawTo(asset, to_checksum_address(to)))
+            self._send(self.contract.functions.withdrawTo(asset, to))
         return amount
 
     def collect_fees_to(self, to: str, asset: str = ETH) -> int:
@@ -640,6 +660,7 @@ class EscrowClient(ContractClient):
     def collect_fees(self, asset: str = ETH) -> int:
         """Send the protocol fees owed in ``asset`` to the fee recipient (anyone may call)."""
         self._me()
+        asset = validate.address(asset, "asset")
         owed = self.totals(asset).fees
         if owed == 0:
             raise InvalidState(f"no fees owed in {asset}")
@@ -659,3 +680,28 @@ class EscrowClient(ContractClient):
             raise InvalidState(
                 f"too early to {action} for deal {deal.id}: opens after {deadline}, chain time {now}"
             )
+
+
+def _deal_id(ref: Any) -> int:
+    """A deal id from an int (or a :class:`Deal`); anything else is refused by name."""
+    if isinstance(ref, Deal):
+        return ref.id
+    return validate.integer(ref, "deal", maximum=2**64 - 1, what="a Deal or a deal id (int)")
+
+
+def _deadline(value: Any, param: str) -> Any:
+    """A deadline as given (unix seconds, datetime, timedelta, or None); other types refused by name."""
+    if value is None or isinstance(value, (datetime, timedelta)):
+        return value
+    if isinstance(value, float) and math.isfinite(value) and value >= 0:
+        return int(value)  # time.time() + 3600 is a natural way to write a deadline (not money)
+    return validate.integer(value, param, maximum=2**40, what="unix seconds, datetime or timedelta")
+
+
+def _duration(value: Any, param: str) -> Any:
+    """A duration in whole seconds or a timedelta."""
+    if isinstance(value, timedelta):
+        if value.total_seconds() < 0:
+            raise InvalidInput(f"{param} must not be negative", param=param)
+        return value
+    return validate.integer(value, param, maximum=2**40, what="seconds (int) or timedelta")

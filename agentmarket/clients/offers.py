@@ -28,6 +28,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
 
+from .. import validate
 from ..eip712 import Domain, StaticStruct, domain_separator, recover, sign_digest, typed_data
 from ..errors import (
     ContractRevert,
@@ -455,6 +456,8 @@ class OffersClient(ContractClient):
 
     ARTIFACT = "OfferBook"
     EVENTS = _BOOK_EVENTS
+    GAS_FAMILY = "offers"
+    GAS_KEYS = {"incrementCounter": "offers.cancel_all"}  # noqa: RUF012 - read-only class table
     _domain: Domain | None = None
     _escrow: EscrowClient | None = None
 
@@ -493,10 +496,12 @@ class OffersClient(ContractClient):
         return int(self.contract.functions.remaining(o.as_tuple()).call())
 
     def counter(self, maker: str | None = None) -> int:
-        return int(self.contract.functions.counterOf(to_checksum_address(maker or self._me())).call())
+        who = validate.address(maker, "maker") if maker is not None else self._me()
+        return int(self.contract.functions.counterOf(who).call())
 
     def deposit_of(self, account: str | None = None) -> int:
-        return int(self.contract.functions.depositOf(to_checksum_address(account or self._me())).call())
+        who = validate.address(account, "account") if account is not None else self._me()
+        return int(self.contract.functions.depositOf(who).call())
 
     # -- build, sign, verify -----------------------------------------------------------------------------
 
@@ -537,7 +542,22 @@ class OffersClient(ContractClient):
                 side = Side[side.upper()]
             except KeyError:
                 raise InvalidInput(f"side must be 'sell' or 'buy', got {side!r}") from None
-        maker_addr = to_checksum_address(maker or self._me())
+        maker_addr = validate.address(maker, "maker", nonzero=True) if maker is not None else self._me()
+        unit_price = validate.amount(unit_price, "unit_price", positive=True)
+        quantity = validate.integer(quantity, "quantity", minimum=1)
+        min_fill = validate.integer(min_fill, "min_fill", minimum=1)
+        bond_per_unit = validate.amount(bond_per_unit, "bond_per_unit")
+        asset = validate.asset(self.w3, asset)
+        arbiter = validate.optional(validate.address, arbiter, "arbiter")
+        taker = validate.optional(validate.address, taker, "taker")
+        penalty_bps_per_hour = validate.bps(penalty_bps_per_hour, "penalty_bps_per_hour")
+        penalty_cap_bps = validate.bps(penalty_cap_bps, "penalty_cap_bps")
+        arbiter_fee_bps = validate.bps(arbiter_fee_bps, "arbiter_fee_bps")
+        default_seller_bps = validate.bps(default_seller_bps, "default_seller_bps")
+        salt = validate.optional(validate.integer, salt, "salt")
+        counter = validate.optional(validate.integer, counter, "counter")
+        if not isinstance(resource, (str, bytes)) or not resource:
+            raise InvalidInput(f"resource must be a non-empty name or id, got {resource!r}", param="resource")
         now = self.now() if isinstance(expiry, timedelta) else None
         offer = Offer(
             maker=maker_addr,
@@ -639,7 +659,7 @@ class OffersClient(ContractClient):
         if who == o.maker:
             raise NotAuthorized("a maker cannot fill its own offer")
         rest = o.quantity - st.filled
-        q = rest if quantity is None else int(quantity)
+        q = rest if quantity is None else validate.integer(quantity, "quantity", minimum=1)
         if q <= 0 or q > rest:
             raise InvalidInput(f"cannot fill {q} of offer {_hex(h)}: {rest} remaining")
         if q < o.min_fill and q != rest:
@@ -663,7 +683,11 @@ class OffersClient(ContractClient):
         self._ensure_legs(o, q, approve=approve)
         sig = offer.signature if isinstance(offer, SignedOffer) else b""
         value = o.taker_leg(q) if o.is_eth else 0
-        receipt = self._send(self.contract.functions.fill(o.as_tuple(), sig, q), value=value)
+        receipt = self._send(
+            self.contract.functions.fill(o.as_tuple(), sig, q),
+            value=value,
+            gas_key="offers.fill_signed_eth" if o.is_eth else "offers.fill_signed_erc20",
+        )
         fills = self._fills_from_receipt(receipt)
         if len(fills) != 1:
             raise InvalidState(f"transaction {_tx(receipt)} emitted {len(fills)} fills")
@@ -681,6 +705,7 @@ class OffersClient(ContractClient):
         value = 0
         per_asset: dict[str, int] = {}
         for ref, q in items:
+            q = validate.integer(q, "quantity", minimum=1)
             o = ref.offer if isinstance(ref, SignedOffer) else ref
             if preflight:
                 self.check(ref, q)
@@ -692,12 +717,12 @@ class OffersClient(ContractClient):
         self._ensure_balance(ETH, value)
         for asset, amount in per_asset.items():
             self._ensure_allowance(asset, self._me(), amount, approve=approve, whose="your")
-        gas = min(30_000_000, 200_000 + 700_000 * len(calls)) if self.chain.kind == "embedded" else None
-        if gas is not None:
-            self.chain.transactor.call(
-                self.contract.functions.fillMany(calls), sender=self._me(), value=value
-            )
-        receipt = self._send(self.contract.functions.fillMany(calls), value=value, gas=gas)
+        receipt = self._send(
+            self.contract.functions.fillMany(calls),
+            value=value,
+            gas_key="offers.fill_signed_erc20",  # per item: the dearer of the two fill figures
+            gas_count=len(calls),
+        )
         skipped = []
         for log in receipt["logs"]:
             decoded = self._decode(log)
@@ -764,27 +789,25 @@ class OffersClient(ContractClient):
 
     def deposit(self, amount: int, *, for_: str | None = None) -> TxResult:
         """Deposit ETH (the maker's ETH leg: bonds of sell offers, prices of buy requests)."""
-        if int(amount) <= 0:
-            raise InvalidInput("deposit amount must be positive")
-        self._ensure_balance(ETH, int(amount))
-        fn = (
-            self.contract.functions.deposit()
-            if for_ is None
-            else self.contract.functions.depositFor(to_checksum_address(for_))
-        )
-        receipt = self._send(fn, value=int(amount))
+        amount = validate.amount(amount, "amount", positive=True)
+        for_ = validate.optional(validate.address, for_, "for_", nonzero=True)
+        self._ensure_balance(ETH, amount)
+        fn = self.contract.functions.deposit() if for_ is None else self.contract.functions.depositFor(for_)
+        receipt = self._send(fn, value=amount)
         return TxResult(_tx(receipt), int(receipt["gasUsed"]), balance=self.deposit_of(for_ or self._me()))
 
     def withdraw(self, amount: int | None = None, *, to: str | None = None) -> TxResult:
         """Withdraw ``amount`` wei (default: all) of this account's deposit, at any time."""
+        amount = validate.optional(validate.amount, amount, "amount", positive=True)
+        to = validate.optional(validate.address, to, "to", nonzero=True)
         balance = self.deposit_of()
-        amount = balance if amount is None else int(amount)
+        amount = balance if amount is None else amount
         if amount <= 0 or amount > balance:
             raise InsufficientFunds(f"deposit is {balance} wei, cannot withdraw {amount}")
         fn = (
             self.contract.functions.withdraw(amount)
             if to is None
-            else self.contract.functions.withdrawTo(to_checksum_address(to), amount)
+            else self.contract.functions.withdrawTo(to, amount)
         )
         receipt = self._send(fn)
         return TxResult(_tx(receipt), int(receipt["gasUsed"]), balance=balance - amount)
@@ -812,10 +835,6 @@ class OffersClient(ContractClient):
 
     def _has_code(self, address: str) -> bool:
         return len(bytes(self.w3.eth.get_code(to_checksum_address(address)))) > 0
-
-    def _send(self, fn: Any, value: int = 0, *, gas: int | None = None) -> Any:
-        assert self.account is not None
-        return self.chain.transactor.transact(self.account, fn, value=value, gas=gas)
 
     def _ensure_balance(self, asset: str, amount: int, who: str | None = None) -> None:
         if amount == 0:

@@ -15,6 +15,7 @@ from eth_utils import keccak, to_checksum_address
 from web3.contract import Contract
 from web3.logs import DISCARD
 
+from .. import validate
 from ..errors import InvalidInput, InvalidState, NotAuthorized
 from ..types import ETH, Deal, DealState
 from .base import ContractClient
@@ -28,9 +29,11 @@ def encode_tag(tag: str | bytes | None) -> bytes:
     """A tag as bytes32: text is UTF-8, left-aligned and zero-padded (Solidity's ``bytes32("compute")``)."""
     if tag is None or tag == "" or tag == b"":
         return b"\0" * 32
+    if not isinstance(tag, (str, bytes)):
+        raise InvalidInput(f"tag must be text or bytes, got {type(tag).__name__}", param="tag")
     raw = tag.encode() if isinstance(tag, str) else bytes(tag)
     if len(raw) > 32:
-        raise InvalidInput(f"tag {tag!r} is longer than 32 bytes")
+        raise InvalidInput(f"tag {tag!r} is longer than 32 bytes", param="tag")
     return raw.ljust(32, b"\0")
 
 
@@ -47,6 +50,8 @@ def comment_hash(comment: str | bytes | None) -> bytes:
     """keccak256 of a text comment; a 32-byte value is taken as the hash itself; None is zero."""
     if comment is None:
         return b"\0" * 32
+    if not isinstance(comment, (str, bytes)):
+        raise InvalidInput(f"comment must be text or bytes, got {type(comment).__name__}", param="comment")
     if isinstance(comment, bytes) and len(comment) == 32:
         return comment
     return keccak(comment.encode() if isinstance(comment, str) else bytes(comment))
@@ -107,6 +112,7 @@ class ReputationClient(ContractClient):
     """Rates and reads through :sol:`ReputationRegistry`, acting as ``account`` (None for reads only)."""
 
     ARTIFACT = "ReputationRegistry"
+    GAS_FAMILY = "reputation"
 
     def __init__(
         self,
@@ -145,9 +151,9 @@ class ReputationClient(ContractClient):
         if self.account is None:
             raise NotAuthorized("a read-only client cannot rate")
         me = to_checksum_address(self.account.address)
-        if not 0 <= int(score) <= MAX_SCORE:
-            raise InvalidInput(f"score {score} outside 0..{MAX_SCORE}")
-        current = self.escrow.deal(deal.id if isinstance(deal, Deal) else int(deal))
+        score = validate.integer(score, "score", maximum=MAX_SCORE, what="a score (int 0..100)")
+        deal_id = deal.id if isinstance(deal, Deal) else validate.integer(deal, "deal", maximum=2**64 - 1)
+        current = self.escrow.deal(deal_id)
         if me not in (current.buyer, current.seller):
             raise NotAuthorized(f"{me} is neither buyer nor seller of deal {current.id}")
         if current.state not in SETTLED:
@@ -160,8 +166,7 @@ class ReputationClient(ContractClient):
         fn = self.contract.functions.rate(
             current.id, current.terms.as_tuple(), int(score), encode_tag(tag), comment_hash(comment)
         )
-        self.tx.call(fn, sender=me)  # a revert raises its typed error before anything is sent
-        receipt = self.tx.transact(self.account, fn, gas=200_000)
+        receipt = self._send(fn, gas_key="reputation.rate_first")  # the dearer figure: first rating of a pair
         events = self.contract.events.Rated().process_receipt(receipt, errors=DISCARD)
         return self._rating(events[0])
 
@@ -169,7 +174,7 @@ class ReputationClient(ContractClient):
 
     def figures(self, agent: str, asset: str = ETH, tag: str | bytes | None = None) -> Figures:
         """On-chain figures of ``agent`` in ``asset`` (overall, or for one tag)."""
-        agent, asset = to_checksum_address(agent), to_checksum_address(asset)
+        agent, asset = validate.address(agent, "agent"), validate.address(asset, "asset")
         if tag is None:
             values = self.contract.functions.summary(agent, asset).call()
         else:

@@ -113,7 +113,7 @@ def spawn(
     *,
     claim_interval: float = 30.0,
     log: str | Path | None = None,
-    timeout: float = 30.0,
+    timeout: float = 120.0,  # a loaded 2-core CI machine can take tens of seconds to import and bind
     fast: bool = False,
 ) -> subprocess.Popen[bytes]:
     """Start this module as a server process (the payee key goes through the environment, never argv)

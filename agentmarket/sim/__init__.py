@@ -13,20 +13,25 @@ from agentmarket.sim.runner import (
     SimResult,
     TradeRecord,
     run,
+    run_seeds,
 )
+from agentmarket.sim.shock import SCENARIOS, Shock
 
 __all__ = [
     "MECHANISMS",
+    "SCENARIOS",
     "CircuitBreaker",
     "ComputeMarketSim",
     "Match",
     "Mechanism",
     "OffChainSim",
     "RoundStats",
+    "Shock",
     "SimConfig",
     "SimResult",
     "TradeRecord",
     "Trader",
     "build",
     "run",
+    "run_seeds",
 ]

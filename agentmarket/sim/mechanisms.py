@@ -51,7 +51,8 @@ from ..strategies import (
     negotiate,
 )
 
-MECHANISMS = ("negotiated", "offers", "english", "dutch", "sealed", "vickrey", "procurement")
+MECHANISMS = ("negotiated", "offers", "call", "english", "dutch", "sealed", "vickrey", "procurement")
+ORDERS = ("efficient", "random")
 HOUR = 3600
 SHADES = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 MARGINS_BPS = (0, 500, 1_000, 2_000, 3_500, 5_000)
@@ -66,10 +67,22 @@ class Trader:
     limit: int
     strategy: str  # "adaptive" | "fixed"
     state: dict[str, object] = field(default_factory=dict)
+    cap: int | None = None  # guardrail: a buyer never quotes above this (its mandate's band ceiling)
 
     @property
     def is_buyer(self) -> bool:
         return self.role is Role.BUYER
+
+    @property
+    def quote_limit(self) -> int:
+        """The most a buyer quotes (its value, capped by its band) or the least a seller asks (its cost).
+
+        Guardrails act here, before matching: a capped buyer bids at most the cap, so no match is found
+        and then refused (which removed both sides of a trade).
+        """
+        if self.is_buyer and self.cap is not None:
+            return min(self.limit, self.cap)
+        return self.limit
 
 
 @dataclass(frozen=True)
@@ -162,7 +175,7 @@ class Negotiated(Mechanism):
         rng.shuffle(b)
         rng.shuffle(s)
         matches = []
-        for buyer, seller in zip(b, s):
+        for buyer, seller in zip(b, s, strict=False):
             result = negotiate(
                 self.negotiator(buyer, rng),
                 self.negotiator(seller, rng),
@@ -195,36 +208,89 @@ class Negotiated(Mechanism):
 
 
 class Offers(Mechanism):
-    """A continuous double auction: standing quotes (signed offers) are filled by the other side."""
+    """A continuous double auction with a persistent limit order book: standing quotes (signed offers)
+    are filled by crossing shouts of the other side.
+
+    The day runs until quotes stop crossing: no remaining buyer's quote limit reaches a remaining
+    seller's cost, or max(``quiet_min``, ``quiet`` x traders) shouts in a row passed without a trade; at most
+    ``steps_per_agent`` shouts per trader. Its length scales with the market instead of a fixed count.
+    """
 
     name = "offers"
 
-    def __init__(self, steps_per_round: int = 400):
-        self.steps = steps_per_round
+    def __init__(
+        self, steps_per_agent: int = 200, *, book: bool = True, quiet: int | None = 10, quiet_min: int = 2_000
+    ):
+        self.steps_per_agent = steps_per_agent
+        self.quiet = quiet
+        self.quiet_min = quiet_min
+        self.book = book
+        self.halt: Callable[[int], bool] | None = None  # circuit breaker on trade prices (set by the runner)
+        self.halt_quote: Callable[[bool, int, int], bool] | None = None  # ... on quotes (is_bid, price, who)
+        self.halted = False  # the breaker stopped continuous trading in the last clear()
+        self.reopen: Mechanism | None = None  # the call auction that re-opens a halted market
+        self.reopen_price: int | None = None  # its uniform price (the band's new reference)
 
     def clear(self, buyers: Sequence[Trader], sellers: Sequence[Trader], rng: random.Random) -> list[Match]:
         everyone = [*buyers, *sellers]
-        lo = min(t.limit for t in everyone) // 2
-        hi = max(t.limit for t in everyone) * 3 // 2
-        bots = []
+        lo = min(t.quote_limit for t in everyone) // 2
+        hi = max(t.quote_limit for t in everyone) * 3 // 2
+        bots: list[ZICTrader | ZIPTrader] = []
         for t in everyone:
             side = Side.BUY if t.is_buyer else Side.SELL
             if t.strategy == "adaptive":
                 zip_trader = t.state.get("zip")
                 if zip_trader is None:
-                    zip_trader = ZIPTrader(side, t.limit, rng)
+                    zip_trader = ZIPTrader(side, t.quote_limit, rng)
                     t.state["zip"] = zip_trader
                 assert isinstance(zip_trader, ZIPTrader)
-                zip_trader.limit = t.limit  # values move with demand shocks
+                zip_trader.limit = t.quote_limit  # values move with demand shocks; a cap bounds the quote
                 bots.append(zip_trader)
+            elif t.quote_limit < t.limit:
+                # the band binds (value above the cap): willing to pay more than allowed, it bids the cap
+                bots.append(ZICTrader(side, t.quote_limit, t.quote_limit, hi))
             else:
-                bots.append(ZICTrader(side, t.limit, lo, hi))
+                bots.append(ZICTrader(side, t.quote_limit, lo, hi))
         cda = ContinuousDoubleAuction(bots)
-        trades = cda.run_day(0, rng, self.steps)
-        return [
+        halt = self.halt
+        trades = cda.run_day(
+            0,
+            rng,
+            self.steps_per_agent * len(everyone),
+            book=self.book,
+            quiet=max(self.quiet_min, self.quiet * len(everyone)) if self.quiet is not None else None,
+            vectorize=len(everyone) >= 100,  # NumPy pays off from about 50 learners
+            halt=(lambda tr: halt(tr.price)) if halt is not None else None,
+            halt_quote=(lambda side, p, who: hq(side is Side.BUY, p, everyone[who].index))
+            if (hq := self.halt_quote) is not None
+            else None,
+        )
+        matches = [
             Match(everyone[tr.buyer].index, everyone[tr.seller].index, tr.price, reference=f"step {tr.step}")
             for tr in trades
         ]
+        self.halted = cda.halted
+        self.reopen_price = None
+        if cda.halted and self.reopen is not None:
+            # volatility interruption (limit-up/limit-down): continuous trading stops and the rest of the
+            # round re-opens as one call auction. As on an exchange, the re-opening auction discovers the
+            # price outside the old band (caps lifted for it); the band is then re-centred on that price.
+            rest = cda.last_active
+            waiting = [t for i, t in enumerate(everyone) if i in rest]
+            caps = {t.index: t.cap for t in waiting}
+            for t in waiting:
+                t.cap = None
+            try:
+                reopened = self.reopen.clear(
+                    [t for t in waiting if t.is_buyer], [t for t in waiting if not t.is_buyer], rng
+                )
+            finally:
+                for t in waiting:
+                    t.cap = caps[t.index]
+            if reopened:
+                self.reopen_price = reopened[0].price
+            matches += reopened
+        return matches
 
     def outcome(self, trader: Trader, surplus: int, traded: bool) -> None:
         """ZIP learns inside the auction from every shout; nothing to add."""
@@ -233,12 +299,32 @@ class Offers(Mechanism):
 # -- forward auctions: each provider auctions its GPU-hour, buyers bid ----------------------------------------
 
 
+def auction_order(
+    owners: Sequence[Trader], order: str, rng: random.Random, *, ascending: bool
+) -> list[Trader]:
+    """The order in which sequential single-unit auctions run: ``efficient`` sorts the owners by their
+    limit (cheapest reserve first for forward auctions, highest budget first for procurement), so the
+    first units go to the traders the competitive allocation would pick; ``random`` shuffles them."""
+    if order not in ORDERS:
+        raise ValueError(f"unknown auction order {order!r} (choose from {', '.join(ORDERS)})")
+    out = list(owners)
+    if order == "random":
+        rng.shuffle(out)
+    else:
+        out.sort(key=lambda t: (t.limit if ascending else -t.limit, t.index))
+    return out
+
+
 class ForwardAuction(Mechanism):
-    """Sequential single-unit auctions, one per provider (reserve = its cost), in random order."""
+    """Sequential single-unit auctions, one per provider (reserve = its cost); cheapest reserve first
+    (``order="efficient"``, the default) or in random order (``order="random"``)."""
 
     strategic_roles = ("buyer",)  # providers only set their cost as the reserve
 
-    def __init__(self, kind: AuctionKind, increment_bps: int = 500, dutch_steps: int = 60):
+    def __init__(
+        self, kind: AuctionKind, increment_bps: int = 500, dutch_steps: int = 60, order: str = "efficient"
+    ):
+        self.order = order
         self.kind = kind
         self.name = kind.value
         self.increment_bps = increment_bps
@@ -247,10 +333,10 @@ class ForwardAuction(Mechanism):
     def _limit(self, buyer: Trader, rng: random.Random) -> int:
         """The buyer's bidding limit this auction: its value (fixed) or value x learned fraction (adaptive)."""
         if buyer.strategy != "adaptive":
-            return buyer.limit
+            return buyer.quote_limit
         if "arm" not in buyer.state:
             buyer.state["arm"] = _bandit(buyer, len(SHADES)).select(rng)
-        return int(buyer.limit * SHADES[int(buyer.state["arm"])])  # type: ignore[call-overload]
+        return int(buyer.quote_limit * SHADES[int(buyer.state["arm"])])  # type: ignore[call-overload]
 
     # -- the bidding policies the on-chain auction house asks for (see agentmarket.sim.onchain) ----------
 
@@ -262,7 +348,7 @@ class ForwardAuction(Mechanism):
         """Dutch: the falling price at which this buyer takes (0: never)."""
         if buyer.strategy == "adaptive":
             return self._limit(buyer, rng)
-        return DutchBidder(buyer.limit).shaded_value(n, reserve)
+        return DutchBidder(buyer.quote_limit).shaded_value(n, reserve)
 
     def sealed_bid(self, buyer: Trader, reserve: int, n: int, rng: random.Random) -> int | None:
         """Sealed first-price / Vickrey: the amount this buyer commits to (None: no bid)."""
@@ -270,9 +356,9 @@ class ForwardAuction(Mechanism):
             amount: int | None = self._limit(buyer, rng)
         else:
             bidder = (
-                VickreyBidder(buyer.limit)
+                VickreyBidder(buyer.quote_limit)
                 if self.kind is AuctionKind.VICKREY
-                else FirstPriceBidder(buyer.limit)
+                else FirstPriceBidder(buyer.quote_limit)
             )
             action = bidder.bid(self._view(reserve, 0, n), rng)
             amount = action.amount if action is not None else None
@@ -280,10 +366,8 @@ class ForwardAuction(Mechanism):
 
     def clear(self, buyers: Sequence[Trader], sellers: Sequence[Trader], rng: random.Random) -> list[Match]:
         remaining = list(buyers)
-        order = list(sellers)
-        rng.shuffle(order)
         matches: list[Match] = []
-        for seller in order:
+        for seller in auction_order(sellers, self.order, rng, ascending=True):
             if not remaining:
                 break
             result = getattr(self, f"_{self.kind.name.lower()}")(seller, remaining, rng)
@@ -313,7 +397,7 @@ class ForwardAuction(Mechanism):
         return (leader, price) if leader is not None else None
 
     def _dutch(self, seller: Trader, buyers: list[Trader], rng: random.Random) -> tuple[Trader, int] | None:
-        start = max(b.limit for b in buyers) * 3 // 2
+        start = max(b.quote_limit for b in buyers) * 3 // 2
         floor = seller.limit
         if start <= floor:
             return None
@@ -323,7 +407,9 @@ class ForwardAuction(Mechanism):
                 if b.strategy == "adaptive":
                     take = self._limit(b, rng) >= price
                 else:
-                    take = DutchBidder(b.limit).bid(self._view(floor, price, len(buyers)), rng) is not None
+                    take = (
+                        DutchBidder(b.quote_limit).bid(self._view(floor, price, len(buyers)), rng) is not None
+                    )
                 if take:
                     return b, price
         return None
@@ -338,7 +424,7 @@ class ForwardAuction(Mechanism):
                 amount = self._limit(b, rng)
                 action_amount = amount if amount >= seller.limit else None
             else:
-                bidder = VickreyBidder(b.limit) if second_price else FirstPriceBidder(b.limit)
+                bidder = VickreyBidder(b.quote_limit) if second_price else FirstPriceBidder(b.quote_limit)
                 action = bidder.bid(view, rng)
                 action_amount = action.amount if action is not None else None
             if action_amount is not None and action_amount >= seller.limit:
@@ -373,8 +459,9 @@ class Procurement(Mechanism):
     name = "procurement"
     strategic_roles = ("provider",)  # buyers only set their value as the maximum price
 
-    def __init__(self, increment_bps: int = 500):
+    def __init__(self, increment_bps: int = 500, order: str = "efficient"):
         self.increment_bps = increment_bps
+        self.order = order
 
     def bidder(self, seller: Trader, rng: random.Random) -> ProcurementBidder:
         """The provider's asking strategy this round (fixed: cost + 10%; adaptive: learned margin floor)."""
@@ -391,10 +478,8 @@ class Procurement(Mechanism):
 
     def clear(self, buyers: Sequence[Trader], sellers: Sequence[Trader], rng: random.Random) -> list[Match]:
         remaining = list(sellers)
-        order = list(buyers)
-        rng.shuffle(order)
         matches: list[Match] = []
-        for buyer in order:
+        for buyer in auction_order(buyers, self.order, rng, ascending=False):
             if not remaining:
                 break
             bidders = {s.index: self._bidder(s, rng) for s in remaining}
@@ -405,7 +490,7 @@ class Procurement(Mechanism):
                 for s in rng.sample(remaining, len(remaining)):
                     view = AuctionView(
                         AuctionKind.PROCUREMENT,
-                        buyer.limit,
+                        buyer.quote_limit,
                         price,
                         self.increment_bps,
                         len(remaining),
@@ -426,14 +511,73 @@ class Procurement(Mechanism):
             super().outcome(trader, surplus, traded)
 
 
-def build(name: str, reference_price: int) -> Mechanism:
-    """The mechanism called ``name`` (see :data:`MECHANISMS`)."""
+# -- call market: a uniform-price batch double auction ---------------------------------------------------------
+
+CALL_SHADES = (0.9, 0.95, 0.98, 1.0)
+
+
+def uniform_price(
+    bids: Sequence[tuple[int, float, int]], asks: Sequence[tuple[int, float, int]]
+) -> tuple[int, int]:
+    """Uniform-price clearing of one-unit orders ``(price, tie-break key, trader)``: bids sorted high to
+    low, asks low to high (ties: lower key first, i.e. earlier / random priority); ``q`` is the largest
+    count with the q-th bid at or above the q-th ask; the price is the midpoint of the interval that
+    clears exactly q units: ``[max(ask_q, bid_q+1), min(bid_q, ask_q+1)]``. Returns (q, price)."""
+    b = sorted(bids, key=lambda x: (-x[0], x[1]))
+    a = sorted(asks, key=lambda x: (x[0], x[1]))
+    q = 0
+    while q < min(len(b), len(a)) and b[q][0] >= a[q][0]:
+        q += 1
+    if q == 0:
+        return 0, 0
+    low = max(a[q - 1][0], b[q][0] if q < len(b) else 0)
+    high = min(b[q - 1][0], a[q][0] if q < len(a) else b[q - 1][0])
+    return q, (low + high) // 2
+
+
+class Call(Mechanism):
+    """A call market: every trader submits one order for the round, one uniform price clears them all.
+
+    Buyers bid strategically (shaded): fixed buyers bid ``value x (1 - 1/(2n))`` (the shading that
+    vanishes as the market grows, Rustichini-Satterthwaite-Williams 1994), adaptive buyers learn their
+    shade with UCB1 over :data:`CALL_SHADES`; sellers ask their cost plus the mirror margin. Bids are
+    capped at a guarded buyer's band ceiling. Ties at the clearing margin are broken at random.
+    """
+
+    name = "call"
+
+    def _shade(self, t: Trader, n: int, rng: random.Random) -> float:
+        if t.strategy == "adaptive":
+            if "arm" not in t.state:
+                t.state["arm"] = _bandit(t, len(CALL_SHADES)).select(rng)
+            return CALL_SHADES[int(t.state["arm"])]  # type: ignore[call-overload]
+        return 1.0 - 1.0 / (2 * max(1, n))
+
+    def clear(self, buyers: Sequence[Trader], sellers: Sequence[Trader], rng: random.Random) -> list[Match]:
+        n = len(buyers) + len(sellers)
+        bids = [(int(b.quote_limit * self._shade(b, n, rng)), rng.random(), i) for i, b in enumerate(buyers)]
+        asks = [
+            (int(s.limit * (2.0 - self._shade(s, n, rng))), rng.random(), i) for i, s in enumerate(sellers)
+        ]
+        q, price = uniform_price(bids, asks)
+        top_b = sorted(bids, key=lambda x: (-x[0], x[1]))[:q]
+        top_a = sorted(asks, key=lambda x: (x[0], x[1]))[:q]
+        return [
+            Match(buyers[b[2]].index, sellers[a[2]].index, price, reference="call auction")
+            for b, a in zip(top_b, top_a, strict=True)
+        ]
+
+
+def build(name: str, reference_price: int, *, order: str = "efficient") -> Mechanism:
+    """The mechanism called ``name`` (see :data:`MECHANISMS`); ``order`` for sequential auctions."""
     if name == "negotiated":
         return Negotiated(reference_price)
     if name == "offers":
         return Offers()
+    if name == "call":
+        return Call()
     if name == "procurement":
-        return Procurement()
+        return Procurement(order=order)
     kinds = {
         "english": AuctionKind.ENGLISH,
         "dutch": AuctionKind.DUTCH,
@@ -441,5 +585,5 @@ def build(name: str, reference_price: int) -> Mechanism:
         "vickrey": AuctionKind.VICKREY,
     }
     if name in kinds:
-        return ForwardAuction(kinds[name])
+        return ForwardAuction(kinds[name], order=order)
     raise ValueError(f"unknown mechanism {name!r} (choose from {', '.join(MECHANISMS)})")

@@ -1,6 +1,7 @@
 """The auction mechanisms of the simulated market, run on the auction contracts.
 
-Each round the :class:`AuctionHouse` runs one on-chain auction per unit, in random order (sequential
+Each round the :class:`AuctionHouse` runs one on-chain auction per unit, cheapest reserve first
+(or highest procurement budget first; ``order="random"`` shuffles them) (sequential
 single-unit auctions; a buyer that won leaves the round, as does a provider that sold):
 
 ==============  ===================================================================================
@@ -50,7 +51,7 @@ from ..strategies import AuctionKind as StrategyKind
 from ..strategies import AuctionView, EnglishBidder
 from ..tx import TxRequest
 from ..types import ETH, ZERO_ADDRESS, Deal, content_hash
-from .mechanisms import HOUR, ForwardAuction, Match, Mechanism, Procurement, Trader
+from .mechanisms import HOUR, ForwardAuction, Match, Mechanism, Procurement, Trader, auction_order
 
 GPU_HOUR = "gpu-hour"
 AUCTION_MECHANISMS = ("english", "dutch", "sealed", "vickrey", "procurement")
@@ -95,7 +96,9 @@ class AuctionHouse:
         reference_price: int,
         *,
         batch: bool | None = None,
+        order: str = "efficient",
     ):
+        self.order = order
         self.market = market
         self.chain = market.chain
         self.agents = agents
@@ -130,7 +133,7 @@ class AuctionHouse:
             yield
 
     def _count(self, agent: Agent, receipt: Any) -> None:
-        agent._record(agent.account, receipt)
+        # the agent's own gas figures are kept by its signing policy on the transactor
         self._gas += int(receipt["gasUsed"])
         self._txs += 1
 
@@ -241,12 +244,9 @@ class AuctionHouse:
     ) -> list[Sale]:
         """Run the round's auctions; ``halted()`` (optional) is asked before each one (circuit breaker)."""
         sales: list[Sale] = []
-        if isinstance(self.mechanism, Procurement):
-            remaining, order = list(sellers), list(buyers)
-        else:
-            remaining, order = list(buyers), list(sellers)
-        self.rng.shuffle(order)
-        for owner in order:
+        procurement = isinstance(self.mechanism, Procurement)
+        remaining, owners = (list(sellers), list(buyers)) if procurement else (list(buyers), list(sellers))
+        for owner in auction_order(owners, self.order, self.rng, ascending=not procurement):
             if not remaining or (halted is not None and halted()):
                 break
             gas0, txs0 = self._gas, self._txs
@@ -495,7 +495,7 @@ class AuctionHouse:
         b = self.agents[buyer.index]
         kind = AuctionKind.PROCUREMENT
         contract = self.contracts[kind]
-        budget = self.cap(b, buyer.limit)  # the buyer's value, within its mandate's band
+        budget = self.cap(b, buyer.quote_limit)  # the buyer's value, within its band
         if budget <= 0:
             return None
         terms = self._terms(b, round_, sale=False)

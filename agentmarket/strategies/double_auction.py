@@ -17,12 +17,13 @@ fraction of it.
 
 from __future__ import annotations
 
+import heapq
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from agentmarket.strategies.traders import MarketEvent, Side, Trader
+from agentmarket.strategies.traders import MarketEvent, Side, Trader, ZIPBatch, ZIPTrader
 
 __all__ = [
     "ContinuousDoubleAuction",
@@ -87,7 +88,7 @@ def max_surplus(values: Sequence[int], costs: Sequence[int]) -> int:
     """Largest total surplus any allocation of one-unit traders can realise."""
     v = sorted(values, reverse=True)
     c = sorted(costs)
-    return sum(max(0, a - b) for a, b in zip(v, c))
+    return sum(max(0, a - b) for a, b in zip(v, c, strict=False))
 
 
 def smith_alpha(prices: Sequence[int], equilibrium_price: int) -> float:
@@ -146,47 +147,140 @@ class ContinuousDoubleAuction:
         self.equilibrium = competitive_equilibrium(values, costs)
         self.max_surplus = max_surplus(values, costs)
 
+    @staticmethod
+    def _best(
+        heap: list[tuple[int, int, int, int]], standing: dict[int, int], sign: int
+    ) -> tuple[int, int] | None:
+        """Best standing (price, trader) of one side: price priority, then time; stale entries dropped."""
+        while heap:
+            key, _, who, price = heap[0]
+            if standing.get(who) == price and key == sign * price:
+                return price, who
+            heapq.heappop(heap)
+        return None
+
     def _can_trade(self, active: set[int]) -> bool:
         bids = [self.traders[i].limit for i in self.buyers if i in active]
         asks = [self.traders[i].limit for i in self.sellers if i in active]
         return bool(bids and asks) and max(bids) >= min(asks)
 
-    def run_day(self, day: int, rng: random.Random, steps_per_day: int) -> list[Trade]:
-        """One trading day; returns its trades."""
-        active = set(range(len(self.traders)))
+    def run_day(
+        self,
+        day: int,
+        rng: random.Random,
+        steps_per_day: int,
+        *,
+        book: bool = False,
+        halt: Callable[[Trade], bool] | None = None,
+        halt_quote: Callable[[Side, int, int], bool] | None = None,
+        active: set[int] | None = None,
+        quiet: int | None = None,
+        vectorize: bool = False,
+    ) -> list[Trade]:
+        """One trading day; returns its trades.
+
+        ``book=False`` is the AURORA rule of Gode & Sunder / Cliff (the book is cleared after every trade,
+        only the best bid and ask stand). ``book=True`` keeps a persistent limit order book as an exchange
+        does: every trader's latest quote stands until it trades or is replaced, and a crossing shout
+        trades against the best standing quote of the other side (price priority, then time).
+        ``halt`` is asked after every trade (a circuit breaker): True ends continuous trading at once;
+        :attr:`last_active` and :attr:`last_quotes` then hold who still holds a unit and their standing
+        quotes (for a re-opening call auction). ``halt_quote(side, price, trader)`` is asked the same after every
+        shout that met a standing quote of the other side without reaching it (a limit state: quotes pinned at a price band). ``active`` restricts the day to these traders.
+        ``quiet``: the day also ends after this many shouts in a row without a trade (the quotes have
+        stopped crossing). ``vectorize``: update the ZIP traders together (:class:`ZIPBatch`).
+        """
+        active = set(range(len(self.traders))) if active is None else set(active)
+        standing: dict[int, int] = {}  # trader -> standing quote (book=True)
+        bids: list[tuple[int, int, int, int]] = []  # heaps of (sort key, time, trader, price), lazily pruned
+        asks: list[tuple[int, int, int, int]] = []
         best_bid: tuple[int, int] | None = None  # (price, trader)
         best_ask: tuple[int, int] | None = None
         trades: list[Trade] = []
+        learners = [i for i, t in enumerate(self.traders) if getattr(t, "learns", True)]
+        batch: ZIPBatch | None = None
+        zips = [t for i in learners if isinstance(t := self.traders[i], ZIPTrader)]
+        if vectorize and zips and len(zips) == len(learners):
+            batch = ZIPBatch(zips, rng)
+            for i in learners:
+                if i not in active:
+                    batch.leave(self.traders[i])  # type: ignore[arg-type]
+        can_trade = self._can_trade(active)
+        order = sorted(active)
+        self.halted = False
+        last_trade = 0
         for step in range(steps_per_day):
-            if not self._can_trade(active):
+            if not can_trade or (quiet is not None and step - last_trade > quiet):
                 break
-            who = rng.choice(sorted(active))
+            who = rng.choice(order)
             trader = self.traders[who]
-            price = trader.quote(rng)
+            zip_ = batch is not None and isinstance(trader, ZIPTrader)
+            price = batch.price(trader) if zip_ else trader.quote(rng)  # type: ignore[union-attr,arg-type]
             deal = False
-            if trader.side is Side.BUY:
+            blocked = False  # the shout met a standing quote of the other side and did not reach it
+            if book:
+                standing.pop(who, None)
+                if trader.side is Side.BUY:
+                    best = self._best(asks, standing, 1)
+                    if best is not None and price >= best[0]:
+                        deal, price, buyer, seller = True, best[0], who, best[1]
+                else:
+                    best = self._best(bids, standing, -1)
+                    if best is not None and price <= best[0]:
+                        deal, price, buyer, seller = True, best[0], best[1], who
+                blocked = best is not None and not deal
+                if not deal:
+                    standing[who] = price
+                    heapq.heappush(
+                        bids if trader.side is Side.BUY else asks,
+                        (price if trader.side is Side.SELL else -price, step, who, price),
+                    )
+            elif trader.side is Side.BUY:
+                blocked = best_ask is not None and price < best_ask[0]
                 if best_ask is not None and price >= best_ask[0]:
                     deal, price = True, best_ask[0]
                     buyer, seller = who, best_ask[1]
                 elif best_bid is None or price > best_bid[0]:
                     best_bid = (price, who)
             else:
+                blocked = best_bid is not None and price > best_bid[0]
                 if best_bid is not None and price <= best_bid[0]:
                     deal, price = True, best_bid[0]
                     buyer, seller = best_bid[1], who
                 elif best_ask is None or price < best_ask[0]:
                     best_ask = (price, who)
+            trade: Trade | None = None
             if deal:
-                trades.append(
-                    Trade(
-                        day, step, price, buyer, seller, self.traders[buyer].limit, self.traders[seller].limit
-                    )
+                trade = Trade(
+                    day, step, price, buyer, seller, self.traders[buyer].limit, self.traders[seller].limit
                 )
+                trades.append(trade)
+                last_trade = step
                 active -= {buyer, seller}
+                standing.pop(buyer, None)
+                standing.pop(seller, None)
                 best_bid = best_ask = None
+                can_trade = self._can_trade(active)
+                order = sorted(active)
+            if batch is not None and deal:
+                for i in (buyer, seller):
+                    if isinstance(t := self.traders[i], ZIPTrader):
+                        batch.leave(t)
             event = MarketEvent(trader.side, price, deal)
-            for i, t in enumerate(self.traders):
-                t.observe(event, i in active, rng)
+            if batch is not None:
+                batch.observe(event)
+            else:
+                for i in learners:
+                    self.traders[i].observe(event, i in active, rng)
+            if (trade is not None and halt is not None and halt(trade)) or (
+                blocked and halt_quote is not None and halt_quote(trader.side, price, who)
+            ):
+                self.halted = True
+                break
+        if batch is not None:
+            batch.write_back()
+        self.last_active = active
+        self.last_quotes = {i: q for i, q in standing.items() if i in active}
         return trades
 
     def run(self, days: int, rng: random.Random, steps_per_day: int = 500) -> MarketResult:

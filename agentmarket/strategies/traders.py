@@ -22,9 +22,9 @@ import enum
 import math
 import random
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-__all__ = ["MarketEvent", "Side", "Trader", "ZICTrader", "ZIPTrader"]
+__all__ = ["MarketEvent", "Side", "Trader", "ZICTrader", "ZIPBatch", "ZIPTrader"]
 
 
 class Side(str, enum.Enum):
@@ -73,6 +73,7 @@ class ZICTrader:
     limit: int
     price_min: int
     price_max: int
+    learns = False  # observe() is a no-op: the auction skips it (O(traders) per shout otherwise)
 
     def __post_init__(self) -> None:
         if not self.price_min <= self.limit <= self.price_max:
@@ -95,6 +96,8 @@ class ZIPTrader:
     ranges Cliff used unless given. ``relative_jitter`` bounds the relative target perturbation ``R``
     and ``absolute_jitter`` the absolute one ``A`` (as a fraction of the limit price).
     """
+
+    learns = True  # the auction feeds it every shout
 
     def __init__(
         self,
@@ -169,3 +172,98 @@ class ZIPTrader:
                     self._move_towards(q, up=True, rng=rng)
             elif active and event.side is Side.BUY and p <= q:
                 self._move_towards(q, up=True, rng=rng)
+
+
+class _Side:
+    """One side's ZIP state as arrays (sellers or buyers)."""
+
+    def __init__(self, traders: list[ZIPTrader], np: Any) -> None:
+        self.traders = traders
+        self.limit = np.array([float(t.limit) for t in traders])
+        self.margin = np.array([t.margin for t in traders])
+        self.beta = np.array([t.beta for t in traders])
+        self.gamma = np.array([t.gamma for t in traders])
+        self.momentum = np.array([t._momentum for t in traders])
+        self.rel = np.array([t.relative_jitter for t in traders])
+        self.abs = np.array([t.absolute_jitter for t in traders]) * self.limit
+        self.active = np.ones(len(traders), dtype=bool)
+
+
+class ZIPBatch:
+    """Many :class:`ZIPTrader` s updated together with NumPy: the same rules as :meth:`ZIPTrader.observe`
+    (Cliff 1997), a few vector operations per shout instead of one Python call per trader, so a market
+    of hundreds of learners stays cheap. Jitter comes from a NumPy generator seeded from ``rng`` (the
+    draws differ from the scalar path's, the distribution is the same). :meth:`write_back` stores the
+    margins and momenta in the traders again."""
+
+    def __init__(self, traders: list[ZIPTrader], rng: random.Random) -> None:
+        import numpy as np
+
+        self.np = np
+        self.sellers = _Side([t for t in traders if t.side is Side.SELL], np)
+        self.buyers = _Side([t for t in traders if t.side is Side.BUY], np)
+        self.slot: dict[int, tuple[_Side, int]] = {}
+        for group in (self.sellers, self.buyers):
+            for k, t in enumerate(group.traders):
+                self.slot[id(t)] = (group, k)
+        self.gen = np.random.default_rng(rng.getrandbits(64))
+
+    def price(self, trader: ZIPTrader) -> int:
+        """The trader's current shout price (as :attr:`ZIPTrader.price`)."""
+        group, k = self.slot[id(trader)]
+        limit, exact = int(group.limit[k]), float(group.limit[k] * (1.0 + group.margin[k]))
+        if group is self.sellers:
+            return max(limit, math.ceil(exact))
+        return max(0, min(limit, math.floor(exact)))
+
+    def leave(self, trader: ZIPTrader) -> None:
+        """The trader traded: it no longer holds a unit today."""
+        group, k = self.slot[id(trader)]
+        group.active[k] = False
+
+    def observe(self, event: MarketEvent) -> None:
+        """Apply one shout to every trader in the batch (Cliff's rules, as in :meth:`ZIPTrader.observe`)."""
+        q = float(event.price)
+        shout_sell = event.side is Side.SELL
+        s, b = self.sellers, self.buyers
+        if event.deal:
+            ps = s.limit * (1.0 + s.margin)
+            up = ps <= q
+            down = ~up & s.active if not shout_sell else None
+            self._move(s, ps, up, down, q, sell=True)
+            pb = b.limit * (1.0 + b.margin)
+            down = pb >= q
+            up = ~down & b.active if shout_sell else None
+            self._move(b, pb, up, down, q, sell=False)
+        elif shout_sell:
+            ps = s.limit * (1.0 + s.margin)
+            self._move(s, ps, None, s.active & (ps >= q), q, sell=True)
+        else:
+            pb = b.limit * (1.0 + b.margin)
+            self._move(b, pb, b.active & (pb <= q), None, q, sell=False)
+
+    def _move(self, g: _Side, p: Any, up: Any, down: Any, q: float, *, sell: bool) -> None:
+        np = self.np
+        if up is None and down is None:
+            return
+        mask = up if down is None else (down if up is None else up | down)
+        idx = np.flatnonzero(mask)
+        if not idx.size:
+            return
+        u = up[idx] if up is not None else np.zeros(idx.size, dtype=bool)
+        r1, r2 = self.gen.random(idx.size), self.gen.random(idx.size)
+        rel, absj = g.rel[idx], g.abs[idx]
+        r = np.where(u, 1.0 + rel * r1, 1.0 - rel * r1)
+        a = np.where(u, absj * r2, -absj * r2)
+        pi = p[idx]
+        gam = g.gamma[idx]
+        mom = gam * g.momentum[idx] + (1.0 - gam) * (g.beta[idx] * (r * q + a - pi))
+        g.momentum[idx] = mom
+        m = (pi + mom) / g.limit[idx] - 1.0
+        g.margin[idx] = np.maximum(0.0, m) if sell else np.minimum(0.0, np.maximum(-1.0, m))
+
+    def write_back(self) -> None:
+        for g in (self.sellers, self.buyers):
+            for k, t in enumerate(g.traders):
+                t.margin = float(g.margin[k])
+                t._momentum = float(g.momentum[k])

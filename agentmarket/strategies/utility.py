@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 __all__ = ["IssueRange", "Preferences", "Terms", "Weights"]
 
@@ -63,8 +64,10 @@ class IssueRange:
     def value_at(self, score: float) -> int:
         """Integer issue value whose score is at least ``score`` (rounded in this side's favour)."""
         score = min(1.0, max(0.0, score))
-        exact = self.worst + score * (self.best - self.worst)
-        value = math.ceil(exact - 1e-9) if self.increasing else math.floor(exact + 1e-9)
+        # Exact rational arithmetic: a float product loses the last digits of large amounts (wei), and
+        # the rounding in this side's favour must hold exactly.
+        exact = self.worst + Fraction(score) * (self.best - self.worst)
+        value = math.ceil(exact) if self.increasing else math.floor(exact)
         lo, hi = sorted((self.worst, self.best))
         return min(hi, max(lo, value))
 

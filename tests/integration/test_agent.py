@@ -17,7 +17,7 @@ from agentmarket.mandate import ETH, Mandate, PriceBand
 from agentmarket.market import Market
 from agentmarket.types import DealState, content_hash
 
-TOKEN = "0x00000000000000000000000000000000000000aA"
+TOKEN = "0x00000000000000000000000000000000000000AA"
 FINNEY = 10**15
 
 
@@ -33,7 +33,12 @@ def _frozen(chain: Chain, agent: Agent) -> tuple[int, int]:
 def test_repr_and_errors_never_show_the_key(market: Market, tmp_path: Path) -> None:
     agent = market.agent("alice", fund=FINNEY)
     key_hex = agent.account.key.hex()
-    for text in (repr(agent), str(agent), repr(agent.escrow), repr(agent.view.transactor)):
+    for text in (
+        repr(agent),
+        str(agent),
+        repr(agent.escrow),
+        repr(agent.chain.transactor.signing_policy(agent.address)),
+    ):
         assert (key_hex.removeprefix("0x") not in text and agent.address in text) or "Escrow" in text
     with pytest.raises(TypeError):
         pickle.dumps(agent)
@@ -84,11 +89,11 @@ def test_every_value_path_is_guarded_not_only_buy(market: Market) -> None:
         buyer.escrow.create(seller.address, 4 * FINNEY, deliver_by=timedelta(hours=1))
     # a raw transfer through the agent's chain view
     with pytest.raises(MandateViolation):
-        buyer.view.transactor.transact(buyer.account, to=seller.address, value=4 * FINNEY, gas=21_000)
+        buyer.chain.transactor.transact(buyer.account, to=seller.address, value=4 * FINNEY, gas=21_000)
     # an ERC-20 approve counts against that token (no budget named for it -> nothing allowed)
     data = bytes.fromhex("095ea7b3") + bytes(12) + bytes.fromhex(seller.address[2:]) + (5).to_bytes(32, "big")
     with pytest.raises(MandateViolation):
-        buyer.view.transactor.transact(buyer.account, to=TOKEN, data=data, gas=60_000)
+        buyer.chain.transactor.transact(buyer.account, to=TOKEN, data=data, gas=60_000)
     assert _frozen(market.chain, buyer) == before
 
 

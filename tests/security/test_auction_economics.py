@@ -257,13 +257,13 @@ def test_procurement_promise_binds(arena: Arena) -> None:
 
 
 def test_procurement_without_protection_needs_an_explicit_opt_in(arena: Arena) -> None:
-    """No arbiter (and no escrow reject to fall back on): typed error, no transaction sent."""
+    """No arbiter and no provider bond (so the escrow's buyer ``reject`` has nothing to forfeit): typed
+    error, no transaction sent. A bond without an arbiter is protected by ``reject``."""
     nonce = arena.chain.w3.eth.get_transaction_count(arena.seller.address)
-    with pytest.raises(errors.UnsafeTerms):
-        _procurement(arena, arbiter=ZERO_ADDRESS)
     with pytest.raises(errors.UnsafeTerms):
         _procurement(arena, arbiter=ZERO_ADDRESS, bond=0)
     assert arena.chain.w3.eth.get_transaction_count(arena.seller.address) == nonce
+    assert _procurement(arena, arbiter=ZERO_ADDRESS).terms.bond > 0  # bond + escrow reject: allowed
     now = arena.client.now()
     a = arena.client.create_procurement(
         arena.terms(arena.seller, arbiter=ZERO_ADDRESS, bond=0, promise_delay=0),

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from agentmarket.errors import InvalidInput, MandateViolation
 from agentmarket.mandate import ETH, Mandate, MandateGuard, PriceBand
 
-TOKEN = "0x00000000000000000000000000000000000000aA"
+TOKEN = "0x00000000000000000000000000000000000000AA"  # EIP-55 valid (all-caps letters here)
 GPU = b"gpu-h100".ljust(32, b"\0")
 
 
