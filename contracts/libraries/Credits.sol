@@ -25,6 +25,7 @@ abstract contract Credits is ICredits, ReentrancyGuardTransient {
     uint256 internal constant CAPPED_TOKEN_GAS = 100_000;
 
     mapping(address account => mapping(address asset => uint256)) internal _credits;
+    // slither-disable-next-line unused-state -- real and accepted: the auctions keep no totals (_creditUntotalled)
     mapping(address asset => uint256) internal _creditTotals;
 
     /// @inheritdoc ICredits
