@@ -3,11 +3,11 @@ pragma solidity 0.8.30;
 
 import {AuctionBase} from "./AuctionBase.sol";
 import {IProcurementAuction} from "../interfaces/IProcurementAuction.sol";
-import {AuctionStatus, DealTemplate, ProcurementParams} from "../libraries/AuctionTypes.sol";
+import {AuctionStatus, BidRecord, BidRecordLib, DealTemplate, ProcurementParams} from "../libraries/AuctionTypes.sol";
 import {Deal} from "../libraries/EscrowTypes.sol";
 
 /// @title ProcurementAuction
-/// @notice See {IProcurementAuction}. Sealed records as in {SealedBidAuction}: before the reveal
+/// @notice See {IProcurementAuction}. Sealed records are {BidRecord}s: before the reveal
 /// `keccak256(abi.encode(commitment, bond)) >> 1`, after it `1 << 255 | price << 128 | delivery << 96 | bond`.
 contract ProcurementAuction is AuctionBase, IProcurementAuction {
     struct Auction {
@@ -31,11 +31,10 @@ contract ProcurementAuction is AuctionBase, IProcurementAuction {
         bytes32 templateHash; // slot 5
     }
 
-    uint256 private constant REVEALED = 1 << 255;
     uint256 private constant MAX_RATE = type(uint16).max;
 
     mapping(uint256 auctionId => Auction) private _auctions;
-    mapping(uint256 auctionId => mapping(address provider => uint256 record)) private _bids;
+    mapping(uint256 auctionId => mapping(address provider => BidRecord)) private _bids;
 
     constructor(address escrow_) AuctionBase(escrow_) {}
 
@@ -104,11 +103,11 @@ contract ProcurementAuction is AuctionBase, IProcurementAuction {
     function commit(uint256 auctionId, bytes32 commitment, uint256 bond) external payable nonReentrant {
         Auction storage a = _auctions[auctionId];
         _checkBidding(auctionId, a, true);
-        mapping(address => uint256) storage bids = _bids[auctionId];
-        if (bids[msg.sender] != 0) revert AuctionAlreadyCommitted(auctionId, msg.sender);
+        mapping(address => BidRecord) storage bids = _bids[auctionId];
+        if (!bids[msg.sender].isEmpty()) revert AuctionAlreadyCommitted(auctionId, msg.sender);
         uint256 received = _receive(a.erc20 ? a.asset : address(0), bond);
         if (received > type(uint96).max) revert AuctionInvalidAmount(received);
-        bids[msg.sender] = _sealed(commitment, received);
+        bids[msg.sender] = BidRecordLib.sealedOf(commitment, received);
         emit OfferCommitted(auctionId, msg.sender, commitment, received);
     }
 
@@ -119,17 +118,16 @@ contract ProcurementAuction is AuctionBase, IProcurementAuction {
         if (block.timestamp <= a.bidEnd || block.timestamp > a.revealEnd) {
             revert AuctionRevealWindow(auctionId, a.bidEnd, a.revealEnd, block.timestamp);
         }
-        uint256 record = _bids[auctionId][msg.sender];
-        // slither-disable-next-line incorrect-equality -- 0 means no commitment; records are never 0
-        if (record == 0) revert AuctionNoCommitment(auctionId, msg.sender);
-        if (record & REVEALED != 0) revert AuctionAlreadyRevealed(auctionId, msg.sender);
-        if (_sealed(commitmentOf(msg.sender, auctionId, price, deliverySeconds, salt), bond) != record) {
+        BidRecord record = _bids[auctionId][msg.sender];
+        if (record.isEmpty()) revert AuctionNoCommitment(auctionId, msg.sender);
+        if (record.isRevealed()) revert AuctionAlreadyRevealed(auctionId, msg.sender);
+        if (!record.matches(commitmentOf(msg.sender, auctionId, price, deliverySeconds, salt), bond)) {
             revert AuctionInvalidReveal(auctionId, msg.sender);
         }
         bool eligible = _valid(a, price, deliverySeconds, bond);
         uint256 score = eligible ? _score(a, price, deliverySeconds) : 0;
         if (eligible) {
-            _bids[auctionId][msg.sender] = REVEALED | (price << 128) | (deliverySeconds << 96) | bond;
+            _bids[auctionId][msg.sender] = BidRecordLib.revealedOf((price << 32) | deliverySeconds, bond);
             if (a.bestProvider == address(0) || score < _score(a, a.bestPrice, a.bestDelivery)) {
                 a.bestProvider = msg.sender;
                 a.bestPrice = uint96(price);
@@ -137,7 +135,7 @@ contract ProcurementAuction is AuctionBase, IProcurementAuction {
                 a.bestDelivery = uint32(deliverySeconds);
             }
         } else {
-            _bids[auctionId][msg.sender] = REVEALED | bond;
+            _bids[auctionId][msg.sender] = BidRecordLib.revealedOf(0, bond);
         }
         emit OfferRevealed(auctionId, msg.sender, price, deliverySeconds, score, eligible);
     }
@@ -181,23 +179,23 @@ contract ProcurementAuction is AuctionBase, IProcurementAuction {
         returns (uint256 refund)
     {
         Auction storage a = _auctions[auctionId];
-        uint256 record = _bids[auctionId][msg.sender];
-        if (record == 0) revert AuctionNoCommitment(auctionId, msg.sender);
+        BidRecord record = _bids[auctionId][msg.sender];
+        if (record.isEmpty()) revert AuctionNoCommitment(auctionId, msg.sender);
         AuctionStatus status = a.status;
         uint256 penalty = 0; // stays 0 for a revealed bid
-        if (record & REVEALED != 0) {
-            refund = uint96(record);
+        if (record.isRevealed()) {
+            refund = record.deposit();
             if (a.bestProvider == msg.sender) {
                 if (status == AuctionStatus.Active) revert AuctionInvalidState(auctionId, status);
                 if (status == AuctionStatus.Settled) refund = 0; // the bond now backs the escrow deal
             }
         } else {
             if (block.timestamp <= a.revealEnd) revert AuctionNotEnded(auctionId, a.revealEnd, block.timestamp);
-            if (_sealed(commitment, bond) != record) revert AuctionInvalidReveal(auctionId, msg.sender);
+            if (!record.matches(commitment, bond)) revert AuctionInvalidReveal(auctionId, msg.sender);
             penalty = (bond * a.penaltyBps) / BPS;
             refund = bond - penalty;
         }
-        delete _bids[auctionId][msg.sender];
+        _bids[auctionId][msg.sender] = BidRecord.wrap(0); // cleared (storage refund)
         emit BondReclaimed(auctionId, msg.sender, refund, penalty);
         address asset = a.erc20 ? a.asset : address(0);
         _pay(asset, a.buyer, penalty);
@@ -272,9 +270,5 @@ contract ProcurementAuction is AuctionBase, IProcurementAuction {
 
     function _score(Auction storage a, uint256 price, uint256 deliverySeconds) private view returns (uint256) {
         return uint256(a.priceWeight) * price + uint256(a.timeWeight) * deliverySeconds;
-    }
-
-    function _sealed(bytes32 commitment, uint256 bond) private pure returns (uint256) {
-        return uint256(keccak256(abi.encode(commitment, bond))) >> 1;
     }
 }
