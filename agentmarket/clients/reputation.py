@@ -152,8 +152,11 @@ class ReputationClient(ContractClient):
             raise NotAuthorized("a read-only client cannot rate")
         me = to_checksum_address(self.account.address)
         score = validate.integer(score, "score", maximum=MAX_SCORE, what="a score (int 0..100)")
-        deal_id = deal.id if isinstance(deal, Deal) else validate.integer(deal, "deal", maximum=2**64 - 1)
-        current = self.escrow.deal(deal_id)
+        # a Deal in hand: refresh its state with views (rebuilding it from the logs costs a log scan)
+        if isinstance(deal, Deal):
+            current = self.escrow._current(deal)
+        else:
+            current = self.escrow.deal(validate.integer(deal, "deal", maximum=2**64 - 1))
         if me not in (current.buyer, current.seller):
             raise NotAuthorized(f"{me} is neither buyer nor seller of deal {current.id}")
         if current.state not in SETTLED:

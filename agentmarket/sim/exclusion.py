@@ -6,8 +6,9 @@ units, small buyers one; all draw private per-unit values. Supply is short of de
 decided by the mechanism:
 - ``offers`` (continuous, posted offers): fast buyers fill the cheapest offers they value, one unit per
   action, several actions before a slow buyer acts once; slow buyers then act in random order.
-- ``call`` (the uniform-price call market): every buyer and provider submits within the window and the
-  batch clears at one price, so speed buys nothing; who trades depends on values only.
+- ``call`` (the uniform-price call market contract): every buyer and provider submits within the window
+  and the batch clears at one price, so speed buys nothing; who trades depends on values only (buyers
+  bid their values; asks are at cost plus the same 10% margin as the posted offers).
 
 Reported per run: fill rate of small and large buyers' intramarginal units (units that trade in the
 efficient allocation), the buyers' volume HHI, efficiency (realised over maximum surplus), and whether
@@ -21,7 +22,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from ..clients.offers import OffersClient
+from ..clients.callmarket import CallMarketClient
+from ..clients.offers import OffersClient, Side
 from ..deploy import Suite
 from ..surveillance import Benchmarks, surveil
 from ..surveillance.events import read_events, trades_from_events
@@ -31,6 +33,7 @@ from ..types import ETH
 __all__ = ["ExclusionRun", "run_exclusion"]
 
 REFERENCE = 10**15
+TICK_EXP = 11  # call market prices in ticks of 1e11 wei: 1e-4 of the reference price
 
 
 @dataclass(frozen=True)
@@ -104,8 +107,10 @@ def run_exclusion(
         maximum += best
         if mechanism == "offers":
             realised += _offers_round(sellers, fast_b, slow_b, costs, values, resource, rng, speed)
+        elif mechanism == "call":
+            realised += _call_round(suite, sellers, fast_b + slow_b, costs, values, resource)
         else:
-            raise ValueError(f"unknown mechanism {mechanism!r} (offers)")
+            raise ValueError(f"unknown mechanism {mechanism!r} (offers, call)")
     end = int(w3.eth.block_number)
     report = surveil(
         suite,
@@ -182,4 +187,42 @@ def _offers_round(
         for _, offer, seller in book:
             if s.account is not None and seller == s.account.address and remaining[id(offer)]:
                 s.cancel(offer)
+    return surplus
+
+
+def _call_round(
+    suite: Suite,
+    sellers: list[OffersClient],
+    buyers: list[OffersClient],
+    costs: dict[str, int],
+    values: dict[str, list[int]],
+    resource: str,
+) -> int:
+    """One batch of the call market: providers ask (two units at cost plus the same 10% margin as their
+    posted offers), every buyer bids its value for each unit it wants, in any order and at any speed;
+    the batch clears at one price. Returns the surplus of the units that traded."""
+    chain = suite.chain
+    tick = 10**TICK_EXP
+    opener = CallMarketClient.from_suite(suite, chain.accounts[0])
+    # The client rebuilds a batch from its events: start the scan at this round, not at genesis.
+    opener.from_block = int(chain.w3.eth.block_number)
+    batch = opener.open_batch(resource, closes_in=600, tick_exp=TICK_EXP, delivery_delay=3600)
+    worth: dict[tuple[Side, int], int] = {}
+    for s in sellers:
+        assert s.account is not None
+        me = s.account.address
+        order = opener.as_(s.account).submit_ask(batch, -(-int(costs[me] * 1.1) // tick), 2)
+        worth[(Side.SELL, order.id)] = costs[me]
+    for b in buyers:
+        assert b.account is not None
+        client = opener.as_(b.account)
+        for value in values[b.account.address]:
+            order = client.submit_bid(batch, value // tick, 1)
+            worth[(Side.BUY, order.id)] = value
+    chain.travel_to(batch.close_time + 1)
+    clearing = opener.compute_clearing(batch.id)
+    opener.clear_and_settle(batch.id)
+    surplus = 0
+    for (side, oid), filled in clearing.fills.items():
+        surplus += filled * worth[(side, oid)] * (1 if side == Side.BUY else -1)
     return surplus

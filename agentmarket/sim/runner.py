@@ -571,10 +571,11 @@ class ComputeMarketSim:
         raise RuntimeError("no DealCreated in the receipt")
 
     def _send_phase(self, requests: list[TxRequest], senders: list[Agent]) -> list[Any]:
-        """One batch; every receipt must be a success (a revert would be a simulator bug)."""
+        """One batch; every receipt must be a success (a revert would be a simulator bug). Each agent's
+        gas is counted by its signing policy when the Transactor reports the mined receipt."""
         receipts: list[Any] = self.market.chain.transactor.transact_many(requests)
-        for agent, receipt in zip(senders, receipts, strict=True):
-            agent._record(agent.account, receipt)
+        if len(receipts) != len(senders):
+            raise RuntimeError(f"{len(requests)} requests gave {len(receipts)} receipts")
         return receipts
 
     def _trader(self, index: int) -> Trader:

@@ -74,3 +74,9 @@ def test_surveil_command_reads_events_from_a_node(
     report = json.loads(capsys.readouterr().out)
     assert report["rotation"]["auctions"] == 8
     assert [f["screen"] for f in report["flags"]] == ["bid_rotation"]
+
+
+def test_the_call_market_removes_the_speed_advantage(suite: Any) -> None:
+    run = run_exclusion(suite, seed=2, rounds=2, mechanism="call")
+    assert run.small_fill_rate == 1.0 and run.large_fill_rate == 1.0, run
+    assert run.efficiency == 1.0 and not run.flagged
