@@ -79,9 +79,4 @@ library ChannelLib {
     function claimed(ChannelSlot w) internal pure returns (uint256) {
         return ChannelSlot.unwrap(w) >> 152;
     }
-
-    /// @dev `w` with its claimed total set to `claimed_` (the top field: nothing above it to keep).
-    function withClaimed(ChannelSlot w, uint256 claimed_) internal pure returns (ChannelSlot) {
-        return ChannelSlot.wrap((ChannelSlot.unwrap(w) & ((1 << 152) - 1)) | (claimed_ << 152));
-    }
 }
