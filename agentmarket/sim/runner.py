@@ -576,10 +576,10 @@ class ComputeMarketSim:
         raise RuntimeError("no DealCreated in the receipt")
 
     def _send_phase(self, requests: list[TxRequest], senders: list[Agent]) -> list[Any]:
-        """One batch; every receipt must be a success (a revert would be a simulator bug)."""
+        """One batch; every receipt must be a success (a revert would be a simulator bug). Each agent's
+        gas figures are kept by its signing policy on the transactor (which sees every mined receipt)."""
         receipts: list[Any] = self.market.chain.transactor.transact_many(requests)
-        for agent, receipt in zip(senders, receipts, strict=True):
-            agent._record(agent.account, receipt)
+        assert len(receipts) == len(senders)
         return receipts
 
     def _trader(self, index: int) -> Trader:
