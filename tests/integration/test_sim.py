@@ -95,7 +95,8 @@ def test_call_clearing_fills_ties_in_order_id_order() -> None:
     """Two bids at the clearing price for one ask: the earlier order (lower id) trades, at the k=1/2
     midpoint of the equilibrium interval."""
     a, b, c, d = (Trader(i, Role.BUYER if i < 2 else Role.SELLER, 0, "fixed") for i in range(4))
-    assert call_matches([(a, 100), (b, 100)], [(c, 90)]) == call_matches([(a, 100), (b, 100)], [(c, 90)])
+    (m,) = call_matches([(a, 100), (b, 100)], [(c, 90)])
+    assert (m.buyer, m.seller, m.price) == (a.index, c.index, 100)
     (m,) = call_matches([(b, 100), (a, 100)], [(c, 90)])
     assert (m.buyer, m.seller, m.price) == (b.index, c.index, 100)
     (m,) = call_matches([(a, 120), (b, 80)], [(c, 90), (d, 130)])
