@@ -7,8 +7,10 @@ deliverable hash, buyer accepts). Metrics come from what actually settled.
 
 Mechanisms: ``offers`` and ``negotiated`` trades are EIP-712 signed sell offers filled by the buyer
 through the OfferBook; ``english``, ``dutch``, ``sealed``, ``vickrey`` and ``procurement`` run on the
-auction contracts (:mod:`agentmarket.sim.onchain`), whose settlement opens the escrow deal. Either way
-the provider then submits and the buyer accepts in the escrow.
+auction contracts (:mod:`agentmarket.sim.onchain`), whose settlement opens the escrow deal; ``call`` runs
+one CallMarket batch per round (:mod:`agentmarket.sim.callhouse`: every agent's order from its own account,
+the contract verifies the uniform price and settles the fills into escrow deals). Either way the provider
+then submits and the buyer accepts in the escrow.
 
 Guardrails work like an exchange's (for shock runs): a buyer's quotes are capped inside its strategy
 at the band's ceiling *before* matching (and its mandate carries the same band, so nothing is refused
