@@ -579,9 +579,10 @@ class ComputeMarketSim:
 
     def _send_phase(self, requests: list[TxRequest], senders: list[Agent]) -> list[Any]:
         """One batch; every receipt must be a success (a revert would be a simulator bug). Each agent's
-        gas figures are kept by its signing policy on the transactor (which sees every mined receipt)."""
+        gas is counted by its signing policy when the Transactor reports the mined receipt."""
         receipts: list[Any] = self.market.chain.transactor.transact_many(requests)
-        assert len(receipts) == len(senders)
+        if len(receipts) != len(senders):
+            raise RuntimeError(f"{len(requests)} requests gave {len(receipts)} receipts")
         return receipts
 
     def _trader(self, index: int) -> Trader:

@@ -23,15 +23,17 @@ import enum
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from agentmarket.strategies.concession import Tactic, TacticContext
 from agentmarket.strategies.utility import Preferences, Terms
 
 __all__ = [
     "Agreement",
+    "Move",
     "NegotiationResult",
     "Negotiator",
+    "Responder",
     "Role",
     "TraceStep",
     "negotiate",
@@ -104,6 +106,37 @@ class NegotiationResult:
 
 
 @dataclass(frozen=True)
+class Move:
+    """A :class:`Responder`'s move: ``"offer"`` (with ``terms``), ``"accept"`` the standing offer, or ``"walk"``."""
+
+    action: str
+    terms: Terms | None = None
+
+    def __post_init__(self) -> None:
+        if self.action not in ("offer", "accept", "walk"):
+            raise ValueError(f"unknown move {self.action!r}")
+        if self.action == "offer" and self.terms is None:
+            raise ValueError("an offer needs terms")
+
+
+@runtime_checkable
+class Responder(Protocol):
+    """A side that decides its own moves (offer, accept or walk away) instead of following a tactic.
+
+    :func:`negotiate` calls :meth:`respond` on each of its turns with the standing offer (the opponent's
+    last offer, ``None`` on the opening move). Used by learners that model the opponent inside the
+    negotiation (:mod:`agentmarket.strategies.opponent`).
+    """
+
+    role: Role
+    preferences: Preferences
+
+    def respond(self, round: int, max_rounds: int, standing: Terms | None, rng: random.Random) -> Move:
+        """This side's move at ``round`` (0-based) of at most ``max_rounds``."""
+        ...
+
+
+@dataclass(frozen=True)
 class Negotiator:
     """A negotiating side: preferences, a concession tactic, and offer noise for exploration.
 
@@ -116,6 +149,13 @@ class Negotiator:
     tactic: Tactic
     name: str = ""
     noise: float = 0.0
+    deadline: float = (
+        1.0  # private deadline (fraction of the horizon) at which the tactic reaches reservation
+    )
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.deadline <= 1.0:
+            raise ValueError("deadline must lie in (0, 1]")
 
     def next_target(self, ctx: TacticContext) -> float:
         """Tactic target clamped to ``[reservation, min(1, last_target)]`` (concessions never reverse)."""
@@ -145,15 +185,15 @@ def _project(anchor: Sequence[float], weights: Sequence[float], target: float) -
     """
 
     def point(lam: float) -> tuple[float, ...]:
-        return tuple(min(1.0, max(0.0, a + lam * w)) for a, w in zip(anchor, weights))
+        return tuple(min(1.0, max(0.0, a + lam * w)) for a, w in zip(anchor, weights, strict=False))
 
     def value(lam: float) -> float:
-        return sum(w * v for w, v in zip(weights, point(lam)))
+        return sum(w * v for w, v in zip(weights, point(lam), strict=False))
 
     breaks = sorted(
         {0.0}
-        | {-a / w for a, w in zip(anchor, weights) if w > 0}
-        | {(1.0 - a) / w for a, w in zip(anchor, weights) if w > 0}
+        | {-a / w for a, w in zip(anchor, weights, strict=False) if w > 0}
+        | {(1.0 - a) / w for a, w in zip(anchor, weights, strict=False) if w > 0}
     )
     b0, v0 = breaks[0], value(breaks[0])
     if target <= v0:
@@ -186,21 +226,21 @@ def offer_for_target(
     else:
         anchor = preferences.scores(opponent_offer)
     if jitter is not None:
-        anchor = tuple(min(1.0, max(0.0, a + j)) for a, j in zip(anchor, jitter))
+        anchor = tuple(min(1.0, max(0.0, a + j)) for a, j in zip(anchor, jitter, strict=False))
     scores = _project(anchor, preferences.weights.as_tuple(), target)
     return preferences.terms_from_scores((scores[0], scores[1], scores[2]))
 
 
 @dataclass
 class _SideState:
-    negotiator: Negotiator
+    negotiator: Negotiator | Responder
     last_target: float | None = None
     opponent_utilities: list[float] = field(default_factory=list)
 
 
 def negotiate(
-    buyer: Negotiator,
-    seller: Negotiator,
+    buyer: Negotiator | Responder,
+    seller: Negotiator | Responder,
     max_rounds: int = 20,
     rng: random.Random | None = None,
     opener: Role = Role.BUYER,
@@ -209,14 +249,15 @@ def negotiate(
 
     Returns the :class:`Agreement` (or ``None``) and the full trace. Deterministic for a given ``rng``
     seed. Every agreement is acceptable to both sides (within each issue reservation and at or above
-    each reservation utility).
+    each reservation utility). A :class:`Responder` side moves by itself and may walk away (no deal);
+    its acceptance of an offer unacceptable to it is refused with ``ValueError``.
     """
     if buyer.role is not Role.BUYER or seller.role is not Role.SELLER:
         raise ValueError("negotiate(buyer, seller): roles do not match")
     if max_rounds < 1:
         raise ValueError("max_rounds must be at least 1")
     rng = rng if rng is not None else random.Random(0)
-    sides = {Role.BUYER: _SideState(buyer), Role.SELLER: _SideState(seller)}
+    sides: dict[Role, _SideState] = {Role.BUYER: _SideState(buyer), Role.SELLER: _SideState(seller)}
     trace: list[TraceStep] = []
     standing: Terms | None = None
 
@@ -229,6 +270,25 @@ def negotiate(
         actor = opener if r % 2 == 0 else opener.other
         state = sides[actor]
         me = state.negotiator
+        if not isinstance(me, Negotiator):
+            move = me.respond(r, max_rounds, standing, rng)
+            if move.action == "walk":
+                trace.append(
+                    step(r, actor, "walk", standing if standing is not None else me.preferences.ideal())
+                )
+                return NegotiationResult(None, tuple(trace))
+            if move.action == "accept":
+                if standing is None or not me.preferences.acceptable(standing):
+                    raise ValueError(f"{actor.value} accepted an offer it cannot accept")
+                trace.append(step(r, actor, "accept", standing))
+                agreement = Agreement(
+                    standing.price, standing.delivery_seconds, standing.bond, r, actor.other
+                )
+                return NegotiationResult(agreement, tuple(trace))
+            assert move.terms is not None
+            trace.append(step(r, actor, "offer", move.terms))
+            standing = move.terms
+            continue
         if standing is not None:
             state.opponent_utilities.append(me.preferences.utility(standing))
         ctx = TacticContext(
@@ -237,6 +297,7 @@ def negotiate(
             reservation=me.preferences.reservation,
             last_target=state.last_target,
             opponent_utilities=tuple(state.opponent_utilities),
+            deadline=me.deadline,
         )
         target = me.next_target(ctx)
         offer = me.propose(target, standing, rng)

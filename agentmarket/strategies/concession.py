@@ -48,13 +48,14 @@ class TacticContext:
     reservation: float
     last_target: float | None = None
     opponent_utilities: tuple[float, ...] = ()
+    deadline: float = 1.0  # private deadline as a fraction of the protocol's horizon (1 = the last round)
 
     @property
     def time(self) -> float:
-        """Normalised time ``t / T`` in ``[0, 1]``; reaches 1 at the last round."""
+        """Normalised time ``t / (deadline * T)`` in ``[0, 1]``; reaches 1 at the side's own deadline."""
         if self.max_rounds <= 1:
             return 1.0
-        return min(1.0, max(0.0, self.round / (self.max_rounds - 1)))
+        return min(1.0, max(0.0, self.round / (self.max_rounds - 1) / self.deadline))
 
 
 @runtime_checkable
