@@ -515,24 +515,28 @@ class Procurement(Mechanism):
 
 CALL_SHADES = (0.9, 0.95, 0.98, 1.0)
 
+Quote = tuple[Trader, int]  # (trader, price in wei per GPU-hour), in submission (order-id) order
 
-def uniform_price(
-    bids: Sequence[tuple[int, float, int]], asks: Sequence[tuple[int, float, int]]
-) -> tuple[int, int]:
-    """Uniform-price clearing of one-unit orders ``(price, tie-break key, trader)``: bids sorted high to
-    low, asks low to high (ties: lower key first, i.e. earlier / random priority); ``q`` is the largest
-    count with the q-th bid at or above the q-th ask; the price is the midpoint of the interval that
-    clears exactly q units: ``[max(ask_q, bid_q+1), min(bid_q, ask_q+1)]``. Returns (q, price)."""
-    b = sorted(bids, key=lambda x: (-x[0], x[1]))
-    a = sorted(asks, key=lambda x: (x[0], x[1]))
-    q = 0
-    while q < min(len(b), len(a)) and b[q][0] >= a[q][0]:
-        q += 1
-    if q == 0:
-        return 0, 0
-    low = max(a[q - 1][0], b[q][0] if q < len(b) else 0)
-    high = min(b[q - 1][0], a[q][0] if q < len(a) else b[q - 1][0])
-    return q, (low + high) // 2
+
+def call_matches(bids: Sequence[Quote], asks: Sequence[Quote], tick: int = 1) -> list[Match]:
+    """The CallMarket contract's clearing of one-unit orders, in Python: order ids are the positions in
+    ``bids`` / ``asks`` (submission order), prices are in ``tick`` units. The uniform price and fills come
+    from :func:`agentmarket.clients.callmarket.compute_clearing` (the one Python copy of the contract's
+    rule: midpoint of the equilibrium interval, ties at the price filled in id order); filled bids and asks
+    are paired in id order, as the contract settles them."""
+    from ..clients.callmarket import CallOrder, Side, compute_clearing  # the clients import web3: lazily
+
+    def orders(side: Side, quotes: Sequence[Quote]) -> list[CallOrder]:
+        return [CallOrder(0, side, i, "", price // tick, 1) for i, (_, price) in enumerate(quotes)]
+
+    clearing = compute_clearing(orders(Side.BUY, bids), orders(Side.SELL, asks))
+    filled_b = [t for i, (t, _) in enumerate(bids) if clearing.fills.get((Side.BUY, i), 0)]
+    filled_a = [t for i, (t, _) in enumerate(asks) if clearing.fills.get((Side.SELL, i), 0)]
+    price = clearing.price_ticks * tick
+    return [
+        Match(b.index, a.index, price, reference="call auction")
+        for b, a in zip(filled_b, filled_a, strict=True)
+    ]
 
 
 class Call(Mechanism):
@@ -541,7 +545,9 @@ class Call(Mechanism):
     Buyers bid strategically (shaded): fixed buyers bid ``value x (1 - 1/(2n))`` (the shading that
     vanishes as the market grows, Rustichini-Satterthwaite-Williams 1994), adaptive buyers learn their
     shade with UCB1 over :data:`CALL_SHADES`; sellers ask their cost plus the mirror margin. Bids are
-    capped at a guarded buyer's band ceiling. Ties at the clearing margin are broken at random.
+    capped at a guarded buyer's band ceiling. Orders arrive in a random order, which is their order id:
+    ties at the clearing price are filled in that order (the contract's rule). On chain the same quotes
+    go to the CallMarket contract (:mod:`agentmarket.sim.callhouse`); off chain :func:`call_matches`.
     """
 
     name = "call"
@@ -553,19 +559,19 @@ class Call(Mechanism):
             return CALL_SHADES[int(t.state["arm"])]  # type: ignore[call-overload]
         return 1.0 - 1.0 / (2 * max(1, n))
 
-    def clear(self, buyers: Sequence[Trader], sellers: Sequence[Trader], rng: random.Random) -> list[Match]:
+    def quotes(
+        self, buyers: Sequence[Trader], sellers: Sequence[Trader], rng: random.Random
+    ) -> tuple[list[Quote], list[Quote]]:
+        """The round's strategic bids and asks, each side in its (random) submission order."""
         n = len(buyers) + len(sellers)
-        bids = [(int(b.quote_limit * self._shade(b, n, rng)), rng.random(), i) for i, b in enumerate(buyers)]
-        asks = [
-            (int(s.limit * (2.0 - self._shade(s, n, rng))), rng.random(), i) for i, s in enumerate(sellers)
-        ]
-        q, price = uniform_price(bids, asks)
-        top_b = sorted(bids, key=lambda x: (-x[0], x[1]))[:q]
-        top_a = sorted(asks, key=lambda x: (x[0], x[1]))[:q]
-        return [
-            Match(buyers[b[2]].index, sellers[a[2]].index, price, reference="call auction")
-            for b, a in zip(top_b, top_a, strict=True)
-        ]
+        bids = [(b, int(b.quote_limit * self._shade(b, n, rng))) for b in buyers]
+        asks = [(s, int(s.limit * (2.0 - self._shade(s, n, rng)))) for s in sellers]
+        rng.shuffle(bids)
+        rng.shuffle(asks)
+        return [q for q in bids if q[1] > 0], [q for q in asks if q[1] > 0]
+
+    def clear(self, buyers: Sequence[Trader], sellers: Sequence[Trader], rng: random.Random) -> list[Match]:
+        return call_matches(*self.quotes(buyers, sellers, rng))
 
 
 def build(name: str, reference_price: int, *, order: str = "efficient") -> Mechanism:

@@ -7,8 +7,10 @@ deliverable hash, buyer accepts). Metrics come from what actually settled.
 
 Mechanisms: ``offers`` and ``negotiated`` trades are EIP-712 signed sell offers filled by the buyer
 through the OfferBook; ``english``, ``dutch``, ``sealed``, ``vickrey`` and ``procurement`` run on the
-auction contracts (:mod:`agentmarket.sim.onchain`), whose settlement opens the escrow deal. Either way
-the provider then submits and the buyer accepts in the escrow.
+auction contracts (:mod:`agentmarket.sim.onchain`), whose settlement opens the escrow deal; ``call`` runs
+one CallMarket batch per round (:mod:`agentmarket.sim.callhouse`: every agent's order from its own account,
+the contract verifies the uniform price and settles the fills into escrow deals). Either way the provider
+then submits and the buyer accepts in the escrow.
 
 Guardrails work like an exchange's (for shock runs): a buyer's quotes are capped inside its strategy
 at the band's ceiling *before* matching (and its mandate carries the same band, so nothing is refused
@@ -52,7 +54,8 @@ from ..market import Market
 from ..strategies import Role, competitive_equilibrium, max_surplus
 from ..tx import TxRequest
 from ..types import _DEAL_FIELDS, DEAL_ABI_TYPES, ETH, DealState, DealTerms, content_hash
-from .mechanisms import MECHANISMS, Match, Mechanism, Offers, Trader, build
+from .callhouse import CallHouse
+from .mechanisms import MECHANISMS, Call, Match, Mechanism, Offers, Trader, build
 from .onchain import AUCTION_MECHANISMS, AuctionHouse
 from .shock import SCENARIOS, Shock
 
@@ -329,6 +332,7 @@ class ComputeMarketSim:
         self.agents: dict[int, Agent] = {}
         self._pool: ThreadPoolExecutor | None = None
         self.house: AuctionHouse | None = None
+        self.calls: CallHouse | None = None  # the call mechanism on the CallMarket contract
         self._held0 = 0
         self.breaker: CircuitBreaker | None = None
         self._band_history: list[float] = [float(self.equilibrium.price)]
@@ -376,6 +380,9 @@ class ComputeMarketSim:
                 order=self.config.order,
             )
             self._held0 = self.house.held()
+        if isinstance(self.mechanism, Call):
+            self.calls = CallHouse(self.market, self.agents, self.mechanism)
+            self._held0 = self.calls.held()
 
     def _make_agents(self, n: int) -> list[Agent]:
         """Funded agents; on anvil with ``anvil_setBalance`` (one batch), so any number can be funded."""
@@ -661,6 +668,7 @@ class ComputeMarketSim:
             for sale in sales:
                 self._after_trade(sale.match.price)
             return [self._trade_record(s, r) for s in sales], self.house.refused - before
+        refused0 = self.calls.refused if self.calls is not None else 0
         steps = self.spec.substeps if self.spec is not None and r in self.config.shock_span() else 1
         trades: list[TradeRecord] = []
         refused = 0
@@ -668,6 +676,22 @@ class ComputeMarketSim:
         for _ in range(steps):
             if not b_left or not s_left:
                 break
+            if self.calls is not None:
+                # quotes, clearing and settlement on the CallMarket contract, then delivery (one batch)
+                t0 = time.perf_counter()
+                units = self.calls.run_round(b_left, s_left, r, self.rng)
+                self._chain_seconds += time.perf_counter() - t0
+                matches = [u.match for u in units]
+                for m in matches:
+                    self._after_trade(m.price)
+                trades += [
+                    self._record(u.match, r, u.deal_id, u.gas, u.txs, int(u.deal[_BOND])) for u in units
+                ]
+                done = {m.buyer for m in matches} | {m.seller for m in matches}
+                b_left = [b for b in b_left if b.index not in done]
+                s_left = [s for s in s_left if s.index not in done]
+                self._update_momentum(r)
+                continue
             matches = self.mechanism.clear(b_left, s_left, self.rng)
             for m in matches:
                 self._after_trade(m.price)
@@ -688,6 +712,8 @@ class ComputeMarketSim:
             self._update_momentum(r)
             if getattr(self.mechanism, "halted", False):
                 break  # the breaker re-opened this round with its call auction: the round is over
+        if self.calls is not None:
+            refused += self.calls.refused - refused0
         return trades, refused
 
     def _after_trade(self, price: int) -> None:
@@ -832,6 +858,8 @@ class ComputeMarketSim:
         if self.house is not None:
             self.house.withdraw_all()
             residual = self.house.held() - self._held0
+        if self.calls is not None:
+            residual = self.calls.held() - self._held0  # every bid's lock was paid out or withdrawn
         gas = sum(a.gas_used for a in self.agents.values()) - gas0
         result = self._result(
             rounds,

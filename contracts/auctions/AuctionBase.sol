@@ -1,24 +1,18 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
-import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
-import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
-import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
-
 import {IAgentEscrow} from "../interfaces/IAgentEscrow.sol";
 import {IAuctionBase} from "../interfaces/IAuctionBase.sol";
+import {Asset} from "../libraries/Asset.sol";
 import {DealTemplate} from "../libraries/AuctionTypes.sol";
+import {Credits} from "../libraries/Credits.sol";
 import {Deal} from "../libraries/EscrowTypes.sol";
 
 /// @title AuctionBase
 /// @notice Shared machinery of the auction singletons: template hashing and validation, receiving bids in
-/// ETH or ERC-20 (the amount actually received counts), pushing payouts with a fixed gas allowance and
-/// falling back to credits, and opening the escrow deal a sale settles into.
-abstract contract AuctionBase is IAuctionBase, ReentrancyGuardTransient {
-    using SafeERC20 for IERC20;
-
-    /// @notice Gas forwarded to an ETH payout receiver; a receiver needing more is credited instead.
-    uint256 public constant PAYOUT_GAS = 30_000;
+/// ETH or ERC-20 (the amount actually received counts), and opening the escrow deal a sale settles into.
+/// Payouts, credits and withdrawals come from {Credits} (without per-asset totals: see `_credit`).
+abstract contract AuctionBase is IAuctionBase, Credits {
     uint256 internal constant BPS = 10_000;
     uint256 internal constant TEMPLATE_SIZE = 13 * 32;
 
@@ -28,43 +22,20 @@ abstract contract AuctionBase is IAuctionBase, ReentrancyGuardTransient {
     /// @inheritdoc IAuctionBase
     uint256 public nextAuctionId = 1;
 
-    mapping(address account => mapping(address asset => uint256)) internal _credits;
-
     constructor(address escrow_) {
         escrow = escrow_;
     }
 
-    // =============================================================================================
-    // Credits
-    // =============================================================================================
-
-    /// @inheritdoc IAuctionBase
-    function withdraw(address asset) external nonReentrant returns (uint256) {
-        return _withdraw(asset, msg.sender);
+    /// @dev No credit totals: no auction has an on-chain solvency view, and a totals word would cost every
+    /// outbid (which credits the displaced bidder directly in `_credits`) a second storage write (+5k gas
+    /// warm, +22k from zero), over the 60k bid budget. Solvency is checked from events and `creditOf`.
+    function _credit(address to, address asset, uint256 value) internal override {
+        _creditUntotalled(to, asset, value);
     }
 
-    /// @inheritdoc IAuctionBase
-    function withdrawTo(address asset, address to) external nonReentrant returns (uint256) {
-        return _withdraw(asset, to);
-    }
-
-    function _withdraw(address asset, address to) private returns (uint256 amount) {
-        amount = _credits[msg.sender][asset];
-        if (amount == 0) revert AuctionNothingToWithdraw(msg.sender, asset);
-        _credits[msg.sender][asset] = 0;
-        emit Withdrawn(msg.sender, asset, to, amount);
-        if (asset == address(0)) {
-            // slither-disable-next-line low-level-calls -- plain ETH send to the owner-chosen `to`; failure reverts
-            (bool ok,) = to.call{value: amount}("");
-            if (!ok) revert AuctionTransferFailed(asset, to, amount);
-        } else {
-            IERC20(asset).safeTransfer(to, amount);
-        }
-    }
-
-    /// @inheritdoc IAuctionBase
-    function creditOf(address account, address asset) external view returns (uint256) {
-        return _credits[account][asset];
+    /// @dev See `_credit`.
+    function _withdraw(address asset, address to) internal override returns (uint256) {
+        return _withdrawUntotalled(asset, to);
     }
 
     // =============================================================================================
@@ -73,7 +44,6 @@ abstract contract AuctionBase is IAuctionBase, ReentrancyGuardTransient {
 
     /// @inheritdoc IAuctionBase
     function hashTemplate(DealTemplate calldata terms) public pure returns (bytes32 h) {
-        // slither-disable-next-line assembly -- hashes the 13 static calldata words in place, as abi.encode would
         assembly ("memory-safe") {
             let p := mload(0x40)
             calldatacopy(p, terms, TEMPLATE_SIZE)
@@ -146,7 +116,7 @@ abstract contract AuctionBase is IAuctionBase, ReentrancyGuardTransient {
             // slither-disable-next-line arbitrary-send-eth -- the receiver is the immutable escrow fixed at deployment
             return IAgentEscrow(escrow).openFor{value: value}(deal, bondPosted);
         }
-        IERC20(deal.asset).safeTransfer(escrow, value);
+        _send(deal.asset, escrow, value);
         return IAgentEscrow(escrow).openFor(deal, bondPosted);
     }
 
@@ -163,33 +133,7 @@ abstract contract AuctionBase is IAuctionBase, ReentrancyGuardTransient {
             return amount;
         }
         if (msg.value != 0) revert AuctionWrongValue(0, msg.value);
-        uint256 before = IERC20(asset).balanceOf(address(this));
-        IERC20(asset).safeTransferFrom(msg.sender, address(this), amount);
-        received = IERC20(asset).balanceOf(address(this)) - before;
-    }
-
-    function _credit(address account, address asset, uint256 amount) internal {
-        _credits[account][asset] += amount;
-        emit PayoutCredited(account, asset, amount);
-    }
-
-    /// @dev Push a payout; if the receiver refuses it (revert, out of gas, token failure) credit it instead.
-    function _pay(address asset, address to, uint256 amount) internal {
-        // slither-disable-next-line incorrect-equality -- a zero payout is skipped; nothing to manipulate
-        if (amount == 0) return;
-        bool ok;
-        if (asset == address(0)) {
-            // Make sure the receiver really gets PAYOUT_GAS (63/64 rule), so a caller cannot pick a gas
-            // limit that makes a contract receiver fail on purpose.
-            if (gasleft() < PAYOUT_GAS + PAYOUT_GAS / 63 + 12_000) revert AuctionInsufficientGas(gasleft());
-            // slither-disable-next-line assembly -- fixed-gas ETH push that copies no returndata (no return bomb)
-            assembly ("memory-safe") {
-                ok := call(PAYOUT_GAS, to, amount, 0, 0, 0, 0)
-            }
-        } else {
-            ok = IERC20(asset).trySafeTransfer(to, amount);
-        }
-        if (!ok) _credit(to, asset, amount);
+        received = Asset.wrap(asset).pullMeasured(msg.sender, amount);
     }
 
     function _toUint96(uint256 amount) internal pure returns (uint96) {

@@ -47,7 +47,6 @@ contract DutchAuction is AuctionBase, IDutchAuction {
         if (p.floorPrice == 0 || p.floorPrice > p.startPrice || p.startPrice > type(uint96).max) {
             revert AuctionInvalidAmount(p.floorPrice == 0 ? 0 : p.startPrice);
         }
-        // slither-disable-next-line timestamp -- only rejects a start already past; seconds of skew are harmless
         if (p.startTime < block.timestamp || p.endTime <= p.startTime) {
             revert AuctionInvalidTimes(p.startTime, p.endTime, block.timestamp);
         }
@@ -78,7 +77,6 @@ contract DutchAuction is AuctionBase, IDutchAuction {
         if (a.status != AuctionStatus.Active) revert AuctionInvalidState(auctionId, a.status);
         uint256 start = a.startTime;
         uint256 end = a.endTime;
-        // slither-disable-next-line timestamp -- sale window and price curve are time-based by design
         if (block.timestamp < start) revert AuctionNotOpen(auctionId, start, block.timestamp);
         if (block.timestamp > end) revert AuctionBiddingClosed(auctionId, end, block.timestamp);
         _checkTerms(auctionId, a.templateHash, terms);
@@ -98,7 +96,7 @@ contract DutchAuction is AuctionBase, IDutchAuction {
             uint256 bond = _stakes[auctionId].bond;
             deal.bond = uint128(bond);
             IERC20(asset).safeTransferFrom(msg.sender, escrow, price);
-            IERC20(asset).safeTransfer(escrow, bond);
+            _send(asset, escrow, bond);
             dealId = IAgentEscrow(escrow).openFor(deal, true);
         }
         emit AuctionSettled(auctionId, msg.sender, price, dealId);
@@ -111,7 +109,6 @@ contract DutchAuction is AuctionBase, IDutchAuction {
         Auction storage a = _auctions[auctionId];
         if (a.status != AuctionStatus.Active) revert AuctionInvalidState(auctionId, a.status);
         address seller = a.seller;
-        // slither-disable-next-line timestamp -- after the end anyone may close an unsold auction; skew is seconds
         if (msg.sender != seller && block.timestamp <= a.endTime) revert AuctionUnauthorized(auctionId, msg.sender);
         a.status = AuctionStatus.Cancelled;
         emit AuctionCancelled(auctionId);
@@ -150,7 +147,6 @@ contract DutchAuction is AuctionBase, IDutchAuction {
         pure
         returns (uint256)
     {
-        // slither-disable-next-line timestamp -- price decays with time by design; skew is seconds
         if (t <= start) return startPrice;
         if (t >= end) return floorPrice;
         return startPrice - ((startPrice - floorPrice) * (t - start)) / (end - start);

@@ -40,7 +40,6 @@ contract EnglishAuction is AuctionBase, IEnglishAuction {
         returns (uint256 auctionId)
     {
         if (p.reserve == 0) revert AuctionInvalidAmount(0);
-        // slither-disable-next-line timestamp -- only rejects a start already past; seconds of skew are harmless
         if (p.startTime < block.timestamp || p.endTime <= p.startTime) {
             revert AuctionInvalidTimes(p.startTime, p.endTime, block.timestamp);
         }
@@ -68,7 +67,6 @@ contract EnglishAuction is AuctionBase, IEnglishAuction {
         Auction storage a = _auctions[auctionId];
         if (a.status != AuctionStatus.Active) revert AuctionInvalidState(auctionId, a.status);
         uint256 end = a.endTime;
-        // slither-disable-next-line timestamp -- bid window and anti-sniping extension tolerate skew
         if (block.timestamp < a.startTime) revert AuctionNotOpen(auctionId, a.startTime, block.timestamp);
         if (block.timestamp > end) revert AuctionBiddingClosed(auctionId, end, block.timestamp);
         if (msg.sender == a.seller) revert AuctionUnauthorized(auctionId, msg.sender);
@@ -105,7 +103,6 @@ contract EnglishAuction is AuctionBase, IEnglishAuction {
     function settle(uint256 auctionId, DealTemplate calldata terms) external nonReentrant returns (uint256 dealId) {
         Auction storage a = _auctions[auctionId];
         if (a.status != AuctionStatus.Active) revert AuctionInvalidState(auctionId, a.status);
-        // slither-disable-next-line timestamp -- settles only after the end; seconds of skew are harmless
         if (block.timestamp <= a.endTime) revert AuctionNotEnded(auctionId, a.endTime, block.timestamp);
         _checkTerms(auctionId, a.templateHash, terms);
         address winner = a.highBidder;

@@ -3,11 +3,11 @@ pragma solidity 0.8.30;
 
 import {AuctionBase} from "./AuctionBase.sol";
 import {IProcurementAuction} from "../interfaces/IProcurementAuction.sol";
-import {AuctionStatus, DealTemplate, ProcurementParams} from "../libraries/AuctionTypes.sol";
+import {AuctionStatus, BidRecord, BidRecordLib, DealTemplate, ProcurementParams} from "../libraries/AuctionTypes.sol";
 import {Deal} from "../libraries/EscrowTypes.sol";
 
 /// @title ProcurementAuction
-/// @notice See {IProcurementAuction}. Sealed records as in {SealedBidAuction}: before the reveal
+/// @notice See {IProcurementAuction}. Sealed records are {BidRecord}s: before the reveal
 /// `keccak256(abi.encode(commitment, bond)) >> 1`, after it `1 << 255 | price << 128 | delivery << 96 | bond`.
 contract ProcurementAuction is AuctionBase, IProcurementAuction {
     struct Auction {
@@ -31,11 +31,10 @@ contract ProcurementAuction is AuctionBase, IProcurementAuction {
         bytes32 templateHash; // slot 5
     }
 
-    uint256 private constant REVEALED = 1 << 255;
     uint256 private constant MAX_RATE = type(uint16).max;
 
     mapping(uint256 auctionId => Auction) private _auctions;
-    mapping(uint256 auctionId => mapping(address provider => uint256 record)) private _bids;
+    mapping(uint256 auctionId => mapping(address provider => BidRecord)) private _bids;
 
     constructor(address escrow_) AuctionBase(escrow_) {}
 
@@ -46,7 +45,6 @@ contract ProcurementAuction is AuctionBase, IProcurementAuction {
         nonReentrant
         returns (uint256 auctionId)
     {
-        // slither-disable-next-line timestamp -- only rejects windows already past; seconds of skew are harmless
         if (p.bidEnd <= block.timestamp || (p.sealedBids && p.revealEnd <= p.bidEnd)) {
             revert AuctionInvalidTimes(p.bidEnd, p.revealEnd, block.timestamp);
         }
@@ -105,11 +103,11 @@ contract ProcurementAuction is AuctionBase, IProcurementAuction {
     function commit(uint256 auctionId, bytes32 commitment, uint256 bond) external payable nonReentrant {
         Auction storage a = _auctions[auctionId];
         _checkBidding(auctionId, a, true);
-        mapping(address => uint256) storage bids = _bids[auctionId];
-        if (bids[msg.sender] != 0) revert AuctionAlreadyCommitted(auctionId, msg.sender);
+        mapping(address => BidRecord) storage bids = _bids[auctionId];
+        if (!bids[msg.sender].isEmpty()) revert AuctionAlreadyCommitted(auctionId, msg.sender);
         uint256 received = _receive(a.erc20 ? a.asset : address(0), bond);
         if (received > type(uint96).max) revert AuctionInvalidAmount(received);
-        bids[msg.sender] = _sealed(commitment, received);
+        bids[msg.sender] = BidRecordLib.sealedOf(commitment, received);
         emit OfferCommitted(auctionId, msg.sender, commitment, received);
     }
 
@@ -117,21 +115,19 @@ contract ProcurementAuction is AuctionBase, IProcurementAuction {
     function reveal(uint256 auctionId, uint256 price, uint256 deliverySeconds, bytes32 salt, uint256 bond) external {
         Auction storage a = _auctions[auctionId];
         if (!a.sealedBids) revert AuctionWrongMode(auctionId);
-        // slither-disable-next-line timestamp -- the reveal window tolerates seconds of skew; bids stay sealed
         if (block.timestamp <= a.bidEnd || block.timestamp > a.revealEnd) {
             revert AuctionRevealWindow(auctionId, a.bidEnd, a.revealEnd, block.timestamp);
         }
-        uint256 record = _bids[auctionId][msg.sender];
-        // slither-disable-next-line incorrect-equality -- 0 means no commitment; records are never 0
-        if (record == 0) revert AuctionNoCommitment(auctionId, msg.sender);
-        if (record & REVEALED != 0) revert AuctionAlreadyRevealed(auctionId, msg.sender);
-        if (_sealed(commitmentOf(msg.sender, auctionId, price, deliverySeconds, salt), bond) != record) {
+        BidRecord record = _bids[auctionId][msg.sender];
+        if (record.isEmpty()) revert AuctionNoCommitment(auctionId, msg.sender);
+        if (record.isRevealed()) revert AuctionAlreadyRevealed(auctionId, msg.sender);
+        if (!record.matches(commitmentOf(msg.sender, auctionId, price, deliverySeconds, salt), bond)) {
             revert AuctionInvalidReveal(auctionId, msg.sender);
         }
         bool eligible = _valid(a, price, deliverySeconds, bond);
         uint256 score = eligible ? _score(a, price, deliverySeconds) : 0;
         if (eligible) {
-            _bids[auctionId][msg.sender] = REVEALED | (price << 128) | (deliverySeconds << 96) | bond;
+            _bids[auctionId][msg.sender] = BidRecordLib.revealedOf((price << 32) | deliverySeconds, bond);
             if (a.bestProvider == address(0) || score < _score(a, a.bestPrice, a.bestDelivery)) {
                 a.bestProvider = msg.sender;
                 a.bestPrice = uint96(price);
@@ -139,7 +135,7 @@ contract ProcurementAuction is AuctionBase, IProcurementAuction {
                 a.bestDelivery = uint32(deliverySeconds);
             }
         } else {
-            _bids[auctionId][msg.sender] = REVEALED | bond;
+            _bids[auctionId][msg.sender] = BidRecordLib.revealedOf(0, bond);
         }
         emit OfferRevealed(auctionId, msg.sender, price, deliverySeconds, score, eligible);
     }
@@ -148,7 +144,6 @@ contract ProcurementAuction is AuctionBase, IProcurementAuction {
     function settle(uint256 auctionId, DealTemplate calldata terms) external nonReentrant returns (uint256 dealId) {
         Auction storage a = _auctions[auctionId];
         if (a.status != AuctionStatus.Active) revert AuctionInvalidState(auctionId, a.status);
-        // slither-disable-next-line timestamp -- settles only after the reveal window; seconds of skew are harmless
         if (block.timestamp <= a.revealEnd) revert AuctionNotEnded(auctionId, a.revealEnd, block.timestamp);
         _checkTerms(auctionId, a.templateHash, terms);
         address winner = a.bestProvider;
@@ -184,24 +179,23 @@ contract ProcurementAuction is AuctionBase, IProcurementAuction {
         returns (uint256 refund)
     {
         Auction storage a = _auctions[auctionId];
-        uint256 record = _bids[auctionId][msg.sender];
-        if (record == 0) revert AuctionNoCommitment(auctionId, msg.sender);
+        BidRecord record = _bids[auctionId][msg.sender];
+        if (record.isEmpty()) revert AuctionNoCommitment(auctionId, msg.sender);
         AuctionStatus status = a.status;
         uint256 penalty = 0; // stays 0 for a revealed bid
-        if (record & REVEALED != 0) {
-            refund = uint96(record);
+        if (record.isRevealed()) {
+            refund = record.deposit();
             if (a.bestProvider == msg.sender) {
                 if (status == AuctionStatus.Active) revert AuctionInvalidState(auctionId, status);
                 if (status == AuctionStatus.Settled) refund = 0; // the bond now backs the escrow deal
             }
         } else {
-            // slither-disable-next-line timestamp -- unrevealed bonds unlock after the reveal window; skew is seconds
             if (block.timestamp <= a.revealEnd) revert AuctionNotEnded(auctionId, a.revealEnd, block.timestamp);
-            if (_sealed(commitment, bond) != record) revert AuctionInvalidReveal(auctionId, msg.sender);
+            if (!record.matches(commitment, bond)) revert AuctionInvalidReveal(auctionId, msg.sender);
             penalty = (bond * a.penaltyBps) / BPS;
             refund = bond - penalty;
         }
-        delete _bids[auctionId][msg.sender];
+        _bids[auctionId][msg.sender] = BidRecord.wrap(0); // cleared (storage refund)
         emit BondReclaimed(auctionId, msg.sender, refund, penalty);
         address asset = a.erc20 ? a.asset : address(0);
         _pay(asset, a.buyer, penalty);
@@ -258,7 +252,6 @@ contract ProcurementAuction is AuctionBase, IProcurementAuction {
             uint256 exact = (num + den - 1) / den; // round up: never less than the score the promise earned
             if (exact < rate) rate = exact;
         }
-        // slither-disable-next-line timestamp -- compares two penalty rates; the struct merely also holds times
         if (rate > deal.penaltyBpsPerHour) deal.penaltyBpsPerHour = uint16(rate);
         deal.penaltyCapBps = uint16(BPS);
     }
@@ -266,7 +259,6 @@ contract ProcurementAuction is AuctionBase, IProcurementAuction {
     function _checkBidding(uint256 auctionId, Auction storage a, bool sealedBid) private view {
         if (a.status != AuctionStatus.Active) revert AuctionInvalidState(auctionId, a.status);
         if (a.sealedBids != sealedBid) revert AuctionWrongMode(auctionId);
-        // slither-disable-next-line timestamp -- the bid deadline tolerates seconds of skew
         if (block.timestamp > a.bidEnd) revert AuctionBiddingClosed(auctionId, a.bidEnd, block.timestamp);
         if (msg.sender == a.buyer) revert AuctionUnauthorized(auctionId, msg.sender);
     }
@@ -278,9 +270,5 @@ contract ProcurementAuction is AuctionBase, IProcurementAuction {
 
     function _score(Auction storage a, uint256 price, uint256 deliverySeconds) private view returns (uint256) {
         return uint256(a.priceWeight) * price + uint256(a.timeWeight) * deliverySeconds;
-    }
-
-    function _sealed(bytes32 commitment, uint256 bond) private pure returns (uint256) {
-        return uint256(keccak256(abi.encode(commitment, bond))) >> 1;
     }
 }

@@ -3,11 +3,11 @@ pragma solidity 0.8.30;
 
 import {AuctionBase} from "./AuctionBase.sol";
 import {ISealedBidAuction} from "../interfaces/ISealedBidAuction.sol";
-import {AuctionStatus, DealTemplate, SealedParams} from "../libraries/AuctionTypes.sol";
+import {AuctionStatus, BidRecord, BidRecordLib, DealTemplate, SealedParams} from "../libraries/AuctionTypes.sol";
 import {Deal} from "../libraries/EscrowTypes.sol";
 
 /// @title SealedBidAuction
-/// @notice See {ISealedBidAuction}. One storage word per bidder: before the reveal
+/// @notice See {ISealedBidAuction}. One storage word per bidder, a {BidRecord}: before the reveal
 /// `keccak256(abi.encode(commitment, deposit)) >> 1` (top bit clear), after it
 /// `1 << 255 | amount << 96 | deposit`. The leader and the second price live in two packed words.
 contract SealedBidAuction is AuctionBase, ISealedBidAuction {
@@ -28,11 +28,10 @@ contract SealedBidAuction is AuctionBase, ISealedBidAuction {
         bytes32 templateHash; // slot 4
     }
 
-    uint256 private constant REVEALED = 1 << 255;
     uint256 private constant U96 = type(uint96).max;
 
     mapping(uint256 auctionId => Auction) private _auctions;
-    mapping(uint256 auctionId => mapping(address bidder => uint256 record)) private _bids;
+    mapping(uint256 auctionId => mapping(address bidder => BidRecord)) private _bids;
 
     constructor(address escrow_) AuctionBase(escrow_) {}
 
@@ -44,7 +43,6 @@ contract SealedBidAuction is AuctionBase, ISealedBidAuction {
         returns (uint256 auctionId)
     {
         if (p.reserve == 0) revert AuctionInvalidAmount(0);
-        // slither-disable-next-line timestamp -- only rejects windows already past; seconds of skew are harmless
         if (p.commitEnd <= block.timestamp || p.revealEnd <= p.commitEnd) {
             revert AuctionInvalidTimes(p.commitEnd, p.revealEnd, block.timestamp);
         }
@@ -72,13 +70,12 @@ contract SealedBidAuction is AuctionBase, ISealedBidAuction {
     function commit(uint256 auctionId, bytes32 commitment, uint256 deposit) external payable nonReentrant {
         Auction storage a = _auctions[auctionId];
         if (a.status != AuctionStatus.Active) revert AuctionInvalidState(auctionId, a.status);
-        // slither-disable-next-line timestamp -- the commit deadline tolerates seconds of skew; bids stay sealed
         if (block.timestamp > a.commitEnd) revert AuctionBiddingClosed(auctionId, a.commitEnd, block.timestamp);
         if (msg.sender == a.seller) revert AuctionUnauthorized(auctionId, msg.sender);
-        mapping(address => uint256) storage bids = _bids[auctionId];
-        if (bids[msg.sender] != 0) revert AuctionAlreadyCommitted(auctionId, msg.sender);
+        mapping(address => BidRecord) storage bids = _bids[auctionId];
+        if (!bids[msg.sender].isEmpty()) revert AuctionAlreadyCommitted(auctionId, msg.sender);
         uint256 received = _toUint96(_receive(a.erc20 ? a.asset : address(0), deposit));
-        bids[msg.sender] = _sealed(commitment, received);
+        bids[msg.sender] = BidRecordLib.sealedOf(commitment, received);
         emit BidCommitted(auctionId, msg.sender, commitment, received);
     }
 
@@ -87,19 +84,17 @@ contract SealedBidAuction is AuctionBase, ISealedBidAuction {
         Auction storage a = _auctions[auctionId];
         uint256 commitEnd = a.commitEnd;
         uint256 revealEnd = a.revealEnd;
-        // slither-disable-next-line timestamp -- the reveal window tolerates seconds of skew; bids stay sealed
         if (block.timestamp <= commitEnd || block.timestamp > revealEnd) {
             revert AuctionRevealWindow(auctionId, commitEnd, revealEnd, block.timestamp);
         }
-        uint256 record = _bids[auctionId][msg.sender];
-        // slither-disable-next-line incorrect-equality -- 0 means no commitment; records are never 0
-        if (record == 0) revert AuctionNoCommitment(auctionId, msg.sender);
-        if (record & REVEALED != 0) revert AuctionAlreadyRevealed(auctionId, msg.sender);
-        if (_sealed(commitmentOf(msg.sender, auctionId, amount, salt), deposit) != record) {
+        BidRecord record = _bids[auctionId][msg.sender];
+        if (record.isEmpty()) revert AuctionNoCommitment(auctionId, msg.sender);
+        if (record.isRevealed()) revert AuctionAlreadyRevealed(auctionId, msg.sender);
+        if (!record.matches(commitmentOf(msg.sender, auctionId, amount, salt), deposit)) {
             revert AuctionInvalidReveal(auctionId, msg.sender);
         }
         bool eligible = amount >= a.reserve && amount <= deposit;
-        _bids[auctionId][msg.sender] = REVEALED | ((amount > U96 ? U96 : amount) << 96) | deposit;
+        _bids[auctionId][msg.sender] = BidRecordLib.revealedOf(amount > U96 ? U96 : amount, deposit);
         if (eligible) {
             uint256 high = a.highBid;
             if (amount > high) {
@@ -117,7 +112,6 @@ contract SealedBidAuction is AuctionBase, ISealedBidAuction {
     function settle(uint256 auctionId, DealTemplate calldata terms) external nonReentrant returns (uint256 dealId) {
         Auction storage a = _auctions[auctionId];
         if (a.status != AuctionStatus.Active) revert AuctionInvalidState(auctionId, a.status);
-        // slither-disable-next-line timestamp -- settles only after the reveal window; seconds of skew are harmless
         if (block.timestamp <= a.revealEnd) revert AuctionNotEnded(auctionId, a.revealEnd, block.timestamp);
         _checkTerms(auctionId, a.templateHash, terms);
         address winner = a.highBidder;
@@ -146,28 +140,27 @@ contract SealedBidAuction is AuctionBase, ISealedBidAuction {
         returns (uint256 refund)
     {
         Auction storage a = _auctions[auctionId];
-        uint256 record = _bids[auctionId][msg.sender];
-        if (record == 0) revert AuctionNoCommitment(auctionId, msg.sender);
+        BidRecord record = _bids[auctionId][msg.sender];
+        if (record.isEmpty()) revert AuctionNoCommitment(auctionId, msg.sender);
         AuctionStatus status = a.status;
         uint256 penalty = 0; // stays 0 for a revealed bid
         address winner = a.highBidder;
-        if (record & REVEALED != 0) {
-            refund = uint96(record);
+        if (record.isRevealed()) {
+            refund = record.deposit();
             if (winner == msg.sender) {
                 if (status == AuctionStatus.Active) revert AuctionInvalidState(auctionId, status);
                 if (status == AuctionStatus.Settled) refund -= _priceOf(a);
             }
         } else {
-            // slither-disable-next-line timestamp -- unrevealed deposits unlock after the reveal window
             if (block.timestamp <= a.revealEnd) revert AuctionNotEnded(auctionId, a.revealEnd, block.timestamp);
-            if (_sealed(commitment, deposit) != record) revert AuctionInvalidReveal(auctionId, msg.sender);
+            if (!record.matches(commitment, deposit)) revert AuctionInvalidReveal(auctionId, msg.sender);
             // The forfeit goes to the winner (fixed once the reveal window is over), never to the seller: a
             // seller's unrevealed shill commitments would otherwise cost it nothing. No winner: nobody was
             // harmed by the missing reveal, so nothing is forfeited.
             if (winner != address(0)) penalty = (deposit * a.penaltyBps) / BPS;
             refund = deposit - penalty;
         }
-        delete _bids[auctionId][msg.sender];
+        _bids[auctionId][msg.sender] = BidRecord.wrap(0); // cleared (storage refund)
         emit DepositReclaimed(auctionId, msg.sender, refund, penalty);
         address asset = a.erc20 ? a.asset : address(0);
         _pay(asset, winner, penalty);
@@ -195,12 +188,12 @@ contract SealedBidAuction is AuctionBase, ISealedBidAuction {
         view
         returns (bool committed, bool revealed, uint256 amount, uint256 deposit)
     {
-        uint256 record = _bids[auctionId][bidder];
-        committed = record != 0;
-        revealed = record & REVEALED != 0;
+        BidRecord record = _bids[auctionId][bidder];
+        committed = !record.isEmpty();
+        revealed = record.isRevealed();
         if (revealed) {
-            amount = uint96(record >> 96);
-            deposit = uint96(record);
+            amount = record.amount();
+            deposit = record.deposit();
         }
     }
 
@@ -228,9 +221,5 @@ contract SealedBidAuction is AuctionBase, ISealedBidAuction {
         uint256 second = a.secondBid;
         uint256 reserve = a.reserve;
         return second > reserve ? second : reserve;
-    }
-
-    function _sealed(bytes32 commitment, uint256 deposit) private pure returns (uint256) {
-        return uint256(keccak256(abi.encode(commitment, deposit))) >> 1;
     }
 }

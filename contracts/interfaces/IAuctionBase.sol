@@ -2,11 +2,14 @@
 pragma solidity ^0.8.24;
 
 import {AuctionStatus, DealTemplate} from "../libraries/AuctionTypes.sol";
+import {ICredits} from "./ICredits.sol";
 
 /// @title IAuctionBase
 /// @notice What every auction singleton (English, Dutch, sealed-bid, procurement) shares: settlement into an
 /// `AgentEscrow` deal through its market entry `openFor`, withdrawable credits for payouts that could not be
-/// pushed (outbid bidders, refunds to reverting receivers), and the errors common to all kinds.
+/// pushed (outbid bidders, refunds to reverting receivers; {ICredits}: an outbid bidder's refund is credited
+/// without `PayoutCredited`, the `BidPlaced` or `OfferPlaced` that displaced it reports it), and the errors
+/// common to all kinds.
 ///
 /// Time windows are inclusive for the party that must act; the next phase opens one second later
 /// (bids while `now <= end`, settle when `now > end`), as in the escrow.
@@ -18,7 +21,7 @@ import {AuctionStatus, DealTemplate} from "../libraries/AuctionTypes.sol";
 /// arbiter; the winner's payment is locked when it bids. Settlement opens a Funded escrow deal with the
 /// bond posted, so neither party can cancel it alone, a seller that never delivers loses its bond to the
 /// buyer (escrow `refund`), and a buyer that will not pay for a delivery must convince the arbiter.
-interface IAuctionBase {
+interface IAuctionBase is ICredits {
     // ---------------------------------------------------------------------------------------------
     // Events
     // ---------------------------------------------------------------------------------------------
@@ -28,11 +31,6 @@ interface IAuctionBase {
     event AuctionSettled(uint256 indexed auctionId, address indexed winner, uint256 price, uint256 dealId);
     /// @notice The creator cancelled the auction before any bid.
     event AuctionCancelled(uint256 indexed auctionId);
-    /// @notice A payout to `account` could not be pushed (reverting or gas-burning receiver, failing token)
-    /// and was credited instead. Outbid refunds are credited without this event (see `BidPlaced`).
-    event PayoutCredited(address indexed account, address indexed asset, uint256 amount);
-    /// @notice `account` withdrew its credit in `asset` to `to`.
-    event Withdrawn(address indexed account, address indexed asset, address to, uint256 amount);
 
     // ---------------------------------------------------------------------------------------------
     // Errors
@@ -62,12 +60,6 @@ interface IAuctionBase {
     error AuctionWrongValue(uint256 expected, uint256 sent);
     /// @notice The bid (what actually arrived) `bid` is below `minimum` (reserve, or high bid + increment).
     error AuctionBidTooLow(uint256 auctionId, uint256 bid, uint256 minimum);
-    /// @notice `account` has no credit in `asset`.
-    error AuctionNothingToWithdraw(address account, address asset);
-    /// @notice Sending `amount` of `asset` to `to` failed (withdrawals revert on failure).
-    error AuctionTransferFailed(address asset, address to, uint256 amount);
-    /// @notice Too little gas left to give a payout receiver its full allowance.
-    error AuctionInsufficientGas(uint256 gasLeft);
     /// @notice A sell-side auction needs a seller bond (`bond` > 0, posted at creation) and an arbiter, so
     /// that neither side can unwind a cleared sale without losing something to the other.
     error AuctionUnprotectedSale(uint256 bond, address arbiter);
@@ -80,15 +72,6 @@ interface IAuctionBase {
     // ---------------------------------------------------------------------------------------------
     // Shared API
     // ---------------------------------------------------------------------------------------------
-
-    /// @notice Pull the caller's credits in `asset` to the caller.
-    function withdraw(address asset) external returns (uint256 amount);
-
-    /// @notice Pull the caller's credits in `asset` to `to` (for receivers that refuse payments).
-    function withdrawTo(address asset, address to) external returns (uint256 amount);
-
-    /// @notice The credit `account` can withdraw in `asset`.
-    function creditOf(address account, address asset) external view returns (uint256);
 
     /// @notice keccak256(abi.encode(terms)): what an auction stores of its deal template.
     function hashTemplate(DealTemplate calldata terms) external pure returns (bytes32);

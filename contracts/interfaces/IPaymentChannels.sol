@@ -2,6 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {ChannelKey, ChannelStatus, ChannelClaim} from "../libraries/ChannelTypes.sol";
+import {ICredits} from "./ICredits.sol";
 
 /// @title IPaymentChannels
 /// @notice Singleton holding many unidirectional payer -> payee micropayment channels in ETH or ERC-20.
@@ -15,12 +16,13 @@ import {ChannelKey, ChannelStatus, ChannelClaim} from "../libraries/ChannelTypes
 ///
 /// The EIP-712 domain (name "AgentMarket PaymentChannels", version "1") binds the chain id and this
 /// contract; the channel id binds payer, payee, asset and salt, and a used id can never be reopened, so
-/// a voucher cannot be replayed across channels, chains or contracts. Payer signatures are checked with
-/// OpenZeppelin's SignatureChecker: EOAs and ERC-1271 wallets both work.
+/// a voucher cannot be replayed across channels, chains or contracts. Payer signatures are low-s ECDSA
+/// or ERC-1271 (the wallet's check gas-capped inside `claimMany`): EOAs and ERC-1271 wallets both work.
 ///
 /// Deadlines: claim and close while `now <= expiry`; reclaim once `now > expiry`.
-/// Payouts are pushed (ETH with a fixed gas allowance); one that fails becomes a withdrawable credit.
-interface IPaymentChannels {
+/// Payouts are pushed (ETH with a fixed gas allowance, ERC-20 `transfer` with a gas cap) and one that fails
+/// becomes a withdrawable credit ({ICredits}: `withdraw`, `withdrawTo`, `creditOf`, `PayoutCredited`).
+interface IPaymentChannels is ICredits {
     // ---------------------------------------------------------------------------------------------
     // Events
     // ---------------------------------------------------------------------------------------------
@@ -47,11 +49,6 @@ interface IPaymentChannels {
     /// @notice `claimMany` skipped `channelId` because the item would have reverted with `reason`
     /// (an ABI-encoded custom error).
     event ChannelClaimSkipped(bytes32 indexed channelId, bytes reason);
-    /// @notice A payout to `account` could not be pushed (reverting or gas-burning receiver, failing token)
-    /// and was credited instead; the account pulls it with `withdraw`.
-    event PayoutCredited(address indexed account, address indexed asset, uint256 amount);
-    /// @notice `account` withdrew its credit in `asset` to `to`.
-    event Withdrawn(address indexed account, address indexed asset, address to, uint256 amount);
 
     // ---------------------------------------------------------------------------------------------
     // Errors
@@ -84,14 +81,8 @@ interface IPaymentChannels {
     error ChannelNothingToClaim(bytes32 channelId, uint256 amount, uint256 claimed);
     /// @notice The top-up neither adds funds nor moves the expiry.
     error ChannelNothingToChange(bytes32 channelId);
-    /// @notice `account` has no credit in `asset`.
-    error ChannelNothingToWithdraw(address account, address asset);
-    /// @notice Sending `amount` of `asset` to `to` failed (withdrawals revert on failure).
-    error ChannelTransferFailed(address asset, address to, uint256 amount);
     /// @notice The cooperative-close consent expired at `deadline` (`now` > `deadline`).
     error ChannelCloseExpired(bytes32 channelId, uint256 deadline, uint256 now);
-    /// @notice Too little gas left to give a payout receiver its full allowance (`gasLeft` remained).
-    error ChannelInsufficientGas(uint256 gasLeft);
 
     // ---------------------------------------------------------------------------------------------
     // Channel life cycle
@@ -132,12 +123,6 @@ interface IPaymentChannels {
     /// @notice Anyone, once `now > expiry`: return the unclaimed rest to the payer and end the channel.
     function reclaim(ChannelKey calldata key) external returns (uint256 refunded);
 
-    /// @notice Pull the caller's credited payouts in `asset` to the caller.
-    function withdraw(address asset) external returns (uint256 amount);
-
-    /// @notice Pull the caller's credited payouts in `asset` to `to` (for receivers that refuse payments).
-    function withdrawTo(address asset, address to) external returns (uint256 amount);
-
     // ---------------------------------------------------------------------------------------------
     // Views
     // ---------------------------------------------------------------------------------------------
@@ -157,9 +142,6 @@ interface IPaymentChannels {
     /// @notice The EIP-712 digest both parties sign to close cooperatively at cumulative `amount`, valid
     /// until `deadline` (inclusive).
     function closeDigest(bytes32 id, uint256 amount, uint256 deadline) external view returns (bytes32);
-
-    /// @notice The credit `account` can withdraw in `asset`.
-    function creditOf(address account, address asset) external view returns (uint256);
 
     /// @notice Total credits owed in `asset` (solvency: balance == open deposits - claimed + credits).
     function creditTotal(address asset) external view returns (uint256);

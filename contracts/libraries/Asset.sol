@@ -62,6 +62,19 @@ library AssetLib {
         return IERC20(Asset.unwrap(asset)).trySafeTransfer(to, value);
     }
 
+    /// @notice Transfer `value` of the ERC-20 `asset` to `to` forwarding at most `gasCap` gas and reading one
+    /// word of returndata (OpenZeppelin's success rule: no return value from a contract, or `true`). A token
+    /// that burns its gas or return-bombs fails alone instead of sinking the caller's batch. False on failure.
+    function tryTransferCapped(Asset asset, address to, uint256 value, uint256 gasCap) internal returns (bool ok) {
+        bytes memory data = abi.encodeCall(IERC20.transfer, (to, value));
+        assembly ("memory-safe") {
+            let success := call(gasCap, asset, 0, add(data, 0x20), mload(data), 0, 0x20)
+            switch returndatasize()
+            case 0 { ok := and(success, gt(extcodesize(asset), 0)) }
+            default { ok := and(success, and(gt(returndatasize(), 0x1f), eq(mload(0), 1))) }
+        }
+    }
+
     /// @notice Try to push `value` to `to`: ETH with `ethGas` forwarded and no returndata copied (a receiver
     /// can neither return-bomb nor pick its own gas), ERC-20 through `trySafeTransfer`. False on failure.
     function tryPush(Asset asset, address to, uint256 value, uint256 ethGas) internal returns (bool ok) {

@@ -72,3 +72,50 @@ struct ProcurementParams {
     uint64 timeWeight; //   weight of the delivery time (seconds)
     uint32 maxDelivery; //  longest acceptable delivery time, seconds after settlement
 }
+
+/// @notice A bidder's record in a commit-reveal auction (sealed-bid and sealed procurement), one word (after
+/// Uniswap v4's `Slot0`: a value type with getters and setters, no inline masks at the call sites):
+///   before the reveal  keccak256(abi.encode(commitment, deposit)) >> 1   (top bit clear; 0 = no commitment)
+///   after it           bit 255 set | upper << 96 | deposit (uint96)
+/// where `upper` is the revealed bid (sealed-bid, uint96) or `price << 32 | delivery` (procurement).
+type BidRecord is uint256;
+
+using BidRecordLib for BidRecord global;
+
+/// @notice Getters and setters of {BidRecord}.
+library BidRecordLib {
+    uint256 private constant REVEALED = 1 << 255;
+
+    /// @dev The record of a commitment with `deposit` locked behind it.
+    function sealedOf(bytes32 commitment, uint256 deposit_) internal pure returns (BidRecord) {
+        return BidRecord.wrap(uint256(keccak256(abi.encode(commitment, deposit_))) >> 1);
+    }
+
+    /// @dev The record after a reveal (`upper` must fit 159 bits, `deposit_` 96).
+    function revealedOf(uint256 upper, uint256 deposit_) internal pure returns (BidRecord) {
+        return BidRecord.wrap(REVEALED | (upper << 96) | deposit_);
+    }
+
+    function isEmpty(BidRecord r) internal pure returns (bool) {
+        return BidRecord.unwrap(r) == 0;
+    }
+
+    function isRevealed(BidRecord r) internal pure returns (bool) {
+        return BidRecord.unwrap(r) & REVEALED != 0;
+    }
+
+    /// @dev Whether `r` is the sealed record of `commitment` with `deposit_` behind it.
+    function matches(BidRecord r, bytes32 commitment, uint256 deposit_) internal pure returns (bool) {
+        return BidRecord.unwrap(r) == uint256(keccak256(abi.encode(commitment, deposit_))) >> 1;
+    }
+
+    /// @dev The locked deposit (or bond) of a revealed record.
+    function deposit(BidRecord r) internal pure returns (uint256) {
+        return uint96(BidRecord.unwrap(r));
+    }
+
+    /// @dev The revealed sealed bid.
+    function amount(BidRecord r) internal pure returns (uint256) {
+        return uint96(BidRecord.unwrap(r) >> 96);
+    }
+}

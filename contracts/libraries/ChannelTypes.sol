@@ -26,11 +26,17 @@ struct ChannelClaim {
     bytes signature; //   payer's EIP-712 signature over Voucher(channelId, amount)
 }
 
-/// @notice Packed storage word of a channel:
+/// @notice The storage word of a channel (after Uniswap v4's `Slot0`: a value type with getters and setters,
+/// no inline masks at the call sites):
 ///   bits   0..7    ChannelStatus
 ///   bits   8..47   expiry (uint40, unix seconds; claims allowed while now <= expiry)
 ///   bits  48..151  deposit (uint104: everything ever deposited)
 ///   bits 152..255  claimed (uint104: cumulative amount paid to the payee, <= deposit)
+type ChannelSlot is uint256;
+
+using ChannelLib for ChannelSlot global;
+
+/// @notice Channel id of a key, and getters and setters of {ChannelSlot}.
 library ChannelLib {
     uint256 internal constant MAX_AMOUNT = type(uint104).max;
     uint256 internal constant KEY_SIZE = 4 * 32;
@@ -48,24 +54,29 @@ library ChannelLib {
     function pack(ChannelStatus s, uint256 expiry_, uint256 deposit_, uint256 claimed_)
         internal
         pure
-        returns (uint256)
+        returns (ChannelSlot)
     {
-        return uint256(uint8(s)) | (expiry_ << 8) | (deposit_ << 48) | (claimed_ << 152);
+        return ChannelSlot.wrap(uint256(uint8(s)) | (expiry_ << 8) | (deposit_ << 48) | (claimed_ << 152));
     }
 
-    function status(uint256 w) internal pure returns (ChannelStatus) {
-        return ChannelStatus(uint8(w));
+    /// @dev Whether no channel was ever opened under this word's id.
+    function isEmpty(ChannelSlot w) internal pure returns (bool) {
+        return ChannelSlot.unwrap(w) == 0;
     }
 
-    function expiry(uint256 w) internal pure returns (uint256) {
-        return uint40(w >> 8);
+    function status(ChannelSlot w) internal pure returns (ChannelStatus) {
+        return ChannelStatus(uint8(ChannelSlot.unwrap(w)));
     }
 
-    function deposit(uint256 w) internal pure returns (uint256) {
-        return uint104(w >> 48);
+    function expiry(ChannelSlot w) internal pure returns (uint256) {
+        return uint40(ChannelSlot.unwrap(w) >> 8);
     }
 
-    function claimed(uint256 w) internal pure returns (uint256) {
-        return w >> 152;
+    function deposit(ChannelSlot w) internal pure returns (uint256) {
+        return uint104(ChannelSlot.unwrap(w) >> 48);
+    }
+
+    function claimed(ChannelSlot w) internal pure returns (uint256) {
+        return ChannelSlot.unwrap(w) >> 152;
     }
 }

@@ -387,7 +387,7 @@ def test_english_reverting_bidder_cannot_freeze_and_withdraws_elsewhere(env: Env
         ),
     )
     assert env.bal(env.carol) == before + E18
-    env.reverts("AuctionNothingToWithdraw", env.alice, f.withdraw(ETH))
+    env.reverts("CreditsNothingToWithdraw", env.alice, f.withdraw(ETH))
 
 
 def test_english_void_sale_when_winner_is_arbiter_or_market_removed(env: Env) -> None:

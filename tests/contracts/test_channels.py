@@ -417,7 +417,7 @@ def test_hostile_payee_is_credited_and_cannot_block_the_payer(env, mode):
     )
     assert env.chain.w3.eth.get_balance(sink) == 700
     assert env.pc.functions.creditTotal(ETH).call() == 0
-    with pytest.raises(E("ChannelNothingToWithdraw")):
+    with pytest.raises(E("CreditsNothingToWithdraw")):
         env.send(env.payee.account, env.pc.functions.withdraw(ETH))
 
 
@@ -471,7 +471,7 @@ def test_blocked_token_payout_becomes_credit(env):
     assert token.functions.balanceOf(env.payee.address).call() == 10
     assert env.pc.functions.creditOf(env.payer.address, token.address).call() == D - 10
     assert_solvent(env, [ch], token.address, token)
-    with pytest.raises(E("ChannelTransferFailed")):
+    with pytest.raises(E("CreditsTransferFailed")):
         env.send(env.payer.account, env.pc.functions.withdraw(token.address))
     env.payer.withdraw(token.address, to=env.other.address)
     assert token.functions.balanceOf(env.other.address).call() == D - 10

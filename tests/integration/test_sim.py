@@ -13,8 +13,8 @@ import pytest
 from agentmarket.chain import Chain
 from agentmarket.deploy import Suite
 from agentmarket.market import Market
-from agentmarket.sim import CircuitBreaker, OffChainSim, SimConfig, Trader, run, run_seeds
-from agentmarket.sim.mechanisms import auction_order
+from agentmarket.sim import CircuitBreaker, ComputeMarketSim, OffChainSim, SimConfig, Trader, run, run_seeds
+from agentmarket.sim.mechanisms import auction_order, call_matches
 from agentmarket.sim.report import write_json, write_png
 from agentmarket.sim.stats import mean_ci95, t975
 from agentmarket.strategies import Role
@@ -57,6 +57,51 @@ def test_auction_trades_come_from_the_auction_contracts(chain: Chain, suite: Sui
         assert t.deal_id in by_deal
         assert int(by_deal[t.deal_id]["price"]) == t.price
         assert by_deal[t.deal_id]["winner"] == t.buyer
+
+
+def test_call_rounds_clear_on_the_call_market_contract(chain: Chain, suite: Suite) -> None:
+    """2 seeds of ``call`` on chain: every trade is a TradeSettled of the CallMarket whose escrow deal was
+    accepted, the headline efficiency recomputed from the escrow's events agrees with the records, every
+    bid's lock came back, and the allocation (who trades with whom, at what price) is exactly the
+    off-chain clearing's on the same seed."""
+    from agentmarket.clients.callmarket import CallMarketClient
+
+    market = Market(chain, suite)
+    cm = CallMarketClient.from_suite(suite)
+    for seed in (3, 4):
+        cfg = SimConfig(agents=6, rounds=2, mechanism="call", seed=seed, fund=10**18)
+        sim = ComputeMarketSim(market, cfg)
+        result = sim.run()
+        assert result.trades and result.events_match
+        assert result.efficiency == pytest.approx(result.efficiency_records) and 0 < result.efficiency <= 1
+        assert result.solvent and result.all_settled and result.auction_residual == 0
+        assert sim.calls is not None and len(sim.calls.batches) == cfg.rounds
+        cm.from_block = sim._start_block
+        settled = {t.deal_id: t for b in sim.calls.batches for t in cm.trades(b) if t.deal_id}
+        assert {t.deal_id for t in result.trades} == set(settled)
+        for t in result.trades:
+            assert (settled[t.deal_id].buyer, settled[t.deal_id].seller) == (t.buyer, t.seller)
+            assert settled[t.deal_id].amount == t.price and t.cost <= t.price <= t.value
+        index = {a.address: i for i, a in sim.agents.items()}
+        onchain = sorted((t.round, index[t.buyer], index[t.seller], t.price) for t in result.trades)
+        offchain = OffChainSim(cfg).run()
+        assert onchain == sorted(
+            (t.round, int(t.buyer, 16), int(t.seller, 16), t.price) for t in offchain.trades
+        )
+        assert offchain.efficiency == pytest.approx(result.efficiency)
+
+
+def test_call_clearing_fills_ties_in_order_id_order() -> None:
+    """Two bids at the clearing price for one ask: the earlier order (lower id) trades, at the k=1/2
+    midpoint of the equilibrium interval."""
+    a, b, c, d = (Trader(i, Role.BUYER if i < 2 else Role.SELLER, 0, "fixed") for i in range(4))
+    (m,) = call_matches([(a, 100), (b, 100)], [(c, 90)])
+    assert (m.buyer, m.seller, m.price) == (a.index, c.index, 100)
+    (m,) = call_matches([(b, 100), (a, 100)], [(c, 90)])
+    assert (m.buyer, m.seller, m.price) == (b.index, c.index, 100)
+    (m,) = call_matches([(a, 120), (b, 80)], [(c, 90), (d, 130)])
+    assert (m.buyer, m.seller, m.price) == (a.index, c.index, 105)  # midpoint of [90, 120]
+    assert call_matches([(a, 80)], [(c, 90)]) == []
 
 
 def test_guardrails_cap_quotes_before_matching(chain: Chain, suite: Suite) -> None:

@@ -974,7 +974,7 @@ class AuctionsMachine(ChainMachine):
         data = self.e.contracts[kind].encode_abi("withdraw", args=[a])
         amount = self.credits.get((kind, addr, a), 0)
         if amount == 0:
-            self.act(kind, addr, data, 0, ("AuctionNothingToWithdraw", {"account": addr, "asset": a}))
+            self.act(kind, addr, data, 0, ("CreditsNothingToWithdraw", {"account": addr, "asset": a}))
             return
         self.act(kind, addr, data)
         self.credits[(kind, addr, a)] = 0

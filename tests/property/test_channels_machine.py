@@ -627,9 +627,9 @@ class ChannelsMachine(ChainMachine):
         data = e.pc.encode_abi("withdraw" if to_self else "withdrawTo", args=[a] if to_self else [a, to])
         amount = self.credits.get((account, a), 0)
         if amount == 0:
-            self.act(account, data, 0, ("ChannelNothingToWithdraw", {"account": account, "asset": a}))
+            self.act(account, data, 0, ("CreditsNothingToWithdraw", {"account": account, "asset": a}))
         elif self.refuses(a, to):
-            self.act(account, data, 0, ("ChannelTransferFailed", {"asset": a, "to": to, "amount": amount}))
+            self.act(account, data, 0, ("CreditsTransferFailed", {"asset": a, "to": to, "amount": amount}))
         else:
             self.act(account, data)
             self.credits[(account, a)] = 0

@@ -429,7 +429,7 @@ def test_channel_false_returning_token(kit: Kit):
     k.ok(k.owner, k.frt.address, k.frt.encode_abi("setRefused", args=[k.seller.address, True]))
     k.ok(k.other, pc.address, pc.encode_abi("claim", args=[key, PRICE, _voucher(k, cid, PRICE)]))
     assert pc.functions.creditOf(k.seller.address, k.frt.address).call() == PRICE
-    k.fails(k.seller, pc.address, pc.encode_abi("withdraw", args=[k.frt.address]), "ChannelTransferFailed")
+    k.fails(k.seller, pc.address, pc.encode_abi("withdraw", args=[k.frt.address]), "CreditsTransferFailed")
     k.ok(k.seller, pc.address, pc.encode_abi("withdrawTo", args=[k.frt.address, k.s2.address]))
     assert k.balance(k.frt, pc.address) == 0
 
