@@ -7,7 +7,7 @@ AUDIT_VENV := .venv-audit
 AUDIT_FAIL_ON ?= medium
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test gas bench audit fuzz compile check-artifacts clean-venv
+.PHONY: demo lint test gas bench audit fuzz compile check-artifacts clean-venv
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,9 +34,19 @@ deps: $(VENV)/.installed node_modules/.installed
 demo: deps
 	$(PY) scripts/demo_trade.py
 
-# The suite, then the static analysis; fails when either does (both always run).
+# Style and type gates: ruff (rules in pyproject.toml), ruff format, mypy --strict on the package.
+# All three always run; fails when any finds something.
+lint: deps
+	status=0; \
+	$(VENV)/bin/ruff check . || status=$$?; \
+	$(VENV)/bin/ruff format --check . || status=$$?; \
+	$(VENV)/bin/mypy --strict agentmarket || status=$$?; \
+	exit $$status
+
+# The gates, the suite, then the static analysis; fails when any does (all always run).
 test: deps
 	status=0; \
+	$(MAKE) --no-print-directory lint || status=$$?; \
 	$(PY) -m pytest -q -n 2 --dist loadgroup || status=$$?; \
 	$(MAKE) --no-print-directory audit || status=$$?; \
 	exit $$status

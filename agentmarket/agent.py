@@ -33,7 +33,8 @@ from eth_utils import keccak, to_checksum_address
 from . import validate
 from .chain import Chain, load_keystore, save_keystore
 from .errors import ConfigError, InvalidInput, MandateViolation
-from .mandate import ETH, Mandate, MandateGuard
+from .mandate import Mandate, MandateGuard
+from .types import ETH
 
 __all__ = ["CLIENTS", "Agent", "resource_id"]
 

@@ -23,6 +23,7 @@ from typing import Any
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
+from web3.types import RPCEndpoint
 
 from .errors import ChainUnavailable, ConfigError
 
@@ -60,10 +61,8 @@ def free_port() -> int:
 
 def _die_with_parent() -> None:
     # Linux PR_SET_PDEATHSIG: anvil gets SIGTERM if this Python process dies, even by SIGKILL.
-    try:
+    with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
-    except OSError:
-        pass
 
 
 class Chain:
@@ -93,7 +92,7 @@ class Chain:
         ):
             # web3 asks eth_chainId before every call and send (14 of ~32 requests per trade): the chain id
             # of a connection does not change, so cache that one answer (and nothing else)
-            provider.cacheable_requests = {"eth_chainId"}
+            provider.cacheable_requests = {RPCEndpoint("eth_chainId")}
             provider.cache_allowed_requests = True
         self.accounts: list[LocalAccount] = list(accounts)
         self.url = url
@@ -205,25 +204,26 @@ class Chain:
         password: str | None = None,
         require_funded: bool = True,
     ) -> Chain:
-        """Connect to any HTTP(S)/WS JSON-RPC endpoint.
+        """Connect to any HTTP(S) JSON-RPC endpoint.
 
         Accounts come from ``keys``, else ``$AGENTMARKET_PRIVATE_KEYS`` (comma-separated), else an
         encrypted keystore (``keystore`` or ``$AGENTMARKET_KEYSTORE``, password from ``password`` or
         ``$AGENTMARKET_KEYSTORE_PASSWORD``). Keys are never taken from the command line or printed.
         """
         if url.startswith(("ws://", "wss://")):
-            from web3 import LegacyWebSocketProvider
-
-            provider: Any = LegacyWebSocketProvider(url)
-        elif url.startswith(("http://", "https://")):
+            # web3 8 removed the synchronous LegacyWebSocketProvider (its WebSocketProvider needs
+            # AsyncWeb3): the import used to fail with ImportError here; say so in the project's error.
+            raise ConfigError(
+                f"WebSocket RPC URLs are not supported with web3 8's synchronous client: {url!r} "
+                "(fix: use the node's http:// or https:// endpoint)"
+            )
+        if url.startswith(("http://", "https://")):
             provider = Web3.HTTPProvider(url, request_kwargs={"timeout": 30})
         else:
-            raise ConfigError(
-                f"unsupported RPC URL scheme in {url!r} (fix: use http://, https://, ws:// or wss://)"
-            )
+            raise ConfigError(f"unsupported RPC URL scheme in {url!r} (fix: use http:// or https://)")
         w3 = Web3(provider)
         try:
-            w3.eth.chain_id
+            _ = w3.eth.chain_id  # one round trip: an unreachable node fails here, not mid-trade
         except Exception as exc:
             raise ChainUnavailable(
                 f"cannot reach {url}: {type(exc).__name__} (fix: check the URL and that the node is running)"
@@ -398,7 +398,8 @@ def load_keystore(path: str | Path, password: str) -> LocalAccount:
 
     try:
         data = json.loads(Path(path).read_text())
-        return Account.from_key(Account.decrypt(data, password))
+        account: LocalAccount = Account.from_key(Account.decrypt(data, password))
+        return account
     except FileNotFoundError:
         raise ConfigError(f"keystore file {path} not found") from None
     except ValueError:

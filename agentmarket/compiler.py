@@ -19,6 +19,7 @@ from typing import Any
 
 import solcx
 from solcx.exceptions import SolcError
+from solcx.install import get_executable
 
 from .errors import CompilerError, CompilerUnavailable
 
@@ -70,7 +71,7 @@ def find_compiler(root: Path, solc_path: str | os.PathLike[str] | None = None) -
     try:
         for version in solcx.get_installed_solc_versions():
             if str(version) == SOLC_VERSION:
-                return Compiler("native", Path(solcx.get_executable(version)))
+                return Compiler("native", Path(get_executable(version)))
     except Exception:
         pass
     node_modules = root / "node_modules"
@@ -120,7 +121,7 @@ def _run_solc(compiler: Compiler, root: Path, sources: dict[str, str]) -> dict[s
     cwd = os.getcwd()
     try:
         os.chdir(root)  # unit names and remappings are relative to the project root
-        return solcx.compile_standard(  # type: ignore[no-any-return]
+        return solcx.compile_standard(
             standard_input, base_path=str(root), allow_paths=[str(root)], solc_binary=compiler.binary
         )
     except SolcError as exc:

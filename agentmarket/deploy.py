@@ -179,7 +179,9 @@ def deploy_suite(
     if not 0 <= fee_bps <= 500:
         raise ConfigError(f"fee_bps={fee_bps} outside 0..500 (the contracts cap the fee at 5%)")
     path = Path(manifest) if manifest else manifest_path(chain.chain_id)
-    book = load_manifest(path, chain.chain_id) if reuse else {"chainId": chain.chain_id, "contracts": {}}
+    book: dict[str, Any] = (
+        load_manifest(path, chain.chain_id) if reuse else {"chainId": chain.chain_id, "contracts": {}}
+    )
     ctx = DeployContext(chain, deployer, {}, fee_bps, fee_recipient or deployer.address)
     contracts: dict[str, Contract] = {}
     deployed: list[str] = []

@@ -163,6 +163,9 @@ class ContractRevert(AgentMarketError, ContractLogicError):
 
     error_name = "ContractRevert"
     signature = ""
+    # web3 types ContractLogicError.data as the hex string it stores; ContractRevert's documented
+    # ``data`` is the raw revert bytes (public API since v1), so the attribute is narrowed on purpose.
+    data: bytes  # type: ignore[assignment]
 
     def __init__(
         self, arguments: dict[str, Any] | None = None, *, data: bytes = b"", tx_hash: str | None = None

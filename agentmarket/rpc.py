@@ -155,7 +155,8 @@ class HTTPTransport(Transport):
             with self._ids_lock:
                 ids = [next(self._ids) for _ in chunk]
             body = [
-                {"jsonrpc": "2.0", "id": i, "method": m, "params": list(p)} for i, (m, p) in zip(ids, chunk)
+                {"jsonrpc": "2.0", "id": i, "method": m, "params": list(p)}
+                for i, (m, p) in zip(ids, chunk, strict=True)
             ]
             answer = self._post(body if len(body) > 1 else body[0])
             if isinstance(answer, dict):

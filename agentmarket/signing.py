@@ -10,10 +10,13 @@ Keys stay inside :class:`Signer` objects whose ``repr`` shows only the address.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 from eth_hash.auto import keccak
 
+coincurve: ModuleType | None
 try:
     import coincurve
 except ImportError:  # pragma: no cover - coincurve is a declared dependency
@@ -65,6 +68,7 @@ class Signer:
         self.address: str = account.address
         self._account = account
         key = getattr(account, "key", None)
+        self._sign: Callable[..., bytes] | None
         if coincurve is not None and key is not None:
             private = coincurve.PrivateKey(bytes(key))
             self._sign = private.sign_recoverable

@@ -451,9 +451,9 @@ class Transactor:
         probe = {k: v for k, v in tx.items() if k in ("from", "to", "value", "data")}
         try:
             if self.chain.kind == "embedded" and probe.get("to"):
-                self.w3.eth.call(probe)  # type: ignore[arg-type]
+                self.w3.eth.call(probe)
                 return self.EMBEDDED_GAS_LIMIT
-            estimate = int(self.w3.eth.estimate_gas(probe))  # type: ignore[arg-type]
+            estimate = int(self.w3.eth.estimate_gas(probe))
         except _CONNECTION_ERRORS as exc:
             raise ChainUnavailable(f"node unreachable: {type(exc).__name__}") from None
         except Exception as exc:
@@ -465,7 +465,7 @@ class Transactor:
         limit goes along: without one a node assumes the block's, which a modest balance cannot cover."""
         probe = {k: v for k, v in tx.items() if k in ("from", "to", "value", "data", "gas")}
         try:
-            self.w3.eth.call(probe, "pending")  # type: ignore[arg-type]
+            self.w3.eth.call(probe, "pending")
         except _CONNECTION_ERRORS as exc:
             raise ChainUnavailable(f"node unreachable: {type(exc).__name__}") from None
         except Exception as exc:
@@ -697,8 +697,8 @@ class Transactor:
             if sent.error is not None and sent.undo is not None:
                 sent.undo()
                 sent.undo = None
-        for address, failed in failed_by_account.items():
-            self._repair_gaps(accounts[address], failed, [s for s in sents if s.sender == address])
+        for sender, failed in failed_by_account.items():
+            self._repair_gaps(accounts[sender], failed, [s for s in sents if s.sender == sender])
         return sents
 
     def _broadcast(self, sents: Sequence[Sent]) -> list[Any]:
@@ -1004,7 +1004,7 @@ class Transactor:
         try:
             # At the failed transaction's own block: same timestamp (deadline checks replay exactly); the
             # failed transaction changed no state, so this is the state it saw unless others shared its block.
-            self.w3.eth.call(call, block_identifier=receipt["blockNumber"])  # type: ignore[arg-type]
+            self.w3.eth.call(call, block_identifier=receipt["blockNumber"])
         except _CONNECTION_ERRORS as exc:
             return ChainUnavailable(f"node unreachable while explaining {tx_hash}: {type(exc).__name__}")
         except Exception as exc:

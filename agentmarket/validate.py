@@ -23,6 +23,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from eth_typing import ChecksumAddress
 from eth_utils.address import to_checksum_address
 
 from .errors import InvalidAddress, InvalidAmount, InvalidInput, NotAContract
@@ -85,7 +86,7 @@ def bps(value: Any, param: str, *, maximum: int = 10_000) -> int:
     return integer(value, param, maximum=maximum, what="basis points (int)")
 
 
-def address(value: Any, param: str, *, nonzero: bool = False) -> str:
+def address(value: Any, param: str, *, nonzero: bool = False) -> ChecksumAddress:
     """A checksummed address from a hex string, or from an object with an ``address`` (Agent, account,
     contract). Mixed case must be a valid EIP-55 checksum; ``nonzero`` refuses the zero address."""
     raw = getattr(value, "address", value) if not isinstance(value, (str, bytes)) else value

@@ -458,7 +458,7 @@ class AuctionClient:
         contract = self.contracts[kind]
         origin = self._origins.get((kind, int(auction_id)), self.from_block)
         logs = self.w3.eth.get_logs(
-            {  # type: ignore[arg-type]
+            {
                 "address": contract.address,
                 "fromBlock": origin,
                 "toBlock": "latest",

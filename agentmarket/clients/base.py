@@ -9,6 +9,7 @@ import re
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from eth_account.signers.local import LocalAccount
+from eth_typing import ChecksumAddress
 from eth_utils import event_abi_to_log_topic, to_checksum_address
 from hexbytes import HexBytes
 from web3 import Web3
@@ -62,9 +63,9 @@ ERC1271_ABI: list[dict[str, Any]] = [
 # -- ERC-20 and ERC-1271 ----------------------------------------------------------------------------------
 
 
-def contract_address(address: str | Contract) -> str:
+def contract_address(address: str | Contract) -> ChecksumAddress:
     """The checksummed address of a web3 contract or an address string."""
-    return str(address.address) if isinstance(address, Contract) else validate.address(address, "address")
+    return address.address if isinstance(address, Contract) else validate.address(address, "address")
 
 
 def erc20(w3: Web3, asset: str) -> Contract:
@@ -130,10 +131,10 @@ class ContractClient:
         self.w3 = chain.w3
         addr = contract_address(address)
         self.contract: Contract = self.w3.eth.contract(
-            address=addr,  # type: ignore[call-overload]
+            address=addr,
             abi=load_artifact(self.ARTIFACT)["abi"],
         )
-        self.address: str = addr
+        self.address: ChecksumAddress = addr
         self.account = account
         self.from_block = from_block
         self._events = {name: getattr(self.contract.events, name)() for name in self.EVENTS}

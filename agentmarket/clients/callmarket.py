@@ -268,7 +268,7 @@ class CallMarketClient(ContractClient):
         batch_id = ref.id if isinstance(ref, CallBatch) else int(ref)
         logs = self.w3.eth.get_logs(
             {
-                "address": self.address,  # type: ignore[typeddict-item]
+                "address": self.address,
                 "fromBlock": self.from_block,
                 "toBlock": "latest",
                 "topics": [

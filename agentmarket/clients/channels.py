@@ -14,7 +14,8 @@ from enum import IntEnum
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
-from eth_utils import to_checksum_address
+from eth_typing import ABIComponent
+from eth_utils import filter_abi_by_type, to_checksum_address
 from web3.contract import Contract
 from web3.logs import DISCARD
 
@@ -136,11 +137,10 @@ class ChannelClient:
         self.domain = VoucherDomain(chain.chain_id, contract.address)
         self.last_receipt: Any = None
         self._event_by_topic: dict[bytes, Any] = {}
-        for entry in contract.abi:
-            if entry.get("type") == "event":
-                types = ",".join(_abi_type(i) for i in entry["inputs"])
-                topic = bytes(self.w3.keccak(text=f"{entry['name']}({types})"))
-                self._event_by_topic[topic] = getattr(contract.events, entry["name"])()
+        for entry in filter_abi_by_type("event", contract.abi):
+            types = ",".join(_abi_type(i) for i in entry["inputs"])
+            topic = bytes(self.w3.keccak(text=f"{entry['name']}({types})"))
+            self._event_by_topic[topic] = getattr(contract.events, entry["name"])()
 
     def __repr__(self) -> str:
         return f"ChannelClient(account={self.address}, contract={self.contract.address})"
@@ -601,7 +601,7 @@ def _id(channel_id: bytes | str) -> bytes:
     return validate.bytes32(channel_id, "channel", allow_none=False)
 
 
-def _abi_type(param: dict[str, Any]) -> str:
+def _abi_type(param: ABIComponent) -> str:
     kind = str(param["type"])
     if kind.startswith("tuple"):
         return "(" + ",".join(_abi_type(c) for c in param["components"]) + ")" + kind[len("tuple") :]

@@ -133,7 +133,7 @@ class EscrowClient(ContractClient):
         """Rebuild deal ``deal_id`` from its events."""
         deal_id = _deal_id(deal_id)
         logs = self.w3.eth.get_logs(
-            {  # type: ignore[arg-type]
+            {
                 "address": self.address,
                 "fromBlock": self.from_block,
                 "toBlock": "latest",
@@ -159,7 +159,7 @@ class EscrowClient(ContractClient):
         """Every deal rebuilt from events, optionally those where ``party`` is buyer/seller/arbiter
         (or exactly ``role``), and in ``state`` (one or several)."""
         logs = self.w3.eth.get_logs(
-            {  # type: ignore[arg-type]
+            {
                 "address": self.address,
                 "fromBlock": self.from_block,
                 "toBlock": "latest",

@@ -634,7 +634,7 @@ class OffersClient(ContractClient):
         remaining and minimum fill, signature. Returns the quantity a fill would take (default: the rest).
         Raises InvalidState / InvalidInput / NotAuthorized / SignatureError."""
         signed = offer if isinstance(offer, SignedOffer) else None
-        o = signed.offer if signed else offer  # type: ignore[union-attr]
+        o = signed.offer if signed else offer
         assert isinstance(o, Offer)
         if signed is not None and signed.domain != self.domain:
             raise SignatureError(
@@ -998,7 +998,7 @@ class OfferBookView:
         logs = w3.eth.get_logs(
             {
                 "address": self.client.address,
-                "fromBlock": self._next_block,  # type: ignore
+                "fromBlock": self._next_block,
                 "toBlock": head,
             }
         )

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..clients.channels import ETH, ChannelClient
+from ..clients.channels import ChannelClient
+from ..types import ETH
 from . import GasEnv, scenario
 
 DEPOSIT = 10**18

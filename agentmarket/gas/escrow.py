@@ -10,7 +10,9 @@ from datetime import timedelta
 from typing import Any
 
 from eth_account import Account
+from eth_typing import HexStr
 from eth_utils import keccak
+from hexbytes import HexBytes
 
 from ..clients.escrow import EscrowClient
 from ..compiler import load_artifact
@@ -23,8 +25,20 @@ SPEC = b"\x5e" * 32  # a real deal always carries a terms hash: measure with non
 
 
 def _gas(env: GasEnv, deal_or_receipt: Deal | Any) -> int:
-    tx = deal_or_receipt.tx_hash if isinstance(deal_or_receipt, Deal) else deal_or_receipt["transactionHash"]
+    if not isinstance(deal_or_receipt, Deal):
+        tx: HexStr | HexBytes = deal_or_receipt["transactionHash"]
+    elif deal_or_receipt.tx_hash is None:  # a Deal rebuilt from events, not returned by its transaction
+        raise ValueError("gas scenario: the deal carries no transaction hash to measure")
+    else:
+        tx = HexStr(deal_or_receipt.tx_hash)
     return int(env.chain.w3.eth.get_transaction_receipt(tx)["gasUsed"])
+
+
+def _address(client: EscrowClient) -> str:
+    """The address ``client`` acts as (every scenario party is a funded account)."""
+    if client.account is None:
+        raise ValueError("gas scenario: a party client without an account")
+    return str(client.account.address)
 
 
 def _parties(env: GasEnv) -> tuple[EscrowClient, EscrowClient, EscrowClient]:
@@ -40,12 +54,12 @@ def _warm(buyer: EscrowClient, seller: str, **terms: Any) -> Deal:
 
 def _submitted(env: GasEnv, **terms: Any) -> tuple[EscrowClient, EscrowClient, EscrowClient, Deal]:
     buyer, seller, arbiter = _parties(env)
-    _warm(buyer, seller.account.address)  # type: ignore[union-attr]
+    _warm(buyer, _address(seller))
     deal = buyer.create(
-        seller.account.address,
+        _address(seller),
         PRICE,
         deliver_by=DAY,
-        terms_hash=SPEC,  # type: ignore
+        terms_hash=SPEC,
         **terms,
     )
     return buyer, seller, arbiter, seller.submit(deal, b"\x01" * 32)
@@ -54,8 +68,8 @@ def _submitted(env: GasEnv, **terms: Any) -> tuple[EscrowClient, EscrowClient, E
 @scenario("escrow.fund_eth")
 def fund_eth(env: GasEnv) -> int:
     buyer, seller, _ = _parties(env)
-    _warm(buyer, seller.account.address)  # type: ignore[union-attr]
-    return _gas(env, buyer.create(seller.account.address, PRICE, deliver_by=DAY, terms_hash=SPEC))  # type: ignore
+    _warm(buyer, _address(seller))
+    return _gas(env, buyer.create(_address(seller), PRICE, deliver_by=DAY, terms_hash=SPEC))
 
 
 @scenario("escrow.fund_erc20")
@@ -63,14 +77,14 @@ def fund_erc20(env: GasEnv) -> int:
     buyer, seller, _ = _parties(env)
     token = _deploy_token(env)
     tx = env.chain.transactor
-    tx.transact(env.chain.accounts[0], token.functions.mint(buyer.account.address, 100 * PRICE))  # type: ignore
+    tx.transact(env.chain.accounts[0], token.functions.mint(_address(buyer), 100 * PRICE))
     buyer.approve(token.address, 10 * PRICE)  # a standing allowance, decreased (not zeroed) by the pull
-    _warm(buyer, seller.account.address, asset=token.address)  # type: ignore[union-attr]
+    _warm(buyer, _address(seller), asset=token.address)
     deal = buyer.create(
-        seller.account.address,
+        _address(seller),
         PRICE,
         deliver_by=DAY,
-        asset=token.address,  # type: ignore
+        asset=token.address,
         terms_hash=SPEC,
     )
     return _gas(env, deal)
@@ -90,11 +104,11 @@ def accept(env: GasEnv) -> int:
 @scenario("escrow.refund")
 def refund(env: GasEnv) -> int:
     buyer, seller, _ = _parties(env)
-    _warm(buyer, seller.account.address)  # type: ignore[union-attr]
+    _warm(buyer, _address(seller))
     deal = buyer.create(
-        seller.account.address,
+        _address(seller),
         PRICE,
-        deliver_by=timedelta(hours=1),  # type: ignore
+        deliver_by=timedelta(hours=1),
         terms_hash=SPEC,
     )
     env.chain.advance_time(2 * 3600)
@@ -103,9 +117,9 @@ def refund(env: GasEnv) -> int:
 
 @scenario("escrow.dispute")
 def dispute(env: GasEnv) -> int:
-    buyer, _, arbiter, deal = _submitted(
+    buyer, _, _, deal = _submitted(
         env,
-        arbiter=_parties(env)[2].account.address,  # type: ignore
+        arbiter=_address(_parties(env)[2]),
         arbiter_fee_bps=100,
     )
     return _gas(env, buyer.dispute(deal))
@@ -115,7 +129,7 @@ def dispute(env: GasEnv) -> int:
 def resolve(env: GasEnv) -> int:
     buyer, _, arbiter, deal = _submitted(
         env,
-        arbiter=_parties(env)[2].account.address,  # type: ignore
+        arbiter=_address(_parties(env)[2]),
         arbiter_fee_bps=100,
     )
     deal = buyer.dispute(deal)
@@ -129,7 +143,7 @@ BATCH = 50
 def batch_accept_per_deal(env: GasEnv) -> int:
     """One buyer accepts 50 deals with 50 distinct (existing, funded) sellers in one acceptMany."""
     buyer, seller0, _ = _parties(env)
-    _warm(buyer, seller0.account.address)  # type: ignore[union-attr]
+    _warm(buyer, _address(seller0))
     tx, fns = env.chain.transactor, buyer.contract.functions
     deals = []
     for i in range(BATCH):  # setup with fixed gas limits: no estimation, so the scenario stays fast

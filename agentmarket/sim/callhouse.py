@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eth_abi import decode as abi_decode  # type: ignore[attr-defined]
-from eth_utils import keccak  # type: ignore[attr-defined]
+from eth_abi import decode as abi_decode
+from eth_utils import keccak
 
 from ..agent import Agent
 from ..calldata import calldata
@@ -73,7 +73,7 @@ class CallHouse:
 
     def held(self) -> int:
         """ETH the CallMarket contract holds (locked orders and credits)."""
-        return int(self.chain.w3.eth.get_balance(self.cm.address))  # type: ignore[arg-type]
+        return int(self.chain.w3.eth.get_balance(self.cm.address))
 
     def run_round(
         self, buyers: Sequence[Trader], sellers: Sequence[Trader], round_: int, rng: random.Random

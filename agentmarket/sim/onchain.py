@@ -152,7 +152,7 @@ class AuctionHouse:
         with contextlib.ExitStack() as stack:
             for agent, _, _, value, unit_price in items:
                 stack.enter_context(self._spend(agent, value, unit_price))
-            receipts = self.tx.transact_many(
+            receipts: list[Any] = self.tx.transact_many(
                 [
                     TxRequest(agent.account, fn, value=value, gas=GAS[gas])
                     for agent, fn, gas, value, _ in items

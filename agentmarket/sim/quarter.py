@@ -554,9 +554,7 @@ class _Quarter:
 
 def event_totals(escrow: EscrowClient, buyers: Sequence[str], from_block: int = 0) -> dict[str, BuyerTotals]:
     """Each buyer's figures folded from the escrow's events (``from_block`` on), in one log query."""
-    logs = escrow.w3.eth.get_logs(
-        {"address": escrow.address, "fromBlock": from_block, "toBlock": "latest"}  # type: ignore[typeddict-item]
-    )
+    logs = escrow.w3.eth.get_logs({"address": escrow.address, "fromBlock": from_block, "toBlock": "latest"})
     deals = escrow._fold(logs)
     out = {b: BuyerTotals() for b in buyers}
     for d in deals.values():

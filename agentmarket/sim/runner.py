@@ -43,8 +43,8 @@ from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 from typing import Any
 
-from eth_abi import decode as abi_decode  # type: ignore[attr-defined]
-from eth_utils import keccak  # type: ignore[attr-defined]
+from eth_abi import decode as abi_decode
+from eth_utils import keccak
 
 from ..agent import Agent, resource_id
 from ..calldata import calldata
@@ -885,7 +885,7 @@ class ComputeMarketSim:
         escrow = self._escrow_client
         address = escrow.address
         abi = escrow.contract.abi
-        from eth_utils import event_abi_to_log_topic  # type: ignore[attr-defined]
+        from eth_utils import event_abi_to_log_topic
 
         def topic(name: str) -> str:
             entry = next(e for e in abi if e.get("type") == "event" and e["name"] == name)

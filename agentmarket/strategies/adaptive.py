@@ -58,7 +58,7 @@ class _Stats:
     @property
     def means(self) -> list[float]:
         """Mean reward per arm (0 for arms never pulled)."""
-        return [s / c if c else 0.0 for s, c in zip(self.sums, self.counts)]
+        return [s / c if c else 0.0 for s, c in zip(self.sums, self.counts, strict=True)]
 
     def update(self, arm: int, reward: float) -> None:
         """Record ``reward`` for ``arm``."""
@@ -83,7 +83,10 @@ class UCB1(_Stats):
         if untried:
             return rng.choice(untried)
         total = sum(self.counts)
-        scores = [m + self.c * math.sqrt(2.0 * math.log(total) / n) for m, n in zip(self.means, self.counts)]
+        scores = [
+            m + self.c * math.sqrt(2.0 * math.log(total) / n)
+            for m, n in zip(self.means, self.counts, strict=True)
+        ]
         return self.best(rng, scores)
 
 
@@ -102,7 +105,7 @@ class EpsilonGreedy(_Stats):
         eps = self.epsilon / (1.0 + self.decay * sum(self.counts))
         if rng.random() < eps:
             return rng.randrange(len(self.counts))
-        scores = [math.inf if n == 0 else m for m, n in zip(self.means, self.counts)]
+        scores = [math.inf if n == 0 else m for m, n in zip(self.means, self.counts, strict=True)]
         return self.best(rng, scores)
 
 

@@ -17,6 +17,7 @@ all of them the same way. Amounts are integers in the asset's smallest unit.
 from __future__ import annotations
 
 import enum
+import itertools
 import random
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -191,7 +192,7 @@ class CostCurve:
         """Cost (rounded up) of delivering within ``delivery_seconds``."""
         if delivery_seconds < self.fastest:
             raise ValueError("delivery faster than the cost curve allows")
-        for (d0, c0), (d1, c1) in zip(self.points, self.points[1:]):
+        for (d0, c0), (d1, c1) in itertools.pairwise(self.points):
             if delivery_seconds <= d1:
                 return c0 + -(-(c1 - c0) * (delivery_seconds - d0) // (d1 - d0))
         return self.points[-1][1]

@@ -123,7 +123,7 @@ class Preferences:
 
     def utility(self, terms: Terms) -> float:
         """Additive utility of ``terms`` in ``[0, 1]``."""
-        return sum(w * s for w, s in zip(self.weights.as_tuple(), self.scores(terms)))
+        return sum(w * s for w, s in zip(self.weights.as_tuple(), self.scores(terms), strict=True))
 
     def in_range(self, terms: Terms) -> bool:
         """True when no issue is worse than this side's reservation on it."""

@@ -78,9 +78,13 @@ class ChainMachine(RuleBasedStateMachine):
         for r in results:
             if isinstance(r, Exception):
                 raise r
-        out: dict[tuple[str, str], int] = {(h, ETH): int(r, 16) for h, r in zip(holders, results)}
+        # results = ETH balances of holders, then the token balance calls, then the caller's calls:
+        # each zip takes the head of a longer list on purpose
+        out: dict[tuple[str, str], int] = {
+            (h, ETH): int(r, 16) for h, r in zip(holders, results, strict=False)
+        }
         rest = [bytes.fromhex(r[2:]) for r in results[len(holders) :]]
-        for (t, h), r in zip(e.balance_keys, rest):
+        for (t, h), r in zip(e.balance_keys, rest, strict=False):
             out[(h, t)] = as_uint(r)
         return rest[len(e.balance_keys) :], out
 

@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
 from eth_account import Account
 from service_helpers import ETHER, GatewayProcess, make_agent
 

@@ -69,6 +69,13 @@ def test_bad_scheme():
         Chain.connect("ftp://example")
 
 
+@pytest.mark.parametrize("url", ["ws://127.0.0.1:8546", "wss://node.example/rpc"])
+def test_websocket_url_is_a_config_error(url):
+    # web3 8 has no synchronous WebSocket provider: a typed error naming the fix, before any connection
+    with pytest.raises(ConfigError, match="http:// or https://"):
+        Chain.connect(url)
+
+
 def test_connect_with_env_key_for_unfunded_account(anvil: Chain, monkeypatch):
     monkeypatch.setenv("AGENTMARKET_PRIVATE_KEYS", KNOWN_KEY)
     with pytest.raises(ConfigError) as info:
@@ -114,8 +121,9 @@ def test_anvil_stops_when_owner_is_killed(tmp_path):
         except ProcessLookupError:
             return
         try:  # reap if it became our zombie (it is not our child, so normally init reaps it)
-            if open(f"/proc/{pid}/stat").read().split()[2] == "Z":
-                return
+            with open(f"/proc/{pid}/stat") as stat:
+                if stat.read().split()[2] == "Z":
+                    return
         except FileNotFoundError:
             return
         time.sleep(0.05)
