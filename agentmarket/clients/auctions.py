@@ -44,30 +44,8 @@ from ..errors import (
     UnsafeTerms,
 )
 from ..types import BPS, ETH, ZERO_ADDRESS
+from .base import allowance_of, balance_of, erc20
 
-_ERC20_ABI = [
-    {
-        "type": "function",
-        "name": "balanceOf",
-        "stateMutability": "view",
-        "inputs": [{"name": "a", "type": "address"}],
-        "outputs": [{"name": "", "type": "uint256"}],
-    },
-    {
-        "type": "function",
-        "name": "allowance",
-        "stateMutability": "view",
-        "inputs": [{"name": "o", "type": "address"}, {"name": "s", "type": "address"}],
-        "outputs": [{"name": "", "type": "uint256"}],
-    },
-    {
-        "type": "function",
-        "name": "approve",
-        "stateMutability": "nonpayable",
-        "inputs": [{"name": "s", "type": "address"}, {"name": "v", "type": "uint256"}],
-        "outputs": [],
-    },
-]
 U96 = 2**96 - 1
 
 
@@ -652,19 +630,18 @@ class AuctionClient:
             if balance < amount:
                 raise InsufficientFunds(f"{me} holds {balance} wei, needs {amount} plus gas")
             return
-        token = self.w3.eth.contract(address=to_checksum_address(asset), abi=_ERC20_ABI)
-        balance = int(token.functions.balanceOf(me).call())
+        balance = balance_of(self.w3, asset, me)
         if balance < amount:
             raise InsufficientFunds(f"{me} holds {balance} of token {asset}, needs {amount}")
         spender = self.contracts[kind].address
-        allowance = int(token.functions.allowance(me, spender).call())
+        allowance = allowance_of(self.w3, asset, me, spender)
         if allowance < amount:
             if not approve:
                 raise InsufficientAllowance(
                     f"{kind.value} may spend {allowance} of {asset} for {me}, needs {amount} "
                     "(pass approve=True to approve exactly that)"
                 )
-            self._send(kind, token.functions.approve(spender, amount))
+            self._send(kind, erc20(self.w3, asset).functions.approve(spender, amount))
 
     def _current(self, ref: AuctionRef) -> Auction:
         return self.refresh(ref)

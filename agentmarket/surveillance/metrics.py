@@ -25,6 +25,8 @@ from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+from ..sim.stats import mean_ci95 as _sim_mean_ci95
+
 K = TypeVar("K", bound=Hashable)
 
 __all__ = [
@@ -42,27 +44,14 @@ __all__ = [
     "shares",
 ]
 
-# Two-sided 97.5% quantiles of Student's t for small samples (df 1..30); beyond 30 the normal 1.96 is
-# within 4% and used instead. Written out so the library needs no scipy.
-_T975 = (
-    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
-    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
-    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
-)  # fmt: skip
-
 
 def mean_ci95(values: Sequence[float]) -> tuple[float, float, float]:
-    """Mean and the two ends of its 95% t-interval. One value gives an interval of zero width."""
-    n = len(values)
-    if n == 0:
+    """Mean and the two ends of its 95% t-interval (the simulator's t quantiles,
+    :func:`agentmarket.sim.stats.t975`). One value gives an interval of zero width."""
+    if not values:
         raise ValueError("mean_ci95 needs at least one value")
-    mean = sum(values) / n
-    if n == 1:
-        return mean, mean, mean
-    var = sum((v - mean) ** 2 for v in values) / (n - 1)
-    t = _T975[n - 2] if n - 1 <= len(_T975) else 1.96
-    half = t * math.sqrt(var / n)
-    return mean, mean - half, mean + half
+    mean, (lo, hi) = _sim_mean_ci95(values)
+    return mean, lo, hi
 
 
 def shares(volumes: Mapping[K, int] | Mapping[K, float]) -> dict[K, float]:
