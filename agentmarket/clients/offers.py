@@ -275,6 +275,11 @@ class Offer:
         """What the maker pays for a fill of ``quantity``: the bond (sell offer) or the price (buy request)."""
         return self.bond(quantity) if self.side == Side.SELL else self.price(quantity)
 
+    def fill_terms_hash(self, start: int, quantity: int) -> bytes:
+        """termsHash of the deal a fill of ``quantity`` units from unit ``start`` opens:
+        keccak256(abi.encode(termsHash, start, quantity)) (the contract's ``OfferLib.fillTermsHash``)."""
+        return keccak(self.terms_hash + int(start).to_bytes(32, "big") + int(quantity).to_bytes(32, "big"))
+
     def parties(self, taker: str) -> tuple[str, str]:
         """(buyer, seller) of a fill by ``taker``."""
         taker = to_checksum_address(taker)
@@ -385,11 +390,28 @@ OfferRef = Offer | SignedOffer
 
 @dataclass(frozen=True)
 class OfferStatus:
-    """The OfferBook's record of one offer digest."""
+    """One offer digest: its fill chain's end (from ``OfferFilled`` events) and the book's flags."""
 
-    filled: int
-    validated: bool  # posted, or its signature was verified by an earlier fill
+    filled: int  # units filled so far: where the next fill starts
+    posted: bool  # posted on chain (fills need no signature)
     cancelled: bool
+    last: FillLink | None = None  # the latest fill (what ``fillAfter`` needs), None before the head fill
+
+
+@dataclass(frozen=True)
+class FillLink:
+    """A fill of an offer as the proof of where the next one starts (the contract's ``FillLink``)."""
+
+    start: int
+    quantity: int
+    deal: Deal  # the deal it opened, with its current terms
+
+    def as_tuple(self) -> tuple[int, int, tuple[Any, ...]]:
+        return (self.start, self.quantity, self.deal.terms.as_tuple())
+
+
+#: The ``FillLink`` of a head fill in ``fillMany`` (quantity 0 means "starts at unit 0").
+_NO_LINK: tuple[int, int, tuple[Any, ...]] = (0, 0, (ZERO_ADDRESS,) * 4 + (0,) * 2 + (b"\x00" * 32,) + (0,) * 8)
 
 
 @dataclass(frozen=True)
@@ -486,14 +508,48 @@ class OffersClient(ContractClient):
         return (offer.offer if isinstance(offer, SignedOffer) else offer).digest(self.domain)
 
     def status(self, offer: OfferRef | bytes) -> OfferStatus:
+        """Flags from the book, filled quantity and latest fill from its ``OfferFilled`` events."""
         h = offer if isinstance(offer, bytes) else self.hash(offer)
-        filled, validated, cancelled = self.contract.functions.offerStatus(h).call()
-        return OfferStatus(int(filled), bool(validated), bool(cancelled))
+        posted, cancelled = self.contract.functions.offerStatus(h).call()
+        last = self.last_fill(h)
+        return OfferStatus(last.start + last.quantity if last else 0, bool(posted), bool(cancelled), last)
+
+    def last_fill(self, offer: OfferRef | bytes) -> FillLink | None:
+        """The latest fill of an offer (the end of its fill chain), from ``OfferFilled`` events; None when
+        it has none. Its deal's terms are rebuilt from the escrow's events (current after releases)."""
+        h = offer if isinstance(offer, bytes) else self.hash(offer)
+        topic = next(t for t, n in self._topics.items() if n == "OfferFilled")
+        logs = self.w3.eth.get_logs(
+            {
+                "address": self.address,
+                "fromBlock": self.from_block,
+                "toBlock": "latest",
+                # hex strings: eth-tester does not match HexBytes topics
+                "topics": ["0x" + bytes(topic).hex(), "0x" + bytes(h).hex()],
+            }
+        )
+        best: tuple[int, int, int] | None = None  # (filled, quantity, deal id)
+        for log in logs:
+            args = self._events["OfferFilled"].process_log(log)["args"]
+            filled = int(args["filled"])
+            if best is None or filled > best[0]:
+                best = (filled, int(args["quantity"]), int(args["dealId"]))
+        if best is None:
+            return None
+        filled, quantity, deal_id = best
+        return FillLink(filled - quantity, quantity, self.escrow.deal(deal_id))
 
     def remaining(self, offer: OfferRef) -> int:
-        """Units still fillable now (0 if expired, cancelled or voided by the counter) — from the chain."""
+        """Units still fillable now (0 if expired, cancelled or voided by the counter): the chain's
+        ``remainingFrom`` at the end of the offer's fill chain."""
         o = offer.offer if isinstance(offer, SignedOffer) else offer
-        return int(self.contract.functions.remaining(o.as_tuple()).call())
+        start = self.status(o).filled
+        return int(self.contract.functions.remainingFrom(o.as_tuple(), start).call())
+
+    def fill_deal_id(self, offer: OfferRef | bytes, start: int) -> int:
+        """The escrow deal id of the fill of an offer that starts at unit ``start``."""
+        h = offer if isinstance(offer, bytes) else self.hash(offer)
+        return int(self.contract.functions.fillDealId(h, int(start)).call())
 
     def counter(self, maker: str | None = None) -> int:
         who = validate.address(maker, "maker") if maker is not None else self._me()
@@ -666,7 +722,7 @@ class OffersClient(ContractClient):
             raise InvalidInput(f"fill of {q} is below the offer's minimum fill {o.min_fill}")
         if o.arbiter != ZERO_ADDRESS and o.arbiter == who:
             raise InvalidInput("the offer's arbiter cannot be its taker")
-        if not st.validated:
+        if not st.posted:
             if signed is None:
                 raise SignatureError(f"offer {_hex(h)} is not posted on chain: a signature is needed")
             self.verify_signature(signed)
@@ -683,8 +739,15 @@ class OffersClient(ContractClient):
         self._ensure_legs(o, q, approve=approve)
         sig = offer.signature if isinstance(offer, SignedOffer) else b""
         value = o.taker_leg(q) if o.is_eth else 0
+        last = self.last_fill(o.digest(self.domain))
+        # the head fill starts at unit 0; a later one proves where the chain ends with the latest fill
+        fn = (
+            self.contract.functions.fill(o.as_tuple(), sig, q)
+            if last is None
+            else self.contract.functions.fillAfter(o.as_tuple(), sig, q, last.as_tuple())
+        )
         receipt = self._send(
-            self.contract.functions.fill(o.as_tuple(), sig, q),
+            fn,
             value=value,
             gas_key="offers.fill_signed_eth" if o.is_eth else "offers.fill_signed_erc20",
         )
@@ -701,7 +764,7 @@ class OffersClient(ContractClient):
         self._me()
         if not items:
             raise InvalidInput("empty batch")
-        calls: list[tuple[Any, bytes, int]] = []
+        calls: list[tuple[Any, bytes, int, Any]] = []
         value = 0
         per_asset: dict[str, int] = {}
         for ref, q in items:
@@ -713,7 +776,9 @@ class OffersClient(ContractClient):
                 value += o.taker_leg(int(q))
             else:
                 per_asset[o.asset] = per_asset.get(o.asset, 0) + o.taker_leg(int(q))
-            calls.append((o.as_tuple(), ref.signature if isinstance(ref, SignedOffer) else b"", int(q)))
+            last = self.last_fill(o.digest(self.domain))
+            link = _NO_LINK if last is None else last.as_tuple()
+            calls.append((o.as_tuple(), ref.signature if isinstance(ref, SignedOffer) else b"", int(q), link))
         self._ensure_balance(ETH, value)
         for asset, amount in per_asset.items():
             self._ensure_allowance(asset, self._me(), amount, approve=approve, whose="your")
@@ -747,8 +812,8 @@ class OffersClient(ContractClient):
         st = self.status(h)
         if st.cancelled:
             raise InvalidState(f"offer {_hex(h)} was cancelled")
-        if st.validated:
-            raise InvalidState(f"offer {_hex(h)} is already posted or validated by a fill")
+        if st.posted:
+            raise InvalidState(f"offer {_hex(h)} is already posted")
         if self.now() > offer.expiry:
             raise InvalidState(f"offer expired at {offer.expiry}")
         if offer.counter != self.counter(me):

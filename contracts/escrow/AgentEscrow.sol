@@ -71,33 +71,60 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, Credits {
         address asset = deal.asset;
         if (asset == address(0)) {
             if (msg.value != deal.amount) revert EscrowWrongValue(deal.amount, msg.value);
-            return _open(deal, deal.amount, state);
+            return _open(0, deal, deal.amount, state);
         }
         if (msg.value != 0) revert EscrowWrongValue(0, msg.value);
         uint256 received = Asset.wrap(asset).pullMeasured(msg.sender, deal.amount);
-        if (received == deal.amount) return _open(deal, received, state);
+        if (received == deal.amount) return _open(0, deal, received, state);
         if (received == 0) revert EscrowZeroAmount();
         Deal memory adjusted = deal;
         adjusted.amount = _toUint128(received);
-        return _openAdjusted(adjusted, received, state);
+        return _openAdjusted(0, adjusted, received, state);
     }
 
     /// @inheritdoc IAgentEscrow
     function openFor(Deal calldata deal, bool bondPosted) external payable nonReentrant returns (uint256 dealId) {
+        return _openFor(0, deal, bondPosted);
+    }
+
+    /// @inheritdoc IAgentEscrow
+    function openForKey(bytes32 key, Deal calldata deal, bool bondPosted)
+        external
+        payable
+        nonReentrant
+        returns (uint256 dealId)
+    {
+        dealId = DealLib.keyedId(msg.sender, key);
+        // A key opens one deal, ever (deal words are never cleared): the market's once-only guarantee.
+        if (!_deals[dealId].isEmpty()) revert EscrowDealExists(dealId);
+        return _openFor(dealId, deal, bondPosted);
+    }
+
+    /// @dev openFor under `dealId` (0: the next sequential id).
+    function _openFor(uint256 dealId, Deal calldata deal, bool bondPosted) private returns (uint256) {
         uint256 admittedAt = _markets[msg.sender].admittedAt;
         if (admittedAt == 0 || block.timestamp < admittedAt) revert EscrowNotMarket(msg.sender);
         _validate(deal);
-        uint256 bond = bondPosted ? deal.bond : 0;
-        uint256 expected = uint256(deal.amount) + bond;
-        DealState state = (deal.bond == 0 || bondPosted) ? DealState.Funded : DealState.AwaitingBond;
-        if (deal.asset == address(0)) {
+        uint256 bond = deal.bond;
+        uint256 expected = uint256(deal.amount) + (bondPosted ? bond : 0);
+        DealState state = (bond == 0 || bondPosted) ? DealState.Funded : DealState.AwaitingBond;
+        address asset = deal.asset;
+        if (asset == address(0)) {
             if (msg.value != expected) revert EscrowWrongValue(expected, msg.value);
-            return _open(deal, expected, state);
+            return _open(dealId, deal, expected, state);
         }
         if (msg.value != 0) revert EscrowWrongValue(0, msg.value);
-        uint256 received = _receiveFromMarket(deal.asset, expected);
+        (uint256 received, AssetTotals word) = _receiveFromMarket(asset, expected);
         // slither-disable-next-line incorrect-equality -- token amounts measured by balance difference, not balances
-        if (received == expected) return _open(deal, expected, state);
+        if (received == expected) {
+            // the totals word read by _receiveFromMarket is still current (nonReentrant: no token callback
+            // can have moved it), so it is written back without a second read
+            if (dealId == 0) dealId = nextDealId++;
+            _deals[dealId] = DealLib.pack(DealLib.hashCalldata(deal), state, 0);
+            _lockKnown(asset, word, expected);
+            _emitCreated(dealId, deal, state);
+            return dealId;
+        }
         // slither-disable-next-line incorrect-equality -- exactly nothing arrived: no deal to open
         if (received == 0) revert EscrowZeroAmount();
         // Fee-on-transfer: both legs lost the same share in transit; split what arrived pro rata.
@@ -107,21 +134,50 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, Credits {
         if (amount == 0) revert EscrowZeroAmount();
         adjusted.amount = _toUint128(amount);
         if (bondPosted) adjusted.bond = _toUint128(received - amount);
-        return _openAdjusted(adjusted, received, state);
+        return _openAdjusted(dealId, adjusted, received, state);
     }
 
-    function _open(Deal calldata deal, uint256 lockedValue, DealState state) private returns (uint256 dealId) {
-        dealId = nextDealId++;
+    /// @dev Store and announce a deal under `dealId` (0: the next sequential id).
+    function _open(uint256 dealId, Deal calldata deal, uint256 lockedValue, DealState state)
+        private
+        returns (uint256)
+    {
+        if (dealId == 0) dealId = nextDealId++;
         _deals[dealId] = DealLib.pack(DealLib.hashCalldata(deal), state, 0);
         _lock(deal.asset, lockedValue);
-        emit DealCreated(dealId, deal.buyer, deal.seller, deal, state, msg.sender);
+        _emitCreated(dealId, deal, state);
+        return dealId;
     }
 
-    function _openAdjusted(Deal memory deal, uint256 lockedValue, DealState state) private returns (uint256 dealId) {
-        dealId = nextDealId++;
+    /// @dev `emit DealCreated(dealId, deal.buyer, deal.seller, deal, state, msg.sender)` from the calldata
+    /// words as they are (the ABI encoder would re-check every field: ~1k gas a deal). Every field was read,
+    /// so checked for dirty bits, by {_validate} and the caller, except the two windows and the penalty rate
+    /// (read there only when promisedBy is 0): checked here.
+    function _emitCreated(uint256 dealId, Deal calldata deal, DealState state) private {
+        bytes32 topic = DealCreated.selector;
+        assembly ("memory-safe") {
+            // reviewWindow, rulingWindow (uint32, words 9 and 10), penaltyBpsPerHour (uint16, word 11)
+            if or(
+                or(shr(32, calldataload(add(deal, 0x120))), shr(32, calldataload(add(deal, 0x140)))),
+                shr(16, calldataload(add(deal, 0x160)))
+            ) { revert(0, 0) }
+            let p := mload(0x40)
+            calldatacopy(p, deal, 0x1e0)
+            mstore(add(p, 0x1e0), state)
+            mstore(add(p, 0x200), caller())
+            log4(p, 0x220, topic, dealId, calldataload(deal), calldataload(add(deal, 0x20)))
+        }
+    }
+
+    function _openAdjusted(uint256 dealId, Deal memory deal, uint256 lockedValue, DealState state)
+        private
+        returns (uint256)
+    {
+        if (dealId == 0) dealId = nextDealId++;
         _deals[dealId] = DealLib.pack(DealLib.hashMemory(deal), state, 0);
         _lock(deal.asset, lockedValue);
         emit DealCreated(dealId, deal.buyer, deal.seller, deal, state, msg.sender);
+        return dealId;
     }
 
     function _validate(Deal calldata deal) private view {
@@ -624,6 +680,12 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, Credits {
         }
     }
 
+    /// @dev {_lock} of a totals word already read in this call (no second read).
+    function _lockKnown(address asset, AssetTotals word, uint256 value) private {
+        if (word.locked() + value > TotalsLib.MAX_LOCKED) revert EscrowAccountingOverflow();
+        _totals[asset] = word.addLocked(value);
+    }
+
     /// @dev Move `value` out of the locked total of `asset`, `fee` of it into owed fees (one read, one write).
     /// The check follows the write so that the read and the write share one slot computation; the rare
     /// branch (fees beyond 96 bits, only in huge-supply tokens) rewrites it and credits the fee instead, so a
@@ -642,10 +704,13 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, Credits {
     }
 
     /// @dev Market funding: count tokens already sent to the escrow beyond its books, pull the shortfall
-    /// from the market, and return what arrived (at most `expected`; any surplus stays unaccounted). Refuses
-    /// an asset whose balance is below its books.
-    function _receiveFromMarket(address asset, uint256 expected) private returns (uint256 received) {
-        AssetTotals word = _totals[asset];
+    /// from the market, and return what arrived (at most `expected`; any surplus stays unaccounted) with the
+    /// asset's totals word it read. Refuses an asset whose balance is below its books.
+    function _receiveFromMarket(address asset, uint256 expected)
+        private
+        returns (uint256 received, AssetTotals word)
+    {
+        word = _totals[asset];
         uint256 accounted = word.locked() + word.fees() + _creditTotals[asset];
         uint256 balance = Asset.wrap(asset).selfBalance();
         // Books above the balance: the token took coins from the escrow (negative rebase, sender tax). That
