@@ -410,8 +410,25 @@ class FillLink:
         return (self.start, self.quantity, self.deal.terms.as_tuple())
 
 
+#: Top bit of every keyed escrow deal id (``DealLib.KEYED``): keyed ids never meet the sequential ones.
+KEYED_DEAL_BIT = 1 << 255
+
+
+def fill_deal_id(book: str, offer_hash: bytes, start: int) -> int:
+    """The escrow deal id of the fill of ``offer_hash`` (in OfferBook ``book``) that starts at unit ``start``:
+    keccak256(abi.encode(book, keccak256(abi.encode(offerHash, start)))) with the top bit set (computed
+    locally; :meth:`OffersClient.fill_deal_id` asks the contract)."""
+    key = keccak(bytes(offer_hash) + int(start).to_bytes(32, "big"))
+    word = keccak(bytes(12) + bytes.fromhex(to_checksum_address(book)[2:]) + key)
+    return int.from_bytes(word, "big") | KEYED_DEAL_BIT
+
+
 #: The ``FillLink`` of a head fill in ``fillMany`` (quantity 0 means "starts at unit 0").
-_NO_LINK: tuple[int, int, tuple[Any, ...]] = (0, 0, (ZERO_ADDRESS,) * 4 + (0,) * 2 + (b"\x00" * 32,) + (0,) * 8)
+NO_LINK: tuple[int, int, tuple[Any, ...]] = (
+    0,
+    0,
+    (ZERO_ADDRESS,) * 4 + (0,) * 2 + (b"\x00" * 32,) + (0,) * 8,
+)
 
 
 @dataclass(frozen=True)
@@ -777,7 +794,7 @@ class OffersClient(ContractClient):
             else:
                 per_asset[o.asset] = per_asset.get(o.asset, 0) + o.taker_leg(int(q))
             last = self.last_fill(o.digest(self.domain))
-            link = _NO_LINK if last is None else last.as_tuple()
+            link = NO_LINK if last is None else last.as_tuple()
             calls.append((o.as_tuple(), ref.signature if isinstance(ref, SignedOffer) else b"", int(q), link))
         self._ensure_balance(ETH, value)
         for asset, amount in per_asset.items():

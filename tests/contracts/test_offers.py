@@ -146,10 +146,14 @@ def test_sell_offer_eth_partial_fills_to_exhaustion(env: Env) -> None:
         env.raw_fill(env.buyer.account, signed.offer, signed.signature, 2, value=2 * UNIT)
     head = EscrowClient.from_suite(env.suite).deal(d.id)
     with pytest.raises(E("EscrowDealExists")):
-        env.raw_fill_after(env.buyer.account, signed.offer, signed.signature, 2, FillLink(0, 3, head), value=2 * UNIT)
+        env.raw_fill_after(
+            env.buyer.account, signed.offer, signed.signature, 2, FillLink(0, 3, head), value=2 * UNIT
+        )
     # a link that does not prove a fill (wrong quantity: the deal's termsHash does not commit to it)
     with pytest.raises(E("OfferBadLink")):
-        env.raw_fill_after(env.buyer.account, signed.offer, signed.signature, 2, FillLink(0, 2, head), value=2 * UNIT)
+        env.raw_fill_after(
+            env.buyer.account, signed.offer, signed.signature, 2, FillLink(0, 2, head), value=2 * UNIT
+        )
 
 
 def test_sell_offer_eth_with_bond_from_deposit_then_settles(env: Env) -> None:
@@ -379,7 +383,10 @@ def test_erc1271_wallet_that_approves_and_one_that_refuses(env: Env) -> None:
             assert link is not None
             with pytest.raises(E("OfferInvalidSignature")):
                 env.raw_fill_after(env.buyer.account, offer, b"", 1, link, value=UNIT)
-            assert env.raw_fill_after(env.buyer.account, offer, signed.signature, 1, link, value=UNIT)["status"] == 1
+            assert (
+                env.raw_fill_after(env.buyer.account, offer, signed.signature, 1, link, value=UNIT)["status"]
+                == 1
+            )
         else:
             with pytest.raises(errors.SignatureError):
                 env.buyer.fill(signed, 1)

@@ -14,6 +14,7 @@ from web3.logs import DISCARD
 from agentmarket import errors
 from agentmarket.chain import Chain
 from agentmarket.clients.channels import ChannelClient
+from agentmarket.clients.offers import NO_LINK
 from agentmarket.deploy import Suite
 from agentmarket.vouchers import VoucherStore
 
@@ -100,13 +101,13 @@ def test_fill_many_skips_a_hostile_item_at_under_twice_the_honest_gas(
     items = []
     for i in range(BATCH - 1):
         signed = book.offer("sell", "gpu-hour", 10**15, 1, salt=i)
-        items.append((signed.offer.as_tuple(), signed.signature, 1))
+        items.append((signed.offer.as_tuple(), signed.signature, 1, NO_LINK))
     hostile_asset = token.address if attack == "token_burns_gas" else "0x" + "00" * 20
     hostile = book.sign(
         book.build("sell", "gpu-hour", 10**15, 1, salt=99, maker=wallet.address, asset=hostile_asset),
         key=owner,
     )
-    items.insert(1, (hostile.offer.as_tuple(), hostile.signature, 1))
+    items.insert(1, (hostile.offer.as_tuple(), hostile.signature, 1, NO_LINK))
     value = (BATCH - 1 + (attack != "token_burns_gas")) * 10**15
 
     def arm() -> None:
