@@ -779,6 +779,7 @@ def test_owner_has_no_power_over_funds():
     assert mutating == {
         "create",
         "openFor",
+        "openForKey",
         "postBond",
         "submit",
         "accept",
