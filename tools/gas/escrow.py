@@ -14,9 +14,10 @@ from eth_typing import HexStr
 from eth_utils import keccak
 from hexbytes import HexBytes
 
-from ..clients.escrow import EscrowClient
-from ..compiler import load_artifact
-from ..types import Deal
+from agentmarket.clients.escrow import EscrowClient
+from agentmarket.compiler import load_artifact
+from agentmarket.types import Deal
+
 from . import GasEnv, scenario
 
 PRICE = 10**17
