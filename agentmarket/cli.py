@@ -17,21 +17,34 @@ from .errors import AgentMarketError
 def _cmd_compile(args: argparse.Namespace) -> int:
     from . import compiler
 
+    root = compiler.project_root()
+    test = compiler.has_test_sources(root)  # a checkout: the mocks' test build too
     if args.check:
-        problems = compiler.check_artifacts()
+        problems = compiler.check_artifacts(root)
+        if test:
+            problems += [f"test build: {line}" for line in compiler.check_artifacts(root, test=True)]
         if problems:
             for line in problems:
                 print(f"artifact mismatch: {line}", file=sys.stderr)
-            print("fix: run `agentmarket compile` and commit agentmarket/artifacts/", file=sys.stderr)
+            print(
+                "fix: run `agentmarket compile` and commit agentmarket/artifacts/ (and tests/artifacts/)",
+                file=sys.stderr,
+            )
             return 1
-        print("artifacts match a fresh compile of contracts/")
+        print(
+            "artifacts match a fresh compile of contracts/" + (" (package and test builds)" if test else "")
+        )
         return 0
     started = time.perf_counter()
-    artifacts = compiler.compile_sources(use_cache=not args.no_cache)
-    written = compiler.write_artifacts(artifacts)
-    print(
-        f"compiled {len(written)} contracts in {time.perf_counter() - started:.2f}s -> {compiler.ARTIFACTS_DIR}"
-    )
+    written = compiler.write_artifacts(compiler.compile_sources(root, use_cache=not args.no_cache))
+    print(f"compiled {len(written)} contracts -> {compiler.ARTIFACTS_DIR}")
+    if test:
+        target = compiler.test_artifacts_dir(root)
+        mocks = compiler.write_artifacts(
+            compiler.compile_sources(root, use_cache=not args.no_cache, test=True), target
+        )
+        print(f"compiled {len(mocks)} test contracts (not shipped) -> {target}")
+    print(f"in {time.perf_counter() - started:.2f}s")
     return 0
 
 
