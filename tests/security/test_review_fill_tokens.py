@@ -13,6 +13,7 @@ from helpers import GAS, deploy, mint, send
 
 from agentmarket import errors
 from agentmarket.chain import Chain
+from agentmarket.clients.auctions import AuctionClient, AuctionStatus, DealTemplate
 from agentmarket.clients.escrow import EscrowClient
 from agentmarket.clients.offers import OffersClient
 from agentmarket.deploy import Suite
@@ -131,3 +132,51 @@ def test_a_rebase_down_loss_falls_on_the_last_seller_alone(chain: Chain, suite: 
     # equal positions, equal loss (within rounding); today got1 is ~99.5, got2 is 0 (its withdraw reverts;
     # withdrawPart gets the ~80.5 left and the rest of its credit stays on the books: the deficit never clears)
     assert got2 * 100 >= got1 * 99, (got1, got2)
+
+
+def test_an_english_auction_in_a_token_that_rebased_down_has_no_exit(chain: Chain, suite: Suite) -> None:
+    """ "Every locked coin has a way out" (DESIGN §3) and point 6 ("unsupported token classes are refused or
+    isolated with a clear error"). An English sale in a token that later rebases down by 10%: the auction
+    keeps no books, so it holds 90% of the winner's bid plus the seller's bond, and `settle` tries to send
+    all of it to the escrow: it reverts (CreditsTransferFailed), every time. `cancel` is refused once anyone
+    has bid, and nothing else ends an Active auction: the bid and the bond are locked forever, although the
+    auction could give back 90% of each. (The same settle against an escrow in deficit reverts with
+    AssetDeficit, or, when the deficit is smaller than the sale, opens a deal that pays the old holders' loss.)
+    Fix: settle opens the deal through try/catch and voids the sale when the escrow refuses it (credit the
+    winner its bid, pay the seller its bond: what `_dealPossible` already does for a market the escrow
+    refuses), and pays what it holds pro rata when it holds less than it owes."""
+    a = chain.accounts
+    owner, seller, bidder, arbiter = a[0], a[1], a[2], a[5]
+    token = deploy(chain, "RebasingToken")
+    mint(chain, token, [seller, bidder], 1000 * TOKEN)
+    client = AuctionClient.from_suite(suite, seller, gas=GAS)
+    terms = DealTemplate(
+        creator=seller.address,
+        asset=token.address,
+        delivery_delay=2 * HOUR,
+        promise_delay=HOUR,
+        terms_hash=b"\x42" * 32,
+        review_window=HOUR,
+        ruling_window=HOUR,
+        arbiter=arbiter.address,
+        bond=TOKEN // 10,
+    )
+    now = client.now()
+    sale = client.create_english(
+        terms, reserve=TOKEN, start_time=now + 10, end_time=now + 10 + HOUR, approve=True
+    )
+    chain.travel_to(sale.start_time)
+    client.as_(bidder).bid(sale, 2 * TOKEN, approve=True)
+    send(chain, owner, token.functions.rebase(9000))
+    chain.travel_to(sale.end_time + 1)
+    english = suite["EnglishAuction"]
+    held = int(token.functions.balanceOf(english.address).call())
+    assert held > 0  # ~1.89 tokens of the bidder and the seller sit in the auction
+    with pytest.raises(E("CreditsTransferFailed")):  # the auction holds 90% of what it sends
+        send(chain, seller, english.functions.settle(sale.id, terms.as_tuple()))
+    with contextlib.suppress(errors.AgentMarketError):
+        send(chain, seller, english.functions.cancel(sale.id))
+    after = client.as_(seller)._current(sale)
+    assert (
+        after.status != AuctionStatus.ACTIVE or int(token.functions.balanceOf(english.address).call()) < held
+    ), "settle and cancel both revert: the bid and the bond have no way out"
