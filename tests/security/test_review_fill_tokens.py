@@ -180,3 +180,34 @@ def test_an_english_auction_in_a_token_that_rebased_down_has_no_exit(chain: Chai
     assert (
         after.status != AuctionStatus.ACTIVE or int(token.functions.balanceOf(english.address).call()) < held
     ), "settle and cancel both revert: the bid and the bond have no way out"
+
+
+def test_the_tip_buyer_voids_every_pending_fill_after_for_one_wei(chain: Chain, suite: Suite) -> None:
+    """A `fillAfter` proves the chain's end with the previous fill's whole `Deal`, checked against the
+    escrow's stored hash. The buyer of that previous fill can rewrite the stored hash at will: `release` of
+    1 wei stores the terms with `amount - 1`. So the tip's buyer (on a Sell offer: a competing buyer) voids
+    every `fillAfter` in the mempool for 1 wei plus gas (OfferBadLink), block after block, without buying
+    anything more; the design's front-running row assumes the griefer must buy units at the maker's price.
+    Must hold (§6.12): invalidating another taker's fill costs comparable value.
+    Fix: the link should prove what the fill opened, not the deal's current terms: e.g. `release` of a keyed
+    deal keeps its stored hash and books the released amount in `_released` (already kept per deal), or
+    `verifyTerms` of a keyed deal checks the opened hash kept with the release."""
+    a = chain.accounts
+    maker = OffersClient.from_suite(suite, a[2])
+    griefer, victim = maker.as_(a[3]), maker.as_(a[1])
+    signed = maker.offer("sell", GPU, UNIT, 10)
+    head = griefer.fill(signed, 1)
+    tip = victim.last_fill(signed)
+    assert tip is not None
+    victim_fn = suite["OfferBook"].functions.fillAfter(
+        signed.offer.as_tuple(), signed.signature, 4, tip.as_tuple()
+    )
+    before = _eth(chain, a[3].address)
+    receipt = send(
+        chain, a[3], suite["AgentEscrow"].functions.release(head.deal.id, head.deal.terms.as_tuple(), 1)
+    )
+    gas = int(receipt["gasUsed"]) * int(receipt["effectiveGasPrice"])
+    spent = before - _eth(chain, a[3].address) - gas
+    with pytest.raises(E("OfferBadLink")):
+        chain.transactor.transact(a[1], victim_fn, value=4 * UNIT, gas=GAS)
+    assert spent >= UNIT, f"the victim's fill was voided for {spent} wei plus gas"
