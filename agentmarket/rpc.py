@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -24,7 +25,7 @@ from typing import Any
 
 import requests
 
-from .errors import ChainUnavailable
+from .errors import AgentMarketError, ChainUnavailable
 
 log = logging.getLogger("agentmarket.rpc")
 
@@ -46,8 +47,10 @@ class RetryPolicy:
         return [min(self.max_delay, self.initial * self.factor**i) for i in range(max(0, self.attempts - 1))]
 
 
-class RPCError(Exception):
-    """A JSON-RPC error object returned by the node for one request (an answer, not a transport fault)."""
+class RPCError(AgentMarketError):
+    """A JSON-RPC error object returned by the node for one request (an answer, not a transport fault).
+    Raised as is only where it is neither a revert (those are decoded into their typed errors) nor a
+    known send condition: an ``AgentMarketError`` like every other failure of the library."""
 
     def __init__(self, error: dict[str, Any]):
         self.code = int(error.get("code", 0) or 0)
@@ -125,6 +128,16 @@ class HTTPTransport(Transport):
         if session is None:
             session = requests.Session()
             session.headers.update({"Content-Type": "application/json"})
+            # requests re-reads proxy, netrc and CA-bundle settings from the environment on every request
+            # (a scan of os.environ, a good part of a local round trip): read them once per session
+            session.proxies.update(requests.utils.get_environ_proxies(self.url))
+            auth = requests.utils.get_netrc_auth(self.url)
+            if auth:
+                session.auth = auth
+            bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+            if bundle:
+                session.verify = bundle
+            session.trust_env = False
             self._local.session = session
         return session
 

@@ -181,6 +181,7 @@ class RequestCounter:
 
     def __init__(self) -> None:
         self.calls: dict[str, int] = {}
+        self.posts = 0  # HTTP round trips (a batch is one)
         self._original: Any = None
 
     def __enter__(self) -> RequestCounter:
@@ -197,6 +198,7 @@ class RequestCounter:
                 payload = json.loads(body) if isinstance(body, (str, bytes)) else body
             except ValueError:
                 payload = None
+            counter.posts += 1
             for call in payload if isinstance(payload, list) else [payload]:
                 if isinstance(call, dict) and "method" in call:
                     counter.calls[call["method"]] = counter.calls.get(call["method"], 0) + 1
@@ -215,15 +217,18 @@ class RequestCounter:
         return sum(self.calls.values())
 
 
-def api_requests_per_trade(make_chain: Callable[[], Chain], trades: int = 5) -> tuple[float, dict[str, int]]:
-    """JSON-RPC calls per trade of the per-call path (after a warm-up), and the calls by method."""
+def api_requests_per_trade(
+    make_chain: Callable[[], Chain], trades: int = 5
+) -> tuple[float, dict[str, int], float]:
+    """JSON-RPC calls per trade of the per-call path (after a warm-up), the calls by method, and HTTP
+    round trips per trade (a JSON-RPC batch is one round trip however many calls it carries)."""
     chain = make_chain()
     try:
         market = Market.setup(chain)
         api(market, 2)  # warm-up: code checks, fees, chain id are cached after this
         with RequestCounter() as counter:
             api(market, trades)
-        return counter.total / trades, dict(sorted(counter.calls.items()))
+        return counter.total / trades, dict(sorted(counter.calls.items())), counter.posts / trades
     finally:
         chain.close()
 
@@ -285,6 +290,44 @@ def run_mode(make_chain: Callable[[], Chain], mode: Callable[[Market, int], floa
         return trades / elapsed
     finally:
         chain.close()
+
+
+def api_rounds(args: argparse.Namespace, console: Console) -> dict[str, Any]:
+    """The per-call path next to the naive loop (and the batch path next to raw), ``args.rounds`` times in
+    alternation in this one process, so a shared machine's load hits every mode alike: ratios per round,
+    reported as median and [min, max]."""
+    import statistics
+
+    anvil = lambda: Chain.anvil(accounts=4)  # noqa: E731
+    rates: dict[str, list[float]] = {"naive": [], "api": [], "client": [], "raw": []}
+    ratios: dict[str, list[float]] = {"api_over_naive": [], "client_over_naive": [], "client_over_raw": []}
+    for r in range(args.rounds):
+        with console.status(f"round {r + 1}/{args.rounds}: naive, per-call, client, raw"):
+            rates["naive"].append(run_mode(anvil, naive, args.naive_trades))
+            rates["api"].append(run_mode(anvil, api, args.api_trades))
+            rates["client"].append(run_mode(anvil, client, args.trades))
+            rates["raw"].append(run_mode(anvil, raw, args.trades))
+        ratios["api_over_naive"].append(rates["api"][-1] / rates["naive"][-1])
+        ratios["client_over_naive"].append(rates["client"][-1] / rates["naive"][-1])
+        ratios["client_over_raw"].append(rates["client"][-1] / rates["raw"][-1])
+        console.print({k: round(v[-1], 2) for k, v in (rates | ratios).items()})
+    out: dict[str, Any] = {}
+    for name, values in rates.items():
+        out[f"anvil.{name}_tps"] = round(statistics.median(values), 2)
+    for name, values in ratios.items():
+        out[f"anvil.{name}"] = round(statistics.median(values), 3)
+        out[f"anvil.{name}_range"] = [round(min(values), 3), round(max(values), 3)]
+    per_trade, by_method, posts = api_requests_per_trade(anvil)
+    out["anvil.api_requests_per_trade"] = round(per_trade, 1)
+    out["anvil.api_http_posts_per_trade"] = round(posts, 1)
+    out["anvil.api_requests_by_method"] = by_method
+    out["anvil.api_meta"] = {
+        "rounds": args.rounds,
+        "trades": {"naive": args.naive_trades, "api": args.api_trades, "client": args.trades, "raw": args.trades},
+        "ratio": "median over rounds of the ratio measured within the round; range = [min, max]",
+        "load_average_1m": round(os.getloadavg()[0], 2),
+    }
+    return out
 
 
 # -- signatures, compile, deploy ---------------------------------------------------------------------------
@@ -593,8 +636,12 @@ def main() -> int:
     parser.add_argument("--relay-posts", type=int, default=2_000, help="posts timed per relay cell")
     parser.add_argument("--relay-queries", type=int, default=400, help="queries timed per relay cell")
     parser.add_argument(
-        "--only", choices=("relay", "sim"), help="run only this part and update its keys in --out"
+        "--only",
+        choices=("relay", "sim", "api"),
+        help="run only this part and update its keys in --out (api: naive, per-call, client and raw on anvil "
+        "in --rounds alternating rounds; ratios as median and range)",
     )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of --only api")
     parser.add_argument("--no-sim", action="store_true", help="skip the market simulator benchmarks")
     parser.add_argument("--gateway-calls", type=int, default=10_000, help="paid calls in the gateway bench")
     parser.add_argument(
@@ -625,6 +672,15 @@ def main() -> int:
         previous.setdefault("meta", {})["sim"] = SIM_META
         out.write_text(json.dumps(previous, indent=2) + "\n")
         console.print({k: v for k, v in previous.items() if k.startswith("sim.")})
+        return 0
+    if args.only == "api":
+        out = Path(args.out)
+        previous = json.loads(out.read_text()) if out.is_file() else {}
+        api_results = api_rounds(args, console)
+        previous.update(api_results)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(previous, indent=2) + "\n")
+        console.print_json(json.dumps(api_results))
         return 0
     if args.only == "relay":
         out = Path(args.out)
@@ -661,8 +717,9 @@ def main() -> int:
         results["anvil.raw_tps"] = round(run_mode(anvil, raw, args.trades), 2)
     with console.status("anvil: (d) per-call clients (README path)"):
         results["anvil.api_tps"] = round(run_mode(anvil, api, args.api_trades), 2)
-        per_trade, by_method = api_requests_per_trade(anvil)
+        per_trade, by_method, posts = api_requests_per_trade(anvil)
         results["anvil.api_requests_per_trade"] = round(per_trade, 1)
+        results["anvil.api_http_posts_per_trade"] = round(posts, 1)
         results["anvil.api_requests_by_method"] = by_method
     with console.status("embedded: (a) naive web3.py"):
         results["embedded.naive_tps"] = round(run_mode(embedded, naive, args.embedded_trades), 2)
