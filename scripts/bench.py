@@ -63,6 +63,7 @@ class Market:
     buyer: Any
     seller: Any
     terms: tuple[Any, ...]
+    suite: Any = None
 
     @classmethod
     def setup(cls, chain: Chain) -> Market:
@@ -72,7 +73,7 @@ class Market:
         buyer, seller = chain.accounts[1], chain.accounts[2]
         client = EscrowClient.from_suite(suite, buyer)
         terms = client.terms(seller.address, AMOUNT, deliver_by=timedelta(days=10)).as_tuple()
-        return cls(chain, suite["AgentEscrow"], client, buyer, seller, terms)
+        return cls(chain, suite["AgentEscrow"], client, buyer, seller, terms, suite)
 
     # phase -> (sender, contract function, value, gas key); the contract function is built lazily so
     # the fast client can skip web3's ContractFunction (it validates every argument on construction)
@@ -163,15 +164,21 @@ def client(market: Market, trades: int) -> float:
 
 
 def api(market: Market, trades: int) -> float:
-    """(d) the per-call path an agent following the README takes: create, submit, accept one at a time
-    through the clients (pre-flight checks, snapshot gas, simulation, receipt, decoded deal)."""
-    buyer = market.client
-    seller = buyer.as_(market.seller)
+    """(d) the per-call path an agent following the README takes: ``buyer.buy`` (mandate checked, deal
+    opened and funded), ``seller.escrow.submit``, ``buyer.escrow.accept``, one call at a time (pre-flight
+    checks, snapshot gas, simulation, the mandate as signing policy, receipt, decoded deal)."""
+    from agentmarket.agent import Agent
+    from agentmarket.mandate import Mandate
+    from agentmarket.types import ETH
+
+    mandate = Mandate(budget={ETH: 10**24}, max_per_deal={ETH: 10 * AMOUNT})
+    buyer = Agent(market.buyer, market.chain, market.suite, mandate=mandate, name="buyer")
+    seller = Agent(market.seller, market.chain, market.suite, name="seller")
     start = time.perf_counter()
     for _ in range(trades):
-        deal = buyer.create(market.seller.address, AMOUNT, deliver_by=timedelta(days=10))
-        deal = seller.submit(deal, b"\x01" * 32)
-        buyer.accept(deal)
+        deal = buyer.buy(seller, AMOUNT, deliver_by=timedelta(days=10))
+        deal = seller.escrow.submit(deal, b"\x01" * 32)
+        buyer.escrow.accept(deal)
     return time.perf_counter() - start
 
 
