@@ -330,7 +330,12 @@ def api_rounds(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     out["anvil.api_requests_by_method"] = by_method
     out["anvil.api_meta"] = {
         "rounds": args.rounds,
-        "trades": {"naive": args.naive_trades, "api": args.api_trades, "client": args.trades, "raw": args.trades},
+        "trades": {
+            "naive": args.naive_trades,
+            "api": args.api_trades,
+            "client": args.trades,
+            "raw": args.trades,
+        },
         "ratio": "median over rounds of the ratio measured within the round; range = [min, max]",
         "load_average_1m": round(os.getloadavg()[0], 2),
     }
