@@ -299,44 +299,66 @@ def run_mode(make_chain: Callable[[], Chain], mode: Callable[[Market, int], floa
         chain.close()
 
 
-def api_rounds(args: argparse.Namespace, console: Console) -> dict[str, Any]:
-    """The per-call path next to the naive loop (and the batch path next to raw), ``args.rounds`` times in
-    alternation in this one process, so a shared machine's load hits every mode alike: ratios per round,
-    reported as median and [min, max]."""
+def anvil_modes(args: argparse.Namespace, console: Console) -> dict[str, Any]:
+    """(a)-(d) on anvil, side by side: each mode has its own anvil and market, and ``args.rounds`` rounds
+    each run every mode once, back to back, in a rotating order (``--naive-trades``, ``--api-trades`` and
+    ``--trades`` trades per round), so a shared machine's load hits every mode alike. A ratio is computed
+    within each round; reported as the median over rounds and [min, max]. ``<mode>_tps``: all trades of
+    the mode over all its time."""
     import statistics
 
-    anvil = lambda: Chain.anvil(accounts=4)  # noqa: E731
-    rates: dict[str, list[float]] = {"naive": [], "api": [], "client": [], "raw": []}
-    ratios: dict[str, list[float]] = {"api_over_naive": [], "client_over_naive": [], "client_over_raw": []}
-    for r in range(args.rounds):
-        with console.status(f"round {r + 1}/{args.rounds}: naive, per-call, client, raw"):
-            rates["naive"].append(run_mode(anvil, naive, args.naive_trades))
-            rates["api"].append(run_mode(anvil, api, args.api_trades))
-            rates["client"].append(run_mode(anvil, client, args.trades))
-            rates["raw"].append(run_mode(anvil, raw, args.trades))
-        ratios["api_over_naive"].append(rates["api"][-1] / rates["naive"][-1])
-        ratios["client_over_naive"].append(rates["client"][-1] / rates["naive"][-1])
-        ratios["client_over_raw"].append(rates["client"][-1] / rates["raw"][-1])
-        console.print({k: round(v[-1], 2) for k, v in (rates | ratios).items()})
+    modes: dict[str, tuple[Callable[[Market, int], float], int]] = {
+        "naive": (naive, args.naive_trades),
+        "api": (api, args.api_trades),
+        "client": (client, args.trades),
+        "raw": (raw, args.trades),
+    }
+    chains = {name: Chain.anvil(accounts=4) for name in modes}  # automine (anvil's default)
+    try:
+        markets = {name: Market.setup(chain) for name, chain in chains.items()}
+        before = {name: m.settled() for name, m in markets.items()}
+        for name, (mode, trades) in modes.items():  # warm-up (imports, connections, caches), not timed
+            mode(markets[name], min(5, trades))
+        rates: dict[str, list[float]] = {name: [] for name in modes}
+        spent: dict[str, float] = dict.fromkeys(modes, 0.0)
+        order = list(modes)
+        for r in range(args.rounds):
+            with console.status(f"anvil round {r + 1}/{args.rounds}: {', '.join(order)}"):
+                for name in order:
+                    mode, trades = modes[name]
+                    elapsed = mode(markets[name], trades)
+                    spent[name] += elapsed
+                    rates[name].append(trades / elapsed)
+            order = order[1:] + order[:1]
+        for name, (_, trades) in modes.items():
+            warm = min(5, trades)
+            assert markets[name].settled() == before[name] + warm + args.rounds * trades, name
+    finally:
+        for chain in chains.values():
+            chain.close()
+    pairs = {
+        "api_over_naive": ("api", "naive"),
+        "client_over_naive": ("client", "naive"),
+        "client_over_raw": ("client", "raw"),
+    }
     out: dict[str, Any] = {}
-    for name, values in rates.items():
-        out[f"anvil.{name}_tps"] = round(statistics.median(values), 2)
-    for name, values in ratios.items():
-        out[f"anvil.{name}"] = round(statistics.median(values), 3)
-        out[f"anvil.{name}_range"] = [round(min(values), 3), round(max(values), 3)]
-    per_trade, by_method, posts = api_requests_per_trade(anvil)
+    for name, (_, trades) in modes.items():
+        out[f"anvil.{name}_tps"] = round(args.rounds * trades / spent[name], 2)
+    for key, (num, den) in pairs.items():
+        ratios = [a / b for a, b in zip(rates[num], rates[den], strict=True)]
+        out[f"anvil.{key}"] = round(statistics.median(ratios), 3)
+        out[f"anvil.{key}_range"] = [round(min(ratios), 3), round(max(ratios), 3)]
+    per_trade, by_method, posts = api_requests_per_trade(lambda: Chain.anvil(accounts=4))
     out["anvil.api_requests_per_trade"] = round(per_trade, 1)
     out["anvil.api_http_posts_per_trade"] = round(posts, 1)
     out["anvil.api_requests_by_method"] = by_method
-    out["anvil.api_meta"] = {
+    out["anvil.meta"] = {
         "rounds": args.rounds,
-        "trades": {
-            "naive": args.naive_trades,
-            "api": args.api_trades,
-            "client": args.trades,
-            "raw": args.trades,
-        },
-        "ratio": "median over rounds of the ratio measured within the round; range = [min, max]",
+        "trades_per_round": {name: trades for name, (_, trades) in modes.items()},
+        "ratio": "median over rounds of the ratio within the round (modes back to back, rotating order); "
+        "range = [min, max]; <mode>_tps = all the mode's trades over all its time",
+        "requests": "api_requests_per_trade: JSON-RPC calls per trade of (d) (a batch counts each call); "
+        "api_http_posts_per_trade: HTTP round trips per trade",
         "load_average_1m": round(os.getloadavg()[0], 2),
     }
     return out
@@ -637,9 +659,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--trades", type=int, default=600, help="trades for (b) and (c) on anvil")
-    parser.add_argument("--naive-trades", type=int, default=40, help="trades for (a) on anvil")
-    parser.add_argument("--api-trades", type=int, default=40, help="trades for (d) on anvil")
+    parser.add_argument("--trades", type=int, default=600, help="trades per round for (b) and (c) on anvil")
+    parser.add_argument("--naive-trades", type=int, default=10, help="trades per round for (a) on anvil")
+    parser.add_argument("--api-trades", type=int, default=20, help="trades per round for (d) on anvil")
     parser.add_argument(
         "--embedded-trades", type=int, default=30, help="trades per mode on the embedded chain"
     )
@@ -650,10 +672,10 @@ def main() -> int:
     parser.add_argument(
         "--only",
         choices=("relay", "sim", "api"),
-        help="run only this part and update its keys in --out (api: naive, per-call, client and raw on anvil "
-        "in --rounds alternating rounds; ratios as median and range)",
+        help="run only this part and update its keys in --out (api: the anvil modes naive, per-call, "
+        "client and raw side by side in --rounds rounds; ratios as median and range)",
     )
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of --only api")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of the anvil modes, side by side")
     parser.add_argument("--no-sim", action="store_true", help="skip the market simulator benchmarks")
     parser.add_argument("--gateway-calls", type=int, default=10_000, help="paid calls in the gateway bench")
     parser.add_argument(
@@ -688,7 +710,7 @@ def main() -> int:
     if args.only == "api":
         out = Path(args.out)
         previous = json.loads(out.read_text()) if out.is_file() else {}
-        api_results = api_rounds(args, console)
+        api_results = anvil_modes(args, console)
         previous.update(api_results)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(previous, indent=2) + "\n")
@@ -719,20 +741,8 @@ def main() -> int:
         imported, deployed = import_and_deploy_times()
         results["import_s"], results["deploy_embedded_s"] = round(imported, 3), round(deployed, 3)
 
-    anvil = lambda: Chain.anvil(accounts=4)  # noqa: E731 - automine (anvil's default)
     embedded = lambda: Chain.embedded(accounts=4)  # noqa: E731
-    with console.status("anvil: (a) naive web3.py"):
-        results["anvil.naive_tps"] = round(run_mode(anvil, naive, args.naive_trades), 2)
-    with console.status("anvil: (b) agentmarket client"):
-        results["anvil.client_tps"] = round(run_mode(anvil, client, args.trades), 2)
-    with console.status("anvil: (c) raw pre-signed batches"):
-        results["anvil.raw_tps"] = round(run_mode(anvil, raw, args.trades), 2)
-    with console.status("anvil: (d) per-call clients (README path)"):
-        results["anvil.api_tps"] = round(run_mode(anvil, api, args.api_trades), 2)
-        per_trade, by_method, posts = api_requests_per_trade(anvil)
-        results["anvil.api_requests_per_trade"] = round(per_trade, 1)
-        results["anvil.api_http_posts_per_trade"] = round(posts, 1)
-        results["anvil.api_requests_by_method"] = by_method
+    results.update(anvil_modes(args, console))
     with console.status("embedded: (a) naive web3.py"):
         results["embedded.naive_tps"] = round(run_mode(embedded, naive, args.embedded_trades), 2)
     with console.status("embedded: (b) agentmarket client"):
@@ -745,19 +755,19 @@ def main() -> int:
         with console.status("anvil: market simulator (200 agents; 1000 agents x 10 rounds)"):
             results.update(sim_benchmarks())
         results["sim.over_client"] = round(results["sim.trades_per_s"] / results["anvil.client_tps"], 3)
-    results["anvil.client_over_naive"] = round(results["anvil.client_tps"] / results["anvil.naive_tps"], 2)
-    results["anvil.client_over_raw"] = round(results["anvil.client_tps"] / results["anvil.raw_tps"], 3)
-    results["anvil.api_over_naive"] = round(results["anvil.api_tps"] / results["anvil.naive_tps"], 2)
     results["embedded.client_over_naive"] = round(
         results["embedded.client_tps"] / results["embedded.naive_tps"], 2
     )
     results["meta"] = {
         "trade": "escrow create(fund, ETH) + submit + accept = 3 transactions; tps = trades per second",
-        "mining": "anvil automine (default) for (a), (b), (c); embedded eth-tester automine",
+        "mining": "anvil automine (default) for (a), (b), (c), (d); embedded eth-tester automine",
         "trades": {
-            "anvil.naive": args.naive_trades,
-            "anvil.client": args.trades,
-            "anvil.raw": args.trades,
+            "anvil (per round, see anvil.meta)": {
+                "naive": args.naive_trades,
+                "api": args.api_trades,
+                "client": args.trades,
+                "raw": args.trades,
+            },
             "embedded": args.embedded_trades,
         },
         "sign_per_s": "EIP-712 offers (built + digest + signed) and channel vouchers through agentmarket's coincurve signers; the lower of the two. sign_eth_account_typed_data_per_s: eth-account's generic encode_typed_data + sign_message path",
@@ -774,6 +784,7 @@ def main() -> int:
     goals = {
         "anvil.client_over_naive": 20,
         "anvil.client_over_raw": 0.5,
+        "anvil.api_over_naive": 3,
         "embedded.client_over_naive": 2.5,
         "sign_per_s": 1000,
         "relay.posts_per_s": 1000,
@@ -786,6 +797,9 @@ def main() -> int:
         table.add_column(column, justify="left" if column == "metric" else "right")
     for key, value in results.items():
         if key.endswith("meta"):
+            continue
+        if not isinstance(value, (int, float)):  # ranges and per-method counts: shown as they are
+            table.add_row(key, str(value), "")
             continue
         goal, ceiling = goals.get(key), ceilings.get(key)
         mark = "" if goal is None else (f"[green]>= {goal}[/]" if value >= goal else f"[red]>= {goal}[/]")
