@@ -183,41 +183,59 @@ def api(market: Market, trades: int) -> float:
 
 
 class RequestCounter:
-    """Counts JSON-RPC calls (a batch counts each call) over every HTTP session while active: web3's
-    provider and the Transactor's transport both post through ``requests``."""
+    """Counts JSON-RPC calls (a batch counts each call) and HTTP round trips while active: the
+    Transactor's transport (``HTTPTransport._post``) and every ``requests`` session (web3's provider)."""
 
     def __init__(self) -> None:
         self.calls: dict[str, int] = {}
         self.posts = 0  # HTTP round trips (a batch is one)
-        self._original: Any = None
+        self._originals: tuple[Any, Any] | None = None
+
+    def _count(self, payload: Any) -> None:
+        self.posts += 1
+        for call in payload if isinstance(payload, list) else [payload]:
+            if isinstance(call, dict) and "method" in call:
+                self.calls[call["method"]] = self.calls.get(call["method"], 0) + 1
 
     def __enter__(self) -> RequestCounter:
+        import contextlib
         import json
+        import threading
 
         import requests
 
-        original = self._original = requests.Session.request
+        from agentmarket.rpc import HTTPTransport
+
+        original_request, original_post = self._originals = (requests.Session.request, HTTPTransport._post)
         counter = self
+        inside = threading.local()  # the transport's own requests fallback is not counted twice
 
         def request(session: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-            body = kwargs.get("data") or kwargs.get("json")
+            if not getattr(inside, "active", False):
+                body = kwargs.get("data") or kwargs.get("json")
+                with contextlib.suppress(ValueError):  # a body that is not JSON-RPC
+                    counter._count(json.loads(body) if isinstance(body, (str, bytes)) else body)
+            return original_request(session, method, url, *args, **kwargs)
+
+        def post(transport: Any, body: Any) -> Any:
+            counter._count(body)
+            inside.active = True
             try:
-                payload = json.loads(body) if isinstance(body, (str, bytes)) else body
-            except ValueError:
-                payload = None
-            counter.posts += 1
-            for call in payload if isinstance(payload, list) else [payload]:
-                if isinstance(call, dict) and "method" in call:
-                    counter.calls[call["method"]] = counter.calls.get(call["method"], 0) + 1
-            return original(session, method, url, *args, **kwargs)
+                return original_post(transport, body)
+            finally:
+                inside.active = False
 
         requests.Session.request = request  # type: ignore[method-assign]
+        HTTPTransport._post = post  # type: ignore[method-assign]
         return self
 
     def __exit__(self, *exc: object) -> None:
         import requests
 
-        requests.Session.request = self._original  # type: ignore[method-assign]
+        from agentmarket.rpc import HTTPTransport
+
+        assert self._originals is not None
+        requests.Session.request, HTTPTransport._post = self._originals  # type: ignore[method-assign]
 
     @property
     def total(self) -> int:
