@@ -8,16 +8,13 @@ through unchanged); speed itself is measured by ``scripts/bench.py --only api``,
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-import requests
 from hexbytes import HexBytes
+from rpc_proxy import RPCProxy
 
 from agentmarket import Market
 from agentmarket.chain import Chain
@@ -159,59 +156,27 @@ def test_reads_decode_as_web3_calls_them(chain: Chain, suite: Suite) -> None:
 
 
 @pytest.fixture
-def older_node(anvil: Chain) -> Iterator[tuple[str, list[str]]]:
-    """A JSON-RPC endpoint in front of the test's anvil that answers ``eth_sendRawTransactionSync`` as a
-    node without EIP-7966 does (method not found) and forwards everything else; yields its URL and the
-    methods it saw."""
-    seen: list[str] = []
-    upstream = str(anvil.url)
+def older_node(anvil: Chain) -> Iterator[RPCProxy]:
+    """An endpoint in front of the test's anvil that answers ``eth_sendRawTransactionSync`` as a node
+    without EIP-7966 does (method not found) and forwards everything else."""
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            calls = body if isinstance(body, list) else [body]
-            seen.extend(c["method"] for c in calls)
-            if any(c["method"] == "eth_sendRawTransactionSync" for c in calls):
-                answers = [
-                    {
-                        "jsonrpc": "2.0",
-                        "id": c["id"],
-                        "error": {"code": -32601, "message": "Method not found"},
-                    }
-                    if c["method"] == "eth_sendRawTransactionSync"
-                    else requests.post(upstream, json=c, timeout=30).json()
-                    for c in calls
-                ]
-                out: Any = answers if isinstance(body, list) else answers[0]
-            else:
-                out = requests.post(upstream, json=body, timeout=30).json()
-            data = json.dumps(out).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    def intercept(call: dict[str, Any]) -> dict[str, Any] | None:
+        if call["method"] != "eth_sendRawTransactionSync":
+            return None
+        return {"jsonrpc": "2.0", "id": call["id"], "error": {"code": -32601, "message": "Method not found"}}
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    proxy = RPCProxy(str(anvil.url), intercept)
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+        yield proxy
     finally:
-        server.shutdown()
-        server.server_close()
+        proxy.close()
 
 
 @pytest.mark.anvil
-def test_a_node_without_the_sync_send_gets_ordinary_sends(
-    anvil: Chain, older_node: tuple[str, list[str]]
-) -> None:
-    url, seen = older_node
+def test_a_node_without_the_sync_send_gets_ordinary_sends(anvil: Chain, older_node: RPCProxy) -> None:
+    seen = older_node.seen
     keys = ["0x" + bytes(a.key).hex() for a in anvil.accounts[:2]]
-    chain = Chain.connect(url, keys=keys)
+    chain = Chain.connect(older_node.url, keys=keys)
     try:
         sender, receiver = chain.accounts
         first = chain.transactor.send_value(sender, receiver.address, 1)
