@@ -18,6 +18,11 @@ HTTP session; direct in-process calls on the embedded chain)::
     receipts = tx.transact_many([TxRequest(buyer, escrow.functions.accept(i), gas_key="escrow.accept")
                                  for i in deal_ids])
 
+Per-call path (what a client does for one ``accept``): the client's pre-flight reads and the simulation
+of the call go to the node in one JSON-RPC batch (``transact(..., reads=[...], check=fn)``: ``check`` sees
+the decoded reads and raises before anything is signed); on a node that mines on arrival (anvil automine)
+the send is ``eth_sendRawTransactionSync`` and answers with the receipt. Two round trips per transaction.
+
 Faults: transport failures are retried with bounded backoff and then raise ``ChainUnavailable`` carrying
 the in-flight handles; :meth:`Transactor.resume` recognises a transaction that already landed (by hash,
 or by its nonce) instead of repeating it; a transaction that is not mined within ``replace_after``
