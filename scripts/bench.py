@@ -339,12 +339,15 @@ def anvil_modes(args: argparse.Namespace, console: Console) -> dict[str, Any]:
             mode(markets[name], min(5, trades))
         rates: dict[str, list[float]] = {name: [] for name in modes}
         spent: dict[str, float] = dict.fromkeys(modes, 0.0)
+        cpu: dict[str, float] = dict.fromkeys(modes, 0.0)  # this process + the mode's anvil, seconds
         order = list(modes)
         for r in range(args.rounds):
             with console.status(f"anvil round {r + 1}/{args.rounds}: {', '.join(order)}"):
                 for name in order:
                     mode, trades = modes[name]
+                    cpu_before = time.process_time() + _node_cpu(chains[name])
                     elapsed = mode(markets[name], trades)
+                    cpu[name] += time.process_time() + _node_cpu(chains[name]) - cpu_before
                     spent[name] += elapsed
                     rates[name].append(trades / elapsed)
             order = order[1:] + order[:1]
@@ -362,6 +365,13 @@ def anvil_modes(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, (_, trades) in modes.items():
         out[f"anvil.{name}_tps"] = round(args.rounds * trades / spent[name], 2)
+        out[f"anvil.{name}_cpu_ms_per_trade"] = round(1000 * cpu[name] / (args.rounds * trades), 2)
+    # CPU per trade (client process + node) hardly depends on what else the machine runs: the ratio a
+    # machine of its own would show when both sides are CPU-bound (it leaves out waits, e.g. web3's
+    # 0.1 s receipt polling, which a loaded machine makes the naive loop hit more often)
+    out["anvil.api_over_naive_cpu"] = round(
+        out["anvil.naive_cpu_ms_per_trade"] / out["anvil.api_cpu_ms_per_trade"], 2
+    )
     for key, (num, den) in pairs.items():
         ratios = [a / b for a, b in zip(rates[num], rates[den], strict=True)]
         out[f"anvil.{key}"] = round(statistics.median(ratios), 3)
@@ -377,9 +387,20 @@ def anvil_modes(args: argparse.Namespace, console: Console) -> dict[str, Any]:
         "range = [min, max]; <mode>_tps = all the mode's trades over all its time",
         "requests": "api_requests_per_trade: JSON-RPC calls per trade of (d) (a batch counts each call); "
         "api_http_posts_per_trade: HTTP round trips per trade",
+        "cpu": "<mode>_cpu_ms_per_trade: CPU time of this process plus the mode's anvil per trade; "
+        "api_over_naive_cpu: naive's over the per-call path's",
         "load_average_1m": round(os.getloadavg()[0], 2),
     }
     return out
+
+
+def _node_cpu(chain: Chain) -> float:
+    """CPU seconds (user + system) the chain's anvil process has used so far (0 when not ours)."""
+    process = getattr(chain, "_process", None)
+    if process is None:
+        return 0.0
+    fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # -- signatures, compile, deploy ---------------------------------------------------------------------------
