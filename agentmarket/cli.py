@@ -173,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("surveil", help="screen a block range for collusion and exclusion (events only)")
     p.add_argument("--chain", help="anvil or a JSON-RPC URL where the suite is deployed (manifest)")
     p.add_argument("--manifest", help="manifest path (default deployments/<chainId>.json)")
-    p.add_argument("--from-block", type=int, default=0)
+    p.add_argument("--from-block", type=int, help="default: the earliest deployment block in the manifest")
     p.add_argument("--to-block", type=int, default=None, help="default: latest")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--html", help="also write the report as HTML to this path")

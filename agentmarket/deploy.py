@@ -23,6 +23,7 @@ from web3.contract import Contract
 from .chain import Chain
 from .compiler import load_artifact
 from .errors import ConfigError
+from .logscan import remember_deployment
 
 DEFAULT_FEE_BPS = 50  # 0.5% protocol fee, taken only when a seller is paid
 
@@ -100,6 +101,12 @@ class Suite:
     contracts: dict[str, Contract]
     manifest: dict[str, Any] = field(default_factory=dict)
     deployed: list[str] = field(default_factory=list)  # names deployed by this call (others were reused)
+
+    def __post_init__(self) -> None:
+        # clients built on this suite start their event lookups at each contract's deployment block
+        for entry in self.manifest.get("contracts", {}).values():
+            if isinstance(entry, dict) and "address" in entry and "block" in entry:
+                remember_deployment(self.chain.w3, entry["address"], int(entry["block"]))
 
     def __getitem__(self, name: str) -> Contract:
         try:
