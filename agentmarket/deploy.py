@@ -182,7 +182,13 @@ def deploy_suite(
 
     ``manifest`` defaults to ``deployments/<chainId>.json``; ``write=False`` keeps it untouched (tests).
     """
-    deployer = deployer or chain.accounts[0]
+    if deployer is None:
+        if not chain.accounts:
+            raise ConfigError(
+                f"no account to deploy from on chain {chain.chain_id} ({chain.kind}) "
+                "(fix: set AGENTMARKET_PRIVATE_KEYS or AGENTMARKET_KEYSTORE)"
+            )
+        deployer = chain.accounts[0]
     if not 0 <= fee_bps <= 500:
         raise ConfigError(f"fee_bps={fee_bps} outside 0..500 (the contracts cap the fee at 5%)")
     path = Path(manifest) if manifest else manifest_path(chain.chain_id)
