@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from . import __version__
 from .errors import AgentMarketError, ConfigError
@@ -146,9 +146,11 @@ def _cmd_surveil(args: argparse.Namespace) -> int:
 
 def _cmd_relay(args: argparse.Namespace) -> int:
     from .relay.app import RelaySettings
+    from .relay.db import normalise_url
     from .relay.ratelimit import Limit
     from .relay.server import RelayConfig, serve
 
+    normalise_url(args.db)  # a bad database URL fails here, before a chain is started or a contract deployed
     settings = RelaySettings(
         client_rate=Limit(args.client_rate, args.client_rate * 2),
         maker_rate=Limit(args.maker_rate, args.maker_rate * 5),
@@ -186,14 +188,26 @@ def _cmd_mcp(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, whose usage errors come out as a JSON object (exit status 2) when ``--json`` was given."""
+
+    json_errors = False
+
+    def error(self, message: str) -> NoReturn:
+        if self.json_errors:
+            print(json.dumps({"error": "UsageError", "message": message}), file=sys.stderr)
+            raise SystemExit(2)
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
     # --json is accepted before the command and after it (SUPPRESS: the sub-command's default must not
     # overwrite a --json given before the command name)
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument(
         "--json", action="store_true", default=argparse.SUPPRESS, help="print results (and errors) as JSON"
     )
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="agentmarket", description="Settlement rails for autonomous agents.", parents=[common]
     )
     parser.add_argument("--version", action="version", version=f"agentmarket {__version__}")
@@ -280,6 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    _Parser.json_errors = "--json" in argv
     args = parser.parse_args(argv)
     args.json = bool(getattr(args, "json", False))  # absent unless given (see build_parser)
     try:

@@ -48,6 +48,13 @@ def test_version() -> None:
     assert result.returncode == 0 and result.stdout.strip() == f"agentmarket {__version__}"
 
 
+def test_usage_and_config_errors_are_one_line_or_json() -> None:
+    _one_line_error(_cli("relay", "--db", "bogus://x"), "ConfigError")  # before any chain is started
+    result = _cli("--json", "deploy", "--fee-bps", "abc")
+    assert result.returncode == 2 and json.loads(result.stderr)["error"] == "UsageError"
+    _one_line_error(_cli("deploy", "--rpc", "ftp://node"), "ConfigError")
+
+
 @pytest.mark.parametrize("command", ["compile", "deploy", "chain", "surveil", "demo", "relay", "mcp"])
 def test_every_command_takes_json(command: str) -> None:
     result = _cli(command, "--help")
