@@ -138,17 +138,12 @@ class EscrowClient(ContractClient):
     def deal(self, deal_id: int) -> Deal:
         """Rebuild deal ``deal_id`` from its events."""
         deal_id = _deal_id(deal_id)
-        logs = self.w3.eth.get_logs(
-            {
-                "address": self.address,
-                "fromBlock": self.from_block,
-                "toBlock": "latest",
-                # hex strings: eth-tester does not match HexBytes topics
-                "topics": [
-                    ["0x" + bytes(t).hex() for t, n in self._topics.items() if n in _DEAL_EVENTS],
-                    "0x" + int(deal_id).to_bytes(32, "big").hex(),
-                ],
-            }
+        logs = self._logs(
+            # hex strings: eth-tester does not match HexBytes topics
+            [
+                ["0x" + bytes(t).hex() for t, n in self._topics.items() if n in _DEAL_EVENTS],
+                "0x" + int(deal_id).to_bytes(32, "big").hex(),
+            ]
         )
         deals = self._fold(logs)
         if int(deal_id) not in deals:
@@ -164,13 +159,7 @@ class EscrowClient(ContractClient):
     ) -> list[Deal]:
         """Every deal rebuilt from events, optionally those where ``party`` is buyer/seller/arbiter
         (or exactly ``role``), and in ``state`` (one or several)."""
-        logs = self.w3.eth.get_logs(
-            {
-                "address": self.address,
-                "fromBlock": self.from_block,
-                "toBlock": "latest",
-            }
-        )
+        logs = self._logs()
         result = list(self._fold(logs).values())
         if party is not None:
             who = validate.address(party, "party")
