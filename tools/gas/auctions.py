@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..types import ZERO_ADDRESS as ZERO
+from agentmarket.types import ZERO_ADDRESS as ZERO
+
 from . import GasEnv, scenario
 
 ETH = 10**18
