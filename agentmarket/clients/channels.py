@@ -30,6 +30,7 @@ from ..errors import (
     SignatureError,
     decode_revert,
 )
+from ..logscan import deployment_block, get_logs
 from ..types import ETH
 from ..vouchers import ChannelTerms, Voucher, VoucherDomain, VoucherSigner, VoucherStore, eoa_verifier
 from .base import ERC1271_MAGIC, erc20, erc1271_accepts  # noqa: F401 - ERC1271_MAGIC re-exported
@@ -126,14 +127,17 @@ class ChannelClient:
     ``chain`` is an :class:`agentmarket.chain.Chain`; ``contract`` the web3.py contract (``suite["PaymentChannels"]``).
     """
 
-    def __init__(self, chain: Any, contract: Contract, account: LocalAccount, *, from_block: int = 0):
+    def __init__(
+        self, chain: Any, contract: Contract, account: LocalAccount, *, from_block: int | None = None
+    ):
         self.chain = chain
         self.w3 = chain.w3
         self.contract = contract
         self.account = account
         self.address = to_checksum_address(account.address)
         self.tx = chain.transactor
-        self.from_block = from_block
+        # event lookups start here: the contract's deployment block when a manifest recorded it
+        self.from_block = deployment_block(self.w3, contract.address) if from_block is None else from_block
         self.domain = VoucherDomain(chain.chain_id, contract.address)
         self.last_receipt: Any = None
         self._event_by_topic: dict[bytes, Any] = {}
@@ -200,13 +204,8 @@ class ChannelClient:
     def channel(self, channel_id: bytes | str) -> Channel:
         """Rebuild a channel from its events (one ``eth_getLogs``). Raises :class:`InvalidState` if unknown."""
         cid = _id(channel_id)
-        logs = self.w3.eth.get_logs(
-            {
-                "address": self.contract.address,
-                "topics": [None, "0x" + cid.hex()],
-                "fromBlock": self.from_block,
-                "toBlock": "latest",
-            }
+        logs = get_logs(
+            self.w3, {"address": self.contract.address, "topics": [None, "0x" + cid.hex()]}, self.from_block
         )
         channel = self._apply(None, cid, logs)
         if channel is None:

@@ -235,6 +235,7 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, Credits {
             received = Asset.wrap(asset).pullMeasured(msg.sender, deal.bond, _owed(asset));
         }
         bytes32 h;
+        // slither-disable-next-line incorrect-equality -- token amounts measured by balance difference, not balances
         if (received == deal.bond) {
             h = DealLib.hashCalldata(deal);
         } else {
