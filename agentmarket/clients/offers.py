@@ -315,20 +315,36 @@ class Offer:
 MIN_OPEN_BUY_BOND_BPS = 1_000
 
 
+def default_bond_per_unit(unit_price: int) -> int:
+    """The seller bond per unit the client puts on an open buy request when none is given:
+    MIN_OPEN_BUY_BOND_BPS of the unit price, rounded up (at least 1 wei)."""
+    return max(1, -(-int(unit_price) * MIN_OPEN_BUY_BOND_BPS // BPS))
+
+
 def unsafe_terms(offer: Offer) -> str | None:
-    """Why ``offer`` lets a counterparty collect from its maker without risking anything of comparable
-    value, or None. An open buy request (any taker) with no arbiter: any stranger can fill it, submit junk
-    and collect unless the buyer can dispute (arbiter), chose the seller (designated taker) or holds a bond
-    of at least MIN_OPEN_BUY_BOND_BPS of the price that the seller forfeits."""
-    if offer.side != Side.BUY or offer.arbiter != ZERO_ADDRESS or offer.taker != ZERO_ADDRESS:
+    """Why ``offer`` lets a counterparty gain at its maker's or another taker's expense without risking
+    anything of comparable value, or None. Only open buy requests (any taker) can be unsafe:
+    - with no arbiter, any stranger can fill it, submit junk and collect unless the buyer holds a bond of
+      at least MIN_OPEN_BUY_BOND_BPS of the price that the seller forfeits;
+    - with no seller bond at all, a searcher takes the start unit of every honest seller's fill with a
+      1-unit fill of its own for gas alone (signed fill v2: the loser reverts `EscrowDealExists`), and the
+      buyer's price for that unit stays locked until it disputes; a per-unit bond makes each blocking fill
+      put up capital that a junk delivery forfeits."""
+    if offer.side != Side.BUY or offer.taker != ZERO_ADDRESS:
         return None
-    if offer.bond_per_unit * BPS >= offer.unit_price * MIN_OPEN_BUY_BOND_BPS:
-        return None
-    return (
-        "an open buy request with no arbiter, no designated taker and a seller bond below"
-        f" {MIN_OPEN_BUY_BOND_BPS / 100:g}% of the price lets any stranger fill it, deliver junk and collect;"
-        " set arbiter=, taker= or bond_per_unit=, or pass allow_unsafe=True"
-    )
+    if offer.arbiter == ZERO_ADDRESS and offer.bond_per_unit * BPS < offer.unit_price * MIN_OPEN_BUY_BOND_BPS:
+        return (
+            "an open buy request with no arbiter, no designated taker and a seller bond below"
+            f" {MIN_OPEN_BUY_BOND_BPS / 100:g}% of the price lets any stranger fill it, deliver junk and"
+            " collect; set arbiter=, taker= or bond_per_unit=, or pass allow_unsafe=True"
+        )
+    if offer.bond_per_unit == 0:
+        return (
+            "an open buy request with no seller bond lets a searcher block its sellers' fills for gas only"
+            " (a 1-unit fill takes their start); set bond_per_unit= (default: "
+            f"{MIN_OPEN_BUY_BOND_BPS / 100:g}% of the unit price) or taker=, or pass allow_unsafe=True"
+        )
+    return None
 
 
 def _require_safe(offer: Offer, allow_unsafe: bool) -> None:
@@ -589,7 +605,7 @@ class OffersClient(ContractClient):
         asset: str = ETH,
         expiry: Deadline = timedelta(hours=1),
         min_fill: int = 1,
-        bond_per_unit: int = 0,
+        bond_per_unit: int | None = None,
         delivery: int | timedelta = 3600,
         grace: int | timedelta = 3600,
         review_window: int | timedelta = 3600,
@@ -609,7 +625,8 @@ class OffersClient(ContractClient):
         """Build and validate an offer. ``side``: ``Side.SELL``/``"sell"`` or ``Side.BUY``/``"buy"``;
         ``resource``: a name (hashed) or a bytes32 id; ``expiry``: unix seconds, datetime, or timedelta from
         the chain's time; ``counter`` defaults to the maker's current one (read from the chain); ``salt`` to
-        128 random bits. Terms that let a stranger collect without risk (see :func:`unsafe_terms`) raise
+        128 random bits; ``bond_per_unit`` to :func:`default_bond_per_unit` of the price on an open buy
+        request (no ``taker``), else 0. Terms that let a stranger collect without risk (see :func:`unsafe_terms`) raise
         :class:`~agentmarket.errors.UnsafeTerms` unless ``allow_unsafe=True``."""
         if isinstance(side, str):
             try:
@@ -620,6 +637,10 @@ class OffersClient(ContractClient):
         unit_price = validate.amount(unit_price, "unit_price", positive=True)
         quantity = validate.integer(quantity, "quantity", minimum=1)
         min_fill = validate.integer(min_fill, "min_fill", minimum=1)
+        if bond_per_unit is None:
+            # an open buy request gets a seller bond by default (unsafe_terms: fills blocked for gas)
+            open_buy = side == Side.BUY and taker is None
+            bond_per_unit = default_bond_per_unit(unit_price) if open_buy else 0
         bond_per_unit = validate.amount(bond_per_unit, "bond_per_unit")
         asset = validate.asset(self.w3, asset)
         arbiter = validate.optional(validate.address, arbiter, "arbiter")

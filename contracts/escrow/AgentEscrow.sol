@@ -45,6 +45,9 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, Credits {
     /// @dev What the seller of a deal was paid by early releases (net of fees): part of its rating weight.
     mapping(uint256 dealId => uint256) private _released;
     mapping(address market => MarketRecord) private _markets;
+    /// @dev The terms a keyed deal was opened with, kept by its first release (which rewrites the stored hash):
+    /// an OfferBook fill links to them (`openedWith`), so a 1-wei release cannot void the next fill's proof.
+    mapping(uint256 dealId => bytes32) private _openedHash;
 
     /// @dev `admittedAt`: from then on the market may open deals (0: never admitted); `delistedAt`: from then
     /// on it is no longer listed for new sales (0: not delisted). Deals of sales it started stay possible.
@@ -106,8 +109,15 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, Credits {
 
     /// @dev openFor under `dealId` (0: the next sequential id).
     function _openFor(uint256 dealId, Deal calldata deal, bool bondPosted) private returns (uint256) {
-        uint256 admittedAt = _markets[msg.sender].admittedAt;
+        MarketRecord memory market = _markets[msg.sender];
+        uint256 admittedAt = market.admittedAt;
         if (admittedAt == 0 || block.timestamp < admittedAt) revert EscrowNotMarket(msg.sender);
+        // A keyed deal is always a new sale (an OfferBook fill: nothing pending to complete), so a market whose
+        // delisting took effect opens none; sequential openFor stays open to finish sales started while listed.
+        if (dealId != 0) {
+            uint256 delistedAt = market.delistedAt;
+            if (delistedAt != 0 && block.timestamp >= delistedAt) revert EscrowMarketDelisted(msg.sender);
+        }
         _validate(deal);
         uint256 bond = deal.bond;
         uint256 expected = uint256(deal.amount) + (bondPosted ? bond : 0);
@@ -367,6 +377,8 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, Credits {
         if (state == DealState.None || state > DealState.Disputed) revert EscrowInvalidState(dealId, state);
         if (msg.sender != deal.buyer) revert EscrowUnauthorized(dealId, msg.sender);
         if (amount == 0 || amount > deal.amount) revert EscrowInvalidRelease(dealId, amount, deal.amount);
+        // the first release of a keyed deal keeps the opened terms (the releaser pays that write)
+        if (dealId & DealLib.KEYED != 0 && !packed.hasReleases()) _openedHash[dealId] = DealLib.hashCalldata(deal);
         Deal memory adjusted = deal;
         uint256 remaining = deal.amount - amount;
         adjusted.amount = _toUint128(remaining);
@@ -621,6 +633,14 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, Credits {
     function verifyTerms(uint256 dealId, Deal calldata deal) external view returns (bool) {
         DealSlot packed = _deals[dealId];
         return !packed.isEmpty() && packed.matches(DealLib.hashCalldata(deal));
+    }
+
+    /// @inheritdoc IAgentEscrow
+    function openedWith(uint256 dealId, Deal calldata deal) external view returns (bool) {
+        DealSlot packed = _deals[dealId];
+        if (packed.isEmpty()) return false;
+        bytes32 h = DealLib.hashCalldata(deal);
+        return packed.matches(h) || (packed.hasReleases() && _openedHash[dealId] == h);
     }
 
     /// @inheritdoc IAgentEscrow

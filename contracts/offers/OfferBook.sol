@@ -123,7 +123,8 @@ contract OfferBook is IOfferBook, EIP712, ReentrancyGuardTransient {
     }
 
     /// @dev Where the fill `prev` of `offer` ended, after checking it is one: the deal keyed by
-    /// (digest, prev.start) holds the terms `prev.deal`, whose termsHash commits to (prev.start,
+    /// (digest, prev.start) was opened with (or now holds) the terms `prev.deal` (`openedWith`: a partial
+    /// release by that fill's buyer does not void the proof), whose termsHash commits to (prev.start,
     /// prev.quantity) (see {OfferLib-fillTermsHash}). By induction from the head fill (start 0), every
     /// start is the end of the previous fill and is used once: the fills of an offer form one chain.
     function _linkEnd(Offer calldata offer, FillLink calldata prev) private view returns (uint256) {
@@ -132,7 +133,7 @@ contract OfferBook is IOfferBook, EIP712, ReentrancyGuardTransient {
         uint256 quantity = prev.quantity;
         if (
             prev.deal.termsHash != OfferLib.fillTermsHash(offer.termsHash, start, quantity)
-                || !IAgentEscrow(escrow).verifyTerms(fillDealId(h, start), prev.deal)
+                || !IAgentEscrow(escrow).openedWith(fillDealId(h, start), prev.deal)
         ) revert OfferBadLink(h, start);
         return start + quantity; // both < 2^64 (the commitment was made by a fill that checked them)
     }

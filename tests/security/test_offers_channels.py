@@ -195,10 +195,10 @@ def test_open_buy_request_needs_protection_or_an_explicit_opt_in(chain: Chain, s
     stranger = buyer.as_(chain.accounts[6])
     nonce = chain.w3.eth.get_transaction_count(buyer.account.address)
     with pytest.raises(errors.UnsafeTerms):
-        buyer.build("buy", "dataset/x", 10**16, 1)
+        buyer.build("buy", "dataset/x", 10**16, 1, bond_per_unit=0)
     with pytest.raises(errors.UnsafeTerms):
         buyer.offer("buy", "dataset/x", 10**16, 1, bond_per_unit=10**15 - 1)  # bond under 10%
-    risky = buyer.build("buy", "dataset/x", 10**16, 1, allow_unsafe=True)
+    risky = buyer.build("buy", "dataset/x", 10**16, 1, bond_per_unit=0, allow_unsafe=True)
     assert unsafe_terms(risky) is not None
     with pytest.raises(errors.UnsafeTerms):
         buyer.sign(risky)
@@ -206,13 +206,18 @@ def test_open_buy_request_needs_protection_or_an_explicit_opt_in(chain: Chain, s
         buyer.post(risky)
     assert chain.w3.eth.get_transaction_count(buyer.account.address) == nonce  # nothing was sent
     for safe in (
-        {"arbiter": chain.accounts[5].address},
+        {"arbiter": chain.accounts[5].address, "bond_per_unit": 1},
+        {"arbiter": chain.accounts[5].address},  # the client's default bond (10% of the price)
+        {},  # the default bond alone meets the 10% floor
         {"taker": chain.accounts[3].address},
         {"bond_per_unit": 10**15},
     ):
         assert unsafe_terms(buyer.build("buy", "dataset/x", 10**16, 1, **safe)) is None
     assert unsafe_terms(buyer.build("sell", "dataset/x", 10**16, 1)) is None  # the buyer picks the seller
+    # an arbiter alone is not enough: with no seller bond a searcher blocks the sellers' fills for gas only
+    with pytest.raises(errors.UnsafeTerms):
+        buyer.build("buy", "dataset/x", 10**16, 1, arbiter=chain.accounts[5].address, bond_per_unit=0)
     # the explicit opt-in still works, and then the stranger can take the request as before
     buyer.deposit(10**16)
-    signed = buyer.offer("buy", "dataset/x", 10**16, 1, allow_unsafe=True)
+    signed = buyer.offer("buy", "dataset/x", 10**16, 1, bond_per_unit=0, allow_unsafe=True)
     assert stranger.fill(signed).deal.seller == chain.accounts[6].address

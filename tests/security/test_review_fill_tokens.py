@@ -82,7 +82,8 @@ def test_a_searcher_blocks_a_buy_offer_seller_for_gas_only(chain: Chain, suite: 
     taken = searcher.fill(signed, 1)
     spent = before - _eth(chain, a[3].address) - _gas_paid(chain, taken.tx_hash, taken.gas_used)
     with pytest.raises(E("EscrowDealExists")):
-        chain.transactor.transact(a[1], honest_fn, gas=GAS)
+        chain.transactor.transact(a[1], honest_fn, value=4 * signed.offer.bond_per_unit, gas=GAS)
+    assert signed.offer.bond_per_unit > 0  # the client's default on an open buy request (fix)
     assert spent > 0, "the searcher made the honest seller's fill fail and risked nothing but gas"
 
 
@@ -97,6 +98,10 @@ def _terms(chain: Chain, token: Any, amount: int, buyer: Any, seller: Any) -> De
     )
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="open: pro-rata ERC-20 payouts during a deficit are not built (docs/threat-model.md, review rows)",
+)
 def test_a_rebase_down_loss_falls_on_the_last_seller_alone(chain: Chain, suite: Suite) -> None:
     """Point 6 / §6.11: "no token behaviour moves one user's loss onto another". After a -10% rebase with two
     equal deals open, the first seller paid is paid in full and the second cannot withdraw its credit (the
@@ -172,14 +177,22 @@ def test_an_english_auction_in_a_token_that_rebased_down_has_no_exit(chain: Chai
     english = suite["EnglishAuction"]
     held = int(token.functions.balanceOf(english.address).call())
     assert held > 0  # ~1.89 tokens of the bidder and the seller sit in the auction
-    with pytest.raises(E("CreditsTransferFailed")):  # the auction holds 90% of what it sends
-        send(chain, seller, english.functions.settle(sale.id, terms.as_tuple()))
-    with contextlib.suppress(errors.AgentMarketError):
-        send(chain, seller, english.functions.cancel(sale.id))
+    # the auction holds 90% of what it would send: the opening fails (CreditsTransferFailed) and, fixed,
+    # settle voids the sale instead of reverting: the winner's bid is credited back, the bond paid back
+    send(chain, seller, english.functions.settle(sale.id, terms.as_tuple()))
     after = client.as_(seller)._current(sale)
-    assert (
-        after.status != AuctionStatus.ACTIVE or int(token.functions.balanceOf(english.address).call()) < held
-    ), "settle and cancel both revert: the bid and the bond have no way out"
+    assert after.status == AuctionStatus.NO_SALE, "settle and cancel both revert: no way out"
+    assert int(english.functions.creditOf(bidder.address, token.address).call()) == 2 * TOKEN
+    # the credit exceeds what is held (rebase): the winner takes what is there with withdrawPart
+    # (residual, docs/threat-model.md: the auction keeps no books, so the first to withdraw is paid first)
+    bond_credit = int(english.functions.creditOf(seller.address, token.address).call())
+    left = int(token.functions.balanceOf(english.address).call())
+    assert 0 < left <= held and bond_credit <= terms.bond
+    if bond_credit:
+        send(chain, seller, english.functions.withdrawPart(token.address, seller.address, bond_credit))
+    rest = int(token.functions.balanceOf(english.address).call()) - 2  # the token rounds transfers up
+    send(chain, bidder, english.functions.withdrawPart(token.address, bidder.address, rest))
+    assert int(token.functions.balanceOf(english.address).call()) <= 2
 
 
 def test_the_tip_buyer_voids_every_pending_fill_after_for_one_wei(chain: Chain, suite: Suite) -> None:
@@ -202,12 +215,20 @@ def test_the_tip_buyer_voids_every_pending_fill_after_for_one_wei(chain: Chain, 
     victim_fn = suite["OfferBook"].functions.fillAfter(
         signed.offer.as_tuple(), signed.signature, 4, tip.as_tuple()
     )
-    before = _eth(chain, a[3].address)
     receipt = send(
         chain, a[3], suite["AgentEscrow"].functions.release(head.deal.id, head.deal.terms.as_tuple(), 1)
     )
-    gas = int(receipt["gasUsed"]) * int(receipt["effectiveGasPrice"])
-    spent = before - _eth(chain, a[3].address) - gas
+    assert receipt["status"] == 1
+    # fixed: the link proves the terms the tip fill opened with (kept by its first release), so the
+    # victim's pending fillAfter, built before the release, still opens its deal from unit 1
+    chain.transactor.transact(a[1], victim_fn, value=4 * UNIT, gas=GAS)
+    book, escrow = suite["OfferBook"], suite["AgentEscrow"]
+    digest = book.functions.hashOffer(signed.offer.as_tuple()).call()
+    opened = book.functions.fillDealId(digest, 1).call()
+    assert escrow.functions.dealStatus(opened).call()[0] != 0
+    # and a link with other terms is still refused
+    forged = suite["OfferBook"].functions.fillAfter(
+        signed.offer.as_tuple(), signed.signature, 1, (0, 2, tip.deal.terms.as_tuple())
+    )
     with pytest.raises(E("OfferBadLink")):
-        chain.transactor.transact(a[1], victim_fn, value=4 * UNIT, gas=GAS)
-    assert spent >= UNIT, f"the victim's fill was voided for {spent} wei plus gas"
+        chain.transactor.transact(a[1], forged, value=UNIT, gas=GAS)
