@@ -232,3 +232,36 @@ def test_the_tip_buyer_voids_every_pending_fill_after_for_one_wei(chain: Chain, 
     )
     with pytest.raises(E("OfferBadLink")):
         chain.transactor.transact(a[1], forged, value=UNIT, gas=GAS)
+
+
+def test_delisted_auction_house_and_call_market_start_no_sales(chain: Chain, suite: Suite) -> None:
+    """Point 11, the rest of finding 1: auctions and the call market consult the listing where a sale
+    starts (`create*`, `openBatch`), so the owner's delisting stops new sales there too (pending ones
+    still settle: tests/contracts/test_auctions.py)."""
+    from agentmarket.clients.callmarket import CallMarketClient
+
+    a = chain.accounts
+    owner, seller, arbiter = a[0], a[1], a[5]
+    escrow = suite["AgentEscrow"]
+    client = AuctionClient.from_suite(suite, seller, gas=GAS)
+    calls = CallMarketClient.from_suite(suite, seller)
+    terms = DealTemplate(
+        creator=seller.address,
+        asset="0x" + "00" * 20,
+        delivery_delay=2 * HOUR,
+        promise_delay=HOUR,
+        terms_hash=b"\x42" * 32,
+        review_window=HOUR,
+        ruling_window=HOUR,
+        arbiter=arbiter.address,
+        bond=TOKEN // 10,
+    )
+    for name in ("EnglishAuction", "CallMarket"):
+        receipt = send(chain, owner, escrow.functions.setMarket(suite[name].address, False))
+        effective = int(escrow.events.MarketSet().process_receipt(receipt)[0]["args"]["effectiveAt"])
+    chain.travel_to(effective + 1)
+    now = client.now()
+    with pytest.raises(E("AuctionNotListed")):
+        client.create_english(terms, reserve=TOKEN, start_time=now + 10, end_time=now + 10 + HOUR)
+    with pytest.raises(E("CallMarketNotListed")):
+        calls.open_batch(GPU, closes_in=HOUR, arbiter=arbiter.address)
