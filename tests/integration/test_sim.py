@@ -206,3 +206,15 @@ def test_offchain_strategy_evaluation_is_deterministic() -> None:
     a, b = OffChainSim(cfg).run(), OffChainSim(cfg).run()
     assert [t.price for t in a.trades] == [t.price for t in b.trades]
     assert a.adaptive_gain["buyer"] is not None and a.adaptive_gain["provider"] is None
+
+
+def test_paired_negotiation_scores_on_chain_equal_off_chain(chain: Chain, suite: Suite) -> None:
+    """Every agreement of the paired negotiated market settles on chain, so the on-chain scores are the
+    off-chain ones: the on-chain comparison's spread is not a settlement effect."""
+    from agentmarket.sim.paired_negotiation import paired_market_scores
+
+    market = Market(chain, suite)
+    on = paired_market_scores([3], 6, 2, market=market, strategies=("bayes",))
+    off = paired_market_scores([3], 6, 2, strategies=("bayes",))
+    assert on.settled["bayes"] == on.agreements["bayes"] > 0
+    assert on.utility == off.utility and on.price == off.price
