@@ -580,7 +580,10 @@ class ComputeMarketSim:
     def _send_phase(self, requests: list[TxRequest], senders: list[Agent]) -> list[Any]:
         """One batch; every receipt must be a success (a revert would be a simulator bug). Each agent's
         gas is counted by its signing policy when the Transactor reports the mined receipt."""
-        receipts: list[Any] = self.market.chain.transactor.transact_many(requests)
+        chain = self.market.chain
+        with chain.batch_mining():  # anvil: the whole phase in a few blocks, not one block per transaction
+            handles = chain.transactor.transact_many(requests, wait=False)
+        receipts: list[Any] = chain.transactor.wait_all(handles)
         if len(receipts) != len(senders):
             raise RuntimeError(f"{len(requests)} requests gave {len(receipts)} receipts")
         return receipts
