@@ -593,7 +593,12 @@ class ComputeMarketSim:
 
     @property
     def _by_index(self) -> dict[int, Trader]:
-        return {t.index: t for t in [*self.sellers, *self._all_buyers()]}
+        # the population is fixed after __init__: build the map once (it was rebuilt per trade record)
+        cached: dict[int, Trader] | None = self.__dict__.get("_index_cache")
+        if cached is None:
+            cached = {t.index: t for t in [*self.sellers, *self._all_buyers()]}
+            self.__dict__["_index_cache"] = cached
+        return cached
 
     def _record(
         self, m: Match, round_: int, deal_id: int, gas: int, txs: int, bond: int | None = None

@@ -146,6 +146,8 @@ class ContinuousDoubleAuction:
         costs = [self.traders[i].limit for i in self.sellers]
         self.equilibrium = competitive_equilibrium(values, costs)
         self.max_surplus = max_surplus(values, costs)
+        self._by_bid: list[tuple[int, int]] = []  # (limit, trader), best first: set by run_day
+        self._by_ask: list[tuple[int, int]] = []
 
     @staticmethod
     def _best(
@@ -160,9 +162,12 @@ class ContinuousDoubleAuction:
         return None
 
     def _can_trade(self, active: set[int]) -> bool:
-        bids = [self.traders[i].limit for i in self.buyers if i in active]
-        asks = [self.traders[i].limit for i in self.sellers if i in active]
-        return bool(bids and asks) and max(bids) >= min(asks)
+        """Some remaining buyer's limit reaches some remaining seller's. Walks the limits sorted once per
+        day (:meth:`run_day`): traders only leave during a day, so this skips the few that traded instead
+        of scanning every trader after every trade."""
+        bid = next((limit for limit, i in self._by_bid if i in active), None)
+        ask = next((limit for limit, i in self._by_ask if i in active), None)
+        return bid is not None and ask is not None and bid >= ask
 
     def run_day(
         self,
@@ -191,6 +196,8 @@ class ContinuousDoubleAuction:
         stopped crossing). ``vectorize``: update the ZIP traders together (:class:`ZIPBatch`).
         """
         active = set(range(len(self.traders))) if active is None else set(active)
+        self._by_bid = sorted(((self.traders[i].limit, i) for i in self.buyers), reverse=True)
+        self._by_ask = sorted((self.traders[i].limit, i) for i in self.sellers)
         standing: dict[int, int] = {}  # trader -> standing quote (book=True)
         bids: list[tuple[int, int, int, int]] = []  # heaps of (sort key, time, trader, price), lazily pruned
         asks: list[tuple[int, int, int, int]] = []
