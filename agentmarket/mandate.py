@@ -13,7 +13,6 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-
 from . import validate
 from .errors import InvalidInput, MandateViolation
 from .types import ETH

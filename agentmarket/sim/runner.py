@@ -43,11 +43,10 @@ from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 from typing import Any
 
-from eth_abi import decode as abi_decode
 from eth_utils import keccak
 
 from ..agent import Agent, resource_id
-from ..calldata import calldata
+from ..calldata import calldata, decode_static
 from ..errors import AgentMarketError, MandateViolation
 from ..mandate import Mandate, PriceBand
 from ..market import Market
@@ -62,6 +61,7 @@ from .shock import SCENARIOS, Shock
 GPU_HOUR = "gpu-hour"
 _DEAL_CREATED = keccak(text=f"DealCreated(uint256,address,address,{DEAL_ABI_TYPES},uint8,address)")
 _BOND = [py for py, _ in _DEAL_FIELDS].index("bond")
+_DEAL_TYPES = DEAL_ABI_TYPES[1:-1].split(",")
 REFERENCE_PRICE = 10**16  # 0.01 ETH per GPU-hour
 
 
@@ -573,8 +573,8 @@ class ComputeMarketSim:
         for log in receipt["logs"]:
             topics = log["topics"]
             if str(log["address"]).lower() == escrow and bytes(topics[0]) == _DEAL_CREATED:
-                deal, _state, _by = abi_decode([DEAL_ABI_TYPES, "uint8", "address"], bytes(log["data"]))
-                return int.from_bytes(bytes(topics[1]), "big"), tuple(deal)
+                deal = decode_static(_DEAL_TYPES, bytes(log["data"]))  # the struct's 15 static words lead
+                return int.from_bytes(bytes(topics[1]), "big"), deal
         raise RuntimeError("no DealCreated in the receipt")
 
     def _send_phase(self, requests: list[TxRequest], senders: list[Agent]) -> list[Any]:
@@ -986,12 +986,14 @@ class ComputeMarketSim:
         if self.market is not None:
             escrow = self._escrow_client
             balance, totals = escrow.solvency()
-            fn = escrow.contract.functions
             calls = [
                 (
                     "eth_call",
                     [
-                        {"to": escrow.address, "data": fn.dealStatus(t.deal_id)._encode_transaction_data()},
+                        {
+                            "to": escrow.address,
+                            "data": "0x" + calldata(escrow.contract, "dealStatus", t.deal_id).hex(),
+                        },
                         "latest",
                     ],
                 )

@@ -207,3 +207,48 @@ def test_offchain_strategy_evaluation_is_deterministic() -> None:
     a, b = OffChainSim(cfg).run(), OffChainSim(cfg).run()
     assert [t.price for t in a.trades] == [t.price for t in b.trades]
     assert a.adaptive_gain["buyer"] is not None and a.adaptive_gain["provider"] is None
+
+
+@pytest.mark.anvil
+def test_anvil_settlement_phases_share_blocks(anvil: Chain, anvil_suite: Suite) -> None:
+    """On anvil each settlement phase is mined in a few blocks (batch_mining), every trade still settles
+    and the events agree; automine is back on afterwards."""
+    market = Market(anvil, anvil_suite)
+    first = int(anvil.w3.eth.block_number)
+    result = run(SimConfig(agents=40, rounds=2, mechanism="offers", seed=3, fund=10**18), market=market)
+    assert len(result.trades) >= 10
+    assert result.solvent and result.all_settled and result.events_match
+    blocks = int(anvil.w3.eth.block_number) - first
+    txs = sum(t.txs for t in result.trades)
+    assert blocks < txs / 5, f"{txs} transactions took {blocks} blocks"
+    assert anvil.transactor.transport.request("anvil_getAutomine", []) is True
+
+
+def test_batch_mining_is_a_no_op_off_anvil(chain: Chain) -> None:
+    with chain.batch_mining():
+        sent = chain.transactor.send_value(chain.accounts[0], chain.accounts[1].address, 1)
+    assert sent["status"] == 1
+
+
+def test_decode_static_matches_eth_abi() -> None:
+    from eth_abi import decode, encode
+
+    from agentmarket.calldata import decode_static
+    from agentmarket.types import DEAL_ABI_TYPES
+
+    rng = random.Random(5)
+    types = DEAL_ABI_TYPES[1:-1].split(",")
+    for _ in range(20):
+        values = [
+            "0x" + rng.randbytes(20).hex()
+            if t == "address"
+            else rng.randbytes(32)
+            if t == "bytes32"
+            else rng.randrange(2 ** int(t[4:]))
+            for t in types
+        ]
+        data = encode([DEAL_ABI_TYPES, "uint8"], [tuple(values), 2])
+        assert decode_static(types, data) == tuple(decode([DEAL_ABI_TYPES, "uint8"], data)[0])
+    assert decode_static(["string"], encode(["string"], ["x"])) == ("x",)  # dynamic: eth-abi's path
+    with pytest.raises(ValueError):
+        decode_static(types, b"\x00" * 32)
