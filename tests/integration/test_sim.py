@@ -252,3 +252,62 @@ def test_decode_static_matches_eth_abi() -> None:
     assert decode_static(["string"], encode(["string"], ["x"])) == ("x",)  # dynamic: eth-abi's path
     with pytest.raises(ValueError):
         decode_static(types, b"\x00" * 32)
+
+
+def test_word_encoder_matches_eth_abi() -> None:
+    """The calldata fast path (static words + top-level bytes) writes exactly eth-abi's bytes for the
+    simulator's calls (OfferBook.fill, escrow submit/accept), and leaves anything else to eth-abi."""
+    import eth_abi.exceptions
+    from eth_abi import encode
+
+    from agentmarket.calldata import FunctionEncoder
+    from agentmarket.compiler import load_artifact
+    from agentmarket.validate import checksum
+
+    rng = random.Random(9)
+
+    def value(t: str) -> object:
+        if t == "address":
+            raw = "0x" + rng.randbytes(20).hex()
+            return rng.choice([raw, checksum(raw), bytes.fromhex(raw[2:])])
+        if t == "bytes32":
+            return rng.randbytes(32)
+        if t == "bool":
+            return rng.random() < 0.5
+        return rng.choice([0, 2 ** int(t[4:]) - 1, rng.randrange(2 ** int(t[4:]))])
+
+    def args(enc: FunctionEncoder) -> list[object]:
+        out: list[object] = []
+        for t in enc.types:
+            if t.startswith("("):
+                out.append(tuple(value(c) for c in t[1:-1].split(",")))
+            elif t == "bytes":
+                out.append(rng.randbytes(rng.choice([0, 1, 32, 65, 70])))
+            else:
+                out.append(value(t))
+        return out
+
+    book, escrow = load_artifact("OfferBook")["abi"], load_artifact("AgentEscrow")["abi"]
+    fns = [e for e in book if e.get("name") == "fill"] + [
+        e for e in escrow if e.get("name") in ("submit", "accept")
+    ]
+    assert len(fns) == 3
+    for fn in fns:
+        enc = FunctionEncoder(fn)
+        assert enc.plan is not None, fn["name"]
+        for _ in range(30):
+            a = args(enc)
+            assert enc(*a) == enc.selector + encode(enc.types, a)
+    # values eth-abi refuses are refused the same way (the fast path steps aside)
+    accept = FunctionEncoder(next(e for e in escrow if e.get("name") == "accept"))
+    deal = list(args(accept)[1])  # type: ignore[arg-type]
+    with pytest.raises(eth_abi.exceptions.EncodingError):
+        accept(2**256, tuple(deal))
+    bad = checksum("0x" + "ab" * 20)
+    deal[0] = bad[:2] + bad[2:].swapcase()  # a wrong EIP-55 checksum: eth-abi encodes it, so do we
+    assert accept(1, tuple(deal)) == accept.selector + encode(accept.types, [1, tuple(deal)])
+    deal[0] = "0x" + "ab" * 19
+    with pytest.raises(eth_abi.exceptions.EncodingError):
+        accept(1, tuple(deal))
+    with pytest.raises(eth_abi.exceptions.EncodingError):
+        accept(1, tuple(deal[:-1]))
