@@ -17,6 +17,7 @@ import argparse
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
@@ -73,6 +74,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--withdraw", type=float, default=0.0, help="fraction of supply withdrawn in the shock"
     )
+    parser.add_argument(
+        "--entrant-units",
+        type=int,
+        default=1,
+        help="GPU-hours each entrant orders at once (multi-unit order)",
+    )
+    parser.add_argument(
+        "--max-units",
+        type=int,
+        default=1,
+        help="multi-unit orders: each trader orders 1..N GPU-hours a round (offers and call)",
+    )
     parser.add_argument("--substeps", type=int, default=1, help="sub-round steps during the shock")
     parser.add_argument(
         "--band-bps", type=int, default=2_000, help="guardrail: mandate price band over equilibrium"
@@ -100,10 +113,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("need at least 2 agents and 1 round")
     if args.seeds < 1:
         parser.error("--seeds must be at least 1")
+    if args.max_units < 1 or args.entrant_units < 1:
+        parser.error("--max-units and --entrant-units must be at least 1")
+    if args.max_units > 1 and any(m not in ("offers", "call") for m in mechanisms):
+        parser.error("--max-units needs --mechanism offers or call (the auctions sell one unit at a time)")
     shock_model = None
     if args.scenario:
         args.shock = True
-        shock_model = SCENARIOS[args.scenario]
+        shock_model = replace(SCENARIOS[args.scenario], entrant_units=args.entrant_units)
     elif args.shock:
         shock_model = Shock(
             args.shock_shape,
@@ -112,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
             rounds=args.shock_rounds,
             momentum=args.momentum,
             entrants=args.entrants,
+            entrant_units=args.entrant_units,
             withdraw=args.withdraw,
             substeps=args.substeps,
         )
@@ -130,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             band_bps=args.band_bps,
             pause_move=args.pause_move,
             workers=args.workers,
+            max_units=args.max_units,
         )
         for m in mechanisms
         for shock, guard in scenarios

@@ -88,6 +88,7 @@ class SimConfig:
     fund: int = 50 * 10**18
     workers: int | None = None  # trades settled concurrently per round (default: 1 embedded, 8 on a node)
     batch: bool = True  # settle through the client's fast pipeline (JSON-RPC batches, snapshot gas)
+    max_units: int = 1  # multi-unit orders: each trader's order is for 1..max_units GPU-hours (offers, call)
 
     @property
     def providers(self) -> int:
@@ -133,6 +134,7 @@ class TradeRecord:
     txs: int
     state: str
     fundamental_value: int = 0  # the buyer's pre-shock value
+    quantity: int = 1  # GPU-hours in this deal, each at ``price`` (multi-unit orders)
 
 
 @dataclass
@@ -318,6 +320,19 @@ class ComputeMarketSim:
             Trader(first + i, Role.BUYER, v, st)
             for i, (v, st) in enumerate(zip(entrant_values, strategies(entrants), strict=True))
         ]
+        # multi-unit orders: drawn only when asked for, so one-unit runs keep their random stream
+        if config.max_units > 1:
+            for t in [*self.sellers, *self.buyers]:
+                t.units = self.rng.randint(1, config.max_units)
+        if self.spec is not None:
+            for e in self.entrants:
+                e.units = self.spec.entrant_units
+        self.base_units = {t.index: t.units for t in [*self.sellers, *self.buyers, *self.entrants]}
+        if max(self.base_units.values()) > 1 and config.mechanism not in ("offers", "call"):
+            raise ValueError(
+                f"multi-unit orders (max_units, entrant_units) need the offers or call mechanism, "
+                f"not {config.mechanism!r}"
+            )
         self.base_values = {b.index: b.limit for b in [*self.buyers, *self.entrants]}
         self.costs = {s.index: s.limit for s in self.sellers}
         self.momentum: set[int] = set()
@@ -327,7 +342,10 @@ class ComputeMarketSim:
             self.momentum = {b.index for b in self.rng.sample(self.buyers, k)}
             w = round(self.spec.withdraw * len(self.sellers))
             self.withdrawing = {s.index for s in self.rng.sample(self.sellers, w)}
-        self.equilibrium = competitive_equilibrium(values, costs)
+        self.equilibrium = competitive_equilibrium(
+            [b.limit for b in self.buyers for _ in range(b.units)],
+            [s.limit for s in self.sellers for _ in range(s.units)],
+        )
         self.mechanism: Mechanism = build(config.mechanism, ref, order=config.order)
         self.agents: dict[int, Agent] = {}
         self._pool: ThreadPoolExecutor | None = None
@@ -402,7 +420,7 @@ class ComputeMarketSim:
         """Lock and settle one trade in the escrow; raises MandateViolation before anything is sent."""
         buyer, seller = self.agents[match.buyer], self.agents[match.seller]
         gas0, txs0 = buyer.gas_used + seller.gas_used, buyer.tx_count + seller.tx_count
-        terms_hash = content_hash(f"{GPU_HOUR} x1 round {round_} {match.reference}")
+        terms_hash = content_hash(f"{GPU_HOUR} x{match.quantity} round {round_} {match.reference}")
         if self.config.mechanism in ("offers", "negotiated") and "OfferBook" in self.market.suite:
             # the provider's quote is an EIP-712 signed sell offer reserved for the buyer, who fills it
             if match.bond:
@@ -411,20 +429,20 @@ class ComputeMarketSim:
                 "sell",
                 GPU_HOUR,
                 match.price,
-                1,
+                match.quantity,
                 taker=buyer.address,
                 bond_per_unit=match.bond,
                 delivery=match.delivery_seconds,
                 terms_hash=terms_hash,
                 expiry=timedelta(hours=1),
             )
-            deal = buyer.fill(signed).deal
+            deal = buyer.fill(signed, match.quantity).deal
         else:
             deal = buyer.buy(
                 seller,
                 match.price,
                 resource=GPU_HOUR,
-                units=1,
+                units=match.quantity,
                 deliver_by=timedelta(seconds=match.delivery_seconds + 3600),
                 bond=match.bond,
                 terms_hash=terms_hash,
@@ -461,7 +479,7 @@ class ComputeMarketSim:
         live: list[Match] = []
         for m in matches:
             try:
-                self.agents[m.buyer].check(m.price, ETH, resource=GPU_HOUR, unit_price=m.price)
+                self.agents[m.buyer].check(m.price * m.quantity, ETH, resource=GPU_HOUR, unit_price=m.price)
             except MandateViolation:
                 refused += 1
                 continue
@@ -486,13 +504,13 @@ class ComputeMarketSim:
         opens: list[TxRequest] = []
         for m in live:
             buyer, seller = self.agents[m.buyer], self.agents[m.seller]
-            terms_hash = content_hash(f"{GPU_HOUR} x1 round {r} {m.reference}")
+            terms_hash = content_hash(f"{GPU_HOUR} x{m.quantity} round {r} {m.reference}")
             if via_offers and book is not None:
                 offer = self._offers.build(
                     "sell",
                     GPU_HOUR,
                     m.price,
-                    1,
+                    m.quantity,
                     taker=buyer.address,
                     bond_per_unit=m.bond,
                     delivery=m.delivery_seconds,
@@ -502,13 +520,13 @@ class ComputeMarketSim:
                     maker=seller.address,
                 )
                 signed = self._offers.sign(offer, key=seller.account)
-                data = calldata(book, "fill", offer.as_tuple(), signed.signature, 1)
+                data = calldata(book, "fill", offer.as_tuple(), signed.signature, m.quantity)
                 opens.append(
                     TxRequest(
                         buyer.account,
                         to=book.address,
                         data=data,
-                        value=m.price,
+                        value=m.price * m.quantity,
                         gas_key="offers.fill_signed_eth",
                     )
                 )
@@ -516,20 +534,26 @@ class ComputeMarketSim:
                 terms = DealTerms(
                     buyer.address,
                     seller.address,
-                    m.price,
+                    m.price * m.quantity,
                     now + m.delivery_seconds + 7200,
                     terms_hash=terms_hash,
                 )
                 data = calldata(escrow, "create", terms.as_tuple())
                 opens.append(
                     TxRequest(
-                        buyer.account, to=escrow.address, data=data, value=m.price, gas_key="escrow.fund_eth"
+                        buyer.account,
+                        to=escrow.address,
+                        data=data,
+                        value=m.price * m.quantity,
+                        gas_key="escrow.fund_eth",
                     )
                 )
         with contextlib.ExitStack() as stack:
             for m in live:
                 stack.enter_context(
-                    self.agents[m.buyer].spending(m.price, ETH, resource=GPU_HOUR, unit_price=m.price)
+                    self.agents[m.buyer].spending(
+                        m.price * m.quantity, ETH, resource=GPU_HOUR, unit_price=m.price
+                    )
                 )
             opened = self._send_phase(opens, [self.agents[m.buyer] for m in live])
         deals = [self._opened(receipt) for receipt in opened]
@@ -620,6 +644,7 @@ class ComputeMarketSim:
             txs,
             "ACCEPTED",
             self.base_values[m.buyer],
+            m.quantity,
         )
 
     def _settle_all(self, matches: list[Match], round_: int) -> list[TradeRecord | BaseException]:
@@ -681,6 +706,18 @@ class ComputeMarketSim:
         trades: list[TradeRecord] = []
         refused = 0
         b_left, s_left = list(buyers), list(sellers)
+        for t in [*buyers, *sellers]:
+            t.units = self.base_units[t.index]  # a fresh order each round
+
+        def without(traded: list[Match]) -> None:
+            # units traded leave the round's orders; a trader stays while it holds units
+            nonlocal b_left, s_left
+            for m in traded:
+                self._trader(m.buyer).units -= m.quantity
+                self._trader(m.seller).units -= m.quantity
+            b_left = [b for b in b_left if b.units > 0]
+            s_left = [s for s in s_left if s.units > 0]
+
         for _ in range(steps):
             if not b_left or not s_left:
                 break
@@ -695,9 +732,7 @@ class ComputeMarketSim:
                 trades += [
                     self._record(u.match, r, u.deal_id, u.gas, u.txs, int(u.deal[_BOND])) for u in units
                 ]
-                done = {m.buyer for m in matches} | {m.seller for m in matches}
-                b_left = [b for b in b_left if b.index not in done]
-                s_left = [s for s in s_left if s.index not in done]
+                without(matches)
                 self._update_momentum(r)
                 continue
             matches = self.mechanism.clear(b_left, s_left, self.rng)
@@ -714,9 +749,7 @@ class ComputeMarketSim:
             got, no = self._settle_matches(matches, r)
             trades += got
             refused += no
-            done = {m.buyer for m in matches} | {m.seller for m in matches}
-            b_left = [b for b in b_left if b.index not in done]
-            s_left = [s for s in s_left if s.index not in done]
+            without(matches)
             self._update_momentum(r)
             if getattr(self.mechanism, "halted", False):
                 break  # the breaker re-opened this round with its call auction: the round is over
@@ -813,8 +846,9 @@ class ComputeMarketSim:
             round_trades, refused = self._round_trades(r, buyers, sellers)
             match_seconds += time.perf_counter() - t0 - (self._chain_seconds - chain0)
             # current values: at the end of the round (momentum may have raised them within it)
-            values = [b.limit for b in buyers]
-            costs = [s.limit for s in sellers]
+            # every unit at its trader's limit: the demand and supply step curves of multi-unit orders
+            values = [b.limit for b in buyers for _ in range(self.base_units[b.index])]
+            costs = [s.limit for s in sellers for _ in range(self.base_units[s.index])]
             self._value_log[r] = {b.index: b.limit for b in buyers} | {s.index: s.limit for s in sellers}
             peak_mult = max(peak_mult, statistics.fmean(b.limit for b in self.buyers) / base_mean)
             eq = competitive_equilibrium(values, costs)
@@ -822,8 +856,9 @@ class ComputeMarketSim:
             surplus: dict[int, int] = {}
             for rec in round_trades:
                 rec.value = by_addr[rec.buyer].limit
-                surplus[by_addr[rec.buyer].index] = rec.value - rec.price
-                surplus[by_addr[rec.seller].index] = rec.price - rec.cost
+                b_i, s_i = by_addr[rec.buyer].index, by_addr[rec.seller].index
+                surplus[b_i] = surplus.get(b_i, 0) + (rec.value - rec.price) * rec.quantity
+                surplus[s_i] = surplus.get(s_i, 0) + (rec.price - rec.cost) * rec.quantity
             for t in [*buyers, *sellers]:
                 gain = surplus.get(t.index, 0)
                 earned[t.index] += gain
@@ -835,7 +870,7 @@ class ComputeMarketSim:
             paused = self.breaker is not None and r in self.breaker.halted_rounds
             if self.breaker is not None:
                 self.breaker.end_round(median)
-            fundamental = [self.base_values[b.index] for b in buyers]
+            fundamental = [self.base_values[b.index] for b in buyers for _ in range(self.base_units[b.index])]
             stats = RoundStats(
                 r,
                 shocked,
@@ -846,12 +881,12 @@ class ComputeMarketSim:
                 eq.price_high,
                 eq.quantity,
                 max_surplus(values, costs),
-                sum(t.value - t.cost for t in round_trades),
+                sum((t.value - t.cost) * t.quantity for t in round_trades),
                 refused,
                 paused,
                 median,
                 max_surplus(fundamental, costs),
-                sum(t.fundamental_value - t.cost for t in round_trades),
+                sum((t.fundamental_value - t.cost) * t.quantity for t in round_trades),
                 band_ref,
             )
             rounds.append(stats)
@@ -917,6 +952,11 @@ class ComputeMarketSim:
         parties = {
             word(log["topics"][1]): (word(log["topics"][2]), word(log["topics"][3])) for log in logs[0]
         }
+        amount_at = [py for py, _ in _DEAL_FIELDS].index("amount")
+        amounts = {
+            word(log["topics"][1]): decode_static(_DEAL_TYPES, _bytes(log["data"]))[amount_at]
+            for log in logs[0]
+        }
         done = {word(log["topics"][1]) for log in logs[1]}
         ours = {t.deal_id for t in trades}
         index = {int(self.agents[i].address, 16): i for i in self.agents}
@@ -927,8 +967,11 @@ class ComputeMarketSim:
             buyer, seller = parties[deal_id]
             rec = by_deal[deal_id]
             values = self._value_log[rec.round]
-            realised += values[index[buyer]] - values[index[seller]]
+            # the deal's amount says how many units it holds (each at the record's price)
+            units, rest = divmod(int(amounts[deal_id]), rec.price) if rec.price else (rec.quantity, 0)
+            realised += (values[index[buyer]] - values[index[seller]]) * units
             match &= int(rec.buyer, 16) == buyer and int(rec.seller, 16) == seller
+            match &= units == rec.quantity and rest == 0
         match &= ours <= done
         best = sum(r.max_surplus for r in rounds)
         return (realised / best if best else 1.0), match
@@ -1038,6 +1081,11 @@ class ComputeMarketSim:
             peak_round_dev_preshock=round_pre,
             peak_trade_dev_preshock=trade_pre,
         )
+
+
+def _bytes(data: Any) -> bytes:
+    """Log data as bytes (a JSON-RPC answer's hex string or web3's bytes)."""
+    return bytes.fromhex(data[2:]) if isinstance(data, str) else bytes(data)
 
 
 class _Nobody:

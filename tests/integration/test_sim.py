@@ -311,3 +311,61 @@ def test_word_encoder_matches_eth_abi() -> None:
         accept(1, tuple(deal))
     with pytest.raises(eth_abi.exceptions.EncodingError):
         accept(1, tuple(deal[:-1]))
+
+
+# -- multi-unit orders ------------------------------------------------------------------------------------
+
+
+def test_double_auction_multi_unit_orders_trade_partial_quantities() -> None:
+    """A 3-unit buyer against one-unit sellers trades one unit per crossing (the smaller order) and stays
+    in the book until its units are gone; no trader ever trades more units than it holds."""
+    from agentmarket.strategies import ContinuousDoubleAuction, Side, ZICTrader
+
+    traders = [
+        ZICTrader(Side.BUY, 200, 1, 300),
+        *(ZICTrader(Side.SELL, c, 1, 300) for c in (50, 60, 70, 250)),
+    ]
+    cda = ContinuousDoubleAuction(traders, [3, 1, 1, 1, 2])
+    assert cda.equilibrium.quantity == 3 and cda.max_surplus == 150 + 140 + 130
+    trades = cda.run_day(0, random.Random(4), 5_000, book=True)
+    held = [3, 1, 1, 1, 2]
+    for t in trades:
+        assert t.quantity == 1 and t.buyer == 0 and t.surplus == (t.value - t.cost) * t.quantity
+        held[t.buyer] -= t.quantity
+        held[t.seller] -= t.quantity
+    assert min(held) >= 0 and held[0] == 0  # the buyer filled all 3 units from the three cheap sellers
+    with pytest.raises(ValueError):
+        ContinuousDoubleAuction(traders, [1, 1])
+
+
+def test_call_matches_pair_multi_unit_orders_in_id_order() -> None:
+    """Fills of multi-unit orders are paired in id order for the units both still have (the contract's
+    walk): a 3-unit bid against asks of 2 and 2 units gives matches of 2 and 1."""
+    b = Trader(10, Role.BUYER, 100, "fixed", units=3)
+    a1, a2 = Trader(0, Role.SELLER, 10, "fixed", units=2), Trader(1, Role.SELLER, 20, "fixed", units=2)
+    matches = call_matches([(b, 100)], [(a1, 10), (a2, 20)])
+    assert [(m.seller, m.quantity) for m in matches] == [(0, 2), (1, 1)]
+    assert len({m.price for m in matches}) == 1 and 20 <= matches[0].price <= 100
+
+
+@pytest.mark.parametrize("mechanism", ["offers", "call"])
+def test_multi_unit_orders_settle_as_multi_unit_deals(chain: Chain, suite: Suite, mechanism: str) -> None:
+    """With ``max_units`` every trade is one escrow deal for its quantity (amount = price x units, from
+    the chain's DealCreated), efficiency from the events agrees with the records, and no trader trades
+    more units in a round than its order held."""
+    market = Market(chain, suite)
+    cfg = SimConfig(agents=8, rounds=2, mechanism=mechanism, seed=4, fund=10**18, max_units=3)
+    result = run(cfg, market=market)
+    assert any(t.quantity > 1 for t in result.trades), "no multi-unit trade"
+    assert result.solvent and result.all_settled and result.events_match
+    assert result.efficiency == pytest.approx(result.efficiency_records) and 0 < result.efficiency <= 1
+    escrow = market.escrow
+    for t in result.trades:
+        assert escrow.deal(t.deal_id).terms.amount == t.price * t.quantity
+    per_round: dict[tuple[int, str], int] = {}
+    for t in result.trades:
+        for who in (t.buyer, t.seller):
+            per_round[(t.round, who)] = per_round.get((t.round, who), 0) + t.quantity
+    assert max(per_round.values()) <= 3
+    with pytest.raises(ValueError, match="multi-unit"):
+        OffChainSim(replace(cfg, mechanism="english"))
