@@ -89,6 +89,7 @@ class SimConfig:
     workers: int | None = None  # trades settled concurrently per round (default: 1 embedded, 8 on a node)
     batch: bool = True  # settle through the client's fast pipeline (JSON-RPC batches, snapshot gas)
     max_units: int = 1  # multi-unit orders: each trader's order is for 1..max_units GPU-hours (offers, call)
+    relay: str | None = None  # offers: URL of an offer relay the providers post to and buyers discover from
 
     @property
     def providers(self) -> int:
@@ -193,6 +194,8 @@ class SimResult:
     breaker_fired: int = 0  # times the circuit breaker halted continuous trading
     peak_value_multiplier: float = 1.0  # largest mean buyer value / its pre-shock mean (the spike's size)
     match_seconds: float = 0.0  # time the mechanism spent finding the trades (Python)
+    relay_posted: int = 0  # offers the providers posted to the relay (``SimConfig.relay``)
+    relay_discovered: int = 0  # fills whose signed offer the buyer took from a relay query
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -281,6 +284,8 @@ class ComputeMarketSim:
             raise ValueError(f"unknown mechanism {config.mechanism!r} (choose from {', '.join(MECHANISMS)})")
         if config.order not in ("efficient", "random"):
             raise ValueError("order must be 'efficient' or 'random'")
+        if config.relay is not None and (config.mechanism != "offers" or market is None or not config.batch):
+            raise ValueError("relay: the offers mechanism on a chain, batched settlement (not off chain)")
         self.market = market
         self.config = config
         self.progress = progress
@@ -361,6 +366,8 @@ class ComputeMarketSim:
         self._escrow: Any = None
         self._escrow_address = str(market.suite.contracts["AgentEscrow"].address).lower() if market else ""
         self._chain_seconds = 0.0  # time spent in settlement batches
+        self._relay: Any = None  # RelayClient when config.relay is set
+        self._relay_posted = self._relay_discovered = 0
 
     # -- setup -----------------------------------------------------------------------------------------
 
@@ -502,6 +509,7 @@ class ComputeMarketSim:
                 [self.agents[m.seller] for m in bonds],
             )
         opens: list[TxRequest] = []
+        relayed: list[tuple[Match, Any]] = []  # (match, the maker's signed offer) for the relay
         for m in live:
             buyer, seller = self.agents[m.buyer], self.agents[m.seller]
             terms_hash = content_hash(f"{GPU_HOUR} x{m.quantity} round {r} {m.reference}")
@@ -520,6 +528,9 @@ class ComputeMarketSim:
                     maker=seller.address,
                 )
                 signed = self._offers.sign(offer, key=seller.account)
+                if self.config.relay is not None:
+                    relayed.append((m, signed))
+                    continue  # the buyer fills what it discovers on the relay (below)
                 data = calldata(book, "fill", offer.as_tuple(), signed.signature, m.quantity)
                 opens.append(
                     TxRequest(
@@ -548,6 +559,8 @@ class ComputeMarketSim:
                         gas_key="escrow.fund_eth",
                     )
                 )
+        if relayed:
+            opens = self._via_relay(relayed, book)
         with contextlib.ExitStack() as stack:
             for m in live:
                 stack.enter_context(
@@ -582,6 +595,58 @@ class ComputeMarketSim:
             gas = sum(int(x["gasUsed"]) for x in receipts)
             out.append(self._record(m, r, d[0], gas, len(receipts), d[1][_BOND]))
         return out, refused
+
+    def _via_relay(self, relayed: list[tuple[Match, Any]], book: Any) -> list[TxRequest]:
+        """Providers post their signed offers to the relay (batches of 100); each buyer then finds the
+        offer reserved for it by querying the relay (this provider, the GPU-hour, sell side, at most the
+        agreed price, enough units left) and fills the signed offer the relay returned, checked against
+        the chain's OfferBook rules by the relay on the way in. Nothing is filled that the relay did not
+        hand back."""
+        from ..relay.client import RelayClient
+
+        if self._relay is None:
+            self._relay = RelayClient(str(self.config.relay))
+        relay = self._relay
+        signed_offers = [signed for _, signed in relayed]
+        for k in range(0, len(signed_offers), 100):
+            for answer in relay.post_many(signed_offers[k : k + 100]):
+                if isinstance(answer, BaseException):
+                    raise answer  # the relay refused a simulator offer: a bug, not a market outcome
+        self._relay_posted += len(signed_offers)
+        opens: list[TxRequest] = []
+        for m, mine in relayed:
+            buyer, seller = self.agents[m.buyer], self.agents[m.seller]
+            page = relay.query(
+                resource=GPU_HOUR,
+                side="sell",
+                maker=seller.address,
+                max_price=m.price,
+                min_remaining=m.quantity,
+                limit=100,
+            )
+            found = next(
+                (
+                    o.signed
+                    for o in page.offers
+                    if str(o.offer.taker).lower() == buyer.address.lower() and o.offer.unit_price == m.price
+                ),
+                None,
+            )
+            if found is None:
+                raise RuntimeError(f"the relay lists no offer of {seller.address} for {buyer.address}")
+            if found.hash != mine.hash:
+                raise RuntimeError("the relay returned an offer other than the one its maker posted")
+            self._relay_discovered += 1
+            opens.append(
+                TxRequest(
+                    buyer.account,
+                    to=book.address,
+                    data=calldata(book, "fill", found.offer.as_tuple(), found.signature, m.quantity),
+                    value=m.price * m.quantity,
+                    gas_key="offers.fill_signed_eth",
+                )
+            )
+        return opens
 
     @property
     def _escrow_client(self) -> Any:
@@ -918,6 +983,10 @@ class ComputeMarketSim:
         result.breaker_fired = self.breaker.fired if self.breaker else 0
         result.match_seconds = match_seconds
         result.peak_value_multiplier = peak_mult
+        result.relay_posted, result.relay_discovered = self._relay_posted, self._relay_discovered
+        if self._relay is not None:
+            self._relay.close()
+            self._relay = None
         return result
 
     # -- what settled on chain -------------------------------------------------------------------------

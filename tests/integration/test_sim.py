@@ -369,3 +369,35 @@ def test_multi_unit_orders_settle_as_multi_unit_deals(chain: Chain, suite: Suite
     assert max(per_round.values()) <= 3
     with pytest.raises(ValueError, match="multi-unit"):
         OffChainSim(replace(cfg, mechanism="english"))
+
+
+@pytest.mark.anvil
+def test_offers_through_the_relay(anvil: Chain, anvil_suite: Suite, tmp_path) -> None:
+    """``relay``: every trade's signed offer is posted to a real relay process and the buyer fills the
+    copy it found with a RelayClient query; the deals settle, and once the relay's indexer has seen the
+    fills no posted offer is left live on the relay."""
+    import time
+
+    from agentmarket.relay.client import RelayClient
+    from agentmarket.relay.process import RelayProcess
+
+    market = Market(anvil, anvil_suite)
+    with RelayProcess(
+        f"sqlite:///{tmp_path}/relay.db",
+        str(anvil.url),
+        anvil_suite["OfferBook"].address,
+        anvil_suite["ReputationRegistry"].address,
+        extra=["--client-rate", "0", "--poll-interval", "0.1"],
+        log=tmp_path / "relay.log",
+    ) as relay:
+        cfg = SimConfig(agents=8, rounds=2, mechanism="offers", seed=3, fund=10**18, relay=relay.url)
+        result = run(cfg, market=market)
+        assert result.trades and result.relay_posted == result.relay_discovered == len(result.trades)
+        assert result.solvent and result.all_settled and result.events_match
+        with RelayClient(relay.url) as client:
+            deadline = time.monotonic() + 30
+            while client.query(resource="gpu-hour", side="sell").offers and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert client.query(resource="gpu-hour", side="sell").offers == []
+    with pytest.raises(ValueError, match="relay"):
+        OffChainSim(replace(cfg, relay="http://127.0.0.1:1"))
