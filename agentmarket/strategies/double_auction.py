@@ -202,8 +202,9 @@ class ContinuousDoubleAuction:
 
         Multi-unit orders (``units`` of the constructor): a shout is an order for all the units the trader
         still holds; a crossing shout trades ``min`` of its units and the standing order's at the standing
-        price (one price level per shout); a trader leaves the day when its units are gone, a standing
-        order with units left keeps its place in the book. :attr:`last_units` holds what is left.
+        price; with a book, the rest of the order meets the next price level in the following step (one
+        level per step, at the same limit) and stands in the book once nothing crosses it. A trader
+        leaves the day when its units are gone; a standing order with units left keeps its place. :attr:`last_units` holds what is left.
         """
         active = set(range(len(self.traders))) if active is None else set(active)
         left = list(self.units)  # units each trader still holds today
@@ -227,13 +228,19 @@ class ContinuousDoubleAuction:
         order = sorted(active)
         self.halted = False
         last_trade = 0
+        sweep: tuple[int, int] | None = None  # (trader, limit price) of a multi-unit order still crossing
         for step in range(steps_per_day):
             if not can_trade or (quiet is not None and step - last_trade > quiet):
                 break
-            who = rng.choice(order)
-            trader = self.traders[who]
-            zip_ = batch is not None and isinstance(trader, ZIPTrader)
-            price = batch.price(trader) if zip_ else trader.quote(rng)  # type: ignore[union-attr,arg-type]
+            if sweep is not None:  # the rest of a marketable multi-unit order takes the next level
+                (who, price), sweep = sweep, None
+                trader = self.traders[who]
+            else:
+                who = rng.choice(order)
+                trader = self.traders[who]
+                zip_ = batch is not None and isinstance(trader, ZIPTrader)
+                price = batch.price(trader) if zip_ else trader.quote(rng)  # type: ignore[union-attr,arg-type]
+            shout = price
             deal = False
             blocked = False  # the shout met a standing quote of the other side and did not reach it
             if book:
@@ -279,6 +286,8 @@ class ContinuousDoubleAuction:
                 left[buyer] -= q
                 left[seller] -= q
                 gone = [i for i in (buyer, seller) if not left[i]]
+                if book and left[who]:
+                    sweep = (who, shout)  # next step: the order's rest, at its limit, meets the next level
                 active -= set(gone)
                 for i in gone:
                     standing.pop(i, None)
