@@ -6,6 +6,7 @@ helpers the clients call before sending (balances, allowances, approvals, contra
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from eth_account.signers.local import LocalAccount
@@ -19,6 +20,7 @@ from .. import validate
 from ..chain import Chain
 from ..compiler import load_artifact
 from ..errors import InsufficientAllowance, InsufficientFunds, InvalidInput, NotAuthorized
+from ..reads import Read
 from ..types import ETH
 
 if TYPE_CHECKING:
@@ -98,6 +100,12 @@ def erc1271_accepts(w3: Web3, wallet: str, digest: bytes, signature: bytes) -> b
         return False
 
 
+def require_eth(who: str, balance: int, amount: int) -> None:
+    """Raise :class:`InsufficientFunds` unless ``balance`` wei of ``who`` covers ``amount``."""
+    if balance < amount:
+        raise InsufficientFunds(f"{who} holds {balance} wei, needs {amount} plus gas")
+
+
 # -- the client base ----------------------------------------------------------------------------------------
 
 
@@ -159,7 +167,7 @@ class ContractClient:
     def now(self) -> int:
         """Timestamp the next block will (at least) have: the pending block's, else latest + 1."""
         try:
-            return int(self.w3.eth.get_block("pending")["timestamp"])
+            return int(self.chain.transactor.read([Read.timestamp("pending")])[0])
         except Exception:
             return self.chain.now() + 1
 
@@ -185,9 +193,20 @@ class ContractClient:
         name = str(fn.fn_name)
         return self.GAS_KEYS.get(name) or f"{self.GAS_FAMILY or self.ARTIFACT.lower()}.{_snake(name)}"
 
-    def _send(self, fn: Any, value: int = 0, *, gas_key: str | None = None, gas_count: int = 1) -> Any:
-        """Send ``fn`` from this client's account through the chain's one pipeline (gas from the snapshot
-        key, simulation, the account's signing policy, receipt, typed errors)."""
+    def _send(
+        self,
+        fn: Any,
+        value: int = 0,
+        *,
+        gas_key: str | None = None,
+        gas_count: int = 1,
+        reads: Sequence[Read] = (),
+        check: Callable[[list[Any]], None] | None = None,
+    ) -> Any:
+        """Send ``fn`` (a web3.py ``ContractFunction`` or a :class:`~agentmarket.calldata.PreparedCall`)
+        from this client's account through the chain's one pipeline (gas from the snapshot key,
+        simulation, the account's signing policy, receipt, typed errors). ``reads``/``check``: pre-flight
+        reads that travel in one JSON-RPC batch with the simulation; ``check`` raises to stop the send."""
         if self.account is None:
             raise NotAuthorized(f"this {type(self).__name__} has no account (use .as_(account))")
         return self.chain.transactor.transact(
@@ -197,6 +216,8 @@ class ContractClient:
             gas_key=gas_key or self._gas_key(fn, value),
             gas_count=gas_count,
             simulate=self.SIMULATE,
+            reads=reads,
+            check=check,
         )
 
     def _ensure_funds(self, asset: str, amount: int, *, approve: bool) -> None:
@@ -204,9 +225,7 @@ class ContractClient:
         with ``approve`` a short allowance is raised to exactly ``amount`` instead."""
         me = self._me()
         if asset == ETH:
-            balance = balance_of(self.w3, ETH, me)
-            if balance < amount:
-                raise InsufficientFunds(f"{me} holds {balance} wei, needs {amount} plus gas")
+            require_eth(me, balance_of(self.w3, ETH, me), amount)
             return
         token = self._token(asset)
         balance = int(token.functions.balanceOf(me).call())
