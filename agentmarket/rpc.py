@@ -24,7 +24,7 @@ import threading
 import time
 import urllib.parse
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,13 +116,28 @@ class HTTPTransport(Transport):
         url: str,
         *,
         policy: RetryPolicy | None = None,
-        timeout: tuple[float, float] = (3.0, 30.0),
+        timeout: tuple[float, float] | float = (3.0, 30.0),
         max_batch: int = 500,
+        request_kwargs: Mapping[str, Any] | None = None,
+        session: requests.Session | None = None,
     ):
         self.url = url
         self.policy = policy or RetryPolicy()
-        self.timeout = timeout
         self.max_batch = max_batch
+        # what the caller's web3 HTTPProvider sends with every request (headers, auth, TLS, proxies): the
+        # fast path must reach the node exactly as web3 does (an auth proxy answers 401 otherwise)
+        extra = dict(request_kwargs or {})
+        self.headers: dict[str, str] = {
+            "Content-Type": "application/json",
+            **dict(extra.pop("headers", None) or {}),
+        }
+        given = extra.pop("timeout", timeout)
+        # (connect, read): the direct connection sets the two separately
+        self.timeout: tuple[float, float] = (
+            given if isinstance(given, tuple) else (float(given), float(given))
+        )
+        self.post_kwargs = extra
+        self._template = session  # the caller's own session: its headers, auth, cookies, TLS settings
         self._local = threading.local()  # requests.Session is not thread-safe: one per thread
         self._ids = itertools.count(1)
         self._ids_lock = threading.Lock()
@@ -135,17 +150,27 @@ class HTTPTransport(Transport):
         session = getattr(self._local, "session", None)
         if session is None:
             session = requests.Session()
-            session.headers.update({"Content-Type": "application/json"})
-            # requests re-reads proxy, netrc and CA-bundle settings from the environment on every request
-            # (a scan of os.environ, a good part of a local round trip): read them once per session
-            session.proxies.update(requests.utils.get_environ_proxies(self.url))
-            auth = requests.utils.get_netrc_auth(self.url)
-            if auth:
-                session.auth = auth
-            bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-            if bundle:
-                session.verify = bundle
+            template = self._template
+            if template is not None:
+                # the caller's own session: its headers, auth, cookies and TLS settings, as web3 sends them
+                session.headers.update(template.headers)
+                session.auth = template.auth
+                session.cookies = template.cookies
+                session.verify = template.verify
+                session.cert = template.cert
+                session.proxies = dict(template.proxies)
+            else:
+                # requests re-reads proxy, netrc and CA-bundle settings from the environment on every
+                # request (a scan of os.environ, a good part of a local round trip): read them once
+                session.proxies.update(requests.utils.get_environ_proxies(self.url))
+                auth = requests.utils.get_netrc_auth(self.url)
+                if auth:
+                    session.auth = auth
+                bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+                if bundle:
+                    session.verify = bundle
             session.trust_env = False
+            session.headers.update(self.headers)
             self._local.session = session
         return session
 
@@ -155,7 +180,7 @@ class HTTPTransport(Transport):
         if self._direct_allowed(session):
             return self._post_direct(data, session)
         try:
-            response = session.post(self.url, data=data, timeout=self.timeout)
+            response = session.post(self.url, data=data, timeout=self.timeout, **self.post_kwargs)
         except (
             requests.exceptions.ConnectionError,
             requests.exceptions.Timeout,
@@ -185,7 +210,9 @@ class HTTPTransport(Transport):
 
     def _direct_allowed(self, session: requests.Session) -> bool:
         return (
-            not session.proxies
+            not self.post_kwargs  # anything else the caller's provider passes to requests
+            and not session.cookies
+            and not session.proxies
             and session.auth is None
             and session.cert is None
             and session.verify is not False
@@ -306,9 +333,32 @@ def _exception_as_error(exc: BaseException) -> RPCError:
     return error
 
 
+def custom_middleware(w3: Any) -> list[Any]:
+    """The middleware of ``w3`` that the caller added (web3's defaults only reshape answers, which the
+    fast path reads raw; anything else may sign, authenticate, log or rewrite requests)."""
+    from web3.manager import RequestManager
+
+    defaults = {name: mw for mw, name in RequestManager.get_default_middleware()}
+    onion = getattr(w3, "middleware_onion", None)
+    layers = onion.middleware if onion is not None else ()
+    return [mw for mw, name in layers if defaults.get(name) is not mw]
+
+
 def transport_for(chain: Any, policy: RetryPolicy | None = None) -> Transport:
-    """The fastest transport for ``chain``: direct for the embedded chain, batched HTTP for a URL."""
-    provider = chain.w3.provider
+    """The fastest transport for ``chain`` that reaches the node the way its ``Web3`` does: direct for the
+    embedded chain; batched HTTP with the provider's own request settings (headers, auth, TLS) for an HTTP
+    provider; through the provider and the caller's own middleware, one request at a time, when the
+    ``Web3`` carries middleware of its own (or a provider that is not plain HTTP)."""
+    w3 = chain.w3
+    provider = w3.provider
+    custom = [] if chain.kind == "embedded" else custom_middleware(w3)
+    if custom:
+        from web3.middleware import combine_middleware
+
+        request = combine_middleware(
+            middleware=tuple(custom), w3=w3, provider_request_fn=provider.make_request
+        )
+        return DirectTransport(request, policy=policy)
     url = getattr(provider, "endpoint_uri", None) or getattr(chain, "url", None)
     if chain.kind == "embedded" or not (isinstance(url, str) and url.startswith(("http://", "https://"))):
         tester_middleware = getattr(provider, "_middleware", None)
@@ -322,4 +372,12 @@ def transport_for(chain: Any, policy: RetryPolicy | None = None) -> Transport:
             )
             return DirectTransport(request, policy=policy)
         return DirectTransport(provider.make_request, policy=policy)
-    return HTTPTransport(str(url), policy=policy)
+    kwargs = provider.get_request_kwargs() if hasattr(provider, "get_request_kwargs") else {}
+    manager = getattr(provider, "_request_session_manager", None)
+    session = getattr(manager, "_explicit_session", None) if manager is not None else None
+    return HTTPTransport(
+        str(url),
+        policy=policy,
+        request_kwargs=kwargs,
+        session=session if isinstance(session, requests.Session) else None,
+    )

@@ -20,6 +20,7 @@ from .. import validate
 from ..chain import Chain
 from ..compiler import load_artifact
 from ..errors import InsufficientAllowance, InsufficientFunds, InvalidInput, NotAuthorized
+from ..logscan import deployment_block, get_logs
 from ..reads import Read
 from ..types import ETH
 
@@ -133,7 +134,7 @@ class ContractClient:
         address: str | Contract,
         account: LocalAccount | None = None,
         *,
-        from_block: int = 0,
+        from_block: int | None = None,
     ):
         self.chain = chain
         self.w3 = chain.w3
@@ -144,7 +145,8 @@ class ContractClient:
         )
         self.address: ChecksumAddress = addr
         self.account = account
-        self.from_block = from_block
+        # event lookups start here: the contract's deployment block when a manifest recorded it
+        self.from_block = deployment_block(self.w3, addr) if from_block is None else int(from_block)
         self._events = {name: getattr(self.contract.events, name)() for name in self.EVENTS}
         self._topics = {HexBytes(event_abi_to_log_topic(e.abi)): name for name, e in self._events.items()}
 
@@ -179,6 +181,14 @@ class ContractClient:
         return self._send(self._token(asset).functions.approve(self.address, validate.amount(amount)))
 
     # -- helpers ---------------------------------------------------------------------------------------------
+
+    def _logs(self, topics: list[Any] | None = None, *, from_block: int | None = None) -> list[Any]:
+        """This contract's logs matching ``topics`` from ``from_block`` (default: :attr:`from_block`) to the
+        latest block, read in windows the provider accepts (:func:`agentmarket.logscan.get_logs`)."""
+        params: dict[str, Any] = {"address": self.address}
+        if topics is not None:
+            params["topics"] = topics
+        return get_logs(self.w3, params, self.from_block if from_block is None else from_block)
 
     def _me(self) -> str:
         if self.account is None:

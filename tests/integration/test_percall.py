@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from hexbytes import HexBytes
-from rpc_proxy import RPCProxy
+from rpcproxy import RPCProxy
 
 from agentmarket import Market
 from agentmarket.chain import Chain
@@ -165,7 +165,7 @@ def older_node(anvil: Chain) -> Iterator[RPCProxy]:
             return None
         return {"jsonrpc": "2.0", "id": call["id"], "error": {"code": -32601, "message": "Method not found"}}
 
-    proxy = RPCProxy(str(anvil.url), intercept)
+    proxy = RPCProxy(str(anvil.url), intercept=intercept).start()
     try:
         yield proxy
     finally:

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from rpc_proxy import RPCProxy
+from rpcproxy import RPCProxy
 
 from agentmarket.chain import Chain
 from agentmarket.clients.escrow import EscrowClient
@@ -40,7 +40,7 @@ def test_a_receipt_of_another_transaction_is_not_taken(anvil: Chain, anvil_suite
         stolen["receipt"] = receipt
         return {"jsonrpc": "2.0", "id": call["id"], "result": receipt}
 
-    proxy = RPCProxy(str(anvil.url), intercept)
+    proxy = RPCProxy(str(anvil.url), intercept=intercept).start()
     chain = Chain.connect(proxy.url, keys=["0x" + bytes(victim.key).hex()])
     try:
         assert chain.transactor._instant_receipts()  # the proxy forwards anvil's version and automine
