@@ -29,7 +29,7 @@ from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
 
 from .. import validate
-from ..eip712 import Domain, StaticStruct, domain_separator, recover, sign_digest, typed_data
+from ..eip712 import Domain, StaticStruct, domain_separator, fast_keccak, recover, sign_digest, typed_data
 from ..errors import (
     ContractRevert,
     InsufficientAllowance,
@@ -206,13 +206,13 @@ class Offer:
         cached = self.__dict__.get("_struct_hash")
         if cached is None:
             words = b"".join(_word(kind, getattr(self, py)) for py, _, kind in _OFFER_FIELDS)
-            cached = keccak(OFFER_TYPEHASH + words)
+            cached = fast_keccak(OFFER_TYPEHASH + words)
             object.__setattr__(self, "_struct_hash", cached)
         return cached
 
     def digest(self, domain: Domain) -> bytes:
         """The EIP-712 digest (what is signed; the OfferBook's key for the offer's fill status)."""
-        return keccak(b"\x19\x01" + domain_separator(domain) + self.struct_hash())
+        return fast_keccak(b"\x19\x01" + domain_separator(domain) + self.struct_hash())
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict: integers as decimal strings (no precision loss in other languages), bytes as hex."""
@@ -341,8 +341,12 @@ class SignedOffer:
 
     @property
     def hash(self) -> bytes:
-        """The EIP-712 digest (the offer's id in the OfferBook)."""
-        return self.offer.digest(self.domain)
+        """The EIP-712 digest (the offer's id in the OfferBook; computed once: the dataclass is frozen)."""
+        cached = self.__dict__.get("_hash")
+        if cached is None:
+            cached = self.offer.digest(self.domain)
+            object.__setattr__(self, "_hash", cached)
+        return cached
 
     def to_dict(self) -> dict[str, Any]:
         return {
