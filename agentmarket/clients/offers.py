@@ -91,6 +91,12 @@ _OFFER_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("salt", "salt", "uint256"),
     ("counter", "counter", "uint64"),
 )
+# (python name, solidity type, 2**bits) of the uint members wider than the enum (checked per offer)
+_UINT_BOUNDS = tuple(
+    (py, kind, 2 ** int(kind[4:]))
+    for py, _, kind in _OFFER_FIELDS
+    if kind.startswith("uint") and kind != "uint8"
+)
 OFFER_STRUCT = StaticStruct("Offer", tuple((sol, kind) for _, sol, kind in _OFFER_FIELDS))
 OFFER_TYPEHASH = OFFER_STRUCT.typehash
 
@@ -162,13 +168,12 @@ class Offer:
             set_(self, "terms_hash", to_bytes32(self.terms_hash))
         except (ValueError, TypeError) as exc:
             raise InvalidInput(f"malformed offer: {exc}") from None
-        for py, _, kind in _OFFER_FIELDS:
-            if kind.startswith("uint") and kind != "uint8":
-                value = getattr(self, py)
-                if isinstance(value, bool) or not isinstance(value, int):
-                    raise InvalidInput(f"{py} must be an integer, got {type(value).__name__}")
-                if not 0 <= value < 2 ** int(kind[4:]):
-                    raise InvalidInput(f"{py}={value} does not fit {kind}")
+        for py, kind, bound in _UINT_BOUNDS:
+            value = getattr(self, py)
+            if type(value) is not int and (isinstance(value, bool) or not isinstance(value, int)):
+                raise InvalidInput(f"{py} must be an integer, got {type(value).__name__}")
+            if not 0 <= value < bound:
+                raise InvalidInput(f"{py}={value} does not fit {kind}")
 
     # -- encodings -------------------------------------------------------------------------------
 
