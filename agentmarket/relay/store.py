@@ -8,19 +8,55 @@ sees a half-applied range.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, and_, case, delete, func, insert, or_, select, update
+from sqlalchemy.exc import DBAPIError
 
 from ..clients.offers import Side, SignedOffer
 from .models import blocks, chain_events, changes, indexer_state, makers, offers, price_key, reputation
 
 _ev = chain_events.c
+# what a page row needs (row_json/row_text and the cursor): not the indexed copies of the offer's terms
+_PAGE_COLUMNS = (
+    offers.c.hash,
+    offers.c.body,
+    offers.c.price_key,
+    offers.c.filled,
+    offers.c.remaining,
+    offers.c.expiry,
+    offers.c.cancelled,
+    offers.c.withdrawn,
+    offers.c.voided,
+    reputation.c.count.label("rep_count"),
+    reputation.c.score.label("rep_score"),
+)
 _LIVE = and_(~offers.c.cancelled, ~offers.c.withdrawn, ~offers.c.voided, offers.c.remaining > 0)
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _retry_disconnect(method: _F) -> _F:
+    """Run ``method`` again once if the database dropped its pooled connection (a PostgreSQL restart):
+    the pool has no pre-ping (a round trip per checkout), so a dead connection shows up as an invalidated
+    one on first use; the failed transaction was rolled back, so running it again is safe."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            return method(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -130,6 +166,9 @@ class Store:
 
     def __init__(self, engine: Engine):
         self.engine = engine
+        # Reads run in autocommit: no BEGIN/ROLLBACK round trips around a single SELECT (on PostgreSQL each
+        # round trip is a wake-up of the server process; three of them cost more than the query).
+        self.reader = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     # -- the post path: door reads and the group-commit insert ----------------------------------------
 
@@ -139,7 +178,7 @@ class Store:
         from .validation import DoorState
 
         if conn is None:
-            with self.engine.connect() as own:
+            with self.reader.connect() as own:
                 return self.door_states(rows, own)
         hashes = list({r["hash"] for r in rows})
         makers_ = list({r["maker"] for r in rows})
@@ -172,11 +211,13 @@ class Store:
             for r in rows
         }
 
+    @_retry_disconnect
     def has_reputation(self, maker: str, asset: str) -> bool:
         q = select(reputation.c.count).where(reputation.c.maker == maker, reputation.c.asset == asset)
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return conn.execute(q).first() is not None
 
+    @_retry_disconnect
     def admit_offers(
         self, rows: Sequence[dict[str, Any]], door: Callable[[dict[str, Any], Any], Exception | None]
     ) -> list[bool | Exception]:
@@ -250,8 +291,9 @@ class Store:
 
     # -- reads of the API ---------------------------------------------------------------------------------
 
+    @_retry_disconnect
     def get(self, offer_hash: str) -> dict[str, Any] | None:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = conn.execute(
                 select(offers, reputation.c.count.label("rep_count"), reputation.c.score.label("rep_score"))
                 .select_from(
@@ -271,13 +313,13 @@ class Store:
         rows, cursor = self.query_rows(f)
         return [row_json(r, (int(r.rep_count or 0), r.rep_score)) for r in rows], cursor
 
+    @_retry_disconnect
     def query_rows(self, f: Filters) -> tuple[list[Any], tuple[str, str] | None]:
         """:meth:`query` as database rows (see :func:`row_text`)."""
         join = offers.outerjoin(
             reputation, and_(reputation.c.maker == offers.c.maker, reputation.c.asset == offers.c.asset)
         )
-        q = select(offers, reputation.c.count.label("rep_count"), reputation.c.score.label("rep_score"))
-        q = q.select_from(join)
+        q = select(*_PAGE_COLUMNS).select_from(join)
         cond: list[Any] = []
         if not f.include_dead:
             cond += [offers.c.live.is_(True), offers.c.expiry >= f.now]
@@ -313,15 +355,16 @@ class Store:
             else (offers.c.price_key.asc(), offers.c.hash.asc())
         )
         q = q.where(*cond).order_by(*order).limit(f.limit + 1)
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(q).all()
         more = len(rows) > f.limit
         page = list(rows[: f.limit])
         cursor = (str(page[-1].price_key), str(page[-1].hash)) if more and page else None
         return page, cursor
 
+    @_retry_disconnect
     def changes_since(self, seq: int, limit: int = 500) -> list[tuple[int, str, str]]:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(
                 select(changes.c.seq, changes.c.offer_hash, changes.c.kind)
                 .where(changes.c.seq > seq)
@@ -330,12 +373,14 @@ class Store:
             ).all()
         return [(int(s), h, k) for s, h, k in rows]
 
+    @_retry_disconnect
     def last_seq(self) -> int:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return int(conn.execute(select(func.max(changes.c.seq))).scalar() or 0)
 
+    @_retry_disconnect
     def count_live(self) -> int:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(offers).where(_LIVE)).scalar() or 0)
 
     # -- the indexer ------------------------------------------------------------------------------------------
@@ -360,9 +405,10 @@ class Store:
                 )
             return int(row.next_block)
 
+    @_retry_disconnect
     def block_hashes(self, below: int, limit: int = 256) -> list[tuple[int, str]]:
         """Stored (number, hash) of indexed blocks under ``below``, newest first."""
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(
                 select(blocks.c.number, blocks.c.hash)
                 .where(blocks.c.number < below)
