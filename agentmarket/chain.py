@@ -165,6 +165,11 @@ class Chain:
             str(accounts),
             "--gas-limit",
             "60000000",
+            # anvil writes states it evicts from memory to ~/.foundry/anvil/tmp and never removes them:
+            # a long run (a simulation, a million mined blocks) filled a 250 GB disk. Old states are
+            # dropped instead; nothing here reads state more than a few blocks back.
+            "--max-persisted-states",
+            "0",
             *args,
         ]
         process = subprocess.Popen(
