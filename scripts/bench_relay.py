@@ -7,19 +7,24 @@ Set-up per (database, size): an anvil with the suite; ``size`` signed offers (20
 random prices) written straight into a fresh database through the relay's own Store (preloading through
 HTTP would only time the same post path longer); then a relay process (uvicorn, rate limits off).
 
-* posts/s: ``--posts`` fresh signed offers, posted over HTTP by 16 concurrent connections; each one
+* posts/s: ``--posts`` fresh signed offers, posted over HTTP by ``--concurrency`` keep-alive connections
+  (a raw asyncio client, in ``--rounds`` bursts: median and range); each one
   goes through the full door validation (parse, EIP-712 hash, signature recovery, counter, chain state)
   and is committed before its 201. Signing happens before the clock starts.
 * batch posts/s: another ``--posts`` offers through ``POST /offers/batch`` (100 per request, 4 connections):
   the same validation and commit per offer, one HTTP round trip per hundred.
 * query latency: ``--queries`` sequential ``GET /offers?resource=..&side=sell&max_price=..&limit=50``
   (random resource and price bound), timed at the client, end to end over HTTP.
+* CPU figures (independent of what else runs on the machine): posts_per_cpu_s and query_server_cpu_ms
+  count the relay process and, on PostgreSQL, the database server (postmaster and backends) too.
+  ``load_avg_1m`` / ``load_avg_1m_end``: the machine's load average when a cell starts and ends.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -188,6 +193,21 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _tree_cpu_seconds(pid: int) -> float:
+    """CPU time of a server process and its children, live (``/proc/<pid>/task/*/children``) and reaped
+    (cutime/cstime): for PostgreSQL the postmaster and every backend, i.e. the database's share of a post."""
+    total = _cpu_seconds(pid)
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    total += (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            try:
+                total += _tree_cpu_seconds(int(child))
+            except FileNotFoundError:  # a backend that exited since the listing
+                continue
+    return total
+
+
 def _median_range(values: list[float], digits: int = 1) -> tuple[float, list[float]]:
     return round(statistics.median(values), digits), [round(min(values), digits), round(max(values), digits)]
 
@@ -202,6 +222,7 @@ def run_one(
     concurrency: int = 64,
     batch: bool = True,
     seed: int = 1,
+    db_pid: int | None = None,
 ) -> dict[str, Any]:
     """One (database, size) cell: ``posts`` single posts in ``rounds`` bursts over ``concurrency``
     keep-alive connections, then ``posts`` more through /offers/batch, then ``queries`` GETs in
@@ -223,33 +244,49 @@ def run_one(
         batch_bodies = [s.to_json() for s in signed_offers(book, posts if batch else 0, keys, rng, expiry)]
         args = ["--client-rate", "0", "--maker-rate", "0"]
         rates, cpu_rates = [], []
-        with RelayProcess(db_url, str(chain.url), book.address, extra=args) as relay:
+        with contextlib.ExitStack() as stack:
+            # a generous start-up deadline: imports alone take tens of seconds on a loaded machine
+            relay = RelayProcess(db_url, str(chain.url), book.address, extra=args).start(timeout=300)
+            stack.callback(relay.stop)
             assert relay.proc is not None
             asyncio.run(_post_all(relay.url, warm, 8))  # warm-up (connections, caches)
+            pids = [relay.proc.pid] + ([db_pid] if db_pid else [])
+
+            def server_cpu() -> float:  # the relay plus, on PostgreSQL, the database server
+                return sum(_tree_cpu_seconds(p) if p == db_pid else _cpu_seconds(p) for p in pids)
+
             per = posts // rounds
             for r in range(rounds):
-                cpu = _cpu_seconds(relay.proc.pid)
+                cpu = server_cpu()
                 seconds, ok = asyncio.run(_post_all(relay.url, bodies[r * per : (r + 1) * per], concurrency))
-                cpu = _cpu_seconds(relay.proc.pid) - cpu
+                cpu = server_cpu() - cpu
                 rates.append(ok / seconds)
                 cpu_rates.append(ok / max(cpu, 1e-9))
-            out: dict[str, Any] = {}
+            out: dict[str, Any] = {"load_avg_1m": round(os.getloadavg()[0], 1)}
             out["posts_per_s"], out["posts_per_s_range"] = _median_range(rates)
             out["posts_per_cpu_s"], out["posts_per_cpu_s_range"] = _median_range(cpu_rates)
             if batch:
                 batch_seconds, batch_ok = asyncio.run(_post_batches(relay.url, batch_bodies, 100, 4))
                 out["batch_posts_per_s"] = round(batch_ok / batch_seconds, 1)
             _queries(relay.url, 20, rng)  # warm-up
-            p50s, p99s = [], []
+            p50s, p99s, cpu_ms = [], [], []
             for _ in range(rounds):
+                cpu = server_cpu()
                 lat = sorted(_queries(relay.url, max(1, queries // rounds), rng))
+                cpu_ms.append((server_cpu() - cpu) * 1000 / len(lat))
                 p50s.append(statistics.median(lat))
                 p99s.append(lat[min(len(lat) - 1, int(0.99 * len(lat)))])
+            out["query_server_cpu_ms"], out["query_server_cpu_ms_range"] = _median_range(cpu_ms, 2)
             out["query_p50_ms"], out["query_p50_ms_range"] = _median_range(p50s, 2)
             out["query_p99_ms"], out["query_p99_ms_range"] = _median_range(p99s, 2)
+        out["load_avg_1m_end"] = round(os.getloadavg()[0], 1)
         return out
     finally:
         chain.close()
+
+
+def _postmaster_pid(pg: PostgresServer) -> int:
+    return int((pg.data / "postmaster.pid").read_text().split()[0])
 
 
 def run(
@@ -275,9 +312,11 @@ def run(
                 if pg is not None:
                     urls["postgres"] = pg.new_database(f"bench{size}")
                 for kind, url in urls.items():
+                    db_pid = _postmaster_pid(pg) if kind == "postgres" and pg is not None else None
                     cell = run_one(
-                        url, size, posts, queries, rounds=rounds, concurrency=concurrency, batch=batch
-                    )
+                        url, size, posts, queries, rounds=rounds, concurrency=concurrency, batch=batch,
+                        db_pid=db_pid,
+                    )  # fmt: skip
                     label = f"{size // 1000}k"
                     for metric, value in cell.items():
                         results[f"relay.{kind}.{label}.{metric}"] = value
@@ -293,6 +332,7 @@ def run(
         "batch_posts_per_s": min,
         "query_p50_ms": max,
         "query_p99_ms": max,
+        "query_server_cpu_ms": max,
     }
     for metric, pick in worst.items():
         values = [results[k] for k in cells if k.endswith("." + metric)]
