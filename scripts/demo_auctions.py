@@ -28,7 +28,6 @@ def main() -> None:
     console = Console(width=150)
     with Chain.from_name(args.chain) as chain:
         suite = deploy_suite(chain, write=False, reuse=False)
-        start = chain.w3.eth.block_number + 1
         gas = 3_000_000 if chain.kind == "embedded" else None  # skip slow estimation on the embedded chain
         seller, a1, a2, a3, arbiter = chain.accounts[1:6]
         names = {
@@ -37,8 +36,8 @@ def main() -> None:
             a2.address: "agent-2",
             a3.address: "agent-3",
         }
-        house = AuctionClient.from_suite(suite, seller, from_block=start, gas=gas)
-        escrow = EscrowClient(chain, suite["AgentEscrow"], seller, from_block=start)
+        house = AuctionClient.from_suite(suite, seller, gas=gas)
+        escrow = EscrowClient.from_suite(suite, seller)
         results = Table(title=f"auctions on chain {chain.chain_id} ({chain.kind})")
         for column in ("auction", "bids", "winner", "price paid", "escrow deal", "key tx gas"):
             results.add_column(column)

@@ -23,10 +23,10 @@ from urllib.parse import urlparse
 from eth_abi import decode as abi_decode
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
+from helpers import load_artifact
 from hexbytes import HexBytes
 
 from agentmarket.chain import Chain
-from agentmarket.compiler import load_artifact
 from agentmarket.errors import ContractRevert, decode_revert
 
 GAS = 3_000_000

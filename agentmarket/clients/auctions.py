@@ -43,6 +43,7 @@ from ..errors import (
     NotAuthorized,
     UnsafeTerms,
 )
+from ..logscan import deployment_block, get_logs
 from ..types import BPS, ETH, ZERO_ADDRESS
 from .base import allowance_of, balance_of, erc20
 
@@ -372,7 +373,7 @@ class AuctionClient:
         account: LocalAccount | None = None,
         *,
         salts: SaltStore | str | Path | None = None,
-        from_block: int = 0,
+        from_block: int | None = None,
         gas: int | None = None,
     ):
         self.chain = chain
@@ -382,7 +383,8 @@ class AuctionClient:
         self.last_receipt: Any = None  # receipt of the last transaction this client sent (gas, hash)
         self.w3 = chain.w3
         self.account = account
-        self.from_block = from_block
+        # event lookups start here at the earliest (and never before each contract's deployment block)
+        self.from_block = 0 if from_block is None else int(from_block)
         self.salts = salts if isinstance(salts, SaltStore) else SaltStore(salts)
         # block each known auction was created in: event rebuilds scan from there (shared by clones)
         self._origins: dict[tuple[AuctionKind, int], int] = {}
@@ -434,14 +436,13 @@ class AuctionClient:
         """Rebuild auction ``auction_id`` of ``kind`` from its events."""
         kind = AuctionKind(kind)
         contract = self.contracts[kind]
-        origin = self._origins.get((kind, int(auction_id)), self.from_block)
-        logs = self.w3.eth.get_logs(
-            {
-                "address": contract.address,
-                "fromBlock": origin,
-                "toBlock": "latest",
-                "topics": [None, "0x" + int(auction_id).to_bytes(32, "big").hex()],
-            }
+        origin = self._origins.get(
+            (kind, int(auction_id)), max(self.from_block, deployment_block(self.w3, contract.address))
+        )
+        logs = get_logs(
+            self.w3,
+            {"address": contract.address, "topics": [None, "0x" + int(auction_id).to_bytes(32, "big").hex()]},
+            origin,
         )
         auction: Auction | None = None
         for log in sorted(logs, key=lambda x: (x["blockNumber"], x["logIndex"])):

@@ -6,6 +6,7 @@ helpers the clients call before sending (balances, allowances, approvals, contra
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from eth_account.signers.local import LocalAccount
@@ -19,6 +20,8 @@ from .. import validate
 from ..chain import Chain
 from ..compiler import load_artifact
 from ..errors import InsufficientAllowance, InsufficientFunds, InvalidInput, NotAuthorized
+from ..logscan import deployment_block, get_logs
+from ..reads import Read
 from ..types import ETH
 
 if TYPE_CHECKING:
@@ -98,6 +101,12 @@ def erc1271_accepts(w3: Web3, wallet: str, digest: bytes, signature: bytes) -> b
         return False
 
 
+def require_eth(who: str, balance: int, amount: int) -> None:
+    """Raise :class:`InsufficientFunds` unless ``balance`` wei of ``who`` covers ``amount``."""
+    if balance < amount:
+        raise InsufficientFunds(f"{who} holds {balance} wei, needs {amount} plus gas")
+
+
 # -- the client base ----------------------------------------------------------------------------------------
 
 
@@ -125,7 +134,7 @@ class ContractClient:
         address: str | Contract,
         account: LocalAccount | None = None,
         *,
-        from_block: int = 0,
+        from_block: int | None = None,
     ):
         self.chain = chain
         self.w3 = chain.w3
@@ -136,7 +145,8 @@ class ContractClient:
         )
         self.address: ChecksumAddress = addr
         self.account = account
-        self.from_block = from_block
+        # event lookups start here: the contract's deployment block when a manifest recorded it
+        self.from_block = deployment_block(self.w3, addr) if from_block is None else int(from_block)
         self._events = {name: getattr(self.contract.events, name)() for name in self.EVENTS}
         self._topics = {HexBytes(event_abi_to_log_topic(e.abi)): name for name, e in self._events.items()}
 
@@ -159,7 +169,7 @@ class ContractClient:
     def now(self) -> int:
         """Timestamp the next block will (at least) have: the pending block's, else latest + 1."""
         try:
-            return int(self.w3.eth.get_block("pending")["timestamp"])
+            return int(self.chain.transactor.read([Read.timestamp("pending")])[0])
         except Exception:
             return self.chain.now() + 1
 
@@ -171,6 +181,14 @@ class ContractClient:
         return self._send(self._token(asset).functions.approve(self.address, validate.amount(amount)))
 
     # -- helpers ---------------------------------------------------------------------------------------------
+
+    def _logs(self, topics: list[Any] | None = None, *, from_block: int | None = None) -> list[Any]:
+        """This contract's logs matching ``topics`` from ``from_block`` (default: :attr:`from_block`) to the
+        latest block, read in windows the provider accepts (:func:`agentmarket.logscan.get_logs`)."""
+        params: dict[str, Any] = {"address": self.address}
+        if topics is not None:
+            params["topics"] = topics
+        return get_logs(self.w3, params, self.from_block if from_block is None else from_block)
 
     def _me(self) -> str:
         if self.account is None:
@@ -185,9 +203,20 @@ class ContractClient:
         name = str(fn.fn_name)
         return self.GAS_KEYS.get(name) or f"{self.GAS_FAMILY or self.ARTIFACT.lower()}.{_snake(name)}"
 
-    def _send(self, fn: Any, value: int = 0, *, gas_key: str | None = None, gas_count: int = 1) -> Any:
-        """Send ``fn`` from this client's account through the chain's one pipeline (gas from the snapshot
-        key, simulation, the account's signing policy, receipt, typed errors)."""
+    def _send(
+        self,
+        fn: Any,
+        value: int = 0,
+        *,
+        gas_key: str | None = None,
+        gas_count: int = 1,
+        reads: Sequence[Read] = (),
+        check: Callable[[list[Any]], None] | None = None,
+    ) -> Any:
+        """Send ``fn`` (a web3.py ``ContractFunction`` or a :class:`~agentmarket.calldata.PreparedCall`)
+        from this client's account through the chain's one pipeline (gas from the snapshot key,
+        simulation, the account's signing policy, receipt, typed errors). ``reads``/``check``: pre-flight
+        reads that travel in one JSON-RPC batch with the simulation; ``check`` raises to stop the send."""
         if self.account is None:
             raise NotAuthorized(f"this {type(self).__name__} has no account (use .as_(account))")
         return self.chain.transactor.transact(
@@ -197,6 +226,8 @@ class ContractClient:
             gas_key=gas_key or self._gas_key(fn, value),
             gas_count=gas_count,
             simulate=self.SIMULATE,
+            reads=reads,
+            check=check,
         )
 
     def _ensure_funds(self, asset: str, amount: int, *, approve: bool) -> None:
@@ -204,9 +235,7 @@ class ContractClient:
         with ``approve`` a short allowance is raised to exactly ``amount`` instead."""
         me = self._me()
         if asset == ETH:
-            balance = balance_of(self.w3, ETH, me)
-            if balance < amount:
-                raise InsufficientFunds(f"{me} holds {balance} wei, needs {amount} plus gas")
+            require_eth(me, balance_of(self.w3, ETH, me), amount)
             return
         token = self._token(asset)
         balance = int(token.functions.balanceOf(me).call())

@@ -30,6 +30,7 @@ from ..errors import (
     SignatureError,
     decode_revert,
 )
+from ..logscan import deployment_block, get_logs
 from ..types import ETH
 from ..vouchers import ChannelTerms, Voucher, VoucherDomain, VoucherSigner, VoucherStore, eoa_verifier
 from .base import ERC1271_MAGIC, erc20, erc1271_accepts  # noqa: F401 - ERC1271_MAGIC re-exported
@@ -126,14 +127,17 @@ class ChannelClient:
     ``chain`` is an :class:`agentmarket.chain.Chain`; ``contract`` the web3.py contract (``suite["PaymentChannels"]``).
     """
 
-    def __init__(self, chain: Any, contract: Contract, account: LocalAccount, *, from_block: int = 0):
+    def __init__(
+        self, chain: Any, contract: Contract, account: LocalAccount, *, from_block: int | None = None
+    ):
         self.chain = chain
         self.w3 = chain.w3
         self.contract = contract
         self.account = account
         self.address = to_checksum_address(account.address)
         self.tx = chain.transactor
-        self.from_block = from_block
+        # event lookups start here: the contract's deployment block when a manifest recorded it
+        self.from_block = deployment_block(self.w3, contract.address) if from_block is None else from_block
         self.domain = VoucherDomain(chain.chain_id, contract.address)
         self.last_receipt: Any = None
         self._event_by_topic: dict[bytes, Any] = {}
@@ -200,13 +204,8 @@ class ChannelClient:
     def channel(self, channel_id: bytes | str) -> Channel:
         """Rebuild a channel from its events (one ``eth_getLogs``). Raises :class:`InvalidState` if unknown."""
         cid = _id(channel_id)
-        logs = self.w3.eth.get_logs(
-            {
-                "address": self.contract.address,
-                "topics": [None, "0x" + cid.hex()],
-                "fromBlock": self.from_block,
-                "toBlock": "latest",
-            }
+        logs = get_logs(
+            self.w3, {"address": self.contract.address, "topics": [None, "0x" + cid.hex()]}, self.from_block
         )
         channel = self._apply(None, cid, logs)
         if channel is None:
@@ -509,20 +508,29 @@ class ChannelClient:
         )
         return self._from_receipt(receipt, ch.id, ch)
 
-    def withdraw(self, asset: str = ETH, *, to: str | None = None) -> int:
-        """Pull credited payouts (from failed pushes). Returns the amount."""
+    def withdraw(self, asset: str = ETH, *, to: str | None = None, amount: int | None = None) -> int:
+        """Pull credited payouts (from failed pushes); returns what left the contract (its ``Withdrawn``
+        event). ``amount`` withdraws only that much (``withdrawPart``): the credit pays whatever the
+        transfer takes, so with a token that taxes the sender, name an amount whose tax fits in it."""
         asset = validate.asset(self.w3, asset)
         to = validate.optional(validate.address, to, "to", nonzero=True)
-        amount = self.credit(self.address, asset)
-        if amount == 0:
+        part = validate.optional(validate.amount, amount, "amount", positive=True)
+        if self.credit(self.address, asset) == 0:
             raise InvalidState(f"no credit in {asset} for {self.address}")
-        fn = (
-            self.contract.functions.withdraw(asset)
-            if to is None
-            else self.contract.functions.withdrawTo(asset, _addr(to, "to"))
-        )
-        self._send(fn, gas_key="channel.withdraw")
-        return amount
+        if part is not None:
+            fn = self.contract.functions.withdrawPart(asset, _addr(to or self.address, "to"), part)
+        elif to is None:
+            fn = self.contract.functions.withdraw(asset)
+        else:
+            fn = self.contract.functions.withdrawTo(asset, _addr(to, "to"))
+        receipt = self._send(fn, gas_key="channel.withdraw")
+        for log in receipt["logs"]:
+            event = self._event_by_topic.get(bytes(log["topics"][0])) if log["topics"] else None
+            if log["address"] == self.contract.address and event is not None:
+                data = event.process_log(log)
+                if data["event"] == "Withdrawn":
+                    return int(data["args"]["amount"])
+        raise InvalidState(f"withdrawal of {asset} emitted no Withdrawn event")
 
     # -- internals ---------------------------------------------------------------------------------------
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 from eth_account import Account
+from helpers import load_artifact
 
 from agentmarket import errors
 from agentmarket.clients.channels import ETH, Channel, ChannelClient, ChannelStatus
-from agentmarket.compiler import load_artifact
 from agentmarket.vouchers import VoucherDomain, VoucherSigner, VoucherStore
 
 E = errors.revert_class
@@ -59,7 +59,7 @@ def env(chain, suite) -> Env:
 
 
 def assert_solvent(env: Env, channels: list[Channel], asset: str = ETH, token: Any = None) -> None:
-    """DESIGN §6.1/§6.8: balance == sum(open deposit - claimed) + credits; claimed <= deposit."""
+    """docs/design.md §6.1/§6.8: balance == sum(open deposit - claimed) + credits; claimed <= deposit."""
     locked = 0
     for ch in channels:
         status, deposit, claimed, _ = env.payer.onchain(ch.id)

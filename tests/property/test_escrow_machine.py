@@ -1,4 +1,4 @@
-"""AgentEscrow under random play (DESIGN §6.1, §6.2, §6.9, §6.10).
+"""AgentEscrow under random play (docs/design.md §6.1, §6.2, §6.9, §6.10).
 
 Actors: two buyers, two EOA sellers and three contract sellers (one refuses ETH, one burns all gas, one
 re-enters the escrow when paid), an arbiter, a market, a stranger. Assets: ETH, a plain ERC-20 with a
@@ -1052,4 +1052,6 @@ class EscrowMachine(ChainMachine):
 @pytest.mark.anvil
 def test_escrow_machine(request: pytest.FixtureRequest, anvil: Chain, anvil_suite: Suite) -> None:
     EscrowMachine.env = Env(anvil, anvil_suite)
-    run_machine(request, EscrowMachine, EscrowMachine.env.fast)
+    # long profile (`make fuzz`): 250 examples of up to 50 steps, >= 10,000 steps for the escrow family
+    # (the shared default of 100 x 50 stops at 5,000)
+    run_machine(request, EscrowMachine, EscrowMachine.env.fast, long=(250, 50))

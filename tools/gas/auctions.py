@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..types import ZERO_ADDRESS as ZERO
+from agentmarket.types import ZERO_ADDRESS as ZERO
+
 from . import GasEnv, scenario
 
 ETH = 10**18
-SELLER_BOND = 10**17  # sales post a seller bond at creation and name an arbiter (DESIGN §6.12)
+SELLER_BOND = 10**17  # sales post a seller bond at creation and name an arbiter (docs/design.md §6.12)
 
 
 def _terms(creator: str, **overrides: Any) -> tuple[Any, ...]:
