@@ -651,17 +651,29 @@ def gateway_bench(
             for _ in range(each):
                 client.get(path).raise_for_status()
 
+        cpu = {"paid_server": 0.0, "paid_client": 0.0, "free_server": 0.0, "free_client": 0.0}
+
+        def cpu_now() -> tuple[float, float]:  # (server process, this process) CPU seconds
+            fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), time.process_time()
+
         with ThreadPoolExecutor(max_workers=clients) as pool:
             list(pool.map(lambda c: c.get("/echo").raise_for_status(), paid))  # 402 + open: untimed
             for _ in range(rounds):
-                t0 = time.perf_counter()
+                c0, t0 = cpu_now(), time.perf_counter()
                 list(pool.map(burst, free, ["/free/echo"] * clients))
-                t1 = time.perf_counter()
+                c1, t1 = cpu_now(), time.perf_counter()
                 list(pool.map(burst, paid, ["/echo"] * clients))
-                t2 = time.perf_counter()
+                c2, t2 = cpu_now(), time.perf_counter()
                 free_rates.append(each * clients / (t1 - t0))
                 paid_rates.append(each * clients / (t2 - t1))
                 ratios.append(paid_rates[-1] / free_rates[-1])
+                cpu["free_server"] += c1[0] - c0[0]
+                cpu["free_client"] += c1[1] - c0[1]
+                cpu["paid_server"] += c2[0] - c1[0]
+                cpu["paid_client"] += c2[1] - c1[1]
+        timed = rounds * each * clients
+        cpu_ms = {k: round(v / timed * 1000, 3) for k, v in cpu.items()}
         for client in paid:
             client.__exit__(None, None, None)  # closes each channel at its charged total
         for client in free:
@@ -684,6 +696,7 @@ def gateway_bench(
             return {
                 "gateway.paid_over_unpaid_normal_sync": round(statistics.median(ratios), 3),
                 "gateway.paid_over_unpaid_normal_sync_range": [round(min(ratios), 3), round(max(ratios), 3)],
+                "gateway.normal_sync_cpu_ms_per_call": cpu_ms,
             }
         return {
             "gateway.paid_over_unpaid": round(statistics.median(ratios), 3),
@@ -691,6 +704,14 @@ def gateway_bench(
             "gateway.paid_calls_per_s": round(statistics.median(paid_rates), 1),
             "gateway.unpaid_calls_per_s": round(statistics.median(free_rates), 1),
             "gateway.gas_per_call": round(gas / paid_calls, 1),
+            # CPU per call of the server process and of the calling process (all client threads): what
+            # the payment costs whatever else the machine runs
+            "gateway.cpu_ms_per_call": cpu_ms,
+            "gateway.paid_over_unpaid_cpu": round(
+                (cpu_ms["free_server"] + cpu_ms["free_client"])
+                / (cpu_ms["paid_server"] + cpu_ms["paid_client"]),
+                3,
+            ),
             "gateway.meta": {
                 "ratio": "median over rounds of (paid calls/s) / (unpaid calls/s) measured back to back; range = min, max",
                 "calls": paid_calls,
