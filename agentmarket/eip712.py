@@ -52,6 +52,12 @@ DOMAIN_TYPEHASH = keccak(
 )
 
 
+@lru_cache(maxsize=4096)
+def _checksum(address: str) -> str:
+    """EIP-55 form of a domain's contract (cached: every signed offer or voucher off the wire carries one)."""
+    return to_checksum_address(address)
+
+
 @dataclass(frozen=True)
 class Domain:
     """An EIP-712 domain as OpenZeppelin's ``EIP712`` builds it (name, version, chainId, verifyingContract)."""
@@ -62,7 +68,7 @@ class Domain:
     verifying_contract: str
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "verifying_contract", to_checksum_address(self.verifying_contract))
+        object.__setattr__(self, "verifying_contract", _checksum(self.verifying_contract))
         object.__setattr__(self, "chain_id", int(self.chain_id))
 
     def as_dict(self) -> dict[str, Any]:

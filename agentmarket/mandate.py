@@ -13,8 +13,6 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from eth_utils import to_checksum_address
-
 from . import validate
 from .errors import InvalidInput, MandateViolation
 from .types import ETH
@@ -103,7 +101,7 @@ class MandateGuard:
 
     def spent(self, asset: str = ETH) -> int:
         """Total authorised so far in ``asset``."""
-        return self._spent.get(to_checksum_address(asset), 0)
+        return self._spent.get(validate.checksum(asset), 0)
 
     def remaining(self, asset: str = ETH) -> int | None:
         """Budget left in ``asset`` (None when unlimited)."""
@@ -130,7 +128,7 @@ class MandateGuard:
 
     def refund(self, amount: int, asset: str = ETH) -> None:
         """Give back budget for a spend that did not happen (e.g. the transaction failed)."""
-        asset = to_checksum_address(asset)
+        asset = validate.checksum(asset)
         with self._lock:
             self._spent[asset] = max(0, self._spent.get(asset, 0) - int(amount))
 
@@ -138,7 +136,7 @@ class MandateGuard:
         m = self.mandate
         if amount < 0:
             raise InvalidInput(f"amount {amount} is negative")
-        if m.allowed_assets is not None and asset not in {to_checksum_address(a) for a in m.allowed_assets}:
+        if m.allowed_assets is not None and asset not in {validate.checksum(a) for a in m.allowed_assets}:
             raise MandateViolation(f"asset {asset} is not allowed by the mandate")
         cap = _lookup(m.max_per_deal, asset)
         if cap is not None and amount > cap:
@@ -166,7 +164,8 @@ class MandateGuard:
 def _lookup(mapping: Mapping[str, int] | None, asset: str) -> int | None:
     if mapping is None:
         return None
+    wanted = validate.checksum(asset)
     for key, value in mapping.items():
-        if to_checksum_address(key) == to_checksum_address(asset):
+        if validate.checksum(key) == wanted:
             return int(value)
     return 0  # a mapping that names assets gives the others no allowance

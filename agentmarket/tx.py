@@ -369,6 +369,23 @@ class Transactor:
     def _chain_nonce(self, address: str, block: str = "pending") -> int:
         return _int(self._request("eth_getTransactionCount", [address, block]))
 
+    def _prefetch_nonces(self, addresses: Sequence[str]) -> None:
+        """Read the pending nonces of many new senders in one JSON-RPC batch (one request each was most
+        of the first round's send time with hundreds of fresh agents). Failed answers are left to the
+        one-by-one path of :meth:`_reserve_nonces`."""
+        if len(addresses) < 2:
+            return
+        try:
+            answers = self.transport.batch(
+                [("eth_getTransactionCount", [address, "pending"]) for address in addresses]
+            )
+        except ChainUnavailable:
+            return  # the one-by-one path raises it where the caller already handles it
+        with self._lock:
+            for address, answer in zip(addresses, answers, strict=True):
+                if not isinstance(answer, BaseException):
+                    self._nonces.setdefault(address, _int(answer))
+
     def _reserve_nonces(self, address: str, count: int = 1) -> int:
         """Reserve ``count`` consecutive nonces for ``address``; returns the first."""
         with self._lock:
@@ -690,6 +707,7 @@ class Transactor:
         counts: dict[str, int] = {}
         for account, _, _ in items:
             counts[account.address] = counts.get(account.address, 0) + 1
+        self._prefetch_nonces([a for a in counts if a not in self._nonces])
         firsts = {address: self._reserve_nonces(address, n) for address, n in counts.items()}
         offsets = dict.fromkeys(counts, 0)
         sents: list[Sent] = []

@@ -538,6 +538,17 @@ def relay_meta(args: argparse.Namespace, load_before: float) -> dict[str, Any]:
 # -- the simulator on anvil ---------------------------------------------------------------------------------
 
 
+def _process_cpu(pid: int | None) -> float:
+    """User + system CPU seconds of a child process so far (Linux /proc; 0 where unavailable)."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def sim_benchmarks(agents_small: int = 200, rounds_small: int = 3) -> dict[str, float]:
     """The market simulator on a fresh anvil: settlement throughput (trades per second of settlement
     batches: fill, submit, accept) at ``agents_small`` agents, and the wall time of
@@ -557,9 +568,14 @@ def sim_benchmarks(agents_small: int = 200, rounds_small: int = 3) -> dict[str, 
     start = time.perf_counter()
     cpu0 = time.process_time()
     with Market.connect("anvil", accounts=2) as market:
+        node = market.chain._process.pid if market.chain._process is not None else None
+        node_cpu0 = _process_cpu(node)
         r = ComputeMarketSim(market, SimConfig(agents=1000, rounds=10, seed=1)).run()
         assert r.solvent and r.all_settled and r.events_match
+        # the node's CPU too: with the process's own, a load-independent measure of the run's work
+        out["sim.agents_1000_anvil_cpu_s"] = round(_process_cpu(node) - node_cpu0, 1)
     out["sim.agents_1000_s"] = round(time.perf_counter() - start, 1)
+    out["sim.agents_1000_load_1m"] = round(os.getloadavg()[0], 2)
     out["sim.agents_1000_cpu_s"] = round(time.process_time() - cpu0, 1)  # the simulator's own CPU
     out["sim.agents_1000_trades"] = len(r.trades)
     out["sim.agents_1000_efficiency"] = round(r.efficiency, 4)
@@ -571,7 +587,9 @@ SIM_META = (
     "sim.trades_per_s: compute_market (offers, 200 agents x 3 rounds, anvil) settled trades per second of "
     "settlement batches (fill + submit + accept through Transactor.transact_many); sim.over_client: over "
     "anvil.client_tps (with --only sim: over sim.client_tps_same_load, the client timed in the same run); sim.agents_1000_s: wall time of 1000 agents x 10 rounds on a fresh anvil (setup, "
-    "matching, settlement, event recomputation); sim.agents_1000_cpu_s: the simulator process's CPU time"
+    "matching, settlement, event recomputation; anvil mines each settlement phase in a few blocks); "
+    "sim.agents_1000_cpu_s / sim.agents_1000_anvil_cpu_s: CPU time of the simulator process and of the anvil "
+    "node in that run (the work, independent of other load); sim.agents_1000_load_1m: load average at its end"
 )
 
 
@@ -633,17 +651,29 @@ def gateway_bench(
             for _ in range(each):
                 client.get(path).raise_for_status()
 
+        cpu = {"paid_server": 0.0, "paid_client": 0.0, "free_server": 0.0, "free_client": 0.0}
+
+        def cpu_now() -> tuple[float, float]:  # (server process, this process) CPU seconds
+            fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), time.process_time()
+
         with ThreadPoolExecutor(max_workers=clients) as pool:
             list(pool.map(lambda c: c.get("/echo").raise_for_status(), paid))  # 402 + open: untimed
             for _ in range(rounds):
-                t0 = time.perf_counter()
+                c0, t0 = cpu_now(), time.perf_counter()
                 list(pool.map(burst, free, ["/free/echo"] * clients))
-                t1 = time.perf_counter()
+                c1, t1 = cpu_now(), time.perf_counter()
                 list(pool.map(burst, paid, ["/echo"] * clients))
-                t2 = time.perf_counter()
+                c2, t2 = cpu_now(), time.perf_counter()
                 free_rates.append(each * clients / (t1 - t0))
                 paid_rates.append(each * clients / (t2 - t1))
                 ratios.append(paid_rates[-1] / free_rates[-1])
+                cpu["free_server"] += c1[0] - c0[0]
+                cpu["free_client"] += c1[1] - c0[1]
+                cpu["paid_server"] += c2[0] - c1[0]
+                cpu["paid_client"] += c2[1] - c1[1]
+        timed = rounds * each * clients
+        cpu_ms = {k: round(v / timed * 1000, 3) for k, v in cpu.items()}
         for client in paid:
             client.__exit__(None, None, None)  # closes each channel at its charged total
         for client in free:
@@ -666,6 +696,7 @@ def gateway_bench(
             return {
                 "gateway.paid_over_unpaid_normal_sync": round(statistics.median(ratios), 3),
                 "gateway.paid_over_unpaid_normal_sync_range": [round(min(ratios), 3), round(max(ratios), 3)],
+                "gateway.normal_sync_cpu_ms_per_call": cpu_ms,
             }
         return {
             "gateway.paid_over_unpaid": round(statistics.median(ratios), 3),
@@ -673,6 +704,14 @@ def gateway_bench(
             "gateway.paid_calls_per_s": round(statistics.median(paid_rates), 1),
             "gateway.unpaid_calls_per_s": round(statistics.median(free_rates), 1),
             "gateway.gas_per_call": round(gas / paid_calls, 1),
+            # CPU per call of the server process and of the calling process (all client threads): what
+            # the payment costs whatever else the machine runs
+            "gateway.cpu_ms_per_call": cpu_ms,
+            "gateway.paid_over_unpaid_cpu": round(
+                (cpu_ms["free_server"] + cpu_ms["free_client"])
+                / (cpu_ms["paid_server"] + cpu_ms["paid_client"]),
+                3,
+            ),
             "gateway.meta": {
                 "ratio": "median over rounds of (paid calls/s) / (unpaid calls/s) measured back to back; range = min, max",
                 "calls": paid_calls,

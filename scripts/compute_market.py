@@ -16,7 +16,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
@@ -73,6 +75,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--withdraw", type=float, default=0.0, help="fraction of supply withdrawn in the shock"
     )
+    parser.add_argument(
+        "--entrant-units",
+        type=int,
+        default=1,
+        help="GPU-hours each entrant orders at once (multi-unit order)",
+    )
+    parser.add_argument(
+        "--max-units",
+        type=int,
+        default=1,
+        help="multi-unit orders: each trader orders 1..N GPU-hours a round (offers and call)",
+    )
+    parser.add_argument(
+        "--relay",
+        action="store_true",
+        help="offers: start an offer relay (SQLite) on the chain; providers post their signed offers to it "
+        "and buyers discover them through RelayClient before filling on chain (anvil or a URL chain)",
+    )
     parser.add_argument("--substeps", type=int, default=1, help="sub-round steps during the shock")
     parser.add_argument(
         "--band-bps", type=int, default=2_000, help="guardrail: mandate price band over equilibrium"
@@ -100,10 +120,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("need at least 2 agents and 1 round")
     if args.seeds < 1:
         parser.error("--seeds must be at least 1")
+    if args.relay and (args.offchain or args.chain == "embedded" or mechanisms != ["offers"]):
+        parser.error("--relay needs --mechanism offers on a node chain (--chain anvil or a URL)")
+    if args.max_units < 1 or args.entrant_units < 1:
+        parser.error("--max-units and --entrant-units must be at least 1")
+    if args.max_units > 1 and any(m not in ("offers", "call") for m in mechanisms):
+        parser.error("--max-units needs --mechanism offers or call (the auctions sell one unit at a time)")
     shock_model = None
     if args.scenario:
         args.shock = True
-        shock_model = SCENARIOS[args.scenario]
+        shock_model = replace(SCENARIOS[args.scenario], entrant_units=args.entrant_units)
     elif args.shock:
         shock_model = Shock(
             args.shock_shape,
@@ -112,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             rounds=args.shock_rounds,
             momentum=args.momentum,
             entrants=args.entrants,
+            entrant_units=args.entrant_units,
             withdraw=args.withdraw,
             substeps=args.substeps,
         )
@@ -130,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             band_bps=args.band_bps,
             pause_move=args.pause_move,
             workers=args.workers,
+            max_units=args.max_units,
         )
         for m in mechanisms
         for shock, guard in scenarios
@@ -146,6 +174,22 @@ def main(argv: list[str] | None = None) -> int:
             f"[bold]{market.chain.kind}[/] chain {market.chain.chain_id}: "
             f"{', '.join(f'{n} {a}' for n, a in market.suite.addresses.items())}"
         )
+    relay = None
+    if args.relay and market is not None:
+        from agentmarket.relay.process import RelayProcess
+
+        relay_dir = tempfile.TemporaryDirectory(prefix="agentmarket-sim-relay-")
+        with console.status("starting the offer relay..."):
+            relay = RelayProcess(
+                f"sqlite:///{relay_dir.name}/relay.db",
+                str(market.chain.url),
+                market.suite["OfferBook"].address,
+                market.suite["ReputationRegistry"].address,
+                # one simulator process speaks for every agent from one address: no per-client limit
+                extra=["--client-rate", "0"],
+            ).start()
+        console.print(f"relay {relay.url} (SQLite in {relay_dir.name})")
+        configs = [replace(c, relay=relay.url) for c in configs]
     results = []
     try:
         with Progress(
@@ -180,10 +224,19 @@ def main(argv: list[str] | None = None) -> int:
                 progress.advance(overall)
                 results.append(result)
     finally:
+        if relay is not None:
+            relay.stop()
+            relay_dir.cleanup()
         if market is not None:
             market.close()
     if args.seeds == 1:
         console.print(table(results))
+    if relay is not None:
+        posted = sum(r.relay_posted for r in results)
+        found = sum(r.relay_discovered for r in results)
+        console.print(
+            f"relay: {posted} signed offers posted, {found} fills of offers discovered on the relay"
+        )
     summary = summarise(results)
     console.print(seeds_table(summary))
     if args.shock and args.seeds == 1:

@@ -37,7 +37,8 @@ def one_seed(chain_name: str, cfg: QuarterConfig) -> dict[str, Any]:
         f"seed {cfg.seed}: {result.seconds:.1f}s "
         + "  ".join(
             f"{n} {p.cost_per_hour:.3f}/h miss {p.missed_hours:.0f}h" for n, p in result.policies.items()
-        ),
+        )
+        + f"  auctions {result.policies['agent'].auction_sales}/{result.policies['agent'].auctions}",
         flush=True,
     )
     return result.summary()
@@ -52,13 +53,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weeks", type=int, default=13)
     parser.add_argument("--providers", type=int, default=24)
     parser.add_argument("--demand", type=int, default=600, help="mean GPU-hours per week")
+    parser.add_argument("--auction-lots", type=int, default=2, help="procurement auctions a week (0: none)")
+    parser.add_argument("--lot-share", type=float, default=0.3, help="each lot's share of the week's demand")
+    parser.add_argument("--invite", type=int, default=5, help="providers invited to each auction")
     parser.add_argument("--chain", default="embedded", help="embedded (default), anvil, or a JSON-RPC URL")
     parser.add_argument("--jobs", type=int, default=1, help="seeds run in parallel, each on its own chain")
     parser.add_argument("--out", type=Path, default=Path("out"))
     args = parser.parse_args(argv)
     started = time.perf_counter()
     configs = [
-        QuarterConfig(seed=s, weeks=args.weeks, providers=args.providers, demand=args.demand)
+        QuarterConfig(
+            seed=s,
+            weeks=args.weeks,
+            providers=args.providers,
+            demand=args.demand,
+            auction_lots=args.auction_lots,
+            lot_share=args.lot_share,
+            invite=args.invite,
+        )
         for s in range(args.first_seed, args.first_seed + args.seeds)
     ]
     if args.jobs > 1:

@@ -8,7 +8,8 @@ the table gives, per opponent stratum, the mean and 95% t-interval of the per-se
 delta-method 95% interval. Price-only utility beside it.
 
     python scripts/strategy_eval.py --seeds 30 --games 200
-    python scripts/strategy_eval.py --onchain --seeds 30 --agents 8 --rounds 3   # embedded chain
+    python scripts/strategy_eval.py --onchain --chain anvil --seeds 30 --agents 20 --rounds 10
+    python scripts/strategy_eval.py --onchain --sim-offchain --agents 40 --rounds 5   # same market, no chain
 
 On chain: the ``negotiated`` market (agreements are signed offers filled on chain, then settled in the
 escrow) with the ``adaptive``-labelled traders playing each strategy in turn on the same seed (same values,
@@ -25,7 +26,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agentmarket.strategies import Terms
 from agentmarket.strategies.evaluation import (
     FIXED_TACTICS,
     Comparison,
@@ -91,58 +91,52 @@ def offchain(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def onchain(args: argparse.Namespace) -> dict[str, Any]:
+    """The paired market comparison on one deployed suite (fresh agents per run), or off chain with
+    ``--sim-offchain`` (the same mechanism and scores; nothing settled)."""
+    from contextlib import nullcontext
+
     from agentmarket.market import Market
-    from agentmarket.sim.paired_negotiation import STRATEGIES, PairedNegotiated
-    from agentmarket.sim.runner import ComputeMarketSim, SimConfig
+    from agentmarket.sim.paired_negotiation import paired_market_scores
 
     seeds = list(range(args.seed_base, args.seed_base + args.seeds))
-    scores: dict[str, list[float]] = {s: [] for s in STRATEGIES}
-    price_scores: dict[str, list[float]] = {s: [] for s in STRATEGIES}
-    trades = 0
     started = time.perf_counter()
-    for seed in seeds:
-        for strategy in STRATEGIES:
-            with Market.connect(args.chain) as market:
-                cfg = SimConfig(agents=args.agents, rounds=args.rounds, mechanism="negotiated", seed=seed)
-                sim = ComputeMarketSim(market, cfg)
-                mech = PairedNegotiated(cfg.reference_price, seed, strategy)
-                sim.mechanism = mech
-                result = sim.run()
-            traders = {sim.agents[t.index].address: t for t in [*sim.buyers, *sim.sellers]}
-            adaptive = [t for t in traders.values() if t.strategy == "adaptive"]
-            total = price_total = 0.0
-            for rec in result.trades:  # only trades that settled on chain
-                if rec.state != "ACCEPTED":
-                    continue
-                trades += 1
-                for addr in (rec.buyer, rec.seller):
-                    t = traders[addr]
-                    if t.strategy != "adaptive":
-                        continue
-                    prefs = mech.preferences(t)
-                    terms = Terms(rec.price, rec.delivery_seconds, rec.bond)
-                    total += prefs.utility(terms)
-                    price_total += prefs.price.score(rec.price)
-            slots = len(adaptive) * args.rounds  # no trade in a round: reservation utility 0
-            scores[strategy].append(total / slots)
-            price_scores[strategy].append(price_total / slots)
-        print(f"seed {seed}: " + " ".join(f"{s} {scores[s][-1]:.3f}" for s in STRATEGIES), file=sys.stderr)
+    where = "off chain (same mechanism, nothing settled)" if args.sim_offchain else f"on chain ({args.chain})"
+    with nullcontext(None) if args.sim_offchain else Market.connect(args.chain) as market:
+        res = paired_market_scores(seeds, args.agents, args.rounds, market=market, progress=True)
     wall = time.perf_counter() - started
     lines = [
-        f"On chain ({args.chain}), seeds {seeds[0]}..{seeds[-1]} ({len(seeds)}), {args.agents} agents x "
-        f"{args.rounds} rounds, negotiated market, {trades} settled trades; wall {wall:.0f} s",
+        f"{where}, seeds {seeds[0]}..{seeds[-1]} ({len(seeds)}), {args.agents} agents x {args.rounds} "
+        f"rounds, negotiated market; wall {wall:.0f} s",
+        "",
+        "| strategy | adaptive-side negotiations | agreements | settled on chain |",
+        "|---|---|---|---|",
+    ]
+    for st in res.utility:
+        lines.append(f"| {st} | {res.negotiations[st]} | {res.agreements[st]} | {res.settled[st]} |")
+    lines += [
         "",
         "| metric | baseline | baseline mean | bayes - baseline [95% CI] | relative gain [95% CI] |",
         "|---|---|---|---|---|",
     ]
-    doc: dict[str, Any] = {"seeds": seeds, "wall_seconds": wall, "trades": trades, "scores": scores}
-    for metric, sc in (("utility", scores), ("price-only", price_scores)):
+    doc: dict[str, Any] = {
+        "seeds": seeds,
+        "agents": args.agents,
+        "rounds": args.rounds,
+        "chain": None if args.sim_offchain else args.chain,
+        "wall_seconds": wall,
+        "scores": res.utility,
+        "price_scores": res.price,
+        "negotiations": res.negotiations,
+        "agreements": res.agreements,
+        "settled": res.settled,
+    }
+    for metric, sc in (("utility", res.utility), ("price-only", res.price)):
         fixed = list(FIXED_TACTICS)
         avg = [statistics.fmean(v) for v in zip(*(sc[f] for f in fixed), strict=True)]
         best = max(fixed, key=lambda f: statistics.fmean(sc[f]))
         for name, base in [*((f, sc[f]) for f in fixed), ("average", avg), (f"best:{best}", sc[best])]:
             c = paired_summary(sc["bayes"], base)
-            lines.append(f"| {metric} | {name} | {c.mean_b:.3f} | " + _fmt(c).replace(" | ", " | ") + " |")
+            lines.append(f"| {metric} | {name} | {c.mean_b:.3f} | " + _fmt(c) + " |")
             doc.setdefault(metric, {})[name] = vars(c)
     doc["markdown"] = "\n".join(lines)
     return doc
@@ -160,8 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--discount", type=float, default=0.9)
     parser.add_argument("--onchain", action="store_true")
     parser.add_argument("--chain", default="embedded")
-    parser.add_argument("--agents", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--agents", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument(
+        "--sim-offchain", action="store_true", help="with --onchain: the same market, nothing settled"
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     doc = onchain(args) if args.onchain else offchain(args)

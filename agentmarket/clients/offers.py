@@ -29,7 +29,7 @@ from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
 
 from .. import validate
-from ..eip712 import Domain, StaticStruct, domain_separator, recover, sign_digest, typed_data
+from ..eip712 import Domain, StaticStruct, domain_separator, fast_keccak, recover, sign_digest, typed_data
 from ..errors import (
     ContractRevert,
     InsufficientAllowance,
@@ -91,6 +91,12 @@ _OFFER_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("expiry", "expiry", "uint40"),
     ("salt", "salt", "uint256"),
     ("counter", "counter", "uint64"),
+)
+# (python name, solidity type, 2**bits) of the uint members wider than the enum (checked per offer)
+_UINT_BOUNDS = tuple(
+    (py, kind, 2 ** int(kind[4:]))
+    for py, _, kind in _OFFER_FIELDS
+    if kind.startswith("uint") and kind != "uint8"
 )
 OFFER_STRUCT = StaticStruct("Offer", tuple((sol, kind) for _, sol, kind in _OFFER_FIELDS))
 OFFER_TYPEHASH = OFFER_STRUCT.typehash
@@ -163,13 +169,12 @@ class Offer:
             set_(self, "terms_hash", to_bytes32(self.terms_hash))
         except (ValueError, TypeError) as exc:
             raise InvalidInput(f"malformed offer: {exc}") from None
-        for py, _, kind in _OFFER_FIELDS:
-            if kind.startswith("uint") and kind != "uint8":
-                value = getattr(self, py)
-                if isinstance(value, bool) or not isinstance(value, int):
-                    raise InvalidInput(f"{py} must be an integer, got {type(value).__name__}")
-                if not 0 <= value < 2 ** int(kind[4:]):
-                    raise InvalidInput(f"{py}={value} does not fit {kind}")
+        for py, kind, bound in _UINT_BOUNDS:
+            value = getattr(self, py)
+            if type(value) is not int and (isinstance(value, bool) or not isinstance(value, int)):
+                raise InvalidInput(f"{py} must be an integer, got {type(value).__name__}")
+            if not 0 <= value < bound:
+                raise InvalidInput(f"{py}={value} does not fit {kind}")
 
     # -- encodings -------------------------------------------------------------------------------
 
@@ -207,13 +212,13 @@ class Offer:
         cached = self.__dict__.get("_struct_hash")
         if cached is None:
             words = b"".join(_word(kind, getattr(self, py)) for py, _, kind in _OFFER_FIELDS)
-            cached = keccak(OFFER_TYPEHASH + words)
+            cached = fast_keccak(OFFER_TYPEHASH + words)
             object.__setattr__(self, "_struct_hash", cached)
         return cached
 
     def digest(self, domain: Domain) -> bytes:
         """The EIP-712 digest (what is signed; the OfferBook's key for the offer's fill status)."""
-        return keccak(b"\x19\x01" + domain_separator(domain) + self.struct_hash())
+        return fast_keccak(b"\x19\x01" + domain_separator(domain) + self.struct_hash())
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict: integers as decimal strings (no precision loss in other languages), bytes as hex."""
@@ -363,8 +368,12 @@ class SignedOffer:
 
     @property
     def hash(self) -> bytes:
-        """The EIP-712 digest (the offer's id in the OfferBook)."""
-        return self.offer.digest(self.domain)
+        """The EIP-712 digest (the offer's id in the OfferBook; computed once: the dataclass is frozen)."""
+        cached = self.__dict__.get("_hash")
+        if cached is None:
+            cached = self.offer.digest(self.domain)
+            object.__setattr__(self, "_hash", cached)
+        return cached
 
     def to_dict(self) -> dict[str, Any]:
         return {

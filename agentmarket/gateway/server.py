@@ -21,6 +21,7 @@ payee close the channel on chain at the charged total; the rest goes back to the
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import sqlite3
@@ -96,6 +97,8 @@ class _ChannelState:
     reserved: int = 0
     latest: Voucher | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    committing: int = 0  # vouchers of this channel in the group commit, admitted from the event loop
+    committing_max: int = 0  # the largest of them
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,10 @@ class Admission:
     payer: str
     price: Price
     voucher: Voucher
+
+
+# what the voucher store refuses a voucher with, each answered by its own 402 (see PaymentGateway._refused)
+_REFUSED = (SignatureError, InvalidState, InvalidInput)
 
 
 class PaymentGateway:
@@ -235,17 +242,89 @@ class PaymentGateway:
                 # (backed by this very voucher), never less than what was served.
                 try:
                     self._committer.accept(voucher, required)
-                except SignatureError as exc:
-                    raise PaymentError(x402.E_SIGNATURE, str(exc)) from None
-                except ClosePending as exc:  # the payee agreed to close this channel at a lower total
-                    raise PaymentError(x402.E_CLOSE_PENDING, str(exc)) from None
-                except InvalidState as exc:
-                    raise PaymentError(x402.E_CHANNEL_EXPIRING, str(exc)) from None
-                except InvalidInput as exc:
-                    raise PaymentError(x402.E_MISMATCH, str(exc), state=self._corrective(state)) from None
+                except _REFUSED as exc:
+                    raise self._refused(exc, state) from None
                 state.latest = voucher
             state.reserved += price.ceiling
         return Admission(voucher.channel_id, state.terms.payer, price, voucher)
+
+    async def admit_async(self, payload: PaymentPayload, price: Price) -> Admission:
+        """:meth:`admit` for a caller on an event loop (the middleware). A request on a loaded channel whose
+        voucher needs no chain read is checked on the loop and waits for the group commit without holding
+        a worker thread; anything that may block (a channel not loaded yet, an expiry or top-up to read from
+        the chain, the channel's lock held by a thread) runs :meth:`admit` in a worker thread instead."""
+        import anyio.to_thread
+
+        voucher = payload.voucher
+        state = self._states.get(voucher.channel_id)
+        if (
+            state is None
+            or state.terms.expiry - self.clock() < self.min_ttl
+            or voucher.amount > state.terms.deposit
+            or not state.lock.acquire(blocking=False)
+        ):
+            return await anyio.to_thread.run_sync(self.admit, payload, price)
+        try:
+            self._check_terms(payload, price)
+            required = state.charged + state.reserved + price.ceiling
+            if voucher.amount < state.charged + price.ceiling:
+                raise PaymentError(
+                    x402.E_MISMATCH,
+                    f"voucher for {voucher.amount} is below charged {state.charged} + this request's "
+                    f"maximum {price.ceiling}",
+                    state=self._corrective(state),
+                )
+            if voucher.amount < required or (state.committing and voucher.amount <= state.committing_max):
+                raise PaymentError(
+                    x402.E_BUSY, "another request on this channel is in flight; retry after it completes"
+                )
+            if state.latest is not None and voucher.amount == state.latest.amount:
+                if voucher.signature != state.latest.signature:
+                    self._check_signature(voucher, state.terms)
+                state.reserved += price.ceiling
+                return Admission(voucher.channel_id, state.terms.payer, price, voucher)
+            # reserved before the commit (the lock is released while it runs): a concurrent request of
+            # the channel must cover this one too, as in admit()
+            state.reserved += price.ceiling
+            state.committing += 1
+            state.committing_max = max(state.committing_max, voucher.amount)
+            pending = self._committer.submit(voucher, required)  # queue order = commit order
+        finally:
+            state.lock.release()
+
+        def committed(future: Future[None]) -> None:  # in the commit thread, whoever still waits
+            with state.lock:
+                state.committing -= 1
+                if future.exception() is not None:
+                    state.reserved -= price.ceiling
+                elif state.latest is None or voucher.amount > state.latest.amount:
+                    state.latest = voucher
+
+        pending.add_done_callback(committed)
+        try:
+            # shielded: a client that goes away must not cancel the commit (the voucher is stored anyway)
+            await asyncio.shield(asyncio.wrap_future(pending))
+        except asyncio.CancelledError:
+            # nobody settles this request: release its reservation once the commit is done
+            pending.add_done_callback(lambda f: None if f.exception() else self._release(state, price))
+            raise
+        except _REFUSED as exc:
+            raise self._refused(exc, state) from None
+        return Admission(voucher.channel_id, state.terms.payer, price, voucher)
+
+    def _release(self, state: _ChannelState, price: Price) -> None:
+        with state.lock:
+            state.reserved -= price.ceiling
+
+    def _refused(self, exc: Exception, state: _ChannelState) -> PaymentError:
+        """The 402 of a voucher the store refused."""
+        if isinstance(exc, SignatureError):
+            return PaymentError(x402.E_SIGNATURE, str(exc))
+        if isinstance(exc, ClosePending):  # the payee agreed to close this channel at a lower total
+            return PaymentError(x402.E_CLOSE_PENDING, str(exc))
+        if isinstance(exc, InvalidState):
+            return PaymentError(x402.E_CHANNEL_EXPIRING, str(exc))
+        return PaymentError(x402.E_MISMATCH, str(exc), state=self._corrective(state))
 
     def settle(self, admission: Admission, units: int | None, *, served: bool) -> SettlementResponse:
         """Charge a served request (``units`` reported by the handler; None charges the maximum) and
@@ -557,6 +636,11 @@ class _GroupCommit:
 
     def accept(self, voucher: Voucher, worst: int) -> None:
         """Queue ``voucher`` (its channel's ledger row becomes ``worst``); return once committed."""
+        self.submit(voucher, worst).result()
+
+    def submit(self, voucher: Voucher, worst: int) -> Future[None]:
+        """:meth:`accept` without waiting: the future completes once the voucher is committed (or raises
+        why the store refused it)."""
         future: Future[None] = Future()
         with self._cond:
             self._queue.append((voucher, worst, future))
@@ -564,7 +648,7 @@ class _GroupCommit:
                 self._thread = threading.Thread(target=self._run, name="agentmarket-commit", daemon=True)
                 self._thread.start()
             self._cond.notify()
-        future.result()
+        return future
 
     def _run(self) -> None:
         while True:
@@ -707,7 +791,7 @@ class PaymentMiddleware:
                 response = await anyio.to_thread.run_sync(gateway.close_channel, payload)
                 await _send_json(send, 200, response.to_json(), response.header())
                 return
-            admission = await anyio.to_thread.run_sync(gateway.admit, payload, price)
+            admission = await gateway.admit_async(payload, price)
         except PaymentError as exc:
             await _send_402(
                 send,

@@ -41,7 +41,7 @@ from .errors import RelayError, RelayNotFound, RelayRateLimited
 from .indexer import Indexer
 from .ratelimit import Limit, RateLimiter
 from .store import Filters, Store, row_text, side_of
-from .validation import Validator, parse_json, reject, signed_from
+from .validation import NeedsChain, Validator, parse_json, parse_signed, reject, signed_from
 
 
 @dataclass
@@ -56,29 +56,56 @@ class RelaySettings:
     max_batch: int = 100  # offers per POST /offers/batch
 
 
-class GroupCommitWriter:
-    """One thread owns the post inserts: it drains whatever validated offers are waiting and commits them
-    in one transaction, then answers each waiter. Concurrent posts share an fsync; each 201 still follows
-    its own commit."""
+_Sink = concurrent.futures.Future[bool] | tuple[asyncio.AbstractEventLoop, "asyncio.Future[bool]"]
 
-    def __init__(self, store: Store, batch_max: int, on_commit: Callable[[], None]):
+
+class GroupCommitWriter:
+    """One thread owns the post inserts: it drains whatever admitted offers are waiting and, in one
+    transaction, reads their door state, applies ``door`` and inserts the survivors, then answers each
+    waiter. Concurrent posts share an fsync; each 201 still follows its own commit. Waiters on an event
+    loop are answered with one ``call_soon_threadsafe`` per batch."""
+
+    def __init__(
+        self,
+        store: Store,
+        batch_max: int,
+        door: Callable[[dict[str, Any], Any], Exception | None],
+        on_commit: Callable[[], None],
+    ):
         self.store = store
         self.batch_max = batch_max
+        self.door = door
         self.on_commit = on_commit
-        self._queue: queue.Queue[tuple[dict[str, Any], concurrent.futures.Future[bool]] | None] = (
-            queue.Queue()
-        )
+        self._queue: queue.SimpleQueue[tuple[dict[str, Any], _Sink] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="relay-writer", daemon=True)
         self._thread.start()
 
     def submit(self, row: dict[str, Any]) -> concurrent.futures.Future[bool]:
+        """Queue ``row``; the future is True (inserted), False (already stored) or raises its 409."""
         fut: concurrent.futures.Future[bool] = concurrent.futures.Future()
         self._queue.put((row, fut))
+        return fut
+
+    def submit_async(self, row: dict[str, Any]) -> asyncio.Future[bool]:
+        """:meth:`submit` for a caller on an event loop."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[bool] = loop.create_future()
+        self._queue.put((row, (loop, fut)))
         return fut
 
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join(timeout=10)
+
+    @staticmethod
+    def _settle(pairs: list[tuple[asyncio.Future[bool], bool | BaseException]]) -> None:
+        for fut, outcome in pairs:
+            if fut.done():  # the client went away
+                continue
+            if isinstance(outcome, BaseException):
+                fut.set_exception(outcome)
+            else:
+                fut.set_result(outcome)
 
     def _run(self) -> None:
         while True:
@@ -95,15 +122,25 @@ class GroupCommitWriter:
                     self._queue.put(None)
                     break
                 batch.append(nxt)
+            outcomes: list[bool | BaseException]
             try:
-                created = self.store.insert_offers([row for row, _ in batch])
+                outcomes = list(self.store.admit_offers([row for row, _ in batch], self.door))
             except Exception as exc:
-                for _, fut in batch:
-                    fut.set_exception(exc)
-                continue
-            for (_, fut), new in zip(batch, created, strict=False):
-                fut.set_result(new)
-            if any(created):
+                outcomes = [exc] * len(batch)
+            by_loop: dict[
+                asyncio.AbstractEventLoop, list[tuple[asyncio.Future[bool], bool | BaseException]]
+            ] = {}
+            for (_, sink), outcome in zip(batch, outcomes, strict=True):
+                if isinstance(sink, tuple):
+                    by_loop.setdefault(sink[0], []).append((sink[1], outcome))
+                elif isinstance(outcome, BaseException):
+                    sink.set_exception(outcome)
+                else:
+                    sink.set_result(outcome)
+            for loop, pairs in by_loop.items():
+                with contextlib.suppress(RuntimeError):  # loop closed: nobody is waiting any more
+                    loop.call_soon_threadsafe(self._settle, pairs)
+            if any(outcome is True for outcome in outcomes):
                 self.on_commit()
 
 
@@ -134,10 +171,11 @@ class Relay:
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
-        self.writer = GroupCommitWriter(store, self.settings.batch_max, self.notify)
+        self.writer = GroupCommitWriter(store, self.settings.batch_max, self.validator.door, self.notify)
         if indexer is not None:
             indexer.on_change = self.notify
-        self.app = self._build()
+        self.api = self._build()
+        self.app = self._front(self.api)
 
     # -- time and notifications ------------------------------------------------------------------------
 
@@ -188,26 +226,6 @@ class Relay:
                 status_code=400,
             )
 
-        @app.post("/offers", status_code=201)
-        async def post_offer(request: Request) -> Response:
-            relay.check_client(request)
-            declared = request.headers.get("content-length")
-            limit = relay.settings.max_body
-            if declared is not None and (not declared.isdigit() or int(declared) > limit):
-                raise reject(413, "too_large", f"body larger than {limit} bytes")
-            body = bytearray()
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > limit:
-                    raise reject(413, "too_large", f"body larger than {limit} bytes")
-            client = request.client.host if request.client else "unknown"
-            _signed, row = await run_in_threadpool(relay.validator.validate, bytes(body), client)
-            created = await asyncio.wrap_future(relay.writer.submit(row))
-            return JSONResponse(
-                {"hash": row["hash"], "status": "created" if created else "exists"},
-                status_code=201 if created else 200,
-            )
-
         @app.post("/offers/batch")
         async def post_batch(request: Request) -> Response:
             relay.check_client(request)
@@ -219,15 +237,21 @@ class Relay:
                     raise reject(413, "too_large", f"batch body larger than {limit} bytes")
             client = request.client.host if request.client else "unknown"
             outcome = await run_in_threadpool(relay.validate_batch, bytes(body), client)
-            futures = {i: relay.writer.submit(row) for i, row in outcome.items() if isinstance(row, dict)}
+            futures = {
+                i: relay.writer.submit_async(row) for i, row in outcome.items() if isinstance(row, dict)
+            }
             results: list[dict[str, Any]] = []
             for i in range(len(outcome)):
                 item = outcome[i]
-                if isinstance(item, RelayError):
-                    results.append({"status": item.status, "error": item.code, "message": str(item)})
-                else:
-                    created = await asyncio.wrap_future(futures[i])
-                    results.append({"status": 201 if created else 200, "hash": item["hash"]})
+                if isinstance(item, dict):
+                    try:
+                        created = await futures[i]
+                    except RelayError as exc:
+                        item = exc
+                    else:
+                        results.append({"status": 201 if created else 200, "hash": item["hash"]})
+                        continue
+                results.append({"status": item.status, "error": item.code, "message": str(item)})
             return JSONResponse({"results": results})
 
         @app.get("/offers")
@@ -326,6 +350,74 @@ class Relay:
 
         return app
 
+    # -- the post path, in front of FastAPI -------------------------------------------------------------
+
+    def _front(self, api: FastAPI) -> Callable[..., Any]:
+        """The ASGI app: ``POST /offers`` (the hot path) handled here, everything else by FastAPI. The post
+        path skips FastAPI's routing, dependency and response machinery and validates EOA-signed offers on
+        the event loop (no thread hop); only a post whose verdict needs an ``eth_call`` goes to a thread."""
+
+        async def app(scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+            if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/offers":
+                status, payload, headers = await self._post(scope, receive)
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": status,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(payload)).encode()),
+                            *headers,
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": payload})
+                return
+            await api(scope, receive, send)
+
+        return app
+
+    async def _post(
+        self, scope: dict[str, Any], receive: Callable[..., Any]
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        """POST /offers: (status, JSON body, extra headers)."""
+        client = scope["client"][0] if scope.get("client") else "unknown"
+        try:
+            wait = self.client_limit.take(client)
+            if wait:
+                raise RelayRateLimited(
+                    f"too many requests from {client}", retry_after=wait, code="client_rate_limited"
+                )
+            limit = self.settings.max_body
+            for name, value in scope["headers"]:
+                if name == b"content-length" and (not value.isdigit() or int(value) > limit):
+                    raise reject(413, "too_large", f"body larger than {limit} bytes")
+            body = b""
+            more = True
+            while more:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return 400, b"{}", []
+                body += message.get("body", b"")
+                more = message.get("more_body", False)
+                if len(body) > limit:
+                    raise reject(413, "too_large", f"body larger than {limit} bytes")
+            signed = parse_signed(body)
+            try:
+                row = self.validator.admit(signed, client, local_only=True)
+            except NeedsChain:
+                row = await run_in_threadpool(self.validator.admit, signed, client)
+            created = await self.writer.submit_async(row)
+        except RelayError as exc:
+            headers = []
+            if isinstance(exc, RelayRateLimited):
+                headers.append((b"retry-after", str(max(1, round(exc.retry_after + 0.5))).encode()))
+            payload = json.dumps({"error": exc.code, "message": str(exc)}).encode()
+            return exc.status, payload, headers
+        status = "created" if created else "exists"
+        payload = json.dumps({"hash": row["hash"], "status": status}).encode()
+        return (201 if created else 200), payload, []
+
     def validate_batch(self, body: bytes, client: str) -> dict[int, dict[str, Any] | RelayError]:
         """Per item of a batch: its ``offers`` row, or the error it would have got alone."""
         data = parse_json(body)
@@ -339,7 +431,7 @@ class Relay:
         out: dict[int, dict[str, Any] | RelayError] = {}
         for i, item in enumerate(items):
             try:
-                out[i] = self.validator.check(signed_from(item), client)[1]
+                out[i] = self.validator.admit(signed_from(item), client)
             except RelayError as exc:
                 out[i] = exc
         return out

@@ -51,7 +51,8 @@ def create(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10}, pool_size=8)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    # no pool_pre_ping: it is a round trip per checkout; Store retries once on a dropped connection
+    return create_engine(url, pool_size=10, max_overflow=10, pool_recycle=3600)
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:

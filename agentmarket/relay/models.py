@@ -55,6 +55,7 @@ offers = Table(
     Column("created_at", Float, nullable=False),
 )
 Index("ix_offers_book", offers.c.resource_id, offers.c.side, offers.c.live, offers.c.price_key, offers.c.hash)
+Index("ix_offers_side_price", offers.c.side, offers.c.live, offers.c.price_key, offers.c.hash)  # 0002
 Index("ix_offers_maker", offers.c.maker)
 
 chain_events = Table(

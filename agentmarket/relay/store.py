@@ -8,30 +8,55 @@ sees a half-applied range.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, and_, bindparam, case, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, case, delete, func, insert, or_, select, update
+from sqlalchemy.exc import DBAPIError
 
 from ..clients.offers import Side, SignedOffer
 from .models import blocks, chain_events, changes, indexer_state, makers, offers, price_key, reputation
 
 _ev = chain_events.c
-_DOOR = select(  # built once: constructing the statement per post cost more than running it
-    select(offers.c.withdrawn).where(offers.c.hash == bindparam("h")).scalar_subquery(),
-    select(func.max(_ev.value))
-    .where(_ev.offer_hash == bindparam("h"), _ev.kind == "filled")
-    .scalar_subquery(),
-    select(func.count()).where(_ev.offer_hash == bindparam("h"), _ev.kind == "cancelled").scalar_subquery(),
-    select(makers.c.counter).where(makers.c.address == bindparam("m")).scalar_subquery(),
-    select(func.count())
-    .where(reputation.c.maker == bindparam("m"), reputation.c.asset == bindparam("a"))
-    .scalar_subquery(),
+# what a page row needs (row_json/row_text and the cursor): not the indexed copies of the offer's terms
+_PAGE_COLUMNS = (
+    offers.c.hash,
+    offers.c.body,
+    offers.c.price_key,
+    offers.c.filled,
+    offers.c.remaining,
+    offers.c.expiry,
+    offers.c.cancelled,
+    offers.c.withdrawn,
+    offers.c.voided,
+    reputation.c.count.label("rep_count"),
+    reputation.c.score.label("rep_score"),
 )
 _LIVE = and_(~offers.c.cancelled, ~offers.c.withdrawn, ~offers.c.voided, offers.c.remaining > 0)
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _retry_disconnect(method: _F) -> _F:
+    """Run ``method`` again once if the database dropped its pooled connection (a PostgreSQL restart):
+    the pool has no pre-ping (a round trip per checkout), so a dead connection shows up as an invalidated
+    one on first use; the failed transaction was rolled back, so running it again is safe."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            return method(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -141,44 +166,77 @@ class Store:
 
     def __init__(self, engine: Engine):
         self.engine = engine
+        # Reads run in autocommit: no BEGIN/ROLLBACK round trips around a single SELECT (on PostgreSQL each
+        # round trip is a wake-up of the server process; three of them cost more than the query).
+        self.reader = engine.execution_options(isolation_level="AUTOCOMMIT")
 
-    # -- reads used by validation --------------------------------------------------------------------
+    # -- the post path: door reads and the group-commit insert ----------------------------------------
 
-    def counter(self, conn: Connection, maker: str) -> int | None:
-        value = conn.execute(select(makers.c.counter).where(makers.c.address == maker)).scalar()
-        return None if value is None else int(value)
+    def door_states(self, rows: Sequence[dict[str, Any]], conn: Connection | None = None) -> dict[str, Any]:
+        """:class:`~agentmarket.relay.validation.DoorState` of every row's offer hash, from three reads
+        (stored offers, indexed chain events, maker counters) whatever the number of rows."""
+        from .validation import DoorState
 
-    def chain_state(self, conn: Connection, offer_hash: str) -> tuple[int, bool]:
-        """(total filled, cancelled) of ``offer_hash`` from the indexed events, known offer or not."""
-        rows = conn.execute(
-            select(chain_events.c.kind, func.max(chain_events.c.value))
-            .where(chain_events.c.offer_hash == offer_hash)
-            .group_by(chain_events.c.kind)
-        ).all()
-        state = {kind: value for kind, value in rows}
-        return int(state.get("filled") or 0), "cancelled" in state
-
-    def door_state(self, offer_hash: str, maker: str, asset: str) -> tuple[bool | None, int, bool, int, bool]:
-        """Everything the post check reads, in one round trip: (stored and withdrawn? None if not stored,
-        filled on chain, cancelled on chain, the maker's indexed counter, reputation cached?)."""
-        with self.engine.connect() as conn:
-            withdrawn, filled, cancelled, counter, rep = conn.execute(
-                _DOOR, {"h": offer_hash, "m": maker, "a": asset}
-            ).one()
-        return (
-            None if withdrawn is None else bool(withdrawn),
-            int(filled or 0),
-            bool(cancelled),
-            int(counter or 0),
-            bool(rep),
+        if conn is None:
+            with self.reader.connect() as own:
+                return self.door_states(rows, own)
+        hashes = list({r["hash"] for r in rows})
+        makers_ = list({r["maker"] for r in rows})
+        withdrawn = dict(
+            conn.execute(select(offers.c.hash, offers.c.withdrawn).where(offers.c.hash.in_(hashes))).all()
         )
+        filled: dict[str, int] = {}
+        cancelled: set[str] = set()
+        for h, kind, value in conn.execute(
+            select(_ev.offer_hash, _ev.kind, func.max(_ev.value))
+            .where(_ev.offer_hash.in_(hashes))
+            .group_by(_ev.offer_hash, _ev.kind)
+        ).all():
+            if kind == "filled":
+                filled[h] = int(value or 0)
+            elif kind == "cancelled":
+                cancelled.add(h)
+        counters = dict(
+            conn.execute(
+                select(makers.c.address, makers.c.counter).where(makers.c.address.in_(makers_))
+            ).all()
+        )
+        return {
+            r["hash"]: DoorState(
+                withdrawn=None if r["hash"] not in withdrawn else bool(withdrawn[r["hash"]]),
+                filled=filled.get(r["hash"], 0),
+                cancelled=r["hash"] in cancelled,
+                counter=int(counters.get(r["maker"]) or 0),
+            )
+            for r in rows
+        }
 
-    def existing(self, conn: Connection, offer_hash: str) -> Any:
-        return conn.execute(select(offers).where(offers.c.hash == offer_hash)).first()
-
-    def has_reputation(self, conn: Connection, maker: str, asset: str) -> bool:
+    @_retry_disconnect
+    def has_reputation(self, maker: str, asset: str) -> bool:
         q = select(reputation.c.count).where(reputation.c.maker == maker, reputation.c.asset == asset)
-        return conn.execute(q).first() is not None
+        with self.reader.connect() as conn:
+            return conn.execute(q).first() is not None
+
+    @_retry_disconnect
+    def admit_offers(
+        self, rows: Sequence[dict[str, Any]], door: Callable[[dict[str, Any], Any], Exception | None]
+    ) -> list[bool | Exception]:
+        """The group commit of the post path: in one transaction, read the door state of every row, apply
+        ``door`` (None: admitted, else the error that row gets), insert the admitted rows that are not
+        stored yet. Per row: True (inserted), False (already stored) or its error. Durable when this
+        returns."""
+        with self.engine.begin() as conn:
+            states = self.door_states(rows, conn)
+            verdicts: list[bool | Exception] = []
+            admitted = []
+            for r in rows:
+                error = door(r, states[r["hash"]])
+                verdicts.append(error if error is not None else True)
+                if error is None:
+                    admitted.append(r)
+            stored = {h for h, st in states.items() if st.withdrawn is not None}
+            inserted = iter(self._insert(conn, admitted, stored))
+            return [next(inserted) if v is True else v for v in verdicts]
 
     # -- writes of the post path -----------------------------------------------------------------------
 
@@ -188,9 +246,14 @@ class Store:
         with self.engine.begin() as conn:
             return self._insert(conn, rows)
 
-    def _insert(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> list[bool]:
-        hashes = [r["hash"] for r in rows]
-        present = set(conn.execute(select(offers.c.hash).where(offers.c.hash.in_(hashes))).scalars())
+    def _insert(
+        self, conn: Connection, rows: Sequence[dict[str, Any]], present: set[str] | None = None
+    ) -> list[bool]:
+        if not rows:
+            return []
+        if present is None:
+            hashes = [r["hash"] for r in rows]
+            present = set(conn.execute(select(offers.c.hash).where(offers.c.hash.in_(hashes))).scalars())
         fresh: dict[str, dict[str, Any]] = {}
         result = []
         for r in rows:
@@ -228,8 +291,9 @@ class Store:
 
     # -- reads of the API ---------------------------------------------------------------------------------
 
+    @_retry_disconnect
     def get(self, offer_hash: str) -> dict[str, Any] | None:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = conn.execute(
                 select(offers, reputation.c.count.label("rep_count"), reputation.c.score.label("rep_score"))
                 .select_from(
@@ -249,13 +313,13 @@ class Store:
         rows, cursor = self.query_rows(f)
         return [row_json(r, (int(r.rep_count or 0), r.rep_score)) for r in rows], cursor
 
+    @_retry_disconnect
     def query_rows(self, f: Filters) -> tuple[list[Any], tuple[str, str] | None]:
         """:meth:`query` as database rows (see :func:`row_text`)."""
         join = offers.outerjoin(
             reputation, and_(reputation.c.maker == offers.c.maker, reputation.c.asset == offers.c.asset)
         )
-        q = select(offers, reputation.c.count.label("rep_count"), reputation.c.score.label("rep_score"))
-        q = q.select_from(join)
+        q = select(*_PAGE_COLUMNS).select_from(join)
         cond: list[Any] = []
         if not f.include_dead:
             cond += [offers.c.live.is_(True), offers.c.expiry >= f.now]
@@ -291,15 +355,16 @@ class Store:
             else (offers.c.price_key.asc(), offers.c.hash.asc())
         )
         q = q.where(*cond).order_by(*order).limit(f.limit + 1)
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(q).all()
         more = len(rows) > f.limit
         page = list(rows[: f.limit])
         cursor = (str(page[-1].price_key), str(page[-1].hash)) if more and page else None
         return page, cursor
 
+    @_retry_disconnect
     def changes_since(self, seq: int, limit: int = 500) -> list[tuple[int, str, str]]:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(
                 select(changes.c.seq, changes.c.offer_hash, changes.c.kind)
                 .where(changes.c.seq > seq)
@@ -308,12 +373,14 @@ class Store:
             ).all()
         return [(int(s), h, k) for s, h, k in rows]
 
+    @_retry_disconnect
     def last_seq(self) -> int:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return int(conn.execute(select(func.max(changes.c.seq))).scalar() or 0)
 
+    @_retry_disconnect
     def count_live(self) -> int:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(offers).where(_LIVE)).scalar() or 0)
 
     # -- the indexer ------------------------------------------------------------------------------------------
@@ -338,9 +405,10 @@ class Store:
                 )
             return int(row.next_block)
 
+    @_retry_disconnect
     def block_hashes(self, below: int, limit: int = 256) -> list[tuple[int, str]]:
         """Stored (number, hash) of indexed blocks under ``below``, newest first."""
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(
                 select(blocks.c.number, blocks.c.hash)
                 .where(blocks.c.number < below)

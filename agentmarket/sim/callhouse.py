@@ -2,7 +2,7 @@
 
 Each round (or sub-round step) the :class:`CallHouse` opens one batch for the GPU-hour
 (:class:`~agentmarket.clients.callmarket.CallMarketClient`), every agent submits its strategic quote
-(:meth:`agentmarket.sim.mechanisms.Call.quotes`, one unit each) from its own account, time jumps past the
+(:meth:`agentmarket.sim.mechanisms.Call.quotes`, an order for the trader's ``units``) from its own account, time jumps past the
 window, the market operator clears (the contract verifies the uniform price) and settles the fills into
 escrow deals; the provider of each deal submits its deliverable and the buyer accepts (one batch each),
 and every buyer withdraws what its bid locked beyond the price (or all of it, unfilled). Winners, prices
@@ -104,7 +104,7 @@ class CallHouse:
             price = t.amount // t.quantity
             sales.append(
                 CallSale(
-                    Match(b.index, s.index, price, reference=f"call #{batch.id}"),
+                    Match(b.index, s.index, price, reference=f"call #{batch.id}", quantity=t.quantity),
                     t.deal_id,
                     deals[t.deal_id],
                     0,
@@ -127,17 +127,19 @@ class CallHouse:
         placed = 0
         for trader, price in bids:
             agent = self.agents[trader.index]
-            lock = price * batch.tick
+            lock = price // batch.tick * batch.tick * trader.units
             try:
                 agent.check(lock, ETH, resource=GPU_HOUR, unit_price=price)
                 with agent.spending(lock, ETH, resource=GPU_HOUR, unit_price=price):
-                    self.cm.as_(agent.account).submit_bid(batch, price // batch.tick, 1)
+                    self.cm.as_(agent.account).submit_bid(batch, price // batch.tick, trader.units)
             except MandateViolation:
                 self.refused += 1
                 continue
             placed += 1
         for trader, price in asks:
-            self.cm.as_(self.agents[trader.index].account).submit_ask(batch, price // batch.tick, 1)
+            self.cm.as_(self.agents[trader.index].account).submit_ask(
+                batch, price // batch.tick, trader.units
+            )
             placed += 1
         return placed
 

@@ -68,6 +68,7 @@ class Trader:
     strategy: str  # "adaptive" | "fixed"
     state: dict[str, object] = field(default_factory=dict)
     cap: int | None = None  # guardrail: a buyer never quotes above this (its mandate's band ceiling)
+    units: int = 1  # GPU-hours it wants (buyer) or offers (provider) now: one multi-unit order (offers, call)
 
     @property
     def is_buyer(self) -> bool:
@@ -95,6 +96,7 @@ class Match:
     delivery_seconds: int = HOUR
     bond: int = 0
     reference: str = ""  # e.g. the auction or quote the price came from
+    quantity: int = 1  # units traded at ``price`` each (multi-unit orders)
 
 
 Learn = Callable[[Trader, float], None]
@@ -251,7 +253,7 @@ class Offers(Mechanism):
                 bots.append(ZICTrader(side, t.quote_limit, t.quote_limit, hi))
             else:
                 bots.append(ZICTrader(side, t.quote_limit, lo, hi))
-        cda = ContinuousDoubleAuction(bots)
+        cda = ContinuousDoubleAuction(bots, [t.units for t in everyone])
         halt = self.halt
         trades = cda.run_day(
             0,
@@ -266,7 +268,13 @@ class Offers(Mechanism):
             else None,
         )
         matches = [
-            Match(everyone[tr.buyer].index, everyone[tr.seller].index, tr.price, reference=f"step {tr.step}")
+            Match(
+                everyone[tr.buyer].index,
+                everyone[tr.seller].index,
+                tr.price,
+                reference=f"step {tr.step}",
+                quantity=tr.quantity,
+            )
             for tr in trades
         ]
         self.halted = cda.halted
@@ -275,18 +283,19 @@ class Offers(Mechanism):
             # volatility interruption (limit-up/limit-down): continuous trading stops and the rest of the
             # round re-opens as one call auction. As on an exchange, the re-opening auction discovers the
             # price outside the old band (caps lifted for it); the band is then re-centred on that price.
-            rest = cda.last_active
+            rest = cda.last_units  # who still holds units, and how many
             waiting = [t for i, t in enumerate(everyone) if i in rest]
-            caps = {t.index: t.cap for t in waiting}
-            for t in waiting:
-                t.cap = None
+            saved = {t.index: (t.cap, t.units) for t in waiting}
+            for i, t in enumerate(everyone):
+                if i in rest:
+                    t.cap, t.units = None, rest[i]
             try:
                 reopened = self.reopen.clear(
                     [t for t in waiting if t.is_buyer], [t for t in waiting if not t.is_buyer], rng
                 )
             finally:
                 for t in waiting:
-                    t.cap = caps[t.index]
+                    t.cap, t.units = saved[t.index]
             if reopened:
                 self.reopen_price = reopened[0].price
             matches += reopened
@@ -519,24 +528,37 @@ Quote = tuple[Trader, int]  # (trader, price in wei per GPU-hour), in submission
 
 
 def call_matches(bids: Sequence[Quote], asks: Sequence[Quote], tick: int = 1) -> list[Match]:
-    """The CallMarket contract's clearing of one-unit orders, in Python: order ids are the positions in
-    ``bids`` / ``asks`` (submission order), prices are in ``tick`` units. The uniform price and fills come
-    from :func:`agentmarket.clients.callmarket.compute_clearing` (the one Python copy of the contract's
-    rule: midpoint of the equilibrium interval, ties at the price filled in id order); filled bids and asks
-    are paired in id order, as the contract settles them."""
+    """The CallMarket contract's clearing in Python: each quote is an order for its trader's ``units``;
+    order ids are the positions in ``bids`` / ``asks`` (submission order), prices are in ``tick`` units.
+    The uniform price and fills come from :func:`agentmarket.clients.callmarket.compute_clearing` (the one
+    Python copy of the contract's rule: midpoint of the equilibrium interval, ties at the price filled in
+    id order); filled bids and asks are paired in id order, a unit at a time, as the contract settles them
+    (one match per pair, for the units they share)."""
     from ..clients.callmarket import CallOrder, Side, compute_clearing  # the clients import web3: lazily
 
     def orders(side: Side, quotes: Sequence[Quote]) -> list[CallOrder]:
-        return [CallOrder(0, side, i, "", price // tick, 1) for i, (_, price) in enumerate(quotes)]
+        return [CallOrder(0, side, i, "", price // tick, t.units) for i, (t, price) in enumerate(quotes)]
 
     clearing = compute_clearing(orders(Side.BUY, bids), orders(Side.SELL, asks))
-    filled_b = [t for i, (t, _) in enumerate(bids) if clearing.fills.get((Side.BUY, i), 0)]
-    filled_a = [t for i, (t, _) in enumerate(asks) if clearing.fills.get((Side.SELL, i), 0)]
+    filled_b = [(t, f) for i, (t, _) in enumerate(bids) if (f := clearing.fills.get((Side.BUY, i), 0))]
+    filled_a = [(t, f) for i, (t, _) in enumerate(asks) if (f := clearing.fills.get((Side.SELL, i), 0))]
     price = clearing.price_ticks * tick
-    return [
-        Match(b.index, a.index, price, reference="call auction")
-        for b, a in zip(filled_b, filled_a, strict=True)
-    ]
+    out: list[Match] = []
+    kb = ka = 0
+    used_b = used_a = 0  # units of the current bid / ask already paired
+    while kb < len(filled_b) and ka < len(filled_a):
+        (b, fb), (a, fa) = filled_b[kb], filled_a[ka]
+        q = min(fb - used_b, fa - used_a)
+        out.append(Match(b.index, a.index, price, reference="call auction", quantity=q))
+        used_b += q
+        used_a += q
+        if used_b == fb:
+            kb, used_b = kb + 1, 0
+        if used_a == fa:
+            ka, used_a = ka + 1, 0
+    if kb < len(filled_b) or ka < len(filled_a):
+        raise RuntimeError("call clearing filled different quantities on the two sides")
+    return out
 
 
 class Call(Mechanism):

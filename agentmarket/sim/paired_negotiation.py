@@ -21,14 +21,19 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from ..strategies import NegotiationResult, Negotiator, Role, negotiate
+from ..strategies import NegotiationResult, Negotiator, Role, Terms, negotiate
 from ..strategies.bargaining import Responder
 from ..strategies.evaluation import FIXED_TACTICS
 from ..strategies.opponent import BayesianBargainer
 from .mechanisms import Match, Negotiated, Trader
 
-__all__ = ["STRATEGIES", "PairedNegotiated"]
+if TYPE_CHECKING:
+    from ..market import Market
+
+__all__ = ["STRATEGIES", "PairedNegotiated", "PairedScores", "paired_market_scores"]
 
 STRATEGIES = ("bayes", *FIXED_TACTICS)
 
@@ -133,3 +138,71 @@ class PairedNegotiated(Negotiated):
             b = failed_b + [t for t in b if t.index not in paired]
             s = failed_s + [t for t in s if t.index not in paired]
         return matches
+
+
+@dataclass
+class PairedScores:
+    """Per strategy, one score per seed (the ``adaptive`` traders' mean per trader-round), plus counts."""
+
+    seeds: list[int]
+    utility: dict[str, list[float]] = field(default_factory=dict)  # multi-issue utility, no trade: 0
+    price: dict[str, list[float]] = field(default_factory=dict)  # price score only, no trade: 0
+    agreements: dict[str, int] = field(default_factory=dict)  # adaptive-side agreements reached
+    settled: dict[str, int] = field(default_factory=dict)  # of those, trades that settled (ACCEPTED)
+    negotiations: dict[str, int] = field(default_factory=dict)  # negotiations an adaptive trader joined
+
+
+def paired_market_scores(
+    seeds: Sequence[int],
+    agents: int,
+    rounds: int,
+    *,
+    market: Market | None = None,
+    strategies: Sequence[str] = STRATEGIES,
+    progress: bool = False,
+) -> PairedScores:
+    """Run the ``negotiated`` market once per (seed, strategy) -- on ``market`` (one deployed suite, fresh
+    agents every run; agreements settled on chain) or off chain when ``market`` is None -- and score the
+    ``adaptive`` traders from the trades that settled: per seed, the mean over adaptive trader-rounds of
+    the multi-issue utility of their trades (a round without a trade scores the reservation utility, 0)
+    and of the price score alone. Same seed = same values, labels and first-pass counterparties for
+    every strategy (the paired design); the strategy is the only thing that changes."""
+    from .runner import ComputeMarketSim, OffChainSim, SimConfig
+
+    out = PairedScores(list(seeds))
+    for st in strategies:
+        out.utility[st], out.price[st] = [], []
+        out.agreements[st] = out.settled[st] = out.negotiations[st] = 0
+    for seed in seeds:
+        for st in strategies:
+            cfg = SimConfig(agents=agents, rounds=rounds, mechanism="negotiated", seed=seed)
+            sim = OffChainSim(cfg) if market is None else ComputeMarketSim(market, cfg)
+            mech = PairedNegotiated(cfg.reference_price, seed, st)
+            sim.mechanism = mech
+            result = sim.run()
+            traders = {t.index: t for t in [*sim.buyers, *sim.sellers]}
+            by_address = {sim.agents[i].address: t for i, t in traders.items()}
+            adaptive = {i for i, t in traders.items() if t.strategy == "adaptive"}
+            for _, _, b, s, agreed in mech.log:
+                sides = (b in adaptive) + (s in adaptive)
+                out.negotiations[st] += sides
+                out.agreements[st] += sides * agreed
+            total = price_total = 0.0
+            for rec in result.trades:
+                for addr in (rec.buyer, rec.seller):
+                    t = by_address[addr]
+                    if t.strategy != "adaptive" or rec.state != "ACCEPTED":
+                        continue
+                    out.settled[st] += 1
+                    prefs = mech.preferences(t)
+                    total += prefs.utility(Terms(rec.price, rec.delivery_seconds, rec.bond))
+                    price_total += prefs.price.score(rec.price)
+            slots = max(1, len(adaptive) * rounds)
+            out.utility[st].append(total / slots)
+            out.price[st].append(price_total / slots)
+        if progress:
+            import sys
+
+            line = " ".join(f"{st} {out.utility[st][-1]:.3f}" for st in strategies)
+            print(f"seed {seed}: {line}", file=sys.stderr)
+    return out

@@ -41,6 +41,7 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 
 from ..agent import resource_id
+from ..clients.auctions import Auction, AuctionClient
 from ..clients.escrow import EscrowClient
 from ..clients.reputation import ReputationClient
 from ..deploy import Suite
@@ -49,7 +50,7 @@ from ..mandate import Mandate, MandateGuard, PriceBand
 from ..strategies.bargaining import Negotiator, Role, negotiate
 from ..strategies.concession import boulware, conceder, linear
 from ..strategies.utility import IssueRange, Preferences, Weights
-from ..types import BPS, ETH, Deal, DealState, content_hash
+from ..types import BPS, ETH, ZERO_ADDRESS, Deal, DealState, content_hash
 
 __all__ = [
     "POLICIES",
@@ -73,6 +74,7 @@ PROMISE = 2 * DAY  # promised delivery, from the week's start
 DEADLINE = 4 * DAY  # delivery deadline: after it a missing delivery is refunded
 REVIEW = DAY
 RULING = DAY
+AUCTION_WINDOW = HOUR  # procurement auctions take bids for an hour at the start of the week
 
 
 @dataclass(frozen=True)
@@ -91,12 +93,17 @@ class QuarterConfig:
     budget_factor: float = 1.3  # quarterly budget = factor x expected demand x reference price
     prior_ratings: bool = True  # each provider starts with rated deals from an earlier customer ...
     prior_deals: int = 3  # ... this many
+    auction_lots: int = 2  # procurement auctions a week (0: negotiation only) ...
+    lot_share: float = 0.3  # ... each for this share of the week's demand ...
+    invite: int = 5  # ... among this many providers, the best by the risk-adjusted record
 
     def __post_init__(self) -> None:
         if self.weeks < 1 or self.providers < 2 or self.demand < 10:
             raise InvalidInput("need weeks >= 1, providers >= 2 and demand >= 10 GPU-hours")
         if not 0 < self.max_share <= 1:
             raise InvalidInput("max_share must lie in (0, 1]")
+        if self.auction_lots < 0 or not 0 < self.lot_share <= 1 or self.invite < 2:
+            raise InvalidInput("need auction_lots >= 0, lot_share in (0, 1] and invite >= 2")
 
 
 @dataclass
@@ -156,6 +163,7 @@ class Placed:
     posted_price: int
     deal: Deal
     outcome: Outcome
+    source: str = "posted"  # how the price was set: "posted", "negotiated" or "auction"
     delivered_hours: float = 0.0
     ontime_hours: float = 0.0
     state: str = ""
@@ -194,6 +202,10 @@ class PolicyResult:
     missed_hours: float  # demand not delivered by the promised time
     mandate_refusals: int
     weekly_cost_per_hour: list[float]
+    auctions: int = 0  # procurement auctions held (assistant only) ...
+    auction_sales: int = 0  # ... that ended in a deal
+    auction_hours: int = 0  # GPU-hours bought through them
+    negotiated_hours: int = 0  # GPU-hours bought at negotiated prices
 
     @property
     def cost_per_hour(self) -> float:
@@ -354,6 +366,9 @@ class _Quarter:
         self.seller_escrow = {p.index: self.escrow.as_(p.account) for p in self.providers}
         self.arbiter_escrow = self.escrow.as_(self.arbiter)
         self.rater = self.reputation.as_(self.buyers["agent"])
+        self.auctions = AuctionClient.from_suite(suite, self.buyers["agent"])
+        self.bidders = {p.index: self.auctions.as_(p.account) for p in self.providers}
+        self.auction_count = self.auction_sales = 0
         resource = resource_id(GPU_HOUR)
         self.resource = resource
         self.guard = MandateGuard(
@@ -371,7 +386,9 @@ class _Quarter:
 
     # -- terms and deals ------------------------------------------------------------------------------
 
-    def _open(self, policy: str, week: int, p: Provider, hours: int, unit: int, outcome: Outcome) -> bool:
+    def _open(
+        self, policy: str, week: int, p: Provider, hours: int, unit: int, outcome: Outcome, source: str
+    ) -> bool:
         amount = unit * hours
         start = self.week_start
         if policy == "agent":
@@ -393,7 +410,7 @@ class _Quarter:
             penalty_cap_bps=self.cfg.penalty_cap_bps,
             terms_hash=content_hash(f"{GPU_HOUR} x{hours} week {week}".encode()),
         )
-        self.placed.append(Placed(policy, week, p.index, hours, unit, p.posted, deal, outcome))
+        self.placed.append(Placed(policy, week, p.index, hours, unit, p.posted, deal, outcome, source))
         return True
 
     # -- policies -----------------------------------------------------------------------------------
@@ -401,39 +418,136 @@ class _Quarter:
     def _ratings(self) -> dict[int, float | None]:
         return {p.index: self.reputation.figures(p.account.address).score for p in self.providers}
 
-    def _agent_ranking(self, ratings: dict[int, float | None]) -> list[tuple[Provider, int]]:
+    def _risk(self, ratings: dict[int, float | None]) -> dict[int, float]:
+        """Per provider, the factor that turns a unit price into the expected price of a useful GPU-hour:
+        over the expected delivered share, with the risk premium on a missed promise on top. Estimates are
+        posterior means of the assistant's own record plus the on-chain rating; unrated providers with a
+        thin record are sampled from their posterior, so a newcomer gets a trial now and then."""
+        out = {}
+        for p in self.providers:
+            b = self.beliefs[p.index]
+            thin = b.kept + b.missed < 4 and ratings[p.index] is None
+            kept, share = estimate_provider(b, ratings[p.index], self.agent_rng, sample=thin)
+            out[p.index] = (1 + self.cfg.risk_premium * (1 - kept)) / max(share, 0.05)
+        return out
+
+    def _agent_ranking(self, risk: dict[int, float]) -> list[tuple[Provider, int]]:
         """Request for quotes: negotiate the unit price with every provider (off chain, alternating
         offers; a provider that will not come down to the assistant's limit drops out), then rank by the
-        expected price of a useful GPU-hour: the negotiated price over the expected delivered share, with
-        the risk premium on a missed promise on top. Estimates are posterior means of the assistant's own
-        record plus the on-chain rating; unrated providers with a thin record are sampled from their
-        posterior, so a newcomer gets a trial now and then."""
-        cfg = self.cfg
+        risk-adjusted price (:meth:`_risk`)."""
         ceiling = self.guard.mandate.price_bands[self.resource].ceiling
         scored = []
         for p in self.providers:
             price = _negotiated_price(p, min(p.posted, ceiling), self.agent_rng)
-            if price is None:
-                continue
-            b = self.beliefs[p.index]
-            thin = b.kept + b.missed < 4 and ratings[p.index] is None
-            kept, share = estimate_provider(b, ratings[p.index], self.agent_rng, sample=thin)
-            score = price * (1 + cfg.risk_premium * (1 - kept)) / max(share, 0.05)
-            scored.append((score, p.index, p, price))
+            if price is not None:
+                scored.append((price * risk[p.index], p.index, p, price))
         scored.sort(key=lambda x: (x[0], x[1]))
         return [(p, price) for _, _, p, price in scored]
+
+    def _auction(
+        self,
+        w: int,
+        hours: int,
+        ranking: Sequence[tuple[Provider, int]],
+        used: dict[int, int],
+        outcomes: dict[int, Outcome],
+    ) -> bool:
+        """One lot of ``hours`` through the ProcurementAuction contract (open reverse auction, price only):
+        the assistant invites the first ``invite`` providers of its ranking (risk-adjusted quotes) that
+        can still serve the lot, locks a budget of the lowest posted price among them, and the lowest bid
+        wins an escrow deal with the quarter's terms (promise, deadline, late penalty, arbiter). Returns
+        whether it sold."""
+        cfg = self.cfg
+        invited = [p for p, _ in ranking if p.capacity - used.get(p.index, 0) >= hours][: cfg.invite]
+        if len(invited) < 2:
+            return False  # no competition: negotiation does better than a one-bidder auction
+        ceiling = self.guard.mandate.price_bands[self.resource].ceiling
+        unit_budget = min(ceiling, *(p.posted for p in invited))
+        budget = unit_budget * hours
+        try:
+            self.guard.authorise(budget, ETH, resource=self.resource, unit_price=unit_budget)
+        except MandateViolation:
+            self.refusals["agent"] += 1
+            return False
+        terms = self.auctions.template(
+            DEADLINE - PROMISE,  # deliverBy = promisedBy + this
+            arbiter=self.arbiter.address,
+            review_window=REVIEW,
+            ruling_window=RULING,
+            penalty_bps_per_hour=cfg.penalty_bps_per_hour,
+            penalty_cap_bps=cfg.penalty_cap_bps,
+            terms_hash=content_hash(f"{GPU_HOUR} x{hours} week {w} auction".encode()),
+        )
+        bid_end = self.chain.now() + AUCTION_WINDOW
+        a = self.auctions.create_procurement(
+            terms, budget=budget, bid_end=bid_end, price_weight=1, time_weight=0, max_delivery=PROMISE
+        )
+        self.auction_count += 1
+        # promised time = settlement + offered delivery: every provider offers the week's promise
+        delivery = PROMISE - AUCTION_WINDOW - 1
+        a = self._bid(a, invited, hours, budget, delivery)
+        self.chain.travel_to(max(self.chain.now() + 1, bid_end + 1))
+        a = self.auctions.settle(a)
+        sold = a.deal_id != 0
+        self.guard.refund(budget - (a.price if sold else 0))
+        if not sold:
+            return False
+        self.auction_sales += 1
+        winner = next(p for p in invited if p.account.address == a.winner)
+        used[winner.index] = used.get(winner.index, 0) + hours
+        deal = self.escrows["agent"].deal(a.deal_id)
+        unit = a.price // hours
+        self.placed.append(
+            Placed(
+                "agent", w, winner.index, hours, unit, winner.posted, deal, outcomes[winner.index], "auction"
+            )
+        )
+        return True
+
+    def _bid(
+        self, a: Auction, invited: Sequence[Provider], hours: int, budget: int, delivery: int
+    ) -> Auction:
+        """The providers' side of an open reverse auction, with proxy bidding: each would undercut the
+        standing bid down to its own floor (reserve x hours), so the lowest-floor provider wins at just
+        under the second-lowest floor (the budget when it is alone). Bidding the floors in descending
+        order, the winner last, reaches that outcome in one transaction per bidder."""
+        floors = sorted(
+            ((p.reserve * hours, p) for p in invited if p.reserve * hours <= budget),
+            key=lambda x: (-x[0], x[1].index),
+        )
+        for i, (floor, p) in enumerate(floors):
+            if i == len(floors) - 1:  # the winner: just under the runner-up, never under its own floor
+                runner_up = floors[i - 1][0] if i else budget + 1
+                price = max(floor, min(budget, runner_up - max(1, runner_up // 200)))
+            else:
+                price = floor
+            if a.leader != ZERO_ADDRESS and price >= a.leading_amount:
+                continue  # cannot beat the standing bid: this provider drops out
+            a = self.bidders[p.index].offer(a, price, delivery)
+        return a
 
     def _agent_buy(
         self, w: int, demand: int, ratings: dict[int, float | None], outcomes: dict[int, Outcome]
     ) -> None:
-        """Fill the week's demand down the ranking (capacity-bound, at most ``max_share`` per provider)."""
+        """Auctions first (``auction_lots`` lots of ``lot_share`` of the demand), then negotiation fills
+        the rest down the ranking (capacity-bound, at most ``max_share`` of the demand per provider)."""
+        cfg = self.cfg
+        ranking = self._agent_ranking(self._risk(ratings))
         remaining = demand
-        cap_share = max(1, int(demand * self.cfg.max_share))
-        for p, price in self._agent_ranking(ratings):
+        used: dict[int, int] = {}
+        for _ in range(cfg.auction_lots):
+            hours = min(remaining, int(demand * cfg.lot_share))
+            if hours > 0 and self._auction(w, hours, ranking, used, outcomes):
+                remaining -= hours
+        cap_share = max(1, int(demand * cfg.max_share))
+        for p, price in ranking:
             if remaining <= 0:
                 break
-            hours = min(remaining, p.capacity, cap_share)
-            if self._open("agent", w, p, hours, price, outcomes[p.index]):
+            hours = min(remaining, p.capacity - used.get(p.index, 0), cap_share - used.get(p.index, 0))
+            if hours <= 0:
+                continue
+            if self._open("agent", w, p, hours, price, outcomes[p.index], "negotiated"):
+                used[p.index] = used.get(p.index, 0) + hours
                 remaining -= hours
 
     def _cheapest_orders(self, demand: int) -> list[tuple[Provider, int]]:
@@ -483,9 +597,9 @@ class _Quarter:
         # negotiation happens off chain; every price it reaches is funded in escrow
         self._agent_buy(w, demand, self._ratings(), outcomes)
         s = self.single
-        self._open("single", w, s, min(demand, s.capacity), s.posted, outcomes[s.index])
+        self._open("single", w, s, min(demand, s.capacity), s.posted, outcomes[s.index], "posted")
         for p, hours in self._cheapest_orders(demand):
-            self._open("cheapest", w, p, hours, p.posted, outcomes[p.index])
+            self._open("cheapest", w, p, hours, p.posted, outcomes[p.index], "posted")
 
         week_deals = [x for x in self.placed if x.week == w]
         # deliveries: on time after a day; late ones in order of lateness; reviews right after each wave
@@ -506,7 +620,8 @@ class _Quarter:
                 x.ontime_hours = delivered if x.outcome.kind != "late" else 0.0
             for x in waves[offset]:
                 self._review(x)
-        self.chain.travel_to(max(self.chain.now() + 1, self.week_start + DEADLINE + 1))
+        last_deadline = max(x.deal.terms.deliver_by for x in week_deals)
+        self.chain.travel_to(max(self.chain.now() + 1, last_deadline + 1))
         for x in week_deals:
             if x.outcome.kind == "fail":
                 x.deal = self.escrows[x.policy].refund(x.deal)
@@ -624,6 +739,10 @@ def run_quarter(suite: Suite, cfg: QuarterConfig, *, funder: LocalAccount | None
             missed_hours=missed,
             mandate_refusals=q.refusals[name],
             weekly_cost_per_hour=weekly,
+            auctions=q.auction_count if name == "agent" else 0,
+            auction_sales=q.auction_sales if name == "agent" else 0,
+            auction_hours=sum(x.hours for x in mine if x.source == "auction"),
+            negotiated_hours=sum(x.hours for x in mine if x.source == "negotiated"),
         )
     return QuarterResult(
         seed=cfg.seed,

@@ -23,6 +23,10 @@ METRICS = (
     ("sla_missed_deals", "deals late, short or failed"),
     ("spend_eth", "spend (ETH)"),
     ("recovered_eth", "recovered: refunds + late penalties + dispute returns (ETH)"),
+    ("auctions", "procurement auctions held"),
+    ("auction_sales", "procurement auctions that sold"),
+    ("auction_hours", "GPU-hours bought through procurement auctions"),
+    ("negotiated_hours", "GPU-hours bought at negotiated prices"),
 )
 
 
@@ -31,7 +35,7 @@ def _value(policy: dict[str, Any], key: str) -> float:
         return float(policy["spend_wei"]) / 1e18
     if key == "recovered_eth":
         return float(policy["recovered_wei"]) / 1e18
-    return float(policy[key])
+    return float(policy.get(key, 0))  # the auction counts are absent from runs made before auctions
 
 
 def summarise(runs: list[dict[str, Any]], *, chain: str, wall_seconds: float, command: str) -> dict[str, Any]:

@@ -54,6 +54,8 @@ def _per_seed(r: SimResult) -> dict[str, Any]:
         "efficiency_fundamental": r.efficiency_fundamental,
         "trades": len(r.trades),
         "breaker_fired": r.breaker_fired,
+        "relay_posted": r.relay_posted,
+        "relay_discovered": r.relay_discovered,
         "peak_round_dev_current": r.peak_round_dev_current,
         "peak_round_dev_preshock": r.peak_round_dev_preshock,
         "peak_trade_dev_current": r.peak_trade_dev_current,

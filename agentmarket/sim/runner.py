@@ -43,11 +43,10 @@ from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 from typing import Any
 
-from eth_abi import decode as abi_decode
 from eth_utils import keccak
 
 from ..agent import Agent, resource_id
-from ..calldata import calldata
+from ..calldata import calldata, decode_static
 from ..errors import AgentMarketError, MandateViolation
 from ..mandate import Mandate, PriceBand
 from ..market import Market
@@ -62,6 +61,7 @@ from .shock import SCENARIOS, Shock
 GPU_HOUR = "gpu-hour"
 _DEAL_CREATED = keccak(text=f"DealCreated(uint256,address,address,{DEAL_ABI_TYPES},uint8,address)")
 _BOND = [py for py, _ in _DEAL_FIELDS].index("bond")
+_DEAL_TYPES = DEAL_ABI_TYPES[1:-1].split(",")
 REFERENCE_PRICE = 10**16  # 0.01 ETH per GPU-hour
 
 
@@ -88,6 +88,8 @@ class SimConfig:
     fund: int = 50 * 10**18
     workers: int | None = None  # trades settled concurrently per round (default: 1 embedded, 8 on a node)
     batch: bool = True  # settle through the client's fast pipeline (JSON-RPC batches, snapshot gas)
+    max_units: int = 1  # multi-unit orders: each trader's order is for 1..max_units GPU-hours (offers, call)
+    relay: str | None = None  # offers: URL of an offer relay the providers post to and buyers discover from
 
     @property
     def providers(self) -> int:
@@ -133,6 +135,7 @@ class TradeRecord:
     txs: int
     state: str
     fundamental_value: int = 0  # the buyer's pre-shock value
+    quantity: int = 1  # GPU-hours in this deal, each at ``price`` (multi-unit orders)
 
 
 @dataclass
@@ -191,6 +194,8 @@ class SimResult:
     breaker_fired: int = 0  # times the circuit breaker halted continuous trading
     peak_value_multiplier: float = 1.0  # largest mean buyer value / its pre-shock mean (the spike's size)
     match_seconds: float = 0.0  # time the mechanism spent finding the trades (Python)
+    relay_posted: int = 0  # offers the providers posted to the relay (``SimConfig.relay``)
+    relay_discovered: int = 0  # fills whose signed offer the buyer took from a relay query
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -279,6 +284,8 @@ class ComputeMarketSim:
             raise ValueError(f"unknown mechanism {config.mechanism!r} (choose from {', '.join(MECHANISMS)})")
         if config.order not in ("efficient", "random"):
             raise ValueError("order must be 'efficient' or 'random'")
+        if config.relay is not None and (config.mechanism != "offers" or market is None or not config.batch):
+            raise ValueError("relay: the offers mechanism on a chain, batched settlement (not off chain)")
         self.market = market
         self.config = config
         self.progress = progress
@@ -318,6 +325,19 @@ class ComputeMarketSim:
             Trader(first + i, Role.BUYER, v, st)
             for i, (v, st) in enumerate(zip(entrant_values, strategies(entrants), strict=True))
         ]
+        # multi-unit orders: drawn only when asked for, so one-unit runs keep their random stream
+        if config.max_units > 1:
+            for t in [*self.sellers, *self.buyers]:
+                t.units = self.rng.randint(1, config.max_units)
+        if self.spec is not None:
+            for e in self.entrants:
+                e.units = self.spec.entrant_units
+        self.base_units = {t.index: t.units for t in [*self.sellers, *self.buyers, *self.entrants]}
+        if max(self.base_units.values()) > 1 and config.mechanism not in ("offers", "call"):
+            raise ValueError(
+                f"multi-unit orders (max_units, entrant_units) need the offers or call mechanism, "
+                f"not {config.mechanism!r}"
+            )
         self.base_values = {b.index: b.limit for b in [*self.buyers, *self.entrants]}
         self.costs = {s.index: s.limit for s in self.sellers}
         self.momentum: set[int] = set()
@@ -327,7 +347,10 @@ class ComputeMarketSim:
             self.momentum = {b.index for b in self.rng.sample(self.buyers, k)}
             w = round(self.spec.withdraw * len(self.sellers))
             self.withdrawing = {s.index for s in self.rng.sample(self.sellers, w)}
-        self.equilibrium = competitive_equilibrium(values, costs)
+        self.equilibrium = competitive_equilibrium(
+            [b.limit for b in self.buyers for _ in range(b.units)],
+            [s.limit for s in self.sellers for _ in range(s.units)],
+        )
         self.mechanism: Mechanism = build(config.mechanism, ref, order=config.order)
         self.agents: dict[int, Agent] = {}
         self._pool: ThreadPoolExecutor | None = None
@@ -343,6 +366,8 @@ class ComputeMarketSim:
         self._escrow: Any = None
         self._escrow_address = str(market.suite.contracts["AgentEscrow"].address).lower() if market else ""
         self._chain_seconds = 0.0  # time spent in settlement batches
+        self._relay: Any = None  # RelayClient when config.relay is set
+        self._relay_posted = self._relay_discovered = 0
 
     # -- setup -----------------------------------------------------------------------------------------
 
@@ -402,7 +427,7 @@ class ComputeMarketSim:
         """Lock and settle one trade in the escrow; raises MandateViolation before anything is sent."""
         buyer, seller = self.agents[match.buyer], self.agents[match.seller]
         gas0, txs0 = buyer.gas_used + seller.gas_used, buyer.tx_count + seller.tx_count
-        terms_hash = content_hash(f"{GPU_HOUR} x1 round {round_} {match.reference}")
+        terms_hash = content_hash(f"{GPU_HOUR} x{match.quantity} round {round_} {match.reference}")
         if self.config.mechanism in ("offers", "negotiated") and "OfferBook" in self.market.suite:
             # the provider's quote is an EIP-712 signed sell offer reserved for the buyer, who fills it
             if match.bond:
@@ -411,20 +436,20 @@ class ComputeMarketSim:
                 "sell",
                 GPU_HOUR,
                 match.price,
-                1,
+                match.quantity,
                 taker=buyer.address,
                 bond_per_unit=match.bond,
                 delivery=match.delivery_seconds,
                 terms_hash=terms_hash,
                 expiry=timedelta(hours=1),
             )
-            deal = buyer.fill(signed).deal
+            deal = buyer.fill(signed, match.quantity).deal
         else:
             deal = buyer.buy(
                 seller,
                 match.price,
                 resource=GPU_HOUR,
-                units=1,
+                units=match.quantity,
                 deliver_by=timedelta(seconds=match.delivery_seconds + 3600),
                 bond=match.bond,
                 terms_hash=terms_hash,
@@ -461,7 +486,7 @@ class ComputeMarketSim:
         live: list[Match] = []
         for m in matches:
             try:
-                self.agents[m.buyer].check(m.price, ETH, resource=GPU_HOUR, unit_price=m.price)
+                self.agents[m.buyer].check(m.price * m.quantity, ETH, resource=GPU_HOUR, unit_price=m.price)
             except MandateViolation:
                 refused += 1
                 continue
@@ -484,15 +509,16 @@ class ComputeMarketSim:
                 [self.agents[m.seller] for m in bonds],
             )
         opens: list[TxRequest] = []
+        relayed: list[tuple[Match, Any]] = []  # (match, the maker's signed offer) for the relay
         for m in live:
             buyer, seller = self.agents[m.buyer], self.agents[m.seller]
-            terms_hash = content_hash(f"{GPU_HOUR} x1 round {r} {m.reference}")
+            terms_hash = content_hash(f"{GPU_HOUR} x{m.quantity} round {r} {m.reference}")
             if via_offers and book is not None:
                 offer = self._offers.build(
                     "sell",
                     GPU_HOUR,
                     m.price,
-                    1,
+                    m.quantity,
                     taker=buyer.address,
                     bond_per_unit=m.bond,
                     delivery=m.delivery_seconds,
@@ -502,13 +528,16 @@ class ComputeMarketSim:
                     maker=seller.address,
                 )
                 signed = self._offers.sign(offer, key=seller.account)
-                data = calldata(book, "fill", offer.as_tuple(), signed.signature, 1)
+                if self.config.relay is not None:
+                    relayed.append((m, signed))
+                    continue  # the buyer fills what it discovers on the relay (below)
+                data = calldata(book, "fill", offer.as_tuple(), signed.signature, m.quantity)
                 opens.append(
                     TxRequest(
                         buyer.account,
                         to=book.address,
                         data=data,
-                        value=m.price,
+                        value=m.price * m.quantity,
                         gas_key="offers.fill_signed_eth",
                     )
                 )
@@ -516,20 +545,28 @@ class ComputeMarketSim:
                 terms = DealTerms(
                     buyer.address,
                     seller.address,
-                    m.price,
+                    m.price * m.quantity,
                     now + m.delivery_seconds + 7200,
                     terms_hash=terms_hash,
                 )
                 data = calldata(escrow, "create", terms.as_tuple())
                 opens.append(
                     TxRequest(
-                        buyer.account, to=escrow.address, data=data, value=m.price, gas_key="escrow.fund_eth"
+                        buyer.account,
+                        to=escrow.address,
+                        data=data,
+                        value=m.price * m.quantity,
+                        gas_key="escrow.fund_eth",
                     )
                 )
+        if relayed:
+            opens = self._via_relay(relayed, book)
         with contextlib.ExitStack() as stack:
             for m in live:
                 stack.enter_context(
-                    self.agents[m.buyer].spending(m.price, ETH, resource=GPU_HOUR, unit_price=m.price)
+                    self.agents[m.buyer].spending(
+                        m.price * m.quantity, ETH, resource=GPU_HOUR, unit_price=m.price
+                    )
                 )
             opened = self._send_phase(opens, [self.agents[m.buyer] for m in live])
         deals = [self._opened(receipt) for receipt in opened]
@@ -559,6 +596,58 @@ class ComputeMarketSim:
             out.append(self._record(m, r, d[0], gas, len(receipts), d[1][_BOND]))
         return out, refused
 
+    def _via_relay(self, relayed: list[tuple[Match, Any]], book: Any) -> list[TxRequest]:
+        """Providers post their signed offers to the relay (batches of 100); each buyer then finds the
+        offer reserved for it by querying the relay (this provider, the GPU-hour, sell side, at most the
+        agreed price, enough units left) and fills the signed offer the relay returned, checked against
+        the chain's OfferBook rules by the relay on the way in. Nothing is filled that the relay did not
+        hand back."""
+        from ..relay.client import RelayClient
+
+        if self._relay is None:
+            self._relay = RelayClient(str(self.config.relay))
+        relay = self._relay
+        signed_offers = [signed for _, signed in relayed]
+        for k in range(0, len(signed_offers), 100):
+            for answer in relay.post_many(signed_offers[k : k + 100]):
+                if isinstance(answer, BaseException):
+                    raise answer  # the relay refused a simulator offer: a bug, not a market outcome
+        self._relay_posted += len(signed_offers)
+        opens: list[TxRequest] = []
+        for m, mine in relayed:
+            buyer, seller = self.agents[m.buyer], self.agents[m.seller]
+            page = relay.query(
+                resource=GPU_HOUR,
+                side="sell",
+                maker=seller.address,
+                max_price=m.price,
+                min_remaining=m.quantity,
+                limit=100,
+            )
+            found = next(
+                (
+                    o.signed
+                    for o in page.offers
+                    if str(o.offer.taker).lower() == buyer.address.lower() and o.offer.unit_price == m.price
+                ),
+                None,
+            )
+            if found is None:
+                raise RuntimeError(f"the relay lists no offer of {seller.address} for {buyer.address}")
+            if found.hash != mine.hash:
+                raise RuntimeError("the relay returned an offer other than the one its maker posted")
+            self._relay_discovered += 1
+            opens.append(
+                TxRequest(
+                    buyer.account,
+                    to=book.address,
+                    data=calldata(book, "fill", found.offer.as_tuple(), found.signature, m.quantity),
+                    value=m.price * m.quantity,
+                    gas_key="offers.fill_signed_eth",
+                )
+            )
+        return opens
+
     @property
     def _escrow_client(self) -> Any:
         """One read-only escrow client for the run (``Market.escrow`` builds a new one per access)."""
@@ -573,14 +662,17 @@ class ComputeMarketSim:
         for log in receipt["logs"]:
             topics = log["topics"]
             if str(log["address"]).lower() == escrow and bytes(topics[0]) == _DEAL_CREATED:
-                deal, _state, _by = abi_decode([DEAL_ABI_TYPES, "uint8", "address"], bytes(log["data"]))
-                return int.from_bytes(bytes(topics[1]), "big"), tuple(deal)
+                deal = decode_static(_DEAL_TYPES, bytes(log["data"]))  # the struct's 15 static words lead
+                return int.from_bytes(bytes(topics[1]), "big"), deal
         raise RuntimeError("no DealCreated in the receipt")
 
     def _send_phase(self, requests: list[TxRequest], senders: list[Agent]) -> list[Any]:
         """One batch; every receipt must be a success (a revert would be a simulator bug). Each agent's
         gas is counted by its signing policy when the Transactor reports the mined receipt."""
-        receipts: list[Any] = self.market.chain.transactor.transact_many(requests)
+        chain = self.market.chain
+        with chain.batch_mining():  # anvil: the whole phase in a few blocks, not one block per transaction
+            handles = chain.transactor.transact_many(requests, wait=False)
+        receipts: list[Any] = chain.transactor.wait_all(handles)
         if len(receipts) != len(senders):
             raise RuntimeError(f"{len(requests)} requests gave {len(receipts)} receipts")
         return receipts
@@ -590,7 +682,12 @@ class ComputeMarketSim:
 
     @property
     def _by_index(self) -> dict[int, Trader]:
-        return {t.index: t for t in [*self.sellers, *self._all_buyers()]}
+        # the population is fixed after __init__: build the map once (it was rebuilt per trade record)
+        cached: dict[int, Trader] | None = self.__dict__.get("_index_cache")
+        if cached is None:
+            cached = {t.index: t for t in [*self.sellers, *self._all_buyers()]}
+            self.__dict__["_index_cache"] = cached
+        return cached
 
     def _record(
         self, m: Match, round_: int, deal_id: int, gas: int, txs: int, bond: int | None = None
@@ -612,6 +709,7 @@ class ComputeMarketSim:
             txs,
             "ACCEPTED",
             self.base_values[m.buyer],
+            m.quantity,
         )
 
     def _settle_all(self, matches: list[Match], round_: int) -> list[TradeRecord | BaseException]:
@@ -673,6 +771,18 @@ class ComputeMarketSim:
         trades: list[TradeRecord] = []
         refused = 0
         b_left, s_left = list(buyers), list(sellers)
+        for t in [*buyers, *sellers]:
+            t.units = self.base_units[t.index]  # a fresh order each round
+
+        def without(traded: list[Match]) -> None:
+            # units traded leave the round's orders; a trader stays while it holds units
+            nonlocal b_left, s_left
+            for m in traded:
+                self._trader(m.buyer).units -= m.quantity
+                self._trader(m.seller).units -= m.quantity
+            b_left = [b for b in b_left if b.units > 0]
+            s_left = [s for s in s_left if s.units > 0]
+
         for _ in range(steps):
             if not b_left or not s_left:
                 break
@@ -687,9 +797,7 @@ class ComputeMarketSim:
                 trades += [
                     self._record(u.match, r, u.deal_id, u.gas, u.txs, int(u.deal[_BOND])) for u in units
                 ]
-                done = {m.buyer for m in matches} | {m.seller for m in matches}
-                b_left = [b for b in b_left if b.index not in done]
-                s_left = [s for s in s_left if s.index not in done]
+                without(matches)
                 self._update_momentum(r)
                 continue
             matches = self.mechanism.clear(b_left, s_left, self.rng)
@@ -706,9 +814,7 @@ class ComputeMarketSim:
             got, no = self._settle_matches(matches, r)
             trades += got
             refused += no
-            done = {m.buyer for m in matches} | {m.seller for m in matches}
-            b_left = [b for b in b_left if b.index not in done]
-            s_left = [s for s in s_left if s.index not in done]
+            without(matches)
             self._update_momentum(r)
             if getattr(self.mechanism, "halted", False):
                 break  # the breaker re-opened this round with its call auction: the round is over
@@ -805,8 +911,9 @@ class ComputeMarketSim:
             round_trades, refused = self._round_trades(r, buyers, sellers)
             match_seconds += time.perf_counter() - t0 - (self._chain_seconds - chain0)
             # current values: at the end of the round (momentum may have raised them within it)
-            values = [b.limit for b in buyers]
-            costs = [s.limit for s in sellers]
+            # every unit at its trader's limit: the demand and supply step curves of multi-unit orders
+            values = [b.limit for b in buyers for _ in range(self.base_units[b.index])]
+            costs = [s.limit for s in sellers for _ in range(self.base_units[s.index])]
             self._value_log[r] = {b.index: b.limit for b in buyers} | {s.index: s.limit for s in sellers}
             peak_mult = max(peak_mult, statistics.fmean(b.limit for b in self.buyers) / base_mean)
             eq = competitive_equilibrium(values, costs)
@@ -814,8 +921,9 @@ class ComputeMarketSim:
             surplus: dict[int, int] = {}
             for rec in round_trades:
                 rec.value = by_addr[rec.buyer].limit
-                surplus[by_addr[rec.buyer].index] = rec.value - rec.price
-                surplus[by_addr[rec.seller].index] = rec.price - rec.cost
+                b_i, s_i = by_addr[rec.buyer].index, by_addr[rec.seller].index
+                surplus[b_i] = surplus.get(b_i, 0) + (rec.value - rec.price) * rec.quantity
+                surplus[s_i] = surplus.get(s_i, 0) + (rec.price - rec.cost) * rec.quantity
             for t in [*buyers, *sellers]:
                 gain = surplus.get(t.index, 0)
                 earned[t.index] += gain
@@ -827,7 +935,7 @@ class ComputeMarketSim:
             paused = self.breaker is not None and r in self.breaker.halted_rounds
             if self.breaker is not None:
                 self.breaker.end_round(median)
-            fundamental = [self.base_values[b.index] for b in buyers]
+            fundamental = [self.base_values[b.index] for b in buyers for _ in range(self.base_units[b.index])]
             stats = RoundStats(
                 r,
                 shocked,
@@ -838,12 +946,12 @@ class ComputeMarketSim:
                 eq.price_high,
                 eq.quantity,
                 max_surplus(values, costs),
-                sum(t.value - t.cost for t in round_trades),
+                sum((t.value - t.cost) * t.quantity for t in round_trades),
                 refused,
                 paused,
                 median,
                 max_surplus(fundamental, costs),
-                sum(t.fundamental_value - t.cost for t in round_trades),
+                sum((t.fundamental_value - t.cost) * t.quantity for t in round_trades),
                 band_ref,
             )
             rounds.append(stats)
@@ -875,6 +983,10 @@ class ComputeMarketSim:
         result.breaker_fired = self.breaker.fired if self.breaker else 0
         result.match_seconds = match_seconds
         result.peak_value_multiplier = peak_mult
+        result.relay_posted, result.relay_discovered = self._relay_posted, self._relay_discovered
+        if self._relay is not None:
+            self._relay.close()
+            self._relay = None
         return result
 
     # -- what settled on chain -------------------------------------------------------------------------
@@ -909,6 +1021,11 @@ class ComputeMarketSim:
         parties = {
             word(log["topics"][1]): (word(log["topics"][2]), word(log["topics"][3])) for log in logs[0]
         }
+        amount_at = [py for py, _ in _DEAL_FIELDS].index("amount")
+        amounts = {
+            word(log["topics"][1]): decode_static(_DEAL_TYPES, _bytes(log["data"]))[amount_at]
+            for log in logs[0]
+        }
         done = {word(log["topics"][1]) for log in logs[1]}
         ours = {t.deal_id for t in trades}
         index = {int(self.agents[i].address, 16): i for i in self.agents}
@@ -919,8 +1036,11 @@ class ComputeMarketSim:
             buyer, seller = parties[deal_id]
             rec = by_deal[deal_id]
             values = self._value_log[rec.round]
-            realised += values[index[buyer]] - values[index[seller]]
+            # the deal's amount says how many units it holds (each at the record's price)
+            units, rest = divmod(int(amounts[deal_id]), rec.price) if rec.price else (rec.quantity, 0)
+            realised += (values[index[buyer]] - values[index[seller]]) * units
             match &= int(rec.buyer, 16) == buyer and int(rec.seller, 16) == seller
+            match &= units == rec.quantity and rest == 0
         match &= ours <= done
         best = sum(r.max_surplus for r in rounds)
         return (realised / best if best else 1.0), match
@@ -978,12 +1098,14 @@ class ComputeMarketSim:
         if self.market is not None:
             escrow = self._escrow_client
             balance, totals = escrow.solvency()
-            fn = escrow.contract.functions
             calls = [
                 (
                     "eth_call",
                     [
-                        {"to": escrow.address, "data": fn.dealStatus(t.deal_id)._encode_transaction_data()},
+                        {
+                            "to": escrow.address,
+                            "data": "0x" + calldata(escrow.contract, "dealStatus", t.deal_id).hex(),
+                        },
                         "latest",
                     ],
                 )
@@ -1028,6 +1150,11 @@ class ComputeMarketSim:
             peak_round_dev_preshock=round_pre,
             peak_trade_dev_preshock=trade_pre,
         )
+
+
+def _bytes(data: Any) -> bytes:
+    """Log data as bytes (a JSON-RPC answer's hex string or web3's bytes)."""
+    return bytes.fromhex(data[2:]) if isinstance(data, str) else bytes(data)
 
 
 class _Nobody:

@@ -37,6 +37,7 @@ class Shock:
     momentum: float = 0.0  # fraction of buyers whose values follow observed prices
     elasticity: float = 1.5  # momentum: value multiplier = (price / pre-shock price) ** elasticity
     entrants: int = 0  # buyers entering at the start of the span (leaving at its end)
+    entrant_units: int = 1  # GPU-hours each entrant orders at once (a multi-unit order)
     withdraw: float = 0.0  # fraction of providers withdrawing supply during the span
     substeps: int = 1  # sub-round steps: momentum values update between them
 
@@ -45,8 +46,8 @@ class Shock:
             raise ValueError(f"unknown shock shape {self.shape!r} (choose from {', '.join(SHAPES)})")
         if self.factor <= 0 or not 0 <= self.momentum <= 1 or not 0 <= self.withdraw < 1:
             raise ValueError("shock needs factor > 0, 0 <= momentum <= 1, 0 <= withdraw < 1")
-        if self.substeps < 1 or self.entrants < 0:
-            raise ValueError("shock needs substeps >= 1 and entrants >= 0")
+        if self.substeps < 1 or self.entrants < 0 or self.entrant_units < 1:
+            raise ValueError("shock needs substeps >= 1, entrants >= 0 and entrant_units >= 1")
 
     def span(self, total_rounds: int) -> range:
         start = total_rounds // 2 if self.start is None else self.start
@@ -74,6 +75,7 @@ class Shock:
 SCENARIOS: dict[str, Shock] = {
     # values rise to x6 in a cascade within one or two rounds: half the buyers chase prices, a few panic
     # buyers enter, a fifth of the supply withdraws; 8 sub-round steps let the feedback run in-round
+    # (entrants order one GPU-hour each here; --entrant-units N makes theirs multi-unit orders)
     "spike500": Shock(
         shape="cascade", factor=6.0, momentum=0.6, elasticity=3.0, entrants=3, withdraw=0.3, substeps=8
     ),

@@ -47,11 +47,12 @@ class Trade:
     seller: int
     value: int
     cost: int
+    quantity: int = 1  # units traded (multi-unit orders)
 
     @property
     def surplus(self) -> int:
-        """Gains from this trade: buyer value minus seller cost."""
-        return self.value - self.cost
+        """Gains from this trade: (buyer value minus seller cost) per unit, times the units."""
+        return (self.value - self.cost) * self.quantity
 
 
 @dataclass(frozen=True)
@@ -136,16 +137,22 @@ class MarketResult:
 class ContinuousDoubleAuction:
     """Runs trading days over a fixed population of traders (see module docstring)."""
 
-    def __init__(self, traders: Sequence[Trader]) -> None:
+    def __init__(self, traders: Sequence[Trader], units: Sequence[int] | None = None) -> None:
         self.traders = list(traders)
+        # multi-unit orders: units each trader holds per day (every unit at its one limit); default 1
+        self.units = [1] * len(self.traders) if units is None else list(units)
+        if len(self.units) != len(self.traders) or min(self.units, default=1) < 1:
+            raise ValueError("units: one count >= 1 per trader")
         self.buyers = [i for i, t in enumerate(self.traders) if t.side is Side.BUY]
         self.sellers = [i for i, t in enumerate(self.traders) if t.side is Side.SELL]
         if not self.buyers or not self.sellers:
             raise ValueError("a double auction needs buyers and sellers")
-        values = [self.traders[i].limit for i in self.buyers]
-        costs = [self.traders[i].limit for i in self.sellers]
+        values = [self.traders[i].limit for i in self.buyers for _ in range(self.units[i])]
+        costs = [self.traders[i].limit for i in self.sellers for _ in range(self.units[i])]
         self.equilibrium = competitive_equilibrium(values, costs)
         self.max_surplus = max_surplus(values, costs)
+        self._by_bid: list[tuple[int, int]] = []  # (limit, trader), best first: set by run_day
+        self._by_ask: list[tuple[int, int]] = []
 
     @staticmethod
     def _best(
@@ -160,9 +167,12 @@ class ContinuousDoubleAuction:
         return None
 
     def _can_trade(self, active: set[int]) -> bool:
-        bids = [self.traders[i].limit for i in self.buyers if i in active]
-        asks = [self.traders[i].limit for i in self.sellers if i in active]
-        return bool(bids and asks) and max(bids) >= min(asks)
+        """Some remaining buyer's limit reaches some remaining seller's. Walks the limits sorted once per
+        day (:meth:`run_day`): traders only leave during a day, so this skips the few that traded instead
+        of scanning every trader after every trade."""
+        bid = next((limit for limit, i in self._by_bid if i in active), None)
+        ask = next((limit for limit, i in self._by_ask if i in active), None)
+        return bid is not None and ask is not None and bid >= ask
 
     def run_day(
         self,
@@ -189,8 +199,17 @@ class ContinuousDoubleAuction:
         shout that met a standing quote of the other side without reaching it (a limit state: quotes pinned at a price band). ``active`` restricts the day to these traders.
         ``quiet``: the day also ends after this many shouts in a row without a trade (the quotes have
         stopped crossing). ``vectorize``: update the ZIP traders together (:class:`ZIPBatch`).
+
+        Multi-unit orders (``units`` of the constructor): a shout is an order for all the units the trader
+        still holds; a crossing shout trades ``min`` of its units and the standing order's at the standing
+        price; with a book, the rest of the order meets the next price level in the following step (one
+        level per step, at the same limit) and stands in the book once nothing crosses it. A trader
+        leaves the day when its units are gone; a standing order with units left keeps its place. :attr:`last_units` holds what is left.
         """
         active = set(range(len(self.traders))) if active is None else set(active)
+        left = list(self.units)  # units each trader still holds today
+        self._by_bid = sorted(((self.traders[i].limit, i) for i in self.buyers), reverse=True)
+        self._by_ask = sorted((self.traders[i].limit, i) for i in self.sellers)
         standing: dict[int, int] = {}  # trader -> standing quote (book=True)
         bids: list[tuple[int, int, int, int]] = []  # heaps of (sort key, time, trader, price), lazily pruned
         asks: list[tuple[int, int, int, int]] = []
@@ -209,13 +228,19 @@ class ContinuousDoubleAuction:
         order = sorted(active)
         self.halted = False
         last_trade = 0
+        sweep: tuple[int, int] | None = None  # (trader, limit price) of a multi-unit order still crossing
         for step in range(steps_per_day):
             if not can_trade or (quiet is not None and step - last_trade > quiet):
                 break
-            who = rng.choice(order)
-            trader = self.traders[who]
-            zip_ = batch is not None and isinstance(trader, ZIPTrader)
-            price = batch.price(trader) if zip_ else trader.quote(rng)  # type: ignore[union-attr,arg-type]
+            if sweep is not None:  # the rest of a marketable multi-unit order takes the next level
+                (who, price), sweep = sweep, None
+                trader = self.traders[who]
+            else:
+                who = rng.choice(order)
+                trader = self.traders[who]
+                zip_ = batch is not None and isinstance(trader, ZIPTrader)
+                price = batch.price(trader) if zip_ else trader.quote(rng)  # type: ignore[union-attr,arg-type]
+            shout = price
             deal = False
             blocked = False  # the shout met a standing quote of the other side and did not reach it
             if book:
@@ -250,20 +275,27 @@ class ContinuousDoubleAuction:
                 elif best_ask is None or price < best_ask[0]:
                     best_ask = (price, who)
             trade: Trade | None = None
+            gone: list[int] = []
             if deal:
+                q = min(left[buyer], left[seller])
                 trade = Trade(
-                    day, step, price, buyer, seller, self.traders[buyer].limit, self.traders[seller].limit
+                    day, step, price, buyer, seller, self.traders[buyer].limit, self.traders[seller].limit, q
                 )
                 trades.append(trade)
                 last_trade = step
-                active -= {buyer, seller}
-                standing.pop(buyer, None)
-                standing.pop(seller, None)
+                left[buyer] -= q
+                left[seller] -= q
+                gone = [i for i in (buyer, seller) if not left[i]]
+                if book and left[who]:
+                    sweep = (who, shout)  # next step: the order's rest, at its limit, meets the next level
+                active -= set(gone)
+                for i in gone:
+                    standing.pop(i, None)
                 best_bid = best_ask = None
                 can_trade = self._can_trade(active)
                 order = sorted(active)
             if batch is not None and deal:
-                for i in (buyer, seller):
+                for i in gone:
                     if isinstance(t := self.traders[i], ZIPTrader):
                         batch.leave(t)
             event = MarketEvent(trader.side, price, deal)
@@ -280,6 +312,7 @@ class ContinuousDoubleAuction:
         if batch is not None:
             batch.write_back()
         self.last_active = active
+        self.last_units = {i: left[i] for i in active}
         self.last_quotes = {i: q for i, q in standing.items() if i in active}
         return trades
 

@@ -54,6 +54,12 @@ def test_short_quarter_accounting_matches_the_chain(chain: Chain, suite: Suite, 
                 assert state == DealState.REFUNDED and x.delivered_hours == 0
         assert p.delivered_hours == sum(x.delivered_hours for x in mine)
         assert 0 <= p.missed_hours <= p.demand_hours
+    # the assistant bought lots through the procurement auction contract; those deals are escrow deals too
+    agent = result.policies["agent"]
+    auctioned = [x for x in result.placed if x.source == "auction"]
+    assert agent.auctions >= agent.auction_sales == len(auctioned) > 0
+    assert agent.auction_hours == sum(x.hours for x in auctioned)
+    assert all(x.policy == "agent" and x.unit_price <= x.posted_price for x in auctioned)
     # only the assistant disputes short deliveries and rates; its ratings are on chain
     assert all(x.state != "RESOLVED" for x in result.placed if x.policy != "agent")
     rep = ReputationClient.from_suite(suite)

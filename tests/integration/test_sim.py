@@ -206,3 +206,209 @@ def test_offchain_strategy_evaluation_is_deterministic() -> None:
     a, b = OffChainSim(cfg).run(), OffChainSim(cfg).run()
     assert [t.price for t in a.trades] == [t.price for t in b.trades]
     assert a.adaptive_gain["buyer"] is not None and a.adaptive_gain["provider"] is None
+
+
+def test_paired_negotiation_scores_on_chain_equal_off_chain(chain: Chain, suite: Suite) -> None:
+    """Every agreement of the paired negotiated market settles on chain, so the on-chain scores are the
+    off-chain ones: the on-chain comparison's spread is not a settlement effect."""
+    from agentmarket.sim.paired_negotiation import paired_market_scores
+
+    market = Market(chain, suite)
+    on = paired_market_scores([3], 6, 2, market=market, strategies=("bayes",))
+    off = paired_market_scores([3], 6, 2, strategies=("bayes",))
+    assert on.settled["bayes"] == on.agreements["bayes"] > 0
+    assert on.utility == off.utility and on.price == off.price
+
+
+@pytest.mark.anvil
+def test_anvil_settlement_phases_share_blocks(anvil: Chain, anvil_suite: Suite) -> None:
+    """On anvil each settlement phase is mined in a few blocks (batch_mining), every trade still settles
+    and the events agree; automine is back on afterwards."""
+    market = Market(anvil, anvil_suite)
+    first = int(anvil.w3.eth.block_number)
+    result = run(SimConfig(agents=40, rounds=2, mechanism="offers", seed=3, fund=10**18), market=market)
+    assert len(result.trades) >= 10
+    assert result.solvent and result.all_settled and result.events_match
+    blocks = int(anvil.w3.eth.block_number) - first
+    txs = sum(t.txs for t in result.trades)
+    assert blocks < txs / 5, f"{txs} transactions took {blocks} blocks"
+    assert anvil.transactor.transport.request("anvil_getAutomine", []) is True
+
+
+def test_batch_mining_is_a_no_op_off_anvil(chain: Chain) -> None:
+    with chain.batch_mining():
+        sent = chain.transactor.send_value(chain.accounts[0], chain.accounts[1].address, 1)
+    assert sent["status"] == 1
+
+
+def test_decode_static_matches_eth_abi() -> None:
+    from eth_abi import decode, encode
+
+    from agentmarket.calldata import decode_static
+    from agentmarket.types import DEAL_ABI_TYPES
+
+    rng = random.Random(5)
+    types = DEAL_ABI_TYPES[1:-1].split(",")
+    for _ in range(20):
+        values = [
+            "0x" + rng.randbytes(20).hex()
+            if t == "address"
+            else rng.randbytes(32)
+            if t == "bytes32"
+            else rng.randrange(2 ** int(t[4:]))
+            for t in types
+        ]
+        data = encode([DEAL_ABI_TYPES, "uint8"], [tuple(values), 2])
+        assert decode_static(types, data) == tuple(decode([DEAL_ABI_TYPES, "uint8"], data)[0])
+    assert decode_static(["string"], encode(["string"], ["x"])) == ("x",)  # dynamic: eth-abi's path
+    with pytest.raises(ValueError):
+        decode_static(types, b"\x00" * 32)
+
+
+def test_word_encoder_matches_eth_abi() -> None:
+    """The calldata fast path (static words + top-level bytes) writes exactly eth-abi's bytes for the
+    simulator's calls (OfferBook.fill, escrow submit/accept), and leaves anything else to eth-abi."""
+    import eth_abi.exceptions
+    from eth_abi import encode
+
+    from agentmarket.calldata import FunctionEncoder
+    from agentmarket.compiler import load_artifact
+    from agentmarket.validate import checksum
+
+    rng = random.Random(9)
+
+    def value(t: str) -> object:
+        if t == "address":
+            raw = "0x" + rng.randbytes(20).hex()
+            return rng.choice([raw, checksum(raw), bytes.fromhex(raw[2:])])
+        if t == "bytes32":
+            return rng.randbytes(32)
+        if t == "bool":
+            return rng.random() < 0.5
+        return rng.choice([0, 2 ** int(t[4:]) - 1, rng.randrange(2 ** int(t[4:]))])
+
+    def args(enc: FunctionEncoder) -> list[object]:
+        out: list[object] = []
+        for t in enc.types:
+            if t.startswith("("):
+                out.append(tuple(value(c) for c in t[1:-1].split(",")))
+            elif t == "bytes":
+                out.append(rng.randbytes(rng.choice([0, 1, 32, 65, 70])))
+            else:
+                out.append(value(t))
+        return out
+
+    book, escrow = load_artifact("OfferBook")["abi"], load_artifact("AgentEscrow")["abi"]
+    fns = [e for e in book if e.get("name") == "fill"] + [
+        e for e in escrow if e.get("name") in ("submit", "accept")
+    ]
+    assert len(fns) == 3
+    for fn in fns:
+        enc = FunctionEncoder(fn)
+        assert enc.plan is not None, fn["name"]
+        for _ in range(30):
+            a = args(enc)
+            assert enc(*a) == enc.selector + encode(enc.types, a)
+    # values eth-abi refuses are refused the same way (the fast path steps aside)
+    accept = FunctionEncoder(next(e for e in escrow if e.get("name") == "accept"))
+    deal = list(args(accept)[1])  # type: ignore[arg-type]
+    with pytest.raises(eth_abi.exceptions.EncodingError):
+        accept(2**256, tuple(deal))
+    bad = checksum("0x" + "ab" * 20)
+    deal[0] = bad[:2] + bad[2:].swapcase()  # a wrong EIP-55 checksum: eth-abi encodes it, so do we
+    assert accept(1, tuple(deal)) == accept.selector + encode(accept.types, [1, tuple(deal)])
+    deal[0] = "0x" + "ab" * 19
+    with pytest.raises(eth_abi.exceptions.EncodingError):
+        accept(1, tuple(deal))
+    with pytest.raises(eth_abi.exceptions.EncodingError):
+        accept(1, tuple(deal[:-1]))
+
+
+# -- multi-unit orders ------------------------------------------------------------------------------------
+
+
+def test_double_auction_multi_unit_orders_trade_partial_quantities() -> None:
+    """A 3-unit buyer against one-unit sellers trades one unit per crossing (the smaller order) and stays
+    in the book until its units are gone; no trader ever trades more units than it holds."""
+    from agentmarket.strategies import ContinuousDoubleAuction, Side, ZICTrader
+
+    traders = [
+        ZICTrader(Side.BUY, 200, 1, 300),
+        *(ZICTrader(Side.SELL, c, 1, 300) for c in (50, 60, 70, 250)),
+    ]
+    cda = ContinuousDoubleAuction(traders, [3, 1, 1, 1, 2])
+    assert cda.equilibrium.quantity == 3 and cda.max_surplus == 150 + 140 + 130
+    trades = cda.run_day(0, random.Random(4), 5_000, book=True)
+    held = [3, 1, 1, 1, 2]
+    for t in trades:
+        assert t.quantity == 1 and t.buyer == 0 and t.surplus == (t.value - t.cost) * t.quantity
+        held[t.buyer] -= t.quantity
+        held[t.seller] -= t.quantity
+    assert min(held) >= 0 and held[0] == 0  # the buyer filled all 3 units from the three cheap sellers
+    with pytest.raises(ValueError):
+        ContinuousDoubleAuction(traders, [1, 1])
+
+
+def test_call_matches_pair_multi_unit_orders_in_id_order() -> None:
+    """Fills of multi-unit orders are paired in id order for the units both still have (the contract's
+    walk): a 3-unit bid against asks of 2 and 2 units gives matches of 2 and 1."""
+    b = Trader(10, Role.BUYER, 100, "fixed", units=3)
+    a1, a2 = Trader(0, Role.SELLER, 10, "fixed", units=2), Trader(1, Role.SELLER, 20, "fixed", units=2)
+    matches = call_matches([(b, 100)], [(a1, 10), (a2, 20)])
+    assert [(m.seller, m.quantity) for m in matches] == [(0, 2), (1, 1)]
+    assert len({m.price for m in matches}) == 1 and 20 <= matches[0].price <= 100
+
+
+@pytest.mark.parametrize("mechanism", ["offers", "call"])
+def test_multi_unit_orders_settle_as_multi_unit_deals(chain: Chain, suite: Suite, mechanism: str) -> None:
+    """With ``max_units`` every trade is one escrow deal for its quantity (amount = price x units, from
+    the chain's DealCreated), efficiency from the events agrees with the records, and no trader trades
+    more units in a round than its order held."""
+    market = Market(chain, suite)
+    cfg = SimConfig(agents=8, rounds=2, mechanism=mechanism, seed=4, fund=10**18, max_units=3)
+    result = run(cfg, market=market)
+    assert any(t.quantity > 1 for t in result.trades), "no multi-unit trade"
+    assert result.solvent and result.all_settled and result.events_match
+    assert result.efficiency == pytest.approx(result.efficiency_records) and 0 < result.efficiency <= 1
+    escrow = market.escrow
+    for t in result.trades:
+        assert escrow.deal(t.deal_id).terms.amount == t.price * t.quantity
+    per_round: dict[tuple[int, str], int] = {}
+    for t in result.trades:
+        for who in (t.buyer, t.seller):
+            per_round[(t.round, who)] = per_round.get((t.round, who), 0) + t.quantity
+    assert max(per_round.values()) <= 3
+    with pytest.raises(ValueError, match="multi-unit"):
+        OffChainSim(replace(cfg, mechanism="english"))
+
+
+@pytest.mark.anvil
+def test_offers_through_the_relay(anvil: Chain, anvil_suite: Suite, tmp_path) -> None:
+    """``relay``: every trade's signed offer is posted to a real relay process and the buyer fills the
+    copy it found with a RelayClient query; the deals settle, and once the relay's indexer has seen the
+    fills no posted offer is left live on the relay."""
+    import time
+
+    from agentmarket.relay.client import RelayClient
+    from agentmarket.relay.process import RelayProcess
+
+    market = Market(anvil, anvil_suite)
+    with RelayProcess(
+        f"sqlite:///{tmp_path}/relay.db",
+        str(anvil.url),
+        anvil_suite["OfferBook"].address,
+        anvil_suite["ReputationRegistry"].address,
+        extra=["--client-rate", "0", "--poll-interval", "0.1"],
+        log=tmp_path / "relay.log",
+    ) as relay:
+        cfg = SimConfig(agents=8, rounds=2, mechanism="offers", seed=3, fund=10**18, relay=relay.url)
+        result = run(cfg, market=market)
+        assert result.trades and result.relay_posted == result.relay_discovered == len(result.trades)
+        assert result.solvent and result.all_settled and result.events_match
+        with RelayClient(relay.url) as client:
+            deadline = time.monotonic() + 30
+            while client.query(resource="gpu-hour", side="sell").offers and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert client.query(resource="gpu-hour", side="sell").offers == []
+    with pytest.raises(ValueError, match="relay"):
+        OffChainSim(replace(cfg, relay="http://127.0.0.1:1"))

@@ -221,3 +221,32 @@ def test_open_buy_request_needs_protection_or_an_explicit_opt_in(chain: Chain, s
     buyer.deposit(10**16)
     signed = buyer.offer("buy", "dataset/x", 10**16, 1, bond_per_unit=0, allow_unsafe=True)
     assert stranger.fill(signed).deal.seller == chain.accounts[6].address
+
+
+# -- the simulator's offers through a relay (--relay) -------------------------------------------------------
+
+
+@pytest.mark.parametrize("field", ["unit_price", "quantity", "taker"])
+def test_a_relay_cannot_alter_a_signed_offer_a_buyer_fills(chain: Chain, suite: Suite, field: str):
+    """A relay (or its operator, colluding with a provider) hands the buyer a copy of the provider's
+    offer with a higher price, more units, or another taker. Must hold: the taker's pre-flight check
+    refuses it with a typed error before any transaction (the maker's EIP-712 signature covers every
+    field), and the chain would refuse it too."""
+    from dataclasses import replace
+
+    from agentmarket.clients.offers import OffersClient, SignedOffer
+
+    a = chain.accounts
+    maker, buyer, other = a[1], a[2], a[3]
+    signed = OffersClient.from_suite(suite, maker).offer("sell", "gpu-hour", 10**15, 2, taker=buyer.address)
+    altered = {"unit_price": 2 * 10**15, "quantity": 5, "taker": other.address}[field]
+    forged = SignedOffer(replace(signed.offer, **{field: altered}), signed.signature, signed.domain)
+    taker = OffersClient.from_suite(suite, buyer)
+    nonce = chain.w3.eth.get_transaction_count(buyer.address)
+    # re-addressed to another taker it is refused as not ours; any other change breaks the signature
+    with pytest.raises(errors.NotAuthorized if field == "taker" else errors.SignatureError):
+        taker.check(forged, 1)
+    with pytest.raises(errors.AgentMarketError):
+        taker.fill(forged, 1)
+    assert chain.w3.eth.get_transaction_count(buyer.address) == nonce  # nothing was sent
+    assert taker.check(signed, 1) == 1  # the honest copy fills

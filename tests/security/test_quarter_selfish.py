@@ -26,3 +26,46 @@ def test_a_good_rating_helps_only_until_the_record_speaks() -> None:
     after_failure = estimate_provider(Belief(kept=1.0, missed=2.0), 95.0, rng, sample=False)[0]
     unrated = estimate_provider(Belief(), None, rng, sample=False)[0]
     assert fresh > unrated and after_failure < fresh
+
+
+def test_an_uninvited_stranger_can_win_a_quarter_auction_but_a_no_show_costs_the_assistant_nothing(
+    chain, suite
+) -> None:
+    """The assistant invites providers off chain, but the ProcurementAuction is open: a stranger with no
+    record can undercut the invitees and win the lot. Its gain ends there: with the quarter's terms (an
+    arbiter, a delivery deadline) a no-show is refunded in full after the deadline, and the unspent
+    budget came back at settlement, so the assistant loses the week's hours (an SLA miss), not money."""
+    from agentmarket.clients.auctions import AuctionClient
+    from agentmarket.clients.escrow import EscrowClient
+    from agentmarket.sim.quarter import AUCTION_WINDOW, DEADLINE, PROMISE, REVIEW, RULING
+    from agentmarket.types import DealState
+
+    buyer, arbiter = chain.new_account(10**18), chain.new_account(10**16)
+    invited, stranger = chain.new_account(10**17), chain.new_account(10**17)
+    auctions = AuctionClient.from_suite(suite, buyer)
+    terms = auctions.template(
+        DEADLINE - PROMISE,
+        arbiter=arbiter.address,
+        review_window=REVIEW,
+        ruling_window=RULING,
+        penalty_bps_per_hour=50,
+        penalty_cap_bps=3_000,
+    )
+    budget = 10**17
+    bid_end = chain.now() + AUCTION_WINDOW
+    a = auctions.create_procurement(terms, budget=budget, bid_end=bid_end, max_delivery=PROMISE)
+    delivery = PROMISE - AUCTION_WINDOW - 1
+    a = auctions.as_(invited).offer(a, 9 * 10**16, delivery)
+    a = auctions.as_(stranger).offer(a, 5 * 10**16, delivery)  # undercuts: nothing stops it on chain
+    chain.travel_to(bid_end + 1)
+    before = chain.w3.eth.get_balance(buyer.address)
+    a = auctions.settle(a)
+    assert a.winner == stranger.address and a.price == 5 * 10**16
+    escrow = EscrowClient.from_suite(suite, buyer)
+    deal = escrow.deal(a.deal_id)
+    assert deal.terms.buyer == buyer.address and deal.terms.arbiter == arbiter.address
+    chain.travel_to(deal.terms.deliver_by + 1)  # the stranger never delivers
+    deal = escrow.refund(deal)
+    assert deal.state == DealState.REFUNDED
+    gas = 10**16  # generous bound on the two transactions' gas
+    assert chain.w3.eth.get_balance(buyer.address) > before + budget - gas  # whole budget back

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -203,6 +204,7 @@ def test_bad_input_is_refused_and_changes_nothing(
 def test_flood_from_one_maker_is_throttled(rc: RelayClient, book: OffersClient) -> None:
     key = Account.create()
     created, limited = [], 0
+    started = time.monotonic()
     for i in range(30):
         signed, _ = fresh_offer(book, resource="flood", key=key, salt=i)
         try:
@@ -213,7 +215,9 @@ def test_flood_from_one_maker_is_throttled(rc: RelayClient, book: OffersClient) 
         except Exception as exc:
             assert getattr(exc, "status", None) == 429 and exc.code == "maker_rate_limited"  # type: ignore[attr-defined]
             limited += 1
-    assert limited >= 15 and 5 <= len(created) <= 15
+    # a burst of 10, then 2 posts/s refill while the flood lasts (a loaded machine makes it last longer)
+    allowed = 10 + 2 * (time.monotonic() - started)
+    assert limited >= 30 - allowed - 1 and 5 <= len(created) <= allowed + 1
     stored = rc.query(resource="flood", limit=500).offers
     assert sorted(o.hash for o in stored) == sorted(created)  # only the accepted ones
     # another maker is not affected by the flood
