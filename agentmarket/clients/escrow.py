@@ -763,7 +763,7 @@ def _deal_id(ref: Any) -> int:
     """A deal id from an int (or a :class:`Deal`); anything else is refused by name."""
     if isinstance(ref, Deal):
         return ref.id
-    return validate.integer(ref, "deal", maximum=2**64 - 1, what="a Deal or a deal id (int)")
+    return validate.integer(ref, "deal", maximum=2**256 - 1, what="a Deal or a deal id (int)")
 
 
 def _deadline(value: Any, param: str) -> Any:

@@ -281,6 +281,11 @@ class Offer:
         """What the maker pays for a fill of ``quantity``: the bond (sell offer) or the price (buy request)."""
         return self.bond(quantity) if self.side == Side.SELL else self.price(quantity)
 
+    def fill_terms_hash(self, start: int, quantity: int) -> bytes:
+        """termsHash of the deal a fill of ``quantity`` units from unit ``start`` opens:
+        keccak256(abi.encode(termsHash, start, quantity)) (the contract's ``OfferLib.fillTermsHash``)."""
+        return keccak(self.terms_hash + int(start).to_bytes(32, "big") + int(quantity).to_bytes(32, "big"))
+
     def parties(self, taker: str) -> tuple[str, str]:
         """(buyer, seller) of a fill by ``taker``."""
         taker = to_checksum_address(taker)
@@ -315,20 +320,36 @@ class Offer:
 MIN_OPEN_BUY_BOND_BPS = 1_000
 
 
+def default_bond_per_unit(unit_price: int) -> int:
+    """The seller bond per unit the client puts on an open buy request when none is given:
+    MIN_OPEN_BUY_BOND_BPS of the unit price, rounded up (at least 1 wei)."""
+    return max(1, -(-int(unit_price) * MIN_OPEN_BUY_BOND_BPS // BPS))
+
+
 def unsafe_terms(offer: Offer) -> str | None:
-    """Why ``offer`` lets a counterparty collect from its maker without risking anything of comparable
-    value, or None. An open buy request (any taker) with no arbiter: any stranger can fill it, submit junk
-    and collect unless the buyer can dispute (arbiter), chose the seller (designated taker) or holds a bond
-    of at least MIN_OPEN_BUY_BOND_BPS of the price that the seller forfeits."""
-    if offer.side != Side.BUY or offer.arbiter != ZERO_ADDRESS or offer.taker != ZERO_ADDRESS:
+    """Why ``offer`` lets a counterparty gain at its maker's or another taker's expense without risking
+    anything of comparable value, or None. Only open buy requests (any taker) can be unsafe:
+    - with no arbiter, any stranger can fill it, submit junk and collect unless the buyer holds a bond of
+      at least MIN_OPEN_BUY_BOND_BPS of the price that the seller forfeits;
+    - with no seller bond at all, a searcher takes the start unit of every honest seller's fill with a
+      1-unit fill of its own for gas alone (signed fill v2: the loser reverts `EscrowDealExists`), and the
+      buyer's price for that unit stays locked until it disputes; a per-unit bond makes each blocking fill
+      put up capital that a junk delivery forfeits."""
+    if offer.side != Side.BUY or offer.taker != ZERO_ADDRESS:
         return None
-    if offer.bond_per_unit * BPS >= offer.unit_price * MIN_OPEN_BUY_BOND_BPS:
-        return None
-    return (
-        "an open buy request with no arbiter, no designated taker and a seller bond below"
-        f" {MIN_OPEN_BUY_BOND_BPS / 100:g}% of the price lets any stranger fill it, deliver junk and collect;"
-        " set arbiter=, taker= or bond_per_unit=, or pass allow_unsafe=True"
-    )
+    if offer.arbiter == ZERO_ADDRESS and offer.bond_per_unit * BPS < offer.unit_price * MIN_OPEN_BUY_BOND_BPS:
+        return (
+            "an open buy request with no arbiter, no designated taker and a seller bond below"
+            f" {MIN_OPEN_BUY_BOND_BPS / 100:g}% of the price lets any stranger fill it, deliver junk and"
+            " collect; set arbiter=, taker= or bond_per_unit=, or pass allow_unsafe=True"
+        )
+    if offer.bond_per_unit == 0:
+        return (
+            "an open buy request with no seller bond lets a searcher block its sellers' fills for gas only"
+            " (a 1-unit fill takes their start); set bond_per_unit= (default: "
+            f"{MIN_OPEN_BUY_BOND_BPS / 100:g}% of the unit price) or taker=, or pass allow_unsafe=True"
+        )
+    return None
 
 
 def _require_safe(offer: Offer, allow_unsafe: bool) -> None:
@@ -395,11 +416,45 @@ OfferRef = Offer | SignedOffer
 
 @dataclass(frozen=True)
 class OfferStatus:
-    """The OfferBook's record of one offer digest."""
+    """One offer digest: its fill chain's end (from ``OfferFilled`` events) and the book's flags."""
 
-    filled: int
-    validated: bool  # posted, or its signature was verified by an earlier fill
+    filled: int  # units filled so far: where the next fill starts
+    posted: bool  # posted on chain (fills need no signature)
     cancelled: bool
+    last: FillLink | None = None  # the latest fill (what ``fillAfter`` needs), None before the head fill
+
+
+@dataclass(frozen=True)
+class FillLink:
+    """A fill of an offer as the proof of where the next one starts (the contract's ``FillLink``)."""
+
+    start: int
+    quantity: int
+    deal: Deal  # the deal it opened, with its current terms
+
+    def as_tuple(self) -> tuple[int, int, tuple[Any, ...]]:
+        return (self.start, self.quantity, self.deal.terms.as_tuple())
+
+
+#: Top bit of every keyed escrow deal id (``DealLib.KEYED``): keyed ids never meet the sequential ones.
+KEYED_DEAL_BIT = 1 << 255
+
+
+def fill_deal_id(book: str, offer_hash: bytes, start: int) -> int:
+    """The escrow deal id of the fill of ``offer_hash`` (in OfferBook ``book``) that starts at unit ``start``:
+    keccak256(abi.encode(book, keccak256(abi.encode(offerHash, start)))) with the top bit set (computed
+    locally; :meth:`OffersClient.fill_deal_id` asks the contract)."""
+    key = keccak(bytes(offer_hash) + int(start).to_bytes(32, "big"))
+    word = keccak(bytes(12) + bytes.fromhex(to_checksum_address(book)[2:]) + key)
+    return int.from_bytes(word, "big") | KEYED_DEAL_BIT
+
+
+#: The ``FillLink`` of a head fill in ``fillMany`` (quantity 0 means "starts at unit 0").
+NO_LINK: tuple[int, int, tuple[Any, ...]] = (
+    0,
+    0,
+    (ZERO_ADDRESS,) * 4 + (0,) * 2 + (b"\x00" * 32,) + (0,) * 8,
+)
 
 
 @dataclass(frozen=True)
@@ -496,14 +551,48 @@ class OffersClient(ContractClient):
         return (offer.offer if isinstance(offer, SignedOffer) else offer).digest(self.domain)
 
     def status(self, offer: OfferRef | bytes) -> OfferStatus:
+        """Flags from the book, filled quantity and latest fill from its ``OfferFilled`` events."""
         h = offer if isinstance(offer, bytes) else self.hash(offer)
-        filled, validated, cancelled = self.contract.functions.offerStatus(h).call()
-        return OfferStatus(int(filled), bool(validated), bool(cancelled))
+        posted, cancelled = self.contract.functions.offerStatus(h).call()
+        last = self.last_fill(h)
+        return OfferStatus(last.start + last.quantity if last else 0, bool(posted), bool(cancelled), last)
+
+    def last_fill(self, offer: OfferRef | bytes) -> FillLink | None:
+        """The latest fill of an offer (the end of its fill chain), from ``OfferFilled`` events; None when
+        it has none. Its deal's terms are rebuilt from the escrow's events (current after releases)."""
+        h = offer if isinstance(offer, bytes) else self.hash(offer)
+        topic = next(t for t, n in self._topics.items() if n == "OfferFilled")
+        logs = self.w3.eth.get_logs(
+            {
+                "address": self.address,
+                "fromBlock": self.from_block,
+                "toBlock": "latest",
+                # hex strings: eth-tester does not match HexBytes topics
+                "topics": ["0x" + bytes(topic).hex(), "0x" + bytes(h).hex()],
+            }
+        )
+        best: tuple[int, int, int] | None = None  # (filled, quantity, deal id)
+        for log in logs:
+            args = self._events["OfferFilled"].process_log(log)["args"]
+            filled = int(args["filled"])
+            if best is None or filled > best[0]:
+                best = (filled, int(args["quantity"]), int(args["dealId"]))
+        if best is None:
+            return None
+        filled, quantity, deal_id = best
+        return FillLink(filled - quantity, quantity, self.escrow.deal(deal_id))
 
     def remaining(self, offer: OfferRef) -> int:
-        """Units still fillable now (0 if expired, cancelled or voided by the counter) — from the chain."""
+        """Units still fillable now (0 if expired, cancelled or voided by the counter): the chain's
+        ``remainingFrom`` at the end of the offer's fill chain."""
         o = offer.offer if isinstance(offer, SignedOffer) else offer
-        return int(self.contract.functions.remaining(o.as_tuple()).call())
+        start = self.status(o).filled
+        return int(self.contract.functions.remainingFrom(o.as_tuple(), start).call())
+
+    def fill_deal_id(self, offer: OfferRef | bytes, start: int) -> int:
+        """The escrow deal id of the fill of an offer that starts at unit ``start``."""
+        h = offer if isinstance(offer, bytes) else self.hash(offer)
+        return int(self.contract.functions.fillDealId(h, int(start)).call())
 
     def counter(self, maker: str | None = None) -> int:
         who = validate.address(maker, "maker") if maker is not None else self._me()
@@ -525,7 +614,7 @@ class OffersClient(ContractClient):
         asset: str = ETH,
         expiry: Deadline = timedelta(hours=1),
         min_fill: int = 1,
-        bond_per_unit: int = 0,
+        bond_per_unit: int | None = None,
         delivery: int | timedelta = 3600,
         grace: int | timedelta = 3600,
         review_window: int | timedelta = 3600,
@@ -545,7 +634,8 @@ class OffersClient(ContractClient):
         """Build and validate an offer. ``side``: ``Side.SELL``/``"sell"`` or ``Side.BUY``/``"buy"``;
         ``resource``: a name (hashed) or a bytes32 id; ``expiry``: unix seconds, datetime, or timedelta from
         the chain's time; ``counter`` defaults to the maker's current one (read from the chain); ``salt`` to
-        128 random bits. Terms that let a stranger collect without risk (see :func:`unsafe_terms`) raise
+        128 random bits; ``bond_per_unit`` to :func:`default_bond_per_unit` of the price on an open buy
+        request (no ``taker``), else 0. Terms that let a stranger collect without risk (see :func:`unsafe_terms`) raise
         :class:`~agentmarket.errors.UnsafeTerms` unless ``allow_unsafe=True``."""
         if isinstance(side, str):
             try:
@@ -556,6 +646,10 @@ class OffersClient(ContractClient):
         unit_price = validate.amount(unit_price, "unit_price", positive=True)
         quantity = validate.integer(quantity, "quantity", minimum=1)
         min_fill = validate.integer(min_fill, "min_fill", minimum=1)
+        if bond_per_unit is None:
+            # an open buy request gets a seller bond by default (unsafe_terms: fills blocked for gas)
+            open_buy = side == Side.BUY and taker is None
+            bond_per_unit = default_bond_per_unit(unit_price) if open_buy else 0
         bond_per_unit = validate.amount(bond_per_unit, "bond_per_unit")
         asset = validate.asset(self.w3, asset)
         arbiter = validate.optional(validate.address, arbiter, "arbiter")
@@ -676,7 +770,7 @@ class OffersClient(ContractClient):
             raise InvalidInput(f"fill of {q} is below the offer's minimum fill {o.min_fill}")
         if o.arbiter != ZERO_ADDRESS and o.arbiter == who:
             raise InvalidInput("the offer's arbiter cannot be its taker")
-        if not st.validated:
+        if not st.posted:
             if signed is None:
                 raise SignatureError(f"offer {_hex(h)} is not posted on chain: a signature is needed")
             self.verify_signature(signed)
@@ -693,8 +787,15 @@ class OffersClient(ContractClient):
         self._ensure_legs(o, q, approve=approve)
         sig = offer.signature if isinstance(offer, SignedOffer) else b""
         value = o.taker_leg(q) if o.is_eth else 0
+        last = self.last_fill(o.digest(self.domain))
+        # the head fill starts at unit 0; a later one proves where the chain ends with the latest fill
+        fn = (
+            self.contract.functions.fill(o.as_tuple(), sig, q)
+            if last is None
+            else self.contract.functions.fillAfter(o.as_tuple(), sig, q, last.as_tuple())
+        )
         receipt = self._send(
-            self.contract.functions.fill(o.as_tuple(), sig, q),
+            fn,
             value=value,
             gas_key="offers.fill_signed_eth" if o.is_eth else "offers.fill_signed_erc20",
         )
@@ -711,7 +812,7 @@ class OffersClient(ContractClient):
         self._me()
         if not items:
             raise InvalidInput("empty batch")
-        calls: list[tuple[Any, bytes, int]] = []
+        calls: list[tuple[Any, bytes, int, Any]] = []
         value = 0
         per_asset: dict[str, int] = {}
         for ref, q in items:
@@ -723,7 +824,9 @@ class OffersClient(ContractClient):
                 value += o.taker_leg(int(q))
             else:
                 per_asset[o.asset] = per_asset.get(o.asset, 0) + o.taker_leg(int(q))
-            calls.append((o.as_tuple(), ref.signature if isinstance(ref, SignedOffer) else b"", int(q)))
+            last = self.last_fill(o.digest(self.domain))
+            link = NO_LINK if last is None else last.as_tuple()
+            calls.append((o.as_tuple(), ref.signature if isinstance(ref, SignedOffer) else b"", int(q), link))
         self._ensure_balance(ETH, value)
         for asset, amount in per_asset.items():
             self._ensure_allowance(asset, self._me(), amount, approve=approve, whose="your")
@@ -757,8 +860,8 @@ class OffersClient(ContractClient):
         st = self.status(h)
         if st.cancelled:
             raise InvalidState(f"offer {_hex(h)} was cancelled")
-        if st.validated:
-            raise InvalidState(f"offer {_hex(h)} is already posted or validated by a fill")
+        if st.posted:
+            raise InvalidState(f"offer {_hex(h)} is already posted")
         if self.now() > offer.expiry:
             raise InvalidState(f"offer expired at {offer.expiry}")
         if offer.counter != self.counter(me):

@@ -156,7 +156,7 @@ class ReputationClient(ContractClient):
         if isinstance(deal, Deal):
             current = self.escrow._current(deal)
         else:
-            current = self.escrow.deal(validate.integer(deal, "deal", maximum=2**64 - 1))
+            current = self.escrow.deal(validate.integer(deal, "deal", maximum=2**256 - 1))
         if me not in (current.buyer, current.seller):
             raise NotAuthorized(f"{me} is neither buyer nor seller of deal {current.id}")
         if current.state not in SETTLED:

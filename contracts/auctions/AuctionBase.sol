@@ -57,6 +57,8 @@ abstract contract AuctionBase is IAuctionBase, Credits {
             t.creator != msg.sender || t.deliveryDelay == 0 || t.promiseDelay > t.deliveryDelay || t.penaltyCapBps > BPS
                 || t.arbiterFeeBps > BPS || t.defaultSellerBps > BPS || t.arbiter == msg.sender
         ) revert AuctionInvalidTerms();
+        // every create starts a new sale: none once the escrow's owner has delisted this contract (point 11)
+        if (!IAgentEscrow(escrow).isListed(address(this))) revert AuctionNotListed(escrow);
     }
 
     /// @dev A sell-side sale (English, Dutch, sealed) must bind both sides once it clears (DESIGN §6.12): the
@@ -106,6 +108,30 @@ abstract contract AuctionBase is IAuctionBase, Credits {
             return false;
         }
         return IAgentEscrow(escrow).isMarket(address(this));
+    }
+
+    /// @inheritdoc IAuctionBase
+    function openHeldSelf(Deal calldata deal) external returns (uint256) {
+        if (msg.sender != address(this)) revert CreditsOnlySelf(msg.sender);
+        return _openHeld(deal, true);
+    }
+
+    /// @dev `_openHeld(deal, true)` in its own call frame: 0 when it reverts, so a settlement the escrow or
+    /// the token refuses (a token that rebased down leaves this contract short of what it sends; an escrow
+    /// in deficit refuses the asset) voids the sale instead of locking the bids and the bond forever. A
+    /// caller who starves the inner call of gas to void a good sale is refused (`CreditsInsufficientGas`):
+    /// the inner call got 63/64 of what was left, so a failure that leaves under 1/64 was out of gas.
+    /// ETH sales open directly (no token can shrink what this contract holds, and `_dealPossible` checked
+    /// what the escrow refuses): the self-call would cost them ~3k gas for nothing.
+    function _tryOpenHeld(Deal memory deal) internal returns (uint256 dealId) {
+        if (deal.asset == address(0)) return _openHeld(deal, true);
+        uint256 before = gasleft();
+        try this.openHeldSelf(deal) returns (uint256 id) {
+            return id;
+        } catch {
+            if (gasleft() <= before / 64) revert CreditsInsufficientGas(before);
+            return 0;
+        }
     }
 
     /// @dev Fund and open `deal` in the escrow with coins this contract holds (`deal.amount`, plus the bond

@@ -112,13 +112,15 @@ contract EnglishAuction is AuctionBase, IEnglishAuction {
         if (winner != address(0)) {
             Deal memory deal = _sellDeal(terms, winner, terms.creator, price);
             deal.bond = uint128(bond);
-            if (_dealPossible(deal)) {
+            if (_dealPossible(deal)) dealId = _tryOpenHeld(deal);
+            if (dealId != 0) {
+                // slither-disable-next-line reentrancy-no-eth -- the only call was the immutable escrow; nonReentrant
                 a.status = AuctionStatus.Settled;
-                dealId = _openHeld(deal, true);
                 emit AuctionSettled(auctionId, winner, price, dealId);
                 return dealId;
             }
-            _credit(winner, terms.asset, price); // void sale: the winner gets its bid back
+            // void sale (the escrow would not take the deal, or refused it): the winner gets its bid back
+            _credit(winner, terms.asset, price);
         }
         a.status = AuctionStatus.NoSale;
         emit AuctionSettled(auctionId, address(0), 0, 0);

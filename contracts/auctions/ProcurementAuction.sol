@@ -156,9 +156,10 @@ contract ProcurementAuction is AuctionBase, IProcurementAuction {
             deal.promisedBy = uint40(block.timestamp + a.bestDelivery);
             deal.deliverBy = uint40(block.timestamp + a.bestDelivery + terms.deliveryDelay);
             _bindPromise(deal, a.priceWeight, a.timeWeight, price);
-            if (_dealPossible(deal)) {
+            if (_dealPossible(deal)) dealId = _tryOpenHeld(deal);
+            if (dealId != 0) {
+                // slither-disable-next-line reentrancy-no-eth -- the only call was the immutable escrow; nonReentrant
                 a.status = AuctionStatus.Settled;
-                dealId = _openHeld(deal, true);
                 emit AuctionSettled(auctionId, winner, price, dealId);
                 // slither-disable-next-line reentrancy-benign -- prior call is the immutable escrow; guarded
                 _pay(terms.asset, buyer, budget - price);

@@ -120,9 +120,10 @@ contract SealedBidAuction is AuctionBase, ISealedBidAuction {
             uint256 price = _priceOf(a);
             Deal memory deal = _sellDeal(terms, winner, terms.creator, price);
             deal.bond = uint128(bond);
-            if (_dealPossible(deal)) {
+            if (_dealPossible(deal)) dealId = _tryOpenHeld(deal);
+            if (dealId != 0) {
+                // slither-disable-next-line reentrancy-no-eth -- the only call was the immutable escrow; nonReentrant
                 a.status = AuctionStatus.Settled;
-                dealId = _openHeld(deal, true);
                 emit AuctionSettled(auctionId, winner, price, dealId);
                 return dealId;
             }

@@ -4,6 +4,7 @@ pragma solidity 0.8.30;
 import {Ownable, Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 
 import {IAgentEscrow} from "../interfaces/IAgentEscrow.sol";
 import {Asset, AssetLib} from "../libraries/Asset.sol";
@@ -45,6 +46,12 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, Credits {
     /// @dev What the seller of a deal was paid by early releases (net of fees): part of its rating weight.
     mapping(uint256 dealId => uint256) private _released;
     mapping(address market => MarketRecord) private _markets;
+    /// @dev The terms a keyed deal was opened with, kept by its first release (which rewrites the stored hash):
+    /// an OfferBook fill links to them (`openedWith`), so a 1-wei release cannot void the next fill's proof.
+    mapping(uint256 dealId => bytes32) private _openedHash;
+    /// @dev Base of the transient per-asset slots of payouts not sent yet (see `_share`):
+    /// keccak256("agentmarket.AgentEscrow.pendingPayouts").
+    uint256 private constant _PENDING = 0x486d03c6e4f0994923687b8dbd180942060c3b96943ef2be41f4fd07bcb3ca9a;
 
     /// @dev `admittedAt`: from then on the market may open deals (0: never admitted); `delistedAt`: from then
     /// on it is no longer listed for new sales (0: not delisted). Deals of sales it started stay possible.
@@ -72,7 +79,7 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, Credits {
         address asset = deal.asset;
         if (asset == address(0)) {
             if (msg.value != deal.amount) revert EscrowWrongValue(deal.amount, msg.value);
-            return _open(deal, deal.amount, state);
+            return _open(0, deal, deal.amount, state);
         }
         if (msg.value != 0) revert EscrowWrongValue(0, msg.value);
         // One read of the asset's totals serves the deficit check of the pull and the lock (no entry point
@@ -83,25 +90,59 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, Credits {
         if (received == 0) revert EscrowZeroAmount();
         Deal memory adjusted = deal;
         adjusted.amount = _toUint128(received);
-        return _openAdjusted(adjusted, received, state);
+        return _openAdjusted(0, adjusted, received, state);
     }
 
     /// @inheritdoc IAgentEscrow
     function openFor(Deal calldata deal, bool bondPosted) external payable nonReentrant returns (uint256 dealId) {
-        uint256 admittedAt = _markets[msg.sender].admittedAt;
+        return _openFor(0, deal, bondPosted);
+    }
+
+    /// @inheritdoc IAgentEscrow
+    function openForKey(bytes32 key, Deal calldata deal, bool bondPosted)
+        external
+        payable
+        nonReentrant
+        returns (uint256 dealId)
+    {
+        dealId = DealLib.keyedId(msg.sender, key);
+        // A key opens one deal, ever (deal words are never cleared): the market's once-only guarantee.
+        if (!_deals[dealId].isEmpty()) revert EscrowDealExists(dealId);
+        return _openFor(dealId, deal, bondPosted);
+    }
+
+    /// @dev openFor under `dealId` (0: the next sequential id).
+    function _openFor(uint256 dealId, Deal calldata deal, bool bondPosted) private returns (uint256) {
+        MarketRecord memory market = _markets[msg.sender];
+        uint256 admittedAt = market.admittedAt;
         if (admittedAt == 0 || block.timestamp < admittedAt) revert EscrowNotMarket(msg.sender);
+        // A keyed deal is always a new sale (an OfferBook fill: nothing pending to complete), so a market whose
+        // delisting took effect opens none; sequential openFor stays open to finish sales started while listed.
+        if (dealId != 0) {
+            uint256 delistedAt = market.delistedAt;
+            if (delistedAt != 0 && block.timestamp >= delistedAt) revert EscrowMarketDelisted(msg.sender);
+        }
         _validate(deal);
-        uint256 bond = bondPosted ? deal.bond : 0;
-        uint256 expected = uint256(deal.amount) + bond;
-        DealState state = (deal.bond == 0 || bondPosted) ? DealState.Funded : DealState.AwaitingBond;
-        if (deal.asset == address(0)) {
+        uint256 bond = deal.bond;
+        uint256 expected = uint256(deal.amount) + (bondPosted ? bond : 0);
+        DealState state = (bond == 0 || bondPosted) ? DealState.Funded : DealState.AwaitingBond;
+        address asset = deal.asset;
+        if (asset == address(0)) {
             if (msg.value != expected) revert EscrowWrongValue(expected, msg.value);
-            return _open(deal, expected, state);
+            return _open(dealId, deal, expected, state);
         }
         if (msg.value != 0) revert EscrowWrongValue(0, msg.value);
-        uint256 received = _receiveFromMarket(deal.asset, expected);
+        (uint256 received, AssetTotals word) = _receiveFromMarket(asset, expected);
         // slither-disable-next-line incorrect-equality -- token amounts measured by balance difference, not balances
-        if (received == expected) return _open(deal, expected, state);
+        if (received == expected) {
+            // the totals word read by _receiveFromMarket is still current (nonReentrant: no token callback
+            // can have moved it), so it is written back without a second read
+            if (dealId == 0) dealId = nextDealId++;
+            _deals[dealId] = DealLib.pack(DealLib.hashCalldata(deal), state, 0);
+            _lockKnown(asset, word, expected);
+            _emitCreated(dealId, deal, state);
+            return dealId;
+        }
         // slither-disable-next-line incorrect-equality -- exactly nothing arrived: no deal to open
         if (received == 0) revert EscrowZeroAmount();
         // Fee-on-transfer: both legs lost the same share in transit; split what arrived pro rata.
@@ -111,14 +152,39 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, Credits {
         if (amount == 0) revert EscrowZeroAmount();
         adjusted.amount = _toUint128(amount);
         if (bondPosted) adjusted.bond = _toUint128(received - amount);
-        return _openAdjusted(adjusted, received, state);
+        return _openAdjusted(dealId, adjusted, received, state);
     }
 
-    function _open(Deal calldata deal, uint256 lockedValue, DealState state) private returns (uint256 dealId) {
-        dealId = nextDealId++;
+    /// @dev Store and announce a deal under `dealId` (0: the next sequential id).
+    function _open(uint256 dealId, Deal calldata deal, uint256 lockedValue, DealState state)
+        private
+        returns (uint256)
+    {
+        if (dealId == 0) dealId = nextDealId++;
         _deals[dealId] = DealLib.pack(DealLib.hashCalldata(deal), state, 0);
         _lock(deal.asset, lockedValue);
-        emit DealCreated(dealId, deal.buyer, deal.seller, deal, state, msg.sender);
+        _emitCreated(dealId, deal, state);
+        return dealId;
+    }
+
+    /// @dev `emit DealCreated(dealId, deal.buyer, deal.seller, deal, state, msg.sender)` from the calldata
+    /// words as they are (the ABI encoder would re-check every field: ~1k gas a deal). Every field was read,
+    /// so checked for dirty bits, by {_validate} and the caller, except the two windows and the penalty rate
+    /// (read there only when promisedBy is 0): checked here.
+    function _emitCreated(uint256 dealId, Deal calldata deal, DealState state) private {
+        bytes32 topic = DealCreated.selector;
+        assembly ("memory-safe") {
+            // reviewWindow, rulingWindow (uint32, words 9 and 10), penaltyBpsPerHour (uint16, word 11)
+            if or(
+                or(shr(32, calldataload(add(deal, 0x120))), shr(32, calldataload(add(deal, 0x140)))),
+                shr(16, calldataload(add(deal, 0x160)))
+            ) { revert(0, 0) }
+            let p := mload(0x40)
+            calldatacopy(p, deal, 0x1e0)
+            mstore(add(p, 0x1e0), state)
+            mstore(add(p, 0x200), caller())
+            log4(p, 0x220, topic, dealId, calldataload(deal), calldataload(add(deal, 0x20)))
+        }
     }
 
     /// @dev `_open` with the asset's totals already read (`slot`, `word`: see `_totalsOf`). A copy rather than
@@ -130,14 +196,18 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, Credits {
         dealId = nextDealId++;
         _deals[dealId] = DealLib.pack(DealLib.hashCalldata(deal), state, 0);
         _lockAt(slot, word, lockedValue);
-        emit DealCreated(dealId, deal.buyer, deal.seller, deal, state, msg.sender);
+        _emitCreated(dealId, deal, state);
     }
 
-    function _openAdjusted(Deal memory deal, uint256 lockedValue, DealState state) private returns (uint256 dealId) {
-        dealId = nextDealId++;
+    function _openAdjusted(uint256 dealId, Deal memory deal, uint256 lockedValue, DealState state)
+        private
+        returns (uint256)
+    {
+        if (dealId == 0) dealId = nextDealId++;
         _deals[dealId] = DealLib.pack(DealLib.hashMemory(deal), state, 0);
         _lock(deal.asset, lockedValue);
         emit DealCreated(dealId, deal.buyer, deal.seller, deal, state, msg.sender);
+        return dealId;
     }
 
     function _validate(Deal calldata deal) private view {
@@ -311,6 +381,8 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, Credits {
         if (state == DealState.None || state > DealState.Disputed) revert EscrowInvalidState(dealId, state);
         if (msg.sender != deal.buyer) revert EscrowUnauthorized(dealId, msg.sender);
         if (amount == 0 || amount > deal.amount) revert EscrowInvalidRelease(dealId, amount, deal.amount);
+        // the first release of a keyed deal keeps the opened terms (the releaser pays that write)
+        if (dealId & DealLib.KEYED != 0 && !packed.hasReleases()) _openedHash[dealId] = DealLib.hashCalldata(deal);
         Deal memory adjusted = deal;
         uint256 remaining = deal.amount - amount;
         adjusted.amount = _toUint128(remaining);
@@ -495,9 +567,16 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, Credits {
         if (amount == 0) revert CreditsNothingToWithdraw(feeRecipient, asset);
         _totals[asset] = t.clearFees();
         emit FeesCollected(asset, to, amount);
-        uint256 sent = _send(asset, to, amount);
+        uint256 out = amount;
+        if (asset != address(0)) {
+            // in deficit the fees take the same share as every other claim (see `_withdraw`)
+            uint256 owed = t.locked() + amount;
+            uint256 held = Asset.wrap(asset).selfBalance();
+            if (held < owed) out = amount * held / owed;
+        }
+        uint256 sent = _send(asset, to, out);
         // A sender-tax token: the fees paid their own tax; what did not leave is the recipient's credit.
-        if (sent < amount) _credit(feeRecipient, asset, amount - sent);
+        if (sent < out) _credit(feeRecipient, asset, out - sent);
     }
 
     /// @inheritdoc IAgentEscrow
@@ -565,6 +644,14 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, Credits {
     function verifyTerms(uint256 dealId, Deal calldata deal) external view returns (bool) {
         DealSlot packed = _deals[dealId];
         return !packed.isEmpty() && packed.matches(DealLib.hashCalldata(deal));
+    }
+
+    /// @inheritdoc IAgentEscrow
+    function openedWith(uint256 dealId, Deal calldata deal) external view returns (bool) {
+        DealSlot packed = _deals[dealId];
+        if (packed.isEmpty()) return false;
+        bytes32 h = DealLib.hashCalldata(deal);
+        return packed.matches(h) || (packed.hasReleases() && _openedHash[dealId] == h);
     }
 
     /// @inheritdoc IAgentEscrow
@@ -639,10 +726,57 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, Credits {
         _totals[asset] = _totals[asset].addLocked(value); // no carry: credits come out of the owed total
     }
 
-    /// @dev See `_credit`: the credit leaves the owed total before it is sent.
-    function _withdraw(address asset, address to, uint256 part) internal override returns (uint256) {
-        _totals[asset] = _totals[asset].unlock(_credits[msg.sender][asset], 0);
-        return super._withdraw(asset, to, part);
+    /// @dev See `_credit`: the credit leaves the owed total before it is sent. While the escrow holds less
+    /// of an ERC-20 than its books say (negative rebase), every claim is paid the same share, held / owed
+    /// (issue 12, point 6: no user's loss moves onto another): `part` of the credit sends its share, and the
+    /// credit is charged by what left scaled back up (a sender tax included, up to the whole credit).
+    function _withdraw(address asset, address to, uint256 part) internal override returns (uint256 sent) {
+        uint256 credit = _credits[msg.sender][asset];
+        if (credit == 0) revert CreditsNothingToWithdraw(msg.sender, asset);
+        AssetTotals word = _totals[asset];
+        uint256 owed = word.locked() + word.fees(); // this credit included
+        _totals[asset] = word.unlock(credit, 0);
+        _credits[msg.sender][asset] = 0;
+        _creditTotals[asset] -= credit;
+        uint256 claim = part < credit ? part : credit;
+        uint256 held = asset == address(0) ? owed : Asset.wrap(asset).selfBalance();
+        if (held >= owed) {
+            sent = _send(asset, to, claim, credit);
+            emit Withdrawn(msg.sender, asset, to, sent);
+            if (sent < credit) _credit(msg.sender, asset, credit - sent);
+            return sent;
+        }
+        sent = _send(asset, to, claim * held / owed, credit * held / owed);
+        emit Withdrawn(msg.sender, asset, to, sent);
+        uint256 used = Math.mulDiv(sent, owed, held, Math.Rounding.Ceil);
+        if (used < credit) _credit(msg.sender, asset, credit - used);
+    }
+
+    /// @dev Transient slot of the payouts `_unlock` took off the books of `asset` that are not sent yet.
+    function _pendingSlot(address asset) private pure returns (uint256 slot) {
+        assembly ("memory-safe") {
+            mstore(0x00, asset)
+            mstore(0x20, _PENDING)
+            slot := keccak256(0x00, 0x40)
+        }
+    }
+
+    /// @dev See {Credits-_share}: held / owed of `value` while the escrow holds less than its books. The
+    /// payouts of this settlement already left the books (`_unlock`), so those not sent yet are added back:
+    /// every payout of a settlement gets the share the escrow held before it, whatever their order.
+    function _share(address asset, uint256 value) internal override returns (uint256) {
+        uint256 slot = _pendingSlot(asset);
+        uint256 pending;
+        assembly ("memory-safe") {
+            pending := tload(slot)
+        }
+        if (pending < value) pending = value;
+        assembly ("memory-safe") {
+            tstore(slot, sub(pending, value))
+        }
+        uint256 owed = _owed(asset) + pending;
+        uint256 held = Asset.wrap(asset).selfBalance();
+        return held < owed ? value * held / owed : value;
     }
 
     /// @dev Add `value` to the locked total of `asset` (see {AssetTotals}).
@@ -677,6 +811,12 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, Credits {
         }
     }
 
+    /// @dev {_lock} of a totals word already read in this call (no second read).
+    function _lockKnown(address asset, AssetTotals word, uint256 value) private {
+        if (word.locked() + value > TotalsLib.MAX_LOCKED) revert EscrowAccountingOverflow();
+        _totals[asset] = word.addLocked(value);
+    }
+
     /// @dev Move `value` out of the locked total of `asset`, `fee` of it into owed fees (one read, one write).
     /// The check follows the write so that the read and the write share one slot computation; the rare
     /// branch (fees beyond 96 bits, only in huge-supply tokens) rewrites it and credits the fee instead, so a
@@ -685,6 +825,13 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, Credits {
         AssetTotals word = _totals[asset];
         _totals[asset] = word.unlock(value, fee);
         if (value > word.locked() || word.fees() + fee > TotalsLib.MAX_FEES) _unlockSlow(asset, word, value, fee);
+        if (asset != address(0)) {
+            // the payouts that follow share what the escrow holds (`_share`): note what they take off the books
+            uint256 slot = _pendingSlot(asset);
+            assembly ("memory-safe") {
+                tstore(slot, add(tload(slot), sub(value, fee)))
+            }
+        }
     }
 
     function _unlockSlow(address asset, AssetTotals word, uint256 value, uint256 fee) private {
@@ -695,10 +842,14 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, Credits {
     }
 
     /// @dev Market funding: count tokens already sent to the escrow beyond its books, pull the shortfall
-    /// from the market, and return what arrived (at most `expected`; any surplus stays unaccounted). Refuses
-    /// an asset whose balance is below its books.
-    function _receiveFromMarket(address asset, uint256 expected) private returns (uint256 received) {
-        uint256 accounted = _owed(asset);
+    /// from the market, and return what arrived (at most `expected`; any surplus stays unaccounted) with the
+    /// asset's totals word it read. Refuses an asset whose balance is below its books.
+    function _receiveFromMarket(address asset, uint256 expected)
+        private
+        returns (uint256 received, AssetTotals word)
+    {
+        word = _totals[asset];
+        uint256 accounted = word.locked() + word.fees(); // credits are booked in locked (tokens)
         uint256 balance = Asset.wrap(asset).selfBalance();
         // Books above the balance: the token took coins from the escrow (negative rebase). That deficit
         // belongs to the positions already held; counting "balance minus books" would charge it to this new

@@ -113,6 +113,10 @@ interface IAgentEscrow is ICredits {
     error EscrowAccountingOverflow();
     /// @notice Constructor: fee above the 5% cap.
     error EscrowFeeTooHigh(uint256 feeBps, uint256 maxBps);
+    /// @notice `openForKey`: the calling market's delisting has taken effect (a keyed deal is a new sale).
+    error EscrowMarketDelisted(address market);
+    /// @notice `openForKey`: the calling market already opened deal `dealId` under this key.
+    error EscrowDealExists(uint256 dealId);
     /// @notice Constructor: a non-zero fee needs a fee recipient.
     error EscrowZeroFeeRecipient();
 
@@ -128,6 +132,13 @@ interface IAgentEscrow is ICredits {
     /// this call (ETH in `msg.value`; ERC-20 pre-transferred to the escrow or pulled from the market).
     /// With `bondPosted` the market supplies the seller bond too (`deal.amount + deal.bond` in total).
     function openFor(Deal calldata deal, bool bondPosted) external payable returns (uint256 dealId);
+
+    /// @notice `openFor` under a key the market chooses: the deal id is keccak256(abi.encode(msg.sender,
+    /// key)) with the top bit set (sequential ids never reach it), and each key opens at most one deal
+    /// (`EscrowDealExists`). The OfferBook keys the deal of a fill by (offer digest, start unit), so the
+    /// escrow's deal word is also the fill's once-only record (no sequential counter is touched). Refused
+    /// (`EscrowMarketDelisted`) once the market's delisting has taken effect: every keyed deal is a new sale.
+    function openForKey(bytes32 key, Deal calldata deal, bool bondPosted) external payable returns (uint256 dealId);
 
     /// @notice The seller posts the bond the terms ask for (before `deliverBy`).
     function postBond(uint256 dealId, Deal calldata deal) external payable;
@@ -216,6 +227,10 @@ interface IAgentEscrow is ICredits {
 
     /// @notice True when `deal` is the current terms of `dealId`.
     function verifyTerms(uint256 dealId, Deal calldata deal) external view returns (bool);
+
+    /// @notice True when `deal` is the current terms of `dealId`, or (keyed deals) the terms it was opened
+    /// with before partial releases rewrote them: the OfferBook's proof that a fill happened.
+    function openedWith(uint256 dealId, Deal calldata deal) external view returns (bool);
 
     /// @notice keccak256(abi.encode(deal)); the top 192 bits are stored per deal.
     function hashDeal(Deal calldata deal) external pure returns (bytes32);

@@ -2,6 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {AuctionStatus, DealTemplate} from "../libraries/AuctionTypes.sol";
+import {Deal} from "../libraries/EscrowTypes.sol";
 import {ICredits} from "./ICredits.sol";
 
 /// @title IAuctionBase
@@ -68,6 +69,8 @@ interface IAuctionBase is ICredits {
     error AuctionBondAbovePrice(uint256 bond, uint256 minimumPrice);
     /// @notice The escrow refused this market (deauthorised) or the buyer is the arbiter: no deal possible.
     error AuctionDealUnavailable(uint256 auctionId);
+    /// @notice Create: the escrow no longer lists this auction house for new sales (`isListed` is false).
+    error AuctionNotListed(address escrow);
 
     // ---------------------------------------------------------------------------------------------
     // Shared API
@@ -81,4 +84,9 @@ interface IAuctionBase is ICredits {
 
     /// @notice The id the next auction will get.
     function nextAuctionId() external view returns (uint256);
+
+    /// @notice Internal step of settlement (external so a refused opening rolls back alone and voids the
+    /// sale): fund and open `deal` in the escrow with coins this contract holds. Only this contract may call
+    /// it (`CreditsOnlySelf`).
+    function openHeldSelf(Deal calldata deal) external returns (uint256 dealId);
 }

@@ -116,6 +116,8 @@ interface ICallMarket {
     error CallTransferFailed(address asset, address to, uint256 amount);
     /// @notice Constructor: the escrow address has no code.
     error CallInvalidEscrow(address escrow);
+    /// @notice `openBatch`: the escrow no longer lists this market for new sales (`isListed` is false).
+    error CallMarketNotListed(address escrow);
     /// @notice An account total would exceed 128 bits (unreachable with real tokens).
     error CallAccountingOverflow();
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+import {Deal} from "../libraries/EscrowTypes.sol";
 import {Offer} from "../libraries/OfferTypes.sol";
 
 /// @title IOfferBook
@@ -11,7 +12,13 @@ import {Offer} from "../libraries/OfferTypes.sol";
 ///   - posted on chain (`post`): the `OfferPosted` event carries the whole offer; fills need no signature.
 /// `fill` checks the offer (signature, expiry, cancellation, counter, remaining quantity, taker), moves the
 /// buyer's price and the seller's bond into the escrow and opens the deal there (`openFor`), atomically.
-/// An offer can be filled in parts until its quantity is exhausted; fills are tracked per offer digest.
+/// An offer can be filled in parts until its quantity is exhausted. The fills of an offer form one chain
+/// over its units: the head fill (`fill`) starts at unit 0; every later fill (`fillAfter`) starts where the
+/// previous one ended and proves it with that fill's deal (`FillLink`). The fill of `q` units from `s`
+/// opens the escrow deal `fillDealId(digest, s)` (a keyed deal: one per start, ever) whose termsHash is
+/// keccak256(abi.encode(offer.termsHash, s, q)). So each unit is sold once and the book writes no storage
+/// on a fill; the cost is that two takers filling from the same start race: one fill opens, the other
+/// reverts (`EscrowDealExists`) and retries from the new end (clients follow `OfferFilled`).
 ///
 /// How money moves (who pays what, from where):
 ///   - The taker pays its leg in the fill transaction: ETH in `msg.value`, ERC-20 by allowance to this
@@ -22,14 +29,14 @@ import {Offer} from "../libraries/OfferTypes.sol";
 ///     ETH: the maker's deposit in this contract (`deposit`), withdrawable at any time (`withdraw`);
 ///     ERC-20: the maker's allowance to this contract (pulled straight into the escrow).
 ///   - Nothing else is held here: ETH deposits are the only balance, and only their owner can move them.
-/// The deal opened for a fill of `q` units: buyer/seller by side, amount `unitPrice*q`, bond `bondPerUnit*q`
-/// (already posted), promisedBy = fill time + deliverySeconds, deliverBy = promisedBy + graceSeconds, the
-/// offer's termsHash, arbiter, windows, penalty and split. The late penalty is enforced by the escrow.
+/// The deal opened for a fill of `q` units from `s`: buyer/seller by side, amount `unitPrice*q`, bond
+/// `bondPerUnit*q` (already posted), promisedBy = fill time + deliverySeconds, deliverBy = promisedBy +
+/// graceSeconds, termsHash keccak256(abi.encode(offer.termsHash, s, q)), the offer's arbiter, windows,
+/// penalty and split. The late penalty is enforced by the escrow.
 ///
 /// Deadlines are inclusive: an offer can be filled while `block.timestamp <= expiry`.
-/// Validation is sticky: once a signed offer has been filled (or posted) its signature is not checked again
-/// for further partial fills (an ERC-1271 wallet revoking its approval later must `cancel`), while expiry,
-/// cancellation and the counter are checked on every fill.
+/// Every fill checks the signature of a signed offer (an ERC-1271 wallet that revokes its approval stops
+/// later fills), its expiry, cancellation and the maker's counter; a posted offer needs no signature.
 interface IOfferBook {
     // ---------------------------------------------------------------------------------------------
     // Events
@@ -38,7 +45,8 @@ interface IOfferBook {
     /// @notice `maker` posted `offer` (digest `offerHash`) on chain; it can be filled without a signature.
     event OfferPosted(bytes32 indexed offerHash, address indexed maker, bytes32 indexed resourceId, Offer offer);
     /// @notice `taker` filled `quantity` units of `offerHash`, opening escrow deal `dealId`;
-    /// `filled` is the offer's total filled quantity afterwards.
+    /// `filled` is the offer's total filled quantity afterwards (the fill covered units
+    /// [filled - quantity, filled); `filled` is where the next fill starts).
     event OfferFilled(bytes32 indexed offerHash, uint256 indexed dealId, address taker, uint256 quantity, uint256 filled);
     /// @notice The maker cancelled `offerHash`; its unfilled rest can no longer be filled.
     event OfferCancelled(bytes32 indexed offerHash, address indexed maker);
@@ -89,6 +97,9 @@ interface IOfferBook {
     error OfferInsufficientGas(uint256 gasLeft);
     /// @notice `fillItem` is internal to `fillMany` (only this contract may call it).
     error OfferOnlySelf(address caller);
+    /// @notice `fillAfter`: the link does not prove a fill of `offerHash` from unit `start` (no such deal, other
+    /// terms, or a quantity its deal does not commit to).
+    error OfferBadLink(bytes32 offerHash, uint256 start);
     /// @notice Constructor: `escrow` is not a contract (zero address or an account without code).
     error OfferInvalidEscrow(address escrow);
 
@@ -96,19 +107,37 @@ interface IOfferBook {
     // Offers
     // ---------------------------------------------------------------------------------------------
 
-    /// @notice Fill `quantity` units of `offer` as the taker, opening an escrow deal; returns its id.
+    /// @notice A fill of an offer, as proof of where the next one starts: it took `quantity` units from
+    /// unit `start` and opened the deal `fillDealId(digest, start)` whose current terms are `deal`.
+    struct FillLink {
+        uint256 start;
+        uint256 quantity;
+        Deal deal;
+    }
+
+    /// @notice The head fill: `quantity` units of `offer` from unit 0, as the taker, opening an escrow deal;
+    /// returns its id. Reverts `EscrowDealExists` once the offer has a head fill (use `fillAfter`).
     /// `signature`: 65-byte ECDSA (r, s, v) by the maker or any bytes its ERC-1271 wallet accepts; ignored
-    /// (may be empty) for posted or already-validated offers. Pay the taker's ETH leg in `msg.value`.
+    /// (may be empty) for posted offers. Pay the taker's ETH leg in `msg.value`.
     function fill(Offer calldata offer, bytes calldata signature, uint256 quantity)
         external
         payable
         returns (uint256 dealId);
 
-    /// @notice One item of `fillMany`.
+    /// @notice A later fill: `quantity` units from where the fill `prev` ended (`prev.start + prev.quantity`),
+    /// otherwise as `fill`. Reverts `EscrowDealExists` when another fill already started there (fill from
+    /// its end instead), `OfferBadLink` when `prev` is not a fill of this offer.
+    function fillAfter(Offer calldata offer, bytes calldata signature, uint256 quantity, FillLink calldata prev)
+        external
+        payable
+        returns (uint256 dealId);
+
+    /// @notice One item of `fillMany`: `prev.quantity == 0` makes it a head fill (`fill`), else `fillAfter`.
     struct FillItem {
         Offer offer;
         bytes signature;
         uint256 quantity;
+        FillLink prev;
     }
 
     /// @notice Fill many offers in one transaction as the taker. An item that would revert is skipped
@@ -122,10 +151,13 @@ interface IOfferBook {
 
     /// @notice Internal step of `fillMany` (external so a failing item rolls back alone): only this contract
     /// may call it; fills for `taker`.
-    function fillItem(Offer calldata offer, bytes calldata signature, uint256 quantity, address taker)
-        external
-        payable
-        returns (uint256 dealId);
+    function fillItem(
+        Offer calldata offer,
+        bytes calldata signature,
+        uint256 quantity,
+        FillLink calldata prev,
+        address taker
+    ) external payable returns (uint256 dealId);
 
     /// @notice Post `offer` on chain as its maker (the event carries it whole; fills need no signature).
     function post(Offer calldata offer) external returns (bytes32 offerHash);
@@ -165,11 +197,18 @@ interface IOfferBook {
     /// @notice EIP-712 domain separator of this contract on this chain.
     function domainSeparator() external view returns (bytes32);
 
-    /// @notice Fill status of an offer digest.
-    function offerStatus(bytes32 offerHash) external view returns (uint256 filled, bool validated, bool cancelled);
+    /// @notice Whether an offer digest was posted on chain, and whether its maker cancelled it. (How much of
+    /// it is filled is not stored in one place: follow `OfferFilled`, whose `filled` is the running total.)
+    function offerStatus(bytes32 offerHash) external view returns (bool posted, bool cancelled);
 
-    /// @notice Units of `offer` that can still be filled now (0 if expired, cancelled or counter-voided).
-    function remaining(Offer calldata offer) external view returns (uint256);
+    /// @notice The escrow deal id of the fill of `offerHash` that starts at unit `start` (whether or not it
+    /// exists: `escrow.dealStatus` says).
+    function fillDealId(bytes32 offerHash, uint256 start) external view returns (uint256);
+
+    /// @notice Units of `offer` a fill from `start` could take now: `quantity - start` when no fill started
+    /// there yet, else 0 (also 0 if expired, cancelled or counter-voided). `start` must be where the last
+    /// fill ended (the `filled` of the latest `OfferFilled`, 0 for none); other starts are not checked.
+    function remainingFrom(Offer calldata offer, uint256 start) external view returns (uint256);
 
     /// @notice The counter offers of `maker` must carry.
     function counterOf(address maker) external view returns (uint256);

@@ -151,9 +151,16 @@ abstract contract Credits is ICredits, ReentrancyGuardTransient {
             }
         } else {
             // measured: a payout the token over-charges (sender tax) is undone and credited instead
-            (ok,) = _pushMeasured(asset, to, value, value, type(uint256).max);
+            uint256 out = _share(asset, value);
+            (ok,) = _pushMeasured(asset, to, out, out, type(uint256).max);
         }
-        if (!ok) _credit(to, asset, value);
+        if (!ok) _credit(to, asset, value); // the claim stays whole: its share is taken when it is withdrawn
+    }
+
+    /// @dev What a payout of `value` in the ERC-20 `asset` (already taken off the books) sends: all of it
+    /// here; a contract whose holdings can fall below its books (negative rebase) pays its share instead.
+    function _share(address, uint256 value) internal virtual returns (uint256) {
+        return value;
     }
 
     /// @dev Book `value` of `asset` as a withdrawable credit of `to`.

@@ -104,6 +104,19 @@ library DealLib {
     uint256 private constant RULING_SHIFT = 50;
     uint256 private constant RULING_MASK = 0x3fff; // 14 bits: sellerBps + 1 <= 10,001
 
+    /// @notice Top bit of every keyed deal id: keyed ids never meet the sequential ones (which stay below it).
+    uint256 internal constant KEYED = 1 << 255;
+
+    /// @notice The id of the deal `market` opens under `key` (`openForKey`):
+    /// keccak256(abi.encode(market, key)) with the top bit set.
+    function keyedId(address market, bytes32 key) internal pure returns (uint256 id) {
+        assembly ("memory-safe") {
+            mstore(0x00, market)
+            mstore(0x20, key)
+            id := or(keccak256(0x00, 0x40), KEYED)
+        }
+    }
+
     /// @notice keccak256(abi.encode(deal)) of a calldata struct.
     function hashCalldata(Deal calldata deal) internal pure returns (bytes32 h) {
         assembly ("memory-safe") {

@@ -37,11 +37,12 @@ struct Offer {
     uint64 counter; //             the maker's counter when signing; incrementCounter() voids all older offers
 }
 
-/// @notice Hashing and packed-status helpers for offers.
-/// Status word per offer digest:
-///   bits 0..63   quantity filled so far
-///   bit  64      validated: posted on chain, or its signature was verified by an earlier fill
-///   bit  65      cancelled by its maker
+/// @notice Hashing and status helpers for offers.
+/// Status word per offer digest (zero for a signed offer until its maker cancels it; fills never write it):
+///   bit 0   posted on chain (fills need no signature)
+///   bit 1   cancelled by its maker
+/// Fills are recorded in the escrow: the fill of `q` units starting at unit `s` opens the deal keyed by
+/// fillKey(digest, s) (`openForKey`), whose termsHash is fillTermsHash(offer.termsHash, s, q).
 library OfferLib {
     /// @notice EIP-712 type string of {Offer}.
     string internal constant OFFER_TYPE = "Offer(address maker,uint8 side,bytes32 resourceId,bytes32 termsHash,"
@@ -53,9 +54,31 @@ library OfferLib {
     bytes32 internal constant OFFER_TYPEHASH = keccak256(bytes(OFFER_TYPE));
 
     uint256 internal constant OFFER_WORDS_SIZE = 22 * 32;
-    uint256 internal constant FILLED_MASK = type(uint64).max;
-    uint256 internal constant VALIDATED = 1 << 64;
-    uint256 internal constant CANCELLED = 1 << 65;
+    uint256 internal constant POSTED = 1;
+    uint256 internal constant CANCELLED = 2;
+
+    /// @notice The escrow key of the fill of offer `offerHash` that starts at unit `start`:
+    /// keccak256(abi.encode(offerHash, start)).
+    function fillKey(bytes32 offerHash, uint256 start) internal pure returns (bytes32 key) {
+        assembly ("memory-safe") {
+            mstore(0x00, offerHash)
+            mstore(0x20, start)
+            key := keccak256(0x00, 0x40)
+        }
+    }
+
+    /// @notice The termsHash of the deal a fill opens: keccak256(abi.encode(termsHash, start, quantity)),
+    /// the offer's spec hash with the units [start, start + quantity) it bought. It is what proves, for the
+    /// next fill, where this one ended.
+    function fillTermsHash(bytes32 termsHash, uint256 start, uint256 quantity) internal pure returns (bytes32 h) {
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            mstore(p, termsHash)
+            mstore(add(p, 0x20), start)
+            mstore(add(p, 0x40), quantity)
+            h := keccak256(p, 0x60)
+        }
+    }
 
     /// @notice EIP-712 struct hash of a calldata offer: keccak256(OFFER_TYPEHASH ‖ abi.encode(offer)).
     /// @dev Hashes the raw calldata words; a word with dirty high bits hashes differently from its clean

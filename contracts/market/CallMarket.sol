@@ -129,6 +129,8 @@ contract CallMarket is ICallMarket, ReentrancyGuardTransient {
         if (params.closeTime < block.timestamp) revert CallInvalidParams(3);
         if (params.settleWindow == 0) revert CallInvalidParams(4);
         if (params.tickExp > MAX_TICK_EXP) revert CallInvalidParams(5);
+        // a batch is a new sale: none starts once the escrow's owner has delisted this market (point 11)
+        if (!IAgentEscrow(escrow).isListed(address(this))) revert CallMarketNotListed(escrow);
         batchId = nextBatchId++;
         Batch storage b = _batches[batchId];
         b.head = uint256(uint160(terms.asset)) | (uint256(params.closeTime) << 160) | (uint256(params.tickExp) << 248);

@@ -11,12 +11,13 @@ import {TransientSlot} from "@openzeppelin/contracts/utils/TransientSlot.sol";
 
 import {IAgentEscrow} from "../interfaces/IAgentEscrow.sol";
 import {IOfferBook} from "../interfaces/IOfferBook.sol";
-import {Deal} from "../libraries/EscrowTypes.sol";
+import {Deal, DealLib, DealState} from "../libraries/EscrowTypes.sol";
 import {Offer, OfferLib, Side} from "../libraries/OfferTypes.sol";
 
 /// @title OfferBook
-/// @notice See {IOfferBook}. One storage word per offer digest (filled quantity, validated and cancelled
-/// flags, see {OfferLib}) and one per maker (ETH deposit and counter, read together on every fill).
+/// @notice See {IOfferBook}. One storage word per posted or cancelled offer digest (flags, see {OfferLib}),
+/// read by every fill and written by none; one per maker (ETH deposit and counter). A fill's once-only
+/// record is the escrow deal it opens, keyed by (offer digest, start unit): see {fillAfter}.
 /// The contract has no owner and no admin functions.
 contract OfferBook is IOfferBook, EIP712, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
@@ -60,7 +61,17 @@ contract OfferBook is IOfferBook, EIP712, ReentrancyGuardTransient {
         nonReentrant
         returns (uint256 dealId)
     {
-        return _fill(offer, signature, quantity, msg.sender, msg.value);
+        return _fill(offer, signature, 0, quantity, msg.sender, msg.value);
+    }
+
+    /// @inheritdoc IOfferBook
+    function fillAfter(Offer calldata offer, bytes calldata signature, uint256 quantity, FillLink calldata prev)
+        external
+        payable
+        nonReentrant
+        returns (uint256 dealId)
+    {
+        return _fill(offer, signature, _linkEnd(offer, prev), quantity, msg.sender, msg.value);
     }
 
     /// @inheritdoc IOfferBook
@@ -81,8 +92,9 @@ contract OfferBook is IOfferBook, EIP712, ReentrancyGuardTransient {
             // gas limit cannot decide which items fail.
             if (gasleft() < FILL_ITEM_GAS + FILL_ITEM_GAS / 63 + 20_000) revert OfferInsufficientGas(gasleft());
             // slither-disable-next-line calls-loop -- self-call: a failing item is skipped, not the batch
-            try this.fillItem{value: value, gas: FILL_ITEM_GAS}(item.offer, item.signature, item.quantity, msg.sender)
-            returns (uint256 id) {
+            try this.fillItem{value: value, gas: FILL_ITEM_GAS}(
+                item.offer, item.signature, item.quantity, item.prev, msg.sender
+            ) returns (uint256 id) {
                 dealIds[i] = id;
                 budget -= value;
             } catch {
@@ -98,15 +110,33 @@ contract OfferBook is IOfferBook, EIP712, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IOfferBook
-    function fillItem(Offer calldata offer, bytes calldata signature, uint256 quantity, address taker)
-        external
-        payable
-        returns (uint256 dealId)
-    {
+    function fillItem(
+        Offer calldata offer,
+        bytes calldata signature,
+        uint256 quantity,
+        FillLink calldata prev,
+        address taker
+    ) external payable returns (uint256 dealId) {
         if (msg.sender != address(this)) revert OfferOnlySelf(msg.sender);
-        return _fill(offer, signature, quantity, taker, msg.value);
+        uint256 start = prev.quantity == 0 ? 0 : _linkEnd(offer, prev);
+        return _fill(offer, signature, start, quantity, taker, msg.value);
     }
 
+    /// @dev Where the fill `prev` of `offer` ended, after checking it is one: the deal keyed by
+    /// (digest, prev.start) was opened with (or now holds) the terms `prev.deal` (`openedWith`: a partial
+    /// release by that fill's buyer does not void the proof), whose termsHash commits to (prev.start,
+    /// prev.quantity) (see {OfferLib-fillTermsHash}). By induction from the head fill (start 0), every
+    /// start is the end of the previous fill and is used once: the fills of an offer form one chain.
+    function _linkEnd(Offer calldata offer, FillLink calldata prev) private view returns (uint256) {
+        bytes32 h = _digest(offer);
+        uint256 start = prev.start;
+        uint256 quantity = prev.quantity;
+        if (
+            prev.deal.termsHash != OfferLib.fillTermsHash(offer.termsHash, start, quantity)
+                || !IAgentEscrow(escrow).openedWith(fillDealId(h, start), prev.deal)
+        ) revert OfferBadLink(h, start);
+        return start + quantity; // both < 2^64 (the commitment was made by a fill that checked them)
+    }
     /// @dev The first MAX_REASON bytes of the last call's revert data.
     function _boundedReturndata() private pure returns (bytes memory reason) {
         // slither-disable-next-line assembly -- bounded returndatacopy (Solidity's catch copies it all)
@@ -126,21 +156,27 @@ contract OfferBook is IOfferBook, EIP712, ReentrancyGuardTransient {
         return (offer.side == Side.Sell ? offer.unitPrice : offer.bondPerUnit) * quantity;
     }
 
-    function _fill(Offer calldata offer, bytes calldata signature, uint256 quantity, address taker, uint256 value)
-        private
-        returns (uint256 dealId)
-    {
-        (bytes32 h, uint256 filled) = _take(offer, signature, quantity, taker);
+    function _fill(
+        Offer calldata offer,
+        bytes calldata signature,
+        uint256 start,
+        uint256 quantity,
+        address taker,
+        uint256 value
+    ) private returns (uint256 dealId) {
+        bytes32 h = _take(offer, signature, start, quantity, taker);
         (uint256 price, uint256 bond) = _fund(h, offer, quantity, taker, value);
-        dealId = _open(offer, taker, price, bond);
-        // slither-disable-next-line reentrancy-events -- needs the dealId openFor returns; escrow immutable, trusted
-        emit OfferFilled(h, dealId, taker, quantity, filled);
+        dealId = _open(h, offer, start, quantity, taker, price, bond);
+        // slither-disable-next-line reentrancy-events -- needs the dealId openForKey returns; escrow immutable, trusted
+        emit OfferFilled(h, dealId, taker, quantity, start + quantity);
     }
 
-    /// @dev Checks of a fill and the status update; returns the digest and the new filled quantity.
-    function _take(Offer calldata offer, bytes calldata signature, uint256 quantity, address taker)
+    /// @dev Checks of a fill of `quantity` units from `start` (reads only: the escrow's keyed deal word is
+    /// the fill's record); returns the digest.
+    function _take(Offer calldata offer, bytes calldata signature, uint256 start, uint256 quantity, address taker)
         private
-        returns (bytes32 h, uint256 filled)
+        view
+        returns (bytes32 h)
     {
         h = _digest(offer);
         uint256 status = _status[h];
@@ -155,17 +191,14 @@ contract OfferBook is IOfferBook, EIP712, ReentrancyGuardTransient {
         if (maker == taker) revert OfferSelfFill(h, maker);
         uint256 current = _accounts[maker].counter;
         if (offer.counter != current) revert OfferStaleCounter(h, offer.counter, current);
-        uint256 remainingQty = offer.quantity - (status & OfferLib.FILLED_MASK);
+        uint256 remainingQty = offer.quantity - start; // start <= quantity: 0, or the end of a checked fill
         if (quantity == 0 || quantity > remainingQty) revert OfferOverfill(h, quantity, remainingQty);
         if (quantity < offer.minFill && quantity != remainingQty) revert OfferBelowMinFill(h, quantity, offer.minFill);
-        if (status & OfferLib.VALIDATED == 0) {
-            if (!_validSignature(maker, h, signature)) revert OfferInvalidSignature(h, maker);
-            status |= OfferLib.VALIDATED;
+        // A signed offer's signature is checked on every fill (nothing records that it was, so a wallet
+        // that revokes its ERC-1271 approval stops later fills); a posted offer needs none.
+        if (status & OfferLib.POSTED == 0 && !_validSignature(maker, h, signature)) {
+            revert OfferInvalidSignature(h, maker);
         }
-        // filled + quantity <= offer.quantity < 2^64: no carry into the flag bits
-        status += quantity;
-        _status[h] = status;
-        filled = status & OfferLib.FILLED_MASK;
     }
 
     /// @dev Collect both legs of a fill: the taker's (msg.value or allowance) and the maker's (ETH deposit
@@ -202,30 +235,75 @@ contract OfferBook is IOfferBook, EIP712, ReentrancyGuardTransient {
         }
     }
 
-    /// @dev Build the deal of a fill and open it in the escrow with price and bond (both checked to fit
-    /// 128 bits in {_fund}).
-    function _open(Offer calldata offer, address taker, uint256 price, uint256 bond) private returns (uint256) {
-        bool sell = offer.side == Side.Sell;
-        // slither-disable-next-line uninitialized-local -- memory structs start zeroed; every field is set below
-        Deal memory deal;
-        (deal.buyer, deal.seller) = sell ? (taker, offer.maker) : (offer.maker, taker);
-        deal.arbiter = offer.arbiter;
-        deal.asset = offer.asset;
-        deal.amount = uint128(price);
-        deal.bond = uint128(bond);
-        deal.termsHash = offer.termsHash;
-        uint256 promisedBy = block.timestamp + offer.deliverySeconds;
-        deal.promisedBy = uint40(promisedBy);
-        deal.deliverBy = uint40(promisedBy + offer.graceSeconds);
-        deal.reviewWindow = offer.reviewWindow;
-        deal.rulingWindow = offer.rulingWindow;
-        deal.penaltyBpsPerHour = offer.penaltyBpsPerHour;
-        deal.penaltyCapBps = offer.penaltyCapBps;
-        deal.arbiterFeeBps = offer.arbiterFeeBps;
-        deal.defaultSellerBps = offer.defaultSellerBps;
+    /// @dev Open the deal of a fill of `quantity` units from `start` in the escrow under the key (digest,
+    /// start), with price and bond (both checked to fit 128 bits in {_fund}). The `Deal` (see {IOfferBook}
+    /// for its fields) is written straight into the call's arguments: building a memory struct and letting
+    /// the ABI encoder copy it again cost ~700 gas a fill. Offer words are copied as they are: the signature
+    /// (or post) covers them raw, and the escrow refuses dirty bits in every field it reads.
+    function _open(
+        bytes32 h,
+        Offer calldata offer,
+        uint256 start,
+        uint256 quantity,
+        address taker,
+        uint256 price,
+        uint256 bond
+    ) private returns (uint256 dealId) {
         uint256 ethValue = offer.asset == address(0) ? price + bond : 0;
-        // slither-disable-next-line arbitrary-send-eth -- the receiver is the immutable escrow set at deployment
-        return IAgentEscrow(escrow).openFor{value: ethValue}(deal, true);
+        uint256 p = _dealArgs(h, offer, start, quantity, taker);
+        address target = escrow;
+        // slither-disable-next-line assembly -- the escrow call's arguments written in place (see above)
+        assembly ("memory-safe") {
+            mstore(add(p, 0xa4), price)
+            mstore(add(p, 0xc4), bond)
+            mstore(add(p, 0x204), 1) // bondPosted: both legs were collected by {_fund}
+            if iszero(call(gas(), target, ethValue, p, 0x224, 0x00, 0x20)) {
+                returndatacopy(p, 0, returndatasize())
+                revert(p, returndatasize())
+            }
+            if lt(returndatasize(), 0x20) { revert(0, 0) }
+            dealId := mload(0x00)
+        }
+    }
+
+    /// @dev The openForKey arguments of a fill that do not depend on the amounts, written at the free memory
+    /// pointer (returned; the pointer is not bumped: the call follows at once).
+    function _dealArgs(bytes32 h, Offer calldata offer, uint256 start, uint256 quantity, address taker)
+        private
+        view
+        returns (uint256 p)
+    {
+        bytes4 selector = IAgentEscrow.openForKey.selector;
+        bytes32 key = OfferLib.fillKey(h, start);
+        bytes32 terms = OfferLib.fillTermsHash(offer.termsHash, start, quantity);
+        // slither-disable-next-line assembly -- fixed-layout argument block (see {_open})
+        assembly ("memory-safe") {
+            p := mload(0x40)
+            mstore(p, selector)
+            mstore(add(p, 0x04), key)
+            mstore(add(p, 0xe4), terms)
+        }
+        {
+            address maker = offer.maker;
+            (address buyer, address seller) = offer.side == Side.Sell ? (taker, maker) : (maker, taker);
+            address asset = offer.asset;
+            // slither-disable-next-line assembly -- fixed-layout argument block (see {_open})
+            assembly ("memory-safe") {
+                mstore(add(p, 0x24), buyer)
+                mstore(add(p, 0x44), seller)
+                mstore(add(p, 0x84), asset)
+            }
+        }
+        uint256 promisedBy = block.timestamp + offer.deliverySeconds;
+        uint256 deliverBy = promisedBy + offer.graceSeconds; // < 2^40 for the next 30,000 years
+        // slither-disable-next-line assembly -- fixed-layout argument block (see {_open})
+        assembly ("memory-safe") {
+            mstore(add(p, 0x64), calldataload(add(offer, 0x1e0))) // arbiter (offer word 15)
+            mstore(add(p, 0x104), promisedBy)
+            mstore(add(p, 0x124), deliverBy)
+            calldatacopy(add(p, 0x144), add(offer, 0x160), 0x80) // reviewWindow .. penaltyCapBps (words 11-14)
+            calldatacopy(add(p, 0x1c4), add(offer, 0x200), 0x40) // arbiterFeeBps, defaultSellerBps (16, 17)
+        }
     }
 
     /// @dev Low-s 65-byte ECDSA signature by `maker`, else ERC-1271 approval by the `maker` contract.
@@ -263,13 +341,13 @@ contract OfferBook is IOfferBook, EIP712, ReentrancyGuardTransient {
         if (msg.sender != maker) revert OfferNotMaker(h, maker, msg.sender);
         uint256 status = _status[h];
         if (status & OfferLib.CANCELLED != 0) revert OfferIsCancelled(h);
-        if (status & OfferLib.VALIDATED != 0) revert OfferAlreadyPosted(h);
+        if (status & OfferLib.POSTED != 0) revert OfferAlreadyPosted(h);
         // slither-disable-next-line timestamp -- expiry check by design; block-time skew is only seconds
         if (block.timestamp > offer.expiry) revert OfferExpired(h, offer.expiry, block.timestamp);
         uint256 current = _accounts[maker].counter;
         if (offer.counter != current) revert OfferStaleCounter(h, offer.counter, current);
         _checkTerms(h, offer);
-        _status[h] = status | OfferLib.VALIDATED;
+        _status[h] = status | OfferLib.POSTED;
         emit OfferPosted(h, maker, offer.resourceId, offer);
     }
 
@@ -360,19 +438,25 @@ contract OfferBook is IOfferBook, EIP712, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IOfferBook
-    function offerStatus(bytes32 offerHash) external view returns (uint256 filled, bool validated, bool cancelled) {
+    function offerStatus(bytes32 offerHash) external view returns (bool posted, bool cancelled) {
         uint256 status = _status[offerHash];
-        return (status & OfferLib.FILLED_MASK, status & OfferLib.VALIDATED != 0, status & OfferLib.CANCELLED != 0);
+        return (status & OfferLib.POSTED != 0, status & OfferLib.CANCELLED != 0);
     }
 
     /// @inheritdoc IOfferBook
-    function remaining(Offer calldata offer) external view returns (uint256) {
-        uint256 status = _status[_digest(offer)];
+    function fillDealId(bytes32 offerHash, uint256 start) public view returns (uint256) {
+        return DealLib.keyedId(address(this), OfferLib.fillKey(offerHash, start));
+    }
+
+    /// @inheritdoc IOfferBook
+    function remainingFrom(Offer calldata offer, uint256 start) external view returns (uint256) {
+        bytes32 h = _digest(offer);
         // slither-disable-next-line timestamp -- expiry check by design; block-time skew is only seconds
-        if (block.timestamp > offer.expiry) return 0;
-        if (status & OfferLib.CANCELLED != 0 || offer.counter != _accounts[offer.maker].counter) return 0;
-        uint256 filled = status & OfferLib.FILLED_MASK;
-        return offer.quantity > filled ? offer.quantity - filled : 0;
+        if (block.timestamp > offer.expiry || start >= offer.quantity) return 0;
+        if (_status[h] & OfferLib.CANCELLED != 0 || offer.counter != _accounts[offer.maker].counter) return 0;
+        (DealState state,,,) = IAgentEscrow(escrow).dealStatus(fillDealId(h, start));
+        // slither-disable-next-line incorrect-equality -- exact test of the deal state enum (None: start free)
+        return state == DealState.None ? offer.quantity - start : 0;
     }
 
     /// @inheritdoc IOfferBook

@@ -778,6 +778,7 @@ def test_owner_has_no_power_over_funds():
     assert mutating == {
         "create",
         "openFor",
+        "openForKey",
         "postBond",
         "submit",
         "accept",
@@ -792,6 +793,8 @@ def test_owner_has_no_power_over_funds():
         "finalizeMany",
         "withdraw",
         "withdrawTo",
+        "withdrawPart",  # a creditor's own partial withdrawal (tokens)
+        "pushMeasured",  # callable only by the escrow itself (CreditsOnlySelf)
         "collectFees",
         "collectFeesTo",
         "reject",

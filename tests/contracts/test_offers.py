@@ -20,10 +20,10 @@ from helpers import GAS, assert_escrow_solvent, deploy, mint
 from agentmarket import errors
 from agentmarket.chain import Chain
 from agentmarket.clients.escrow import EscrowClient
-from agentmarket.clients.offers import Offer, OffersClient, Side, SignedOffer, resource_id
+from agentmarket.clients.offers import FillLink, Offer, OffersClient, Side, SignedOffer, resource_id
 from agentmarket.deploy import Suite
 from agentmarket.eip712 import SECP256K1_N, Domain, sign_digest
-from agentmarket.types import ETH, DealState
+from agentmarket.types import ETH, ZERO_ADDRESS, DealState
 
 E = errors.revert_class
 UNIT = 10**15
@@ -63,6 +63,17 @@ class Env:
         book = book or self.book
         return self.chain.transactor.transact(
             account, book.functions.fill(offer.as_tuple(), signature, quantity), value=value, gas=GAS
+        )
+
+    def raw_fill_after(
+        self, account: Any, offer: Offer, signature: bytes, quantity: int, link: Any, value: int = 0
+    ) -> Any:
+        """``fillAfter`` with no client checks, from the end of the fill ``link`` (a FillLink)."""
+        return self.chain.transactor.transact(
+            account,
+            self.book.functions.fillAfter(offer.as_tuple(), signature, quantity, link.as_tuple()),
+            value=value,
+            gas=GAS,
         )
 
     def eth(self, who: str) -> int:
@@ -112,19 +123,37 @@ def test_sell_offer_eth_partial_fills_to_exhaustion(env: Env) -> None:
     block = env.chain.w3.eth.get_block(env.chain.w3.eth.get_transaction_receipt(f1.tx_hash)["blockNumber"])
     assert d.terms.promised_by == block["timestamp"] + HOUR
     assert d.terms.deliver_by == d.terms.promised_by + 2 * HOUR
-    assert d.terms.terms_hash == b"\x07" * 32 and d.terms.review_window == 600
+    # the deal's termsHash commits to the offer's spec and the units it bought: [0, 3)
+    assert d.terms.terms_hash == signed.offer.fill_terms_hash(0, 3) and d.terms.review_window == 600
+    assert d.id == env.maker.fill_deal_id(signed, 0)
     assert d.opened_by == env.book.address
     assert env.maker.remaining(signed) == 7
     f2 = env.buyer2.fill(signed)  # the rest
     assert (f2.quantity, f2.filled, f2.deal.buyer) == (7, 10, env.buyer2.account.address)
+    assert f2.deal.terms.terms_hash == signed.offer.fill_terms_hash(3, 7)  # the chain's second link
     assert env.eth(env.escrow.address) - before == 10 * UNIT
     assert env.maker.remaining(signed) == 0
     assert env.maker.status(signed).filled == 10
     with pytest.raises(errors.InvalidInput):
         env.buyer.fill(signed, 1)
+    tip = env.maker.last_fill(signed)
+    assert tip is not None and (tip.start, tip.quantity) == (3, 7)
     with pytest.raises(E("OfferOverfill")) as info:
-        env.raw_fill(env.buyer.account, signed.offer, signed.signature, 1, value=UNIT)
+        env.raw_fill_after(env.buyer.account, signed.offer, signed.signature, 1, tip, value=UNIT)
     assert info.value.remaining == 0
+    # each start opens one fill, ever: a second head fill, or a second fill after the head, is refused
+    with pytest.raises(E("EscrowDealExists")):
+        env.raw_fill(env.buyer.account, signed.offer, signed.signature, 2, value=2 * UNIT)
+    head = EscrowClient.from_suite(env.suite).deal(d.id)
+    with pytest.raises(E("EscrowDealExists")):
+        env.raw_fill_after(
+            env.buyer.account, signed.offer, signed.signature, 2, FillLink(0, 3, head), value=2 * UNIT
+        )
+    # a link that does not prove a fill (wrong quantity: the deal's termsHash does not commit to it)
+    with pytest.raises(E("OfferBadLink")):
+        env.raw_fill_after(
+            env.buyer.account, signed.offer, signed.signature, 2, FillLink(0, 2, head), value=2 * UNIT
+        )
 
 
 def test_sell_offer_eth_with_bond_from_deposit_then_settles(env: Env) -> None:
@@ -185,7 +214,7 @@ def test_buy_request_erc20_posted_on_chain_filled_without_signature(env: Env) ->
     )
     posted = requester.post(request)
     assert posted.offer == request and posted.offer_hash == requester.hash(request)
-    assert requester.status(request).validated
+    assert requester.status(request).posted
     with pytest.raises(errors.InvalidState):
         requester.post(request)
     with pytest.raises(E("OfferAlreadyPosted")):
@@ -348,8 +377,16 @@ def test_erc1271_wallet_that_approves_and_one_that_refuses(env: Env) -> None:
             env.buyer.verify_signature(signed)
             fill = env.buyer.fill(signed, 1)
             assert fill.deal.seller == wallet.address
-            # validation is sticky: later partial fills need no signature
-            assert env.raw_fill(env.buyer.account, offer, b"", 1, value=UNIT)["status"] == 1
+            # every fill checks the signature (nothing records that an earlier one did): a later fill
+            # without it is refused, with it goes through
+            link = env.buyer.last_fill(signed)
+            assert link is not None
+            with pytest.raises(E("OfferInvalidSignature")):
+                env.raw_fill_after(env.buyer.account, offer, b"", 1, link, value=UNIT)
+            assert (
+                env.raw_fill_after(env.buyer.account, offer, signed.signature, 1, link, value=UNIT)["status"]
+                == 1
+            )
         else:
             with pytest.raises(errors.SignatureError):
                 env.buyer.fill(signed, 1)
@@ -409,9 +446,11 @@ def test_fill_many_skips_and_reports_failing_items_and_refunds_their_eth(env: En
     balance = env.eth(env.buyer.account.address)
     result = env.buyer.fill_many([(good1, 2), (expired, 1), (good2, 3), (garbage, 1)])
     assert [f.offer_hash for f in result.fills] == [good1.hash, good2.hash]
+    # item 3 is a head fill of good2 with a bad signature: refused for the signature (with a valid one
+    # it would hit the head that item 2 opened in the same batch: EscrowDealExists)
     assert [(i, type(r).__name__) for i, _, r in result.skipped] == [
         (1, "OfferExpired"),
-        (3, "OfferOverfill"),
+        (3, "OfferInvalidSignature"),
     ]
     assert result.skipped[0][1] == expired.hash
     assert {f.deal.amount for f in result.fills} == {2 * UNIT, 9 * UNIT}
@@ -424,7 +463,10 @@ def test_fill_many_skips_and_reports_failing_items_and_refunds_their_eth(env: En
 
 def test_fill_item_is_internal(env: Env) -> None:
     signed = env.maker.offer("sell", GPU, UNIT, 3)
-    fn = env.book.functions.fillItem(signed.offer.as_tuple(), signed.signature, 1, env.buyer.account.address)
+    no_link = (0, 0, (ZERO_ADDRESS,) * 4 + (0, 0, b"\x00" * 32) + (0,) * 8)
+    fn = env.book.functions.fillItem(
+        signed.offer.as_tuple(), signed.signature, 1, no_link, env.buyer.account.address
+    )
     with pytest.raises(E("OfferOnlySelf")):
         env.chain.transactor.transact(env.buyer2.account, fn, value=UNIT, gas=GAS)
 

@@ -90,11 +90,13 @@ def test_offers_machine_same_offer_signed_twice_then_one_copy_cancelled(
         m.make_offer(**same)
         assert m.offers[0].hash == m.offers[1].hash
         m.books_agree()
-        m.fill(i=1, taker="t1", qty="one", wrong_value=False)  # filling one copy fills the digest
+        m.fill(
+            i=1, taker="t1", qty="one", wrong_value=False, stale=False
+        )  # filling one copy fills the digest
         m.books_agree()
         m.cancel(i=1, by_maker=True)
         m.books_agree()
-        m.fill(i=0, taker="t2", qty="one", wrong_value=False)  # the other copy is cancelled too
+        m.fill(i=0, taker="t2", qty="one", wrong_value=False, stale=False)  # the other copy is cancelled too
         m.books_agree()
         assert m.offers[0].cancelled and m.offers[0].filled == 1
     finally:

@@ -9,16 +9,21 @@ another chain id, a high-s twin, all zeros. Rules fill (alone and in fillMany wi
 post, cancel, bump the counter, deposit and withdraw, and jump time. Failures are predicted from the
 model (typed error and arguments), simulated, then mined to show they change nothing.
 
-After every step: filled <= quantity and each offer's status and ``remaining`` equal the model (a
-cancelled, expired or stale-counter offer has nothing remaining and cannot be filled), counters and
-deposits equal the model, the OfferBook's ETH balance equals the sum of deposits, the escrow stays
-solvent per asset, each opened deal's stored terms equal the ones the model derives from the offer and
-fill time, and every actor's balance (ETH including gas) equals the model.
+Fills form one chain per offer digest (signed fill v2): the head fill starts at unit 0, every later one
+(``fillAfter``) at the end of the previous, proven by that fill's deal; takers also race with a stale start
+(a head fill, or a link that is no longer the end) and must get ``EscrowDealExists``.
+
+After every step: filled <= quantity and each offer's status and ``remainingFrom`` (at the chain's end)
+equal the model (a cancelled, expired or stale-counter offer has nothing remaining and cannot be filled),
+counters and deposits equal the model, the OfferBook's ETH balance equals the sum of deposits, the escrow
+stays solvent per asset, fills never touch the escrow's sequential counter, each opened deal sits under
+the id keyed by (digest, start) with the terms the model derives from the offer, the units and the fill
+time, and every actor's balance (ETH including gas) equals the model.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
@@ -29,7 +34,8 @@ from hypothesis.stateful import invariant, precondition, rule
 from machine import FOT_BPS, ChainMachine, run_machine
 
 from agentmarket.chain import Chain
-from agentmarket.clients.offers import Offer, OffersClient, Side
+from agentmarket.clients.escrow import EscrowClient
+from agentmarket.clients.offers import Offer, OffersClient, Side, fill_deal_id
 from agentmarket.deploy import Suite
 from agentmarket.eip712 import Domain
 from agentmarket.errors import decode_revert
@@ -50,11 +56,12 @@ SIG_KINDS = ["valid"] * 7 + ["stranger", "other_contract", "other_chain", "high_
 
 @dataclass
 class Status:
-    """What the OfferBook stores per offer digest."""
+    """Per offer digest: the book's flags, and the fill chain (in the escrow's keyed deals)."""
 
-    filled: int = 0
-    validated: bool = False
+    filled: int = 0  # the chain's end: where the next fill starts
+    posted: bool = False
     cancelled: bool = False
+    links: list[tuple[int, int, DealTerms]] = field(default_factory=list)  # (start, quantity, terms) per fill
 
 
 @dataclass
@@ -77,12 +84,12 @@ class MOffer:
         self.status.filled = value
 
     @property
-    def validated(self) -> bool:
-        return self.status.validated
+    def posted(self) -> bool:
+        return self.status.posted
 
-    @validated.setter
-    def validated(self, value: bool) -> None:
-        self.status.validated = value
+    @posted.setter
+    def posted(self, value: bool) -> None:
+        self.status.posted = value
 
     @property
     def cancelled(self) -> bool:
@@ -174,6 +181,7 @@ class Env:
             (book, encode_call("depositOf(address)", ["address"], [h])) for h in self.people
         ]
         self.static_calls += [(self.escrow.address, encode_call("nextDealId()", [], []))]
+        self.escrow_client = EscrowClient.from_suite(suite)
 
     def must(self, account: LocalAccount, to: str, data: Any, value: int = 0) -> None:
         assert self.fast.send(account, to, data, value).ok
@@ -191,9 +199,8 @@ class OffersMachine(ChainMachine):
         self.deposits = {h: 0 for h in e.people}
         self.approving = True
         raw, self.balances = self._read([(e.escrow.address, encode_call("nextDealId()", [], []))])
-        self.next_deal = as_uint(raw[0])
-        self.first_deal = self.next_deal
-        self.deals: dict[int, DealTerms | None] = {}  # expected stored terms (None: fee-on-transfer split)
+        self.next_deal = as_uint(raw[0])  # fills never move it (their deals are keyed)
+        self.deals: dict[int, DealTerms] = {}  # keyed deal id -> stored terms (model-derived, or read back)
         self.ring_locked = dict.fromkeys(e.assets, 0)  # in deals between the ring's own addresses
         self.ring_start = self.ring_value()
         self.gas_base: dict[str, int] = {}
@@ -331,7 +338,12 @@ class OffersMachine(ChainMachine):
     def pick(self, i: int) -> MOffer:
         return self.offers[i % len(self.offers)]
 
-    def fill_error(self, m: MOffer, taker: str, q: int, value: int) -> tuple[str, dict[str, Any]] | None:
+    def fill_error(
+        self, m: MOffer, taker: str, q: int, value: int, start: int | None = None
+    ) -> tuple[str, dict[str, Any]] | None:
+        """The revert a fill of ``q`` units from ``start`` (default: the chain's end) must hit, in the
+        contract's order of checks; None when it goes through."""
+        start = m.filled if start is None else start
         o, h = m.offer, m.hash
         if m.cancelled:
             return ("OfferIsCancelled", {"offerHash": h})
@@ -346,12 +358,16 @@ class OffersMachine(ChainMachine):
                 "OfferStaleCounter",
                 {"offerHash": h, "counter": o.counter, "current": self.counters[o.maker]},
             )
-        remaining = o.quantity - m.filled
+        remaining = o.quantity - start
         if q == 0 or q > remaining:
             return ("OfferOverfill", {"offerHash": h, "quantity": q, "remaining": remaining})
         if q < o.min_fill and q != remaining:
             return ("OfferBelowMinFill", {"offerHash": h, "quantity": q, "minFill": o.min_fill})
-        if not m.validated and not self.sig_valid(m):
+        if start != m.filled:  # a stale start (another fill took it): the escrow refuses the key
+            stale_error = ("EscrowDealExists", {"dealId": fill_deal_id(self.e.book.address, h, start)})
+        else:
+            stale_error = None
+        if not m.posted and not self.sig_valid(m):
             return ("OfferInvalidSignature", {"offerHash": h, "maker": o.maker})
         price, bond = o.unit_price * q, o.bond_per_unit * q
         if o.asset == ETH:
@@ -366,15 +382,16 @@ class OffersMachine(ChainMachine):
                 )
         elif value != 0:
             return ("OfferWrongValue", {"expected": 0, "sent": value})
-        return None
+        return stale_error
 
-    def apply_fill(self, m: MOffer, taker: str, q: int) -> None:
-        """Move the legs and record the deal the escrow must have opened (at the current time)."""
+    def apply_fill(self, m: MOffer, taker: str, q: int, receipt: Any) -> None:
+        """Move the legs and record the deal the escrow must have opened (at the current time) under the
+        id keyed by (digest, start)."""
         e, o = self.e, m.offer
         price, bond = o.unit_price * q, o.bond_per_unit * q
         buyer, seller = (taker, o.maker) if o.side == Side.SELL else (o.maker, taker)
+        start = m.filled
         m.filled += q
-        m.validated = True
         esc = e.escrow.address
         exact = True
         internal = buyer in e.ring and seller in e.ring  # a Sybil self-fill: both legs are the ring's
@@ -403,7 +420,7 @@ class OffersMachine(ChainMachine):
             asset=o.asset,
             arbiter=o.arbiter,
             bond=bond,
-            terms_hash=o.terms_hash,
+            terms_hash=o.fill_terms_hash(start, q),
             promised_by=promised,
             review_window=o.review_window,
             ruling_window=o.ruling_window,
@@ -412,8 +429,46 @@ class OffersMachine(ChainMachine):
             arbiter_fee_bps=o.arbiter_fee_bps,
             default_seller_bps=o.default_seller_bps,
         )
-        self.deals[self.next_deal] = terms if exact else None
-        self.next_deal += 1
+        deal_id = fill_deal_id(e.book.address, m.hash, start)
+        opened = self.opened(receipt)
+        assert deal_id in opened, f"no deal under the keyed id of {m.hash.hex()} from {start}"
+        if exact:
+            assert opened[deal_id] == terms, f"deal {deal_id}: event {opened[deal_id]} != model {terms}"
+        else:
+            # fee-on-transfer: the escrow split what arrived pro rata; the rest of the terms are the model's
+            assert replace(opened[deal_id], amount=price, bond=bond) == terms
+            terms = opened[deal_id]
+        self.deals[deal_id] = terms
+        m.status.links.append((start, q, terms))
+
+    def opened(self, receipt: Any) -> dict[int, DealTerms]:
+        """Deal id -> terms of every ``DealCreated`` in ``receipt``."""
+        e = self.e
+        out: dict[int, DealTerms] = {}
+        for lg in receipt["logs"]:
+            if lg["address"] != e.escrow.address:
+                continue
+            decoded = e.escrow_client._decode(lg)
+            if decoded is not None and decoded[0] == "DealCreated":
+                deal = e.escrow_client._created(decoded[1], "")
+                out[deal.id] = deal.terms
+        return out
+
+    def fill_call(self, m: MOffer, q: int, start: int) -> Any:
+        """``fill`` (head) or ``fillAfter`` from ``start``, linking the model's fill that ended there."""
+        book = self.e.book
+        if start == 0:
+            return book.encode_abi("fill", args=[m.offer.as_tuple(), m.sig, q])
+        return book.encode_abi("fillAfter", args=[m.offer.as_tuple(), m.sig, q, self.link(m, start)])
+
+    def link(self, m: MOffer, start: int) -> tuple[Any, ...]:
+        """The FillLink of the model's fill of ``m`` that ends at ``start`` (0: none, a head-fill item)."""
+        if start == 0:
+            return (0, 0, (ZERO_ADDRESS,) * 4 + (0, 0, b"\x00" * 32) + (0,) * 8)
+        for s0, q0, terms in m.status.links:
+            if s0 + q0 == start:
+                return (s0, q0, terms.as_tuple())
+        raise AssertionError(f"no fill of {m.hash.hex()} ends at {start}")
 
     QTY = st.sampled_from(["one", "min", "all", "over", "zero", "below_min"])
 
@@ -440,21 +495,32 @@ class OffersMachine(ChainMachine):
         taker=st.sampled_from(["t1", "t2", "stranger", "m1", "sybil"]),
         qty=QTY,
         wrong_value=st.sampled_from([False] * 9 + [True]),
+        stale=st.sampled_from([False] * 5 + [True]),
     )
-    def fill(self, i: int, taker: str, qty: str, wrong_value: bool) -> None:
-        self.fill_as(self.pick(i), self.name(taker), qty, wrong_value)
+    def fill(self, i: int, taker: str, qty: str, wrong_value: bool, stale: bool) -> None:
+        """A fill from the chain's end, or (``stale``) from a start an earlier fill already took: the
+        taker that lost a race (head fill, or a link that is no longer the end)."""
+        m = self.pick(i)
+        start = m.filled
+        if stale and m.status.links:
+            start = m.status.links[i % len(m.status.links)][0]
+        self.fill_as(m, self.name(taker), qty, wrong_value, start)
 
-    def fill_as(self, m: MOffer, t: str, qty: str, wrong_value: bool = False) -> None:
-        """``t`` fills ``m``: a predicted revert, or the fill applied to the model."""
+    def fill_as(
+        self, m: MOffer, t: str, qty: str, wrong_value: bool = False, start: int | None = None
+    ) -> None:
+        """``t`` fills ``m`` from ``start`` (default: the chain's end): a predicted revert, or the fill
+        applied to the model."""
+        start = m.filled if start is None else start
         q = self.quantity(m, qty)
         value = self.taker_value(m, q) + (1 if wrong_value else 0)
-        data = self.e.book.encode_abi("fill", args=[m.offer.as_tuple(), m.sig, q])
-        expect = self.fill_error(m, t, q, value)
+        data = self.fill_call(m, q, start)
+        expect = self.fill_error(m, t, q, value, start)
         if expect:
             self.act(t, data, value, expect)
             return
-        self.act(t, data, value)
-        self.apply_fill(m, t, q)
+        receipt = self.act(t, data, value)
+        self.apply_fill(m, t, q, receipt)
 
     @precondition(lambda self: self.offers)
     @rule(
@@ -469,9 +535,20 @@ class OffersMachine(ChainMachine):
         chosen = [(self.pick(i), self.quantity(self.pick(i), c)) for i, c in items]
         legs = [self.taker_value(m, q) for m, q in chosen]
         budget = sum(legs) + extra - (legs[0] if short and legs[0] else 0)
-        data = self.e.book.encode_abi("fillMany", args=[[(m.offer.as_tuple(), m.sig, q) for m, q in chosen]])
+        # every item links the chain's end as it is before the batch (what a client builds): a second item
+        # of one offer in the same batch starts where the first did, and loses to it (EscrowDealExists)
+        starts = [m.filled for m, _ in chosen]
+        data = self.e.book.encode_abi(
+            "fillMany",
+            args=[
+                [
+                    (m.offer.as_tuple(), m.sig, q, self.link(m, s0))
+                    for (m, q), s0 in zip(chosen, starts, strict=True)
+                ]
+            ],
+        )
         # predict item by item (state changes as items fill)
-        saved = [(m, m.filled, m.validated, dict(self.deposits)) for m, _ in chosen]
+        saved = [(m, m.filled, dict(self.deposits)) for m, _ in chosen]
         expected: list[tuple[int, str | None]] = []
         remaining_budget = budget
         plan = []
@@ -479,22 +556,21 @@ class OffersMachine(ChainMachine):
             if legs[k] > remaining_budget:
                 expected.append((k, "OfferWrongValue"))
                 continue
-            why = self.fill_error(m, t, q, legs[k])
+            why = self.fill_error(m, t, q, legs[k], starts[k])
             if why is None:
                 # the escrow may still refuse the deal; model its checks on the offer terms used here
                 expected.append((k, None))
                 remaining_budget -= legs[k]
                 plan.append((m, q))
                 m.filled += q
-                m.validated = True
                 o = m.offer
                 if o.asset == ETH:
                     self.deposits[o.maker] -= o.bond_per_unit * q if o.side == Side.SELL else o.unit_price * q
             else:
                 expected.append((k, why[0]))
-        for m, filled, validated, _deposits in saved:
-            m.filled, m.validated = filled, validated
-        self.deposits = saved[0][3] if saved else self.deposits
+        for m, filled, _deposits in saved:
+            m.filled = filled
+        self.deposits = saved[0][2] if saved else self.deposits
         receipt = self.act(t, data, budget)
         seen: list[tuple[int, str | None]] = []
         for lg in receipt["logs"]:
@@ -515,7 +591,7 @@ class OffersMachine(ChainMachine):
                 seen.append((idx, None))
         assert sorted(seen, key=lambda x: x[0]) == expected, f"fillMany {seen} != model {expected}"
         for m, q in plan:
-            self.apply_fill(m, t, q)
+            self.apply_fill(m, t, q, receipt)
         refund = budget - sum(self.taker_value(m, q) for m, q in plan)
         self.balances[(t, ETH)] += refund
 
@@ -531,7 +607,7 @@ class OffersMachine(ChainMachine):
             expect = ("OfferNotMaker", {"offerHash": m.hash, "maker": o.maker, "caller": sender})
         elif m.cancelled:
             expect = ("OfferIsCancelled", {"offerHash": m.hash})
-        elif m.validated:
+        elif m.posted:
             expect = ("OfferAlreadyPosted", {"offerHash": m.hash})
         elif self.now() > o.expiry:
             expect = ("OfferExpired", {"offerHash": m.hash, "expiry": o.expiry, "now": self.now()})
@@ -544,7 +620,7 @@ class OffersMachine(ChainMachine):
             self.act(sender, data, 0, expect)
             return
         self.act(sender, data)
-        m.validated = True
+        m.posted = True
 
     @precondition(lambda self: self.offers)
     @rule(i=st.integers(0, 10**6), by_maker=st.sampled_from([True] * 4 + [False]))
@@ -681,10 +757,10 @@ class OffersMachine(ChainMachine):
         calls = list(e.static_calls)
         calls += [(book, encode_call("offerStatus(bytes32)", ["bytes32"], [m.hash])) for m in self.offers]
         calls += [
-            (book, bytes.fromhex(e.book.encode_abi("remaining", args=[m.offer.as_tuple()])[2:]))
+            (book, bytes.fromhex(e.book.encode_abi("remainingFrom", args=[m.offer.as_tuple(), m.filled])[2:]))
             for m in self.offers
         ]
-        deal_ids = sorted(i for i, t in self.deals.items() if t is not None)
+        deal_ids = sorted(self.deals)
         calls += [
             (
                 e.escrow.address,
@@ -704,13 +780,14 @@ class OffersMachine(ChainMachine):
         for h in e.people:
             assert as_uint(raw[k]) == self.deposits[h], f"deposit of {h}"
             k += 1
-        assert as_uint(raw[k]) == self.next_deal, "a fill opened a deal the model did not expect (or none)"
+        assert as_uint(raw[k]) == self.next_deal, "a fill moved the escrow's sequential deal counter"
         k += 1
         assert balances[(book, ETH)] == sum(self.deposits.values()), "OfferBook ETH != sum of deposits"
         for m in self.offers:
-            filled, validated, cancelled = (as_uint(raw[k], j) for j in range(3))
-            assert (filled, bool(validated), bool(cancelled)) == (m.filled, m.validated, m.cancelled), m
-            assert filled <= m.offer.quantity  # §6.3
+            posted, cancelled = (as_uint(raw[k], j) for j in range(2))
+            assert (bool(posted), bool(cancelled)) == (m.posted, m.cancelled), m
+            assert m.filled <= m.offer.quantity  # §6.3 (the chain: each link's start is the previous end)
+            assert sum(q for _, q, _ in m.status.links) == m.filled
             k += 1
         for m in self.offers:
             live = (

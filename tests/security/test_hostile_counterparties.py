@@ -25,7 +25,7 @@ from eth_utils import keccak
 from fastchain import FastChain, as_uint, encode_call
 
 from agentmarket.chain import Chain
-from agentmarket.clients.offers import Offer, OffersClient, Side
+from agentmarket.clients.offers import NO_LINK, Offer, OffersClient, Side, fill_deal_id
 from agentmarket.deploy import Suite
 from agentmarket.errors import decode_revert
 from agentmarket.types import ETH, ZERO_ADDRESS, DealState, DealTerms, protocol_fee
@@ -543,9 +543,11 @@ def test_dutch_and_offer_fills_in_a_fee_on_transfer_token_open_pro_rata_deals(ki
             k.fot.address,
             encode_call("approve(address,uint256)", ["address", "uint256"], [book.address, MAX]),
         )
-    next_id = k.escrow.functions.nextDealId().call()
     k.ok(k.buyer, book.address, book.encode_abi("fill", args=[offer.as_tuple(), sig, 2]))
-    assert k.escrow.functions.nextDealId().call() == next_id + 1
+    # the fill's deal sits under its keyed id (offer digest, start 0), split pro rata like the auction's
+    deal_id = fill_deal_id(book.address, offer.digest(client.domain), 0)
+    state = k.escrow.functions.dealStatus(deal_id).call()[0]
+    assert DealState(state) == DealState.FUNDED
     k.escrow_solvent(k.fot)
 
 
@@ -569,18 +571,23 @@ def test_offer_taker_reentering_on_its_fill_many_refund(kit: Kit, entry: str):
     sig = sign_digest(bytes(k.seller.key), offer.digest(client.domain))
     data = {
         "fill": book.encode_abi("fill", args=[offer.as_tuple(), sig, 1]),
-        "fillMany": book.encode_abi("fillMany", args=[[(offer.as_tuple(), sig, 1)]]),
+        "fillMany": book.encode_abi("fillMany", args=[[(offer.as_tuple(), sig, 1, NO_LINK)]]),
         "withdraw": book.encode_abi("withdraw", args=[0]),
-        "fillItem": book.encode_abi("fillItem", args=[offer.as_tuple(), sig, 1, k.recv.address]),
+        "fillItem": book.encode_abi("fillItem", args=[offer.as_tuple(), sig, 1, NO_LINK, k.recv.address]),
     }[entry]
     k.configure(3, book.address, data)
     k.as_recv(
-        book.address, book.encode_abi("fillMany", args=[[(offer.as_tuple(), sig, 2)]]), value=2 * 10**6 + 555
+        book.address,
+        book.encode_abi("fillMany", args=[[(offer.as_tuple(), sig, 2, NO_LINK)]]),
+        value=2 * 10**6 + 555,
     )
     attempts, ok, result = k.reentry()
     assert attempts == 1 and not ok
     assert decode_revert(result).error_name in (GUARD, "OfferOnlySelf"), decode_revert(result)
-    assert book.functions.offerStatus(offer.digest(client.domain)).call()[0] == 2  # filled once
+    h = offer.digest(client.domain)
+    head, nxt = (fill_deal_id(book.address, h, start) for start in (0, 2))
+    assert k.escrow.functions.dealStatus(head).call()[0] == DealState.FUNDED  # filled once: units [0, 2)
+    assert k.escrow.functions.dealStatus(nxt).call()[0] == DealState.NONE
     assert k.balance(None, k.recv.address) == 555  # the refund, once
     assert k.balance(None, book.address) == 0
     k.escrow_solvent(None)

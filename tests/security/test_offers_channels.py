@@ -14,6 +14,7 @@ from web3.logs import DISCARD
 from agentmarket import errors
 from agentmarket.chain import Chain
 from agentmarket.clients.channels import ChannelClient
+from agentmarket.clients.offers import NO_LINK
 from agentmarket.deploy import Suite
 from agentmarket.vouchers import VoucherStore
 
@@ -100,13 +101,13 @@ def test_fill_many_skips_a_hostile_item_at_under_twice_the_honest_gas(
     items = []
     for i in range(BATCH - 1):
         signed = book.offer("sell", "gpu-hour", 10**15, 1, salt=i)
-        items.append((signed.offer.as_tuple(), signed.signature, 1))
+        items.append((signed.offer.as_tuple(), signed.signature, 1, NO_LINK))
     hostile_asset = token.address if attack == "token_burns_gas" else "0x" + "00" * 20
     hostile = book.sign(
         book.build("sell", "gpu-hour", 10**15, 1, salt=99, maker=wallet.address, asset=hostile_asset),
         key=owner,
     )
-    items.insert(1, (hostile.offer.as_tuple(), hostile.signature, 1))
+    items.insert(1, (hostile.offer.as_tuple(), hostile.signature, 1, NO_LINK))
     value = (BATCH - 1 + (attack != "token_burns_gas")) * 10**15
 
     def arm() -> None:
@@ -194,10 +195,10 @@ def test_open_buy_request_needs_protection_or_an_explicit_opt_in(chain: Chain, s
     stranger = buyer.as_(chain.accounts[6])
     nonce = chain.w3.eth.get_transaction_count(buyer.account.address)
     with pytest.raises(errors.UnsafeTerms):
-        buyer.build("buy", "dataset/x", 10**16, 1)
+        buyer.build("buy", "dataset/x", 10**16, 1, bond_per_unit=0)
     with pytest.raises(errors.UnsafeTerms):
         buyer.offer("buy", "dataset/x", 10**16, 1, bond_per_unit=10**15 - 1)  # bond under 10%
-    risky = buyer.build("buy", "dataset/x", 10**16, 1, allow_unsafe=True)
+    risky = buyer.build("buy", "dataset/x", 10**16, 1, bond_per_unit=0, allow_unsafe=True)
     assert unsafe_terms(risky) is not None
     with pytest.raises(errors.UnsafeTerms):
         buyer.sign(risky)
@@ -205,15 +206,20 @@ def test_open_buy_request_needs_protection_or_an_explicit_opt_in(chain: Chain, s
         buyer.post(risky)
     assert chain.w3.eth.get_transaction_count(buyer.account.address) == nonce  # nothing was sent
     for safe in (
-        {"arbiter": chain.accounts[5].address},
+        {"arbiter": chain.accounts[5].address, "bond_per_unit": 1},
+        {"arbiter": chain.accounts[5].address},  # the client's default bond (10% of the price)
+        {},  # the default bond alone meets the 10% floor
         {"taker": chain.accounts[3].address},
         {"bond_per_unit": 10**15},
     ):
         assert unsafe_terms(buyer.build("buy", "dataset/x", 10**16, 1, **safe)) is None
     assert unsafe_terms(buyer.build("sell", "dataset/x", 10**16, 1)) is None  # the buyer picks the seller
+    # an arbiter alone is not enough: with no seller bond a searcher blocks the sellers' fills for gas only
+    with pytest.raises(errors.UnsafeTerms):
+        buyer.build("buy", "dataset/x", 10**16, 1, arbiter=chain.accounts[5].address, bond_per_unit=0)
     # the explicit opt-in still works, and then the stranger can take the request as before
     buyer.deposit(10**16)
-    signed = buyer.offer("buy", "dataset/x", 10**16, 1, allow_unsafe=True)
+    signed = buyer.offer("buy", "dataset/x", 10**16, 1, bond_per_unit=0, allow_unsafe=True)
     assert stranger.fill(signed).deal.seller == chain.accounts[6].address
 
 

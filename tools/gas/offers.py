@@ -4,10 +4,11 @@ Steady state, like the escrow scenarios: the escrow already holds a deal in the 
 word exists), the parties are existing funded accounts, and salts are a fixed 128-bit value (what the
 client draws at random), so calldata gas is stable.
 
-* ``offers.fill_signed_*``: the first fill of a fresh signed sell offer (its status word is created).
-* ``offers.cancel``: the maker cancels the rest of a live, partially filled offer (its status word exists).
-  Cancelling a never-filled signed offer must create that word (+~17k gas); ``cancel_all`` or letting the
-  offer expire is the cheaper way to drop those.
+* ``offers.fill_signed_*``: the first fill of a fresh signed sell offer (signed fill v2: it opens the
+  offer's head deal in the escrow under its keyed id; the OfferBook writes nothing, docs/fill-gas.md).
+* ``offers.cancel``: the maker cancels the rest of a live, partially filled signed offer. Since signed fill
+  v2 no fill writes the offer's status word, so the cancel creates it (+~17k gas against v1, where the
+  first fill had created it); ``cancel_all`` or letting the offer expire is the cheaper way to drop offers.
 * ``offers.cancel_all``: a maker whose account word exists (it has an ETH deposit or bumped before); the
   very first bump of a maker with neither creates the word (+~17k gas).
 """

@@ -50,3 +50,17 @@ def rate(env: GasEnv) -> int:
 def rate_first(env: GasEnv) -> int:
     rep, buyer, seller = _setup(env)
     return _rate_gas(env, rep, _accepted(env, buyer, seller), 80)
+
+
+@scenario("reputation.rate_keyed")
+def rate_keyed(env: GasEnv) -> int:
+    """``reputation.rate`` of a signed-fill deal: its keyed id (top bit set, the rest a hash) lands in a
+    rated-bits word of its own, so the first rating of the deal creates that word (~+17k gas)."""
+    from agentmarket.clients.offers import OffersClient
+
+    rep, buyer, seller = _setup(env)
+    rep.rate(_accepted(env, buyer, seller), 90, tag="compute")  # the agent's steady state, as rate
+    maker = OffersClient.from_suite(env.suite, seller.account)  # type: ignore[arg-type]
+    fill = maker.as_(buyer.account).fill(maker.offer("sell", "gpu-hour/h100", PRICE, 2), 1)  # type: ignore[arg-type]
+    deal = buyer.accept(seller.submit(fill.deal, b"\x01" * 32))
+    return _rate_gas(env, rep, deal, 80)
