@@ -271,14 +271,22 @@ class CallMarketClient(ContractClient):
     def batch(self, ref: BatchRef) -> CallBatch:
         """Rebuild batch ``ref`` from its events; its status from the contract."""
         batch_id = ref.id if isinstance(ref, CallBatch) else int(ref)
-        logs = self._logs(
-            [
-                ["0x" + bytes(t).hex() for t, n in self._topics.items() if n in _BATCH_EVENTS],
-                "0x" + batch_id.to_bytes(32, "big").hex(),
-            ],
-            from_block=self._origins.get(batch_id),
-        )
-        batch = self._fold(batch_id, logs)
+        topics = [
+            ["0x" + bytes(t).hex() for t, n in self._topics.items() if n in _BATCH_EVENTS],
+            "0x" + batch_id.to_bytes(32, "big").hex(),
+        ]
+        origin = self._origins.get(batch_id)
+        logs = self._logs(topics, from_block=origin)
+        try:
+            batch = self._fold(batch_id, logs)
+        except InvalidInput:
+            if origin is None:
+                raise
+            # the remembered first block is stale: a reorg (or a test's snapshot revert) reopened the batch
+            # at another height; read again from the deployment block
+            del self._origins[batch_id]
+            logs = self._logs(topics, from_block=None)
+            batch = self._fold(batch_id, logs)
         if logs:
             self._origins[batch_id] = min(int(x["blockNumber"]) for x in logs)
         info = self.contract.functions.batchInfo(batch_id).call()

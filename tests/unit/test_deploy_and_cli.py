@@ -14,28 +14,29 @@ from agentmarket.chain import Chain
 from agentmarket.deploy import ContractSpec, deploy_suite, load_manifest
 from agentmarket.errors import ConfigError
 
-SPECS = [ContractSpec("Reverter")]
+# a shipped contract (mocks are a test build, not package artifacts) with constructor arguments
+SPECS = [ContractSpec("MockERC20", args=lambda ctx: ("Test USD", "tUSD", 6))]
 
 
 def test_manifest_written_and_reused(chain: Chain, tmp_path):
     path = tmp_path / "m.json"
     first = deploy_suite(chain, manifest=path, specs=SPECS)
-    assert first.deployed == ["Reverter"]
+    assert first.deployed == ["MockERC20"]
     book = json.loads(path.read_text())
-    entry = book["contracts"]["Reverter"]
-    assert book["chainId"] == chain.chain_id and entry["address"] == first["Reverter"].address
+    entry = book["contracts"]["MockERC20"]
+    assert book["chainId"] == chain.chain_id and entry["address"] == first["MockERC20"].address
     assert {"txHash", "block", "artifactHash", "codeHash"} <= set(entry)
     second = deploy_suite(chain, manifest=path, specs=SPECS)
-    assert second.deployed == [] and second["Reverter"].address == first["Reverter"].address
+    assert second.deployed == [] and second["MockERC20"].address == first["MockERC20"].address
 
 
 def test_manifest_with_changed_code_redeploys(chain: Chain, tmp_path):
     path = tmp_path / "m.json"
     deploy_suite(chain, manifest=path, specs=SPECS)
     book = json.loads(path.read_text())
-    book["contracts"]["Reverter"]["artifactHash"] = "0" * 64
+    book["contracts"]["MockERC20"]["artifactHash"] = "0" * 64
     path.write_text(json.dumps(book))
-    assert deploy_suite(chain, manifest=path, specs=SPECS).deployed == ["Reverter"]
+    assert deploy_suite(chain, manifest=path, specs=SPECS).deployed == ["MockERC20"]
 
 
 def test_manifest_for_another_chain_is_refused(chain: Chain, tmp_path):
