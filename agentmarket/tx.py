@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar, overload
 
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
@@ -493,6 +493,66 @@ class Transactor:
 
     # -- sending -------------------------------------------------------------------------------------------
 
+    @overload
+    def transact(
+        self,
+        account: LocalAccount,
+        call: ContractFunction | None = None,
+        *,
+        to: str | None = None,
+        value: int = 0,
+        gas: int | None = None,
+        data: bytes | str = b"",
+        wait: Literal[True] = ...,
+        timeout: float = 120.0,
+        gas_key: str | None = None,
+        key: str | None = None,
+        replace_after: float | None = None,
+        simulate: bool = False,
+        gas_count: int = 1,
+        raise_on_revert: bool = True,
+    ) -> TxReceipt: ...
+
+    @overload
+    def transact(
+        self,
+        account: LocalAccount,
+        call: ContractFunction | None = None,
+        *,
+        to: str | None = None,
+        value: int = 0,
+        gas: int | None = None,
+        data: bytes | str = b"",
+        wait: Literal[False],
+        timeout: float = 120.0,
+        gas_key: str | None = None,
+        key: str | None = None,
+        replace_after: float | None = None,
+        simulate: bool = False,
+        gas_count: int = 1,
+        raise_on_revert: bool = True,
+    ) -> Sent: ...
+
+    @overload
+    def transact(
+        self,
+        account: LocalAccount,
+        call: ContractFunction | None = None,
+        *,
+        to: str | None = None,
+        value: int = 0,
+        gas: int | None = None,
+        data: bytes | str = b"",
+        wait: bool = ...,
+        timeout: float = 120.0,
+        gas_key: str | None = None,
+        key: str | None = None,
+        replace_after: float | None = None,
+        simulate: bool = False,
+        gas_count: int = 1,
+        raise_on_revert: bool = True,
+    ) -> TxReceipt | Sent: ...
+
     def transact(
         self,
         account: LocalAccount,
@@ -509,12 +569,14 @@ class Transactor:
         replace_after: float | None = None,
         simulate: bool = False,
         gas_count: int = 1,
+        raise_on_revert: bool = True,
     ) -> TxReceipt | Sent:
         """Sign and send; with ``wait`` (default) return the receipt or raise the decoded revert.
 
         ``wait=False`` returns a :class:`Sent` handle for :meth:`wait`/:meth:`wait_all`. ``gas_key`` takes
         the gas limit from the snapshot (no estimation, no simulation). ``key`` makes the action
         idempotent: if a transaction was already sent under that key it is resumed, not repeated.
+        ``raise_on_revert=False`` returns a mined failure's status-0 receipt instead of raising.
         """
         if key is not None and key in self._journal:
             return self.resume(self._journal[key], wait=wait, timeout=timeout, replace_after=replace_after)
@@ -534,7 +596,7 @@ class Transactor:
             raise sent.error
         if not wait:
             return sent
-        return self.wait(sent, timeout=timeout, replace_after=replace_after)
+        return self.wait(sent, timeout=timeout, replace_after=replace_after, raise_on_revert=raise_on_revert)
 
     def transact_many(
         self,
@@ -786,9 +848,19 @@ class Transactor:
 
     # -- waiting -----------------------------------------------------------------------------------------
 
-    def wait(self, sent: Sent, *, timeout: float = 120.0, replace_after: float | None = None) -> TxReceipt:
-        """Wait for ``sent`` to be mined; raise the decoded revert if it failed."""
-        return self.wait_all([sent], timeout=timeout, replace_after=replace_after)[0]  # type: ignore[no-any-return]
+    def wait(
+        self,
+        sent: Sent,
+        *,
+        timeout: float = 120.0,
+        replace_after: float | None = None,
+        raise_on_revert: bool = True,
+    ) -> TxReceipt:
+        """Wait for ``sent`` to be mined; raise the decoded revert if it failed (unless ``raise_on_revert``
+        is False: then the status-0 receipt is returned as mined)."""
+        return self.wait_all(  # type: ignore[no-any-return]
+            [sent], timeout=timeout, replace_after=replace_after, raise_on_revert=raise_on_revert
+        )[0]
 
     def wait_all(
         self,
@@ -797,12 +869,15 @@ class Transactor:
         timeout: float = 120.0,
         return_exceptions: bool = False,
         replace_after: float | None = None,
+        raise_on_revert: bool = True,
     ) -> list[Any]:
         """Await the receipts of many handles, polling them together in JSON-RPC batches.
 
         A handle without a receipt after ``replace_after`` seconds (default :attr:`REPLACE_AFTER`) is
         replaced with bumped fees, up to :attr:`MAX_REPLACEMENTS` times. A failed transaction raises its
-        decoded revert (or, with ``return_exceptions``, takes that slot of the returned list).
+        decoded revert (or, with ``return_exceptions``, takes that slot of the returned list); with
+        ``raise_on_revert=False`` its status-0 receipt takes the slot instead, not replayed for a reason
+        (the caller predicted the failure, or decodes it itself).
         """
         replace_after = self.replace_after if replace_after is None else replace_after
         deadline = time.monotonic() + timeout
@@ -866,11 +941,14 @@ class Transactor:
                     value.get("gasUsed"),
                 )
             if not isinstance(value, BaseException) and value["status"] != 1:
-                value = self.explain_failure(handle.tx_hash, value)
-                handle.error = value
                 if handle.undo is not None:
                     handle.undo()
                     handle.undo = None
+                if not raise_on_revert:
+                    results.append(value)
+                    continue
+                value = self.explain_failure(handle.tx_hash, value)
+                handle.error = value
             if isinstance(value, BaseException) and first_error is None:
                 first_error = value
             results.append(value)
@@ -1036,9 +1114,7 @@ class Transactor:
 
     def send_value(self, account: LocalAccount, to: str, value: int) -> TxReceipt:
         """Plain ETH transfer."""
-        receipt = self.transact(account, to=to, value=value, gas=21_000)
-        assert isinstance(receipt, dict) or hasattr(receipt, "status")
-        return receipt  # type: ignore[return-value]
+        return self.transact(account, to=to, value=value, gas=21_000)
 
     def deploy(
         self, account: LocalAccount, artifact: dict[str, Any], *args: Any, value: int = 0
@@ -1046,5 +1122,4 @@ class Transactor:
         """Deploy ``artifact`` with constructor ``args``; the receipt carries ``contractAddress``."""
         factory = self.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
         data = factory.constructor(*args).data_in_transaction
-        receipt = self.transact(account, data=data, value=value)
-        return receipt  # type: ignore[return-value]
+        return self.transact(account, data=data, value=value)
