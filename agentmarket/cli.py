@@ -15,22 +15,29 @@ from .errors import AgentMarketError
 
 
 def _cmd_compile(args: argparse.Namespace) -> int:
-    from . import compiler
+    from . import compiler, errorgen
 
     if args.check:
         problems = compiler.check_artifacts()
+        problems += errorgen.check_module(errorgen.shipped_artifacts())
         if problems:
             for line in problems:
                 print(f"artifact mismatch: {line}", file=sys.stderr)
-            print("fix: run `agentmarket compile` and commit agentmarket/artifacts/", file=sys.stderr)
+            print(
+                "fix: run `agentmarket compile` and commit agentmarket/artifacts/ and "
+                f"agentmarket/{errorgen.MODULE_PATH.name}",
+                file=sys.stderr,
+            )
             return 1
-        print("artifacts match a fresh compile of contracts/")
+        print(f"artifacts and {errorgen.MODULE_PATH.name} match a fresh compile of contracts/")
         return 0
     started = time.perf_counter()
     artifacts = compiler.compile_sources(use_cache=not args.no_cache)
     written = compiler.write_artifacts(artifacts)
+    errorgen.write_module(artifacts)
     print(
         f"compiled {len(written)} contracts in {time.perf_counter() - started:.2f}s -> {compiler.ARTIFACTS_DIR}"
+        f" (error classes -> {errorgen.MODULE_PATH.name})"
     )
     return 0
 

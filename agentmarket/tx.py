@@ -199,6 +199,7 @@ class Sent:
     tip: int = 0
     key: str | None = None
     simulated: bool = False
+    gas_key: str | None = None  # the gas-snapshot operation the limit came from (None: given or estimated)
     hashes: list[str] = field(default_factory=list)
     error: BaseException | None = field(default=None, repr=False)
     sent_at: float = field(default=0.0, repr=False)
@@ -425,6 +426,8 @@ class Transactor:
             tx["data"] = HexBytes(data)
             if to is not None:
                 tx["to"] = to
+        if gas_key is not None:
+            tx["_gas_key"] = gas_key  # for the logs; stripped before signing
         if gas is None and gas_key is not None:
             gas = self.gas_limit(gas_key, gas_count)
             if gas is None:
@@ -655,7 +658,7 @@ class Transactor:
         return sent
 
     def _sign(self, account: LocalAccount, tx: dict[str, Any]) -> tuple[bytes, str]:
-        clean = {k: v for k, v in tx.items() if k not in ("from", "_simulated")}
+        clean = {k: v for k, v in tx.items() if k != "from" and not k.startswith("_")}
         return self._signer(account).sign(clean)
 
     def _send_batch(self, items: Sequence[tuple[LocalAccount, dict[str, Any], str | None]]) -> list[Sent]:
@@ -694,7 +697,8 @@ class Transactor:
             nonce = firsts[address] + offsets[address]
             offsets[address] += 1
             simulated = bool(tx.get("_simulated", False))
-            tx = {k: v for k, v in tx.items() if k != "_simulated"} | {"nonce": nonce}
+            gas_key = tx.get("_gas_key")
+            tx = {k: v for k, v in tx.items() if not k.startswith("_")} | {"nonce": nonce}
             try:
                 raw, tx_hash = self._sign(account, tx)
             except BaseException:
@@ -719,6 +723,7 @@ class Transactor:
                     tip=int(tx["maxPriorityFeePerGas"]),
                     key=key,
                     simulated=simulated,
+                    gas_key=gas_key,
                     hashes=[tx_hash],
                     sent_at=now,
                     tx=tx,
@@ -754,7 +759,14 @@ class Transactor:
             if sent.error is None:
                 if sent.key is not None:
                     self._journal[sent.key] = sent
-                log.debug("sent %s from %s nonce %d gas %d", sent.tx_hash, sent.sender, sent.nonce, sent.gas)
+                log.debug(
+                    "sent %s from %s nonce %d gas %d (key %s)",
+                    sent.tx_hash,
+                    sent.sender,
+                    sent.nonce,
+                    sent.gas,
+                    sent.gas_key,
+                )
         for sent in sents:
             if sent.error is not None and sent.undo is not None:
                 sent.undo()
@@ -934,9 +946,10 @@ class Transactor:
                 if policy is not None:
                     policy.settled(value)
                 log.debug(
-                    "mined %s from %s: status %s gas %s",
+                    "mined %s from %s (key %s): status %s gas %s",
                     handle.tx_hash,
                     handle.sender,
+                    handle.gas_key,
                     value["status"],
                     value.get("gasUsed"),
                 )

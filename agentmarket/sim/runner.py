@@ -53,7 +53,7 @@ from ..mandate import Mandate, PriceBand
 from ..market import Market
 from ..strategies import Role, competitive_equilibrium, max_surplus
 from ..tx import TxRequest
-from ..types import _DEAL_FIELDS, DEAL_ABI_TYPES, ETH, DealState, DealTerms, content_hash
+from ..types import DEAL_ABI_TYPES, DEAL_STRUCT, ETH, DealState, DealTerms, content_hash
 from .callhouse import CallHouse
 from .mechanisms import MECHANISMS, Call, Match, Mechanism, Offers, Trader, build
 from .onchain import AUCTION_MECHANISMS, AuctionHouse
@@ -61,7 +61,7 @@ from .shock import SCENARIOS, Shock
 
 GPU_HOUR = "gpu-hour"
 _DEAL_CREATED = keccak(text=f"DealCreated(uint256,address,address,{DEAL_ABI_TYPES},uint8,address)")
-_BOND = [py for py, _ in _DEAL_FIELDS].index("bond")
+_BOND = DEAL_STRUCT.names.index("bond")
 REFERENCE_PRICE = 10**16  # 0.01 ETH per GPU-hour
 
 

@@ -227,7 +227,7 @@ class AuctionsMachine(ChainMachine):
 
     def _fold(self, kind: AuctionKind, receipt: Any) -> None:
         c = self.e.contracts[kind]
-        topics = self.e.client._topics[kind]
+        topics = self.e.client._kind_topics[kind]
         for lg in receipt["logs"]:
             if lg["address"] != c.address or len(lg["topics"]) < 2:
                 continue
