@@ -52,6 +52,7 @@ from .errors import (
     TransactionDropped,
     TransactionReverted,
     TransactionTimeout,
+    decode_revert,
     translate,
 )
 from .gaslimits import GasTable
@@ -151,6 +152,27 @@ def _format_receipt(raw: Any) -> TxReceipt:
     if isinstance(raw, AttributeDict):
         return raw  # type: ignore[return-value]
     return AttributeDict({k: _format_value(k, v) for k, v in raw.items()})  # type: ignore[return-value]
+
+
+def _rpc_param(value: Any) -> Any:
+    """A transaction field as JSON-RPC wants it (quantities and bytes as 0x-hex)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return hex(value)
+    if isinstance(value, (bytes, bytearray)):
+        return "0x" + bytes(value).hex()
+    return value
+
+
+def _call_revert(error: RPCError) -> BaseException:
+    """The typed error of an ``eth_call`` the node answered with an error (a revert, or a refusal)."""
+    data = error.data.get("data") if isinstance(error.data, dict) else error.data
+    if isinstance(data, str) and data.startswith("0x"):
+        return decode_revert(bytes.fromhex(data[2:]))
+    if "revert" in error.message.lower():
+        return decode_revert(b"")
+    return TransactionReverted(f"the node refused the call: {error.message}")
 
 
 @dataclass(frozen=True)
@@ -467,6 +489,14 @@ class Transactor:
         """Run ``tx`` as an ``eth_call`` on the pending block; a revert raises its typed error. Its gas
         limit goes along: without one a node assumes the block's, which a modest balance cannot cover."""
         probe = {k: v for k, v in tx.items() if k in ("from", "to", "value", "data", "gas")}
+        if self.chain.kind != "embedded":
+            # over the pipeline's own JSON-RPC transport: web3's eth.call costs ~4x the round trip
+            params = {k: _rpc_param(v) for k, v in probe.items()}
+            try:
+                self.transport.request("eth_call", [params, "pending"])
+            except RPCError as error:
+                raise _call_revert(error) from None
+            return
         try:
             self.w3.eth.call(probe, "pending")
         except _CONNECTION_ERRORS as exc:
@@ -821,8 +851,6 @@ class Transactor:
             if translated is not original:
                 return translated
         if isinstance(error.data, str) and error.data.startswith("0x"):
-            from .errors import decode_revert
-
             return decode_revert(bytes.fromhex(error.data[2:]), tx_hash=sent.tx_hash)
         return TransactionReverted(
             f"node rejected {sent.tx_hash} (nonce {sent.nonce}): {error.message}", tx_hash=sent.tx_hash
