@@ -146,7 +146,9 @@ class _Bridge:
     def transact(self, account: LocalAccount, call: Any = None, *, wait: bool = True, **kwargs: Any) -> Any:
         if not wait or kwargs.get("key") is not None or kwargs.get("replace_after") is not None:
             return self._inner.transact(account, call, wait=wait, **kwargs)  # the sync pipeline's features
-        build = {k: kwargs[k] for k in ("to", "value", "data", "gas", "gas_key", "gas_count") if k in kwargs}
+        # everything build() takes, pre-flight reads and their check included: dropping one would skip it
+        keys = ("to", "value", "data", "gas", "gas_key", "gas_count", "simulate", "reads", "check")
+        build = {k: kwargs[k] for k in keys if k in kwargs}
         # built and authorised here, in the caller's thread: the mandate's cover of an Agent.spending block
         # is thread-local; only the broadcast and the wait hop to the event loop
         tx = self._inner.build(account, call, **build)

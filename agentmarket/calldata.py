@@ -11,6 +11,7 @@ result is always what web3.py would send.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -44,38 +45,93 @@ class FunctionEncoder:
         return f"FunctionEncoder({self.name}({','.join(self.types)}))"
 
 
+_CACHE_LIMIT = 4096
+_by_id: dict[int, tuple[dict[str, Any], FunctionEncoder]] = {}
+
+
 @lru_cache(maxsize=1024)
 def _encoder(fn_abi_json: str) -> FunctionEncoder:
     return FunctionEncoder(json.loads(fn_abi_json))
 
 
 def encoder_for(fn_abi: dict[str, Any]) -> FunctionEncoder:
-    """The (cached) encoder of one ABI function entry."""
-    return _encoder(json.dumps(fn_abi, sort_keys=True))
+    """The (cached) encoder of one ABI function entry (by identity first: no re-serialising per call)."""
+    cache = _by_id.get(id(fn_abi))
+    if cache is None or cache[0] is not fn_abi:
+        if len(_by_id) > _CACHE_LIMIT:  # ABIs rebuilt per call must not grow this without bound
+            _by_id.clear()
+        cache = _by_id[id(fn_abi)] = (fn_abi, _encoder(json.dumps(fn_abi, sort_keys=True)))
+    return cache[1]
 
 
 def encode_call(call: Any) -> bytes:
-    """Calldata of a web3.py ``ContractFunction`` (fast path; falls back to web3.py when needed)."""
+    """Calldata of a web3.py ``ContractFunction`` or a :class:`PreparedCall` (fast path; falls back to
+    web3.py when needed)."""
+    if isinstance(call, PreparedCall):
+        return call.data
     fn_abi = getattr(call, "abi", None)
     args = getattr(call, "args", None)
     if isinstance(fn_abi, dict) and args is not None and not getattr(call, "kwargs", None):
         try:
-            cache = _by_id.get(id(fn_abi))
-            if cache is None or cache[0] is not fn_abi:
-                cache = _by_id[id(fn_abi)] = (fn_abi, encoder_for(fn_abi))
-            return cache[1](*args)
+            return encoder_for(fn_abi)(*args)
         except Exception:
             pass
     return bytes.fromhex(str(call._encode_transaction_data())[2:])
 
 
-_by_id: dict[int, tuple[dict[str, Any], FunctionEncoder]] = {}
+# (id of an ABI list, function name) -> (that list, the function's entry or None when it is overloaded or
+# absent): each contract's ABI is scanned once per function, not on every call
+_FUNCTIONS: dict[tuple[int, str], tuple[Any, dict[str, Any] | None]] = {}
+
+
+def _lookup(contract: Any, fn_name: str) -> dict[str, Any] | None:
+    abi = contract.abi
+    cached = _FUNCTIONS.get((id(abi), fn_name))
+    if cached is not None and cached[0] is abi:
+        return cached[1]
+    matches = [e for e in abi if e.get("type") == "function" and e.get("name") == fn_name]
+    entry = matches[0] if len(matches) == 1 else None
+    if len(_FUNCTIONS) > _CACHE_LIMIT:
+        _FUNCTIONS.clear()
+    _FUNCTIONS[(id(abi), fn_name)] = (abi, entry)
+    return entry
+
+
+def function_abi(contract: Any, fn_name: str) -> dict[str, Any]:
+    """The ABI entry of ``contract``'s function ``fn_name`` (which must exist and not be overloaded)."""
+    entry = _lookup(contract, fn_name)
+    if entry is None:
+        raise ValueError(
+            f"{fn_name} is not exactly one function of {getattr(contract, 'address', 'this ABI')}"
+        )
+    return entry
 
 
 def calldata(contract: Any, fn_name: str, *args: Any) -> bytes:
     """Calldata for ``contract.fn_name(*args)`` without building a web3.py ``ContractFunction``
-    (which validates every argument on construction). The function must not be overloaded."""
-    matches = [e for e in contract.abi if e.get("type") == "function" and e.get("name") == fn_name]
-    if len(matches) != 1:
-        return encode_call(getattr(contract.functions, fn_name)(*args))
-    return encoder_for(matches[0])(*args)
+    (which validates every argument on construction). An overloaded function goes through web3.py."""
+    entry = _lookup(contract, fn_name)
+    if entry is not None:
+        try:
+            return encoder_for(entry)(*args)
+        except Exception:
+            pass  # an argument eth_abi does not take as is (a dict struct, a hex string): web3.py decides
+    return encode_call(getattr(contract.functions, fn_name)(*args))
+
+
+@dataclass(frozen=True)
+class PreparedCall:
+    """A contract call already encoded: what the Transactor needs of a web3.py ``ContractFunction``
+    (``address``, ``fn_name``, calldata) without web3.py's per-argument validation on construction."""
+
+    address: str
+    fn_name: str
+    data: bytes
+
+    def __repr__(self) -> str:
+        return f"PreparedCall({self.fn_name} on {self.address})"
+
+
+def prepare(contract: Any, fn_name: str, *args: Any) -> PreparedCall:
+    """``contract.functions.fn_name(*args)`` as a :class:`PreparedCall` (encoded as web3.py would)."""
+    return PreparedCall(contract.address, fn_name, calldata(contract, fn_name, *args))

@@ -10,9 +10,12 @@ import atexit
 import contextlib
 import ctypes
 import os
+import platform as py_platform
+import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -34,21 +37,59 @@ KEYSTORE_ENV = "AGENTMARKET_KEYSTORE"  # path to an encrypted keystore file
 KEYSTORE_PASSWORD_ENV = "AGENTMARKET_KEYSTORE_PASSWORD"
 
 
+_NPM_PLATFORMS = {
+    ("linux", "x86_64"): "linux-amd64",
+    ("linux", "amd64"): "linux-amd64",
+    ("linux", "aarch64"): "linux-arm64",
+    ("linux", "arm64"): "linux-arm64",
+    ("darwin", "x86_64"): "darwin-amd64",
+    ("darwin", "arm64"): "darwin-arm64",
+    ("win32", "amd64"): "win32-amd64",
+}
+
+
+def _npm_anvil_binaries(node_modules: Path) -> list[Path]:
+    """Where ``@foundry-rs/anvil`` puts the native binary under one node_modules, most likely first."""
+    platform = _NPM_PLATFORMS.get((sys.platform, py_platform.machine().lower()), "linux-amd64")
+    name = "anvil.exe" if sys.platform == "win32" else "anvil"
+    scope = node_modules / "@foundry-rs"
+    return [
+        scope / f"anvil-{platform}" / "bin" / name,  # the platform package, hoisted next to the wrapper
+        scope / "anvil" / "node_modules" / "@foundry-rs" / f"anvil-{platform}" / "bin" / name,  # nested
+        scope / "anvil" / name,  # the wrapper's postinstall download when the optional package is missing
+    ]
+
+
 def anvil_binary(root: Path | None = None) -> Path:
-    """Path of the anvil binary shipped in the npm package ``@foundry-rs/anvil-linux-amd64``."""
+    """The native anvil binary: ``$AGENTMARKET_ANVIL``, else ``anvil`` on PATH, else the npm package
+    ``@foundry-rs/anvil`` in the nearest node_modules (``root``, the cwd and its parents, this checkout).
+
+    The npm wrapper script (``node_modules/.bin/anvil``, a Node program that spawns the binary) is resolved
+    to the binary itself: anvil must be this process's child so that it dies with it (PR_SET_PDEATHSIG).
+    """
     override = os.environ.get("AGENTMARKET_ANVIL")
     if override:
         return Path(override)
+    on_path = shutil.which("anvil")
+    if on_path:
+        found = Path(on_path).resolve()
+        if found.suffix not in (".mjs", ".js"):
+            return Path(on_path)
+        # the npm wrapper (…/@foundry-rs/anvil/bin.mjs): its node_modules holds the binary
+        wrapper_modules = found.parent.parent.parent
+        for binary in _npm_anvil_binaries(wrapper_modules):
+            if binary.is_file():
+                return binary
     candidates = [root] if root else []
     here = Path.cwd().resolve()
     candidates += [here, *here.parents, Path(__file__).resolve().parent.parent]
     for base in candidates:
-        binary = base / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
-        if binary.is_file():
-            return binary
+        for binary in _npm_anvil_binaries(base / "node_modules"):
+            if binary.is_file():
+                return binary
     raise ChainUnavailable(
-        "anvil binary not found in node_modules/@foundry-rs/anvil-linux-amd64 "
-        "(fix: run `npm ci` in the project root, or set AGENTMARKET_ANVIL)"
+        "anvil not found on PATH nor in node_modules/@foundry-rs/anvil "
+        "(fix: install Foundry's anvil, or run `npm install @foundry-rs/anvil`, or set AGENTMARKET_ANVIL)"
     )
 
 
@@ -152,7 +193,7 @@ class Chain:
         args: Sequence[str] = (),
         startup_timeout: float = 20.0,
     ) -> Chain:
-        """Start the npm-shipped anvil on a free loopback port; it stops on :meth:`close` or at exit."""
+        """Start anvil (see :func:`anvil_binary`) on a free loopback port; it stops on :meth:`close` or at exit."""
         binary = anvil_binary()
         port = port or free_port()
         cmd = [
@@ -165,6 +206,11 @@ class Chain:
             str(accounts),
             "--gas-limit",
             "60000000",
+            # anvil writes states it evicts from memory to ~/.foundry/anvil/tmp and never removes them:
+            # a long run (a simulation, a million mined blocks) filled a 250 GB disk. Old states are
+            # dropped instead; nothing here reads state more than a few blocks back.
+            "--max-persisted-states",
+            "0",
             *args,
         ]
         process = subprocess.Popen(
@@ -221,15 +267,33 @@ class Chain:
             provider = Web3.HTTPProvider(url, request_kwargs={"timeout": 30})
         else:
             raise ConfigError(f"unsupported RPC URL scheme in {url!r} (fix: use http:// or https://)")
-        w3 = Web3(provider)
+        return cls.from_web3(
+            Web3(provider), keys=keys, keystore=keystore, password=password, require_funded=require_funded
+        )
+
+    @classmethod
+    def from_web3(
+        cls,
+        w3: Web3,
+        *,
+        keys: Sequence[str] | None = None,
+        keystore: str | Path | None = None,
+        password: str | None = None,
+        require_funded: bool = True,
+    ) -> Chain:
+        """Use a ``Web3`` the caller built (its provider, request headers, authentication and middleware
+        are used by every path, the batched fast path included). Accounts as in :meth:`connect`."""
+        url = getattr(w3.provider, "endpoint_uri", None)
+        where = str(url) if url else type(w3.provider).__name__
         try:
             _ = w3.eth.chain_id  # one round trip: an unreachable node fails here, not mid-trade
         except Exception as exc:
             raise ChainUnavailable(
-                f"cannot reach {url}: {type(exc).__name__} (fix: check the URL and that the node is running)"
+                f"cannot reach {where}: {type(exc).__name__} "
+                "(fix: check the URL, its credentials, and that the node is running)"
             ) from None
         accounts = _load_accounts(keys, keystore, password)
-        chain = cls(w3, "rpc", accounts, url=url)
+        chain = cls(w3, "rpc", accounts, url=str(url) if url else None)
         if require_funded:
             for account in accounts:
                 if w3.eth.get_balance(account.address) == 0:

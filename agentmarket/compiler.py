@@ -38,8 +38,15 @@ SETTINGS: dict[str, Any] = {
 }
 
 
-def project_root(start: Path | None = None) -> Path:
-    """The source tree: the nearest ancestor holding ``contracts/`` and ``package.json``."""
+def project_root(start: Path | None = None, *, explicit: bool = False) -> Path:
+    """The source tree: ``start`` itself when it holds ``contracts/``, else the nearest ancestor holding
+    ``contracts/`` and ``package.json``; with ``explicit``, ``start`` must hold ``contracts/``."""
+    if start is not None and (start / "contracts").is_dir():
+        return start.resolve()  # a project named outright (a user's own: no package.json needed)
+    if explicit and start is not None:
+        raise CompilerUnavailable(
+            f"no contracts/ directory in {start}", fix="pass the directory that holds contracts/"
+        )
     here = (start or Path.cwd()).resolve()
     for candidate in [here, *here.parents, PACKAGE_DIR.parent]:
         if (candidate / "contracts").is_dir() and (candidate / "package.json").is_file():
@@ -74,7 +81,7 @@ def find_compiler(root: Path, solc_path: str | os.PathLike[str] | None = None) -
                 return Compiler("native", Path(get_executable(version)))
     except Exception:
         pass
-    node_modules = root / "node_modules"
+    node_modules = _node_modules(root)
     if shutil.which("node") is None:
         raise CompilerUnavailable("node is not on PATH", fix="install Node >= 18, or set AGENTMARKET_SOLC")
     package = node_modules / "solc" / "package.json"
@@ -88,14 +95,28 @@ def find_compiler(root: Path, solc_path: str | os.PathLike[str] | None = None) -
     return Compiler("solc-js", FRONT_SCRIPT, node_modules)
 
 
+def _node_modules(root: Path) -> Path:
+    """The project's own node_modules, else the nearest one above it that has solc-js (npm's lookup)."""
+    return next(
+        (d / "node_modules" for d in [root, *root.parents] if (d / "node_modules" / "solc").is_dir()),
+        root / "node_modules",
+    )
+
+
 def source_files(root: Path) -> dict[str, str]:
     """All ``.sol`` files under ``contracts/``, keyed by their unit name (``contracts/...``)."""
     files = sorted((root / "contracts").rglob("*.sol"))
     return {f.relative_to(root).as_posix(): f.read_text() for f in files}
 
 
-def _openzeppelin_version(root: Path) -> str:
-    package = root / "node_modules" / "@openzeppelin" / "contracts" / "package.json"
+def _openzeppelin_version(root: Path, sources: dict[str, str] | None = None) -> str:
+    package = _node_modules(root) / "@openzeppelin" / "contracts" / "package.json"
+    if (
+        not package.is_file()
+        and sources is not None
+        and not any("@openzeppelin/" in s for s in sources.values())
+    ):
+        return "unused"  # a user's project that imports no OpenZeppelin needs none installed
     if not package.is_file():
         raise CompilerUnavailable("@openzeppelin/contracts missing from node_modules", fix="run `npm ci`")
     return str(json.loads(package.read_text())["version"])
@@ -169,7 +190,7 @@ def compile_sources(
     sources = source_files(root)
     if not sources:
         raise CompilerError(["no .sol files under contracts/"])
-    digest = source_hash(sources, _openzeppelin_version(root))
+    digest = source_hash(sources, _openzeppelin_version(root, sources))
     cache_file = root / ".cache" / "solc" / f"{digest}.json"
     if use_cache and cache_file.is_file():
         return dict(json.loads(cache_file.read_text()))
@@ -216,6 +237,14 @@ def render(artifact: dict[str, Any]) -> str:
     return json.dumps(artifact, indent=1, sort_keys=True) + "\n"
 
 
+def _is_artifact(path: Path) -> bool:
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(document, dict) and "contractName" in document and "deployedBytecode" in document
+
+
 def write_artifacts(artifacts: dict[str, dict[str, Any]], directory: Path = ARTIFACTS_DIR) -> list[Path]:
     """Replace the artifact files in ``directory`` with ``artifacts``; stale ones are removed."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -225,7 +254,8 @@ def write_artifacts(artifacts: dict[str, dict[str, Any]], directory: Path = ARTI
         _atomic_write(target, render(artifact))
         written.append(target)
     for stale in set(directory.glob("*.json")) - set(written):
-        stale.unlink()
+        if _is_artifact(stale):  # never another JSON file that happens to share the directory
+            stale.unlink()
     return written
 
 
@@ -235,8 +265,11 @@ def check_artifacts(root: Path | None = None, directory: Path = ARTIFACTS_DIR) -
     with tempfile.TemporaryDirectory(prefix="agentmarket-check-") as tmp:
         copy = Path(tmp)
         shutil.copytree(root / "contracts", copy / "contracts")
-        shutil.copy(root / "package.json", copy / "package.json")
-        (copy / "node_modules").symlink_to(root / "node_modules")
+        if (root / "package.json").is_file():
+            shutil.copy(root / "package.json", copy / "package.json")
+        modules = _node_modules(root)
+        if modules.is_dir():
+            (copy / "node_modules").symlink_to(modules)
         fresh = compile_sources(copy, use_cache=False)
     shipped = {p.stem: p.read_text() for p in directory.glob("*.json")}
     problems = [f"{name}: missing from {directory}" for name in sorted(set(fresh) - set(shipped))]

@@ -23,6 +23,7 @@ from web3.contract import Contract
 from .chain import Chain
 from .compiler import load_artifact
 from .errors import ConfigError
+from .logscan import remember_deployment
 
 DEFAULT_FEE_BPS = 50  # 0.5% protocol fee, taken only when a seller is paid
 
@@ -101,6 +102,12 @@ class Suite:
     manifest: dict[str, Any] = field(default_factory=dict)
     deployed: list[str] = field(default_factory=list)  # names deployed by this call (others were reused)
 
+    def __post_init__(self) -> None:
+        # clients built on this suite start their event lookups at each contract's deployment block
+        for entry in self.manifest.get("contracts", {}).values():
+            if isinstance(entry, dict) and "address" in entry and "block" in entry:
+                remember_deployment(self.chain.w3, entry["address"], int(entry["block"]))
+
     def __getitem__(self, name: str) -> Contract:
         try:
             return self.contracts[name]
@@ -175,7 +182,13 @@ def deploy_suite(
 
     ``manifest`` defaults to ``deployments/<chainId>.json``; ``write=False`` keeps it untouched (tests).
     """
-    deployer = deployer or chain.accounts[0]
+    if deployer is None:
+        if not chain.accounts:
+            raise ConfigError(
+                f"no account to deploy from on chain {chain.chain_id} ({chain.kind}) "
+                "(fix: set AGENTMARKET_PRIVATE_KEYS or AGENTMARKET_KEYSTORE)"
+            )
+        deployer = chain.accounts[0]
     if not 0 <= fee_bps <= 500:
         raise ConfigError(f"fee_bps={fee_bps} outside 0..500 (the contracts cap the fee at 5%)")
     path = Path(manifest) if manifest else manifest_path(chain.chain_id)

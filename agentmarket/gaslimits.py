@@ -23,13 +23,18 @@ DEFAULT_HEADROOM = 50_000  # covers gas *reserved* but not used, e.g. the escrow
 
 
 def find_snapshot(start: Path | None = None) -> Path | None:
-    """``$AGENTMARKET_GAS_SNAPSHOT``, else the nearest ``gas-snapshot.json`` above the cwd or the package."""
+    """``$AGENTMARKET_GAS_SNAPSHOT``, else the package's own copy (package data; in a checkout a symlink to
+    the committed ``gas-snapshot.json``), else the nearest ``gas-snapshot.json`` above ``start``/the cwd.
+
+    The package's copy comes before the cwd: an installed client must use the figures measured for the
+    contracts it ships, not whatever file of that name sits in the user's project.
+    """
     override = os.environ.get(GAS_SNAPSHOT_ENV)
     if override:
         return Path(override)
-    here = (start or Path.cwd()).resolve()
     package = Path(__file__).resolve().parent
-    for base in [here, *here.parents, package, package.parent]:
+    here = (start or Path.cwd()).resolve()
+    for base in [package, package.parent, here, *here.parents]:
         candidate = base / SNAPSHOT_FILE
         if candidate.is_file():
             return candidate

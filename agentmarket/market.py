@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from web3 import Web3
 
 from . import validate
 from .agent import Agent
@@ -49,7 +50,7 @@ class Market:
     @classmethod
     def connect(
         cls,
-        where: str | Chain | None = None,
+        where: str | Chain | Web3 | None = None,
         *,
         deploy: bool = True,
         fee_bps: int = DEFAULT_FEE_BPS,
@@ -58,7 +59,9 @@ class Market:
         accounts: int = 10,
     ) -> Market:
         """Connect (``None``/``"embedded"``: in-process chain; ``"anvil"``: a local node started for you;
-        a URL: any JSON-RPC endpoint, keys from the environment) and deploy or reuse the suite.
+        a URL, or your own ``Web3``: any JSON-RPC endpoint, keys from the environment) and deploy or reuse
+        the suite. A ``Web3`` is used as built: its headers, authentication and middleware apply to every
+        request, the fast path's included.
 
         Contracts recorded in the manifest (``deployments/<chainId>.json``) whose code still matches are
         reused; with ``deploy=False`` a missing contract is an error instead. The manifest is written for
@@ -67,6 +70,8 @@ class Market:
         owns = not isinstance(where, Chain)
         if isinstance(where, Chain):
             chain = where
+        elif isinstance(where, Web3):
+            chain = Chain.from_web3(where)
         elif where in (None, "", "embedded"):
             chain = Chain.embedded(accounts=accounts)
         elif where == "anvil":

@@ -18,6 +18,11 @@ HTTP session; direct in-process calls on the embedded chain)::
     receipts = tx.transact_many([TxRequest(buyer, escrow.functions.accept(i), gas_key="escrow.accept")
                                  for i in deal_ids])
 
+Per-call path (what a client does for one ``accept``): the client's pre-flight reads and the simulation
+of the call go to the node in one JSON-RPC batch (``transact(..., reads=[...], check=fn)``: ``check`` sees
+the decoded reads and raises before anything is signed); on a node that mines on arrival (anvil automine)
+the send is ``eth_sendRawTransactionSync`` and answers with the receipt. Two round trips per transaction.
+
 Faults: transport failures are retried with bounded backoff and then raise ``ChainUnavailable`` carrying
 the in-flight handles; :meth:`Transactor.resume` recognises a transaction that already landed (by hash,
 or by its nonce) instead of repeating it; a transaction that is not mined within ``replace_after``
@@ -44,7 +49,7 @@ from web3.datastructures import AttributeDict
 from web3.types import TxReceipt
 
 from . import validate
-from .calldata import encode_call
+from .calldata import PreparedCall, encode_call
 from .errors import (
     AgentMarketError,
     ChainUnavailable,
@@ -53,9 +58,11 @@ from .errors import (
     TransactionReverted,
     TransactionTimeout,
     decode_revert,
+    revert_data_from_exception,
     translate,
 )
 from .gaslimits import GasTable
+from .reads import Read, decode_answer
 from .rpc import RetryPolicy, RPCError, Transport, transport_for
 from .signing import Signer
 
@@ -154,25 +161,16 @@ def _format_receipt(raw: Any) -> TxReceipt:
     return AttributeDict({k: _format_value(k, v) for k, v in raw.items()})  # type: ignore[return-value]
 
 
-def _rpc_param(value: Any) -> Any:
-    """A transaction field as JSON-RPC wants it (quantities and bytes as 0x-hex)."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        return hex(value)
-    if isinstance(value, (bytes, bytearray)):
-        return "0x" + bytes(value).hex()
-    return value
-
-
-def _call_revert(error: RPCError) -> BaseException:
-    """The typed error of an ``eth_call`` the node answered with an error (a revert, or a refusal)."""
-    data = error.data.get("data") if isinstance(error.data, dict) else error.data
-    if isinstance(data, str) and data.startswith("0x"):
-        return decode_revert(bytes.fromhex(data[2:]))
-    if "revert" in error.message.lower():
-        return decode_revert(b"")
-    return TransactionReverted(f"the node refused the call: {error.message}")
+def _call_params(tx: dict[str, Any]) -> dict[str, Any]:
+    """The ``eth_call`` object of a built transaction (JSON-RPC shape)."""
+    params: dict[str, Any] = {"from": tx["from"], "value": hex(int(tx.get("value", 0)))}
+    if tx.get("to") is not None:
+        params["to"] = tx["to"]
+    data = tx.get("data", b"")
+    params["data"] = data if isinstance(data, str) else "0x" + bytes(data).hex()
+    if tx.get("gas") is not None:
+        params["gas"] = hex(int(tx["gas"]))
+    return params
 
 
 @dataclass(frozen=True)
@@ -187,7 +185,7 @@ class TxRequest:
     """
 
     account: LocalAccount
-    call: ContractFunction | None = None
+    call: ContractFunction | PreparedCall | None = None
     to: str | None = None
     value: int = 0
     gas: int | None = None
@@ -290,6 +288,7 @@ class Transactor:
         self._journal: dict[str, Sent] = {}
         self._transport: Transport | None = None
         self._policies: dict[str, SigningPolicy] = {}
+        self._instant: bool | None = None  # node answers a send with its receipt (anvil automine)?
 
     def __repr__(self) -> str:
         return f"Transactor(chain={self.chain.kind}, accounts_seen={len(self._signers)})"
@@ -359,6 +358,7 @@ class Transactor:
         """Forget cached chain state (the node may come back as another chain) and attach the handles."""
         self.reset_nonces()
         self._fees = None
+        self._instant = None
         pending = [s for s in pending if s.receipt is None]
         return ChainUnavailable(str(exc), pending=pending)
 
@@ -422,7 +422,7 @@ class Transactor:
     def build(
         self,
         account: LocalAccount,
-        call: ContractFunction | None = None,
+        call: ContractFunction | PreparedCall | None = None,
         *,
         to: str | None = None,
         value: int = 0,
@@ -431,10 +431,16 @@ class Transactor:
         gas_key: str | None = None,
         simulate: bool = False,
         gas_count: int = 1,
+        reads: Sequence[Read] = (),
+        check: Callable[[list[Any]], None] | None = None,
     ) -> dict[str, Any]:
         """Build a transaction dict (no nonce). Without ``gas`` or a known ``gas_key`` it is estimated,
         which simulates the call: a revert raises its typed error and nothing is sent. ``simulate`` runs
-        that simulation also when the limit is known (one ``eth_call``, no estimation)."""
+        that simulation also when the limit is known (one ``eth_call``, no estimation).
+
+        ``reads`` are the caller's pre-flight reads: they go to the node in the same JSON-RPC batch as the
+        simulation, and ``check`` gets their decoded answers (in order) before the simulation's outcome is
+        looked at, so a pre-flight error (raised by ``check``) wins over the contract's revert."""
         value = validate.amount(value, "value")
         if gas is not None:
             gas = validate.integer(gas, "gas", minimum=21_000, maximum=2**63 - 1)
@@ -455,11 +461,13 @@ class Transactor:
             if gas is None:
                 log.debug("gas key %s not in the snapshot: estimating", gas_key)
         if gas is None:
+            if reads or check is not None:
+                self._checked(None, reads, check)
             gas = self.estimate(tx)
             tx["_simulated"] = True
-        elif simulate:
-            self.simulate(tx | {"gas": int(gas)})
-            tx["_simulated"] = True
+        elif simulate or reads or check is not None:
+            self._checked(tx | {"gas": int(gas)} if simulate else None, reads, check)
+            tx["_simulated"] = simulate
         tx["gas"] = int(gas)
         tx.update(self.fee_fields())
         return tx
@@ -488,21 +496,52 @@ class Transactor:
     def simulate(self, tx: dict[str, Any]) -> None:
         """Run ``tx`` as an ``eth_call`` on the pending block; a revert raises its typed error. Its gas
         limit goes along: without one a node assumes the block's, which a modest balance cannot cover."""
-        probe = {k: v for k, v in tx.items() if k in ("from", "to", "value", "data", "gas")}
-        if self.chain.kind != "embedded":
-            # over the pipeline's own JSON-RPC transport: web3's eth.call costs ~4x the round trip
-            params = {k: _rpc_param(v) for k, v in probe.items()}
-            try:
-                self.transport.request("eth_call", [params, "pending"])
-            except RPCError as error:
-                raise _call_revert(error) from None
-            return
-        try:
-            self.w3.eth.call(probe, "pending")
-        except _CONNECTION_ERRORS as exc:
-            raise ChainUnavailable(f"node unreachable: {type(exc).__name__}") from None
-        except Exception as exc:
-            raise translate(exc) from None
+        self._checked(tx, (), None)
+
+    def read(self, reads: Sequence[Read]) -> list[Any]:
+        """Run ``reads`` in one JSON-RPC batch; their decoded answers in order (a revert raises its typed
+        error)."""
+        answers = self.transport.batch([(r.method, r.params) for r in reads])
+        return [decode_answer(r, a) for r, a in zip(reads, answers, strict=True)]
+
+    def _checked(
+        self, tx: dict[str, Any] | None, reads: Sequence[Read], check: Callable[[list[Any]], None] | None
+    ) -> None:
+        """One JSON-RPC batch: ``reads`` and (``tx`` given) its simulation on the pending block. ``check``
+        sees the decoded reads first; then a simulated revert raises its typed error."""
+        calls: list[tuple[str, Sequence[Any]]] = [(r.method, r.params) for r in reads]
+        if tx is not None:
+            calls.append(("eth_call", [_call_params(tx), "pending"]))
+        answers = self.transport.batch(calls)
+        values = [decode_answer(r, a) for r, a in zip(reads, answers, strict=False)]
+        if check is not None:
+            check(values)
+        if tx is not None and isinstance(answers[-1], RPCError):
+            error = answers[-1]
+            original = getattr(error, "original", None)
+            if original is not None:  # in process: the backend's own exception
+                raise translate(original) from None
+            # RPCError is itself an AgentMarketError, which translate() passes through: decode its data
+            data = revert_data_from_exception(error)
+            raise (error if data is None else decode_revert(data)) from None
+
+    def _instant_receipts(self) -> bool:
+        """Whether the node mines each transaction as it arrives and can answer a send with its receipt
+        (``eth_sendRawTransactionSync``, EIP-7966): anvil with automine. Asked once per connection."""
+        if self._instant is None:
+            if self.chain.kind == "embedded":
+                self._instant = False
+            else:
+                try:
+                    version, automine = self.transport.batch(
+                        [("web3_clientVersion", []), ("anvil_getAutomine", [])]
+                    )
+                except ChainUnavailable:
+                    return False
+                self._instant = (
+                    isinstance(version, str) and version.lower().startswith("anvil") and automine is True
+                )
+        return self._instant
 
     def _build_request(
         self, request: TxRequest | dict[str, Any] | tuple[Any, ...]
@@ -589,7 +628,7 @@ class Transactor:
     def transact(
         self,
         account: LocalAccount,
-        call: ContractFunction | None = None,
+        call: ContractFunction | PreparedCall | None = None,
         *,
         to: str | None = None,
         value: int = 0,
@@ -603,6 +642,8 @@ class Transactor:
         simulate: bool = False,
         gas_count: int = 1,
         raise_on_revert: bool = True,
+        reads: Sequence[Read] = (),
+        check: Callable[[list[Any]], None] | None = None,
     ) -> TxReceipt | Sent:
         """Sign and send; with ``wait`` (default) return the receipt or raise the decoded revert.
 
@@ -610,6 +651,11 @@ class Transactor:
         the gas limit from the snapshot (no estimation, no simulation). ``key`` makes the action
         idempotent: if a transaction was already sent under that key it is resumed, not repeated.
         ``raise_on_revert=False`` returns a mined failure's status-0 receipt instead of raising.
+        ``reads``/``check``: pre-flight reads batched with the simulation (see :meth:`build`); whatever
+        ``check`` raises is raised with nothing signed or sent.
+
+        On a node that mines on arrival (anvil automine) a waited-for transaction is sent with
+        ``eth_sendRawTransactionSync``: the receipt comes back with the send, one round trip.
         """
         if key is not None and key in self._journal:
             return self.resume(self._journal[key], wait=wait, timeout=timeout, replace_after=replace_after)
@@ -623,8 +669,10 @@ class Transactor:
             gas_key=gas_key,
             simulate=simulate,
             gas_count=gas_count,
+            reads=reads,
+            check=check,
         )
-        sent = self._send_batch([(account, tx, key)])[0]
+        sent = self._send_batch([(account, tx, key)], instant=wait and self._instant_receipts())[0]
         if sent.error is not None:
             raise sent.error
         if not wait:
@@ -691,21 +739,25 @@ class Transactor:
         clean = {k: v for k, v in tx.items() if k != "from" and not k.startswith("_")}
         return self._signer(account).sign(clean)
 
-    def _send_batch(self, items: Sequence[tuple[LocalAccount, dict[str, Any], str | None]]) -> list[Sent]:
-        """Assign nonces (consecutive per account), sign, send in one JSON-RPC batch, sort out errors."""
+    def _send_batch(
+        self, items: Sequence[tuple[LocalAccount, dict[str, Any], str | None]], *, instant: bool = False
+    ) -> list[Sent]:
+        """Assign nonces (consecutive per account), sign, send in one JSON-RPC batch, sort out errors.
+        ``instant``: send with ``eth_sendRawTransactionSync`` (receipts come back with the send)."""
         if not items:
             return []
         undos = self._authorise(items)  # before any nonce is reserved: a refusal leaves no gap
         lock = getattr(self.chain, "backend_lock", None)
         if lock is None:
-            return self._reserve_sign_send(items, undos)
+            return self._reserve_sign_send(items, undos, instant)
         with lock:  # no mempool (embedded): nonces must reach the node in order
-            return self._reserve_sign_send(items, undos)
+            return self._reserve_sign_send(items, undos, instant)
 
     def _reserve_sign_send(
         self,
         items: Sequence[tuple[LocalAccount, dict[str, Any], str | None]],
         undos: list[Callable[[], None] | None],
+        instant: bool = False,
     ) -> list[Sent]:
         counts: dict[str, int] = {}
         for account, _, _ in items:
@@ -766,7 +818,7 @@ class Transactor:
                 chunk_start = len(sents)
         try:
             if pool is None:
-                results = self._broadcast(sents)
+                results = self._broadcast(sents, instant=instant)
             else:
                 if chunk_start < len(sents):
                     futures.append(pool.submit(self._broadcast, sents[chunk_start:]))
@@ -781,6 +833,8 @@ class Transactor:
                 pool.shutdown(wait=True)
         failed_by_account: dict[str, list[Sent]] = {}
         for sent, result in zip(sents, results, strict=True):
+            if instant:
+                result = self._instant_outcome(sent, result)
             if isinstance(result, RPCError):
                 error = self._handle_send_error(accounts[sent.sender], sent, result)
                 if error is not None:
@@ -805,9 +859,33 @@ class Transactor:
             self._repair_gaps(accounts[sender], failed, [s for s in sents if s.sender == sender])
         return sents
 
-    def _broadcast(self, sents: Sequence[Sent]) -> list[Any]:
-        """One JSON-RPC batch of ``eth_sendRawTransaction`` for ``sents``: tx hashes or RPCErrors, in order."""
-        return self.transport.batch([("eth_sendRawTransaction", ["0x" + s.raw.hex()]) for s in sents])
+    def _broadcast(self, sents: Sequence[Sent], *, instant: bool = False) -> list[Any]:
+        """One JSON-RPC batch of ``eth_sendRawTransaction`` for ``sents``: tx hashes or RPCErrors, in order
+        (``instant``: ``eth_sendRawTransactionSync``, whose answers are receipts)."""
+        method = "eth_sendRawTransactionSync" if instant else "eth_sendRawTransaction"
+        return self.transport.batch([(method, ["0x" + s.raw.hex()]) for s in sents])
+
+    def _instant_outcome(self, sent: Sent, answer: Any) -> Any:
+        """Sort out the answer to an ``eth_sendRawTransactionSync``: a receipt (kept on ``sent``), an error
+        that means "sent, not mined yet" (the receipt is then polled), a node without the method (sent
+        again the ordinary way, and not asked again), or a rejection (returned for the usual handling)."""
+        if isinstance(answer, RPCError):
+            message = answer.message.lower()
+            if answer.code == -32601 or "method not found" in message or "not supported" in message:
+                self._instant = False
+                try:
+                    return self.transport.request("eth_sendRawTransaction", ["0x" + sent.raw.hex()])
+                except RPCError as error:
+                    return error
+            if answer.code == 4 or "timeout" in message or "timed out" in message:
+                return sent.tx_hash  # EIP-7966: accepted, not mined within the node's wait
+            return answer
+        if (
+            isinstance(answer, dict)
+            and str(answer.get("transactionHash", "")).lower() == sent.tx_hash.lower()
+        ):
+            sent.receipt = _format_receipt(answer)
+        return sent.tx_hash
 
     def _handle_send_error(self, account: LocalAccount, sent: Sent, error: RPCError) -> BaseException | None:
         """Recover from a rejected send where possible; return the error to surface otherwise."""

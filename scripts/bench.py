@@ -63,6 +63,7 @@ class Market:
     buyer: Any
     seller: Any
     terms: tuple[Any, ...]
+    suite: Any = None
 
     @classmethod
     def setup(cls, chain: Chain) -> Market:
@@ -72,7 +73,7 @@ class Market:
         buyer, seller = chain.accounts[1], chain.accounts[2]
         client = EscrowClient.from_suite(suite, buyer)
         terms = client.terms(seller.address, AMOUNT, deliver_by=timedelta(days=10)).as_tuple()
-        return cls(chain, suite["AgentEscrow"], client, buyer, seller, terms)
+        return cls(chain, suite["AgentEscrow"], client, buyer, seller, terms, suite)
 
     # phase -> (sender, contract function, value, gas key); the contract function is built lazily so
     # the fast client can skip web3's ContractFunction (it validates every argument on construction)
@@ -163,67 +164,96 @@ def client(market: Market, trades: int) -> float:
 
 
 def api(market: Market, trades: int) -> float:
-    """(d) the per-call path an agent following the README takes: create, submit, accept one at a time
-    through the clients (pre-flight checks, snapshot gas, simulation, receipt, decoded deal)."""
-    buyer = market.client
-    seller = buyer.as_(market.seller)
+    """(d) the per-call path an agent following the README takes: ``buyer.buy`` (mandate checked, deal
+    opened and funded), ``seller.escrow.submit``, ``buyer.escrow.accept``, one call at a time (pre-flight
+    checks, snapshot gas, simulation, the mandate as signing policy, receipt, decoded deal)."""
+    from agentmarket.agent import Agent
+    from agentmarket.mandate import Mandate
+    from agentmarket.types import ETH
+
+    mandate = Mandate(budget={ETH: 10**24}, max_per_deal={ETH: 10 * AMOUNT})
+    buyer = Agent(market.buyer, market.chain, market.suite, mandate=mandate, name="buyer")
+    seller = Agent(market.seller, market.chain, market.suite, name="seller")
     start = time.perf_counter()
     for _ in range(trades):
-        deal = buyer.create(market.seller.address, AMOUNT, deliver_by=timedelta(days=10))
-        deal = seller.submit(deal, b"\x01" * 32)
-        buyer.accept(deal)
+        deal = buyer.buy(seller, AMOUNT, deliver_by=timedelta(days=10))
+        deal = seller.escrow.submit(deal, b"\x01" * 32)
+        buyer.escrow.accept(deal)
     return time.perf_counter() - start
 
 
 class RequestCounter:
-    """Counts JSON-RPC calls (a batch counts each call) over every HTTP session while active: web3's
-    provider and the Transactor's transport both post through ``requests``."""
+    """Counts JSON-RPC calls (a batch counts each call) and HTTP round trips while active: the
+    Transactor's transport (``HTTPTransport._post``) and every ``requests`` session (web3's provider)."""
 
     def __init__(self) -> None:
         self.calls: dict[str, int] = {}
-        self._original: Any = None
+        self.posts = 0  # HTTP round trips (a batch is one)
+        self._originals: tuple[Any, Any] | None = None
+
+    def _count(self, payload: Any) -> None:
+        self.posts += 1
+        for call in payload if isinstance(payload, list) else [payload]:
+            if isinstance(call, dict) and "method" in call:
+                self.calls[call["method"]] = self.calls.get(call["method"], 0) + 1
 
     def __enter__(self) -> RequestCounter:
+        import contextlib
         import json
+        import threading
 
         import requests
 
-        original = self._original = requests.Session.request
+        from agentmarket.rpc import HTTPTransport
+
+        original_request, original_post = self._originals = (requests.Session.request, HTTPTransport._post)
         counter = self
+        inside = threading.local()  # the transport's own requests fallback is not counted twice
 
         def request(session: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-            body = kwargs.get("data") or kwargs.get("json")
+            if not getattr(inside, "active", False):
+                body = kwargs.get("data") or kwargs.get("json")
+                with contextlib.suppress(ValueError):  # a body that is not JSON-RPC
+                    counter._count(json.loads(body) if isinstance(body, (str, bytes)) else body)
+            return original_request(session, method, url, *args, **kwargs)
+
+        def post(transport: Any, body: Any) -> Any:
+            counter._count(body)
+            inside.active = True
             try:
-                payload = json.loads(body) if isinstance(body, (str, bytes)) else body
-            except ValueError:
-                payload = None
-            for call in payload if isinstance(payload, list) else [payload]:
-                if isinstance(call, dict) and "method" in call:
-                    counter.calls[call["method"]] = counter.calls.get(call["method"], 0) + 1
-            return original(session, method, url, *args, **kwargs)
+                return original_post(transport, body)
+            finally:
+                inside.active = False
 
         requests.Session.request = request  # type: ignore[method-assign]
+        HTTPTransport._post = post  # type: ignore[method-assign]
         return self
 
     def __exit__(self, *exc: object) -> None:
         import requests
 
-        requests.Session.request = self._original  # type: ignore[method-assign]
+        from agentmarket.rpc import HTTPTransport
+
+        assert self._originals is not None
+        requests.Session.request, HTTPTransport._post = self._originals  # type: ignore[method-assign]
 
     @property
     def total(self) -> int:
         return sum(self.calls.values())
 
 
-def api_requests_per_trade(make_chain: Callable[[], Chain], trades: int = 5) -> tuple[float, dict[str, int]]:
-    """JSON-RPC calls per trade of the per-call path (after a warm-up), and the calls by method."""
+def api_requests_per_trade(
+    make_chain: Callable[[], Chain], trades: int = 5
+) -> tuple[float, dict[str, int], float]:
+    """JSON-RPC calls per trade of the per-call path (after a warm-up), the calls by method, and HTTP
+    round trips per trade (a JSON-RPC batch is one round trip however many calls it carries)."""
     chain = make_chain()
     try:
         market = Market.setup(chain)
         api(market, 2)  # warm-up: code checks, fees, chain id are cached after this
         with RequestCounter() as counter:
             api(market, trades)
-        return counter.total / trades, dict(sorted(counter.calls.items()))
+        return counter.total / trades, dict(sorted(counter.calls.items())), counter.posts / trades
     finally:
         chain.close()
 
@@ -285,6 +315,92 @@ def run_mode(make_chain: Callable[[], Chain], mode: Callable[[Market, int], floa
         return trades / elapsed
     finally:
         chain.close()
+
+
+def anvil_modes(args: argparse.Namespace, console: Console) -> dict[str, Any]:
+    """(a)-(d) on anvil, side by side: each mode has its own anvil and market, and ``args.rounds`` rounds
+    each run every mode once, back to back, in a rotating order (``--naive-trades``, ``--api-trades`` and
+    ``--trades`` trades per round), so a shared machine's load hits every mode alike. A ratio is computed
+    within each round; reported as the median over rounds and [min, max]. ``<mode>_tps``: all trades of
+    the mode over all its time."""
+    import statistics
+
+    modes: dict[str, tuple[Callable[[Market, int], float], int]] = {
+        "naive": (naive, args.naive_trades),
+        "api": (api, args.api_trades),
+        "client": (client, args.trades),
+        "raw": (raw, args.trades),
+    }
+    chains = {name: Chain.anvil(accounts=4) for name in modes}  # automine (anvil's default)
+    try:
+        markets = {name: Market.setup(chain) for name, chain in chains.items()}
+        before = {name: m.settled() for name, m in markets.items()}
+        for name, (mode, trades) in modes.items():  # warm-up (imports, connections, caches), not timed
+            mode(markets[name], min(5, trades))
+        rates: dict[str, list[float]] = {name: [] for name in modes}
+        spent: dict[str, float] = dict.fromkeys(modes, 0.0)
+        cpu: dict[str, float] = dict.fromkeys(modes, 0.0)  # this process + the mode's anvil, seconds
+        order = list(modes)
+        for r in range(args.rounds):
+            with console.status(f"anvil round {r + 1}/{args.rounds}: {', '.join(order)}"):
+                for name in order:
+                    mode, trades = modes[name]
+                    cpu_before = time.process_time() + _node_cpu(chains[name])
+                    elapsed = mode(markets[name], trades)
+                    cpu[name] += time.process_time() + _node_cpu(chains[name]) - cpu_before
+                    spent[name] += elapsed
+                    rates[name].append(trades / elapsed)
+            order = order[1:] + order[:1]
+        for name, (_, trades) in modes.items():
+            warm = min(5, trades)
+            assert markets[name].settled() == before[name] + warm + args.rounds * trades, name
+    finally:
+        for chain in chains.values():
+            chain.close()
+    pairs = {
+        "api_over_naive": ("api", "naive"),
+        "client_over_naive": ("client", "naive"),
+        "client_over_raw": ("client", "raw"),
+    }
+    out: dict[str, Any] = {}
+    for name, (_, trades) in modes.items():
+        out[f"anvil.{name}_tps"] = round(args.rounds * trades / spent[name], 2)
+        out[f"anvil.{name}_cpu_ms_per_trade"] = round(1000 * cpu[name] / (args.rounds * trades), 2)
+    # CPU per trade (client process + node) hardly depends on what else the machine runs: the ratio a
+    # machine of its own would show when both sides are CPU-bound (it leaves out waits, e.g. web3's
+    # 0.1 s receipt polling, which a loaded machine makes the naive loop hit more often)
+    out["anvil.api_over_naive_cpu"] = round(
+        out["anvil.naive_cpu_ms_per_trade"] / out["anvil.api_cpu_ms_per_trade"], 2
+    )
+    for key, (num, den) in pairs.items():
+        ratios = [a / b for a, b in zip(rates[num], rates[den], strict=True)]
+        out[f"anvil.{key}"] = round(statistics.median(ratios), 3)
+        out[f"anvil.{key}_range"] = [round(min(ratios), 3), round(max(ratios), 3)]
+    per_trade, by_method, posts = api_requests_per_trade(lambda: Chain.anvil(accounts=4))
+    out["anvil.api_requests_per_trade"] = round(per_trade, 1)
+    out["anvil.api_http_posts_per_trade"] = round(posts, 1)
+    out["anvil.api_requests_by_method"] = by_method
+    out["anvil.meta"] = {
+        "rounds": args.rounds,
+        "trades_per_round": {name: trades for name, (_, trades) in modes.items()},
+        "ratio": "median over rounds of the ratio within the round (modes back to back, rotating order); "
+        "range = [min, max]; <mode>_tps = all the mode's trades over all its time",
+        "requests": "api_requests_per_trade: JSON-RPC calls per trade of (d) (a batch counts each call); "
+        "api_http_posts_per_trade: HTTP round trips per trade",
+        "cpu": "<mode>_cpu_ms_per_trade: CPU time of this process plus the mode's anvil per trade; "
+        "api_over_naive_cpu: naive's over the per-call path's",
+        "load_average_1m": round(os.getloadavg()[0], 2),
+    }
+    return out
+
+
+def _node_cpu(chain: Chain) -> float:
+    """CPU seconds (user + system) the chain's anvil process has used so far (0 when not ours)."""
+    process = getattr(chain, "_process", None)
+    if process is None:
+        return 0.0
+    fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # -- signatures, compile, deploy ---------------------------------------------------------------------------
@@ -582,9 +698,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--trades", type=int, default=600, help="trades for (b) and (c) on anvil")
-    parser.add_argument("--naive-trades", type=int, default=40, help="trades for (a) on anvil")
-    parser.add_argument("--api-trades", type=int, default=40, help="trades for (d) on anvil")
+    parser.add_argument("--trades", type=int, default=600, help="trades per round for (b) and (c) on anvil")
+    parser.add_argument("--naive-trades", type=int, default=10, help="trades per round for (a) on anvil")
+    parser.add_argument("--api-trades", type=int, default=20, help="trades per round for (d) on anvil")
     parser.add_argument(
         "--embedded-trades", type=int, default=30, help="trades per mode on the embedded chain"
     )
@@ -593,8 +709,12 @@ def main() -> int:
     parser.add_argument("--relay-posts", type=int, default=2_000, help="posts timed per relay cell")
     parser.add_argument("--relay-queries", type=int, default=400, help="queries timed per relay cell")
     parser.add_argument(
-        "--only", choices=("relay", "sim"), help="run only this part and update its keys in --out"
+        "--only",
+        choices=("relay", "sim", "api"),
+        help="run only this part and update its keys in --out (api: the anvil modes naive, per-call, "
+        "client and raw side by side in --rounds rounds; ratios as median and range)",
     )
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of the anvil modes, side by side")
     parser.add_argument("--no-sim", action="store_true", help="skip the market simulator benchmarks")
     parser.add_argument("--gateway-calls", type=int, default=10_000, help="paid calls in the gateway bench")
     parser.add_argument(
@@ -626,6 +746,15 @@ def main() -> int:
         out.write_text(json.dumps(previous, indent=2) + "\n")
         console.print({k: v for k, v in previous.items() if k.startswith("sim.")})
         return 0
+    if args.only == "api":
+        out = Path(args.out)
+        previous = json.loads(out.read_text()) if out.is_file() else {}
+        api_results = anvil_modes(args, console)
+        previous.update(api_results)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(previous, indent=2) + "\n")
+        console.print_json(json.dumps(api_results))
+        return 0
     if args.only == "relay":
         out = Path(args.out)
         previous = json.loads(out.read_text()) if out.is_file() else {}
@@ -651,19 +780,8 @@ def main() -> int:
         imported, deployed = import_and_deploy_times()
         results["import_s"], results["deploy_embedded_s"] = round(imported, 3), round(deployed, 3)
 
-    anvil = lambda: Chain.anvil(accounts=4)  # noqa: E731 - automine (anvil's default)
     embedded = lambda: Chain.embedded(accounts=4)  # noqa: E731
-    with console.status("anvil: (a) naive web3.py"):
-        results["anvil.naive_tps"] = round(run_mode(anvil, naive, args.naive_trades), 2)
-    with console.status("anvil: (b) agentmarket client"):
-        results["anvil.client_tps"] = round(run_mode(anvil, client, args.trades), 2)
-    with console.status("anvil: (c) raw pre-signed batches"):
-        results["anvil.raw_tps"] = round(run_mode(anvil, raw, args.trades), 2)
-    with console.status("anvil: (d) per-call clients (README path)"):
-        results["anvil.api_tps"] = round(run_mode(anvil, api, args.api_trades), 2)
-        per_trade, by_method = api_requests_per_trade(anvil)
-        results["anvil.api_requests_per_trade"] = round(per_trade, 1)
-        results["anvil.api_requests_by_method"] = by_method
+    results.update(anvil_modes(args, console))
     with console.status("embedded: (a) naive web3.py"):
         results["embedded.naive_tps"] = round(run_mode(embedded, naive, args.embedded_trades), 2)
     with console.status("embedded: (b) agentmarket client"):
@@ -676,19 +794,19 @@ def main() -> int:
         with console.status("anvil: market simulator (200 agents; 1000 agents x 10 rounds)"):
             results.update(sim_benchmarks())
         results["sim.over_client"] = round(results["sim.trades_per_s"] / results["anvil.client_tps"], 3)
-    results["anvil.client_over_naive"] = round(results["anvil.client_tps"] / results["anvil.naive_tps"], 2)
-    results["anvil.client_over_raw"] = round(results["anvil.client_tps"] / results["anvil.raw_tps"], 3)
-    results["anvil.api_over_naive"] = round(results["anvil.api_tps"] / results["anvil.naive_tps"], 2)
     results["embedded.client_over_naive"] = round(
         results["embedded.client_tps"] / results["embedded.naive_tps"], 2
     )
     results["meta"] = {
         "trade": "escrow create(fund, ETH) + submit + accept = 3 transactions; tps = trades per second",
-        "mining": "anvil automine (default) for (a), (b), (c); embedded eth-tester automine",
+        "mining": "anvil automine (default) for (a), (b), (c), (d); embedded eth-tester automine",
         "trades": {
-            "anvil.naive": args.naive_trades,
-            "anvil.client": args.trades,
-            "anvil.raw": args.trades,
+            "anvil (per round, see anvil.meta)": {
+                "naive": args.naive_trades,
+                "api": args.api_trades,
+                "client": args.trades,
+                "raw": args.trades,
+            },
             "embedded": args.embedded_trades,
         },
         "sign_per_s": "EIP-712 offers (built + digest + signed) and channel vouchers through agentmarket's coincurve signers; the lower of the two. sign_eth_account_typed_data_per_s: eth-account's generic encode_typed_data + sign_message path",
@@ -705,6 +823,7 @@ def main() -> int:
     goals = {
         "anvil.client_over_naive": 20,
         "anvil.client_over_raw": 0.5,
+        "anvil.api_over_naive": 3,
         "embedded.client_over_naive": 2.5,
         "sign_per_s": 1000,
         "relay.posts_per_s": 1000,
@@ -717,6 +836,9 @@ def main() -> int:
         table.add_column(column, justify="left" if column == "metric" else "right")
     for key, value in results.items():
         if key.endswith("meta"):
+            continue
+        if not isinstance(value, (int, float)):  # ranges and per-method counts: shown as they are
+            table.add_row(key, str(value), "")
             continue
         goal, ceiling = goals.get(key), ceilings.get(key)
         mark = "" if goal is None else (f"[green]>= {goal}[/]" if value >= goal else f"[red]>= {goal}[/]")

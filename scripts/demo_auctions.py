@@ -28,7 +28,6 @@ def main() -> None:
     console = Console(width=150)
     with Chain.from_name(args.chain) as chain:
         suite = deploy_suite(chain, write=False, reuse=False)
-        start = chain.w3.eth.block_number + 1
         seller, a1, a2, a3, arbiter = chain.accounts[1:6]
         names = {
             seller.address: "gpu-seller",
@@ -36,8 +35,8 @@ def main() -> None:
             a2.address: "agent-2",
             a3.address: "agent-3",
         }
-        house = AuctionClient.from_suite(suite, seller, from_block=start)
-        escrow = EscrowClient(chain, suite["AgentEscrow"], seller, from_block=start)
+        house = AuctionClient.from_suite(suite, seller)
+        escrow = EscrowClient.from_suite(suite, seller)
         results = Table(title=f"auctions on chain {chain.chain_id} ({chain.kind})")
         for column in ("auction", "bids", "winner", "price paid", "escrow deal", "key tx gas"):
             results.add_column(column)

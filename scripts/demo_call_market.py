@@ -35,10 +35,9 @@ def main() -> None:
     rng = random.Random(args.seed)
     with Chain.from_name(args.chain) as chain:
         suite = deploy_suite(chain, write=False, reuse=False)
-        start = chain.w3.eth.block_number + 1
         opener, *agents = chain.accounts[:10]
-        market = CallMarketClient(chain, suite["CallMarket"], opener, from_block=start)
-        escrow = EscrowClient(chain, suite["AgentEscrow"], opener, from_block=start)
+        market = CallMarketClient.from_suite(suite, opener)
+        escrow = EscrowClient.from_suite(suite, opener)
         names = {a.address: f"agent-{i}" for i, a in enumerate(agents)}
         batch = market.open_batch(
             "gpu-hour/h100",

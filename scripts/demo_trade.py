@@ -22,7 +22,9 @@ Every transaction is printed with its hash and the gas it used (gas = the comput
 from __future__ import annotations
 
 import argparse
+import json
 import random
+import sys
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -33,7 +35,8 @@ from rich.table import Table
 
 from agentmarket import Mandate, Market, PriceBand, resource_id
 from agentmarket.agent import Agent
-from agentmarket.errors import MandateViolation
+from agentmarket.chain import Chain
+from agentmarket.errors import AgentMarketError, ConfigError, MandateViolation
 from agentmarket.strategies import (
     IssueRange,
     Negotiator,
@@ -63,6 +66,7 @@ class Story:
         for col in ("#", "agent", "what happened", "tx", "gas"):
             self.table.add_column(col, justify="right" if col in ("#", "gas") else "left")
         self.n = 0
+        self.records: list[dict[str, Any]] = []  # every transaction, for --json
 
     def say(self, text: str) -> None:
         self.console.print(text)
@@ -77,6 +81,16 @@ class Story:
         gas = agent.gas_used - gas0
         more = f" ({agent.tx_count - count0} txs)" if agent.tx_count - count0 > 1 else ""
         self.table.add_row(str(self.n), agent.name, what, tx_hash[:14] + "…", f"{gas:,}{more}")
+        self.records.append(
+            {
+                "n": self.n,
+                "agent": agent.name,
+                "what": what,
+                "tx": tx_hash,
+                "gas": gas,
+                "txs": agent.tx_count - count0,
+            }
+        )
         self.console.print(
             f"  [green]tx {self.n}[/] {agent.name}: {what}  [dim]{tx_hash[:18]}… gas {gas:,}{more}[/]"
         )
@@ -87,14 +101,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--chain", default="embedded", help="embedded (default), anvil, or a JSON-RPC URL")
+    parser.add_argument("--chain", default="embedded", help="embedded (default) or anvil")
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--json", action="store_true", help="print what happened as one JSON document")
     args = parser.parse_args()
-    console = Console(width=max(Console().width, 130))
+    console = Console(width=max(Console().width, 130), quiet=args.json)
     started = time.perf_counter()
     with console.status("starting the chain and deploying the contracts..."):
-        market = Market.connect(args.chain)
-    with market:
+        chain = Chain.from_name(args.chain)
+        if not chain.is_local:
+            # the story moves the clock (a delivery window, a missed deadline): refuse a remote chain before
+            # a single transaction is sent, rather than lock funds and stop halfway
+            chain.close()
+            raise ConfigError(
+                f"the demo moves the chain's clock and needs a local chain, not {args.chain!r} "
+                "(fix: --chain anvil, or the default embedded chain)"
+            )
+        market = Market.connect(chain)
+    with chain, market:
         s = Story(console, market)
         s.say(
             f"[bold]Chain[/] {market.chain.kind} (id {market.chain.chain_id}); contracts: "
@@ -251,6 +275,30 @@ def main() -> None:
         console.print()
         console.print(s.table)
         balance, totals = market.escrow.solvency()
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        "chain": market.chain.kind,
+                        "chainId": market.chain.chain_id,
+                        "contracts": market.suite.addresses,
+                        "transactions": s.records,
+                        "deals": [
+                            {
+                                "id": d.id,
+                                "state": d.state.name,
+                                "toSeller": d.settlement.to_seller,
+                                "toBuyer": d.settlement.to_buyer,
+                            }
+                            for d in (deal, deal2)
+                        ],
+                        "escrowBalance": balance,
+                        "solvent": balance == totals.accounted,
+                        "budgetSpent": trainer.guard.spent(),
+                    },
+                    indent=2,
+                )
+            )
         s.say(
             f"escrow holds {eth(balance)} = locked {eth(totals.locked)} + credits {eth(totals.credits)} + fees "
             f"{eth(totals.fees)}: solvent = {balance == totals.accounted}.  "
@@ -260,4 +308,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except AgentMarketError as exc:
+        print(f"demo_trade: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -50,7 +50,7 @@ def gas_cost(receipt: Any) -> int:
 
 
 def assert_escrow_solvent(escrow: EscrowClient, assets: Iterable[str]) -> None:
-    """DESIGN §6.1 for each asset: the escrow's balance == locked + credits + fees."""
+    """docs/design.md §6.1 for each asset: the escrow's balance == locked + credits + fees."""
     for asset in assets:
         balance, totals = escrow.solvency(asset)
         assert balance == totals.accounted, f"insolvent in {asset}: {balance} != {totals}"

@@ -40,6 +40,7 @@ from ..errors import (
     NotAuthorized,
     UnsafeTerms,
 )
+from ..logscan import deployment_block, get_logs
 from ..types import (
     BPS,
     ETH,
@@ -196,7 +197,7 @@ class AuctionClient(ContractClient):
         account: LocalAccount | None = None,
         *,
         salts: SaltStore | str | Path | None = None,
-        from_block: int = 0,
+        from_block: int | None = None,
     ):
         self._bind(chain, account, from_block)
         self.salts = salts if isinstance(salts, SaltStore) else SaltStore(salts)
@@ -257,14 +258,13 @@ class AuctionClient(ContractClient):
         """Rebuild auction ``auction_id`` of ``kind`` from its events."""
         kind = AuctionKind(kind)
         contract = self.contracts[kind]
-        origin = self._origins.get((kind, int(auction_id)), self.from_block)
-        logs = self.w3.eth.get_logs(
-            {
-                "address": contract.address,
-                "fromBlock": origin,
-                "toBlock": "latest",
-                "topics": [None, "0x" + int(auction_id).to_bytes(32, "big").hex()],
-            }
+        origin = self._origins.get(
+            (kind, int(auction_id)), max(self.from_block, deployment_block(self.w3, contract.address))
+        )
+        logs = get_logs(
+            self.w3,
+            {"address": contract.address, "topics": [None, "0x" + int(auction_id).to_bytes(32, "big").hex()]},
+            origin,
         )
         auction: Auction | None = None
         for log in sorted(logs, key=lambda x: (x["blockNumber"], x["logIndex"])):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from eth_account.signers.local import LocalAccount
@@ -21,6 +21,8 @@ from .. import validate
 from ..chain import Chain
 from ..compiler import load_artifact
 from ..errors import InsufficientAllowance, InsufficientFunds, InvalidInput, NotAuthorized
+from ..logscan import deployment_block, get_logs
+from ..reads import Read
 from ..types import ETH
 
 if TYPE_CHECKING:
@@ -103,6 +105,12 @@ def erc1271_accepts(w3: Web3, wallet: str, digest: bytes, signature: bytes) -> b
         return False
 
 
+def require_eth(who: str, balance: int, amount: int) -> None:
+    """Raise :class:`InsufficientFunds` unless ``balance`` wei of ``who`` covers ``amount``."""
+    if balance < amount:
+        raise InsufficientFunds(f"{who} holds {balance} wei, needs {amount} plus gas")
+
+
 # -- the client base ----------------------------------------------------------------------------------------
 
 
@@ -130,7 +138,7 @@ class ContractClient:
         address: str | Contract,
         account: LocalAccount | None = None,
         *,
-        from_block: int = 0,
+        from_block: int | None = None,
     ):
         self._bind(chain, account, from_block)
         addr = contract_address(address)
@@ -139,16 +147,18 @@ class ContractClient:
             abi=load_artifact(self.ARTIFACT)["abi"],
         )
         self.address: ChecksumAddress = addr
+        # event lookups start here: the contract's deployment block when a manifest recorded it
+        self.from_block = deployment_block(self.w3, addr) if from_block is None else int(from_block)
         self._events = {name: getattr(self.contract.events, name)() for name in self.EVENTS}
         self._topics = {HexBytes(event_abi_to_log_topic(e.abi)): name for name, e in self._events.items()}
 
-    def _bind(self, chain: Chain, account: LocalAccount | None, from_block: int) -> None:
+    def _bind(self, chain: Chain, account: LocalAccount | None, from_block: int | None) -> None:
         """What every client holds besides its contract(s): the chain, the acting account, where event
         scans start, and the receipt of the last transaction it sent."""
         self.chain = chain
         self.w3 = chain.w3
         self.account = account
-        self.from_block = from_block
+        self.from_block = 0 if from_block is None else int(from_block)
         #: receipt of the last transaction this client sent (its hash and gas, for callers that report them)
         self.last_receipt: Any = None
 
@@ -172,7 +182,7 @@ class ContractClient:
     def now(self) -> int:
         """Timestamp the next block will (at least) have: the pending block's, else latest + 1."""
         try:
-            return int(self.w3.eth.get_block("pending")["timestamp"])
+            return int(self.chain.transactor.read([Read.timestamp("pending")])[0])
         except Exception:
             return self.chain.now() + 1
 
@@ -187,6 +197,14 @@ class ContractClient:
         return self._send(fn, gas_key=APPROVE_GAS_KEY)
 
     # -- helpers ---------------------------------------------------------------------------------------------
+
+    def _logs(self, topics: list[Any] | None = None, *, from_block: int | None = None) -> list[Any]:
+        """This contract's logs matching ``topics`` from ``from_block`` (default: :attr:`from_block`) to the
+        latest block, read in windows the provider accepts (:func:`agentmarket.logscan.get_logs`)."""
+        params: dict[str, Any] = {"address": self.address}
+        if topics is not None:
+            params["topics"] = topics
+        return get_logs(self.w3, params, self.from_block if from_block is None else from_block)
 
     @property
     def account_address(self) -> ChecksumAddress:
@@ -207,9 +225,20 @@ class ContractClient:
         name = str(fn.fn_name)
         return self.GAS_KEYS.get(name) or f"{self.GAS_FAMILY or self.ARTIFACT.lower()}.{_snake(name)}"
 
-    def _send(self, fn: Any, value: int = 0, *, gas_key: str | None = None, gas_count: int = 1) -> Any:
-        """Send ``fn`` from this client's account through the chain's one pipeline (gas from the snapshot
-        key, simulation, the account's signing policy, receipt, typed errors)."""
+    def _send(
+        self,
+        fn: Any,
+        value: int = 0,
+        *,
+        gas_key: str | None = None,
+        gas_count: int = 1,
+        reads: Sequence[Read] = (),
+        check: Callable[[list[Any]], None] | None = None,
+    ) -> Any:
+        """Send ``fn`` (a web3.py ``ContractFunction`` or a :class:`~agentmarket.calldata.PreparedCall`)
+        from this client's account through the chain's one pipeline (gas from the snapshot key,
+        simulation, the account's signing policy, receipt, typed errors). ``reads``/``check``: pre-flight
+        reads that travel in one JSON-RPC batch with the simulation; ``check`` raises to stop the send."""
         if self.account is None:
             raise NotAuthorized(f"this {type(self).__name__} has no account (use .as_(account))")
         self.last_receipt = self.chain.transactor.transact(
@@ -219,6 +248,8 @@ class ContractClient:
             gas_key=gas_key or self._gas_key(fn, value),
             gas_count=gas_count,
             simulate=self.SIMULATE,
+            reads=reads,
+            check=check,
         )
         if log.isEnabledFor(logging.DEBUG):
             self._log_events(self.last_receipt)
@@ -250,9 +281,7 @@ class ContractClient:
         ``spender``) may pull it; with ``approve`` a short allowance is raised to exactly ``amount``."""
         me = self._me()
         if asset == ETH:
-            balance = balance_of(self.w3, ETH, me)
-            if balance < amount:
-                raise InsufficientFunds(f"{me} holds {balance} wei, needs {amount} plus gas")
+            require_eth(me, balance_of(self.w3, ETH, me), amount)
             return
         token = self._token(asset)
         balance = int(token.functions.balanceOf(me).call())

@@ -236,6 +236,11 @@ class CallMarketClient(ContractClient):
     EVENTS = (*_BATCH_EVENTS, "Deposited", "Withdrawn")
     _max_orders: int | None = None  # read once, on first use
 
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        # block each known batch was opened in: its lookups scan from there (shared by as_() clones)
+        self._origins: dict[int, int] = {}
+
     # -- reads -------------------------------------------------------------------------------------------
 
     def credit_of(self, who: str | None = None, asset: str = ETH) -> int:
@@ -265,18 +270,16 @@ class CallMarketClient(ContractClient):
     def batch(self, ref: BatchRef) -> CallBatch:
         """Rebuild batch ``ref`` from its events; its status from the contract."""
         batch_id = ref.id if isinstance(ref, CallBatch) else int(ref)
-        logs = self.w3.eth.get_logs(
-            {
-                "address": self.address,
-                "fromBlock": self.from_block,
-                "toBlock": "latest",
-                "topics": [
-                    ["0x" + bytes(t).hex() for t, n in self._topics.items() if n in _BATCH_EVENTS],
-                    "0x" + batch_id.to_bytes(32, "big").hex(),
-                ],
-            }
+        logs = self._logs(
+            [
+                ["0x" + bytes(t).hex() for t, n in self._topics.items() if n in _BATCH_EVENTS],
+                "0x" + batch_id.to_bytes(32, "big").hex(),
+            ],
+            from_block=self._origins.get(batch_id),
         )
         batch = self._fold(batch_id, logs)
+        if logs:
+            self._origins[batch_id] = min(int(x["blockNumber"]) for x in logs)
         info = self.contract.functions.batchInfo(batch_id).call()
         return replace(batch, status=BatchStatus(info[7]))
 
@@ -423,7 +426,9 @@ class CallMarketClient(ContractClient):
         for log in receipt["logs"]:
             decoded = self._decode(log) if to_checksum_address(log["address"]) == self.address else None
             if decoded and decoded[0] == "BatchOpened":
-                return self.batch(int(decoded[1]["args"]["batchId"]))
+                batch_id = int(decoded[1]["args"]["batchId"])
+                self._origins[batch_id] = int(receipt["blockNumber"])
+                return self.batch(batch_id)
         raise InvalidState(f"transaction {_tx(receipt)} emitted no BatchOpened")
 
     def _current(self, ref: BatchRef) -> CallBatch:

@@ -29,6 +29,7 @@ from ..errors import (
     SignatureError,
     decode_revert,
 )
+from ..logscan import get_logs
 from ..types import ETH, Channel, ChannelStatus, Voucher
 from ..vouchers import VoucherDomain, VoucherSigner, VoucherStore, eoa_verifier
 from .base import ERC1271_MAGIC, ContractClient, erc1271_accepts  # noqa: F401 - ERC1271_MAGIC re-exported
@@ -85,7 +86,7 @@ class ChannelClient(ContractClient):
         address: str | Contract,
         account: LocalAccount | None = None,
         *,
-        from_block: int = 0,
+        from_block: int | None = None,
     ):
         super().__init__(chain, address, account, from_block=from_block)
         self.tx = chain.transactor
@@ -144,13 +145,8 @@ class ChannelClient(ContractClient):
     def channel(self, channel_id: bytes | str) -> Channel:
         """Rebuild a channel from its events (one ``eth_getLogs``). Raises :class:`InvalidState` if unknown."""
         cid = _id(channel_id)
-        logs = self.w3.eth.get_logs(
-            {
-                "address": self.address,
-                "topics": [None, "0x" + cid.hex()],
-                "fromBlock": self.from_block,
-                "toBlock": "latest",
-            }
+        logs = get_logs(
+            self.w3, {"address": self.address, "topics": [None, "0x" + cid.hex()]}, self.from_block
         )
         channel = self._apply(None, cid, logs)
         if channel is None:

@@ -9,7 +9,7 @@ updated from the emitted event. Deals are rebuilt from events (``deal``, ``deals
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,6 +18,7 @@ from eth_utils import to_checksum_address
 from hexbytes import HexBytes
 
 from .. import validate
+from ..calldata import prepare
 from ..errors import (
     ContractRevert,
     InvalidInput,
@@ -25,6 +26,7 @@ from ..errors import (
     NotAuthorized,
     decode_revert,
 )
+from ..reads import Read, event_decoder
 from ..types import (
     BPS,
     ETH,
@@ -37,7 +39,7 @@ from ..types import (
     to_seconds,
     to_timestamp,
 )
-from .base import ContractClient, balance_of
+from .base import ContractClient, balance_of, require_eth
 
 Deadline = int | float | datetime | timedelta
 DealRef = Deal | int
@@ -62,6 +64,10 @@ _DEAL_EVENTS = (
 #: time to look at a deliverable and reject or dispute it; below this a stranger that submits anything is
 #: all but sure to collect by ``finalize`` before the buyer can react (issue 12, point 1).
 MIN_REVIEW_WINDOW = 600
+
+
+class _StaleTerms(Exception):
+    """Internal: the caller's copy of a deal's terms is not the one on chain (rebuilt, then tried again)."""
 
 
 @dataclass(frozen=True)
@@ -132,17 +138,12 @@ class EscrowClient(ContractClient):
     def deal(self, deal_id: int) -> Deal:
         """Rebuild deal ``deal_id`` from its events."""
         deal_id = _deal_id(deal_id)
-        logs = self.w3.eth.get_logs(
-            {
-                "address": self.address,
-                "fromBlock": self.from_block,
-                "toBlock": "latest",
-                # hex strings: eth-tester does not match HexBytes topics
-                "topics": [
-                    ["0x" + bytes(t).hex() for t, n in self._topics.items() if n in _DEAL_EVENTS],
-                    "0x" + int(deal_id).to_bytes(32, "big").hex(),
-                ],
-            }
+        logs = self._logs(
+            # hex strings: eth-tester does not match HexBytes topics
+            [
+                ["0x" + bytes(t).hex() for t, n in self._topics.items() if n in _DEAL_EVENTS],
+                "0x" + int(deal_id).to_bytes(32, "big").hex(),
+            ]
         )
         deals = self._fold(logs)
         if int(deal_id) not in deals:
@@ -158,13 +159,7 @@ class EscrowClient(ContractClient):
     ) -> list[Deal]:
         """Every deal rebuilt from events, optionally those where ``party`` is buyer/seller/arbiter
         (or exactly ``role``), and in ``state`` (one or several)."""
-        logs = self.w3.eth.get_logs(
-            {
-                "address": self.address,
-                "fromBlock": self.from_block,
-                "toBlock": "latest",
-            }
-        )
+        logs = self._logs()
         result = list(self._fold(logs).values())
         if party is not None:
             who = validate.address(party, "party")
@@ -182,7 +177,8 @@ class EscrowClient(ContractClient):
         name = self._topics.get(HexBytes(log["topics"][0]))
         if name is None:
             return None
-        return name, self._events[name].process_log(log)
+        # eth_abi directly, in web3.py's EventData shape (web3.py's own process_log is ~1 ms per log)
+        return name, event_decoder(self._events[name].abi).process_log(log)
 
     def _fold(self, logs: Sequence[Any]) -> dict[int, Deal]:
         deals: dict[int, Deal] = {}
@@ -312,16 +308,68 @@ class EscrowClient(ContractClient):
     # -- helpers ------------------------------------------------------------------------------------------
 
     def _current(self, ref: DealRef) -> Deal:
-        """The deal as it is now: on-chain state, and terms rebuilt if the caller's copy is stale."""
+        """The deal as it is now: on-chain state, and terms rebuilt if the caller's copy is stale (both
+        reads in one JSON-RPC batch)."""
         deal = self.deal(_deal_id(ref)) if not isinstance(ref, Deal) else ref
-        state, submitted, buyer_c, seller_c = self.status(deal.id)
+        return self._on_chain(deal, self.chain.transactor.read(self._status_reads(deal)), rebuild=True)
+
+    def _status_reads(self, deal: Deal, *, now: bool = False) -> list[Read]:
+        """The reads :meth:`_on_chain` needs (and, with ``now``, the pending block's timestamp last)."""
+        reads = [
+            Read.call(self.contract, "dealStatus", deal.id),
+            Read.call(self.contract, "verifyTerms", deal.id, deal.terms.as_tuple()),
+        ]
+        if now:
+            reads.append(Read.timestamp("pending"))
+        return reads
+
+    def _on_chain(self, deal: Deal, values: Sequence[Any], *, rebuild: bool) -> Deal:
+        """``deal`` with the state read by :meth:`_status_reads`. Terms that are not the deal's on chain
+        are rebuilt from events (``rebuild``) or raise :class:`_StaleTerms`."""
+        (state, submitted, buyer_c, seller_c), fresh = values[0], values[1]
         if state == DealState.NONE:
             raise InvalidState(f"deal {deal.id} does not exist in escrow {self.address}")
-        if not self.contract.functions.verifyTerms(deal.id, deal.terms.as_tuple()).call():
+        if not fresh:
+            if not rebuild:
+                raise _StaleTerms
             deal = self.deal(deal.id)
         return replace(
-            deal, state=state, submitted_at=submitted, buyer_cancelled=buyer_c, seller_cancelled=seller_c
+            deal,
+            state=DealState(state),
+            submitted_at=int(submitted),
+            buyer_cancelled=bool(buyer_c),
+            seller_cancelled=bool(seller_c),
         )
+
+    def _transition(
+        self,
+        ref: DealRef,
+        fn_name: str,
+        *extra: Any,
+        check: Callable[[Deal, int], None],
+        now: bool = False,
+    ) -> Deal:
+        """Send ``fn_name(deal.id, terms, *extra)`` once ``check(deal, now)`` passes on the deal as it is on
+        chain (``now``: the pending block's timestamp, read only when asked for). The reads and the
+        simulation of the call travel in one JSON-RPC batch; whatever ``check`` raises is raised with
+        nothing sent. Returns the deal updated from the transaction's own receipt."""
+        deal = self.deal(_deal_id(ref)) if not isinstance(ref, Deal) else ref
+        for _ in range(2):  # a second pass only when the caller's copy of the terms was stale
+            seen: list[Deal] = []
+
+            def preflight(values: list[Any], deal: Deal = deal, seen: list[Deal] = seen) -> None:
+                current = self._on_chain(deal, values, rebuild=False)
+                check(current, int(values[2]) if now else 0)
+                seen.append(current)
+
+            call = prepare(self.contract, fn_name, deal.id, deal.terms.as_tuple(), *extra)
+            try:
+                receipt = self._send(call, reads=self._status_reads(deal, now=now), check=preflight)
+            except _StaleTerms:
+                deal = self.deal(deal.id)
+                continue
+            return self._from_receipt(seen[0], receipt)
+        raise InvalidState(f"the terms of deal {deal.id} do not match the chain's")
 
     def _require_role(self, deal: Deal, role: str, action: str) -> None:
         me = self._me()
@@ -440,16 +488,28 @@ class EscrowClient(ContractClient):
             if amount is None:
                 raise InvalidInput("amount is required", param="amount")
             t = self.terms(seller, amount, **terms)
-        if t.buyer != to_checksum_address(self._me()):
+        me = self._me()
+        if t.buyer != to_checksum_address(me):
             raise NotAuthorized(f"the buyer of the terms is {t.buyer}; only the buyer can create the deal")
-        if t.deliver_by <= self.chain.now():
-            raise InvalidState(f"deliver_by {t.deliver_by} has passed (chain time {self.chain.now()})")
-        self._ensure_funds(t.asset, t.amount, approve=approve)
-        receipt = self._send(
-            self.contract.functions.create(t.as_tuple()),
-            value=t.amount if t.is_eth else 0,
-            gas_key="escrow.fund_eth" if t.is_eth else "escrow.fund_erc20",
-        )
+
+        def in_time(latest: int) -> None:
+            if t.deliver_by <= latest:
+                raise InvalidState(f"deliver_by {t.deliver_by} has passed (chain time {latest})")
+
+        call = prepare(self.contract, "create", t.as_tuple())
+        if t.is_eth:
+            # the clock, the balance and the simulation in one JSON-RPC batch
+
+            def preflight(values: list[Any]) -> None:
+                in_time(values[0])
+                require_eth(me, values[1], t.amount)
+
+            reads = [Read.timestamp("latest"), Read.balance(me)]
+            receipt = self._send(call, t.amount, gas_key="escrow.fund_eth", reads=reads, check=preflight)
+        else:
+            in_time(self.chain.now())
+            self._ensure_funds(t.asset, t.amount, approve=approve)  # may approve first: before simulating
+            receipt = self._send(call, gas_key="escrow.fund_erc20")
         return self._created_from_receipt(receipt)
 
     def _created_from_receipt(self, receipt: Any) -> Deal:
@@ -477,123 +537,129 @@ class EscrowClient(ContractClient):
 
     def submit(self, ref: DealRef, deliverable_hash: bytes | str) -> Deal:
         """Seller: submit the hash of the deliverable before ``deliver_by``."""
-        deal = self._current(ref)
-        self._require_role(deal, "seller", "submit to")
-        self._require_state(deal, "submit to", DealState.FUNDED)
-        self._before_deadline(deal, deal.terms.deliver_by, "submit")
-        fn = self.contract.functions.submit(deal.id, deal.terms.as_tuple(), to_bytes32(deliverable_hash))
-        return self._from_receipt(deal, self._send(fn))
+        deliverable = to_bytes32(deliverable_hash)
+
+        def check(deal: Deal, now: int) -> None:
+            self._require_role(deal, "seller", "submit to")
+            self._require_state(deal, "submit to", DealState.FUNDED)
+            self._before_deadline(deal, deal.terms.deliver_by, "submit", now)
+
+        return self._transition(ref, "submit", deliverable, check=check, now=True)
 
     def accept(self, ref: DealRef) -> Deal:
         """Buyer: accept the deliverable; the seller is paid (minus fee and any late penalty)."""
-        deal = self._current(ref)
-        self._require_role(deal, "buyer", "accept")
-        self._require_state(deal, "accept", DealState.SUBMITTED)
-        return self._from_receipt(
-            deal, self._send(self.contract.functions.accept(deal.id, deal.terms.as_tuple()))
-        )
+
+        def check(deal: Deal, now: int) -> None:
+            self._require_role(deal, "buyer", "accept")
+            self._require_state(deal, "accept", DealState.SUBMITTED)
+
+        return self._transition(ref, "accept", check=check)
 
     def release(self, ref: DealRef, amount: int) -> Deal:
         """Buyer: pay ``amount`` of the locked price to the seller now (milestones)."""
-        deal = self._current(ref)
-        self._require_role(deal, "buyer", "release funds of")
-        self._require_state(
-            deal,
-            "release funds of",
-            DealState.AWAITING_BOND,
-            DealState.FUNDED,
-            DealState.SUBMITTED,
-            DealState.DISPUTED,
-        )
         amount = validate.amount(amount, "amount", positive=True)
-        if not 0 < amount <= deal.amount:
-            raise InvalidInput(f"release amount {amount} must be in 1..{deal.amount}")
-        fn = self.contract.functions.release(deal.id, deal.terms.as_tuple(), int(amount))
-        return self._from_receipt(deal, self._send(fn))
+
+        def check(deal: Deal, now: int) -> None:
+            self._require_role(deal, "buyer", "release funds of")
+            self._require_state(
+                deal,
+                "release funds of",
+                DealState.AWAITING_BOND,
+                DealState.FUNDED,
+                DealState.SUBMITTED,
+                DealState.DISPUTED,
+            )
+            if not 0 < amount <= deal.amount:
+                raise InvalidInput(f"release amount {amount} must be in 1..{deal.amount}")
+
+        return self._transition(ref, "release", int(amount), check=check)
 
     def finalize(self, ref: DealRef) -> Deal:
         """Anyone: settle as accepted after the review window."""
-        deal = self._current(ref)
-        self._require_state(deal, "finalize", DealState.SUBMITTED)
-        self._after_deadline(deal, deal.review_ends_at or 0, "finalize (review window still open)")
         self._me()
-        return self._from_receipt(
-            deal, self._send(self.contract.functions.finalize(deal.id, deal.terms.as_tuple()))
-        )
+
+        def check(deal: Deal, now: int) -> None:
+            self._require_state(deal, "finalize", DealState.SUBMITTED)
+            self._after_deadline(deal, deal.review_ends_at or 0, "finalize (review window still open)", now)
+
+        return self._transition(ref, "finalize", check=check, now=True)
 
     def dispute(self, ref: DealRef) -> Deal:
         """Buyer: dispute within the review window (deals with an arbiter)."""
-        deal = self._current(ref)
-        self._require_role(deal, "buyer", "dispute")
-        self._require_state(deal, "dispute", DealState.SUBMITTED)
-        if deal.arbiter == ZERO_ADDRESS:
-            raise InvalidState(f"deal {deal.id} has no arbiter, so it cannot be disputed: reject it instead")
-        self._before_deadline(deal, deal.review_ends_at or 0, "dispute")
-        return self._from_receipt(
-            deal, self._send(self.contract.functions.dispute(deal.id, deal.terms.as_tuple()))
-        )
+
+        def check(deal: Deal, now: int) -> None:
+            self._require_role(deal, "buyer", "dispute")
+            self._require_state(deal, "dispute", DealState.SUBMITTED)
+            if deal.arbiter == ZERO_ADDRESS:
+                raise InvalidState(
+                    f"deal {deal.id} has no arbiter, so it cannot be disputed: reject it instead"
+                )
+            self._before_deadline(deal, deal.review_ends_at or 0, "dispute", now)
+
+        return self._transition(ref, "dispute", check=check, now=True)
 
     def reject(self, ref: DealRef) -> Deal:
         """Buyer: reject the deliverable of a deal without an arbiter within the review window; the amount
         comes back with the seller's posted bond as compensation (deals with an arbiter: :meth:`dispute`)."""
-        deal = self._current(ref)
-        self._require_role(deal, "buyer", "reject")
-        self._require_state(deal, "reject", DealState.SUBMITTED)
-        if deal.arbiter != ZERO_ADDRESS:
-            raise InvalidState(
-                f"deal {deal.id} has an arbiter ({deal.arbiter}): dispute it instead of rejecting"
-            )
-        self._before_deadline(deal, deal.review_ends_at or 0, "reject")
-        return self._from_receipt(
-            deal, self._send(self.contract.functions.reject(deal.id, deal.terms.as_tuple()))
-        )
+
+        def check(deal: Deal, now: int) -> None:
+            self._require_role(deal, "buyer", "reject")
+            self._require_state(deal, "reject", DealState.SUBMITTED)
+            if deal.arbiter != ZERO_ADDRESS:
+                raise InvalidState(
+                    f"deal {deal.id} has an arbiter ({deal.arbiter}): dispute it instead of rejecting"
+                )
+            self._before_deadline(deal, deal.review_ends_at or 0, "reject", now)
+
+        return self._transition(ref, "reject", check=check, now=True)
 
     def resolve(self, ref: DealRef, seller_bps: int, bond_seller_bps: int | None = None) -> Deal:
         """Arbiter: rule. ``seller_bps`` of the amount after the arbiter fee, and ``bond_seller_bps`` of the
         bond (default: same as ``seller_bps``), go to the seller; the rest to the buyer."""
-        deal = self._current(ref)
-        self._require_role(deal, "arbiter", "resolve")
-        self._require_state(deal, "resolve", DealState.DISPUTED)
         seller_bps = validate.bps(seller_bps, "seller_bps")
         bond_bps = seller_bps if bond_seller_bps is None else validate.bps(bond_seller_bps, "bond_seller_bps")
-        for bps in (seller_bps, bond_bps):
-            if not 0 <= bps <= BPS:
-                raise InvalidInput(f"split {bps} outside 0..10000 bps")
-        self._before_deadline(deal, deal.ruling_ends_at or 0, "resolve")
-        fn = self.contract.functions.resolve(deal.id, deal.terms.as_tuple(), int(seller_bps), int(bond_bps))
-        return self._from_receipt(deal, self._send(fn))
+
+        def check(deal: Deal, now: int) -> None:
+            self._require_role(deal, "arbiter", "resolve")
+            self._require_state(deal, "resolve", DealState.DISPUTED)
+            self._before_deadline(deal, deal.ruling_ends_at or 0, "resolve", now)
+
+        return self._transition(ref, "resolve", int(seller_bps), int(bond_bps), check=check, now=True)
 
     def settle_default(self, ref: DealRef) -> Deal:
         """Anyone: apply the terms' default split after the arbiter missed its ruling deadline."""
-        deal = self._current(ref)
-        self._require_state(deal, "settle by default", DealState.DISPUTED)
-        self._after_deadline(deal, deal.ruling_ends_at or 0, "settle by default (arbiter may still rule)")
         self._me()
-        fn = self.contract.functions.settleDefault(deal.id, deal.terms.as_tuple())
-        return self._from_receipt(deal, self._send(fn))
+
+        def check(deal: Deal, now: int) -> None:
+            self._require_state(deal, "settle by default", DealState.DISPUTED)
+            self._after_deadline(
+                deal, deal.ruling_ends_at or 0, "settle by default (arbiter may still rule)", now
+            )
+
+        return self._transition(ref, "settleDefault", check=check, now=True)
 
     def refund(self, ref: DealRef) -> Deal:
         """Anyone: refund the buyer (plus the seller's bond) after a missed delivery deadline."""
-        deal = self._current(ref)
-        self._require_state(deal, "refund", DealState.AWAITING_BOND, DealState.FUNDED)
-        self._after_deadline(deal, deal.terms.deliver_by, "refund (delivery deadline not passed)")
         self._me()
-        return self._from_receipt(
-            deal, self._send(self.contract.functions.refund(deal.id, deal.terms.as_tuple()))
-        )
+
+        def check(deal: Deal, now: int) -> None:
+            self._require_state(deal, "refund", DealState.AWAITING_BOND, DealState.FUNDED)
+            self._after_deadline(deal, deal.terms.deliver_by, "refund (delivery deadline not passed)", now)
+
+        return self._transition(ref, "refund", check=check, now=True)
 
     def cancel(self, ref: DealRef) -> Deal:
         """Buyer or seller: cancel before delivery (alone while awaiting the bond, both once funded)."""
-        deal = self._current(ref)
         me = to_checksum_address(self._me())
-        if me not in (deal.buyer, deal.seller):
-            raise NotAuthorized(f"only the buyer or seller of deal {deal.id} can cancel it")
-        self._require_state(deal, "cancel", DealState.AWAITING_BOND, DealState.FUNDED)
-        if (me == deal.buyer and deal.buyer_cancelled) or (me == deal.seller and deal.seller_cancelled):
-            raise InvalidState(f"you already asked to cancel deal {deal.id}; waiting for the other party")
-        return self._from_receipt(
-            deal, self._send(self.contract.functions.cancel(deal.id, deal.terms.as_tuple()))
-        )
+
+        def check(deal: Deal, now: int) -> None:
+            if me not in (deal.buyer, deal.seller):
+                raise NotAuthorized(f"only the buyer or seller of deal {deal.id} can cancel it")
+            self._require_state(deal, "cancel", DealState.AWAITING_BOND, DealState.FUNDED)
+            if (me == deal.buyer and deal.buyer_cancelled) or (me == deal.seller and deal.seller_cancelled):
+                raise InvalidState(f"you already asked to cancel deal {deal.id}; waiting for the other party")
+
+        return self._transition(ref, "cancel", check=check)
 
     # -- batches -----------------------------------------------------------------------------------------
 
@@ -669,13 +735,13 @@ class EscrowClient(ContractClient):
 
     # -- deadlines -----------------------------------------------------------------------------------------
 
-    def _before_deadline(self, deal: Deal, deadline: int, action: str) -> None:
-        now = self.now()
+    def _before_deadline(self, deal: Deal, deadline: int, action: str, now: int | None = None) -> None:
+        now = self.now() if now is None else now
         if now > deadline:
             raise InvalidState(f"too late to {action} deal {deal.id}: deadline {deadline}, chain time {now}")
 
-    def _after_deadline(self, deal: Deal, deadline: int, action: str) -> None:
-        now = self.now()
+    def _after_deadline(self, deal: Deal, deadline: int, action: str, now: int | None = None) -> None:
+        now = self.now() if now is None else now
         if now <= deadline:
             raise InvalidState(
                 f"too early to {action} for deal {deal.id}: opens after {deadline}, chain time {now}"

@@ -39,6 +39,7 @@ from ..errors import (
     UnsafeTerms,
     decode_revert,
 )
+from ..logscan import get_logs
 from ..types import (
     BPS,
     ETH,
@@ -761,13 +762,7 @@ class OfferBookView:
         head = int(w3.eth.block_number)
         if head < self._next_block:
             return 0
-        logs = w3.eth.get_logs(
-            {
-                "address": self.client.address,
-                "fromBlock": self._next_block,
-                "toBlock": head,
-            }
-        )
+        logs = get_logs(w3, {"address": self.client.address}, self._next_block, head)
         applied = 0
         for log in sorted(logs, key=lambda x: (x["blockNumber"], x["logIndex"])):
             decoded = self.client._decode(log)

@@ -121,7 +121,7 @@ class ReputationClient(ContractClient):
         escrow: EscrowClient,
         account: LocalAccount | None = None,
         *,
-        from_block: int = 0,
+        from_block: int | None = None,
     ):
         super().__init__(chain, contract, account, from_block=from_block)
         self.escrow = escrow
@@ -202,14 +202,7 @@ class ReputationClient(ContractClient):
         )
         while topics and topics[-1] is None:
             topics.pop()
-        logs = self.w3.eth.get_logs(
-            {
-                "address": self.contract.address,
-                "topics": topics,
-                "fromBlock": self.from_block,
-                "toBlock": "latest",
-            }
-        )
+        logs = self._logs(topics)
         return [self._rating(event.process_log(log)) for log in logs]
 
     def reputation(self, agent: str, asset: str = ETH) -> Reputation:

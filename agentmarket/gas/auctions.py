@@ -8,7 +8,7 @@ from ..types import ZERO_ADDRESS as ZERO
 from ..units import WEI_PER_ETH
 from . import GasEnv, scenario
 
-SELLER_BOND = 10**17  # sales post a seller bond at creation and name an arbiter (DESIGN §6.12)
+SELLER_BOND = 10**17  # sales post a seller bond at creation and name an arbiter (docs/design.md §6.12)
 
 
 def _terms(creator: str, **overrides: Any) -> tuple[Any, ...]:

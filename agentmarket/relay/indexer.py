@@ -21,6 +21,7 @@ from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
 
 from ..clients.offers import OffersClient
+from ..logscan import get_logs
 from .store import ChainEvent, Store
 
 log = logging.getLogger("agentmarket.relay.indexer")
@@ -116,7 +117,7 @@ class Indexer:
         if target < self.next_block:
             return 0
         to = min(target, self.next_block + self.chunk - 1)
-        logs = self.w3.eth.get_logs({"address": self._addresses, "fromBlock": self.next_block, "toBlock": to})
+        logs = get_logs(self.w3, {"address": self._addresses}, self.next_block, to)
         numbers = sorted({int(lg["blockNumber"]) for lg in logs} | {to})
         hashes = {n: self._block_hash(n) for n in numbers}
         if any(h is None for h in hashes.values()) or any(

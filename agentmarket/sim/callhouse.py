@@ -82,8 +82,6 @@ class CallHouse:
         then delivery and acceptance."""
         bids, asks = self.mechanism.quotes(buyers, sellers, rng)
         first_block = int(self.chain.w3.eth.block_number) + 1
-        # the client rebuilds a batch from its events: scan from here, not from genesis
-        self.cm.from_block = first_block - 1
         batch = self.cm.open_batch(
             f"{GPU_HOUR} call batch round {round_}",
             closes_in=WINDOW,

@@ -204,8 +204,6 @@ def _call_round(
     chain = suite.chain
     tick = 10**TICK_EXP
     opener = CallMarketClient.from_suite(suite, chain.accounts[0])
-    # The client rebuilds a batch from its events: start the scan at this round, not at genesis.
-    opener.from_block = int(chain.w3.eth.block_number)
     batch = opener.open_batch(resource, closes_in=600, tick_exp=TICK_EXP, delivery_delay=3600)
     worth: dict[tuple[Side, int], int] = {}
     for s in sellers:

@@ -112,7 +112,7 @@ class AuctionHouse:
         self.refused = 0  # bids a mandate refused or capped (price band)
         self.resource = resource_id(GPU_HOUR)
         self.deposit = 3 * reference_price  # sealed deposit: the same for everyone, so it hides the bid
-        # sales bind both sides (DESIGN §6.12): the seller posts a bond when it creates the auction, and an
+        # sales bind both sides (docs/design.md §6.12): the seller posts a bond when it creates the auction, and an
         # arbiter outside the market (the funder) is named in the template
         self.seller_bond = max(reference_price // 20, 1)
         funder = market.funder

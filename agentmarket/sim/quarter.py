@@ -552,9 +552,11 @@ class _Quarter:
                 x.rated = score
 
 
-def event_totals(escrow: EscrowClient, buyers: Sequence[str], from_block: int = 0) -> dict[str, BuyerTotals]:
-    """Each buyer's figures folded from the escrow's events (``from_block`` on), in one log query."""
-    logs = escrow.w3.eth.get_logs({"address": escrow.address, "fromBlock": from_block, "toBlock": "latest"})
+def event_totals(
+    escrow: EscrowClient, buyers: Sequence[str], from_block: int | None = None
+) -> dict[str, BuyerTotals]:
+    """Each buyer's figures folded from the escrow's events (``from_block`` on, default the client's)."""
+    logs = escrow._logs(from_block=from_block)
     deals = escrow._fold(logs)
     out = {b: BuyerTotals() for b in buyers}
     for d in deals.values():

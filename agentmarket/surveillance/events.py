@@ -16,6 +16,8 @@ from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
 
+from ..logscan import get_logs
+
 __all__ = ["ChainEvent", "Order", "Trade", "orders_from_events", "read_events", "trades_from_events"]
 
 
@@ -51,11 +53,9 @@ def read_events(
     contracts: Mapping[str, Contract],
     from_block: int,
     to_block: int | str = "latest",
-    *,
-    chunk: int = 5_000,
 ) -> list[ChainEvent]:
     """Every event the ``contracts`` (name -> web3 contract) emitted in [from_block, to_block], in chain
-    order. Ranges are read ``chunk`` blocks at a time (public providers cap ``eth_getLogs`` ranges)."""
+    order, read in windows the provider accepts (:func:`agentmarket.logscan.get_logs`)."""
     by_topic: dict[tuple[str, HexBytes], tuple[str, Any]] = {}
     for name, contract in contracts.items():
         for entry in contract.abi:
@@ -66,32 +66,26 @@ def read_events(
                     name,
                     getattr(contract.events, abi["name"])(),
                 )
-    end = int(w3.eth.block_number) if to_block == "latest" else int(to_block)
     addresses = [c.address for c in contracts.values()]
     out: list[ChainEvent] = []
-    start = from_block
-    while start <= end:
-        stop = min(end, start + chunk - 1)
-        logs = w3.eth.get_logs({"address": addresses, "fromBlock": start, "toBlock": stop})
-        for log in logs:
-            if not log["topics"]:
-                continue
-            hit = by_topic.get((str(log["address"]).lower(), HexBytes(log["topics"][0])))
-            if hit is None:
-                continue
-            name, event = hit
-            decoded = event.process_log(log)
-            out.append(
-                ChainEvent(
-                    contract=name,
-                    name=str(decoded["event"]),
-                    args=_plain(dict(decoded["args"])),
-                    block=int(log["blockNumber"]),
-                    log_index=int(log["logIndex"]),
-                    tx="0x" + bytes(log["transactionHash"]).hex(),
-                )
+    for log in get_logs(w3, {"address": addresses}, from_block, to_block):
+        if not log["topics"]:
+            continue
+        hit = by_topic.get((str(log["address"]).lower(), HexBytes(log["topics"][0])))
+        if hit is None:
+            continue
+        name, event = hit
+        decoded = event.process_log(log)
+        out.append(
+            ChainEvent(
+                contract=name,
+                name=str(decoded["event"]),
+                args=_plain(dict(decoded["args"])),
+                block=int(log["blockNumber"]),
+                log_index=int(log["logIndex"]),
+                tx="0x" + bytes(log["transactionHash"]).hex(),
             )
-        start = stop + 1
+        )
     out.sort(key=lambda e: e.key)
     return out
 

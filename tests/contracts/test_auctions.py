@@ -1,7 +1,7 @@
 """Auction singletons: English, Dutch, sealed-bid (first-price / Vickrey) and procurement.
 
 Happy paths, every revert, t-1/t/t+1 boundaries, ties, hostile receivers, no-bid and reserve-not-met
-outcomes, copied commitments, client pre-flight, and DESIGN §6 invariants 4 (English increments and
+outcomes, copied commitments, client pre-flight, and docs/design.md §6 invariants 4 (English increments and
 credits), 5 (Dutch price), 6 (sealed reveal and Vickrey price) and 1 (solvency, checked after every test
 for every auction contract and asset).
 """
@@ -86,7 +86,7 @@ class Env:
             "terms_hash": b"\x42" * 32,
             "review_window": HOUR,
             "ruling_window": HOUR,
-            # sales must bind both sides: a seller bond posted at creation and an arbiter (DESIGN §6.12)
+            # sales must bind both sides: a seller bond posted at creation and an arbiter (docs/design.md §6.12)
             "arbiter": self.arbiter.address,
             "bond": SELLER_BOND,
         }
@@ -182,7 +182,7 @@ def env(chain: Chain, suite: Suite, mocks: dict[str, Any]) -> Iterator[Env]:
 
 
 def _owed(e: Env, kind: AuctionKind, asset: str) -> int:
-    """DESIGN §6.1 for an auction contract: what it owes in ``asset`` (locked bids/deposits/budgets plus
+    """docs/design.md §6.1 for an auction contract: what it owes in ``asset`` (locked bids/deposits/budgets plus
     credits), rebuilt from events and views independently of the contract's own bookkeeping."""
     contract = e.c[kind]
     auctions = []
@@ -195,7 +195,7 @@ def _owed(e: Env, kind: AuctionKind, asset: str) -> int:
     owed = sum(int(contract.functions.creditOf(h, asset).call()) for h in holders) if auctions else 0
     for a in auctions:
         view = contract.functions.getAuction(a.id).call()
-        if kind in (EN, SE):  # DESIGN §6.10: the client's rebuild equals the on-chain view
+        if kind in (EN, SE):  # docs/design.md §6.10: the client's rebuild equals the on-chain view
             assert (view[2], view[3]) == (a.leader, a.leading_amount) and AuctionStatus(view[-2]) == a.status
         if a.asset != asset:
             continue
@@ -670,7 +670,7 @@ def test_sealed_copied_commitment_cannot_be_revealed_by_copier(env: Env) -> None
     r = env.send(env.bob, f.reclaim(a.id, commitment, 3 * E18))
     args = env.events(SE, r, "DepositReclaimed")[0]["args"]
     assert (args["refund"], args["penalty"]) == (3 * E18 * 9 // 10, 3 * E18 // 10)
-    # the forfeit goes to the winner, never to the seller (DESIGN §6.12: shills must cost the seller)
+    # the forfeit goes to the winner, never to the seller (docs/design.md §6.12: shills must cost the seller)
     assert env.bal(env.seller) == seller_before
     assert env.bal(env.alice) == winner_before + 3 * E18 // 10
 

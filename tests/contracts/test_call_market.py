@@ -1,7 +1,7 @@
 """Call market: uniform-price batches, on-chain verification of the clearing, chunked settlement into
 escrow deals, expiry exits, ERC-20 batches, client pre-flight; one run on anvil.
 
-Solvency (DESIGN §6.1) is checked at the end of every test that moves money: the market's balance of the
+Solvency (docs/design.md §6.1) is checked at the end of every test that moves money: the market's balance of the
 asset equals the makers' credits plus the locks still held by unprocessed orders, and the escrow is solvent.
 """
 

@@ -59,7 +59,7 @@ def env(chain, suite) -> Env:
 
 
 def assert_solvent(env: Env, channels: list[Channel], asset: str = ETH, token: Any = None) -> None:
-    """DESIGN §6.1/§6.8: balance == sum(open deposit - claimed) + credits; claimed <= deposit."""
+    """docs/design.md §6.1/§6.8: balance == sum(open deposit - claimed) + credits; claimed <= deposit."""
     locked = 0
     for ch in channels:
         status, deposit, claimed, _ = env.payer.onchain(ch.id)

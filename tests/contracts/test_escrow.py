@@ -2,7 +2,7 @@
 
 Contract paths send with a fixed gas limit (no estimation: fast, and the revert comes from the mined
 transaction); client paths go through EscrowClient's pre-flight checks. After every test the solvency
-invariant (DESIGN §6.1) is checked for ETH and each token: balance == locked + credits + fees.
+invariant (docs/design.md §6.1) is checked for ETH and each token: balance == locked + credits + fees.
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ class Env:
 def env(chain: Chain, suite: Suite, mocks: dict[str, Any]) -> Iterator[Env]:
     e = Env(chain, suite, mocks)
     yield e
-    # DESIGN §6.1 after every test, for every asset the escrow may hold
+    # docs/design.md §6.1 after every test, for every asset the escrow may hold
     assert_escrow_solvent(e.client, (ETH, mocks["token"].address, mocks["fot"].address, mocks["nrt"].address))
 
 
@@ -912,7 +912,7 @@ def test_client_release_cancel_and_batch(env: Env):
 
 
 def test_rebuilt_deals_equal_on_chain_views(env: Env):
-    """DESIGN §6.10: what the client rebuilds from events equals the contract's views."""
+    """docs/design.md §6.10: what the client rebuilds from events equals the contract's views."""
     env.submit(env.open())
     env.open(bond=BOND)
     d = env.open()

@@ -76,7 +76,6 @@ def test_call_rounds_clear_on_the_call_market_contract(chain: Chain, suite: Suit
         assert result.efficiency == pytest.approx(result.efficiency_records) and 0 < result.efficiency <= 1
         assert result.solvent and result.all_settled and result.auction_residual == 0
         assert sim.calls is not None and len(sim.calls.batches) == cfg.rounds
-        cm.from_block = sim._start_block
         settled = {t.deal_id: t for b in sim.calls.batches for t in cm.trades(b) if t.deal_id}
         assert {t.deal_id for t in result.trades} == set(settled)
         for t in result.trades:

@@ -1,4 +1,4 @@
-"""English, Dutch and sealed-bid auctions under random play (DESIGN §6.1, §6.2, §6.4, §6.5, §6.9, §6.10).
+"""English, Dutch and sealed-bid auctions under random play (docs/design.md §6.1, §6.2, §6.4, §6.5, §6.9, §6.10).
 
 Sellers: two EOAs. Bidders/buyers: three EOAs; sealed bids commit, reveal (their own, a misremembered
 one, or a copy of a rival's commitment), settle first-price or Vickrey and reclaim deposits (penalised when
@@ -8,7 +8,7 @@ invalid parameters), bid, buy at the falling price with a maximum and with overp
 (also with stale terms), withdraw credits and jump time (also to exactly the start/end - 1, at, + 1).
 Every failure is predicted (typed error and arguments), simulated, then mined to show it changes nothing.
 
-Sales bind both sides (DESIGN §6.12): a seller posts its bond at creation (templates without a bond or an
+Sales bind both sides (docs/design.md §6.12): a seller posts its bond at creation (templates without a bond or an
 arbiter are refused), the bond moves into the escrow deal at settlement (Funded, so neither side cancels
 alone: an `unwind` rule has the winner or the seller try) and comes back when nothing sells. A Sybil/shill
 actor: the seller's own two bidders commit a ladder in a sealed auction and reveal only the rung just under

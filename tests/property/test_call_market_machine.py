@@ -1,4 +1,4 @@
-"""The call market under random play (DESIGN §6.1, §6.2, §6.9, §6.10, §6.12).
+"""The call market under random play (docs/design.md §6.1, §6.2, §6.9, §6.10, §6.12).
 
 Makers: four EOAs (bids and asks, so self-pairs happen) and, in some batches, the template's arbiter
 (whose orders are void). Rules open batches (with or without a seller bond per unit), submit bids and

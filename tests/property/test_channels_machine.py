@@ -1,4 +1,4 @@
-"""PaymentChannels under random play (DESIGN §6.1, §6.2, §6.7, §6.8, §6.9, §6.10).
+"""PaymentChannels under random play (docs/design.md §6.1, §6.2, §6.7, §6.8, §6.9, §6.10).
 
 Payers: two EOAs and an ERC-1271 agent wallet (it signs through its owner's key). Payees: two EOAs and
 the same kind of wallet switched at random between accepting, refusing, burning all gas and

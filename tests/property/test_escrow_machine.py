@@ -1,4 +1,4 @@
-"""AgentEscrow under random play (DESIGN §6.1, §6.2, §6.9, §6.10).
+"""AgentEscrow under random play (docs/design.md §6.1, §6.2, §6.9, §6.10).
 
 Actors: two buyers, two EOA sellers and three contract sellers (one refuses ETH, one burns all gas, one
 re-enters the escrow when paid), an arbiter, a market, a stranger. Assets: ETH, a plain ERC-20 with a

@@ -1,4 +1,4 @@
-"""Deterministic replays of what the escrow machine found (DESIGN §6.10: the client's rebuild from events
+"""Deterministic replays of what the escrow machine found (docs/design.md §6.10: the client's rebuild from events
 equals the on-chain views), kept as plain tests so they run on every backend in a fraction of a second."""
 
 from __future__ import annotations

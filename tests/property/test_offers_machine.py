@@ -1,4 +1,4 @@
-"""OfferBook under random play (DESIGN §6.1, §6.2, §6.3, §6.7, §6.9).
+"""OfferBook under random play (docs/design.md §6.1, §6.2, §6.3, §6.7, §6.9).
 
 Makers: two EOAs and an ERC-1271 wallet that approves or refuses what its owner signs (toggled at
 random). Takers: two EOAs and a stranger. Offers to sell and to buy, in ETH (maker legs paid from the
@@ -666,7 +666,7 @@ class OffersMachine(ChainMachine):
 
     @invariant()
     def ring_creates_no_value(self) -> None:
-        """DESIGN §6.12: following the rules, the ring ends with at most what it started with, per asset."""
+        """docs/design.md §6.12: following the rules, the ring ends with at most what it started with, per asset."""
         now = self.ring_value()
         for a, start in self.ring_start.items():
             assert now[a] <= start, f"the Sybil ring gained in {a}: {now[a] - start}"

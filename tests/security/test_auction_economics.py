@@ -1,4 +1,4 @@
-"""Strategic rule-followers against the auctions (issue 12, points 1, 3, 4 and 5; DESIGN §6.12).
+"""Strategic rule-followers against the auctions (issue 12, points 1, 3, 4 and 5; docs/design.md §6.12).
 
 Each test plays one attack that worked on the v1 contracts and shows what now stops it:
 

@@ -298,7 +298,7 @@ def test_a_shill_bid_that_does_not_trade_keeps_the_price_in_the_honest_interval(
 ) -> None:
     """A seller's shill bid (another address) that ends up not trading can move the price only inside
     the equilibrium interval of the honest orders: no honest trader trades at a price outside its limit,
-    and the volume is the same (DESIGN §6.12)."""
+    and the volume is the same (docs/design.md §6.12)."""
 
     def book(side: Side, spec: list[tuple[int, int]], first: int = 0) -> list[CallOrder]:
         return [CallOrder(1, side, first + i, f"0x{i + 1:040x}", p, q) for i, (p, q) in enumerate(spec)]

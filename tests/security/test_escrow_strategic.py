@@ -1,10 +1,10 @@
-"""Strategic rule-followers against the escrow and the reputation registry (issue 12; DESIGN §6.12).
+"""Strategic rule-followers against the escrow and the reputation registry (issue 12; docs/design.md §6.12).
 
 Each test is an attack that worked on v1 and the property that now defends it (docs/threat-model.md,
 "Escrow and reputation"): a stranger collecting from a buyer who acts in time (point 1), reputation
 bought for gas (point 2), fees rounded or split away and fees that cannot leave (point 7), one huge deal
 locking a token (point 10), market changes without notice (point 11). Embedded chain; the solvency
-invariant (DESIGN §6.1) is checked after every test.
+invariant (docs/design.md §6.1) is checked after every test.
 """
 
 from __future__ import annotations

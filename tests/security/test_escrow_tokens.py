@@ -1,4 +1,4 @@
-"""Odd tokens against the escrow (issue 12, point 6; DESIGN §6.11): no token behaviour moves one user's loss
+"""Odd tokens against the escrow (issue 12, point 6; docs/design.md §6.11): no token behaviour moves one user's loss
 onto another. The rows of docs/tokens.md that are not covered in tests/contracts/test_escrow.py or
 tests/security/test_hostile_counterparties.py are here. Embedded chain."""
 

@@ -1,4 +1,4 @@
-"""Hostile counterparties against every contract family (DESIGN §6.1, §6.9).
+"""Hostile counterparties against every contract family (docs/design.md §6.1, §6.9).
 
 Only what the family owners' tests do not already cover (tests/contracts/test_*.py there: ETH receivers
 that revert, burn gas or re-enter a short guarded call, blocklist tokens, fee-on-transfer and
@@ -439,7 +439,7 @@ def test_channel_false_returning_token(kit: Kit):
 
 def _template(k: Kit, token: Any, seller: str) -> tuple[Any, ...]:
     # creator, arbiter, asset, bond, termsHash, promiseDelay, deliveryDelay, review, ruling, penalty, cap, arbFee, split
-    # sales carry a seller bond (posted at creation) and an arbiter (DESIGN §6.12)
+    # sales carry a seller bond (posted at creation) and an arbiter (docs/design.md §6.12)
     return (
         seller,
         k.arb.address,

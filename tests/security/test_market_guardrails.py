@@ -68,6 +68,5 @@ def test_a_buyer_cannot_bid_above_its_band_in_the_on_chain_call_market(chain: Ch
     )
     assert sales == [] and house.refused == 1
     cm = CallMarketClient.from_suite(suite)
-    cm.from_block = 0
     batch = cm.batch(house.batches[0])
     assert batch.bids == () and len(batch.asks) == 1 and house.held() == held
