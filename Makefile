@@ -53,7 +53,7 @@ test: deps
 
 # Slither over contracts/ (mocks in contracts/test/ and node_modules/ excluded) through the solc-js front.
 audit: deps $(AUDIT_VENV)/.installed
-	$(PY) -m agentmarket.audit --slither $(AUDIT_VENV)/bin/slither --fail-on $(AUDIT_FAIL_ON)
+	$(PY) -m tools.audit --slither $(AUDIT_VENV)/bin/slither --fail-on $(AUDIT_FAIL_ON)
 
 gas: deps
 	$(PY) scripts/gas.py --write

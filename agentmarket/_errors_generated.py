@@ -44,6 +44,16 @@ class AssetBalanceUnreadable(ContractRevert):
     asset: str
 
 
+class AssetDeficit(EscrowRevert, AuctionRevert, ChannelRevert):
+    """Solidity custom error ``AssetDeficit(address,uint256,uint256)`` (declared in AgentEscrow, AssetLib, DutchAuction, EnglishAuction, PaymentChannels, ProcurementAuction, SealedBidAuction)."""
+
+    error_name = "AssetDeficit"
+    signature = "AssetDeficit(address,uint256,uint256)"
+    asset: str
+    balance: int
+    owed: int
+
+
 class AuctionAlreadyCommitted(AuctionRevert):
     """Solidity custom error ``AuctionAlreadyCommitted(uint256,address)`` (declared in IProcurementAuction, ISealedBidAuction, ProcurementAuction, SealedBidAuction)."""
 
@@ -595,6 +605,24 @@ class CreditsNothingToWithdraw(CreditsRevert, EscrowRevert, AuctionRevert, Chann
     asset: str
 
 
+class CreditsOnlySelf(CreditsRevert, EscrowRevert, AuctionRevert, ChannelRevert):
+    """Solidity custom error ``CreditsOnlySelf(address)`` (declared in AgentEscrow, AuctionBase, Credits, DutchAuction, EnglishAuction, IAgentEscrow, IAuctionBase, ICredits, IDutchAuction, IEnglishAuction, IPaymentChannels, IProcurementAuction, ISealedBidAuction, PaymentChannels, ProcurementAuction, SealedBidAuction)."""
+
+    error_name = "CreditsOnlySelf"
+    signature = "CreditsOnlySelf(address)"
+    caller: str
+
+
+class CreditsSenderTax(CreditsRevert, EscrowRevert, AuctionRevert, ChannelRevert):
+    """Solidity custom error ``CreditsSenderTax(address,uint256,uint256)`` (declared in AgentEscrow, AuctionBase, Credits, DutchAuction, EnglishAuction, IAgentEscrow, IAuctionBase, ICredits, IDutchAuction, IEnglishAuction, IPaymentChannels, IProcurementAuction, ISealedBidAuction, PaymentChannels, ProcurementAuction, SealedBidAuction)."""
+
+    error_name = "CreditsSenderTax"
+    signature = "CreditsSenderTax(address,uint256,uint256)"
+    asset: str
+    value: int
+    taken: int
+
+
 class CreditsTransferFailed(CreditsRevert, EscrowRevert, AuctionRevert, ChannelRevert):
     """Solidity custom error ``CreditsTransferFailed(address,address,uint256)`` (declared in AgentEscrow, AuctionBase, Credits, DutchAuction, EnglishAuction, IAgentEscrow, IAuctionBase, ICredits, IDutchAuction, IEnglishAuction, IPaymentChannels, IProcurementAuction, ISealedBidAuction, PaymentChannels, ProcurementAuction, SealedBidAuction)."""
 
@@ -606,7 +634,7 @@ class CreditsTransferFailed(CreditsRevert, EscrowRevert, AuctionRevert, ChannelR
 
 
 class ERC20InsufficientAllowance(ContractRevert):
-    """Solidity custom error ``ERC20InsufficientAllowance(address,uint256,uint256)`` (declared in ChannelBlockingToken, ChannelFeeToken, ChannelTestToken, FalseReturnToken, FeeOnTransferToken, GasBurningToken, HookToken, MockERC20, RevertOnZeroToken)."""
+    """Solidity custom error ``ERC20InsufficientAllowance(address,uint256,uint256)`` (declared in MockERC20)."""
 
     error_name = "ERC20InsufficientAllowance"
     signature = "ERC20InsufficientAllowance(address,uint256,uint256)"
@@ -616,7 +644,7 @@ class ERC20InsufficientAllowance(ContractRevert):
 
 
 class ERC20InsufficientBalance(ContractRevert):
-    """Solidity custom error ``ERC20InsufficientBalance(address,uint256,uint256)`` (declared in ChannelBlockingToken, ChannelFeeToken, ChannelTestToken, FalseReturnToken, FeeOnTransferToken, GasBurningToken, HookToken, MockERC20, RevertOnZeroToken)."""
+    """Solidity custom error ``ERC20InsufficientBalance(address,uint256,uint256)`` (declared in MockERC20)."""
 
     error_name = "ERC20InsufficientBalance"
     signature = "ERC20InsufficientBalance(address,uint256,uint256)"
@@ -626,7 +654,7 @@ class ERC20InsufficientBalance(ContractRevert):
 
 
 class ERC20InvalidApprover(ContractRevert):
-    """Solidity custom error ``ERC20InvalidApprover(address)`` (declared in ChannelBlockingToken, ChannelFeeToken, ChannelTestToken, FalseReturnToken, FeeOnTransferToken, GasBurningToken, HookToken, MockERC20, RevertOnZeroToken)."""
+    """Solidity custom error ``ERC20InvalidApprover(address)`` (declared in MockERC20)."""
 
     error_name = "ERC20InvalidApprover"
     signature = "ERC20InvalidApprover(address)"
@@ -634,7 +662,7 @@ class ERC20InvalidApprover(ContractRevert):
 
 
 class ERC20InvalidReceiver(ContractRevert):
-    """Solidity custom error ``ERC20InvalidReceiver(address)`` (declared in ChannelBlockingToken, ChannelFeeToken, ChannelTestToken, FalseReturnToken, FeeOnTransferToken, GasBurningToken, HookToken, MockERC20, RevertOnZeroToken)."""
+    """Solidity custom error ``ERC20InvalidReceiver(address)`` (declared in MockERC20)."""
 
     error_name = "ERC20InvalidReceiver"
     signature = "ERC20InvalidReceiver(address)"
@@ -642,7 +670,7 @@ class ERC20InvalidReceiver(ContractRevert):
 
 
 class ERC20InvalidSender(ContractRevert):
-    """Solidity custom error ``ERC20InvalidSender(address)`` (declared in ChannelBlockingToken, ChannelFeeToken, ChannelTestToken, FalseReturnToken, FeeOnTransferToken, GasBurningToken, HookToken, MockERC20, RevertOnZeroToken)."""
+    """Solidity custom error ``ERC20InvalidSender(address)`` (declared in MockERC20)."""
 
     error_name = "ERC20InvalidSender"
     signature = "ERC20InvalidSender(address)"
@@ -650,7 +678,7 @@ class ERC20InvalidSender(ContractRevert):
 
 
 class ERC20InvalidSpender(ContractRevert):
-    """Solidity custom error ``ERC20InvalidSpender(address)`` (declared in ChannelBlockingToken, ChannelFeeToken, ChannelTestToken, FalseReturnToken, FeeOnTransferToken, GasBurningToken, HookToken, MockERC20, RevertOnZeroToken)."""
+    """Solidity custom error ``ERC20InvalidSpender(address)`` (declared in MockERC20)."""
 
     error_name = "ERC20InvalidSpender"
     signature = "ERC20InvalidSpender(address)"
@@ -662,16 +690,6 @@ class EscrowAccountingOverflow(EscrowRevert):
 
     error_name = "EscrowAccountingOverflow"
     signature = "EscrowAccountingOverflow()"
-
-
-class EscrowAssetDeficit(EscrowRevert):
-    """Solidity custom error ``EscrowAssetDeficit(address,uint256,uint256)`` (declared in AgentEscrow, IAgentEscrow)."""
-
-    error_name = "EscrowAssetDeficit"
-    signature = "EscrowAssetDeficit(address,uint256,uint256)"
-    asset: str
-    balance: int
-    accounted: int
 
 
 class EscrowDeadlineNotReached(EscrowRevert):
@@ -830,13 +848,6 @@ class EscrowZeroFeeRecipient(EscrowRevert):
 
     error_name = "EscrowZeroFeeRecipient"
     signature = "EscrowZeroFeeRecipient()"
-
-
-class HookReceiverRefused(ContractRevert):
-    """Solidity custom error ``HookReceiverRefused()`` (declared in HookReceiver)."""
-
-    error_name = "HookReceiverRefused"
-    signature = "HookReceiverRefused()"
 
 
 class InvalidShortString(OfferBookRevert, ChannelRevert):
@@ -1078,31 +1089,6 @@ class ReputationTermsMismatch(ReputationRevert):
     dealId: int
 
 
-class ReverterBare(ContractRevert):
-    """Solidity custom error ``ReverterBare()`` (declared in Reverter)."""
-
-    error_name = "ReverterBare"
-    signature = "ReverterBare()"
-
-
-class ReverterCustom(ContractRevert):
-    """Solidity custom error ``ReverterCustom(uint256,address,bytes32,string)`` (declared in Reverter)."""
-
-    error_name = "ReverterCustom"
-    signature = "ReverterCustom(uint256,address,bytes32,string)"
-    code: int
-    who: str
-    tag: bytes
-    why: str
-
-
-class RevertingReceiverRefused(ContractRevert):
-    """Solidity custom error ``RevertingReceiverRefused()`` (declared in RevertingReceiver)."""
-
-    error_name = "RevertingReceiverRefused"
-    signature = "RevertingReceiverRefused()"
-
-
 class SafeERC20FailedOperation(EscrowRevert, OfferBookRevert, AuctionRevert, CallMarketRevert, ChannelRevert):
     """Solidity custom error ``SafeERC20FailedOperation(address)`` (declared in AgentEscrow, CallMarket, DutchAuction, EnglishAuction, OfferBook, PaymentChannels, ProcurementAuction, SealedBidAuction)."""
 
@@ -1130,6 +1116,7 @@ FAMILIES: tuple[type[ContractRevert], ...] = (
 )
 REVERTS: tuple[type[ContractRevert], ...] = (
     AssetBalanceUnreadable,
+    AssetDeficit,
     AuctionAlreadyCommitted,
     AuctionAlreadyRevealed,
     AuctionBidTooLow,
@@ -1190,6 +1177,8 @@ REVERTS: tuple[type[ContractRevert], ...] = (
     ChannelZeroAmount,
     CreditsInsufficientGas,
     CreditsNothingToWithdraw,
+    CreditsOnlySelf,
+    CreditsSenderTax,
     CreditsTransferFailed,
     ERC20InsufficientAllowance,
     ERC20InsufficientBalance,
@@ -1198,7 +1187,6 @@ REVERTS: tuple[type[ContractRevert], ...] = (
     ERC20InvalidSender,
     ERC20InvalidSpender,
     EscrowAccountingOverflow,
-    EscrowAssetDeficit,
     EscrowDeadlineNotReached,
     EscrowDeadlinePassed,
     EscrowDealNotFound,
@@ -1217,7 +1205,6 @@ REVERTS: tuple[type[ContractRevert], ...] = (
     EscrowWrongValue,
     EscrowZeroAmount,
     EscrowZeroFeeRecipient,
-    HookReceiverRefused,
     InvalidShortString,
     MockBlocked,
     OfferAlreadyPosted,
@@ -1245,9 +1232,6 @@ REVERTS: tuple[type[ContractRevert], ...] = (
     ReputationInvalidScore,
     ReputationNotParty,
     ReputationTermsMismatch,
-    ReverterBare,
-    ReverterCustom,
-    RevertingReceiverRefused,
     SafeERC20FailedOperation,
     StringTooLong,
 )
@@ -1255,6 +1239,7 @@ __all__ = [
     "FAMILIES",
     "REVERTS",
     "AssetBalanceUnreadable",
+    "AssetDeficit",
     "AuctionAlreadyCommitted",
     "AuctionAlreadyRevealed",
     "AuctionBidTooLow",
@@ -1318,7 +1303,9 @@ __all__ = [
     "ChannelZeroAmount",
     "CreditsInsufficientGas",
     "CreditsNothingToWithdraw",
+    "CreditsOnlySelf",
     "CreditsRevert",
+    "CreditsSenderTax",
     "CreditsTransferFailed",
     "ERC20InsufficientAllowance",
     "ERC20InsufficientBalance",
@@ -1327,7 +1314,6 @@ __all__ = [
     "ERC20InvalidSender",
     "ERC20InvalidSpender",
     "EscrowAccountingOverflow",
-    "EscrowAssetDeficit",
     "EscrowDeadlineNotReached",
     "EscrowDeadlinePassed",
     "EscrowDealNotFound",
@@ -1347,7 +1333,6 @@ __all__ = [
     "EscrowWrongValue",
     "EscrowZeroAmount",
     "EscrowZeroFeeRecipient",
-    "HookReceiverRefused",
     "InvalidShortString",
     "MockBlocked",
     "OfferAlreadyPosted",
@@ -1377,9 +1362,6 @@ __all__ = [
     "ReputationNotParty",
     "ReputationRevert",
     "ReputationTermsMismatch",
-    "ReverterBare",
-    "ReverterCustom",
-    "RevertingReceiverRefused",
     "SafeERC20FailedOperation",
     "StringTooLong",
 ]

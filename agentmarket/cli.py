@@ -33,10 +33,15 @@ def _cmd_compile(args: argparse.Namespace) -> int:
 
     root = compiler.project_root(Path(args.project), explicit=True) if args.project else None
     out = Path(args.out) if args.out else (root / "artifacts" if root is not None else compiler.ARTIFACTS_DIR)
+    tree = root if root is not None else compiler.project_root()
+    # contracts/test/ (mocks, attackers) is a separate test build in <tree>/tests/artifacts/, never shipped
+    test = compiler.has_test_sources(tree)
     if args.check:
         problems = compiler.check_artifacts(root, out)
         if out == compiler.ARTIFACTS_DIR:  # the package's own error classes follow its artifacts
             problems += errorgen.check_module(errorgen.shipped_artifacts())
+        if test:
+            problems += [f"test build: {line}" for line in compiler.check_artifacts(tree, test=True)]
         if args.json:
             print(json.dumps({"match": not problems, "problems": problems}, indent=2))
             return 1 if problems else 0
@@ -44,24 +49,33 @@ def _cmd_compile(args: argparse.Namespace) -> int:
             for line in problems:
                 print(f"artifact mismatch: {line}", file=sys.stderr)
             print(
-                "fix: run `agentmarket compile` and commit agentmarket/artifacts/ and "
+                "fix: run `agentmarket compile` and commit agentmarket/artifacts/ (and tests/artifacts/) and "
                 f"agentmarket/{errorgen.MODULE_PATH.name}",
                 file=sys.stderr,
             )
             return 1
-        print(f"artifacts and {errorgen.MODULE_PATH.name} match a fresh compile of contracts/")
+        print(
+            f"artifacts and {errorgen.MODULE_PATH.name} match a fresh compile of contracts/"
+            + (" (package and test builds)" if test else "")
+        )
         return 0
     started = time.perf_counter()
     artifacts = compiler.compile_sources(root, use_cache=not args.no_cache)
     written = compiler.write_artifacts(artifacts, out)
     if out == compiler.ARTIFACTS_DIR:
         errorgen.write_module(artifacts)
+    doc: dict[str, object] = {"contracts": sorted(p.stem for p in written), "directory": str(out)}
+    text = f"compiled {len(written)} contracts -> {out}"
+    if test:
+        target = compiler.test_artifacts_dir(tree)
+        mocks = compiler.write_artifacts(
+            compiler.compile_sources(tree, use_cache=not args.no_cache, test=True), target
+        )
+        doc["test_contracts"], doc["test_directory"] = sorted(p.stem for p in mocks), str(target)
+        text += f"; {len(mocks)} test contracts (not shipped) -> {target}"
     seconds = time.perf_counter() - started
-    _emit(
-        args,
-        {"contracts": sorted(p.stem for p in written), "directory": str(out), "seconds": round(seconds, 3)},
-        f"compiled {len(written)} contracts in {seconds:.2f}s -> {out}",
-    )
+    doc["seconds"] = round(seconds, 3)
+    _emit(args, doc, f"{text} in {seconds:.2f}s")
     return 0
 
 

@@ -1,5 +1,10 @@
 """Compile the Solidity sources under ``contracts/`` into the artifacts shipped in the package.
 
+Two builds: the package build (every source except ``contracts/test/``) is what ships in
+``agentmarket/artifacts/`` and feeds the production revert table; the test build (mocks and attackers in
+``contracts/test/``, compiled with the sources they import) goes to ``tests/artifacts/`` in a checkout and
+never into the package.
+
 One compiler version is pinned (:data:`SOLC_VERSION`). A native ``solc`` of that version is used when
 present (an explicit path, ``$AGENTMARKET_SOLC``, or a py-solc-x installed binary); otherwise solc-js
 from ``node_modules`` through ``solc_front.js``, a solc-compatible front py-solc-x can drive. Both
@@ -26,6 +31,8 @@ from .errors import CompilerError, CompilerUnavailable
 SOLC_VERSION = "0.8.30"
 PACKAGE_DIR = Path(__file__).resolve().parent
 ARTIFACTS_DIR = PACKAGE_DIR / "artifacts"
+#: Unit-name prefix of the test build's own sources (mocks, attackers); never shipped.
+TEST_SOURCES = "contracts/test/"
 FRONT_SCRIPT = PACKAGE_DIR / "solc_front.js"
 
 SETTINGS: dict[str, Any] = {
@@ -103,10 +110,22 @@ def _node_modules(root: Path) -> Path:
     )
 
 
-def source_files(root: Path) -> dict[str, str]:
-    """All ``.sol`` files under ``contracts/``, keyed by their unit name (``contracts/...``)."""
+def source_files(root: Path, *, test: bool = False) -> dict[str, str]:
+    """The ``.sol`` files of a build keyed by unit name (``contracts/...``): the package build excludes
+    ``contracts/test/``; the test build (``test=True``) is every file (mocks import production sources)."""
     files = sorted((root / "contracts").rglob("*.sol"))
-    return {f.relative_to(root).as_posix(): f.read_text() for f in files}
+    units = {f.relative_to(root).as_posix(): f for f in files}
+    return {u: f.read_text() for u, f in units.items() if test or not u.startswith(TEST_SOURCES)}
+
+
+def has_test_sources(root: Path) -> bool:
+    """Whether ``root`` has a test build (a ``contracts/test/`` folder: a checkout, not a user's tree)."""
+    return (root / TEST_SOURCES).is_dir()
+
+
+def test_artifacts_dir(root: Path) -> Path:
+    """Where the test build's artifacts live in a checkout (outside the package)."""
+    return root / "tests" / "artifacts"
 
 
 def _openzeppelin_version(root: Path, sources: dict[str, str] | None = None) -> str:
@@ -180,14 +199,19 @@ def _solc_messages(exc: SolcError, sources: dict[str, str]) -> list[str]:
 
 
 def compile_sources(
-    root: Path | None = None, *, solc_path: str | os.PathLike[str] | None = None, use_cache: bool = True
+    root: Path | None = None,
+    *,
+    solc_path: str | os.PathLike[str] | None = None,
+    use_cache: bool = True,
+    test: bool = False,
 ) -> dict[str, dict[str, Any]]:
-    """Compile ``contracts/`` and return ``{ContractName: artifact}`` (abi, bytecode, ...).
+    """Compile ``contracts/`` and return ``{ContractName: artifact}`` (abi, bytecode, ...): the package
+    build, or with ``test=True`` the contracts of ``contracts/test/`` only (compiled with what they import).
 
     Raises :class:`CompilerError` with solc's ``file:line`` messages when the sources do not compile.
     """
     root = project_root(root)
-    sources = source_files(root)
+    sources = source_files(root, test=test)
     if not sources:
         raise CompilerError(["no .sol files under contracts/"])
     digest = source_hash(sources, _openzeppelin_version(root, sources))
@@ -195,19 +219,21 @@ def compile_sources(
     if use_cache and cache_file.is_file():
         return dict(json.loads(cache_file.read_text()))
     output = _run_solc(find_compiler(root, solc_path), root, sources)
-    artifacts = _artifacts_from_output(output, sources)
+    artifacts = _artifacts_from_output(output, sources, TEST_SOURCES if test else "contracts/")
     cache_file.parent.mkdir(parents=True, exist_ok=True)
     _atomic_write(cache_file, json.dumps(artifacts, sort_keys=True))
     return artifacts
 
 
-def _artifacts_from_output(output: dict[str, Any], sources: dict[str, str]) -> dict[str, dict[str, Any]]:
+def _artifacts_from_output(
+    output: dict[str, Any], sources: dict[str, str], prefix: str
+) -> dict[str, dict[str, Any]]:
     # Each artifact records the hash of its own source unit, so editing one file rewrites only the
     # artifacts whose bytecode (its metadata hash covers every imported file) or source changed.
     artifacts: dict[str, dict[str, Any]] = {}
     for unit, contracts in sorted(output.get("contracts", {}).items()):
-        if not unit.startswith("contracts/"):
-            continue  # OpenZeppelin sources: their ABIs are folded into ours by solc
+        if not unit.startswith(prefix):
+            continue  # OpenZeppelin sources (their ABIs are folded into ours), or the other build's
         for name, data in sorted(contracts.items()):
             if name in artifacts:
                 raise CompilerError([f"{unit}: contract name {name} is defined twice; names must be unique"])
@@ -259,9 +285,14 @@ def write_artifacts(artifacts: dict[str, dict[str, Any]], directory: Path = ARTI
     return written
 
 
-def check_artifacts(root: Path | None = None, directory: Path = ARTIFACTS_DIR) -> list[str]:
-    """Recompile from scratch in a temporary copy and list every difference from the shipped artifacts."""
+def check_artifacts(
+    root: Path | None = None, directory: Path | None = None, *, test: bool = False
+) -> list[str]:
+    """Recompile from scratch in a temporary copy and list every difference from the artifacts in
+    ``directory`` (default: the package's, or with ``test=True`` the checkout's ``tests/artifacts/``)."""
     root = project_root(root)
+    if directory is None:
+        directory = test_artifacts_dir(root) if test else ARTIFACTS_DIR
     with tempfile.TemporaryDirectory(prefix="agentmarket-check-") as tmp:
         copy = Path(tmp)
         shutil.copytree(root / "contracts", copy / "contracts")
@@ -270,7 +301,7 @@ def check_artifacts(root: Path | None = None, directory: Path = ARTIFACTS_DIR) -
         modules = _node_modules(root)
         if modules.is_dir():
             (copy / "node_modules").symlink_to(modules)
-        fresh = compile_sources(copy, use_cache=False)
+        fresh = compile_sources(copy, use_cache=False, test=test)
     shipped = {p.stem: p.read_text() for p in directory.glob("*.json")}
     problems = [f"{name}: missing from {directory}" for name in sorted(set(fresh) - set(shipped))]
     problems += [f"{name}: no longer produced by the sources" for name in sorted(set(shipped) - set(fresh))]

@@ -16,7 +16,7 @@ import os
 import threading
 from pathlib import Path
 
-SNAPSHOT_FILE = "gas-snapshot.json"  # same file as agentmarket.gas.SNAPSHOT_FILE
+SNAPSHOT_FILE = "gas-snapshot.json"  # written by `make gas` (tools/gas)
 GAS_SNAPSHOT_ENV = "AGENTMARKET_GAS_SNAPSHOT"
 DEFAULT_MARGIN = 1.3
 DEFAULT_HEADROOM = 50_000  # covers gas *reserved* but not used, e.g. the escrow keeps 42.5k for payouts

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from agentmarket.gas import SNAPSHOT_FILE, measure, read_snapshot, write_snapshot
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tools/ lives beside the package, not in it
+from tools.gas import SNAPSHOT_FILE, measure, read_snapshot, write_snapshot
 
 
 def main() -> int:

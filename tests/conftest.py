@@ -14,10 +14,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from helpers import register_test_errors
 from hypothesis import HealthCheck, settings
 
 from agentmarket.chain import Chain
 from agentmarket.deploy import Suite, deploy_suite
+
+register_test_errors()  # mocks' custom errors decode in tests; they are not in the shipped table
 
 settings.register_profile(
     "default", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]

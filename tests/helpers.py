@@ -5,8 +5,10 @@ Imported as ``from helpers import ...``: pytest puts this folder on ``sys.path``
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from eth_abi import decode as abi_decode
@@ -15,16 +17,33 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 from hexbytes import HexBytes
 
+from agentmarket import compiler, errors
 from agentmarket.chain import Chain
 from agentmarket.clients.escrow import EscrowClient
-from agentmarket.compiler import load_artifact
 from agentmarket.errors import ContractRevert
+
+#: The test build (mocks and attackers of contracts/test/, compiled by `agentmarket compile`, not shipped).
+TEST_ARTIFACTS = compiler.test_artifacts_dir(Path(__file__).resolve().parents[1])
+
+
+def load_artifact(name: str) -> dict[str, Any]:
+    """An artifact of the test build, else of the package build."""
+    if (TEST_ARTIFACTS / f"{name}.json").is_file():
+        return compiler.load_artifact(name, TEST_ARTIFACTS)
+    return compiler.load_artifact(name)
+
+
+def register_test_errors() -> None:
+    """Make the test build's custom errors decodable (the production revert table has only the package's)."""
+    for path in sorted(TEST_ARTIFACTS.glob("*.json")):
+        errors.register_abi(json.loads(path.read_text()).get("abi", []))
+
 
 GAS = 3_000_000
 
 
 def deploy(chain: Chain, name: str, *args: Any) -> Any:
-    """Deploy the shipped artifact ``name`` from the first account; the web3 contract."""
+    """Deploy the artifact ``name`` (test build first) from the first account; the web3 contract."""
     artifact = load_artifact(name)
     receipt = chain.transactor.deploy(chain.accounts[0], artifact, *args)
     return chain.w3.eth.contract(address=receipt["contractAddress"], abi=artifact["abi"])

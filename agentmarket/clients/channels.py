@@ -446,20 +446,29 @@ class ChannelClient(ContractClient):
         )
         return self._from_receipt(receipt, ch.id, ch)
 
-    def withdraw(self, asset: str = ETH, *, to: str | None = None) -> int:
-        """Pull credited payouts (from failed pushes). Returns the amount."""
+    def withdraw(self, asset: str = ETH, *, to: str | None = None, amount: int | None = None) -> int:
+        """Pull credited payouts (from failed pushes); returns what left the contract (its ``Withdrawn``
+        event). ``amount`` withdraws only that much (``withdrawPart``): the credit pays whatever the
+        transfer takes, so with a token that taxes the sender, name an amount whose tax fits in it."""
         asset = validate.asset(self.w3, asset)
         to = validate.optional(validate.address, to, "to", nonzero=True)
-        amount = self.credit(self._me(), asset)
-        if amount == 0:
+        part = validate.optional(validate.amount, amount, "amount", positive=True)
+        if self.credit(self._me(), asset) == 0:
             raise InvalidState(f"no credit in {asset} for {self._me()}")
-        fn = (
-            self.contract.functions.withdraw(asset)
-            if to is None
-            else self.contract.functions.withdrawTo(asset, _addr(to, "to"))
-        )
-        self._send(fn, gas_key="channel.withdraw")
-        return amount
+        if part is not None:
+            fn = self.contract.functions.withdrawPart(asset, _addr(to or self._me(), "to"), part)
+        elif to is None:
+            fn = self.contract.functions.withdraw(asset)
+        else:
+            fn = self.contract.functions.withdrawTo(asset, _addr(to, "to"))
+        receipt = self._send(fn, gas_key="channel.withdraw")
+        for log in receipt["logs"]:
+            event = self._event_by_topic.get(bytes(log["topics"][0])) if log["topics"] else None
+            if log["address"] == self.address and event is not None:
+                data = event.process_log(log)
+                if data["event"] == "Withdrawn":
+                    return int(data["args"]["amount"])
+        raise InvalidState(f"withdrawal of {asset} emitted no Withdrawn event")
 
     # -- internals ---------------------------------------------------------------------------------------
 

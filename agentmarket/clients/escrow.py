@@ -698,19 +698,30 @@ class EscrowClient(ContractClient):
 
     # -- credits and fees ----------------------------------------------------------------------------------
 
-    def withdraw(self, asset: str = ETH, *, to: str | None = None) -> int:
-        """Pull this account's credited payouts in ``asset`` (to ``to``, default the account); returns it."""
+    def withdraw(self, asset: str = ETH, *, to: str | None = None, amount: int | None = None) -> int:
+        """Pull this account's credited payouts in ``asset`` (to ``to``, default the account); returns what
+        left the escrow (its ``Withdrawn`` event). ``amount`` withdraws only that much (``withdrawPart``):
+        the credit pays whatever the transfer takes from the escrow, so with a token that taxes the sender
+        on top of a transfer, name an amount whose tax fits in the credit; the rest stays credited."""
         me = self._me()
         asset = validate.asset(self.w3, asset)
         to = validate.optional(validate.address, to, "to", nonzero=True)
-        amount = self.credit(me, asset)
-        if amount == 0:
+        part = validate.optional(validate.amount, amount, "amount", positive=True)
+        credit = self.credit(me, asset)
+        if credit == 0:
             raise InvalidState(f"{me} has no credit in {asset}")
-        if to is None:
-            self._send(self.contract.functions.withdraw(asset))
+        if part is not None:
+            fn = self.contract.functions.withdrawPart(asset, to or to_checksum_address(me), part)
+        elif to is None:
+            fn = self.contract.functions.withdraw(asset)
         else:
-            self._send(self.contract.functions.withdrawTo(asset, to))
-        return amount
+            fn = self.contract.functions.withdrawTo(asset, to)
+        receipt = self._send(fn)
+        for log in receipt["logs"]:
+            decoded = self._decode(log) if to_checksum_address(log["address"]) == self.address else None
+            if decoded and decoded[0] == "Withdrawn":
+                return int(decoded[1]["args"]["amount"])
+        raise InvalidState(f"withdrawal of {asset} emitted no Withdrawn event")
 
     def collect_fees_to(self, to: str, asset: str = ETH) -> int:
         """Fee recipient: send the protocol fees owed in ``asset`` to ``to`` (a recipient that the token

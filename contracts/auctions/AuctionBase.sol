@@ -34,8 +34,8 @@ abstract contract AuctionBase is IAuctionBase, Credits {
     }
 
     /// @dev See `_credit`.
-    function _withdraw(address asset, address to) internal override returns (uint256) {
-        return _withdrawUntotalled(asset, to);
+    function _withdraw(address asset, address to, uint256 part) internal override returns (uint256) {
+        return _withdrawUntotalled(asset, to, part);
     }
 
     // =============================================================================================

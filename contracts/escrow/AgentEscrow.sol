@@ -6,7 +6,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 
 import {IAgentEscrow} from "../interfaces/IAgentEscrow.sol";
-import {Asset} from "../libraries/Asset.sol";
+import {Asset, AssetLib} from "../libraries/Asset.sol";
 import {Credits} from "../libraries/Credits.sol";
 import {AssetTotals, Deal, DealLib, DealSlot, DealState, TotalsLib} from "../libraries/EscrowTypes.sol";
 
@@ -39,7 +39,8 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, Credits {
     uint256 public nextDealId = 1;
 
     mapping(uint256 dealId => DealSlot) private _deals;
-    /// @dev Locked and owed-fee totals of one asset in one word (touched together on settlement).
+    /// @dev Owed (locked + credits) and owed-fee totals of one asset in one word (touched together on
+    /// settlement, and read whole by the deficit check of every ERC-20 pull).
     mapping(address asset => AssetTotals) private _totals;
     /// @dev What the seller of a deal was paid by early releases (net of fees): part of its rating weight.
     mapping(uint256 dealId => uint256) private _released;
@@ -74,8 +75,11 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, Credits {
             return _open(deal, deal.amount, state);
         }
         if (msg.value != 0) revert EscrowWrongValue(0, msg.value);
-        uint256 received = Asset.wrap(asset).pullMeasured(msg.sender, deal.amount);
-        if (received == deal.amount) return _open(deal, received, state);
+        // One read of the asset's totals serves the deficit check of the pull and the lock (no entry point
+        // can change them in between: all are nonReentrant).
+        (uint256 slot, AssetTotals word) = _totalsOf(asset);
+        uint256 received = Asset.wrap(asset).pullMeasured(msg.sender, deal.amount, word.locked() + word.fees());
+        if (received == deal.amount) return _openAt(deal, received, state, slot, word);
         if (received == 0) revert EscrowZeroAmount();
         Deal memory adjusted = deal;
         adjusted.amount = _toUint128(received);
@@ -114,6 +118,18 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, Credits {
         dealId = nextDealId++;
         _deals[dealId] = DealLib.pack(DealLib.hashCalldata(deal), state, 0);
         _lock(deal.asset, lockedValue);
+        emit DealCreated(dealId, deal.buyer, deal.seller, deal, state, msg.sender);
+    }
+
+    /// @dev `_open` with the asset's totals already read (`slot`, `word`: see `_totalsOf`). A copy rather than
+    /// a layer under `_open`: one more internal call costs the ETH and market paths ~95 gas.
+    function _openAt(Deal calldata deal, uint256 lockedValue, DealState state, uint256 slot, AssetTotals word)
+        private
+        returns (uint256 dealId)
+    {
+        dealId = nextDealId++;
+        _deals[dealId] = DealLib.pack(DealLib.hashCalldata(deal), state, 0);
+        _lockAt(slot, word, lockedValue);
         emit DealCreated(dealId, deal.buyer, deal.seller, deal, state, msg.sender);
     }
 
@@ -160,9 +176,10 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, Credits {
             received = msg.value;
         } else {
             if (msg.value != 0) revert EscrowWrongValue(0, msg.value);
-            received = Asset.wrap(asset).pullMeasured(msg.sender, deal.bond);
+            received = Asset.wrap(asset).pullMeasured(msg.sender, deal.bond, _owed(asset));
         }
         bytes32 h;
+        // slither-disable-next-line incorrect-equality -- token amounts measured by balance difference, not balances
         if (received == deal.bond) {
             h = DealLib.hashCalldata(deal);
         } else {
@@ -478,7 +495,9 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, Credits {
         if (amount == 0) revert CreditsNothingToWithdraw(feeRecipient, asset);
         _totals[asset] = t.clearFees();
         emit FeesCollected(asset, to, amount);
-        _send(asset, to, amount);
+        uint256 sent = _send(asset, to, amount);
+        // A sender-tax token: the fees paid their own tax; what did not leave is the recipient's credit.
+        if (sent < amount) _credit(feeRecipient, asset, amount - sent);
     }
 
     /// @inheritdoc IAgentEscrow
@@ -561,7 +580,8 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, Credits {
     /// @inheritdoc IAgentEscrow
     function totals(address asset) external view returns (uint256 locked, uint256 credits, uint256 fees) {
         AssetTotals t = _totals[asset];
-        return (t.locked(), _creditTotals[asset], t.fees());
+        uint256 credited = _creditTotals[asset];
+        return (t.locked() - credited, credited, t.fees());
     }
 
     /// @inheritdoc IAgentEscrow
@@ -606,16 +626,49 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, Credits {
         return uint128(value);
     }
 
+    /// @dev What the books of `asset` say this contract holds for others: locked, credited and fees (one read).
+    function _owed(address asset) private view returns (uint256) {
+        AssetTotals word = _totals[asset];
+        return word.locked() + word.fees();
+    }
+
+    /// @dev A credit stays owed: it is booked in the owed total of its asset as well (see {AssetTotals}), so
+    /// the deficit check of a pull reads one word, not two.
+    function _credit(address to, address asset, uint256 value) internal override {
+        super._credit(to, asset, value);
+        _totals[asset] = _totals[asset].addLocked(value); // no carry: credits come out of the owed total
+    }
+
+    /// @dev See `_credit`: the credit leaves the owed total before it is sent.
+    function _withdraw(address asset, address to, uint256 part) internal override returns (uint256) {
+        _totals[asset] = _totals[asset].unlock(_credits[msg.sender][asset], 0);
+        return super._withdraw(asset, to, part);
+    }
+
     /// @dev Add `value` to the locked total of `asset` (see {AssetTotals}).
     function _lock(address asset, uint256 value) private {
-        uint256 slot;
-        AssetTotals word;
+        (uint256 slot, AssetTotals word) = _totalsOf(asset);
+        // The locked total is 160 bits wide, a deal at most 128: no single deal can fill it (issue 12, point 10).
+        if (word.locked() + value > TotalsLib.MAX_LOCKED) revert EscrowAccountingOverflow();
+        word = word.addLocked(value); // locked + value < 2^160: no carry into the fees
+        assembly ("memory-safe") {
+            sstore(slot, word)
+        }
+    }
+
+    /// @dev The storage slot of `_totals[asset]` and its word (the slot computed once for the read and the
+    /// write of `_lockAt`).
+    function _totalsOf(address asset) private view returns (uint256 slot, AssetTotals word) {
         assembly ("memory-safe") {
             mstore(0x00, asset)
             mstore(0x20, _totals.slot)
-            slot := keccak256(0x00, 0x40) // the slot of _totals[asset]
+            slot := keccak256(0x00, 0x40)
             word := sload(slot)
         }
+    }
+
+    /// @dev `_lock` of the totals `word` read from `slot`.
+    function _lockAt(uint256 slot, AssetTotals word, uint256 value) private {
         // The locked total is 160 bits wide, a deal at most 128: no single deal can fill it (issue 12, point 10).
         if (word.locked() + value > TotalsLib.MAX_LOCKED) revert EscrowAccountingOverflow();
         word = word.addLocked(value); // locked + value < 2^160: no carry into the fees
@@ -645,13 +698,12 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, Credits {
     /// from the market, and return what arrived (at most `expected`; any surplus stays unaccounted). Refuses
     /// an asset whose balance is below its books.
     function _receiveFromMarket(address asset, uint256 expected) private returns (uint256 received) {
-        AssetTotals word = _totals[asset];
-        uint256 accounted = word.locked() + word.fees() + _creditTotals[asset];
+        uint256 accounted = _owed(asset);
         uint256 balance = Asset.wrap(asset).selfBalance();
-        // Books above the balance: the token took coins from the escrow (negative rebase, sender tax). That
-        // deficit belongs to the positions already held; counting "balance minus books" would charge it to
-        // this new deal instead, so the asset takes no new market deals (issue 12, point 6).
-        if (balance < accounted) revert EscrowAssetDeficit(asset, balance, accounted);
+        // Books above the balance: the token took coins from the escrow (negative rebase). That deficit
+        // belongs to the positions already held; counting "balance minus books" would charge it to this new
+        // deal instead, so the asset takes no new market deals (issue 12, point 6; `create` checks the same).
+        if (balance < accounted) revert AssetLib.AssetDeficit(asset, balance, accounted);
         received = balance - accounted;
         if (received < expected) {
             uint256 shortfall = expected - received;

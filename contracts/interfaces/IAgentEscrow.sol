@@ -111,10 +111,6 @@ interface IAgentEscrow is ICredits {
     /// @notice A per-asset total would under- or overflow, or an amount that arrived does not fit the
     /// 128-bit deal fields (unreachable with real tokens and uncorrupted books).
     error EscrowAccountingOverflow();
-    /// @notice The escrow holds less of `asset` (`balance`) than its books say (`accounted`): the token took
-    /// coins (negative rebase, a tax on the sender). New market deals in it are refused, so the deficit is not
-    /// charged to them; existing positions settle as before.
-    error EscrowAssetDeficit(address asset, uint256 balance, uint256 accounted);
     /// @notice Constructor: fee above the 5% cap.
     error EscrowFeeTooHigh(uint256 feeBps, uint256 maxBps);
     /// @notice Constructor: a non-zero fee needs a fee recipient.

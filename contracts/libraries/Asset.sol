@@ -19,6 +19,10 @@ library AssetLib {
 
     /// @notice The asset's address is not a token that answers `balanceOf` with one word.
     error AssetBalanceUnreadable(address asset);
+    /// @notice This contract holds `balance` of `asset` against `owed` on its books: the token took coins from
+    /// it (a negative rebase, a sender tax). New money is refused while the deficit lasts, so the loss stays
+    /// with the positions that held the token when it happened instead of being paid by a newcomer's coins.
+    error AssetDeficit(address asset, uint256 balance, uint256 owed);
 
     function isNative(Asset asset) internal pure returns (bool) {
         return Asset.unwrap(asset) == address(0);
@@ -43,7 +47,15 @@ library AssetLib {
     /// @notice Pull `value` of the ERC-20 `asset` from `from`; returns what actually arrived (balance
     /// difference: fee-on-transfer tokens credit less than was asked).
     function pullMeasured(Asset asset, address from, uint256 value) internal returns (uint256) {
+        return pullMeasured(asset, from, value, 0);
+    }
+
+    /// @notice {pullMeasured} for a contract that keeps per-asset books: refuses the pull (`AssetDeficit`)
+    /// when this contract's balance is below `owed`, what its books say it holds for others. The balance is
+    /// read anyway to measure the pull, so the check costs a comparison.
+    function pullMeasured(Asset asset, address from, uint256 value, uint256 owed) internal returns (uint256) {
         uint256 before = selfBalance(asset);
+        if (before < owed) revert AssetDeficit(Asset.unwrap(asset), before, owed);
         // slither-disable-next-line arbitrary-send-erc20 -- a library cannot see its callers: each passes msg.sender (AgentEscrow.create, postBond)
         IERC20(Asset.unwrap(asset)).safeTransferFrom(from, address(this), value);
         return selfBalance(asset) - before;

@@ -30,12 +30,17 @@ abstract contract Credits is ICredits, ReentrancyGuardTransient {
 
     /// @inheritdoc ICredits
     function withdraw(address asset) external nonReentrant returns (uint256) {
-        return _withdraw(asset, msg.sender);
+        return _withdraw(asset, msg.sender, type(uint256).max);
     }
 
     /// @inheritdoc ICredits
     function withdrawTo(address asset, address to) external nonReentrant returns (uint256) {
-        return _withdraw(asset, to);
+        return _withdraw(asset, to, type(uint256).max);
+    }
+
+    /// @inheritdoc ICredits
+    function withdrawPart(address asset, address to, uint256 amount) external nonReentrant returns (uint256) {
+        return _withdraw(asset, to, amount);
     }
 
     /// @inheritdoc ICredits
@@ -43,18 +48,92 @@ abstract contract Credits is ICredits, ReentrancyGuardTransient {
         return _credits[account][asset];
     }
 
-    function _withdraw(address asset, address to) internal virtual returns (uint256 amount) {
-        amount = _credits[msg.sender][asset];
-        if (amount == 0) revert CreditsNothingToWithdraw(msg.sender, asset);
-        _credits[msg.sender][asset] = 0;
-        _creditTotals[asset] -= amount;
-        emit Withdrawn(msg.sender, asset, to, amount);
-        _send(asset, to, amount);
+    /// @inheritdoc ICredits
+    function pushMeasured(address asset, address to, uint256 value, uint256 maxTaken, uint256 gasCap)
+        external
+        returns (uint256 taken)
+    {
+        if (msg.sender != address(this)) revert CreditsOnlySelf(msg.sender);
+        Asset a = Asset.wrap(asset);
+        uint256 before = a.selfBalance();
+        if (!a.tryTransferCapped(to, value, gasCap)) revert CreditsTransferFailed(asset, to, value);
+        uint256 held = a.selfBalance();
+        if (held < before) taken = before - held; // a receiver hook may pay in: then nothing was over-charged
+        if (taken > maxTaken) revert CreditsSenderTax(asset, value, taken);
     }
 
-    /// @dev Send or revert (withdrawals and fee collection: the caller chose the receiver).
-    function _send(address asset, address to, uint256 value) internal {
-        if (!Asset.wrap(asset).tryPushAll(to, value)) revert CreditsTransferFailed(asset, to, value);
+    /// @dev Send `part` of the caller's credit (all of it when `part` exceeds it) to `to`; the credit pays for
+    /// whatever leaves this contract (a sender tax included, up to the whole credit), and what does not leave
+    /// stays the caller's credit. Returns what left.
+    function _withdraw(address asset, address to, uint256 part) internal virtual returns (uint256 sent) {
+        uint256 credit = _credits[msg.sender][asset];
+        if (credit == 0) revert CreditsNothingToWithdraw(msg.sender, asset);
+        _credits[msg.sender][asset] = 0;
+        _creditTotals[asset] -= credit;
+        sent = _send(asset, to, part < credit ? part : credit, credit);
+        emit Withdrawn(msg.sender, asset, to, sent);
+        if (sent < credit) _credit(msg.sender, asset, credit - sent);
+    }
+
+    /// @dev `_send` where the owner of `value` has exactly `value` to spend.
+    function _send(address asset, address to, uint256 value) internal returns (uint256) {
+        return _send(asset, to, value, value);
+    }
+
+    /// @dev Send or revert (withdrawals, fee collection, funding the escrow: the caller chose the receiver).
+    /// ERC-20 transfers are measured: what leaves this contract never exceeds `budget` (>= `value`), the coins
+    /// of whoever is paid. A token that taxes the sender on top of the transfer beyond the budget is sent
+    /// `value` less the excess it tried to take, once, so the owner pays its own tax and nobody else (when
+    /// the token cannot even attempt the full transfer, `withdrawPart` names a smaller amount). Returns what
+    /// left (at most `budget`).
+    function _send(address asset, address to, uint256 value, uint256 budget) internal returns (uint256 sent) {
+        if (asset == address(0)) {
+            if (!Asset.wrap(asset).tryPushAll(to, value)) revert CreditsTransferFailed(asset, to, value);
+            return value;
+        }
+        bool ok;
+        (ok, sent) = _pushMeasured(asset, to, value, budget, type(uint256).max);
+        if (ok) return sent;
+        if (sent > budget && sent - budget < value) {
+            uint256 net = value - (sent - budget);
+            (ok, sent) = _pushMeasured(asset, to, net, budget, type(uint256).max);
+            if (ok) return sent;
+            if (sent != 0) revert CreditsSenderTax(asset, net, sent);
+        }
+        revert CreditsTransferFailed(asset, to, value);
+    }
+
+    /// @dev Transfer `value` of the ERC-20 `asset` to `to` through `pushMeasured` (its own call frame: a
+    /// transfer that takes more than `maxTaken` from this contract is undone alone). `ok`: the transfer
+    /// stands, and `taken` (at most `maxTaken`) left this contract; otherwise `taken` is what the token tried to take when it over-charged,
+    /// else 0. No returndata beyond 100 bytes (all of it this contract's own) is copied.
+    function _pushMeasured(address asset, address to, uint256 value, uint256 maxTaken, uint256 gasCap)
+        internal
+        returns (bool ok, uint256 taken)
+    {
+        bytes4 push = this.pushMeasured.selector;
+        bytes4 senderTax = CreditsSenderTax.selector;
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            mstore(p, push)
+            mstore(add(p, 0x04), asset)
+            mstore(add(p, 0x24), to)
+            mstore(add(p, 0x44), value)
+            mstore(add(p, 0x64), maxTaken)
+            mstore(add(p, 0x84), gasCap)
+            ok := call(gas(), address(), 0, p, 0xa4, 0, 0)
+            switch ok
+            case 1 {
+                returndatacopy(0, 0, 0x20)
+                taken := mload(0)
+            }
+            default {
+                if eq(returndatasize(), 0x64) {
+                    returndatacopy(p, 0, 0x64)
+                    if eq(shr(224, mload(p)), shr(224, senderTax)) { taken := mload(add(p, 0x44)) }
+                }
+            }
+        }
     }
 
     /// @dev Push a payout; if the receiver refuses it (revert, out of gas, token failure) credit it instead.
@@ -71,7 +150,8 @@ abstract contract Credits is ICredits, ReentrancyGuardTransient {
                 ok := call(PAYOUT_GAS, to, value, 0, 0, 0, 0)
             }
         } else {
-            ok = Asset.wrap(asset).tryTransfer(to, value);
+            // measured: a payout the token over-charges (sender tax) is undone and credited instead
+            (ok,) = _pushMeasured(asset, to, value, value, type(uint256).max);
         }
         if (!ok) _credit(to, asset, value);
     }
@@ -100,10 +180,11 @@ abstract contract Credits is ICredits, ReentrancyGuardTransient {
                 ok := call(PAYOUT_GAS, to, value, 0, 0, 0, 0)
             }
         } else {
-            if (gasleft() < CAPPED_TOKEN_GAS + CAPPED_TOKEN_GAS / 63 + 12_000) {
+            // two 63/64 cuts (the measuring frame, then the token call) and two balance reads before the cap
+            if (gasleft() < CAPPED_TOKEN_GAS + CAPPED_TOKEN_GAS / 31 + 20_000) {
                 revert CreditsInsufficientGas(gasleft());
             }
-            ok = Asset.wrap(asset).tryTransferCapped(to, value, CAPPED_TOKEN_GAS);
+            (ok,) = _pushMeasured(asset, to, value, value, CAPPED_TOKEN_GAS);
         }
         if (!ok) _credit(to, asset, value);
     }
@@ -115,11 +196,12 @@ abstract contract Credits is ICredits, ReentrancyGuardTransient {
     }
 
     /// @dev `_withdraw` without the per-asset total.
-    function _withdrawUntotalled(address asset, address to) internal returns (uint256 amount) {
-        amount = _credits[msg.sender][asset];
-        if (amount == 0) revert CreditsNothingToWithdraw(msg.sender, asset);
+    function _withdrawUntotalled(address asset, address to, uint256 part) internal returns (uint256 sent) {
+        uint256 credit = _credits[msg.sender][asset];
+        if (credit == 0) revert CreditsNothingToWithdraw(msg.sender, asset);
         _credits[msg.sender][asset] = 0;
-        emit Withdrawn(msg.sender, asset, to, amount);
-        _send(asset, to, amount);
+        sent = _send(asset, to, part < credit ? part : credit, credit);
+        emit Withdrawn(msg.sender, asset, to, sent);
+        if (sent < credit) _creditUntotalled(msg.sender, asset, credit - sent);
     }
 }

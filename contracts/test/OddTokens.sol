@@ -78,3 +78,26 @@ contract RevertOnZeroToken is ERC20 {
         super._update(from, to, value);
     }
 }
+
+/// @notice Test only: an ERC-20 that charges the sender a tax on top of every transfer (`taxBps` of the value,
+/// burned), so a sender's balance falls by value + tax while the receiver gets exactly `value`. The tax can
+/// be switched on after deposits (as fee switches of real tokens can).
+contract SenderTaxToken is ERC20 {
+    uint256 public taxBps;
+
+    constructor() ERC20("Sender tax", "STX") {}
+
+    function mint(address to, uint256 amount) external {
+        _mint(to, amount);
+    }
+
+    function setTax(uint256 bps) external {
+        taxBps = bps;
+    }
+
+    function _update(address from, address to, uint256 value) internal override {
+        super._update(from, to, value);
+        uint256 tax = (value * taxBps) / 10_000;
+        if (from != address(0) && to != address(0) && tax != 0) super._update(from, address(0), tax);
+    }
+}

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 from eth_account import Account
+from helpers import load_artifact
 
 from agentmarket import errors
 from agentmarket.clients.channels import ETH, Channel, ChannelClient, ChannelStatus
-from agentmarket.compiler import load_artifact
 from agentmarket.vouchers import VoucherDomain, VoucherSigner, VoucherStore
 
 E = errors.revert_class

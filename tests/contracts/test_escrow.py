@@ -14,13 +14,12 @@ from typing import Any
 
 import pytest
 from eth_utils import to_checksum_address
-from helpers import GAS, assert_escrow_solvent, deploy, gas_cost, mint, send
+from helpers import GAS, assert_escrow_solvent, deploy, gas_cost, load_artifact, mint, send
 from web3.logs import DISCARD
 
 from agentmarket import errors
 from agentmarket.chain import Chain
 from agentmarket.clients.escrow import EscrowClient
-from agentmarket.compiler import load_artifact
 from agentmarket.deploy import Suite
 from agentmarket.types import ETH, ZERO_ADDRESS, Deal, DealState, DealTerms, protocol_fee
 

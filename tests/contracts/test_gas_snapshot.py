@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agentmarket.gas import CODE_SIZE_LIMIT, measure, read_snapshot, regressions
+from tools.gas import CODE_SIZE_LIMIT, measure, read_snapshot, regressions
 
 ROOT = Path(__file__).resolve().parents[2]
 

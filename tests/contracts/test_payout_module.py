@@ -7,8 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-from agentmarket.compiler import load_artifact
+from helpers import load_artifact
 
 PAYERS = (
     "AgentEscrow",

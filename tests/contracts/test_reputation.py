@@ -7,11 +7,11 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+from helpers import load_artifact
 
 from agentmarket import errors
 from agentmarket.clients.escrow import EscrowClient
 from agentmarket.clients.reputation import Figures, ReputationClient, comment_hash, encode_tag
-from agentmarket.compiler import load_artifact
 from agentmarket.types import DealState, protocol_fee
 
 E = errors.revert_class

@@ -6,8 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 from anvil_nodes import Node
-
-from agentmarket.compiler import load_artifact
+from helpers import load_artifact
 
 
 @pytest.fixture

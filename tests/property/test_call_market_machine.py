@@ -469,6 +469,7 @@ def _own(receipt: Any, address: str) -> Any:
 @pytest.mark.anvil
 def test_call_market_machine(request: pytest.FixtureRequest, anvil: Chain, anvil_suite: Suite) -> None:
     CallMarketMachine.env = Env(anvil, anvil_suite)
-    run_machine(request, CallMarketMachine, CallMarketMachine.env.fast, default=(8, 50), long=(100, 80))
+    # long profile (`make fuzz`): 150 examples of up to 80 steps, >= 10,000 steps (100 x 80 stopped at 8,000)
+    run_machine(request, CallMarketMachine, CallMarketMachine.env.fast, default=(8, 50), long=(150, 80))
     # how much settling the random run did (printed with -s; the tests above cover fixed cases)
     print(f"call market machine: {CallMarketMachine.stats}")

@@ -1052,4 +1052,6 @@ class EscrowMachine(ChainMachine):
 @pytest.mark.anvil
 def test_escrow_machine(request: pytest.FixtureRequest, anvil: Chain, anvil_suite: Suite) -> None:
     EscrowMachine.env = Env(anvil, anvil_suite)
-    run_machine(request, EscrowMachine, EscrowMachine.env.fast)
+    # long profile (`make fuzz`): 250 examples of up to 50 steps, >= 10,000 steps for the escrow family
+    # (the shared default of 100 x 50 stops at 5,000)
+    run_machine(request, EscrowMachine, EscrowMachine.env.fast, long=(250, 50))

@@ -11,7 +11,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from agentmarket import audit, compiler
+from agentmarket import compiler
+from tools import audit
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -157,5 +158,5 @@ def test_make_test_runs_the_audit():
     makefile = (ROOT / "Makefile").read_text()
     recipe = makefile.split("\ntest:", 1)[1].split("\n\n", 1)[0]
     assert "$(MAKE)" in recipe and "audit" in recipe
-    assert "agentmarket.audit" in makefile.split("\naudit:", 1)[1].split("\n\n", 1)[0]
+    assert "tools.audit" in makefile.split("\naudit:", 1)[1].split("\n\n", 1)[0]
     assert shutil.which("node") is not None

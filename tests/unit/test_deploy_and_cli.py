@@ -89,10 +89,8 @@ def test_cli_compile_check_reports_mismatch(tmp_path):
     (That the shipped artifacts match this checkout is test_compiler.test_shipped_artifacts_match_sources.)
     """
     root = Path(__file__).resolve().parents[2]
-    (tmp_path / "contracts" / "test").mkdir(parents=True)
-    shutil.copy(
-        root / "contracts" / "test" / "Reverter.sol", tmp_path / "contracts" / "test" / "Reverter.sol"
-    )
+    (tmp_path / "contracts").mkdir(parents=True)
+    shutil.copy(root / "contracts" / "test" / "Reverter.sol", tmp_path / "contracts" / "Reverter.sol")
     shutil.copy(root / "package.json", tmp_path / "package.json")
     (tmp_path / "node_modules").symlink_to(root / "node_modules")
     result = _cli("compile", "--check", cwd=tmp_path)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from eth_abi import encode
 from eth_utils import keccak
+from helpers import load_artifact
 
 from agentmarket import errors
 from agentmarket.chain import Chain
-from agentmarket.compiler import load_artifact
 
 
 @pytest.fixture

@@ -14,9 +14,10 @@ from eth_typing import HexStr
 from eth_utils import keccak
 from hexbytes import HexBytes
 
-from ..clients.escrow import EscrowClient
-from ..compiler import load_artifact
-from ..types import Deal
+from agentmarket.clients.escrow import EscrowClient
+from agentmarket.compiler import load_artifact
+from agentmarket.types import Deal
+
 from . import GasEnv, scenario
 
 PRICE = 10**17
@@ -98,6 +99,20 @@ def submit(env: GasEnv) -> int:
 @scenario("escrow.accept")
 def accept(env: GasEnv) -> int:
     buyer, _, _, deal = _submitted(env)
+    return _gas(env, buyer.accept(deal))
+
+
+@scenario("escrow.accept_erc20")
+def accept_erc20(env: GasEnv) -> int:
+    """Accept of a token deal: the seller's payout is a measured transfer (balance read before and after,
+    in a call frame of its own so a sender-tax token's over-charge is undone alone)."""
+    buyer, seller, _ = _parties(env)
+    token = _deploy_token(env)
+    env.chain.transactor.transact(env.chain.accounts[0], token.functions.mint(_address(buyer), 100 * PRICE))
+    buyer.approve(token.address, 10 * PRICE)
+    _warm(buyer, _address(seller), asset=token.address)
+    deal = buyer.create(_address(seller), PRICE, deliver_by=DAY, asset=token.address, terms_hash=SPEC)
+    deal = seller.submit(deal, b"\x01" * 32)
     return _gas(env, buyer.accept(deal))
 
 

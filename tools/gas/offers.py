@@ -17,10 +17,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from ..clients.escrow import EscrowClient
-from ..clients.offers import OffersClient, SignedOffer
-from ..compiler import load_artifact
-from ..types import ETH
+from agentmarket.clients.escrow import EscrowClient
+from agentmarket.clients.offers import OffersClient, SignedOffer
+from agentmarket.compiler import load_artifact
+from agentmarket.types import ETH
+
 from . import GasEnv, scenario
 
 UNIT_PRICE = 10**15

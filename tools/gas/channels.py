@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..clients.channels import ChannelClient
-from ..types import ETH
+from agentmarket.clients.channels import ChannelClient
+from agentmarket.types import ETH
+
 from . import GasEnv, scenario
 
 DEPOSIT = 10**18

@@ -4,7 +4,9 @@ pragma solidity ^0.8.24;
 import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
 
 /// @notice Plain OpenZeppelin ERC-20 with open minting and a blocklist: transfers to a blocked address
-/// revert (like USDC's blacklist), so tests can make an ERC-20 payout fail.
+/// revert (like USDC's blacklist), so tests can make an ERC-20 payout fail. Ships in the package (not the
+/// test build): it is the local-chain test token of `Market.token` (agentmarket/testtoken.py); anyone may
+/// mint, so never deploy it where value is real.
 contract MockERC20 is ERC20 {
     /// @notice Transfers to `to` are refused.
     error MockBlocked(address to);

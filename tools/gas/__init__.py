@@ -1,6 +1,8 @@
 """Gas snapshot: named scenarios measuring full-transaction gasUsed on the embedded chain.
 
-Each contract family registers its scenarios in a module of this package with :func:`scenario`.
+Each contract family registers its scenarios in a module of this package with :func:`scenario`. A
+development tool, not part of the installed package (issue 13): clients read the snapshot through
+:mod:`agentmarket.gaslimits`.
 ``make gas`` writes ``gas-snapshot.json``; a test re-measures and fails when a figure rises.
 """
 
@@ -13,10 +15,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..chain import Chain
-from ..deploy import Suite, deploy_suite
+from agentmarket.chain import Chain
+from agentmarket.deploy import Suite, deploy_suite
+from agentmarket.gaslimits import SNAPSHOT_FILE
 
-SNAPSHOT_FILE = "gas-snapshot.json"
+__all__ = [
+    "CODE_SIZE_LIMIT",
+    "SNAPSHOT_FILE",
+    "GasEnv",
+    "measure",
+    "read_snapshot",
+    "regressions",
+    "scenario",
+]
+
 FIXED_START = 2_000_000_000  # 2033-05-18: later than any wall clock these runs see
 
 

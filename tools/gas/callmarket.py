@@ -21,7 +21,8 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 
-from ..types import ZERO_ADDRESS as ZERO
+from agentmarket.types import ZERO_ADDRESS as ZERO
+
 from . import GasEnv, scenario
 from .auctions import _terms, _warm_escrow
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..types import ZERO_ADDRESS as ZERO
-from ..units import WEI_PER_ETH
+from agentmarket.types import ZERO_ADDRESS as ZERO
+from agentmarket.units import WEI_PER_ETH
+
 from . import GasEnv, scenario
 
 SELLER_BOND = 10**17  # sales post a seller bond at creation and name an arbiter (docs/design.md §6.12)

@@ -10,8 +10,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from ..clients.escrow import EscrowClient
-from ..clients.reputation import ReputationClient, comment_hash, encode_tag
+from agentmarket.clients.escrow import EscrowClient
+from agentmarket.clients.reputation import ReputationClient, comment_hash, encode_tag
+
 from . import GasEnv, scenario
 
 PRICE = 10**17
