@@ -6,18 +6,25 @@ stays cheap): :class:`Market`, :class:`Agent`, :class:`Mandate`, :class:`PriceBa
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
 _LAZY = {
     "Market": "agentmarket.market",
     "Agent": "agentmarket.agent",
-    "resource_id": "agentmarket.agent",
+    "resource_id": "agentmarket.types",
     "Mandate": "agentmarket.mandate",
     "PriceBand": "agentmarket.mandate",
     "Chain": "agentmarket.chain",
 }
+
+if TYPE_CHECKING:  # what the lazy names are, for type checkers
+    from .agent import Agent
+    from .chain import Chain
+    from .mandate import Mandate, PriceBand
+    from .market import Market
+    from .types import resource_id
 
 __all__ = ["Agent", "Chain", "Mandate", "Market", "PriceBand", "__version__", "resource_id"]
 

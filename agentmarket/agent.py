@@ -17,48 +17,46 @@ transaction that then fails gives its budget back. High-level helpers (:meth:`Ag
 from __future__ import annotations
 
 import contextlib
-import importlib
-import inspect
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_utils import keccak, to_checksum_address
+from eth_utils import to_checksum_address
 
 from . import validate
 from .chain import Chain, load_keystore, save_keystore
+from .clients.auctions import AuctionClient
+from .clients.base import ContractClient
+from .clients.callmarket import CallMarketClient
+from .clients.channels import ChannelClient
+from .clients.escrow import EscrowClient
+from .clients.offers import OffersClient
+from .clients.reputation import ReputationClient
 from .errors import ConfigError, InvalidInput, MandateViolation
 from .mandate import Mandate, MandateGuard
-from .types import ETH
+from .types import ETH, resource_id
 
 __all__ = ["CLIENTS", "Agent", "resource_id"]
 
 _APPROVE = bytes.fromhex("095ea7b3")  # approve(address,uint256)
 _TRANSFER = bytes.fromhex("a9059cbb")  # transfer(address,uint256)
 
-# attribute -> (client module, contract name in the suite); the client class is the module's *Client
-# with a ``from_suite(suite, account)`` constructor. Families whose module is not installed (or whose
-# contract is not deployed) raise a clear error when touched.
-CLIENTS: dict[str, tuple[str, str]] = {
-    "escrow": ("agentmarket.clients.escrow", "AgentEscrow"),
-    "offers": ("agentmarket.clients.offers", "OfferBook"),
-    "auctions": ("agentmarket.clients.auctions", ""),
-    "call": ("agentmarket.clients.callmarket", "CallMarket"),
-    "channels": ("agentmarket.clients.channels", "PaymentChannels"),
-    "reputation": ("agentmarket.clients.reputation", "ReputationRegistry"),
+# family -> (client class, contract name in the suite; "" when the client binds several contracts)
+CLIENTS: dict[str, tuple[type[ContractClient], str]] = {
+    "escrow": (EscrowClient, "AgentEscrow"),
+    "offers": (OffersClient, "OfferBook"),
+    "auctions": (AuctionClient, ""),
+    "call": (CallMarketClient, "CallMarket"),
+    "channels": (ChannelClient, "PaymentChannels"),
+    "reputation": (ReputationClient, "ReputationRegistry"),
 }
 
-
-def resource_id(name: str | bytes) -> bytes:
-    """The 32-byte id of a resource (``keccak256(name)``) as used by mandate price bands."""
-    if isinstance(name, bytes):
-        return name if len(name) == 32 else keccak(name)
-    return keccak(text=name)
+C = TypeVar("C", bound=ContractClient)
 
 
 def _resource(resource: str | bytes | None) -> bytes | None:
@@ -164,7 +162,7 @@ class Agent:
         )
         self.mandate = mandate or Mandate()
         self.guard = MandateGuard(self.mandate)
-        self._clients: dict[str, Any] = {}
+        self._clients: dict[str, ContractClient] = {}
         self._cover = threading.local()
         self._stats_lock = threading.Lock()
         self.gas_used = 0  # total gasUsed of the mined transactions this agent sent through its clients
@@ -283,22 +281,16 @@ class Agent:
 
     # -- clients ---------------------------------------------------------------------------------------
 
-    def client(self, family: str) -> Any:
-        """The client of contract family ``family`` (``"escrow"``, ``"offers"``, ...), acting as this agent."""
+    def client(self, family: str) -> ContractClient:
+        """The client of contract family ``family`` (``"escrow"``, ``"offers"``, ...), acting as this agent
+        (built on first use). The typed properties (:attr:`escrow`, :attr:`offers`, ...) are the same."""
         if family in self._clients:
             return self._clients[family]
         if family not in CLIENTS:
             raise AttributeError(f"no contract family {family!r} (known: {', '.join(CLIENTS)})")
         if self.suite is None:
             raise ConfigError(f"{self.name} has no deployed suite; build it with Market or pass suite=")
-        module_name, contract = CLIENTS[family]
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError:
-            raise AttributeError(f"the {family} client is not part of this agentmarket build") from None
-        cls = _client_class(module)
-        if cls is None:
-            raise AttributeError(f"{module_name} defines no client class with from_suite()")
+        cls, contract = CLIENTS[family]
         if contract and contract not in self.suite:
             raise ConfigError(f"the deployed suite has no {contract}; redeploy with the {family} contracts")
         suite = self.suite
@@ -311,10 +303,40 @@ class Agent:
         self._clients[family] = client
         return client
 
-    def __getattr__(self, name: str) -> Any:
-        if name in CLIENTS:
-            return self.client(name)
-        raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
+    def _typed(self, family: str, cls: type[C]) -> C:
+        client = self.client(family)
+        assert isinstance(client, cls)
+        return client
+
+    @property
+    def escrow(self) -> EscrowClient:
+        """The :class:`~agentmarket.clients.escrow.EscrowClient` acting as this agent."""
+        return self._typed("escrow", EscrowClient)
+
+    @property
+    def offers(self) -> OffersClient:
+        """The :class:`~agentmarket.clients.offers.OffersClient` acting as this agent."""
+        return self._typed("offers", OffersClient)
+
+    @property
+    def auctions(self) -> AuctionClient:
+        """The :class:`~agentmarket.clients.auctions.AuctionClient` (all four kinds) acting as this agent."""
+        return self._typed("auctions", AuctionClient)
+
+    @property
+    def call(self) -> CallMarketClient:
+        """The :class:`~agentmarket.clients.callmarket.CallMarketClient` acting as this agent."""
+        return self._typed("call", CallMarketClient)
+
+    @property
+    def channels(self) -> ChannelClient:
+        """The :class:`~agentmarket.clients.channels.ChannelClient` acting as this agent."""
+        return self._typed("channels", ChannelClient)
+
+    @property
+    def reputation(self) -> ReputationClient:
+        """The :class:`~agentmarket.clients.reputation.ReputationClient` acting as this agent."""
+        return self._typed("reputation", ReputationClient)
 
     # -- mandate ---------------------------------------------------------------------------------------
 
@@ -401,18 +423,6 @@ class Agent:
             with self.spending(o.unit_price * q, o.asset, resource=o.resource_id, unit_price=o.unit_price):
                 return offers.fill(offer, q, **kwargs)
         return offers.fill(offer, q, **kwargs)
-
-
-def _client_class(module: Any) -> Any:
-    for name, obj in vars(module).items():
-        if (
-            inspect.isclass(obj)
-            and obj.__module__ == module.__name__
-            and name.endswith("Client")
-            and hasattr(obj, "from_suite")
-        ):
-            return obj
-    return None
 
 
 __all__ += ["MandateViolation"]

@@ -109,7 +109,7 @@ class AsyncTransactor:
 
     async def _send(self, account: LocalAccount, tx: dict[str, Any], timeout: float) -> Any:
         nonce = self.sync._reserve_nonces(account.address, 1)
-        tx = {k: v for k, v in tx.items() if k != "_simulated"} | {"nonce": nonce}
+        tx = {k: v for k, v in tx.items() if not k.startswith("_")} | {"nonce": nonce}
         raw, tx_hash = self.sync._sign(account, tx)
         try:
             await self.aw3.eth.send_raw_transaction(raw)

@@ -28,7 +28,7 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.types import RPCEndpoint
 
-from .errors import ChainUnavailable, ConfigError
+from .errors import ChainUnavailable, ConfigError, InvalidInput
 
 EMBEDDED_CHAIN_ID = 131277322940537
 ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
@@ -403,8 +403,19 @@ class Chain:
             # eth-tester: set the pending block's timestamp without mining it
             with self._backend():
                 self._tester.backend.chain.header = self._tester.backend.chain.header.copy(timestamp=ts)
-        else:
-            self.w3.provider.make_request("evm_setNextBlockTimestamp", [ts])  # type: ignore[arg-type]
+        else:  # through the transactor's JSON-RPC transport: per-step clocks (property machines) are hot
+            self._node_time("evm_setNextBlockTimestamp", ts)
+
+    def _node_time(self, method: str, timestamp: int) -> None:
+        """A clock call to the node; a refusal (e.g. a time before the latest block) is a typed error."""
+        from .rpc import RPCError
+
+        try:
+            self.transactor.transport.request(method, [timestamp])
+        except RPCError as error:
+            raise InvalidInput(
+                f"the node refused {method}({timestamp}): {error.message}", param="timestamp"
+            ) from None
 
     def advance_time(self, seconds: int) -> int:
         """Move time forward by ``seconds`` and mine a block at the new time; returns its timestamp."""
@@ -422,7 +433,7 @@ class Chain:
             with self._backend():
                 self._tester.mine_blocks(1)
         else:
-            self.w3.provider.make_request("evm_mine", [int(timestamp)])  # type: ignore[arg-type]
+            self._node_time("evm_mine", int(timestamp))
 
     def snapshot(self) -> Any:
         """Take a snapshot; pass the returned id to :meth:`revert`."""

@@ -29,7 +29,7 @@ def _emit(args: argparse.Namespace, document: Any, text: str) -> None:
 
 
 def _cmd_compile(args: argparse.Namespace) -> int:
-    from . import compiler
+    from . import compiler, errorgen
 
     root = compiler.project_root(Path(args.project), explicit=True) if args.project else None
     out = Path(args.out) if args.out else (root / "artifacts" if root is not None else compiler.ARTIFACTS_DIR)
@@ -38,6 +38,8 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     test = compiler.has_test_sources(tree)
     if args.check:
         problems = compiler.check_artifacts(root, out)
+        if out == compiler.ARTIFACTS_DIR:  # the package's own error classes follow its artifacts
+            problems += errorgen.check_module(errorgen.shipped_artifacts())
         if test:
             problems += [f"test build: {line}" for line in compiler.check_artifacts(tree, test=True)]
         if args.json:
@@ -47,17 +49,21 @@ def _cmd_compile(args: argparse.Namespace) -> int:
             for line in problems:
                 print(f"artifact mismatch: {line}", file=sys.stderr)
             print(
-                "fix: run `agentmarket compile` and commit agentmarket/artifacts/ (and tests/artifacts/)",
+                "fix: run `agentmarket compile` and commit agentmarket/artifacts/ (and tests/artifacts/) and "
+                f"agentmarket/{errorgen.MODULE_PATH.name}",
                 file=sys.stderr,
             )
             return 1
         print(
-            "artifacts match a fresh compile of contracts/" + (" (package and test builds)" if test else "")
+            f"artifacts and {errorgen.MODULE_PATH.name} match a fresh compile of contracts/"
+            + (" (package and test builds)" if test else "")
         )
         return 0
     started = time.perf_counter()
     artifacts = compiler.compile_sources(root, use_cache=not args.no_cache)
     written = compiler.write_artifacts(artifacts, out)
+    if out == compiler.ARTIFACTS_DIR:
+        errorgen.write_module(artifacts)
     doc: dict[str, object] = {"contracts": sorted(p.stem for p in written), "directory": str(out)}
     text = f"compiled {len(written)} contracts -> {out}"
     if test:

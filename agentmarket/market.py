@@ -25,13 +25,14 @@ from .chain import Chain
 from .deploy import DEFAULT_FEE_BPS, Suite, deploy_suite
 from .errors import ConfigError, InsufficientFunds, InvalidInput
 from .mandate import Mandate
+from .units import WEI_PER_ETH
 
 if TYPE_CHECKING:
     from .testtoken import TestToken
 
 __all__ = ["Market"]
 
-ETHER = 10**18
+ETHER = WEI_PER_ETH  # kept for callers of the v1 name
 
 
 class Market:

@@ -18,7 +18,8 @@ import sys
 from typing import IO, Any
 
 from .errors import AgentMarketError, InsufficientFunds, InvalidInput
-from .vouchers import StoredVoucher, Voucher, VoucherDomain, VoucherSigner, VoucherStore
+from .types import Voucher
+from .vouchers import StoredVoucher, VoucherDomain, VoucherSigner, VoucherStore
 
 
 class PayerMeter:

@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar, overload
 
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
@@ -57,6 +57,8 @@ from .errors import (
     TransactionDropped,
     TransactionReverted,
     TransactionTimeout,
+    decode_revert,
+    revert_data_from_exception,
     translate,
 )
 from .gaslimits import GasTable
@@ -217,6 +219,7 @@ class Sent:
     tip: int = 0
     key: str | None = None
     simulated: bool = False
+    gas_key: str | None = None  # the gas-snapshot operation the limit came from (None: given or estimated)
     hashes: list[str] = field(default_factory=list)
     error: BaseException | None = field(default=None, repr=False)
     sent_at: float = field(default=0.0, repr=False)
@@ -468,6 +471,8 @@ class Transactor:
             tx["data"] = HexBytes(data)
             if to is not None:
                 tx["to"] = to
+        if gas_key is not None:
+            tx["_gas_key"] = gas_key  # for the logs; stripped before signing
         if gas is None and gas_key is not None:
             gas = self.gas_limit(gas_key, gas_count)
             if gas is None:
@@ -530,7 +535,12 @@ class Transactor:
             check(values)
         if tx is not None and isinstance(answers[-1], RPCError):
             error = answers[-1]
-            raise translate(getattr(error, "original", error)) from None
+            original = getattr(error, "original", None)
+            if original is not None:  # in process: the backend's own exception
+                raise translate(original) from None
+            # RPCError is itself an AgentMarketError, which translate() passes through: decode its data
+            data = revert_data_from_exception(error)
+            raise (error if data is None else decode_revert(data)) from None
 
     def _instant_receipts(self) -> bool:
         """Whether the node mines each transaction as it arrives and can answer a send with its receipt
@@ -572,6 +582,66 @@ class Transactor:
 
     # -- sending -------------------------------------------------------------------------------------------
 
+    @overload
+    def transact(
+        self,
+        account: LocalAccount,
+        call: ContractFunction | None = None,
+        *,
+        to: str | None = None,
+        value: int = 0,
+        gas: int | None = None,
+        data: bytes | str = b"",
+        wait: Literal[True] = ...,
+        timeout: float = 120.0,
+        gas_key: str | None = None,
+        key: str | None = None,
+        replace_after: float | None = None,
+        simulate: bool = False,
+        gas_count: int = 1,
+        raise_on_revert: bool = True,
+    ) -> TxReceipt: ...
+
+    @overload
+    def transact(
+        self,
+        account: LocalAccount,
+        call: ContractFunction | None = None,
+        *,
+        to: str | None = None,
+        value: int = 0,
+        gas: int | None = None,
+        data: bytes | str = b"",
+        wait: Literal[False],
+        timeout: float = 120.0,
+        gas_key: str | None = None,
+        key: str | None = None,
+        replace_after: float | None = None,
+        simulate: bool = False,
+        gas_count: int = 1,
+        raise_on_revert: bool = True,
+    ) -> Sent: ...
+
+    @overload
+    def transact(
+        self,
+        account: LocalAccount,
+        call: ContractFunction | None = None,
+        *,
+        to: str | None = None,
+        value: int = 0,
+        gas: int | None = None,
+        data: bytes | str = b"",
+        wait: bool = ...,
+        timeout: float = 120.0,
+        gas_key: str | None = None,
+        key: str | None = None,
+        replace_after: float | None = None,
+        simulate: bool = False,
+        gas_count: int = 1,
+        raise_on_revert: bool = True,
+    ) -> TxReceipt | Sent: ...
+
     def transact(
         self,
         account: LocalAccount,
@@ -588,6 +658,7 @@ class Transactor:
         replace_after: float | None = None,
         simulate: bool = False,
         gas_count: int = 1,
+        raise_on_revert: bool = True,
         reads: Sequence[Read] = (),
         check: Callable[[list[Any]], None] | None = None,
     ) -> TxReceipt | Sent:
@@ -596,6 +667,7 @@ class Transactor:
         ``wait=False`` returns a :class:`Sent` handle for :meth:`wait`/:meth:`wait_all`. ``gas_key`` takes
         the gas limit from the snapshot (no estimation, no simulation). ``key`` makes the action
         idempotent: if a transaction was already sent under that key it is resumed, not repeated.
+        ``raise_on_revert=False`` returns a mined failure's status-0 receipt instead of raising.
         ``reads``/``check``: pre-flight reads batched with the simulation (see :meth:`build`); whatever
         ``check`` raises is raised with nothing signed or sent.
 
@@ -622,7 +694,7 @@ class Transactor:
             raise sent.error
         if not wait:
             return sent
-        return self.wait(sent, timeout=timeout, replace_after=replace_after)
+        return self.wait(sent, timeout=timeout, replace_after=replace_after, raise_on_revert=raise_on_revert)
 
     def transact_many(
         self,
@@ -681,7 +753,7 @@ class Transactor:
         return sent
 
     def _sign(self, account: LocalAccount, tx: dict[str, Any]) -> tuple[bytes, str]:
-        clean = {k: v for k, v in tx.items() if k not in ("from", "_simulated")}
+        clean = {k: v for k, v in tx.items() if k != "from" and not k.startswith("_")}
         return self._signer(account).sign(clean)
 
     def _send_batch(
@@ -725,7 +797,8 @@ class Transactor:
             nonce = firsts[address] + offsets[address]
             offsets[address] += 1
             simulated = bool(tx.get("_simulated", False))
-            tx = {k: v for k, v in tx.items() if k != "_simulated"} | {"nonce": nonce}
+            gas_key = tx.get("_gas_key")
+            tx = {k: v for k, v in tx.items() if not k.startswith("_")} | {"nonce": nonce}
             try:
                 raw, tx_hash = self._sign(account, tx)
             except BaseException:
@@ -750,6 +823,7 @@ class Transactor:
                     tip=int(tx["maxPriorityFeePerGas"]),
                     key=key,
                     simulated=simulated,
+                    gas_key=gas_key,
                     hashes=[tx_hash],
                     sent_at=now,
                     tx=tx,
@@ -787,7 +861,14 @@ class Transactor:
             if sent.error is None:
                 if sent.key is not None:
                     self._journal[sent.key] = sent
-                log.debug("sent %s from %s nonce %d gas %d", sent.tx_hash, sent.sender, sent.nonce, sent.gas)
+                log.debug(
+                    "sent %s from %s nonce %d gas %d (key %s)",
+                    sent.tx_hash,
+                    sent.sender,
+                    sent.nonce,
+                    sent.gas,
+                    sent.gas_key,
+                )
         for sent in sents:
             if sent.error is not None and sent.undo is not None:
                 sent.undo()
@@ -866,8 +947,6 @@ class Transactor:
             if translated is not original:
                 return translated
         if isinstance(error.data, str) and error.data.startswith("0x"):
-            from .errors import decode_revert
-
             return decode_revert(bytes.fromhex(error.data[2:]), tx_hash=sent.tx_hash)
         return TransactionReverted(
             f"node rejected {sent.tx_hash} (nonce {sent.nonce}): {error.message}", tx_hash=sent.tx_hash
@@ -905,9 +984,19 @@ class Transactor:
 
     # -- waiting -----------------------------------------------------------------------------------------
 
-    def wait(self, sent: Sent, *, timeout: float = 120.0, replace_after: float | None = None) -> TxReceipt:
-        """Wait for ``sent`` to be mined; raise the decoded revert if it failed."""
-        return self.wait_all([sent], timeout=timeout, replace_after=replace_after)[0]  # type: ignore[no-any-return]
+    def wait(
+        self,
+        sent: Sent,
+        *,
+        timeout: float = 120.0,
+        replace_after: float | None = None,
+        raise_on_revert: bool = True,
+    ) -> TxReceipt:
+        """Wait for ``sent`` to be mined; raise the decoded revert if it failed (unless ``raise_on_revert``
+        is False: then the status-0 receipt is returned as mined)."""
+        return self.wait_all(  # type: ignore[no-any-return]
+            [sent], timeout=timeout, replace_after=replace_after, raise_on_revert=raise_on_revert
+        )[0]
 
     def wait_all(
         self,
@@ -916,12 +1005,15 @@ class Transactor:
         timeout: float = 120.0,
         return_exceptions: bool = False,
         replace_after: float | None = None,
+        raise_on_revert: bool = True,
     ) -> list[Any]:
         """Await the receipts of many handles, polling them together in JSON-RPC batches.
 
         A handle without a receipt after ``replace_after`` seconds (default :attr:`REPLACE_AFTER`) is
         replaced with bumped fees, up to :attr:`MAX_REPLACEMENTS` times. A failed transaction raises its
-        decoded revert (or, with ``return_exceptions``, takes that slot of the returned list).
+        decoded revert (or, with ``return_exceptions``, takes that slot of the returned list); with
+        ``raise_on_revert=False`` its status-0 receipt takes the slot instead, not replayed for a reason
+        (the caller predicted the failure, or decodes it itself).
         """
         replace_after = self.replace_after if replace_after is None else replace_after
         deadline = time.monotonic() + timeout
@@ -978,18 +1070,22 @@ class Transactor:
                 if policy is not None:
                     policy.settled(value)
                 log.debug(
-                    "mined %s from %s: status %s gas %s",
+                    "mined %s from %s (key %s): status %s gas %s",
                     handle.tx_hash,
                     handle.sender,
+                    handle.gas_key,
                     value["status"],
                     value.get("gasUsed"),
                 )
             if not isinstance(value, BaseException) and value["status"] != 1:
-                value = self.explain_failure(handle.tx_hash, value)
-                handle.error = value
                 if handle.undo is not None:
                     handle.undo()
                     handle.undo = None
+                if not raise_on_revert:
+                    results.append(value)
+                    continue
+                value = self.explain_failure(handle.tx_hash, value)
+                handle.error = value
             if isinstance(value, BaseException) and first_error is None:
                 first_error = value
             results.append(value)
@@ -1155,9 +1251,7 @@ class Transactor:
 
     def send_value(self, account: LocalAccount, to: str, value: int) -> TxReceipt:
         """Plain ETH transfer."""
-        receipt = self.transact(account, to=to, value=value, gas=21_000)
-        assert isinstance(receipt, dict) or hasattr(receipt, "status")
-        return receipt  # type: ignore[return-value]
+        return self.transact(account, to=to, value=value, gas=21_000)
 
     def deploy(
         self, account: LocalAccount, artifact: dict[str, Any], *args: Any, value: int = 0
@@ -1165,5 +1259,4 @@ class Transactor:
         """Deploy ``artifact`` with constructor ``args``; the receipt carries ``contractAddress``."""
         factory = self.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
         data = factory.constructor(*args).data_in_transaction
-        receipt = self.transact(account, data=data, value=value)
-        return receipt  # type: ignore[return-value]
+        return self.transact(account, data=data, value=value)

@@ -16,6 +16,9 @@ from decimal import Decimal, InvalidOperation
 
 from .errors import InvalidAmount
 
+WEI_PER_ETH = 10**18
+"""Wei in one ether (an amount; :data:`agentmarket.types.ETH` is the asset address of native ETH)."""
+
 __all__ = ["ether", "from_units", "gwei", "to_units"]
 
 

@@ -39,6 +39,8 @@ from .eip712 import (
     sign_digest,
 )
 from .errors import ClosePending, InvalidInput, InvalidState, PreflightError, SignatureError
+from .types.channels import UINT256_MAX, Voucher
+from .types.channels import bytes32 as _bytes32
 
 DOMAIN_NAME = "AgentMarket PaymentChannels"
 DOMAIN_VERSION = "1"
@@ -47,17 +49,9 @@ VOUCHER_STRUCT = StaticStruct("Voucher", _FIELDS)
 CLOSE_STRUCT = StaticStruct("CooperativeClose", (*_FIELDS, ("deadline", "uint256")))
 VOUCHER_TYPEHASH = VOUCHER_STRUCT.typehash
 CLOSE_TYPEHASH = CLOSE_STRUCT.typehash
-UINT256_MAX = 2**256 - 1
 
 
 # -- digests -----------------------------------------------------------------------------------------
-
-
-def _bytes32(value: bytes | str) -> bytes:
-    raw = bytes.fromhex(value.removeprefix("0x")) if isinstance(value, str) else bytes(value)
-    if len(raw) != 32:
-        raise InvalidInput(f"expected 32 bytes, got {len(raw)}")
-    return raw
 
 
 def domain_separator(
@@ -133,39 +127,6 @@ def _v27(signature: bytes) -> bytes:
     if len(signature) == 65 and signature[64] < 2:
         return signature[:64] + bytes([signature[64] + 27])
     return signature
-
-
-@dataclass(frozen=True)
-class Voucher:
-    """A signed promise: the payer owes ``amount`` in total (cumulative) on channel ``channel_id``."""
-
-    channel_id: bytes
-    amount: int
-    signature: bytes
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "channel_id", _bytes32(self.channel_id))
-        object.__setattr__(self, "signature", bytes(self.signature))
-        if not 0 <= int(self.amount) <= UINT256_MAX:
-            raise InvalidInput(f"voucher amount {self.amount} is not a uint256")
-
-    @property
-    def channel_hex(self) -> str:
-        return "0x" + self.channel_id.hex()
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "channelId": self.channel_hex,
-            "amount": str(self.amount),
-            "signature": "0x" + self.signature.hex(),
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Voucher:
-        try:
-            return cls(_bytes32(data["channelId"]), int(data["amount"]), bytes.fromhex(data["signature"][2:]))
-        except (KeyError, ValueError, TypeError) as exc:
-            raise InvalidInput(f"malformed voucher JSON: {exc}") from None
 
 
 @dataclass(frozen=True)

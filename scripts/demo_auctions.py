@@ -12,13 +12,13 @@ from agentmarket.chain import Chain
 from agentmarket.clients.auctions import AuctionClient, AuctionKind
 from agentmarket.clients.escrow import EscrowClient
 from agentmarket.deploy import deploy_suite
+from agentmarket.units import WEI_PER_ETH
 
-ETH = 10**18
 HOUR = 3600
 
 
 def fmt(wei: int) -> str:
-    return f"{wei / ETH:.4f} ETH"
+    return f"{wei / WEI_PER_ETH:.4f} ETH"
 
 
 def main() -> None:
@@ -28,7 +28,6 @@ def main() -> None:
     console = Console(width=150)
     with Chain.from_name(args.chain) as chain:
         suite = deploy_suite(chain, write=False, reuse=False)
-        gas = 3_000_000 if chain.kind == "embedded" else None  # skip slow estimation on the embedded chain
         seller, a1, a2, a3, arbiter = chain.accounts[1:6]
         names = {
             seller.address: "gpu-seller",
@@ -36,7 +35,7 @@ def main() -> None:
             a2.address: "agent-2",
             a3.address: "agent-3",
         }
-        house = AuctionClient.from_suite(suite, seller, gas=gas)
+        house = AuctionClient.from_suite(suite, seller)
         escrow = EscrowClient.from_suite(suite, seller)
         results = Table(title=f"auctions on chain {chain.chain_id} ({chain.kind})")
         for column in ("auction", "bids", "winner", "price paid", "escrow deal", "key tx gas"):
@@ -59,14 +58,19 @@ def main() -> None:
             promise_delay=HOUR,
             terms_hash=b"gpu:a100x8:2h".ljust(32, b"\0"),
             arbiter=arbiter.address,
-            bond=ETH // 10,
+            bond=WEI_PER_ETH // 10,
         )
         now = house.now()
         en = house.create_english(
-            terms, reserve=ETH, start_time=now + 5, end_time=now + HOUR, extension=300, min_increment_bps=500
+            terms,
+            reserve=WEI_PER_ETH,
+            start_time=now + 5,
+            end_time=now + HOUR,
+            extension=300,
+            min_increment_bps=500,
         )
         chain.travel_to(en.start_time)
-        house.as_(a1).bid(en, ETH)
+        house.as_(a1).bid(en, WEI_PER_ETH)
         b2 = house.as_(a2)
         b2.bid(en, house.refresh(en).minimum_bid())
         outbid_gas = b2.last_receipt["gasUsed"]
@@ -88,13 +92,17 @@ def main() -> None:
         # Dutch: 2 ETH falling to 1 ETH over 1,000 s; agent-2 buys at t+400 with a 2 ETH cap
         now = house.now()
         du = house.create_dutch(
-            terms, start_price=2 * ETH, floor_price=ETH, start_time=now + 5, end_time=now + 1005
+            terms,
+            start_price=2 * WEI_PER_ETH,
+            floor_price=WEI_PER_ETH,
+            start_time=now + 5,
+            end_time=now + 1005,
         )
         chain.travel_to(du.start_time + 399)
         chain.set_next_timestamp(du.start_time + 400)
         quoted = du.price_at(du.start_time + 400)
         buyer = house.as_(a2)
-        du = buyer.buy(du, max_price=2 * ETH)
+        du = buyer.buy(du, max_price=2 * WEI_PER_ETH)
         assert du.price == quoted, "local Dutch price must equal the contract's"
         results.add_row(
             "Dutch",
@@ -109,16 +117,16 @@ def main() -> None:
         now = house.now()
         se = house.create_sealed(
             terms,
-            reserve=ETH // 2,
+            reserve=WEI_PER_ETH // 2,
             commit_end=now + 600,
             reveal_end=now + 1200,
             penalty_bps=1000,
             vickrey=True,
         )
         bidders = [
-            (house.as_(a1), 26 * ETH // 10),
-            (house.as_(a2), 17 * ETH // 10),
-            (house.as_(a3), 8 * ETH // 10),
+            (house.as_(a1), 26 * WEI_PER_ETH // 10),
+            (house.as_(a2), 17 * WEI_PER_ETH // 10),
+            (house.as_(a3), 8 * WEI_PER_ETH // 10),
         ]
         deposits = [client.commit(se, amount).deposit for client, amount in bidders]
         commit_gas = bidders[-1][0].last_receipt["gasUsed"]
@@ -142,16 +150,24 @@ def main() -> None:
         buyer_agent = house.as_(a1)
         # (the arbiter is required by default; each second late past the promise costs 1e14 wei, its score)
         pterms = buyer_agent.template(
-            HOUR, bond=ETH // 10, terms_hash=b"label:10k-images".ljust(32, b"\0"), arbiter=arbiter.address
+            HOUR,
+            bond=WEI_PER_ETH // 10,
+            terms_hash=b"label:10k-images".ljust(32, b"\0"),
+            arbiter=arbiter.address,
         )
         now = house.now()
         pr = buyer_agent.create_procurement(
-            pterms, budget=5 * ETH, bid_end=now + 600, price_weight=1, time_weight=10**14, max_delivery=86_400
+            pterms,
+            budget=5 * WEI_PER_ETH,
+            bid_end=now + 600,
+            price_weight=1,
+            time_weight=10**14,
+            max_delivery=86_400,
         )
         offers = [
-            (house.as_(a2), 4 * ETH, 2 * HOUR),
-            (house.as_(a3), 7 * ETH // 2, 3 * HOUR),
-            (house.as_(seller), 3 * ETH, HOUR),
+            (house.as_(a2), 4 * WEI_PER_ETH, 2 * HOUR),
+            (house.as_(a3), 7 * WEI_PER_ETH // 2, 3 * HOUR),
+            (house.as_(seller), 3 * WEI_PER_ETH, HOUR),
         ]
         for client, price, delivery in offers:
             client.offer(pr, price, delivery)

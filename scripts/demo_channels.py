@@ -42,7 +42,7 @@ def main() -> None:
     with Chain.from_name(args.chain) as chain, tempfile.TemporaryDirectory() as tmp:
         suite = deploy_suite(chain, write=False, reuse=False)
         buyer = ChannelClient.from_suite(suite, chain.accounts[1])
-        seller = buyer.as_account(chain.accounts[2])
+        seller = buyer.as_(chain.accounts[2])
         txs: list[tuple[str, int]] = []
 
         def gas_of_last(label: str, who: str) -> None:
@@ -52,8 +52,8 @@ def main() -> None:
                     txs.append((label, int(chain.w3.eth.get_transaction_receipt(tx["hash"])["gasUsed"])))
 
         deposit = args.tokens * args.price
-        channel = buyer.open(seller.address, deposit, ttl=3600)
-        gas_of_last("open (buyer)", buyer.address)
+        channel = buyer.open(seller.account_address, deposit, ttl=3600)
+        gas_of_last("open (buyer)", buyer.account_address)
 
         store = VoucherStore(Path(tmp) / "seller-vouchers.db", seller.domain, durable=args.durable)
         store.register(channel.terms())
@@ -75,12 +75,12 @@ def main() -> None:
                 assert latest is not None
                 channel = seller.claim(latest.voucher)
                 store.mark_claimed(channel.id, channel.claimed)
-                gas_of_last(f"claim at token {token:,} (seller)", seller.address)
+                gas_of_last(f"claim at token {token:,} (seller)", seller.account_address)
         latest = store.latest(channel.id)
         assert latest is not None
         channel = seller.close(channel, latest.voucher)
         store.mark_claimed(channel.id, channel.claimed)
-        gas_of_last("close (seller)", seller.address)
+        gas_of_last("close (seller)", seller.account_address)
 
         # raw throughput without the database: sign, then recover+check
         n = min(args.tokens, 5_000)
@@ -88,7 +88,9 @@ def main() -> None:
         vouchers = [buyer.signer.sign(channel.id, i) for i in range(1, n + 1)]
         t1 = time.perf_counter()
         ok = all(
-            eoa_verifier(buyer.address, seller.domain.voucher_digest(v.channel_id, v.amount), v.signature)
+            eoa_verifier(
+                buyer.account_address, seller.domain.voucher_digest(v.channel_id, v.amount), v.signature
+            )
             for v in vouchers
         )
         t2 = time.perf_counter()
@@ -104,7 +106,7 @@ def main() -> None:
         t4 = time.perf_counter()
 
         # what paying each token on chain would cost: a plain ETH transfer, the cheapest payment there is
-        receipt = chain.transactor.send_value(chain.accounts[1], seller.address, args.price)
+        receipt = chain.transactor.send_value(chain.accounts[1], seller.account_address, args.price)
         per_call = int(receipt["gasUsed"])
 
     settled = sum(g for _, g in txs)

@@ -20,11 +20,10 @@ import os
 import secrets
 import tempfile
 import threading
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from enum import Enum, IntEnum
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
@@ -36,16 +35,26 @@ from .. import validate
 from ..chain import Chain
 from ..compiler import load_artifact
 from ..errors import (
-    InsufficientAllowance,
-    InsufficientFunds,
     InvalidInput,
     InvalidState,
     NotAuthorized,
     UnsafeTerms,
 )
 from ..logscan import deployment_block, get_logs
-from ..types import BPS, ETH, ZERO_ADDRESS
-from .base import allowance_of, balance_of, erc20
+from ..types import (
+    BPS,
+    ETH,
+    ZERO_ADDRESS,
+    Auction,
+    AuctionKind,
+    AuctionStatus,
+    Bid,
+    DealTemplate,
+)
+from .base import ContractClient, _event_decoders
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 U96 = 2**96 - 1
 
@@ -63,199 +72,6 @@ def deposit_bucket(amount: int, reserve: int) -> int:
     while deposit < amount:
         deposit *= 2
     return min(deposit, U96) if amount <= U96 else deposit
-
-
-class AuctionKind(str, Enum):
-    ENGLISH = "EnglishAuction"
-    DUTCH = "DutchAuction"
-    SEALED = "SealedBidAuction"
-    PROCUREMENT = "ProcurementAuction"
-
-
-class AuctionStatus(IntEnum):
-    """Mirror of the Solidity ``AuctionStatus`` enum."""
-
-    NONE = 0
-    ACTIVE = 1
-    SETTLED = 2
-    NO_SALE = 3
-    CANCELLED = 4
-
-
-TEMPLATE_ABI_TYPES = (
-    "(address,address,address,uint128,bytes32,uint32,uint32,uint32,uint32,uint16,uint16,uint16,uint16)"
-)
-_TEMPLATE_FIELDS = (
-    ("creator", "creator"),
-    ("arbiter", "arbiter"),
-    ("asset", "asset"),
-    ("bond", "bond"),
-    ("terms_hash", "termsHash"),
-    ("promise_delay", "promiseDelay"),
-    ("delivery_delay", "deliveryDelay"),
-    ("review_window", "reviewWindow"),
-    ("ruling_window", "rulingWindow"),
-    ("penalty_bps_per_hour", "penaltyBpsPerHour"),
-    ("penalty_cap_bps", "penaltyCapBps"),
-    ("arbiter_fee_bps", "arbiterFeeBps"),
-    ("default_seller_bps", "defaultSellerBps"),
-)
-
-
-@dataclass(frozen=True)
-class DealTemplate:
-    """The Solidity ``DealTemplate``: the escrow terms a sale settles into (deadlines relative to settlement)."""
-
-    creator: str
-    delivery_delay: int
-    asset: str = ETH
-    arbiter: str = ZERO_ADDRESS
-    bond: int = 0
-    terms_hash: bytes = b"\x00" * 32
-    promise_delay: int = 0
-    review_window: int = 3600
-    ruling_window: int = 86_400
-    penalty_bps_per_hour: int = 0
-    penalty_cap_bps: int = 0
-    arbiter_fee_bps: int = 0
-    default_seller_bps: int = BPS
-
-    def __post_init__(self) -> None:
-        for name in ("creator", "asset", "arbiter"):
-            object.__setattr__(self, name, validate.address(getattr(self, name), name))
-        object.__setattr__(self, "terms_hash", validate.bytes32(self.terms_hash, "terms_hash"))
-        for name in ("delivery_delay", "promise_delay", "review_window", "ruling_window"):
-            validate.integer(getattr(self, name), name, maximum=2**40, what="seconds (int)")
-        validate.amount(self.bond, "bond")
-        # types only here: ranges are validate()'s (tests build out-of-range templates on purpose)
-        for name in ("penalty_bps_per_hour", "penalty_cap_bps", "arbiter_fee_bps", "default_seller_bps"):
-            validate.integer(getattr(self, name), name, maximum=2**32, what="basis points (int)")
-
-    def as_tuple(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, py) for py, _ in _TEMPLATE_FIELDS)
-
-    @classmethod
-    def from_abi(cls, value: Mapping[str, Any] | Sequence[Any]) -> DealTemplate:
-        if isinstance(value, Mapping):
-            kwargs = {py: value[sol] for py, sol in _TEMPLATE_FIELDS}
-        else:
-            kwargs = {py: v for (py, _), v in zip(_TEMPLATE_FIELDS, value, strict=False)}
-        kwargs["terms_hash"] = bytes(kwargs["terms_hash"])
-        return cls(**kwargs)
-
-    def hash(self) -> bytes:
-        """keccak256(abi.encode(template)), equal to the contracts' ``hashTemplate``."""
-        return keccak(abi_encode([TEMPLATE_ABI_TYPES], [self.as_tuple()]))
-
-    def validate(self) -> None:
-        """The checks the contracts make at creation."""
-        if self.delivery_delay <= 0 or self.promise_delay > self.delivery_delay:
-            raise InvalidInput(
-                f"need 0 < delivery_delay and promise_delay <= delivery_delay "
-                f"(got {self.promise_delay}, {self.delivery_delay})"
-            )
-        for name in ("penalty_cap_bps", "arbiter_fee_bps", "default_seller_bps"):
-            if not 0 <= getattr(self, name) <= BPS:
-                raise InvalidInput(f"{name}={getattr(self, name)} outside 0..{BPS}")
-        if self.arbiter == self.creator:
-            raise InvalidInput("the arbiter cannot be the auction's creator")
-
-
-@dataclass(frozen=True)
-class Bid:
-    """One bid, commitment, reveal or procurement offer, as read from an event."""
-
-    auction_id: int
-    bidder: str
-    amount: int = 0  # English/Dutch/sealed: the bid; procurement: the price
-    delivery_seconds: int = 0  # procurement only
-    bond: int = 0  # procurement: bond; sealed: deposit
-    commitment: bytes | None = None
-    revealed: bool = False
-    eligible: bool = True
-    score: int = 0  # procurement only
-    block: int = 0
-    tx_hash: str | None = field(default=None, compare=False)
-
-
-@dataclass(frozen=True)
-class Auction:
-    """One auction rebuilt from events. Fields that do not apply to its kind keep their defaults."""
-
-    kind: AuctionKind
-    id: int
-    contract: str
-    creator: str
-    terms: DealTemplate
-    status: AuctionStatus = AuctionStatus.ACTIVE
-    # English
-    reserve: int = 0
-    start_time: int = 0
-    end_time: int = 0  # English/Dutch: end; sealed: commit end; procurement: bid end
-    extension: int = 0
-    min_increment_bps: int = 0
-    # Dutch
-    start_price: int = 0
-    floor_price: int = 0
-    # sealed / procurement
-    reveal_end: int = 0
-    penalty_bps: int = 0
-    vickrey: bool = False
-    sealed_bids: bool = False
-    # procurement
-    budget: int = 0
-    price_weight: int = 0
-    time_weight: int = 0
-    max_delivery: int = 0
-    # outcome so far
-    leader: str = ZERO_ADDRESS  # high bidder / best provider
-    leading_amount: int = 0  # high bid / best price
-    second_amount: int = 0  # sealed: second-highest eligible bid
-    bids: tuple[Bid, ...] = ()
-    winner: str = ZERO_ADDRESS
-    price: int = 0
-    deal_id: int = 0
-
-    @property
-    def asset(self) -> str:
-        return self.terms.asset
-
-    @property
-    def ends_at(self) -> int:
-        """Last second anything can be bid/revealed; settle opens one second later."""
-        return (
-            self.reveal_end
-            if self.kind in (AuctionKind.SEALED, AuctionKind.PROCUREMENT)
-            and (self.kind == AuctionKind.SEALED or self.sealed_bids)
-            else self.end_time
-        )
-
-    def minimum_bid(self) -> int:
-        """English: the smallest bid that leads now (same formula as the contract)."""
-        if self.leader == ZERO_ADDRESS:
-            return self.reserve
-        step = self.leading_amount * self.min_increment_bps // BPS
-        return self.leading_amount + (step or 1)
-
-    def price_at(self, timestamp: int) -> int:
-        """Dutch: the price a purchase in a block at ``timestamp`` pays (same integer maths as the contract)."""
-        if timestamp <= self.start_time:
-            return self.start_price
-        if timestamp >= self.end_time:
-            return self.floor_price
-        return self.start_price - (self.start_price - self.floor_price) * (timestamp - self.start_time) // (
-            self.end_time - self.start_time
-        )
-
-    def clearing_price(self) -> int:
-        """Sealed: what the current leader would pay (Vickrey: max(second, reserve))."""
-        if self.leader == ZERO_ADDRESS:
-            return 0
-        return max(self.second_amount, self.reserve) if self.vickrey else self.leading_amount
-
-    def score(self, price: int, delivery_seconds: int) -> int:
-        """Procurement: priceWeight * price + timeWeight * delivery (lower wins)."""
-        return self.price_weight * price + self.time_weight * delivery_seconds
 
 
 @dataclass(frozen=True)
@@ -363,8 +179,16 @@ def procurement_commitment(
 AuctionRef = Auction | tuple[AuctionKind, int]
 
 
-class AuctionClient:
-    """Client for the four auction singletons, acting as ``account`` (None for reads only)."""
+class AuctionClient(ContractClient):
+    """Client for the four auction singletons, acting as ``account`` (None for reads only).
+
+    One client drives all four contracts (``contracts[kind]``); every action names its auction's kind,
+    so it has no single ``address``/``contract`` of its own: the base's approvals and fund checks take the
+    auction contract as ``spender``.
+    """
+
+    ARTIFACT = "EnglishAuction"  # the family's first contract (``from_suite`` binds all four)
+    GAS_FAMILY = "auction"
 
     def __init__(
         self,
@@ -374,43 +198,35 @@ class AuctionClient:
         *,
         salts: SaltStore | str | Path | None = None,
         from_block: int | None = None,
-        gas: int | None = None,
     ):
-        self.chain = chain
-        # None: estimate every transaction; a number: simulate on the pending block (typed revert) and send
-        # with that fixed limit (much faster on the embedded chain, whose estimator re-executes many times)
-        self.gas = gas
-        self.last_receipt: Any = None  # receipt of the last transaction this client sent (gas, hash)
-        self.w3 = chain.w3
-        self.account = account
-        # event lookups start here at the earliest (and never before each contract's deployment block)
-        self.from_block = 0 if from_block is None else int(from_block)
+        self._bind(chain, account, from_block)
         self.salts = salts if isinstance(salts, SaltStore) else SaltStore(salts)
         # block each known auction was created in: event rebuilds scan from there (shared by clones)
         self._origins: dict[tuple[AuctionKind, int], int] = {}
         self.contracts: dict[AuctionKind, Contract] = {}
-        self._topics: dict[AuctionKind, dict[HexBytes, Any]] = {}
+        self._kind_topics: dict[AuctionKind, dict[HexBytes, Any]] = {}
         for kind, where in addresses.items():
             kind = AuctionKind(kind)
             address = where.address if isinstance(where, Contract) else to_checksum_address(where)
             contract = self.w3.eth.contract(address=address, abi=load_artifact(kind.value)["abi"])
             self.contracts[kind] = contract
-            self._topics[kind] = {
+            self._kind_topics[kind] = {
                 HexBytes(event_abi_to_log_topic(e)): getattr(contract.events, e["name"])()
                 for e in contract.abi
                 if e["type"] == "event"
             }
+        first = next(iter(self.contracts.values()), None)
+        if first is not None:  # the base's default contract: the first auction kind given
+            self.contract, self.address = first, first.address
 
     @classmethod
-    def from_suite(cls, suite: Any, account: LocalAccount | None = None, **kw: Any) -> AuctionClient:
+    def from_suite(cls, suite: Any, account: LocalAccount | None = None, **kw: Any) -> Self:
         return cls(suite.chain, {k: suite[k.value] for k in AuctionKind if k.value in suite}, account, **kw)
 
-    def as_(self, account: LocalAccount, *, salts: SaltStore | str | Path | None = None) -> AuctionClient:
+    def as_(self, account: LocalAccount, *, salts: SaltStore | str | Path | None = None) -> Self:
         """The same contracts acting as another account. Secrets are keyed by bidder, so the clone shares
         this client's salt store unless another store (or file path) is given."""
-        clone = AuctionClient.__new__(AuctionClient)
-        clone.__dict__.update(self.__dict__)
-        clone.account = account
+        clone = super().as_(account)
         if salts is not None:
             clone.salts = salts if isinstance(salts, SaltStore) else SaltStore(salts)
         return clone
@@ -418,14 +234,20 @@ class AuctionClient:
     def __repr__(self) -> str:
         return f"AuctionClient(account={self.account.address if self.account else None})"
 
-    # -- reads -------------------------------------------------------------------------------------------
+    def _decoders(self) -> dict[tuple[str, HexBytes], Any]:
+        return {k: v for contract in self.contracts.values() for k, v in _event_decoders(contract).items()}
 
-    def now(self) -> int:
-        """Timestamp the next block will (at least) have."""
-        try:
-            return int(self.w3.eth.get_block("pending")["timestamp"])
-        except Exception:
-            return self.chain.now() + 1
+    def approve(
+        self, asset: str, amount: int, *, spender: str | None = None, kind: AuctionKind | str | None = None
+    ) -> Any:
+        """Approve the auction contract of ``kind`` (or ``spender``) to pull exactly ``amount`` of ``asset``."""
+        if spender is None:
+            if kind is None:
+                raise InvalidInput("name the auction kind (or spender) to approve", param="kind")
+            spender = self.contracts[_kind(kind)].address
+        return super().approve(asset, amount, spender=spender)
+
+    # -- reads -------------------------------------------------------------------------------------------
 
     def credit(self, kind: AuctionKind, account: str | None = None, asset: str = ETH) -> int:
         who = validate.address(account, "account") if account is not None else self._me()
@@ -446,7 +268,7 @@ class AuctionClient:
         )
         auction: Auction | None = None
         for log in sorted(logs, key=lambda x: (x["blockNumber"], x["logIndex"])):
-            event = self._topics[kind].get(HexBytes(log["topics"][0]))
+            event = self._kind_topics[kind].get(HexBytes(log["topics"][0]))
             if event is None:
                 continue
             decoded = event.process_log(log)
@@ -601,21 +423,11 @@ class AuctionClient:
 
     # -- helpers ------------------------------------------------------------------------------------------
 
-    def _me(self) -> str:
-        if self.account is None:
-            raise NotAuthorized("this AuctionClient has no account (use .as_(account))")
-        return str(self.account.address)
-
-    def _send(self, kind: AuctionKind, fn: Any, value: int = 0) -> Any:
-        """Send through the chain's one pipeline: snapshot gas key, simulation, signing policy, receipt."""
-        if self.account is None:
-            raise NotAuthorized("this AuctionClient has no account (use .as_(account))")
+    def _transact(self, kind: AuctionKind, fn: Any, value: int = 0) -> Any:
+        """Send ``fn`` on the ``kind`` contract through the base's pipeline, with its snapshot gas key."""
         name = str(fn.fn_name)
         key = _AUCTION_GAS_KEYS.get((kind, name)) or f"auction.{kind.name.lower()}_{name.lower()}"
-        self.last_receipt = self.chain.transactor.transact(
-            self.account, fn, value=value, gas=self.gas, gas_key=key, simulate=True
-        )
-        return self.last_receipt
+        return self._send(fn, value, gas_key=key)
 
     def _id_from(self, kind: AuctionKind, receipt: Any) -> int:
         contract = self.contracts[kind]
@@ -624,25 +436,9 @@ class AuctionClient:
                 return int.from_bytes(bytes(log["topics"][1]), "big")
         raise InvalidState("no auction event in the receipt")
 
-    def _ensure_funds(self, kind: AuctionKind, asset: str, amount: int, *, approve: bool) -> None:
-        me = self._me()
-        if asset == ETH:
-            balance = int(self.w3.eth.get_balance(to_checksum_address(me)))
-            if balance < amount:
-                raise InsufficientFunds(f"{me} holds {balance} wei, needs {amount} plus gas")
-            return
-        balance = balance_of(self.w3, asset, me)
-        if balance < amount:
-            raise InsufficientFunds(f"{me} holds {balance} of token {asset}, needs {amount}")
-        spender = self.contracts[kind].address
-        allowance = allowance_of(self.w3, asset, me, spender)
-        if allowance < amount:
-            if not approve:
-                raise InsufficientAllowance(
-                    f"{kind.value} may spend {allowance} of {asset} for {me}, needs {amount} "
-                    "(pass approve=True to approve exactly that)"
-                )
-            self._send(kind, erc20(self.w3, asset).functions.approve(spender, amount))
+    def _fund(self, kind: AuctionKind, asset: str, amount: int, *, approve: bool) -> None:
+        """The base's balance and allowance check, with the ``kind`` contract as the spender."""
+        self._ensure_funds(asset, amount, approve=approve, spender=self.contracts[kind].address)
 
     def _current(self, ref: AuctionRef) -> Auction:
         return self.refresh(ref)
@@ -662,7 +458,7 @@ class AuctionClient:
         return DealTemplate(creator=self._me(), delivery_delay=delivery_delay, **kw)
 
     def _create(self, kind: AuctionKind, fn: Any, value: int = 0) -> Auction:
-        receipt = self._send(kind, fn, value)
+        receipt = self._transact(kind, fn, value)
         auction_id = self._id_from(kind, receipt)
         self._origins[(kind, auction_id)] = int(receipt["blockNumber"])
         return self.auction(kind, auction_id)
@@ -689,7 +485,7 @@ class AuctionClient:
             raise InvalidInput(
                 f"seller bond {terms.bond} above the lowest price the sale can clear at ({min_price})"
             )
-        self._ensure_funds(kind, terms.asset, terms.bond, approve=approve)
+        self._fund(kind, terms.asset, terms.bond, approve=approve)
 
     def _bond_value(self, terms: DealTemplate) -> int:
         return terms.bond if terms.asset == ETH else 0
@@ -743,9 +539,9 @@ class AuctionClient:
             raise InvalidInput(f"bid {amount} below the minimum {a.minimum_bid()} of English {a.id}")
         if amount > U96:
             raise InvalidInput(f"bid {amount} above 2^96-1")
-        self._ensure_funds(a.kind, a.asset, amount, approve=approve)
+        self._fund(a.kind, a.asset, amount, approve=approve)
         value = amount if a.asset == ETH else 0
-        self._send(a.kind, self.contracts[a.kind].functions.bid(a.id, amount), value)
+        self._transact(a.kind, self.contracts[a.kind].functions.bid(a.id, amount), value)
         return self.refresh(a)
 
     def cancel(self, auction: AuctionRef) -> Auction:
@@ -760,7 +556,7 @@ class AuctionClient:
             raise InvalidState(f"English {a.id} has a bid: it can no longer be cancelled")
         if a.kind not in (AuctionKind.ENGLISH, AuctionKind.DUTCH):
             raise InvalidState(f"{a.kind.value} auctions cannot be cancelled")
-        self._send(a.kind, self.contracts[a.kind].functions.cancel(a.id))
+        self._transact(a.kind, self.contracts[a.kind].functions.cancel(a.id))
         return self.refresh(a)
 
     # -- Dutch -----------------------------------------------------------------------------------------
@@ -817,9 +613,9 @@ class AuctionClient:
             raise InvalidInput(f"Dutch {a.id} costs {price} now, above max_price {bound}")
         if to_checksum_address(self._me()) == a.terms.arbiter:
             raise NotAuthorized(f"the arbiter of Dutch {a.id} cannot buy it")
-        self._ensure_funds(a.kind, a.asset, bound, approve=approve)
+        self._fund(a.kind, a.asset, bound, approve=approve)
         value = bound if a.asset == ETH else 0
-        self._send(a.kind, self.contracts[a.kind].functions.buy(a.id, bound, a.terms.as_tuple()), value)
+        self._transact(a.kind, self.contracts[a.kind].functions.buy(a.id, bound, a.terms.as_tuple()), value)
         return self.refresh(a)
 
     # -- sealed ----------------------------------------------------------------------------------------
@@ -892,13 +688,13 @@ class AuctionClient:
         me = self._me()
         if any(b.bidder == me for b in a.bids):
             raise InvalidState(f"{me} already committed to sealed {a.id}")
-        self._ensure_funds(a.kind, a.asset, deposit, approve=approve)
+        self._fund(a.kind, a.asset, deposit, approve=approve)
         salt = salt or secrets.token_bytes(32)
         contract = self.contracts[a.kind]
         commitment = sealed_commitment(me, a.id, self.chain.chain_id, contract.address, amount, salt)
         secret = Secret(contract.address, a.id, to_checksum_address(me), amount, salt, deposit, commitment)
         self.salts.put(secret)
-        self._send(
+        self._transact(
             a.kind, contract.functions.commit(a.id, commitment, deposit), deposit if a.asset == ETH else 0
         )
         return secret
@@ -916,9 +712,9 @@ class AuctionClient:
             raise InvalidState(f"{secret.bidder} already revealed in {a.kind.value} {a.id}")
         fns = self.contracts[a.kind].functions
         if a.kind == AuctionKind.SEALED:
-            self._send(a.kind, fns.reveal(a.id, secret.amount, secret.salt, secret.deposit))
+            self._transact(a.kind, fns.reveal(a.id, secret.amount, secret.salt, secret.deposit))
         else:
-            self._send(
+            self._transact(
                 a.kind, fns.reveal(a.id, secret.amount, secret.delivery_seconds, secret.salt, secret.deposit)
             )
         return self.refresh(a)
@@ -947,7 +743,7 @@ class AuctionClient:
             commitment, deposit = secret.commitment, secret.deposit
         fn = self.contracts[a.kind].functions.reclaim(a.id, commitment, deposit)
         refund = int(self.chain.transactor.call(fn, sender=me))
-        self._send(a.kind, fn)
+        self._transact(a.kind, fn)
         return refund
 
     # -- procurement -------------------------------------------------------------------------------------
@@ -996,7 +792,7 @@ class AuctionClient:
             )
         if price_weight == 0 and time_weight == 0:
             raise InvalidInput("at least one weight must be non-zero")
-        self._ensure_funds(AuctionKind.PROCUREMENT, terms.asset, budget, approve=approve)
+        self._fund(AuctionKind.PROCUREMENT, terms.asset, budget, approve=approve)
         params = (
             budget,
             bid_end,
@@ -1058,8 +854,8 @@ class AuctionClient:
             best = next(b for b in reversed(a.bids) if b.bidder == a.leader)
             if a.score(price, delivery_seconds) >= best.score:
                 raise InvalidInput(f"score {a.score(price, delivery_seconds)} does not beat {best.score}")
-        self._ensure_funds(a.kind, a.asset, bond, approve=approve)
-        self._send(
+        self._fund(a.kind, a.asset, bond, approve=approve)
+        self._transact(
             a.kind,
             self.contracts[a.kind].functions.bid(a.id, price, delivery_seconds, bond),
             bond if a.asset == ETH else 0,
@@ -1089,7 +885,7 @@ class AuctionClient:
         me = to_checksum_address(self._me())
         if any(b.bidder == me for b in a.bids):
             raise InvalidState(f"{me} already committed to procurement {a.id}")
-        self._ensure_funds(a.kind, a.asset, bond, approve=approve)
+        self._fund(a.kind, a.asset, bond, approve=approve)
         salt = salt or secrets.token_bytes(32)
         contract = self.contracts[a.kind]
         commitment = procurement_commitment(
@@ -1097,7 +893,9 @@ class AuctionClient:
         )
         secret = Secret(contract.address, a.id, me, price, salt, bond, commitment, delivery_seconds)
         self.salts.put(secret)
-        self._send(a.kind, contract.functions.commit(a.id, commitment, bond), bond if a.asset == ETH else 0)
+        self._transact(
+            a.kind, contract.functions.commit(a.id, commitment, bond), bond if a.asset == ETH else 0
+        )
         return secret
 
     # -- settlement and credits ----------------------------------------------------------------------------
@@ -1112,7 +910,7 @@ class AuctionClient:
             raise InvalidState(
                 f"{a.kind.value} {a.id} ends at {a.ends_at}: settle after it (next block {self.now()})"
             )
-        self._send(a.kind, self.contracts[a.kind].functions.settle(a.id, a.terms.as_tuple()))
+        self._transact(a.kind, self.contracts[a.kind].functions.settle(a.id, a.terms.as_tuple()))
         return self.refresh(a)
 
     def withdraw(self, kind: AuctionKind, asset: str = ETH, *, to: str | None = None) -> int:
@@ -1125,7 +923,7 @@ class AuctionClient:
             raise InvalidState(f"{self._me()} has no credit in {asset} at {kind.value}")
         fns = self.contracts[kind].functions
         asset = to_checksum_address(asset)
-        self._send(
+        self._transact(
             kind, fns.withdraw(asset) if to is None else fns.withdrawTo(asset, to_checksum_address(to))
         )
         return amount

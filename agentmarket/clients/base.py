@@ -5,8 +5,9 @@ helpers the clients call before sending (balances, allowances, approvals, contra
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from eth_account.signers.local import LocalAccount
@@ -26,6 +27,8 @@ from ..types import ETH
 
 if TYPE_CHECKING:
     from typing_extensions import Self
+
+log = logging.getLogger(__name__)
 
 ERC1271_MAGIC = bytes.fromhex("1626ba7e")
 ERC20_ABI: list[dict[str, Any]] = [
@@ -52,6 +55,7 @@ ERC20_ABI: list[dict[str, Any]] = [
     },
 ]
 # approve is declared without outputs so USDT-like tokens (no return value) work too.
+APPROVE_GAS_KEY = "erc20.approve"  # not in the snapshot (the token's cost, not ours): estimated
 ERC1271_ABI: list[dict[str, Any]] = [
     {
         "type": "function",
@@ -136,19 +140,27 @@ class ContractClient:
         *,
         from_block: int | None = None,
     ):
-        self.chain = chain
-        self.w3 = chain.w3
+        self._bind(chain, account, from_block)
         addr = contract_address(address)
         self.contract: Contract = self.w3.eth.contract(
             address=addr,
             abi=load_artifact(self.ARTIFACT)["abi"],
         )
         self.address: ChecksumAddress = addr
-        self.account = account
         # event lookups start here: the contract's deployment block when a manifest recorded it
         self.from_block = deployment_block(self.w3, addr) if from_block is None else int(from_block)
         self._events = {name: getattr(self.contract.events, name)() for name in self.EVENTS}
         self._topics = {HexBytes(event_abi_to_log_topic(e.abi)): name for name, e in self._events.items()}
+
+    def _bind(self, chain: Chain, account: LocalAccount | None, from_block: int | None) -> None:
+        """What every client holds besides its contract(s): the chain, the acting account, where event
+        scans start, and the receipt of the last transaction it sent."""
+        self.chain = chain
+        self.w3 = chain.w3
+        self.account = account
+        self.from_block = 0 if from_block is None else int(from_block)
+        #: receipt of the last transaction this client sent (its hash and gas, for callers that report them)
+        self.last_receipt: Any = None
 
     @classmethod
     def from_suite(cls, suite: Any, account: LocalAccount | None = None) -> Self:
@@ -156,10 +168,11 @@ class ContractClient:
         return cls(suite.chain, suite[cls.ARTIFACT], account)
 
     def as_(self, account: LocalAccount) -> Self:
-        """The same contract, acting as another account."""
+        """The same contract(s), acting as another account (the one name every client family uses)."""
         clone = type(self).__new__(type(self))
         clone.__dict__.update(self.__dict__)
         clone.account = account
+        clone.last_receipt = None
         return clone
 
     def __repr__(self) -> str:  # the account's address only, never its key
@@ -173,12 +186,15 @@ class ContractClient:
         except Exception:
             return self.chain.now() + 1
 
-    def approve(self, asset: str, amount: int) -> Any:
-        """Approve this contract to pull exactly ``amount`` of ``asset`` from this client's account."""
+    def approve(self, asset: str, amount: int, *, spender: str | None = None) -> Any:
+        """Approve this contract (or ``spender``) to pull exactly ``amount`` of ``asset`` from this
+        client's account; the receipt."""
         asset = validate.asset(self.w3, asset)
         if asset == ETH:
             raise InvalidInput("ETH needs no approval; approve an ERC-20 token address", param="asset")
-        return self._send(self._token(asset).functions.approve(self.address, validate.amount(amount)))
+        to = self.address if spender is None else validate.address(spender, "spender", nonzero=True)
+        fn = self._token(asset).functions.approve(to, validate.amount(amount))
+        return self._send(fn, gas_key=APPROVE_GAS_KEY)
 
     # -- helpers ---------------------------------------------------------------------------------------------
 
@@ -190,10 +206,16 @@ class ContractClient:
             params["topics"] = topics
         return get_logs(self.w3, params, self.from_block if from_block is None else from_block)
 
-    def _me(self) -> str:
+    @property
+    def account_address(self) -> ChecksumAddress:
+        """The acting account's address (:class:`~agentmarket.errors.NotAuthorized` when there is none);
+        ``address`` is the contract's."""
         if self.account is None:
             raise NotAuthorized(f"this {type(self).__name__} has no account (use .as_(account))")
-        return str(self.account.address)
+        return ChecksumAddress(to_checksum_address(self.account.address))
+
+    def _me(self) -> str:
+        return self.account_address
 
     def _token(self, asset: str) -> Contract:
         return erc20(self.w3, asset)
@@ -219,7 +241,7 @@ class ContractClient:
         reads that travel in one JSON-RPC batch with the simulation; ``check`` raises to stop the send."""
         if self.account is None:
             raise NotAuthorized(f"this {type(self).__name__} has no account (use .as_(account))")
-        return self.chain.transactor.transact(
+        self.last_receipt = self.chain.transactor.transact(
             self.account,
             fn,
             value=value,
@@ -229,10 +251,34 @@ class ContractClient:
             reads=reads,
             check=check,
         )
+        if log.isEnabledFor(logging.DEBUG):
+            self._log_events(self.last_receipt)
+        return self.last_receipt
 
-    def _ensure_funds(self, asset: str, amount: int, *, approve: bool) -> None:
-        """Raise unless this account holds ``amount`` of ``asset`` and (ERC-20) this contract may pull it;
-        with ``approve`` a short allowance is raised to exactly ``amount`` instead."""
+    def _decoders(self) -> dict[tuple[str, HexBytes], Any]:
+        """(contract address, topic) -> web3 event, for every event of the contract(s) this client drives."""
+        decoders = self.__dict__.get("_all_events")
+        if decoders is None:
+            decoders = _event_decoders(self.contract)
+            self.__dict__["_all_events"] = decoders
+        return decoders
+
+    def _log_events(self, receipt: Any) -> None:
+        """Log the decoded events of ``receipt`` at DEBUG (names and arguments: never key material)."""
+        decoders = self._decoders()
+        tx_hash = HexBytes(receipt["transactionHash"]).to_0x_hex()
+        for entry in receipt["logs"]:
+            topics = entry["topics"]
+            event = decoders.get((entry["address"], HexBytes(topics[0]))) if topics else None
+            if event is not None:
+                decoded = event.process_log(entry)
+                log.debug(
+                    "%s %s: %s%s", type(self).__name__, tx_hash, decoded["event"], _loggable(decoded["args"])
+                )
+
+    def _ensure_funds(self, asset: str, amount: int, *, approve: bool, spender: str | None = None) -> None:
+        """Raise unless this account holds ``amount`` of ``asset`` and (ERC-20) this contract (or
+        ``spender``) may pull it; with ``approve`` a short allowance is raised to exactly ``amount``."""
         me = self._me()
         if asset == ETH:
             require_eth(me, balance_of(self.w3, ETH, me), amount)
@@ -241,14 +287,35 @@ class ContractClient:
         balance = int(token.functions.balanceOf(me).call())
         if balance < amount:
             raise InsufficientFunds(f"{me} holds {balance} of token {asset}, needs {amount}")
-        allowed = int(token.functions.allowance(me, self.address).call())
+        to = self.address if spender is None else spender
+        allowed = int(token.functions.allowance(me, to).call())
         if allowed < amount:
             if not approve:
                 raise InsufficientAllowance(
-                    f"{self.SPENDER or self.ARTIFACT} {self.address} may spend {allowed} of {asset} for {me}, needs {amount} "
+                    f"{self.SPENDER or self.ARTIFACT} {to} may spend {allowed} of {asset} for {me}, needs {amount} "
                     "(pass approve=True to approve exactly that)"
                 )
-            self.approve(asset, amount)
+            self.approve(asset, amount, spender=to)
+
+
+def _loggable(value: Any) -> Any:
+    """Event arguments as a log line shows them: bytes as 0x-hex, nested structs as plain dicts."""
+    if isinstance(value, (bytes, bytearray)):
+        return "0x" + bytes(value).hex()
+    if isinstance(value, Mapping):
+        return {k: _loggable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_loggable(v) for v in value]
+    return value
+
+
+def _event_decoders(contract: Contract) -> dict[tuple[str, HexBytes], Any]:
+    """(address, topic) -> web3 event for every event in ``contract``'s ABI."""
+    return {
+        (contract.address, HexBytes(event_abi_to_log_topic(e))): getattr(contract.events, e["name"])()
+        for e in contract.abi
+        if e["type"] == "event"
+    }
 
 
 def _snake(name: str) -> str:

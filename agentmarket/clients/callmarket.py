@@ -30,8 +30,7 @@ from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
 
 from ..errors import InsufficientAllowance, InsufficientFunds, InvalidInput, InvalidState, NotAuthorized
-from ..types import ETH, ZERO_ADDRESS
-from .auctions import DealTemplate
+from ..types import ETH, ZERO_ADDRESS, DealTemplate
 from .base import ContractClient, balance_of
 from .offers import Side, resource_id
 

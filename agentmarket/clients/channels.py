@@ -8,32 +8,34 @@ after sending it returns the :class:`Channel` rebuilt from the emitted events.
 from __future__ import annotations
 
 import secrets
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from enum import IntEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_account.signers.local import LocalAccount
-from eth_typing import ABIComponent
-from eth_utils import filter_abi_by_type, to_checksum_address
+from eth_utils import to_checksum_address
 from web3.contract import Contract
 from web3.logs import DISCARD
 
 from .. import validate
+from ..chain import Chain
+from ..compiler import load_artifact
 from ..errors import (
     ContractRevert,
-    InsufficientAllowance,
-    InsufficientFunds,
     InvalidInput,
     InvalidState,
     NotAuthorized,
     SignatureError,
     decode_revert,
 )
-from ..logscan import deployment_block, get_logs
-from ..types import ETH
-from ..vouchers import ChannelTerms, Voucher, VoucherDomain, VoucherSigner, VoucherStore, eoa_verifier
-from .base import ERC1271_MAGIC, erc20, erc1271_accepts  # noqa: F401 - ERC1271_MAGIC re-exported
+from ..logscan import get_logs
+from ..types import ETH, Channel, ChannelStatus, Voucher
+from ..vouchers import VoucherDomain, VoucherSigner, VoucherStore, eoa_verifier
+from .base import ERC1271_MAGIC, ContractClient, erc1271_accepts  # noqa: F401 - ERC1271_MAGIC re-exported
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 MAX_DEPOSIT = 2**104 - 1
 # Default life of a cooperative-close consent: long enough to submit, short enough that a payee who signed
@@ -52,61 +54,6 @@ class CloseConsent:
     signature: bytes
 
 
-class ChannelStatus(IntEnum):
-    """Mirror of the Solidity enum ``ChannelStatus``."""
-
-    NONE = 0
-    OPEN = 1
-    CLOSED = 2
-    RECLAIMED = 3
-
-
-@dataclass(frozen=True)
-class Channel:
-    """A channel as rebuilt from its events (equals the on-chain ``channel(id)`` view)."""
-
-    id: bytes
-    payer: str
-    payee: str
-    asset: str
-    salt: int
-    deposit: int
-    claimed: int
-    expiry: int
-    status: ChannelStatus
-    opened_block: int = 0
-
-    def __repr__(self) -> str:
-        return (
-            f"Channel(id={self.id_hex}, payer={self.payer}, payee={self.payee}, asset={self.asset}, "
-            f"deposit={self.deposit}, claimed={self.claimed}, expiry={self.expiry}, status={self.status.name})"
-        )
-
-    @property
-    def id_hex(self) -> str:
-        return "0x" + self.id.hex()
-
-    @property
-    def key(self) -> tuple[str, str, str, int]:
-        """The ``ChannelKey`` tuple the contract takes."""
-        return (self.payer, self.payee, self.asset, self.salt)
-
-    @property
-    def remaining(self) -> int:
-        """Deposit not yet paid to the payee."""
-        return self.deposit - self.claimed
-
-    @property
-    def is_open(self) -> bool:
-        return self.status == ChannelStatus.OPEN
-
-    def terms(self) -> ChannelTerms:
-        """What a payee's :class:`~agentmarket.vouchers.VoucherStore` needs to accept vouchers."""
-        return ChannelTerms(
-            self.id, self.payer, self.payee, self.asset, self.deposit, self.expiry, self.claimed
-        )
-
-
 @dataclass(frozen=True)
 class ClaimManyResult:
     """Outcome of :meth:`ChannelClient.claim_many`."""
@@ -121,49 +68,43 @@ def _addr(value: str, what: str) -> str:
     return validate.address(value, what)
 
 
-class ChannelClient:
+class ChannelClient(ContractClient):
     """Acts on :sol:`PaymentChannels` as ``account`` (payer, payee, or a relayer for claims).
 
-    ``chain`` is an :class:`agentmarket.chain.Chain`; ``contract`` the web3.py contract (``suite["PaymentChannels"]``).
+    ``chain`` is an :class:`agentmarket.chain.Chain`; ``address`` the contract (``suite["PaymentChannels"]``,
+    a web3.py contract or its address). Like every client, ``address`` is the contract's address and
+    ``account`` the acting account.
     """
 
+    ARTIFACT = "PaymentChannels"
+    EVENTS = tuple(e["name"] for e in load_artifact(ARTIFACT)["abi"] if e["type"] == "event")
+    GAS_FAMILY = "channel"
+
     def __init__(
-        self, chain: Any, contract: Contract, account: LocalAccount, *, from_block: int | None = None
+        self,
+        chain: Chain,
+        address: str | Contract,
+        account: LocalAccount | None = None,
+        *,
+        from_block: int | None = None,
     ):
-        self.chain = chain
-        self.w3 = chain.w3
-        self.contract = contract
-        self.account = account
-        self.address = to_checksum_address(account.address)
+        super().__init__(chain, address, account, from_block=from_block)
         self.tx = chain.transactor
-        # event lookups start here: the contract's deployment block when a manifest recorded it
-        self.from_block = deployment_block(self.w3, contract.address) if from_block is None else from_block
-        self.domain = VoucherDomain(chain.chain_id, contract.address)
-        self.last_receipt: Any = None
-        self._event_by_topic: dict[bytes, Any] = {}
-        for entry in filter_abi_by_type("event", contract.abi):
-            types = ",".join(_abi_type(i) for i in entry["inputs"])
-            topic = bytes(self.w3.keccak(text=f"{entry['name']}({types})"))
-            self._event_by_topic[topic] = getattr(contract.events, entry["name"])()
+        self.domain = VoucherDomain(chain.chain_id, self.address)
+        self._event_by_topic = {bytes(topic): self._events[name] for topic, name in self._topics.items()}
 
-    def __repr__(self) -> str:
-        return f"ChannelClient(account={self.address}, contract={self.contract.address})"
-
-    @classmethod
-    def from_suite(cls, suite: Any, account: LocalAccount) -> ChannelClient:
-        return cls(suite.chain, suite["PaymentChannels"], account)
-
-    def as_(self, account: LocalAccount) -> ChannelClient:
-        """The same client acting as another account (the name every client family uses)."""
-        return ChannelClient(self.chain, self.contract, account, from_block=self.from_block)
-
-    as_account = as_  # the v1 name, kept so existing callers keep working
+    def as_account(self, account: LocalAccount) -> Self:
+        """Deprecated v1 name of :meth:`as_` (the name every client family uses)."""
+        warnings.warn("ChannelClient.as_account is deprecated; use as_", DeprecationWarning, stacklevel=2)
+        return self.as_(account)
 
     # -- signing --------------------------------------------------------------------------------------
 
     @property
     def signer(self) -> VoucherSigner:
         """Signs vouchers and cooperative closes with this client's key."""
+        if self.account is None:
+            raise NotAuthorized("this ChannelClient has no account to sign with (use .as_(account))")
         return VoucherSigner(self.account, self.domain)
 
     def sign_voucher(self, channel: Channel | bytes, amount: int) -> Voucher:
@@ -205,11 +146,11 @@ class ChannelClient:
         """Rebuild a channel from its events (one ``eth_getLogs``). Raises :class:`InvalidState` if unknown."""
         cid = _id(channel_id)
         logs = get_logs(
-            self.w3, {"address": self.contract.address, "topics": [None, "0x" + cid.hex()]}, self.from_block
+            self.w3, {"address": self.address, "topics": [None, "0x" + cid.hex()]}, self.from_block
         )
         channel = self._apply(None, cid, logs)
         if channel is None:
-            raise InvalidState(f"no channel 0x{cid.hex()} on {self.contract.address}")
+            raise InvalidState(f"no channel 0x{cid.hex()} on {self.address}")
         return channel
 
     def _apply(self, channel: Channel | None, cid: bytes, logs: Any) -> Channel | None:
@@ -231,11 +172,7 @@ class ChannelClient:
                 )
             }
         for log in logs:
-            if (
-                log["address"] != self.contract.address
-                or len(log["topics"]) < 2
-                or bytes(log["topics"][1]) != cid
-            ):
+            if log["address"] != self.address or len(log["topics"]) < 2 or bytes(log["topics"][1]) != cid:
                 continue
             event = self._event_by_topic.get(bytes(log["topics"][0]))
             if event is None:
@@ -272,7 +209,7 @@ class ChannelClient:
         return ChannelStatus(status), int(deposit), int(claimed), int(expiry)
 
     def credit(self, account: str | None = None, asset: str = ETH) -> int:
-        who = validate.address(account, "account") if account is not None else self.address
+        who = validate.address(account, "account") if account is not None else self._me()
         return int(self.tx.call(self.contract.functions.creditOf(who, validate.address(asset, "asset"))))
 
     # -- life cycle ----------------------------------------------------------------------------------------
@@ -286,15 +223,16 @@ class ChannelClient:
         ttl: int | None = None,
         asset: str = ETH,
         salt: int | None = None,
-        approve: bool = True,
+        approve: bool = False,
     ) -> Channel:
         """Open a channel to ``payee`` with ``deposit`` until ``expiry`` (or now + ``ttl`` seconds).
 
-        ERC-20: with ``approve`` (default) the allowance is raised first when too small.
+        ERC-20: with ``approve`` a short allowance is raised to exactly ``deposit`` first (default: raise
+        :class:`~agentmarket.errors.InsufficientAllowance`, as every client does).
         """
         payee = validate.address(payee, "payee", nonzero=True)
         asset = validate.asset(self.w3, asset)
-        if payee == self.address:
+        if payee == self._me():
             raise InvalidInput(f"payee {payee} must not be the payer", param="payee")
         deposit = validate.amount(deposit, "deposit", positive=True, maximum=MAX_DEPOSIT)
         expiry = validate.optional(validate.integer, expiry, "expiry", maximum=2**40)
@@ -308,16 +246,16 @@ class ChannelClient:
         if expiry <= now + 1 or expiry >= 2**40:
             raise InvalidInput(f"expiry {expiry} must be in the future (now {now}) and below 2^40")
         salt = secrets.randbits(64) if salt is None else salt
-        cid = self.channel_id(self.address, payee, asset, salt)
+        cid = self.channel_id(self._me(), payee, asset, salt)
         status, *_ = self.onchain(cid)
         if status != ChannelStatus.NONE:
             raise InvalidState(
                 f"channel 0x{cid.hex()} already exists (status {status.name}); use another salt"
             )
-        self._require_funds(asset, deposit, approve=approve)
+        self._ensure_funds(asset, deposit, approve=approve)
         value = deposit if asset == ETH else 0
         receipt = self._send(
-            self.contract.functions.open((self.address, payee, asset, salt), deposit, expiry),
+            self.contract.functions.open((self._me(), payee, asset, salt), deposit, expiry),
             value=value,
             gas_key="channel.open_eth" if asset == ETH else "channel.open_erc20",
         )
@@ -329,13 +267,13 @@ class ChannelClient:
         amount: int = 0,
         *,
         new_expiry: int | None = None,
-        approve: bool = True,
+        approve: bool = False,
     ) -> Channel:
         """Payer: add ``amount`` and/or extend the expiry to ``new_expiry``."""
         amount = validate.amount(amount, "amount", maximum=MAX_DEPOSIT)
         new_expiry = validate.optional(validate.integer, new_expiry, "new_expiry", maximum=2**40)
         ch = self._resolve(channel)
-        if ch.payer != self.address:
+        if ch.payer != self._me():
             raise NotAuthorized(f"only the payer {ch.payer} can top up")
         self._require_open(ch)
         if new_expiry is not None and new_expiry < ch.expiry:
@@ -345,7 +283,7 @@ class ChannelClient:
         if ch.deposit + amount > MAX_DEPOSIT:
             raise InvalidInput("total deposit would exceed 2^104-1")
         if amount:
-            self._require_funds(ch.asset, amount, approve=approve)
+            self._ensure_funds(ch.asset, amount, approve=approve)
         receipt = self._send(
             self.contract.functions.topUp(ch.key, amount, new_expiry or 0),
             value=amount if ch.asset == ETH else 0,
@@ -406,7 +344,7 @@ class ChannelClient:
     def close(self, channel: Channel | bytes | str, voucher: Voucher | None = None) -> Channel:
         """Payee: redeem ``voucher`` (if it adds anything) and close; the payer gets the rest back."""
         ch = self._resolve(channel)
-        if ch.payee != self.address:
+        if ch.payee != self._me():
             raise NotAuthorized(
                 f"only the payee {ch.payee} can close; the payer uses cooperative_close or reclaim"
             )
@@ -441,14 +379,14 @@ class ChannelClient:
         """
         amount = validate.amount(amount, "amount", maximum=MAX_DEPOSIT)
         ch = self._resolve(channel)
-        if self.address not in (ch.payer, ch.payee):
+        if self._me() not in (ch.payer, ch.payee):
             raise NotAuthorized("only the payer or the payee can sign a cooperative close")
         if amount < 0:
             raise InvalidInput("amount must be >= 0")
         if ttl <= 0:
             raise InvalidInput("ttl must be > 0 seconds")
         deadline = self.chain.now() + ttl
-        if self.address == ch.payee:
+        if self._me() == ch.payee:
             if store is None:
                 raise InvalidInput(
                     "the payee consents to a close through its VoucherStore (store=...): it checks the"
@@ -456,7 +394,7 @@ class ChannelClient:
                 )
             store.record_close(ch.id, amount, deadline)
         return CloseConsent(
-            ch.id, amount, deadline, self.address, self.signer.sign_close(ch.id, amount, deadline)
+            ch.id, amount, deadline, self._me(), self.signer.sign_close(ch.id, amount, deadline)
         )
 
     def cooperative_close(
@@ -486,9 +424,9 @@ class ChannelClient:
         payer_sig = _sig(payer_signature)
         payee_sig = _sig(payee_signature)
         digest = self.domain.close_digest(ch.id, amount, deadline)
-        if self.address != ch.payer and not self.signature_valid(ch.payer, digest, payer_sig):
+        if self._me() != ch.payer and not self.signature_valid(ch.payer, digest, payer_sig):
             raise SignatureError(f"payer signature does not authorise closing at {amount} until {deadline}")
-        if self.address != ch.payee and not self.signature_valid(ch.payee, digest, payee_sig):
+        if self._me() != ch.payee and not self.signature_valid(ch.payee, digest, payee_sig):
             raise SignatureError(f"payee signature does not authorise closing at {amount} until {deadline}")
         receipt = self._send(
             self.contract.functions.cooperativeClose(ch.key, amount, deadline, payer_sig, payee_sig),
@@ -515,10 +453,10 @@ class ChannelClient:
         asset = validate.asset(self.w3, asset)
         to = validate.optional(validate.address, to, "to", nonzero=True)
         part = validate.optional(validate.amount, amount, "amount", positive=True)
-        if self.credit(self.address, asset) == 0:
-            raise InvalidState(f"no credit in {asset} for {self.address}")
+        if self.credit(self._me(), asset) == 0:
+            raise InvalidState(f"no credit in {asset} for {self._me()}")
         if part is not None:
-            fn = self.contract.functions.withdrawPart(asset, _addr(to or self.address, "to"), part)
+            fn = self.contract.functions.withdrawPart(asset, _addr(to or self._me(), "to"), part)
         elif to is None:
             fn = self.contract.functions.withdraw(asset)
         else:
@@ -526,22 +464,13 @@ class ChannelClient:
         receipt = self._send(fn, gas_key="channel.withdraw")
         for log in receipt["logs"]:
             event = self._event_by_topic.get(bytes(log["topics"][0])) if log["topics"] else None
-            if log["address"] == self.contract.address and event is not None:
+            if log["address"] == self.address and event is not None:
                 data = event.process_log(log)
                 if data["event"] == "Withdrawn":
                     return int(data["args"]["amount"])
         raise InvalidState(f"withdrawal of {asset} emitted no Withdrawn event")
 
     # -- internals ---------------------------------------------------------------------------------------
-
-    def _send(self, fn: Any, *, value: int = 0, gas_key: str, gas_count: int = 1) -> Any:
-        """Send through the chain's one pipeline: gas from the snapshot key (estimated when unknown), one
-        simulation (a revert raises its typed error, nothing is sent), signing policy, receipt."""
-        receipt = self.tx.transact(
-            self.account, fn, value=value, gas_key=gas_key, gas_count=gas_count, simulate=True
-        )
-        self.last_receipt = receipt  # callers that report a transaction hash (the gateway) read it here
-        return receipt
 
     def _resolve(self, channel: Channel | bytes | str) -> Channel:
         # always re-read: a Channel passed in may be stale (claims and top-ups by others)
@@ -578,24 +507,6 @@ class ChannelClient:
             raise InvalidInput(f"voucher for {voucher.amount} adds nothing: {ch.claimed} already claimed")
         self._check_signature(ch, voucher)
 
-    def _require_funds(self, asset: str, amount: int, *, approve: bool) -> None:
-        if asset == ETH:
-            balance = int(self.w3.eth.get_balance(self.address))
-            if balance < amount:
-                raise InsufficientFunds(f"balance {balance} < deposit {amount} (plus gas)")
-            return
-        token = erc20(self.w3, asset)
-        balance = int(token.functions.balanceOf(self.address).call())
-        if balance < amount:
-            raise InsufficientFunds(f"token balance {balance} < {amount}")
-        allowance = int(token.functions.allowance(self.address, self.contract.address).call())
-        if allowance < amount:
-            if not approve:
-                raise InsufficientAllowance(
-                    f"allowance {allowance} < {amount} (pass approve=True or approve first)"
-                )
-            self._send(token.functions.approve(self.contract.address, amount), gas_key="erc20.approve")
-
 
 def _sig(consent: CloseConsent | bytes) -> bytes:
     return consent.signature if isinstance(consent, CloseConsent) else bytes(consent)
@@ -607,13 +518,6 @@ def _id(channel_id: bytes | str) -> bytes:
     if len(channel_id) not in (32, 64, 66):
         raise InvalidInput("a channel id is 32 bytes (or 0x + 64 hex digits)", param="channel")
     return validate.bytes32(channel_id, "channel", allow_none=False)
-
-
-def _abi_type(param: ABIComponent) -> str:
-    kind = str(param["type"])
-    if kind.startswith("tuple"):
-        return "(" + ",".join(_abi_type(c) for c in param["components"]) + ")" + kind[len("tuple") :]
-    return kind
 
 
 def _gas_key(key: str, *assets: str) -> str:

@@ -26,9 +26,8 @@ from typing import Any
 import httpx
 from eth_utils.address import to_checksum_address
 
-from ..clients.channels import Channel
 from ..errors import AgentMarketError, InvalidInput
-from ..vouchers import Voucher
+from ..types import Channel, Voucher
 from . import x402
 from .x402 import ChannelRef, PaymentPayload, PaymentRequired, PaymentRequirements, SettlementResponse
 
@@ -270,7 +269,11 @@ class ChannelPayment(httpx.Auth):
         min_left = int(requirements.extra.get("minExpirySeconds", 0))
         ttl = max(self.ttl, 2 * min_left + 120)
         channel: Channel = channels.open(
-            requirements.pay_to, self._deposit_size(requirements), ttl=ttl, asset=requirements.asset
+            requirements.pay_to,
+            self._deposit_size(requirements),
+            ttl=ttl,
+            asset=requirements.asset,
+            approve=True,
         )
         session.opened += 1
         session.charged = session.signed = 0
@@ -278,7 +281,9 @@ class ChannelPayment(httpx.Auth):
 
     def _top_up(self, session: _Session, amount: int, new_expiry: int | None) -> Channel:
         assert session.channel is not None
-        channel: Channel = self.agent.channels.top_up(session.channel, amount, new_expiry=new_expiry)
+        channel: Channel = self.agent.channels.top_up(
+            session.channel, amount, new_expiry=new_expiry, approve=True
+        )
         session.topped_up += 1
         return channel
 

@@ -38,10 +38,10 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from ..clients.base import erc1271_accepts
-from ..clients.channels import Channel, ChannelClient, ChannelStatus
+from ..clients.channels import ChannelClient
 from ..errors import AgentMarketError, ClosePending, InvalidInput, InvalidState, SignatureError
-from ..types import ETH
-from ..vouchers import ChannelTerms, StoredVoucher, Voucher, VoucherStore, eoa_verifier
+from ..types import ETH, Channel, ChannelStatus, Voucher
+from ..vouchers import ChannelTerms, StoredVoucher, VoucherStore, eoa_verifier
 from . import x402
 from .x402 import PaymentPayload, PaymentRequired, PaymentRequirements, SettlementResponse
 
@@ -140,7 +140,7 @@ class PaymentGateway:
         clock: Callable[[], float] = time.time,
     ):
         self.channels = channels
-        self.payee = channels.address
+        self.payee = channels.account_address
         self.asset = to_checksum_address(asset)
         self.chain_id = channels.domain.chain_id
         self.network = x402.network_of(self.chain_id)
@@ -577,7 +577,9 @@ class PaymentGateway:
         """EOA recovery (no RPC); ERC-1271 ``isValidSignature`` for a payer with code (looked up once)."""
         has_code = self._has_code.get(payer)
         if has_code is None:
-            has_code = self._has_code[payer] = bool(bytes(self.channels.w3.eth.get_code(payer)))
+            has_code = self._has_code[payer] = bool(
+                bytes(self.channels.w3.eth.get_code(to_checksum_address(payer)))
+            )
         if not has_code:
             return eoa_verifier(payer, digest, signature)
         return erc1271_accepts(self.channels.w3, payer, digest, signature)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InvalidInput
-from ..vouchers import Voucher
+from ..types import Voucher
 
 X402_VERSION = 2
 SCHEME = "agentmarket-channel"

@@ -44,13 +44,13 @@ from typing import Any
 from eth_utils import to_checksum_address
 
 from ..agent import Agent, resource_id
-from ..clients.auctions import AuctionClient, AuctionKind, DealTemplate, sealed_commitment
+from ..clients.auctions import AuctionClient, sealed_commitment
 from ..errors import MandateViolation
 from ..market import Market
 from ..strategies import AuctionKind as StrategyKind
 from ..strategies import AuctionView, EnglishBidder
 from ..tx import TxRequest
-from ..types import ETH, ZERO_ADDRESS, Deal, content_hash
+from ..types import ETH, ZERO_ADDRESS, AuctionKind, Deal, DealTemplate, content_hash
 from .mechanisms import HOUR, ForwardAuction, Match, Mechanism, Procurement, Trader, auction_order
 
 GPU_HOUR = "gpu-hour"

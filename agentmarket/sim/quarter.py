@@ -41,7 +41,7 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 
 from ..agent import resource_id
-from ..clients.auctions import Auction, AuctionClient
+from ..clients.auctions import AuctionClient
 from ..clients.escrow import EscrowClient
 from ..clients.reputation import ReputationClient
 from ..deploy import Suite
@@ -50,7 +50,7 @@ from ..mandate import Mandate, MandateGuard, PriceBand
 from ..strategies.bargaining import Negotiator, Role, negotiate
 from ..strategies.concession import boulware, conceder, linear
 from ..strategies.utility import IssueRange, Preferences, Weights
-from ..types import BPS, ETH, ZERO_ADDRESS, Deal, DealState, content_hash
+from ..types import BPS, ETH, ZERO_ADDRESS, Auction, Deal, DealState, content_hash
 
 __all__ = [
     "POLICIES",

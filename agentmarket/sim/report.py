@@ -12,8 +12,6 @@ from typing import Any
 from .runner import SimResult
 from .stats import mean_ci95
 
-ETH = 10**18
-
 
 def label(result: SimResult) -> str:
     cfg = result.config

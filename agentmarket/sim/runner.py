@@ -52,7 +52,7 @@ from ..mandate import Mandate, PriceBand
 from ..market import Market
 from ..strategies import Role, competitive_equilibrium, max_surplus
 from ..tx import TxRequest
-from ..types import _DEAL_FIELDS, DEAL_ABI_TYPES, ETH, DealState, DealTerms, content_hash
+from ..types import DEAL_ABI_TYPES, DEAL_STRUCT, ETH, DealState, DealTerms, content_hash
 from .callhouse import CallHouse
 from .mechanisms import MECHANISMS, Call, Match, Mechanism, Offers, Trader, build
 from .onchain import AUCTION_MECHANISMS, AuctionHouse
@@ -60,7 +60,7 @@ from .shock import SCENARIOS, Shock
 
 GPU_HOUR = "gpu-hour"
 _DEAL_CREATED = keccak(text=f"DealCreated(uint256,address,address,{DEAL_ABI_TYPES},uint8,address)")
-_BOND = [py for py, _ in _DEAL_FIELDS].index("bond")
+_BOND = DEAL_STRUCT.names.index("bond")
 _DEAL_TYPES = DEAL_ABI_TYPES[1:-1].split(",")
 REFERENCE_PRICE = 10**16  # 0.01 ETH per GPU-hour
 
@@ -1021,7 +1021,7 @@ class ComputeMarketSim:
         parties = {
             word(log["topics"][1]): (word(log["topics"][2]), word(log["topics"][3])) for log in logs[0]
         }
-        amount_at = [py for py, _ in _DEAL_FIELDS].index("amount")
+        amount_at = DEAL_STRUCT.names.index("amount")
         amounts = {
             word(log["topics"][1]): decode_static(_DEAL_TYPES, _bytes(log["data"]))[amount_at]
             for log in logs[0]

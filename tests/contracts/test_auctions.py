@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from helpers import GAS, assert_escrow_solvent, deploy, gas_cost, mint, send
+from helpers import assert_escrow_solvent, deploy, gas_cost, mint, send
 from web3.logs import DISCARD
 
 from agentmarket import errors
@@ -58,7 +58,7 @@ class Env:
         ]
         # event scans start at this test's first block (eth-tester's get_logs walks every block in range)
         start = chain.w3.eth.block_number + 1
-        self.client = AuctionClient.from_suite(suite, self.seller, from_block=start, gas=GAS)
+        self.client = AuctionClient.from_suite(suite, self.seller, from_block=start)
         self.escrow = EscrowClient(chain, suite["AgentEscrow"], self.owner, from_block=start)
         self.c = {k: suite[k.value] for k in AuctionKind}
 

@@ -43,7 +43,7 @@ class Env:
         return self.chain.w3.eth.contract(address=receipt["contractAddress"], abi=artifact["abi"])
 
     def open(self, deposit: int = D, ttl: int = 3600, salt: int = 1, **kw: Any) -> Channel:
-        return self.payer.open(self.payee.address, deposit, ttl=ttl, salt=salt, **kw)
+        return self.payer.open(self.payee.account_address, deposit, ttl=ttl, salt=salt, **kw)
 
 
 @pytest.fixture
@@ -53,8 +53,8 @@ def env(chain, suite) -> Env:
         chain,
         suite["PaymentChannels"],
         client,
-        client.as_account(chain.accounts[2]),
-        client.as_account(chain.accounts[3]),
+        client.as_(chain.accounts[2]),
+        client.as_(chain.accounts[3]),
     )
 
 
@@ -87,7 +87,7 @@ def test_open_eth_emits_and_views_match(env):
 
 def test_open_reverts(env):
     pc, now = env.pc, env.chain.now()
-    payer, payee = env.payer.account, env.payee.address
+    payer, payee = env.payer.account, env.payee.account_address
     key = (payer.address, payee, ETH, 9)
     with pytest.raises(E("ChannelUnauthorized")):
         env.send(env.other.account, pc.functions.open(key, D, now + 100), D)
@@ -111,31 +111,33 @@ def test_open_reverts(env):
 def test_erc20_open_credits_what_arrived(env):
     token = env.deploy("ChannelFeeToken", 100)  # 1% burnt per transfer
     token_fn = token.functions
-    env.send(env.payer.account, token_fn.mint(env.payer.address, 10 * D))
-    ch = env.open(asset=token.address)  # client approves
+    env.send(env.payer.account, token_fn.mint(env.payer.account_address, 10 * D))
+    ch = env.open(asset=token.address, approve=True)  # client approves
     assert ch.deposit == D * 99 // 100
     assert token_fn.balanceOf(env.pc.address).call() == ch.deposit
     with pytest.raises(E("ChannelWrongValue")):
         env.send(
             env.payer.account,
             env.pc.functions.open(
-                (env.payer.address, env.payee.address, token.address, 7), D, env.chain.now() + 100
+                (env.payer.account_address, env.payee.account_address, token.address, 7),
+                D,
+                env.chain.now() + 100,
             ),
             1,
         )
     v = env.payer.sign_voucher(ch, D)  # more than arrived: pays exactly the deposit
     ch = env.payee.close(ch, v)
     assert ch.claimed == D * 99 // 100 and ch.status == ChannelStatus.CLOSED
-    assert token_fn.balanceOf(env.payee.address).call() == ch.claimed * 99 // 100
+    assert token_fn.balanceOf(env.payee.account_address).call() == ch.claimed * 99 // 100
     assert_solvent(env, [ch], token.address, token)
 
 
 def test_deposit_above_uint104_rejected(env):
     token = env.deploy("ChannelTestToken")
     big = 2**104
-    env.send(env.payer.account, token.functions.mint(env.payer.address, big))
+    env.send(env.payer.account, token.functions.mint(env.payer.account_address, big))
     env.send(env.payer.account, token.functions.approve(env.pc.address, big))
-    key = (env.payer.address, env.payee.address, token.address, 1)
+    key = (env.payer.account_address, env.payee.account_address, token.address, 1)
     with pytest.raises(E("ChannelAmountTooLarge")):
         env.send(env.payer.account, env.pc.functions.open(key, big, env.chain.now() + 100))
     env.send(env.payer.account, env.pc.functions.open(key, big - 1, env.chain.now() + 100))
@@ -148,11 +150,11 @@ def test_deposit_above_uint104_rejected(env):
 
 def test_cumulative_claims_keep_channel_open(env):
     ch = env.open()
-    before = env.chain.w3.eth.get_balance(env.payee.address)
+    before = env.chain.w3.eth.get_balance(env.payee.account_address)
     ch = env.other.claim(env.payer.sign_voucher(ch, 100))  # a relayer may submit; the payee is paid
     ch = env.other.claim(env.payer.sign_voucher(ch, 250))
     assert ch.claimed == 250 and ch.status == ChannelStatus.OPEN
-    assert env.chain.w3.eth.get_balance(env.payee.address) == before + 250
+    assert env.chain.w3.eth.get_balance(env.payee.account_address) == before + 250
     with pytest.raises(E("ChannelNothingToClaim")):  # old voucher replayed
         v = env.payer.sign_voucher(ch, 250)
         env.send(env.payee.account, env.pc.functions.claim(ch.key, v.amount, v.signature))
@@ -244,10 +246,10 @@ def test_close_pays_and_refunds_then_channel_is_dead(env):
     ch = env.open()
     env.payee.claim(env.payer.sign_voucher(ch, 100))
     w3 = env.chain.w3
-    payer_before = w3.eth.get_balance(env.payer.address)
+    payer_before = w3.eth.get_balance(env.payer.account_address)
     ch = env.payee.close(ch, env.payer.sign_voucher(ch, 400))
     assert ch.status == ChannelStatus.CLOSED and ch.claimed == 400
-    assert w3.eth.get_balance(env.payer.address) == payer_before + D - 400
+    assert w3.eth.get_balance(env.payer.account_address) == payer_before + D - 400
     v = env.payer.sign_voucher(ch, 500)
     with pytest.raises(E("ChannelNotOpen")):
         env.send(env.payee.account, env.pc.functions.claim(ch.key, v.amount, v.signature))
@@ -357,13 +359,13 @@ def test_claim_many_skips_and_reports(env):
     vouchers = [env.payer.sign_voucher(ch, 100 + i) for i, ch in enumerate(chans)]
     vouchers[1] = env.payee.sign_voucher(chans[1], 100)  # forged
     vouchers[3] = env.payer.sign_voucher(stale, 40)  # below what was claimed
-    before = env.chain.w3.eth.get_balance(env.payee.address)
+    before = env.chain.w3.eth.get_balance(env.payee.account_address)
     result = env.other.claim_many(vouchers, preflight=False)
     assert result.succeeded == 2 and result.total_paid == 100 + 102
     assert set(result.skipped) == {chans[1].id, chans[3].id}
     assert type(result.skipped[chans[1].id]).__name__ == "ChannelInvalidSignature"
     assert type(result.skipped[chans[3].id]).__name__ == "ChannelNothingToClaim"
-    assert env.chain.w3.eth.get_balance(env.payee.address) == before + 202
+    assert env.chain.w3.eth.get_balance(env.payee.account_address) == before + 202
     # with preflight the client drops the bad ones before sending
     more = [env.payer.sign_voucher(ch, 500) for ch in chans]
     more[1] = env.payee.sign_voucher(chans[1], 500)
@@ -374,18 +376,18 @@ def test_claim_many_skips_and_reports(env):
 
 def test_claim_many_mixed_payees_and_assets(env):
     token = env.deploy("ChannelTestToken")
-    env.send(env.payer.account, token.functions.mint(env.payer.address, 10 * D))
-    other_payee = env.other.address
+    env.send(env.payer.account, token.functions.mint(env.payer.account_address, 10 * D))
+    other_payee = env.other.account_address
     chans = [
         env.open(salt=1),
         env.payer.open(other_payee, D, ttl=3600, salt=2),
-        env.open(salt=3, asset=token.address),
+        env.open(salt=3, asset=token.address, approve=True),
         env.open(salt=4),
     ]
     vouchers = [env.payer.sign_voucher(ch, 1000) for ch in chans]
     result = env.payee.claim_many(vouchers)
     assert result.succeeded == 4
-    assert token.functions.balanceOf(env.payee.address).call() == 1000
+    assert token.functions.balanceOf(env.payee.account_address).call() == 1000
     assert_solvent(env, [chans[0], chans[1], chans[3]])
     assert_solvent(env, chans[2:3], token.address, token)
 
@@ -424,7 +426,7 @@ def test_hostile_payee_is_credited_and_cannot_block_the_payer(env, mode):
 def test_hostile_payer_cannot_block_close_and_reentry_fails(env):
     owner = env.chain.accounts[4]
     wallet = _wallet(env, owner, 3)  # re-enters on receiving its refund
-    key = (wallet.address, env.payee.address, ETH, 1)
+    key = (wallet.address, env.payee.account_address, ETH, 1)
     expiry = env.chain.now() + 3600
     env.send(
         owner,
@@ -446,7 +448,7 @@ def test_hostile_payer_cannot_block_close_and_reentry_fails(env):
 def test_erc1271_payer_wrong_owner_rejected(env):
     owner = env.chain.accounts[4]
     wallet = _wallet(env, owner)
-    key = (wallet.address, env.payee.address, ETH, 1)
+    key = (wallet.address, env.payee.account_address, ETH, 1)
     env.send(
         owner,
         wallet.functions.execute(
@@ -464,17 +466,17 @@ def test_erc1271_payer_wrong_owner_rejected(env):
 
 def test_blocked_token_payout_becomes_credit(env):
     token = env.deploy("ChannelBlockingToken")
-    env.send(env.payer.account, token.functions.mint(env.payer.address, 10 * D))
-    ch = env.open(asset=token.address)
-    env.send(env.payer.account, token.functions.setBlocked(env.payer.address, True))
+    env.send(env.payer.account, token.functions.mint(env.payer.account_address, 10 * D))
+    ch = env.open(asset=token.address, approve=True)
+    env.send(env.payer.account, token.functions.setBlocked(env.payer.account_address, True))
     ch = env.payee.close(ch, env.payer.sign_voucher(ch, 10))  # the payer's refund cannot be pushed
-    assert token.functions.balanceOf(env.payee.address).call() == 10
-    assert env.pc.functions.creditOf(env.payer.address, token.address).call() == D - 10
+    assert token.functions.balanceOf(env.payee.account_address).call() == 10
+    assert env.pc.functions.creditOf(env.payer.account_address, token.address).call() == D - 10
     assert_solvent(env, [ch], token.address, token)
     with pytest.raises(E("CreditsTransferFailed")):
         env.send(env.payer.account, env.pc.functions.withdraw(token.address))
-    env.payer.withdraw(token.address, to=env.other.address)
-    assert token.functions.balanceOf(env.other.address).call() == D - 10
+    env.payer.withdraw(token.address, to=env.other.account_address)
+    assert token.functions.balanceOf(env.other.account_address).call() == D - 10
     assert_solvent(env, [ch], token.address, token)
 
 
@@ -492,22 +494,22 @@ def test_insufficient_gas_for_payout_reverts_instead_of_crediting(env):
 
 def test_client_preflight_raises_before_sending(env):
     w3 = env.chain.w3
-    nonce = w3.eth.get_transaction_count(env.payer.address)
+    nonce = w3.eth.get_transaction_count(env.payer.account_address)
     with pytest.raises(errors.InvalidInput):
-        env.payer.open(env.payer.address, D, ttl=10)
+        env.payer.open(env.payer.account_address, D, ttl=10)
     with pytest.raises(errors.InvalidInput):
-        env.payer.open(env.payee.address, 0, ttl=10)
+        env.payer.open(env.payee.account_address, 0, ttl=10)
     with pytest.raises(errors.InvalidInput):
-        env.payer.open(env.payee.address, D, expiry=env.chain.now() - 1)
+        env.payer.open(env.payee.account_address, D, expiry=env.chain.now() - 1)
     with pytest.raises(errors.InsufficientFunds):
-        env.payer.open(env.payee.address, 10**30, ttl=10)
+        env.payer.open(env.payee.account_address, 10**30, ttl=10)
     token = env.deploy("ChannelTestToken")
-    env.send(env.chain.accounts[0], token.functions.mint(env.payer.address, D))
-    nonce = w3.eth.get_transaction_count(env.payer.address)
+    env.send(env.chain.accounts[0], token.functions.mint(env.payer.account_address, D))
+    nonce = w3.eth.get_transaction_count(env.payer.account_address)
     with pytest.raises(errors.InsufficientAllowance):
-        env.payer.open(env.payee.address, D, ttl=10, asset=token.address, approve=False)
+        env.payer.open(env.payee.account_address, D, ttl=10, asset=token.address)  # approve defaults to False
     ch = env.open(salt=5)
-    nonce = w3.eth.get_transaction_count(env.payer.address)
+    nonce = w3.eth.get_transaction_count(env.payer.account_address)
     with pytest.raises(errors.InvalidState):
         env.open(salt=5)
     with pytest.raises(errors.NotAuthorized):
@@ -520,7 +522,7 @@ def test_client_preflight_raises_before_sending(env):
         env.payee.claim(env.payee.sign_voucher(ch, 5))
     with pytest.raises(errors.InvalidInput):
         env.payer.top_up(ch, 0)
-    assert w3.eth.get_transaction_count(env.payer.address) == nonce
+    assert w3.eth.get_transaction_count(env.payer.account_address) == nonce
     env.chain.advance_time(4000)
     with pytest.raises(errors.InvalidState):
         env.payee.claim(env.payer.sign_voucher(ch, 5))

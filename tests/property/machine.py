@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 import pytest
-from fastchain import FastChain, as_uint
+from helpers import Driver, as_uint
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
 
@@ -44,7 +44,7 @@ def machine_settings(default: tuple[int, int] = DEFAULT_RUN, long: tuple[int, in
 class ChainMachine(RuleBasedStateMachine):
     """Snapshot per example, an exact clock, step counting."""
 
-    fast: FastChain
+    fast: Driver
     stats: dict[str, int]
 
     def __init__(self) -> None:
@@ -74,7 +74,7 @@ class ChainMachine(RuleBasedStateMachine):
             ("eth_call", [{"to": to, "data": "0x" + data.hex()}, "latest"])
             for to, data in e.balance_calls + calls
         ]
-        results = self.fast.rpc.batch(batch)
+        results = self.fast.transport.batch(batch)
         for r in results:
             if isinstance(r, Exception):
                 raise r
@@ -130,7 +130,7 @@ class ChainMachine(RuleBasedStateMachine):
 def run_machine(
     request: pytest.FixtureRequest,
     machine: type[ChainMachine],
-    fast: FastChain,
+    fast: Driver,
     default: tuple[int, int] = DEFAULT_RUN,
     long: tuple[int, int] = LONG_RUN,
 ) -> None:

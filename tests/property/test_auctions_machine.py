@@ -33,7 +33,7 @@ import pytest
 from eth_abi import encode
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
-from fastchain import FastChain, as_uint, encode_call
+from helpers import Driver, as_uint, encode_call
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, precondition, rule
 from machine import FOT_BPS, ChainMachine, run_machine
@@ -115,7 +115,7 @@ class MAuction:
 
 class Env:
     def __init__(self, chain: Chain, suite: Suite):
-        self.fast = fast = FastChain(chain)
+        self.fast = fast = Driver(chain)
         a = chain.accounts
         self.owner, self.b1, self.b2, self.s1, self.s2, self.arb, self.b3 = (
             a[0],
@@ -227,7 +227,7 @@ class AuctionsMachine(ChainMachine):
 
     def _fold(self, kind: AuctionKind, receipt: Any) -> None:
         c = self.e.contracts[kind]
-        topics = self.e.client._topics[kind]
+        topics = self.e.client._kind_topics[kind]
         for lg in receipt["logs"]:
             if lg["address"] != c.address or len(lg["topics"]) < 2:
                 continue

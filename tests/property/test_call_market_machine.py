@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 from eth_account.signers.local import LocalAccount
-from fastchain import FastChain, as_uint, encode_call
+from helpers import Driver, as_uint, encode_call
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, precondition, rule
 from machine import ChainMachine, run_machine
@@ -102,7 +102,7 @@ class MBatch:
 
 class Env:
     def __init__(self, chain: Chain, suite: Suite):
-        self.fast = FastChain(chain)
+        self.fast = Driver(chain)
         a = chain.accounts
         self.opener, self.makers, self.arbiter = a[0], list(a[1:5]), a[5]
         self.eoas: dict[str, LocalAccount] = {x.address: x for x in a[:6]}

@@ -24,7 +24,7 @@ import pytest
 from eth_abi import encode
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
-from fastchain import FastChain, as_uint, encode_call
+from helpers import Driver, as_uint, encode_call
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, precondition, rule
 from machine import FOT_BPS, ChainMachine, run_machine
@@ -77,7 +77,7 @@ class MChannel:
 
 class Env:
     def __init__(self, chain: Chain, suite: Suite):
-        self.fast = fast = FastChain(chain)
+        self.fast = fast = Driver(chain)
         a = chain.accounts
         self.owner, self.p1, self.p2, self.s1, self.s2, self.stranger, self.op = (
             a[0],

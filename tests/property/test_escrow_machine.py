@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 from eth_account.signers.local import LocalAccount
-from fastchain import FastChain, as_uint, encode_call
+from helpers import Driver, as_uint, encode_call
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, precondition, rule
 from machine import FOT_BPS, ChainMachine, run_machine
@@ -65,7 +65,7 @@ class Env:
     """Accounts, contracts and hostile receivers, set up once per test (inside the test's snapshot)."""
 
     def __init__(self, chain: Chain, suite: Suite):
-        self.fast = fast = FastChain(chain)
+        self.fast = fast = Driver(chain)
         a = chain.accounts
         self.owner, self.b1, self.b2, self.s1, self.s2, self.arb, self.stranger, self.market, self.op = a[:9]
         self.escrow = suite["AgentEscrow"]

@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 from eth_account.signers.local import LocalAccount
-from fastchain import FastChain, as_uint, encode_call
+from helpers import Driver, as_uint, encode_call
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, precondition, rule
 from machine import FOT_BPS, ChainMachine, run_machine
@@ -102,7 +102,7 @@ class MOffer:
 
 class Env:
     def __init__(self, chain: Chain, suite: Suite):
-        self.fast = fast = FastChain(chain)
+        self.fast = fast = Driver(chain)
         a = chain.accounts
         self.owner, self.m1, self.m2, self.t1, self.t2, self.arb, self.stranger, self.op = (
             a[0],

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from helpers import GAS, assert_escrow_solvent, gas_cost, send
+from helpers import assert_escrow_solvent, gas_cost, send
 
 from agentmarket import errors
 from agentmarket.chain import Chain
@@ -43,7 +43,7 @@ class Arena:
         a = chain.accounts
         self.seller, self.alice, self.bob, self.arbiter, self.shills = a[1], a[2], a[3], a[4], a[5:9]
         start = chain.w3.eth.block_number + 1
-        self.client = AuctionClient.from_suite(suite, self.seller, from_block=start, gas=GAS)
+        self.client = AuctionClient.from_suite(suite, self.seller, from_block=start)
         self.escrow = EscrowClient(chain, suite["AgentEscrow"], a[0], from_block=start)
         self.esc = suite["AgentEscrow"].functions
 

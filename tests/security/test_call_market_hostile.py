@@ -221,9 +221,9 @@ def _processing_gas_without_dust(env: Env) -> int:
 def test_a_full_side_is_refused_and_still_clears_within_a_block(anvil: Chain, anvil_suite: Suite) -> None:
     """A griefer fills the bid side to MAX_ORDERS: the next bid is refused (CallBatchFull), and clearing
     the full batch still fits a block (measured, not extrapolated)."""
-    from fastchain import FastChain
+    from helpers import Driver
 
-    fast = FastChain(anvil)
+    fast = Driver(anvil)
     cm = CallMarketClient.from_suite(anvil_suite, anvil.accounts[0])
     b = cm.open_batch("gpu-hour/h100", closes_in=10**6, settle_window=10**5, tick_exp=12)
     griefer, honest = anvil.accounts[1], anvil.accounts[2]

@@ -22,7 +22,7 @@ import pytest
 from eth_abi import encode
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
-from fastchain import FastChain, as_uint, encode_call
+from helpers import Driver, as_uint, encode_call
 
 from agentmarket.chain import Chain
 from agentmarket.clients.offers import NO_LINK, Offer, OffersClient, Side, fill_deal_id
@@ -44,7 +44,7 @@ class Kit:
     """Anvil driver, accounts, hostile mocks."""
 
     def __init__(self, chain: Chain, suite: Suite):
-        self.fast = fast = FastChain(chain)
+        self.fast = fast = Driver(chain)
         self.suite = suite
         a = chain.accounts
         self.owner, self.buyer, self.b2, self.seller, self.s2, self.arb, self.other, self.op = (
@@ -105,7 +105,7 @@ class Kit:
 
     def balance(self, token: Any, who: str) -> int:
         if token is None:
-            return int(self.fast.rpc.call("eth_getBalance", [who, "latest"]), 16)
+            return int(self.fast.transport.request("eth_getBalance", [who, "latest"]), 16)
         return as_uint(
             self.fast.calls([(token.address, encode_call("balanceOf(address)", ["address"], [who]))])[0]
         )

@@ -37,9 +37,9 @@ def test_payer_cannot_replay_an_old_close_below_the_latest_voucher(chain: Chain,
     voucher above a live consent (client): either the old consent is dead, or the payee holds nothing above
     it."""
     payer = ChannelClient.from_suite(suite, chain.accounts[1])
-    payee = payer.as_account(chain.accounts[2])
+    payee = payer.as_(chain.accounts[2])
     store = VoucherStore(tmp_path / "payee.db", payee.domain, durable=False, clock=chain.now)
-    ch = payer.open(payee.address, 5 * ETHER, ttl=86_400, salt=9)
+    ch = payer.open(payee.account_address, 5 * ETHER, ttl=86_400, salt=9)
     store.register(ch.terms())
     store.accept(payer.sign_voucher(ch, ETHER))
     old = payee.close_signature(ch, ETHER, store=store)  # 1 ETH: all it held then
@@ -143,17 +143,19 @@ def test_claim_many_skips_a_hostile_item_at_under_twice_the_honest_gas(
     wallet = deploy(chain, "GriefingSigner", owner.address)
     token = deploy(chain, "GasBurningToken")
     clients = [ChannelClient.from_suite(suite, p) for p in payers]
-    payee = clients[0].as_account(payee_acct)
+    payee = clients[0].as_(payee_acct)
     items = []
     for c in clients:
-        ch = c.open(payee.address, ETHER, ttl=86_400, salt=1)
+        ch = c.open(payee.account_address, ETHER, ttl=86_400, salt=1)
         items.append((ch.key, ETHER // 2, c.sign_voucher(ch, ETHER // 2).signature))
     if attack == "token_burns_gas":
         mint(chain, token, [payers[0]], 10**24)
-        ch = clients[0].open(payee.address, ETHER, ttl=86_400, salt=2, asset=token.address)
+        ch = clients[0].open(
+            payee.account_address, ETHER, ttl=86_400, salt=2, asset=token.address, approve=True
+        )
         signature = clients[0].sign_voucher(ch, ETHER // 2).signature
     else:
-        key = (wallet.address, payee.address, "0x" + "00" * 20, 1)
+        key = (wallet.address, payee.account_address, "0x" + "00" * 20, 1)
         expiry = chain.now() + 86_400
         opening = wallet.functions.execute(pc.address, pc.encode_abi("open", [key, ETHER, expiry]))
         _send(chain, owner, opening, value=ETHER)
@@ -173,7 +175,7 @@ def test_claim_many_skips_a_hostile_item_at_under_twice_the_honest_gas(
     skipped = pc.events.ChannelClaimSkipped().process_receipt(bad, errors=DISCARD)
     if attack == "token_burns_gas":  # the claim stands; its payout is credited, not pushed
         assert len(claimed) == BATCH and not skipped
-        assert pc.functions.creditOf(payee.address, token.address).call() == ETHER // 2
+        assert pc.functions.creditOf(payee.account_address, token.address).call() == ETHER // 2
     else:
         assert len(claimed) == BATCH - 1 and len(skipped) == 1
         assert bytes(skipped[0]["args"]["channelId"]) == ch.id

@@ -167,9 +167,9 @@ def test_meter_in_process(tmp_path):
 
 def test_sigkilled_payee_restarts_and_claims_last_acknowledged(chain, suite, tmp_path):
     payer = ChannelClient.from_suite(suite, chain.accounts[1])
-    payee = payer.as_account(chain.accounts[2])
+    payee = payer.as_(chain.accounts[2])
     price = 10**9
-    ch = payer.open(payee.address, 10**18, ttl=3600)
+    ch = payer.open(payee.account_address, 10**18, ttl=3600)
     db = tmp_path / "payee.db"
     store = VoucherStore(db, payee.domain, clock=chain.now)
     store.register(ch.terms())

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from agentmarket.types import ZERO_ADDRESS as ZERO
+from agentmarket.units import WEI_PER_ETH
 
 from . import GasEnv, scenario
 
-ETH = 10**18
 SELLER_BOND = 10**17  # sales post a seller bond at creation and name an arbiter (docs/design.md §6.12)
 
 
@@ -50,7 +50,7 @@ def _warm_escrow(env: GasEnv) -> None:
         seller.address,
         ZERO,
         ZERO,
-        ETH,
+        WEI_PER_ETH,
         0,
         b"\x22" * 32,
         0,
@@ -62,7 +62,7 @@ def _warm_escrow(env: GasEnv) -> None:
         0,
         10_000,
     )
-    chain.transactor.transact(buyer, escrow.functions.create(deal), value=ETH)
+    chain.transactor.transact(buyer, escrow.functions.create(deal), value=WEI_PER_ETH)
 
 
 def _english_with_bid(env: GasEnv) -> tuple[Any, int, tuple[Any, ...]]:
@@ -77,7 +77,7 @@ def _english_with_bid(env: GasEnv) -> tuple[Any, int, tuple[Any, ...]]:
     )
     auction_id = english.functions.nextAuctionId().call() - 1
     chain.travel_to(now + 10)
-    tx.transact(alice, english.functions.bid(auction_id, ETH), value=ETH)
+    tx.transact(alice, english.functions.bid(auction_id, WEI_PER_ETH), value=WEI_PER_ETH)
     return english, auction_id, terms
 
 
@@ -86,7 +86,7 @@ def english_bid_outbid(env: GasEnv) -> int:
     """A second bidder outbids the first (the first is credited its bid)."""
     english, auction_id, _ = _english_with_bid(env)
     bob = env.chain.accounts[3]
-    amount = ETH * 105 // 100
+    amount = WEI_PER_ETH * 105 // 100
     return _gas(env.chain.transactor.transact(bob, english.functions.bid(auction_id, amount), value=amount))
 
 
@@ -108,7 +108,9 @@ def dutch_buy(env: GasEnv) -> int:
     now = chain.now()
     terms = _sale_terms(env, seller.address)
     chain.transactor.transact(
-        seller, dutch.functions.create((2 * ETH, ETH, now + 5, now + 1005), terms), value=SELLER_BOND
+        seller,
+        dutch.functions.create((2 * WEI_PER_ETH, WEI_PER_ETH, now + 5, now + 1005), terms),
+        value=SELLER_BOND,
     )
     auction_id = dutch.functions.nextAuctionId().call() - 1
     chain.travel_to(now + 400)
@@ -133,12 +135,12 @@ def _sealed_committed(env: GasEnv) -> tuple[Any, int, list[tuple[Any, int, bytes
     )
     auction_id = sealed.functions.nextAuctionId().call() - 1
     bids = []
-    for i, amount in ((2, ETH), (3, 2 * ETH)):
+    for i, amount in ((2, WEI_PER_ETH), (3, 2 * WEI_PER_ETH)):
         bidder = chain.accounts[i]
         salt = bytes([i]) * 32
         commitment = sealed.functions.commitmentOf(bidder.address, auction_id, amount, salt).call()
         chain.transactor.transact(
-            bidder, sealed.functions.commit(auction_id, commitment, 3 * ETH), value=3 * ETH
+            bidder, sealed.functions.commit(auction_id, commitment, 3 * WEI_PER_ETH), value=3 * WEI_PER_ETH
         )
         bids.append((bidder, amount, salt))
     return sealed, auction_id, bids
@@ -149,10 +151,10 @@ def sealed_commit(env: GasEnv) -> int:
     """A bidder commits a sealed bid with a deposit."""
     sealed, auction_id, _ = _sealed_committed(env)
     bidder = env.chain.accounts[4]
-    commitment = sealed.functions.commitmentOf(bidder.address, auction_id, ETH, b"\x07" * 32).call()
+    commitment = sealed.functions.commitmentOf(bidder.address, auction_id, WEI_PER_ETH, b"\x07" * 32).call()
     return _gas(
         env.chain.transactor.transact(
-            bidder, sealed.functions.commit(auction_id, commitment, 3 * ETH), value=3 * ETH
+            bidder, sealed.functions.commit(auction_id, commitment, 3 * WEI_PER_ETH), value=3 * WEI_PER_ETH
         )
     )
 
@@ -163,8 +165,10 @@ def sealed_reveal(env: GasEnv) -> int:
     sealed, auction_id, bids = _sealed_committed(env)
     env.chain.advance_time(700)
     (b1, a1, s1), (b2, a2, s2) = bids
-    env.chain.transactor.transact(b1, sealed.functions.reveal(auction_id, a1, s1, 3 * ETH))
-    return _gas(env.chain.transactor.transact(b2, sealed.functions.reveal(auction_id, a2, s2, 3 * ETH)))
+    env.chain.transactor.transact(b1, sealed.functions.reveal(auction_id, a1, s1, 3 * WEI_PER_ETH))
+    return _gas(
+        env.chain.transactor.transact(b2, sealed.functions.reveal(auction_id, a2, s2, 3 * WEI_PER_ETH))
+    )
 
 
 @scenario("auction.procurement_bid")
@@ -173,13 +177,13 @@ def procurement_bid(env: GasEnv) -> int:
     chain, proc = env.chain, env.suite["ProcurementAuction"]
     buyer, p1, p2 = chain.accounts[1], chain.accounts[2], chain.accounts[3]
     now = chain.now()
-    params = (5 * ETH, now + 600, 0, 0, False, 1, 10**14, 86_400)
+    params = (5 * WEI_PER_ETH, now + 600, 0, 0, False, 1, 10**14, 86_400)
     chain.transactor.transact(
-        buyer, proc.functions.create(params, _terms(buyer.address, bond=10**17)), value=5 * ETH
+        buyer, proc.functions.create(params, _terms(buyer.address, bond=10**17)), value=5 * WEI_PER_ETH
     )
     auction_id = proc.functions.nextAuctionId().call() - 1
     bond = 10**17
-    chain.transactor.transact(p1, proc.functions.bid(auction_id, 4 * ETH, 7200, bond), value=bond)
+    chain.transactor.transact(p1, proc.functions.bid(auction_id, 4 * WEI_PER_ETH, 7200, bond), value=bond)
     return _gas(
-        chain.transactor.transact(p2, proc.functions.bid(auction_id, 3 * ETH, 3600, bond), value=bond)
+        chain.transactor.transact(p2, proc.functions.bid(auction_id, 3 * WEI_PER_ETH, 3600, bond), value=bond)
     )

@@ -25,21 +25,21 @@ def _gas(env: GasEnv, account: Any, call: Any, value: int = 0) -> int:
 def _clients(env: GasEnv) -> tuple[ChannelClient, ChannelClient]:
     payer, payee = env.chain.accounts[1], env.chain.accounts[2]
     client = ChannelClient.from_suite(env.suite, payer)
-    return client, client.as_account(payee)
+    return client, client.as_(payee)
 
 
 @scenario("channel.open_eth")
 def open_eth(env: GasEnv) -> int:
     payer, payee = _clients(env)
     contract = env.suite["PaymentChannels"]
-    key = (payer.address, payee.address, ETH, 1)
+    key = (payer.account_address, payee.account_address, ETH, 1)
     return _gas(env, payer.account, contract.functions.open(key, DEPOSIT, env.chain.now() + 86_400), DEPOSIT)
 
 
 @scenario("channel.claim")
 def claim(env: GasEnv) -> int:
     payer, payee = _clients(env)
-    ch = payer.open(payee.address, DEPOSIT, ttl=86_400, salt=1)
+    ch = payer.open(payee.account_address, DEPOSIT, ttl=86_400, salt=1)
     v = payer.sign_voucher(ch, DEPOSIT // 10)
     return _gas(
         env, payee.account, env.suite["PaymentChannels"].functions.claim(ch.key, v.amount, v.signature)
@@ -49,7 +49,7 @@ def claim(env: GasEnv) -> int:
 @scenario("channel.close")
 def close(env: GasEnv) -> int:
     payer, payee = _clients(env)
-    ch = payer.open(payee.address, DEPOSIT, ttl=86_400, salt=1)
+    ch = payer.open(payee.account_address, DEPOSIT, ttl=86_400, salt=1)
     v = payer.sign_voucher(ch, DEPOSIT // 3)
     return _gas(
         env, payee.account, env.suite["PaymentChannels"].functions.close(ch.key, v.amount, v.signature)
@@ -72,7 +72,7 @@ def batch_claim(env: GasEnv) -> int:
 @scenario("channel.reclaim")
 def reclaim(env: GasEnv) -> int:
     payer, payee = _clients(env)
-    ch = payer.open(payee.address, DEPOSIT, ttl=100, salt=1)
+    ch = payer.open(payee.account_address, DEPOSIT, ttl=100, salt=1)
     env.chain.advance_time(101)
     return _gas(env, payer.account, env.suite["PaymentChannels"].functions.reclaim(ch.key))
 
@@ -80,7 +80,7 @@ def reclaim(env: GasEnv) -> int:
 @scenario("channel.top_up")
 def top_up(env: GasEnv) -> int:
     payer, payee = _clients(env)
-    ch = payer.open(payee.address, DEPOSIT, ttl=100, salt=1)
+    ch = payer.open(payee.account_address, DEPOSIT, ttl=100, salt=1)
     return _gas(
         env,
         payer.account,
@@ -92,7 +92,7 @@ def top_up(env: GasEnv) -> int:
 @scenario("channel.cooperative_close")
 def cooperative_close(env: GasEnv) -> int:
     payer, payee = _clients(env)
-    ch = payer.open(payee.address, DEPOSIT, ttl=86_400, salt=1)
+    ch = payer.open(payee.account_address, DEPOSIT, ttl=86_400, salt=1)
     # the payee's consent as its client signs it (no voucher store here: nothing was accepted yet)
     deadline = env.chain.now() + 600
     payee_sig = payee.signer.sign_close(ch.id, DEPOSIT // 2, deadline)

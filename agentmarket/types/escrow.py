@@ -1,68 +1,19 @@
-"""Domain types shared by the clients: escrow deals and their states, plus small shared helpers.
-
-Amounts are integers in the asset's smallest unit; times are unix seconds (UTC).
+"""Escrow deals: the Solidity ``Deal`` struct (:class:`DealTerms`, fields from the ABI), the deal states
+and a deal as rebuilt from events.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
 from enum import IntEnum
 from typing import Any
 
 from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 
-ETH = "0x0000000000000000000000000000000000000000"
-"""The asset address that stands for native ETH."""
-ZERO_ADDRESS = ETH
-ZERO_HASH = b"\x00" * 32
-BPS = 10_000
-
-
-# -- shared helpers -----------------------------------------------------------------------------------
-
-
-def to_timestamp(value: float | datetime | timedelta, now: int | None = None) -> int:
-    """An absolute unix timestamp from seconds (absolute), a ``datetime`` (naive = UTC) or a
-    ``timedelta`` (relative to ``now``, the chain's time)."""
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        return int(value.timestamp())
-    if isinstance(value, timedelta):
-        if now is None:
-            raise ValueError("a relative deadline (timedelta) needs the chain's current time")
-        return int(now + value.total_seconds())
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"expected seconds, datetime or timedelta, got {type(value).__name__}")
-    return int(value)
-
-
-def to_seconds(value: float | timedelta) -> int:
-    """A duration in whole seconds from seconds or a ``timedelta``."""
-    if isinstance(value, timedelta):
-        return int(value.total_seconds())
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"expected seconds or timedelta, got {type(value).__name__}")
-    return int(value)
-
-
-def to_bytes32(value: bytes | str | None) -> bytes:
-    """32 bytes from raw bytes (right-padded if shorter), a 0x-hex string, or None (zero)."""
-    if value is None:
-        return ZERO_HASH
-    raw = bytes.fromhex(value.removeprefix("0x")) if isinstance(value, str) else bytes(value)
-    if len(raw) > 32:
-        raise ValueError(f"{len(raw)} bytes do not fit in bytes32")
-    return raw.ljust(32, b"\x00")
-
-
-def content_hash(data: bytes | str) -> bytes:
-    """keccak256 of a deliverable or spec (what goes on chain instead of the content)."""
-    return keccak(data.encode() if isinstance(data, str) else data)
-
+from .abi import bind, struct_spec
+from .base import BPS, ETH, ZERO_ADDRESS, ZERO_HASH, to_bytes32
 
 # -- escrow --------------------------------------------------------------------------------------------
 
@@ -97,26 +48,6 @@ def protocol_fee(value: int, fee_bps: int) -> int:
     return -(-value * fee_bps // 10_000)
 
 
-DEAL_ABI_TYPES = "(address,address,address,address,uint128,uint128,bytes32,uint40,uint40,uint32,uint32,uint16,uint16,uint16,uint16)"
-_DEAL_FIELDS = (
-    ("buyer", "buyer"),
-    ("seller", "seller"),
-    ("arbiter", "arbiter"),
-    ("asset", "asset"),
-    ("amount", "amount"),
-    ("bond", "bond"),
-    ("terms_hash", "termsHash"),
-    ("promised_by", "promisedBy"),
-    ("deliver_by", "deliverBy"),
-    ("review_window", "reviewWindow"),
-    ("ruling_window", "rulingWindow"),
-    ("penalty_bps_per_hour", "penaltyBpsPerHour"),
-    ("penalty_cap_bps", "penaltyCapBps"),
-    ("arbiter_fee_bps", "arbiterFeeBps"),
-    ("default_seller_bps", "defaultSellerBps"),
-)
-
-
 @dataclass(frozen=True)
 class DealTerms:
     """The Solidity ``Deal`` struct: what the escrow hashes and what every call passes back."""
@@ -144,15 +75,15 @@ class DealTerms:
 
     def as_tuple(self) -> tuple[Any, ...]:
         """ABI order, ready for a web3.py contract call."""
-        return tuple(getattr(self, py) for py, _ in _DEAL_FIELDS)
+        return tuple(getattr(self, f.py) for f in DEAL_STRUCT.fields)
 
     @classmethod
     def from_abi(cls, value: Mapping[str, Any] | tuple[Any, ...] | list[Any]) -> DealTerms:
         """From a decoded event/call value (a dict keyed by Solidity names, or a tuple in ABI order)."""
         if isinstance(value, Mapping):
-            kwargs = {py: value[sol] for py, sol in _DEAL_FIELDS}
+            kwargs = {f.py: value[f.sol] for f in DEAL_STRUCT.fields}
         else:
-            kwargs = {py: v for (py, _), v in zip(_DEAL_FIELDS, value, strict=False)}
+            kwargs = {f.py: v for f, v in zip(DEAL_STRUCT.fields, value, strict=True)}
         kwargs["terms_hash"] = bytes(kwargs["terms_hash"])
         return cls(**kwargs)
 
@@ -170,6 +101,10 @@ class DealTerms:
             return 0
         penalty = self.amount * self.penalty_bps_per_hour * (submitted_at - self.promised_by) // (3600 * BPS)
         return min(penalty, self.amount * self.penalty_cap_bps // BPS)
+
+
+DEAL_STRUCT = bind(DealTerms, struct_spec("AgentEscrow", "Deal"))
+DEAL_ABI_TYPES = DEAL_STRUCT.abi_type
 
 
 @dataclass(frozen=True)
