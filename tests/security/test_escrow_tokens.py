@@ -165,9 +165,9 @@ def test_a_sender_tax_channel_payout_is_isolated(chain: Chain, suite: Suite) -> 
     token = _sender_tax_token(chain, [payer, other_payer])
     pc = suite["PaymentChannels"]
     client = ChannelClient.from_suite(suite, payer)
-    ch = client.open(payee.address, 10 * UNIT, ttl=HOUR, salt=1, asset=token.address)
+    ch = client.open(payee.address, 10 * UNIT, ttl=HOUR, salt=1, asset=token.address, approve=True)
     other = client.as_(other_payer)
-    other_ch = other.open(payee.address, 10 * UNIT, ttl=HOUR, salt=2, asset=token.address)
+    other_ch = other.open(payee.address, 10 * UNIT, ttl=HOUR, salt=2, asset=token.address, approve=True)
     send(chain, a[0], token.functions.setTax(1000))
     client.as_(payee).claim(client.sign_voucher(ch, 4 * UNIT))
     assert token.functions.balanceOf(payee.address).call() == 0

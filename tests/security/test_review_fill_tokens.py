@@ -153,7 +153,7 @@ def test_an_english_auction_in_a_token_that_rebased_down_has_no_exit(chain: Chai
     owner, seller, bidder, arbiter = a[0], a[1], a[2], a[5]
     token = deploy(chain, "RebasingToken")
     mint(chain, token, [seller, bidder], 1000 * TOKEN)
-    client = AuctionClient.from_suite(suite, seller, gas=GAS)
+    client = AuctionClient.from_suite(suite, seller)
     terms = DealTemplate(
         creator=seller.address,
         asset=token.address,
@@ -242,7 +242,7 @@ def test_delisted_auction_house_and_call_market_start_no_sales(chain: Chain, sui
     a = chain.accounts
     owner, seller, arbiter = a[0], a[1], a[5]
     escrow = suite["AgentEscrow"]
-    client = AuctionClient.from_suite(suite, seller, gas=GAS)
+    client = AuctionClient.from_suite(suite, seller)
     calls = CallMarketClient.from_suite(suite, seller)
     terms = DealTemplate(
         creator=seller.address,
