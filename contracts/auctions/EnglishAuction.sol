@@ -112,16 +112,17 @@ contract EnglishAuction is AuctionBase, IEnglishAuction {
         if (winner != address(0)) {
             Deal memory deal = _sellDeal(terms, winner, terms.creator, price);
             deal.bond = uint128(bond);
+            // effects before the escrow call: the sale is settled unless the escrow refuses it (then NoSale below)
+            a.status = AuctionStatus.Settled;
             if (_dealPossible(deal)) dealId = _tryOpenHeld(deal);
             if (dealId != 0) {
-                // slither-disable-next-line reentrancy-no-eth -- the only call was the immutable escrow; nonReentrant
-                a.status = AuctionStatus.Settled;
                 emit AuctionSettled(auctionId, winner, price, dealId);
                 return dealId;
             }
             // void sale (the escrow would not take the deal, or refused it): the winner gets its bid back
             _credit(winner, terms.asset, price);
         }
+        // slither-disable-next-line reentrancy-eth,reentrancy-no-eth -- reached after a call only when the immutable escrow refused the deal (settle is nonReentrant)
         a.status = AuctionStatus.NoSale;
         emit AuctionSettled(auctionId, address(0), 0, 0);
         _pay(terms.asset, terms.creator, bond); // nothing sold: the seller's bond goes back

@@ -156,10 +156,10 @@ contract ProcurementAuction is AuctionBase, IProcurementAuction {
             deal.promisedBy = uint40(block.timestamp + a.bestDelivery);
             deal.deliverBy = uint40(block.timestamp + a.bestDelivery + terms.deliveryDelay);
             _bindPromise(deal, a.priceWeight, a.timeWeight, price);
+            // effects before the escrow call: the sale is settled unless the escrow refuses it (then NoSale below)
+            a.status = AuctionStatus.Settled;
             if (_dealPossible(deal)) dealId = _tryOpenHeld(deal);
             if (dealId != 0) {
-                // slither-disable-next-line reentrancy-no-eth -- the only call was the immutable escrow; nonReentrant
-                a.status = AuctionStatus.Settled;
                 emit AuctionSettled(auctionId, winner, price, dealId);
                 // slither-disable-next-line reentrancy-benign -- prior call is the immutable escrow; guarded
                 _pay(terms.asset, buyer, budget - price);
@@ -168,6 +168,7 @@ contract ProcurementAuction is AuctionBase, IProcurementAuction {
             // void sale: the open-mode winner's bond is credited back (sealed winners reclaim it)
             if (!a.sealedBids) _credit(winner, terms.asset, a.bestBond);
         }
+        // slither-disable-next-line reentrancy-eth,reentrancy-no-eth -- reached after a call only when the immutable escrow refused the deal (settle is nonReentrant)
         a.status = AuctionStatus.NoSale;
         emit AuctionSettled(auctionId, address(0), 0, 0);
         _pay(terms.asset, buyer, budget);

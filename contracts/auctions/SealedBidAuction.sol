@@ -120,15 +120,16 @@ contract SealedBidAuction is AuctionBase, ISealedBidAuction {
             uint256 price = _priceOf(a);
             Deal memory deal = _sellDeal(terms, winner, terms.creator, price);
             deal.bond = uint128(bond);
+            // effects before the escrow call: the sale is settled unless the escrow refuses it (then NoSale below)
+            a.status = AuctionStatus.Settled;
             if (_dealPossible(deal)) dealId = _tryOpenHeld(deal);
             if (dealId != 0) {
-                // slither-disable-next-line reentrancy-no-eth -- the only call was the immutable escrow; nonReentrant
-                a.status = AuctionStatus.Settled;
                 emit AuctionSettled(auctionId, winner, price, dealId);
                 return dealId;
             }
         }
         // No eligible bid, or a void sale: every deposit stays reclaimable in full (penalties aside).
+        // slither-disable-next-line reentrancy-eth,reentrancy-no-eth -- reached after a call only when the immutable escrow refused the deal (settle is nonReentrant)
         a.status = AuctionStatus.NoSale;
         emit AuctionSettled(auctionId, address(0), 0, 0);
         _pay(terms.asset, terms.creator, bond); // nothing sold: the seller's bond goes back

@@ -115,6 +115,7 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, Credits {
     function _openFor(uint256 dealId, Deal calldata deal, bool bondPosted) private returns (uint256) {
         MarketRecord memory market = _markets[msg.sender];
         uint256 admittedAt = market.admittedAt;
+        // slither-disable-next-line incorrect-equality -- 0 is "never admitted", a sentinel, not a balance
         if (admittedAt == 0 || block.timestamp < admittedAt) revert EscrowNotMarket(msg.sender);
         // A keyed deal is always a new sale (an OfferBook fill: nothing pending to complete), so a market whose
         // delisting took effect opens none; sequential openFor stays open to finish sales started while listed.

@@ -454,6 +454,7 @@ contract OfferBook is IOfferBook, EIP712, ReentrancyGuardTransient {
         // slither-disable-next-line timestamp -- expiry check by design; block-time skew is only seconds
         if (block.timestamp > offer.expiry || start >= offer.quantity) return 0;
         if (_status[h] & OfferLib.CANCELLED != 0 || offer.counter != _accounts[offer.maker].counter) return 0;
+        // slither-disable-next-line unused-return -- only the state tells whether a fill starts here
         (DealState state,,,) = IAgentEscrow(escrow).dealStatus(fillDealId(h, start));
         // slither-disable-next-line incorrect-equality -- exact test of the deal state enum (None: start free)
         return state == DealState.None ? offer.quantity - start : 0;
