@@ -10,6 +10,7 @@ fields no longer match.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from functools import cache
 from typing import Any
@@ -41,6 +42,13 @@ class StructSpec:
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(f.py for f in self.fields)
+
+    def kwargs(self, value: Mapping[str, Any] | Sequence[Any]) -> dict[str, Any]:
+        """Python-named fields of a decoded ABI value: a dict keyed by Solidity names, or a tuple in ABI
+        order (what web3 returns for events and calls)."""
+        if isinstance(value, Mapping):
+            return {f.py: value[f.sol] for f in self.fields}
+        return {f.py: v for f, v in zip(self.fields, value, strict=True)}
 
 
 def snake(name: str) -> str:

@@ -73,10 +73,7 @@ class DealTemplate:
     @classmethod
     def from_abi(cls, value: Mapping[str, Any] | Sequence[Any]) -> DealTemplate:
         """From a decoded event/call value (a dict keyed by Solidity names, or a tuple in ABI order)."""
-        if isinstance(value, Mapping):
-            kwargs = {f.py: value[f.sol] for f in TEMPLATE_STRUCT.fields}
-        else:
-            kwargs = {f.py: v for f, v in zip(TEMPLATE_STRUCT.fields, value, strict=True)}
+        kwargs = TEMPLATE_STRUCT.kwargs(value)
         kwargs["terms_hash"] = bytes(kwargs["terms_hash"])
         return cls(**kwargs)
 

@@ -80,10 +80,7 @@ class DealTerms:
     @classmethod
     def from_abi(cls, value: Mapping[str, Any] | tuple[Any, ...] | list[Any]) -> DealTerms:
         """From a decoded event/call value (a dict keyed by Solidity names, or a tuple in ABI order)."""
-        if isinstance(value, Mapping):
-            kwargs = {f.py: value[f.sol] for f in DEAL_STRUCT.fields}
-        else:
-            kwargs = {f.py: v for f, v in zip(DEAL_STRUCT.fields, value, strict=True)}
+        kwargs = DEAL_STRUCT.kwargs(value)
         kwargs["terms_hash"] = bytes(kwargs["terms_hash"])
         return cls(**kwargs)
 

@@ -103,11 +103,7 @@ class Offer:
     @classmethod
     def from_abi(cls, value: Mapping[str, Any] | Sequence[Any]) -> Offer:
         """From a decoded event/call value (dict keyed by Solidity names, or a tuple in ABI order)."""
-        if isinstance(value, Mapping):
-            kwargs = {py: value[sol] for py, sol, _ in _FIELDS}
-        else:
-            kwargs = {py: v for (py, _, _), v in zip(_FIELDS, value, strict=True)}
-        return cls(**kwargs)
+        return cls(**OFFER_SPEC.kwargs(value))
 
     def message(self) -> dict[str, Any]:
         """The EIP-712 ``message`` member (Solidity names)."""
