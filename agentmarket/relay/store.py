@@ -48,6 +48,8 @@ _PAGE_COLUMNS = (
     reputation.c.count.label("rep_count"),
     reputation.c.score.label("rep_score"),
 )
+_OFFER_COLUMNS = tuple(c.name for c in offers.columns)
+_COPY_OFFERS = f"COPY offers ({', '.join(_OFFER_COLUMNS)}) FROM STDIN"
 _LIVE = and_(~offers.c.cancelled, ~offers.c.withdrawn, ~offers.c.voided, offers.c.remaining > 0)
 
 
@@ -351,7 +353,19 @@ class Store:
             if new:
                 fresh[r["hash"]] = r
             result.append(new)
-        if fresh:
+        if fresh and conn.dialect.name == "postgresql":
+            # COPY: psycopg's executemany sends one INSERT per row through SQLAlchemy's parameter
+            # processing (~0.2 ms of the relay's CPU per row); COPY streams the rows in one command
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            with raw.cursor() as cur:
+                with cur.copy(_COPY_OFFERS) as copy:
+                    for r in fresh.values():
+                        copy.write_row([r[c] for c in _OFFER_COLUMNS])
+                with cur.copy("COPY changes (offer_hash, kind) FROM STDIN") as copy:
+                    for h in fresh:
+                        copy.write_row((h, "posted"))
+        elif fresh:
             conn.execute(insert(offers), list(fresh.values()))
             conn.execute(insert(changes), [{"offer_hash": h, "kind": "posted"} for h in fresh])
         return result
