@@ -128,7 +128,9 @@ def _async_provider(chain: Chain) -> Any:
         )
     given = provider.get_request_kwargs() if hasattr(provider, "get_request_kwargs") else {}
     headers = dict(cast("dict[str, Any]", given).get("headers") or {})
-    kwargs: dict[str, Any] = {"timeout": 30, **({"headers": headers} if headers else {})}
+    from aiohttp import ClientTimeout
+
+    kwargs: dict[str, Any] = {"timeout": ClientTimeout(total=30), **({"headers": headers} if headers else {})}
     aprovider = AsyncHTTPProvider(url, request_kwargs=kwargs)
     # the chain id of a connection does not change: web3 asks it before most calls (see Chain.__init__)
     aprovider.cacheable_requests = {RPCEndpoint("eth_chainId")}
