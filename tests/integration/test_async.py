@@ -11,11 +11,12 @@ from datetime import timedelta
 
 import anyio
 import pytest
+from anvil_nodes import Node
 
 from agentmarket import Mandate, PriceBand, resource_id
-from agentmarket.aio import AsyncMarket, async_web3
+from agentmarket.aio import AsyncMarket, AsyncTransactor, async_web3
 from agentmarket.chain import Chain
-from agentmarket.errors import MandateViolation
+from agentmarket.errors import ChainUnavailable, MandateViolation
 from agentmarket.market import Market
 from agentmarket.types import ETH, DealState, content_hash
 
@@ -63,3 +64,21 @@ def test_readme_trade_async(
         assert len(await a.escrow.deals(party=a.address)) == 2
 
     anyio.run(trade)
+
+
+@pytest.mark.anvil
+def test_async_calls_on_a_dead_node_raise_chain_unavailable(node: Node) -> None:
+    """The awaiting transport keeps the sync path's fault semantics: a node that is gone is a typed
+    ChainUnavailable (after the bounded retries), not an aiohttp exception, and nothing is half-sent."""
+    chain = node.chain()
+    atx = AsyncTransactor(chain.transactor)
+    payer, payee = chain.accounts[0], chain.accounts[1]
+
+    async def run() -> None:
+        receipt = await atx.transact(payer, to=payee.address, value=1, gas=21_000)
+        assert receipt["status"] == 1
+        node.kill()
+        with pytest.raises(ChainUnavailable):
+            await atx.transact(payer, to=payee.address, value=1, gas=21_000)
+
+    anyio.run(run)
