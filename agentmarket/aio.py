@@ -27,6 +27,7 @@ inside :meth:`AsyncAgent.run`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import copy
 import functools
@@ -288,6 +289,28 @@ class AsyncTransactor:
         """:meth:`Transactor.transact <agentmarket.tx.Transactor.transact>`, awaited: build (gas key or
         estimate), the sender's signing policy, sign, send, the receipt; a revert raises its typed error."""
         return await run_sync(functools.partial(self.sync.transact, account, call, **kwargs))
+
+    async def send_built(
+        self,
+        account: LocalAccount,
+        tx: dict[str, Any],
+        undo: Callable[[], None] | None = None,
+        timeout: float = 120.0,
+    ) -> Any:
+        """Send a transaction already built (``Transactor.build``) and authorised by the sender's signing
+        policy (``undo`` gives that authorisation back if it is not sent or fails); the receipt."""
+
+        def send() -> Any:
+            sync = self.sync
+            instant = sync._instant_receipts()
+            lock = getattr(sync.chain, "backend_lock", None)
+            with lock if lock is not None else contextlib.nullcontext():
+                (sent,) = sync._reserve_sign_send([(account, dict(tx), None)], [undo], instant)
+            if sent.error is not None:
+                raise sent.error
+            return sync.wait(sent, timeout=timeout)
+
+        return await run_sync(send)
 
     async def read(self, reads: Sequence[Any]) -> list[Any]:
         """:meth:`Transactor.read <agentmarket.tx.Transactor.read>` (one JSON-RPC batch), awaited."""

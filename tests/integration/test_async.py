@@ -14,7 +14,7 @@ import pytest
 from anvil_nodes import Node
 
 from agentmarket import Mandate, PriceBand, resource_id
-from agentmarket.aio import AsyncMarket, AsyncTransactor, async_web3
+from agentmarket.aio import AsyncMarket, AsyncTransactor, async_web3, run_sync
 from agentmarket.chain import Chain
 from agentmarket.errors import ChainUnavailable, MandateViolation
 from agentmarket.market import Market
@@ -77,6 +77,9 @@ def test_async_calls_on_a_dead_node_raise_chain_unavailable(node: Node) -> None:
     async def run() -> None:
         receipt = await atx.transact(payer, to=payee.address, value=1, gas=21_000)
         assert receipt["status"] == 1
+        built = await run_sync(atx.sync.build, payer, to=payee.address, value=2, gas=21_000)
+        receipt = await atx.send_built(payer, built)  # a transaction the caller built itself
+        assert receipt["status"] == 1 and receipt["from"] == payer.address
         node.kill()
         with pytest.raises(ChainUnavailable):
             await atx.transact(payer, to=payee.address, value=1, gas=21_000)
