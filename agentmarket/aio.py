@@ -32,6 +32,7 @@ import contextvars
 import copy
 import functools
 import sys
+import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Sequence
 from typing import Any, TypeVar, cast
 
@@ -61,6 +62,7 @@ __all__ = [
     "async_agent",
     "async_web3",
     "await_",
+    "disconnect",
     "loop_chain",
     "run_sync",
 ]
@@ -139,6 +141,40 @@ def _async_provider(chain: Chain) -> Any:
     return aprovider
 
 
+async def _session(aprovider: Any) -> None:
+    """Give ``aprovider`` a keep-alive aiohttp session on the running loop (web3's own default closes the
+    connection after every request; the sync transport keeps it open, and so does this one)."""
+    import aiohttp
+
+    loop = asyncio.get_running_loop()
+    known: weakref.WeakSet[asyncio.AbstractEventLoop] = aprovider.__dict__.setdefault(
+        "_loops", weakref.WeakSet()
+    )
+    if loop not in known:
+        known.add(loop)
+        timeout = aiohttp.ClientTimeout(total=30)
+        await aprovider.cache_async_session(aiohttp.ClientSession(raise_for_status=True, timeout=timeout))
+
+
+async def _request(aprovider: Any, method: RPCEndpoint, params: Any) -> Any:
+    await _session(aprovider)
+    return await aprovider.make_request(method, params)
+
+
+async def _batch(aprovider: Any, requests: list[tuple[RPCEndpoint, Any]]) -> Any:
+    await _session(aprovider)
+    return await aprovider.make_batch_request(requests)
+
+
+async def disconnect(chain: Chain) -> None:
+    """Close the HTTP sessions of ``chain``'s loop view (call before its event loop ends)."""
+    view = chain.__dict__.get("_loop_view") if not isinstance(chain, _LoopChain) else chain
+    if isinstance(view, _LoopChain):
+        aprovider = view.aprovider
+        await aprovider.disconnect()
+        aprovider.__dict__.pop("_loops", None)
+
+
 class _AwaitingProvider(JSONBaseProvider):
     """A synchronous web3 provider whose requests are awaited on the loop through ``AsyncHTTPProvider``
     (inside :func:`run_sync`): web3.py's synchronous ``Web3`` (contracts, ``.call()``, ``get_logs``) on top."""
@@ -153,10 +189,10 @@ class _AwaitingProvider(JSONBaseProvider):
         return f"AwaitingProvider({self.endpoint_uri})"
 
     def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
-        return cast("RPCResponse", await_(self.inner.make_request(method, params)))
+        return cast("RPCResponse", await_(_request(self.inner, method, params)))
 
     def make_batch_request(self, requests: list[tuple[RPCEndpoint, Any]]) -> list[RPCResponse] | RPCResponse:
-        return cast("list[RPCResponse] | RPCResponse", await_(self.inner.make_batch_request(requests)))
+        return cast("list[RPCResponse] | RPCResponse", await_(_batch(self.inner, requests)))
 
     def is_connected(self, show_traceback: bool = False) -> bool:
         return bool(await_(self.inner.is_connected(show_traceback)))
@@ -186,9 +222,9 @@ class _AwaitingTransport(Transport):
         requests = [(RPCEndpoint(m), list(p)) for m, p in calls]
         try:
             if len(requests) == 1:
-                answers: Any = [await self.inner.make_request(*requests[0])]
+                answers: Any = [await _request(self.inner, *requests[0])]
             else:
-                answers = await self.inner.make_batch_request(requests)
+                answers = await _batch(self.inner, requests)
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             raise _Retryable(type(exc).__name__) from None
         if not isinstance(answers, list) or len(answers) != len(calls):
@@ -219,7 +255,7 @@ class _LoopChain(Chain):
         self.__dict__.update({k: v for k, v in chain.__dict__.items() if k != "_loop_view"})
         self._base = chain
         self._process = None
-        aprovider = _async_provider(chain)
+        aprovider = self.aprovider = _async_provider(chain)
         self.w3 = Web3(_AwaitingProvider(aprovider, same_node_as=chain.w3.provider))
         base = chain.transactor
         tx = copy.copy(base)  # shallow: the nonce table, its lock, the policies and the journal are shared
@@ -417,6 +453,8 @@ class AsyncMarket:
         return await run_sync(fn, *args)
 
     async def close(self) -> None:
+        """Close the loop's HTTP sessions, then the market (and the node it started)."""
+        await disconnect(self.market.chain)
         await anyio.to_thread.run_sync(self.market.close)
 
     async def __aenter__(self) -> AsyncMarket:

@@ -33,7 +33,7 @@ import anyio
 from eth_utils.address import to_checksum_address
 
 from ..agent import Agent
-from ..aio import AsyncAgent, AwaitingHTTP, LoopAuth, async_agent
+from ..aio import AsyncAgent, AwaitingHTTP, LoopAuth, async_agent, disconnect
 from ..errors import AgentMarketError, ConfigError, InvalidInput
 from ..mandate import Mandate
 from ..types import ETH
@@ -334,14 +334,18 @@ class AgentTools:
         return {"status": response.status_code, "body": response.text[:4000], "charged": charged}
 
     async def aclose(self) -> None:
-        """Close paid-HTTP channels (at the charged totals) and the HTTP client."""
-        if self._http is not None:
-            try:
-                async with self._lock("http"):
-                    await self.agent.run(self._payment.close, AwaitingHTTP(self._http))
-            finally:
-                await self._http.aclose()
-                self._http = None
+        """Close paid-HTTP channels (at the charged totals), the HTTP client and the chain's sessions."""
+        try:
+            if self._http is not None:
+                try:
+                    async with self._lock("http"):
+                        await self.agent.run(self._payment.close, AwaitingHTTP(self._http))
+                finally:
+                    await self._http.aclose()
+                    self._http = None
+        finally:
+            if self.agent.agent.chain is not None:
+                await disconnect(self.agent.agent.chain)
 
     # -- helpers --------------------------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ import pytest
 from anvil_nodes import Node
 
 from agentmarket import Mandate, PriceBand, resource_id
-from agentmarket.aio import AsyncMarket, AsyncTransactor, async_web3, run_sync
+from agentmarket.aio import AsyncMarket, AsyncTransactor, async_web3, disconnect, run_sync
 from agentmarket.chain import Chain
 from agentmarket.errors import ChainUnavailable, MandateViolation
 from agentmarket.market import Market
@@ -62,6 +62,7 @@ def test_readme_trade_async(
             for x, y in ((a, b), (b, a)):
                 tg.start_soon(x.buy, y.agent, FINNEY)
         assert len(await a.escrow.deals(party=a.address)) == 2
+        await disconnect(chain)
 
     anyio.run(trade)
 
@@ -83,5 +84,6 @@ def test_async_calls_on_a_dead_node_raise_chain_unavailable(node: Node) -> None:
         node.kill()
         with pytest.raises(ChainUnavailable):
             await atx.transact(payer, to=payee.address, value=1, gas=21_000)
+        await disconnect(chain)
 
     anyio.run(run)

@@ -12,7 +12,7 @@ import anyio
 import pytest
 
 from agentmarket import Mandate
-from agentmarket.aio import AsyncMarket
+from agentmarket.aio import AsyncMarket, disconnect
 from agentmarket.chain import Chain
 from agentmarket.deploy import Suite
 from agentmarket.errors import MandateViolation
@@ -47,5 +47,6 @@ def test_concurrent_buys_spend_at_most_the_budget(anvil: Chain, anvil_suite: Sui
         assert buyer.guard.spent(ETH) == COVERED * FINNEY and buyer.guard.remaining(ETH) == 0
         assert anvil.w3.eth.get_transaction_count(buyer.address) == COVERED  # refusals sent nothing
         assert len(await buyer.escrow.deals(party=buyer.address)) == COVERED
+        await disconnect(anvil)
 
     anyio.run(race)
