@@ -22,6 +22,7 @@ from service_helpers import ETHER
 
 from agentmarket.chain import Chain, save_keystore
 from agentmarket.deploy import Suite, write_manifest
+from agentmarket.mcp.server import amount
 
 pytestmark = pytest.mark.anvil
 
@@ -280,3 +281,44 @@ def test_tool_calls_run_concurrently_in_one_server_process(
     finally:
         held.close()
     assert anvil.w3.eth.get_transaction_count(buyer.address) == 2  # exactly the two fills, nothing else
+
+
+def test_pay_http_tool_pays_a_gateway_over_a_channel_and_closes_it_on_exit(
+    anvil: Chain, anvil_suite: Suite, gateway_proc: Any, tmp_path: Path
+) -> None:
+    """``pay_http`` through the server process: the first 402 opens a channel (the payment flow's chain
+    steps run on the server's loop), each call is charged what the route costs, and when the client goes
+    away the server closes the channel at the charged total."""
+    from agentmarket.clients.channels import ChannelClient
+    from agentmarket.gateway.demo import DEFAULT_ROUTES
+    from agentmarket.types import ChannelStatus
+
+    echo = DEFAULT_ROUTES["/echo"].ceiling  # the demo gateway's per-call price
+    manifest = tmp_path / "manifest.json"
+    write_manifest(manifest, anvil_suite.manifest)
+    account = Account.create()
+    anvil.transactor.send_value(anvil.accounts[0], account.address, ETHER)
+    keystore = save_keystore(account, tmp_path / "payer.json", PASSWORD)
+
+    async def run() -> None:
+        async with (
+            stdio_client(_params(anvil, keystore, manifest)) as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            for i in range(3):
+                paid = await _call(session, "pay_http", url=f"{gateway_proc.url}/echo?q={i}")
+                assert paid["status"] == 200, paid
+                assert paid["charged"] == amount(echo)
+
+    anyio.run(run)
+    channels = anvil_suite["PaymentChannels"]
+    opened = [
+        e
+        for e in channels.events.ChannelOpened().get_logs(from_block=0)
+        if e["args"]["payer"] == account.address
+    ]
+    assert len(opened) == 1  # one channel for the three calls
+    channel = ChannelClient.from_suite(anvil_suite).channel(bytes(opened[0]["args"]["channelId"]))
+    assert channel.payee == gateway_proc.payee.address
+    assert channel.status == ChannelStatus.CLOSED and channel.claimed == 3 * echo
