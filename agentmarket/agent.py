@@ -358,17 +358,22 @@ class Agent:
     ) -> Iterator[None]:
         """Authorise ``amount`` of ``asset`` up front (price bands apply when ``resource`` and
         ``unit_price`` are given); transactions inside the block draw on it. If the block raises, the
-        budget is given back."""
+        part of the budget no transaction of the block still holds is given back: a transaction that was
+        not sent or failed gives its share back to the block, one that went out keeps it (it may land even
+        when the block was cancelled or lost the node while waiting for its receipt)."""
         amount = validate.amount(amount, "amount")
         asset = validate.address(asset, "asset")
         rid = _resource(resource)
         unit_price = validate.optional(validate.amount, unit_price, "unit_price")
         self.guard.authorise(amount, asset, resource=rid, unit_price=unit_price)
-        token = _COVERS.set(_COVERS.get({}) | {self.address: _Cover({asset: amount})})
+        cover = _Cover({asset: amount})
+        token = _COVERS.set(_COVERS.get({}) | {self.address: cover})
         try:
             yield
         except BaseException:
-            self.guard.refund(amount, asset)
+            unused = cover.remaining.get(asset, 0)
+            if unused:
+                self.guard.refund(unused, asset)
             raise
         finally:
             _COVERS.reset(token)
