@@ -96,7 +96,7 @@ contract DutchAuction is AuctionBase, IDutchAuction {
             uint256 bond = _stakes[auctionId].bond;
             deal.bond = uint128(bond);
             IERC20(asset).safeTransferFrom(msg.sender, escrow, price);
-            _send(asset, escrow, bond);
+            _sendOut(asset, escrow, bond);
             dealId = IAgentEscrow(escrow).openFor(deal, true);
         }
         emit AuctionSettled(auctionId, msg.sender, price, dealId);
@@ -113,7 +113,7 @@ contract DutchAuction is AuctionBase, IDutchAuction {
         a.status = AuctionStatus.Cancelled;
         emit AuctionCancelled(auctionId);
         Stake storage stake = _stakes[auctionId];
-        _pay(stake.asset, seller, stake.bond);
+        _payOut(stake.asset, seller, stake.bond);
     }
 
     /// @inheritdoc IDutchAuction
