@@ -100,7 +100,7 @@ contract DutchAuction is AuctionBase, IDutchAuction {
             dealId = IAgentEscrow(escrow).openFor(deal, true);
         }
         emit AuctionSettled(auctionId, msg.sender, price, dealId);
-        // slither-disable-next-line reentrancy-benign -- prior call is the immutable escrow; guarded
+        // slither-disable-next-line reentrancy-benign,reentrancy-eth -- prior call is the immutable escrow; buy is nonReentrant; an ETH refund never writes the ERC-20 books
         if (msg.value > price) _pay(address(0), msg.sender, msg.value - price);
     }
 

@@ -94,13 +94,14 @@ abstract contract Credits is ICredits, ReentrancyGuardTransient {
         _credits[msg.sender][asset] = 0;
         _untotal(asset, credit);
         uint256 claim = part < credit ? part : credit;
-        uint256 owed; // ETH: 0 == held, the full branch
-        uint256 held;
+        uint256 owed = 0; // ETH: 0 == held, the full branch
+        uint256 held = 0;
         if (asset != address(0)) {
             owed = _owed(asset); // this credit included
             held = Asset.wrap(asset).selfBalance();
         }
         _unbook(asset, credit);
+        // slither-disable-next-line incorrect-equality -- a balance against the books: equal pays the claim, any difference its share
         if (held == owed) {
             sent = _send(asset, to, claim, credit);
             emit Withdrawn(msg.sender, asset, to, sent);
@@ -212,6 +213,7 @@ abstract contract Credits is ICredits, ReentrancyGuardTransient {
         }
         uint256 owed = _owed(asset) + pending;
         uint256 held = Asset.wrap(asset).selfBalance();
+        // slither-disable-next-line incorrect-equality -- a balance against the books: equal pays the claim, any difference its share
         return held == owed ? value : value * held / owed;
     }
 
