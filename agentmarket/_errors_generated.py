@@ -1130,6 +1130,15 @@ class ReputationTermsMismatch(ReputationRevert):
     dealId: int
 
 
+class SafeCastOverflowedUintDowncast(OfferBookRevert):
+    """Solidity custom error ``SafeCastOverflowedUintDowncast(uint8,uint256)`` (declared in OfferBook)."""
+
+    error_name = "SafeCastOverflowedUintDowncast"
+    signature = "SafeCastOverflowedUintDowncast(uint8,uint256)"
+    bits: int
+    value: int
+
+
 class SafeERC20FailedOperation(EscrowRevert, OfferBookRevert, AuctionRevert, CallMarketRevert, ChannelRevert):
     """Solidity custom error ``SafeERC20FailedOperation(address)`` (declared in AgentEscrow, CallMarket, DutchAuction, EnglishAuction, OfferBook, PaymentChannels, ProcurementAuction, SealedBidAuction)."""
 
@@ -1278,6 +1287,7 @@ REVERTS: tuple[type[ContractRevert], ...] = (
     ReputationInvalidScore,
     ReputationNotParty,
     ReputationTermsMismatch,
+    SafeCastOverflowedUintDowncast,
     SafeERC20FailedOperation,
     StringTooLong,
 )
@@ -1413,6 +1423,7 @@ __all__ = [
     "ReputationNotParty",
     "ReputationRevert",
     "ReputationTermsMismatch",
+    "SafeCastOverflowedUintDowncast",
     "SafeERC20FailedOperation",
     "StringTooLong",
 ]
