@@ -73,10 +73,6 @@ UINT64_MAX = 2**64 - 1
 
 Deadline = int | float | datetime | timedelta
 
-# Offers built in this process, per (chain id, book, maker), that may still be live: the slot picker keeps
-# new offers out of their cancel slots (see OffersClient.free_slot). Shared by every client of the maker.
-_MADE: dict[tuple[int, str, str], dict[bytes, Offer]] = {}
-
 
 # A stranger filling an open buy request risks at least this share of the price as its bond.
 MIN_OPEN_BUY_BOND_BPS = 1_000
@@ -288,6 +284,12 @@ class OffersClient(ContractClient):
     _domain: Domain | None = None
     _escrow: EscrowClient | None = None
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Offers built through this client (and its ``as_`` clones, which share the dict) that may still
+        # be live, per maker: the slot picker keeps new offers out of their cancel slots (free_slot).
+        self._made: dict[str, dict[bytes, Offer]] = {}
+
     # -- reads -----------------------------------------------------------------------------------------
 
     @property
@@ -369,10 +371,10 @@ class OffersClient(ContractClient):
         counter, slots = self.contract.functions.cancelledSlots(who).call()
         return int(counter), int(slots)
 
-    def free_slot(self, maker: str | None = None) -> tuple[int, int]:
+    def free_slot(self, maker: str | None = None, *, now: int | None = None) -> tuple[int, int]:
         """(slot, counter): a cancel slot for a new offer of ``maker`` (default: this account) under its
         current counter, drawn at random among the slots that are neither cancelled on chain nor used by an
-        offer this process built for the maker that may still be live (same counter, not expired, slot not
+        offer this client (or an ``as_`` clone of it) built for the maker that may still be live (same counter, not expired, slot not
         cancelled; offers filled to the end keep their slot until they expire). So a later ``cancel`` of
         the new offer kills it alone. When every uncancelled slot holds such an offer (more than 128 live
         offers), the least used one is shared: a cancel then kills every offer in it. Raises
@@ -385,10 +387,11 @@ class OffersClient(ContractClient):
                 f"all {CANCEL_SLOTS} cancel slots of {who}'s counter {counter} are cancelled: cancel_all() "
                 "starts a new counter with every slot free"
             )
-        now = self.now()
-        made = _MADE.setdefault((self.chain.chain_id, self.address, who), {})
+        made = self._made.setdefault(who, {})
+        if made and now is None:
+            now = self.now()
         for h, o in list(made.items()):
-            if o.counter != counter or o.expiry < now or cancelled >> o.cancel_slot & 1:
+            if o.counter != counter or o.expiry < (now or 0) or cancelled >> o.cancel_slot & 1:
                 del made[h]
         used = Counter(o.cancel_slot for o in made.values())
         free = [s for s in open_slots if s not in used]
@@ -464,7 +467,7 @@ class OffersClient(ContractClient):
             raise InvalidInput(f"resource must be a non-empty name or id, got {resource!r}", param="resource")
         now = self.now() if isinstance(expiry, timedelta) else None
         if salt is None:
-            slot, current = self.free_slot(maker_addr)
+            slot, current = self.free_slot(maker_addr, now=now)
             salt = secrets.randbits(128) & ~(CANCEL_SLOTS - 1) | slot
         else:
             current, cancelled = self.cancelled_slots(maker_addr)
@@ -500,9 +503,7 @@ class OffersClient(ContractClient):
         offer.validate()
         _require_safe(offer, allow_unsafe)
         if offer.counter == current:  # keep later offers out of its slot while it may be live
-            _MADE.setdefault((self.chain.chain_id, self.address, maker_addr), {})[
-                offer.digest(self.domain)
-            ] = offer
+            self._made.setdefault(maker_addr, {})[offer.digest(self.domain)] = offer
         return offer
 
     def sign(
