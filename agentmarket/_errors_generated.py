@@ -1111,6 +1111,15 @@ class ReputationTermsMismatch(ReputationRevert):
     dealId: int
 
 
+class SafeCastOverflowedUintDowncast(OfferBookRevert):
+    """Solidity custom error ``SafeCastOverflowedUintDowncast(uint8,uint256)`` (declared in OfferBook)."""
+
+    error_name = "SafeCastOverflowedUintDowncast"
+    signature = "SafeCastOverflowedUintDowncast(uint8,uint256)"
+    bits: int
+    value: int
+
+
 class SafeERC20FailedOperation(EscrowRevert, OfferBookRevert, AuctionRevert, CallMarketRevert, ChannelRevert):
     """Solidity custom error ``SafeERC20FailedOperation(address)`` (declared in AgentEscrow, CallMarket, DutchAuction, EnglishAuction, OfferBook, PaymentChannels, ProcurementAuction, SealedBidAuction)."""
 
@@ -1257,6 +1266,7 @@ REVERTS: tuple[type[ContractRevert], ...] = (
     ReputationInvalidScore,
     ReputationNotParty,
     ReputationTermsMismatch,
+    SafeCastOverflowedUintDowncast,
     SafeERC20FailedOperation,
     StringTooLong,
 )
@@ -1390,6 +1400,7 @@ __all__ = [
     "ReputationNotParty",
     "ReputationRevert",
     "ReputationTermsMismatch",
+    "SafeCastOverflowedUintDowncast",
     "SafeERC20FailedOperation",
     "StringTooLong",
 ]

@@ -81,9 +81,10 @@ class ChainEvent:
     log_index: int
     kind: str  # filled | cancelled | counter | rated
     offer_hash: str | None = None
-    account: str | None = None
+    account: str | None = None  # cancelled/counter: the maker; rated: the ratee
     asset: str | None = None
-    value: int | None = None
+    value: int | None = None  # filled: total filled; counter: the new counter; cancelled: the counter
+    slot: int | None = None  # cancelled: the cancel slot (every offer of maker, counter and slot dies)
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,7 @@ def offer_row(signed: SignedOffer, *, filled: int, cancelled: bool, posted_by: s
         "delivery_seconds": o.delivery_seconds,
         "expiry": o.expiry,
         "counter": o.counter,
+        "slot": o.cancel_slot,
         "cancelled": cancelled,
         "withdrawn": False,
         "voided": False,
@@ -132,6 +134,35 @@ def offer_row(signed: SignedOffer, *, filled: int, cancelled: bool, posted_by: s
         "posted_by": posted_by,
         "created_at": time.time(),
     }
+
+
+def _cancel_keys(conn: Connection, maker_addrs: Iterable[str]) -> set[tuple[str, int, int]]:
+    """(maker, counter, slot) of every indexed on-chain cancel by ``maker_addrs``: an offer is cancelled
+    when its own triple is among them (a cancel kills the whole slot, OfferBook.cancel)."""
+    addrs = sorted(set(maker_addrs))
+    keys: set[tuple[str, int, int]] = set()
+    for i in range(0, len(addrs), 500):
+        for account, counter, slot in conn.execute(
+            select(_ev.account, _ev.value, _ev.slot)
+            .where(_ev.kind == "cancelled", _ev.slot.is_not(None), _ev.account.in_(addrs[i : i + 500]))
+            .distinct()
+        ).all():
+            keys.add((str(account), int(counter), int(slot)))
+    return keys
+
+
+def _slot_offers(conn: Connection, keys: Iterable[tuple[str, int, int]]) -> set[str]:
+    """Hashes of the stored offers in the given (maker, counter, slot) triples."""
+    out: set[str] = set()
+    for maker, counter, slot in set(keys):
+        out.update(
+            conn.execute(
+                select(offers.c.hash).where(
+                    offers.c.maker == maker, offers.c.counter == counter, offers.c.slot == slot
+                )
+            ).scalars()
+        )
+    return out
 
 
 def _status(row: Any) -> str:
@@ -251,16 +282,17 @@ class Store:
             conn.execute(select(offers.c.hash, offers.c.withdrawn).where(offers.c.hash.in_(hashes))).all()
         )
         filled: dict[str, int] = {}
-        cancelled: set[str] = set()
-        for h, kind, value in conn.execute(
-            select(_ev.offer_hash, _ev.kind, func.max(_ev.value))
+        cancelled: set[str] = set()  # digests cancelled by events indexed before cancel slots (0003)
+        for h, kind, value, slot in conn.execute(
+            select(_ev.offer_hash, _ev.kind, func.max(_ev.value), func.max(_ev.slot))
             .where(_ev.offer_hash.in_(hashes))
             .group_by(_ev.offer_hash, _ev.kind)
         ).all():
             if kind == "filled":
                 filled[h] = int(value or 0)
-            elif kind == "cancelled":
+            elif kind == "cancelled" and slot is None:
                 cancelled.add(h)
+        slot_keys = _cancel_keys(conn, makers_)
         counters = dict(
             conn.execute(
                 select(makers.c.address, makers.c.counter).where(makers.c.address.in_(makers_))
@@ -270,7 +302,7 @@ class Store:
             r["hash"]: DoorState(
                 withdrawn=None if r["hash"] not in withdrawn else bool(withdrawn[r["hash"]]),
                 filled=filled.get(r["hash"], 0),
-                cancelled=r["hash"] in cancelled,
+                cancelled=r["hash"] in cancelled or (r["maker"], r["counter"], r["slot"]) in slot_keys,
                 counter=int(counters.get(r["maker"]) or 0),
             )
             for r in rows
@@ -501,11 +533,20 @@ class Store:
                             "account": e.account,
                             "asset": e.asset,
                             "value": e.value,
+                            "slot": e.slot,
                         }
                         for e in events
                     ],
                 )
             touched_offers = {e.offer_hash for e in events if e.offer_hash is not None}
+            touched_offers |= _slot_offers(
+                conn,
+                (
+                    (str(e.account), int(e.value or 0), e.slot)
+                    for e in events
+                    if e.kind == "cancelled" and e.slot is not None
+                ),
+            )
             touched_makers = {e.account for e in events if e.kind == "counter" and e.account}
             changed = self._recompute(conn, touched_offers, touched_makers)
             for maker, asset, count, score in reputations:
@@ -528,12 +569,22 @@ class Store:
                     chain_events.c.offer_hash,
                     chain_events.c.account,
                     chain_events.c.asset,
+                    chain_events.c.value,
+                    chain_events.c.slot,
                 ).where(chain_events.c.block > to_block)
             ).all()
             conn.execute(delete(chain_events).where(chain_events.c.block > to_block))
-            touched_offers = {h for _, h, _, _ in gone if h is not None}
-            touched_makers = {a for k, _, a, _ in gone if k == "counter" and a}
-            rated = {(a, s) for k, _, a, s in gone if k == "rated" and a and s}
+            touched_offers = {g.offer_hash for g in gone if g.offer_hash is not None}
+            touched_offers |= _slot_offers(
+                conn,
+                (
+                    (g.account, int(g.value), int(g.slot))
+                    for g in gone
+                    if g.kind == "cancelled" and g.slot is not None
+                ),
+            )
+            touched_makers = {g.account for g in gone if g.kind == "counter" and g.account}
+            rated = {(g.account, g.asset) for g in gone if g.kind == "rated" and g.account and g.asset}
             changed = self._recompute(conn, touched_offers, touched_makers)
             conn.execute(delete(blocks).where(blocks.c.number > to_block))
             conn.execute(update(indexer_state).where(indexer_state.c.id == 1).values(next_block=to_block + 1))
@@ -547,17 +598,35 @@ class Store:
         for i in range(0, len(hashes), 500):
             chunk = hashes[i : i + 500]
             state: dict[str, tuple[int, bool]] = {h: (0, False) for h in chunk}
-            for h, kind, value in conn.execute(
-                select(chain_events.c.offer_hash, chain_events.c.kind, func.max(chain_events.c.value))
+            for h, kind, value, slot in conn.execute(
+                select(
+                    chain_events.c.offer_hash,
+                    chain_events.c.kind,
+                    func.max(chain_events.c.value),
+                    func.max(chain_events.c.slot),
+                )
                 .where(chain_events.c.offer_hash.in_(chunk))
                 .group_by(chain_events.c.offer_hash, chain_events.c.kind)
             ).all():
                 filled, cancelled = state[h]
-                state[h] = (int(value or 0), cancelled) if kind == "filled" else (filled, True)
-            for row in conn.execute(
-                select(offers.c.hash, offers.c.filled, offers.c.cancelled).where(offers.c.hash.in_(chunk))
-            ).all():
+                if kind == "filled":
+                    state[h] = (int(value or 0), cancelled)
+                elif kind == "cancelled" and slot is None:  # indexed before cancel slots: its digest only
+                    state[h] = (filled, True)
+            rows = conn.execute(
+                select(
+                    offers.c.hash,
+                    offers.c.maker,
+                    offers.c.counter,
+                    offers.c.slot,
+                    offers.c.filled,
+                    offers.c.cancelled,
+                ).where(offers.c.hash.in_(chunk))
+            ).all()
+            slot_keys = _cancel_keys(conn, {row.maker for row in rows})
+            for row in rows:
                 filled, cancelled = state[row.hash]
+                cancelled = cancelled or (row.maker, int(row.counter), int(row.slot)) in slot_keys
                 if int(row.filled) == filled and bool(row.cancelled) == cancelled:
                     continue
                 conn.execute(

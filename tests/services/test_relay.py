@@ -349,6 +349,27 @@ def test_fills_cancels_and_counter_bumps_update_the_book(
     wait_for(lambda: _refused(rc, d) == "filled", what="unknown filled offer refused")
 
 
+def test_cancel_hides_every_offer_in_the_slot(rc: RelayClient, market: tuple[Chain, Suite]) -> None:
+    """An on-chain cancel kills the maker's whole cancel slot of its counter (issue 12): the relay hides
+    every offer in it, not only the digest the event names, refuses new posts into it, and keeps offers of
+    other slots live."""
+    maker = funded_maker(market, 6)
+    maker.cancel_all()  # a fresh counter for this leg (the chain is shared by the SQLite and PostgreSQL legs)
+    a = maker.offer("sell", "slots", PRICE, 5, salt=5)
+    b = maker.sign(replace(a.offer, unit_price=2 * PRICE, salt=5 + 128))  # same slot, other terms
+    c = maker.offer("sell", "slots", PRICE, 5, salt=6)
+    # the relay admits counter-1 offers once it indexed the bump (it waits for confirmations)
+    wait_for(lambda: _refused(rc, a) is None, what="counter bump indexed")
+    for s in (b, c):
+        rc.post(s)
+    maker.cancel(a)
+    wait_for(lambda: rc.get(b.hash).status == "cancelled", what="slot cancel indexed")
+    assert rc.get(a.hash).status == "cancelled" and rc.get(c.hash).status == "live"
+    assert [o.signed for o in rc.query(resource="slots").offers] == [c]
+    late = maker.sign(replace(a.offer, unit_price=3 * PRICE, salt=5 + 256))
+    assert _refused(rc, late) == "cancelled"
+
+
 def _refused(rc: RelayClient, signed: SignedOffer) -> str | None:
     try:
         rc.post(signed)
