@@ -131,25 +131,43 @@ _BYTES_KEYS = frozenset({"blockHash", "transactionHash", "logsBloom", "root", "d
 _ADDRESS_KEYS = frozenset({"from", "to", "contractAddress", "address"})
 
 
-def _format_value(key: str, value: Any) -> Any:
-    if value is None:
-        return None
-    if key in _INT_KEYS:
-        return _int(value)
-    if key in _BYTES_KEYS:
-        return HexBytes(value)
-    if key in _ADDRESS_KEYS:
-        return _checksum(value) if isinstance(value, str) and len(value) == 42 else value
-    if key == "topics":
-        return [HexBytes(t) for t in value]
-    if key == "logs":
-        return [
-            AttributeDict({k: (v if k == "type" else _format_value(k, v)) for k, v in log.items()})
-            for log in value
-        ]
-    if key == "removed":
-        return bool(value)
-    return value
+def _hexbytes(value: Any) -> HexBytes:
+    """``HexBytes`` of a node's ``0x`` hex string. HexBytes' own constructor validates and normalises through
+    several calls; a receipt carries ~10 such fields and that was most of formatting one."""
+    if isinstance(value, str) and value[:2] in ("0x", "0X") and not len(value) % 2:
+        try:
+            return bytes.__new__(HexBytes, bytes.fromhex(value[2:]))
+        except ValueError:
+            pass  # not plain hex: HexBytes decides (and raises its own error)
+    return HexBytes(value)
+
+
+def _address(value: Any) -> Any:
+    return _checksum(value) if isinstance(value, str) and len(value) == 42 else value
+
+
+def _formatted(raw: Any, formatters: dict[str, Callable[[Any], Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        formatter = formatters.get(key)
+        out[key] = value if formatter is None or value is None else formatter(value)
+    return out
+
+
+def _logs(value: Any) -> list[AttributeDict[str, Any]]:
+    return [AttributeDict(_formatted(log, _LOG_FORMAT)) for log in value]
+
+
+# key -> formatter of a JSON-RPC receipt (web3.py's receipt_formatter: ints, HexBytes, checksummed addresses)
+_RECEIPT_FORMAT: dict[str, Callable[[Any], Any]] = {
+    **dict.fromkeys(_INT_KEYS, _int),
+    **dict.fromkeys(_BYTES_KEYS, _hexbytes),
+    **dict.fromkeys(_ADDRESS_KEYS, _address),
+    "topics": lambda topics: [_hexbytes(t) for t in topics],
+    "logs": _logs,
+    "removed": bool,
+}
+_LOG_FORMAT = {k: f for k, f in _RECEIPT_FORMAT.items() if k != "type"}  # a log's "type" stays as sent
 
 
 def _format_receipt(raw: Any) -> TxReceipt:
@@ -157,7 +175,7 @@ def _format_receipt(raw: Any) -> TxReceipt:
     checksummed addresses); a test compares it with web3.py's own receipt formatter."""
     if isinstance(raw, AttributeDict):
         return raw  # type: ignore[return-value]
-    return AttributeDict({k: _format_value(k, v) for k, v in raw.items()})  # type: ignore[return-value]
+    return AttributeDict(_formatted(raw, _RECEIPT_FORMAT))  # type: ignore[return-value]
 
 
 def _call_params(tx: dict[str, Any]) -> dict[str, Any]:
