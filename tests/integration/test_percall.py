@@ -200,3 +200,37 @@ def test_interval_mining_polls_for_receipts() -> None:
         assert receipt["status"] == 1
     finally:
         chain.close()
+
+
+@pytest.mark.parametrize("kind", ["embedded", pytest.param("anvil", marks=pytest.mark.anvil)])
+def test_an_offer_fill_batches_its_preflight_reads(
+    kind: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The book's flags, the clock, the maker's counter, the taker's balance and the maker's deposit go to
+    the node in one batch; web3 carries no pre-flight call of its own (only the fill chain's log lookup)."""
+    market = _market(kind, request)
+    maker, taker = market.agents(2, fund=10**17)
+    signed = maker.offers.offer("sell", "gpu-hour", PRICE, 5)
+    taker.offers.fill(signed, 1)  # warm-up: the escrow's address, nonces, fees are cached after this
+    recorder = Recorder(market.chain, monkeypatch)
+    via_web3: list[str] = []
+    provider = market.chain.w3.provider
+    original = provider.make_request
+
+    def make_request(method: Any, params: Any) -> Any:
+        via_web3.append(str(method))
+        return original(method, params)
+
+    monkeypatch.setattr(provider, "make_request", make_request)
+
+    fill = taker.offers.fill(signed, 2)
+    assert recorder.batches[0] == [
+        "eth_call",  # offerStatus
+        "eth_getBlockByNumber",  # the pending block's clock
+        "eth_call",  # counterOf(maker)
+        "eth_getBalance",  # the taker's leg
+        "eth_call",  # depositOf(maker)
+    ]
+    assert "eth_call" not in via_web3 and "eth_getBalance" not in via_web3, via_web3
+    assert (fill.quantity, fill.filled, fill.taker) == (2, 3, taker.address)
+    assert taker.offers.status(signed.offer).filled == 3
