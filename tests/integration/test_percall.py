@@ -213,16 +213,7 @@ def test_an_offer_fill_batches_its_preflight_reads(
     signed = maker.offers.offer("sell", "gpu-hour", PRICE, 5)
     taker.offers.fill(signed, 1)  # warm-up: the escrow's address, nonces, fees are cached after this
     recorder = Recorder(market.chain, monkeypatch)
-    via_web3: list[str] = []
-    provider = market.chain.w3.provider
-    original = provider.make_request
-
-    def make_request(method: Any, params: Any) -> Any:
-        via_web3.append(str(method))
-        return original(method, params)
-
-    monkeypatch.setattr(provider, "make_request", make_request)
-
+    via_web3 = web3_methods(market.chain, monkeypatch)
     fill = taker.offers.fill(signed, 2)
     assert recorder.batches[0] == [
         "eth_call",  # offerStatus
@@ -234,3 +225,34 @@ def test_an_offer_fill_batches_its_preflight_reads(
     assert "eth_call" not in via_web3 and "eth_getBalance" not in via_web3, via_web3
     assert (fill.quantity, fill.filled, fill.taker) == (2, 3, taker.address)
     assert taker.offers.status(signed.offer).filled == 3
+
+
+@pytest.mark.parametrize("kind", ["embedded", pytest.param("anvil", marks=pytest.mark.anvil)])
+def test_a_channel_open_batches_its_preflight_reads(
+    kind: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The clock, the channel's slot and the payer's balance in one batch, before the send."""
+    market = _market(kind, request)
+    payer, payee = market.agents(2, fund=10**17)
+    payer.channels.open(payee.address, PRICE, ttl=3600)  # warm-up
+    recorder = Recorder(market.chain, monkeypatch)
+    via_web3 = web3_methods(market.chain, monkeypatch)
+    channel = payer.channels.open(payee.address, 2 * PRICE, ttl=3600)
+    assert recorder.batches[0] == ["eth_getBlockByNumber", "eth_call", "eth_getBalance"]
+    assert "eth_call" not in via_web3 and "eth_getBalance" not in via_web3, via_web3
+    assert (channel.payer, channel.payee, channel.deposit) == (payer.address, payee.address, 2 * PRICE)
+    assert payer.channels.onchain(channel.id)[1] == 2 * PRICE
+
+
+def web3_methods(chain: Chain, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The JSON-RPC methods sent through ``chain.w3``'s provider from now on (not the transport's batches)."""
+    methods: list[str] = []
+    provider = chain.w3.provider
+    original = provider.make_request
+
+    def make_request(method: Any, params: Any) -> Any:
+        methods.append(str(method))
+        return original(method, params)
+
+    monkeypatch.setattr(provider, "make_request", make_request)
+    return methods
