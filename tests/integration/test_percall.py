@@ -256,3 +256,32 @@ def web3_methods(chain: Chain, monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(provider, "make_request", make_request)
     return methods
+
+
+@pytest.mark.parametrize("kind", ["embedded", pytest.param("anvil", marks=pytest.mark.anvil)])
+def test_an_english_bid_batches_its_clock_and_balance(
+    kind: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bid's clock and the bidder's balance in one batch (the auction itself comes from its events)."""
+    market = _market(kind, request)
+    seller, arbiter, bidder = market.agents(3, fund=10**17)
+    terms = seller.auctions.template(
+        7200,
+        promise_delay=3600,
+        terms_hash=b"\x42" * 32,
+        review_window=3600,
+        ruling_window=3600,
+        arbiter=arbiter.address,
+        bond=PRICE,
+    )
+    start = seller.auctions.now() + 60
+    auction = seller.auctions.create_english(
+        terms, reserve=PRICE, start_time=start, end_time=start + 3600, approve=True
+    )
+    market.chain.advance_time(120)
+    recorder = Recorder(market.chain, monkeypatch)
+    via_web3 = web3_methods(market.chain, monkeypatch)
+    after = bidder.auctions.bid(auction, 2 * PRICE)
+    assert ["eth_getBlockByNumber", "eth_getBalance"] in recorder.batches
+    assert "eth_getBalance" not in via_web3, via_web3
+    assert (after.leader, after.leading_amount) == (bidder.address, 2 * PRICE)
