@@ -56,6 +56,8 @@ class _Session:
     last_requirements: PaymentRequirements | None = None
     opened: int = 0
     topped_up: int = 0
+    signer: Any = None  # the agent's VoucherSigner, kept for the session (not rebuilt per request)
+    ref: ChannelRef | None = None  # the channel key sent with each voucher (its JSON is encoded once)
 
 
 Step = Callable[[], Any]  # chain work the driver runs (inline when sync, in a thread when async)
@@ -85,6 +87,7 @@ class ChannelPayment(httpx.Auth):
         self.max_per_request = max_per_request
         self._sessions: dict[tuple[str, str, str, str], _Session] = {}
         self._routes: dict[tuple[str, str], PaymentRequirements] = {}  # (method, url) -> requirements
+        self._keys: dict[tuple[str, str, str, str], tuple[str, str, str, str]] = {}  # raw -> checksummed
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -130,7 +133,8 @@ class ChannelPayment(httpx.Auth):
     # -- the flow (no I/O of its own: it yields requests and chain steps) ------------------------------------
 
     def _flow(self, request: httpx.Request) -> Generator[Any, Any, None]:
-        route = (request.method, str(request.url.copy_with(query=None)))
+        url = request.url
+        route = (request.method, str(url.copy_with(query=None)) if url.query else str(url))
         requirements = self._routes.get(route)
         session: _Session | None = None
         try:
@@ -138,7 +142,7 @@ class ChannelPayment(httpx.Auth):
                 response = yield request
             else:
                 session = yield from self._acquire(requirements)
-                yield from self._attach(request, session, requirements)
+                yield from self._attach(request, session, requirements, route[1])
                 response = yield request
             for _ in range(3):
                 if response.status_code != 402:
@@ -160,7 +164,7 @@ class ChannelPayment(httpx.Auth):
                     elif requirements is not None:
                         return  # a refusal we cannot repair: the caller sees the 402
                 requirements = ours
-                yield from self._attach(request, session, ours)
+                yield from self._attach(request, session, ours, route[1])
                 response = yield request
             if session is not None and response.status_code != 402:
                 self._after(session, response)
@@ -175,7 +179,7 @@ class ChannelPayment(httpx.Auth):
         return session
 
     def _attach(
-        self, request: httpx.Request, session: _Session, requirements: PaymentRequirements
+        self, request: httpx.Request, session: _Session, requirements: PaymentRequirements, resource: str
     ) -> Generator[Any, Any, None]:
         """Sign the next voucher (opening, topping up or extending the channel first when needed)."""
         if session.disputed:
@@ -196,13 +200,15 @@ class ChannelPayment(httpx.Auth):
             top = max(top, need - channel.deposit)
             new_expiry = now + max(self.ttl, 2 * min_left) if extend else None
             session.channel = yield (lambda: self._top_up(session, top, new_expiry))
-        voucher = self.agent.channels.sign_voucher(channel.id, need)
+        if session.signer is None:
+            session.signer = self.agent.channels.signer
+        voucher = session.signer.sign(channel.id, need)  # need <= deposit: a valid uint256 amount
         session.signed = max(session.signed, need)
         session.last_url, session.last_method = str(request.url), request.method
         session.last_requirements = requirements
-        payload = PaymentPayload(
-            requirements, _ref(channel), voucher, resource={"url": str(request.url.copy_with(query=None))}
-        )
+        if session.ref is None or session.ref.channel_id != channel.id:
+            session.ref = _ref(channel)
+        payload = PaymentPayload(requirements, session.ref, voucher, resource={"url": resource})
         request.headers[x402.HEADER_SIGNATURE] = payload.header()
 
     def _after(self, session: _Session, response: httpx.Response) -> None:
@@ -299,12 +305,17 @@ class ChannelPayment(httpx.Auth):
         return max(size, minimum, requirements.amount)
 
     def _session(self, requirements: PaymentRequirements) -> _Session:
-        key = (
-            requirements.network,
-            to_checksum_address(requirements.contract),
-            to_checksum_address(requirements.pay_to),
-            to_checksum_address(requirements.asset),
-        )
+        raw = (requirements.network, requirements.contract, requirements.pay_to, requirements.asset)
+        key = self._keys.get(raw)
+        if key is None:  # checksumming is the costly part of a lookup: once per server
+            key = (
+                raw[0],
+                to_checksum_address(raw[1]),
+                to_checksum_address(raw[2]),
+                to_checksum_address(raw[3]),
+            )
+            if len(self._keys) < 1024:
+                self._keys[raw] = key
         with self._lock:
             session = self._sessions.get(key)
             if session is None:
