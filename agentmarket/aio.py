@@ -37,7 +37,7 @@ from .mandate import Mandate
 from .market import ETHER, Market
 from .tx import Transactor
 
-__all__ = ["AsyncAgent", "AsyncMarket", "AsyncTransactor", "async_web3"]
+__all__ = ["AsyncAgent", "AsyncMarket", "AsyncTransactor", "async_web3", "bridged", "is_bridged"]
 
 T = TypeVar("T")
 
@@ -262,3 +262,21 @@ class AsyncMarket:
 
     def __repr__(self) -> str:
         return f"AsyncMarket({self.market!r})"
+
+
+# -- bridging a synchronous client onto the loop (used by agentmarket.gateway) ---------------------------
+
+
+def bridged(chain: Chain, aw3: AsyncWeb3[Any] | None = None) -> tuple[Chain, AsyncTransactor]:
+    """A view of ``chain`` (same node, same nonce manager) for synchronous clients called from a worker
+    thread of an event loop (``anyio.to_thread``): their sends go through ``AsyncWeb3`` on that loop, as
+    :class:`AsyncMarket`'s agents' do. Returns the view and its :class:`AsyncTransactor` (``sent`` counts
+    what went through ``AsyncWeb3``). A client on the view must not be called from a plain thread."""
+    atx = AsyncTransactor(chain.transactor, aw3 if aw3 is not None else async_web3(chain))
+    return _BridgedChain(chain, _Bridge(atx)), atx
+
+
+def is_bridged(chain: Chain | None) -> bool:
+    """True for a view made by :func:`bridged` or :class:`AsyncMarket` (its clients need a worker thread
+    of the event loop)."""
+    return isinstance(chain, _BridgedChain)
