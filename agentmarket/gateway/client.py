@@ -9,10 +9,17 @@ vouchers. The channel is topped up when the next request would not fit, and exte
 minimum time left runs out. :meth:`ChannelPayment.close` (or leaving :class:`PaidClient`) asks the server
 to close the channel at the charged total; the rest of the deposit comes back on chain.
 
-Works with ``httpx.Client`` and ``httpx.AsyncClient`` (chain work runs in a worker thread in the async case)::
+Works with ``httpx.Client`` and ``httpx.AsyncClient``. On the async side pass an
+:class:`~agentmarket.aio.AsyncAgent` (from :class:`~agentmarket.aio.AsyncMarket`): the channel's open,
+top-ups and reads run as :mod:`agentmarket.aio` runs every client (pre-flight checks in a worker thread,
+the transaction sent and awaited through ``AsyncWeb3`` on the loop); signing a voucher is local and runs
+on the loop::
 
     with PaidClient(agent, base_url="http://127.0.0.1:8000") as http:
         http.post("/generate", json={"prompt": "..."})
+
+    async with AsyncPaidClient(async_agent, base_url="http://127.0.0.1:8000") as http:
+        await http.post("/generate", json={"prompt": "..."})
 """
 
 from __future__ import annotations
@@ -66,9 +73,11 @@ Step = Callable[[], Any]  # chain work the driver runs (inline when sync, in a t
 class ChannelPayment(httpx.Auth):
     """Pays 402s of the ``agentmarket-channel`` scheme with ``agent``'s channels.
 
-    ``deposit``: each channel's deposit and each top-up (default ``requests_per_deposit`` x the first
-    request's maximum, at least the server's ``minDeposit``). ``ttl``: channel lifetime in seconds (at least
-    twice the server's ``minExpirySeconds``). ``max_per_request``: refuse routes whose maximum is higher.
+    ``agent``: an :class:`~agentmarket.agent.Agent`, or an :class:`~agentmarket.aio.AsyncAgent` (async
+    clients only: its chain work goes through AsyncWeb3). ``deposit``: each channel's deposit and each
+    top-up (default ``requests_per_deposit`` x the first request's maximum, at least the server's
+    ``minDeposit``). ``ttl``: channel lifetime in seconds (at least twice the server's
+    ``minExpirySeconds``). ``max_per_request``: refuse routes whose maximum is higher.
     """
 
     def __init__(
@@ -80,7 +89,10 @@ class ChannelPayment(httpx.Auth):
         ttl: int = 3600,
         max_per_request: int | None = None,
     ):
-        self.agent = agent
+        from ..aio import is_bridged
+
+        self.agent = getattr(agent, "agent", agent)  # an AsyncAgent wraps the Agent on its bridged chain
+        self.bridged = is_bridged(getattr(self.agent, "chain", None))
         self.deposit = deposit
         self.requests_per_deposit = int(requests_per_deposit)
         self.ttl = int(ttl)
@@ -100,6 +112,10 @@ class ChannelPayment(httpx.Auth):
     # -- drivers ------------------------------------------------------------------------------------
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if self.bridged:
+            raise InvalidInput(
+                "an AsyncAgent pays with an async client (AsyncPaidClient / httpx.AsyncClient)"
+            )
         flow = self._flow(request)
         value: Any = None
         try:
@@ -351,6 +367,8 @@ class ChannelPayment(httpx.Auth):
             request = self.close_request(session)
             if request is None:
                 continue
+            if self.bridged:
+                raise InvalidInput("an AsyncAgent closes with aclose() on an async client")
             try:
                 response = client.send(request, auth=None)
             except httpx.HTTPError:

@@ -17,7 +17,9 @@ import pytest
 from service_helpers import GatewayProcess, make_agent
 
 from agentmarket.agent import Agent
+from agentmarket.chain import Chain
 from agentmarket.clients.channels import ChannelStatus
+from agentmarket.deploy import Suite
 from agentmarket.errors import MandateViolation
 from agentmarket.gateway import ChannelPayment, PaidClient, PaymentPayload, SettlementResponse, x402
 from agentmarket.gateway.demo import DEFAULT_ROUTES
@@ -265,23 +267,51 @@ def test_failed_handler_charges_nothing_and_the_voucher_is_reused(
         assert payment.sessions[0].charged == 2 * ECHO
 
 
-def test_async_client_pays_and_closes(gateway_proc: GatewayProcess, buyer: Agent) -> None:
+@pytest.mark.parametrize("kind", ["agent", "async_agent"])
+def test_async_client_pays_and_closes(
+    gateway_proc: GatewayProcess, buyer: Agent, anvil: Chain, anvil_suite: Suite, kind: str
+) -> None:
+    """AsyncPaidClient with a plain Agent (its chain steps in worker threads) and with an AsyncAgent of
+    an AsyncMarket, whose deposit goes through AsyncWeb3."""
     import anyio
 
+    from agentmarket.aio import AsyncMarket, async_web3
     from agentmarket.gateway import AsyncPaidClient
+    from agentmarket.market import Market
+
+    market = AsyncMarket(Market(anvil, anvil_suite), async_web3(anvil))
 
     async def run() -> Any:
-        async with AsyncPaidClient(buyer, base_url=gateway_proc.url) as http:
+        payer: Any = buyer if kind == "agent" else await market.agent("buyer", fund=10**18)
+        async with AsyncPaidClient(payer, base_url=gateway_proc.url) as http:
             for _ in range(3):
                 assert (await http.get("/echo")).status_code == 200
             response = await http.post("/generate", json={"prompt": "async"})
             assert response.status_code == 200
+        await market.aw3.provider.disconnect()
         return http
 
     http = anyio.run(run)
     session = http.payment.sessions[0]
     assert session.channel is not None and session.channel.status == ChannelStatus.CLOSED
     assert session.channel.claimed == session.charged
+    # the AsyncAgent's funding and its channel's open went through AsyncWeb3; the plain agent's did not
+    assert market.transactor.sent == (0 if kind == "agent" else 2)
+
+
+def test_sync_client_refuses_an_async_agent(
+    gateway_proc: GatewayProcess, anvil: Chain, anvil_suite: Suite
+) -> None:
+    import anyio
+
+    from agentmarket.aio import AsyncMarket, async_web3
+    from agentmarket.errors import InvalidInput
+    from agentmarket.market import Market
+
+    market = AsyncMarket(Market(anvil, anvil_suite), async_web3(anvil))
+    payer = anyio.run(market.agent)
+    with PaidClient(payer, base_url=gateway_proc.url) as http, pytest.raises(InvalidInput):
+        http.get("/echo")
 
 
 def _ref(channel: Any) -> x402.ChannelRef:
