@@ -360,11 +360,6 @@ class PaymentGateway:
             # an ERC-1271 payer (its check is an eth_call) or the channel's lock held by a thread
             return await anyio.to_thread.run_sync(self.admit, payload, price)
         try:
-            if voucher.amount > state.terms.deposit:
-                raise PaymentError(
-                    x402.E_EXCEEDS_BALANCE,
-                    f"voucher for {voucher.amount} exceeds the deposit {state.terms.deposit}",
-                )
             required = state.charged + state.reserved + price.ceiling
             if voucher.amount < state.charged + price.ceiling:
                 raise PaymentError(
@@ -376,6 +371,11 @@ class PaymentGateway:
             if voucher.amount < required or (state.committing and voucher.amount <= state.committing_max):
                 raise PaymentError(
                     x402.E_BUSY, "another request on this channel is in flight; retry after it completes"
+                )
+            if voucher.amount > state.terms.deposit:
+                raise PaymentError(
+                    x402.E_EXCEEDS_BALANCE,
+                    f"voucher for {voucher.amount} exceeds the deposit {state.terms.deposit}",
                 )
             if state.latest is not None and voucher.amount == state.latest.amount:
                 if voucher.signature != state.latest.signature:

@@ -309,7 +309,14 @@ def test_sync_client_refuses_an_async_agent(
     from agentmarket.market import Market
 
     market = AsyncMarket(Market(anvil, anvil_suite), async_web3(anvil))
-    payer = anyio.run(market.agent)
+
+    async def make() -> Any:
+        try:
+            return await market.agent()
+        finally:
+            await market.aw3.provider.disconnect()
+
+    payer = anyio.run(make)
     with PaidClient(payer, base_url=gateway_proc.url) as http, pytest.raises(InvalidInput):
         http.get("/echo")
 
