@@ -9,11 +9,10 @@ vouchers. The channel is topped up when the next request would not fit, and exte
 minimum time left runs out. :meth:`ChannelPayment.close` (or leaving :class:`PaidClient`) asks the server
 to close the channel at the charged total; the rest of the deposit comes back on chain.
 
-Works with ``httpx.Client`` and ``httpx.AsyncClient``. On the async side pass an
-:class:`~agentmarket.aio.AsyncAgent` (from :class:`~agentmarket.aio.AsyncMarket`): the channel's open,
-top-ups and reads run as :mod:`agentmarket.aio` runs every client (pre-flight checks in a worker thread,
-the transaction sent and awaited through ``AsyncWeb3`` on the loop); signing a voucher is local and runs
-on the loop::
+Works with ``httpx.Client`` and ``httpx.AsyncClient``. :class:`AsyncPaidClient` puts the agent on the
+loop view of its chain (:func:`agentmarket.aio.async_agent`; an :class:`~agentmarket.aio.AsyncAgent` is
+there already): the channel's open, top-ups and reads run on the event loop with their JSON-RPC awaited
+(:func:`agentmarket.aio.run_sync`), no worker thread; signing a voucher is local::
 
     with PaidClient(agent, base_url="http://127.0.0.1:8000") as http:
         http.post("/generate", json={"prompt": "..."})
@@ -24,6 +23,7 @@ on the loop::
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import AsyncGenerator, Callable, Generator
@@ -74,7 +74,7 @@ class ChannelPayment(httpx.Auth):
     """Pays 402s of the ``agentmarket-channel`` scheme with ``agent``'s channels.
 
     ``agent``: an :class:`~agentmarket.agent.Agent`, or an :class:`~agentmarket.aio.AsyncAgent` (async
-    clients only: its chain work goes through AsyncWeb3). ``deposit``: each channel's deposit and each
+    clients only: its chain I/O is awaited on the loop). ``deposit``: each channel's deposit and each
     top-up (default ``requests_per_deposit`` x the first request's maximum, at least the server's
     ``minDeposit``). ``ttl``: channel lifetime in seconds (at least twice the server's
     ``minExpirySeconds``). ``max_per_request``: refuse routes whose maximum is higher.
@@ -89,10 +89,7 @@ class ChannelPayment(httpx.Auth):
         ttl: int = 3600,
         max_per_request: int | None = None,
     ):
-        from ..aio import is_bridged
-
-        self.agent = getattr(agent, "agent", agent)  # an AsyncAgent wraps the Agent on its bridged chain
-        self.bridged = is_bridged(getattr(self.agent, "chain", None))
+        self.agent = getattr(agent, "agent", agent)  # an AsyncAgent wraps an Agent on the loop view
         self.deposit = deposit
         self.requests_per_deposit = int(requests_per_deposit)
         self.ttl = int(ttl)
@@ -112,10 +109,6 @@ class ChannelPayment(httpx.Auth):
     # -- drivers ------------------------------------------------------------------------------------
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        if self.bridged:
-            raise InvalidInput(
-                "an AsyncAgent pays with an async client (AsyncPaidClient / httpx.AsyncClient)"
-            )
         flow = self._flow(request)
         value: Any = None
         try:
@@ -129,8 +122,8 @@ class ChannelPayment(httpx.Auth):
             flow.close()
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        import anyio.to_thread
-
+        """Chain steps run on the loop with their I/O awaited when the agent is on the loop view of its
+        chain (:func:`agentmarket.aio.loop_chain`), else in a worker thread."""
         flow = self._flow(request)
         value: Any = None
         try:
@@ -142,9 +135,19 @@ class ChannelPayment(httpx.Auth):
                 if isinstance(step, httpx.Request):
                     value = yield step
                 else:
-                    value = await anyio.to_thread.run_sync(step)
+                    value = await self._step(step)
         finally:
             flow.close()
+
+    async def _step(self, step: Step) -> Any:
+        import anyio.to_thread
+
+        from ..aio import loop_chain, run_sync
+
+        chain = getattr(self.agent, "chain", None)
+        if chain is not None and loop_chain(chain) is chain:
+            return await run_sync(step)
+        return await anyio.to_thread.run_sync(step)
 
     # -- the flow (no I/O of its own: it yields requests and chain steps) ------------------------------------
 
@@ -191,7 +194,7 @@ class ChannelPayment(httpx.Auth):
     def _acquire(self, requirements: PaymentRequirements) -> Generator[Any, Any, _Session]:
         session = self._session(requirements)
         if not session.lock.acquire(blocking=False):
-            yield session.lock.acquire  # blocks a worker thread in the async case, never the event loop
+            yield lambda: _wait_for(session.lock)  # never blocks the event loop
         return session
 
     def _attach(
@@ -367,8 +370,6 @@ class ChannelPayment(httpx.Auth):
             request = self.close_request(session)
             if request is None:
                 continue
-            if self.bridged:
-                raise InvalidInput("an AsyncAgent closes with aclose() on an async client")
             try:
                 response = client.send(request, auth=None)
             except httpx.HTTPError:
@@ -379,7 +380,6 @@ class ChannelPayment(httpx.Auth):
 
     async def aclose(self, client: httpx.AsyncClient) -> list[SettlementResponse | None]:
         """:meth:`close` for an ``httpx.AsyncClient``."""
-        import anyio.to_thread
 
         out: list[SettlementResponse | None] = []
         for session in self.sessions:
@@ -391,7 +391,7 @@ class ChannelPayment(httpx.Auth):
             except httpx.HTTPError:
                 out.append(None)
                 continue
-            out.append(await anyio.to_thread.run_sync(self._closed, session, response))
+            out.append(await self._step(functools.partial(self._closed, session, response)))
         return out
 
 
@@ -411,10 +411,15 @@ class PaidClient(httpx.Client):
 
 
 class AsyncPaidClient(httpx.AsyncClient):
-    """``httpx.AsyncClient`` paying with ``agent``; closes channels on exit."""
+    """``httpx.AsyncClient`` paying with ``agent`` (moved to the loop view of its chain: same key,
+    mandate and running total, see :func:`agentmarket.aio.async_agent`); closes channels on exit."""
 
     def __init__(self, agent: Any, *, payment: ChannelPayment | None = None, **kwargs: Any):
-        self.payment = payment or ChannelPayment(agent)
+        if payment is None:
+            from ..aio import AsyncAgent, async_agent
+
+            payment = ChannelPayment(agent if isinstance(agent, AsyncAgent) else async_agent(agent))
+        self.payment = payment
         super().__init__(auth=self.payment, **kwargs)
         self.closed_channels: list[SettlementResponse | None] = []
 
@@ -423,6 +428,20 @@ class AsyncPaidClient(httpx.AsyncClient):
             self.closed_channels = await self.payment.aclose(self)
         finally:
             await super().__aexit__(*exc)
+
+
+def _wait_for(lock: threading.Lock) -> None:
+    """Take ``lock``: on the event loop (inside :func:`agentmarket.aio.run_sync`) a worker thread waits for
+    it while the loop serves the request holding it; anywhere else, block."""
+    import anyio.to_thread
+
+    from ..aio import await_
+    from ..errors import ConfigError
+
+    try:
+        await_(anyio.to_thread.run_sync(lock.acquire))
+    except ConfigError:  # not on the loop: a plain thread (sync client) or a worker thread
+        lock.acquire()
 
 
 def _ref(channel: Channel) -> ChannelRef:

@@ -18,11 +18,12 @@ A :class:`Claimer` redeems the latest vouchers on chain with ``claimMany`` every
 seconds, and at once for channels close to expiry. A ``close`` payload (the payer leaving) makes the
 payee close the channel on chain at the charged total; the rest goes back to the payer.
 
-Under the middleware the chain work is on :mod:`agentmarket.aio`: a channel's on-chain state (the
-``channel(id)`` view) and a payer's code are read with ``AsyncWeb3`` on the event loop, and the claims and
-closes are sent through ``AsyncWeb3`` too (the claimer is a task of the server's loop; the payee client's
-pre-flight checks and event reads run in a worker thread, as every :mod:`~agentmarket.aio` client's do).
-SQLite stays synchronous: the group commit has its own thread, other store work runs in worker threads.
+Under the middleware the chain work is on :mod:`agentmarket.aio`: the payee's client runs on the loop
+view of its chain (:func:`~agentmarket.aio.loop_chain`, through :func:`~agentmarket.aio.run_sync`), so a
+channel's on-chain state (the ``channel(id)`` view), a payer's code, the claims and the closes are
+JSON-RPC requests awaited on the server's event loop (``AsyncHTTPProvider``), with no worker thread; the
+claimer is a task of that loop. SQLite stays synchronous: the group commit has its own thread, loading a
+channel's state runs in a worker thread, and a claim round's few store writes run on the loop.
 """
 
 from __future__ import annotations
@@ -117,12 +118,10 @@ class _ChannelState:
 
 @dataclass
 class _AsyncSide:
-    """The gateway's :mod:`agentmarket.aio` half, made on first use from the event loop."""
+    """The gateway's :mod:`agentmarket.aio` half (made on first use)."""
 
-    aw3: Any  # AsyncWeb3 on the payee's node
-    view: Any  # the PaymentChannels contract on ``aw3`` (``channel(id)``)
-    channels: ChannelClient  # the payee's client on a bridged view: claims and closes send through aw3
-    transactor: Any  # its AsyncTransactor (``sent`` counts the sends through aw3)
+    channels: ChannelClient  # the payee's client on the loop view: reads and sends awaited on the loop
+    transactor: Any  # an AsyncTransactor of the payee's chain (``sent`` counts the awaited sends)
 
 
 @dataclass(frozen=True)
@@ -162,7 +161,6 @@ class PaymentGateway:
         claim_margin: int = 300,
         durable: bool = True,
         clock: Callable[[], float] = time.time,
-        aw3: Any = None,
     ):
         self.channels = channels
         self.payee = channels.account_address
@@ -187,7 +185,6 @@ class PaymentGateway:
         self.claimer = Claimer(self)
         self._committer = _GroupCommit(self)
         self.served = 0
-        self._aw3 = aw3  # AsyncWeb3 for the async side (default: one on the payee's chain)
         self._async: _AsyncSide | None = None
 
     def __repr__(self) -> str:
@@ -197,40 +194,49 @@ class PaymentGateway:
 
     @property
     def aio(self) -> _AsyncSide:
-        """The AsyncWeb3 reads and the bridged payee client (made on first use)."""
+        """The payee's client on the loop view of its chain (made on first use)."""
         if self._async is None:
-            from ..aio import async_web3, bridged
+            from ..aio import AsyncTransactor, loop_chain
 
-            aw3 = self._aw3 if self._aw3 is not None else async_web3(self.channels.chain)
-            chain, atx = bridged(self.channels.chain, aw3)
+            base = self.channels.chain
             client = ChannelClient(
-                chain, self.channels.address, self.channels.account, from_block=self.channels.from_block
+                loop_chain(base),
+                self.channels.address,
+                self.channels.account,
+                from_block=self.channels.from_block,
             )
-            view = aw3.eth.contract(address=self.channels.address, abi=self.channels.contract.abi)
-            self._async = _AsyncSide(aw3, view, client, atx)
+            self._async = _AsyncSide(client, AsyncTransactor(base.transactor))
         return self._async
 
+    async def _run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``fn`` on the event loop with its chain I/O awaited (:func:`agentmarket.aio.run_sync`)."""
+        from ..aio import run_sync
+
+        return await run_sync(functools.partial(fn, *args, **kwargs))
+
     async def _onchain_async(self, cid: bytes) -> tuple[int, int, int, int]:
-        """The ``channel(id)`` view (status, deposit, claimed, expiry), read with AsyncWeb3."""
+        """The ``channel(id)`` view (status, deposit, claimed, expiry), awaited on the loop."""
         try:
-            status, deposit, claimed, expiry = await self.aio.view.functions.channel(cid).call()
+            view: tuple[int, int, int, int] = await self._run(self.aio.channels.onchain, cid)
+        except AgentMarketError:
+            raise
         except Exception as exc:  # the node: down, or an answer web3 could not take
             raise ChainUnavailable(f"channel read failed: {type(exc).__name__}: {str(exc)[:200]}") from None
-        return int(status), int(deposit), int(claimed), int(expiry)
+        return view
 
     async def _has_code_async(self, payer: str) -> None:
-        """Look up once whether ``payer`` has code (ERC-1271) with AsyncWeb3, so the verifier never reads
-        the chain for an EOA payer."""
+        """Look up once whether ``payer`` has code (ERC-1271), awaited on the loop, so the verifier never
+        reads the chain for an EOA payer."""
         if payer not in self._has_code:
             try:
-                code = await self.aio.aw3.eth.get_code(payer)
+                code = await self._run(self.aio.channels.w3.eth.get_code, payer)
             except Exception as exc:
                 raise ChainUnavailable(f"code read failed: {type(exc).__name__}") from None
             self._has_code[payer] = bool(bytes(code))
 
     async def _state_async(self, payload: PaymentPayload, state: _ChannelState | None) -> _ChannelState:
-        """:meth:`_state` (and the top-up re-read of :meth:`admit`) on the loop: the chain read with
-        AsyncWeb3, the store's SQLite work in a worker thread."""
+        """:meth:`_state` (and the top-up re-read of :meth:`admit`) on the loop: the chain read awaited, the
+        store's SQLite work in a worker thread."""
         import anyio.to_thread
 
         ref = payload.channel
@@ -465,7 +471,7 @@ class PaymentGateway:
     ) -> SettlementResponse:
         """The payer leaves: close the channel on chain at the charged total (its zero-charge voucher),
         refunding the rest. Refused while a request of the channel is in flight. ``channels``: the payee
-        client that sends (the middleware passes :attr:`aio`'s, whose sends go through AsyncWeb3)."""
+        client that sends (the middleware passes :attr:`aio`'s, run on the loop with its I/O awaited)."""
         client = channels or self.channels
         self._check_terms(payload, None)
         voucher = payload.voucher
@@ -516,7 +522,7 @@ class PaymentGateway:
         """Redeem the latest vouchers on chain in one ``claimMany``: all unclaimed ones when
         ``everything`` (or when the claim interval is reached), else only channels near expiry.
         Returns the number of channels claimed. ``channels``: the payee client that reads and sends
-        (default :attr:`channels`; the async claimer passes :attr:`aio`'s from a worker thread)."""
+        (default :attr:`channels`; the async claimer passes :attr:`aio`'s, inside ``run_sync``)."""
         client = channels or self.channels
         self._save_charges()
         now = self.clock()
@@ -574,24 +580,20 @@ class PaymentGateway:
                 log.warning("final claim failed: %s", exc)
 
     def start_async(self) -> None:
-        """Start the claimer as a task of the running event loop (its claims go through AsyncWeb3)."""
+        """Start the claimer as a task of the running event loop (its chain I/O awaited there)."""
         self.claimer.start_async()
 
     async def stop_async(self, *, final_claim: bool = True) -> None:
-        """:meth:`stop` on the event loop: the claimer task ends, the final claim goes through AsyncWeb3."""
-        import anyio.to_thread
+        """:meth:`stop` on the event loop: the claimer task ends, the final claim is awaited on the loop,
+        then the loop's HTTP sessions are closed."""
+        from ..aio import disconnect
 
         await self.claimer.stop_async()
-        side = self.aio
         try:
-            await anyio.to_thread.run_sync(
-                functools.partial(self.stop, final_claim=final_claim, channels=side.channels)
-            )
+            await self._run(self.stop, final_claim=final_claim, channels=self.aio.channels)
         finally:
-            disconnect = getattr(side.aw3.provider, "disconnect", None)
-            if disconnect is not None:  # the HTTP provider's session, bound to this loop
-                with contextlib.suppress(Exception):
-                    await disconnect()
+            with contextlib.suppress(Exception):
+                await disconnect(self.channels.chain)
 
     # -- internals ------------------------------------------------------------------------------------------
 
@@ -829,8 +831,8 @@ class _GroupCommit:
 class Claimer:
     """Every ``claim_interval`` seconds redeem all unclaimed vouchers in one ``claimMany``; in between,
     every few seconds, redeem channels near their expiry. Runs as a task of the server's event loop
-    (:meth:`start_async`: reads and pre-flight in a worker thread, the send through AsyncWeb3) or, without
-    a loop, as a thread (:meth:`start`)."""
+    (:meth:`start_async`: the payee client on the loop view, its reads and send awaited) or, without a
+    loop, as a thread (:meth:`start`)."""
 
     TICK = 2.0
 
@@ -848,23 +850,18 @@ class Claimer:
     async def stop_async(self) -> None:
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()  # a round in its worker thread finishes first (the thread is not abandoned)
+            task.cancel()  # a round in flight unwinds at its next await
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
     async def _run_async(self) -> None:
-        import anyio.to_thread
-
         gateway = self.gateway
         last_full = time.monotonic()
         while True:
             await asyncio.sleep(min(self.TICK, gateway.claim_interval))
             everything = time.monotonic() - last_full >= gateway.claim_interval
-            round_ = functools.partial(
-                gateway.claim_due, everything=everything, channels=gateway.aio.channels
-            )
             try:
-                await anyio.to_thread.run_sync(round_)
+                await gateway._run(gateway.claim_due, everything=everything, channels=gateway.aio.channels)
                 self.rounds += 1
             except Exception as exc:  # a failed round is retried next tick; the vouchers stay stored
                 log.warning("claim round failed: %s: %s", type(exc).__name__, str(exc)[:200])
@@ -938,7 +935,6 @@ class PaymentMiddleware:
         self.manage_claimer = manage_claimer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        import anyio.to_thread
 
         if scope["type"] == "lifespan" and self.manage_claimer:
             await self._lifespan(scope, receive, send)
@@ -959,8 +955,7 @@ class PaymentMiddleware:
         try:
             payload = PaymentPayload.from_header(header)
             if payload.type == "close":
-                close = functools.partial(gateway.close_channel, payload, channels=gateway.aio.channels)
-                response = await anyio.to_thread.run_sync(close)
+                response = await gateway._run(gateway.close_channel, payload, channels=gateway.aio.channels)
                 await _send_json(send, 200, response.to_json(), response.header())
                 return
             admission = await gateway.admit_async(payload, price)

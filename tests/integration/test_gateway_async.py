@@ -1,14 +1,17 @@
-"""The gateway's async side on the embedded chain: channel reads with AsyncWeb3 on the loop, claims and
-closes sent through AsyncWeb3 (agentmarket.aio), the same core as the synchronous path."""
+"""The gateway's async side (agentmarket.aio): channel reads, claims and closes run on the event loop with
+their JSON-RPC awaited (anvil: AsyncHTTPProvider; embedded: in process), the same core as the synchronous
+path."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import anyio
-import anyio.to_thread
+import pytest
 from eth_account import Account
 
+from agentmarket.aio import AsyncTransactor, run_sync
 from agentmarket.chain import Chain
 from agentmarket.clients.channels import ChannelClient
 from agentmarket.deploy import Suite
@@ -20,9 +23,14 @@ PRICE = Price(1000)
 ETHER = 10**18
 
 
-def test_async_admission_claim_and_close_go_through_asyncweb3(
-    chain: Chain, suite: Suite, tmp_path: Path
+@pytest.mark.parametrize("backend", ["embedded", pytest.param("anvil", marks=pytest.mark.anvil)])
+def test_async_admission_claim_and_close_on_the_loop(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
+    chain: Chain = request.getfixturevalue("chain" if backend == "embedded" else "anvil")
+    suite: Suite = request.getfixturevalue("suite" if backend == "embedded" else "anvil_suite")
+    awaited = AsyncTransactor(chain.transactor)  # counts the sends awaited on the loop (none embedded)
+    before = awaited.sent
     payee, payer_account = Account.create(), Account.create()
     for account in (payee, payer_account):
         chain.transactor.send_value(chain.accounts[0], account.address, ETHER)
@@ -48,24 +56,23 @@ def test_async_admission_claim_and_close_go_through_asyncweb3(
         for n in (1, 2, 3):
             admission = await gateway.admit_async(payload(n * PRICE.ceiling), PRICE)
             gateway.settle(admission, 1, served=True)
-        assert gateway._has_code[channel.payer] is False  # looked up once, with AsyncWeb3
-        # above the deposit until the payer tops up; then re-read (AsyncWeb3) and accepted
+        assert gateway._has_code[channel.payer] is False  # looked up once, on the loop
+        # above the deposit until the payer tops up; then re-read (on the loop) and accepted
         payer.top_up(channel, 2 * PRICE.ceiling)
         admission = await gateway.admit_async(payload(4 * PRICE.ceiling), PRICE)
         gateway.settle(admission, 1, served=True)
         assert gateway._states[channel.id].terms.deposit == 5 * PRICE.ceiling
-        # the claimer's round and the close run in a worker thread and send through AsyncWeb3
+        # the claimer's round and the close run on the loop, their sends awaited
         gateway.start_async()
         claim = gateway.aio.channels
-        assert await anyio.to_thread.run_sync(lambda: gateway.claim_due(everything=True, channels=claim)) == 1
-        assert gateway.aio.transactor.sent == 1
-        settled = await anyio.to_thread.run_sync(
-            lambda: gateway.close_channel(payload(4 * PRICE.ceiling, "close"), channels=claim)
+        assert await run_sync(functools.partial(gateway.claim_due, everything=True, channels=claim)) == 1
+        settled = await run_sync(
+            functools.partial(gateway.close_channel, payload(4 * PRICE.ceiling, "close"), channels=claim)
         )
-        assert settled.transaction and gateway.aio.transactor.sent == 2
-        await gateway.stop_async()  # nothing left to claim: no more sends
+        assert settled.transaction
+        await gateway.stop_async()  # nothing left to claim: no more sends; closes the loop's sessions
 
     anyio.run(run)
     after = payer.channel(channel.id)
     assert after.status == ChannelStatus.CLOSED and after.claimed == 4 * PRICE.ceiling
-    assert gateway.aio.transactor.sent == 2
+    assert awaited.sent - before == (0 if backend == "embedded" else 2)  # the claimMany and the close
