@@ -110,7 +110,8 @@ abstract contract AuctionBase is IAuctionBase, UntotalledCredits {
     /// the token refuses (a token that rebased down leaves this contract short of what it sends; an escrow
     /// in deficit refuses the asset) voids the sale instead of locking the bids and the bond forever. A
     /// caller who starves the inner call of gas to void a good sale is refused (`CreditsInsufficientGas`):
-    /// the inner call got 63/64 of what was left, so a failure that leaves under 1/64 was out of gas.
+    /// the inner call got 63/64 of what was left, so a failure that leaves under 1/64 was out of gas; so is a
+    /// `settle` run from inside an escrow call (the escrow's guard refuses it: the revert is bubbled up).
     /// ETH sales open directly (no token can shrink what this contract holds, and `_dealPossible` checked
     /// what the escrow refuses): the self-call would cost them ~3k gas for nothing.
     function _tryOpenHeld(Deal memory deal) internal returns (uint256 dealId) {
@@ -120,6 +121,17 @@ abstract contract AuctionBase is IAuctionBase, UntotalledCredits {
             return id;
         } catch {
             if (gasleft() <= before / 64) revert CreditsInsufficientGas(before);
+            // The escrow's reentrancy guard refuses `openFor` while one of its own calls runs foreign code (a
+            // payout, a token hook, an ETH withdrawal): that says nothing about the deal, and taking it for a
+            // refusal let anyone who can make the escrow call it void any cleared sale (Review 2). Bubble it
+            // up instead (bounded copy: 4 bytes, whatever the revert data's size).
+            bytes4 reentrant = ReentrancyGuardReentrantCall.selector;
+            assembly ("memory-safe") {
+                if eq(returndatasize(), 4) {
+                    returndatacopy(0, 0, 4)
+                    if eq(shr(224, mload(0)), shr(224, reentrant)) { revert(0, 4) }
+                }
+            }
             return 0;
         }
     }
