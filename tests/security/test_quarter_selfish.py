@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import random
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from agentmarket.sim.quarter import Belief, estimate_provider
 
 
@@ -69,3 +72,37 @@ def test_an_uninvited_stranger_can_win_a_quarter_auction_but_a_no_show_costs_the
     assert deal.state == DealState.REFUNDED
     gas = 10**16  # generous bound on the two transactions' gas
     assert chain.w3.eth.get_balance(buyer.address) > before + budget - gas  # whole budget back
+
+
+def test_a_cheap_unreliable_provider_is_not_handed_a_price_only_auction() -> None:
+    """The auction contract picks the lowest bid, so a cheap provider with a poor record would win any lot
+    it is invited to. The assistant invites it only when its predicted price, times its risk factor, beats
+    buying from the best-ranked provider at its quote; a better record flips the decision."""
+    from agentmarket.sim.quarter import Candidate, invitation_size
+
+    reliable = Candidate(quote=100, posted=130, risk=1.0)  # 100 per delivered on-time hour
+    cheap_bad = Candidate(quote=70, posted=120, risk=2.0)  # 140 at its quote
+    # inviting both: the cheap one wins at about 0.9 x 100, i.e. 180 per on-time hour; no auction
+    assert invitation_size([reliable, cheap_bad], invite=5, discount=0.9, ceiling=200) == 0
+    decent = Candidate(quote=95, posted=120, risk=1.1)  # 104.5 at its quote; wins at 0.9 x 100 x 1.1 = 99
+    assert invitation_size([reliable, decent], invite=5, discount=0.9, ceiling=200) == 2
+    # the cheap, unreliable third is left out: invited, it would take the lot at 0.9 x 95 x 2.0 = 171
+    assert invitation_size([reliable, decent, cheap_bad], invite=5, discount=0.9, ceiling=200) == 2
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(1, 10**6), st.integers(0, 10**6), st.floats(1.0, 20.0)), min_size=1, max_size=8
+    ),
+    st.integers(2, 8),
+)
+def test_bids_that_never_go_below_the_quotes_stop_the_auctions(rows, invite) -> None:
+    """Providers who keep auction prices at their negotiated quotes (a ring that never undercuts) drive the
+    assistant's learned discount to 1; from then on no invitation beats negotiating with the best-ranked
+    provider, so it holds no auctions: the ring gains nothing over plain negotiation."""
+    from agentmarket.sim.quarter import Candidate, invitation_size
+
+    cands = sorted(
+        (Candidate(quote=q, posted=q + extra, risk=r) for q, extra, r in rows), key=lambda c: c.quote * c.risk
+    )
+    assert invitation_size(cands, invite=invite, discount=1.0, ceiling=10**7) == 0
