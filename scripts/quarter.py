@@ -67,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--risk-premium", type=float, default=QuarterConfig.risk_premium)
     parser.add_argument("--max-share", type=float, default=QuarterConfig.max_share)
     parser.add_argument(
+        "--no-rematch-auction", action="store_true", help="re-buy by negotiation only, never by auction"
+    )
+    parser.add_argument(
         "--rematch",
         type=float,
         default=QuarterConfig.rematch,
@@ -91,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             risk_premium=args.risk_premium,
             max_share=args.max_share,
             rematch=args.rematch,
+            rematch_auction=not args.no_rematch_auction,
         )
         for s in range(args.first_seed, args.first_seed + args.seeds)
     ]

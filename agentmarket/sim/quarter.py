@@ -103,6 +103,7 @@ class QuarterConfig:
     invite_rule: str = "predicted"  # "predicted" (above) or "top": the first ``invite`` of the ranking
     auction_discount: float = 0.9  # prior of (auction unit price / runner-up's negotiated quote) ...
     discount_memory: float = 0.7  # ... updated after each sale: new = m x old + (1 - m) x observed
+    rematch_auction: bool = True  # a replacement of at least a third of a lot is auctioned first
     rematch: float = 1.0  # share of a week's undelivered demand re-bought when the first deliveries are due
 
     def __post_init__(self) -> None:
@@ -182,6 +183,7 @@ class Placed:
     ontime_hours: float = 0.0
     state: str = ""
     rated: int | None = None
+    auction: bool = False  # bought through a procurement auction
 
 
 @dataclass
@@ -443,7 +445,8 @@ class _Quarter:
         self.demand: list[int] = []
         self.single: Provider | None = None
         self.week_ranking: list[tuple[Provider, int]] = []  # this week's ranked quotes ...
-        self.week_used: dict[int, int] = {}  # ... and the agent's hours per provider this week
+        self.week_used: dict[int, int] = {}  # ... the agent's hours per provider this week ...
+        self.week_risk: dict[int, float] = {}  # ... and the risk factors behind the ranking
 
     # -- terms and deals ------------------------------------------------------------------------------
 
@@ -509,17 +512,19 @@ class _Quarter:
         self,
         w: int,
         hours: int,
-        ranking: Sequence[tuple[Provider, int]],
-        used: dict[int, int],
-        outcomes: dict[int, Outcome],
-        risk: dict[int, float],
+        source: str,
+        outcome_of: Callable[[Provider], Outcome],
+        skip: Set[int] = frozenset(),
     ) -> bool:
         """One lot of ``hours`` through the ProcurementAuction contract (open reverse auction, price only):
-        the assistant invites the providers :meth:`_invitees` picks, locks a budget of the lowest posted
-        price among them, and the lowest bid wins an escrow deal with the quarter's terms (promise,
-        deadline, late penalty, arbiter). Returns whether it sold."""
+        the assistant invites the providers :meth:`_invitees` picks from the week's ranking (minus
+        ``skip``), locks a budget of the lowest posted price among them, and the lowest bid wins an
+        escrow deal with the quarter's terms (the week's promise, deadline, late penalty, arbiter).
+        Returns whether it sold."""
         cfg = self.cfg
-        invited = self._invitees(ranking, used, hours, risk)
+        ranking = [(p, q) for p, q in self.week_ranking if p.index not in skip]
+        used = self.week_used
+        invited = self._invitees(ranking, used, hours, self.week_risk)
         if not invited:
             return False  # negotiation is expected to do better than any auction the agent could hold
         ceiling = self.guard.mandate.price_bands[self.resource].ceiling
@@ -545,7 +550,7 @@ class _Quarter:
         )
         self.auction_count += 1
         # promised time = settlement + offered delivery: every provider offers the week's promise
-        delivery = PROMISE - AUCTION_WINDOW - 1
+        delivery = self.week_start + PROMISE - bid_end - 1
         a = self._bid(a, invited, hours, budget, delivery)
         self.chain.travel_to(max(self.chain.now() + 1, bid_end + 1))
         a = self.auctions.settle(a)
@@ -562,10 +567,9 @@ class _Quarter:
         used[winner.index] = used.get(winner.index, 0) + hours
         deal = self.escrows["agent"].deal(a.deal_id)
         unit = a.price // hours
+        outcome = outcome_of(winner)
         self.placed.append(
-            Placed(
-                "agent", w, winner.index, hours, unit, winner.posted, deal, outcomes[winner.index], "auction"
-            )
+            Placed("agent", w, winner.index, hours, unit, winner.posted, deal, outcome, source, auction=True)
         )
         return True
 
@@ -625,14 +629,13 @@ class _Quarter:
         """Auctions first (``auction_lots`` lots of ``lot_share`` of the demand), then negotiation fills
         the rest down the ranking (capacity-bound, at most ``max_share`` of the demand per provider)."""
         cfg = self.cfg
-        risk = self._risk(ratings)
-        ranking = self._agent_ranking(risk)
-        self.week_ranking = ranking
+        self.week_risk = self._risk(ratings)
+        self.week_ranking = self._agent_ranking(self.week_risk)
+        self.week_used = {}
         remaining = demand
-        used = self.week_used = {}
         for _ in range(cfg.auction_lots):
             hours = min(remaining, int(demand * cfg.lot_share))
-            if hours > 0 and self._auction(w, hours, ranking, used, outcomes, risk):
+            if hours > 0 and self._auction(w, hours, "auction", lambda p: outcomes[p.index]):
                 remaining -= hours
         self._fill(w, remaining, demand, "negotiated", lambda p: outcomes[p.index])
 
@@ -645,7 +648,14 @@ class _Quarter:
         mine = [x for x in self.placed if x.policy == "agent" and x.week == w]
         behind = {x.provider for x in mine if x.delivered_hours < x.hours}
         remaining = int(self.cfg.rematch * (demand - sum(x.delivered_hours for x in mine)))
-        self._fill(w, remaining, demand, "rematch", lambda p: _outcome(p, self.rematch_rng), skip=behind)
+
+        def fresh(p: Provider) -> Outcome:
+            return _outcome(p, self.rematch_rng)
+
+        big = remaining >= self.cfg.lot_share * demand / 3
+        if self.cfg.rematch_auction and big and self._auction(w, remaining, "rematch", fresh, skip=behind):
+            return
+        self._fill(w, remaining, demand, "rematch", fresh, skip=behind)
 
     def _fill(
         self,
@@ -877,7 +887,7 @@ def run_quarter(suite: Suite, cfg: QuarterConfig, *, funder: LocalAccount | None
             weekly_cost_per_hour=weekly,
             auctions=q.auction_count if name == "agent" else 0,
             auction_sales=q.auction_sales if name == "agent" else 0,
-            auction_hours=sum(x.hours for x in mine if x.source == "auction"),
+            auction_hours=sum(x.hours for x in mine if x.auction),
             negotiated_hours=sum(x.hours for x in mine if x.source == "negotiated"),
             rematch_hours=sum(x.hours for x in mine if x.source == "rematch"),
             useful_hours=useful,

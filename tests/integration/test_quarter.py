@@ -57,7 +57,7 @@ def test_short_quarter_accounting_matches_the_chain(chain: Chain, suite: Suite, 
         assert 0 <= p.missed_hours <= p.demand_hours
     # the assistant bought lots through the procurement auction contract; those deals are escrow deals too
     agent = result.policies["agent"]
-    auctioned = [x for x in result.placed if x.source == "auction"]
+    auctioned = [x for x in result.placed if x.auction]
     assert agent.auctions >= agent.auction_sales == len(auctioned) > 0
     assert agent.auction_hours == sum(x.hours for x in auctioned)
     assert all(x.policy == "agent" and x.unit_price <= x.posted_price for x in auctioned)
