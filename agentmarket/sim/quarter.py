@@ -43,7 +43,7 @@ from eth_account.signers.local import LocalAccount
 from ..agent import resource_id
 from ..clients.auctions import AuctionClient
 from ..clients.escrow import EscrowClient
-from ..clients.reputation import ReputationClient
+from ..clients.reputation import Rating, ReputationClient
 from ..deploy import Suite
 from ..errors import InvalidInput, MandateViolation
 from ..mandate import Mandate, MandateGuard, PriceBand
@@ -60,6 +60,7 @@ __all__ = [
     "Provider",
     "QuarterConfig",
     "QuarterResult",
+    "RatingEvidence",
     "estimate_provider",
     "event_totals",
     "invitation_size",
@@ -96,6 +97,7 @@ class QuarterConfig:
     budget_factor: float = 1.3  # quarterly budget = factor x expected demand x reference price
     prior_ratings: bool = True  # each provider starts with rated deals from an earlier customer ...
     prior_deals: int = 3  # ... this many
+    rating_cap: float = 4.0  # other buyers' ratings count as at most this many observations of a provider
     auction_lots: int = 2  # procurement auctions a week (0: negotiation only) ...
     lot_share: float = 0.3  # ... each for this share of the week's demand ...
     invite: int = 5  # ... among at most this many providers (the invitation that minimises the expected
@@ -329,17 +331,41 @@ class Belief:
     undelivered: float = 0.5
 
 
+ONTIME_SCORE = 90  # a rating at or above this reads as "delivered in full by the promise"
+
+
+@dataclass(frozen=True)
+class RatingEvidence:
+    """Other buyers' on-chain ratings of one provider, as the assistant reads them (its own ratings are
+    left out: its own record already holds those deals)."""
+
+    count: int
+    ontime_share: float  # value-weighted share of ratings >= ONTIME_SCORE
+    score: float  # value-weighted mean score, 0..100
+
+    @classmethod
+    def of(cls, ratings: Sequence[Rating]) -> RatingEvidence | None:
+        """The evidence in ``ratings`` (None without any weight)."""
+        weight = sum(r.weight for r in ratings)
+        if not ratings or weight <= 0:
+            return None
+        ontime = sum(r.weight for r in ratings if r.score >= ONTIME_SCORE) / weight
+        return cls(len(ratings), ontime, sum(r.weight * r.score for r in ratings) / weight)
+
+
 def estimate_provider(
-    b: Belief, rating: float | None, rng: random.Random, sample: bool
+    b: Belief, evidence: RatingEvidence | None, rng: random.Random, sample: bool, cap: float = 4.0
 ) -> tuple[float, float]:
-    """(P(promise kept), expected delivered share), from own record plus the on-chain rating (worth four
-    observations), sampled from the posterior when ``sample`` (exploration) else its mean."""
+    """(P(promise kept), expected delivered share): Beta posteriors of the assistant's own record plus the
+    other buyers' ratings, each rating one observation (on time when scored >= ONTIME_SCORE) up to ``cap``
+    observations in all (value-weighted shares: a Sybil's many cheap ratings weigh little and count at
+    most ``cap``); sampled from the posterior when ``sample`` (exploration), else its mean."""
     kept, missed = b.kept, b.missed
     dlv, und = b.delivered, b.undelivered
-    if rating is not None:
-        r = rating / 100.0
-        kept, missed = kept + 4 * r, missed + 4 * (1 - r)
-        dlv, und = dlv + 4 * r, und + 4 * (1 - r) * 0.5
+    if evidence is not None:
+        n, r, d = min(float(evidence.count), cap), evidence.ontime_share, evidence.score / 100.0
+        kept, missed = kept + n * r, missed + n * (1 - r)
+        dlv, und = dlv + n * d, und + n * (1 - d) * 0.5
     if sample:
         return rng.betavariate(kept, missed), rng.betavariate(dlv, und)
     return kept / (kept + missed), dlv / (dlv + und)
@@ -479,10 +505,16 @@ class _Quarter:
 
     # -- policies -----------------------------------------------------------------------------------
 
-    def _ratings(self) -> dict[int, float | None]:
-        return {p.index: self.reputation.figures(p.account.address).score for p in self.providers}
+    def _ratings(self) -> dict[int, RatingEvidence | None]:
+        """Every provider's ratings by other buyers, from the registry's events."""
+        mine = self.buyers["agent"].address
+        by: dict[str, list[Rating]] = {}
+        for r in self.reputation.ratings():
+            if r.rater != mine:
+                by.setdefault(r.ratee, []).append(r)
+        return {p.index: RatingEvidence.of(by.get(p.account.address, [])) for p in self.providers}
 
-    def _risk(self, ratings: dict[int, float | None]) -> dict[int, float]:
+    def _risk(self, ratings: dict[int, RatingEvidence | None]) -> dict[int, float]:
         """Per provider, the factor that turns a unit price into the expected price of a useful GPU-hour:
         over the expected delivered share, with the risk premium on a missed promise on top. Estimates are
         posterior means of the assistant's own record plus the on-chain rating; unrated providers with a
@@ -491,7 +523,9 @@ class _Quarter:
         for p in self.providers:
             b = self.beliefs[p.index]
             thin = b.kept + b.missed < 4 and ratings[p.index] is None
-            kept, share = estimate_provider(b, ratings[p.index], self.agent_rng, sample=thin)
+            kept, share = estimate_provider(
+                b, ratings[p.index], self.agent_rng, sample=thin, cap=self.cfg.rating_cap
+            )
             out[p.index] = (1 + self.cfg.risk_premium * (1 - kept)) / max(share, 0.05)
         return out
 
@@ -624,7 +658,7 @@ class _Quarter:
         return a
 
     def _agent_buy(
-        self, w: int, demand: int, ratings: dict[int, float | None], outcomes: dict[int, Outcome]
+        self, w: int, demand: int, ratings: dict[int, RatingEvidence | None], outcomes: dict[int, Outcome]
     ) -> None:
         """Auctions first (``auction_lots`` lots of ``lot_share`` of the demand), then negotiation fills
         the rest down the ranking (capacity-bound, at most ``max_share`` of the demand per provider)."""
