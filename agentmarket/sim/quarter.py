@@ -9,12 +9,18 @@ provider's capacity, so the three worlds do not crowd each other out):
     is authorised by a :class:`~agentmarket.mandate.MandateGuard` before it is funded; refunds give budget
     back). Each week it asks every provider for a quote and negotiates the unit price
     (:func:`~agentmarket.strategies.bargaining.negotiate`, alternating offers, the provider's reserve
-    private), then ranks the quotes by price over the provider's expected delivered fraction, with a risk
-    premium for missing the promised time; the estimates are Beta posteriors from its own delivery record
-    plus the provider's on-chain rating (:class:`~agentmarket.clients.reputation.ReputationClient`), sampled
-    (Thompson sampling) for unrated providers with a thin record. It splits the week's demand across the
-    best ones (capacity-bound, at most ``max_share`` of demand each), funds each deal in escrow,
-    disputes short deliveries to the arbiter, and rates every settled deal.
+    private), then ranks the quotes by expected cost per delivered on-time GPU-hour: price over the
+    expected delivered share, with a risk premium for missing the promised time. The estimates are Beta
+    posteriors from what the assistant can know: its own delivery record (decaying, reliability drifts)
+    plus the other buyers' ratings in the on-chain registry
+    (:class:`~agentmarket.clients.reputation.ReputationClient`), read one by one and worth at most
+    ``rating_cap`` observations; unrated providers with a thin record are sampled (Thompson sampling). It
+    buys part of the week through price-only ``ProcurementAuction`` lots, inviting only the set whose
+    predicted winner is cheapest per delivered on-time GPU-hour (:func:`invitation_size`), and fills the
+    rest down the ranking (capacity-bound, at most ``max_share`` of demand each). A day in, when deliveries
+    are due, it re-buys what has not arrived (an auction lot for a large shortfall, else down the
+    ranking, skipping the providers that are behind). It funds each deal in escrow, disputes short
+    deliveries to the arbiter, and rates every settled deal.
 ``single``
     Baseline (a): the provider with the lowest posted price among those able to serve the peak demand,
     chosen in week 1 and kept all quarter, at its posted price each week; accepts whatever is delivered.
