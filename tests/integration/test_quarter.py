@@ -100,7 +100,7 @@ def test_same_seed_same_world_for_every_policy(chain: Chain, suite: Suite) -> No
     a = run_quarter(suite, cfg)
     chain.revert(snap)
     b = run_quarter(
-        suite, QuarterConfig(seed=9, weeks=1, providers=4, demand=60, prior_ratings=False, risk_premium=0.0)
+        suite, QuarterConfig(seed=9, weeks=1, providers=4, demand=60, prior_ratings=False, risk_premium=3.0)
     )
     assert a.demand == b.demand
     outcomes_a = {(x.week, x.provider): x.outcome for x in a.placed}
