@@ -17,6 +17,7 @@ transaction that then fails gives its budget back. High-level helpers (:meth:`Ag
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -88,6 +89,13 @@ class _Cover:
     remaining: dict[str, int] = field(default_factory=dict)
 
 
+# The open spending block of each agent address (-> cover) in the current context: a context variable, not a
+# thread-local, so that concurrent calls on one event loop thread (agentmarket.aio runs each in its own
+# greenlet with its own context) do not draw on each other's block; each thread has its own context too.
+# Keyed by address: an agent's view on another chain object (agentmarket.aio) signs under the same policy.
+_COVERS: contextvars.ContextVar[dict[str, _Cover]] = contextvars.ContextVar("agentmarket_covers")
+
+
 class _MandatePolicy:
     """The agent's mandate as the signing policy of its address on the chain's :class:`~agentmarket.tx.Transactor`.
 
@@ -106,7 +114,7 @@ class _MandatePolicy:
         if spend is None:
             return None
         asset, amount = spend
-        cover: _Cover | None = getattr(agent._cover, "value", None)
+        cover = _COVERS.get({}).get(agent.address)
         covered = min(amount, cover.remaining.get(asset, 0)) if cover else 0
         excess = amount - covered
         if excess:
@@ -163,7 +171,6 @@ class Agent:
         self.mandate = mandate or Mandate()
         self.guard = MandateGuard(self.mandate)
         self._clients: dict[str, ContractClient] = {}
-        self._cover = threading.local()
         self._stats_lock = threading.Lock()
         self.gas_used = 0  # total gasUsed of the mined transactions this agent sent through its clients
         self.tx_count = 0
@@ -351,22 +358,25 @@ class Agent:
     ) -> Iterator[None]:
         """Authorise ``amount`` of ``asset`` up front (price bands apply when ``resource`` and
         ``unit_price`` are given); transactions inside the block draw on it. If the block raises, the
-        budget is given back."""
+        part of the budget no transaction of the block still holds is given back: a transaction that was
+        not sent or failed gives its share back to the block, one that went out keeps it (it may land even
+        when the block was cancelled or lost the node while waiting for its receipt)."""
         amount = validate.amount(amount, "amount")
         asset = validate.address(asset, "asset")
         rid = _resource(resource)
         unit_price = validate.optional(validate.amount, unit_price, "unit_price")
         self.guard.authorise(amount, asset, resource=rid, unit_price=unit_price)
-        previous = getattr(self._cover, "value", None)
         cover = _Cover({asset: amount})
-        self._cover.value = cover
+        token = _COVERS.set(_COVERS.get({}) | {self.address: cover})
         try:
             yield
         except BaseException:
-            self.guard.refund(amount, asset)
+            unused = cover.remaining.get(asset, 0)
+            if unused:
+                self.guard.refund(unused, asset)
             raise
         finally:
-            self._cover.value = previous
+            _COVERS.reset(token)
 
     def check(
         self,

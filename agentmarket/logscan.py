@@ -125,8 +125,9 @@ _lock = threading.Lock()
 
 
 def _key(w3: Web3) -> Any:
-    # per provider, not per Web3 object: two Web3 instances over one provider share what they learned
-    return w3.provider
+    # per provider, not per Web3 object: two Web3 instances over one provider share what they learned, and
+    # a provider that reaches the same node another way (agentmarket.aio's) names that one as ``same_node_as``
+    return getattr(w3.provider, "same_node_as", None) or w3.provider
 
 
 def window_of(w3: Web3) -> LogWindow:

@@ -95,11 +95,15 @@ class Transport:
                 if attempt >= len(delays):
                     raise ChainUnavailable(f"node unreachable after {attempt + 1} attempts: {exc}") from None
                 log.debug("rpc retry %d after %s", attempt + 1, exc)
-                time.sleep(delays[attempt])
+                self._sleep(delays[attempt])
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _batch_once(self, calls: Sequence[Call]) -> list[Any]:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _sleep(self, seconds: float) -> None:
+        """The pause between retries (agentmarket.aio's transport awaits it on the event loop)."""
+        time.sleep(seconds)
 
     def close(self) -> None:
         pass

@@ -289,6 +289,8 @@ class Transactor:
         self._transport: Transport | None = None
         self._policies: dict[str, SigningPolicy] = {}
         self._instant: bool | None = None  # node answers a send with its receipt (anvil automine)?
+        #: how waiting for receipts pauses between polls (agentmarket.aio awaits instead of blocking)
+        self.sleep: Callable[[float], None] = time.sleep
 
     def __repr__(self) -> str:
         return f"Transactor(chain={self.chain.kind}, accounts_seen={len(self._signers)})"
@@ -391,9 +393,13 @@ class Transactor:
 
     def _reserve_nonces(self, address: str, count: int = 1) -> int:
         """Reserve ``count`` consecutive nonces for ``address``; returns the first."""
+        if address not in self._nonces:
+            # read outside the lock: no lock is held across I/O (on an event loop several calls share one
+            # thread, where a held lock would not exclude them); the first answer stored wins
+            fetched = self._chain_nonce(address)
+            with self._lock:
+                self._nonces.setdefault(address, fetched)
         with self._lock:
-            if address not in self._nonces:
-                self._nonces[address] = self._chain_nonce(address)
             first = self._nonces[address]
             self._nonces[address] = first + count
             return first
@@ -1058,7 +1064,7 @@ class Transactor:
                             outcome[index] = exc
                         except ChainUnavailable as exc:
                             raise self._unavailable(exc, [h for _, h in still]) from None
-            time.sleep(delay)
+            self.sleep(delay)
             delay = min(self.POLL_MAX, delay * 1.5)
         results: list[Any] = []
         first_error: BaseException | None = None

@@ -8,25 +8,32 @@ gateway client) and ``list_deals``. Every spending tool goes through the agent's
 Results are JSON objects; amounts are ``{"wei": "<integer string>", "ether": "<decimal string>"}``.
 Errors are MCP tool errors whose text starts with the typed error's class name.
 
+The tools are coroutines on the server's event loop, calling the agent through :mod:`agentmarket.aio`
+(:class:`~agentmarket.aio.AsyncAgent`): the client's own pipeline, its JSON-RPC awaited, so several tool
+calls are in flight at once without worker threads. ``pay_http`` calls run one at a time (each voucher
+follows the previous response's charge).
+
 Run: ``agentmarket mcp [--agent KEYSTORE] [--chain URL] [--relay URL] [--manifest PATH] [--mandate FILE]
 [--http PORT]`` (stdio by default; ``--http`` serves streamable HTTP on 127.0.0.1).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import inspect
 import json
-import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import anyio
 from eth_utils.address import to_checksum_address
 
 from ..agent import Agent
+from ..aio import AsyncAgent, AwaitingHTTP, LoopAuth, async_agent, disconnect
 from ..errors import AgentMarketError, ConfigError, InvalidInput
 from ..mandate import Mandate
 from ..types import ETH
@@ -92,32 +99,42 @@ def load_mandate(path: str | Path) -> Mandate:
 
 
 class AgentTools:
-    """The tool implementations (plain synchronous methods returning JSON-able dicts)."""
+    """The tool implementations: coroutines returning JSON-able dicts, calling the agent through
+    :class:`~agentmarket.aio.AsyncAgent` (an :class:`~agentmarket.agent.Agent` given here is moved onto
+    the loop view of its chain, keeping its key, mandate and running totals)."""
 
-    def __init__(self, agent: Agent, *, relay: str | None = None):
-        self.agent = agent
+    def __init__(self, agent: Agent | AsyncAgent, *, relay: str | None = None):
+        self.agent = agent if isinstance(agent, AsyncAgent) else async_agent(agent)
         self.relay = relay.rstrip("/") if relay else None
         self._book: Any = None
         self._vouchers: dict[bytes, int] = {}  # channel -> cumulative amount signed by this server
         self._payment: Any = None
         self._http: Any = None
-        self._lock = threading.Lock()
+        self._locks: dict[str, anyio.Lock] = {}
+
+    def _lock(self, name: str) -> anyio.Lock:
+        """An event-loop lock (made on first use, inside the loop)."""
+        lock = self._locks.get(name)
+        if lock is None:
+            lock = self._locks[name] = anyio.Lock()
+        return lock
 
     # -- reads --------------------------------------------------------------------------------------
 
-    def balance(self) -> dict[str, Any]:
+    async def balance(self) -> dict[str, Any]:
         """The agent's address, its ETH balance and its credits in the escrow and payment channels."""
         a = self.agent
+        chain = a.agent.chain
         return {
             "address": a.address,
-            "chain_id": a.chain.chain_id if a.chain else None,
-            "eth": amount(a.balance()),
-            "escrow_credit": amount(a.escrow.credit(a.address)),
-            "offerbook_deposit": amount(a.offers.deposit_of(a.address)),
-            "channel_credit": amount(a.channels.credit(a.address)),
+            "chain_id": chain.chain_id if chain else None,
+            "eth": amount(await a.balance()),
+            "escrow_credit": amount(await a.escrow.credit(a.address)),
+            "offerbook_deposit": amount(await a.offers.deposit_of(a.address)),
+            "channel_credit": amount(await a.channels.credit(a.address)),
         }
 
-    def mandate_status(self) -> dict[str, Any]:
+    async def mandate_status(self) -> dict[str, Any]:
         """The agent's spend mandate: budget, spent and remaining per asset, caps, rate limit."""
         m, guard = self.agent.mandate, self.agent.guard
         assets = set((m.budget or {}).keys()) | set((m.max_per_deal or {}).keys()) | {ETH}
@@ -140,7 +157,7 @@ class AgentTools:
             else {"actions": m.max_actions, "per_seconds": m.per_seconds},
         }
 
-    def search_offers(
+    async def search_offers(
         self,
         resource: str | None = None,
         side: str | None = None,
@@ -149,9 +166,9 @@ class AgentTools:
     ) -> dict[str, Any]:
         """Live offers from the chain's OfferBook (and the relay, when the server has one), cheapest first.
         ``side``: "sell" or "buy"; ``resource``: the resource name, e.g. "gpu-hour/h100"."""
-        book = self._sync_book()
-        relay_count = self._pull_relay(book, resource, side) if self.relay else 0
-        entries = book.offers(resource=resource, side=side)
+        book = await self._synced_book()
+        relay_count = await self._pull_relay(book, resource, side) if self.relay else 0
+        entries = await self.agent.run(book.offers, resource=resource, side=side)
         if max_unit_price_wei is not None:
             entries = [e for e in entries if e.offer.unit_price <= int(max_unit_price_wei)]
         return {
@@ -160,17 +177,17 @@ class AgentTools:
             "source": "chain+relay" if self.relay else "chain",
         }
 
-    def quote(self, offer_hash: str, quantity: int | None = None) -> dict[str, Any]:
+    async def quote(self, offer_hash: str, quantity: int | None = None) -> dict[str, Any]:
         """What filling ``quantity`` units of an offer costs this agent, and whether the mandate allows it."""
-        book = self._sync_book()
+        book = await self._synced_book()
         ref = self._ref(book, offer_hash)
         o = getattr(ref, "offer", ref)
-        q = self.agent.offers.check(ref, quantity)
+        q = await self.agent.offers.check(ref, quantity)
         pay = o.taker_leg(q)
         allowed, reason = True, ""
         if int(o.side) == 0:
             try:
-                self.agent.check(pay, o.asset, resource=o.resource_id, unit_price=o.unit_price)
+                self.agent.agent.check(pay, o.asset, resource=o.resource_id, unit_price=o.unit_price)
             except AgentMarketError as exc:
                 allowed, reason = False, f"{type(exc).__name__}: {exc}"
         return {
@@ -185,16 +202,16 @@ class AgentTools:
             "mandate_reason": reason,
         }
 
-    def list_deals(self, role: str | None = None, state: str | None = None) -> dict[str, Any]:
+    async def list_deals(self, role: str | None = None, state: str | None = None) -> dict[str, Any]:
         """The agent's escrow deals (``role``: buyer/seller/arbiter; ``state``: e.g. FUNDED, SUBMITTED)."""
-        deals = self.agent.escrow.deals(party=self.agent.address, role=role)
+        deals = await self.agent.escrow.deals(party=self.agent.address, role=role)
         if state:
             deals = [d for d in deals if d.state.name == state.upper()]
         return {"deals": [self._deal(d) for d in deals]}
 
     # -- trading --------------------------------------------------------------------------------------
 
-    def post_offer(
+    async def post_offer(
         self,
         side: str,
         resource: str,
@@ -211,11 +228,11 @@ class AgentTools:
         offers = self.agent.offers
         price = int(unit_price_wei) * int(quantity)
         if side.lower() == "buy":
-            self.agent.check(price, ETH, resource=resource, unit_price=int(unit_price_wei))
-            missing = price - offers.deposit_of(self.agent.address)
+            self.agent.agent.check(price, ETH, resource=resource, unit_price=int(unit_price_wei))
+            missing = price - await offers.deposit_of(self.agent.address)
             if missing > 0:
-                offers.deposit(missing)
-        offer = offers.build(
+                await offers.deposit(missing)
+        offer = await offers.build(
             side,
             resource,
             int(unit_price_wei),
@@ -224,8 +241,7 @@ class AgentTools:
             delivery=int(delivery_seconds),
             review_window=int(review_seconds),
         )
-        posted = offers.post(offer)
-        self._book = None
+        posted = await offers.post(offer)
         return {
             "offer_hash": _hex(posted.offer_hash),
             "tx": posted.tx_hash,
@@ -237,13 +253,12 @@ class AgentTools:
             "expiry": offer.expiry,
         }
 
-    def fill_offer(self, offer_hash: str, quantity: int | None = None) -> dict[str, Any]:
+    async def fill_offer(self, offer_hash: str, quantity: int | None = None) -> dict[str, Any]:
         """Fill an offer (buying from a sell offer pays its price into escrow, within the mandate; selling
         into a buy request opens a deal the buyer already paid for). Returns the escrow deal."""
-        book = self._sync_book()
+        book = await self._synced_book()
         ref = self._ref(book, offer_hash)
-        fill = self.agent.fill(ref, quantity)
-        self._book = None
+        fill = await self.agent.fill(ref, quantity)
         return {
             "deal": self._deal(fill.deal),
             "quantity": fill.quantity,
@@ -251,51 +266,51 @@ class AgentTools:
             "gas_used": fill.gas_used,
         }
 
-    def deliver(self, deal_id: int, deliverable: str) -> dict[str, Any]:
+    async def deliver(self, deal_id: int, deliverable: str) -> dict[str, Any]:
         """Seller: submit the deliverable (its sha256 goes on chain; the text itself travels off chain)."""
         digest = hashlib.sha256(deliverable.encode()).digest()
-        deal = self.agent.escrow.submit(int(deal_id), digest)
+        deal = await self.agent.escrow.submit(int(deal_id), digest)
         return {"deal": self._deal(deal), "deliverable_sha256": _hex(digest)}
 
-    def accept(self, deal_id: int) -> dict[str, Any]:
+    async def accept(self, deal_id: int) -> dict[str, Any]:
         """Buyer: accept the delivery; the seller is paid."""
-        return {"deal": self._deal(self.agent.escrow.accept(int(deal_id)))}
+        return {"deal": self._deal(await self.agent.escrow.accept(int(deal_id)))}
 
-    def dispute(self, deal_id: int) -> dict[str, Any]:
+    async def dispute(self, deal_id: int) -> dict[str, Any]:
         """Buyer or seller: dispute the deal (the arbiter rules, or the default split applies)."""
-        return {"deal": self._deal(self.agent.escrow.dispute(int(deal_id)))}
+        return {"deal": self._deal(await self.agent.escrow.dispute(int(deal_id)))}
 
-    def rate(self, deal_id: int, score: int, comment: str | None = None) -> dict[str, Any]:
+    async def rate(self, deal_id: int, score: int, comment: str | None = None) -> dict[str, Any]:
         """Rate the counterparty of a settled deal, 0..100."""
-        rating = self.agent.reputation.rate(int(deal_id), int(score), comment=comment)
+        rating = await self.agent.reputation.rate(int(deal_id), int(score), comment=comment)
         return {"deal_id": int(deal_id), "score": int(score), "rating": repr(rating)}
 
     # -- channels and paid HTTP ---------------------------------------------------------------------------
 
-    def open_channel(self, payee: str, deposit_wei: str, ttl_seconds: int = 3600) -> dict[str, Any]:
+    async def open_channel(self, payee: str, deposit_wei: str, ttl_seconds: int = 3600) -> dict[str, Any]:
         """Open a payment channel to ``payee`` locking ``deposit_wei`` (through the mandate)."""
-        channel = self.agent.channels.open(payee, int(deposit_wei), ttl=int(ttl_seconds))
+        channel = await self.agent.channels.open(payee, int(deposit_wei), ttl=int(ttl_seconds))
         self._vouchers[channel.id] = 0
         return {"channel": self._channel(channel)}
 
-    def pay_channel(self, channel_id: str, amount_wei: str) -> dict[str, Any]:
+    async def pay_channel(self, channel_id: str, amount_wei: str) -> dict[str, Any]:
         """Pay ``amount_wei`` more over an open channel: returns the cumulative voucher to hand the payee."""
         cid = _bytes32(channel_id)
         add = int(amount_wei)
         if add <= 0:
             raise InvalidInput("amount_wei must be positive")
-        channel = self.agent.channels.channel(cid)
+        channel = await self.agent.channels.channel(cid)
         if channel.payer != self.agent.address:
             raise InvalidInput(f"channel {channel_id} is not paid by this agent")
-        with self._lock:
+        async with self._lock("vouchers"):  # two payments at once: each voucher adds to the other's
             total = max(self._vouchers.get(cid, 0), channel.claimed) + add
             if total > channel.deposit:
                 raise InvalidInput(f"cumulative {total} exceeds the deposit {channel.deposit}; top up first")
-            voucher = self.agent.channels.sign_voucher(cid, total)
+            voucher = await self.agent.channels.sign_voucher(cid, total)
             self._vouchers[cid] = total
         return {"voucher": voucher.to_json(), "cumulative": amount(total), "channel": self._channel(channel)}
 
-    def pay_http(self, url: str, method: str = "GET", json_body: str | None = None) -> dict[str, Any]:
+    async def pay_http(self, url: str, method: str = "GET", json_body: str | None = None) -> dict[str, Any]:
         """Call an HTTP API that charges through the agentmarket-channel x402 scheme (a channel is opened
         on the first 402, within the mandate). Returns the status, the body and what was charged."""
         import httpx
@@ -303,36 +318,47 @@ class AgentTools:
         from ..gateway import ChannelPayment, SettlementResponse
         from ..gateway.x402 import HEADER_RESPONSE
 
-        with self._lock:
-            if self._payment is None:
-                self._payment = ChannelPayment(self.agent)
-                self._http = httpx.Client(auth=self._payment, timeout=60)
+        if self._payment is None:
+            self._payment = ChannelPayment(self.agent.agent)
+            # the payment flow's chain steps run on the loop (LoopAuth), with the agent's loop view
+            self._http = httpx.AsyncClient(auth=LoopAuth(self._payment), timeout=60)
         body = json.loads(json_body) if json_body else None
-        response = self._http.request(method.upper(), url, json=body)
+        # one paid call at a time: each voucher follows the previous response's charge, and the flow's
+        # per-server lock is a thread lock that a second call on this thread must never wait on
+        async with self._lock("http"):
+            response = await self._http.request(method.upper(), url, json=body)
         charged = None
         if HEADER_RESPONSE in response.headers:
             settled = SettlementResponse.from_header(response.headers[HEADER_RESPONSE])
             charged = amount(int(settled.extra.get("chargedAmount", 0)))
         return {"status": response.status_code, "body": response.text[:4000], "charged": charged}
 
-    def close(self) -> None:
-        """Close paid-HTTP channels (at the charged totals) and the HTTP client."""
-        if self._http is not None:
-            try:
-                self._payment.close(self._http)
-            finally:
-                self._http.close()
+    async def aclose(self) -> None:
+        """Close paid-HTTP channels (at the charged totals), the HTTP client and the chain's sessions."""
+        try:
+            if self._http is not None:
+                try:
+                    async with self._lock("http"):
+                        await self.agent.run(self._payment.close, AwaitingHTTP(self._http))
+                finally:
+                    await self._http.aclose()
+                    self._http = None
+        finally:
+            if self.agent.agent.chain is not None:
+                await disconnect(self.agent.agent.chain)
 
     # -- helpers --------------------------------------------------------------------------------------------
 
-    def _sync_book(self) -> Any:
-        if self._book is None:
-            self._book = self.agent.offers.book()
-        else:
-            self._book.sync()
-        return self._book
+    async def _synced_book(self) -> Any:
+        """The offer book, caught up with the chain (one sync at a time: concurrent calls share it)."""
+        async with self._lock("book"):
+            if self._book is None:
+                self._book = await self.agent.offers.book()
+            else:
+                await self.agent.run(self._book.sync)
+            return self._book
 
-    def _pull_relay(self, book: Any, resource: str | None, side: str | None) -> int:
+    async def _pull_relay(self, book: Any, resource: str | None, side: str | None) -> int:
         """Add the relay's signed offers to the book (verified like any signed offer when filled)."""
         import httpx
 
@@ -340,7 +366,8 @@ class AgentTools:
 
         params = {k: v for k, v in (("resource", resource), ("side", side)) if v}
         try:
-            response = httpx.get(f"{self.relay}/offers", params=params, timeout=10)
+            async with httpx.AsyncClient(timeout=10) as client:
+                response = await client.get(f"{self.relay}/offers", params=params)
             response.raise_for_status()
             data = response.json()
         except (httpx.HTTPError, ValueError) as exc:
@@ -404,15 +431,14 @@ class AgentTools:
         }
 
 
-def _tool(method: Callable[..., dict[str, Any]]) -> Callable[..., Any]:
-    """An async MCP tool running ``method`` in a worker thread; typed errors become tool errors."""
-    import anyio.to_thread
+def _tool(method: Callable[..., Awaitable[dict[str, Any]]]) -> Callable[..., Any]:
+    """The MCP tool awaiting ``method`` on the server's loop; typed errors become tool errors."""
     from mcp.server.fastmcp.exceptions import ToolError
 
     @functools.wraps(method)
     async def run(**kwargs: Any) -> dict[str, Any]:
         try:
-            return await anyio.to_thread.run_sync(functools.partial(method, **kwargs))
+            return await method(**kwargs)
         except AgentMarketError as exc:
             raise ToolError(f"{type(exc).__name__}: {exc}") from None
 
@@ -424,8 +450,16 @@ def build_server(tools: AgentTools, *, host: str = "127.0.0.1", port: int = 8000
     """The FastMCP server with every tool of :data:`TOOLS` registered."""
     from mcp.server.fastmcp import FastMCP
 
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Any) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await tools.aclose()  # on the server's loop, before it stops
+
     server = FastMCP(
         "agentmarket",
+        lifespan=lifespan,
         instructions=(
             f"Wallet and market tools of agent {tools.agent.address}. Amounts are strings of wei; "
             "spending tools are limited by the agent's mandate (see mandate_status)."
@@ -450,6 +484,7 @@ def connect_agent(
     account) on ``chain`` (embedded / anvil: a suite is deployed; a URL: the suite from the manifest)."""
     import os
 
+    from ..aio import loop_chain
     from ..chain import Chain, load_keystore
     from ..deploy import deploy_suite
     from ..market import _load_suite
@@ -470,7 +505,8 @@ def connect_agent(
         ch = Chain.connect(str(chain), keys=keys, require_funded=False)
         suite = _load_suite(ch, manifest)
     account = account or ch.accounts[0]
-    return Agent(account, ch, suite, mandate=mandate, name="mcp-agent"), ch
+    # on the loop view of the chain (agentmarket.aio): the tools await its JSON-RPC on the server's loop
+    return Agent(account, loop_chain(ch), suite, mandate=mandate, name="mcp-agent"), ch
 
 
 def serve(
@@ -492,5 +528,4 @@ def serve(
         else:
             build_server(tools).run(transport="stdio")
     finally:
-        tools.close()
         ch.close()

@@ -22,6 +22,7 @@ from service_helpers import ETHER
 
 from agentmarket.chain import Chain, save_keystore
 from agentmarket.deploy import Suite, write_manifest
+from agentmarket.mcp.server import amount
 
 pytestmark = pytest.mark.anvil
 
@@ -178,3 +179,146 @@ def test_streamable_http_transport_serves_the_same_tools(
     finally:
         process.kill()
         process.wait(timeout=30)
+
+
+class _HeldServer:
+    """A real HTTP server on 127.0.0.1 that answers each request only once the test releases it."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.arrived = threading.Event()
+        self.release = threading.Event()
+        held = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                held.arrived.set()
+                held.release.wait(120)
+                body = b"held answer"
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/slow"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_tool_calls_run_concurrently_in_one_server_process(
+    anvil: Chain, anvil_suite: Suite, tmp_path: Path
+) -> None:
+    """A tool call waiting on I/O does not hold the others up: while ``pay_http`` waits for an HTTP server
+    that has not answered yet, the same server process answers ``balance`` and completes two ``fill_offer``
+    calls that were sent together (one account, two transactions in flight: distinct nonces, both deals
+    opened, the mandate charged for both). A server that ran tools one at a time would never answer the
+    later calls before the held one returns; the test would then fail at its time limit."""
+    from agentmarket.agent import Agent
+
+    manifest = tmp_path / "manifest.json"
+    write_manifest(manifest, anvil_suite.manifest)
+    seller = Agent(Account.create(), anvil, anvil_suite)
+    anvil.transactor.send_value(anvil.accounts[0], seller.address, 5 * ETHER)
+    hashes = []
+    for resource in ("translate/fr", "translate/de"):
+        posted = seller.offers.post(seller.offers.build("sell", resource, PRICE, 3))
+        hashes.append("0x" + posted.offer_hash.hex())
+    buyer = Account.create()
+    anvil.transactor.send_value(anvil.accounts[0], buyer.address, 5 * ETHER)
+    keystore = save_keystore(buyer, tmp_path / "buyer.json", PASSWORD)
+    mandate = tmp_path / "mandate.json"
+    mandate.write_text(json.dumps({"budget": {"ETH": str(10 * PRICE)}}))
+    held = _HeldServer()
+
+    async def run() -> None:
+        async with (
+            stdio_client(_params(anvil, keystore, manifest, mandate)) as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            await _call(session, "search_offers")  # the book is built once before the calls race
+            outcome: dict[str, Any] = {}
+
+            async def pay() -> None:
+                outcome["pay"] = await _call(session, "pay_http", url=held.url)
+
+            async def fill(offer_hash: str) -> None:
+                outcome[offer_hash] = await _call(session, "fill_offer", offer_hash=offer_hash, quantity=2)
+
+            with anyio.fail_after(120):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(pay)
+                    while not held.arrived.is_set():  # the server has received the paid call
+                        await anyio.sleep(0.05)
+                    balance = await _call(session, "balance")  # answered while pay_http is held
+                    assert balance["address"] == buyer.address
+                    async with anyio.create_task_group() as fills:
+                        for h in hashes:
+                            fills.start_soon(fill, h)
+                    assert "pay" not in outcome  # both fills completed while the paid call was held
+                    held.release.set()
+            assert outcome["pay"]["status"] == 200 and outcome["pay"]["body"] == "held answer"
+            deals = [outcome[h]["deal"] for h in hashes]
+            assert len({d["id"] for d in deals}) == 2
+            assert all(d["state"] == "FUNDED" and d["amount"]["wei"] == str(2 * PRICE) for d in deals)
+            status = await _call(session, "mandate_status")
+            eth = status["assets"]["0x0000000000000000000000000000000000000000"]
+            assert eth["spent"]["wei"] == str(4 * PRICE)
+
+    try:
+        anyio.run(run)
+    finally:
+        held.close()
+    assert anvil.w3.eth.get_transaction_count(buyer.address) == 2  # exactly the two fills, nothing else
+
+
+def test_pay_http_tool_pays_a_gateway_over_a_channel_and_closes_it_on_exit(
+    anvil: Chain, anvil_suite: Suite, gateway_proc: Any, tmp_path: Path
+) -> None:
+    """``pay_http`` through the server process: the first 402 opens a channel (the payment flow's chain
+    steps run on the server's loop), each call is charged what the route costs, and when the client goes
+    away the server closes the channel at the charged total."""
+    from agentmarket.clients.channels import ChannelClient
+    from agentmarket.gateway.demo import DEFAULT_ROUTES
+    from agentmarket.types import ChannelStatus
+
+    echo = DEFAULT_ROUTES["/echo"].ceiling  # the demo gateway's per-call price
+    manifest = tmp_path / "manifest.json"
+    write_manifest(manifest, anvil_suite.manifest)
+    account = Account.create()
+    anvil.transactor.send_value(anvil.accounts[0], account.address, ETHER)
+    keystore = save_keystore(account, tmp_path / "payer.json", PASSWORD)
+
+    async def run() -> None:
+        async with (
+            stdio_client(_params(anvil, keystore, manifest)) as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            for i in range(3):
+                paid = await _call(session, "pay_http", url=f"{gateway_proc.url}/echo?q={i}")
+                assert paid["status"] == 200, paid
+                assert paid["charged"] == amount(echo)
+
+    anyio.run(run)
+    channels = anvil_suite["PaymentChannels"]
+    opened = [
+        e
+        for e in channels.events.ChannelOpened().get_logs(from_block=0)
+        if e["args"]["payer"] == account.address
+    ]
+    assert len(opened) == 1  # one channel for the three calls
+    channel = ChannelClient.from_suite(anvil_suite).channel(bytes(opened[0]["args"]["channelId"]))
+    assert channel.payee == gateway_proc.payee.address
+    assert channel.status == ChannelStatus.CLOSED and channel.claimed == 3 * echo
