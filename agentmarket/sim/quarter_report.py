@@ -108,7 +108,7 @@ def write_markdown(report: dict[str, Any], path: Path) -> Path:
         "|---|" + "---|" * len(POLICIES),
     ]
     for key, label in METRICS:
-        digits = 3 if key in ("cost_per_hour", "spend_eth", "recovered_eth") else 1
+        digits = 3 if key in ("cost_per_hour", "cost_per_useful_hour", "spend_eth", "recovered_eth") else 1
         cells = [_fmt(report["metrics"][key][n], digits) for n in POLICIES]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines += [
