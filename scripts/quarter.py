@@ -5,9 +5,12 @@ JSON-RPC URL): the assistant (quarterly budget mandate, ratings, negotiation, di
 baselines (one provider at its posted price all quarter; the cheapest posted prices each week) buy the
 same weekly GPU-hour demand from the same drifting providers, with the same delivery outcomes per provider
 and week (paired). Writes out/quarter.json, out/quarter.png and out/quarter.md: cost per delivered GPU-hour,
-GPU-hours delivered, SLA misses, refunds and penalties recovered, and the paired differences with 95% CIs.
+GPU-hours delivered, SLA misses, refunds and penalties recovered, the cost per useful (on-time, within
+demand) GPU-hour and the spend, and the paired differences with 95% CIs. The tuning flags (--risk-premium,
+--invite-rule, --auction-discount, --rematch, ...) default to the values set on seeds 1-10
+(docs/quarter/tuning.md).
 
-    .venv/bin/python scripts/quarter.py --seeds 10 --chain anvil --jobs 2
+    .venv/bin/python scripts/quarter.py --seeds 30 --first-seed 101 --chain anvil --jobs 2   # the README figures
 """
 
 from __future__ import annotations
