@@ -44,8 +44,8 @@ class AssetBalanceUnreadable(ContractRevert):
     asset: str
 
 
-class AssetDeficit(EscrowRevert, AuctionRevert, ChannelRevert):
-    """Solidity custom error ``AssetDeficit(address,uint256,uint256)`` (declared in AgentEscrow, AssetLib, DutchAuction, EnglishAuction, PaymentChannels, ProcurementAuction, SealedBidAuction)."""
+class AssetDeficit(EscrowRevert, AuctionRevert, CallMarketRevert, ChannelRevert):
+    """Solidity custom error ``AssetDeficit(address,uint256,uint256)`` (declared in AgentEscrow, AssetLib, CallMarket, DutchAuction, EnglishAuction, PaymentChannels, ProcurementAuction, SealedBidAuction)."""
 
     error_name = "AssetDeficit"
     signature = "AssetDeficit(address,uint256,uint256)"
@@ -402,15 +402,6 @@ class CallNotMaker(CallMarketRevert):
     caller: str
 
 
-class CallNothingToWithdraw(CallMarketRevert):
-    """Solidity custom error ``CallNothingToWithdraw(address,address)`` (declared in CallMarket, ICallMarket)."""
-
-    error_name = "CallNothingToWithdraw"
-    signature = "CallNothingToWithdraw(address,address)"
-    account: str
-    asset: str
-
-
 class CallOrderNotFound(CallMarketRevert):
     """Solidity custom error ``CallOrderNotFound(uint256,uint8,uint256)`` (declared in CallMarket, ICallMarket)."""
 
@@ -437,16 +428,6 @@ class CallTermsMismatch(CallMarketRevert):
     error_name = "CallTermsMismatch"
     signature = "CallTermsMismatch(uint256)"
     batchId: int
-
-
-class CallTransferFailed(CallMarketRevert):
-    """Solidity custom error ``CallTransferFailed(address,address,uint256)`` (declared in CallMarket, ICallMarket)."""
-
-    error_name = "CallTransferFailed"
-    signature = "CallTransferFailed(address,address,uint256)"
-    asset: str
-    to: str
-    amount: int
 
 
 class CallWindowClosed(CallMarketRevert):
@@ -604,16 +585,16 @@ class ChannelZeroAmount(ChannelRevert):
     signature = "ChannelZeroAmount()"
 
 
-class CreditsInsufficientGas(CreditsRevert, EscrowRevert, AuctionRevert, ChannelRevert):
-    """Solidity custom error ``CreditsInsufficientGas(uint256)`` (declared in AgentEscrow, AuctionBase, Credits, DutchAuction, EnglishAuction, IAgentEscrow, IAuctionBase, ICredits, IDutchAuction, IEnglishAuction, IPaymentChannels, IProcurementAuction, ISealedBidAuction, PaymentChannels, ProcurementAuction, SealedBidAuction)."""
+class CreditsInsufficientGas(CreditsRevert, EscrowRevert, AuctionRevert, CallMarketRevert, ChannelRevert):
+    """Solidity custom error ``CreditsInsufficientGas(uint256)`` (declared in AgentEscrow, AuctionBase, CallMarket, Credits, DutchAuction, EnglishAuction, IAgentEscrow, IAuctionBase, ICallMarket, ICredits, IDutchAuction, IEnglishAuction, IPaymentChannels, IProcurementAuction, ISealedBidAuction, PaymentChannels, ProcurementAuction, SealedBidAuction, UntotalledCredits)."""
 
     error_name = "CreditsInsufficientGas"
     signature = "CreditsInsufficientGas(uint256)"
     gasLeft: int
 
 
-class CreditsNothingToWithdraw(CreditsRevert, EscrowRevert, AuctionRevert, ChannelRevert):
-    """Solidity custom error ``CreditsNothingToWithdraw(address,address)`` (declared in AgentEscrow, AuctionBase, Credits, DutchAuction, EnglishAuction, IAgentEscrow, IAuctionBase, ICredits, IDutchAuction, IEnglishAuction, IPaymentChannels, IProcurementAuction, ISealedBidAuction, PaymentChannels, ProcurementAuction, SealedBidAuction)."""
+class CreditsNothingToWithdraw(CreditsRevert, EscrowRevert, AuctionRevert, CallMarketRevert, ChannelRevert):
+    """Solidity custom error ``CreditsNothingToWithdraw(address,address)`` (declared in AgentEscrow, AuctionBase, CallMarket, Credits, DutchAuction, EnglishAuction, IAgentEscrow, IAuctionBase, ICallMarket, ICredits, IDutchAuction, IEnglishAuction, IPaymentChannels, IProcurementAuction, ISealedBidAuction, PaymentChannels, ProcurementAuction, SealedBidAuction, UntotalledCredits)."""
 
     error_name = "CreditsNothingToWithdraw"
     signature = "CreditsNothingToWithdraw(address,address)"
@@ -621,16 +602,16 @@ class CreditsNothingToWithdraw(CreditsRevert, EscrowRevert, AuctionRevert, Chann
     asset: str
 
 
-class CreditsOnlySelf(CreditsRevert, EscrowRevert, AuctionRevert, ChannelRevert):
-    """Solidity custom error ``CreditsOnlySelf(address)`` (declared in AgentEscrow, AuctionBase, Credits, DutchAuction, EnglishAuction, IAgentEscrow, IAuctionBase, ICredits, IDutchAuction, IEnglishAuction, IPaymentChannels, IProcurementAuction, ISealedBidAuction, PaymentChannels, ProcurementAuction, SealedBidAuction)."""
+class CreditsOnlySelf(CreditsRevert, EscrowRevert, AuctionRevert, CallMarketRevert, ChannelRevert):
+    """Solidity custom error ``CreditsOnlySelf(address)`` (declared in AgentEscrow, AuctionBase, CallMarket, Credits, DutchAuction, EnglishAuction, IAgentEscrow, IAuctionBase, ICallMarket, ICredits, IDutchAuction, IEnglishAuction, IPaymentChannels, IProcurementAuction, ISealedBidAuction, PaymentChannels, ProcurementAuction, SealedBidAuction, UntotalledCredits)."""
 
     error_name = "CreditsOnlySelf"
     signature = "CreditsOnlySelf(address)"
     caller: str
 
 
-class CreditsSenderTax(CreditsRevert, EscrowRevert, AuctionRevert, ChannelRevert):
-    """Solidity custom error ``CreditsSenderTax(address,uint256,uint256)`` (declared in AgentEscrow, AuctionBase, Credits, DutchAuction, EnglishAuction, IAgentEscrow, IAuctionBase, ICredits, IDutchAuction, IEnglishAuction, IPaymentChannels, IProcurementAuction, ISealedBidAuction, PaymentChannels, ProcurementAuction, SealedBidAuction)."""
+class CreditsSenderTax(CreditsRevert, EscrowRevert, AuctionRevert, CallMarketRevert, ChannelRevert):
+    """Solidity custom error ``CreditsSenderTax(address,uint256,uint256)`` (declared in AgentEscrow, AuctionBase, CallMarket, Credits, DutchAuction, EnglishAuction, IAgentEscrow, IAuctionBase, ICallMarket, ICredits, IDutchAuction, IEnglishAuction, IPaymentChannels, IProcurementAuction, ISealedBidAuction, PaymentChannels, ProcurementAuction, SealedBidAuction, UntotalledCredits)."""
 
     error_name = "CreditsSenderTax"
     signature = "CreditsSenderTax(address,uint256,uint256)"
@@ -639,8 +620,8 @@ class CreditsSenderTax(CreditsRevert, EscrowRevert, AuctionRevert, ChannelRevert
     taken: int
 
 
-class CreditsTransferFailed(CreditsRevert, EscrowRevert, AuctionRevert, ChannelRevert):
-    """Solidity custom error ``CreditsTransferFailed(address,address,uint256)`` (declared in AgentEscrow, AuctionBase, Credits, DutchAuction, EnglishAuction, IAgentEscrow, IAuctionBase, ICredits, IDutchAuction, IEnglishAuction, IPaymentChannels, IProcurementAuction, ISealedBidAuction, PaymentChannels, ProcurementAuction, SealedBidAuction)."""
+class CreditsTransferFailed(CreditsRevert, EscrowRevert, AuctionRevert, CallMarketRevert, ChannelRevert):
+    """Solidity custom error ``CreditsTransferFailed(address,address,uint256)`` (declared in AgentEscrow, AuctionBase, CallMarket, Credits, DutchAuction, EnglishAuction, IAgentEscrow, IAuctionBase, ICallMarket, ICredits, IDutchAuction, IEnglishAuction, IPaymentChannels, IProcurementAuction, ISealedBidAuction, PaymentChannels, ProcurementAuction, SealedBidAuction, UntotalledCredits)."""
 
     error_name = "CreditsTransferFailed"
     signature = "CreditsTransferFailed(address,address,uint256)"
@@ -1080,7 +1061,7 @@ class OwnableUnauthorizedAccount(EscrowRevert):
 class ReentrancyGuardReentrantCall(
     EscrowRevert, OfferBookRevert, AuctionRevert, CallMarketRevert, ChannelRevert, CreditsRevert
 ):
-    """Solidity custom error ``ReentrancyGuardReentrantCall()`` (declared in AgentEscrow, AuctionBase, CallMarket, Credits, DutchAuction, EnglishAuction, OfferBook, PaymentChannels, ProcurementAuction, SealedBidAuction)."""
+    """Solidity custom error ``ReentrancyGuardReentrantCall()`` (declared in AgentEscrow, AuctionBase, CallMarket, Credits, DutchAuction, EnglishAuction, OfferBook, PaymentChannels, ProcurementAuction, SealedBidAuction, UntotalledCredits)."""
 
     error_name = "ReentrancyGuardReentrantCall"
     signature = "ReentrancyGuardReentrantCall()"
@@ -1128,6 +1109,15 @@ class ReputationTermsMismatch(ReputationRevert):
     error_name = "ReputationTermsMismatch"
     signature = "ReputationTermsMismatch(uint256)"
     dealId: int
+
+
+class SafeCastOverflowedUintDowncast(OfferBookRevert):
+    """Solidity custom error ``SafeCastOverflowedUintDowncast(uint8,uint256)`` (declared in OfferBook)."""
+
+    error_name = "SafeCastOverflowedUintDowncast"
+    signature = "SafeCastOverflowedUintDowncast(uint8,uint256)"
+    bits: int
+    value: int
 
 
 class SafeERC20FailedOperation(EscrowRevert, OfferBookRevert, AuctionRevert, CallMarketRevert, ChannelRevert):
@@ -1196,11 +1186,9 @@ REVERTS: tuple[type[ContractRevert], ...] = (
     CallMarketNotListed,
     CallNotEquilibrium,
     CallNotMaker,
-    CallNothingToWithdraw,
     CallOrderNotFound,
     CallPriceRule,
     CallTermsMismatch,
-    CallTransferFailed,
     CallWindowClosed,
     CallWindowOpen,
     CallWrongValue,
@@ -1278,6 +1266,7 @@ REVERTS: tuple[type[ContractRevert], ...] = (
     ReputationInvalidScore,
     ReputationNotParty,
     ReputationTermsMismatch,
+    SafeCastOverflowedUintDowncast,
     SafeERC20FailedOperation,
     StringTooLong,
 )
@@ -1326,11 +1315,9 @@ __all__ = [
     "CallMarketRevert",
     "CallNotEquilibrium",
     "CallNotMaker",
-    "CallNothingToWithdraw",
     "CallOrderNotFound",
     "CallPriceRule",
     "CallTermsMismatch",
-    "CallTransferFailed",
     "CallWindowClosed",
     "CallWindowOpen",
     "CallWrongValue",
@@ -1413,6 +1400,7 @@ __all__ = [
     "ReputationNotParty",
     "ReputationRevert",
     "ReputationTermsMismatch",
+    "SafeCastOverflowedUintDowncast",
     "SafeERC20FailedOperation",
     "StringTooLong",
 ]

@@ -58,6 +58,9 @@ class GasTable:
         self._path = Path(path) if path else None
         self._figures: dict[str, int] | None = dict(figures) if figures is not None else None
         self._lock = threading.Lock()
+        # (key, count) -> limit: every send asks, and loading under the lock then multiplying cost more
+        # than the rest of building a batch transaction; cleared by register()
+        self._limits: dict[tuple[str, int], int | None] = {}
 
     def _load(self) -> dict[str, int]:
         with self._lock:
@@ -79,16 +82,24 @@ class GasTable:
     def limit(self, key: str, count: int = 1) -> int | None:
         """The gas limit to send ``key`` with (``count`` times a per-item figure, for batches), or None
         when the key is unknown (then estimate)."""
-        figure = self.figure(key)
-        if figure is None:
-            return None
-        return math.ceil(figure * max(1, count) * self.margin) + self.headroom
+        cached = self._limits.get((key, count), -1)
+        if cached != -1:
+            return cached
+        figures = self._load()
+        with self._lock:  # read and cache together: a concurrent register() cannot leave a stale limit
+            figure = figures.get(key)
+            limit = (
+                None if figure is None else math.ceil(figure * max(1, count) * self.margin) + self.headroom
+            )
+            self._limits[(key, count)] = limit
+        return limit
 
     def register(self, key: str, gas_used: int) -> None:
         """Add or override a figure at run time (e.g. an operation measured by the application)."""
         figures = self._load()
         with self._lock:
             figures[key] = int(gas_used)
+            self._limits.clear()
 
     def keys(self) -> list[str]:
         return sorted(self._load())

@@ -36,7 +36,6 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal, Protocol, TypeVar, overload
@@ -132,25 +131,43 @@ _BYTES_KEYS = frozenset({"blockHash", "transactionHash", "logsBloom", "root", "d
 _ADDRESS_KEYS = frozenset({"from", "to", "contractAddress", "address"})
 
 
-def _format_value(key: str, value: Any) -> Any:
-    if value is None:
-        return None
-    if key in _INT_KEYS:
-        return _int(value)
-    if key in _BYTES_KEYS:
-        return HexBytes(value)
-    if key in _ADDRESS_KEYS:
-        return _checksum(value) if isinstance(value, str) and len(value) == 42 else value
-    if key == "topics":
-        return [HexBytes(t) for t in value]
-    if key == "logs":
-        return [
-            AttributeDict({k: (v if k == "type" else _format_value(k, v)) for k, v in log.items()})
-            for log in value
-        ]
-    if key == "removed":
-        return bool(value)
-    return value
+def _hexbytes(value: Any) -> HexBytes:
+    """``HexBytes`` of a node's ``0x`` hex string. HexBytes' own constructor validates and normalises through
+    several calls; a receipt carries ~10 such fields and that was most of formatting one."""
+    if isinstance(value, str) and value[:2] in ("0x", "0X") and not len(value) % 2:
+        try:
+            return bytes.__new__(HexBytes, bytes.fromhex(value[2:]))
+        except ValueError:
+            pass  # not plain hex: HexBytes decides (and raises its own error)
+    return HexBytes(value)
+
+
+def _address(value: Any) -> Any:
+    return _checksum(value) if isinstance(value, str) and len(value) == 42 else value
+
+
+def _formatted(raw: Any, formatters: dict[str, Callable[[Any], Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        formatter = formatters.get(key)
+        out[key] = value if formatter is None or value is None else formatter(value)
+    return out
+
+
+def _logs(value: Any) -> list[AttributeDict[str, Any]]:
+    return [AttributeDict(_formatted(log, _LOG_FORMAT)) for log in value]
+
+
+# key -> formatter of a JSON-RPC receipt (web3.py's receipt_formatter: ints, HexBytes, checksummed addresses)
+_RECEIPT_FORMAT: dict[str, Callable[[Any], Any]] = {
+    **dict.fromkeys(_INT_KEYS, _int),
+    **dict.fromkeys(_BYTES_KEYS, _hexbytes),
+    **dict.fromkeys(_ADDRESS_KEYS, _address),
+    "topics": lambda topics: [_hexbytes(t) for t in topics],
+    "logs": _logs,
+    "removed": bool,
+}
+_LOG_FORMAT = {k: f for k, f in _RECEIPT_FORMAT.items() if k != "type"}  # a log's "type" stays as sent
 
 
 def _format_receipt(raw: Any) -> TxReceipt:
@@ -158,7 +175,7 @@ def _format_receipt(raw: Any) -> TxReceipt:
     checksummed addresses); a test compares it with web3.py's own receipt formatter."""
     if isinstance(raw, AttributeDict):
         return raw  # type: ignore[return-value]
-    return AttributeDict({k: _format_value(k, v) for k, v in raw.items()})  # type: ignore[return-value]
+    return AttributeDict(_formatted(raw, _RECEIPT_FORMAT))  # type: ignore[return-value]
 
 
 def _call_params(tx: dict[str, Any]) -> dict[str, Any]:
@@ -262,7 +279,6 @@ class Transactor:
 
     FEE_CACHE_SECONDS = 5.0
     FEE_BUMP = 1.125  # replacement fee factor (nodes require >= 1.10 on both fee fields)
-    PIPELINE_CHUNK = 64  # transactions per JSON-RPC batch when signing overlaps sending
     REPLACE_AFTER = 30.0  # seconds without a receipt before a fee-bumped replacement
     MAX_REPLACEMENTS = 5
     POLL_INITIAL, POLL_MAX = 0.002, 0.05
@@ -791,12 +807,11 @@ class Transactor:
         sents: list[Sent] = []
         accounts: dict[str, LocalAccount] = {}
         now = time.monotonic()
-        # Over HTTP, each chunk goes out from a worker thread while the next one is signed, so the node
-        # executes while Python signs; in process (eth-tester) one batch is just as fast.
-        pipelined = self.chain.kind != "embedded" and len(items) > self.PIPELINE_CHUNK
-        pool = ThreadPoolExecutor(max_workers=1) if pipelined else None
-        futures: list[Future[list[Any]]] = []
-        chunk_start = 0
+        # All transactions are signed first and go to the node in one batch (the transport splits it at
+        # its max_batch). Sending chunks while signing the next one looked like overlap, but a node that
+        # mines on arrival (anvil automine) then mines a block per chunk, and more often while it is still
+        # reading one: ~3x the blocks and ~3x the node's CPU per transaction measured on anvil, far more
+        # than the signing time the overlap hid.
         for account, tx, key in items:
             address = account.address
             accounts[address] = account
@@ -808,13 +823,10 @@ class Transactor:
             try:
                 raw, tx_hash = self._sign(account, tx)
             except BaseException:
-                # Nothing of this batch left yet: give the reserved nonces back (re-read from the chain
-                # on next use), so a transaction that cannot be signed never leaves a gap.
-                if not futures:
-                    for reserved in counts:
-                        self._forget_nonce(reserved)
-                if pool is not None:
-                    pool.shutdown(wait=True)
+                # Nothing of this batch was sent: give the reserved nonces back (re-read from the chain on
+                # next use), so a transaction that cannot be signed never leaves a gap.
+                for reserved in counts:
+                    self._forget_nonce(reserved)
                 for undo in undos:
                     if undo is not None:
                         undo()
@@ -837,24 +849,13 @@ class Transactor:
                     undo=undos[len(sents)],
                 )
             )
-            if pool is not None and len(sents) - chunk_start == self.PIPELINE_CHUNK:
-                futures.append(pool.submit(self._broadcast, sents[chunk_start:]))
-                chunk_start = len(sents)
         try:
-            if pool is None:
-                results = self._broadcast(sents, instant=instant)
-            else:
-                if chunk_start < len(sents):
-                    futures.append(pool.submit(self._broadcast, sents[chunk_start:]))
-                results = [answer for future in futures for answer in future.result()]
+            results = self._broadcast(sents, instant=instant)
         except ChainUnavailable as exc:
             for sent in sents:
                 if sent.key is not None:
                     self._journal[sent.key] = sent
             raise self._unavailable(exc, sents) from None
-        finally:
-            if pool is not None:
-                pool.shutdown(wait=True)
         failed_by_account: dict[str, list[Sent]] = {}
         for sent, result in zip(sents, results, strict=True):
             if instant:
@@ -1064,6 +1065,11 @@ class Transactor:
                             outcome[index] = exc
                         except ChainUnavailable as exc:
                             raise self._unavailable(exc, [h for _, h in still]) from None
+            # Back off only while nothing lands: a poll that brought receipts means the node is mining
+            # this batch now, and the rest follow within milliseconds (growing the delay there overshot the
+            # last receipts of a batch by tens of ms per phase on anvil).
+            if len(still) < len(pending):
+                delay = self.POLL_INITIAL
             self.sleep(delay)
             delay = min(self.POLL_MAX, delay * 1.5)
         results: list[Any] = []

@@ -596,6 +596,29 @@ SIM_META = (
 # -- main ------------------------------------------------------------------------------------------------------
 
 
+def _commit_probe(path: Path, n: int = 20) -> float:
+    """Median ms of ``n`` one-row synchronous=FULL commits in WAL mode at ``path`` (the disk's flush
+    latency right now, which every paid call of a durable gateway waits for once per group commit)."""
+    import sqlite3
+    import statistics
+
+    db = sqlite3.connect(path, isolation_level=None)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("CREATE TABLE IF NOT EXISTS t (k INTEGER PRIMARY KEY, v BLOB)")
+        times = []
+        for i in range(n):
+            t0 = time.perf_counter()
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("INSERT OR REPLACE INTO t VALUES (?, ?)", (i % 4, os.urandom(65)))
+            db.execute("COMMIT")
+            times.append(time.perf_counter() - t0)
+        return statistics.median(times) * 1000
+    finally:
+        db.close()
+
+
 def gateway_bench(
     calls: int = 10_000, rounds: int = 10, *, clients: int = 4, fast: bool = False
 ) -> dict[str, Any]:
@@ -604,7 +627,8 @@ def gateway_bench(
     agents, each with its own channel and keep-alive connection, call concurrently; and the on-chain gas
     of all ``calls`` paid calls (channel opens, top-ups, the payee's batch claims, the closes) divided by
     ``calls``. ``fast``: the server's voucher store runs synchronous=NORMAL (survives a process crash, not
-    a power loss) instead of FULL."""
+    a power loss) instead of FULL. Between rounds a probe times 20 synchronous=FULL SQLite commits in the
+    server's directory (what one group commit waits for on this disk at that moment)."""
     import statistics
     from concurrent.futures import ThreadPoolExecutor
 
@@ -657,9 +681,12 @@ def gateway_bench(
             fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
             return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), time.process_time()
 
+        probes: list[float] = []
+        load_start = os.getloadavg()
         with ThreadPoolExecutor(max_workers=clients) as pool:
             list(pool.map(lambda c: c.get("/echo").raise_for_status(), paid))  # 402 + open: untimed
             for _ in range(rounds):
+                probes.append(_commit_probe(tmp / "probe.sqlite"))
                 c0, t0 = cpu_now(), time.perf_counter()
                 list(pool.map(burst, free, ["/free/echo"] * clients))
                 c1, t1 = cpu_now(), time.perf_counter()
@@ -694,6 +721,7 @@ def gateway_bench(
         paid_calls = (rounds * each + 1) * clients
         if fast:
             return {
+                "gateway.normal_sync_commit_probe_ms": round(statistics.median(probes), 2),
                 "gateway.paid_over_unpaid_normal_sync": round(statistics.median(ratios), 3),
                 "gateway.paid_over_unpaid_normal_sync_range": [round(min(ratios), 3), round(max(ratios), 3)],
                 "gateway.normal_sync_cpu_ms_per_call": cpu_ms,
@@ -707,6 +735,11 @@ def gateway_bench(
             # CPU per call of the server process and of the calling process (all client threads): what
             # the payment costs whatever else the machine runs
             "gateway.cpu_ms_per_call": cpu_ms,
+            "gateway.commit_probe_ms": [
+                round(min(probes), 2),
+                round(statistics.median(probes), 2),
+                round(max(probes), 2),
+            ],
             "gateway.paid_over_unpaid_cpu": round(
                 (cpu_ms["free_server"] + cpu_ms["free_client"])
                 / (cpu_ms["paid_server"] + cpu_ms["paid_client"]),
@@ -714,6 +747,11 @@ def gateway_bench(
             ),
             "gateway.meta": {
                 "ratio": "median over rounds of (paid calls/s) / (unpaid calls/s) measured back to back; range = min, max",
+                "commit_probe_ms": "min, median, max over rounds of the median of 20 synchronous=FULL SQLite commits next to the server's store",
+                "load_avg_1m": [round(load_start[0], 1), round(os.getloadavg()[0], 1)],
+                "rounds_ratio_and_probe_ms": [
+                    [round(r, 3), round(p, 2)] for r, p in zip(ratios, probes, strict=True)
+                ],
                 "calls": paid_calls,
                 "rounds": rounds,
                 "clients": clients,
@@ -757,6 +795,9 @@ def main() -> int:
     parser.add_argument("--no-sim", action="store_true", help="skip the market simulator benchmarks")
     parser.add_argument("--gateway-calls", type=int, default=10_000, help="paid calls in the gateway bench")
     parser.add_argument(
+        "--gateway-clients", type=int, default=4, help="concurrent paying clients in the gateway bench"
+    )
+    parser.add_argument(
         "--only-gateway", action="store_true", help="run only the gateway bench; update its keys in --out"
     )
     args = parser.parse_args()
@@ -766,8 +807,10 @@ def main() -> int:
         out = Path(args.out)
         results = json.loads(out.read_text()) if out.is_file() else {}
         with console.status(f"gateway: {args.gateway_calls} paid vs unpaid calls"):
-            results.update(gateway_bench(args.gateway_calls))
-            results.update(gateway_bench(max(1000, args.gateway_calls // 5), fast=True))
+            results.update(gateway_bench(args.gateway_calls, clients=args.gateway_clients))
+            results.update(
+                gateway_bench(max(1000, args.gateway_calls // 5), clients=args.gateway_clients, fast=True)
+            )
         out.write_text(json.dumps(results, indent=2) + "\n")
         console.print({k: v for k, v in results.items() if k.startswith("gateway.")})
         return 0

@@ -41,6 +41,7 @@ from ..errors import (
     UnsafeTerms,
 )
 from ..logscan import deployment_block, get_logs
+from ..reads import Read
 from ..types import (
     BPS,
     ETH,
@@ -51,7 +52,7 @@ from ..types import (
     Bid,
     DealTemplate,
 )
-from .base import ContractClient, _event_decoders
+from .base import ContractClient, _event_decoders, require_eth
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -436,9 +437,24 @@ class AuctionClient(ContractClient):
                 return int.from_bytes(bytes(log["topics"][1]), "big")
         raise InvalidState("no auction event in the receipt")
 
-    def _fund(self, kind: AuctionKind, asset: str, amount: int, *, approve: bool) -> None:
-        """The base's balance and allowance check, with the ``kind`` contract as the spender."""
+    def _fund(
+        self, kind: AuctionKind, asset: str, amount: int, *, approve: bool, balance: int | None = None
+    ) -> None:
+        """The base's balance and allowance check, with the ``kind`` contract as the spender (``balance``:
+        the ETH balance, already read by :meth:`_clock`)."""
+        if asset == ETH and balance is not None:
+            require_eth(self._me(), balance, amount)
+            return
         self._ensure_funds(asset, amount, approve=approve, spender=self.contracts[kind].address)
+
+    def _clock(self, a: Auction) -> tuple[int, int | None]:
+        """The pending block's timestamp and, for an ETH auction, this account's balance: one JSON-RPC
+        batch for a bid's pre-flight reads (the auction itself comes from its events)."""
+        reads = [Read.timestamp("pending")]
+        if a.asset == ETH:
+            reads.append(Read.balance(self._me()))
+        now, *balance = self.chain.transactor.read(reads)
+        return int(now), (int(balance[0]) if balance else None)
 
     def _current(self, ref: AuctionRef) -> Auction:
         return self.refresh(ref)
@@ -530,7 +546,7 @@ class AuctionClient(ContractClient):
         a = self._current(auction)
         self._active(a, "bid on")
         self._not_creator(a, "bid")
-        now = self.now()
+        now, balance = self._clock(a)
         if now < a.start_time:
             raise InvalidState(f"English {a.id} opens at {a.start_time} (next block {now})")
         if now > a.end_time:
@@ -539,7 +555,7 @@ class AuctionClient(ContractClient):
             raise InvalidInput(f"bid {amount} below the minimum {a.minimum_bid()} of English {a.id}")
         if amount > U96:
             raise InvalidInput(f"bid {amount} above 2^96-1")
-        self._fund(a.kind, a.asset, amount, approve=approve)
+        self._fund(a.kind, a.asset, amount, approve=approve, balance=balance)
         value = amount if a.asset == ETH else 0
         self._transact(a.kind, self.contracts[a.kind].functions.bid(a.id, amount), value)
         return self.refresh(a)
@@ -602,7 +618,7 @@ class AuctionClient(ContractClient):
         a = self._current(auction)
         self._active(a, "buy")
         self._not_creator(a, "buy")
-        now = self.now()
+        now, balance = self._clock(a)
         if now < a.start_time:
             raise InvalidState(f"Dutch {a.id} opens at {a.start_time} (next block {now})")
         if now > a.end_time:
@@ -613,7 +629,7 @@ class AuctionClient(ContractClient):
             raise InvalidInput(f"Dutch {a.id} costs {price} now, above max_price {bound}")
         if to_checksum_address(self._me()) == a.terms.arbiter:
             raise NotAuthorized(f"the arbiter of Dutch {a.id} cannot buy it")
-        self._fund(a.kind, a.asset, bound, approve=approve)
+        self._fund(a.kind, a.asset, bound, approve=approve, balance=balance)
         value = bound if a.asset == ETH else 0
         self._transact(a.kind, self.contracts[a.kind].functions.buy(a.id, bound, a.terms.as_tuple()), value)
         return self.refresh(a)
@@ -677,9 +693,10 @@ class AuctionClient(ContractClient):
             raise InvalidInput("commit is for sealed-bid auctions (use commit_offer for procurement)")
         if deposit is None:
             deposit = deposit_bucket(amount, a.reserve) if amount >= a.reserve > 0 else amount
-        if self.now() > a.end_time:
+        now, balance = self._clock(a)
+        if now > a.end_time:
             raise InvalidState(
-                f"commit phase of sealed {a.id} is over (ended {a.end_time}, next block {self.now()})"
+                f"commit phase of sealed {a.id} is over (ended {a.end_time}, next block {now})"
             )
         if not 0 < deposit <= U96 or amount > deposit:
             raise InvalidInput(f"need 0 < amount <= deposit <= 2^96-1 (amount {amount}, deposit {deposit})")
@@ -688,7 +705,7 @@ class AuctionClient(ContractClient):
         me = self._me()
         if any(b.bidder == me for b in a.bids):
             raise InvalidState(f"{me} already committed to sealed {a.id}")
-        self._fund(a.kind, a.asset, deposit, approve=approve)
+        self._fund(a.kind, a.asset, deposit, approve=approve, balance=balance)
         salt = salt or secrets.token_bytes(32)
         contract = self.contracts[a.kind]
         commitment = sealed_commitment(me, a.id, self.chain.chain_id, contract.address, amount, salt)

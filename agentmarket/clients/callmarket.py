@@ -612,19 +612,16 @@ class CallMarketClient(ContractClient):
         return self.credit_of(asset=asset)
 
     def withdraw(self, asset: str = ETH, amount: int | None = None, *, to: str | None = None) -> int:
-        """Withdraw ``amount`` (default: all) of this account's credit; returns the amount."""
+        """Withdraw ``amount`` (default: all) of this account's credit; returns the amount of credit spent
+        (while the market holds less or more of a token than its books, held / owed of it is sent)."""
         me = self._me()
         free = self.credit_of(me, asset)
         amount = free if amount is None else amount
         if amount <= 0 or amount > free:
             raise InvalidState(f"{me} has {free} free in {asset} at the call market, asked for {amount}")
         asset = to_checksum_address(asset)
-        fns = self.contract.functions
-        self._send(
-            fns.withdraw(asset, amount)
-            if to is None
-            else fns.withdrawTo(asset, to_checksum_address(to), amount)
-        )
+        receiver = me if to is None else to_checksum_address(to)
+        self._send(self.contract.functions.withdrawPart(asset, receiver, amount))
         return amount
 
     # -- deadlines ------------------------------------------------------------------------------------------

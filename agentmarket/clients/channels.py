@@ -30,9 +30,15 @@ from ..errors import (
     decode_revert,
 )
 from ..logscan import get_logs
+from ..reads import Read
 from ..types import ETH, Channel, ChannelStatus, Voucher
 from ..vouchers import VoucherDomain, VoucherSigner, VoucherStore, eoa_verifier
-from .base import ERC1271_MAGIC, ContractClient, erc1271_accepts  # noqa: F401 - ERC1271_MAGIC re-exported
+from .base import (  # noqa: F401 - ERC1271_MAGIC re-exported
+    ERC1271_MAGIC,
+    ContractClient,
+    erc1271_accepts,
+    require_eth,
+)
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -238,21 +244,29 @@ class ChannelClient(ContractClient):
         expiry = validate.optional(validate.integer, expiry, "expiry", maximum=2**40)
         ttl = validate.optional(validate.integer, ttl, "ttl", minimum=1, maximum=2**40)
         salt = validate.optional(validate.integer, salt, "salt")
-        now = self.chain.now()
+        if expiry is None and ttl is None:
+            raise InvalidInput("give expiry (unix seconds) or a positive ttl", param="ttl")
+        salt = secrets.randbits(64) if salt is None else salt
+        me = self._me()
+        cid = self.channel_id(me, payee, asset, salt)
+        # the clock, the channel slot and (ETH) the payer's balance in one JSON-RPC batch
+        reads = [Read.timestamp("latest"), Read.call(self.contract, "channel", cid)]
+        if asset == ETH:
+            reads.append(Read.balance(me))
+        now, (status, *_), *balance = self.chain.transactor.read(reads)
         if expiry is None:
-            if ttl is None:
-                raise InvalidInput("give expiry (unix seconds) or a positive ttl", param="ttl")
+            assert ttl is not None  # checked above, before any read
             expiry = now + ttl
         if expiry <= now + 1 or expiry >= 2**40:
             raise InvalidInput(f"expiry {expiry} must be in the future (now {now}) and below 2^40")
-        salt = secrets.randbits(64) if salt is None else salt
-        cid = self.channel_id(self._me(), payee, asset, salt)
-        status, *_ = self.onchain(cid)
         if status != ChannelStatus.NONE:
             raise InvalidState(
-                f"channel 0x{cid.hex()} already exists (status {status.name}); use another salt"
+                f"channel 0x{cid.hex()} already exists (status {ChannelStatus(status).name}); use another salt"
             )
-        self._ensure_funds(asset, deposit, approve=approve)
+        if asset == ETH:
+            require_eth(me, int(balance[0]), deposit)
+        else:
+            self._ensure_funds(asset, deposit, approve=approve)
         value = deposit if asset == ETH else 0
         receipt = self._send(
             self.contract.functions.open((self._me(), payee, asset, salt), deposit, expiry),

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -40,8 +41,10 @@ from ..errors import (
     decode_revert,
 )
 from ..logscan import get_logs
+from ..reads import Read
 from ..types import (
     BPS,
+    CANCEL_SLOTS,
     ETH,
     OFFER_STRUCT,
     OFFER_TYPEHASH,
@@ -282,6 +285,12 @@ class OffersClient(ContractClient):
     _domain: Domain | None = None
     _escrow: EscrowClient | None = None
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Offers built through this client (and its ``as_`` clones, which share the dict) that may still
+        # be live, per maker: the slot picker keeps new offers out of their cancel slots (free_slot).
+        self._made: dict[str, dict[bytes, Offer]] = {}
+
     # -- reads -----------------------------------------------------------------------------------------
 
     @property
@@ -306,11 +315,13 @@ class OffersClient(ContractClient):
         """EIP-712 digest of ``offer`` under this OfferBook's domain."""
         return (offer.offer if isinstance(offer, SignedOffer) else offer).digest(self.domain)
 
-    def status(self, offer: OfferRef | bytes) -> OfferStatus:
-        """Flags from the book, filled quantity and latest fill from its ``OfferFilled`` events."""
-        h = offer if isinstance(offer, bytes) else self.hash(offer)
-        posted, cancelled = self.contract.functions.offerStatus(h).call()
-        last = self.last_fill(h)
+    def status(self, offer: OfferRef) -> OfferStatus:
+        """Flags from the book (``cancelled``: its cancel slot of its counter is cancelled, or the counter
+        moved past it; never reverts to False), filled quantity and latest fill from its ``OfferFilled``
+        events."""
+        o = offer.offer if isinstance(offer, SignedOffer) else offer
+        posted, cancelled = self.contract.functions.offerStatus(o.as_tuple()).call()
+        last = self.last_fill(self.hash(o))
         return OfferStatus(last.start + last.quantity if last else 0, bool(posted), bool(cancelled), last)
 
     def last_fill(self, offer: OfferRef | bytes) -> FillLink | None:
@@ -354,6 +365,41 @@ class OffersClient(ContractClient):
         who = validate.address(maker, "maker") if maker is not None else self._me()
         return int(self.contract.functions.counterOf(who).call())
 
+    def cancelled_slots(self, maker: str | None = None) -> tuple[int, int]:
+        """(counter, cancelled-slot bitmap) of ``maker`` (default: this account): bit ``s`` set means every
+        offer of the maker with that counter and cancel slot ``s`` is cancelled."""
+        who = validate.address(maker, "maker") if maker is not None else self._me()
+        counter, slots = self.contract.functions.cancelledSlots(who).call()
+        return int(counter), int(slots)
+
+    def free_slot(self, maker: str | None = None, *, now: int | None = None) -> tuple[int, int]:
+        """(slot, counter): a cancel slot for a new offer of ``maker`` (default: this account) under its
+        current counter, drawn at random among the slots that are neither cancelled on chain nor used by an
+        offer this client (or an ``as_`` clone of it) built for the maker that may still be live (same counter, not expired, slot not
+        cancelled; offers filled to the end keep their slot until they expire). So a later ``cancel`` of
+        the new offer kills it alone. When every uncancelled slot holds such an offer (more than 128 live
+        offers), the least used one is shared: a cancel then kills every offer in it. Raises
+        :class:`InvalidState` when all 128 slots of the counter are cancelled (``cancel_all`` frees them)."""
+        who = to_checksum_address(maker) if maker is not None else self._me()
+        counter, cancelled = self.cancelled_slots(who)
+        open_slots = [s for s in range(CANCEL_SLOTS) if not cancelled >> s & 1]
+        if not open_slots:
+            raise InvalidState(
+                f"all {CANCEL_SLOTS} cancel slots of {who}'s counter {counter} are cancelled: cancel_all() "
+                "starts a new counter with every slot free"
+            )
+        made = self._made.setdefault(who, {})
+        if made and now is None:
+            now = self.now()
+        for h, o in list(made.items()):
+            if o.counter != counter or o.expiry < (now or 0) or cancelled >> o.cancel_slot & 1:
+                del made[h]
+        used = Counter(o.cancel_slot for o in made.values())
+        free = [s for s in open_slots if s not in used]
+        if free:
+            return secrets.choice(free), counter
+        return min(open_slots, key=lambda s: used[s]), counter
+
     def deposit_of(self, account: str | None = None) -> int:
         who = validate.address(account, "account") if account is not None else self._me()
         return int(self.contract.functions.depositOf(who).call())
@@ -390,7 +436,9 @@ class OffersClient(ContractClient):
         """Build and validate an offer. ``side``: ``Side.SELL``/``"sell"`` or ``Side.BUY``/``"buy"``;
         ``resource``: a name (hashed) or a bytes32 id; ``expiry``: unix seconds, datetime, or timedelta from
         the chain's time; ``counter`` defaults to the maker's current one (read from the chain); ``salt`` to
-        128 random bits; ``bond_per_unit`` to :func:`default_bond_per_unit` of the price on an open buy
+        128 random bits whose low 7 bits are a cancel slot of its own (:meth:`free_slot`: cancelling the
+        offer later kills it alone; an explicit ``salt`` whose slot is cancelled under the current counter
+        raises :class:`InvalidState`); ``bond_per_unit`` to :func:`default_bond_per_unit` of the price on an open buy
         request (no ``taker``), else 0. Terms that let a stranger collect without risk (see :func:`unsafe_terms`) raise
         :class:`~agentmarket.errors.UnsafeTerms` unless ``allow_unsafe=True``."""
         if isinstance(side, str):
@@ -419,6 +467,16 @@ class OffersClient(ContractClient):
         if not isinstance(resource, (str, bytes)) or not resource:
             raise InvalidInput(f"resource must be a non-empty name or id, got {resource!r}", param="resource")
         now = self.now() if isinstance(expiry, timedelta) else None
+        if salt is None:
+            slot, current = self.free_slot(maker_addr, now=now)
+            salt = secrets.randbits(128) & ~(CANCEL_SLOTS - 1) | slot
+        else:
+            current, cancelled = self.cancelled_slots(maker_addr)
+            if (counter is None or counter == current) and cancelled >> (salt % CANCEL_SLOTS) & 1:
+                raise InvalidState(
+                    f"salt {salt} is in cancel slot {salt % CANCEL_SLOTS}, which {maker_addr} cancelled under "
+                    f"counter {current}: the offer would be dead (pass another salt, or salt=None)"
+                )
         offer = Offer(
             maker=maker_addr,
             side=Side(side),
@@ -440,11 +498,13 @@ class OffersClient(ContractClient):
             arbiter_fee_bps=int(arbiter_fee_bps),
             default_seller_bps=int(default_seller_bps),
             taker=taker or ZERO_ADDRESS,
-            salt=secrets.randbits(128) if salt is None else int(salt),
-            counter=self.counter(maker_addr) if counter is None else int(counter),
+            salt=int(salt),
+            counter=current if counter is None else int(counter),
         )
         offer.validate()
         _require_safe(offer, allow_unsafe)
+        if offer.counter == current:  # keep later offers out of its slot while it may be live
+            self._made.setdefault(maker_addr, {})[offer.digest(self.domain)] = offer
         return offer
 
     def sign(
@@ -493,6 +553,19 @@ class OffersClient(ContractClient):
         """Everything ``fill`` checks, without sending: domain, expiry, cancellation, counter, taker,
         remaining and minimum fill, signature. Returns the quantity a fill would take (default: the rest).
         Raises InvalidState / InvalidInput / NotAuthorized / SignatureError."""
+        return self._check(offer, quantity, taker=taker)[0]
+
+    def _check(
+        self,
+        offer: OfferRef,
+        quantity: int | None = None,
+        *,
+        taker: str | None = None,
+        extra: Sequence[Read] = (),
+    ) -> tuple[int, FillLink | None, list[Any]]:
+        """:meth:`check`, returning also the offer's latest fill and the decoded ``extra`` reads. The book's
+        flags, the maker's counter, the pending block's clock and ``extra`` go to the node in one JSON-RPC
+        batch (one round trip where web3 took one each); the fill chain comes from one log lookup."""
         signed = offer if isinstance(offer, SignedOffer) else None
         o = signed.offer if signed else offer
         assert isinstance(o, Offer)
@@ -502,16 +575,24 @@ class OffersClient(ContractClient):
                 f"not to this book (chain {self.domain.chain_id} / {self.address})"
             )
         h = o.digest(self.domain)
-        st = self.status(h)
-        if st.cancelled:
-            raise InvalidState(f"offer {_hex(h)} was cancelled by its maker")
-        now = self.now()
+        reads = [
+            Read.call(self.contract, "offerStatus", o.as_tuple()),
+            Read.timestamp("pending"),
+            Read.call(self.contract, "counterOf", o.maker),
+            *extra,
+        ]
+        (posted, cancelled), now, current, *values = self.chain.transactor.read(reads)
+        last = self.last_fill(h)
+        st = OfferStatus(last.start + last.quantity if last else 0, bool(posted), bool(cancelled), last)
         if now > o.expiry:
             raise InvalidState(f"offer {_hex(h)} expired at {o.expiry} (chain time {now})")
-        current = self.counter(o.maker)
         if o.counter != current:
             raise InvalidState(
                 f"offer {_hex(h)} was signed with counter {o.counter}; the maker's is {current}"
+            )
+        if st.cancelled:
+            raise InvalidState(
+                f"offer {_hex(h)} was cancelled by its maker (cancel slot {o.cancel_slot} of counter {current})"
             )
         who = to_checksum_address(taker or self._me())
         if o.taker != ZERO_ADDRESS and o.taker != who:
@@ -530,7 +611,7 @@ class OffersClient(ContractClient):
             if signed is None:
                 raise SignatureError(f"offer {_hex(h)} is not posted on chain: a signature is needed")
             self.verify_signature(signed)
-        return q
+        return q, last, values
 
     # -- sending -----------------------------------------------------------------------------------------
 
@@ -538,12 +619,13 @@ class OffersClient(ContractClient):
         """Fill ``quantity`` units (default: all remaining) of a signed or posted offer as the taker, opening
         an escrow deal. Pays the taker's leg (ETH value or ERC-20 allowance; ``approve=True`` approves exactly
         what is missing)."""
-        q = self.check(offer, quantity)
         o = offer.offer if isinstance(offer, SignedOffer) else offer
-        self._ensure_legs(o, q, approve=approve)
+        # an ETH offer's legs (the taker's balance, the maker's deposit) ride in the checks' batch
+        extra = [Read.balance(self._me()), Read.call(self.contract, "depositOf", o.maker)] if o.is_eth else []
+        q, last, legs = self._check(offer, quantity, extra=extra)
+        self._ensure_legs(o, q, approve=approve, balances=legs or None)
         sig = offer.signature if isinstance(offer, SignedOffer) else b""
         value = o.taker_leg(q) if o.is_eth else 0
-        last = self.last_fill(o.digest(self.domain))
         # the head fill starts at unit 0; a later one proves where the chain ends with the latest fill
         fn = (
             self.contract.functions.fill(o.as_tuple(), sig, q)
@@ -574,13 +656,11 @@ class OffersClient(ContractClient):
         for ref, q in items:
             q = validate.integer(q, "quantity", minimum=1)
             o = ref.offer if isinstance(ref, SignedOffer) else ref
-            if preflight:
-                self.check(ref, q)
             if o.is_eth:
                 value += o.taker_leg(int(q))
             else:
                 per_asset[o.asset] = per_asset.get(o.asset, 0) + o.taker_leg(int(q))
-            last = self.last_fill(o.digest(self.domain))
+            last = self._check(ref, q)[1] if preflight else self.last_fill(o.digest(self.domain))
             link = NO_LINK if last is None else last.as_tuple()
             calls.append((o.as_tuple(), ref.signature if isinstance(ref, SignedOffer) else b"", int(q), link))
         self._ensure_balance(ETH, value)
@@ -613,9 +693,9 @@ class OffersClient(ContractClient):
         offer.validate()
         _require_safe(offer, allow_unsafe)
         h = self.hash(offer)
-        st = self.status(h)
+        st = self.status(offer)
         if st.cancelled:
-            raise InvalidState(f"offer {_hex(h)} was cancelled")
+            raise InvalidState(f"offer {_hex(h)} was cancelled (its cancel slot, or by the counter)")
         if st.posted:
             raise InvalidState(f"offer {_hex(h)} is already posted")
         if self.now() > offer.expiry:
@@ -636,15 +716,27 @@ class OffersClient(ContractClient):
         raise InvalidState(f"transaction {_tx(receipt)} emitted no OfferPosted")
 
     def cancel(self, offer: OfferRef) -> TxResult:
-        """Cancel ``offer`` as its maker (its unfilled rest can no longer be filled)."""
+        """Cancel ``offer`` as its maker (its unfilled rest can no longer be filled). The chain cancels the
+        offer's cancel slot (``offer.cancel_slot``) of the maker's current counter: every other offer of
+        this maker with the same counter and slot dies too. Offers built by :meth:`build` with a random salt
+        get a slot of their own (:meth:`free_slot`), so by default this kills exactly this offer. There is
+        no un-cancel. Raises :class:`InvalidState` when the offer is not of the current counter (an older
+        one is void already; a later one cannot be cancelled ahead) or is already cancelled."""
         o = offer.offer if isinstance(offer, SignedOffer) else offer
         if o.maker != to_checksum_address(self._me()):
             raise NotAuthorized(f"only the maker {o.maker} can cancel this offer")
         h = self.hash(o)
-        if self.status(h).cancelled:
-            raise InvalidState(f"offer {_hex(h)} is already cancelled")
-        receipt = self._send(self.contract.functions.cancel(o.as_tuple()))
-        return TxResult(_tx(receipt), int(receipt["gasUsed"]), offer_hash=h)
+        current, cancelled = self.cancelled_slots(o.maker)
+        if o.counter != current:
+            raise InvalidState(
+                f"offer {_hex(h)} carries counter {o.counter}, the maker's is {current}: "
+                + ("it is void already" if o.counter < current else "it cannot be cancelled ahead")
+            )
+        if cancelled >> o.cancel_slot & 1:
+            raise InvalidState(f"offer {_hex(h)} is already cancelled (slot {o.cancel_slot})")
+        # the first cancel of a maker whose account word is zero costs the most: budget for it
+        receipt = self._send(self.contract.functions.cancel(o.as_tuple()), gas_key="offers.cancel_first")
+        return TxResult(_tx(receipt), int(receipt["gasUsed"]), offer_hash=h, counter=current)
 
     def cancel_all(self) -> TxResult:
         """Void every offer this account signed or posted so far (bumps its counter)."""
@@ -705,11 +797,16 @@ class OffersClient(ContractClient):
     def _has_code(self, address: str) -> bool:
         return len(bytes(self.w3.eth.get_code(to_checksum_address(address)))) > 0
 
-    def _ensure_balance(self, asset: str, amount: int, who: str | None = None) -> None:
+    def _ensure_balance(
+        self, asset: str, amount: int, who: str | None = None, *, balance: int | None = None
+    ) -> None:
+        """Raise unless ``who`` (default: this account) holds ``amount`` of ``asset`` (``balance``: already
+        read)."""
         if amount == 0:
             return
         who = who or self._me()
-        balance = balance_of(self.w3, asset, who)
+        if balance is None:
+            balance = balance_of(self.w3, asset, who)
         if balance < amount:
             raise InsufficientFunds(f"{who} holds {balance} of {asset}, needs {amount}")
 
@@ -728,14 +825,16 @@ class OffersClient(ContractClient):
             f"needs {amount}" + (" (pass approve=True)" if whose == "your" else "")
         )
 
-    def _ensure_legs(self, o: Offer, q: int, *, approve: bool) -> None:
+    def _ensure_legs(self, o: Offer, q: int, *, approve: bool, balances: Sequence[int] | None = None) -> None:
+        """Raise unless both legs of filling ``q`` units can be paid. ``balances``: the taker's ETH balance
+        and the maker's deposit, already read (an ETH offer; :meth:`fill` batches them with its checks)."""
         taker_leg, maker_leg = o.taker_leg(q), o.maker_leg(q)
         if o.price(q) > UINT128_MAX or o.bond(q) > UINT128_MAX:
             raise InvalidInput("price or bond of this fill exceeds uint128")
         if o.is_eth:
-            self._ensure_balance(ETH, taker_leg)
+            self._ensure_balance(ETH, taker_leg, balance=None if balances is None else int(balances[0]))
             if maker_leg:
-                deposit = self.deposit_of(o.maker)
+                deposit = self.deposit_of(o.maker) if balances is None else int(balances[1])
                 if deposit < maker_leg:
                     raise InsufficientFunds(
                         f"the maker {o.maker} has {deposit} wei deposited, the fill needs {maker_leg} from it"
@@ -791,7 +890,7 @@ class BookEntry:
     offer: Offer
     offer_hash: bytes
     filled: int = 0
-    cancelled: bool = False
+    cancelled: bool = False  # its slot of its counter was cancelled (by any offer's cancel), or counter past
     posted: bool = False
     signature: bytes | None = None  # for signed offers added from off-chain channels
 
@@ -823,7 +922,7 @@ class OfferBookView:
         self._entries: dict[bytes, BookEntry] = {}
         self._signed: dict[bytes, SignedOffer] = {}
         self._filled: dict[bytes, int] = {}
-        self._cancelled: set[bytes] = set()
+        self._cancelled: set[tuple[str, int, int]] = set()  # (maker, counter, slot)
         self._counters: dict[str, int] = {}
         self._next_block = client.from_block
 
@@ -839,6 +938,12 @@ class OfferBookView:
     def counter(self, maker: str) -> int:
         return self._counters.get(to_checksum_address(maker), 0)
 
+    def _is_cancelled(self, offer: Offer) -> bool:
+        """As the chain's ``offerStatus(offer).cancelled``: its slot of its counter was cancelled, or its
+        maker's counter moved past it."""
+        key = (offer.maker, offer.counter, offer.cancel_slot)
+        return key in self._cancelled or offer.counter < self.counter(offer.maker)
+
     def add(self, signed: SignedOffer) -> BookEntry:
         """Add a signed offer received off chain (its fills and cancellation are already tracked)."""
         if signed.domain != self.client.domain:
@@ -848,7 +953,10 @@ class OfferBookView:
         self._signed[h] = signed
         entry = self._entries.get(h) or BookEntry(signed.offer, h)
         entry = replace(
-            entry, filled=self._filled.get(h, 0), cancelled=h in self._cancelled, signature=signed.signature
+            entry,
+            filled=self._filled.get(h, 0),
+            cancelled=self._is_cancelled(signed.offer),
+            signature=signed.signature,
         )
         self._entries[h] = entry
         return entry
@@ -881,7 +989,11 @@ class OfferBookView:
                     replace(old, posted=True)
                     if old
                     else BookEntry(
-                        offer, h, filled=self._filled.get(h, 0), cancelled=h in self._cancelled, posted=True
+                        offer,
+                        h,
+                        filled=self._filled.get(h, 0),
+                        cancelled=self._is_cancelled(offer),
+                        posted=True,
                     )
                 )
             elif name == "OfferFilled":
@@ -890,12 +1002,18 @@ class OfferBookView:
                 if h in self._entries:
                     self._entries[h] = replace(self._entries[h], filled=int(args["filled"]))
             elif name == "OfferCancelled":
-                h = bytes(args["offerHash"])
-                self._cancelled.add(h)
-                if h in self._entries:
-                    self._entries[h] = replace(self._entries[h], cancelled=True)
+                # the slot dies: every entry of the maker with that counter and slot, not only this hash
+                key = (to_checksum_address(args["maker"]), int(args["counter"]), int(args["slot"]))
+                self._cancelled.add(key)
+                for h, e in self._entries.items():
+                    if not e.cancelled and self._is_cancelled(e.offer):
+                        self._entries[h] = replace(e, cancelled=True)
             elif name == "CounterIncremented":
-                self._counters[to_checksum_address(args["maker"])] = int(args["counter"])
+                maker_addr = to_checksum_address(args["maker"])
+                self._counters[maker_addr] = int(args["counter"])
+                for h, e in self._entries.items():
+                    if e.offer.maker == maker_addr and not e.cancelled and self._is_cancelled(e.offer):
+                        self._entries[h] = replace(e, cancelled=True)
             else:
                 applied -= 1
         self._next_block = head + 1

@@ -9,14 +9,21 @@ vouchers. The channel is topped up when the next request would not fit, and exte
 minimum time left runs out. :meth:`ChannelPayment.close` (or leaving :class:`PaidClient`) asks the server
 to close the channel at the charged total; the rest of the deposit comes back on chain.
 
-Works with ``httpx.Client`` and ``httpx.AsyncClient`` (chain work runs in a worker thread in the async case)::
+Works with ``httpx.Client`` and ``httpx.AsyncClient``. :class:`AsyncPaidClient` puts the agent on the
+loop view of its chain (:func:`agentmarket.aio.async_agent`; an :class:`~agentmarket.aio.AsyncAgent` is
+there already): the channel's open, top-ups and reads run on the event loop with their JSON-RPC awaited
+(:func:`agentmarket.aio.run_sync`), no worker thread; signing a voucher is local::
 
     with PaidClient(agent, base_url="http://127.0.0.1:8000") as http:
         http.post("/generate", json={"prompt": "..."})
+
+    async with AsyncPaidClient(async_agent, base_url="http://127.0.0.1:8000") as http:
+        await http.post("/generate", json={"prompt": "..."})
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import AsyncGenerator, Callable, Generator
@@ -56,6 +63,8 @@ class _Session:
     last_requirements: PaymentRequirements | None = None
     opened: int = 0
     topped_up: int = 0
+    signer: Any = None  # the agent's VoucherSigner, kept for the session (not rebuilt per request)
+    ref: ChannelRef | None = None  # the channel key sent with each voucher (its JSON is encoded once)
 
 
 Step = Callable[[], Any]  # chain work the driver runs (inline when sync, in a thread when async)
@@ -64,9 +73,11 @@ Step = Callable[[], Any]  # chain work the driver runs (inline when sync, in a t
 class ChannelPayment(httpx.Auth):
     """Pays 402s of the ``agentmarket-channel`` scheme with ``agent``'s channels.
 
-    ``deposit``: each channel's deposit and each top-up (default ``requests_per_deposit`` x the first
-    request's maximum, at least the server's ``minDeposit``). ``ttl``: channel lifetime in seconds (at least
-    twice the server's ``minExpirySeconds``). ``max_per_request``: refuse routes whose maximum is higher.
+    ``agent``: an :class:`~agentmarket.agent.Agent`, or an :class:`~agentmarket.aio.AsyncAgent` (async
+    clients only: its chain I/O is awaited on the loop). ``deposit``: each channel's deposit and each
+    top-up (default ``requests_per_deposit`` x the first request's maximum, at least the server's
+    ``minDeposit``). ``ttl``: channel lifetime in seconds (at least twice the server's
+    ``minExpirySeconds``). ``max_per_request``: refuse routes whose maximum is higher.
     """
 
     def __init__(
@@ -78,13 +89,14 @@ class ChannelPayment(httpx.Auth):
         ttl: int = 3600,
         max_per_request: int | None = None,
     ):
-        self.agent = agent
+        self.agent = getattr(agent, "agent", agent)  # an AsyncAgent wraps an Agent on the loop view
         self.deposit = deposit
         self.requests_per_deposit = int(requests_per_deposit)
         self.ttl = int(ttl)
         self.max_per_request = max_per_request
         self._sessions: dict[tuple[str, str, str, str], _Session] = {}
         self._routes: dict[tuple[str, str], PaymentRequirements] = {}  # (method, url) -> requirements
+        self._keys: dict[tuple[str, str, str, str], tuple[str, str, str, str]] = {}  # raw -> checksummed
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -110,8 +122,8 @@ class ChannelPayment(httpx.Auth):
             flow.close()
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        import anyio.to_thread
-
+        """Chain steps run on the loop with their I/O awaited when the agent is on the loop view of its
+        chain (:func:`agentmarket.aio.loop_chain`), else in a worker thread."""
         flow = self._flow(request)
         value: Any = None
         try:
@@ -123,14 +135,25 @@ class ChannelPayment(httpx.Auth):
                 if isinstance(step, httpx.Request):
                     value = yield step
                 else:
-                    value = await anyio.to_thread.run_sync(step)
+                    value = await self._step(step)
         finally:
             flow.close()
+
+    async def _step(self, step: Step) -> Any:
+        import anyio.to_thread
+
+        from ..aio import loop_chain, run_sync
+
+        chain = getattr(self.agent, "chain", None)
+        if chain is not None and loop_chain(chain) is chain:
+            return await run_sync(step)
+        return await anyio.to_thread.run_sync(step)
 
     # -- the flow (no I/O of its own: it yields requests and chain steps) ------------------------------------
 
     def _flow(self, request: httpx.Request) -> Generator[Any, Any, None]:
-        route = (request.method, str(request.url.copy_with(query=None)))
+        url = request.url
+        route = (request.method, str(url.copy_with(query=None)) if url.query else str(url))
         requirements = self._routes.get(route)
         session: _Session | None = None
         try:
@@ -138,7 +161,7 @@ class ChannelPayment(httpx.Auth):
                 response = yield request
             else:
                 session = yield from self._acquire(requirements)
-                yield from self._attach(request, session, requirements)
+                yield from self._attach(request, session, requirements, route[1])
                 response = yield request
             for _ in range(3):
                 if response.status_code != 402:
@@ -160,7 +183,7 @@ class ChannelPayment(httpx.Auth):
                     elif requirements is not None:
                         return  # a refusal we cannot repair: the caller sees the 402
                 requirements = ours
-                yield from self._attach(request, session, ours)
+                yield from self._attach(request, session, ours, route[1])
                 response = yield request
             if session is not None and response.status_code != 402:
                 self._after(session, response)
@@ -171,11 +194,11 @@ class ChannelPayment(httpx.Auth):
     def _acquire(self, requirements: PaymentRequirements) -> Generator[Any, Any, _Session]:
         session = self._session(requirements)
         if not session.lock.acquire(blocking=False):
-            yield session.lock.acquire  # blocks a worker thread in the async case, never the event loop
+            yield lambda: _wait_for(session.lock)  # never blocks the event loop
         return session
 
     def _attach(
-        self, request: httpx.Request, session: _Session, requirements: PaymentRequirements
+        self, request: httpx.Request, session: _Session, requirements: PaymentRequirements, resource: str
     ) -> Generator[Any, Any, None]:
         """Sign the next voucher (opening, topping up or extending the channel first when needed)."""
         if session.disputed:
@@ -196,13 +219,15 @@ class ChannelPayment(httpx.Auth):
             top = max(top, need - channel.deposit)
             new_expiry = now + max(self.ttl, 2 * min_left) if extend else None
             session.channel = yield (lambda: self._top_up(session, top, new_expiry))
-        voucher = self.agent.channels.sign_voucher(channel.id, need)
+        if session.signer is None:
+            session.signer = self.agent.channels.signer
+        voucher = session.signer.sign(channel.id, need)  # need <= deposit: a valid uint256 amount
         session.signed = max(session.signed, need)
         session.last_url, session.last_method = str(request.url), request.method
         session.last_requirements = requirements
-        payload = PaymentPayload(
-            requirements, _ref(channel), voucher, resource={"url": str(request.url.copy_with(query=None))}
-        )
+        if session.ref is None or session.ref.channel_id != channel.id:
+            session.ref = _ref(channel)
+        payload = PaymentPayload(requirements, session.ref, voucher, resource={"url": resource})
         request.headers[x402.HEADER_SIGNATURE] = payload.header()
 
     def _after(self, session: _Session, response: httpx.Response) -> None:
@@ -299,12 +324,17 @@ class ChannelPayment(httpx.Auth):
         return max(size, minimum, requirements.amount)
 
     def _session(self, requirements: PaymentRequirements) -> _Session:
-        key = (
-            requirements.network,
-            to_checksum_address(requirements.contract),
-            to_checksum_address(requirements.pay_to),
-            to_checksum_address(requirements.asset),
-        )
+        raw = (requirements.network, requirements.contract, requirements.pay_to, requirements.asset)
+        key = self._keys.get(raw)
+        if key is None:  # checksumming is the costly part of a lookup: once per server
+            key = (
+                raw[0],
+                to_checksum_address(raw[1]),
+                to_checksum_address(raw[2]),
+                to_checksum_address(raw[3]),
+            )
+            if len(self._keys) < 1024:
+                self._keys[raw] = key
         with self._lock:
             session = self._sessions.get(key)
             if session is None:
@@ -350,7 +380,6 @@ class ChannelPayment(httpx.Auth):
 
     async def aclose(self, client: httpx.AsyncClient) -> list[SettlementResponse | None]:
         """:meth:`close` for an ``httpx.AsyncClient``."""
-        import anyio.to_thread
 
         out: list[SettlementResponse | None] = []
         for session in self.sessions:
@@ -362,7 +391,7 @@ class ChannelPayment(httpx.Auth):
             except httpx.HTTPError:
                 out.append(None)
                 continue
-            out.append(await anyio.to_thread.run_sync(self._closed, session, response))
+            out.append(await self._step(functools.partial(self._closed, session, response)))
         return out
 
 
@@ -382,10 +411,15 @@ class PaidClient(httpx.Client):
 
 
 class AsyncPaidClient(httpx.AsyncClient):
-    """``httpx.AsyncClient`` paying with ``agent``; closes channels on exit."""
+    """``httpx.AsyncClient`` paying with ``agent`` (moved to the loop view of its chain: same key,
+    mandate and running total, see :func:`agentmarket.aio.async_agent`); closes channels on exit."""
 
     def __init__(self, agent: Any, *, payment: ChannelPayment | None = None, **kwargs: Any):
-        self.payment = payment or ChannelPayment(agent)
+        if payment is None:
+            from ..aio import AsyncAgent, async_agent
+
+            payment = ChannelPayment(agent if isinstance(agent, AsyncAgent) else async_agent(agent))
+        self.payment = payment
         super().__init__(auth=self.payment, **kwargs)
         self.closed_channels: list[SettlementResponse | None] = []
 
@@ -394,6 +428,20 @@ class AsyncPaidClient(httpx.AsyncClient):
             self.closed_channels = await self.payment.aclose(self)
         finally:
             await super().__aexit__(*exc)
+
+
+def _wait_for(lock: threading.Lock) -> None:
+    """Take ``lock``: on the event loop (inside :func:`agentmarket.aio.run_sync`) a worker thread waits for
+    it while the loop serves the request holding it; anywhere else, block."""
+    import anyio.to_thread
+
+    from ..aio import await_
+    from ..errors import ConfigError
+
+    try:
+        await_(anyio.to_thread.run_sync(lock.acquire))
+    except ConfigError:  # not on the loop: a plain thread (sync client) or a worker thread
+        lock.acquire()
 
 
 def _ref(channel: Channel) -> ChannelRef:

@@ -14,15 +14,23 @@ blocking); :class:`PaymentMiddleware` puts it in front of any ASGI app. Per requ
    on: per-unit pricing settles the difference on the next call. The ``PAYMENT-RESPONSE`` header reports
    ``chargedAmount`` and the channel state.
 
-A :class:`Claimer` thread redeems the latest vouchers on chain with ``claimMany`` every ``claim_interval``
+A :class:`Claimer` redeems the latest vouchers on chain with ``claimMany`` every ``claim_interval``
 seconds, and at once for channels close to expiry. A ``close`` payload (the payer leaving) makes the
 payee close the channel on chain at the charged total; the rest goes back to the payer.
+
+Under the middleware the chain work is on :mod:`agentmarket.aio`: the payee's client runs on the loop
+view of its chain (:func:`~agentmarket.aio.loop_chain`, through :func:`~agentmarket.aio.run_sync`), so a
+channel's on-chain state (the ``channel(id)`` view), a payer's code, the claims and the closes are
+JSON-RPC requests awaited on the server's event loop (``AsyncHTTPProvider``), with no worker thread; the
+claimer is a task of that loop. SQLite stays synchronous: the group commit has its own thread, loading a
+channel's state runs in a worker thread, and a claim round's few store writes run on the loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import sqlite3
 import threading
@@ -39,7 +47,14 @@ from eth_utils.crypto import keccak
 
 from ..clients.base import erc1271_accepts
 from ..clients.channels import ChannelClient
-from ..errors import AgentMarketError, ClosePending, InvalidInput, InvalidState, SignatureError
+from ..errors import (
+    AgentMarketError,
+    ChainUnavailable,
+    ClosePending,
+    InvalidInput,
+    InvalidState,
+    SignatureError,
+)
 from ..types import ETH, Channel, ChannelStatus, Voucher
 from ..vouchers import ChannelTerms, StoredVoucher, VoucherStore, eoa_verifier
 from . import x402
@@ -99,6 +114,14 @@ class _ChannelState:
     lock: threading.Lock = field(default_factory=threading.Lock)
     committing: int = 0  # vouchers of this channel in the group commit, admitted from the event loop
     committing_max: int = 0  # the largest of them
+
+
+@dataclass
+class _AsyncSide:
+    """The gateway's :mod:`agentmarket.aio` half (made on first use)."""
+
+    channels: ChannelClient  # the payee's client on the loop view: reads and sends awaited on the loop
+    transactor: Any  # an AsyncTransactor of the payee's chain (``sent`` counts the awaited sends)
 
 
 @dataclass(frozen=True)
@@ -162,9 +185,83 @@ class PaymentGateway:
         self.claimer = Claimer(self)
         self._committer = _GroupCommit(self)
         self.served = 0
+        self._async: _AsyncSide | None = None
 
     def __repr__(self) -> str:
         return f"PaymentGateway(payee={self.payee}, contract={self.contract}, routes={len(self.routes)})"
+
+    # -- the async side (agentmarket.aio) ---------------------------------------------------------------
+
+    @property
+    def aio(self) -> _AsyncSide:
+        """The payee's client on the loop view of its chain (made on first use)."""
+        if self._async is None:
+            from ..aio import AsyncTransactor, loop_chain
+
+            base = self.channels.chain
+            client = ChannelClient(
+                loop_chain(base),
+                self.channels.address,
+                self.channels.account,
+                from_block=self.channels.from_block,
+            )
+            self._async = _AsyncSide(client, AsyncTransactor(base.transactor))
+        return self._async
+
+    async def _run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``fn`` on the event loop with its chain I/O awaited (:func:`agentmarket.aio.run_sync`)."""
+        from ..aio import run_sync
+
+        return await run_sync(functools.partial(fn, *args, **kwargs))
+
+    async def _onchain_async(self, cid: bytes) -> tuple[int, int, int, int]:
+        """The ``channel(id)`` view (status, deposit, claimed, expiry), awaited on the loop."""
+        try:
+            view: tuple[int, int, int, int] = await self._run(self.aio.channels.onchain, cid)
+        except AgentMarketError:
+            raise
+        except Exception as exc:  # the node: down, or an answer web3 could not take
+            raise ChainUnavailable(f"channel read failed: {type(exc).__name__}: {str(exc)[:200]}") from None
+        return view
+
+    async def _has_code_async(self, payer: str) -> None:
+        """Look up once whether ``payer`` has code (ERC-1271), awaited on the loop, so the verifier never
+        reads the chain for an EOA payer."""
+        if payer not in self._has_code:
+            try:
+                code = await self._run(self.aio.channels.w3.eth.get_code, payer)
+            except Exception as exc:
+                raise ChainUnavailable(f"code read failed: {type(exc).__name__}") from None
+            self._has_code[payer] = bool(bytes(code))
+
+    async def _state_async(self, payload: PaymentPayload, state: _ChannelState | None) -> _ChannelState:
+        """:meth:`_state` (and the top-up re-read of :meth:`admit`) on the loop: the chain read awaited, the
+        store's SQLite work in a worker thread."""
+        import anyio.to_thread
+
+        ref = payload.channel
+        view = await self._onchain_async(ref.channel_id)
+        payer = to_checksum_address(ref.payer)
+        await self._has_code_async(payer)
+        return await anyio.to_thread.run_sync(self._load, payload, view, state)
+
+    def _load(
+        self, payload: PaymentPayload, view: tuple[int, int, int, int], state: _ChannelState | None
+    ) -> _ChannelState:
+        terms = self._adopt(payload.channel, view)
+        self._require_ttl(terms)
+        if state is not None:
+            with state.lock:
+                state.terms = terms
+            return state
+        with self._lock:
+            state = self._states.get(terms.channel_id)
+            if state is not None:
+                state.terms = terms
+                return state
+            state = self._new_state(terms)
+            self._states[terms.channel_id] = state
+            return state
 
     # -- pricing ------------------------------------------------------------------------------------
 
@@ -225,7 +322,7 @@ class PaymentGateway:
                     x402.E_BUSY, "another request on this channel is in flight; retry after it completes"
                 )
             if voucher.amount > state.terms.deposit:
-                state.terms = self._refresh(voucher.channel_id)  # a top-up since we last looked?
+                state.terms = self._refresh(payload.channel)  # a top-up since we last looked?
                 if voucher.amount > state.terms.deposit:
                     raise PaymentError(
                         x402.E_EXCEEDS_BALANCE,
@@ -256,16 +353,19 @@ class PaymentGateway:
         import anyio.to_thread
 
         voucher = payload.voucher
+        self._check_terms(payload, price)
         state = self._states.get(voucher.channel_id)
         if (
             state is None
             or state.terms.expiry - self.clock() < self.min_ttl
             or voucher.amount > state.terms.deposit
-            or not state.lock.acquire(blocking=False)
         ):
+            # not loaded, about to expire (extended since?) or above the deposit (topped up since?)
+            state = await self._state_async(payload, state)
+        if self._has_code.get(state.terms.payer) or not state.lock.acquire(blocking=False):
+            # an ERC-1271 payer (its check is an eth_call) or the channel's lock held by a thread
             return await anyio.to_thread.run_sync(self.admit, payload, price)
         try:
-            self._check_terms(payload, price)
             required = state.charged + state.reserved + price.ceiling
             if voucher.amount < state.charged + price.ceiling:
                 raise PaymentError(
@@ -277,6 +377,11 @@ class PaymentGateway:
             if voucher.amount < required or (state.committing and voucher.amount <= state.committing_max):
                 raise PaymentError(
                     x402.E_BUSY, "another request on this channel is in flight; retry after it completes"
+                )
+            if voucher.amount > state.terms.deposit:
+                raise PaymentError(
+                    x402.E_EXCEEDS_BALANCE,
+                    f"voucher for {voucher.amount} exceeds the deposit {state.terms.deposit}",
                 )
             if state.latest is not None and voucher.amount == state.latest.amount:
                 if voucher.signature != state.latest.signature:
@@ -361,9 +466,13 @@ class PaymentGateway:
 
     # -- closing ---------------------------------------------------------------------------------------
 
-    def close_channel(self, payload: PaymentPayload) -> SettlementResponse:
+    def close_channel(
+        self, payload: PaymentPayload, *, channels: ChannelClient | None = None
+    ) -> SettlementResponse:
         """The payer leaves: close the channel on chain at the charged total (its zero-charge voucher),
-        refunding the rest. Refused while a request of the channel is in flight."""
+        refunding the rest. Refused while a request of the channel is in flight. ``channels``: the payee
+        client that sends (the middleware passes :attr:`aio`'s, run on the loop with its I/O awaited)."""
+        client = channels or self.channels
         self._check_terms(payload, None)
         voucher = payload.voucher
         state = self._state(payload, voucher)
@@ -377,14 +486,14 @@ class PaymentGateway:
                     state=self._corrective(state),
                 )
             self._check_signature(voucher, state.terms)
-            channel = self.channels.channel(voucher.channel_id)
+            channel = client.channel(voucher.channel_id)
             if not channel.is_open:
                 raise PaymentError(x402.E_CHANNEL_NOT_FOUND, f"channel is {channel.status.name}")
             # Close at the charged total; if a batch claim already redeemed more (the previous ceiling),
             # nothing more is taken.
             closing = voucher if min(voucher.amount, channel.deposit) > channel.claimed else None
-            after = self.channels.close(channel, closing)
-            receipt = self.channels.last_receipt
+            after = client.close(channel, closing)
+            receipt = client.last_receipt
             self.store.mark_claimed(voucher.channel_id, after.claimed)
             self._save_charges()
             with self._lock:
@@ -409,10 +518,12 @@ class PaymentGateway:
 
     # -- claims ------------------------------------------------------------------------------------------
 
-    def claim_due(self, *, everything: bool = False) -> int:
+    def claim_due(self, *, everything: bool = False, channels: ChannelClient | None = None) -> int:
         """Redeem the latest vouchers on chain in one ``claimMany``: all unclaimed ones when
         ``everything`` (or when the claim interval is reached), else only channels near expiry.
-        Returns the number of channels claimed."""
+        Returns the number of channels claimed. ``channels``: the payee client that reads and sends
+        (default :attr:`channels`; the async claimer passes :attr:`aio`'s, inside ``run_sync``)."""
+        client = channels or self.channels
         self._save_charges()
         now = self.clock()
         due: list[StoredVoucher] = []
@@ -425,14 +536,14 @@ class PaymentGateway:
         vouchers: list[Voucher] = []
         for stored in due:
             try:
-                chans.append(self.channels.channel(stored.voucher.channel_id))
+                chans.append(client.channel(stored.voucher.channel_id))
                 vouchers.append(stored.voucher)
             except InvalidState:
                 continue
         if not vouchers:
             return 0
         try:
-            result = self.channels.claim_many(vouchers, channels=chans)
+            result = client.claim_many(vouchers, channels=chans)
         except InvalidState as exc:  # none was claimable (closed, expired or already claimed)
             log.info("nothing claimable: %s", str(exc)[:200])
             for ch in chans:
@@ -458,15 +569,31 @@ class PaymentGateway:
         """Start the background claimer."""
         self.claimer.start()
 
-    def stop(self, *, final_claim: bool = True) -> None:
-        """Stop the claimer, save the charge ledger and (``final_claim``) redeem everything unclaimed."""
+    def stop(self, *, final_claim: bool = True, channels: ChannelClient | None = None) -> None:
+        """Stop the claimer thread, save the charge ledger and (``final_claim``) redeem everything unclaimed."""
         self.claimer.stop()
         self._save_charges()
         if final_claim:
             try:
-                self.claim_due(everything=True)
+                self.claim_due(everything=True, channels=channels)
             except AgentMarketError as exc:
                 log.warning("final claim failed: %s", exc)
+
+    def start_async(self) -> None:
+        """Start the claimer as a task of the running event loop (its chain I/O awaited there)."""
+        self.claimer.start_async()
+
+    async def stop_async(self, *, final_claim: bool = True) -> None:
+        """:meth:`stop` on the event loop: the claimer task ends, the final claim is awaited on the loop,
+        then the loop's HTTP sessions are closed."""
+        from ..aio import disconnect
+
+        await self.claimer.stop_async()
+        try:
+            await self._run(self.stop, final_claim=final_claim, channels=self.aio.channels)
+        finally:
+            with contextlib.suppress(Exception):
+                await disconnect(self.channels.chain)
 
     # -- internals ------------------------------------------------------------------------------------------
 
@@ -517,7 +644,7 @@ class PaymentGateway:
         state = self._states.get(cid)
         if state is not None:
             if state.terms.expiry - self.clock() < self.min_ttl:
-                state.terms = self._refresh(cid)  # extended since?
+                state.terms = self._refresh(payload.channel)  # extended since?
                 self._require_ttl(state.terms)
             return state
         with self._lock:
@@ -527,37 +654,48 @@ class PaymentGateway:
             try:
                 terms = self.store.terms(cid)
                 if terms.expiry - self.clock() < self.min_ttl:
-                    terms = self._refresh(cid)
+                    terms = self._refresh(payload.channel)
             except InvalidState:
-                terms = self._refresh(cid)
+                terms = self._refresh(payload.channel)
             self._require_ttl(terms)
-            latest = self.store.latest(cid)
-            row = (
-                self.store._db()
-                .execute("SELECT charged FROM gateway_charges WHERE channel_id=?", (cid,))
-                .fetchone()
-            )
-            # After a restart without a saved charge, the claimed total is the floor (batch-settlement's
-            # baseline); a saved charge is never older than one request per channel.
-            charged = max(int(row[0]) if row else 0, terms.claimed)
-            state = _ChannelState(terms, charged, latest=latest.voucher if latest else None)
+            state = self._new_state(terms)
             self._states[cid] = state
             return state
 
-    def _refresh(self, cid: bytes) -> ChannelTerms:
-        """Read the channel from the chain, check it pays us, and (re)register it in the store."""
-        try:
-            channel = self.channels.channel(cid)
-        except InvalidState:
+    def _new_state(self, terms: ChannelTerms) -> _ChannelState:
+        """A channel's in-memory state from the store: its latest voucher and its saved charged total."""
+        cid = terms.channel_id
+        latest = self.store.latest(cid)
+        row = (
+            self.store._db()
+            .execute("SELECT charged FROM gateway_charges WHERE channel_id=?", (cid,))
+            .fetchone()
+        )
+        # After a restart without a saved charge, the claimed total is the floor (batch-settlement's
+        # baseline); a saved charge is never older than one request per channel.
+        charged = max(int(row[0]) if row else 0, terms.claimed)
+        return _ChannelState(terms, charged, latest=latest.voucher if latest else None)
+
+    def _refresh(self, ref: x402.ChannelRef) -> ChannelTerms:
+        """Read the channel's state from the chain (the ``channel(id)`` view), check it, (re)register it."""
+        return self._adopt(ref, self.channels.onchain(ref.channel_id))
+
+    def _adopt(self, ref: x402.ChannelRef, view: tuple[int, int, int, int]) -> ChannelTerms:
+        """Check a channel's on-chain state (status, deposit, claimed, expiry) and register its terms in the
+        store. The parties come from ``ref``, which :meth:`_check_terms` proved hashes to the channel id
+        with this payee and asset."""
+        cid = ref.channel_id
+        status, deposit, claimed, expiry = view
+        if status == ChannelStatus.NONE:
+            raise PaymentError(x402.E_CHANNEL_NOT_FOUND, f"no channel 0x{cid.hex()} on {self.contract}")
+        if status != ChannelStatus.OPEN:
             raise PaymentError(
-                x402.E_CHANNEL_NOT_FOUND, f"no channel 0x{cid.hex()} on {self.contract}"
-            ) from None
-        if channel.status != ChannelStatus.OPEN:
-            raise PaymentError(x402.E_CHANNEL_NOT_FOUND, f"channel 0x{cid.hex()} is {channel.status.name}")
-        if channel.payee != self.payee or to_checksum_address(channel.asset) != self.asset:
+                x402.E_CHANNEL_NOT_FOUND, f"channel 0x{cid.hex()} is {ChannelStatus(status).name}"
+            )
+        if to_checksum_address(ref.payee) != self.payee or to_checksum_address(ref.asset) != self.asset:
             raise PaymentError(x402.E_CHANNEL_MISMATCH, "the channel pays another payee or asset")
-        terms = channel.terms()
-        self.store.register(terms)
+        payer = to_checksum_address(ref.payer)
+        self.store.register(ChannelTerms(cid, payer, self.payee, self.asset, deposit, expiry, claimed))
         return self.store.terms(cid)
 
     def _require_ttl(self, terms: ChannelTerms) -> None:
@@ -691,8 +829,10 @@ class _GroupCommit:
 
 
 class Claimer:
-    """Background thread: every ``claim_interval`` seconds redeem all unclaimed vouchers in one
-    ``claimMany``; in between, every few seconds, redeem channels near their expiry."""
+    """Every ``claim_interval`` seconds redeem all unclaimed vouchers in one ``claimMany``; in between,
+    every few seconds, redeem channels near their expiry. Runs as a task of the server's event loop
+    (:meth:`start_async`: the payee client on the loop view, its reads and send awaited) or, without a
+    loop, as a thread (:meth:`start`)."""
 
     TICK = 2.0
 
@@ -700,7 +840,33 @@ class Claimer:
         self.gateway = gateway
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._task: asyncio.Task[None] | None = None
         self.rounds = 0
+
+    def start_async(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run_async())
+
+    async def stop_async(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()  # a round in flight unwinds at its next await
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run_async(self) -> None:
+        gateway = self.gateway
+        last_full = time.monotonic()
+        while True:
+            await asyncio.sleep(min(self.TICK, gateway.claim_interval))
+            everything = time.monotonic() - last_full >= gateway.claim_interval
+            try:
+                await gateway._run(gateway.claim_due, everything=everything, channels=gateway.aio.channels)
+                self.rounds += 1
+            except Exception as exc:  # a failed round is retried next tick; the vouchers stay stored
+                log.warning("claim round failed: %s: %s", type(exc).__name__, str(exc)[:200])
+            if everything:
+                last_full = time.monotonic()
 
     def start(self) -> None:
         if self._thread is not None:
@@ -769,7 +935,6 @@ class PaymentMiddleware:
         self.manage_claimer = manage_claimer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        import anyio.to_thread
 
         if scope["type"] == "lifespan" and self.manage_claimer:
             await self._lifespan(scope, receive, send)
@@ -790,7 +955,7 @@ class PaymentMiddleware:
         try:
             payload = PaymentPayload.from_header(header)
             if payload.type == "close":
-                response = await anyio.to_thread.run_sync(gateway.close_channel, payload)
+                response = await gateway._run(gateway.close_channel, payload, channels=gateway.aio.channels)
                 await _send_json(send, 200, response.to_json(), response.header())
                 return
             admission = await gateway.admit_async(payload, price)
@@ -841,7 +1006,6 @@ class PaymentMiddleware:
                 gateway.settle(admission, 0, served=False)
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
-        import anyio.to_thread
 
         gateway = self.gateway
         seen: set[str] = set()
@@ -850,9 +1014,9 @@ class PaymentMiddleware:
             message: Message = await receive()
             seen.add(str(message["type"]))
             if message["type"] == "lifespan.startup":
-                gateway.start()
+                gateway.start_async()
             elif message["type"] == "lifespan.shutdown":
-                await anyio.to_thread.run_sync(gateway.stop)
+                await gateway.stop_async()
             return message
 
         async def wrapped_send(message: Message) -> None:

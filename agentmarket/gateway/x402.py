@@ -19,6 +19,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from ..errors import InvalidInput
@@ -61,7 +62,12 @@ def chain_id_of(network: str) -> int:
 
 def encode_header(message: dict[str, Any]) -> str:
     """Base64 of the compact JSON of ``message`` (the x402 v2 HTTP header encoding)."""
-    return base64.b64encode(json.dumps(message, separators=(",", ":")).encode()).decode("ascii")
+    return base64.b64encode(compact_json(message).encode()).decode("ascii")
+
+
+def compact_json(value: Any) -> str:
+    """``value`` as JSON without spaces (what the headers carry)."""
+    return json.dumps(value, separators=(",", ":"))
 
 
 def decode_header(value: str | bytes) -> dict[str, Any]:
@@ -104,6 +110,12 @@ class PaymentRequirements:
             "maxTimeoutSeconds": self.max_timeout_seconds,
             "extra": self.extra,
         }
+
+    @cached_property
+    def json_text(self) -> str:
+        """:meth:`to_json` as compact JSON, encoded once (a client sends the same requirements with every
+        voucher; ``extra`` must not be mutated after the first use)."""
+        return compact_json(self.to_json())
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PaymentRequirements:
@@ -190,6 +202,11 @@ class ChannelRef:
             "salt": str(self.salt),
         }
 
+    @cached_property
+    def json_text(self) -> str:
+        """:meth:`to_json` as compact JSON, encoded once."""
+        return compact_json(self.to_json())
+
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ChannelRef:
         try:
@@ -230,7 +247,17 @@ class PaymentPayload:
         }
 
     def header(self) -> str:
-        return encode_header(self.to_json())
+        """The ``PAYMENT-SIGNATURE`` value: :meth:`to_json` encoded, with the requirements' and the
+        channel's JSON encoded once per session rather than per request (the same text ``encode_header``
+        gives: tests check it)."""
+        v = self.voucher
+        text = (
+            f'{{"x402Version":{X402_VERSION},"resource":{compact_json(self.resource)},'
+            f'"accepted":{self.accepted.json_text},"payload":{{"type":{compact_json(self.type)},'
+            f'"channel":{self.channel.json_text},"voucher":{{"channelId":"{v.channel_hex}",'
+            f'"maxClaimableAmount":"{v.amount}","signature":"0x{v.signature.hex()}"}}}}}}'
+        )
+        return base64.b64encode(text.encode()).decode("ascii")
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PaymentPayload:

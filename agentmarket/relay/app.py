@@ -25,6 +25,7 @@ import json
 import queue
 import threading
 import time
+import urllib.parse
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -144,6 +145,54 @@ class GroupCommitWriter:
                 self.on_commit()
 
 
+def _error(exc: RelayError) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    """A :class:`RelayError` as (status, JSON body, headers) on the front paths."""
+    headers = []
+    if isinstance(exc, RelayRateLimited):
+        headers.append((b"retry-after", str(max(1, round(exc.retry_after + 0.5))).encode()))
+    return exc.status, json.dumps({"error": exc.code, "message": str(exc)}).encode(), headers
+
+
+# GET /offers parameters and their types (anything else in the query string is ignored)
+_QUERY_PARAMS: dict[str, type] = {
+    "resource": str, "side": str, "asset": str, "maker": str, "sort": str, "cursor": str,
+    "min_price": int, "max_price": int, "min_remaining": int, "max_delivery": int, "min_ratings": int,
+    "limit": int, "min_reputation": float, "include_dead": bool,
+}  # fmt: skip
+_TRUE, _FALSE = {"true", "1", "yes", "on", "t", "y"}, {"false", "0", "no", "off", "f", "n"}
+
+
+def query_params(raw: bytes) -> dict[str, Any]:
+    """The query string of ``GET /offers`` as typed keyword arguments of :meth:`Relay.filters` (the last
+    of repeated names wins); a value of the wrong type is a 400 naming the parameter."""
+    out: dict[str, Any] = {}
+    try:
+        pairs = urllib.parse.parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
+    except ValueError as exc:
+        raise reject(400, "bad_parameter", f"malformed query string: {exc}") from None
+    for name, value in pairs:
+        kind = _QUERY_PARAMS.get(name)
+        if kind is None:
+            continue
+        try:
+            if kind is bool:
+                low = value.strip().lower()
+                if low not in _TRUE | _FALSE:
+                    raise ValueError("not a boolean")
+                out[name] = low in _TRUE
+            elif kind is int:
+                if not value.strip().lstrip("+-").isdigit():
+                    raise ValueError("not an integer")
+                out[name] = int(value)
+            else:
+                out[name] = kind(value)
+        except ValueError:
+            raise reject(
+                400, "bad_parameter", f"query.{name}: expected {kind.__name__}, got {value!r}"
+            ) from None
+    return out
+
+
 class Relay:
     """The service: validator, writer, indexer and the FastAPI app over one store and one OfferBook."""
 
@@ -254,36 +303,6 @@ class Relay:
                 results.append({"status": item.status, "error": item.code, "message": str(item)})
             return JSONResponse({"results": results})
 
-        @app.get("/offers")
-        def query_offers(
-            request: Request,
-            resource: str | None = None,
-            side: str | None = None,
-            asset: str | None = None,
-            maker: str | None = None,
-            min_price: int | None = None,
-            max_price: int | None = None,
-            min_remaining: int | None = None,
-            max_delivery: int | None = None,
-            min_reputation: float | None = None,
-            min_ratings: int | None = None,
-            sort: str | None = None,
-            limit: int = 50,
-            cursor: str | None = None,
-            include_dead: bool = False,
-        ) -> Response:
-            relay.check_client(request)
-            f = relay.filters(
-                resource=resource, side=side, asset=asset, maker=maker, min_price=min_price,
-                max_price=max_price, min_remaining=min_remaining, max_delivery=max_delivery,
-                min_reputation=min_reputation, min_ratings=min_ratings, sort=sort, limit=limit,
-                cursor=cursor, include_dead=include_dead,
-            )  # fmt: skip
-            rows, nxt = relay.store.query_rows(f)
-            tail = json.dumps(f"{nxt[0]}:{nxt[1]}" if nxt else None)
-            text = '{"offers":[' + ",".join(row_text(r) for r in rows) + '],"next":' + tail + "}"
-            return Response(text, media_type="application/json")
-
         @app.get("/stream")
         async def stream(request: Request, since: int | None = None) -> StreamingResponse:
             relay.check_client(request)
@@ -353,13 +372,17 @@ class Relay:
     # -- the post path, in front of FastAPI -------------------------------------------------------------
 
     def _front(self, api: FastAPI) -> Callable[..., Any]:
-        """The ASGI app: ``POST /offers`` (the hot path) handled here, everything else by FastAPI. The post
-        path skips FastAPI's routing, dependency and response machinery and validates EOA-signed offers on
-        the event loop (no thread hop); only a post whose verdict needs an ``eth_call`` goes to a thread."""
+        """The ASGI app: ``POST /offers`` and ``GET /offers`` (the hot paths) handled here, everything else by
+        FastAPI. They skip FastAPI's routing, dependency and response machinery (a third of a query's CPU).
+        The post path validates EOA-signed offers on the event loop (no thread hop); only a post whose verdict
+        needs an ``eth_call`` goes to a thread."""
 
         async def app(scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
-            if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/offers":
-                status, payload, headers = await self._post(scope, receive)
+            if scope["type"] == "http" and scope["path"] == "/offers" and scope["method"] in ("POST", "GET"):
+                if scope["method"] == "POST":
+                    status, payload, headers = await self._post(scope, receive)
+                else:
+                    status, payload, headers = await self._query(scope)
                 await send(
                     {
                         "type": "http.response.start",
@@ -409,14 +432,27 @@ class Relay:
                 row = await run_in_threadpool(self.validator.admit, signed, client)
             created = await self.writer.submit_async(row)
         except RelayError as exc:
-            headers = []
-            if isinstance(exc, RelayRateLimited):
-                headers.append((b"retry-after", str(max(1, round(exc.retry_after + 0.5))).encode()))
-            payload = json.dumps({"error": exc.code, "message": str(exc)}).encode()
-            return exc.status, payload, headers
+            return _error(exc)
         status = "created" if created else "exists"
         payload = json.dumps({"hash": row["hash"], "status": status}).encode()
         return (201 if created else 200), payload, []
+
+    async def _query(self, scope: dict[str, Any]) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        """GET /offers: one page of the live book as (status, JSON body, extra headers)."""
+        client = scope["client"][0] if scope.get("client") else "unknown"
+        try:
+            wait = self.client_limit.take(client)
+            if wait:
+                raise RelayRateLimited(
+                    f"too many requests from {client}", retry_after=wait, code="client_rate_limited"
+                )
+            f = self.filters(**query_params(scope["query_string"]))
+            rows, nxt = await run_in_threadpool(self.store.query_rows, f)
+        except RelayError as exc:
+            return _error(exc)
+        tail = json.dumps(f"{nxt[0]}:{nxt[1]}" if nxt else None)
+        text = '{"offers":[' + ",".join(row_text(r) for r in rows) + '],"next":' + tail + "}"
+        return 200, text.encode(), []
 
     def validate_batch(self, body: bytes, client: str) -> dict[int, dict[str, Any] | RelayError]:
         """Per item of a batch: its ``offers`` row, or the error it would have got alone."""
@@ -445,7 +481,9 @@ class Relay:
                 f"too many requests from {client}", retry_after=wait, code="client_rate_limited"
             )
 
-    def filters(self, *, sort: str | None, cursor: str | None, limit: int, **q: Any) -> Filters:
+    def filters(
+        self, *, sort: str | None = None, cursor: str | None = None, limit: int = 50, **q: Any
+    ) -> Filters:
         """Query parameters as :class:`Filters` (a bad value is a 400)."""
         try:
             side = side_of(q["side"]) if q.get("side") is not None else None

@@ -146,9 +146,16 @@ class Indexer:
                     )
                 )
             elif name == "OfferCancelled":
+                # the cancel kills the maker's whole slot of that counter: the store hides every offer in it
                 events.append(
                     ChainEvent(
-                        block, index, "cancelled", offer_hash=_hex(args["offerHash"]), account=args["maker"]
+                        block,
+                        index,
+                        "cancelled",
+                        offer_hash=_hex(args["offerHash"]),
+                        account=to_checksum_address(args["maker"]),
+                        value=int(args["counter"]),
+                        slot=int(args["slot"]),
                     )
                 )
             elif name == "CounterIncremented":

@@ -46,7 +46,10 @@ offers = Table(
     Column("delivery_seconds", BigInteger, nullable=False),
     Column("expiry", BigInteger, nullable=False),
     Column("counter", BigInteger, nullable=False),
-    Column("cancelled", Boolean, nullable=False, default=False),  # cancelled on chain
+    Column("slot", SmallInteger, nullable=False),  # cancel slot: salt % 128 (0003)
+    Column(
+        "cancelled", Boolean, nullable=False, default=False
+    ),  # its (maker, counter, slot) cancelled on chain
     Column("withdrawn", Boolean, nullable=False, default=False),  # maker-signed cancel message
     Column("voided", Boolean, nullable=False, default=False),  # the maker's counter moved past it
     Column("live", Boolean, nullable=False, default=True),
@@ -57,6 +60,7 @@ offers = Table(
 Index("ix_offers_book", offers.c.resource_id, offers.c.side, offers.c.live, offers.c.price_key, offers.c.hash)
 Index("ix_offers_side_price", offers.c.side, offers.c.live, offers.c.price_key, offers.c.hash)  # 0002
 Index("ix_offers_maker", offers.c.maker)
+Index("ix_offers_maker_slot", offers.c.maker, offers.c.counter, offers.c.slot)  # 0003
 
 chain_events = Table(
     "chain_events",
@@ -66,9 +70,14 @@ chain_events = Table(
     Column("log_index", Integer, nullable=False),
     Column("kind", String(16), nullable=False),  # filled | cancelled | counter | rated
     Column("offer_hash", String(66), nullable=True),
-    Column("account", String(42), nullable=True),  # maker (counter) or ratee (rated)
+    Column("account", String(42), nullable=True),  # maker (counter, cancelled) or ratee (rated)
     Column("asset", String(42), nullable=True),  # rated: the asset of the rating
-    Column("value", BigInteger, nullable=True),  # filled: total filled after; counter: the new counter
+    Column(
+        "value", BigInteger, nullable=True
+    ),  # filled: total after; counter: the new one; cancelled: its counter
+    Column(
+        "slot", SmallInteger, nullable=True
+    ),  # cancelled: the cancel slot (NULL: indexed before 0003) (0003)
 )
 Index("ix_chain_events_block", chain_events.c.block)
 Index("ix_chain_events_offer", chain_events.c.offer_hash)

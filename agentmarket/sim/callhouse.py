@@ -193,9 +193,7 @@ class CallHouse:
             agent = self.agents[t.index]
             credit = self.cm.credit_of(agent.address)
             if credit:
-                owed.append(
-                    TxRequest(agent.account, self.cm.contract.functions.withdraw(ETH, credit), gas=120_000)
-                )
+                owed.append(TxRequest(agent.account, self.cm.contract.functions.withdraw(ETH), gas=120_000))
         if owed:
             self.tx.transact_many(owed)
 

@@ -17,6 +17,7 @@ from web3 import Web3
 from web3.contract import Contract
 
 from ..logscan import get_logs
+from ..types import CANCEL_SLOTS
 
 __all__ = ["ChainEvent", "Order", "Trade", "orders_from_events", "read_events", "trades_from_events"]
 
@@ -128,6 +129,8 @@ class Order:
     filled: int = 0
     cancelled: bool = False
     fills: list[int] = field(default_factory=list)  # deal ids
+    counter: int = 0  # the maker's counter it was made under
+    slot: int = 0  # its cancel slot (salt % 128): a cancel kills every order of maker, counter and slot
 
 
 def orders_from_events(events: Iterable[ChainEvent]) -> dict[str, Order]:
@@ -144,13 +147,21 @@ def orders_from_events(events: Iterable[ChainEvent]) -> dict[str, Order]:
                 price=int(o.get("price", 0)),
                 quantity=int(o.get("quantity", 1)),
                 block=e.block,
+                counter=int(o.get("counter", 0)),
+                slot=int(o.get("salt", 0)) % CANCEL_SLOTS,
             )
         elif e.name == "OfferFilled" and e.args["offerHash"] in orders:
             order = orders[e.args["offerHash"]]
             order.filled += int(e.args["quantity"])
             order.fills.append(int(e.args["dealId"]))
-        elif e.name == "OfferCancelled" and e.args["offerHash"] in orders:
-            orders[e.args["offerHash"]].cancelled = True
+        elif e.name == "OfferCancelled":
+            if e.args["offerHash"] in orders:
+                orders[e.args["offerHash"]].cancelled = True
+            if "slot" in e.args:  # the cancel kills the maker's whole slot of that counter
+                key = (e.args["maker"], int(e.args["counter"]), int(e.args["slot"]))
+                for order in orders.values():
+                    if (order.maker, order.counter, order.slot) == key:
+                        order.cancelled = True
     return orders
 
 

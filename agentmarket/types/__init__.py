@@ -32,10 +32,11 @@ from .base import (
 )
 from .channels import CHANNEL_KEY_STRUCT, Channel, ChannelStatus, Voucher
 from .escrow import DEAL_ABI_TYPES, DEAL_STRUCT, Deal, DealState, DealTerms, Settlement, protocol_fee
-from .offers import OFFER_SPEC, OFFER_STRUCT, OFFER_TYPEHASH, UINT128_MAX, Offer, Side
+from .offers import CANCEL_SLOTS, OFFER_SPEC, OFFER_STRUCT, OFFER_TYPEHASH, UINT128_MAX, Offer, Side
 
 __all__ = [
     "BPS",
+    "CANCEL_SLOTS",
     "CHANNEL_KEY_STRUCT",
     "DEAL_ABI_TYPES",
     "DEAL_STRUCT",

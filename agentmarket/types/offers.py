@@ -19,6 +19,9 @@ from .abi import bind, struct_spec
 from .base import BPS, ETH, ZERO_ADDRESS, ZERO_HASH, to_bytes32
 
 UINT128_MAX = 2**128 - 1
+#: Cancel slots per maker and counter (``OfferLib.CANCEL_SLOTS``): an offer's slot is ``salt % CANCEL_SLOTS``,
+#: and ``OfferBook.cancel`` kills every offer of its maker with the same counter and slot.
+CANCEL_SLOTS = 128
 
 
 class Side(IntEnum):
@@ -175,6 +178,12 @@ class Offer:
         return cls.from_dict(json.loads(text))
 
     # -- economics ---------------------------------------------------------------------------------
+
+    @property
+    def cancel_slot(self) -> int:
+        """The cancel slot of this offer (the low 7 bits of its salt): cancelling it cancels the slot, so
+        every offer of the same maker, counter and slot dies with it."""
+        return self.salt % CANCEL_SLOTS
 
     @property
     def is_eth(self) -> bool:

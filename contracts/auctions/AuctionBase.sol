@@ -3,16 +3,18 @@ pragma solidity 0.8.30;
 
 import {IAgentEscrow} from "../interfaces/IAgentEscrow.sol";
 import {IAuctionBase} from "../interfaces/IAuctionBase.sol";
-import {Asset} from "../libraries/Asset.sol";
 import {DealTemplate} from "../libraries/AuctionTypes.sol";
-import {Credits} from "../libraries/Credits.sol";
+import {UntotalledCredits} from "../libraries/Credits.sol";
 import {Deal} from "../libraries/EscrowTypes.sol";
 
 /// @title AuctionBase
 /// @notice Shared machinery of the auction singletons: template hashing and validation, receiving bids in
 /// ETH or ERC-20 (the amount actually received counts), and opening the escrow deal a sale settles into.
-/// Payouts, credits and withdrawals come from {Credits} (without per-asset totals: see `_credit`).
-abstract contract AuctionBase is IAuctionBase, Credits {
+/// Payouts, credits, withdrawals and the per-asset books come from {Credits} (without credit totals: no
+/// auction has an on-chain solvency view, and a totals word would cost every outbid, which credits the
+/// displaced bidder directly in `_credits`, a second storage write: +5k gas warm, over the 60k bid budget);
+/// every payout of a held claim is `_payOut` (off the books, its share while they are off).
+abstract contract AuctionBase is IAuctionBase, UntotalledCredits {
     uint256 internal constant BPS = 10_000;
     uint256 internal constant TEMPLATE_SIZE = 13 * 32;
 
@@ -24,18 +26,6 @@ abstract contract AuctionBase is IAuctionBase, Credits {
 
     constructor(address escrow_) {
         escrow = escrow_;
-    }
-
-    /// @dev No credit totals: no auction has an on-chain solvency view, and a totals word would cost every
-    /// outbid (which credits the displaced bidder directly in `_credits`) a second storage write (+5k gas
-    /// warm, +22k from zero), over the 60k bid budget. Solvency is checked from events and `creditOf`.
-    function _credit(address to, address asset, uint256 value) internal override {
-        _creditUntotalled(to, asset, value);
-    }
-
-    /// @dev See `_credit`.
-    function _withdraw(address asset, address to, uint256 part) internal override returns (uint256) {
-        return _withdrawUntotalled(asset, to, part);
     }
 
     // =============================================================================================
@@ -142,7 +132,8 @@ abstract contract AuctionBase is IAuctionBase, Credits {
             // slither-disable-next-line arbitrary-send-eth -- the receiver is the immutable escrow fixed at deployment
             return IAgentEscrow(escrow).openFor{value: value}(deal, bondPosted);
         }
-        _send(deal.asset, escrow, value);
+        // off the auction's books; in deficit its share leaves and the escrow splits what arrived pro rata
+        _sendOut(deal.asset, escrow, value);
         return IAgentEscrow(escrow).openFor(deal, bondPosted);
     }
 
@@ -150,8 +141,9 @@ abstract contract AuctionBase is IAuctionBase, Credits {
     // Moving coins
     // =============================================================================================
 
-    /// @dev Take `amount` from the caller: ETH must arrive as `msg.value`; ERC-20 is pulled and the amount
-    /// actually received is returned (fee-on-transfer tokens).
+    /// @dev Take `amount` from the caller: ETH must arrive as `msg.value`; ERC-20 is pulled, refused while the
+    /// auction holds less of it than its books (`AssetDeficit`), and the amount actually received is booked
+    /// and returned (fee-on-transfer tokens).
     // slither-disable-next-line msg-value-in-nonpayable -- all callers are payable; DutchAuction inherits it unused
     function _receive(address asset, uint256 amount) internal returns (uint256 received) {
         if (asset == address(0)) {
@@ -159,7 +151,7 @@ abstract contract AuctionBase is IAuctionBase, Credits {
             return amount;
         }
         if (msg.value != 0) revert AuctionWrongValue(0, msg.value);
-        received = Asset.wrap(asset).pullMeasured(msg.sender, amount);
+        received = _pullBooked(asset, amount);
     }
 
     function _toUint96(uint256 amount) internal pure returns (uint96) {

@@ -96,11 +96,11 @@ contract DutchAuction is AuctionBase, IDutchAuction {
             uint256 bond = _stakes[auctionId].bond;
             deal.bond = uint128(bond);
             IERC20(asset).safeTransferFrom(msg.sender, escrow, price);
-            _send(asset, escrow, bond);
+            _sendOut(asset, escrow, bond);
             dealId = IAgentEscrow(escrow).openFor(deal, true);
         }
         emit AuctionSettled(auctionId, msg.sender, price, dealId);
-        // slither-disable-next-line reentrancy-benign -- prior call is the immutable escrow; guarded
+        // slither-disable-next-line reentrancy-benign,reentrancy-eth -- prior call is the immutable escrow; buy is nonReentrant; an ETH refund never writes the ERC-20 books
         if (msg.value > price) _pay(address(0), msg.sender, msg.value - price);
     }
 
@@ -113,7 +113,7 @@ contract DutchAuction is AuctionBase, IDutchAuction {
         a.status = AuctionStatus.Cancelled;
         emit AuctionCancelled(auctionId);
         Stake storage stake = _stakes[auctionId];
-        _pay(stake.asset, seller, stake.bond);
+        _payOut(stake.asset, seller, stake.bond);
     }
 
     /// @inheritdoc IDutchAuction

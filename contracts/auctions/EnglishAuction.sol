@@ -96,7 +96,7 @@ contract EnglishAuction is AuctionBase, IEnglishAuction {
         if (msg.sender != a.seller) revert AuctionUnauthorized(auctionId, msg.sender);
         a.status = AuctionStatus.Cancelled;
         emit AuctionCancelled(auctionId);
-        _pay(a.erc20 ? a.asset : address(0), msg.sender, a.bond);
+        _payOut(a.erc20 ? a.asset : address(0), msg.sender, a.bond);
     }
 
     /// @inheritdoc IEnglishAuction
@@ -120,12 +120,12 @@ contract EnglishAuction is AuctionBase, IEnglishAuction {
                 return dealId;
             }
             // void sale (the escrow would not take the deal, or refused it): the winner gets its bid back
-            _credit(winner, terms.asset, price);
+            _creditHeld(winner, terms.asset, price);
         }
         // slither-disable-next-line reentrancy-eth,reentrancy-no-eth -- reached after a call only when the immutable escrow refused the deal (settle is nonReentrant)
         a.status = AuctionStatus.NoSale;
         emit AuctionSettled(auctionId, address(0), 0, 0);
-        _pay(terms.asset, terms.creator, bond); // nothing sold: the seller's bond goes back
+        _payOut(terms.asset, terms.creator, bond); // nothing sold: the seller's bond goes back
     }
 
     /// @inheritdoc IEnglishAuction

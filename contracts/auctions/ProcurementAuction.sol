@@ -162,16 +162,16 @@ contract ProcurementAuction is AuctionBase, IProcurementAuction {
             if (dealId != 0) {
                 emit AuctionSettled(auctionId, winner, price, dealId);
                 // slither-disable-next-line reentrancy-benign -- prior call is the immutable escrow; guarded
-                _pay(terms.asset, buyer, budget - price);
+                _payOut(terms.asset, buyer, budget - price);
                 return dealId;
             }
             // void sale: the open-mode winner's bond is credited back (sealed winners reclaim it)
-            if (!a.sealedBids) _credit(winner, terms.asset, a.bestBond);
+            if (!a.sealedBids) _creditHeld(winner, terms.asset, a.bestBond);
         }
         // slither-disable-next-line reentrancy-eth,reentrancy-no-eth -- reached after a call only when the immutable escrow refused the deal (settle is nonReentrant)
         a.status = AuctionStatus.NoSale;
         emit AuctionSettled(auctionId, address(0), 0, 0);
-        _pay(terms.asset, buyer, budget);
+        _payOut(terms.asset, buyer, budget);
     }
 
     /// @inheritdoc IProcurementAuction
@@ -200,8 +200,8 @@ contract ProcurementAuction is AuctionBase, IProcurementAuction {
         _bids[auctionId][msg.sender] = BidRecord.wrap(0); // cleared (storage refund)
         emit BondReclaimed(auctionId, msg.sender, refund, penalty);
         address asset = a.erc20 ? a.asset : address(0);
-        _pay(asset, a.buyer, penalty);
-        _pay(asset, msg.sender, refund);
+        _payOut(asset, a.buyer, penalty);
+        _payOut(asset, msg.sender, refund);
     }
 
     /// @inheritdoc IProcurementAuction

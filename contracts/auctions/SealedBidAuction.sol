@@ -132,7 +132,7 @@ contract SealedBidAuction is AuctionBase, ISealedBidAuction {
         // slither-disable-next-line reentrancy-eth,reentrancy-no-eth -- reached after a call only when the immutable escrow refused the deal (settle is nonReentrant)
         a.status = AuctionStatus.NoSale;
         emit AuctionSettled(auctionId, address(0), 0, 0);
-        _pay(terms.asset, terms.creator, bond); // nothing sold: the seller's bond goes back
+        _payOut(terms.asset, terms.creator, bond); // nothing sold: the seller's bond goes back
     }
 
     /// @inheritdoc ISealedBidAuction
@@ -165,8 +165,8 @@ contract SealedBidAuction is AuctionBase, ISealedBidAuction {
         _bids[auctionId][msg.sender] = BidRecord.wrap(0); // cleared (storage refund)
         emit DepositReclaimed(auctionId, msg.sender, refund, penalty);
         address asset = a.erc20 ? a.asset : address(0);
-        _pay(asset, winner, penalty);
-        _pay(asset, msg.sender, refund);
+        _payOut(asset, winner, penalty);
+        _payOut(asset, msg.sender, refund);
     }
 
     /// @inheritdoc ISealedBidAuction

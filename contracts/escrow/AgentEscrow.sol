@@ -4,7 +4,6 @@ pragma solidity 0.8.30;
 import {Ownable, Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
-import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 
 import {IAgentEscrow} from "../interfaces/IAgentEscrow.sol";
 import {Asset, AssetLib} from "../libraries/Asset.sol";
@@ -49,9 +48,6 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, Credits {
     /// @dev The terms a keyed deal was opened with, kept by its first release (which rewrites the stored hash):
     /// an OfferBook fill links to them (`openedWith`), so a 1-wei release cannot void the next fill's proof.
     mapping(uint256 dealId => bytes32) private _openedHash;
-    /// @dev Base of the transient per-asset slots of payouts not sent yet (see `_share`):
-    /// keccak256("agentmarket.AgentEscrow.pendingPayouts").
-    uint256 private constant _PENDING = 0x486d03c6e4f0994923687b8dbd180942060c3b96943ef2be41f4fd07bcb3ca9a;
 
     /// @dev `admittedAt`: from then on the market may open deals (0: never admitted); `delistedAt`: from then
     /// on it is no longer listed for new sales (0: not delisted). Deals of sales it started stay possible.
@@ -570,10 +566,10 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, Credits {
         emit FeesCollected(asset, to, amount);
         uint256 out = amount;
         if (asset != address(0)) {
-            // in deficit the fees take the same share as every other claim (see `_withdraw`)
+            // off balance (a rebase) the fees take the same share as every other claim (see {Credits-_withdraw})
             uint256 owed = t.locked() + amount;
             uint256 held = Asset.wrap(asset).selfBalance();
-            if (held < owed) out = amount * held / owed;
+            if (held != owed) out = amount * held / owed;
         }
         uint256 sent = _send(asset, to, out);
         // A sender-tax token: the fees paid their own tax; what did not leave is the recipient's credit.
@@ -714,70 +710,22 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, Credits {
         return uint128(value);
     }
 
-    /// @dev What the books of `asset` say this contract holds for others: locked, credited and fees (one read).
-    function _owed(address asset) private view returns (uint256) {
+    /// @dev See {Credits-_owed}: the books of `asset` are locked (credits included) and fees, in one word
+    /// (see {AssetTotals}), for ETH as well (the totals view).
+    function _owed(address asset) internal view override returns (uint256) {
         AssetTotals word = _totals[asset];
         return word.locked() + word.fees();
     }
 
-    /// @dev A credit stays owed: it is booked in the owed total of its asset as well (see {AssetTotals}), so
-    /// the deficit check of a pull reads one word, not two.
-    function _credit(address to, address asset, uint256 value) internal override {
-        super._credit(to, asset, value);
+    /// @dev A credit stays owed: it is booked in the locked total of its asset (see {AssetTotals}), so the
+    /// deficit check of a pull reads one word, not two.
+    function _book(address asset, uint256 value) internal override {
         _totals[asset] = _totals[asset].addLocked(value); // no carry: credits come out of the owed total
     }
 
-    /// @dev See `_credit`: the credit leaves the owed total before it is sent. While the escrow holds less
-    /// of an ERC-20 than its books say (negative rebase), every claim is paid the same share, held / owed
-    /// (issue 12, point 6: no user's loss moves onto another): `part` of the credit sends its share, and the
-    /// credit is charged by what left scaled back up (a sender tax included, up to the whole credit).
-    function _withdraw(address asset, address to, uint256 part) internal override returns (uint256 sent) {
-        uint256 credit = _credits[msg.sender][asset];
-        if (credit == 0) revert CreditsNothingToWithdraw(msg.sender, asset);
-        AssetTotals word = _totals[asset];
-        uint256 owed = word.locked() + word.fees(); // this credit included
-        _totals[asset] = word.unlock(credit, 0);
-        _credits[msg.sender][asset] = 0;
-        _creditTotals[asset] -= credit;
-        uint256 claim = part < credit ? part : credit;
-        uint256 held = asset == address(0) ? owed : Asset.wrap(asset).selfBalance();
-        if (held >= owed) {
-            sent = _send(asset, to, claim, credit);
-            emit Withdrawn(msg.sender, asset, to, sent);
-            if (sent < credit) _credit(msg.sender, asset, credit - sent);
-            return sent;
-        }
-        sent = _send(asset, to, claim * held / owed, credit * held / owed);
-        emit Withdrawn(msg.sender, asset, to, sent);
-        uint256 used = Math.mulDiv(sent, owed, held, Math.Rounding.Ceil);
-        if (used < credit) _credit(msg.sender, asset, credit - used);
-    }
-
-    /// @dev Transient slot of the payouts `_unlock` took off the books of `asset` that are not sent yet.
-    function _pendingSlot(address asset) private pure returns (uint256 slot) {
-        assembly ("memory-safe") {
-            mstore(0x00, asset)
-            mstore(0x20, _PENDING)
-            slot := keccak256(0x00, 0x40)
-        }
-    }
-
-    /// @dev See {Credits-_share}: held / owed of `value` while the escrow holds less than its books. The
-    /// payouts of this settlement already left the books (`_unlock`), so those not sent yet are added back:
-    /// every payout of a settlement gets the share the escrow held before it, whatever their order.
-    function _share(address asset, uint256 value) internal override returns (uint256) {
-        uint256 slot = _pendingSlot(asset);
-        uint256 pending;
-        assembly ("memory-safe") {
-            pending := tload(slot)
-        }
-        if (pending < value) pending = value;
-        assembly ("memory-safe") {
-            tstore(slot, sub(pending, value))
-        }
-        uint256 owed = _owed(asset) + pending;
-        uint256 held = Asset.wrap(asset).selfBalance();
-        return held < owed ? value * held / owed : value;
+    /// @dev A withdrawn credit leaves the locked total (see `_book`).
+    function _unbook(address asset, uint256 value) internal override {
+        _totals[asset] = _totals[asset].unlock(value, 0);
     }
 
     /// @dev Add `value` to the locked total of `asset` (see {AssetTotals}).
@@ -826,11 +774,10 @@ contract AgentEscrow is IAgentEscrow, Ownable2Step, Credits {
         AssetTotals word = _totals[asset];
         _totals[asset] = word.unlock(value, fee);
         if (value > word.locked() || word.fees() + fee > TotalsLib.MAX_FEES) _unlockSlow(asset, word, value, fee);
+        // the payouts that follow share what the escrow holds (`_share`): note what they take off the books
         if (asset != address(0)) {
-            // the payouts that follow share what the escrow holds (`_share`): note what they take off the books
-            uint256 slot = _pendingSlot(asset);
-            assembly ("memory-safe") {
-                tstore(slot, add(tload(slot), sub(value, fee)))
+            unchecked {
+                _notePending(asset, value - fee); // fee <= value: a fee is a part of what it is taken from
             }
         }
     }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+import {ICredits} from "./ICredits.sol";
 import {DealTemplate} from "../libraries/AuctionTypes.sol";
 import {BatchParams, BatchStatus, BatchView} from "../libraries/CallTypes.sol";
 import {Side} from "../libraries/OfferTypes.sol";
@@ -37,7 +38,7 @@ import {Side} from "../libraries/OfferTypes.sol";
 /// - Orders by the template's arbiter are void (the escrow forbids the arbiter to be a party): they are
 ///   left out of the clearing and released. A bid and an ask of the same maker paired with each other
 ///   settle as a no-op (no deal, no money moves; see docs/threat-model.md, "Call market").
-interface ICallMarket {
+interface ICallMarket is ICredits {
     // ---------------------------------------------------------------------------------------------
     // Events
     // ---------------------------------------------------------------------------------------------
@@ -64,8 +65,6 @@ interface ICallMarket {
     event OrderReclaimed(uint256 indexed batchId, Side side, uint256 orderId);
     /// @notice `amount` of `asset` was credited to `account` (ERC-20: what actually arrived).
     event Deposited(address indexed account, address indexed asset, uint256 amount);
-    /// @notice `account` withdrew `amount` of its free balance in `asset` to `to`.
-    event Withdrawn(address indexed account, address indexed asset, address to, uint256 amount);
 
     // ---------------------------------------------------------------------------------------------
     // Errors
@@ -110,10 +109,6 @@ interface ICallMarket {
     );
     /// @notice `priceTicks` is an equilibrium but not the one the price rule picks: `expectedTicks` is.
     error CallPriceRule(uint256 batchId, uint64 priceTicks, uint64 expectedTicks);
-    /// @notice A withdrawal of zero.
-    error CallNothingToWithdraw(address account, address asset);
-    /// @notice Sending `amount` of `asset` to `to` failed (withdrawals revert on failure).
-    error CallTransferFailed(address asset, address to, uint256 amount);
     /// @notice Constructor: the escrow address has no code.
     error CallInvalidEscrow(address escrow);
     /// @notice `openBatch`: the escrow no longer lists this market for new sales (`isListed` is false).
@@ -166,18 +161,12 @@ interface ICallMarket {
     /// actually arrives).
     function deposit(address asset, uint256 amount) external payable;
 
-    /// @notice Withdraw `amount` of the caller's credit in `asset`.
-    function withdraw(address asset, uint256 amount) external;
-
-    /// @notice Withdraw `amount` of the caller's credit in `asset` to `to`.
-    function withdrawTo(address asset, address to, uint256 amount) external;
+    // Withdrawals (`withdraw`, `withdrawTo`, `withdrawPart`) and `creditOf` come from {ICredits}: the free
+    // balance of an account is its credit, and an order's lock returns to it.
 
     // ---------------------------------------------------------------------------------------------
     // Views
     // ---------------------------------------------------------------------------------------------
-
-    /// @notice The credit `account` can withdraw in `asset` (or spend on orders).
-    function creditOf(address account, address asset) external view returns (uint256);
 
     /// @notice A live order: maker, price in ticks and quantity (all zero once cancelled or processed).
     function orderOf(uint256 batchId, Side side, uint256 orderId)

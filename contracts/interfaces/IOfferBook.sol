@@ -48,8 +48,10 @@ interface IOfferBook {
     /// `filled` is the offer's total filled quantity afterwards (the fill covered units
     /// [filled - quantity, filled); `filled` is where the next fill starts).
     event OfferFilled(bytes32 indexed offerHash, uint256 indexed dealId, address taker, uint256 quantity, uint256 filled);
-    /// @notice The maker cancelled `offerHash`; its unfilled rest can no longer be filled.
-    event OfferCancelled(bytes32 indexed offerHash, address indexed maker);
+    /// @notice The maker cancelled `offerHash` by cancelling its slot `slot` (the low 7 bits of its salt) of
+    /// counter `counter`: the unfilled rest of every offer of `maker` with that counter and slot (this one
+    /// and any other the maker put in the same slot) can no longer be filled.
+    event OfferCancelled(bytes32 indexed offerHash, address indexed maker, uint256 counter, uint256 slot);
     /// @notice `maker` bumped its counter to `counter`: every offer signed with a lower counter is void.
     event CounterIncremented(address indexed maker, uint256 counter);
     /// @notice `account`'s ETH deposit grew by `amount` (sent by `from`).
@@ -162,10 +164,16 @@ interface IOfferBook {
     /// @notice Post `offer` on chain as its maker (the event carries it whole; fills need no signature).
     function post(Offer calldata offer) external returns (bytes32 offerHash);
 
-    /// @notice Cancel `offer` as its maker: its unfilled rest can no longer be filled.
+    /// @notice Cancel `offer` as its maker: its unfilled rest can no longer be filled. Cancels its slot
+    /// (`salt % 128`) of the maker's current counter, so every other offer of the maker with that counter
+    /// and slot dies with it (clients give each live offer a slot of its own). Reverts `OfferStaleCounter`
+    /// unless the offer carries the current counter (an older one is void already; a later one cannot be
+    /// marked). There is no way back: only `incrementCounter` clears the slots, and it voids every offer
+    /// they covered.
     function cancel(Offer calldata offer) external;
 
-    /// @notice Void every offer the caller signed or posted so far (bumps its counter); returns the new counter.
+    /// @notice Void every offer the caller signed or posted so far (bumps its counter and frees its 128 cancel
+    /// slots for the new counter); returns the new counter.
     function incrementCounter() external returns (uint256 counter);
 
     // ---------------------------------------------------------------------------------------------
@@ -197,9 +205,15 @@ interface IOfferBook {
     /// @notice EIP-712 domain separator of this contract on this chain.
     function domainSeparator() external view returns (bytes32);
 
-    /// @notice Whether an offer digest was posted on chain, and whether its maker cancelled it. (How much of
-    /// it is filled is not stored in one place: follow `OfferFilled`, whose `filled` is the running total.)
-    function offerStatus(bytes32 offerHash) external view returns (bool posted, bool cancelled);
+    /// @notice Whether `offer` was posted on chain, and whether its maker cancelled it: its slot of its
+    /// counter is cancelled, or the counter moved past it (`incrementCounter`). Once true, true for ever.
+    /// (How much of it is filled is not stored in one place: follow `OfferFilled`, whose `filled` is the
+    /// running total.)
+    function offerStatus(Offer calldata offer) external view returns (bool posted, bool cancelled);
+
+    /// @notice `maker`'s current counter and the cancel slots it cancelled under it (bit s: slot s), so a
+    /// client can give a new offer a slot no cancel has killed.
+    function cancelledSlots(address maker) external view returns (uint256 counter, uint256 slots);
 
     /// @notice The escrow deal id of the fill of `offerHash` that starts at unit `start` (whether or not it
     /// exists: `escrow.dealStatus` says).

@@ -3,20 +3,32 @@ pragma solidity ^0.8.24;
 
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+
 import {ICredits} from "../interfaces/ICredits.sol";
 import {Asset} from "./Asset.sol";
 
 /// @title Credits
-/// @notice Base of every contract that pays out: push a payout with a gas stipend, and credit it when the
-/// push fails; per-asset credit totals make solvency checkable (balance == locked + credits [+ fees]).
-/// Adopt it by inheriting (`contract X is IX, Credits`, IX extending {ICredits}), paying with `_pay` and
-/// booking with `_credit`; `withdraw`, `withdrawTo` and `creditOf` come with it. Two variants, declared here
-/// next to the defaults so the differences stay in one file (an heir pays with `_payCapped` instead of
-/// `_pay`, or overrides `_credit` and `_withdraw`; unused variants add no bytecode to other heirs):
-/// `_payCapped` caps the gas of an ERC-20 payout `transfer` (batch entry points: one hostile token must not
-/// sink the batch; PaymentChannels), and `_creditUntotalled`/`_withdrawUntotalled` keep no per-asset total
-/// (the auctions: no on-chain solvency view, and a second storage write per outbid would break the 60k bid
-/// budget).
+/// @notice Base of every contract that holds coins for others and pays them out: push a payout with a gas
+/// stipend, and credit it when the push fails; per-asset credit totals make solvency checkable (balance ==
+/// locked + credits [+ fees]). Adopt it by inheriting (`contract X is IX, Credits`, IX extending
+/// {ICredits}), paying with `_pay` and booking with `_credit`; `withdraw`, `withdrawTo`, `withdrawPart` and
+/// `creditOf` come with it.
+///
+/// Books (issue 12, point 6: no token behaviour moves one user's loss onto another): every ERC-20 coin held
+/// for others is on the books of its asset (`_owed`). Money comes in through `_pullBooked`, which refuses an
+/// asset whose balance is below its books (`AssetDeficit`: a negative rebase, a sender tax), and leaves
+/// through `_payOut`/`_payCapped`/`_sendOut`/`_withdraw`, each of which pays held / owed of its claim
+/// (`_share`): while the balance is off the books (a rebase down or up), every position takes the same
+/// share of the loss or the gain, whatever the order in which they leave. ETH is not booked (nothing but a
+/// payout takes ETH from a contract), so ETH paths pay no gas for it. AgentEscrow keeps its books in its own
+/// packed word (`_owed`, `_book`, `_unbook` overridden).
+///
+/// Variants, declared here next to the defaults so the differences stay in one file (unused variants add no
+/// bytecode to other heirs): `_payCapped` caps the gas of an ERC-20 payout `transfer` (batch entry points:
+/// one hostile token must not sink the batch; PaymentChannels), and {UntotalledCredits} keeps no per-asset
+/// credit total (the auctions and the call market: no on-chain solvency view, and a second storage write
+/// per outbid or processed order would break their gas budgets).
 abstract contract Credits is ICredits, ReentrancyGuardTransient {
     /// @notice Gas forwarded to an ETH payout receiver; a receiver needing more is credited instead.
     uint256 public constant PAYOUT_GAS = 30_000;
@@ -25,8 +37,16 @@ abstract contract Credits is ICredits, ReentrancyGuardTransient {
     uint256 internal constant CAPPED_TOKEN_GAS = 100_000;
 
     mapping(address account => mapping(address asset => uint256)) internal _credits;
-    // slither-disable-next-line unused-state -- real and accepted: the auctions keep no totals (_creditUntotalled)
+    // slither-disable-next-line unused-state -- real and accepted: UntotalledCredits heirs keep no totals
     mapping(address asset => uint256) internal _creditTotals;
+    /// @dev The books of each ERC-20 asset: what this contract holds for others (deposits, bonds, bids not
+    /// paid out yet, credits). ETH is not booked: nothing but a payout takes ETH from a contract. An heir that
+    /// keeps its books elsewhere overrides `_owed`, `_book` and `_unbook` (AgentEscrow packs them with fees).
+    // slither-disable-next-line unused-state -- AgentEscrow keeps its books in its own packed word
+    mapping(address asset => uint256) internal _books;
+    /// @dev Base of the transient per-asset slots of payouts taken off the books and not sent yet (see
+    /// `_share`): keccak256("agentmarket.Credits.pendingPayouts").
+    uint256 private constant _PENDING = 0x42af011154c77514b77e0b9c210e4dce1a97ed200bb74fb8cb96ba3f47964d91;
 
     /// @inheritdoc ICredits
     function withdraw(address asset) external nonReentrant returns (uint256) {
@@ -64,15 +84,34 @@ abstract contract Credits is ICredits, ReentrancyGuardTransient {
 
     /// @dev Send `part` of the caller's credit (all of it when `part` exceeds it) to `to`; the credit pays for
     /// whatever leaves this contract (a sender tax included, up to the whole credit), and what does not leave
-    /// stays the caller's credit. Returns what left.
-    function _withdraw(address asset, address to, uint256 part) internal virtual returns (uint256 sent) {
+    /// stays the caller's credit. While this contract holds other than its books of an ERC-20 (a rebase),
+    /// every claim is paid the same share, held / owed (issue 12, point 6: no user's loss, nor gain, moves
+    /// onto another): `part` of the credit sends its share, and the credit is charged by what left scaled
+    /// back. Returns what left.
+    function _withdraw(address asset, address to, uint256 part) internal returns (uint256 sent) {
         uint256 credit = _credits[msg.sender][asset];
         if (credit == 0) revert CreditsNothingToWithdraw(msg.sender, asset);
         _credits[msg.sender][asset] = 0;
-        _creditTotals[asset] -= credit;
-        sent = _send(asset, to, part < credit ? part : credit, credit);
+        _untotal(asset, credit);
+        uint256 claim = part < credit ? part : credit;
+        uint256 owed = 0; // ETH: 0 == held, the full branch
+        uint256 held = 0;
+        if (asset != address(0)) {
+            owed = _owed(asset); // this credit included
+            held = Asset.wrap(asset).selfBalance();
+        }
+        _unbook(asset, credit);
+        // slither-disable-next-line incorrect-equality -- a balance against the books: equal pays the claim, any difference its share
+        if (held == owed) {
+            sent = _send(asset, to, claim, credit);
+            emit Withdrawn(msg.sender, asset, to, sent);
+            if (sent < credit) _credit(msg.sender, asset, credit - sent);
+            return sent;
+        }
+        sent = _send(asset, to, claim * held / owed, credit * held / owed);
         emit Withdrawn(msg.sender, asset, to, sent);
-        if (sent < credit) _credit(msg.sender, asset, credit - sent);
+        uint256 used = Math.mulDiv(sent, owed, held, Math.Rounding.Ceil);
+        if (used < credit) _credit(msg.sender, asset, credit - used);
     }
 
     /// @dev `_send` where the owner of `value` has exactly `value` to spend.
@@ -157,25 +196,104 @@ abstract contract Credits is ICredits, ReentrancyGuardTransient {
         if (!ok) _credit(to, asset, value); // the claim stays whole: its share is taken when it is withdrawn
     }
 
-    /// @dev What a payout of `value` in the ERC-20 `asset` (already taken off the books) sends: all of it
-    /// here; a contract whose holdings can fall below its books (negative rebase) pays its share instead.
-    function _share(address, uint256 value) internal virtual returns (uint256) {
-        return value;
+    /// @dev What a payout of `value` in the ERC-20 `asset`, already taken off the books, sends: held / owed of
+    /// it (all of it while the books match the balance). A payout noted as pending (`_notePending`: a
+    /// settlement that takes several payouts off the books in one write) adds the pending payouts back to
+    /// the books, so every payout of the settlement gets the share held before it, whatever their order; a
+    /// payout nobody noted (taken off the books just before, as `_payOut` does) counts as pending itself.
+    function _share(address asset, uint256 value) internal returns (uint256) {
+        uint256 slot = _pendingSlot(asset);
+        uint256 pending;
+        assembly ("memory-safe") {
+            pending := tload(slot)
+        }
+        if (pending < value) pending = value;
+        assembly ("memory-safe") {
+            tstore(slot, sub(pending, value))
+        }
+        uint256 owed = _owed(asset) + pending;
+        uint256 held = Asset.wrap(asset).selfBalance();
+        // slither-disable-next-line incorrect-equality -- a balance against the books: equal pays the claim, any difference its share
+        return held == owed ? value : value * held / owed;
     }
 
-    /// @dev Book `value` of `asset` as a withdrawable credit of `to`.
+    /// @dev Note `value` of the ERC-20 `asset` as taken off the books for payouts that follow (see `_share`).
+    function _notePending(address asset, uint256 value) internal {
+        uint256 slot = _pendingSlot(asset);
+        assembly ("memory-safe") {
+            tstore(slot, add(tload(slot), value))
+        }
+    }
+
+    /// @dev Transient slot of the payouts taken off the books of `asset` and not sent yet.
+    function _pendingSlot(address asset) private pure returns (uint256 slot) {
+        assembly ("memory-safe") {
+            mstore(0x00, asset)
+            mstore(0x20, _PENDING)
+            slot := keccak256(0x00, 0x40)
+        }
+    }
+
+    /// @dev Book `value` of `asset` as a withdrawable credit of `to` (the credit stays on the books).
     function _credit(address to, address asset, uint256 value) internal virtual {
         _credits[to][asset] += value;
         _creditTotals[asset] += value;
+        _book(asset, value);
         emit PayoutCredited(to, asset, value);
+    }
+
+    /// @dev Take a withdrawn credit of `value` out of the credit totals (an heir without totals: nothing).
+    function _untotal(address asset, uint256 value) internal virtual {
+        _creditTotals[asset] -= value;
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Books
+    // ---------------------------------------------------------------------------------------------
+
+    /// @dev What the books say this contract holds of `asset` for others.
+    function _owed(address asset) internal view virtual returns (uint256) {
+        return _books[asset];
+    }
+
+    /// @dev Add `value` to the books of `asset` (ERC-20 only here).
+    function _book(address asset, uint256 value) internal virtual {
+        if (asset != address(0)) _books[asset] += value;
+    }
+
+    /// @dev Take `value` off the books of `asset` (ERC-20 only here).
+    function _unbook(address asset, uint256 value) internal virtual {
+        if (asset != address(0)) _books[asset] -= value;
+    }
+
+    /// @dev Pull `value` of the ERC-20 `asset` from the caller and book what arrived; refused
+    /// (`AssetDeficit`) while this contract holds less of it than its books say, so a newcomer's coins
+    /// never pay the loss of the positions that held the token when it happened.
+    function _pullBooked(address asset, uint256 value) internal returns (uint256 received) {
+        received = Asset.wrap(asset).pullMeasured(msg.sender, value, _owed(asset));
+        _book(asset, received);
+    }
+
+    /// @dev `_pay` of a claim still on the books: takes it off them first (its share is paid, see `_share`).
+    function _payOut(address asset, address to, uint256 value) internal {
+        if (asset != address(0)) _unbook(asset, value); // checked here too: saves ETH payouts the jump
+        _pay(asset, to, value);
+    }
+
+    /// @dev `_send` (or revert) of a claim still on the books: its share leaves. Returns what left.
+    function _sendOut(address asset, address to, uint256 value) internal returns (uint256) {
+        if (asset == address(0)) return _send(asset, to, value);
+        _unbook(asset, value);
+        return _send(asset, to, _share(asset, value));
     }
 
     // ---------------------------------------------------------------------------------------------
     // Variants (see the contract notice)
     // ---------------------------------------------------------------------------------------------
 
-    /// @dev `_pay` whose ERC-20 leg forwards exactly CAPPED_TOKEN_GAS and reads one word of returndata (the
-    /// 63/64 rule checked as for ETH, so no caller can starve the token call on purpose).
+    /// @dev `_payOut` whose ERC-20 leg forwards exactly CAPPED_TOKEN_GAS and reads one word of returndata (the
+    /// 63/64 rule checked as for ETH, so no caller can starve the token call on purpose). Like `_payOut`, it
+    /// pays a claim still on the books (takes it off them, pays its share).
     function _payCapped(address asset, address to, uint256 value) internal {
         // slither-disable-next-line incorrect-equality -- skips exactly-zero payouts (an amount)
         if (value == 0) return;
@@ -191,24 +309,33 @@ abstract contract Credits is ICredits, ReentrancyGuardTransient {
             if (gasleft() < CAPPED_TOKEN_GAS + CAPPED_TOKEN_GAS / 31 + 20_000) {
                 revert CreditsInsufficientGas(gasleft());
             }
-            (ok,) = _pushMeasured(asset, to, value, value, CAPPED_TOKEN_GAS);
+            _unbook(asset, value); // in the ERC-20 leg: ETH payouts pay nothing for the books
+            uint256 out = _share(asset, value);
+            (ok,) = _pushMeasured(asset, to, out, out, CAPPED_TOKEN_GAS);
         }
         if (!ok) _credit(to, asset, value);
     }
 
-    /// @dev `_credit` without the per-asset total.
-    function _creditUntotalled(address to, address asset, uint256 value) internal {
+    /// @dev `_credit` of a claim that is on the books already (it becomes a credit, nothing is booked), without
+    /// the per-asset credit total (the auctions: an outbid's second storage write would break the 60k bid
+    /// budget; their `_untotal` is empty to match).
+    function _creditHeld(address to, address asset, uint256 value) internal {
         _credits[to][asset] += value;
         emit PayoutCredited(to, asset, value);
     }
+}
 
-    /// @dev `_withdraw` without the per-asset total.
-    function _withdrawUntotalled(address asset, address to, uint256 part) internal returns (uint256 sent) {
-        uint256 credit = _credits[msg.sender][asset];
-        if (credit == 0) revert CreditsNothingToWithdraw(msg.sender, asset);
-        _credits[msg.sender][asset] = 0;
-        sent = _send(asset, to, part < credit ? part : credit, credit);
-        emit Withdrawn(msg.sender, asset, to, sent);
-        if (sent < credit) _creditUntotalled(msg.sender, asset, credit - sent);
+/// @title UntotalledCredits
+/// @notice {Credits} without the per-asset credit totals, for contracts that move many locks into credits
+/// (the auctions' outbids, the call market's processed orders) where a second storage write per move would
+/// break their gas budgets; they have no on-chain solvency view (their books still cover every credit).
+abstract contract UntotalledCredits is Credits {
+    /// @dev A payout that could not be pushed goes back on the books as a credit (no total).
+    function _credit(address to, address asset, uint256 value) internal override {
+        _creditHeld(to, asset, value);
+        _book(asset, value);
     }
+
+    /// @dev No totals to take a withdrawal out of.
+    function _untotal(address, uint256) internal override {}
 }

@@ -38,9 +38,11 @@ struct Offer {
 }
 
 /// @notice Hashing and status helpers for offers.
-/// Status word per offer digest (zero for a signed offer until its maker cancels it; fills never write it):
+/// Status word per offer digest (zero for a signed offer; only `post` writes it):
 ///   bit 0   posted on chain (fills need no signature)
-///   bit 1   cancelled by its maker
+/// Cancellation is per maker, not per digest: the low 7 bits of `salt` put every offer in one of 128 cancel
+/// slots, and `cancel` marks the slot in the maker's account word for its current counter (every offer of
+/// that maker, counter and slot dies; clients give each live offer its own slot).
 /// Fills are recorded in the escrow: the fill of `q` units starting at unit `s` opens the deal keyed by
 /// fillKey(digest, s) (`openForKey`), whose termsHash is fillTermsHash(offer.termsHash, s, q).
 library OfferLib {
@@ -55,7 +57,18 @@ library OfferLib {
 
     uint256 internal constant OFFER_WORDS_SIZE = 22 * 32;
     uint256 internal constant POSTED = 1;
-    uint256 internal constant CANCELLED = 2;
+    /// @notice Number of cancel slots per maker and counter (the account word's bitmap width).
+    uint256 internal constant CANCEL_SLOTS = 128;
+
+    /// @notice The cancel slot of an offer with `salt`: its low 7 bits.
+    function cancelSlot(uint256 salt) internal pure returns (uint256) {
+        return salt & (CANCEL_SLOTS - 1);
+    }
+
+    /// @notice Whether the slot of `salt` is set in the cancel bitmap `cancelled`.
+    function slotCancelled(uint256 cancelled, uint256 salt) internal pure returns (bool) {
+        return (cancelled >> (salt & (CANCEL_SLOTS - 1))) & 1 != 0;
+    }
 
     /// @notice The escrow key of the fill of offer `offerHash` that starts at unit `start`:
     /// keccak256(abi.encode(offerHash, start)).

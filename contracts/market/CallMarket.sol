@@ -1,14 +1,11 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
-import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
-import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
-import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
-
 import {IAgentEscrow} from "../interfaces/IAgentEscrow.sol";
 import {ICallMarket} from "../interfaces/ICallMarket.sol";
 import {DealTemplate} from "../libraries/AuctionTypes.sol";
 import {BatchParams, BatchStatus, BatchView} from "../libraries/CallTypes.sol";
+import {UntotalledCredits} from "../libraries/Credits.sol";
 import {Deal} from "../libraries/EscrowTypes.sol";
 import {Side} from "../libraries/OfferTypes.sol";
 
@@ -26,13 +23,13 @@ import {Side} from "../libraries/OfferTypes.sol";
 /// Money: an order holds its own lock (a bid price x tick x quantity, an ask bond x quantity), funded by
 /// `msg.value` or, for what it does not cover, by the maker's credit (ERC-20: pulled). Whatever an order
 /// does not spend in escrow deals returns to its maker's credit when the order is processed (settled,
-/// cancelled, released), withdrawable at any time. Solvency: balance == credits + locks of live orders.
+/// cancelled, released), withdrawable at any time. Solvency: balance == credits + locks of live orders,
+/// the books of each ERC-20 asset (see {Credits}); credits, withdrawals and books come from {Credits}.
 ///
 /// Storage: one word per order (maker | price in ticks | quantity), one per account and asset (credit),
 /// five per batch. Settlement deletes each order word as it is processed, so an order can never be
 /// settled or released twice.
-contract CallMarket is ICallMarket, ReentrancyGuardTransient {
-    using SafeERC20 for IERC20;
+contract CallMarket is ICallMarket, UntotalledCredits {
 
     /// @inheritdoc ICallMarket
     uint256 public constant MAX_ORDERS = 1500;
@@ -107,7 +104,6 @@ contract CallMarket is ICallMarket, ReentrancyGuardTransient {
     mapping(uint256 batchId => Batch) private _batches;
     mapping(uint256 batchId => mapping(uint256 orderId => uint256)) private _bids;
     mapping(uint256 batchId => mapping(uint256 orderId => uint256)) private _asks;
-    mapping(address account => mapping(address asset => uint256)) private _credits;
 
     constructor(address escrow_) {
         if (escrow_.code.length == 0) revert CallInvalidEscrow(escrow_);
@@ -195,7 +191,7 @@ contract CallMarket is ICallMarket, ReentrancyGuardTransient {
         if (address(uint160(word)) != msg.sender) revert CallNotMaker(batchId, orderId, msg.sender);
         delete orders[orderId];
         uint256 perUnit = side == Side.Buy ? ((word >> 160) & M64) * _tick(head) : b.meta & M128;
-        _credit(msg.sender, address(uint160(head)), perUnit * (word >> 224));
+        _addCredit(msg.sender, address(uint160(head)), perUnit * (word >> 224));
         emit OrderCancelled(batchId, side, orderId);
     }
 
@@ -394,7 +390,7 @@ contract CallMarket is ICallMarket, ReentrancyGuardTransient {
         }
         if (fill == 0) {
             delete _bids[c.batchId][id];
-            _credit(address(uint160(word)), c.asset, price * c.tick * qty);
+            _addCredit(address(uint160(word)), c.asset, price * c.tick * qty);
             w.bidCursor = id + 1;
             return 1;
         }
@@ -423,7 +419,7 @@ contract CallMarket is ICallMarket, ReentrancyGuardTransient {
         }
         if (fill == 0) {
             delete _asks[c.batchId][id];
-            _credit(address(uint160(word)), c.asset, c.bond * qty);
+            _addCredit(address(uint160(word)), c.asset, c.bond * qty);
             w.askCursor = id + 1;
             return 1;
         }
@@ -449,13 +445,13 @@ contract CallMarket is ICallMarket, ReentrancyGuardTransient {
         uint256 dealId = 0; // stays 0 for a self-pair: no deal
         if (t.buyer == t.seller) {
             // A maker's bid paired with its own ask: nothing to trade; both locks return untouched.
-            _credit(t.buyer, c.asset, t.bidUnlock + t.askUnlock);
+            _addCredit(t.buyer, c.asset, t.bidUnlock + t.askUnlock);
         } else {
             uint256 amount = c.priceTicks * c.tick * t.quantity;
             uint256 bond = c.bond * t.quantity;
             // the bid's lock of these units minus the price paid (and of its untraded units, when finished)
-            _credit(t.buyer, c.asset, t.bidUnlock - amount);
-            _credit(t.seller, c.asset, t.askUnlock - bond);
+            _addCredit(t.buyer, c.asset, t.bidUnlock - amount);
+            _addCredit(t.seller, c.asset, t.askUnlock - bond);
             dealId = _open(deal, t.buyer, t.seller, amount, bond);
         }
         // slither-disable-next-line reentrancy-events -- needs the dealId openFor returns; the escrow is immutable
@@ -501,8 +497,8 @@ contract CallMarket is ICallMarket, ReentrancyGuardTransient {
             // slither-disable-next-line arbitrary-send-eth,calls-loop -- the immutable escrow; one deal per matched pair by design
             return IAgentEscrow(escrow).openFor{value: amount + bond}(deal, true);
         }
-        // slither-disable-next-line calls-loop -- the batch's token and the immutable escrow; one deal per pair by design
-        IERC20(asset).safeTransfer(escrow, amount + bond);
+        // off the books; in deficit its share leaves and the escrow splits what arrived pro rata
+        _sendOut(asset, escrow, amount + bond);
         // slither-disable-next-line calls-loop -- the immutable escrow; one deal per matched pair by design
         return IAgentEscrow(escrow).openFor(deal, true);
     }
@@ -596,7 +592,7 @@ contract CallMarket is ICallMarket, ReentrancyGuardTransient {
         delete orders[orderId];
         uint256 perUnit = side == Side.Buy ? ((word >> 160) & M64) * _tick(head) : meta & M128;
         uint256 unlock = perUnit * ((word >> 224) - paired);
-        _credit(address(uint160(word)), address(uint160(head)), unlock);
+        _addCredit(address(uint160(word)), address(uint160(head)), unlock);
         return true;
     }
 
@@ -623,40 +619,10 @@ contract CallMarket is ICallMarket, ReentrancyGuardTransient {
             amount = msg.value;
         } else {
             if (msg.value != 0) revert CallWrongValue(0, msg.value);
-            amount = _pull(asset, msg.sender, amount);
+            amount = _pull(asset, amount);
         }
-        _credit(msg.sender, asset, amount);
+        _addCredit(msg.sender, asset, amount);
         emit Deposited(msg.sender, asset, amount);
-    }
-
-    /// @inheritdoc ICallMarket
-    function withdraw(address asset, uint256 amount) external nonReentrant {
-        _withdraw(asset, msg.sender, amount);
-    }
-
-    /// @inheritdoc ICallMarket
-    function withdrawTo(address asset, address to, uint256 amount) external nonReentrant {
-        _withdraw(asset, to, amount);
-    }
-
-    function _withdraw(address asset, address to, uint256 amount) private {
-        uint256 credit = _credits[msg.sender][asset];
-        if (amount == 0) revert CallNothingToWithdraw(msg.sender, asset);
-        if (amount > credit) revert CallInsufficientFunds(msg.sender, asset, credit, amount);
-        unchecked {
-            _credits[msg.sender][asset] = credit - amount;
-        }
-        emit Withdrawn(msg.sender, asset, to, amount);
-        if (asset == address(0)) {
-            bool ok;
-            // slither-disable-next-line assembly -- ETH to the withdrawer's chosen receiver, no returndata copy
-            assembly ("memory-safe") {
-                ok := call(gas(), to, amount, 0, 0, 0, 0)
-            }
-            if (!ok) revert CallTransferFailed(asset, to, amount);
-        } else {
-            IERC20(asset).safeTransfer(to, amount);
-        }
     }
 
     /// @dev Fund an order's lock of `amount`: ETH from `msg.value`, any excess credited, any shortfall taken
@@ -680,7 +646,7 @@ contract CallMarket is ICallMarket, ReentrancyGuardTransient {
         if (msg.value != 0) revert CallWrongValue(0, msg.value);
         if (amount == 0) return;
         if (credit < amount) {
-            uint256 received = _pull(asset, account, amount - credit);
+            uint256 received = _pull(asset, amount - credit);
             // a fee-on-transfer token delivers less than asked: the order is not covered
             if (credit + received < amount) revert CallInsufficientFunds(account, asset, credit + received, amount);
             credit += received;
@@ -688,26 +654,21 @@ contract CallMarket is ICallMarket, ReentrancyGuardTransient {
         _credits[account][asset] = credit - amount;
     }
 
-    /// @dev Credit `amount` (skipped when zero) to `account`'s withdrawable balance in `asset`.
-    function _credit(address account, address asset, uint256 amount) private {
+    /// @dev Move `amount` (skipped when zero) of a lock to `account`'s credit in `asset` (it stays on the books;
+    /// no event: the order events say it).
+    function _addCredit(address account, address asset, uint256 amount) private {
         if (amount != 0) _credits[account][asset] += amount;
     }
 
-    /// @dev Pull `amount` of `asset` from `from`; returns what actually arrived (fee-on-transfer tokens).
-    function _pull(address asset, address from, uint256 amount) private returns (uint256 received) {
-        uint256 before = IERC20(asset).balanceOf(address(this));
-        IERC20(asset).safeTransferFrom(from, address(this), amount);
-        received = IERC20(asset).balanceOf(address(this)) - before;
+    /// @dev Pull `amount` of the ERC-20 `asset` from the caller (every funder is `msg.sender`) and book it;
+    /// returns what actually arrived (fee-on-transfer tokens). Refused in deficit (see {Credits-_pullBooked}).
+    function _pull(address asset, uint256 amount) private returns (uint256) {
+        return _pullBooked(asset, amount);
     }
 
     // =============================================================================================
     // Views
     // =============================================================================================
-
-    /// @inheritdoc ICallMarket
-    function creditOf(address account, address asset) external view returns (uint256) {
-        return _credits[account][asset];
-    }
 
     /// @inheritdoc ICallMarket
     function orderOf(uint256 batchId, Side side, uint256 orderId)

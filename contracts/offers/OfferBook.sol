@@ -6,6 +6,7 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {TransientSlot} from "@openzeppelin/contracts/utils/TransientSlot.sol";
 
@@ -15,9 +16,10 @@ import {Deal, DealLib, DealState} from "../libraries/EscrowTypes.sol";
 import {Offer, OfferLib, Side} from "../libraries/OfferTypes.sol";
 
 /// @title OfferBook
-/// @notice See {IOfferBook}. One storage word per posted or cancelled offer digest (flags, see {OfferLib}),
-/// read by every fill and written by none; one per maker (ETH deposit and counter). A fill's once-only
-/// record is the escrow deal it opens, keyed by (offer digest, start unit): see {fillAfter}.
+/// @notice See {IOfferBook}. One storage word per posted offer digest (the posted flag), read by every fill
+/// and written by none; one per maker (ETH deposit, counter and the counter's cancel slots), read by every
+/// fill and written by cancels. A fill's once-only record is the escrow deal it opens, keyed by (offer
+/// digest, start unit): see {fillAfter}.
 /// The contract has no owner and no admin functions.
 contract OfferBook is IOfferBook, EIP712, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
@@ -33,10 +35,15 @@ contract OfferBook is IOfferBook, EIP712, ReentrancyGuardTransient {
     /// @dev Bytes of a skipped item's revert data kept for `FillSkipped` (a selector and 7 words).
     uint256 private constant MAX_REASON = 4 + 7 * 32;
 
-    /// @dev A maker's ETH deposit and counter, packed in one word.
+    /// @dev A maker's ETH deposit, counter and cancel slots, packed in one word (every fill reads it for the
+    /// counter, so the cancel check costs a fill a shift and a mask, and a cancel rewrites a word that
+    /// exists). 96 bits hold more wei than exist; 2^32 counter bumps cost more gas than a chain has.
     struct Account {
-        uint128 balance;
-        uint64 counter;
+        uint96 balance;
+        uint32 counter;
+        /// bit s set: the maker cancelled slot s (see {OfferLib-cancelSlot}) of its current counter; every
+        /// offer of that counter in slot s is dead. `incrementCounter` clears it with the counter bump.
+        uint128 cancelled;
     }
 
     /// @inheritdoc IOfferBook
@@ -179,8 +186,6 @@ contract OfferBook is IOfferBook, EIP712, ReentrancyGuardTransient {
         returns (bytes32 h)
     {
         h = _digest(offer);
-        uint256 status = _status[h];
-        if (status & OfferLib.CANCELLED != 0) revert OfferIsCancelled(h);
         // slither-disable-next-line timestamp -- expiry check by design; block-time skew is only seconds
         if (block.timestamp > offer.expiry) revert OfferExpired(h, offer.expiry, block.timestamp);
         {
@@ -189,15 +194,21 @@ contract OfferBook is IOfferBook, EIP712, ReentrancyGuardTransient {
         }
         address maker = offer.maker;
         if (maker == taker) revert OfferSelfFill(h, maker);
-        uint256 current = _accounts[maker].counter;
-        if (offer.counter != current) revert OfferStaleCounter(h, offer.counter, current);
+        {
+            Account storage account = _accounts[maker];
+            uint256 current = account.counter;
+            if (offer.counter != current) revert OfferStaleCounter(h, offer.counter, current);
+            if (OfferLib.slotCancelled(account.cancelled, offer.salt)) revert OfferIsCancelled(h);
+        }
         uint256 remainingQty = offer.quantity - start; // start <= quantity: 0, or the end of a checked fill
         if (quantity == 0 || quantity > remainingQty) revert OfferOverfill(h, quantity, remainingQty);
         if (quantity < offer.minFill && quantity != remainingQty) revert OfferBelowMinFill(h, quantity, offer.minFill);
         // A signed offer's signature is checked on every fill (nothing records that it was, so a wallet
-        // that revokes its ERC-1271 approval stops later fills); a posted offer needs none.
-        if (status & OfferLib.POSTED == 0 && !_validSignature(maker, h, signature)) {
-            revert OfferInvalidSignature(h, maker);
+        // that revokes its ERC-1271 approval stops later fills); a posted offer needs none. The status word
+        // holds only the posted flag (cancels live in the account word), so it is read only when the
+        // signature is empty or fails: a signed fill skips that cold read (-2,100 gas).
+        if (signature.length == 0 || !_validSignature(maker, h, signature)) {
+            if (_status[h] & OfferLib.POSTED == 0) revert OfferInvalidSignature(h, maker);
         }
     }
 
@@ -222,7 +233,7 @@ contract OfferBook is IOfferBook, EIP712, ReentrancyGuardTransient {
                 uint256 balance = account.balance;
                 if (makerLeg > balance) revert OfferInsufficientDeposit(maker, balance, makerLeg);
                 unchecked {
-                    account.balance = uint128(balance - makerLeg);
+                    account.balance = uint96(balance - makerLeg);
                 }
             }
         } else {
@@ -340,12 +351,13 @@ contract OfferBook is IOfferBook, EIP712, ReentrancyGuardTransient {
         address maker = offer.maker;
         if (msg.sender != maker) revert OfferNotMaker(h, maker, msg.sender);
         uint256 status = _status[h];
-        if (status & OfferLib.CANCELLED != 0) revert OfferIsCancelled(h);
         if (status & OfferLib.POSTED != 0) revert OfferAlreadyPosted(h);
         // slither-disable-next-line timestamp -- expiry check by design; block-time skew is only seconds
         if (block.timestamp > offer.expiry) revert OfferExpired(h, offer.expiry, block.timestamp);
-        uint256 current = _accounts[maker].counter;
+        Account storage account = _accounts[maker];
+        uint256 current = account.counter;
         if (offer.counter != current) revert OfferStaleCounter(h, offer.counter, current);
+        if (OfferLib.slotCancelled(account.cancelled, offer.salt)) revert OfferIsCancelled(h);
         _checkTerms(h, offer);
         _status[h] = status | OfferLib.POSTED;
         emit OfferPosted(h, maker, offer.resourceId, offer);
@@ -368,16 +380,25 @@ contract OfferBook is IOfferBook, EIP712, ReentrancyGuardTransient {
     /// @inheritdoc IOfferBook
     function cancel(Offer calldata offer) external {
         bytes32 h = _digest(offer);
-        if (msg.sender != offer.maker) revert OfferNotMaker(h, offer.maker, msg.sender);
-        _status[h] |= OfferLib.CANCELLED;
-        emit OfferCancelled(h, msg.sender);
+        address maker = offer.maker;
+        if (msg.sender != maker) revert OfferNotMaker(h, maker, msg.sender);
+        Account storage account = _accounts[maker];
+        uint256 current = account.counter;
+        // An older counter's offers are dead already; a later counter's cannot be marked (the bump clears
+        // the slots), and marking the current one would kill other offers, not this one.
+        if (offer.counter != current) revert OfferStaleCounter(h, offer.counter, current);
+        uint256 slot = OfferLib.cancelSlot(offer.salt);
+        account.cancelled |= uint128(1 << slot);
+        emit OfferCancelled(h, maker, current, slot);
     }
 
     /// @inheritdoc IOfferBook
     function incrementCounter() external returns (uint256 counter) {
         Account storage account = _accounts[msg.sender];
-        counter = account.counter + 1;
-        account.counter = uint64(counter);
+        uint32 next = account.counter + 1; // checked: never wraps back to a counter whose offers are void
+        account.counter = next;
+        account.cancelled = 0; // a new counter starts with every slot free; older offers die by the counter
+        counter = next;
         emit CounterIncremented(msg.sender, counter);
     }
 
@@ -396,7 +417,7 @@ contract OfferBook is IOfferBook, EIP712, ReentrancyGuardTransient {
     }
 
     function _credit(address account, address from, uint256 amount) private {
-        _accounts[account].balance += uint128(amount); // checked: reverts beyond 2^128 - 1 total
+        _accounts[account].balance += SafeCast.toUint96(amount); // both checked: reverts beyond 2^96 - 1 wei
         emit Deposited(account, from, amount);
     }
 
@@ -415,7 +436,7 @@ contract OfferBook is IOfferBook, EIP712, ReentrancyGuardTransient {
         uint256 balance = account.balance;
         if (amount > balance) revert OfferInsufficientDeposit(msg.sender, balance, amount);
         unchecked {
-            account.balance = uint128(balance - amount);
+            account.balance = uint96(balance - amount);
         }
         emit Withdrawn(msg.sender, to, amount);
         // slither-disable-next-line low-level-calls -- ETH to the withdrawer's chosen receiver; reverts on failure
@@ -438,9 +459,18 @@ contract OfferBook is IOfferBook, EIP712, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IOfferBook
-    function offerStatus(bytes32 offerHash) external view returns (bool posted, bool cancelled) {
-        uint256 status = _status[offerHash];
-        return (status & OfferLib.POSTED != 0, status & OfferLib.CANCELLED != 0);
+    function offerStatus(Offer calldata offer) external view returns (bool posted, bool cancelled) {
+        Account storage account = _accounts[offer.maker];
+        uint256 current = account.counter;
+        posted = _status[_digest(offer)] & OfferLib.POSTED != 0;
+        cancelled = offer.counter < current
+            || (offer.counter == current && OfferLib.slotCancelled(account.cancelled, offer.salt));
+    }
+
+    /// @inheritdoc IOfferBook
+    function cancelledSlots(address maker) external view returns (uint256 counter, uint256 slots) {
+        Account storage account = _accounts[maker];
+        return (account.counter, account.cancelled);
     }
 
     /// @inheritdoc IOfferBook
@@ -453,7 +483,8 @@ contract OfferBook is IOfferBook, EIP712, ReentrancyGuardTransient {
         bytes32 h = _digest(offer);
         // slither-disable-next-line timestamp -- expiry check by design; block-time skew is only seconds
         if (block.timestamp > offer.expiry || start >= offer.quantity) return 0;
-        if (_status[h] & OfferLib.CANCELLED != 0 || offer.counter != _accounts[offer.maker].counter) return 0;
+        Account storage account = _accounts[offer.maker];
+        if (offer.counter != account.counter || OfferLib.slotCancelled(account.cancelled, offer.salt)) return 0;
         // slither-disable-next-line unused-return -- only the state tells whether a fill starts here
         (DealState state,,,) = IAgentEscrow(escrow).dealStatus(fillDealId(h, start));
         // slither-disable-next-line incorrect-equality -- exact test of the deal state enum (None: start free)

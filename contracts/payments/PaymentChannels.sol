@@ -7,15 +7,15 @@ import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {TransientSlot} from "@openzeppelin/contracts/utils/TransientSlot.sol";
 
 import {IPaymentChannels} from "../interfaces/IPaymentChannels.sol";
-import {Asset} from "../libraries/Asset.sol";
 import {ChannelKey, ChannelStatus, ChannelClaim, ChannelLib, ChannelSlot} from "../libraries/ChannelTypes.sol";
 import {Credits} from "../libraries/Credits.sol";
 
 /// @title PaymentChannels
 /// @notice See {IPaymentChannels}. One storage word per channel (status, expiry, deposit, claimed; see
 /// {ChannelLib}); the immutable key travels in calldata and hashes to the channel id. No admin. Payouts,
-/// credits and withdrawals come from {Credits}; every payout is `_payCapped` (ERC-20 legs get
-/// TOKEN_PAYOUT_GAS, so one hostile token cannot sink a `claimMany`).
+/// credits, withdrawals and the per-asset books come from {Credits}; every payout is `_payCapped` (off
+/// the books, its share while they are off; ERC-20 legs get TOKEN_PAYOUT_GAS, so one hostile token cannot
+/// sink a `claimMany`).
 contract PaymentChannels is IPaymentChannels, EIP712, Credits {
     // No code: Slither 0.11 merges inherited `using X for *` by key, so EIP712's `ShortStrings for *`
     // hides ReentrancyGuardTransient's `TransientSlot for *`; without this line it cannot build IR
@@ -333,15 +333,16 @@ contract PaymentChannels is IPaymentChannels, EIP712, Credits {
         }
     }
 
-    /// @dev Take a deposit: ETH from `msg.value` (must equal `amount`), ERC-20 pulled from the sender and
-    /// measured; returns what actually arrived.
+    /// @dev Take a deposit: ETH from `msg.value` (must equal `amount`), ERC-20 pulled from the sender,
+    /// measured and booked (refused while the contract holds less of it than its books: `AssetDeficit`);
+    /// returns what actually arrived.
     function _receive(address asset, uint256 amount) private returns (uint256) {
         if (asset == address(0)) {
             if (msg.value != amount) revert ChannelWrongValue(amount, msg.value);
             return amount;
         }
         if (msg.value != 0) revert ChannelWrongValue(0, msg.value);
-        return Asset.wrap(asset).pullMeasured(msg.sender, amount);
+        return _pullBooked(asset, amount);
     }
 
     function _bubble(bytes memory failure) private pure {

@@ -16,6 +16,7 @@ PAYERS = (
     "DutchAuction",
     "SealedBidAuction",
     "ProcurementAuction",
+    "CallMarket",  # on the Credits base since the books (its own withdraw and credit errors are gone)
 )
 
 

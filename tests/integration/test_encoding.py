@@ -40,4 +40,10 @@ def test_receipt_format_matches_web3(backend: str, request: pytest.FixtureReques
     del deal
     raw: Any = chain.transactor.transport.request("eth_getTransactionReceipt", [tx_hash])
     assert raw["logs"], "want a receipt with logs"
-    assert _format_receipt(raw) == AttributeDict.recursive(receipt_formatter(raw))
+    ours, theirs = _format_receipt(raw), AttributeDict.recursive(receipt_formatter(raw))
+    assert ours == theirs
+    # equal is not enough: HexBytes == bytes == str compare alike; the types must be web3's too
+    assert {k: type(v) for k, v in ours.items()} == {k: type(v) for k, v in theirs.items()}
+    for mine, web3s in zip(ours["logs"], theirs["logs"], strict=True):
+        assert {k: type(v) for k, v in mine.items()} == {k: type(v) for k, v in web3s.items()}
+        assert [type(t) for t in mine["topics"]] == [type(t) for t in web3s["topics"]]

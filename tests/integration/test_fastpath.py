@@ -69,6 +69,22 @@ def test_transact_many_one_batch_in_order(any_chain: Chain, reverter: Contract) 
     assert reverter.functions.counter().call() == 20
 
 
+def test_transact_many_larger_than_one_post_lands_in_nonce_order(
+    any_chain: Chain, reverter: Contract, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole batch is signed, then sent as one batch that the transport splits into several posts
+    (its max_batch): every transaction lands, in nonce order."""
+    tx, a = any_chain.transactor, any_chain.accounts[1]
+    if hasattr(tx.transport, "max_batch"):
+        monkeypatch.setattr(tx.transport, "max_batch", 7)
+    start = any_chain.w3.eth.get_transaction_count(a.address)
+    receipts = tx.transact_many([TxRequest(a, reverter.functions.ok(), gas=60_000) for _ in range(30)])
+    assert [r["status"] for r in receipts] == [1] * 30
+    nonces = [any_chain.w3.eth.get_transaction(r["transactionHash"])["nonce"] for r in receipts]
+    assert nonces == list(range(start, start + 30))
+    assert reverter.functions.counter().call() == 30
+
+
 def test_unsimulated_revert_is_decoded_by_replay(any_chain: Chain, reverter: Contract) -> None:
     tx = any_chain.transactor
     with pytest.raises(ContractRevert) as caught:

@@ -200,3 +200,88 @@ def test_interval_mining_polls_for_receipts() -> None:
         assert receipt["status"] == 1
     finally:
         chain.close()
+
+
+@pytest.mark.parametrize("kind", ["embedded", pytest.param("anvil", marks=pytest.mark.anvil)])
+def test_an_offer_fill_batches_its_preflight_reads(
+    kind: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The book's flags, the clock, the maker's counter, the taker's balance and the maker's deposit go to
+    the node in one batch; web3 carries no pre-flight call of its own (only the fill chain's log lookup)."""
+    market = _market(kind, request)
+    maker, taker = market.agents(2, fund=10**17)
+    signed = maker.offers.offer("sell", "gpu-hour", PRICE, 5)
+    taker.offers.fill(signed, 1)  # warm-up: the escrow's address, nonces, fees are cached after this
+    recorder = Recorder(market.chain, monkeypatch)
+    via_web3 = web3_methods(market.chain, monkeypatch)
+    fill = taker.offers.fill(signed, 2)
+    assert recorder.batches[0] == [
+        "eth_call",  # offerStatus
+        "eth_getBlockByNumber",  # the pending block's clock
+        "eth_call",  # counterOf(maker)
+        "eth_getBalance",  # the taker's leg
+        "eth_call",  # depositOf(maker)
+    ]
+    assert "eth_call" not in via_web3 and "eth_getBalance" not in via_web3, via_web3
+    assert (fill.quantity, fill.filled, fill.taker) == (2, 3, taker.address)
+    assert taker.offers.status(signed.offer).filled == 3
+
+
+@pytest.mark.parametrize("kind", ["embedded", pytest.param("anvil", marks=pytest.mark.anvil)])
+def test_a_channel_open_batches_its_preflight_reads(
+    kind: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The clock, the channel's slot and the payer's balance in one batch, before the send."""
+    market = _market(kind, request)
+    payer, payee = market.agents(2, fund=10**17)
+    payer.channels.open(payee.address, PRICE, ttl=3600)  # warm-up
+    recorder = Recorder(market.chain, monkeypatch)
+    via_web3 = web3_methods(market.chain, monkeypatch)
+    channel = payer.channels.open(payee.address, 2 * PRICE, ttl=3600)
+    assert recorder.batches[0] == ["eth_getBlockByNumber", "eth_call", "eth_getBalance"]
+    assert "eth_call" not in via_web3 and "eth_getBalance" not in via_web3, via_web3
+    assert (channel.payer, channel.payee, channel.deposit) == (payer.address, payee.address, 2 * PRICE)
+    assert payer.channels.onchain(channel.id)[1] == 2 * PRICE
+
+
+def web3_methods(chain: Chain, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The JSON-RPC methods sent through ``chain.w3``'s provider from now on (not the transport's batches)."""
+    methods: list[str] = []
+    provider = chain.w3.provider
+    original = provider.make_request
+
+    def make_request(method: Any, params: Any) -> Any:
+        methods.append(str(method))
+        return original(method, params)
+
+    monkeypatch.setattr(provider, "make_request", make_request)
+    return methods
+
+
+@pytest.mark.parametrize("kind", ["embedded", pytest.param("anvil", marks=pytest.mark.anvil)])
+def test_an_english_bid_batches_its_clock_and_balance(
+    kind: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bid's clock and the bidder's balance in one batch (the auction itself comes from its events)."""
+    market = _market(kind, request)
+    seller, arbiter, bidder = market.agents(3, fund=10**17)
+    terms = seller.auctions.template(
+        7200,
+        promise_delay=3600,
+        terms_hash=b"\x42" * 32,
+        review_window=3600,
+        ruling_window=3600,
+        arbiter=arbiter.address,
+        bond=PRICE,
+    )
+    start = seller.auctions.now() + 60
+    auction = seller.auctions.create_english(
+        terms, reserve=PRICE, start_time=start, end_time=start + 3600, approve=True
+    )
+    market.chain.advance_time(120)
+    recorder = Recorder(market.chain, monkeypatch)
+    via_web3 = web3_methods(market.chain, monkeypatch)
+    after = bidder.auctions.bid(auction, 2 * PRICE)
+    assert ["eth_getBlockByNumber", "eth_getBalance"] in recorder.batches
+    assert "eth_getBalance" not in via_web3, via_web3
+    assert (after.leader, after.leading_amount) == (bidder.address, 2 * PRICE)

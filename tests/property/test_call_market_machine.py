@@ -417,16 +417,15 @@ class CallMarketMachine(ChainMachine):
     def withdraw(self, who: int, share: int) -> None:
         maker = self.e.people[who]
         held = self.credits.get(maker, 0)
-        amount = held // share if share else held + 1  # 0: more than held
-        fn = self.e.market.functions.withdraw(ETH, amount)
-        if amount == 0:
-            self.act(maker, fn, expect="CallNothingToWithdraw")
-        elif amount > held:
-            self.act(maker, fn, expect="CallInsufficientFunds")
+        amount = held // share if share else held + 1  # 0: more than held (all of it is sent)
+        fn = self.e.market.functions.withdrawPart(ETH, maker, amount)
+        if held == 0:
+            self.act(maker, fn, expect="CreditsNothingToWithdraw")
         else:
             self.act(maker, fn)
-            self.credits[maker] -= amount
-            self.held -= amount
+            sent = min(amount, held)
+            self.credits[maker] -= sent
+            self.held -= sent
 
     # -- invariants ----------------------------------------------------------------------------------------------
 

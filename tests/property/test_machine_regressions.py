@@ -60,9 +60,11 @@ def test_offers_machine_same_offer_signed_twice_then_one_copy_cancelled(
     request: pytest.FixtureRequest, anvil: Chain, anvil_suite: Suite
 ):
     """`make fuzz` seed 156444343224070998739110818900478253662: a maker signs the same fields and salt
-    twice and cancels one copy; the chain reports the other cancelled too. The contract is right (the
-    status belongs to the EIP-712 digest; equal fields and salt are one offer, the salt is what makes
-    offers distinct); the model kept a status per copy. Replayed step by step through the machine."""
+    twice and cancels one copy; the chain reports the other cancelled too. The contract is right (equal
+    fields and salt are one offer, the salt is what makes offers distinct; with cancel slots, the cancel
+    kills the whole slot of the counter, so a fortiori both copies); the model kept a status per copy.
+    Replayed step by step through the machine; then a third offer, other terms but the same slot, dies
+    with them, and one in another slot lives on."""
     from test_offers_machine import Env, OffersMachine  # tests/property is on the path under pytest
 
     env = OffersMachine.env = Env(anvil, anvil_suite)
@@ -98,7 +100,15 @@ def test_offers_machine_same_offer_signed_twice_then_one_copy_cancelled(
         m.books_agree()
         m.fill(i=0, taker="t2", qty="one", wrong_value=False, stale=False)  # the other copy is cancelled too
         m.books_agree()
-        assert m.offers[0].cancelled and m.offers[0].filled == 1
+        assert m.cancelled(m.offers[0]) and m.offers[0].filled == 1
+        m.make_offer(**{**same, "price": 2, "salt": 128})  # other terms, same slot 0: dead on arrival
+        m.make_offer(**{**same, "price": 2, "salt": 129})  # slot 1: live
+        m.books_agree()
+        assert m.cancelled(m.offers[2]) and not m.cancelled(m.offers[3])
+        m.fill(i=2, taker="t2", qty="one", wrong_value=False, stale=False)  # OfferIsCancelled, predicted
+        m.fill(i=3, taker="t2", qty="one", wrong_value=False, stale=False)
+        m.books_agree()
+        assert m.offers[2].filled == 0 and m.offers[3].filled == 1
     finally:
         m.teardown()
 

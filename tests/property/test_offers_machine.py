@@ -13,6 +13,12 @@ Fills form one chain per offer digest (signed fill v2): the head fill starts at 
 (``fillAfter``) at the end of the previous, proven by that fill's deal; takers also race with a stale start
 (a head fill, or a link that is no longer the end) and must get ``EscrowDealExists``.
 
+Cancels are per cancel slot (issue 12): ``cancel`` marks the offer's slot (``salt % 128``) of its maker's
+current counter, killing every offer of that maker, counter and slot (salts are drawn from a few slots
+often, so distinct offers share slots); ``incrementCounter`` clears the slots with the bump; a cancel of an
+offer of another counter reverts ``OfferStaleCounter``. ``offerStatus(offer).cancelled`` is "its slot of
+its counter is cancelled, or its counter is past", so it never turns back to False.
+
 After every step: filled <= quantity and each offer's status and ``remainingFrom`` (at the chain's end)
 equal the model (a cancelled, expired or stale-counter offer has nothing remaining and cannot be filled),
 counters and deposits equal the model, the OfferBook's ETH balance equals the sum of deposits, the escrow
@@ -39,7 +45,7 @@ from agentmarket.clients.offers import Offer, OffersClient, Side, fill_deal_id
 from agentmarket.deploy import Suite
 from agentmarket.eip712 import Domain
 from agentmarket.errors import decode_revert
-from agentmarket.types import BPS, ETH, ZERO_ADDRESS, DealTerms
+from agentmarket.types import BPS, CANCEL_SLOTS, ETH, ZERO_ADDRESS, DealTerms
 from agentmarket.vouchers import sign_digest
 
 pytestmark = pytest.mark.anvil
@@ -56,11 +62,11 @@ SIG_KINDS = ["valid"] * 7 + ["stranger", "other_contract", "other_chain", "high_
 
 @dataclass
 class Status:
-    """Per offer digest: the book's flags, and the fill chain (in the escrow's keyed deals)."""
+    """Per offer digest: the book's posted flag, and the fill chain (in the escrow's keyed deals).
+    Cancellation is not per digest: see ``OffersMachine.cancelled`` (per maker, counter and slot)."""
 
     filled: int = 0  # the chain's end: where the next fill starts
     posted: bool = False
-    cancelled: bool = False
     links: list[tuple[int, int, DealTerms]] = field(default_factory=list)  # (start, quantity, terms) per fill
 
 
@@ -90,14 +96,6 @@ class MOffer:
     @posted.setter
     def posted(self, value: bool) -> None:
         self.status.posted = value
-
-    @property
-    def cancelled(self) -> bool:
-        return self.status.cancelled
-
-    @cancelled.setter
-    def cancelled(self, value: bool) -> None:
-        self.status.cancelled = value
 
 
 class Env:
@@ -178,6 +176,9 @@ class Env:
             (book, encode_call("counterOf(address)", ["address"], [m])) for m in self.makers
         ]
         self.static_calls += [
+            (book, encode_call("cancelledSlots(address)", ["address"], [m])) for m in self.makers
+        ]
+        self.static_calls += [
             (book, encode_call("depositOf(address)", ["address"], [h])) for h in self.people
         ]
         self.static_calls += [(self.escrow.address, encode_call("nextDealId()", [], []))]
@@ -196,6 +197,7 @@ class OffersMachine(ChainMachine):
         self.offers: list[MOffer] = []
         self.status: dict[bytes, Status] = {}  # per digest, shared by every signed copy of one offer
         self.counters = {m: 0 for m in e.makers}
+        self.cancel_bits = dict.fromkeys(e.makers, 0)  # per maker: cancelled slots of its current counter
         self.deposits = {h: 0 for h in e.people}
         self.approving = True
         raw, self.balances = self._read([(e.escrow.address, encode_call("nextDealId()", [], []))])
@@ -290,7 +292,11 @@ class OffersMachine(ChainMachine):
         kind=st.sampled_from(SIG_KINDS),
         arbiter=st.booleans(),
         delivery=st.sampled_from([0, 60, HOUR]),
-        salt=st.integers(0, 2**32),
+        # often one of 4 slots (distinct offers share a cancel slot), else any of the 128
+        salt=st.one_of(
+            st.integers(0, 2**32),
+            st.tuples(st.integers(0, 2**20), st.integers(0, 3)).map(lambda t: t[0] * 128 + t[1]),
+        ),
     )
     def make_offer(
         self,
@@ -335,6 +341,15 @@ class OffersMachine(ChainMachine):
         status = self.status.setdefault(h, Status())
         self.offers.append(MOffer(offer, h, self.sign(offer, kind), kind == "valid", status))
 
+    def cancelled(self, m: MOffer) -> bool:
+        """The model of ``offerStatus(offer).cancelled``: the offer's slot of its counter is cancelled, or
+        the maker's counter moved past it (cancel kills a whole slot; cancel_all clears the slots)."""
+        o = m.offer
+        current = self.counters[o.maker]
+        return o.counter < current or (
+            o.counter == current and bool(self.cancel_bits[o.maker] >> (o.salt % CANCEL_SLOTS) & 1)
+        )
+
     def pick(self, i: int) -> MOffer:
         return self.offers[i % len(self.offers)]
 
@@ -345,8 +360,6 @@ class OffersMachine(ChainMachine):
         contract's order of checks; None when it goes through."""
         start = m.filled if start is None else start
         o, h = m.offer, m.hash
-        if m.cancelled:
-            return ("OfferIsCancelled", {"offerHash": h})
         if self.now() > o.expiry:
             return ("OfferExpired", {"offerHash": h, "expiry": o.expiry, "now": self.now()})
         if o.taker != ZERO_ADDRESS and o.taker != taker:
@@ -358,6 +371,8 @@ class OffersMachine(ChainMachine):
                 "OfferStaleCounter",
                 {"offerHash": h, "counter": o.counter, "current": self.counters[o.maker]},
             )
+        if self.cancelled(m):
+            return ("OfferIsCancelled", {"offerHash": h})
         remaining = o.quantity - start
         if q == 0 or q > remaining:
             return ("OfferOverfill", {"offerHash": h, "quantity": q, "remaining": remaining})
@@ -605,8 +620,6 @@ class OffersMachine(ChainMachine):
         expect = None
         if sender != o.maker:
             expect = ("OfferNotMaker", {"offerHash": m.hash, "maker": o.maker, "caller": sender})
-        elif m.cancelled:
-            expect = ("OfferIsCancelled", {"offerHash": m.hash})
         elif m.posted:
             expect = ("OfferAlreadyPosted", {"offerHash": m.hash})
         elif self.now() > o.expiry:
@@ -616,6 +629,8 @@ class OffersMachine(ChainMachine):
                 "OfferStaleCounter",
                 {"offerHash": m.hash, "counter": o.counter, "current": self.counters[o.maker]},
             )
+        elif self.cancelled(m):
+            expect = ("OfferIsCancelled", {"offerHash": m.hash})
         if expect:
             self.act(sender, data, 0, expect)
             return
@@ -636,14 +651,24 @@ class OffersMachine(ChainMachine):
                 ("OfferNotMaker", {"offerHash": m.hash, "maker": m.offer.maker, "caller": sender}),
             )
             return
+        current = self.counters[m.offer.maker]
+        if m.offer.counter != current:  # older: void already; later: cannot be marked ahead
+            self.act(
+                sender,
+                data,
+                0,
+                ("OfferStaleCounter", {"offerHash": m.hash, "counter": m.offer.counter, "current": current}),
+            )
+            return
         self.act(sender, data)
-        m.cancelled = True
+        self.cancel_bits[m.offer.maker] |= 1 << (m.offer.salt % CANCEL_SLOTS)  # the whole slot dies
 
     @rule(maker=st.sampled_from(["m1", "m2", "wallet"]))
     def increment_counter(self, maker: str) -> None:
         addr = self.name(maker)
         self.act(addr, self.e.book.encode_abi("incrementCounter", args=[]))
         self.counters[addr] += 1
+        self.cancel_bits[addr] = 0  # every slot free under the new counter; older offers die by the counter
 
     @rule(who=st.sampled_from(["m1", "m2", "wallet", "t1"]), amount=st.sampled_from([1, 10**14, 10**17]))
     def deposit(self, who: str, amount: int) -> None:
@@ -755,7 +780,10 @@ class OffersMachine(ChainMachine):
         e = self.e
         book = e.book.address
         calls = list(e.static_calls)
-        calls += [(book, encode_call("offerStatus(bytes32)", ["bytes32"], [m.hash])) for m in self.offers]
+        calls += [
+            (book, bytes.fromhex(e.book.encode_abi("offerStatus", args=[m.offer.as_tuple()])[2:]))
+            for m in self.offers
+        ]
         calls += [
             (book, bytes.fromhex(e.book.encode_abi("remainingFrom", args=[m.offer.as_tuple(), m.filled])[2:]))
             for m in self.offers
@@ -777,6 +805,10 @@ class OffersMachine(ChainMachine):
         for mk in e.makers:
             assert as_uint(raw[k]) == self.counters[mk]
             k += 1
+        for mk in e.makers:
+            counter, bits = (as_uint(raw[k], j) for j in range(2))
+            assert (counter, bits) == (self.counters[mk], self.cancel_bits[mk]), f"cancel slots of {mk}"
+            k += 1
         for h in e.people:
             assert as_uint(raw[k]) == self.deposits[h], f"deposit of {h}"
             k += 1
@@ -785,13 +817,13 @@ class OffersMachine(ChainMachine):
         assert balances[(book, ETH)] == sum(self.deposits.values()), "OfferBook ETH != sum of deposits"
         for m in self.offers:
             posted, cancelled = (as_uint(raw[k], j) for j in range(2))
-            assert (bool(posted), bool(cancelled)) == (m.posted, m.cancelled), m
+            assert (bool(posted), bool(cancelled)) == (m.posted, self.cancelled(m)), m
             assert m.filled <= m.offer.quantity  # §6.3 (the chain: each link's start is the previous end)
             assert sum(q for _, q, _ in m.status.links) == m.filled
             k += 1
         for m in self.offers:
             live = (
-                not m.cancelled
+                not self.cancelled(m)
                 and self.fast.now <= m.offer.expiry
                 and m.offer.counter == self.counters[m.offer.maker]
             )

@@ -138,17 +138,17 @@ def test_hostile_receivers_neither_block_settlement_nor_lose_their_credit(env: E
     )
     assert credit == owed > 0
     # its own withdrawal to itself fails and changes nothing; to another address it works
-    with pytest.raises(E("CallTransferFailed")):
+    with pytest.raises(E("CreditsTransferFailed")):
         env.tx.transact(
             env.makers[0],
-            actor.functions.execute(market, env.fns.withdraw(ETH, credit)._encode_transaction_data()),
+            actor.functions.execute(market, env.fns.withdraw(ETH)._encode_transaction_data()),
             gas=1_000_000,
         )
     safe = env.makers[5].address
     before = env.chain.w3.eth.get_balance(safe)
     env.tx.transact(
         env.makers[0],
-        actor.functions.execute(market, env.fns.withdrawTo(ETH, safe, credit)._encode_transaction_data()),
+        actor.functions.execute(market, env.fns.withdrawTo(ETH, safe)._encode_transaction_data()),
         gas=500_000,
     )
     assert env.chain.w3.eth.get_balance(safe) == before + credit
@@ -166,12 +166,12 @@ def test_reentrant_withdraw_is_blocked(env: Env) -> None:
     )
     env.tx.transact(
         env.makers[0],
-        actor.functions.arm(market, env.fns.withdraw(ETH, 10 * TICK)._encode_transaction_data()),
+        actor.functions.arm(market, env.fns.withdraw(ETH)._encode_transaction_data()),
         gas=500_000,
     )
     receipt = env.tx.transact(
         env.makers[0],
-        actor.functions.execute(market, env.fns.withdraw(ETH, 10 * TICK)._encode_transaction_data()),
+        actor.functions.execute(market, env.fns.withdraw(ETH)._encode_transaction_data()),
         gas=1_000_000,
     )
     (event,) = actor.events.Reentered().process_receipt(receipt, errors=DISCARD)
@@ -339,8 +339,8 @@ def test_withdraw_twice_pays_once(env: Env) -> None:
     assert env.m(0).withdraw() == 5 * TICK
     with pytest.raises(errors.InvalidState):
         env.m(0).withdraw()
-    with pytest.raises(E("CallInsufficientFunds")):
-        env.sim(env.fns.withdraw(ETH, 5 * TICK), env.makers[0])
+    with pytest.raises(E("CreditsNothingToWithdraw")):
+        env.sim(env.fns.withdrawPart(ETH, env.makers[0].address, 5 * TICK), env.makers[0])
 
 
 def test_settled_batch_cannot_be_settled_released_or_reclaimed_again(env: Env) -> None:

@@ -17,7 +17,9 @@ import pytest
 from service_helpers import GatewayProcess, make_agent
 
 from agentmarket.agent import Agent
+from agentmarket.chain import Chain
 from agentmarket.clients.channels import ChannelStatus
+from agentmarket.deploy import Suite
 from agentmarket.errors import MandateViolation
 from agentmarket.gateway import ChannelPayment, PaidClient, PaymentPayload, SettlementResponse, x402
 from agentmarket.gateway.demo import DEFAULT_ROUTES
@@ -265,23 +267,65 @@ def test_failed_handler_charges_nothing_and_the_voucher_is_reused(
         assert payment.sessions[0].charged == 2 * ECHO
 
 
-def test_async_client_pays_and_closes(gateway_proc: GatewayProcess, buyer: Agent) -> None:
+@pytest.mark.parametrize("kind", ["agent", "async_agent"])
+def test_async_client_pays_and_closes(
+    gateway_proc: GatewayProcess, buyer: Agent, anvil: Chain, anvil_suite: Suite, kind: str
+) -> None:
+    """AsyncPaidClient with a plain Agent (moved to the loop view) and with an AsyncAgent of an
+    AsyncMarket: the channel's open is awaited on the loop (AsyncHTTPProvider), no worker thread."""
     import anyio
 
+    from agentmarket.aio import AsyncMarket, disconnect
     from agentmarket.gateway import AsyncPaidClient
+    from agentmarket.market import Market
+
+    market = AsyncMarket(Market(anvil, anvil_suite))
+    before = market.transactor.sent
 
     async def run() -> Any:
-        async with AsyncPaidClient(buyer, base_url=gateway_proc.url) as http:
-            for _ in range(3):
-                assert (await http.get("/echo")).status_code == 200
-            response = await http.post("/generate", json={"prompt": "async"})
-            assert response.status_code == 200
-        return http
+        try:
+            payer: Any = buyer if kind == "agent" else await market.agent("buyer", fund=10**18)
+            async with AsyncPaidClient(payer, base_url=gateway_proc.url) as http:
+                for _ in range(3):
+                    assert (await http.get("/echo")).status_code == 200
+                response = await http.post("/generate", json={"prompt": "async"})
+                assert response.status_code == 200
+            return http
+        finally:
+            await disconnect(anvil)
 
     http = anyio.run(run)
     session = http.payment.sessions[0]
     assert session.channel is not None and session.channel.status == ChannelStatus.CLOSED
     assert session.channel.claimed == session.charged
+    # awaited sends: the channel's open (and, for the AsyncMarket agent, its funding)
+    assert market.transactor.sent - before == (1 if kind == "agent" else 2)
+
+
+def test_sync_client_with_an_agent_on_the_loop_view_is_refused(
+    gateway_proc: GatewayProcess, anvil: Chain, anvil_suite: Suite
+) -> None:
+    """An agent whose chain I/O is awaited on a loop cannot pay from a synchronous client: a typed error
+    before anything is sent."""
+    import anyio
+
+    from agentmarket.aio import AsyncMarket, disconnect
+    from agentmarket.errors import ConfigError
+    from agentmarket.market import Market
+
+    market = AsyncMarket(Market(anvil, anvil_suite))
+
+    async def make() -> Any:
+        try:
+            return await market.agent()
+        finally:
+            await disconnect(anvil)
+
+    payer = anyio.run(make)
+    nonce = anvil.w3.eth.get_transaction_count(payer.address)
+    with PaidClient(payer, base_url=gateway_proc.url) as http, pytest.raises(ConfigError):
+        http.get("/echo")
+    assert anvil.w3.eth.get_transaction_count(payer.address) == nonce
 
 
 def _ref(channel: Any) -> x402.ChannelRef:

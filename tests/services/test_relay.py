@@ -18,10 +18,12 @@ from helpers import deploy
 from relaytest import wait_for
 
 from agentmarket.chain import Chain
-from agentmarket.clients.offers import Offer, OffersClient, SignedOffer
+from agentmarket.clients.offers import Offer, OffersClient, SignedOffer, resource_id
 from agentmarket.deploy import Suite
 from agentmarket.relay import AsyncRelayClient, RelayClient, RelayNotFound, RelayRejected
+from agentmarket.relay.db import open_db
 from agentmarket.relay.process import RelayProcess
+from agentmarket.relay.store import Filters, Store, offer_row
 
 pytestmark = pytest.mark.anvil
 
@@ -201,6 +203,42 @@ def test_bad_input_is_refused_and_changes_nothing(
     assert snapshot_of(rc) == before
 
 
+BAD_QUERIES = {
+    "limit=lots": "query.limit",
+    "min_price=1.5": "query.min_price",
+    "include_dead=maybe": "query.include_dead",
+    "min_reputation=high": "query.min_reputation",
+    "min_price=-1": "min_price must be >= 0",
+    "limit=0": "limit must be",
+    "side=sideways": "side must be",
+    "sort=random": "sort must be",
+    "cursor=nonsense": "malformed cursor",
+}
+
+
+@pytest.mark.parametrize("query", sorted(BAD_QUERIES))
+def test_bad_query_parameter_is_a_400_naming_it(query: str, relay: RelayProcess) -> None:
+    r = httpx.get(f"{relay.url}/offers?resource=bad&{query}")
+    assert (r.status_code, r.json()["error"]) == (400, "bad_parameter"), r.text
+    assert BAD_QUERIES[query] in r.json()["message"]
+
+
+def test_query_parameters_typed_like_the_client_sends_them(rc: RelayClient, book: OffersClient) -> None:
+    signed, _ = fresh_offer(book, resource="typed", price=2 * PRICE, quantity=5)
+    rc.post(signed)
+    base = f"{rc.url}/offers?resource=typed&side=sell"
+    for extra, found in [
+        ("&min_price=2000000000000000&max_price=2000000000000000&min_remaining=5", True),
+        ("&max_price=1999999999999999", False),
+        ("&include_dead=true&limit=1&unknown=ignored", True),
+        ("&min_remaining=6", False),
+        ("&limit=0&limit=7", True),  # repeated: the last one counts (limit=0 alone is a 400)
+    ]:
+        r = httpx.get(base + extra)
+        assert r.status_code == 200, r.text
+        assert [o["hash"] for o in r.json()["offers"]] == (["0x" + signed.hash.hex()] if found else [])
+
+
 def test_flood_from_one_maker_is_throttled(rc: RelayClient, book: OffersClient) -> None:
     key = Account.create()
     created, limited = [], 0
@@ -311,6 +349,27 @@ def test_fills_cancels_and_counter_bumps_update_the_book(
     wait_for(lambda: _refused(rc, d) == "filled", what="unknown filled offer refused")
 
 
+def test_cancel_hides_every_offer_in_the_slot(rc: RelayClient, market: tuple[Chain, Suite]) -> None:
+    """An on-chain cancel kills the maker's whole cancel slot of its counter (issue 12): the relay hides
+    every offer in it, not only the digest the event names, refuses new posts into it, and keeps offers of
+    other slots live."""
+    maker = funded_maker(market, 6)
+    maker.cancel_all()  # a fresh counter for this leg (the chain is shared by the SQLite and PostgreSQL legs)
+    a = maker.offer("sell", "slots", PRICE, 5, salt=5)
+    b = maker.sign(replace(a.offer, unit_price=2 * PRICE, salt=5 + 128))  # same slot, other terms
+    c = maker.offer("sell", "slots", PRICE, 5, salt=6)
+    # the relay admits counter-1 offers once it indexed the bump (it waits for confirmations)
+    wait_for(lambda: _refused(rc, a) is None, what="counter bump indexed")
+    for s in (b, c):
+        rc.post(s)
+    maker.cancel(a)
+    wait_for(lambda: rc.get(b.hash).status == "cancelled", what="slot cancel indexed")
+    assert rc.get(a.hash).status == "cancelled" and rc.get(c.hash).status == "live"
+    assert [o.signed for o in rc.query(resource="slots").offers] == [c]
+    late = maker.sign(replace(a.offer, unit_price=3 * PRICE, salt=5 + 256))
+    assert _refused(rc, late) == "cancelled"
+
+
 def _refused(rc: RelayClient, signed: SignedOffer) -> str | None:
     try:
         rc.post(signed)
@@ -392,3 +451,26 @@ def test_batch_post_answers_each_item_as_if_posted_alone(
     assert sorted(o.hash for o in rc.query(resource="batch").offers) == sorted(g.hash for g in good)
     r = httpx.post(relay.url + "/offers/batch", json={"offers": []})
     assert (r.status_code, r.json()["error"]) == (400, "malformed_batch")
+
+
+def test_bulk_import_is_queryable_and_leaves_the_tables_analyzed(
+    new_db: Callable[[], str], book: OffersClient
+) -> None:
+    store = Store(open_db(new_db()))
+    try:
+        signed = [fresh_offer(book, resource="import", salt=i)[0] for i in range(7)]
+        rows = [offer_row(s, filled=0, cancelled=False, posted_by="import") for s in signed]
+        assert store.import_offers(iter(rows), chunk=3) == 7
+        assert store.import_offers(rows[:2]) == 0  # already there: nothing new
+        page, _ = store.query(Filters(resource_id="0x" + resource_id("import").hex(), now=book.chain.now()))
+        assert sorted(o["hash"] for o in page) == sorted("0x" + s.hash.hex() for s in signed)
+        with store.engine.connect() as conn:
+            if store.engine.dialect.name == "postgresql":
+                vacuumed, analyzed = conn.exec_driver_sql(
+                    "SELECT last_vacuum, last_analyze FROM pg_stat_user_tables WHERE relname = 'offers'"
+                ).one()
+                assert vacuumed is not None and analyzed is not None
+            else:
+                assert conn.exec_driver_sql("SELECT count(*) FROM sqlite_stat1").scalar()
+    finally:
+        store.engine.dispose()

@@ -6,9 +6,13 @@ client draws at random), so calldata gas is stable.
 
 * ``offers.fill_signed_*``: the first fill of a fresh signed sell offer (signed fill v2: it opens the
   offer's head deal in the escrow under its keyed id; the OfferBook writes nothing, docs/fill-gas.md).
-* ``offers.cancel``: the maker cancels the rest of a live, partially filled signed offer. Since signed fill
-  v2 no fill writes the offer's status word, so the cancel creates it (+~17k gas against v1, where the
-  first fill had created it); ``cancel_all`` or letting the offer expire is the cheaper way to drop offers.
+* ``offers.cancel``: the maker cancels the rest of a live, partially filled signed offer, in the steady
+  state: its account word in the OfferBook exists because it cancelled another offer (another slot) of the
+  same counter before. A cancel sets the offer's slot bit (the low 7 bits of its salt) in that word, a
+  nonzero-to-nonzero write (docs/fill-gas.md, "Cancel slots"); every cancel after a maker's first costs this.
+* ``offers.cancel_first``: the same cancel by a maker whose account word is still zero (no ETH deposit,
+  never cancelled, never bumped its counter): the cancel creates the word (+~17k). Once created the word
+  never returns to zero (a set slot bit stays until ``cancel_all``, which leaves a nonzero counter).
 * ``offers.cancel_all``: a maker whose account word exists (it has an ETH deposit or bumped before); the
   very first bump of a maker with neither creates the word (+~17k gas).
 """
@@ -45,7 +49,7 @@ def _warm_escrow(env: GasEnv, asset: str = ETH) -> None:
 
 
 def _offer(maker: OffersClient, **terms: Any) -> SignedOffer:
-    return maker.offer("sell", RESOURCE, UNIT_PRICE, 10, salt=SALT, **terms)
+    return maker.offer("sell", RESOURCE, UNIT_PRICE, 10, **{"salt": SALT, **terms})
 
 
 def _token(env: GasEnv) -> Any:
@@ -82,6 +86,17 @@ def post(env: GasEnv) -> int:
 
 @scenario("offers.cancel")
 def cancel(env: GasEnv) -> int:
+    maker, taker = _clients(env)
+    _warm_escrow(env)
+    earlier = _offer(maker, salt=SALT ^ 1)  # another slot of the same counter
+    maker.cancel(earlier)  # the maker's first cancel creates its account word
+    signed = _offer(maker)
+    taker.fill(signed, 3)
+    return maker.cancel(signed).gas_used
+
+
+@scenario("offers.cancel_first")
+def cancel_first(env: GasEnv) -> int:
     maker, taker = _clients(env)
     _warm_escrow(env)
     signed = _offer(maker)
