@@ -63,7 +63,9 @@ def test_a_stranger_cannot_void_a_cleared_english_sale_from_inside_an_escrow_cal
     client = AuctionClient.from_suite(suite, seller)
     terms = _template(seller, token, arbiter)
     now = client.now()
-    sale = client.create_english(terms, reserve=TOKEN, start_time=now + 5, end_time=now + 5 + HOUR, approve=True)
+    sale = client.create_english(
+        terms, reserve=TOKEN, start_time=now + 5, end_time=now + 5 + HOUR, approve=True
+    )
     chain.travel_to(sale.start_time)
     client.as_(winner).bid(sale, 50 * TOKEN, approve=True)
     chain.travel_to(sale.end_time + 1)
@@ -160,7 +162,9 @@ def test_a_sale_settled_after_a_rebase_up_keeps_its_gain_in_its_deal(chain: Chai
     client = AuctionClient.from_suite(suite, seller)
     terms = _template(seller, token, arbiter)
     now = client.now()
-    sale = client.create_english(terms, reserve=TOKEN, start_time=now + 5, end_time=now + 5 + HOUR, approve=True)
+    sale = client.create_english(
+        terms, reserve=TOKEN, start_time=now + 5, end_time=now + 5 + HOUR, approve=True
+    )
     chain.travel_to(sale.start_time)
     client.as_(winner).bid(sale, 100 * TOKEN, approve=True)
     chain.travel_to(sale.end_time + 1)
