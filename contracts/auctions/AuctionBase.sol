@@ -5,7 +5,7 @@ import {IAgentEscrow} from "../interfaces/IAgentEscrow.sol";
 import {IAuctionBase} from "../interfaces/IAuctionBase.sol";
 import {DealTemplate} from "../libraries/AuctionTypes.sol";
 import {UntotalledCredits} from "../libraries/Credits.sol";
-import {Deal} from "../libraries/EscrowTypes.sol";
+import {Deal, DealLib} from "../libraries/EscrowTypes.sol";
 
 /// @title AuctionBase
 /// @notice Shared machinery of the auction singletons: template hashing and validation, receiving bids in
@@ -144,8 +144,10 @@ abstract contract AuctionBase is IAuctionBase, UntotalledCredits {
             // slither-disable-next-line arbitrary-send-eth -- the receiver is the immutable escrow fixed at deployment
             return IAgentEscrow(escrow).openFor{value: value}(deal, bondPosted);
         }
-        // off the auction's books; in deficit its share leaves and the escrow splits what arrived pro rata
-        _sendOut(deal.asset, escrow, value);
+        // off the auction's books; in deficit its share leaves and the escrow splits what arrived pro rata, in
+        // surplus the deal grows to the share that left (Review 2)
+        uint256 sent = _sendOut(deal.asset, escrow, value);
+        if (sent > value && bondPosted) DealLib.grow(deal, sent, value); // value: amount + bond
         return IAgentEscrow(escrow).openFor(deal, bondPosted);
     }
 

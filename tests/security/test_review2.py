@@ -4,6 +4,8 @@ Credits base), as an attacker who follows every rule. Rows under "Review 2" in d
 * A stranger voids a cleared ERC-20 auction sale: it calls `settle` from inside any escrow call it can make
   run its code (here a hook token's payout in `AgentEscrow.cancel`); the escrow's reentrancy guard refuses
   the auction's `openFor`, and the auction's `_tryOpenHeld` took every refusal for a void sale.
+* A sale settled in surplus left its gain in the escrow (the deal opened at face value), for the escrow's
+  other positions to share.
 * A newcomer takes the old holders' gain after a rebase up: a deposit booked at face value during a surplus
   shares held / owed > 1, so a flash deposit-and-withdraw in the call market takes most of the surplus.
 Embedded chain.
@@ -20,6 +22,7 @@ from agentmarket import errors
 from agentmarket.chain import Chain
 from agentmarket.clients.auctions import AuctionClient, DealTemplate
 from agentmarket.clients.callmarket import CallMarketClient
+from agentmarket.clients.escrow import EscrowClient
 from agentmarket.deploy import Suite
 from agentmarket.types.escrow import DealTerms
 
@@ -141,20 +144,12 @@ def test_a_flash_deposit_after_a_rebase_up_takes_little_of_the_old_holders_gain(
     assert gained <= 10, f"the newcomer took {gained / TOKEN:.2f} tokens of the makers' 20-token gain"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Review 2, open: a market in surplus funds a sale's deal with its share (held / owed > 1 of price + "
-        "bond) and the escrow caps what it counts at the deal's terms, so the sale's part of the gain becomes "
-        "escrow surplus shared by the escrow's holders (fix: open the deal at what arrived, as the deficit "
-        "side already does; see docs/threat-model.md, Review 2)"
-    ),
-)
 def test_a_sale_settled_after_a_rebase_up_keeps_its_gain_in_its_deal(chain: Chain, suite: Suite) -> None:
     """An English sale in a token that rebases +10% after the bid: the winner's bid and the seller's bond
-    (the auction's claims) grew by 10%. Settling sends that share to the escrow, which opens the deal at
-    the bid and bond as bid, and the extra lands in the escrow as surplus: the escrow's other positions (or a
-    flash depositor, see above) take what belonged to the seller and the winner."""
+    (the auction's claims) grew by 10%. Settling sent that share to the escrow, which opened the deal at the
+    bid and bond as bid, and the extra (10.01 tokens) landed in the escrow as surplus: the escrow's other
+    positions (or a flash depositor, see above) took what belonged to the seller and the winner. Now the
+    deal grows to the share that left (`DealLib.grow`), as it shrinks to what arrived in a deficit."""
     a = chain.accounts
     seller, winner, arbiter = a[1], a[2], a[5]
     token = deploy(chain, "RebasingToken")
@@ -173,5 +168,9 @@ def test_a_sale_settled_after_a_rebase_up_keeps_its_gain_in_its_deal(chain: Chai
     send(chain, a[6], suite["EnglishAuction"].functions.settle(sale.id, terms.as_tuple()))
     locked, credits, fees = escrow.functions.totals(token.address).call()
     surplus = int(token.functions.balanceOf(escrow.address).call()) - (locked + credits + fees)
-    # today: 10% of price + bond (10.01 tokens) sit in the escrow off every deal's books
     assert surplus <= 10, f"{surplus / TOKEN:.4f} tokens of the sale's gain left its deal"
+    deal = EscrowClient.from_suite(suite, winner).deal(escrow.functions.nextDealId().call() - 1)
+    # the bid (100) and the bond (0.1) with their 10%, a wei of the token's rounding aside
+    assert abs(deal.terms.amount - 110 * TOKEN) <= 10 and abs(deal.terms.bond - 11 * TOKEN // 100) <= 10, (
+        deal.terms
+    )
