@@ -105,6 +105,10 @@ class ChainMachine(RuleBasedStateMachine):
     def count_step(self) -> None:
         self.stats["checks"] += 1
 
+    def count_path(self, name: str) -> None:
+        """Count a rare path the run reached (printed in the session summary: shows a profile covers it)."""
+        self.stats[name] = self.stats.get(name, 0) + 1
+
     # Each machine's ``self.e`` lists the watched ETH holders (``holders``) and the ERC-20 balance
     # calls (``balance_calls`` with their ``balance_keys``); the model keeps ``balances`` and ``gas_base``.
     e: Any
@@ -210,6 +214,7 @@ def run_machine(
                         "txs": fast.txs - tx0,
                         "reverted": fast.failed_txs - failed0,
                         "seconds": time.monotonic() - start,
+                        "paths": {k: v for k, v in stats.items() if k not in ("examples", "checks")},
                     }
                 ),
             )

@@ -273,7 +273,10 @@ class EscrowMachine(ChainMachine):
     def payout(self, asset: str, value: int) -> int:
         if asset == ETH:  # ETH is not booked: nothing but a payout takes ETH from the escrow
             return value
-        return self.books.payout(asset, value, self.owed(asset), self.held(asset))
+        out = self.books.payout(asset, value, self.owed(asset), self.held(asset))
+        if out != value:
+            self.count_path("payouts shared")
+        return out
 
     # -- deal selection and the contract's checks ----------------------------------------------------------
 
@@ -470,6 +473,8 @@ class EscrowMachine(ChainMachine):
         # `_receiveFromMarket`: what the escrow holds beyond its books counts first (a donation goes to this
         # deal, up to what it needs), the shortfall is pulled from the market (it approved the escrow)
         donated = self.surplus(t.asset)
+        if donated:
+            self.count_path("market deals funded by a surplus")
         pulled = expected - donated if donated < expected else 0
         received = donated + self.arrives(t.asset, pulled)
         capped = min(received, expected)
@@ -931,6 +936,8 @@ class EscrowMachine(ChainMachine):
             return
         held, owed = (0, 0) if a == ETH else (self.held(a), self.owed(a))
         sent, left = withdrawal(amount, credit, held, owed)
+        if held != owed:
+            self.count_path("withdrawals shared")
         if self.refuses(a, to):
             self.act(account, data, 0, ("CreditsTransferFailed", {"asset": a, "to": to, "amount": sent}))
             return
@@ -950,6 +957,8 @@ class EscrowMachine(ChainMachine):
             return
         # off the books the fees take the same share as every other claim (not a `_share`: nothing pending)
         out = owed if a == ETH else share(owed, self.held(a), self.owed(a))
+        if out != owed:
+            self.count_path("fee collections shared")
         if self.refuses(a, e.fee_recipient):
             self.act(
                 account,
