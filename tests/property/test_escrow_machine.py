@@ -493,12 +493,14 @@ class EscrowMachine(ChainMachine):
                 adjusted = replace(adjusted, bond=capped - amount)
             self._open(adjusted, state, capped)
 
-    @rule(asset=st.integers(1, 3), amount=st.integers(1, 10**18))
-    def donate(self, asset: int, amount: int) -> None:
+    @rule(asset=st.integers(1, 3), amount=st.integers(1, 10**18), i=st.integers(0, 10**6))
+    def donate(self, asset: int, amount: int, i: int) -> None:
         """Someone sends tokens straight to the escrow: the books do not move; the surplus is shared pro rata
-        by the claims paid while it lasts (``Credits._share``), or funds the next market deal first."""
+        by the claims paid while it lasts (``Credits._share``), or funds the next market deal first. Usually
+        a token the escrow holds claims in (so later payouts share it), sometimes any."""
         e = self.e
-        token = e.assets[asset]
+        booked = [a for a in e.assets[1:] if self.owed(a)]
+        token = booked[(i // 4) % len(booked)] if booked and i % 4 else e.assets[asset]
         data = encode_call("transfer(address,uint256)", ["address", "uint256"], [e.escrow.address, amount])
         self.act(e.stranger.address, data, to=token)
         self.pull(token, e.stranger.address, amount)
@@ -915,12 +917,17 @@ class EscrowMachine(ChainMachine):
         asset=st.integers(0, 3),
         to_self=st.booleans(),
         part=st.sampled_from([None, None, None, 0, 1, 2, 3]),
+        i=st.integers(0, 10**6),
     )
-    def withdraw(self, who: str, asset: int, to_self: bool, part: int | None) -> None:
-        """withdraw / withdrawTo (``part`` None) or withdrawPart of 1, half, all or more than the credit."""
+    def withdraw(self, who: str, asset: int, to_self: bool, part: int | None, i: int) -> None:
+        """withdraw / withdrawTo (``part`` None) or withdrawPart of 1, half, all or more than the credit;
+        usually by someone holding a credit, sometimes by anyone in any asset."""
         e = self.e
         account = self.addr(who)
         a = e.assets[asset]
+        held_credits = sorted(k for k, v in self.credits.items() if v)
+        if held_credits and i % 2:
+            account, a = held_credits[(i // 2) % len(held_credits)]
         to = account if to_self else e.op.address
         credit = self.credits.get((account, a), 0)
         if part is None:

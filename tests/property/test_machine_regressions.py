@@ -179,7 +179,7 @@ def test_escrow_machine_release_shares_a_donation_pro_rata(anvil: Chain, anvil_s
         token, seller, esc = m.e.token.address, m.e.s1.address, m.e.escrow.address
         m.open_for(p=_TERMS, bond_posted=False, by_stranger=False)
         m.books_balance_and_views_agree()
-        m.donate(asset=1, amount=2789)
+        m.donate(asset=1, amount=2789, i=0)
         m.books_balance_and_views_agree()
         before = m.balances[(seller, token)]
         m.release(i=0, role="buyer", stale=False, share=2)
@@ -208,7 +208,7 @@ def test_escrow_machine_one_settlement_shares_a_surplus_in_any_order_and_credits
         m.open_for(p=terms, bond_posted=True, by_stranger=False)
         m.submit(i=0, role="seller", stale=False)
         m.dispute(i=0, role="buyer", stale=False)
-        m.donate(asset=1, amount=5_003)
+        m.donate(asset=1, amount=5_003, i=0)
         m.block_payee(who="b1", blocked=True)
         m.books_balance_and_views_agree()
         m.resolve(i=0, role="arbiter", stale=False, seller_bps=3333, bond_bps=5000)
@@ -216,10 +216,10 @@ def test_escrow_machine_one_settlement_shares_a_surplus_in_any_order_and_credits
         d = m.deals[m.first_id]
         assert d.settlement is not None and m.credits[(buyer, token)] == d.settlement.to_buyer > 0
         m.block_payee(who="b1", blocked=False)
-        m.withdraw(who="b1", asset=1, to_self=True, part=1)  # half of the credit
+        m.withdraw(who="b1", asset=1, to_self=True, part=1, i=0)  # half of the credit
         m.books_balance_and_views_agree()
         assert 0 < m.credits[(buyer, token)] < d.settlement.to_buyer
-        m.withdraw(who="b1", asset=1, to_self=False, part=None)
+        m.withdraw(who="b1", asset=1, to_self=False, part=None, i=0)
         m.books_balance_and_views_agree()
         m.collect_fees(asset=1, who="b1")
         m.books_balance_and_views_agree()
