@@ -978,11 +978,26 @@ class EscrowMachine(ChainMachine):
         self.fees[a] = 0
         self.move_out(a, e.fee_recipient, out)
 
-    @rule(who=st.sampled_from(["b1", "b2", "s1", "s2", "rev", "arb", "owner"]), blocked=st.booleans())
-    def block_payee(self, who: str, blocked: bool) -> None:
-        """The plain ERC-20 refuses transfers to ``who`` (a USDC-style blocklist): payouts become credits."""
+    @rule(
+        who=st.sampled_from(["b1", "b2", "s1", "s2", "rev", "arb", "owner"]),
+        blocked=st.booleans(),
+        i=st.integers(0, 10**6),
+    )
+    def block_payee(self, who: str, blocked: bool, i: int) -> None:
+        """The plain ERC-20 refuses transfers to ``who`` (a USDC-style blocklist): payouts become credits.
+        Often a party of an open deal in that token (so a settlement meets the block)."""
         e = self.e
         account = self.addr(who)
+        parties = sorted(
+            {
+                p
+                for d in self.deals.values()
+                if d.terms.asset == e.token.address and d.state.is_active
+                for p in (d.terms.seller, d.terms.buyer)
+            }
+        )
+        if parties and i % 2:
+            account = parties[(i // 2) % len(parties)]
         self.act(
             e.owner.address, e.token.encode_abi("setBlocked", args=[account, blocked]), to=e.token.address
         )

@@ -209,13 +209,13 @@ def test_escrow_machine_one_settlement_shares_a_surplus_in_any_order_and_credits
         m.submit(i=0, role="seller", stale=False)
         m.dispute(i=0, role="buyer", stale=False)
         m.donate(asset=1, amount=5_003, i=0)
-        m.block_payee(who="b1", blocked=True)
+        m.block_payee(who="b1", blocked=True, i=0)
         m.books_balance_and_views_agree()
         m.resolve(i=0, role="arbiter", stale=False, seller_bps=3333, bond_bps=5000)
         m.books_balance_and_views_agree()
         d = m.deals[m.first_id]
         assert d.settlement is not None and m.credits[(buyer, token)] == d.settlement.to_buyer > 0
-        m.block_payee(who="b1", blocked=False)
+        m.block_payee(who="b1", blocked=False, i=0)
         m.withdraw(who="b1", asset=1, to_self=True, part=1, i=0)  # half of the credit
         m.books_balance_and_views_agree()
         assert 0 < m.credits[(buyer, token)] < d.settlement.to_buyer
