@@ -921,13 +921,15 @@ class EscrowMachine(ChainMachine):
     )
     def withdraw(self, who: str, asset: int, to_self: bool, part: int | None, i: int) -> None:
         """withdraw / withdrawTo (``part`` None) or withdrawPart of 1, half, all or more than the credit;
-        usually by someone holding a credit, sometimes by anyone in any asset."""
+        usually by someone holding a credit (one paid off the books if any), sometimes by anyone."""
         e = self.e
         account = self.addr(who)
         a = e.assets[asset]
         held_credits = sorted(k for k, v in self.credits.items() if v)
-        if held_credits and i % 2:
-            account, a = held_credits[(i // 2) % len(held_credits)]
+        shared = [k for k in held_credits if k[1] != ETH and self.surplus(k[1])]
+        pool = shared if shared and i % 4 != 3 else held_credits
+        if pool and i % 4:
+            account, a = pool[(i // 4) % len(pool)]
         to = account if to_self else e.op.address
         credit = self.credits.get((account, a), 0)
         if part is None:
@@ -952,10 +954,14 @@ class EscrowMachine(ChainMachine):
         self.credits[(account, a)] = left
         self.move_out(a, to, sent)
 
-    @rule(asset=st.integers(0, 3), who=st.sampled_from(["stranger", "b1", "rev"]))
-    def collect_fees(self, asset: int, who: str) -> None:
+    @rule(asset=st.integers(0, 3), who=st.sampled_from(["stranger", "b1", "rev"]), i=st.integers(0, 10**6))
+    def collect_fees(self, asset: int, who: str, i: int) -> None:
+        """Anyone sends the fees to the fee recipient; often in a token held off the books (their share)."""
         e = self.e
         a = e.assets[asset]
+        shared = [x for x in e.assets[1:] if self.fees[x] and self.surplus(x)]
+        if shared and i % 2:
+            a = shared[(i // 2) % len(shared)]
         account = self.addr(who)
         data = e.escrow.encode_abi("collectFees", args=[a])
         owed = self.fees[a]

@@ -188,7 +188,7 @@ def test_escrow_machine_release_shares_a_donation_pro_rata(anvil: Chain, anvil_s
         assert m.balances[(esc, token)] == 1942 and m.owed(token) == 536 + 3
         m.release(i=0, role="buyer", stale=False, share=3)  # the other 536: 533 of it, its share
         m.books_balance_and_views_agree()
-        m.collect_fees(asset=1, who="stranger")  # 6 of fees, their share
+        m.collect_fees(asset=1, who="stranger", i=0)  # 6 of fees, their share
         m.books_balance_and_views_agree()
         assert m.owed(token) == 0 and m.balances[(esc, token)] < 3
     finally:
@@ -221,7 +221,7 @@ def test_escrow_machine_one_settlement_shares_a_surplus_in_any_order_and_credits
         assert 0 < m.credits[(buyer, token)] < d.settlement.to_buyer
         m.withdraw(who="b1", asset=1, to_self=False, part=None, i=0)
         m.books_balance_and_views_agree()
-        m.collect_fees(asset=1, who="b1")
+        m.collect_fees(asset=1, who="b1", i=0)
         m.books_balance_and_views_agree()
         assert m.owed(token) == 0 and m.balances[(esc, token)] < 4
     finally:
