@@ -163,6 +163,8 @@ class VoucherSigner:
         self.address = to_checksum_address(account.address)
         self._key = private_key(account)
         self.domain = domain
+        self._outer = b"\x19\x01" + domain.separator
+        self._prefixes: dict[bytes, bytes] = {}
 
     def __repr__(self) -> str:
         return f"VoucherSigner(address={self.address}, chain_id={self.domain.chain_id})"
@@ -170,7 +172,18 @@ class VoucherSigner:
     def sign(self, channel_id: bytes | str, amount: int) -> Voucher:
         """A voucher for cumulative ``amount`` on ``channel_id``."""
         cid = _bytes32(channel_id)
-        return Voucher(cid, int(amount), sign_digest(self._key, self.domain.voucher_digest(cid, amount)))
+        amount = int(amount)
+        if not 0 <= amount <= UINT256_MAX:
+            raise InvalidInput(f"{amount} is not a uint256")
+        # the digest with its constant parts joined once per signer and channel (a payer signs one
+        # voucher per call): keccak(0x1901 ‖ separator ‖ keccak(typehash ‖ channelId ‖ amount))
+        prefix = self._prefixes.get(cid)
+        if prefix is None:
+            prefix = VOUCHER_TYPEHASH + cid
+            if len(self._prefixes) < 1024:
+                self._prefixes[cid] = prefix
+        digest = fast_keccak(self._outer + fast_keccak(prefix + amount.to_bytes(32, "big")))
+        return Voucher(cid, amount, sign_digest(self._key, digest))
 
     def sign_close(self, channel_id: bytes | str, amount: int, deadline: int) -> bytes:
         """Signature over ``CooperativeClose(channelId, amount, deadline)`` (payer or payee). A payee signs

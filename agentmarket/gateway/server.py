@@ -441,20 +441,7 @@ class PaymentGateway:
     def settle(self, admission: Admission, units: int | None, *, served: bool) -> SettlementResponse:
         """Charge a served request (``units`` reported by the handler; None charges the maximum) and
         release its reservation. A request that was not served (error status) is charged nothing."""
-        price = admission.price
-        charge = 0
-        if served:
-            used = price.max_units if units is None else max(0, min(int(units), price.max_units))
-            charge = used * price.unit_price
-        state = self._states[admission.channel_id]
-        with state.lock:
-            state.reserved -= price.ceiling
-            state.charged += charge
-            charged = state.charged
-            with self._ledger_lock:
-                self._unsaved[admission.channel_id] = charged
-                if served:
-                    self.served += 1
+        charge, charged, state = self._charge(admission, units, served)
         return SettlementResponse(
             success=True,
             network=self.network,
@@ -470,6 +457,41 @@ class PaymentGateway:
                 },
             },
         )
+
+    def settle_header(self, admission: Admission, units: int | None, *, served: bool) -> bytes:
+        """:meth:`settle` as the ``PAYMENT-RESPONSE`` header value (the middleware's per-call path: the
+        same bytes as ``settle(...).header()``, written without the intermediate dicts)."""
+        charge, charged, state = self._charge(admission, units, served)
+        return x402.paid_response_header(
+            self.network,
+            admission.payer,
+            charge,
+            admission.channel_id,
+            state.terms.deposit,
+            state.terms.claimed,
+            charged,
+            state.latest.amount if state.latest else 0,
+        )
+
+    def _charge(
+        self, admission: Admission, units: int | None, served: bool
+    ) -> tuple[int, int, _ChannelState]:
+        """Release the request's reservation and add its charge: (charge, charged total, channel state)."""
+        price = admission.price
+        charge = 0
+        if served:
+            used = price.max_units if units is None else max(0, min(int(units), price.max_units))
+            charge = used * price.unit_price
+        state = self._states[admission.channel_id]
+        with state.lock:
+            state.reserved -= price.ceiling
+            state.charged += charge
+            charged = state.charged
+            with self._ledger_lock:
+                self._unsaved[admission.channel_id] = charged
+                if served:
+                    self.served += 1
+        return charge, charged, state
 
     # -- closing ---------------------------------------------------------------------------------------
 
@@ -1002,7 +1024,7 @@ class PaymentMiddleware:
             await self.app(scope, receive, send)
             return
         url = _url(scope)
-        header = _header(scope, x402.HEADER_SIGNATURE.lower().encode())
+        header = _header(scope, _SIGNATURE_KEY)
         if header is None:
             await _send_402(send, gateway.payment_required(price, url, message="no PAYMENT-SIGNATURE header"))
             return
@@ -1041,15 +1063,14 @@ class PaymentMiddleware:
                 headers = []
                 units = usage.units
                 for name, value in message.get("headers", []):
-                    if name.lower() == UNITS_HEADER.encode():
+                    if name.lower() == _UNITS_KEY:
                         with contextlib.suppress(ValueError):
                             units = (units or 0) + int(value)
                         continue
                     headers.append((name, value))
                 if price.unit == "call" and units is None:
                     units = 1
-                result = gateway.settle(admission, units, served=status < 400)
-                headers.append((x402.HEADER_RESPONSE.lower().encode(), result.header().encode()))
+                headers.append((_RESPONSE_KEY, gateway.settle_header(admission, units, served=status < 400)))
                 message = dict(message, headers=headers)
             await send(message)
 
@@ -1089,6 +1110,11 @@ class PaymentMiddleware:
                 await wrapped_receive()
             if "lifespan.shutdown.complete" not in seen:
                 await send({"type": "lifespan.shutdown.complete"})
+
+
+_RESPONSE_KEY = x402.HEADER_RESPONSE.lower().encode()
+_SIGNATURE_KEY = x402.HEADER_SIGNATURE.lower().encode()
+_UNITS_KEY = UNITS_HEADER.encode()
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
