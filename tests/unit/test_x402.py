@@ -74,3 +74,14 @@ def test_paid_response_header_is_the_encoding_of_to_json(
     )
     assert fast.decode() == generic.header()
     assert x402.SettlementResponse.from_header(fast) == generic
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.binary(max_size=300))
+def test_fast_keccak_is_keccak256(data: bytes) -> None:
+    """The hot-path hash of voucher digests (safe-pysha3's C keccak) is eth-utils' keccak256."""
+    from eth_utils.crypto import keccak
+
+    from agentmarket.eip712 import fast_keccak
+
+    assert fast_keccak(data) == bytes(keccak(data))
