@@ -1023,10 +1023,11 @@ class PaymentMiddleware:
         if price is None:
             await self.app(scope, receive, send)
             return
-        url = _url(scope)
         header = _header(scope, _SIGNATURE_KEY)
         if header is None:
-            await _send_402(send, gateway.payment_required(price, url, message="no PAYMENT-SIGNATURE header"))
+            await _send_402(
+                send, gateway.payment_required(price, _url(scope), message="no PAYMENT-SIGNATURE header")
+            )
             return
         try:
             payload = PaymentPayload.from_header(header)
@@ -1038,12 +1039,14 @@ class PaymentMiddleware:
         except PaymentError as exc:
             await _send_402(
                 send,
-                gateway.payment_required(price, url, error=exc.code, message=str(exc), state=exc.state),
+                gateway.payment_required(
+                    price, _url(scope), error=exc.code, message=str(exc), state=exc.state
+                ),
             )
             return
         except InvalidInput as exc:
             await _send_402(
-                send, gateway.payment_required(price, url, error=x402.E_MALFORMED, message=str(exc))
+                send, gateway.payment_required(price, _url(scope), error=x402.E_MALFORMED, message=str(exc))
             )
             return
         except AgentMarketError as exc:  # chain unreachable, a close that reverted, ...
