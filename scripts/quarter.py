@@ -5,9 +5,12 @@ JSON-RPC URL): the assistant (quarterly budget mandate, ratings, negotiation, di
 baselines (one provider at its posted price all quarter; the cheapest posted prices each week) buy the
 same weekly GPU-hour demand from the same drifting providers, with the same delivery outcomes per provider
 and week (paired). Writes out/quarter.json, out/quarter.png and out/quarter.md: cost per delivered GPU-hour,
-GPU-hours delivered, SLA misses, refunds and penalties recovered, and the paired differences with 95% CIs.
+GPU-hours delivered, SLA misses, refunds and penalties recovered, the cost per useful (on-time, within
+demand) GPU-hour and the spend, and the paired differences with 95% CIs. The tuning flags (--risk-premium,
+--invite-rule, --auction-discount, --rematch, ...) default to the values set on seeds 1-10
+(docs/quarter/tuning.md).
 
-    .venv/bin/python scripts/quarter.py --seeds 10 --chain anvil --jobs 2
+    .venv/bin/python scripts/quarter.py --seeds 30 --first-seed 101 --chain anvil --jobs 2   # the README figures
 """
 
 from __future__ import annotations
@@ -38,7 +41,8 @@ def one_seed(chain_name: str, cfg: QuarterConfig) -> dict[str, Any]:
         + "  ".join(
             f"{n} {p.cost_per_hour:.3f}/h miss {p.missed_hours:.0f}h" for n, p in result.policies.items()
         )
-        + f"  auctions {result.policies['agent'].auction_sales}/{result.policies['agent'].auctions}",
+        + f"  auctions {result.policies['agent'].auction_sales}/{result.policies['agent'].auctions}"
+        + f"  rematched {result.policies['agent'].rematch_hours}h",
         flush=True,
     )
     return result.summary()
@@ -55,7 +59,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--demand", type=int, default=600, help="mean GPU-hours per week")
     parser.add_argument("--auction-lots", type=int, default=2, help="procurement auctions a week (0: none)")
     parser.add_argument("--lot-share", type=float, default=0.3, help="each lot's share of the week's demand")
-    parser.add_argument("--invite", type=int, default=5, help="providers invited to each auction")
+    parser.add_argument("--invite", type=int, default=5, help="at most this many invited to each auction")
+    parser.add_argument(
+        "--invite-rule",
+        choices=("predicted", "top"),
+        default="predicted",
+        help="predicted: the invitation with the lowest predicted cost per on-time GPU-hour; top: first N",
+    )
+    parser.add_argument("--auction-discount", type=float, default=QuarterConfig.auction_discount)
+    parser.add_argument("--risk-premium", type=float, default=QuarterConfig.risk_premium)
+    parser.add_argument("--max-share", type=float, default=QuarterConfig.max_share)
+    parser.add_argument(
+        "--no-rematch-auction", action="store_true", help="re-buy by negotiation only, never by auction"
+    )
+    parser.add_argument(
+        "--rematch",
+        type=float,
+        default=QuarterConfig.rematch,
+        help="share of a shortfall re-bought (0: none)",
+    )
     parser.add_argument("--chain", default="embedded", help="embedded (default), anvil, or a JSON-RPC URL")
     parser.add_argument("--jobs", type=int, default=1, help="seeds run in parallel, each on its own chain")
     parser.add_argument("--out", type=Path, default=Path("out"))
@@ -70,6 +92,12 @@ def main(argv: list[str] | None = None) -> int:
             auction_lots=args.auction_lots,
             lot_share=args.lot_share,
             invite=args.invite,
+            invite_rule=args.invite_rule,
+            auction_discount=args.auction_discount,
+            risk_premium=args.risk_premium,
+            max_share=args.max_share,
+            rematch=args.rematch,
+            rematch_auction=not args.no_rematch_auction,
         )
         for s in range(args.first_seed, args.first_seed + args.seeds)
     ]

@@ -9,12 +9,18 @@ provider's capacity, so the three worlds do not crowd each other out):
     is authorised by a :class:`~agentmarket.mandate.MandateGuard` before it is funded; refunds give budget
     back). Each week it asks every provider for a quote and negotiates the unit price
     (:func:`~agentmarket.strategies.bargaining.negotiate`, alternating offers, the provider's reserve
-    private), then ranks the quotes by price over the provider's expected delivered fraction, with a risk
-    premium for missing the promised time; the estimates are Beta posteriors from its own delivery record
-    plus the provider's on-chain rating (:class:`~agentmarket.clients.reputation.ReputationClient`), sampled
-    (Thompson sampling) for unrated providers with a thin record. It splits the week's demand across the
-    best ones (capacity-bound, at most ``max_share`` of demand each), funds each deal in escrow,
-    disputes short deliveries to the arbiter, and rates every settled deal.
+    private), then ranks the quotes by expected cost per delivered on-time GPU-hour: price over the
+    expected delivered share, with a risk premium for missing the promised time. The estimates are Beta
+    posteriors from what the assistant can know: its own delivery record (decaying, reliability drifts)
+    plus the other buyers' ratings in the on-chain registry
+    (:class:`~agentmarket.clients.reputation.ReputationClient`), read one by one and worth at most
+    ``rating_cap`` observations; unrated providers with a thin record are sampled (Thompson sampling). It
+    buys part of the week through price-only ``ProcurementAuction`` lots, inviting only the set whose
+    predicted winner is cheapest per delivered on-time GPU-hour (:func:`invitation_size`), and fills the
+    rest down the ranking (capacity-bound, at most ``max_share`` of demand each). A day in, when deliveries
+    are due, it re-buys what has not arrived (an auction lot for a large shortfall, else down the
+    ranking, skipping the providers that are behind). It funds each deal in escrow, disputes short
+    deliveries to the arbiter, and rates every settled deal.
 ``single``
     Baseline (a): the provider with the lowest posted price among those able to serve the peak demand,
     chosen in week 1 and kept all quarter, at its posted price each week; accepts whatever is delivered.
@@ -34,7 +40,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence, Set
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -43,7 +49,7 @@ from eth_account.signers.local import LocalAccount
 from ..agent import resource_id
 from ..clients.auctions import AuctionClient
 from ..clients.escrow import EscrowClient
-from ..clients.reputation import ReputationClient
+from ..clients.reputation import Rating, ReputationClient
 from ..deploy import Suite
 from ..errors import InvalidInput, MandateViolation
 from ..mandate import Mandate, MandateGuard, PriceBand
@@ -56,11 +62,14 @@ __all__ = [
     "POLICIES",
     "Belief",
     "BuyerTotals",
+    "Candidate",
     "Provider",
     "QuarterConfig",
     "QuarterResult",
+    "RatingEvidence",
     "estimate_provider",
     "event_totals",
+    "invitation_size",
     "run_quarter",
 ]
 
@@ -75,6 +84,7 @@ DEADLINE = 4 * DAY  # delivery deadline: after it a missing delivery is refunded
 REVIEW = DAY
 RULING = DAY
 AUCTION_WINDOW = HOUR  # procurement auctions take bids for an hour at the start of the week
+REMATCH_LEAD = DAY // 2  # a replacement bought when the first deliveries are due arrives half a day later
 
 
 @dataclass(frozen=True)
@@ -88,14 +98,22 @@ class QuarterConfig:
     penalty_bps_per_hour: int = 50  # 0.5% of the price per hour late ...
     penalty_cap_bps: int = 3_000  # ... up to 30%
     max_share: float = 0.7  # the agent puts at most this share of a week's demand on one provider
-    risk_premium: float = 3.0  # the agent's price of a missed promise, as a share of the unit price
+    risk_premium: float = 0.0  # the agent's price of a missed promise, as a share of the unit price (tuned on
+    # seeds 1-10: with re-buying, a premium above 0 cut misses further but cost more per delivered hour)
     memory: float = 0.92  # the assistant's record decays by this factor a week: reliability drifts
     budget_factor: float = 1.3  # quarterly budget = factor x expected demand x reference price
     prior_ratings: bool = True  # each provider starts with rated deals from an earlier customer ...
     prior_deals: int = 3  # ... this many
+    rating_cap: float = 4.0  # other buyers' ratings count as at most this many observations of a provider
     auction_lots: int = 2  # procurement auctions a week (0: negotiation only) ...
     lot_share: float = 0.3  # ... each for this share of the week's demand ...
-    invite: int = 5  # ... among this many providers, the best by the risk-adjusted record
+    invite: int = 5  # ... among at most this many providers (the invitation that minimises the expected
+    # cost per delivered on-time GPU-hour of the predicted winner; no auction when negotiation is cheaper)
+    invite_rule: str = "predicted"  # "predicted" (above) or "top": the first ``invite`` of the ranking
+    auction_discount: float = 0.9  # prior of (auction unit price / runner-up's negotiated quote) ...
+    discount_memory: float = 0.7  # ... updated after each sale: new = m x old + (1 - m) x observed
+    rematch_auction: bool = True  # a replacement of at least a third of a lot is auctioned first
+    rematch: float = 1.0  # share of a week's undelivered demand re-bought when the first deliveries are due
 
     def __post_init__(self) -> None:
         if self.weeks < 1 or self.providers < 2 or self.demand < 10:
@@ -104,6 +122,12 @@ class QuarterConfig:
             raise InvalidInput("max_share must lie in (0, 1]")
         if self.auction_lots < 0 or not 0 < self.lot_share <= 1 or self.invite < 2:
             raise InvalidInput("need auction_lots >= 0, lot_share in (0, 1] and invite >= 2")
+        if self.invite_rule not in ("predicted", "top") or not 0 < self.auction_discount <= 1:
+            raise InvalidInput("invite_rule is 'predicted' or 'top'; auction_discount lies in (0, 1]")
+        if not 0 <= self.discount_memory < 1:
+            raise InvalidInput("discount_memory must lie in [0, 1)")
+        if not 0 <= self.rematch <= 1:
+            raise InvalidInput("rematch must lie in [0, 1]")
 
 
 @dataclass
@@ -163,11 +187,12 @@ class Placed:
     posted_price: int
     deal: Deal
     outcome: Outcome
-    source: str = "posted"  # how the price was set: "posted", "negotiated" or "auction"
+    source: str = "posted"  # how the price was set: "posted", "negotiated", "auction" or "rematch"
     delivered_hours: float = 0.0
     ontime_hours: float = 0.0
     state: str = ""
     rated: int | None = None
+    auction: bool = False  # bought through a procurement auction
 
 
 @dataclass
@@ -206,11 +231,20 @@ class PolicyResult:
     auction_sales: int = 0  # ... that ended in a deal
     auction_hours: int = 0  # GPU-hours bought through them
     negotiated_hours: int = 0  # GPU-hours bought at negotiated prices
+    rematch_hours: int = 0  # GPU-hours re-bought within a week after deliveries failed to arrive
+    useful_hours: float = 0.0  # per week min(demand, on-time hours): what the demand could use
 
     @property
     def cost_per_hour(self) -> float:
         """Spend per delivered GPU-hour, in units of the reference price."""
         return self.spend_wei / REF / self.delivered_hours if self.delivered_hours else float("inf")
+
+    @property
+    def cost_per_useful_hour(self) -> float:
+        """Spend per GPU-hour delivered on time and within the week's demand (late hours and hours beyond
+        the demand count as nothing), in units of the reference price: the check that re-buying and
+        over-buying do not flatter :attr:`cost_per_hour`."""
+        return self.spend_wei / REF / self.useful_hours if self.useful_hours else float("inf")
 
 
 @dataclass
@@ -238,7 +272,12 @@ class QuarterResult:
             "seconds": self.seconds,
             "blocks": [self.from_block, self.to_block],
             "policies": {
-                name: {**asdict(p), "cost_per_hour": p.cost_per_hour} for name, p in self.policies.items()
+                name: {
+                    **asdict(p),
+                    "cost_per_hour": p.cost_per_hour,
+                    "cost_per_useful_hour": p.cost_per_useful_hour,
+                }
+                for name, p in self.policies.items()
             },
         }
 
@@ -299,20 +338,73 @@ class Belief:
     undelivered: float = 0.5
 
 
+ONTIME_SCORE = 90  # a rating at or above this reads as "delivered in full by the promise"
+
+
+@dataclass(frozen=True)
+class RatingEvidence:
+    """Other buyers' on-chain ratings of one provider, as the assistant reads them (its own ratings are
+    left out: its own record already holds those deals)."""
+
+    count: int
+    ontime_share: float  # value-weighted share of ratings >= ONTIME_SCORE
+    score: float  # value-weighted mean score, 0..100
+
+    @classmethod
+    def of(cls, ratings: Sequence[Rating]) -> RatingEvidence | None:
+        """The evidence in ``ratings`` (None without any weight)."""
+        weight = sum(r.weight for r in ratings)
+        if not ratings or weight <= 0:
+            return None
+        ontime = sum(r.weight for r in ratings if r.score >= ONTIME_SCORE) / weight
+        return cls(len(ratings), ontime, sum(r.weight * r.score for r in ratings) / weight)
+
+
 def estimate_provider(
-    b: Belief, rating: float | None, rng: random.Random, sample: bool
+    b: Belief, evidence: RatingEvidence | None, rng: random.Random, sample: bool, cap: float = 4.0
 ) -> tuple[float, float]:
-    """(P(promise kept), expected delivered share), from own record plus the on-chain rating (worth four
-    observations), sampled from the posterior when ``sample`` (exploration) else its mean."""
+    """(P(promise kept), expected delivered share): Beta posteriors of the assistant's own record plus the
+    other buyers' ratings, each rating one observation (on time when scored >= ONTIME_SCORE) up to ``cap``
+    observations in all (value-weighted shares: a Sybil's many cheap ratings weigh little and count at
+    most ``cap``); sampled from the posterior when ``sample`` (exploration), else its mean."""
     kept, missed = b.kept, b.missed
     dlv, und = b.delivered, b.undelivered
-    if rating is not None:
-        r = rating / 100.0
-        kept, missed = kept + 4 * r, missed + 4 * (1 - r)
-        dlv, und = dlv + 4 * r, und + 4 * (1 - r) * 0.5
+    if evidence is not None:
+        n, r, d = min(float(evidence.count), cap), evidence.ontime_share, evidence.score / 100.0
+        kept, missed = kept + n * r, missed + n * (1 - r)
+        dlv, und = dlv + n * d, und + n * (1 - d) * 0.5
     if sample:
         return rng.betavariate(kept, missed), rng.betavariate(dlv, und)
     return kept / (kept + missed), dlv / (dlv + und)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A provider as the assistant sees it when it designs an auction: its negotiated quote and posted
+    price (wei per GPU-hour) and its risk factor (:meth:`_Quarter._risk`: quote x factor = expected cost
+    per delivered on-time GPU-hour)."""
+
+    quote: int
+    posted: int
+    risk: float
+
+
+def invitation_size(candidates: Sequence[Candidate], invite: int, discount: float, ceiling: int) -> int:
+    """How many of ``candidates`` (best first) to invite to a price-only auction: the k in 2..``invite``
+    whose predicted outcome has the lowest expected cost per delivered on-time GPU-hour, or 0 when none
+    beats buying from the first candidate at its quote. Predicted outcome of inviting the first k: the
+    lowest quote wins at ``discount`` x the runner-up's quote (capped by the budget, the lowest posted
+    price among them, and the mandate's ``ceiling``), at the winner's risk."""
+    if not candidates:
+        return 0
+    best_cost, best_k = candidates[0].quote * candidates[0].risk, 0
+    for k in range(2, min(invite, len(candidates)) + 1):
+        by_quote = sorted(candidates[:k], key=lambda c: c.quote)
+        budget = min(ceiling, *(c.posted for c in candidates[:k]))
+        cost = min(budget, by_quote[1].quote * discount) * by_quote[0].risk
+        if cost < best_cost:
+            best_cost, best_k = cost, k
+    return best_k
 
 
 def _negotiated_price(p: Provider, buyer_limit: int, rng: random.Random) -> int | None:
@@ -352,6 +444,7 @@ class _Quarter:
         funder = funder or self.chain.accounts[0]
         self.rng = random.Random(cfg.seed)  # the world: providers, demand, outcomes, drift
         self.agent_rng = random.Random(cfg.seed * 7_919 + 1)  # the assistant's own draws (keeps pairing)
+        self.rematch_rng = random.Random(cfg.seed * 104_729 + 3)  # outcomes of its replacement deals
         demand_total = cfg.demand * cfg.weeks
         budget = int(cfg.budget_factor * demand_total * REF)
         fund = budget + 10**18
@@ -369,6 +462,7 @@ class _Quarter:
         self.auctions = AuctionClient.from_suite(suite, self.buyers["agent"])
         self.bidders = {p.index: self.auctions.as_(p.account) for p in self.providers}
         self.auction_count = self.auction_sales = 0
+        self.discount = cfg.auction_discount  # the assistant's estimate of auction price / runner-up quote
         resource = resource_id(GPU_HOUR)
         self.resource = resource
         self.guard = MandateGuard(
@@ -383,6 +477,9 @@ class _Quarter:
         self.placed: list[Placed] = []
         self.demand: list[int] = []
         self.single: Provider | None = None
+        self.week_ranking: list[tuple[Provider, int]] = []  # this week's ranked quotes ...
+        self.week_used: dict[int, int] = {}  # ... the agent's hours per provider this week ...
+        self.week_risk: dict[int, float] = {}  # ... and the risk factors behind the ranking
 
     # -- terms and deals ------------------------------------------------------------------------------
 
@@ -415,10 +512,16 @@ class _Quarter:
 
     # -- policies -----------------------------------------------------------------------------------
 
-    def _ratings(self) -> dict[int, float | None]:
-        return {p.index: self.reputation.figures(p.account.address).score for p in self.providers}
+    def _ratings(self) -> dict[int, RatingEvidence | None]:
+        """Every provider's ratings by other buyers, from the registry's events."""
+        mine = self.buyers["agent"].address
+        by: dict[str, list[Rating]] = {}
+        for r in self.reputation.ratings():
+            if r.rater != mine:
+                by.setdefault(r.ratee, []).append(r)
+        return {p.index: RatingEvidence.of(by.get(p.account.address, [])) for p in self.providers}
 
-    def _risk(self, ratings: dict[int, float | None]) -> dict[int, float]:
+    def _risk(self, ratings: dict[int, RatingEvidence | None]) -> dict[int, float]:
         """Per provider, the factor that turns a unit price into the expected price of a useful GPU-hour:
         over the expected delivered share, with the risk premium on a missed promise on top. Estimates are
         posterior means of the assistant's own record plus the on-chain rating; unrated providers with a
@@ -427,7 +530,9 @@ class _Quarter:
         for p in self.providers:
             b = self.beliefs[p.index]
             thin = b.kept + b.missed < 4 and ratings[p.index] is None
-            kept, share = estimate_provider(b, ratings[p.index], self.agent_rng, sample=thin)
+            kept, share = estimate_provider(
+                b, ratings[p.index], self.agent_rng, sample=thin, cap=self.cfg.rating_cap
+            )
             out[p.index] = (1 + self.cfg.risk_premium * (1 - kept)) / max(share, 0.05)
         return out
 
@@ -448,19 +553,21 @@ class _Quarter:
         self,
         w: int,
         hours: int,
-        ranking: Sequence[tuple[Provider, int]],
-        used: dict[int, int],
-        outcomes: dict[int, Outcome],
+        source: str,
+        outcome_of: Callable[[Provider], Outcome],
+        skip: Set[int] = frozenset(),
     ) -> bool:
         """One lot of ``hours`` through the ProcurementAuction contract (open reverse auction, price only):
-        the assistant invites the first ``invite`` providers of its ranking (risk-adjusted quotes) that
-        can still serve the lot, locks a budget of the lowest posted price among them, and the lowest bid
-        wins an escrow deal with the quarter's terms (promise, deadline, late penalty, arbiter). Returns
-        whether it sold."""
+        the assistant invites the providers :meth:`_invitees` picks from the week's ranking (minus
+        ``skip``), locks a budget of the lowest posted price among them, and the lowest bid wins an
+        escrow deal with the quarter's terms (the week's promise, deadline, late penalty, arbiter).
+        Returns whether it sold."""
         cfg = self.cfg
-        invited = [p for p, _ in ranking if p.capacity - used.get(p.index, 0) >= hours][: cfg.invite]
-        if len(invited) < 2:
-            return False  # no competition: negotiation does better than a one-bidder auction
+        ranking = [(p, q) for p, q in self.week_ranking if p.index not in skip]
+        used = self.week_used
+        invited = self._invitees(ranking, used, hours, self.week_risk)
+        if not invited:
+            return False  # negotiation is expected to do better than any auction the agent could hold
         ceiling = self.guard.mandate.price_bands[self.resource].ceiling
         unit_budget = min(ceiling, *(p.posted for p in invited))
         budget = unit_budget * hours
@@ -484,7 +591,7 @@ class _Quarter:
         )
         self.auction_count += 1
         # promised time = settlement + offered delivery: every provider offers the week's promise
-        delivery = PROMISE - AUCTION_WINDOW - 1
+        delivery = self.week_start + PROMISE - bid_end - 1
         a = self._bid(a, invited, hours, budget, delivery)
         self.chain.travel_to(max(self.chain.now() + 1, bid_end + 1))
         a = self.auctions.settle(a)
@@ -493,16 +600,47 @@ class _Quarter:
         if not sold:
             return False
         self.auction_sales += 1
+        ids = {p.index for p in invited}
+        quotes = sorted(q for p, q in ranking if p.index in ids)
+        m = cfg.discount_memory
+        self.discount = m * self.discount + (1 - m) * min(1.0, a.price / hours / quotes[1])
         winner = next(p for p in invited if p.account.address == a.winner)
         used[winner.index] = used.get(winner.index, 0) + hours
         deal = self.escrows["agent"].deal(a.deal_id)
         unit = a.price // hours
+        outcome = outcome_of(winner)
         self.placed.append(
-            Placed(
-                "agent", w, winner.index, hours, unit, winner.posted, deal, outcomes[winner.index], "auction"
-            )
+            Placed("agent", w, winner.index, hours, unit, winner.posted, deal, outcome, source, auction=True)
         )
         return True
+
+    def _invitees(
+        self,
+        ranking: Sequence[tuple[Provider, int]],
+        used: dict[int, int],
+        hours: int,
+        risk: dict[int, float],
+    ) -> list[Provider]:
+        """Whom to invite to a price-only auction, knowing the contract picks the lowest bid. A price-only
+        auction among the best-ranked providers is won by the cheapest of them, which in this market
+        tends to be the least reliable; so the assistant predicts each candidate invitation's outcome from
+        what it knows (the quotes it just negotiated stand for each provider's floor: the lowest quote
+        wins at about the second-lowest one, capped by the budget) and scores it by the predicted price
+        times the winner's risk factor (:meth:`_risk`), i.e. by the expected cost per delivered on-time
+        GPU-hour. Bids go below negotiated quotes: the predicted price is the runner-up's quote times
+        the discount the assistant has seen in its own auctions (a prior until the first sale).
+        Candidates are the first k of the ranking that can serve the lot, k = 2..``invite``; the best
+        wins if it beats buying from the top of the ranking at its negotiated quote (else no auction: an
+        empty list). ``invite_rule="top"`` invites the first ``invite`` (price-only, the old rule)."""
+        able = [(p, q) for p, q in ranking if p.capacity - used.get(p.index, 0) >= hours]
+        if len(able) < 2:
+            return []  # no competition: negotiation does better than a one-bidder auction
+        if self.cfg.invite_rule == "top":
+            return [p for p, _ in able[: self.cfg.invite]]
+        ceiling = self.guard.mandate.price_bands[self.resource].ceiling
+        candidates = [Candidate(q, p.posted, risk[p.index]) for p, q in able]
+        k = invitation_size(candidates, self.cfg.invite, self.discount, ceiling)
+        return [p for p, _ in able[:k]]
 
     def _bid(
         self, a: Auction, invited: Sequence[Provider], hours: int, budget: int, delivery: int
@@ -527,26 +665,60 @@ class _Quarter:
         return a
 
     def _agent_buy(
-        self, w: int, demand: int, ratings: dict[int, float | None], outcomes: dict[int, Outcome]
+        self, w: int, demand: int, ratings: dict[int, RatingEvidence | None], outcomes: dict[int, Outcome]
     ) -> None:
         """Auctions first (``auction_lots`` lots of ``lot_share`` of the demand), then negotiation fills
         the rest down the ranking (capacity-bound, at most ``max_share`` of the demand per provider)."""
         cfg = self.cfg
-        ranking = self._agent_ranking(self._risk(ratings))
+        self.week_risk = self._risk(ratings)
+        self.week_ranking = self._agent_ranking(self.week_risk)
+        self.week_used = {}
         remaining = demand
-        used: dict[int, int] = {}
         for _ in range(cfg.auction_lots):
             hours = min(remaining, int(demand * cfg.lot_share))
-            if hours > 0 and self._auction(w, hours, ranking, used, outcomes):
+            if hours > 0 and self._auction(w, hours, "auction", lambda p: outcomes[p.index]):
                 remaining -= hours
-        cap_share = max(1, int(demand * cfg.max_share))
-        for p, price in ranking:
+        self._fill(w, remaining, demand, "negotiated", lambda p: outcomes[p.index])
+
+    def _rematch(self, w: int, demand: int) -> None:
+        """When the first deliveries are due (a day in), re-buy ``rematch`` x the week's undelivered demand
+        down the week's ranking (capacity and share caps as before), skipping the providers whose deals
+        this week have not arrived in full. A replacement is an escrow deal with the week's promise and
+        deadline; what its provider does with it is drawn afresh from that provider's odds (a separate
+        stream, so the baselines' world is unchanged), not copied from the provider's week."""
+        mine = [x for x in self.placed if x.policy == "agent" and x.week == w]
+        behind = {x.provider for x in mine if x.delivered_hours < x.hours}
+        remaining = int(self.cfg.rematch * (demand - sum(x.delivered_hours for x in mine)))
+
+        def fresh(p: Provider) -> Outcome:
+            return _outcome(p, self.rematch_rng)
+
+        big = remaining >= self.cfg.lot_share * demand / 3
+        if self.cfg.rematch_auction and big and self._auction(w, remaining, "rematch", fresh, skip=behind):
+            return
+        self._fill(w, remaining, demand, "rematch", fresh, skip=behind)
+
+    def _fill(
+        self,
+        w: int,
+        remaining: int,
+        demand: int,
+        source: str,
+        outcome_of: Callable[[Provider], Outcome],
+        skip: Set[int] = frozenset(),
+    ) -> None:
+        """Buy ``remaining`` hours down the week's ranking at the negotiated quotes: capacity-bound, at most
+        ``max_share`` of the week's demand per provider (counting what it already holds this week)."""
+        used, cap_share = self.week_used, max(1, int(demand * self.cfg.max_share))
+        for p, price in self.week_ranking:
             if remaining <= 0:
                 break
+            if p.index in skip:
+                continue
             hours = min(remaining, p.capacity - used.get(p.index, 0), cap_share - used.get(p.index, 0))
             if hours <= 0:
                 continue
-            if self._open("agent", w, p, hours, price, outcomes[p.index], "negotiated"):
+            if self._open("agent", w, p, hours, price, outcome_of(p), source):
                 used[p.index] = used.get(p.index, 0) + hours
                 remaining -= hours
 
@@ -601,25 +773,14 @@ class _Quarter:
         for p, hours in self._cheapest_orders(demand):
             self._open("cheapest", w, p, hours, p.posted, outcomes[p.index], "posted")
 
+        # deliveries: on time after a day; late ones in order of lateness; reviews right after each wave.
+        # When the first wave is in, the assistant re-buys what did not arrive (its replacements are due
+        # half a day later, before the promise)
+        self._deliveries([x for x in self.placed if x.week == w], until=DAY)
+        if cfg.rematch > 0:
+            self._rematch(w, demand)
         week_deals = [x for x in self.placed if x.week == w]
-        # deliveries: on time after a day; late ones in order of lateness; reviews right after each wave
-        waves: dict[int, list[Placed]] = {}
-        for x in week_deals:
-            if x.outcome.kind in ("ontime", "short"):
-                waves.setdefault(DAY, []).append(x)
-            elif x.outcome.kind == "late":
-                waves.setdefault(PROMISE + x.outcome.late_hours * HOUR, []).append(x)
-        for offset in sorted(waves):
-            self.chain.travel_to(max(self.chain.now() + 1, self.week_start + offset))
-            for x in waves[offset]:
-                delivered = x.hours * x.outcome.fraction
-                x.deal = self.seller_escrow[x.provider].submit(
-                    x.deal, content_hash(f"{delivered:.2f} GPU-hours of deal {x.deal.id}".encode())
-                )
-                x.delivered_hours = delivered
-                x.ontime_hours = delivered if x.outcome.kind != "late" else 0.0
-            for x in waves[offset]:
-                self._review(x)
+        self._deliveries(week_deals, after=DAY)
         last_deadline = max(x.deal.terms.deliver_by for x in week_deals)
         self.chain.travel_to(max(self.chain.now() + 1, last_deadline + 1))
         for x in week_deals:
@@ -632,6 +793,31 @@ class _Quarter:
         for p in self.providers:
             p.drift(rng, w + 1)
         self.chain.travel_to(max(self.chain.now() + 1, self.week_start + WEEK))
+
+    def _deliveries(self, deals: list[Placed], *, until: int = WEEK, after: int = -1) -> None:
+        """Deliver and review the deals whose delivery falls at offsets in (after, until] of the week."""
+        waves: dict[int, list[Placed]] = {}
+        for x in deals:
+            on_time = REMATCH_LEAD + DAY if x.source == "rematch" else DAY
+            if x.outcome.kind in ("ontime", "short"):
+                offset = on_time
+            elif x.outcome.kind == "late":
+                offset = PROMISE + x.outcome.late_hours * HOUR
+            else:
+                continue  # never delivered: refunded after the deadline
+            if after < offset <= until:
+                waves.setdefault(offset, []).append(x)
+        for offset in sorted(waves):
+            self.chain.travel_to(max(self.chain.now() + 1, self.week_start + offset))
+            for x in waves[offset]:
+                delivered = x.hours * x.outcome.fraction
+                x.deal = self.seller_escrow[x.provider].submit(
+                    x.deal, content_hash(f"{delivered:.2f} GPU-hours of deal {x.deal.id}".encode())
+                )
+                x.delivered_hours = delivered
+                x.ontime_hours = delivered if x.outcome.kind != "late" else 0.0
+            for x in waves[offset]:
+                self._review(x)
 
     def _review(self, x: Placed) -> None:
         client = self.escrows[x.policy]
@@ -714,11 +900,12 @@ def run_quarter(suite: Suite, cfg: QuarterConfig, *, funder: LocalAccount | None
             raise InvalidInput(f"{totals.open} deals of {name} did not settle")  # a bug, never expected
         weekly = []
         miss_weeks = 0
-        missed = 0.0
+        missed = useful = 0.0
         for w, demand in enumerate(q.demand):
             ws = [x for x in mine if x.week == w]
             ontime = sum(x.ontime_hours for x in ws)
             missed += max(0.0, demand - ontime)
+            useful += min(float(demand), ontime)
             miss_weeks += ontime < 0.95 * demand
             delivered = sum(x.delivered_hours for x in ws)
             paid = sum(x.deal.terms.amount + x.deal.released - _to_buyer(x.deal) for x in ws)
@@ -741,8 +928,10 @@ def run_quarter(suite: Suite, cfg: QuarterConfig, *, funder: LocalAccount | None
             weekly_cost_per_hour=weekly,
             auctions=q.auction_count if name == "agent" else 0,
             auction_sales=q.auction_sales if name == "agent" else 0,
-            auction_hours=sum(x.hours for x in mine if x.source == "auction"),
+            auction_hours=sum(x.hours for x in mine if x.auction),
             negotiated_hours=sum(x.hours for x in mine if x.source == "negotiated"),
+            rematch_hours=sum(x.hours for x in mine if x.source == "rematch"),
+            useful_hours=useful,
         )
     return QuarterResult(
         seed=cfg.seed,

@@ -17,6 +17,7 @@ __all__ = ["summarise", "write_markdown", "write_plot"]
 
 METRICS = (
     ("cost_per_hour", "cost per delivered GPU-hour (x reference price)"),
+    ("cost_per_useful_hour", "cost per useful GPU-hour: on time and within the week's demand (x ref)"),
     ("delivered_hours", "GPU-hours delivered"),
     ("missed_hours", "SLA-missed GPU-hours (demand not delivered by the promised time)"),
     ("sla_miss_weeks", "weeks under 95% of demand on time"),
@@ -27,6 +28,7 @@ METRICS = (
     ("auction_sales", "procurement auctions that sold"),
     ("auction_hours", "GPU-hours bought through procurement auctions"),
     ("negotiated_hours", "GPU-hours bought at negotiated prices"),
+    ("rematch_hours", "GPU-hours re-bought within the week after a delivery failed to arrive"),
 )
 
 
@@ -35,6 +37,8 @@ def _value(policy: dict[str, Any], key: str) -> float:
         return float(policy["spend_wei"]) / 1e18
     if key == "recovered_eth":
         return float(policy["recovered_wei"]) / 1e18
+    if key == "cost_per_useful_hour" and "cost_per_useful_hour" not in policy:
+        return float("nan")  # runs made before the figure existed
     return float(policy.get(key, 0))  # the auction counts are absent from runs made before auctions
 
 
@@ -48,18 +52,23 @@ def summarise(runs: list[dict[str, Any]], *, chain: str, wall_seconds: float, co
             table[key][name] = list(mean_ci95(vals))
     paired: dict[str, dict[str, list[float]]] = {}
     for base in POLICIES[1:]:
-        cost = [
-            100.0 * (r["policies"]["agent"]["cost_per_hour"] / r["policies"][base]["cost_per_hour"] - 1)
-            for r in runs
-        ]
-        missed = [r["policies"]["agent"]["missed_hours"] - r["policies"][base]["missed_hours"] for r in runs]
-        weeks = [
-            r["policies"]["agent"]["sla_miss_weeks"] - r["policies"][base]["sla_miss_weeks"] for r in runs
-        ]
+
+        def pct(key: str, base: str = base) -> list[float]:
+            return [
+                100.0 * (_value(r["policies"]["agent"], key) / _value(r["policies"][base], key) - 1)
+                for r in runs
+            ]
+
+        def diff(key: str, base: str = base) -> list[float]:
+            return [_value(r["policies"]["agent"], key) - _value(r["policies"][base], key) for r in runs]
+
         paired[base] = {
-            "cost_per_hour_pct": list(mean_ci95(cost)),
-            "missed_hours": list(mean_ci95(missed)),
-            "sla_miss_weeks": list(mean_ci95(weeks)),
+            "cost_per_hour_pct": list(mean_ci95(pct("cost_per_hour"))),
+            "cost_per_useful_hour_pct": list(mean_ci95(pct("cost_per_useful_hour"))),
+            "missed_hours": list(mean_ci95(diff("missed_hours"))),
+            "delivered_hours": list(mean_ci95(diff("delivered_hours"))),
+            "spend_pct": list(mean_ci95(pct("spend_eth"))),
+            "sla_miss_weeks": list(mean_ci95(diff("sla_miss_weeks"))),
         }
     met = all(
         paired[b]["cost_per_hour_pct"][2] < 0 and paired[b]["missed_hours"][2] < 0 for b in POLICIES[1:]
@@ -99,21 +108,27 @@ def write_markdown(report: dict[str, Any], path: Path) -> Path:
         "|---|" + "---|" * len(POLICIES),
     ]
     for key, label in METRICS:
-        digits = 3 if key in ("cost_per_hour", "spend_eth", "recovered_eth") else 1
+        digits = 3 if key in ("cost_per_hour", "cost_per_useful_hour", "spend_eth", "recovered_eth") else 1
         cells = [_fmt(report["metrics"][key][n], digits) for n in POLICIES]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines += [
         "",
         "Paired differences, assistant minus baseline (mean, 95% CI); negative is better for the assistant:",
         "",
-        "| baseline | cost per delivered GPU-hour (%) | SLA-missed GPU-hours | weeks under 95% on time |",
-        "|---|---|---|---|",
+        "| baseline | cost per delivered GPU-hour (%) | SLA-missed GPU-hours | GPU-hours delivered | "
+        "cost per useful GPU-hour (%) | spend (%) | weeks under 95% on time |",
+        "|---|---|---|---|---|---|---|",
     ]
     for base, d in report["paired"].items():
-        lines.append(
-            f"| {base} | {_fmt(d['cost_per_hour_pct'], 1)} | {_fmt(d['missed_hours'], 1)} | "
-            f"{_fmt(d['sla_miss_weeks'], 2)} |"
-        )
+        cells = [
+            _fmt(d["cost_per_hour_pct"], 1),
+            _fmt(d["missed_hours"], 1),
+            _fmt(d.get("delivered_hours", [math.nan] * 3), 1),
+            _fmt(d.get("cost_per_useful_hour_pct", [math.nan] * 3), 1),
+            _fmt(d.get("spend_pct", [math.nan] * 3), 1),
+            _fmt(d["sla_miss_weeks"], 2),
+        ]
+        lines.append(f"| {base} | " + " | ".join(cells) + " |")
     verdict = (
         "met: the assistant's cost per delivered GPU-hour and its SLA-missed hours are both below each "
         "baseline's, with the 95% CI of the paired difference below zero"

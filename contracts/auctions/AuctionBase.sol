@@ -5,7 +5,7 @@ import {IAgentEscrow} from "../interfaces/IAgentEscrow.sol";
 import {IAuctionBase} from "../interfaces/IAuctionBase.sol";
 import {DealTemplate} from "../libraries/AuctionTypes.sol";
 import {UntotalledCredits} from "../libraries/Credits.sol";
-import {Deal} from "../libraries/EscrowTypes.sol";
+import {Deal, DealLib} from "../libraries/EscrowTypes.sol";
 
 /// @title AuctionBase
 /// @notice Shared machinery of the auction singletons: template hashing and validation, receiving bids in
@@ -110,7 +110,8 @@ abstract contract AuctionBase is IAuctionBase, UntotalledCredits {
     /// the token refuses (a token that rebased down leaves this contract short of what it sends; an escrow
     /// in deficit refuses the asset) voids the sale instead of locking the bids and the bond forever. A
     /// caller who starves the inner call of gas to void a good sale is refused (`CreditsInsufficientGas`):
-    /// the inner call got 63/64 of what was left, so a failure that leaves under 1/64 was out of gas.
+    /// the inner call got 63/64 of what was left, so a failure that leaves under 1/64 was out of gas; so is a
+    /// `settle` run from inside an escrow call (the escrow's guard refuses it: the revert is bubbled up).
     /// ETH sales open directly (no token can shrink what this contract holds, and `_dealPossible` checked
     /// what the escrow refuses): the self-call would cost them ~3k gas for nothing.
     function _tryOpenHeld(Deal memory deal) internal returns (uint256 dealId) {
@@ -120,6 +121,17 @@ abstract contract AuctionBase is IAuctionBase, UntotalledCredits {
             return id;
         } catch {
             if (gasleft() <= before / 64) revert CreditsInsufficientGas(before);
+            // The escrow's reentrancy guard refuses `openFor` while one of its own calls runs foreign code (a
+            // payout, a token hook, an ETH withdrawal): that says nothing about the deal, and taking it for a
+            // refusal let anyone who can make the escrow call it void any cleared sale (Review 2). Bubble it
+            // up instead (bounded copy: 4 bytes, whatever the revert data's size).
+            bytes4 reentrant = ReentrancyGuardReentrantCall.selector;
+            assembly ("memory-safe") {
+                if eq(returndatasize(), 4) {
+                    returndatacopy(0, 0, 4)
+                    if eq(shr(224, mload(0)), shr(224, reentrant)) { revert(0, 4) }
+                }
+            }
             return 0;
         }
     }
@@ -132,8 +144,10 @@ abstract contract AuctionBase is IAuctionBase, UntotalledCredits {
             // slither-disable-next-line arbitrary-send-eth -- the receiver is the immutable escrow fixed at deployment
             return IAgentEscrow(escrow).openFor{value: value}(deal, bondPosted);
         }
-        // off the auction's books; in deficit its share leaves and the escrow splits what arrived pro rata
-        _sendOut(deal.asset, escrow, value);
+        // off the auction's books; in deficit its share leaves and the escrow splits what arrived pro rata, in
+        // surplus the deal grows to the share that left (Review 2)
+        uint256 sent = _sendOut(deal.asset, escrow, value);
+        if (sent > value && bondPosted) DealLib.grow(deal, sent, value); // value: amount + bond
         return IAgentEscrow(escrow).openFor(deal, bondPosted);
     }
 

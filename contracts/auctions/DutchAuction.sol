@@ -96,7 +96,9 @@ contract DutchAuction is AuctionBase, IDutchAuction {
             uint256 bond = _stakes[auctionId].bond;
             deal.bond = uint128(bond);
             IERC20(asset).safeTransferFrom(msg.sender, escrow, price);
-            _sendOut(asset, escrow, bond);
+            uint256 sent = _sendOut(asset, escrow, bond);
+            // in surplus the seller's bond left with its share: the deal carries it (Review 2)
+            if (sent > bond && sent <= type(uint128).max) deal.bond = uint128(sent);
             dealId = IAgentEscrow(escrow).openFor(deal, true);
         }
         emit AuctionSettled(auctionId, msg.sender, price, dealId);

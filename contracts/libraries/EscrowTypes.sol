@@ -214,6 +214,18 @@ library DealLib {
         }
     }
 
+    /// @notice `deal` (in memory) funded by a market with `sent` (> `value`, the amount plus bond it asks) of a
+    /// token the market held more of than its books (a rebase up: the sale's claims grew to their share): the
+    /// amount and the bond grow pro rata, so the deal carries that share instead of leaving it as surplus in
+    /// the escrow for the escrow's other positions (Review 2). A share beyond 128 bits (huge-supply tokens
+    /// only) leaves the deal as it is (the old behaviour: the excess stays in the escrow).
+    function grow(Deal memory deal, uint256 sent, uint256 value) internal pure {
+        if (sent > type(uint128).max) return;
+        uint256 amount = uint256(deal.amount) * sent / value; // < 2^256: both factors < 2^128
+        deal.amount = uint128(amount); // <= sent: amount <= value
+        deal.bond = uint128(sent - amount);
+    }
+
     /// @notice Late-delivery penalty for a deal submitted at `submitted`: pro rata per second after
     /// `promisedBy`, `penaltyBpsPerHour` of the amount per hour, capped at `penaltyCapBps` of it.
     function latePenalty(Deal calldata deal, uint256 submitted) internal pure returns (uint256) {

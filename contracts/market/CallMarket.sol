@@ -6,7 +6,7 @@ import {ICallMarket} from "../interfaces/ICallMarket.sol";
 import {DealTemplate} from "../libraries/AuctionTypes.sol";
 import {BatchParams, BatchStatus, BatchView} from "../libraries/CallTypes.sol";
 import {UntotalledCredits} from "../libraries/Credits.sol";
-import {Deal} from "../libraries/EscrowTypes.sol";
+import {Deal, DealLib} from "../libraries/EscrowTypes.sol";
 import {Side} from "../libraries/OfferTypes.sol";
 
 /// @title CallMarket
@@ -497,8 +497,10 @@ contract CallMarket is ICallMarket, UntotalledCredits {
             // slither-disable-next-line arbitrary-send-eth,calls-loop -- the immutable escrow; one deal per matched pair by design
             return IAgentEscrow(escrow).openFor{value: amount + bond}(deal, true);
         }
-        // off the books; in deficit its share leaves and the escrow splits what arrived pro rata
-        _sendOut(asset, escrow, amount + bond);
+        // off the books; in deficit its share leaves and the escrow splits what arrived pro rata, in surplus the
+        // deal grows to the share that left (Review 2)
+        uint256 sent = _sendOut(asset, escrow, amount + bond);
+        if (sent > amount + bond) DealLib.grow(deal, sent, amount + bond);
         // slither-disable-next-line calls-loop -- the immutable escrow; one deal per matched pair by design
         return IAgentEscrow(escrow).openFor(deal, true);
     }

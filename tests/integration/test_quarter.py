@@ -25,7 +25,9 @@ def _gas_paid(chain: Chain, address: str, first: int, last: int) -> int:
 
 
 def test_short_quarter_accounting_matches_the_chain(chain: Chain, suite: Suite, tmp_path) -> None:
-    cfg = QuarterConfig(seed=5, weeks=2, providers=4, demand=120, prior_deals=1)
+    # a prior of deep auction discounts makes the assistant hold auctions among four providers
+    # (seed 7: late and short deliveries both weeks, with a provider left to re-buy from)
+    cfg = QuarterConfig(seed=7, weeks=2, providers=4, demand=120, prior_deals=1, auction_discount=0.6)
     before = chain.w3.eth.block_number
     result = run_quarter(suite, cfg)
     escrow = EscrowClient.from_suite(suite)
@@ -56,10 +58,25 @@ def test_short_quarter_accounting_matches_the_chain(chain: Chain, suite: Suite, 
         assert 0 <= p.missed_hours <= p.demand_hours
     # the assistant bought lots through the procurement auction contract; those deals are escrow deals too
     agent = result.policies["agent"]
-    auctioned = [x for x in result.placed if x.source == "auction"]
+    auctioned = [x for x in result.placed if x.auction]
     assert agent.auctions >= agent.auction_sales == len(auctioned) > 0
     assert agent.auction_hours == sum(x.hours for x in auctioned)
     assert all(x.policy == "agent" and x.unit_price <= x.posted_price for x in auctioned)
+    # replacements: bought when the first deliveries were due, only from providers that had delivered
+    # in full that week, never more than the week's shortfall, and settled in escrow like any other deal
+    rematched = [x for x in result.placed if x.source == "rematch"]
+    assert agent.rematch_hours == sum(x.hours for x in rematched) > 0
+    for w, demand in enumerate(result.demand):
+        first = [x for x in result.placed if x.policy == "agent" and x.week == w and x.source != "rematch"]
+        again = [x for x in rematched if x.week == w]
+        shortfall = demand - sum(
+            x.hours * x.outcome.fraction for x in first if x.outcome.kind in ("ontime", "short")
+        )
+        assert sum(x.hours for x in again) <= max(0, shortfall)
+        behind = {x.provider for x in first if x.outcome.kind != "ontime"}
+        assert not behind & {x.provider for x in again}
+        promised = {y.deal.terms.promised_by for y in first if y.source == "negotiated"}
+        assert all(x.policy == "agent" and {x.deal.terms.promised_by} == promised for x in again)
     # only the assistant disputes short deliveries and rates; its ratings are on chain
     assert all(x.state != "RESOLVED" for x in result.placed if x.policy != "agent")
     rep = ReputationClient.from_suite(suite)
@@ -83,7 +100,7 @@ def test_same_seed_same_world_for_every_policy(chain: Chain, suite: Suite) -> No
     a = run_quarter(suite, cfg)
     chain.revert(snap)
     b = run_quarter(
-        suite, QuarterConfig(seed=9, weeks=1, providers=4, demand=60, prior_ratings=False, risk_premium=0.0)
+        suite, QuarterConfig(seed=9, weeks=1, providers=4, demand=60, prior_ratings=False, risk_premium=3.0)
     )
     assert a.demand == b.demand
     outcomes_a = {(x.week, x.provider): x.outcome for x in a.placed}
