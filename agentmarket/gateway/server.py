@@ -774,11 +774,11 @@ class PaymentGateway:
         with self._ledger_lock:
             pending, self._unsaved = self._unsaved, {}
         pending.update(worst or {})
-        for cid, charged in pending.items():
-            db.execute(
+        if pending:  # one prepared statement stepped for every channel of the batch
+            db.executemany(
                 "INSERT INTO gateway_charges (channel_id, charged) VALUES (?, ?) ON CONFLICT(channel_id)"
                 " DO UPDATE SET charged=excluded.charged",
-                (cid, str(charged)),
+                [(cid, str(charged)) for cid, charged in pending.items()],
             )
 
     def _save_charges(self) -> None:
