@@ -163,6 +163,8 @@ class VoucherSigner:
         self.address = to_checksum_address(account.address)
         self._key = private_key(account)
         self.domain = domain
+        self._outer = b"\x19\x01" + domain.separator
+        self._prefixes: dict[bytes, bytes] = {}
 
     def __repr__(self) -> str:
         return f"VoucherSigner(address={self.address}, chain_id={self.domain.chain_id})"
@@ -170,7 +172,18 @@ class VoucherSigner:
     def sign(self, channel_id: bytes | str, amount: int) -> Voucher:
         """A voucher for cumulative ``amount`` on ``channel_id``."""
         cid = _bytes32(channel_id)
-        return Voucher(cid, int(amount), sign_digest(self._key, self.domain.voucher_digest(cid, amount)))
+        amount = int(amount)
+        if not 0 <= amount <= UINT256_MAX:
+            raise InvalidInput(f"{amount} is not a uint256")
+        # the digest with its constant parts joined once per signer and channel (a payer signs one
+        # voucher per call): keccak(0x1901 ‖ separator ‖ keccak(typehash ‖ channelId ‖ amount))
+        prefix = self._prefixes.get(cid)
+        if prefix is None:
+            prefix = VOUCHER_TYPEHASH + cid
+            if len(self._prefixes) < 1024:
+                self._prefixes[cid] = prefix
+        digest = fast_keccak(self._outer + fast_keccak(prefix + amount.to_bytes(32, "big")))
+        return Voucher(cid, amount, sign_digest(self._key, digest))
 
     def sign_close(self, channel_id: bytes | str, amount: int, deadline: int) -> bytes:
         """Signature over ``CooperativeClose(channelId, amount, deadline)`` (payer or payee). A payee signs
@@ -423,10 +436,16 @@ class VoucherStore:
         self, db: sqlite3.Connection, voucher: Voucher, min_increment: int, now: float | None
     ) -> StoredVoucher:
         """Check ``voucher`` against the stored state and write it, inside the caller's transaction."""
+        current = self.clock() if now is None else now
+        amount_key = voucher.amount.to_bytes(32, "big")
+        # One statement reads the channel, its latest voucher and whether a cooperative close below this
+        # amount is still valid (the hot path of every paid call: one read, one write, one commit).
         row = db.execute(
-            "SELECT c.payer, c.payee, c.asset, c.deposit, c.expiry, c.claimed, v.amount FROM channels c"
-            " LEFT JOIN vouchers v ON v.channel_id = c.channel_id WHERE c.channel_id=?",
-            (voucher.channel_id,),
+            "SELECT c.payer, c.payee, c.asset, c.deposit, c.expiry, c.claimed, v.amount,"
+            " EXISTS (SELECT 1 FROM closes k WHERE k.channel_id = c.channel_id AND k.deadline >= ?"
+            " AND k.amount_key < ?) FROM channels c LEFT JOIN vouchers v ON v.channel_id = c.channel_id"
+            " WHERE c.channel_id=?",
+            (int(current), amount_key, voucher.channel_id),
         ).fetchone()
         if row is None:
             raise InvalidState(f"channel {voucher.channel_hex} is not registered")
@@ -434,14 +453,13 @@ class VoucherStore:
             voucher.channel_id, row[0], row[1], row[2], int(row[3]), int(row[4]), int(row[5])
         )
         previous = int(row[6]) if row[6] is not None else 0
-        self.verify(voucher, terms, previous=previous, min_increment=min_increment, now=now)
-        current = self.clock() if now is None else now
-        pending = db.execute(
-            "SELECT amount, deadline FROM closes WHERE channel_id=? AND deadline >= ? AND amount_key < ?"
-            " ORDER BY deadline DESC LIMIT 1",
-            (voucher.channel_id, int(current), voucher.amount.to_bytes(32, "big")),
-        ).fetchone()
-        if pending is not None:
+        self.verify(voucher, terms, previous=previous, min_increment=min_increment, now=current)
+        if row[7]:
+            pending = db.execute(
+                "SELECT amount, deadline FROM closes WHERE channel_id=? AND deadline >= ? AND amount_key < ?"
+                " ORDER BY deadline DESC LIMIT 1",
+                (voucher.channel_id, int(current), amount_key),
+            ).fetchone()
             raise ClosePending(
                 f"a cooperative close at {pending[0]} signed for channel {voucher.channel_hex} is valid"
                 f" until {pending[1]}: a voucher for {voucher.amount} could be undercut by it; wait it out"
@@ -455,7 +473,7 @@ class VoucherStore:
             (
                 voucher.channel_id,
                 str(voucher.amount),
-                voucher.amount.to_bytes(32, "big"),
+                amount_key,
                 voucher.signature,
                 accepted_at,
             ),

@@ -235,13 +235,13 @@ class ChannelPayment(httpx.Auth):
         header = response.headers.get(x402.HEADER_RESPONSE)
         if header is None:
             return  # nothing was charged (the server says so by omission only for free routes)
-        settled = SettlementResponse.from_header(header)
-        extra = settled.extra
         requirements = session.last_requirements
         try:
+            # the two numbers checked, read straight from the decoded JSON (no SettlementResponse per call)
+            extra = x402.decode_header(header)["extra"]
             charge = int(extra.get("chargedAmount", 0))
             cumulative = int(extra["channelState"]["chargedCumulativeAmount"])
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, AttributeError, InvalidInput):
             session.disputed = "payment response without a charge and cumulative total"
             raise PaymentDisputed(session.disputed) from None
         ceiling = requirements.amount if requirements is not None else 0

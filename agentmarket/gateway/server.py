@@ -134,6 +134,17 @@ class Admission:
     voucher: Voucher
 
 
+def committed(state: _ChannelState, voucher: Voucher, price: Price, error: BaseException | None) -> None:
+    """A loop-admitted voucher's commit is over (run in the commit thread, before the request resumes):
+    end its in-flight count; on success it is the channel's latest, on refusal its reservation goes."""
+    with state.lock:
+        state.committing -= 1
+        if error is not None:
+            state.reserved -= price.ceiling
+        elif state.latest is None or voucher.amount > state.latest.amount:
+            state.latest = voucher
+
+
 # what the voucher store refuses a voucher with, each answered by its own 402 (see PaymentGateway._refused)
 _REFUSED = (SignatureError, InvalidState, InvalidInput)
 
@@ -393,22 +404,18 @@ class PaymentGateway:
             state.reserved += price.ceiling
             state.committing += 1
             state.committing_max = max(state.committing_max, voucher.amount)
-            pending = self._committer.submit(voucher, required)  # queue order = commit order
+            # queue order = commit order; the commit thread runs `committed` then resolves `pending` on
+            # this loop, with one wake-up of the loop for the whole batch
+            pending: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._committer.submit_async(
+                voucher, required, pending, functools.partial(committed, state, voucher, price)
+            )
         finally:
             state.lock.release()
 
-        def committed(future: Future[None]) -> None:  # in the commit thread, whoever still waits
-            with state.lock:
-                state.committing -= 1
-                if future.exception() is not None:
-                    state.reserved -= price.ceiling
-                elif state.latest is None or voucher.amount > state.latest.amount:
-                    state.latest = voucher
-
-        pending.add_done_callback(committed)
         try:
             # shielded: a client that goes away must not cancel the commit (the voucher is stored anyway)
-            await asyncio.shield(asyncio.wrap_future(pending))
+            await asyncio.shield(pending)
         except asyncio.CancelledError:
             # nobody settles this request: release its reservation once the commit is done
             pending.add_done_callback(lambda f: None if f.exception() else self._release(state, price))
@@ -434,20 +441,7 @@ class PaymentGateway:
     def settle(self, admission: Admission, units: int | None, *, served: bool) -> SettlementResponse:
         """Charge a served request (``units`` reported by the handler; None charges the maximum) and
         release its reservation. A request that was not served (error status) is charged nothing."""
-        price = admission.price
-        charge = 0
-        if served:
-            used = price.max_units if units is None else max(0, min(int(units), price.max_units))
-            charge = used * price.unit_price
-        state = self._states[admission.channel_id]
-        with state.lock:
-            state.reserved -= price.ceiling
-            state.charged += charge
-            charged = state.charged
-            with self._ledger_lock:
-                self._unsaved[admission.channel_id] = charged
-                if served:
-                    self.served += 1
+        charge, charged, state = self._charge(admission, units, served)
         return SettlementResponse(
             success=True,
             network=self.network,
@@ -463,6 +457,41 @@ class PaymentGateway:
                 },
             },
         )
+
+    def settle_header(self, admission: Admission, units: int | None, *, served: bool) -> bytes:
+        """:meth:`settle` as the ``PAYMENT-RESPONSE`` header value (the middleware's per-call path: the
+        same bytes as ``settle(...).header()``, written without the intermediate dicts)."""
+        charge, charged, state = self._charge(admission, units, served)
+        return x402.paid_response_header(
+            self.network,
+            admission.payer,
+            charge,
+            admission.channel_id,
+            state.terms.deposit,
+            state.terms.claimed,
+            charged,
+            state.latest.amount if state.latest else 0,
+        )
+
+    def _charge(
+        self, admission: Admission, units: int | None, served: bool
+    ) -> tuple[int, int, _ChannelState]:
+        """Release the request's reservation and add its charge: (charge, charged total, channel state)."""
+        price = admission.price
+        charge = 0
+        if served:
+            used = price.max_units if units is None else max(0, min(int(units), price.max_units))
+            charge = used * price.unit_price
+        state = self._states[admission.channel_id]
+        with state.lock:
+            state.reserved -= price.ceiling
+            state.charged += charge
+            charged = state.charged
+            with self._ledger_lock:
+                self._unsaved[admission.channel_id] = charged
+                if served:
+                    self.served += 1
+        return charge, charged, state
 
     # -- closing ---------------------------------------------------------------------------------------
 
@@ -745,11 +774,11 @@ class PaymentGateway:
         with self._ledger_lock:
             pending, self._unsaved = self._unsaved, {}
         pending.update(worst or {})
-        for cid, charged in pending.items():
-            db.execute(
+        if pending:  # one prepared statement stepped for every channel of the batch
+            db.executemany(
                 "INSERT INTO gateway_charges (channel_id, charged) VALUES (?, ?) ON CONFLICT(channel_id)"
                 " DO UPDATE SET charged=excluded.charged",
-                (cid, str(charged)),
+                [(cid, str(charged)) for cid, charged in pending.items()],
             )
 
     def _save_charges(self) -> None:
@@ -769,7 +798,7 @@ class _GroupCommit:
     def __init__(self, gateway: PaymentGateway):
         self.gateway = gateway
         self._cond = threading.Condition()
-        self._queue: list[tuple[Voucher, int, Future[None]]] = []
+        self._queue: list[tuple[Voucher, int, _Waiter]] = []
         self._thread: threading.Thread | None = None
         self.batches = 0
         self.committed = 0
@@ -782,13 +811,29 @@ class _GroupCommit:
         """:meth:`accept` without waiting: the future completes once the voucher is committed (or raises
         why the store refused it)."""
         future: Future[None] = Future()
+        self._put(voucher, worst, _Waiter(future))
+        return future
+
+    def submit_async(
+        self,
+        voucher: Voucher,
+        worst: int,
+        future: asyncio.Future[None],
+        hook: Callable[[BaseException | None], None],
+    ) -> None:
+        """:meth:`submit` for a request on an event loop: once the batch holding ``voucher`` is committed
+        (or refused it), ``hook`` runs in the commit thread with the refusal (None: stored), then
+        ``future`` (of the running loop) is resolved, together with the batch's other futures of that
+        loop in one ``call_soon_threadsafe``: one wake-up of the loop per batch, not per request."""
+        self._put(voucher, worst, _Waiter(future, future.get_loop(), hook))
+
+    def _put(self, voucher: Voucher, worst: int, waiter: _Waiter) -> None:
         with self._cond:
-            self._queue.append((voucher, worst, future))
+            self._queue.append((voucher, worst, waiter))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="agentmarket-commit", daemon=True)
                 self._thread.start()
             self._cond.notify()
-        return future
 
     def _run(self) -> None:
         while True:
@@ -800,7 +845,7 @@ class _GroupCommit:
                 batch, self._queue = self._queue, []
             self._commit(batch)
 
-    def _commit(self, batch: list[tuple[Voucher, int, Future[None]]]) -> None:
+    def _commit(self, batch: list[tuple[Voucher, int, _Waiter]]) -> None:
         gateway = self.gateway
 
         def ledger(db: sqlite3.Connection, outcomes: list[Any]) -> None:
@@ -811,21 +856,52 @@ class _GroupCommit:
             }
             gateway._flush_into(db, worst)
 
+        outcomes: list[Any]
         try:
             outcomes = gateway.store.accept_many(
                 [(v, 1) for v, _, _ in batch], now=gateway.clock(), also=ledger
             )
         except Exception as exc:  # the commit itself failed: nothing of this batch is stored
-            for _, _, future in batch:
-                future.set_exception(exc)
-            return
-        self.batches += 1
-        for (_, _, future), outcome in zip(batch, outcomes, strict=True):
-            if isinstance(outcome, Exception):
-                future.set_exception(outcome)
-            else:
+            outcomes = [exc] * len(batch)
+        else:
+            self.batches += 1
+        wakeups: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[None], BaseException | None]]] = {}
+        for (_, _, waiter), outcome in zip(batch, outcomes, strict=True):
+            error = outcome if isinstance(outcome, Exception) else None
+            if error is None:
                 self.committed += 1
-                future.set_result(None)
+            if waiter.loop is None:
+                if error is None:
+                    waiter.future.set_result(None)
+                else:
+                    waiter.future.set_exception(error)
+                continue
+            if waiter.hook is not None:
+                waiter.hook(error)
+            wakeups.setdefault(waiter.loop, []).append((waiter.future, error))  # type: ignore[arg-type]
+        for loop, results in wakeups.items():
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+                loop.call_soon_threadsafe(_resolve, results)
+
+
+@dataclass(frozen=True)
+class _Waiter:
+    """Who waits for a voucher's commit: a thread (a concurrent Future) or a request on ``loop``."""
+
+    future: Future[None] | asyncio.Future[None]
+    loop: asyncio.AbstractEventLoop | None = None
+    hook: Callable[[BaseException | None], None] | None = None
+
+
+def _resolve(results: list[tuple[asyncio.Future[None], BaseException | None]]) -> None:
+    """On the loop: resolve a batch's futures (one callback for all of them)."""
+    for future, error in results:
+        if future.done():
+            continue
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)
 
 
 class Claimer:
@@ -947,10 +1023,11 @@ class PaymentMiddleware:
         if price is None:
             await self.app(scope, receive, send)
             return
-        url = _url(scope)
-        header = _header(scope, x402.HEADER_SIGNATURE.lower().encode())
+        header = _header(scope, _SIGNATURE_KEY)
         if header is None:
-            await _send_402(send, gateway.payment_required(price, url, message="no PAYMENT-SIGNATURE header"))
+            await _send_402(
+                send, gateway.payment_required(price, _url(scope), message="no PAYMENT-SIGNATURE header")
+            )
             return
         try:
             payload = PaymentPayload.from_header(header)
@@ -962,12 +1039,14 @@ class PaymentMiddleware:
         except PaymentError as exc:
             await _send_402(
                 send,
-                gateway.payment_required(price, url, error=exc.code, message=str(exc), state=exc.state),
+                gateway.payment_required(
+                    price, _url(scope), error=exc.code, message=str(exc), state=exc.state
+                ),
             )
             return
         except InvalidInput as exc:
             await _send_402(
-                send, gateway.payment_required(price, url, error=x402.E_MALFORMED, message=str(exc))
+                send, gateway.payment_required(price, _url(scope), error=x402.E_MALFORMED, message=str(exc))
             )
             return
         except AgentMarketError as exc:  # chain unreachable, a close that reverted, ...
@@ -987,15 +1066,14 @@ class PaymentMiddleware:
                 headers = []
                 units = usage.units
                 for name, value in message.get("headers", []):
-                    if name.lower() == UNITS_HEADER.encode():
+                    if name.lower() == _UNITS_KEY:
                         with contextlib.suppress(ValueError):
                             units = (units or 0) + int(value)
                         continue
                     headers.append((name, value))
                 if price.unit == "call" and units is None:
                     units = 1
-                result = gateway.settle(admission, units, served=status < 400)
-                headers.append((x402.HEADER_RESPONSE.lower().encode(), result.header().encode()))
+                headers.append((_RESPONSE_KEY, gateway.settle_header(admission, units, served=status < 400)))
                 message = dict(message, headers=headers)
             await send(message)
 
@@ -1035,6 +1113,11 @@ class PaymentMiddleware:
                 await wrapped_receive()
             if "lifespan.shutdown.complete" not in seen:
                 await send({"type": "lifespan.shutdown.complete"})
+
+
+_RESPONSE_KEY = x402.HEADER_RESPONSE.lower().encode()
+_SIGNATURE_KEY = x402.HEADER_SIGNATURE.lower().encode()
+_UNITS_KEY = UNITS_HEADER.encode()
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:

@@ -289,6 +289,29 @@ class PaymentPayload:
         return cls.from_json(decode_header(value))
 
 
+def paid_response_header(
+    network: str,
+    payer: str,
+    charge: int,
+    channel_id: bytes,
+    balance: int,
+    claimed: int,
+    charged: int,
+    signed: int,
+) -> bytes:
+    """The ``PAYMENT-RESPONSE`` of a paid request, base64 bytes: exactly ``SettlementResponse(True, network,
+    payer, extra={"chargedAmount": ..., "channelState": {...}}).header()`` (tests check it), written
+    directly because every paid call sends one. ``network`` and ``payer`` are the gateway's own
+    ``eip155:<id>`` and checksummed address (nothing to escape); the rest are integers and hex."""
+    text = (
+        f'{{"success":true,"transaction":"","network":"{network}","payer":"{payer}","amount":"",'
+        f'"extra":{{"chargedAmount":"{charge}","channelState":{{"channelId":"0x{channel_id.hex()}",'
+        f'"balance":"{balance}","totalClaimed":"{claimed}","chargedCumulativeAmount":"{charged}",'
+        f'"signedMaxClaimable":"{signed}"}}}}}}'
+    )
+    return base64.b64encode(text.encode())
+
+
 @dataclass(frozen=True)
 class SettlementResponse:
     """``PAYMENT-RESPONSE``: for a paid request ``transaction`` and ``amount`` are empty (nothing moved on

@@ -39,3 +39,49 @@ def test_payment_header_is_the_encoding_of_to_json(
     payload.header()  # fills the caches; the second call uses them
     assert payload.header() == x402.encode_header(payload.to_json())
     assert PaymentPayload.from_header(payload.header()) == payload
+
+
+U256 = st.integers(min_value=0, max_value=2**256 - 1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    chain_id=st.integers(min_value=1, max_value=2**64),
+    payer=ADDR,
+    cid=st.binary(min_size=32, max_size=32),
+    charge=U256,
+    balance=U256,
+    claimed=U256,
+    charged=U256,
+    signed=U256,
+)
+def test_paid_response_header_is_the_encoding_of_to_json(
+    chain_id: int, payer: str, cid: bytes, charge: int, balance: int, claimed: int, charged: int, signed: int
+) -> None:
+    """The server's hand-written ``PAYMENT-RESPONSE`` is byte for byte the generic encoding, and a client
+    reads it back with the same values."""
+    network = x402.network_of(chain_id)
+    fast = x402.paid_response_header(network, payer, charge, cid, balance, claimed, charged, signed)
+    state = {
+        "channelId": "0x" + cid.hex(),
+        "balance": str(balance),
+        "totalClaimed": str(claimed),
+        "chargedCumulativeAmount": str(charged),
+        "signedMaxClaimable": str(signed),
+    }
+    generic = x402.SettlementResponse(
+        True, network, payer, extra={"chargedAmount": str(charge), "channelState": state}
+    )
+    assert fast.decode() == generic.header()
+    assert x402.SettlementResponse.from_header(fast) == generic
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.binary(max_size=300))
+def test_fast_keccak_is_keccak256(data: bytes) -> None:
+    """The hot-path hash of voucher digests (safe-pysha3's C keccak) is eth-utils' keccak256."""
+    from eth_utils.crypto import keccak
+
+    from agentmarket.eip712 import fast_keccak
+
+    assert fast_keccak(data) == bytes(keccak(data))
