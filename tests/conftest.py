@@ -63,6 +63,8 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             f"(settings {r['max_examples']}x{r['step_count']}) txs={r['txs']:>7} (reverted as predicted "
             f"{r.get('reverted', 0)}) {r['seconds']:.1f}s"
         )
+        if r.get("paths"):
+            terminalreporter.write_line("    " + ", ".join(f"{k} {v}" for k, v in sorted(r["paths"].items())))
 
 
 @pytest.fixture(scope="session")

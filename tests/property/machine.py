@@ -23,6 +23,52 @@ from agentmarket.types import ETH
 
 FOT_BPS = 100  # the fee-on-transfer mock charges 1%
 
+
+def share(value: int, held: int, owed: int) -> int:
+    """What a claim of ``value`` is paid by ``Credits`` (contracts/libraries/Credits.sol) while the contract
+    holds ``held`` of an ERC-20 and its books say ``owed``: all of it while they match, else held / owed of
+    it rounded down (a rebase or a donation is shared pro rata by every claim, in both directions)."""
+    return value if held == owed else value * held // owed
+
+
+def withdrawal(part: int, credit: int, held: int, owed: int) -> tuple[int, int]:
+    """``Credits._withdraw`` of ``part`` (``withdraw``/``withdrawTo``: more than the credit) of ``credit``
+    with ``held`` and ``owed`` read before the credit leaves the books (ETH: 0 and 0): (what it sends, the
+    credit left afterwards), for a token that takes exactly what it sends. Off the books the credit is
+    charged by what left scaled back (rounded up)."""
+    claim = min(part, credit)
+    if held == owed:
+        return claim, credit - claim
+    sent = claim * held // owed
+    used = -(-sent * owed // held)
+    return sent, credit - used if used < credit else 0
+
+
+class Books:
+    """The transient pending-payout counter of ``Credits._share`` per ERC-20 asset, and the share it pays.
+
+    A settlement takes all its payouts off the books in one write and notes them as pending
+    (``_notePending``); each payout then gets held / (books + pending) of its value, so every payout of one
+    settlement gets the share held before it whatever their order. A payout nobody noted counts as pending
+    itself. The counter lives in transient storage: ``end_transaction`` clears it."""
+
+    def __init__(self) -> None:
+        self.pending: dict[str, int] = {}
+
+    def note_pending(self, asset: str, value: int) -> None:
+        self.pending[asset] = self.pending.get(asset, 0) + value
+
+    def payout(self, asset: str, value: int, books: int, held: int) -> int:
+        """``_share(asset, value)`` with the books already without this payout: what leaves (whether or
+        not the receiver takes it; a refused payout is credited whole)."""
+        pending = max(self.pending.get(asset, 0), value)
+        self.pending[asset] = pending - value
+        return share(value, held, books + pending)
+
+    def end_transaction(self) -> None:
+        self.pending.clear()
+
+
 # (max_examples, stateful_step_count) per profile; PROPERTY_EXAMPLES / PROPERTY_STEPS override.
 DEFAULT_RUN = (10, 25)
 LONG_RUN = (100, 50)
@@ -58,6 +104,10 @@ class ChainMachine(RuleBasedStateMachine):
 
     def count_step(self) -> None:
         self.stats["checks"] += 1
+
+    def count_path(self, name: str) -> None:
+        """Count a rare path the run reached (printed in the session summary: shows a profile covers it)."""
+        self.stats[name] = self.stats.get(name, 0) + 1
 
     # Each machine's ``self.e`` lists the watched ETH holders (``holders``) and the ERC-20 balance
     # calls (``balance_calls`` with their ``balance_keys``); the model keeps ``balances`` and ``gas_base``.
@@ -103,14 +153,20 @@ class ChainMachine(RuleBasedStateMachine):
         self.balances[(self.holder, asset)] -= value
         self.balances[(to, asset)] = self.balances.get((to, asset), 0) + self.arrives(asset, value)
 
+    def payout(self, asset: str, value: int) -> int:
+        """What a payout of ``value`` sends (``Credits._share``). Machines whose contract never holds an
+        asset off its books (no donations, no rebasing token): all of it."""
+        return value
+
     def pay(self, asset: str, to: str, value: int) -> None:
-        """The contract's ``_pay``: push, or credit when the receiver refuses."""
+        """The contract's ``_pay``: push its share, or credit the whole claim when the receiver refuses."""
         if value == 0:
             return
+        out = self.payout(asset, value)
         if self.refuses(asset, to):
             self.credits[(to, asset)] = self.credits.get((to, asset), 0) + value
         else:
-            self.move_out(asset, to, value)
+            self.move_out(asset, to, out)
 
     def gas(self, address: str) -> None:
         """Charge the gas the last transaction of ``address`` cost to the model balance."""
@@ -158,6 +214,7 @@ def run_machine(
                         "txs": fast.txs - tx0,
                         "reverted": fast.failed_txs - failed0,
                         "seconds": time.monotonic() - start,
+                        "paths": {k: v for k, v in stats.items() if k not in ("examples", "checks")},
                     }
                 ),
             )

@@ -7,7 +7,12 @@ settle deals along every path, jump time (also to exactly a deadline - 1, at, + 
 block payees, and try actions that must fail: each failure is predicted from the model (the typed
 error and its arguments), simulated, then mined to show it changes nothing.
 
-After every step: per-asset solvency (balance == locked + credits + fees + unaccounted donations) with
+The money model follows contracts/libraries/Credits.sol to the wei: while the escrow holds more of a token
+than its books (a donation), every payout, withdrawal and fee collection pays held / owed of its claim
+(``machine.share``, the pending payouts of one settlement as ``_share`` counts them: ``machine.Books``), a
+refused payout is credited whole, and a market deal counts the surplus first (``_receiveFromMarket``).
+
+After every step: per-asset solvency (balance == locked + credits + fees + the surplus not paid out yet) with
 each figure equal to the model's, every actor's balance in every asset equal to the model's (ETH
 including gas paid), every credit, every deal's on-chain status and terms, states only moving forward,
 at most one settlement per deal, and the deals EscrowClient rebuilds from events equal to the model.
@@ -23,7 +28,7 @@ from eth_account.signers.local import LocalAccount
 from helpers import Driver, as_uint, encode_call
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, precondition, rule
-from machine import FOT_BPS, ChainMachine, run_machine
+from machine import FOT_BPS, Books, ChainMachine, run_machine, share, withdrawal
 
 from agentmarket.chain import Chain
 from agentmarket.clients.escrow import EscrowClient
@@ -149,7 +154,7 @@ class EscrowMachine(ChainMachine):
         self.next_id = self.first_id
         self.locked = {a: 0 for a in e.assets}
         self.fees = {a: 0 for a in e.assets}
-        self.donated = {a: 0 for a in e.assets}
+        self.books = Books()  # Credits._share's pending payouts (transient: cleared by every transaction)
         self.credits: dict[tuple[str, str], int] = {}
         self.blocked: set[str] = set()
         self.balances = self._read_balances()
@@ -183,6 +188,7 @@ class EscrowMachine(ChainMachine):
         to: str | None = None,
     ) -> Any:
         """Predicted failure: simulate (typed error), then mine it and see it fail. Otherwise send it."""
+        self.books.end_transaction()
         signer, to_, payload = self.route(actor, data, value, to)
         self.fast.tick()
         if expect is not None:
@@ -243,9 +249,34 @@ class EscrowMachine(ChainMachine):
         return asset == self.e.token.address and to in self.blocked
 
     def unlock(self, asset: str, value: int, fee: int) -> None:
+        """``_unlock``: the payouts that follow (``value - fee``) are noted pending for ``_share``."""
         self.locked[asset] -= value
         assert self.locked[asset] >= 0
         self.fees[asset] += fee
+        if asset != ETH:
+            self.books.note_pending(asset, value - fee)
+
+    def owed(self, asset: str) -> int:
+        """The escrow's books of ``asset`` (``_owed``: locked + credits + fees, one word on chain)."""
+        credits = sum(v for (_, a), v in self.credits.items() if a == asset)
+        return self.locked[asset] + credits + self.fees[asset]
+
+    def held(self, asset: str) -> int:
+        return self.balances[(self.e.escrow.address, asset)]
+
+    def surplus(self, asset: str) -> int:
+        """What the escrow holds beyond its books (donations not paid out yet); never negative here: no
+        token in this machine takes coins from the escrow (no rebase down, no sender tax), and a share
+        rounds down, so the ``AssetDeficit`` refusal of every pull cannot be reached."""
+        return self.held(asset) - self.owed(asset)
+
+    def payout(self, asset: str, value: int) -> int:
+        if asset == ETH:  # ETH is not booked: nothing but a payout takes ETH from the escrow
+            return value
+        out = self.books.payout(asset, value, self.owed(asset), self.held(asset))
+        if out != value:
+            self.count_path("payouts shared")
+        return out
 
     # -- deal selection and the contract's checks ----------------------------------------------------------
 
@@ -439,7 +470,11 @@ class EscrowMachine(ChainMachine):
             self.balances[(e.escrow.address, ETH)] += value
             self._open(t, state, expected)
             return
-        donated = self.donated[t.asset]
+        # `_receiveFromMarket`: what the escrow holds beyond its books counts first (a donation goes to this
+        # deal, up to what it needs), the shortfall is pulled from the market (it approved the escrow)
+        donated = self.surplus(t.asset)
+        if donated:
+            self.count_path("market deals funded by a surplus")
         pulled = expected - donated if donated < expected else 0
         received = donated + self.arrives(t.asset, pulled)
         capped = min(received, expected)
@@ -450,7 +485,6 @@ class EscrowMachine(ChainMachine):
         self.act(sender, data, value)
         if pulled:
             self.pull(t.asset, sender, pulled)
-        self.donated[t.asset] = received - capped
         if capped == expected:
             self._open(t, state, expected)
         else:
@@ -459,14 +493,17 @@ class EscrowMachine(ChainMachine):
                 adjusted = replace(adjusted, bond=capped - amount)
             self._open(adjusted, state, capped)
 
-    @rule(asset=st.integers(1, 3), amount=st.integers(1, 10**18))
-    def donate(self, asset: int, amount: int) -> None:
-        """Someone sends tokens straight to the escrow: they are not anybody's, the books must not move."""
+    @rule(asset=st.integers(1, 3), amount=st.integers(1, 10**18), i=st.integers(0, 10**6))
+    def donate(self, asset: int, amount: int, i: int) -> None:
+        """Someone sends tokens straight to the escrow: the books do not move; the surplus is shared pro rata
+        by the claims paid while it lasts (``Credits._share``), or funds the next market deal first. Usually
+        a token the escrow holds claims in (so later payouts share it), sometimes any."""
         e = self.e
-        token = e.assets[asset]
+        booked = [a for a in e.assets[1:] if self.owed(a)]
+        token = booked[(i // 4) % len(booked)] if booked and i % 4 else e.assets[asset]
         data = encode_call("transfer(address,uint256)", ["address", "uint256"], [e.escrow.address, amount])
         self.act(e.stranger.address, data, to=token)
-        self.donated[token] += self.pull(token, e.stranger.address, amount)
+        self.pull(token, e.stranger.address, amount)
 
     @rule()
     def eth_cannot_be_donated(self) -> None:
@@ -726,9 +763,10 @@ class EscrowMachine(ChainMachine):
         rest = t.amount - arbiter_gross
         seller_gross = rest * seller_bps // BPS
         bond_to_seller = t.bond * bond_bps // BPS
-        fee = self.fee(seller_gross) + self.fee(arbiter_gross)  # the arbiter's fee pays the protocol fee too
-        to_arbiter = arbiter_gross - self.fee(arbiter_gross)
-        to_seller = seller_gross - fee + bond_to_seller
+        seller_fee, arbiter_fee = self.fee(seller_gross), self.fee(arbiter_gross)
+        fee = seller_fee + arbiter_fee  # the arbiter's fee pays the protocol fee too
+        to_arbiter = arbiter_gross - arbiter_fee
+        to_seller = seller_gross - seller_fee + bond_to_seller  # not the arbiter's part of the fee
         to_buyer = rest - seller_gross + t.bond - bond_to_seller
         assert to_seller + to_buyer + to_arbiter + fee == t.amount + t.bond
         self.unlock(t.asset, t.amount + t.bond, fee)
@@ -874,51 +912,98 @@ class EscrowMachine(ChainMachine):
 
     WITHDRAWERS = st.sampled_from(["b1", "b2", "s1", "s2", "rev", "burn", "reent", "arb", "stranger"])
 
-    @rule(who=WITHDRAWERS, asset=st.integers(0, 3), to_self=st.booleans())
-    def withdraw(self, who: str, asset: int, to_self: bool) -> None:
+    @rule(
+        who=WITHDRAWERS,
+        asset=st.integers(0, 3),
+        to_self=st.booleans(),
+        part=st.sampled_from([None, None, None, 0, 1, 2, 3]),
+        i=st.integers(0, 10**6),
+    )
+    def withdraw(self, who: str, asset: int, to_self: bool, part: int | None, i: int) -> None:
+        """withdraw / withdrawTo (``part`` None) or withdrawPart of 1, half, all or more than the credit;
+        usually by someone holding a credit (one paid off the books if any), sometimes by anyone."""
         e = self.e
         account = self.addr(who)
         a = e.assets[asset]
+        held_credits = sorted(k for k, v in self.credits.items() if v)
+        shared = [k for k in held_credits if k[1] != ETH and self.surplus(k[1])]
+        pool = shared if shared and i % 4 != 3 else held_credits
+        if pool and i % 4:
+            account, a = pool[(i // 4) % len(pool)]
         to = account if to_self else e.op.address
-        data = e.escrow.encode_abi("withdraw" if to_self else "withdrawTo", args=[a] if to_self else [a, to])
-        amount = self.credits.get((account, a), 0)
-        if amount == 0:
+        credit = self.credits.get((account, a), 0)
+        if part is None:
+            amount = MAX
+            data = e.escrow.encode_abi(
+                "withdraw" if to_self else "withdrawTo", args=[a] if to_self else [a, to]
+            )
+        else:
+            amount = [1, credit // 2, credit, credit + 1][part]
+            data = e.escrow.encode_abi("withdrawPart", args=[a, to, amount])
+        if credit == 0:
             self.act(account, data, 0, ("CreditsNothingToWithdraw", {"account": account, "asset": a}))
             return
+        held, owed = (0, 0) if a == ETH else (self.held(a), self.owed(a))
+        sent, left = withdrawal(amount, credit, held, owed)
+        if held != owed:
+            self.count_path("withdrawals shared")
         if self.refuses(a, to):
-            self.act(account, data, 0, ("CreditsTransferFailed", {"asset": a, "to": to, "amount": amount}))
+            self.act(account, data, 0, ("CreditsTransferFailed", {"asset": a, "to": to, "amount": sent}))
             return
         self.act(account, data)
-        self.credits[(account, a)] = 0
-        self.move_out(a, to, amount)
+        self.credits[(account, a)] = left
+        self.move_out(a, to, sent)
 
-    @rule(asset=st.integers(0, 3), who=st.sampled_from(["stranger", "b1", "rev"]))
-    def collect_fees(self, asset: int, who: str) -> None:
+    @rule(asset=st.integers(0, 3), who=st.sampled_from(["stranger", "b1", "rev"]), i=st.integers(0, 10**6))
+    def collect_fees(self, asset: int, who: str, i: int) -> None:
+        """Anyone sends the fees to the fee recipient; often in a token held off the books (their share)."""
         e = self.e
         a = e.assets[asset]
+        shared = [x for x in e.assets[1:] if self.fees[x] and self.surplus(x)]
+        if shared and i % 2:
+            a = shared[(i // 2) % len(shared)]
         account = self.addr(who)
         data = e.escrow.encode_abi("collectFees", args=[a])
         owed = self.fees[a]
         if owed == 0:
             self.act(account, data, 0, ("CreditsNothingToWithdraw", {"account": e.fee_recipient, "asset": a}))
             return
+        # off the books the fees take the same share as every other claim (not a `_share`: nothing pending)
+        out = owed if a == ETH else share(owed, self.held(a), self.owed(a))
+        if out != owed:
+            self.count_path("fee collections shared")
         if self.refuses(a, e.fee_recipient):
             self.act(
                 account,
                 data,
                 0,
-                ("CreditsTransferFailed", {"asset": a, "to": e.fee_recipient, "amount": owed}),
+                ("CreditsTransferFailed", {"asset": a, "to": e.fee_recipient, "amount": out}),
             )
             return
         self.act(account, data)
         self.fees[a] = 0
-        self.move_out(a, e.fee_recipient, owed)
+        self.move_out(a, e.fee_recipient, out)
 
-    @rule(who=st.sampled_from(["b1", "b2", "s1", "s2", "rev", "arb", "owner"]), blocked=st.booleans())
-    def block_payee(self, who: str, blocked: bool) -> None:
-        """The plain ERC-20 refuses transfers to ``who`` (a USDC-style blocklist): payouts become credits."""
+    @rule(
+        who=st.sampled_from(["b1", "b2", "s1", "s2", "rev", "arb", "owner"]),
+        blocked=st.booleans(),
+        i=st.integers(0, 10**6),
+    )
+    def block_payee(self, who: str, blocked: bool, i: int) -> None:
+        """The plain ERC-20 refuses transfers to ``who`` (a USDC-style blocklist): payouts become credits.
+        Often a party of an open deal in that token (so a settlement meets the block)."""
         e = self.e
         account = self.addr(who)
+        parties = sorted(
+            {
+                p
+                for d in self.deals.values()
+                if d.terms.asset == e.token.address and d.state.is_active
+                for p in (d.terms.seller, d.terms.buyer)
+            }
+        )
+        if parties and i % 2:
+            account = parties[(i // 2) % len(parties)]
         self.act(
             e.owner.address, e.token.encode_abi("setBlocked", args=[account, blocked]), to=e.token.address
         )
@@ -984,8 +1069,15 @@ class EscrowMachine(ChainMachine):
             assert (locked, credits, fees) == (self.locked[a], model_credits, self.fees[a]), (
                 f"totals({a}) = {(locked, credits, fees)}, model {(self.locked[a], model_credits, self.fees[a])}"
             )
-            assert balances[(esc, a)] == locked + credits + fees + self.donated[a], (
-                f"insolvent in {a}: balance {balances[(esc, a)]} vs {locked}+{credits}+{fees}+{self.donated[a]}"
+            surplus = self.surplus(a)
+            assert surplus >= 0 if a != ETH else surplus == 0, (
+                f"model holds {surplus} beyond its books of {a}"
+            )
+            assert balances[(esc, a)] == locked + credits + fees + surplus, (
+                f"insolvent in {a}: balance {balances[(esc, a)]} vs {locked}+{credits}+{fees}+{surplus}"
+            )
+            assert self.books.pending.get(a, 0) == 0, (
+                f"settlement left {self.books.pending[a]} of {a} pending"
             )
             assert locked == sum(self._locked_of(d) for d in self.deals.values() if d.terms.asset == a)
         # every credit
