@@ -19,6 +19,7 @@ from hexbytes import HexBytes
 
 from agentmarket import compiler, errors
 from agentmarket.chain import Chain
+from agentmarket.clients.auctions import DealTemplate
 from agentmarket.clients.escrow import EscrowClient
 from agentmarket.errors import ContractRevert
 
@@ -216,3 +217,19 @@ class Driver:
         return [
             int(r, 16) for r in self.transport.batch([("eth_getBalance", [a, "latest"]) for a in addresses])
         ]
+
+
+def token_sale_template(seller: Any, token: Any, arbiter: Any, *, bond: int = 10**17) -> DealTemplate:
+    """The sale terms the token security tests share: delivery in 2 h, promised in 1 h, 1 h review and
+    ruling windows, ``arbiter``, and a seller bond of 0.1 token (18 decimals)."""
+    return DealTemplate(
+        creator=seller.address,
+        asset=token.address,
+        delivery_delay=7200,
+        promise_delay=3600,
+        terms_hash=b"\x42" * 32,
+        review_window=3600,
+        ruling_window=3600,
+        arbiter=arbiter.address,
+        bond=bond,
+    )

@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from helpers import deploy, mint, send
+from helpers import deploy, mint, send, token_sale_template
 
 from agentmarket import errors
 from agentmarket.chain import Chain
-from agentmarket.clients.auctions import AuctionClient, DealTemplate
+from agentmarket.clients.auctions import AuctionClient
 from agentmarket.clients.callmarket import CallMarketClient
 from agentmarket.clients.channels import ChannelClient
 from agentmarket.deploy import Suite
@@ -36,20 +36,6 @@ def _cash_out(chain: Chain, contract: Any, token: Any, account: Any) -> int:
     return _balance(token, account)
 
 
-def _template(seller: Any, token: Any, arbiter: Any) -> DealTemplate:
-    return DealTemplate(
-        creator=seller.address,
-        asset=token.address,
-        delivery_delay=2 * HOUR,
-        promise_delay=HOUR,
-        terms_hash=b"\x42" * 32,
-        review_window=HOUR,
-        ruling_window=HOUR,
-        arbiter=arbiter.address,
-        bond=TOKEN // 10,
-    )
-
-
 def _english_with_two_outbid(chain: Chain, suite: Suite) -> tuple[Any, Any, list[Any], Any]:
     """Two English sales in a RebasingToken; in each, a bidder of 100 is outbid by a whale at 200: two equal
     credits of 100 (plus the whale's bids and the bonds, all held by the auction)."""
@@ -58,7 +44,7 @@ def _english_with_two_outbid(chain: Chain, suite: Suite) -> tuple[Any, Any, list
     token = deploy(chain, "RebasingToken")
     mint(chain, token, [seller, x1, x2, whale], 1000 * TOKEN)
     client = AuctionClient.from_suite(suite, seller)
-    terms = _template(seller, token, arbiter)
+    terms = token_sale_template(seller, token, arbiter)
     for bidder in (x1, x2):
         now = client.now()
         sale = client.create_english(
@@ -108,7 +94,7 @@ def test_sealed_commit_in_deficit_is_refused(chain: Chain, suite: Suite) -> None
     client = AuctionClient.from_suite(suite, seller)
     now = client.now()
     sale = client.create_sealed(
-        _template(seller, token, arbiter),
+        token_sale_template(seller, token, arbiter),
         reserve=TOKEN,
         commit_end=now + HOUR,
         reveal_end=now + 2 * HOUR,

@@ -16,11 +16,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from helpers import deploy, mint, send
+from helpers import deploy, mint, send, token_sale_template
 
 from agentmarket import errors
 from agentmarket.chain import Chain
-from agentmarket.clients.auctions import AuctionClient, DealTemplate
+from agentmarket.clients.auctions import AuctionClient
 from agentmarket.clients.callmarket import CallMarketClient
 from agentmarket.clients.escrow import EscrowClient
 from agentmarket.deploy import Suite
@@ -30,20 +30,6 @@ E = errors.revert_class
 TOKEN = 10**18
 HOUR = 3600
 ACTIVE, SETTLED, NO_SALE = 1, 2, 3
-
-
-def _template(seller: Any, token: Any, arbiter: Any) -> DealTemplate:
-    return DealTemplate(
-        creator=seller.address,
-        asset=token.address,
-        delivery_delay=2 * HOUR,
-        promise_delay=HOUR,
-        terms_hash=b"\x42" * 32,
-        review_window=HOUR,
-        ruling_window=HOUR,
-        arbiter=arbiter.address,
-        bond=TOKEN // 10,
-    )
 
 
 def _status(english: Any, auction_id: int) -> int:
@@ -64,7 +50,7 @@ def test_a_stranger_cannot_void_a_cleared_english_sale_from_inside_an_escrow_cal
     token = deploy(chain, "MockERC20", "Coin", "C", 18)
     mint(chain, token, [seller, winner], 1000 * TOKEN)
     client = AuctionClient.from_suite(suite, seller)
-    terms = _template(seller, token, arbiter)
+    terms = token_sale_template(seller, token, arbiter)
     now = client.now()
     sale = client.create_english(
         terms, reserve=TOKEN, start_time=now + 5, end_time=now + 5 + HOUR, approve=True
@@ -155,7 +141,7 @@ def test_a_sale_settled_after_a_rebase_up_keeps_its_gain_in_its_deal(chain: Chai
     token = deploy(chain, "RebasingToken")
     mint(chain, token, [seller, winner], 1000 * TOKEN)
     client = AuctionClient.from_suite(suite, seller)
-    terms = _template(seller, token, arbiter)
+    terms = token_sale_template(seller, token, arbiter)
     now = client.now()
     sale = client.create_english(
         terms, reserve=TOKEN, start_time=now + 5, end_time=now + 5 + HOUR, approve=True

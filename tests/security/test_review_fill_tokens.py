@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from helpers import GAS, deploy, mint, send
+from helpers import GAS, deploy, mint, send, token_sale_template
 
 from agentmarket import errors
 from agentmarket.chain import Chain
@@ -154,17 +154,7 @@ def test_an_english_auction_in_a_token_that_rebased_down_has_no_exit(chain: Chai
     token = deploy(chain, "RebasingToken")
     mint(chain, token, [seller, bidder], 1000 * TOKEN)
     client = AuctionClient.from_suite(suite, seller)
-    terms = DealTemplate(
-        creator=seller.address,
-        asset=token.address,
-        delivery_delay=2 * HOUR,
-        promise_delay=HOUR,
-        terms_hash=b"\x42" * 32,
-        review_window=HOUR,
-        ruling_window=HOUR,
-        arbiter=arbiter.address,
-        bond=TOKEN // 10,
-    )
+    terms = token_sale_template(seller, token, arbiter)
     now = client.now()
     sale = client.create_english(
         terms, reserve=TOKEN, start_time=now + 10, end_time=now + 10 + HOUR, approve=True
