@@ -400,17 +400,26 @@ class Relay:
 
         return app
 
+    @staticmethod
+    def _admit_client(scope: dict[str, Any]) -> str:
+        """The client's address as the front path keys its rate limit."""
+        return str(scope["client"][0]) if scope.get("client") else "unknown"
+
+    def _rate_limit(self, client: str) -> None:
+        """Raise ``RelayRateLimited`` (429 with Retry-After) when ``client`` is over its request rate."""
+        wait = self.client_limit.take(client)
+        if wait:
+            raise RelayRateLimited(
+                f"too many requests from {client}", retry_after=wait, code="client_rate_limited"
+            )
+
     async def _post(
         self, scope: dict[str, Any], receive: Callable[..., Any]
     ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
         """POST /offers: (status, JSON body, extra headers)."""
-        client = scope["client"][0] if scope.get("client") else "unknown"
+        client = self._admit_client(scope)
         try:
-            wait = self.client_limit.take(client)
-            if wait:
-                raise RelayRateLimited(
-                    f"too many requests from {client}", retry_after=wait, code="client_rate_limited"
-                )
+            self._rate_limit(client)
             limit = self.settings.max_body
             for name, value in scope["headers"]:
                 if name == b"content-length" and (not value.isdigit() or int(value) > limit):
@@ -439,13 +448,9 @@ class Relay:
 
     async def _query(self, scope: dict[str, Any]) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
         """GET /offers: one page of the live book as (status, JSON body, extra headers)."""
-        client = scope["client"][0] if scope.get("client") else "unknown"
+        client = self._admit_client(scope)
         try:
-            wait = self.client_limit.take(client)
-            if wait:
-                raise RelayRateLimited(
-                    f"too many requests from {client}", retry_after=wait, code="client_rate_limited"
-                )
+            self._rate_limit(client)
             f = self.filters(**query_params(scope["query_string"]))
             rows, nxt = await run_in_threadpool(self.store.query_rows, f)
         except RelayError as exc:
