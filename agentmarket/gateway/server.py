@@ -320,25 +320,10 @@ class PaymentGateway:
         voucher = payload.voucher
         state = self._state(payload, voucher)
         with state.lock:
-            required = state.charged + state.reserved + price.ceiling
-            if voucher.amount < state.charged + price.ceiling:
-                raise PaymentError(
-                    x402.E_MISMATCH,
-                    f"voucher for {voucher.amount} is below charged {state.charged} + this request's "
-                    f"maximum {price.ceiling}",
-                    state=self._corrective(state),
-                )
-            if voucher.amount < required:
-                raise PaymentError(
-                    x402.E_BUSY, "another request on this channel is in flight; retry after it completes"
-                )
+            required = self._check_amount(state, voucher, price)
             if voucher.amount > state.terms.deposit:
                 state.terms = self._refresh(payload.channel)  # a top-up since we last looked?
-                if voucher.amount > state.terms.deposit:
-                    raise PaymentError(
-                        x402.E_EXCEEDS_BALANCE,
-                        f"voucher for {voucher.amount} exceeds the deposit {state.terms.deposit}",
-                    )
+                self._check_deposit(state, voucher)
             if state.latest is not None and voucher.amount == state.latest.amount:
                 # The voucher we already hold (a retry after a lost response, or a zero-charge call):
                 # it is durable already; only its signature needs checking.
@@ -377,23 +362,8 @@ class PaymentGateway:
             # an ERC-1271 payer (its check is an eth_call) or the channel's lock held by a thread
             return await anyio.to_thread.run_sync(self.admit, payload, price)
         try:
-            required = state.charged + state.reserved + price.ceiling
-            if voucher.amount < state.charged + price.ceiling:
-                raise PaymentError(
-                    x402.E_MISMATCH,
-                    f"voucher for {voucher.amount} is below charged {state.charged} + this request's "
-                    f"maximum {price.ceiling}",
-                    state=self._corrective(state),
-                )
-            if voucher.amount < required or (state.committing and voucher.amount <= state.committing_max):
-                raise PaymentError(
-                    x402.E_BUSY, "another request on this channel is in flight; retry after it completes"
-                )
-            if voucher.amount > state.terms.deposit:
-                raise PaymentError(
-                    x402.E_EXCEEDS_BALANCE,
-                    f"voucher for {voucher.amount} exceeds the deposit {state.terms.deposit}",
-                )
+            required = self._check_amount(state, voucher, price)
+            self._check_deposit(state, voucher)
             if state.latest is not None and voucher.amount == state.latest.amount:
                 if voucher.signature != state.latest.signature:
                     self._check_signature(voucher, state.terms)
@@ -423,6 +393,33 @@ class PaymentGateway:
         except _REFUSED as exc:
             raise self._refused(exc, state) from None
         return Admission(voucher.channel_id, state.terms.payer, price, voucher)
+
+    def _check_amount(self, state: _ChannelState, voucher: Voucher, price: Price) -> int:
+        """The cumulative amount ``voucher`` must carry (charged + reserved + this request's ceiling), after
+        refusing a voucher below charged + ceiling (E_MISMATCH, with the corrective state) and one that does
+        not also cover the requests in flight or committing on the channel (E_BUSY). Call under the lock."""
+        required = state.charged + state.reserved + price.ceiling
+        if voucher.amount < state.charged + price.ceiling:
+            raise PaymentError(
+                x402.E_MISMATCH,
+                f"voucher for {voucher.amount} is below charged {state.charged} + this request's "
+                f"maximum {price.ceiling}",
+                state=self._corrective(state),
+            )
+        if voucher.amount < required or (state.committing and voucher.amount <= state.committing_max):
+            raise PaymentError(
+                x402.E_BUSY, "another request on this channel is in flight; retry after it completes"
+            )
+        return required
+
+    @staticmethod
+    def _check_deposit(state: _ChannelState, voucher: Voucher) -> None:
+        """E_EXCEEDS_BALANCE when ``voucher`` is above the channel's deposit as last read."""
+        if voucher.amount > state.terms.deposit:
+            raise PaymentError(
+                x402.E_EXCEEDS_BALANCE,
+                f"voucher for {voucher.amount} exceeds the deposit {state.terms.deposit}",
+            )
 
     def _release(self, state: _ChannelState, price: Price) -> None:
         with state.lock:
